@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the tests drive for real and npm cannot bring: Debian's chromium (browser
+# tests), nghttp2-client (h2load, for the benchmark) and code-server (a real VS Code, from
+# ../shared/tools/install-code-server.sh). Idempotent and quiet when all is there.
+set -euo pipefail
+need=()
+for p in chromium nghttp2-client; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "The tests need Debian packages: ${need[*]}. Install them (sudo apt-get install ${need[*]}) and run again." >&2
+    exit 1
+  fi
+  echo "installing ${need[*]} (once)…" >&2
+  apt-get update >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+fi
