@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grpcrouter/v1/admin.proto.
  */
 export const file_grpcrouter_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChlncnBjcm91dGVyL3YxL2FkbWluLnByb3RvEg1ncnBjcm91dGVyLnYxIhQKEkdldFNuYXBzaG90UmVxdWVzdCJSCgxXYXRjaFJlcXVlc3QSGAoQaW5jbHVkZV9tZXNzYWdlcxgBIAEoCBIWCg5pbmNsdWRlX2JvZGllcxgCIAEoCBIQCghzZXJ2aWNlcxgDIAMoCSLjAwoISW5zdGFuY2USCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRIzCgZsYWJlbHMYAyADKAsyIy5ncnBjcm91dGVyLnYxLkluc3RhbmNlLkxhYmVsc0VudHJ5Eg4KBndlaWdodBgEIAEoDRIPCgdhZGRyZXNzGAUgASgJEg8KB3N0cmVhbXMYBiABKA0SFwoPaW5fZmxpZ2h0X2NhbGxzGAcgASgNEhwKFG1heF9jb25jdXJyZW50X2NhbGxzGAggASgNEi4KBmhlYWx0aBgJIAEoDjIeLmdycGNyb3V0ZXIudjEuSW5zdGFuY2UuSGVhbHRoEjEKDXJlZ2lzdGVyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2Rlc2NyaXB0aW9uGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEidQoGSGVhbHRoEhYKEkhFQUxUSF9VTlNQRUNJRklFRBAAEhIKDkhFQUxUSF9TRVJWSU5HEAESFgoSSEVBTFRIX05PVF9TRVJWSU5HEAISEwoPSEVBTFRIX0RSQUlOSU5HEAMSEgoOSEVBTFRIX0VKRUNURUQQBCIsCgtTZXJ2aWNlSW5mbxIMCgRuYW1lGAEgASgJEg8KB21ldGhvZHMYAiADKAkirAEKCFNuYXBzaG90EhEKCXJvdXRlcl9pZBgBIAEoCRIsCghzZXJ2aWNlcxgCIAMoCzIaLmdycGNyb3V0ZXIudjEuU2VydmljZUluZm8SKgoJaW5zdGFuY2VzGAMgAygLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZRIzCg9jYWxsc19pbl9mbGlnaHQYBCADKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkIoYCCgtDYWxsU3RhcnRlZBIPCgdjYWxsX2lkGAEgASgEEg4KBm1ldGhvZBgCIAEoCRIMCgRwZWVyGAMgASgJEjoKCG1ldGFkYXRhGAQgAygLMiguZ3JwY3JvdXRlci52MS5DYWxsU3RhcnRlZC5NZXRhZGF0YUVudHJ5EhMKC2luc3RhbmNlX2lkGAUgASgJEg4KBnJlYXNvbhgGIAEoCRIoCgR0aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRraW5kGAggASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKMAgoLQ2FsbE1lc3NhZ2USDwoHY2FsbF9pZBgBIAEoBBI3CglkaXJlY3Rpb24YAiABKA4yJC5ncnBjcm91dGVyLnYxLkNhbGxNZXNzYWdlLkRpcmVjdGlvbhIMCgRzaXplGAMgASgNEigKBHRpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGpzb24YBSABKAkSFgoOanNvbl90cnVuY2F0ZWQYBiABKAgiVQoJRGlyZWN0aW9uEhkKFURJUkVDVElPTl9VTlNQRUNJRklFRBAAEhUKEURJUkVDVElPTl9SRVFVRVNUEAESFgoSRElSRUNUSU9OX1JFU1BPTlNFEAIiiwEKC0NhbGxIZWFkZXJzEg8KB2NhbGxfaWQYASABKAQSOgoIbWV0YWRhdGEYAiADKAsyKC5ncnBjcm91dGVyLnYxLkNhbGxIZWFkZXJzLk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIvgBCglDYWxsRW5kZWQSDwoHY2FsbF9pZBgBIAEoBBIMCgRjb2RlGAIgASgNEg8KB21lc3NhZ2UYAyABKAkSOAoIdHJhaWxlcnMYBCADKAsyJi5ncnBjcm91dGVyLnYxLkNhbGxFbmRlZC5UcmFpbGVyc0VudHJ5EisKCGR1cmF0aW9uGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHJlcXVlc3RzGAYgASgNEhEKCXJlc3BvbnNlcxgHIAEoDRovCg1UcmFpbGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi7QMKBUV2ZW50EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKCHNuYXBzaG90GAIgASgLMhcuZ3JwY3JvdXRlci52MS5TbmFwc2hvdEgAEjYKE2luc3RhbmNlX3JlZ2lzdGVyZWQYAyABKAsyFy5ncnBjcm91dGVyLnYxLkluc3RhbmNlSAASOAoVaW5zdGFuY2VfZGVyZWdpc3RlcmVkGAQgASgLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZUgAEjMKEGluc3RhbmNlX2NoYW5nZWQYBSABKAsyFy5ncnBjcm91dGVyLnYxLkluc3RhbmNlSAASMgoMY2FsbF9zdGFydGVkGAYgASgLMhouZ3JwY3JvdXRlci52MS5DYWxsU3RhcnRlZEgAEjIKDGNhbGxfbWVzc2FnZRgHIAEoCzIaLmdycGNyb3V0ZXIudjEuQ2FsbE1lc3NhZ2VIABIyCgxjYWxsX2hlYWRlcnMYCCABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxIZWFkZXJzSAASLgoKY2FsbF9lbmRlZBgJIAEoCzIYLmdycGNyb3V0ZXIudjEuQ2FsbEVuZGVkSAASEQoHZHJvcHBlZBgKIAEoBEgAQgcKBWV2ZW50MpABCgVBZG1pbhJJCgtHZXRTbmFwc2hvdBIhLmdycGNyb3V0ZXIudjEuR2V0U25hcHNob3RSZXF1ZXN0GhcuZ3JwY3JvdXRlci52MS5TbmFwc2hvdBI8CgVXYXRjaBIbLmdycGNyb3V0ZXIudjEuV2F0Y2hSZXF1ZXN0GhQuZ3JwY3JvdXRlci52MS5FdmVudDABYgZwcm90bzM", [file_google_protobuf_timestamp, file_google_protobuf_duration]);
+  fileDesc("ChlncnBjcm91dGVyL3YxL2FkbWluLnByb3RvEg1ncnBjcm91dGVyLnYxIhQKEkdldFNuYXBzaG90UmVxdWVzdCJSCgxXYXRjaFJlcXVlc3QSGAoQaW5jbHVkZV9tZXNzYWdlcxgBIAEoCBIWCg5pbmNsdWRlX2JvZGllcxgCIAEoCBIQCghzZXJ2aWNlcxgDIAMoCSLjAwoISW5zdGFuY2USCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRIzCgZsYWJlbHMYAyADKAsyIy5ncnBjcm91dGVyLnYxLkluc3RhbmNlLkxhYmVsc0VudHJ5Eg4KBndlaWdodBgEIAEoDRIPCgdhZGRyZXNzGAUgASgJEg8KB3N0cmVhbXMYBiABKA0SFwoPaW5fZmxpZ2h0X2NhbGxzGAcgASgNEhwKFG1heF9jb25jdXJyZW50X2NhbGxzGAggASgNEi4KBmhlYWx0aBgJIAEoDjIeLmdycGNyb3V0ZXIudjEuSW5zdGFuY2UuSGVhbHRoEjEKDXJlZ2lzdGVyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2Rlc2NyaXB0aW9uGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEidQoGSGVhbHRoEhYKEkhFQUxUSF9VTlNQRUNJRklFRBAAEhIKDkhFQUxUSF9TRVJWSU5HEAESFgoSSEVBTFRIX05PVF9TRVJWSU5HEAISEwoPSEVBTFRIX0RSQUlOSU5HEAMSEgoOSEVBTFRIX0VKRUNURUQQBCIsCgtTZXJ2aWNlSW5mbxIMCgRuYW1lGAEgASgJEg8KB21ldGhvZHMYAiADKAki7gEKCFNuYXBzaG90EhEKCXJvdXRlcl9pZBgBIAEoCRIsCghzZXJ2aWNlcxgCIAMoCzIaLmdycGNyb3V0ZXIudjEuU2VydmljZUluZm8SKgoJaW5zdGFuY2VzGAMgAygLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZRIzCg9jYWxsc19pbl9mbGlnaHQYBCADKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkEigKBWNhbGxzGAUgAygLMhkuZ3JwY3JvdXRlci52MS5DYWxsUmVjb3JkEhYKDnJvdXRlcl9hZGRyZXNzGAYgASgJItcBCgpDYWxsUmVjb3JkEisKB3N0YXJ0ZWQYASABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkEisKB2hlYWRlcnMYAiABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxIZWFkZXJzEiwKCG1lc3NhZ2VzGAMgAygLMhouZ3JwY3JvdXRlci52MS5DYWxsTWVzc2FnZRInCgVlbmRlZBgEIAEoCzIYLmdycGNyb3V0ZXIudjEuQ2FsbEVuZGVkEhgKEG1lc3NhZ2VzX29taXR0ZWQYBSABKA0ihgIKC0NhbGxTdGFydGVkEg8KB2NhbGxfaWQYASABKAQSDgoGbWV0aG9kGAIgASgJEgwKBHBlZXIYAyABKAkSOgoIbWV0YWRhdGEYBCADKAsyKC5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkLk1ldGFkYXRhRW50cnkSEwoLaW5zdGFuY2VfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEigKBHRpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGtpbmQYCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqACCgtDYWxsTWVzc2FnZRIPCgdjYWxsX2lkGAEgASgEEjcKCWRpcmVjdGlvbhgCIAEoDjIkLmdycGNyb3V0ZXIudjEuQ2FsbE1lc3NhZ2UuRGlyZWN0aW9uEgwKBHNpemUYAyABKA0SKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEanNvbhgFIAEoCRIWCg5qc29uX3RydW5jYXRlZBgGIAEoCBISCgpqc29uX2Vycm9yGAcgASgJIlUKCURpcmVjdGlvbhIZChVESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIVChFESVJFQ1RJT05fUkVRVUVTVBABEhYKEkRJUkVDVElPTl9SRVNQT05TRRACIosBCgtDYWxsSGVhZGVycxIPCgdjYWxsX2lkGAEgASgEEjoKCG1ldGFkYXRhGAIgAygLMiguZ3JwY3JvdXRlci52MS5DYWxsSGVhZGVycy5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL4AQoJQ2FsbEVuZGVkEg8KB2NhbGxfaWQYASABKAQSDAoEY29kZRgCIAEoDRIPCgdtZXNzYWdlGAMgASgJEjgKCHRyYWlsZXJzGAQgAygLMiYuZ3JwY3JvdXRlci52MS5DYWxsRW5kZWQuVHJhaWxlcnNFbnRyeRIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghyZXF1ZXN0cxgGIAEoDRIRCglyZXNwb25zZXMYByABKA0aLwoNVHJhaWxlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIu0DCgVFdmVudBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghzbmFwc2hvdBgCIAEoCzIXLmdycGNyb3V0ZXIudjEuU25hcHNob3RIABI2ChNpbnN0YW5jZV9yZWdpc3RlcmVkGAMgASgLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZUgAEjgKFWluc3RhbmNlX2RlcmVnaXN0ZXJlZBgEIAEoCzIXLmdycGNyb3V0ZXIudjEuSW5zdGFuY2VIABIzChBpbnN0YW5jZV9jaGFuZ2VkGAUgASgLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZUgAEjIKDGNhbGxfc3RhcnRlZBgGIAEoCzIaLmdycGNyb3V0ZXIudjEuQ2FsbFN0YXJ0ZWRIABIyCgxjYWxsX21lc3NhZ2UYByABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxNZXNzYWdlSAASMgoMY2FsbF9oZWFkZXJzGAggASgLMhouZ3JwY3JvdXRlci52MS5DYWxsSGVhZGVyc0gAEi4KCmNhbGxfZW5kZWQYCSABKAsyGC5ncnBjcm91dGVyLnYxLkNhbGxFbmRlZEgAEhEKB2Ryb3BwZWQYCiABKARIAEIHCgVldmVudDKQAQoFQWRtaW4SSQoLR2V0U25hcHNob3QSIS5ncnBjcm91dGVyLnYxLkdldFNuYXBzaG90UmVxdWVzdBoXLmdycGNyb3V0ZXIudjEuU25hcHNob3QSPAoFV2F0Y2gSGy5ncnBjcm91dGVyLnYxLldhdGNoUmVxdWVzdBoULmdycGNyb3V0ZXIudjEuRXZlbnQwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_google_protobuf_duration]);
 
 /**
  * @generated from message grpcrouter.v1.GetSnapshotRequest
@@ -212,6 +212,21 @@ export type Snapshot = Message<"grpcrouter.v1.Snapshot"> & {
    * @generated from field: repeated grpcrouter.v1.CallStarted calls_in_flight = 4;
    */
   callsInFlight: CallStarted[];
+
+  /**
+   * In-flight calls and a bounded ring of recently ended ones, oldest first, each with what
+   * was captured of it, so a watcher that (re)connects sees recent history, not a blank.
+   *
+   * @generated from field: repeated grpcrouter.v1.CallRecord calls = 5;
+   */
+  calls: CallRecord[];
+
+  /**
+   * The address clients dial (host:port), when the router knows it; "copy as grpcurl" uses it.
+   *
+   * @generated from field: string router_address = 6;
+   */
+  routerAddress: string;
 };
 
 /**
@@ -220,6 +235,48 @@ export type Snapshot = Message<"grpcrouter.v1.Snapshot"> & {
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
   messageDesc(file_grpcrouter_v1_admin, 4);
+
+/**
+ * Everything captured of one call. `ended` is unset while the call is in flight.
+ *
+ * @generated from message grpcrouter.v1.CallRecord
+ */
+export type CallRecord = Message<"grpcrouter.v1.CallRecord"> & {
+  /**
+   * @generated from field: grpcrouter.v1.CallStarted started = 1;
+   */
+  started?: CallStarted | undefined;
+
+  /**
+   * @generated from field: grpcrouter.v1.CallHeaders headers = 2;
+   */
+  headers?: CallHeaders | undefined;
+
+  /**
+   * Messages in the order they passed (only when the watcher asked for messages); a call
+   * keeps at most a configured number of them, `messages_omitted` counts the rest.
+   *
+   * @generated from field: repeated grpcrouter.v1.CallMessage messages = 3;
+   */
+  messages: CallMessage[];
+
+  /**
+   * @generated from field: grpcrouter.v1.CallEnded ended = 4;
+   */
+  ended?: CallEnded | undefined;
+
+  /**
+   * @generated from field: uint32 messages_omitted = 5;
+   */
+  messagesOmitted: number;
+};
+
+/**
+ * Describes the message grpcrouter.v1.CallRecord.
+ * Use `create(CallRecordSchema)` to create a new message.
+ */
+export const CallRecordSchema: GenMessage<CallRecord> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 5);
 
 /**
  * @generated from message grpcrouter.v1.CallStarted
@@ -275,7 +332,7 @@ export type CallStarted = Message<"grpcrouter.v1.CallStarted"> & {
  * Use `create(CallStartedSchema)` to create a new message.
  */
 export const CallStartedSchema: GenMessage<CallStarted> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 5);
+  messageDesc(file_grpcrouter_v1_admin, 6);
 
 /**
  * @generated from message grpcrouter.v1.CallMessage
@@ -312,6 +369,14 @@ export type CallMessage = Message<"grpcrouter.v1.CallMessage"> & {
    * @generated from field: bool json_truncated = 6;
    */
   jsonTruncated: boolean;
+
+  /**
+   * Why there is no json although bodies were asked for (no schema for the method, the
+   * body was not captured, it did not decode).
+   *
+   * @generated from field: string json_error = 7;
+   */
+  jsonError: string;
 };
 
 /**
@@ -319,7 +384,7 @@ export type CallMessage = Message<"grpcrouter.v1.CallMessage"> & {
  * Use `create(CallMessageSchema)` to create a new message.
  */
 export const CallMessageSchema: GenMessage<CallMessage> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 6);
+  messageDesc(file_grpcrouter_v1_admin, 7);
 
 /**
  * @generated from enum grpcrouter.v1.CallMessage.Direction
@@ -345,7 +410,7 @@ export enum CallMessage_Direction {
  * Describes the enum grpcrouter.v1.CallMessage.Direction.
  */
 export const CallMessage_DirectionSchema: GenEnum<CallMessage_Direction> = /*@__PURE__*/
-  enumDesc(file_grpcrouter_v1_admin, 6, 0);
+  enumDesc(file_grpcrouter_v1_admin, 7, 0);
 
 /**
  * @generated from message grpcrouter.v1.CallHeaders
@@ -367,7 +432,7 @@ export type CallHeaders = Message<"grpcrouter.v1.CallHeaders"> & {
  * Use `create(CallHeadersSchema)` to create a new message.
  */
 export const CallHeadersSchema: GenMessage<CallHeaders> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 7);
+  messageDesc(file_grpcrouter_v1_admin, 8);
 
 /**
  * @generated from message grpcrouter.v1.CallEnded
@@ -414,7 +479,7 @@ export type CallEnded = Message<"grpcrouter.v1.CallEnded"> & {
  * Use `create(CallEndedSchema)` to create a new message.
  */
 export const CallEndedSchema: GenMessage<CallEnded> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 8);
+  messageDesc(file_grpcrouter_v1_admin, 9);
 
 /**
  * @generated from message grpcrouter.v1.Event
@@ -492,7 +557,7 @@ export type Event = Message<"grpcrouter.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 9);
+  messageDesc(file_grpcrouter_v1_admin, 10);
 
 /**
  * @generated from service grpcrouter.v1.Admin

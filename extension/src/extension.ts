@@ -1,0 +1,154 @@
+// The VS Code side of grpcrouter: starts the bundled language server over node IPC, adds the
+// commands, the router status bar item, and feeds the server what it cannot see itself (the
+// state of the local router, for the code lenses).
+import path from "node:path";
+import * as vscode from "vscode";
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
+import { RouterProcess, type RouterStatus } from "./routerProcess.js";
+
+// The server's custom protocol (server/src/server.ts, server/src/instanceCounts.ts).
+const GENERATE_REQUEST = "grpcrouter/generate";
+const CHECK_REQUEST = "grpcrouter/check";
+const MODULES_REQUEST = "grpcrouter/modules";
+const GENERATED_NOTIFICATION = "grpcrouter/generated";
+const ROUTER_STATE_NOTIFICATION = "grpcrouter/routerState";
+
+interface GenerateSummary {
+  root: string;
+  out: string;
+  ok: boolean;
+  cancelled?: boolean;
+  errors: number;
+  message: string;
+  trigger: "save" | "command";
+}
+
+interface ModuleInfo {
+  root: string;
+  folder: string;
+  out: string;
+  services: string[];
+}
+
+let client: LanguageClient | undefined;
+const router = new RouterProcess();
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const output = vscode.window.createOutputChannel("gRPC Router", { log: true });
+  context.subscriptions.push(output);
+
+  const serverModule = context.asAbsolutePath(path.join("server", "dist", "server.js"));
+  const env = { ...process.env };
+  // The VSIX ships buf next to the server (per platform); the generator honours this.
+  const bundledBuf = context.asAbsolutePath(path.join("server", "dist", "bin", process.platform === "win32" ? "buf.exe" : "buf"));
+  env.GRPCROUTER_BUF ??= bundledBuf;
+  const serverOptions: ServerOptions = {
+    run: { module: serverModule, transport: TransportKind.ipc, options: { env } },
+    debug: { module: serverModule, transport: TransportKind.ipc, options: { env, execArgv: ["--nolazy", "--inspect=6019"] } },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ scheme: "file", language: "proto" }],
+    synchronize: { configurationSection: "grpcrouter" },
+    outputChannel: output,
+    initializationOptions: { settings: vscode.workspace.getConfiguration("grpcrouter") },
+  };
+  client = new LanguageClient("grpcrouter", "gRPC Router", serverOptions, clientOptions);
+
+  const status = vscode.window.createStatusBarItem("grpcrouter.router", vscode.StatusBarAlignment.Left, 10);
+  status.name = "gRPC Router";
+  context.subscriptions.push(status);
+  const showStatus = (s: RouterStatus) => {
+    switch (s.state) {
+      case "stopped":
+        status.text = "$(debug-stop) Router: stopped";
+        status.tooltip = "gRPC Router: no local router runs. Click to start one.";
+        status.command = "grpcrouter.startRouter";
+        break;
+      case "starting":
+        status.text = "$(loading~spin) Router: starting";
+        status.tooltip = `gRPC Router: starting on port ${s.port}`;
+        status.command = "grpcrouter.showOutput";
+        break;
+      case "running":
+        status.text = `$(radio-tower) Router: ${s.address}`;
+        status.tooltip = `gRPC Router: running on ${s.address} (pid ${s.pid}). Click to stop.`;
+        status.command = "grpcrouter.stopRouter";
+        break;
+      case "failed":
+        status.text = "$(error) Router: failed";
+        status.tooltip = `gRPC Router: ${s.reason}`;
+        status.command = "grpcrouter.showOutput";
+        break;
+    }
+    status.show();
+    void client?.sendNotification(ROUTER_STATE_NOTIFICATION, {
+      running: s.state === "running",
+      address: s.state === "running" ? s.address : undefined,
+    });
+  };
+  context.subscriptions.push(router.onChange(showStatus));
+  showStatus(router.current);
+
+  const activeProtoUri = () => {
+    const doc = vscode.window.activeTextEditor?.document;
+    return doc?.languageId === "proto" && doc.uri.scheme === "file" ? doc.uri.toString() : undefined;
+  };
+  const uriArg = (arg: unknown) => (typeof arg === "string" ? arg : arg instanceof vscode.Uri ? arg.toString() : activeProtoUri());
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand("grpcrouter.generate", async (arg?: unknown) => {
+      const results = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: "gRPC Router: generating" },
+        () => client!.sendRequest<GenerateSummary[]>(GENERATE_REQUEST, { uri: uriArg(arg) }),
+      );
+      if (results.length === 0) return void vscode.window.showWarningMessage("gRPC Router: no proto module found to generate.");
+      const failed = results.filter((r) => !r.ok && !r.cancelled);
+      const text = results.map((r) => r.message).join("; ");
+      if (failed.length) void vscode.window.showErrorMessage(`gRPC Router: ${text}`, "Show Problems").then((a) => a && vscode.commands.executeCommand("workbench.actions.view.problems"));
+      else void vscode.window.showInformationMessage(`gRPC Router: ${text}`);
+    }),
+    vscode.commands.registerCommand("grpcrouter.check", async (arg?: unknown) => {
+      const results = await client!.sendRequest<{ root: string; out: string; stale: string[]; errors: string[] }[]>(CHECK_REQUEST, { uri: uriArg(arg) });
+      const bad = results.filter((r) => r.stale.length || r.errors.length);
+      if (!bad.length) return void vscode.window.showInformationMessage("gRPC Router: generated code is up to date.");
+      for (const r of bad) {
+        output.warn(`check ${r.root}: ${r.errors.length} errors, ${r.stale.length} stale: ${[...r.errors, ...r.stale].join(", ")}`);
+      }
+      void vscode.window.showWarningMessage(`gRPC Router: ${bad.map((r) => `${path.basename(r.out)}: ${r.stale.length} stale file(s), ${r.errors.length} error(s)`).join("; ")}`, "Generate").then(
+        (a) => a && vscode.commands.executeCommand("grpcrouter.generate"),
+      );
+    }),
+    vscode.commands.registerCommand("grpcrouter.startRouter", async (arg?: unknown) => {
+      const modules = await client!.sendRequest<ModuleInfo[]>(MODULES_REQUEST, { uri: uriArg(arg) });
+      const mod = modules[0];
+      const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+      const root = mod?.root ?? folder;
+      if (!root) return void vscode.window.showErrorMessage("gRPC Router: open a folder with .proto files to start a router.");
+      const port = vscode.workspace.getConfiguration("grpcrouter").get<number>("router.port", 0);
+      output.info(`starting a router for ${root} on port ${port || "(any free)"}`);
+      const s = await router.start({
+        cli: context.asAbsolutePath(path.join("server", "dist", "grpcrouter.js")),
+        root,
+        port,
+        cwd: mod?.folder ?? root,
+        log: (line) => output.info(line),
+      });
+      if (s.state === "failed") void vscode.window.showErrorMessage(`gRPC Router: ${s.reason}`, "Show Output").then((a) => a && output.show());
+    }),
+    vscode.commands.registerCommand("grpcrouter.stopRouter", () => router.stop()),
+    vscode.commands.registerCommand("grpcrouter.showOutput", () => output.show()),
+  );
+
+  client.onNotification(GENERATED_NOTIFICATION, (s: GenerateSummary) => {
+    if (s.trigger !== "save") return;
+    // A short summary where the eye is, without a notification toast on every save.
+    vscode.window.setStatusBarMessage(`$(check) gRPC Router: ${s.message}`, 5000);
+  });
+
+  await client.start();
+}
+
+export async function deactivate(): Promise<void> {
+  router.stop();
+  await client?.stop();
+}

@@ -1,0 +1,67 @@
+// Locates and runs the buf binary. It ships in buf's per-platform npm packages; we resolve it
+// directly because npm 11 holds back @bufbuild/buf's install script, which would link it.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const platformPackages: Record<string, string> = {
+  "linux-x64": "@bufbuild/buf-linux-x64",
+  "linux-arm64": "@bufbuild/buf-linux-aarch64",
+  "darwin-x64": "@bufbuild/buf-darwin-x64",
+  "darwin-arm64": "@bufbuild/buf-darwin-arm64",
+  "win32-x64": "@bufbuild/buf-win32-x64",
+  "win32-arm64": "@bufbuild/buf-win32-arm64",
+};
+
+let cached: string | undefined;
+
+/**
+ * The path of the buf binary: $GRPCROUTER_BUF if set, else the binary of the platform package
+ * resolved from this module (works from sources and from the bundled CLI, whose node_modules
+ * holds the package), else from the current directory.
+ */
+export function findBuf(): string {
+  if (cached) return cached;
+  const fromEnv = process.env.GRPCROUTER_BUF;
+  if (fromEnv) return (cached = fromEnv);
+  const pkg = platformPackages[`${process.platform}-${process.arch}`];
+  if (!pkg) throw new Error(`grpcrouter: no buf binary for ${process.platform}-${process.arch}`);
+  const exe = process.platform === "win32" ? "buf.exe" : "buf";
+  const bases = [import.meta.url, path.join(process.cwd(), "package.json")];
+  for (const base of bases) {
+    try {
+      const dir = path.dirname(createRequire(base).resolve(`${pkg}/package.json`));
+      const bin = path.join(dir, "bin", exe);
+      if (existsSync(bin)) return (cached = bin);
+    } catch {
+      // not resolvable from this base; try the next
+    }
+  }
+  throw new Error(`grpcrouter: cannot find the buf binary: install ${pkg} (npm i @bufbuild/buf) or set GRPCROUTER_BUF`);
+}
+
+export interface BufResult {
+  status: number;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+/** Runs buf with `input` on stdin; rejects only when buf cannot run or `signal` aborts. */
+export function runBuf(args: string[], input: Uint8Array | undefined, signal?: AbortSignal, cwd?: string): Promise<BufResult> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const child = spawn(findBuf(), args, { stdio: ["pipe", "pipe", "pipe"], signal, cwd });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    // buf may exit before reading all of stdin (e.g. on a usage error); that is not our error.
+    child.stdin.on("error", () => {});
+    child.on("close", (code) => {
+      resolve({ status: code ?? 1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8") });
+    });
+    child.stdin.end(input ?? new Uint8Array());
+  });
+}

@@ -1,0 +1,213 @@
+// The router's web dashboard on node:http: the UI at `/` (static files of ./ui, no build
+// step), the live event stream at `/events` (Server-Sent Events, one admin Event as proto3
+// JSON per message, the snapshot first), and `/snapshot.json`.
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { toJsonString } from "@bufbuild/protobuf";
+import { EventSchema, SnapshotSchema, type Event } from "../gen/grpcrouter/v1/admin_pb.js";
+import type { AdminHub } from "./hub.js";
+import type { Watcher } from "./watcher.js";
+
+export interface DashboardOptions {
+  hub: AdminHub;
+  /** Default 0: an ephemeral port (read it from the result's `url`/`port`). */
+  port?: number;
+  /** Default "127.0.0.1": the dashboard shows request metadata and bodies; keep it local. */
+  host?: string;
+  /** Per-tab event queue bound (default: the hub's). */
+  queueLimit?: number;
+  /** Seconds between SSE keep-alive comments. Default 15. */
+  keepAliveSeconds?: number;
+}
+
+export interface Dashboard {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The folder holding the dashboard UI (index.html, app.js, …). The VS Code extension serves
+ * these same files in its webview (see `dashboardWebviewHtml`).
+ */
+export function dashboardUiDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const beside = path.join(here, "ui");
+  if (existsSync(path.join(beside, "index.html"))) return beside;
+  // Running from dist/ (tsc does not copy non-TS files): use the sources' copy.
+  const fromDist = here.replace(/([\\/])dist[\\/]src[\\/]admin$/, "$1src$1admin");
+  return path.join(fromDist, "ui");
+}
+
+/** The CSP the dashboard page is served with: nothing inline, nothing from elsewhere. */
+export const DASHBOARD_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
+ * index.html for a VS Code webview: asset URLs rewritten to `assetBase` (the webview URI of
+ * `dashboardUiDir()`, e.g. `webview.asWebviewUri(...)`) and a CSP meta for `cspSource`.
+ * The page then reads events from `window.postMessage` (see ui/sources.js for the protocol).
+ */
+export function dashboardWebviewHtml(options: { assetBase: string; cspSource: string }): string {
+  const base = options.assetBase.replace(/\/+$/, "");
+  const csp = `default-src 'none'; script-src ${options.cspSource}; style-src ${options.cspSource}; img-src ${options.cspSource} data:; font-src ${options.cspSource}`;
+  return readFileSync(path.join(dashboardUiDir(), "index.html"), "utf8")
+    .replace(/(src|href)="\.\/([^"]+)"/g, (_m, attr: string, file: string) => `${attr}="${base}/${file}"`)
+    .replace("<head>", `<head>\n    <meta http-equiv="Content-Security-Policy" content="${csp}">`);
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+};
+
+// JSON of an event is built once, however many tabs watch (events are shared, immutable).
+const jsonCache = new WeakMap<Event, string>();
+function eventJson(ev: Event): string {
+  let json = jsonCache.get(ev);
+  if (json === undefined) {
+    json = toJsonString(EventSchema, ev);
+    jsonCache.set(ev, json);
+  }
+  return json;
+}
+
+const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+function isLoopback(host: string): boolean {
+  return LOOPBACK_NAMES.has(host) || host.startsWith("127.");
+}
+
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const { hub } = options;
+  const host = options.host ?? "127.0.0.1";
+  const uiDir = dashboardUiDir();
+  // Static files are read once: the set is small, and it keeps request paths out of the fs.
+  const files = new Map<string, { body: Buffer; type: string }>();
+  for (const name of readdirSync(uiDir)) {
+    const type = CONTENT_TYPES[path.extname(name)];
+    if (type) files.set(`/${name}`, { body: readFileSync(path.join(uiDir, name)), type });
+  }
+  const watchers = new Set<Watcher>();
+  const keepAliveMs = (options.keepAliveSeconds ?? 15) * 1000;
+
+  const server = createServer((req, res) => {
+    try {
+      route(req, res);
+    } catch (e) {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end(`dashboard error: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  });
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
+    // A page on another site could point a name it controls at 127.0.0.1 (DNS rebinding) and
+    // read the traffic; a loopback dashboard answers only requests addressed to loopback.
+    const hostHeader = (req.headers.host ?? "").replace(/:\d+$/, "");
+    if (isLoopback(host) && !isLoopback(hostHeader)) {
+      res.writeHead(403, { "content-type": "text/plain" }).end("forbidden: the dashboard only answers to a loopback Host\n");
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    const url = new URL(req.url ?? "/", "http://dashboard.local");
+    if (url.pathname === "/events") return serveEvents(url, req, res);
+    if (url.pathname === "/snapshot.json") {
+      const snap = hub.snapshot({ includeBodies: true });
+      res.writeHead(200, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+      res.end(toJsonString(SnapshotSchema, snap));
+      return;
+    }
+    const file = files.get(url.pathname === "/" ? "/index.html" : url.pathname);
+    if (!file) {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+      return;
+    }
+    res.writeHead(200, {
+      "content-type": file.type,
+      "cache-control": "no-cache",
+      "content-security-policy": DASHBOARD_CSP,
+      "x-content-type-options": "nosniff",
+    });
+    res.end(req.method === "HEAD" ? undefined : file.body);
+  }
+
+  function serveEvents(url: URL, req: IncomingMessage, res: ServerResponse): void {
+    const flag = (name: string, dflt: boolean) => {
+      const v = url.searchParams.get(name);
+      return v === null ? dflt : v !== "0" && v !== "false";
+    };
+    const watcher = hub.watch({
+      includeMessages: flag("messages", true),
+      includeBodies: flag("bodies", true),
+      services: url.searchParams.getAll("service"),
+      queueLimit: options.queueLimit,
+    });
+    watchers.add(watcher);
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    res.write("retry: 1000\n\n");
+    const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), keepAliveMs);
+    keepAlive.unref();
+    const stop = () => {
+      clearInterval(keepAlive);
+      watcher.close();
+      watchers.delete(watcher);
+    };
+    req.on("close", stop);
+    res.on("close", stop);
+    res.on("error", stop);
+    void (async () => {
+      while (!watcher.closed) {
+        // Everything queued goes out in one write: far fewer syscalls under a burst.
+        let chunk = "";
+        for (let ev = watcher.take(); ev; ev = chunk.length < 1 << 20 ? watcher.take() : undefined) {
+          chunk += `data: ${eventJson(ev)}\n\n`;
+        }
+        if (chunk && !res.write(chunk)) {
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              res.off("drain", done);
+              res.off("close", done);
+              resolve();
+            };
+            res.on("drain", done);
+            res.on("close", done);
+          });
+        }
+        if (!chunk) await watcher.waitForEvents();
+      }
+      if (!res.writableEnded) res.end();
+    })();
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${port}/`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const w of [...watchers]) w.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,135 @@
+// The Admin gRPC service (grpcrouter.v1.Admin) on @grpc/grpc-js, with protobuf-es doing the
+// (de)serialization, plus a small client for tools (the VS Code extension, tests).
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import {
+  Admin,
+  EventSchema,
+  GetSnapshotRequestSchema,
+  SnapshotSchema,
+  WatchRequestSchema,
+  type Event,
+  type Snapshot,
+  type WatchRequest,
+} from "../gen/grpcrouter/v1/admin_pb.js";
+import type { AdminHub } from "./hub.js";
+
+function codec<D extends DescMessage>(schema: D) {
+  return {
+    serialize: (msg: MessageShape<D>) => Buffer.from(toBinary(schema, msg)),
+    deserialize: (bytes: Buffer) => fromBinary(schema, bytes),
+  };
+}
+
+const snapshotReq = codec(GetSnapshotRequestSchema);
+const snapshotRes = codec(SnapshotSchema);
+const watchReq = codec(WatchRequestSchema);
+const watchRes = codec(EventSchema);
+
+const GET_SNAPSHOT_PATH = `/${Admin.typeName}/${Admin.method.getSnapshot.name}`;
+const WATCH_PATH = `/${Admin.typeName}/${Admin.method.watch.name}`;
+
+/** grpc-js definition of grpcrouter.v1.Admin, built from the protobuf-es descriptor. */
+export const adminServiceDefinition: grpc.ServiceDefinition = {
+  GetSnapshot: {
+    path: GET_SNAPSHOT_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: snapshotReq.serialize,
+    requestDeserialize: snapshotReq.deserialize,
+    responseSerialize: snapshotRes.serialize,
+    responseDeserialize: snapshotRes.deserialize,
+  },
+  Watch: {
+    path: WATCH_PATH,
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: watchReq.serialize,
+    requestDeserialize: watchReq.deserialize,
+    responseSerialize: watchRes.serialize,
+    responseDeserialize: watchRes.deserialize,
+  },
+};
+
+/** Adds grpcrouter.v1.Admin, served from `hub`, to a grpc-js server (before or after bind). */
+export function addAdminService(server: grpc.Server, hub: AdminHub): void {
+  server.addService(adminServiceDefinition, {
+    GetSnapshot: (_call: grpc.ServerUnaryCall<unknown, Snapshot>, callback: grpc.sendUnaryData<Snapshot>) => {
+      callback(null, hub.snapshot({ includeMessages: false }));
+    },
+    Watch: (call: grpc.ServerWritableStream<WatchRequest, Event>) => {
+      const req = call.request;
+      const watcher = hub.watch({ includeMessages: req.includeMessages, includeBodies: req.includeBodies, services: req.services });
+      const stop = () => watcher.close();
+      call.on("cancelled", stop);
+      call.on("close", stop);
+      call.on("error", stop);
+      void (async () => {
+        // Pull from the bounded queue only as fast as the HTTP/2 stream drains: a slow
+        // reader fills its own queue and loses events, the router never waits.
+        for (;;) {
+          const ev = watcher.take();
+          if (ev) {
+            if (!call.write(ev)) await drainedOrClosed(call);
+            continue;
+          }
+          if (watcher.closed) break;
+          await watcher.waitForEvents();
+        }
+        if (!call.cancelled) call.end();
+      })();
+    },
+  });
+}
+
+function drainedOrClosed(call: grpc.ServerWritableStream<WatchRequest, Event>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("close", done);
+      call.off("cancelled", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("close", done);
+    call.on("cancelled", done);
+  });
+}
+
+export interface AdminClient {
+  getSnapshot(): Promise<Snapshot>;
+  /** The Watch stream as an async iterable; breaking out of the loop (or `signal`) cancels it. */
+  watch(request?: Partial<Pick<WatchRequest, "includeMessages" | "includeBodies" | "services">>, signal?: AbortSignal): AsyncIterable<Event>;
+  close(): void;
+}
+
+/** A client of a router's Admin service at `target` ("host:port"). Plaintext unless credentials are given. */
+export function createAdminClient(target: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): AdminClient {
+  const client = new grpc.Client(target, credentials);
+  return {
+    getSnapshot: () =>
+      new Promise((resolve, reject) => {
+        client.makeUnaryRequest(GET_SNAPSHOT_PATH, snapshotReq.serialize, snapshotRes.deserialize, create(GetSnapshotRequestSchema), (err, res) =>
+          err || !res ? reject(err ?? new Error("empty GetSnapshot response")) : resolve(res),
+        );
+      }),
+    watch(request = {}, signal) {
+      return {
+        async *[Symbol.asyncIterator]() {
+          const stream = client.makeServerStreamRequest(WATCH_PATH, watchReq.serialize, watchRes.deserialize, create(WatchRequestSchema, request));
+          const abort = () => stream.cancel();
+          signal?.addEventListener("abort", abort, { once: true });
+          try {
+            for await (const ev of stream as AsyncIterable<Event>) yield ev;
+          } catch (e) {
+            if ((e as { code?: number }).code !== grpc.status.CANCELLED) throw e;
+          } finally {
+            signal?.removeEventListener("abort", abort);
+            stream.cancel();
+          }
+        },
+      };
+    },
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,488 @@
+// The admin event hub: the router publishes what happens (instances, calls, messages) and the
+// hub keeps the current state for snapshots and fans events out to watchers. The router's
+// traffic must never wait for a watcher, so every watcher has a bounded queue, and publishing
+// with nobody watching only updates a few maps (no protobuf message is built).
+import { clone, create, type Registry } from "@bufbuild/protobuf";
+import { timestampFromMs, type Duration } from "@bufbuild/protobuf/wkt";
+import {
+  CallEndedSchema,
+  CallHeadersSchema,
+  CallMessage_Direction,
+  CallMessageSchema,
+  CallRecordSchema,
+  CallStartedSchema,
+  EventSchema,
+  Instance_Health,
+  InstanceSchema,
+  ServiceInfoSchema,
+  SnapshotSchema,
+  type CallEnded,
+  type CallHeaders,
+  type CallMessage,
+  type CallRecord,
+  type CallStarted,
+  type Event,
+  type Instance,
+  type ServiceInfo,
+  type Snapshot,
+} from "../gen/grpcrouter/v1/admin_pb.js";
+import { BodyDecoder, type DecodedBody, type DescribeMethod } from "./body.js";
+import { MetadataRedactor, type MetadataInput } from "./metadata.js";
+import { Watcher, type PendingEvent, type WatchOptions } from "./watcher.js";
+
+export type CallId = bigint | number;
+export type CallKind = "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
+export type HealthInput = "serving" | "not_serving" | "draining" | "ejected" | Instance_Health;
+
+export interface InstanceInfo {
+  id: string;
+  /** Fully-qualified service name, e.g. "demo.v1.Echo". */
+  service: string;
+  labels?: Record<string, string>;
+  weight?: number;
+  /** Peer address of the instance's Register stream(s). */
+  address?: string;
+  streams?: number;
+  maxConcurrentCalls?: number;
+  health?: HealthInput;
+  registeredAt?: Date;
+  description?: string;
+}
+
+/** What the router publishes. In-flight counts per instance are kept by the hub itself. */
+export type HubEvent =
+  | { type: "instanceRegistered"; instance: InstanceInfo }
+  /** Health, streams, weight, labels… changed: only the given fields are updated. */
+  | { type: "instanceChanged"; instance: Pick<InstanceInfo, "id" | "service"> & Partial<InstanceInfo> }
+  | { type: "instanceDeregistered"; instance: Pick<InstanceInfo, "id" | "service"> }
+  | {
+      type: "callStarted";
+      callId: CallId;
+      /** The method path, "/pkg.Svc/Method". */
+      method: string;
+      kind?: CallKind;
+      peer?: string;
+      metadata?: MetadataInput;
+      instanceId?: string;
+      /** Why this instance: the balancer and the routing key, in words. */
+      reason?: string;
+      time?: Date;
+    }
+  | { type: "callHeaders"; callId: CallId; metadata?: MetadataInput }
+  | {
+      type: "callMessage";
+      callId: CallId;
+      direction: "request" | "response";
+      /** Encoded size in bytes (defaults to payload.byteLength). */
+      size?: number;
+      /** The serialized message; pass it when `hub.wantsBodies`, omit it otherwise. */
+      payload?: Uint8Array;
+      time?: Date;
+    }
+  | {
+      type: "callEnded";
+      callId: CallId;
+      /** gRPC status code. */
+      code: number;
+      message?: string;
+      trailers?: MetadataInput;
+      /** Message counts; default to what the hub saw published. */
+      requests?: number;
+      responses?: number;
+      time?: Date;
+    };
+
+export interface AdminHubOptions {
+  routerId?: string;
+  /** host:port clients dial; settable later with `setRouterAddress` (e.g. after binding port 0). */
+  routerAddress?: string;
+  /** Metadata keys whose values are replaced by "[redacted]" (default: DEFAULT_REDACTED_KEYS). */
+  redact?: readonly string[];
+  /** Schema resolver for decoding bodies to JSON; without it bodies are never decoded. */
+  describe?: DescribeMethod;
+  /** Registry for google.protobuf.Any inside bodies. */
+  registry?: Registry;
+  /** Decoded JSON longer than this is cut (json_truncated). Default 65536 chars. */
+  maxBodyJsonChars?: number;
+  /** Per-watcher queue bound. Default 4096 events. */
+  watcherQueueLimit?: number;
+  history?: {
+    /** Recently ended calls kept for snapshots. Default 200; 0 keeps none. */
+    calls?: number;
+    /** Messages kept per call (the rest are counted). Default 100; 0 keeps none. */
+    messagesPerCall?: number;
+    /** Keep message bytes so a later watcher can still see bodies. Default true (needs `describe`). */
+    bodies?: boolean;
+    /** Total bytes of kept bodies across all kept calls. Default 16 MiB. */
+    bodyBytes?: number;
+  };
+}
+
+interface MessageRecord {
+  readonly callId: bigint;
+  readonly method: string;
+  readonly direction: "request" | "response";
+  readonly size: number;
+  readonly timeMs: number;
+  /** Kept only within the history byte budget. */
+  payload: Uint8Array | undefined;
+  decoded: DecodedBody | undefined;
+  base: CallMessage | undefined;
+}
+
+interface CallState {
+  readonly id: bigint;
+  readonly method: string;
+  readonly service: string;
+  readonly instanceKey: string | undefined;
+  readonly startMs: number;
+  readonly startPerf: number;
+  readonly started: CallStarted;
+  headers: CallHeaders | undefined;
+  readonly messages: MessageRecord[];
+  omitted: number;
+  requests: number;
+  responses: number;
+  keptBytes: number;
+  ended: CallEnded | undefined;
+}
+
+const HEALTH: Record<Exclude<HealthInput, Instance_Health>, Instance_Health> = {
+  serving: Instance_Health.SERVING,
+  not_serving: Instance_Health.NOT_SERVING,
+  draining: Instance_Health.DRAINING,
+  ejected: Instance_Health.EJECTED,
+};
+
+function serviceOf(method: string): string {
+  const m = /^\/?([^/]+)\//.exec(method);
+  return m ? m[1]! : "";
+}
+
+const instanceKey = (service: string, id: string) => `${service}\u0000${id}`;
+
+function durationOfMs(ms: number): Duration {
+  const whole = Math.max(0, ms);
+  const seconds = Math.floor(whole / 1000);
+  return { $typeName: "google.protobuf.Duration", seconds: BigInt(seconds), nanos: Math.round((whole - seconds * 1000) * 1e6) };
+}
+
+export class AdminHub {
+  private readonly redactor: MetadataRedactor;
+  private readonly decoder: BodyDecoder;
+  private readonly queueLimit: number;
+  private readonly historyCalls: number;
+  private readonly historyMessages: number;
+  private readonly historyBodies: boolean;
+  private readonly historyBodyBytes: number;
+  private readonly routerId: string;
+  private routerAddress: string;
+  private services: ServiceInfo[] = [];
+
+  private readonly instances = new Map<string, Instance>();
+  private readonly inFlightPerInstance = new Map<string, number>();
+  private readonly calls = new Map<bigint, CallState>();
+  private readonly recent: CallState[] = [];
+  private keptBodyBytes = 0;
+
+  private readonly watchers = new Set<Watcher>();
+  private messageWatchers = 0;
+  private bodyWatchers = 0;
+
+  constructor(options: AdminHubOptions = {}) {
+    this.redactor = new MetadataRedactor(options.redact);
+    this.decoder = new BodyDecoder(options.describe, options.maxBodyJsonChars ?? 65536, options.registry);
+    this.queueLimit = options.watcherQueueLimit ?? 4096;
+    this.historyCalls = options.history?.calls ?? 200;
+    this.historyMessages = options.history?.messagesPerCall ?? 100;
+    this.historyBodies = (options.history?.bodies ?? true) && this.decoder.canDecode;
+    this.historyBodyBytes = options.history?.bodyBytes ?? 16 * 1024 * 1024;
+    this.routerId = options.routerId ?? "";
+    this.routerAddress = options.routerAddress ?? "";
+  }
+
+  /** Whether message events are wanted (a watcher asked, or history keeps them). */
+  get wantsMessages(): boolean {
+    return this.messageWatchers > 0 || (this.historyMessages > 0 && this.historyCalls > 0);
+  }
+
+  /** Whether `callMessage` should carry `payload` (bodies can be decoded and someone wants them). */
+  get wantsBodies(): boolean {
+    return this.decoder.canDecode && (this.bodyWatchers > 0 || (this.historyBodies && this.historyMessages > 0 && this.historyCalls > 0));
+  }
+
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  setRouterAddress(address: string): void {
+    this.routerAddress = address;
+  }
+
+  /** The services the router serves and their methods (for the snapshot's service list). */
+  setServices(services: ReadonlyArray<{ name: string; methods: readonly string[] }>): void {
+    this.services = services.map((s) => create(ServiceInfoSchema, { name: s.name, methods: [...s.methods] }));
+  }
+
+  /** Records what happened and fans it out to watchers. Never blocks, never throws on bad ids. */
+  publish(event: HubEvent): void {
+    switch (event.type) {
+      case "instanceRegistered":
+      case "instanceChanged":
+        return this.upsertInstance(event.type, event.instance);
+      case "instanceDeregistered":
+        return this.removeInstance(event.instance.service, event.instance.id);
+      case "callStarted":
+        return this.startCall(event);
+      case "callHeaders":
+        return this.callHeaders(BigInt(event.callId), event.metadata);
+      case "callMessage":
+        return this.callMessage(event);
+      case "callEnded":
+        return this.endCall(event);
+    }
+  }
+
+  /** Everything known now, filtered like a watcher with these options would see it. */
+  snapshot(options: WatchOptions = {}): Snapshot {
+    const services = options.services && options.services.length > 0 ? new Set(options.services) : undefined;
+    const withBodies = options.includeBodies ?? false;
+    const withMessages = withBodies || (options.includeMessages ?? false);
+    const keep = (service: string) => !services || services.has(service);
+    const instances = [...this.instances.values()].filter((i) => keep(i.service)).map((i) => clone(InstanceSchema, i));
+    const inFlight = [...this.calls.values()].filter((c) => keep(c.service));
+    const records: CallRecord[] = [];
+    for (const c of [...this.recent, ...inFlight]) {
+      if (!keep(c.service)) continue;
+      records.push(
+        create(CallRecordSchema, {
+          started: c.started,
+          headers: c.headers,
+          ended: c.ended,
+          messages: withMessages ? c.messages.map((m) => this.messageOf(m, m.payload, withBodies)) : [],
+          messagesOmitted: withMessages ? c.omitted : c.omitted + c.messages.length,
+        }),
+      );
+    }
+    return create(SnapshotSchema, {
+      routerId: this.routerId,
+      routerAddress: this.routerAddress,
+      services: this.services.filter((s) => keep(s.name)),
+      instances,
+      callsInFlight: inFlight.map((c) => c.started),
+      calls: records,
+    });
+  }
+
+  /**
+   * Starts watching: the first event is a snapshot, then every event as it happens, with no
+   * gap or overlap between the two (both happen in this synchronous call).
+   */
+  watch(options: WatchOptions = {}): Watcher {
+    const first = create(EventSchema, {
+      time: timestampFromMs(Date.now()),
+      event: { case: "snapshot", value: this.snapshot(options) },
+    });
+    const watcher: Watcher = new Watcher(options, this.queueLimit, first, () => {
+      this.watchers.delete(watcher);
+      if (watcher.includeMessages) this.messageWatchers--;
+      if (watcher.includeBodies) this.bodyWatchers--;
+    });
+    this.watchers.add(watcher);
+    if (watcher.includeMessages) this.messageWatchers++;
+    if (watcher.includeBodies) this.bodyWatchers++;
+    return watcher;
+  }
+
+  /** Closes every watcher (their readers see the end of the stream). */
+  close(): void {
+    for (const w of [...this.watchers]) w.close();
+  }
+
+  // ---- instances ----
+
+  private upsertInstance(type: "instanceRegistered" | "instanceChanged", info: Partial<InstanceInfo> & { id: string; service: string }): void {
+    const key = instanceKey(info.service, info.id);
+    let inst = this.instances.get(key);
+    const isNew = !inst;
+    if (!inst) {
+      inst = create(InstanceSchema, { id: info.id, service: info.service, registeredAt: timestampFromMs(Date.now()) });
+      this.instances.set(key, inst);
+    }
+    if (info.labels !== undefined) inst.labels = { ...info.labels };
+    if (info.weight !== undefined) inst.weight = info.weight;
+    if (info.address !== undefined) inst.address = info.address;
+    if (info.streams !== undefined) inst.streams = info.streams;
+    if (info.maxConcurrentCalls !== undefined) inst.maxConcurrentCalls = info.maxConcurrentCalls;
+    if (info.health !== undefined) inst.health = typeof info.health === "string" ? HEALTH[info.health] : info.health;
+    else if (isNew) inst.health = Instance_Health.SERVING;
+    if (info.registeredAt !== undefined) inst.registeredAt = timestampFromMs(info.registeredAt.getTime());
+    if (info.description !== undefined) inst.description = info.description;
+    inst.inFlightCalls = this.inFlightPerInstance.get(key) ?? 0;
+    if (this.watchers.size === 0) return;
+    const snap = clone(InstanceSchema, inst);
+    const kind = type === "instanceRegistered" || isNew ? "instanceRegistered" : "instanceChanged";
+    this.fanOut(info.service, false, { case: kind, value: snap });
+  }
+
+  private removeInstance(service: string, id: string): void {
+    const key = instanceKey(service, id);
+    const inst = this.instances.get(key) ?? create(InstanceSchema, { id, service });
+    this.instances.delete(key);
+    if (this.watchers.size === 0) return;
+    this.fanOut(service, false, { case: "instanceDeregistered", value: clone(InstanceSchema, inst) });
+  }
+
+  private bumpInFlight(key: string | undefined, delta: number): void {
+    if (key === undefined) return;
+    const n = Math.max(0, (this.inFlightPerInstance.get(key) ?? 0) + delta);
+    if (n === 0) this.inFlightPerInstance.delete(key);
+    else this.inFlightPerInstance.set(key, n);
+    const inst = this.instances.get(key);
+    if (inst) inst.inFlightCalls = n;
+  }
+
+  // ---- calls ----
+
+  private startCall(e: Extract<HubEvent, { type: "callStarted" }>): void {
+    const id = BigInt(e.callId);
+    const service = serviceOf(e.method);
+    const startMs = e.time?.getTime() ?? Date.now();
+    const started = create(CallStartedSchema, {
+      callId: id,
+      method: e.method,
+      peer: e.peer ?? "",
+      metadata: this.redactor.toMap(e.metadata),
+      instanceId: e.instanceId ?? "",
+      reason: e.reason ?? "",
+      time: timestampFromMs(startMs),
+      kind: e.kind ?? "",
+    });
+    const instKey = e.instanceId ? instanceKey(service, e.instanceId) : undefined;
+    this.calls.set(id, {
+      id,
+      method: e.method,
+      service,
+      instanceKey: instKey,
+      startMs,
+      startPerf: performance.now(),
+      started,
+      headers: undefined,
+      messages: [],
+      omitted: 0,
+      requests: 0,
+      responses: 0,
+      keptBytes: 0,
+      ended: undefined,
+    });
+    this.bumpInFlight(instKey, +1);
+    if (this.watchers.size > 0) this.fanOut(service, false, { case: "callStarted", value: started }, startMs);
+  }
+
+  private callHeaders(id: bigint, metadata: MetadataInput | undefined): void {
+    const call = this.calls.get(id);
+    const headers = create(CallHeadersSchema, { callId: id, metadata: this.redactor.toMap(metadata) });
+    if (call) call.headers = headers;
+    if (this.watchers.size > 0) this.fanOut(call?.service ?? "", false, { case: "callHeaders", value: headers });
+  }
+
+  private callMessage(e: Extract<HubEvent, { type: "callMessage" }>): void {
+    const id = BigInt(e.callId);
+    const call = this.calls.get(id);
+    const record: MessageRecord = {
+      callId: id,
+      method: call?.method ?? "",
+      direction: e.direction,
+      size: e.size ?? e.payload?.byteLength ?? 0,
+      timeMs: e.time?.getTime() ?? Date.now(),
+      payload: undefined,
+      decoded: undefined,
+      base: undefined,
+    };
+    if (call) {
+      if (e.direction === "request") call.requests++;
+      else call.responses++;
+      if (this.historyCalls > 0 && call.messages.length < this.historyMessages) {
+        call.messages.push(record);
+        if (this.historyBodies && e.payload && this.keptBodyBytes + e.payload.byteLength <= this.historyBodyBytes) {
+          record.payload = ownBytes(e.payload);
+          call.keptBytes += e.payload.byteLength;
+          this.keptBodyBytes += e.payload.byteLength;
+        }
+      } else call.omitted++;
+    }
+    if (this.messageWatchers === 0) return;
+    const payload = record.payload ?? e.payload;
+    let plain: Event | undefined;
+    let withBody: Event | undefined;
+    const pending: PendingEvent = {
+      service: call?.service ?? "",
+      isMessage: true,
+      build: (bodies) =>
+        bodies
+          ? (withBody ??= this.eventOf({ case: "callMessage", value: this.messageOf(record, payload, true) }, record.timeMs))
+          : (plain ??= this.eventOf({ case: "callMessage", value: this.messageOf(record, payload, false) }, record.timeMs)),
+    };
+    for (const w of this.watchers) w.offer(pending);
+  }
+
+  private endCall(e: Extract<HubEvent, { type: "callEnded" }>): void {
+    const id = BigInt(e.callId);
+    const call = this.calls.get(id);
+    const endMs = e.time?.getTime() ?? Date.now();
+    const durationMs = call ? (e.time ? endMs - call.startMs : performance.now() - call.startPerf) : 0;
+    const ended = create(CallEndedSchema, {
+      callId: id,
+      code: e.code,
+      message: e.message ?? "",
+      trailers: this.redactor.toMap(e.trailers),
+      duration: durationOfMs(durationMs),
+      requests: e.requests ?? call?.requests ?? 0,
+      responses: e.responses ?? call?.responses ?? 0,
+    });
+    if (call) {
+      call.ended = ended;
+      this.calls.delete(id);
+      this.bumpInFlight(call.instanceKey, -1);
+      this.remember(call);
+    }
+    if (this.watchers.size > 0) this.fanOut(call?.service ?? "", false, { case: "callEnded", value: ended }, endMs);
+  }
+
+  /** Keeps an ended call in the bounded ring, releasing the body bytes of what falls out. */
+  private remember(call: CallState): void {
+    if (this.historyCalls <= 0) return;
+    this.recent.push(call);
+    while (this.recent.length > this.historyCalls) {
+      const old = this.recent.shift()!;
+      this.keptBodyBytes -= old.keptBytes;
+    }
+  }
+
+  private messageOf(r: MessageRecord, payload: Uint8Array | undefined, withBody: boolean): CallMessage {
+    r.base ??= create(CallMessageSchema, {
+      callId: r.callId,
+      direction: r.direction === "request" ? CallMessage_Direction.REQUEST : CallMessage_Direction.RESPONSE,
+      size: r.size,
+      time: timestampFromMs(r.timeMs),
+    });
+    if (!withBody) return r.base;
+    r.decoded ??= this.decoder.decode(r.method, r.direction, payload);
+    return { ...r.base, json: r.decoded.json, jsonTruncated: r.decoded.truncated, jsonError: r.decoded.error };
+  }
+
+  private eventOf(event: Event["event"], timeMs = Date.now()): Event {
+    return create(EventSchema, { time: timestampFromMs(timeMs), event });
+  }
+
+  private fanOut(service: string, isMessage: boolean, event: Event["event"], timeMs?: number): void {
+    const built = this.eventOf(event, timeMs);
+    const pending: PendingEvent = { service, isMessage, build: () => built };
+    for (const w of this.watchers) w.offer(pending);
+  }
+}
+
+/** A payload that is a view into a much larger buffer would keep that buffer alive: copy it. */
+function ownBytes(payload: Uint8Array): Uint8Array {
+  return payload.buffer.byteLength > payload.byteLength * 2 + 1024 ? payload.slice() : payload;
+}

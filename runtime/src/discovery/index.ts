@@ -1,0 +1,2 @@
+export { addReflection } from "./reflection.js";
+export { RouterHealth } from "./health.js";

@@ -1,0 +1,73 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createBalancer, seededRandom, type Candidate } from "../../src/balancer/index.js";
+import { candidate, metadata } from "./helpers.js";
+
+test("subsets never leak: property test over random label sets and selectors", () => {
+  const random = seededRandom(42);
+  const tenants = ["acme", "globex", "initech", "umbrella"];
+  const regions = ["eu", "us"];
+  const choose = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  for (const inner of ["round_robin", "weighted_round_robin", "least_outstanding", "consistent_hash"]) {
+    for (let round = 0; round < 50; round++) {
+      const b = createBalancer(
+        { strategy: "subset", selector: { tenant: { metadata: "x-tenant" }, region: "eu" }, inner },
+        { random },
+      );
+      const n = 1 + Math.floor(random() * 12);
+      const cs: Candidate[] = Array.from({ length: n }, (_, i) => {
+        const labels: Record<string, string> = {};
+        if (random() < 0.8) labels.tenant = choose(tenants);
+        if (random() < 0.8) labels.region = choose(regions);
+        return candidate(`i${i}`, { labels, weight: 1 + Math.floor(random() * 3), healthy: random() < 0.85 });
+      });
+      for (let call = 0; call < 200; call++) {
+        const tenant = choose(tenants);
+        const p = b.pick(cs, { method: "/m", routingKey: `k${call}`, metadata: metadata({ "x-tenant": tenant }) });
+        const eligible = cs.filter((c) => c.labels.tenant === tenant && c.labels.region === "eu" && c.healthy);
+        if (eligible.length === 0) assert.equal(p, undefined, `tenant ${tenant} leaked to ${p?.candidate.id}`);
+        else {
+          assert.ok(p, `tenant ${tenant} refused although ${eligible.map((c) => c.id)} serve it`);
+          assert.ok(eligible.includes(p.candidate), `${inner}: tenant ${tenant} went to ${JSON.stringify(p.candidate.labels)}`);
+        }
+      }
+    }
+  }
+});
+
+test("subset spreads calls over its members only, and reports why", () => {
+  const b = createBalancer({ strategy: "subset", selector: { tenant: "acme" } });
+  const cs = [candidate("a1", { labels: { tenant: "acme" } }), candidate("g1", { labels: { tenant: "globex" } }), candidate("a2", { labels: { tenant: "acme" } })];
+  const ids = Array.from({ length: 4 }, () => b.pick(cs, { method: "/m" })!.candidate.id);
+  assert.deepEqual(ids, ["a1", "a2", "a1", "a2"]);
+  assert.equal(b.pick(cs, { method: "/m" })!.reason, "subset tenant=acme (2 of 3) → round robin");
+  assert.equal(b.describe(), "subset tenant=acme (empty: fail) → round robin");
+});
+
+test("subset fallback 'any' and onMissing decide what an empty subset or a missing value does", () => {
+  const cs = [candidate("a1", { labels: { tenant: "acme" } }), candidate("n1")];
+  const strict = createBalancer({ strategy: "subset", selector: { tenant: { metadata: "x-tenant" } } });
+  assert.equal(strict.pick(cs, { method: "/m", metadata: metadata({ "x-tenant": "nobody" }) }), undefined);
+  assert.equal(strict.pick(cs, { method: "/m", metadata: metadata({}) }), undefined);
+  cs[0]!.healthy = false;
+  assert.equal(strict.pick(cs, { method: "/m", metadata: metadata({ "x-tenant": "acme" }) }), undefined, "unhealthy subset must not leak");
+  cs[0]!.healthy = true;
+
+  const lenient = createBalancer({ strategy: "subset", selector: { tenant: { metadata: "x-tenant" } }, fallback: "any", onMissing: "any" });
+  const p = lenient.pick(cs, { method: "/m", metadata: metadata({ "x-tenant": "nobody" }) })!;
+  assert.ok(p);
+  assert.match(p.reason, /^subset tenant=nobody empty, any instance → round robin$/);
+  assert.match(lenient.pick(cs, { method: "/m" })!.reason, /subset value for tenant missing/);
+  assert.equal(lenient.pick(cs, { method: "/m", metadata: metadata({ "x-tenant": "acme" }) })!.candidate.id, "a1");
+});
+
+test("subset by routing key, and membership changes rebuild the groups", () => {
+  const b = createBalancer({ strategy: "subset", selector: { shard: { routingKey: true } } });
+  const cs = [candidate("s1", { labels: { shard: "1" } }), candidate("s2", { labels: { shard: "2" } })];
+  assert.equal(b.pick(cs, { method: "/m", routingKey: "2" })!.candidate.id, "s2");
+  assert.equal(b.pick(cs, { method: "/m", routingKey: "3" }), undefined);
+  const grown = [...cs, candidate("s3", { labels: { shard: "3" } })];
+  assert.equal(b.pick(grown, { method: "/m", routingKey: "3" })!.candidate.id, "s3");
+  const shrunk = grown.filter((c) => c.id !== "s2");
+  assert.equal(b.pick(shrunk, { method: "/m", routingKey: "2" }), undefined);
+});

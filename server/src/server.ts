@@ -1,0 +1,425 @@
+// The grpcrouter language server: compiles the module of each open .proto as the user types
+// (with unsaved buffers), publishes diagnostics, generates on save, and answers the editor's
+// questions (definition, hover, symbols, completion, code lenses) from the last good compile.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import {
+  CodeLensRefreshRequest,
+  DiagnosticSeverity,
+  DidChangeConfigurationNotification,
+  TextDocumentSyncKind,
+  TextDocuments,
+  type Connection,
+  type Diagnostic as LspDiagnostic,
+  type InitializeResult,
+  type WorkDoneProgressServerReporter,
+} from "vscode-languageserver";
+import { TextDocument } from "vscode-languageserver-textdocument";
+import { Snapshot } from "./analysis/snapshot.js";
+import { completion } from "./features/completion.js";
+import { definition, hover } from "./features/navigation.js";
+import { codeLenses, documentSymbols } from "./features/outline.js";
+import * as adapter from "./generatorAdapter.js";
+import { ROUTER_STATE_NOTIFICATION, RouterState, type RouterStateParams } from "./instanceCounts.js";
+import { DEFAULT_SETTINGS, hasGrpcrouterConfig, outDirOf, withDefaults, type Settings } from "./settings.js";
+import { declaresService, isInside, listProtoFiles, moduleForFile, type ProtoModule } from "./workspace/modules.js";
+
+/** Custom protocol between the extension (or a test client) and this server. */
+export const GENERATE_REQUEST = "grpcrouter/generate";
+export const CHECK_REQUEST = "grpcrouter/check";
+export const MODULES_REQUEST = "grpcrouter/modules";
+export const GENERATED_NOTIFICATION = "grpcrouter/generated";
+
+export interface GenerateSummary {
+  root: string;
+  out: string;
+  ok: boolean;
+  cancelled?: boolean;
+  written: number;
+  unchanged: number;
+  removed: number;
+  errors: number;
+  ms: number;
+  /** Short human text, also logged: "gen: 12 written, 3 unchanged (84 ms)". */
+  message: string;
+  trigger: "save" | "command";
+}
+
+/** Typing pauses shorter than this do not start a compile. */
+const TYPING_DEBOUNCE_MS = 120;
+
+interface ModuleState {
+  module: ProtoModule;
+  out: string;
+  snapshot?: Snapshot;
+  compileTimer?: NodeJS.Timeout;
+  compileAbort?: AbortController;
+  generateAbort?: AbortController;
+  /** Files (absolute) we published diagnostics for, so we can clear them. */
+  published: Set<string>;
+  lastDiagnostics: adapter.Diagnostic[];
+}
+
+export function startServer(connection: Connection): void {
+  const documents = new TextDocuments(TextDocument);
+  const modules = new Map<string, ModuleState>();
+  const router = new RouterState();
+  let folders: string[] = [];
+  let settingsCache = new Map<string, Promise<Settings>>();
+  let canConfigure = false;
+  let canProgress = false;
+  let canRefreshLenses = false;
+  let initSettings: Settings = DEFAULT_SETTINGS;
+
+  const log = (m: string) => connection.console.log(m);
+
+  connection.onInitialize((params): InitializeResult => {
+    folders = (params.workspaceFolders ?? []).map((f) => fileURLToPath(f.uri));
+    if (folders.length === 0 && params.rootUri) folders = [fileURLToPath(params.rootUri)];
+    canConfigure = !!params.capabilities.workspace?.configuration;
+    canProgress = !!params.capabilities.window?.workDoneProgress;
+    canRefreshLenses = !!params.capabilities.workspace?.codeLens?.refreshSupport;
+    const opts = params.initializationOptions as { settings?: unknown } | undefined;
+    if (opts?.settings) initSettings = withDefaults(opts.settings);
+    return {
+      capabilities: {
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
+        definitionProvider: true,
+        hoverProvider: true,
+        documentSymbolProvider: true,
+        completionProvider: { triggerCharacters: [".", "(", " ", ":"] },
+        codeLensProvider: { resolveProvider: false },
+        workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
+      },
+      serverInfo: { name: "grpcrouter", version: "0.1.0" },
+    };
+  });
+
+  connection.onInitialized(() => {
+    if (canConfigure) void connection.client.register(DidChangeConfigurationNotification.type, { section: "grpcrouter" });
+    connection.workspace.onDidChangeWorkspaceFolders((e) => {
+      const removed = new Set(e.removed.map((f) => fileURLToPath(f.uri)));
+      folders = [...folders.filter((f) => !removed.has(f)), ...e.added.map((f) => fileURLToPath(f.uri))];
+      settingsCache = new Map();
+    });
+  });
+
+  connection.onDidChangeConfiguration((change) => {
+    settingsCache = new Map();
+    const s = (change.settings as { grpcrouter?: unknown } | undefined)?.grpcrouter;
+    if (s) initSettings = withDefaults(s);
+    // Settings may move module roots or output folders: start over and recompile.
+    for (const m of modules.values()) clearDiagnostics(m);
+    modules.clear();
+    for (const d of documents.all()) void stateForUri(d.uri).then((m) => m && scheduleCompile(m, 0));
+  });
+
+  function folderOf(file: string): string {
+    return folders.filter((f) => isInside(f, file)).sort((a, b) => b.length - a.length)[0] ?? path.dirname(file);
+  }
+
+  function settingsFor(folder: string): Promise<Settings> {
+    let s = settingsCache.get(folder);
+    if (!s) {
+      s = canConfigure
+        ? connection.workspace
+            .getConfiguration({ scopeUri: pathToFileURL(folder).href, section: "grpcrouter" })
+            .then(withDefaults, () => initSettings)
+        : Promise.resolve(initSettings);
+      settingsCache.set(folder, s);
+    }
+    return s;
+  }
+
+  async function stateForFile(file: string): Promise<ModuleState> {
+    const folder = folderOf(file);
+    const settings = await settingsFor(folder);
+    const roots = settings.roots.map((r) => path.resolve(folder, r));
+    const module = moduleForFile(file, { folders, roots });
+    let m = modules.get(module.root);
+    if (!m) {
+      m = { module, out: outDirOf(settings, module.root, module.folder), published: new Set(), lastDiagnostics: [] };
+      modules.set(module.root, m);
+    }
+    return m;
+  }
+
+  async function stateForUri(uri: string): Promise<ModuleState | undefined> {
+    if (!uri.startsWith("file:")) return undefined;
+    return stateForFile(fileURLToPath(uri));
+  }
+
+  /** Unsaved buffers of the module: the compiler reads these instead of the disk. */
+  function overlayFor(m: ModuleState): Map<string, string> {
+    const overlay = new Map<string, string>();
+    for (const d of documents.all()) {
+      if (!d.uri.startsWith("file:")) continue;
+      const file = fileURLToPath(d.uri);
+      if (isInside(m.module.root, file)) overlay.set(file, d.getText());
+    }
+    return overlay;
+  }
+
+  // ---- diagnostics as you type -------------------------------------------------------
+
+  function scheduleCompile(m: ModuleState, delay = TYPING_DEBOUNCE_MS): void {
+    clearTimeout(m.compileTimer);
+    m.compileTimer = setTimeout(() => void runCompile(m), delay);
+  }
+
+  async function runCompile(m: ModuleState): Promise<void> {
+    // A newer buffer makes the running compile useless: cancel it (buf is killed).
+    m.compileAbort?.abort();
+    const ac = new AbortController();
+    m.compileAbort = ac;
+    let compiled: adapter.Compiled;
+    try {
+      compiled = await adapter.compile({ root: m.module.root, overlay: overlayFor(m), signal: ac.signal, out: m.out });
+    } catch (e) {
+      if (!ac.signal.aborted) log(`compile of ${m.module.root} failed: ${errorText(e)}`);
+      return;
+    }
+    if (ac.signal.aborted) return;
+    if (compiled.descriptors) m.snapshot = new Snapshot(compiled);
+    await publish(m, compiled.diagnostics);
+    if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => {});
+  }
+
+  async function publish(m: ModuleState, diagnostics: adapter.Diagnostic[]): Promise<void> {
+    m.lastDiagnostics = diagnostics;
+    const settings = await settingsFor(m.module.folder);
+    const byFile = new Map<string, LspDiagnostic[]>();
+    if (settings.diagnostics.enable) {
+      for (const d of diagnostics) {
+        // A diagnostic about no file in particular (buf.yaml unreadable, buf missing) goes
+        // on the open files of the module, at their first line, so it is not lost.
+        const targets = d.file
+          ? [path.resolve(m.module.root, d.file)]
+          : documents.all().map((doc) => fileURLToPath(doc.uri)).filter((f) => isInside(m.module.root, f));
+        for (const file of targets) {
+          const list = byFile.get(file) ?? [];
+          list.push(toLsp(d));
+          byFile.set(file, list);
+        }
+      }
+    }
+    // Open files of the module always get an answer, an empty one when they are clean.
+    for (const doc of documents.all()) {
+      const file = doc.uri.startsWith("file:") ? fileURLToPath(doc.uri) : undefined;
+      if (file && isInside(m.module.root, file) && !byFile.has(file)) byFile.set(file, []);
+    }
+    for (const file of m.published) if (!byFile.has(file)) void connection.sendDiagnostics({ uri: pathToFileURL(file).href, diagnostics: [] });
+    for (const [file, list] of byFile) void connection.sendDiagnostics({ uri: pathToFileURL(file).href, diagnostics: list });
+    m.published = new Set(byFile.keys());
+  }
+
+  function clearDiagnostics(m: ModuleState): void {
+    for (const file of m.published) void connection.sendDiagnostics({ uri: pathToFileURL(file).href, diagnostics: [] });
+    m.published.clear();
+  }
+
+  documents.onDidChangeContent((e) => void stateForUri(e.document.uri).then((m) => m && scheduleCompile(m)));
+  documents.onDidOpen((e) => void stateForUri(e.document.uri).then((m) => m && scheduleCompile(m, 0)));
+  documents.onDidClose((e) => void stateForUri(e.document.uri).then((m) => m && scheduleCompile(m)));
+
+  // ---- generate on save ----------------------------------------------------------------
+
+  documents.onDidSave(async (e) => {
+    const m = await stateForUri(e.document.uri);
+    if (!m) return;
+    // The saved text is what we last compiled (or is about to be): compile now, no debounce.
+    scheduleCompile(m, 0);
+    if (await wantsGenerateOnSave(m)) void generate(m, "save");
+  });
+
+  async function wantsGenerateOnSave(m: ModuleState): Promise<boolean> {
+    const settings = await settingsFor(m.module.folder);
+    if (!settings.generateOnSave) return false;
+    if (hasGrpcrouterConfig(m.module.root, m.module.folder)) return true;
+    if (m.snapshot && [...m.snapshot.index.byFqn.values()].some((d) => d.kind === "service" && m.snapshot!.compiled.importToFile.has(d.file))) return true;
+    const files = listProtoFiles(m.module.root, [m.out]);
+    return declaresService(files, (f) => documents.get(pathToFileURL(f).href)?.getText() ?? readFileSync(f, "utf8"));
+  }
+
+  async function generate(m: ModuleState, trigger: GenerateSummary["trigger"]): Promise<GenerateSummary> {
+    // A save while generating makes the running generation stale: cancel it and start over.
+    m.generateAbort?.abort();
+    const ac = new AbortController();
+    m.generateAbort = ac;
+    const started = performance.now();
+    const rel = path.relative(m.module.folder, m.module.root) || path.basename(m.module.root);
+    let progress: WorkDoneProgressServerReporter | undefined;
+    if (canProgress) {
+      try {
+        progress = await connection.window.createWorkDoneProgress();
+        progress.begin("gRPC Router: generating", 0, rel, true);
+        progress.token.onCancellationRequested(() => ac.abort());
+      } catch {
+        progress = undefined;
+      }
+    }
+    const summary: GenerateSummary = { root: m.module.root, out: m.out, ok: false, written: 0, unchanged: 0, removed: 0, errors: 0, ms: 0, message: "", trigger };
+    try {
+      const r = await adapter.generateAndWrite({
+        root: m.module.root,
+        out: m.out,
+        overlay: overlayFor(m),
+        signal: ac.signal,
+        onProgress: (message, percent) => progress?.report(percent ?? 0, message),
+      });
+      summary.errors = r.diagnostics.filter((d) => d.severity === "error").length;
+      if (r.written) {
+        summary.ok = true;
+        summary.written = r.written.written.length;
+        summary.unchanged = r.written.unchanged.length;
+        summary.removed = r.written.removed.length;
+      }
+      // Generation finds problems the plain compile does not (it runs the four phases).
+      if (!ac.signal.aborted) await publish(m, mergeDiagnostics(m.lastDiagnostics, r.diagnostics));
+    } catch (e) {
+      if (ac.signal.aborted) {
+        summary.cancelled = true;
+      } else {
+        summary.errors = 1;
+        summary.message = `generation failed: ${errorText(e)}`;
+      }
+    } finally {
+      progress?.done();
+    }
+    summary.ms = Math.round(performance.now() - started);
+    const outRel = path.relative(m.module.folder, m.out) || ".";
+    if (!summary.message) {
+      summary.message = summary.cancelled
+        ? `${rel}: generation cancelled (a newer one started)`
+        : summary.ok
+          ? `${outRel}: ${summary.written} written, ${summary.unchanged} unchanged, ${summary.removed} removed (${summary.ms} ms)`
+          : `${rel}: not generated, ${summary.errors} error${summary.errors === 1 ? "" : "s"}; ${outRel} left as it was`;
+    }
+    log(`[generate] ${summary.message}`);
+    void connection.sendNotification(GENERATED_NOTIFICATION, summary);
+    return summary;
+  }
+
+  /** The modules named by a request: that of a file, or every module of the workspace. */
+  async function modulesFor(uri: string | undefined): Promise<ModuleState[]> {
+    if (uri) {
+      const m = await stateForUri(uri);
+      return m ? [m] : [];
+    }
+    const found = new Map<string, ModuleState>();
+    for (const folder of folders) {
+      for (const file of listProtoFiles(folder)) {
+        const m = await stateForFile(file);
+        if (!isInside(m.out, file)) found.set(m.module.root, m);
+      }
+    }
+    return [...found.values()];
+  }
+
+  connection.onRequest(GENERATE_REQUEST, async (params: { uri?: string } | undefined) => {
+    const ms = await modulesFor(params?.uri);
+    const out: GenerateSummary[] = [];
+    for (const m of ms) out.push(await generate(m, "command"));
+    return out;
+  });
+
+  connection.onRequest(CHECK_REQUEST, async (params: { uri?: string } | undefined) => {
+    const results = [];
+    for (const m of await modulesFor(params?.uri)) {
+      const r = await adapter.checkOutputs({ root: m.module.root, out: m.out, overlay: overlayFor(m) });
+      results.push({ root: m.module.root, out: m.out, stale: r.outdated, errors: r.diagnostics.filter((d) => d.severity === "error").map(adapter.formatDiagnostic) });
+    }
+    return results;
+  });
+
+  connection.onRequest(MODULES_REQUEST, async (params: { uri?: string } | undefined) => {
+    return (await modulesFor(params?.uri)).map((m) => ({
+      root: m.module.root,
+      folder: m.module.folder,
+      out: m.out,
+      services: m.snapshot ? [...m.snapshot.index.byFqn.values()].filter((d) => d.kind === "service").map((d) => d.fqn) : [],
+    }));
+  });
+
+  connection.onNotification(ROUTER_STATE_NOTIFICATION, (params: RouterStateParams) => {
+    router.update(params);
+    if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => {});
+  });
+
+  // ---- language features ---------------------------------------------------------------
+
+  async function context(uri: string) {
+    const doc = documents.get(uri);
+    const m = await stateForUri(uri);
+    if (!doc || !m) return undefined;
+    return { doc, m, file: fileURLToPath(uri), text: doc.getText() };
+  }
+
+  connection.onDefinition(async (p) => {
+    const c = await context(p.textDocument.uri);
+    return c?.m.snapshot ? (definition(c.m.snapshot, c.file, c.text, p.position) ?? null) : null;
+  });
+  connection.onHover(async (p) => {
+    const c = await context(p.textDocument.uri);
+    return c?.m.snapshot ? (hover(c.m.snapshot, c.file, c.text, p.position) ?? null) : null;
+  });
+  connection.onDocumentSymbol(async (p) => {
+    const c = await context(p.textDocument.uri);
+    return c?.m.snapshot ? documentSymbols(c.m.snapshot, c.file) : [];
+  });
+  connection.onCompletion(async (p) => {
+    const c = await context(p.textDocument.uri);
+    return c ? completion(c.m.snapshot, c.file, c.text, p.position) : [];
+  });
+  connection.onCodeLens(async (p) => {
+    const c = await context(p.textDocument.uri);
+    return c?.m.snapshot ? codeLenses(c.m.snapshot, c.file, p.textDocument.uri, router) : [];
+  });
+
+  connection.onShutdown(() => {
+    for (const m of modules.values()) {
+      clearTimeout(m.compileTimer);
+      m.compileAbort?.abort();
+      m.generateAbort?.abort();
+    }
+  });
+
+  documents.listen(connection);
+  connection.listen();
+}
+
+function toLsp(d: adapter.Diagnostic): LspDiagnostic {
+  // Ours are 1-based with an exclusive end column; LSP is 0-based.
+  const line = Math.max(0, d.line - 1);
+  const character = Math.max(0, d.column - 1);
+  let endLine = Math.max(line, d.endLine - 1);
+  let endCharacter = Math.max(0, d.endColumn - 1);
+  if (endLine === line && endCharacter <= character) {
+    endLine = line;
+    endCharacter = character + 1;
+  }
+  return {
+    range: { start: { line, character }, end: { line: endLine, character: endCharacter } },
+    severity: d.severity === "error" ? DiagnosticSeverity.Error : d.severity === "warning" ? DiagnosticSeverity.Warning : DiagnosticSeverity.Information,
+    message: d.message,
+    source: d.source === "buf" ? "buf" : "grpcrouter",
+  };
+}
+
+function mergeDiagnostics(a: adapter.Diagnostic[], b: adapter.Diagnostic[]): adapter.Diagnostic[] {
+  const seen = new Set<string>();
+  const out: adapter.Diagnostic[] = [];
+  for (const d of [...a, ...b]) {
+    const k = `${d.file}:${d.line}:${d.column}:${d.message}`;
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(d);
+    }
+  }
+  return out;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
