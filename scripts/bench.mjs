@@ -11,6 +11,7 @@ const benches = [
   ["router", "runtime/bench/router.bench.ts"],
   ["balancer", "runtime/bench/balancer.bench.ts"],
   ["generate", "generator/bench/generate.bench.ts"],
+  ["editor", "server/bench/editor.bench.ts"],
 ];
 const filters = process.argv.slice(2);
 let failed = false;

@@ -16,3 +16,10 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# code-server (VS Code 1.99) for the extension's end-to-end tests; the installer is idempotent
+# and prints its path, which extension/test/codeServer.ts asks it for again.
+installer="$(cd "$(dirname "$0")/.." && pwd)/../shared/tools/install-code-server.sh"
+if [ -f "$installer" ] && [ -z "${GRPCROUTER_CODE_SERVER:-}" ]; then
+  bash "$installer" >/dev/null || { echo "install-code-server.sh failed" >&2; exit 1; }
+fi

@@ -2,9 +2,10 @@
 //   extension/dist/extension.cjs  the extension entry (CJS: VS Code loads it with require)
 //   server/dist/server.js         the language server (ESM, run by node over IPC or stdio)
 //   server/dist/grpcrouter.js     the grpcrouter CLI, for "Start Router" (when cli/ has one)
+//   server/dist/ui/               the router dashboard's static files, which `serve` serves
 //   server/dist/bin/buf           the buf compiler for the target platform (native)
-// usage: node extension/scripts/build.mjs [--target linux-x64] [--sourcemap]
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+// usage: node extension/scripts/build.mjs [--target linux-x64] [--sourcemap] [--minify]
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +13,7 @@ import * as esbuild from "esbuild";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const args = process.argv.slice(2);
-const target = args.includes("--target") ? args[args.indexOf("--target") + 1] : `${process.platform}-${process.arch}`;
+export const hostTarget = `${process.platform}-${process.arch}`;
 const sourcemap = args.includes("--sourcemap");
 
 // VS Code target names → the npm package that carries buf for it.
@@ -28,7 +29,24 @@ export const BUF_PACKAGES = {
 // An ESM bundle of CommonJS packages (vscode-languageserver) needs a real `require`.
 const esmRequireBanner = 'import { createRequire as __grpcrouterCreateRequire } from "node:module"; const require = __grpcrouterCreateRequire(import.meta.url);';
 
+// @bufbuild/protoplugin imports the TypeScript compiler only to transpile plugin output to
+// .js/.d.ts; grpcrouter emits .ts alone, so the 9 MB compiler stays out of the bundle. Should
+// a code path ever reach it, it says so instead of failing obscurely.
+const withoutTypescript = {
+  name: "without-typescript",
+  setup(b) {
+    b.onResolve({ filter: /^typescript$/ }, () => ({ path: "typescript", namespace: "without-typescript" }));
+    b.onLoad({ filter: /.*/, namespace: "without-typescript" }, () => ({
+      contents:
+        'const fail = () => { throw new Error("grpcrouter bundle: the TypeScript compiler is not included (only .ts output is supported)"); };\n' +
+        "export default new Proxy({}, { get: fail });",
+      loader: "js",
+    }));
+  },
+};
+
 const common = {
+  plugins: [withoutTypescript],
   bundle: true,
   platform: "node",
   target: "node20",
@@ -51,8 +69,31 @@ export async function buildServer(outfile = path.join(root, "server/dist/server.
   return outfile;
 }
 
-export async function build() {
+/**
+ * The grpcrouter CLI as ONE file with every npm package inside (unlike cli/dist/grpcrouter.js,
+ * which loads them from node_modules): the VSIX has no node_modules. Returns the entry bundled,
+ * or undefined when cli/ has none.
+ */
+export async function buildCli(outfile = path.join(root, "server/dist/grpcrouter.js")) {
+  const cliEntry = ["cli/src/main.ts"].map((p) => path.join(root, p)).find(existsSync);
+  if (!cliEntry) return undefined;
+  await esbuild.build({
+    ...common,
+    entryPoints: [cliEntry],
+    outfile,
+    format: "esm",
+    banner: { js: esmRequireBanner },
+  });
+  // `serve` runs the router's web dashboard; a bundle finds its static UI in ui/ beside it.
+  const ui = path.join(root, "runtime/src/admin/ui");
+  if (existsSync(ui)) cpSync(ui, path.join(path.dirname(outfile), "ui"), { recursive: true });
+  return cliEntry;
+}
+
+/** Builds everything the VSIX holds, for a VS Code target (`linux-x64`, …). */
+export async function build(target = hostTarget, { minify = false } = {}) {
   const started = Date.now();
+  common.minify = minify;
   await buildServer();
   await esbuild.build({
     ...common,
@@ -61,23 +102,14 @@ export async function build() {
     format: "cjs",
     external: ["vscode"],
   });
-  const cliEntry = ["cli/src/main.ts", "cli/src/index.ts", "cli/src/grpcrouter.ts", "cli/src/cli.ts"].map((p) => path.join(root, p)).find(existsSync);
-  if (cliEntry) {
-    await esbuild.build({
-      ...common,
-      entryPoints: [cliEntry],
-      outfile: path.join(root, "server/dist/grpcrouter.js"),
-      format: "esm",
-      banner: { js: esmRequireBanner },
-    });
-  } else {
-    console.warn("build: no CLI entry in cli/src yet: 'Start Router' will report the CLI missing");
-  }
+  const cliEntry = await buildCli();
+  if (!cliEntry) console.warn("build: no CLI entry in cli/src yet: 'Start Router' will report the CLI missing");
   copyBuf(target);
   console.log(`build: extension, server${cliEntry ? ", cli" : ""} and buf (${target}) in ${Date.now() - started} ms`);
 }
 
-function copyBuf(target) {
+/** The buf binary for a VS Code target, from its npm platform package. */
+export function bufBinary(target = hostTarget) {
   const pkg = BUF_PACKAGES[target];
   if (!pkg) throw new Error(`build: no buf package for target ${target}; known: ${Object.keys(BUF_PACKAGES).join(", ")}`);
   let dir;
@@ -86,16 +118,21 @@ function copyBuf(target) {
   } catch {
     throw new Error(`build: ${pkg} is not installed: npm install --no-save --force ${pkg}@<buf version> to build for ${target}`);
   }
-  const exe = target.startsWith("win32") ? "buf.exe" : "buf";
+  return path.join(dir, "bin", target.startsWith("win32") ? "buf.exe" : "buf");
+}
+
+function copyBuf(target) {
+  const from = bufBinary(target);
+  const exe = path.basename(from);
   const binDir = path.join(root, "server/dist/bin");
   mkdirSync(binDir, { recursive: true });
   for (const old of readdirSync(binDir)) if (old !== exe) console.warn(`build: stale ${old} in server/dist/bin`);
-  copyFileSync(path.join(dir, "bin", exe), path.join(binDir, exe));
+  copyFileSync(from, path.join(binDir, exe));
   chmodSync(path.join(binDir, exe), 0o755);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  build().catch((e) => {
+  build(args.includes("--target") ? args[args.indexOf("--target") + 1] : hostTarget, { minify: args.includes("--minify") }).catch((e) => {
     console.error(e instanceof Error ? e.message : e);
     process.exit(1);
   });

@@ -1,10 +1,13 @@
 // The VS Code side of grpcrouter: starts the bundled language server over node IPC, adds the
 // commands, the router status bar item, and feeds the server what it cannot see itself (the
 // state of the local router, for the code lenses).
+import { existsSync } from "node:fs";
 import path from "node:path";
 import * as vscode from "vscode";
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
+import { InstancePoller, type InstanceCounts } from "./routerInstances.js";
 import { RouterProcess, type RouterStatus } from "./routerProcess.js";
+import { activateDebug } from "./debug/index.js";
 
 // The server's custom protocol (server/src/server.ts, server/src/instanceCounts.ts).
 const GENERATE_REQUEST = "grpcrouter/generate";
@@ -36,12 +39,14 @@ const router = new RouterProcess();
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel("gRPC Router", { log: true });
   context.subscriptions.push(output);
+  activateDebug(context);
 
   const serverModule = context.asAbsolutePath(path.join("server", "dist", "server.js"));
-  const env = { ...process.env };
-  // The VSIX ships buf next to the server (per platform); the generator honours this.
+  // The VSIX ships buf next to the server (per platform); the generator honours
+  // GRPCROUTER_BUF. A development checkout has none there and finds buf in node_modules.
   const bundledBuf = context.asAbsolutePath(path.join("server", "dist", "bin", process.platform === "win32" ? "buf.exe" : "buf"));
-  env.GRPCROUTER_BUF ??= bundledBuf;
+  const bufEnv: Record<string, string> = !process.env.GRPCROUTER_BUF && existsSync(bundledBuf) ? { GRPCROUTER_BUF: bundledBuf } : {};
+  const env = { ...process.env, ...bufEnv };
   const serverOptions: ServerOptions = {
     run: { module: serverModule, transport: TransportKind.ipc, options: { env } },
     debug: { module: serverModule, transport: TransportKind.ipc, options: { env, execArgv: ["--nolazy", "--inspect=6019"] } },
@@ -57,6 +62,29 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const status = vscode.window.createStatusBarItem("grpcrouter.router", vscode.StatusBarAlignment.Left, 10);
   status.name = "gRPC Router";
   context.subscriptions.push(status);
+  // The server shows the router's state in code lenses; it learns it from us.
+  let counts: InstanceCounts | undefined;
+  const tellServer = () => {
+    const s = router.current;
+    if (!client?.isRunning()) return;
+    void client
+      .sendNotification(ROUTER_STATE_NOTIFICATION, {
+        running: s.state === "running",
+        address: s.state === "running" ? s.address : undefined,
+        instances: s.state === "running" ? counts : undefined,
+      })
+      .catch(() => {});
+  };
+  const poller = new InstancePoller((c) => {
+    counts = c;
+    showStatus(router.current);
+  });
+  context.subscriptions.push({ dispose: () => poller.stop() });
+  const instancesText = () => {
+    if (!counts) return "";
+    const n = Object.values(counts).reduce((a, b) => a + b, 0);
+    return ` · ${n} instance${n === 1 ? "" : "s"}`;
+  };
   const showStatus = (s: RouterStatus) => {
     switch (s.state) {
       case "stopped":
@@ -70,8 +98,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         status.command = "grpcrouter.showOutput";
         break;
       case "running":
-        status.text = `$(radio-tower) Router: ${s.address}`;
-        status.tooltip = `gRPC Router: running on ${s.address} (pid ${s.pid}). Click to stop.`;
+        status.text = `$(radio-tower) Router: ${s.address}${instancesText()}`;
+        status.tooltip = `gRPC Router: running on ${s.address} (pid ${s.pid})${counts ? `; ${Object.entries(counts).map(([svc, n]) => `${svc}: ${n}`).join(", ")}` : ""}. Click to stop.`;
         status.command = "grpcrouter.stopRouter";
         break;
       case "failed":
@@ -81,12 +109,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         break;
     }
     status.show();
-    void client?.sendNotification(ROUTER_STATE_NOTIFICATION, {
-      running: s.state === "running",
-      address: s.state === "running" ? s.address : undefined,
-    });
+    tellServer();
   };
-  context.subscriptions.push(router.onChange(showStatus));
+  context.subscriptions.push(
+    router.onChange((s) => {
+      if (s.state === "running") poller.start(s.address);
+      else {
+        poller.stop();
+        counts = undefined;
+      }
+      showStatus(s);
+    }),
+  );
   showStatus(router.current);
 
   const activeProtoUri = () => {
@@ -129,9 +163,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const s = await router.start({
         cli: context.asAbsolutePath(path.join("server", "dist", "grpcrouter.js")),
         root,
+        out: mod?.out,
         port,
         cwd: mod?.folder ?? root,
         log: (line) => output.info(line),
+        env: bufEnv,
       });
       if (s.state === "failed") void vscode.window.showErrorMessage(`gRPC Router: ${s.reason}`, "Show Output").then((a) => a && output.show());
     }),
@@ -146,6 +182,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   });
 
   await client.start();
+  tellServer();
 }
 
 export async function deactivate(): Promise<void> {

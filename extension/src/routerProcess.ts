@@ -1,7 +1,8 @@
 // ADAPTER: how "gRPC Router: Start Router" runs a local router. It launches the grpcrouter
-// CLI's `serve` command on the module (a router for every service, from descriptors, no
-// build step) as a child process and reports its state. The CLI is bundled into the VSIX
-// next to the server; everything about the CLI's command line lives in this one file.
+// CLI's `serve` command on the module (`grpcrouter serve --root DIR --port N`: a router for
+// every service, from descriptors, no build step) as a child process and reports its state.
+// The CLI is bundled into the VSIX next to the server; everything about the CLI's command
+// line lives in this one file. It imports nothing of VS Code, so tests drive it in plain node.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import net from "node:net";
@@ -17,10 +18,19 @@ export interface RouterLaunch {
   cli: string;
   /** The proto module to serve (the folder of buf.yaml or the workspace folder). */
   root: string;
+  /** Its output folder: the router protos there fix the frame numbers bridges were generated with. */
+  out?: string;
   port: number;
   cwd: string;
   log: (line: string) => void;
+  /** Extra environment, e.g. GRPCROUTER_BUF for the bundled buf. */
+  env?: Record<string, string>;
+  /** How long the router may take to listen. Default 30 s. */
+  readyTimeoutMs?: number;
 }
+
+/** Lines of the router's output kept to explain a failure. */
+const TAIL_LINES = 20;
 
 export class RouterProcess {
   private child: ChildProcess | undefined;
@@ -47,35 +57,53 @@ export class RouterProcess {
       this.set({ state: "failed", reason: `the grpcrouter CLI is missing from the extension (${launch.cli})` });
       return this.status;
     }
+    // Port 0 means "any": we pick a free one so that we know where the router listens.
     const port = launch.port > 0 ? launch.port : await freePort();
     this.set({ state: "starting", port });
     // VS Code's extension host runs on Electron: ELECTRON_RUN_AS_NODE makes its binary a
     // plain node, the same one the language server runs on.
-    const child = spawn(process.execPath, [launch.cli, "serve", "--listen", `127.0.0.1:${port}`, launch.root], {
+    // The dashboard gets any free port (it prints its URL): a fixed one would clash with a
+    // router the user runs by hand.
+    const args = [launch.cli, "serve", "--root", launch.root, "--port", String(port), "--admin-port", "0", ...(launch.out ? ["--out", launch.out] : [])];
+    const child = spawn(process.execPath, args, {
       cwd: launch.cwd,
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: "1" },
+      env: { ...process.env, ...launch.env, ELECTRON_RUN_AS_NODE: "1" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
+    const tail: string[] = [];
     const onData = (b: Buffer) => {
-      for (const line of b.toString("utf8").split("\n")) if (line.trim()) launch.log(`[router] ${line}`);
+      for (const line of b.toString("utf8").split("\n")) {
+        if (!line.trim()) continue;
+        launch.log(`[router] ${line}`);
+        tail.push(line);
+        if (tail.length > TAIL_LINES) tail.shift();
+      }
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
     child.once("exit", (code, signal) => {
-      if (this.child !== child) return;
-      this.child = undefined;
-      this.set(code === 0 || signal === "SIGTERM" ? { state: "stopped" } : { state: "failed", reason: `the router exited (${signal ?? `code ${code}`}); see the output` });
+      // After "close" all output is read, so the reason can quote it.
+      void exited.then(() => {
+        if (this.child !== child) return;
+        this.child = undefined;
+        this.set(code === 0 || signal === "SIGTERM" ? { state: "stopped" } : { state: "failed", reason: exitReason(code, signal, tail) });
+      });
     });
     child.once("error", (e) => launch.log(`[router] ${e.message}`));
     // Ready when its port accepts connections; a router that dies first has failed.
-    const ready = await Promise.race([waitForPort(port, 30_000), exited.then(() => false)]);
+    const timeoutMs = launch.readyTimeoutMs ?? 30_000;
+    const ready = await Promise.race([waitForPort(port, timeoutMs, exited), exited.then(() => false)]);
     if (ready && this.child === child) {
       this.set({ state: "running", port, address: `127.0.0.1:${port}`, pid: child.pid ?? 0 });
     } else if (this.child === child) {
       this.stop();
-      this.set({ state: "failed", reason: "the router did not start listening within 30 s; see the output" });
+      this.set({ state: "failed", reason: `the router did not listen on port ${port} within ${Math.round(timeoutMs / 1000)} s; see the output` });
+    } else {
+      // It exited: the exit handler sets the state once the output is read.
+      await exited;
+      await new Promise((r) => setImmediate(r));
     }
     return this.status;
   }
@@ -99,9 +127,22 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
+/** Why the router exited, in words a user can act on. */
+export function exitReason(code: number | null, signal: NodeJS.Signals | null, tail: string[]): string {
+  const text = tail.join("\n");
+  // A CLI from before `serve` existed answers with its usage error.
+  if (/unknown command "serve"/.test(text)) {
+    return "this grpcrouter CLI has no `serve` command yet, so it cannot run a local router (update the extension)";
+  }
+  const last = tail.slice(-3).join(" | ");
+  return `the router exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ""}`;
+}
+
+async function waitForPort(port: number, timeoutMs: number, gone: Promise<void>): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  let exited = false;
+  void gone.then(() => (exited = true));
+  while (Date.now() < deadline && !exited) {
     const ok = await new Promise<boolean>((resolve) => {
       const sock = net.connect(port, "127.0.0.1");
       sock.once("connect", () => {

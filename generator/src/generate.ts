@@ -9,7 +9,7 @@ import { generalDiagnostic, hasErrors, type Diagnostic } from "./diagnostics.js"
 import { grpcrouterProtos, OPTIONS_PROTO, TUNNEL_PROTO } from "./grpcrouter-protos.js";
 import { GENERATED_MARKER } from "./marker.js";
 import { buildRouterProtos, previousFromDir } from "./phases/phase1-router-proto.js";
-import { EsGenerator, runPlugin, type DescriptorInput, type PluginOutput } from "./phases/phase2-es.js";
+import { EsGenerator, runPlugin, transitiveKeys, type DescriptorInput, type PluginOutput } from "./phases/phase2-es.js";
 import { phase3Plugin } from "./phases/phase3-router.js";
 import { phase4Plugin } from "./phases/phase4-bridge.js";
 import type { PreviousRouterProtos, RouterFilePlan, RouterPlan } from "./phases/router-proto/plan.js";
@@ -35,6 +35,19 @@ export interface GenerateOptions {
   overlay?: Overlay;
   signal?: AbortSignal;
   onProgress?: (p: GenerateProgress) => void;
+  /** Phases 3 and 4 (`_router.ts`, `_bridge.ts`); default TUNNEL_CODE_DEFAULT. */
+  tunnelCode?: boolean;
+}
+
+/**
+ * Whether phases 3 and 4 run unless told otherwise. Their output imports createRouter and
+ * createBridge from @grpcrouter/runtime; GRPCROUTER_TUNNEL_CODE=0/1 overrides the default.
+ */
+export const TUNNEL_CODE_DEFAULT = true;
+
+export function tunnelCodeDefault(): boolean {
+  const env = process.env.GRPCROUTER_TUNNEL_CODE;
+  return env === "1" ? true : env === "0" ? false : TUNNEL_CODE_DEFAULT;
 }
 
 export interface GenerateResult {
@@ -69,6 +82,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     previous: previousFromDir(out),
     sourcePath: (p) => compiled.sourcePaths.get(p) ?? p,
     userCode: true,
+    tunnelCode: options.tunnelCode ?? tunnelCodeDefault(),
     es,
     onProgress: progress,
   });
@@ -92,6 +106,8 @@ export interface CoreInput {
   sourcePath?: (importPath: string) => string;
   /** Also generate `_pb.ts` of the module's own files (false when protoc-gen-es runs beside us in buf.gen.yaml). */
   userCode: boolean;
+  /** Run phases 3 and 4 (default: tunnelCodeDefault()). */
+  tunnelCode?: boolean;
   es?: EsGenerator;
   onProgress?: (p: GenerateProgress) => void;
 }
@@ -140,18 +156,33 @@ export function generateFromDescriptors(input: CoreInput): CoreResult {
   const tsOutputs: PluginOutput[] = es.generate(descriptors, toGenerate);
 
   const withServices = routerProtos.plan.files;
-  if (withServices.length > 0) {
-    const allProtos = descriptors.map((d) => d.proto);
-    const planByFile = new Map<string, RouterFilePlan>(withServices.map((f) => [f.file, f]));
-    const planFor = (f: DescFile) => planByFile.get(f.proto.name);
-    const generateFor = withServices.map((f) => f.file);
-    // Phases 3 and 4 see the router protos next to the user's files.
-    const routerFiles = withServices.map((f) => f.routerFile);
-    const params = "target=ts,import_extension=js";
-    progress({ phase: "typed-router", message: "typed routers" });
-    tsOutputs.push(...runPlugin(phase3Plugin(planFor), allProtos, generateFor, params, routerFiles));
-    progress({ phase: "bridge", message: "service bridges" });
-    tsOutputs.push(...runPlugin(phase4Plugin(planFor), allProtos, generateFor, params, routerFiles));
+  if (withServices.length > 0 && (input.tunnelCode ?? tunnelCodeDefault())) {
+    // Phases 3 and 4 of a file depend on its descriptor, its imports and its plan: reuse the
+    // outputs of files where none of these changed (a save regenerates only what it affects).
+    const keys = transitiveKeys(descriptors);
+    const keyOf = (f: RouterFilePlan) => `${keys.get(f.file)}|${JSON.stringify(f)}`;
+    const misses = withServices.filter((f) => es.tunnelCode.get(f.file)?.key !== keyOf(f));
+    if (misses.length > 0) {
+      const allProtos = descriptors.map((d) => d.proto);
+      const planByFile = new Map<string, RouterFilePlan>(misses.map((f) => [f.file, f]));
+      const planFor = (f: DescFile) => planByFile.get(f.proto.name);
+      const generateFor = misses.map((f) => f.file);
+      // Phases 3 and 4 see the router protos next to the user's files.
+      const routerFiles = misses.map((f) => f.routerFile);
+      const params = "target=ts,import_extension=js";
+      progress({ phase: "typed-router", message: "typed routers" });
+      const outputs = runPlugin(phase3Plugin(planFor), allProtos, generateFor, params, routerFiles);
+      progress({ phase: "bridge", message: "service bridges" });
+      outputs.push(...runPlugin(phase4Plugin(planFor), allProtos, generateFor, params, routerFiles));
+      for (const f of misses) {
+        const stem = f.file.replace(/\.proto$/, "");
+        const mine = outputs.filter((o) => o.path === `${stem}_router.ts` || o.path === `${stem}_bridge.ts`);
+        es.tunnelCode.set(f.file, { key: keyOf(f), outputs: mine });
+      }
+    }
+    const live = new Set(withServices.map((f) => f.file));
+    for (const n of es.tunnelCode.keys()) if (!live.has(n)) es.tunnelCode.delete(n);
+    tsOutputs.push(...withServices.flatMap((f) => es.tunnelCode.get(f.file)!.outputs));
   }
   for (const o of tsOutputs) files.push({ path: o.path, content: `${GENERATED_MARKER}\n${o.content}` });
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -46,7 +46,7 @@ export const grpcrouterPlugin: Plugin = {
     const respond = (init: { error?: string; file?: { name: string; content: string }[] }) =>
       create(CodeGeneratorResponseSchema, { supportedFeatures: features, minimumEdition: Edition.EDITION_PROTO2, maximumEdition: Edition.EDITION_2023, ...init });
     try {
-      const { previous } = parseParameter(request.parameter);
+      const { previous, tunnelCode } = parseParameter(request.parameter);
       const protos = [...request.protoFile];
       if (!protos.some((p) => p.name === TUNNEL_PROTO)) {
         for (const t of tunnelFiles()) if (!protos.some((p) => p.name === t.name)) protos.push(t);
@@ -57,6 +57,7 @@ export const grpcrouterPlugin: Plugin = {
         files: request.fileToGenerate,
         ...(previous !== undefined ? { previous: previousFromDir(previous) } : {}),
         userCode: false,
+        ...(tunnelCode !== undefined ? { tunnelCode } : {}),
       });
       if (hasErrors(result.diagnostics)) return respond({ error: result.diagnostics.map(formatDiagnostic).join("\n") });
       return respond({ file: result.files.map((f) => ({ name: f.path, content: f.content })) });

@@ -58,7 +58,9 @@ interface ModuleState {
   generateAbort?: AbortController;
   /** Files (absolute) we published diagnostics for, so we can clear them. */
   published: Set<string>;
-  lastDiagnostics: adapter.Diagnostic[];
+  /** Problems of the last compile, and of the last generation (the four phases find more). */
+  compiled?: Findings;
+  generated?: Findings;
 }
 
 export function startServer(connection: Connection): void {
@@ -110,7 +112,13 @@ export function startServer(connection: Connection): void {
     const s = (change.settings as { grpcrouter?: unknown } | undefined)?.grpcrouter;
     if (s) initSettings = withDefaults(s);
     // Settings may move module roots or output folders: start over and recompile.
-    for (const m of modules.values()) clearDiagnostics(m);
+    for (const m of modules.values()) {
+      // The old states' pending compiles would publish over the new ones: drop them. A
+      // running generation finishes (it writes whole or not at all).
+      clearTimeout(m.compileTimer);
+      m.compileAbort?.abort();
+      clearDiagnostics(m);
+    }
     modules.clear();
     for (const d of documents.all()) void stateForUri(d.uri).then((m) => m && scheduleCompile(m, 0));
   });
@@ -139,7 +147,7 @@ export function startServer(connection: Connection): void {
     const module = moduleForFile(file, { folders, roots });
     let m = modules.get(module.root);
     if (!m) {
-      m = { module, out: outDirOf(settings, module.root, module.folder), published: new Set(), lastDiagnostics: [] };
+      m = { module, out: outDirOf(settings, module.root, module.folder), published: new Set() };
       modules.set(module.root, m);
     }
     return m;
@@ -150,15 +158,27 @@ export function startServer(connection: Connection): void {
     return stateForFile(fileURLToPath(uri));
   }
 
-  /** Unsaved buffers of the module: the compiler reads these instead of the disk. */
-  function overlayFor(m: ModuleState): Map<string, string> {
+  /**
+   * Unsaved buffers of the module: the compiler reads these instead of the disk. `versions`
+   * records which edit of each open file they are, so diagnostics name the version they are
+   * about and a result that an edit has overtaken is not published.
+   */
+  function overlayFor(m: ModuleState): { overlay: Map<string, string>; versions: Versions } {
     const overlay = new Map<string, string>();
+    const versions: Versions = new Map();
     for (const d of documents.all()) {
       if (!d.uri.startsWith("file:")) continue;
       const file = fileURLToPath(d.uri);
-      if (isInside(m.module.root, file)) overlay.set(file, d.getText());
+      if (!isInside(m.module.root, file)) continue;
+      overlay.set(file, d.getText());
+      versions.set(d.uri, d.version);
     }
-    return overlay;
+    return { overlay, versions };
+  }
+
+  /** True when an open file of the module was edited (or opened, closed) since `versions`. */
+  function overtaken(m: ModuleState, versions: Versions): boolean {
+    return !sameVersions(overlayFor(m).versions, versions);
   }
 
   // ---- diagnostics as you type -------------------------------------------------------
@@ -174,29 +194,46 @@ export function startServer(connection: Connection): void {
     const ac = new AbortController();
     m.compileAbort = ac;
     let compiled: adapter.Compiled;
+    const { overlay, versions } = overlayFor(m);
     try {
-      compiled = await adapter.compile({ root: m.module.root, overlay: overlayFor(m), signal: ac.signal, out: m.out });
+      compiled = await adapter.compile({ root: m.module.root, overlay, signal: ac.signal, out: m.out });
     } catch (e) {
       if (!ac.signal.aborted) log(`compile of ${m.module.root} failed: ${errorText(e)}`);
       return;
     }
     if (ac.signal.aborted) return;
     if (compiled.descriptors) m.snapshot = new Snapshot(compiled);
-    await publish(m, compiled.diagnostics);
+    m.compiled = { diagnostics: compiled.diagnostics, versions };
+    await publish(m);
     if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => {});
   }
 
-  async function publish(m: ModuleState, diagnostics: adapter.Diagnostic[]): Promise<void> {
-    m.lastDiagnostics = diagnostics;
+  /**
+   * Publishes the module's problems: those of the last compile, plus those of a generation of
+   * the very same buffers (so a generation's findings neither vanish when the compile of the
+   * same save lands after it, nor outlive an edit).
+   */
+  async function publish(m: ModuleState): Promise<void> {
+    if (!m.compiled) return;
+    const { versions } = m.compiled;
+    const diagnostics =
+      m.generated && sameVersions(m.generated.versions, versions) ? mergeDiagnostics(m.compiled.diagnostics, m.generated.diagnostics) : m.compiled.diagnostics;
     const settings = await settingsFor(m.module.folder);
     const byFile = new Map<string, LspDiagnostic[]>();
-    if (settings.diagnostics.enable) {
+    {
       for (const d of diagnostics) {
+        // Beside the Buf extension, compile errors would show twice: the user turns ours off.
+        // What only grpcrouter knows (routing options, generation) always shows.
+        if (!settings.diagnostics.enable && d.source === "buf") continue;
         // A diagnostic about no file in particular (buf.yaml unreadable, buf missing) goes
         // on the open files of the module, at their first line, so it is not lost.
         const targets = d.file
           ? [path.resolve(m.module.root, d.file)]
-          : documents.all().map((doc) => fileURLToPath(doc.uri)).filter((f) => isInside(m.module.root, f));
+          : documents
+              .all()
+              .filter((doc) => doc.uri.startsWith("file:"))
+              .map((doc) => fileURLToPath(doc.uri))
+              .filter((f) => isInside(m.module.root, f));
         for (const file of targets) {
           const list = byFile.get(file) ?? [];
           list.push(toLsp(d));
@@ -210,7 +247,10 @@ export function startServer(connection: Connection): void {
       if (file && isInside(m.module.root, file) && !byFile.has(file)) byFile.set(file, []);
     }
     for (const file of m.published) if (!byFile.has(file)) void connection.sendDiagnostics({ uri: pathToFileURL(file).href, diagnostics: [] });
-    for (const [file, list] of byFile) void connection.sendDiagnostics({ uri: pathToFileURL(file).href, diagnostics: list });
+    for (const [file, list] of byFile) {
+      const uri = pathToFileURL(file).href;
+      void connection.sendDiagnostics({ uri, version: versions.get(uri), diagnostics: list });
+    }
     m.published = new Set(byFile.keys());
   }
 
@@ -260,11 +300,12 @@ export function startServer(connection: Connection): void {
       }
     }
     const summary: GenerateSummary = { root: m.module.root, out: m.out, ok: false, written: 0, unchanged: 0, removed: 0, errors: 0, ms: 0, message: "", trigger };
+    const { overlay, versions } = overlayFor(m);
     try {
       const r = await adapter.generateAndWrite({
         root: m.module.root,
         out: m.out,
-        overlay: overlayFor(m),
+        overlay,
         signal: ac.signal,
         onProgress: (message, percent) => progress?.report(percent ?? 0, message),
       });
@@ -275,8 +316,13 @@ export function startServer(connection: Connection): void {
         summary.unchanged = r.written.unchanged.length;
         summary.removed = r.written.removed.length;
       }
-      // Generation finds problems the plain compile does not (it runs the four phases).
-      if (!ac.signal.aborted) await publish(m, mergeDiagnostics(m.lastDiagnostics, r.diagnostics));
+      // Generation finds problems the plain compile does not (it runs the four phases). When
+      // the user typed on meanwhile, the compile of the newer text publishes instead.
+      if (!ac.signal.aborted && !overtaken(m, versions)) {
+        m.generated = { diagnostics: r.diagnostics, versions };
+        // The compile of these buffers may still run; it publishes both when it lands.
+        if (m.compiled && sameVersions(m.compiled.versions, versions)) await publish(m);
+      }
     } catch (e) {
       if (ac.signal.aborted) {
         summary.cancelled = true;
@@ -327,7 +373,7 @@ export function startServer(connection: Connection): void {
   connection.onRequest(CHECK_REQUEST, async (params: { uri?: string } | undefined) => {
     const results = [];
     for (const m of await modulesFor(params?.uri)) {
-      const r = await adapter.checkOutputs({ root: m.module.root, out: m.out, overlay: overlayFor(m) });
+      const r = await adapter.checkOutputs({ root: m.module.root, out: m.out, overlay: overlayFor(m).overlay });
       results.push({ root: m.module.root, out: m.out, stale: r.outdated, errors: r.diagnostics.filter((d) => d.severity === "error").map(adapter.formatDiagnostic) });
     }
     return results;
@@ -387,6 +433,21 @@ export function startServer(connection: Connection): void {
 
   documents.listen(connection);
   connection.listen();
+}
+
+/** Open document URI → its version (LSP's count of edits). */
+type Versions = Map<string, number>;
+
+interface Findings {
+  diagnostics: adapter.Diagnostic[];
+  /** The buffers they were found in. */
+  versions: Versions;
+}
+
+function sameVersions(a: Versions, b: Versions): boolean {
+  if (a.size !== b.size) return false;
+  for (const [uri, v] of a) if (b.get(uri) !== v) return false;
+  return true;
 }
 
 function toLsp(d: adapter.Diagnostic): LspDiagnostic {

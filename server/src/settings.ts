@@ -9,6 +9,7 @@ export interface Settings {
   /** Explicit module roots, relative to the workspace folder (or absolute). */
   roots: string[];
   generateOnSave: boolean;
+  /** false: leave compile errors to another extension (Buf's); routing-option problems still show. */
   diagnostics: { enable: boolean };
 }
 

@@ -2,5 +2,7 @@
 import type { Command } from "../command.js";
 import { checkCommand } from "./check.js";
 import { generateCommand } from "./generate.js";
+import { serveCommand } from "./serve.js";
+import { bridgeCommand } from "./bridge.js";
 
-export const commands: readonly Command[] = [generateCommand, checkCommand];
+export const commands: readonly Command[] = [generateCommand, checkCommand, serveCommand, bridgeCommand];

@@ -35,14 +35,21 @@ export function previousFromDir(dir: string): (routerFile: string) => string | u
   };
 }
 
-/** Plugin parameters shared by the grpcrouter plugins: `previous=DIR` (earlier output, for stable numbers). */
-export function parseParameter(parameter: string): { previous?: string } {
-  const out: { previous?: string } = {};
+/**
+ * Plugin parameters shared by the grpcrouter plugins: `previous=DIR` (earlier output, for
+ * stable numbers), `tunnel_code=true|false` (phases 3 and 4).
+ */
+export function parseParameter(parameter: string): { previous?: string; tunnelCode?: boolean } {
+  const out: { previous?: string; tunnelCode?: boolean } = {};
   for (const part of parameter.split(",").filter(Boolean)) {
     const [k, v = ""] = part.split("=", 2) as [string, string?];
     if (k === "previous") out.previous = v;
+    else if (k === "tunnel_code") {
+      if (v !== "true" && v !== "false") throw new Error(`tunnel_code=${v}: expected true or false`);
+      out.tunnelCode = v === "true";
+    }
     else if (k === "target" || k === "import_extension") continue; // accepted for symmetry with protoc-gen-es
-    else throw new Error(`unknown option "${k}" (known: previous=DIR)`);
+    else throw new Error(`unknown option "${k}" (known: previous=DIR, tunnel_code=true|false)`);
   }
   return out;
 }

@@ -52,6 +52,8 @@ function closure(files: readonly FileDescriptorProto[], toGenerate: readonly str
 
 export class EsGenerator {
   private cache = new Map<string, { key: string; outputs: PluginOutput[] }>();
+  /** Phases 3 and 4 outputs by module file, kept by generate.ts under the same kind of key. */
+  readonly tunnelCode = new Map<string, { key: string; outputs: PluginOutput[] }>();
 
   constructor(
     private readonly plugin: Plugin = protocGenEs,
@@ -77,7 +79,7 @@ export class EsGenerator {
 }
 
 /** key(f) = f's own hash + the keys of its imports: equal keys give equal generated code. */
-function transitiveKeys(files: readonly DescriptorInput[]): Map<string, string> {
+export function transitiveKeys(files: readonly DescriptorInput[]): Map<string, string> {
   const keys = new Map<string, string>();
   for (const f of files) {
     // Dependency order: every import is already keyed.

@@ -1,16 +1,17 @@
-// Phase 4 — service bridge (`<name>_bridge.ts`). NOT IMPLEMENTED YET: this slot emits nothing.
+// Phase 4 — service bridge (`<name>_bridge.ts`). For each service S of a file:
 //
-// It wraps a ServiceImpl<typeof S> (@connectrpc/connect) and connects it to a router.
-// Whoever fills it in: `emitServiceBridge` is called once per .proto file that declares services,
-// with the router plan of that file (method → field number table, routing keys, balancer) and
-// a GeneratedFile already named `<name>_bridge.ts`. Print TypeScript that imports
-// "@grpcrouter/runtime" (use f.import / f.importSchema so imports resolve in the output tree);
-// the frame schemas are in `<name>_router_pb.ts` (phase 2), the service in `<name>_pb.ts`.
-// A file nothing is printed to is dropped from the output.
+//   export function createSBridge(impl: Partial<ServiceImpl<typeof S>>, options: ConnectBridgeOptions): Bridge
+//
+// (ConnectBridgeOptions: the runtime's BridgeOptions plus Connect handler options such as interceptors.)
+//
+// `impl` is exactly what a Connect service already has (@connectrpc/connect's ServiceImpl), so
+// it drops in unchanged; the tunnel (frame field numbers) comes from the router file of phase 3.
 import type { DescFile } from "@bufbuild/protobuf";
 import { createEcmaScriptPlugin, type GeneratedFile, type Plugin } from "@bufbuild/protoplugin";
 import { PLUGIN_VERSION } from "../version.js";
+import { RUNTIME_MODULE } from "./phase3-router.js";
 import type { RouterFilePlan } from "./router-proto/plan.js";
+import { routerModule, serviceTsNames } from "./tunnel-code/names.js";
 
 export interface ServiceBridgeInput {
   /** The user's .proto file (its services are `file.services`). */
@@ -20,8 +21,35 @@ export interface ServiceBridgeInput {
   plan: RouterFilePlan;
 }
 
-export function emitServiceBridge(_f: GeneratedFile, _input: ServiceBridgeInput): void {
-  // Intentionally empty until phase 4 is written.
+export function emitServiceBridge(f: GeneratedFile, input: ServiceBridgeInput): void {
+  const { file, plan } = input;
+  const names = serviceTsNames(file);
+  f.preamble(file);
+  for (const sp of plan.services) {
+    const service = file.services.find((s) => s.typeName === sp.service);
+    if (!service) throw new Error(`phase 4: service ${sp.service} is not in ${file.name}`);
+    const n = names.get(service)!;
+    f.print(
+      f.jsDoc(
+        `Connects an implementation of ${sp.service} to a router: the bridge dials out, registers, and\nserves the calls the router tunnels to it. \`impl\` is a Connect ServiceImpl, unchanged.\n\n  const bridge = ${n.createBridge}(impl, { router: "localhost:9090" });\n  await bridge.start();   // …  await bridge.stop();`,
+      ),
+    );
+    f.print(
+      f.export("function", n.createBridge),
+      "(impl: Partial<",
+      f.import("ServiceImpl", "@connectrpc/connect", true),
+      "<typeof ",
+      f.importSchema(service, true),
+      ">>, options: ",
+      f.import("ConnectBridgeOptions", RUNTIME_MODULE, true),
+      "): ",
+      f.import("Bridge", RUNTIME_MODULE, true),
+      " {",
+    );
+    f.print("  return ", f.import("createBridge", RUNTIME_MODULE), "(", f.import(n.tunnel, routerModule(file)), ", impl, options);");
+    f.print("}");
+    f.print();
+  }
 }
 
 /** The phase as a protoplugin plugin; `planFor` gives the router plan of a file (undefined: no services). */

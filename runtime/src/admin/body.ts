@@ -33,6 +33,11 @@ export class BodyDecoder {
     private readonly registry: Registry | undefined,
   ) {}
 
+  /** Forgets resolved schemas (the protos were reloaded; `describe` now answers differently). */
+  clear(): void {
+    this.schemas.clear();
+  }
+
   get canDecode(): boolean {
     return this.describe !== undefined;
   }

@@ -1,6 +1,7 @@
-// The router's web dashboard on node:http: the UI at `/` (static files of ./ui, no build
-// step), the live event stream at `/events` (Server-Sent Events, one admin Event as proto3
-// JSON per message, the snapshot first), and `/snapshot.json`.
+// The router's web dashboard on node:http: the UI at `/` (the files of ./ui, embedded in
+// ui-assets.ts so any bundle serves them), the live event stream at `/events` (Server-Sent
+// Events, one admin Event as proto3 JSON per message, the snapshot first), and
+// `/snapshot.json`.
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -8,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { toJsonString } from "@bufbuild/protobuf";
 import { EventSchema, SnapshotSchema, type Event } from "../gen/grpcrouter/v1/admin_pb.js";
+import { DASHBOARD_ASSETS } from "./ui-assets.js";
 import type { AdminHub } from "./hub.js";
 import type { Watcher } from "./watcher.js";
 
@@ -21,6 +23,8 @@ export interface DashboardOptions {
   queueLimit?: number;
   /** Seconds between SSE keep-alive comments. Default 15. */
   keepAliveSeconds?: number;
+  /** Serve the UI from this folder instead of the embedded copy (UI development). */
+  uiDir?: string;
 }
 
 export interface Dashboard {
@@ -31,7 +35,8 @@ export interface Dashboard {
 
 /**
  * The folder holding the dashboard UI (index.html, app.js, …). The VS Code extension serves
- * these same files in its webview (see `dashboardWebviewHtml`).
+ * these same files in its webview (see `dashboardWebviewHtml`). A bundle (the CLI's, the
+ * extension's) finds them in `ui/` beside itself, where its build copies them.
  */
 export function dashboardUiDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -54,7 +59,7 @@ export const DASHBOARD_CSP =
 export function dashboardWebviewHtml(options: { assetBase: string; cspSource: string }): string {
   const base = options.assetBase.replace(/\/+$/, "");
   const csp = `default-src 'none'; script-src ${options.cspSource}; style-src ${options.cspSource}; img-src ${options.cspSource} data:; font-src ${options.cspSource}`;
-  return readFileSync(path.join(dashboardUiDir(), "index.html"), "utf8")
+  return DASHBOARD_ASSETS["index.html"]!
     .replace(/(src|href)="\.\/([^"]+)"/g, (_m, attr: string, file: string) => `${attr}="${base}/${file}"`)
     .replace("<head>", `<head>\n    <meta http-equiv="Content-Security-Policy" content="${csp}">`);
 }
@@ -85,12 +90,14 @@ function isLoopback(host: string): boolean {
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const { hub } = options;
   const host = options.host ?? "127.0.0.1";
-  const uiDir = dashboardUiDir();
-  // Static files are read once: the set is small, and it keeps request paths out of the fs.
+  // Static files are loaded once: the set is small, and it keeps request paths out of the fs.
   const files = new Map<string, { body: Buffer; type: string }>();
-  for (const name of readdirSync(uiDir)) {
+  const sources: Array<[string, Buffer]> = options.uiDir
+    ? readdirSync(options.uiDir).map((name) => [name, readFileSync(path.join(options.uiDir!, name))])
+    : Object.entries(DASHBOARD_ASSETS).map(([name, text]) => [name, Buffer.from(text, "utf8")]);
+  for (const [name, body] of sources) {
     const type = CONTENT_TYPES[path.extname(name)];
-    if (type) files.set(`/${name}`, { body: readFileSync(path.join(uiDir, name)), type });
+    if (type) files.set(`/${name}`, { body, type });
   }
   const watchers = new Set<Watcher>();
   const keepAliveMs = (options.keepAliveSeconds ?? 15) * 1000;

@@ -159,6 +159,10 @@ function serviceOf(method: string): string {
   return m ? m[1]! : "";
 }
 
+/** Bounds of the messages held for calls not started yet. */
+const EARLY_CALLS = 1024;
+const EARLY_MESSAGES = 16;
+
 const instanceKey = (service: string, id: string) => `${service}\u0000${id}`;
 
 function durationOfMs(ms: number): Duration {
@@ -182,6 +186,8 @@ export class AdminHub {
   private readonly instances = new Map<string, Instance>();
   private readonly inFlightPerInstance = new Map<string, number>();
   private readonly calls = new Map<bigint, CallState>();
+  /** Messages published before their call's callStarted, by call id (see callMessage). */
+  private readonly early = new Map<bigint, Array<Extract<HubEvent, { type: "callMessage" }>>>();
   private readonly recent: CallState[] = [];
   private keptBodyBytes = 0;
 
@@ -215,13 +221,28 @@ export class AdminHub {
     return this.watchers.size;
   }
 
+  /** The protos were reloaded: resolve message schemas through `describe` anew. */
+  resetSchemas(): void {
+    this.decoder.clear();
+  }
+
   setRouterAddress(address: string): void {
     this.routerAddress = address;
   }
 
   /** The services the router serves and their methods (for the snapshot's service list). */
   setServices(services: ReadonlyArray<{ name: string; methods: readonly string[] }>): void {
+    this.scopedServices.clear();
     this.services = services.map((s) => create(ServiceInfoSchema, { name: s.name, methods: [...s.methods] }));
+  }
+
+  private readonly scopedServices = new Map<number, ServiceInfo[]>();
+
+  /** @internal The services of one scoped view (see `scoped`); an empty list removes the scope. */
+  setScopedServices(scope: number, services: ReadonlyArray<{ name: string; methods: readonly string[] }>): void {
+    if (services.length === 0) this.scopedServices.delete(scope);
+    else this.scopedServices.set(scope, services.map((s) => create(ServiceInfoSchema, { name: s.name, methods: [...s.methods] })));
+    this.services = [...this.scopedServices.values()].flat().sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Records what happened and fans it out to watchers. Never blocks, never throws on bad ids. */
@@ -297,6 +318,31 @@ export class AdminHub {
   /** Closes every watcher (their readers see the end of the stream). */
   close(): void {
     for (const w of [...this.watchers]) w.close();
+  }
+
+  /**
+   * This hub as seen by one of several routers publishing to it (`grpcrouter serve` runs one
+   * per service so a reload replaces only what changed). Each router numbers its calls from
+   * 1; the view puts `scope` (0..65535) in the call id's high bits so they never collide.
+   * Everything else is the hub itself.
+   */
+  scoped(scope: number): AdminHub {
+    if (!Number.isInteger(scope) || scope < 0 || scope > 0xffff) throw new RangeError(`hub scope must be an integer in 0..65535, got ${scope}`);
+    const parent = this;
+    const high = BigInt(scope) << 40n;
+    const view = Object.create(this) as AdminHub;
+    // Own properties shadow the prototype's methods: state lives only in the parent.
+    Object.assign(view, {
+      publish: (event: HubEvent) => parent.publish("callId" in event ? ({ ...event, callId: high | BigInt(event.callId) } as HubEvent) : event),
+      snapshot: (o?: WatchOptions) => parent.snapshot(o),
+      watch: (o?: WatchOptions) => parent.watch(o),
+      close: () => parent.close(),
+      setRouterAddress: (a: string) => parent.setRouterAddress(a),
+      // Each router names only its own services: the snapshot lists every scope's.
+      setServices: (s: Parameters<AdminHub["setServices"]>[0]) => parent.setScopedServices(scope, s),
+      scoped: (n: number) => parent.scoped(n),
+    });
+    return view;
   }
 
   // ---- instances ----
@@ -377,6 +423,11 @@ export class AdminHub {
     });
     this.bumpInFlight(instKey, +1);
     if (this.watchers.size > 0) this.fanOut(service, false, { case: "callStarted", value: started }, startMs);
+    const early = this.early.get(id);
+    if (early) {
+      this.early.delete(id);
+      for (const m of early) this.callMessage(m);
+    }
   }
 
   private callHeaders(id: bigint, metadata: MetadataInput | undefined): void {
@@ -389,6 +440,17 @@ export class AdminHub {
   private callMessage(e: Extract<HubEvent, { type: "callMessage" }>): void {
     const id = BigInt(e.callId);
     const call = this.calls.get(id);
+    if (!call) {
+      // A router may see a call's request before it has picked an instance (and published
+      // callStarted): hold it, bounded, and deliver it after the call's start.
+      let early = this.early.get(id);
+      if (!early) {
+        if (this.early.size >= EARLY_CALLS) this.early.delete(this.early.keys().next().value!);
+        this.early.set(id, (early = []));
+      }
+      if (early.length < EARLY_MESSAGES) early.push(e.time ? e : { ...e, time: new Date() });
+      return;
+    }
     const record: MessageRecord = {
       callId: id,
       method: call?.method ?? "",
@@ -428,6 +490,7 @@ export class AdminHub {
 
   private endCall(e: Extract<HubEvent, { type: "callEnded" }>): void {
     const id = BigInt(e.callId);
+    this.early.delete(id);
     const call = this.calls.get(id);
     const endMs = e.time?.getTime() ?? Date.now();
     const durationMs = call ? (e.time ? endMs - call.startMs : performance.now() - call.startPerf) : 0;

@@ -12,7 +12,9 @@ export interface Candidate {
   /** Calls in flight on this instance right now. */
   outstanding: number;
   /** A candidate with `healthy === false` is never picked (the router may pass every
-   *  instance with flags instead of a filtered array; both work). */
+   *  instance with flags instead of a filtered array; both work). It means "may take a new
+   *  call now": InstancePool (runtime/src/resilience) clears it for instances that are
+   *  unhealthy, ejected, draining or at their concurrency limit. */
   healthy: boolean;
 }
 
@@ -39,8 +41,11 @@ export interface Pick {
  *
  * Membership changes are detected from the array: the router must pass the SAME array
  * object while membership is unchanged and a new one when an instance joins or leaves
- * (copy-on-write). A fresh array with the same ids in the same order is also recognised
- * (compared id by id), so passing a new array per call is correct, only slower.
+ * (copy-on-write). A fresh array holding the same Candidate objects in the same order is
+ * also recognised (compared object by object), so passing a new array per call is correct,
+ * only slower. When an instance's labels change (a new Hello under the same id), give it
+ * a new `labels` object (never mutate the old one) and pass a new array: balancers notice
+ * either a new Candidate object or a new labels object in its place.
  */
 export interface Balancer {
   pick(candidates: readonly Candidate[], ctx: PickContext): Pick | undefined;

@@ -48,23 +48,27 @@ export function isUsable(c: Candidate): boolean {
 }
 
 /**
- * Remembers the membership (ids in order) of the last array seen, so a balancer rebuilds
- * its precomputed state only when membership really changes. Identity is the fast path;
- * an id-by-id compare catches a fresh array with the same members.
+ * Remembers the members of the last array seen, so a balancer rebuilds its precomputed
+ * state (groups, rings, id maps) only when membership really changes. Identity of the
+ * array is the fast path; otherwise the members are compared object by object, not id by
+ * id, and so are their `labels` objects: an instance that re-registers under the same id
+ * (perhaps with new labels) must not be routed by stale labels or to a dead object.
  */
 export class MembershipTracker {
   private last: readonly Candidate[] | undefined;
-  private ids: string[] = [];
+  private members: readonly Candidate[] = [];
+  private labels: readonly object[] = [];
 
-  /** True when `candidates` has different members (or order) than the previous call. */
+  /** True when `candidates` has different members (or order, or labels) than the previous call. */
   changed(candidates: readonly Candidate[]): boolean {
     if (candidates === this.last) return false;
     this.last = candidates;
-    const ids = this.ids;
-    let same = ids.length === candidates.length;
-    for (let i = 0; same && i < ids.length; i++) same = ids[i] === candidates[i]!.id;
+    const members = this.members;
+    let same = members.length === candidates.length;
+    for (let i = 0; same && i < members.length; i++) same = members[i] === candidates[i] && this.labels[i] === candidates[i]!.labels;
     if (same) return false;
-    this.ids = candidates.map((c) => c.id);
+    this.members = candidates.slice();
+    this.labels = candidates.map((c) => c.labels);
     return true;
   }
 }

@@ -1,2 +1,3 @@
-export { addReflection } from "./reflection.js";
-export { RouterHealth } from "./health.js";
+export { addReflection, REFLECTION_SERVICES } from "./reflection.js";
+export { createReflectionClient, ReflectionError, type ReflectionClient } from "./reflection-client.js";
+export { RouterHealth, healthServiceDefinition } from "./health.js";

@@ -215,3 +215,54 @@ describe("AdminHub", () => {
     assert.deepEqual(seen, ["snapshot", "callStarted"]);
   });
 });
+
+describe("AdminHub.scoped", () => {
+  it("keeps the calls of several routers apart and shares everything else", () => {
+    const hub = new AdminHub();
+    const a = hub.scoped(1);
+    const b = hub.scoped(2);
+    const w = hub.watch({ includeMessages: true });
+    w.take(); // snapshot
+    a.publish({ type: "callStarted", callId: 1, method: "/a.A/M", instanceId: "ia" });
+    b.publish({ type: "callStarted", callId: 1, method: "/b.B/M", instanceId: "ib" });
+    a.publish({ type: "callMessage", callId: 1, direction: "request", size: 1 });
+    b.publish({ type: "callEnded", callId: 1, code: 0 });
+    assert.equal(b.wantsMessages, true, "getters read the shared state");
+    const snap = hub.snapshot();
+    assert.deepEqual(snap.callsInFlight.map((c) => c.method), ["/a.A/M"]);
+    assert.equal(snap.calls.length, 2);
+    const ids = new Set(snap.calls.map((c) => c.started!.callId));
+    assert.equal(ids.size, 2, "call ids do not collide");
+    const events: string[] = [];
+    for (let ev = w.take(); ev; ev = w.take()) events.push(ev.event.case ?? "");
+    assert.deepEqual(events, ["callStarted", "callStarted", "callMessage", "callEnded"]);
+    a.setServices([{ name: "a.A", methods: ["M"] }]);
+    b.setServices([{ name: "b.B", methods: ["M"] }]);
+    assert.deepEqual(hub.snapshot().services.map((s) => s.name), ["a.A", "b.B"], "each router's services are kept");
+    b.setServices([]);
+    assert.deepEqual(hub.snapshot().services.map((s) => s.name), ["a.A"]);
+    a.setRouterAddress("127.0.0.1:1");
+    assert.equal(hub.snapshot().routerAddress, "127.0.0.1:1");
+    assert.throws(() => hub.scoped(70000), /0\.\.65535/);
+    hub.close();
+  });
+});
+
+describe("AdminHub: a request seen before the call starts", () => {
+  it("is delivered after callStarted and counted in the call", () => {
+    const hub = new AdminHub();
+    const w = hub.watch({ includeMessages: true });
+    w.take();
+    hub.publish({ type: "callMessage", callId: 9, direction: "request", size: 4 });
+    assert.equal(w.take(), undefined, "nothing is sent for a call nobody knows yet");
+    hub.publish({ type: "callStarted", callId: 9, method: "/a.A/M", instanceId: "i" });
+    hub.publish({ type: "callMessage", callId: 9, direction: "response", size: 2 });
+    hub.publish({ type: "callEnded", callId: 9, code: 0 });
+    const seen: string[] = [];
+    for (let ev = w.take(); ev; ev = w.take()) seen.push(ev.event.case === "callMessage" ? `msg:${ev.event.value.size}` : ev.event.case ?? "");
+    assert.deepEqual(seen, ["callStarted", "msg:4", "msg:2", "callEnded"]);
+    const rec = hub.snapshot().calls[0]!;
+    assert.deepEqual([rec.ended?.requests, rec.ended?.responses], [1, 1]);
+    hub.close();
+  });
+});

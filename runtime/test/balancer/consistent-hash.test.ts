@@ -106,3 +106,43 @@ test("weights size the arcs; the reason names the key and ring point; no key use
   assert.equal(b.pick([], { method: "/m", routingKey: "x" }), undefined);
   assert.equal(b.pick(candidates(2, () => ({ healthy: false })), { method: "/m", routingKey: "x" }), undefined);
 });
+
+test("joins at several fleet sizes and weights move only the newcomer's share (≤ w/W + ε)", () => {
+  for (const n of [2, 5, 20, 50]) {
+    for (const w of [1, 3]) {
+      const b = ring();
+      const before = candidates(n);
+      const a1 = assign(b, before);
+      const a2 = assign(b, [...before, candidate("inst-new", { weight: w })]);
+      let moved = 0;
+      for (const k of KEYS) {
+        if (a1.get(k) === a2.get(k)) continue;
+        moved++;
+        assert.equal(a2.get(k), "inst-new", `n=${n} w=${w}: ${k} moved between old instances`);
+      }
+      const fair = w / (n + w);
+      // ε: 100 points per weight give each arc set about ±10 % of its share, plus sampling noise.
+      assert.ok(moved / KEYS.length <= fair * 1.2 + 0.01, `n=${n} w=${w}: moved ${moved / KEYS.length}, fair share ${fair}`);
+      assert.ok(moved / KEYS.length >= fair * 0.8 - 0.01, `n=${n} w=${w}: newcomer took only ${moved / KEYS.length}`);
+    }
+  }
+});
+
+test("under load the bound spills keys only while it must, and they return afterwards", () => {
+  const b = ring(1.25);
+  const cs = candidates(4);
+  const a1 = assign(b, cs);
+  // inst-0 is busy with long calls: its keys spill to the next instance on the ring...
+  cs[0]!.outstanding = 100;
+  for (const c of cs.slice(1)) c.outstanding = 10;
+  const busy = assign(b, cs);
+  let spilled = 0;
+  for (const k of KEYS) {
+    if (a1.get(k) !== "inst-0") assert.equal(busy.get(k), a1.get(k), `${k} moved although its instance had room`);
+    else if (busy.get(k) !== "inst-0") spilled++;
+  }
+  assert.ok(spilled > 0);
+  // ...and come home once the load is gone.
+  for (const c of cs) c.outstanding = 0;
+  assert.deepEqual(assign(b, cs), a1);
+});

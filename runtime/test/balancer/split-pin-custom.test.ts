@@ -106,3 +106,23 @@ test("wrappers compose: pin → subset → split → consistent hash", () => {
   assert.match(acme("k1").reason, /^subset tenant=acme \(3 of 6\) → split .* → hash of key 'k1'/);
   assert.match(b.describe(), /^pin by x-instance \(else subset tenant=<x-tenant>/);
 });
+
+test("pin and split follow an instance that re-registers under the same id", () => {
+  const pin = createBalancer({ strategy: "pin", metadataKey: "x-instance" });
+  const cs = fleet();
+  const md = { method: "/m", metadata: metadata({ "x-instance": "v2-a" }) };
+  assert.equal(pin.pick(cs, md)!.candidate, cs[3]);
+  const again = [...cs.slice(0, 3), candidate("v2-a", { labels: { version: "v2" } })];
+  assert.equal(pin.pick(again, md)!.candidate, again[3], "the pin must reach the new registration, not the dead one");
+
+  const split = createBalancer({ strategy: "split", splits: [{ labels: { version: "v2" }, percent: 50 }] });
+  assert.ok(countPicks(1000, () => split.pick(cs, { method: "/m" })!.candidate).get("v2-a")! > 400);
+  // v2-a comes back as v1: the v2 share must go to the stable group, not the old object.
+  const relabelled = [...cs.slice(0, 3), candidate("v2-a", { labels: { version: "v1" } })];
+  const counts = countPicks(1000, () => {
+    const c = split.pick(relabelled, { method: "/m" })!.candidate;
+    assert.ok(relabelled.includes(c), "picked a stale registration");
+    return c;
+  });
+  assert.equal(counts.get("v2-a"), 250, "now one of four stable instances");
+});

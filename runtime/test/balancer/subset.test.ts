@@ -71,3 +71,45 @@ test("subset by routing key, and membership changes rebuild the groups", () => {
   const shrunk = grown.filter((c) => c.id !== "s2");
   assert.equal(b.pick(shrunk, { method: "/m", routingKey: "2" }), undefined);
 });
+
+test("subsets never leak under churn: joins, leaves, health flips and re-registration with new labels", () => {
+  const random = seededRandom(7);
+  const tenants = ["acme", "globex", "initech"];
+  const choose = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  for (const inner of ["round_robin", "weighted_round_robin", "least_outstanding", "consistent_hash"]) {
+    const b = createBalancer({ strategy: "subset", selector: { tenant: { metadata: "x-tenant" } }, inner }, { random });
+    let cs: Candidate[] = Array.from({ length: 6 }, (_, i) => candidate(`i${i}`, { labels: { tenant: choose(tenants) } }));
+    let nextId = 6;
+    for (let round = 0; round < 300; round++) {
+      const r = random();
+      if (r < 0.25) cs = [...cs, candidate(`i${nextId++}`, { labels: { tenant: choose(tenants) } })];
+      else if (r < 0.45 && cs.length > 1) cs = cs.filter((_, i) => i !== Math.floor(random() * cs.length));
+      else if (r < 0.75 && cs.length > 0) {
+        // The same instance id comes back on a new stream with other labels: a new object in place.
+        const i = Math.floor(random() * cs.length);
+        cs = cs.map((c, j) => (j === i ? candidate(c.id, { labels: { tenant: choose(tenants) } }) : c));
+      } else if (cs.length > 0) {
+        const c = choose(cs);
+        c.healthy = !c.healthy;
+      }
+      for (let call = 0; call < 20; call++) {
+        const tenant = choose(tenants);
+        const p = b.pick(cs, { method: "/m", routingKey: `k${call}`, metadata: metadata({ "x-tenant": tenant }) });
+        const eligible = cs.filter((c) => c.labels.tenant === tenant && c.healthy);
+        if (eligible.length === 0) assert.equal(p, undefined, `${inner}: tenant ${tenant} leaked to ${p?.candidate.id}`);
+        else assert.ok(p && eligible.includes(p.candidate), `${inner} round ${round}: tenant ${tenant} went to ${p?.candidate.id} ${JSON.stringify(p?.candidate.labels)}, not one of the current objects`);
+      }
+    }
+  }
+});
+
+test("a router that updates an instance in place (new labels object, new array) is followed too", () => {
+  const b = createBalancer({ strategy: "subset", selector: { tenant: { metadata: "x-tenant" } } });
+  const a = candidate("a", { labels: { tenant: "acme" } }) as Candidate & { labels: Record<string, string> };
+  let cs: Candidate[] = [a, candidate("g", { labels: { tenant: "globex" } })];
+  const acme = { method: "/m", metadata: metadata({ "x-tenant": "acme" }) };
+  assert.equal(b.pick(cs, acme)!.candidate.id, "a");
+  a.labels = { tenant: "globex" }; // the same object re-registered with other labels
+  cs = [...cs];
+  assert.equal(b.pick(cs, acme), undefined, "acme must not leak to an instance now labelled globex");
+});

@@ -98,7 +98,8 @@ export function emitRouterProto(plan: RouterFilePlan): EmittedRouterProto {
   const text = p.lines.join("\n") + "\n";
   const descriptor = create(FileDescriptorProtoSchema, {
     name: plan.routerFile,
-    package: pkg,
+    // descriptor.proto is proto2: an empty package set explicitly would differ from what protoc builds.
+    ...(pkg ? { package: pkg } : {}),
     dependency: plan.imports,
     messageType: messages,
     service: services,

@@ -1,0 +1,188 @@
+// `grpcrouter bridge`: a sidecar that registers an EXISTING gRPC server (any language) with a
+// router and forwards the calls the router sends it, bytes as they are: the server needs no
+// change and the sidecar no generated code, only the module's protos (for the tunnel's
+// frame field numbers, the same ones `serve` and generated routers use).
+import os from "node:os";
+import * as grpc from "@grpc/grpc-js";
+import { createRawBridge, type Bridge, type RawCall, type RawHandler, type RawStatus } from "@grpcrouter/runtime";
+import { UsageError, type Command } from "../command.js";
+import { moduleArgs } from "./module-args.js";
+import { loadServedModule } from "./serve-module.js";
+import path from "node:path";
+import { formatDiagnostic } from "@grpcrouter/generator";
+
+const identity = (b: Buffer) => b;
+
+/**
+ * A raw handler that makes the same call on `client`'s server: metadata, deadline and every
+ * message go through unchanged, and so do the server's headers, messages and status. One
+ * bidi stream serves every method kind (on the wire they are all streams); responses are
+ * read only as fast as the router's flow-control window allows.
+ */
+export function passthroughHandler(client: grpc.Client): RawHandler {
+  return (call: RawCall) =>
+    new Promise<RawStatus>((resolve) => {
+      const options: grpc.CallOptions = Number.isFinite(call.deadline) ? { deadline: new Date(call.deadline) } : {};
+      const stream = client.makeBidiStreamRequest(call.method, identity, identity, call.metadata.clone(), options);
+      const abort = () => stream.cancel();
+      call.signal.addEventListener("abort", abort, { once: true });
+
+      let status: grpc.StatusObject | undefined;
+      let ended = false;
+      let sending = Promise.resolve();
+      const finish = () => {
+        if (!status || !ended) return;
+        const s = status;
+        status = undefined;
+        call.signal.removeEventListener("abort", abort);
+        void sending.then(() => resolve({ code: s.code, details: s.details, metadata: s.metadata }));
+      };
+      stream.on("metadata", (md: grpc.Metadata) => call.sendHeaders(md));
+      stream.on("data", (chunk: Buffer) => {
+        stream.pause();
+        sending = sending.then(
+          () => call.send(chunk).then(() => void stream.resume()),
+          () => undefined,
+        );
+        sending.catch(() => stream.cancel());
+      });
+      stream.on("status", (s: grpc.StatusObject) => {
+        status = s;
+        finish();
+      });
+      // A non-OK status also arrives as 'error'; the status event carries what we forward.
+      stream.on("error", () => {
+        ended = true;
+        finish();
+      });
+      stream.on("end", () => {
+        ended = true;
+        finish();
+      });
+
+      void (async () => {
+        try {
+          for await (const payload of call.requests) {
+            if (!stream.write(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))) {
+              await new Promise<void>((r) => stream.once("drain", r));
+            }
+          }
+          stream.end();
+        } catch {
+          stream.cancel();
+        }
+      })();
+    });
+}
+
+export const bridgeCommand: Command = {
+  name: "bridge",
+  summary: "register an existing gRPC server (any language) with a router and forward its calls",
+  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT [--root DIR] [--service NAME]... [--id ID] [--label K=V]...",
+  details: [
+    "  --target HOST:PORT  the gRPC server to forward calls to (plaintext)",
+    "  --router HOST:PORT  the router to register with",
+    "  --root DIR          the proto module the server implements (default: .)",
+    "  --out DIR           where grpcrouter generate writes (default: gen); its router protos fix",
+    "                      the frame field numbers",
+    "  --service NAME      register only this service (repeatable; default: every service)",
+    "  --id ID             the instance id the router shows (default: <hostname>-<pid>)",
+    "  --label K=V         a label for routing (repeatable)",
+    "  --streams N         Register streams per service (default: 1)",
+    "  --max-calls N       calls at once per service (default: no limit)",
+    "",
+    "It runs until interrupted (Ctrl-C), then drains: the router sends no new calls, calls in",
+    "flight get 10 s to finish.",
+  ],
+  options: {
+    target: { type: "string" },
+    router: { type: "string" },
+    root: { type: "string" },
+    out: { type: "string" },
+    service: { type: "string", multiple: true },
+    id: { type: "string" },
+    label: { type: "string", multiple: true },
+    streams: { type: "string" },
+    "max-calls": { type: "string" },
+  },
+  async run(values, _positionals, io) {
+    const v = values as Record<string, string | boolean | string[] | undefined>;
+    const target = hostPort(v.target, "target");
+    const router = hostPort(v.router, "router");
+    const { root, out } = moduleArgs({ root: typeof v.root === "string" ? v.root : undefined, out: typeof v.out === "string" ? v.out : undefined }, io.cwd);
+    const labels: Record<string, string> = {};
+    for (const l of (v.label as string[] | undefined) ?? []) {
+      const i = l.indexOf("=");
+      if (i <= 0) throw new UsageError(`--label ${l}: expected KEY=VALUE`);
+      labels[l.slice(0, i)] = l.slice(i + 1);
+    }
+    const streams = count(v.streams, "streams", 1);
+    const maxCalls = count(v["max-calls"], "max-calls", 0);
+    const instanceId = typeof v.id === "string" && v.id ? v.id : `${os.hostname()}-${process.pid}`;
+
+    const loaded = await loadServedModule({ root, out });
+    if (!loaded.ok) {
+      for (const d of loaded.diagnostics) io.stderr.write(formatDiagnostic({ ...d, file: d.file ? path.relative(io.cwd, path.join(root, d.file)) : "" }) + "\n");
+      io.stderr.write(`grpcrouter bridge: ${root} does not compile to a routable module\n`);
+      return 1;
+    }
+    const only = (v.service as string[] | undefined) ?? [];
+    const specs = loaded.module.specs.filter((s) => only.length === 0 || only.includes(s.service.typeName));
+    const unknown = only.filter((n) => !loaded.module.specs.some((s) => s.service.typeName === n));
+    if (unknown.length) throw new UsageError(`--service ${unknown.join(", ")}: not in the module (it has ${loaded.module.specs.map((s) => s.service.typeName).join(", ")})`);
+
+    const client = new grpc.Client(target, grpc.credentials.createInsecure());
+    const handler = passthroughHandler(client);
+    const log = (line: string): void => {
+      io.stderr.write(`grpcrouter bridge: ${line}\n`);
+    };
+    const bridges: Bridge[] = specs.map((spec) =>
+      createRawBridge(spec, handler, {
+        router,
+        instanceId,
+        labels,
+        streams,
+        ...(maxCalls > 0 ? { maxConcurrentCalls: maxCalls } : {}),
+        description: `grpcrouter bridge to ${target} (${os.hostname()} pid ${process.pid})`,
+        logger: log,
+      }),
+    );
+    // Bridges reconnect by themselves; start() resolving means registered now.
+    const started = Promise.all(bridges.map((b) => b.start()));
+    started.then(
+      () => io.stdout.write(`grpcrouter bridge: ${instanceId} registered ${specs.map((s) => s.service.typeName).join(", ")} with ${router}, forwarding to ${target}\n`),
+      (e: unknown) => log(`not registered yet: ${e instanceof Error ? e.message : String(e)} (retrying)`),
+    );
+    await waitForSignal();
+    io.stderr.write("grpcrouter bridge: draining\n");
+    await Promise.all(bridges.map((b) => b.stop(10_000)));
+    client.close();
+    return 0;
+  },
+};
+
+function hostPort(value: unknown, name: string): string {
+  if (typeof value !== "string" || !value) throw new UsageError(`--${name} HOST:PORT is required`);
+  if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value)) throw new UsageError(`--${name} ${value}: expected HOST:PORT`);
+  return value;
+}
+
+function count(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || !/^\d+$/.test(value)) throw new UsageError(`--${name} ${String(value)}: expected a whole number`);
+  return Number(value);
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
+

@@ -1,0 +1,313 @@
+// `grpcrouter serve`: a router for every service of a proto module, straight from its
+// descriptors, with server reflection, grpc.health.v1, the Admin service and the web
+// dashboard, reloading when the module's .proto files change.
+//
+// Each service gets a router of its own on one shared grpc-js server, so a reload replaces
+// only the services whose tunnel changed (methods, field numbers): the others keep their
+// registered instances and live calls. A module that no longer compiles keeps the running
+// configuration and prints the diagnostics.
+import { watch, type FSWatcher } from "node:fs";
+import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { formatDiagnostic, hasErrors, type Diagnostic } from "@grpcrouter/generator";
+import {
+  AdminHub,
+  RouterHealth,
+  addAdminService,
+  addReflection,
+  createRouter,
+  describeFromRegistry,
+  startDashboard,
+  type Dashboard,
+  type Router,
+  type TunnelSpec,
+} from "@grpcrouter/runtime";
+import { UsageError, type Command, type Io } from "../command.js";
+import { moduleArgs } from "./module-args.js";
+import { loadServedModule, type ServedModule } from "./serve-module.js";
+
+export function portArg(values: Record<string, string | boolean | undefined>, name: string, fallback: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== "string" || !/^\d+$/.test(raw) || n > 65535) throw new UsageError(`--${name} ${String(raw)}: not a port (0..65535)`);
+  return n;
+}
+
+function printDiagnostics(diagnostics: readonly Diagnostic[], root: string, io: Io): void {
+  for (const d of diagnostics) {
+    const file = d.file ? path.relative(io.cwd, path.join(root, d.file)) : "";
+    io.stderr.write(formatDiagnostic({ ...d, file }) + "\n");
+  }
+}
+
+interface Routed {
+  key: string;
+  router: Router;
+  scope: number;
+  /** grpc-js paths the router mounted: its methods and its Register stream. */
+  paths: string[];
+}
+
+export interface ServeOptions {
+  root: string;
+  out: string;
+  host: string;
+  port: number;
+  /** The dashboard's port; undefined: no dashboard. */
+  adminPort: number | undefined;
+  /** Reload on .proto changes. */
+  watch: boolean;
+  io: Io;
+}
+
+export interface RunningServer {
+  address: string;
+  dashboardUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+/** Starts everything; resolves once the router listens (rejects when the module does not compile). */
+export async function startServe(options: ServeOptions): Promise<RunningServer> {
+  const { io, root } = options;
+  const log = (line: string): void => {
+    io.stderr.write(`grpcrouter: ${line}\n`);
+  };
+  const first = await loadServedModule({ root, out: options.out });
+  if (!first.ok) {
+    printDiagnostics(first.diagnostics, root, io);
+    throw new Error(`${root} does not compile to a routable module; nothing started`);
+  }
+  printDiagnostics(first.module.diagnostics, root, io);
+  let current: ServedModule = first.module;
+
+  const hub = new AdminHub({ describe: (method) => describeFromRegistry(current.registry)(method) });
+  const health = new RouterHealth([]);
+  const server = new grpc.Server({ "grpc.max_send_message_length": -1 });
+  const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
+  health.addTo(server);
+  addAdminService(server, hub);
+
+  const routed = new Map<string, Routed>();
+  const closing = new Set<Promise<void>>();
+  let nextScope = 1;
+
+  const updateHealth = (service: string) => {
+    const r = routed.get(service);
+    if (r) health.set(service, r.router.instances(service).some((i) => i.serving && !i.draining));
+  };
+
+  /** Mounts `module`'s services: new and changed ones get a fresh router, unchanged ones stay. */
+  const apply = (module: ServedModule): { added: string[]; replaced: string[]; removed: string[] } => {
+    const added: string[] = [];
+    const replaced: string[] = [];
+    const removed: string[] = [];
+    const wanted = new Map(module.specs.map((s) => [s.service.typeName, s]));
+    for (const [service, r] of routed) {
+      const key = module.serviceKeys.get(service);
+      if (key === r.key) continue;
+      // New calls stop reaching the old router at once; its calls get a grace period and
+      // its instances are told to drain, so their bridges re-register with the new one.
+      server.removeService(Object.fromEntries(r.paths.map((p) => [p, { path: p }])) as unknown as grpc.ServiceDefinition);
+      const done = r.router.close(10_000).catch((e: unknown) => log(`closing the router of ${service}: ${String(e)}`));
+      closing.add(done);
+      void done.finally(() => closing.delete(done));
+      hub.scoped(r.scope).setServices([]);
+      routed.delete(service);
+      if (key === undefined) {
+        removed.push(service);
+        health.remove(service);
+      } else replaced.push(service);
+    }
+    for (const [service, spec] of wanted) {
+      if (routed.has(service)) continue;
+      const scope = nextScope;
+      nextScope = (nextScope % 0xffff) + 1;
+      routed.set(service, { key: module.serviceKeys.get(service)!, router: mount(spec, scope), scope, paths: pathsOf(spec) });
+      health.set(service, false);
+      if (!replaced.includes(service)) added.push(service);
+    }
+    setReflection(module.files, module.services.map((s) => s.name));
+    hub.resetSchemas();
+    return { added, replaced, removed };
+  };
+
+  const mount = (spec: TunnelSpec, scope: number): Router => {
+    const router = createRouter({ services: [{ tunnel: spec }], hub: hub.scoped(scope), logger: log });
+    router.addTo(server);
+    return router;
+  };
+
+  apply(current);
+
+  // Health follows instances as the routers report them to the hub.
+  const healthWatcher = hub.watch({});
+  void (async () => {
+    for await (const ev of healthWatcher) {
+      const c = ev.event.case;
+      if (c === "instanceRegistered" || c === "instanceChanged" || c === "instanceDeregistered") updateHealth(ev.event.value.service);
+      else if (c === "snapshot") for (const s of routed.keys()) updateHealth(s);
+    }
+  })();
+
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const shownHost = options.host === "0.0.0.0" || options.host === "::" ? "localhost" : options.host;
+  const address = `${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${bound}`;
+  hub.setRouterAddress(address);
+
+  let dashboard: Dashboard | undefined;
+  if (options.adminPort !== undefined) {
+    try {
+      dashboard = await startDashboard({ hub, port: options.adminPort });
+    } catch (e) {
+      server.forceShutdown();
+      throw new Error(`cannot start the dashboard on port ${options.adminPort}: ${(e as Error).message}`);
+    }
+  }
+
+  // Hot reload: fs.watch on the module, debounced; one reload at a time, the last wins.
+  let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let reloading: Promise<void> | undefined;
+  let again = false;
+  const reload = async () => {
+    const result = await loadServedModule({ root, out: options.out, previous: current.routerProtos });
+    if (!result.ok) {
+      printDiagnostics(result.diagnostics, root, io);
+      log(`reload failed (${result.diagnostics.filter((d) => d.severity === "error").length} errors); still serving the previous configuration`);
+      return;
+    }
+    if (result.module.key === current.key) {
+      current = result.module;
+      setReflection(current.files, current.services.map((s) => s.name));
+      hub.resetSchemas();
+      log("reloaded: no routed service changed");
+      return;
+    }
+    printDiagnostics(result.module.diagnostics.filter((d) => !hasErrors([d])), root, io);
+    current = result.module;
+    const { added, replaced, removed } = apply(current);
+    const parts = [
+      added.length ? `added ${added.join(", ")}` : "",
+      replaced.length ? `changed ${replaced.join(", ")}` : "",
+      removed.length ? `removed ${removed.join(", ")}` : "",
+    ].filter(Boolean);
+    log(`reloaded: ${parts.join("; ") || "no routed service changed"}`);
+  };
+  const schedule = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (reloading) {
+        again = true;
+        return;
+      }
+      reloading = reload()
+        .catch((e: unknown) => log(`reload failed: ${e instanceof Error ? e.message : String(e)}`))
+        .finally(() => {
+          reloading = undefined;
+          if (again) {
+            again = false;
+            schedule();
+          }
+        });
+    }, 200);
+  };
+  if (options.watch) {
+    const outRel = path.relative(root, options.out);
+    watcher = watch(root, { recursive: true }, (_event, file) => {
+      const name = file ? String(file) : "";
+      if (name && !name.endsWith(".proto") && path.basename(name) !== "buf.yaml") return;
+      if (name && outRel && !outRel.startsWith("..") && (name === outRel || name.startsWith(outRel + path.sep))) return;
+      schedule();
+    });
+    watcher.on("error", (e) => log(`watching ${root} stopped: ${e.message}`));
+  }
+
+  return {
+    address,
+    dashboardUrl: dashboard?.url,
+    async close() {
+      watcher?.close();
+      clearTimeout(timer);
+      await reloading;
+      health.shutdown();
+      await Promise.all([...routed.values()].map((r) => r.router.close(2000)));
+      await Promise.all([...closing]);
+      healthWatcher.close();
+      hub.close();
+      await dashboard?.close();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+function pathsOf(spec: TunnelSpec): string[] {
+  return [...spec.service.methods.map((m) => `/${spec.service.typeName}/${m.name}`), `/${spec.routerService}/Register`];
+}
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "run a router for every service of a proto module, from its descriptors (no build step)",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--no-watch]",
+  details: [
+    "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
+    "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
+    "                    the frame field numbers, so bridges generated from them can register",
+    "  --host HOST       the address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface)",
+    "  --port N          the router's port for clients and instances (default: 9090; 0 picks one)",
+    "  --admin-port N    the web dashboard's port on 127.0.0.1 (default: 9091; 0 picks one)",
+    "  --no-dashboard    no web dashboard",
+    "  --no-watch        do not reload when the module's .proto files change",
+    "",
+    "The router also serves grpc.reflection (v1, v1alpha), grpc.health.v1 and grpcrouter.v1.Admin.",
+    "It runs until interrupted (Ctrl-C).",
+  ],
+  options: {
+    root: { type: "string" },
+    out: { type: "string" },
+    host: { type: "string" },
+    port: { type: "string" },
+    "admin-port": { type: "string" },
+    "no-dashboard": { type: "boolean" },
+    "no-watch": { type: "boolean" },
+  },
+  async run(values, _positionals, io) {
+    const { root, out: outDir } = moduleArgs(values, io.cwd);
+    const port = portArg(values, "port", 9090);
+    const adminPort = values["no-dashboard"] ? undefined : portArg(values, "admin-port", 9091);
+    const host = typeof values.host === "string" && values.host ? values.host : "127.0.0.1";
+    let running: RunningServer;
+    try {
+      running = await startServe({ root, out: outDir, host, port, adminPort, watch: !values["no-watch"], io });
+    } catch (e) {
+      io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
+      return 1;
+    }
+    io.stdout.write(`grpcrouter: router listening on ${running.address}\n`);
+    if (running.dashboardUrl) io.stdout.write(`grpcrouter: dashboard at ${running.dashboardUrl}\n`);
+    io.stdout.write(`grpcrouter: serving ${path.relative(io.cwd, root) || "."}; Ctrl-C stops\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        resolve();
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+    io.stderr.write("grpcrouter: stopping\n");
+    await running.close();
+    return 0;
+  },
+};

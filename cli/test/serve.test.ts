@@ -1,0 +1,218 @@
+// `grpcrouter serve` and `grpcrouter bridge` as real processes: a router for the Echo module
+// straight from its protos; a plain grpc-js Echo server made routable by the bridge sidecar;
+// calls of all kinds through the router; reflection and health as grpcurl and probes see
+// them; hot reload that keeps live registrations, and a broken proto that changes nothing.
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { createAdminClient, createReflectionClient, healthServiceDefinition } from "@grpcrouter/runtime";
+import { cli, echoClient, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+
+const TIMEOUT = 240_000;
+
+function healthOf(target: string, service: string): Promise<string> {
+  const client = new grpc.Client(target, grpc.credentials.createInsecure());
+  const def = healthServiceDefinition.Check!;
+  return new Promise<string>((resolve, reject) =>
+    // HealthCheckRequest is one string field (1): encoded by hand, the answer with the router's own codec.
+    client.makeUnaryRequest(def.path, (name: string) => Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(name)]), Buffer.from(name)]), def.responseDeserialize, service, (e, r) => {
+      client.close();
+      if (e) reject(e);
+      else resolve(["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"][(r as { status: number }).status] ?? "?");
+    }),
+  );
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (ok(v)) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
+  let tmp: string;
+  let root: string;
+  let serve: CliProcess;
+  let bridge: CliProcess | undefined;
+  let router = "";
+  let dashboard = "";
+  let plain: Awaited<ReturnType<typeof startPlainEcho>>;
+  let schemas: Awaited<ReturnType<typeof echoSchemas>>;
+
+  before(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-serve-"));
+    root = path.join(tmp, "proto");
+    cpSync(echoProtoDir, root, { recursive: true });
+    schemas = await echoSchemas(root);
+    plain = await startPlainEcho(schemas, "plain-1");
+    serve = cli(["serve", "--root", "proto", "--port", "0", "--admin-port", "0"], tmp);
+    router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    dashboard = (await serve.waitFor(/dashboard at (\S+)/, "the dashboard address"))[1]!;
+  });
+
+  after(async () => {
+    await bridge?.stop();
+    await serve?.stop();
+    await plain?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("serves reflection for the module's services and says NOT_SERVING without instances", async () => {
+    const refl = createReflectionClient(router);
+    try {
+      assert.deepEqual(await refl.listServices(), ["demo.v1.Echo"]);
+      const registry = await refl.registryFor("demo.v1.Echo");
+      assert.deepEqual(registry.getService("demo.v1.Echo")?.methods.map((m) => `${m.name}:${m.methodKind}`), [
+        "Say:unary",
+        "Count:server_streaming",
+        "Collect:client_streaming",
+        "Chat:bidi_streaming",
+      ]);
+    } finally {
+      refl.close();
+    }
+    assert.equal(await healthOf(router, ""), "SERVING");
+    assert.equal(await healthOf(router, "demo.v1.Echo"), "NOT_SERVING");
+    const res = await fetch(dashboard);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /grpcrouter/);
+  });
+
+  it("routes every call kind to an existing server through `grpcrouter bridge`", async () => {
+    bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "sidecar-1", "--label", "zone=test"], tmp);
+    await bridge.waitFor(/sidecar-1 registered demo\.v1\.Echo/, "the bridge to register");
+    await until(() => healthOf(router, "demo.v1.Echo"), (s) => s === "SERVING", "Echo to be SERVING");
+
+    const client = echoClient(router, schemas);
+    try {
+      const md = new grpc.Metadata();
+      md.set("x-suffix", "!");
+      const { res, headers } = await client.say("hello", md);
+      assert.deepEqual([res.text, res.instanceId], ["hello!", "plain-1"], "metadata reaches the server, the answer comes back");
+      assert.deepEqual(headers.get("x-served-by"), ["plain-1"], "response headers come back");
+      const counted = await client.count("n", 5);
+      assert.deepEqual(counted.map((m) => m.index), [1, 2, 3, 4, 5]);
+      const chat = await client.chat(["a", "b", "c"]);
+      assert.deepEqual(chat.map((m) => m.text), ["a", "b", "c"]);
+      await assert.rejects(client.say("fail"), (e: grpc.ServiceError) => e.code === grpc.status.FAILED_PRECONDITION && /asked to fail/.test(e.details));
+      await assert.rejects(client.count("n", 5000), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT);
+    } finally {
+      client.close();
+    }
+
+    const admin = createAdminClient(router);
+    try {
+      const snap = await admin.getSnapshot();
+      const inst = snap.instances.find((i) => i.id === "sidecar-1");
+      assert.equal(inst?.service, "demo.v1.Echo");
+      assert.deepEqual(inst?.labels, { zone: "test" });
+      assert.ok(snap.calls.some((c) => c.started?.method === "/demo.v1.Echo/Chat" && c.ended?.code === 0), "the admin stream saw the calls");
+    } finally {
+      admin.close();
+    }
+  });
+
+  it("a reflection client can call a routed method knowing only what the router said", async () => {
+    const refl = createReflectionClient(router, { version: "v1alpha" });
+    const registry = await refl.registryFor("demo.v1.Echo").finally(() => refl.close());
+    const method = registry.getService("demo.v1.Echo")!.methods.find((m) => m.name === "Say")!;
+    const client = new grpc.Client(router, grpc.credentials.createInsecure());
+    try {
+      const res = await new Promise<Record<string, unknown>>((resolve, reject) =>
+        client.makeUnaryRequest(
+          "/demo.v1.Echo/Say",
+          (m: unknown) => Buffer.from(toBinary(method.input, m as never)),
+          (b: Buffer) => fromBinary(method.output, b) as unknown as Record<string, unknown>,
+          create(method.input, { text: "by reflection" } as never),
+          (e, r) => (e ? reject(e) : resolve(r!)),
+        ),
+      );
+      assert.equal(res.text, "by reflection");
+    } finally {
+      client.close();
+    }
+  });
+
+  it("hot-reloads an added service without dropping the live registration, and keeps serving through a broken proto", async () => {
+    writeFileSync(
+      path.join(root, "demo/v1/greeter.proto"),
+      'syntax = "proto3";\npackage demo.v1;\nimport "demo/v1/echo.proto";\nservice Greeter {\n  rpc Greet(SayRequest) returns (SayResponse);\n}\n',
+    );
+    await serve.waitFor(/reloaded: added demo\.v1\.Greeter/, "the reload");
+    const refl = createReflectionClient(router);
+    try {
+      assert.deepEqual(await refl.listServices(), ["demo.v1.Echo", "demo.v1.Greeter"]);
+    } finally {
+      refl.close();
+    }
+    assert.equal(await healthOf(router, "demo.v1.Greeter"), "NOT_SERVING");
+    const client = echoClient(router, schemas);
+    try {
+      // Echo did not change: the bridge's registration survived the reload.
+      assert.equal(await healthOf(router, "demo.v1.Echo"), "SERVING");
+      assert.equal((await client.say("still here", undefined, 5000)).res.text, "still here");
+      assert.doesNotMatch(bridge!.output, /draining|reconnect/i);
+
+      writeFileSync(path.join(root, "demo/v1/greeter.proto"), 'syntax = "proto3";\npackage demo.v1;\nservice Greeter {\n  rpc Greet(Nope) returns (Nope)\n}\n');
+      const diag = await serve.waitFor(/(proto[\\/]demo[\\/]v1[\\/]greeter\.proto:\d+:\d+: [^\n]+)/, "a diagnostic naming the file and line");
+      assert.ok(diag[1]);
+      await serve.waitFor(/still serving the previous configuration/, "the keep-running notice");
+      assert.equal((await client.say("after the error", undefined, 5000)).res.text, "after the error");
+      const refl2 = createReflectionClient(router);
+      try {
+        assert.deepEqual(await refl2.listServices(), ["demo.v1.Echo", "demo.v1.Greeter"], "the previous configuration stays");
+      } finally {
+        refl2.close();
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it("says NOT_SERVING once the bridge is gone, and stops cleanly on Ctrl-C", async () => {
+    assert.equal(await bridge!.stop(), 0);
+    await until(() => healthOf(router, "demo.v1.Echo"), (s) => s === "NOT_SERVING", "Echo to be NOT_SERVING");
+    assert.equal(await serve.stop(), 0);
+  });
+});
+
+describe("grpcrouter serve: bad input", { timeout: TIMEOUT }, () => {
+  it("refuses a module that does not compile, naming file and line", async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-serve-bad-"));
+    try {
+      writeFileSync(path.join(tmp, "bad.proto"), 'syntax = "proto3";\npackage bad;\nservice S {\n  rpc M(Missing) returns (Missing);\n}\n');
+      const p = cli(["serve", "--root", ".", "--port", "0", "--no-dashboard"], tmp);
+      assert.equal(await p.exited, 1);
+      assert.match(p.stderr, /bad\.proto:4:\d+: .*Missing/);
+      assert.doesNotMatch(p.stdout, /listening/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("explains a bad port", async () => {
+    const p = cli(["serve", "--port", "http"], os.tmpdir());
+    assert.equal(await p.exited, 2);
+    assert.match(p.stderr, /--port http: not a port/);
+  });
+
+  it("bridge needs --target and --router", async () => {
+    const p = cli(["bridge", "--router", "localhost:1"], os.tmpdir());
+    assert.equal(await p.exited, 2);
+    assert.match(p.stderr, /--target HOST:PORT is required/);
+  });
+});

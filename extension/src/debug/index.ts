@@ -1,0 +1,49 @@
+// Wires the grpcrouter debug type, the debug panel and the Router view into the extension.
+// activate() calls `activateDebug(context)` once; everything here is disposed with it.
+import * as vscode from "vscode";
+import { DEBUG_TYPE, GrpcrouterConfigurationProvider, routerSessionInfo } from "./launch.js";
+import { RouterModel } from "./model.js";
+import { DebugPanel } from "./panel.js";
+import { AdminEventStream } from "./sse.js";
+import { RouterTreeProvider } from "./tree.js";
+
+export function activateDebug(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel("gRPC Router Debug");
+  const model = new RouterModel();
+  const tree = new RouterTreeProvider(model);
+  const panel = new DebugPanel(context.globalStorageUri.fsPath);
+  let watched: { session: vscode.DebugSession; stream: AdminEventStream } | undefined;
+
+  const stopWatching = () => {
+    watched?.stream.close();
+    watched = undefined;
+    model.reset();
+    panel.setTarget(undefined);
+    void vscode.commands.executeCommand("setContext", "grpcrouter.routerRunning", false);
+  };
+
+  context.subscriptions.push(
+    log,
+    tree,
+    panel,
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new GrpcrouterConfigurationProvider(context.extensionPath, log)),
+    vscode.window.registerTreeDataProvider("grpcrouter.router", tree),
+    vscode.debug.onDidStartDebugSession((session) => {
+      const info = routerSessionInfo(session);
+      if (!info) return;
+      watched?.stream.close();
+      // The tree needs instances only: no message events.
+      const stream = new AdminEventStream({ url: info.adminUrl, messages: false, onEvent: (ev) => model.apply(ev) });
+      watched = { session, stream };
+      panel.setTarget(info.adminUrl, `Router ${info.address}`);
+      void vscode.commands.executeCommand("setContext", "grpcrouter.routerRunning", true);
+      log.appendLine(`[debug] watching ${info.adminUrl}`);
+      if (info.openPanel) panel.show(true);
+    }),
+    vscode.debug.onDidTerminateDebugSession((session) => {
+      if (watched?.session === session) stopWatching();
+    }),
+    vscode.commands.registerCommand("grpcrouter.openDebugPanel", () => panel.show(false)),
+    { dispose: () => watched?.stream.close() },
+  );
+}

@@ -1,0 +1,148 @@
+// The debug panel: the router dashboard's own page (runtime/src/admin/ui) in a webview, fed
+// through postMessage by an admin event stream the extension host reads (see ui/sources.js
+// for the protocol). While the panel is hidden its page is discarded and the stream closed;
+// when it shows again the page asks for a resync and gets a snapshot that carries the
+// router's recent history, so nothing seen before is lost and nothing is kept twice.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { DASHBOARD_ASSETS } from "@grpcrouter/runtime/dashboard-assets";
+import * as vscode from "vscode";
+import { AdminEventStream } from "./sse.js";
+
+/**
+ * Writes the dashboard's files (embedded in the runtime, the same the router serves) into
+ * `dir`, which the webview may load from; returns `dir`. Files already current are left alone.
+ */
+export function writeUiFiles(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of Object.entries(DASHBOARD_ASSETS)) {
+    const file = path.join(dir, name);
+    let current: string | undefined;
+    try {
+      current = readFileSync(file, "utf8");
+    } catch {
+      current = undefined;
+    }
+    if (current !== text) writeFileSync(file, text);
+  }
+  return dir;
+}
+
+/** index.html with asset URLs turned into webview URIs and a CSP that allows nothing else. */
+export function webviewHtml(indexHtml: string, assetBase: string, cspSource: string): string {
+  const base = assetBase.replace(/\/+$/, "");
+  const csp = `default-src 'none'; script-src ${cspSource}; style-src ${cspSource}; img-src ${cspSource} data:; font-src ${cspSource}`;
+  return indexHtml
+    .replace(/(src|href)="\.\/([^"]+)"/g, (_m, attr: string, file: string) => `${attr}="${base}/${file}"`)
+    .replace("<head>", `<head>\n    <meta http-equiv="Content-Security-Policy" content="${csp}">`);
+}
+
+export class DebugPanel implements vscode.Disposable {
+  static readonly viewType = "grpcrouter.debugPanel";
+  #panel: vscode.WebviewPanel | undefined;
+  #stream: AdminEventStream | undefined;
+  #url: string | undefined;
+  #title = "gRPC Router";
+
+  /** `storageDir`: a folder of the extension's own (global storage) for the UI files. */
+  constructor(private readonly storageDir: string) {}
+
+  /** The dashboard URL of the router to watch (undefined: none runs). */
+  setTarget(url: string | undefined, title?: string): void {
+    this.#url = url;
+    if (title) this.#title = title;
+    if (this.#panel) this.#panel.title = this.#title;
+    if (!url) {
+      this.#stream?.close();
+      this.#stream = undefined;
+      void this.#panel?.webview.postMessage({ type: "status", state: "down", text: "the router stopped" });
+    } else if (this.#panel?.visible) this.#watch();
+  }
+
+  get visible(): boolean {
+    return this.#panel?.visible ?? false;
+  }
+
+  show(preserveFocus = true): void {
+    if (this.#panel) {
+      this.#panel.reveal(undefined, preserveFocus);
+      return;
+    }
+    let dir: string;
+    try {
+      dir = writeUiFiles(path.join(this.storageDir, "dashboard-ui"));
+    } catch (e) {
+      void vscode.window.showErrorMessage(`gRPC Router: cannot prepare the debug panel: ${(e as Error).message}`);
+      return;
+    }
+    const root = vscode.Uri.file(dir);
+    const panel = vscode.window.createWebviewPanel(
+      DebugPanel.viewType,
+      this.#title,
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+      { enableScripts: true, localResourceRoots: [root] },
+    );
+    panel.webview.html = webviewHtml(DASHBOARD_ASSETS["index.html"] ?? "", panel.webview.asWebviewUri(root).toString(), panel.webview.cspSource);
+    panel.webview.onDidReceiveMessage((msg: { type?: string; fileName?: string; text?: string }) => this.#onMessage(msg));
+    panel.onDidChangeViewState(() => {
+      // A hidden webview drops what it is sent: stop reading until its page asks again.
+      if (!panel.visible) {
+        this.#stream?.close();
+        this.#stream = undefined;
+      }
+    });
+    panel.onDidDispose(() => {
+      this.#stream?.close();
+      this.#stream = undefined;
+      this.#panel = undefined;
+    });
+    this.#panel = panel;
+  }
+
+  #watch(): void {
+    this.#stream?.close();
+    this.#stream = undefined;
+    const panel = this.#panel;
+    if (!panel) return;
+    if (!this.#url) {
+      void panel.webview.postMessage({ type: "status", state: "down", text: "no router runs: start a grpcrouter debug session" });
+      return;
+    }
+    this.#stream = new AdminEventStream({
+      url: this.#url,
+      messages: true,
+      onEvent: (event) => void panel.webview.postMessage({ type: "event", event }),
+      onState: (state, text) => void panel.webview.postMessage({ type: "status", state, text }),
+    });
+  }
+
+  async #onMessage(msg: { type?: string; fileName?: string; text?: string }): Promise<void> {
+    switch (msg.type) {
+      case "ready":
+        return this.#watch();
+      case "resync":
+        return this.#stream ? this.#stream.resync() : this.#watch();
+      case "copy":
+        await vscode.env.clipboard.writeText(msg.text ?? "");
+        return;
+      case "export": {
+        const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+        const name = msg.fileName ?? "grpcrouter-calls.jsonl";
+        const target = await vscode.window.showSaveDialog({
+          defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined,
+          filters: { "JSON Lines": ["jsonl"] },
+        });
+        if (!target) return;
+        await writeFile(target.fsPath, msg.text ?? "");
+        void vscode.window.showInformationMessage(`gRPC Router: calls exported to ${vscode.workspace.asRelativePath(target)}`);
+        return;
+      }
+    }
+  }
+
+  dispose(): void {
+    this.#stream?.close();
+    this.#panel?.dispose();
+  }
+}

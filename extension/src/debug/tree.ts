@@ -1,0 +1,55 @@
+// The "Router" view in the Run and Debug side bar: services → instances of the router the
+// current grpcrouter debug session runs, live from its admin event stream.
+import * as vscode from "vscode";
+import { healthText, type RouterModel, type ServiceNode } from "./model.js";
+import type { AdminInstance } from "./sse.js";
+
+type Node = { kind: "service"; service: ServiceNode } | { kind: "instance"; instance: AdminInstance };
+
+export class RouterTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
+  readonly #changed = new vscode.EventEmitter<Node | undefined>();
+  readonly onDidChangeTreeData = this.#changed.event;
+  readonly #sub: { dispose(): void };
+
+  constructor(private readonly model: RouterModel) {
+    this.#sub = model.onChange(() => this.#changed.fire(undefined));
+  }
+
+  getChildren(node?: Node): Node[] {
+    if (!node) return this.model.services().map((service) => ({ kind: "service", service }));
+    if (node.kind === "service") return node.service.instances.map((instance) => ({ kind: "instance", instance }));
+    return [];
+  }
+
+  getTreeItem(node: Node): vscode.TreeItem {
+    if (node.kind === "service") {
+      const s = node.service;
+      const item = new vscode.TreeItem(s.name, vscode.TreeItemCollapsibleState.Expanded);
+      item.id = `service:${s.name}`;
+      item.description = s.instances.length === 1 ? "1 instance" : `${s.instances.length} instances`;
+      item.iconPath = new vscode.ThemeIcon("symbol-interface", s.instances.length ? undefined : new vscode.ThemeColor("disabledForeground"));
+      item.tooltip = new vscode.MarkdownString(`**${s.name}**\n\n${s.methods.map((m) => `- \`${m}\``).join("\n")}`);
+      item.contextValue = "grpcrouter.service";
+      return item;
+    }
+    const i = node.instance;
+    const health = healthText(i.health);
+    const item = new vscode.TreeItem(i.id, vscode.TreeItemCollapsibleState.None);
+    item.id = `instance:${i.service}:${i.id}`;
+    const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0}/${i.maxConcurrentCalls}` : `${i.inFlightCalls ?? 0}`;
+    item.description = `${health} · ${load} in flight${i.address ? ` · ${i.address}` : ""}`;
+    item.iconPath = new vscode.ThemeIcon(
+      health === "serving" ? "pass" : health === "draining" ? "warning" : "error",
+      new vscode.ThemeColor(health === "serving" ? "testing.iconPassed" : health === "draining" ? "editorWarning.foreground" : "errorForeground"),
+    );
+    const labels = Object.entries(i.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+    item.tooltip = [`${i.id} (${i.service})`, `health: ${health}`, `streams: ${i.streams ?? 0}`, labels.length ? `labels: ${labels.join(", ")}` : ""].filter(Boolean).join("\n");
+    item.contextValue = "grpcrouter.instance";
+    return item;
+  }
+
+  dispose(): void {
+    this.#sub.dispose();
+    this.#changed.dispose();
+  }
+}

@@ -1,0 +1,132 @@
+// A real VS Code for end-to-end tests: code-server (VS Code 1.99 in the browser), installed
+// offline by ../shared/tools/install-code-server.sh, with our VSIX installed into a fresh
+// extensions folder, opened on a folder and driven in Debian's chromium by playwright-core.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** The code-server executable: $GRPCROUTER_CODE_SERVER, else what the shared installer gives. */
+export function codeServerPath(): string {
+  const fromEnv = process.env.GRPCROUTER_CODE_SERVER;
+  if (fromEnv) return fromEnv;
+  const installer = path.join(repoRoot, "..", "shared", "tools", "install-code-server.sh");
+  if (!existsSync(installer)) throw new Error(`no code-server: set GRPCROUTER_CODE_SERVER or provide ${installer}`);
+  // Idempotent: prints the path at once when it is installed (scripts/ensure-test-deps.sh runs it first).
+  const r = spawnSync("bash", [installer], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 15 * 60_000 });
+  const bin = r.stdout.trim().split("\n").pop() ?? "";
+  if (r.status !== 0 || !existsSync(bin)) throw new Error(`install-code-server.sh failed (exit ${r.status}): ${r.stdout}`);
+  return bin;
+}
+
+/** Whether a bundled CLI has the `serve` command (it landed after the extension). */
+export function cliHasServe(cli: string): boolean {
+  return spawnSync(process.execPath, [cli, "serve", "--help"], { stdio: "ignore", timeout: 60_000 }).status === 0;
+}
+
+/** Builds the VSIX the way `npm run package` does (linux-x64), into `outDir`. */
+export async function buildVsix(outDir: string): Promise<string> {
+  const build = (await import(pathToFileURL(path.join(repoRoot, "extension/scripts/build.mjs")).href)) as { build(target: string): Promise<void> };
+  const pack = (await import(pathToFileURL(path.join(repoRoot, "extension/scripts/package.mjs")).href)) as { packVsix(target: string, out: string): string };
+  await build.build("linux-x64");
+  return pack.packVsix("linux-x64", outDir);
+}
+
+export interface CodeServer {
+  url: string;
+  userDataDir: string;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/** Installs `vsix` into fresh folders and serves VS Code on a free loopback port. */
+export async function startCodeServer(opts: { bin: string; vsix: string; folder: string; settings?: Record<string, unknown> }): Promise<CodeServer> {
+  const home = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-vscode-"));
+  const extensionsDir = path.join(home, "extensions");
+  const userDataDir = path.join(home, "user-data");
+  mkdirSync(path.join(userDataDir, "User"), { recursive: true });
+  writeFileSync(path.join(userDataDir, "User", "settings.json"), JSON.stringify(opts.settings ?? {}, null, 2));
+  const install = spawnSync(opts.bin, ["--install-extension", opts.vsix, "--extensions-dir", extensionsDir, "--user-data-dir", userDataDir], {
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, HOME: home },
+  });
+  if (install.status !== 0) throw new Error(`code-server --install-extension failed: ${install.stdout}${install.stderr}`);
+
+  const port = await freePort();
+  const logs: string[] = [];
+  const child: ChildProcess = spawn(
+    opts.bin,
+    [
+      "--auth", "none",
+      "--bind-addr", `127.0.0.1:${port}`,
+      "--disable-telemetry",
+      "--disable-update-check",
+      "--disable-workspace-trust",
+      "--disable-getting-started-override",
+      "--extensions-dir", extensionsDir,
+      "--user-data-dir", userDataDir,
+      opts.folder,
+    ],
+    // Its own process group, so that stop() also ends the extension host and our server.
+    { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOME: home } },
+  );
+  const onData = (b: Buffer) => logs.push(...b.toString("utf8").split("\n").filter(Boolean));
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.pid) {
+      const gone = new Promise((r) => child.once("exit", r));
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // ended on SIGTERM
+      }
+    }
+    rmSync(home, { recursive: true, force: true });
+  };
+  try {
+    await waitForHttp(`${url}/healthz`, 120_000, child);
+  } catch (e) {
+    await stop();
+    throw new Error(`${(e as Error).message}\n${logs.slice(-20).join("\n")}`);
+  }
+  return { url: `${url}/?folder=${encodeURIComponent(opts.folder)}`, userDataDir, logs, stop };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`code-server exited (code ${child.exitCode})`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`code-server did not answer ${url} within ${timeoutMs / 1000} s`);
+}

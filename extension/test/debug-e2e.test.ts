@@ -1,0 +1,197 @@
+// The grpcrouter debug type end to end in a real VS Code (code-server) in Debian's chromium:
+// F5 on a `grpcrouter` launch configuration generates, then runs `grpcrouter serve` under
+// the Node debugger; the debug panel opens and shows a registered instance and a live call;
+// the Router view lists service → instance; stopping the session stops the router.
+// A failing step leaves a screenshot in test-results/.
+import assert from "node:assert/strict";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { pathToFileURL } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import type { DescService } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { createBridge, type Bridge, type TunnelSpec } from "@grpcrouter/runtime";
+import { chromium, type Browser, type FrameLocator, type Page } from "playwright-core";
+import { buildVsix, codeServerPath, repoRoot, startCodeServer, type CodeServer } from "./codeServer.js";
+
+const STEP_MS = 120_000;
+const resultsDir = path.join(repoRoot, "test-results");
+const example = pathToFileURL(path.join(repoRoot, "examples/echo/")).href;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+async function until(cond: () => Promise<boolean>, what: string, timeoutMs = STEP_MS): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, () => {
+  let tmp: string;
+  let folder: string;
+  let vscode: CodeServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let port = 0;
+  let adminPort = 0;
+  let bridge: Bridge | undefined;
+  let client: grpc.Client | undefined;
+
+  before(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-debug-e2e-"));
+    folder = path.join(tmp, "echo");
+    cpSync(path.join(repoRoot, "examples/echo/proto"), path.join(folder, "proto"), { recursive: true });
+    port = await freePort();
+    adminPort = await freePort();
+    mkdirSync(path.join(folder, ".vscode"));
+    writeFileSync(
+      path.join(folder, ".vscode", "launch.json"),
+      JSON.stringify(
+        {
+          version: "0.2.0",
+          configurations: [
+            { type: "grpcrouter", request: "launch", name: "Debug Router", root: "${workspaceFolder}/proto", out: "${workspaceFolder}/gen", port, adminPort },
+          ],
+        },
+        null,
+        2,
+      ),
+    );
+    const bin = codeServerPath();
+    const vsix = await buildVsix(tmp);
+    vscode = await startCodeServer({
+      bin,
+      vsix,
+      folder,
+      settings: {
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": false,
+        "telemetry.telemetryLevel": "off",
+        "security.workspace.trust.enabled": false,
+        "grpcrouter.generateOnSave": false,
+        "debug.openDebug": "openOnDebugBreak",
+        "debug.internalConsoleOptions": "neverOpen",
+      },
+    });
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
+    page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+    page.setDefaultTimeout(STEP_MS);
+    await page.goto(vscode.url);
+    await page.locator(".monaco-workbench").waitFor();
+  });
+
+  after(async () => {
+    await bridge?.stop(100).catch(() => {});
+    client?.close();
+    await browser?.close();
+    await vscode?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  let failed = "";
+  async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    // Each step builds on the one before: after a failure, say so instead of timing out again.
+    if (failed) throw new Error(`not run: "${failed}" failed`);
+    try {
+      return await fn();
+    } catch (e) {
+      failed = name;
+      mkdirSync(resultsDir, { recursive: true });
+      const file = path.join(resultsDir, `debug-e2e-${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
+      await page?.screenshot({ path: file }).catch(() => {});
+      const tail = vscode?.logs.slice(-15).join("\n") ?? "";
+      throw new Error(`${name}: ${(e as Error).message}\n(screenshot: ${file})\ncode-server log tail:\n${tail}`);
+    }
+  }
+
+  async function runCommand(title: string): Promise<void> {
+    await page.keyboard.press("F1");
+    const input = page.locator(".quick-input-box input.input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(`>${title}`);
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
+    await page.keyboard.press("Enter");
+  }
+
+  /** The debug panel's page: a webview is two iframes deep. */
+  const panelFrame = (): FrameLocator => page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+
+  it("F5 generates, then starts the router under the debugger", async () => {
+    await step("start debugging", async () => {
+      await runCommand("Debug: Start Debugging");
+      await until(() => portOpen(port), `the router on port ${port}`);
+      await until(() => portOpen(adminPort), `the dashboard on port ${adminPort}`);
+      assert.ok(existsSync(path.join(folder, "gen/demo/v1/echo_router.proto")), "generate ran before the launch");
+      // The session runs under js-debug: its toolbar is up.
+      await page.locator(".debug-toolbar").waitFor();
+    });
+  });
+
+  it("opens the debug panel showing a registered instance and a live call", async () => {
+    await step("panel shows instance and call", async () => {
+      const { EchoTunnel } = (await import(new URL("gen/demo/v1/echo_router.ts", example).href)) as { EchoTunnel: TunnelSpec };
+      const { echoService } = (await import(new URL("src/service.ts", example).href)) as { echoService: (id: string) => ServiceImpl<DescService> };
+      bridge = createBridge(EchoTunnel, echoService("e2e-1"), { router: `127.0.0.1:${port}`, instanceId: "e2e-1", logger: () => {} });
+      await bridge.start();
+      const frame = panelFrame();
+      await frame.locator('#instances tr[data-instance="e2e-1"]').waitFor();
+      assert.match(await frame.locator('#instances tr[data-instance="e2e-1"]').innerText(), /demo\.v1\.Echo[\s\S]*serving/);
+      client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+      // SayRequest { text = 1 }: "from e2e"
+      const text = Buffer.from("from e2e");
+      await new Promise<void>((resolve, reject) =>
+        client!.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, (b: Buffer) => b, Buffer.concat([Buffer.from([0x0a, text.length]), text]), (e) => (e ? reject(e) : resolve())),
+      );
+      const row = frame.locator('#calls tr[data-method="/demo.v1.Echo/Say"]');
+      await row.waitFor();
+      assert.match(await row.innerText(), /e2e-1[\s\S]*OK/);
+      await row.click();
+      await frame.locator("#detail .timeline").filter({ hasText: '"text": "from e2e"' }).waitFor();
+    });
+  });
+
+  it("lists service → instance in the Router view", async () => {
+    await step("router view", async () => {
+      await runCommand("View: Show Run and Debug");
+      const view = page.locator(".pane", { has: page.locator(".pane-header", { hasText: /^Router/i }) });
+      await view.waitFor();
+      const header = view.locator(".pane-header");
+      if ((await header.getAttribute("aria-expanded")) === "false") await header.click();
+      await view.locator(".monaco-list-row", { hasText: "demo.v1.Echo" }).waitFor();
+      await view.locator(".monaco-list-row", { hasText: "e2e-1" }).waitFor();
+    });
+  });
+
+  it("stops the router with the session", async () => {
+    await step("stop debugging", async () => {
+      await runCommand("Debug: Stop");
+      await until(async () => !(await portOpen(port)), "the router to stop");
+      await panelFrame().locator('#connection[data-state="down"], #connection[data-state="connecting"]').first().waitFor();
+    });
+  });
+});

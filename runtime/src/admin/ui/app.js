@@ -1,0 +1,485 @@
+// The dashboard: a live picture of a router built from its admin event stream (a snapshot,
+// then events). Plain DOM, no framework and no build step, so the router can serve it and
+// the VS Code webview can load the very same files. Rendering is batched to one pass per
+// animation frame, so a burst of thousands of events costs one repaint.
+import {
+  callsToJsonl, durationMs, formatBytes, formatClock, formatDuration, grpcurlCommand,
+  prettyJson, splitMethod, statusName,
+} from "./format.js";
+import { connect } from "./sources.js";
+
+/** Calls kept in the page; older ended calls are forgotten first. */
+const MAX_CALLS = 2000;
+/** Rows drawn in the call list (the newest). */
+const MAX_ROWS = 500;
+/** Messages kept per call in the page. */
+const MAX_MESSAGES = 500;
+/** Events held while paused before the page gives up and resyncs on resume. */
+const MAX_PAUSED = 50_000;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  routerAddress: "",
+  services: [],
+  /** key "service\0id" → Instance (proto3 JSON) */
+  instances: new Map(),
+  /** callId (string) → call */
+  calls: new Map(),
+  selected: undefined,
+  paused: false,
+  held: [],
+  heldOverflow: false,
+  dropped: 0,
+  /** Calls that started before this (ms) were cleared and stay hidden after a resync. */
+  clearedBefore: 0,
+  filters: { service: "", method: "", instance: "", status: "" },
+};
+
+const tsMs = (t) => (t ? Date.parse(t) : Date.now());
+const instKey = (i) => `${i.service}\u0000${i.id}`;
+
+// ---- the model ----
+
+function newCall(started) {
+  const { service } = splitMethod(started.method);
+  return {
+    id: String(started.callId ?? "0"),
+    raw: started,
+    method: started.method ?? "",
+    service,
+    kind: started.kind ?? "",
+    peer: started.peer ?? "",
+    metadata: started.metadata ?? {},
+    instanceId: started.instanceId ?? "",
+    reason: started.reason ?? "",
+    startMs: tsMs(started.time),
+    headers: undefined,
+    messages: [],
+    messagesOmitted: 0,
+    requests: 0,
+    responses: 0,
+    ended: undefined,
+  };
+}
+
+function messageOf(raw) {
+  return {
+    raw,
+    direction: raw.direction === "DIRECTION_RESPONSE" ? "response" : "request",
+    size: raw.size ?? 0,
+    timeMs: tsMs(raw.time),
+    json: raw.json ?? "",
+    jsonTruncated: raw.jsonTruncated ?? false,
+    jsonError: raw.jsonError ?? "",
+  };
+}
+
+function endedOf(raw) {
+  return {
+    raw,
+    code: raw.code ?? 0,
+    message: raw.message ?? "",
+    trailers: raw.trailers ?? {},
+    durationMs: durationMs(raw.duration),
+    requests: raw.requests ?? 0,
+    responses: raw.responses ?? 0,
+  };
+}
+
+function addMessage(call, raw) {
+  const m = messageOf(raw);
+  if (m.direction === "request") call.requests++;
+  else call.responses++;
+  if (call.messages.length < MAX_MESSAGES) call.messages.push(m);
+  else call.messagesOmitted++;
+}
+
+function rememberCall(call) {
+  if (call.startMs < state.clearedBefore && call.ended) return;
+  state.calls.set(call.id, call);
+  if (state.calls.size <= MAX_CALLS) return;
+  for (const [id, c] of state.calls) {
+    if (state.calls.size <= MAX_CALLS) break;
+    if (c.ended && id !== state.selected) state.calls.delete(id);
+  }
+}
+
+function applySnapshot(snap) {
+  state.routerAddress = snap.routerAddress ?? "";
+  state.services = snap.services ?? [];
+  state.instances = new Map((snap.instances ?? []).map((i) => [instKey(i), i]));
+  const calls = new Map();
+  for (const rec of snap.calls ?? []) {
+    if (!rec.started) continue;
+    const call = newCall(rec.started);
+    if (call.startMs < state.clearedBefore && rec.ended) continue;
+    if (rec.headers) call.headers = rec.headers.metadata ?? {};
+    for (const m of rec.messages ?? []) addMessage(call, m);
+    call.messagesOmitted += rec.messagesOmitted ?? 0;
+    if (rec.ended) {
+      call.ended = endedOf(rec.ended);
+      call.requests = Math.max(call.requests, call.ended.requests);
+      call.responses = Math.max(call.responses, call.ended.responses);
+    }
+    calls.set(call.id, call);
+  }
+  state.calls = calls;
+  if (state.selected && !calls.has(state.selected)) state.selected = undefined;
+}
+
+function apply(ev) {
+  if (ev.snapshot) return applySnapshot(ev.snapshot);
+  if (ev.instanceRegistered || ev.instanceChanged) {
+    const i = ev.instanceRegistered ?? ev.instanceChanged;
+    state.instances.set(instKey(i), i);
+    return;
+  }
+  if (ev.instanceDeregistered) {
+    state.instances.delete(instKey(ev.instanceDeregistered));
+    return;
+  }
+  if (ev.callStarted) return rememberCall(newCall(ev.callStarted));
+  const id = String(ev.callHeaders?.callId ?? ev.callMessage?.callId ?? ev.callEnded?.callId ?? "");
+  const call = state.calls.get(id);
+  if (ev.callHeaders) {
+    if (call) call.headers = ev.callHeaders.metadata ?? {};
+  } else if (ev.callMessage) {
+    if (call) addMessage(call, ev.callMessage);
+  } else if (ev.callEnded) {
+    if (call) {
+      call.ended = endedOf(ev.callEnded);
+      // Messages the page never saw (a watcher without messages) still count.
+      call.requests = Math.max(call.requests, call.ended.requests);
+      call.responses = Math.max(call.responses, call.ended.responses);
+    }
+  } else if (ev.dropped !== undefined) {
+    // The router dropped events for this watcher: our picture has a hole; start over.
+    state.dropped += Number(ev.dropped);
+    source.resync();
+  }
+}
+
+// ---- events in ----
+
+function onEvent(ev) {
+  if (state.paused && !ev.snapshot) {
+    if (state.held.length < MAX_PAUSED) state.held.push(ev);
+    else state.heldOverflow = true;
+    schedule();
+    return;
+  }
+  if (ev.snapshot) {
+    // A snapshot supersedes whatever was held.
+    state.held = [];
+    state.heldOverflow = false;
+  }
+  apply(ev);
+  schedule();
+}
+
+function onStatus(stateName, text) {
+  const el = $("connection");
+  el.dataset.state = stateName;
+  $("connection-text").textContent = text;
+}
+
+// ---- rendering ----
+
+let scheduled = false;
+function schedule() {
+  if (scheduled) return;
+  scheduled = true;
+  requestAnimationFrame(() => {
+    scheduled = false;
+    render();
+  });
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else if (k === "title") e.title = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== undefined && c !== null) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+const HEALTH = {
+  HEALTH_SERVING: ["serving", "ok"],
+  HEALTH_NOT_SERVING: ["not serving", "error"],
+  HEALTH_DRAINING: ["draining", "warn"],
+  HEALTH_EJECTED: ["ejected", "error"],
+};
+
+function callStatus(call) {
+  if (!call.ended) return { text: "in flight", cls: "inflight" };
+  return { text: statusName(call.ended.code), cls: call.ended.code === 0 ? "ok" : "error" };
+}
+
+function matches(call) {
+  const f = state.filters;
+  if (f.service && call.service !== f.service) return false;
+  if (f.method && !call.method.toLowerCase().includes(f.method.toLowerCase())) return false;
+  if (f.instance && call.instanceId !== f.instance) return false;
+  if (f.status === "inflight" && call.ended) return false;
+  if (f.status === "ok" && (!call.ended || call.ended.code !== 0)) return false;
+  if (f.status === "error" && (!call.ended || call.ended.code === 0)) return false;
+  return true;
+}
+
+function filteredCalls() {
+  return [...state.calls.values()].filter(matches);
+}
+
+function renderOptions(select, values, current) {
+  const want = ["", ...values];
+  const have = [...select.options].map((o) => o.value);
+  if (want.length === have.length && want.every((v, i) => v === have[i])) return;
+  select.replaceChildren(...want.map((v) => el("option", { value: v }, v || "all")));
+  select.value = want.includes(current) ? current : "";
+}
+
+function renderFilters() {
+  const services = new Set(state.services.map((s) => s.name));
+  for (const i of state.instances.values()) services.add(i.service);
+  for (const c of state.calls.values()) if (c.service) services.add(c.service);
+  renderOptions($("filter-service"), [...services].sort(), state.filters.service);
+  const instances = new Set([...state.instances.values()].map((i) => i.id));
+  for (const c of state.calls.values()) if (c.instanceId) instances.add(c.instanceId);
+  renderOptions($("filter-instance"), [...instances].sort(), state.filters.instance);
+  const methods = new Set();
+  for (const s of state.services) for (const m of s.methods ?? []) methods.add(`/${s.name}/${m}`);
+  const dl = $("methods");
+  if (dl.childElementCount !== methods.size) dl.replaceChildren(...[...methods].sort().map((m) => el("option", { value: m })));
+}
+
+function renderInstances() {
+  const rows = [...state.instances.values()]
+    .filter((i) => !state.filters.service || i.service === state.filters.service)
+    .sort((a, b) => (a.service + a.id).localeCompare(b.service + b.id));
+  const tbody = $("instances").tBodies[0];
+  tbody.replaceChildren(
+    ...rows.map((i) => {
+      const [health, cls] = HEALTH[i.health] ?? ["unknown", "warn"];
+      const labels = Object.entries(i.labels ?? {}).map(([k, v]) => el("span", { class: "chip" }, `${k}=${v}`));
+      const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
+      return el(
+        "tr",
+        { "data-instance": i.id, "data-service": i.service },
+        el("td", {}, splitMethod(`/${i.service}/x`).service),
+        el("td", { class: "mono" }, i.id),
+        el("td", {}, ...labels),
+        el("td", {}, el("span", { class: `badge ${cls}` }, health)),
+        el("td", { class: "num" }, load),
+        el("td", { class: "num" }, String(i.streams ?? 0)),
+        el("td", { class: "mono muted" }, i.address ?? ""),
+      );
+    }),
+  );
+  $("instances-count").textContent = String(rows.length);
+  $("instances-empty").hidden = rows.length > 0;
+}
+
+function renderCalls() {
+  const calls = filteredCalls();
+  const shown = calls.slice(-MAX_ROWS).reverse();
+  const tbody = $("calls").tBodies[0];
+  tbody.replaceChildren(
+    ...shown.map((c) => {
+      const st = callStatus(c);
+      const m = splitMethod(c.method);
+      const tr = el(
+        "tr",
+        { "data-call": c.id, "data-method": c.method, class: c.id === state.selected ? "selected" : undefined, tabindex: "0", title: c.reason ? `routed: ${c.reason}` : undefined },
+        el("td", { class: "mono muted" }, formatClock(c.startMs)),
+        el("td", { class: "mono" }, m.short),
+        el("td", { class: "mono" }, c.instanceId),
+        el("td", {}, el("span", { class: `badge ${st.cls}` }, st.text)),
+        el("td", { class: "num" }, c.ended ? formatDuration(c.ended.durationMs) : ""),
+        el("td", { class: "num" }, `${c.requests}/${c.responses}`),
+      );
+      return tr;
+    }),
+  );
+  $("calls-count").textContent = calls.length > shown.length ? `${shown.length} of ${calls.length}` : String(calls.length);
+  $("calls-empty").hidden = calls.length > 0;
+}
+
+function kv(title, map) {
+  const entries = Object.entries(map ?? {});
+  if (entries.length === 0) return undefined;
+  return el(
+    "details",
+    { class: "kv", open: "" },
+    el("summary", {}, `${title} (${entries.length})`),
+    el("dl", {}, ...entries.flatMap(([k, v]) => [el("dt", { class: "mono" }, k), el("dd", { class: "mono" }, v)])),
+  );
+}
+
+let detailKey = "";
+function renderDetail() {
+  const panel = $("detail");
+  const call = state.selected ? state.calls.get(state.selected) : undefined;
+  if (!call) {
+    if (detailKey !== "none") panel.replaceChildren(el("p", { class: "empty" }, "Select a call to see its timeline."));
+    detailKey = "none";
+    return;
+  }
+  // Redraw only when the call changed (keeps open <details> and text selection stable).
+  const key = `${call.id}:${call.messages.length}:${call.ended ? 1 : 0}:${call.headers ? 1 : 0}`;
+  if (key === detailKey) return;
+  detailKey = key;
+  const st = callStatus(call);
+  const grpcurl = grpcurlCommand(call, state.routerAddress);
+  const copyBtn = el("button", { type: "button", id: "copy-grpcurl", disabled: grpcurl.error ? "" : undefined, title: grpcurl.error ?? "Copy a grpcurl command that replays this call" }, "Copy as grpcurl");
+  copyBtn.addEventListener("click", () => {
+    if (!grpcurl.command) return;
+    source.copy(grpcurl.command).then(
+      () => flash(copyBtn, grpcurl.skipped.length ? `Copied (without ${grpcurl.skipped.join(", ")})` : "Copied"),
+      () => flash(copyBtn, "Copy failed"),
+    );
+  });
+  const timeline = el(
+    "ol",
+    { class: "timeline" },
+    ...call.messages.map((m, i) => {
+      const body = m.json
+        ? el("pre", { class: "body mono" }, prettyJson(m.json) + (m.jsonTruncated ? "\n… (cut)" : ""))
+        : el("p", { class: "muted body-missing" }, m.jsonError || "body not captured");
+      return el(
+        "li",
+        { class: `msg ${m.direction}`, "data-direction": m.direction, "data-index": String(i) },
+        el(
+          "div",
+          { class: "msg-head" },
+          el("span", { class: "arrow" }, m.direction === "request" ? "→ request" : "← response"),
+          el("span", { class: "muted" }, `+${formatDuration(m.timeMs - call.startMs)}`),
+          el("span", { class: "muted" }, formatBytes(m.size)),
+        ),
+        body,
+      );
+    }),
+  );
+  const parts = [
+    el(
+      "div",
+      { class: "detail-head" },
+      el("h2", { class: "mono" }, call.method),
+      el("span", { class: `badge ${st.cls}` }, st.text),
+      copyBtn,
+    ),
+    el(
+      "dl",
+      { class: "facts" },
+      el("dt", {}, "Instance"), el("dd", { class: "mono" }, call.instanceId || "—"),
+      el("dt", {}, "Why"), el("dd", {}, call.reason || "—"),
+      el("dt", {}, "Kind"), el("dd", {}, call.kind || "—"),
+      el("dt", {}, "Peer"), el("dd", { class: "mono" }, call.peer || "—"),
+      el("dt", {}, "Started"), el("dd", { class: "mono" }, formatClock(call.startMs)),
+      el("dt", {}, "Duration"), el("dd", {}, call.ended ? formatDuration(call.ended.durationMs) : "in flight"),
+      ...(call.ended?.message ? [el("dt", {}, "Message"), el("dd", {}, call.ended.message)] : []),
+    ),
+    kv("Request metadata", call.metadata),
+    kv("Response headers", call.headers),
+    kv("Trailers", call.ended?.trailers),
+    el("h3", {}, `Messages (${call.requests} → / ${call.responses} ←)`, call.messagesOmitted ? el("span", { class: "muted" }, ` · ${call.messagesOmitted} not kept`) : undefined),
+    call.messages.length ? timeline : el("p", { class: "empty" }, "No messages yet."),
+  ];
+  panel.replaceChildren(...parts.filter((p) => p !== undefined));
+}
+
+function renderStats() {
+  let inFlight = 0;
+  let messages = 0;
+  for (const c of state.calls.values()) {
+    if (!c.ended) inFlight++;
+    messages += c.requests + c.responses;
+  }
+  $("stats").textContent = `${state.instances.size} instances · ${inFlight} in flight · ${state.calls.size} calls · ${messages} messages`;
+  $("router-address").textContent = state.routerAddress;
+  const paused = $("paused-note");
+  paused.hidden = !state.paused;
+  paused.textContent = state.paused ? `paused · ${state.held.length}${state.heldOverflow ? "+" : ""} events held` : "";
+  const dropped = $("dropped-note");
+  dropped.hidden = state.dropped === 0;
+  dropped.textContent = state.dropped ? `${state.dropped} events lost (resynced)` : "";
+}
+
+function render() {
+  renderFilters();
+  renderInstances();
+  renderCalls();
+  renderDetail();
+  renderStats();
+}
+
+function flash(button, text) {
+  const old = button.textContent;
+  button.textContent = text;
+  setTimeout(() => (button.textContent = old), 1500);
+}
+
+// ---- controls ----
+
+function wire() {
+  $("calls").addEventListener("click", (e) => {
+    const tr = e.target.closest("tr[data-call]");
+    if (!tr) return;
+    state.selected = tr.dataset.call;
+    detailKey = "";
+    schedule();
+  });
+  $("calls").addEventListener("keydown", (e) => {
+    if (e.key !== "Enter") return;
+    const tr = e.target.closest("tr[data-call]");
+    if (tr) {
+      state.selected = tr.dataset.call;
+      detailKey = "";
+      schedule();
+    }
+  });
+  const pause = $("pause");
+  pause.addEventListener("click", () => {
+    state.paused = !state.paused;
+    pause.textContent = state.paused ? "Resume" : "Pause";
+    pause.setAttribute("aria-pressed", String(state.paused));
+    if (!state.paused) {
+      const held = state.held;
+      const overflow = state.heldOverflow;
+      state.held = [];
+      state.heldOverflow = false;
+      if (overflow) source.resync();
+      else for (const ev of held) apply(ev);
+    }
+    schedule();
+  });
+  $("clear").addEventListener("click", () => {
+    state.clearedBefore = Date.now();
+    for (const [id, c] of state.calls) if (c.ended) state.calls.delete(id);
+    if (state.selected && !state.calls.has(state.selected)) state.selected = undefined;
+    state.dropped = 0;
+    schedule();
+  });
+  $("export").addEventListener("click", () => {
+    const text = callsToJsonl(filteredCalls());
+    source.exportFile(`grpcrouter-calls-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl`, text);
+  });
+  const bind = (id, key, evName) =>
+    $(id).addEventListener(evName, (e) => {
+      state.filters[key] = e.target.value;
+      schedule();
+    });
+  bind("filter-service", "service", "change");
+  bind("filter-instance", "instance", "change");
+  bind("filter-status", "status", "change");
+  bind("filter-method", "method", "input");
+}
+
+wire();
+const source = connect({ onEvent, onStatus });
+schedule();

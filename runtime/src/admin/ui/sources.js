@@ -1,0 +1,78 @@
+// Where the dashboard's events come from, and where its exports go. The same page runs in
+// two places:
+//  - the browser, served by the router (`startDashboard`): events arrive over Server-Sent
+//    Events from `./events`; EventSource reconnects by itself and the server starts every
+//    connection with a snapshot, so a reconnect is a resync;
+//  - a VS Code webview (`dashboardWebviewHtml`): the extension host watches the router's
+//    Admin service and forwards each admin Event (proto3 JSON) to the page:
+//      host → page  { type: "event", event }            one admin Event
+//      host → page  { type: "status", state, text }     "live" | "connecting" | "down"
+//      page → host  { type: "ready" }                   (re)loaded: send a snapshot, then events
+//      page → host  { type: "export", fileName, text }  save the JSON Lines export
+//      page → host  { type: "copy", text }              put text on the clipboard
+//      page → host  { type: "resync" }                  events were lost: send a new snapshot
+
+/* global acquireVsCodeApi, EventSource */
+
+/**
+ * @param {{ onEvent(ev: object): void, onStatus(state: string, text: string): void }} sink
+ * @returns {{ kind: string, exportFile(name: string, text: string): void, copy(text: string): Promise<void>, resync(): void }}
+ */
+export function connect(sink) {
+  if (typeof acquireVsCodeApi === "function") return connectWebview(sink, acquireVsCodeApi());
+  return connectSse(sink);
+}
+
+function connectWebview(sink, vscode) {
+  window.addEventListener("message", (e) => {
+    const msg = e.data;
+    if (!msg || typeof msg !== "object") return;
+    if (msg.type === "event") sink.onEvent(msg.event);
+    else if (msg.type === "status") sink.onStatus(msg.state, msg.text ?? msg.state);
+  });
+  sink.onStatus("connecting", "waiting for the router…");
+  vscode.postMessage({ type: "ready" });
+  return {
+    kind: "webview",
+    exportFile: (fileName, text) => vscode.postMessage({ type: "export", fileName, text }),
+    copy: async (text) => vscode.postMessage({ type: "copy", text }),
+    resync: () => vscode.postMessage({ type: "resync" }),
+  };
+}
+
+function connectSse(sink) {
+  let source;
+  const open = () => {
+    source?.close();
+    sink.onStatus("connecting", "connecting…");
+    source = new EventSource("./events");
+    source.onopen = () => sink.onStatus("live", "live");
+    source.onerror = () => sink.onStatus(source.readyState === EventSource.CLOSED ? "down" : "connecting", "reconnecting…");
+    source.onmessage = (m) => {
+      let ev;
+      try {
+        ev = JSON.parse(m.data);
+      } catch {
+        return;
+      }
+      sink.onEvent(ev);
+    };
+  };
+  open();
+  return {
+    kind: "browser",
+    exportFile(fileName, text) {
+      const url = URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" }));
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = fileName;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    },
+    copy: (text) => navigator.clipboard.writeText(text),
+    // A new connection starts with a fresh snapshot.
+    resync: open,
+  };
+}

@@ -1,0 +1,224 @@
+// One call on the instance side of the tunnel: the raw handler's view of it (method,
+// metadata, deadline, abort signal, request payloads) and the frames its answers become.
+import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { HeadersSchema, TrailersSchema, WindowUpdateSchema } from "../gen/grpcrouter/v1/tunnel_pb.js";
+import { InstanceFrame } from "./frames.js";
+import { entriesFromMetadata } from "./metadata.js";
+import type { FrameSender } from "./sender.js";
+import type { TunnelMethod } from "./spec.js";
+
+/** A call as a raw handler sees it: bytes in, bytes out, no message types involved. */
+export interface RawCall {
+  /** "/demo.v1.Echo/Say" */
+  readonly method: string;
+  readonly kind: TunnelMethod["kind"];
+  /** The client's metadata (`-bin` values as Buffers). */
+  readonly metadata: grpc.Metadata;
+  /** Absolute deadline in ms since the epoch; Infinity when the client set none. */
+  readonly deadline: number;
+  readonly peer: string;
+  /** Fires when the client cancels, the deadline passes, or the router goes away. */
+  readonly signal: AbortSignal;
+  /** Request payloads (serialized messages) as the client sent them. Iterate once. */
+  readonly requests: AsyncIterable<Uint8Array>;
+  /** Response headers; at most once, before the first payload (later calls are ignored). */
+  sendHeaders(metadata: grpc.Metadata): void;
+  /** Sends one response payload; resolves when the call's flow-control window allows more. */
+  send(payload: Uint8Array): Promise<void>;
+}
+
+/** How the call ends, as grpc-js's StatusObject: `grpc-status-details-bin` travels in `metadata`. */
+export interface RawStatus {
+  code: number;
+  details?: string;
+  metadata?: grpc.Metadata;
+}
+
+export type RawHandler = (call: RawCall) => Promise<RawStatus>;
+
+/** An error a handler can throw to end the call with a given status. */
+export class CallError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly metadata?: grpc.Metadata,
+  ) {
+    super(message);
+  }
+}
+
+export interface CallHost {
+  readonly sender: FrameSender;
+  readonly requestWindow: number;
+  readonly maxMessageBytes: number;
+  ended(call: BridgeCall): void;
+}
+
+export class BridgeCall implements RawCall {
+  readonly signal: AbortSignal;
+  readonly requests: AsyncIterable<Uint8Array>;
+  private readonly abort = new AbortController();
+  private readonly queue: Uint8Array[] = [];
+  private requestsEnded = false;
+  private wakeReader: (() => void) | undefined;
+  private pendingGrant = 0;
+  private responseCredit: number;
+  private creditWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private headersSent = false;
+  finished = false;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly host: CallHost,
+    readonly id: number,
+    readonly tunnelMethod: TunnelMethod,
+    readonly metadata: grpc.Metadata,
+    readonly deadline: number,
+    readonly peer: string,
+    responseWindow: number,
+  ) {
+    this.signal = this.abort.signal;
+    this.responseCredit = responseWindow;
+    this.requests = { [Symbol.asyncIterator]: () => ({ next: () => this.nextRequest() }) };
+    if (Number.isFinite(deadline)) {
+      this.deadlineTimer = setTimeout(() => {
+        this.deadlineTimer = undefined;
+        this.cancel("deadline exceeded", true);
+        this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: "Deadline exceeded" });
+      }, Math.max(0, deadline - Date.now()));
+    }
+  }
+
+  get method(): string {
+    return this.tunnelMethod.path;
+  }
+
+  get kind(): TunnelMethod["kind"] {
+    return this.tunnelMethod.kind;
+  }
+
+  // ---- requests ----
+
+  onPayload(body: Uint8Array): void {
+    if (this.finished || this.requestsEnded) return;
+    this.queue.push(body);
+    this.wake();
+  }
+
+  onHalfClose(): void {
+    this.requestsEnded = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeReader;
+    this.wakeReader = undefined;
+    w?.();
+  }
+
+  private async nextRequest(): Promise<IteratorResult<Uint8Array>> {
+    for (;;) {
+      const b = this.queue.shift();
+      if (b !== undefined) {
+        this.consumed(b.length);
+        return { value: b, done: false };
+      }
+      if (this.requestsEnded) return { value: undefined, done: true };
+      if (this.signal.aborted) throw this.signal.reason;
+      await new Promise<void>((resolve) => {
+        this.wakeReader = resolve;
+      });
+    }
+  }
+
+  /** Grants the router credit for request bytes the handler has taken. */
+  private consumed(n: number): void {
+    this.pendingGrant += n;
+    if (this.finished || this.requestsEnded) return;
+    if (this.pendingGrant * 4 < this.host.requestWindow) return;
+    const bytes = this.pendingGrant;
+    this.pendingGrant = 0;
+    this.host.sender.control(this.id, InstanceFrame.WindowUpdate, WindowUpdateSchema, create(WindowUpdateSchema, { bytes }));
+  }
+
+  // ---- responses ----
+
+  sendHeaders(md: grpc.Metadata): void {
+    if (this.finished || this.headersSent) return;
+    this.headersSent = true;
+    this.host.sender.control(this.id, InstanceFrame.Headers, HeadersSchema, create(HeadersSchema, { metadata: entriesFromMetadata(md) }));
+  }
+
+  send(payload: Uint8Array): Promise<void> {
+    if (this.finished) return Promise.reject(this.signal.reason ?? new CallError(grpc.status.CANCELLED, "call is over"));
+    if (payload.length > this.host.maxMessageBytes) {
+      return Promise.reject(new CallError(grpc.status.RESOURCE_EXHAUSTED, `response message of ${payload.length} bytes is larger than the limit of ${this.host.maxMessageBytes}`));
+    }
+    this.headersSent = true;
+    this.host.sender.send(this.id, this.tunnelMethod.field, payload);
+    this.responseCredit -= payload.length;
+    if (this.responseCredit > 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.creditWaiters.push({ resolve, reject }));
+  }
+
+  onWindowUpdate(bytes: number): void {
+    this.responseCredit += bytes;
+    if (this.responseCredit <= 0) return;
+    const waiters = this.creditWaiters;
+    this.creditWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  /** The router cancelled the call, or its stream is gone: the handler's signal fires. */
+  cancel(reason: string, deadlineExceeded: boolean): void {
+    if (!this.abort.signal.aborted) {
+      const code = deadlineExceeded ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED;
+      this.abort.abort(new CallError(code, reason));
+    }
+    this.wake();
+    const waiters = this.creditWaiters;
+    this.creditWaiters = [];
+    for (const w of waiters) w.reject(this.signal.reason);
+  }
+
+  /** Ends the call with Trailers (once). */
+  finish(status: RawStatus): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    const md = status.metadata?.clone() ?? new grpc.Metadata();
+    const details = md.get("grpc-status-details-bin")[0];
+    md.remove("grpc-status-details-bin");
+    this.host.sender.control(
+      this.id,
+      InstanceFrame.Trailers,
+      TrailersSchema,
+      create(TrailersSchema, {
+        code: status.code,
+        message: status.details ?? "",
+        details: details instanceof Buffer ? details : undefined,
+        metadata: entriesFromMetadata(md),
+      }),
+    );
+    this.cleanup();
+  }
+
+  /** Drops the call without Trailers (the router has forgotten it already). */
+  drop(reason: string, deadlineExceeded: boolean): void {
+    this.cancel(reason, deadlineExceeded);
+    if (this.finished) return;
+    this.finished = true;
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.cleanup();
+  }
+
+  private cleanup(): void {
+    if (!this.abort.signal.aborted) this.abort.abort(new CallError(grpc.status.CANCELLED, "call is over"));
+    this.wake();
+    const waiters = this.creditWaiters;
+    this.creditWaiters = [];
+    for (const w of waiters) w.reject(this.signal.reason);
+    this.host.ended(this);
+  }
+}

@@ -1,0 +1,174 @@
+// The frame codec. A Register message is `repeated Frame frames = 1`, a frame is
+// `uint64 call = 1` plus one oneof field (see proto/grpcrouter/v1/tunnel.proto). The router
+// never decodes a payload: it splices the client's request bytes into a frame as
+// tag + length + bytes, and slices response payloads out the same way. Control frames are
+// ordinary protobuf-es messages. The bytes produced are exactly what protobuf-es would
+// encode for the typed frame message (tested against the generated code).
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { FrameError, WIRE_LEN, WIRE_VARINT, WireReader, varintSize, writeVarint } from "./wire.js";
+
+/** Control frame field numbers, router -> instance. */
+export const RouterFrame = {
+  Welcome: 2,
+  Open: 3,
+  HalfClose: 4,
+  Cancel: 5,
+  WindowUpdate: 6,
+  Ping: 7,
+  Pong: 8,
+  Drain: 9,
+} as const;
+
+/** Control frame field numbers, instance -> router. */
+export const InstanceFrame = {
+  Hello: 2,
+  Headers: 3,
+  Trailers: 4,
+  WindowUpdate: 5,
+  Ping: 6,
+  Pong: 7,
+  Drain: 8,
+  Health: 9,
+} as const;
+
+/** Method payload fields start here; 10..15 are reserved for future control frames. */
+export const FIRST_METHOD_FIELD = 16;
+
+/** One decoded frame: `body` is the raw bytes of its oneof field (a view, not a copy). */
+export interface Frame {
+  call: number;
+  /** The oneof field number; 0 when the frame carried none (ignored by both sides). */
+  field: number;
+  body: Uint8Array;
+}
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+/**
+ * Walks a Register message and returns its frames. Unknown fields are skipped, as protobuf
+ * parsers do, so a newer peer's additions do not break an older one; malformed bytes throw
+ * FrameError.
+ */
+export function decodeFrames(message: Uint8Array): Frame[] {
+  const frames: Frame[] = [];
+  const outer = new WireReader(message);
+  while (!outer.done) {
+    const tag = outer.varint();
+    const fieldNo = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (fieldNo !== 1) {
+      outer.skip(wireType);
+      continue;
+    }
+    if (wireType !== WIRE_LEN) throw new FrameError(`frames field has wire type ${wireType}, expected 2`);
+    const frameBytes = outer.bytes();
+    frames.push(decodeFrame(frameBytes));
+  }
+  return frames;
+}
+
+function decodeFrame(bytes: Uint8Array): Frame {
+  const r = new WireReader(bytes);
+  let call = 0;
+  let field = 0;
+  let body = EMPTY;
+  while (!r.done) {
+    const tag = r.varint();
+    const fieldNo = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (fieldNo === 0) throw new FrameError("field number 0");
+    if (fieldNo === 1) {
+      if (wireType !== WIRE_VARINT) throw new FrameError(`call field has wire type ${wireType}, expected 0`);
+      call = r.varint();
+    } else if (wireType === WIRE_LEN) {
+      // Every oneof case is a message; as in protobuf, the last one seen wins.
+      field = fieldNo;
+      body = r.bytes();
+    } else {
+      r.skip(wireType);
+    }
+  }
+  return { call, field, body };
+}
+
+/** Decodes a control frame's body, turning a protobuf-es error into a FrameError. */
+export function decodeControl<D extends DescMessage>(schema: D, body: Uint8Array): MessageShape<D> {
+  try {
+    return fromBinary(schema, body);
+  } catch (e) {
+    throw new FrameError(`bad ${schema.typeName}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Accumulates frames and produces one Register message. Headers are written into one
+ * scratch buffer; payloads are kept as references and copied once, when the message is built.
+ */
+export class FrameEncoder {
+  private parts: Uint8Array[] = [];
+  private length = 0;
+  private scratch = new Uint8Array(4096);
+  private scratchPos = 0;
+  /** Frames since the last take(). */
+  count = 0;
+
+  get size(): number {
+    return this.length;
+  }
+
+  /** Adds a frame whose oneof field `field` holds `body` (a message's bytes). */
+  add(call: number, field: number, body: Uint8Array): void {
+    const tag = field * 8 + WIRE_LEN;
+    const inner =
+      (call === 0 ? 0 : 1 + varintSize(call)) + varintSize(tag) + varintSize(body.length) + body.length;
+    // Outer tag (field 1, LEN) + inner length + call + oneof tag + body length: <= 1+8+1+8+2+5.
+    if (this.scratch.length - this.scratchPos < 32) this.newScratch();
+    const start = this.scratchPos;
+    let p = start;
+    const s = this.scratch;
+    s[p++] = 0x0a;
+    p = writeVarint(s, p, inner);
+    if (call !== 0) {
+      s[p++] = 0x08;
+      p = writeVarint(s, p, call);
+    }
+    p = writeVarint(s, p, tag);
+    p = writeVarint(s, p, body.length);
+    this.scratchPos = p;
+    this.push(s.subarray(start, p));
+    if (body.length > 0) this.push(body);
+    this.count++;
+  }
+
+  /** Adds a control frame: the message is encoded with protobuf-es. */
+  addControl<D extends DescMessage>(call: number, field: number, schema: D, message: MessageShape<D>): void {
+    this.add(call, field, toBinary(schema, message));
+  }
+
+  /** The message of every frame added since the last take(), and a reset encoder. */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.length);
+    let pos = 0;
+    for (const part of this.parts) {
+      out.set(part, pos);
+      pos += part.length;
+    }
+    this.parts = [];
+    this.length = 0;
+    this.count = 0;
+    // Header bytes already handed out live in `out` now; the scratch can be reused.
+    this.scratchPos = 0;
+    return out;
+  }
+
+  private push(part: Uint8Array): void {
+    this.parts.push(part);
+    this.length += part.length;
+  }
+
+  private newScratch(): void {
+    // Parts still reference the old scratch; it stays alive until take().
+    this.scratch = new Uint8Array(4096);
+    this.scratchPos = 0;
+  }
+}

@@ -1,0 +1,434 @@
+// The instance side of the tunnel on raw bytes: dials the router, registers (Hello →
+// Welcome), keeps `streams` Register streams open with gRPC's reconnect backoff, and runs
+// a RawHandler for every call the router opens. createBridge puts a Connect ServiceImpl on
+// top; `grpcrouter bridge --target` forwards the bytes to an existing gRPC server.
+import { hostname } from "node:os";
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import {
+  CancelSchema,
+  DrainSchema,
+  HelloSchema,
+  OpenSchema,
+  PingSchema,
+  PongSchema,
+  ProtocolVersion,
+  WelcomeSchema,
+  WindowUpdateSchema,
+  type Welcome,
+} from "../gen/grpcrouter/v1/tunnel_pb.js";
+import { backoffDelay, type BackoffOptions } from "./backoff.js";
+import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "./bridge-call.js";
+import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
+import { metadataFromEntries } from "./metadata.js";
+import { REFUSED_KEY } from "./router-call.js";
+import { FrameSender } from "./sender.js";
+import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
+import { FrameError } from "./wire.js";
+
+export interface BridgeOptions {
+  /** host:port of the router, e.g. "localhost:9090". */
+  router: string;
+  credentials?: grpc.ChannelCredentials;
+  /** Stable id of this instance; default: a random UUID. */
+  instanceId?: string;
+  labels?: Record<string, string>;
+  weight?: number;
+  /** Calls at once over all streams; 0 or unset: no limit. */
+  maxConcurrentCalls?: number;
+  /** Register streams to hold open (one HTTP/2 stream's window caps each). Default 1. */
+  streams?: number;
+  /** Credentials sent in Hello, asked for anew on every (re)connect. */
+  credentialsHook?: () => Record<string, string> | Promise<Record<string, string>>;
+  logger?: (line: string) => void;
+  /** For operators; default "<hostname> pid <pid>". */
+  description?: string;
+  /** Request bytes the router may send per call before the bridge grants more. Default 64 KiB. */
+  callWindow?: number;
+  /** Reconnect backoff; default gRPC's (1 s, ×1.6, ±20 %, 120 s). */
+  backoff?: BackoffOptions;
+  /** Largest response message a handler may send. Default 4 MiB. */
+  maxMessageBytes?: number;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export interface Bridge {
+  /** Resolves once every Register stream is registered (Welcome); rejects if the router refuses. */
+  start(): Promise<void>;
+  /** Drains: no new calls, in-flight calls get `graceMs` (default 10000) to finish. */
+  stop(graceMs?: number): Promise<void>;
+  readonly instanceId: string;
+}
+
+const identity = (b: Buffer) => b;
+
+export function createRawBridge(tunnel: TunnelSpec, handler: RawHandler, options: BridgeOptions): Bridge {
+  return new RawBridge(tunnelTable(tunnel), handler, options);
+}
+
+class RawBridge implements Bridge {
+  readonly instanceId: string;
+  readonly log: (line: string) => void;
+  readonly client: grpc.Client;
+  readonly callWindow: number;
+  readonly maxMessageBytes: number;
+  private readonly slots: Slot[] = [];
+  active = 0;
+  stopping = false;
+  private started: Promise<void> | undefined;
+
+  constructor(
+    readonly table: TunnelTable,
+    readonly handler: RawHandler,
+    readonly options: BridgeOptions,
+  ) {
+    this.instanceId = options.instanceId ?? randomUUID();
+    this.log = options.logger ?? ((line) => console.error(`grpcrouter bridge: ${line}`));
+    this.callWindow = options.callWindow ?? 65536;
+    this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.client = new grpc.Client(options.router, options.credentials ?? grpc.credentials.createInsecure(), {
+      // A router message holds a payload plus frame headers, or a batch of frames.
+      "grpc.max_receive_message_length": -1,
+      "grpc.max_send_message_length": -1,
+      ...options.channelOptions,
+    });
+  }
+
+  start(): Promise<void> {
+    if (this.started) return this.started;
+    const n = Math.max(1, this.options.streams ?? 1);
+    this.started = new Promise<void>((resolve, reject) => {
+      let welcomed = 0;
+      let settled = false;
+      for (let i = 0; i < n; i++) {
+        const slot = new Slot(this, i, n, {
+          welcomed: () => {
+            if (++welcomed === n && !settled) {
+              settled = true;
+              resolve();
+            }
+          },
+          refused: (reason) => {
+            if (settled) return;
+            settled = true;
+            void this.stop(0);
+            reject(new Error(`router ${this.options.router} refused instance ${this.instanceId} of ${this.table.spec.service.typeName}: ${reason}`));
+          },
+        });
+        this.slots.push(slot);
+        slot.connect();
+      }
+    });
+    return this.started;
+  }
+
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const s of this.slots) s.drain();
+    const until = Date.now() + graceMs;
+    while (this.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    for (const s of this.slots) s.close("instance stopping");
+    this.client.close();
+  }
+}
+
+interface SlotEvents {
+  welcomed(): void;
+  refused(reason: string): void;
+}
+
+/** One place in the pool: a Register stream, reconnected for as long as the bridge runs. */
+class Slot {
+  private conn: Connection | undefined;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  everWelcomed = false;
+
+  constructor(
+    readonly bridge: RawBridge,
+    readonly index: number,
+    readonly count: number,
+    readonly events: SlotEvents,
+  ) {}
+
+  connect(): void {
+    if (this.bridge.stopping) return;
+    this.conn = new Connection(this);
+    void this.conn.start();
+  }
+
+  /** The connection ended; try again after the backoff. */
+  lost(conn: Connection, reason: string): void {
+    if (conn !== this.conn) return;
+    this.conn = undefined;
+    if (this.bridge.stopping) return;
+    const delay = backoffDelay(this.attempt++, this.bridge.options.backoff);
+    this.bridge.log(`Register stream ${this.index} to ${this.bridge.options.router} lost (${reason}); reconnecting in ${Math.round(delay)} ms`);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.connect();
+    }, delay);
+  }
+
+  welcomed(): void {
+    this.attempt = 0;
+    if (!this.everWelcomed) {
+      this.everWelcomed = true;
+      this.events.welcomed();
+    }
+  }
+
+  drain(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.conn?.drain();
+  }
+
+  close(reason: string): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.conn?.close(reason, true);
+  }
+}
+
+/** One Register stream. */
+class Connection implements CallHost {
+  readonly sender: FrameSender;
+  readonly requestWindow: number;
+  readonly maxMessageBytes: number;
+  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private readonly calls = new Map<number, BridgeCall>();
+  private maxCallId = 0;
+  private welcome: Welcome | undefined;
+  private closed = false;
+  private draining = false;
+  private lastReceived = Date.now();
+  private lastSent = Date.now();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private pingNonce = 0n;
+  private responseWindow = 65536;
+
+  constructor(private readonly slot: Slot) {
+    this.requestWindow = slot.bridge.callWindow;
+    this.maxMessageBytes = slot.bridge.maxMessageBytes;
+    this.sender = new FrameSender((message) => {
+      this.lastSent = Date.now();
+      try {
+        this.call?.write(message);
+      } catch (e) {
+        this.close(`write failed: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  private get bridge(): RawBridge {
+    return this.slot.bridge;
+  }
+
+  async start(): Promise<void> {
+    const b = this.bridge;
+    const o = b.options;
+    let credentials: Record<string, string> = {};
+    try {
+      if (o.credentialsHook) credentials = await o.credentialsHook();
+    } catch (e) {
+      this.close(`credentials hook failed: ${(e as Error).message}`);
+      return;
+    }
+    if (this.closed) return;
+    const call = b.client.makeBidiStreamRequest(b.table.registerPath, identity, identity);
+    this.call = call;
+    call.on("data", (m: Buffer) => this.onData(m));
+    call.on("error", (e: grpc.ServiceError) => this.close(`${grpc.status[e.code] ?? e.code}: ${e.details || e.message}`));
+    call.on("end", () => this.close("the router ended the stream"));
+    this.sender.control(
+      0,
+      InstanceFrame.Hello,
+      HelloSchema,
+      create(HelloSchema, {
+        protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
+        instanceId: b.instanceId,
+        service: b.table.spec.service.typeName,
+        labels: o.labels ?? {},
+        weight: o.weight ?? 0,
+        maxConcurrentCalls: o.maxConcurrentCalls ?? 0,
+        credentials,
+        initialWindow: this.requestWindow,
+        streamIndex: this.slot.index,
+        streamCount: this.slot.count,
+        description: o.description ?? `${hostname()} pid ${process.pid}`,
+      }),
+    );
+  }
+
+  drain(): void {
+    if (this.closed || this.draining) return;
+    this.draining = true;
+    this.sender.control(0, InstanceFrame.Drain, DrainSchema, create(DrainSchema, { reason: "instance stopping" }));
+  }
+
+  // ---- CallHost ----
+
+  ended(call: BridgeCall): void {
+    if (this.calls.get(call.id) === call) {
+      this.calls.delete(call.id);
+      this.bridge.active--;
+    }
+  }
+
+  // ---- incoming ----
+
+  private onData(message: Buffer): void {
+    if (this.closed) return;
+    this.lastReceived = Date.now();
+    let frames: Frame[];
+    try {
+      frames = decodeFrames(message);
+    } catch (e) {
+      this.close(`malformed message from the router: ${(e as Error).message}`);
+      return;
+    }
+    for (const f of frames) {
+      try {
+        this.onFrame(f);
+      } catch (e) {
+        this.close(e instanceof FrameError ? e.message : `frame handling failed: ${(e as Error).stack ?? e}`);
+      }
+      if (this.closed) return;
+    }
+  }
+
+  private onFrame(f: Frame): void {
+    if (f.call === 0) {
+      switch (f.field) {
+        case RouterFrame.Welcome:
+          return this.onWelcome(decodeControl(WelcomeSchema, f.body));
+        case RouterFrame.Ping:
+          this.sender.control(0, InstanceFrame.Pong, PongSchema, create(PongSchema, { nonce: decodeControl(PingSchema, f.body).nonce }));
+          return;
+        case RouterFrame.Drain: {
+          const d = decodeControl(DrainSchema, f.body);
+          this.bridge.log(`router ${this.bridge.options.router} is draining: ${d.reason}`);
+          return;
+        }
+        default:
+          return;
+      }
+    }
+    if (!this.welcome) throw new FrameError(`frame for call ${f.call} before Welcome`);
+    if (f.field === RouterFrame.Open) return this.onOpen(f.call, f.body);
+    const call = this.calls.get(f.call);
+    if (!call) {
+      if (f.call > this.maxCallId) throw new FrameError(`frame for call ${f.call}, which was never opened`);
+      return; // ended here; the router's frames cross our Trailers
+    }
+    switch (f.field) {
+      case RouterFrame.HalfClose:
+        return call.onHalfClose();
+      case RouterFrame.Cancel: {
+        const c = decodeControl(CancelSchema, f.body);
+        return call.drop(c.reason || "cancelled", c.deadlineExceeded);
+      }
+      case RouterFrame.WindowUpdate:
+        return call.onWindowUpdate(decodeControl(WindowUpdateSchema, f.body).bytes);
+      default:
+        if (f.field < FIRST_METHOD_FIELD) return;
+        if (f.field !== call.tunnelMethod.field) throw new FrameError(`call ${f.call} is ${call.method} but got payload field ${f.field}`);
+        call.onPayload(f.body);
+    }
+  }
+
+  private onWelcome(w: Welcome): void {
+    if (!w.accepted) {
+      const reason = w.reason || "no reason given";
+      this.bridge.log(`router ${this.bridge.options.router} refused registration: ${reason}`);
+      if (!this.slot.everWelcomed) this.slot.events.refused(reason);
+      this.close(`refused: ${reason}`);
+      return;
+    }
+    this.welcome = w;
+    this.responseWindow = w.initialWindow || 65536;
+    const interval = w.heartbeatInterval ? Math.max(10, durationMs(w.heartbeatInterval)) : 10_000;
+    this.heartbeat = setInterval(() => this.tick(interval), Math.max(5, interval / 2));
+    this.heartbeat.unref();
+    this.slot.welcomed();
+  }
+
+  private tick(interval: number): void {
+    const now = Date.now();
+    if (now - this.lastReceived > 3 * interval) {
+      this.close(`no frame from the router for ${now - this.lastReceived} ms`);
+      return;
+    }
+    if (now - this.lastSent >= interval) this.sender.control(0, InstanceFrame.Ping, PingSchema, create(PingSchema, { nonce: ++this.pingNonce }));
+  }
+
+  private onOpen(id: number, body: Uint8Array): void {
+    if (id <= this.maxCallId) throw new FrameError(`call id ${id} reused`);
+    this.maxCallId = id;
+    const open = decodeControl(OpenSchema, body);
+    const b = this.bridge;
+    const method = b.table.byPath.get(open.method);
+    const deadline = open.timeout ? Date.now() + durationMs(open.timeout) : Infinity;
+    const md = metadataFromEntries(open.metadata);
+    const call = new BridgeCall(this, id, method ?? unknownMethod(open.method), md, deadline, open.peer, this.responseWindow);
+    this.calls.set(id, call);
+    b.active++;
+    if (!method) {
+      call.finish({ code: grpc.status.UNIMPLEMENTED, details: `method ${open.method} is not served by this instance` });
+      return;
+    }
+    const max = b.options.maxConcurrentCalls ?? 0;
+    if (this.draining || b.stopping || (max > 0 && b.active > max)) {
+      const refused = new grpc.Metadata();
+      refused.set(REFUSED_KEY, this.draining || b.stopping ? "draining" : "busy");
+      call.finish({ code: grpc.status.UNAVAILABLE, details: "grpcrouter: the instance is not taking calls", metadata: refused });
+      return;
+    }
+    Promise.resolve()
+      .then(() => b.handler(call))
+      .then(
+        (status: RawStatus) => call.finish(status),
+        (e: unknown) => call.finish(statusOfError(e)),
+      );
+  }
+
+  /** Ends the stream; in-flight calls are aborted (the router fails them for the client). */
+  close(reason: string, graceful = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (graceful) this.sender.flush();
+    this.sender.close();
+    const calls = [...this.calls.values()];
+    for (const c of calls) c.drop(`Register stream closed: ${reason}`, false);
+    try {
+      if (graceful) this.call?.end();
+      else this.call?.cancel();
+    } catch {
+      // already gone
+    }
+    this.slot.lost(this, reason);
+  }
+}
+
+function unknownMethod(path: string): BridgeCall["tunnelMethod"] {
+  // Frames of an unknown method are never accepted: field 0 matches no payload.
+  return { path, field: 0, kind: "unary", singleRequest: true, singleResponse: true } as unknown as BridgeCall["tunnelMethod"];
+}
+
+export function statusOfError(e: unknown): RawStatus {
+  if (e instanceof CallError) return { code: e.code, details: e.message, ...(e.metadata ? { metadata: e.metadata } : {}) };
+  const err = e as { code?: unknown; details?: unknown; message?: unknown; metadata?: unknown };
+  if (typeof err?.code === "number" && Number.isInteger(err.code) && err.code > 0 && err.code <= 16) {
+    return {
+      code: err.code,
+      details: typeof err.details === "string" ? err.details : String(err.message ?? ""),
+      ...(err.metadata instanceof grpc.Metadata ? { metadata: err.metadata } : {}),
+    };
+  }
+  return { code: grpc.status.UNKNOWN, details: e instanceof Error ? e.message : String(e) };
+}

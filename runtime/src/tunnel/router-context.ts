@@ -1,0 +1,37 @@
+// What the parts of a router share: resolved limits, the logger and the admin hub.
+import type { AdminHub } from "../admin/index.js";
+
+export interface RouterLimits {
+  /** Response bytes an instance may send per call before the router grants more (Welcome.initial_window). */
+  readonly callWindow: number;
+  /** Calls one Register stream carries at once: floor(streamBufferBytes / callWindow). */
+  readonly callsPerStream: number;
+  /** Calls waiting for an instance with room, over all services. */
+  readonly maxPendingCalls: number;
+  readonly heartbeatIntervalMs: number;
+  /** A stream silent for this long is considered dead. */
+  readonly heartbeatTimeoutMs: number;
+  /** A stream that has not said Hello within this time is closed. */
+  readonly helloTimeoutMs: number;
+}
+
+export interface HelloInfo {
+  instanceId: string;
+  service: string;
+  labels: Readonly<Record<string, string>>;
+  credentials: Readonly<Record<string, string>>;
+  peer: string;
+}
+
+export interface RouterContext {
+  readonly routerId: string;
+  readonly limits: RouterLimits;
+  readonly hub: AdminHub | undefined;
+  readonly log: (line: string) => void;
+  readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;
+  /** Router-wide call ids for the admin hub (stream call ids repeat across streams). */
+  nextHubCallId(): number;
+  /** Client calls in flight or pending, for close(). */
+  readonly active: Set<{ abortForShutdown(): void }>;
+  closing: boolean;
+}

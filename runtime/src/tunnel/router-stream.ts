@@ -1,0 +1,308 @@
+// One Register stream on the router: Hello/Welcome, the frames of its calls, heartbeats.
+// Anything malformed or hostile the instance sends closes this stream only, with a reason
+// in the log; its calls fail (or move to another instance when they never left).
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import {
+  DrainSchema,
+  HeadersSchema,
+  HealthReportSchema,
+  HealthReport_Status,
+  HelloSchema,
+  PingSchema,
+  PongSchema,
+  ProtocolVersion,
+  TrailersSchema,
+  WelcomeSchema,
+  WindowUpdateSchema,
+  type Hello,
+} from "../gen/grpcrouter/v1/tunnel_pb.js";
+import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
+import type { RoutedCall } from "./router-call.js";
+import type { RouterContext } from "./router-context.js";
+import type { RouterInstance, ServiceRoute } from "./router-registry.js";
+import { FrameSender } from "./sender.js";
+import { FrameError } from "./wire.js";
+
+export const DEFAULT_WINDOW = 65536;
+/** Credits beyond this are a peer bug or an attack (they would overflow a uint32 window). */
+const MAX_CREDIT = 2 ** 31;
+
+export class InstanceStream {
+  readonly sender: FrameSender;
+  /** Incremented on every flush; a call whose Open was queued before a flush has left. */
+  flushSeq = 0;
+  readonly calls = new Map<number, RoutedCall>();
+  private nextId = 1;
+  state: "hello" | "authorizing" | "open" | "closed" = "hello";
+  instance: RouterInstance | undefined;
+  hello: Hello | undefined;
+  draining = false;
+  requestWindow = DEFAULT_WINDOW;
+  lastReceived = Date.now();
+  lastSent = Date.now();
+  readonly peer: string;
+  private readonly helloTimer: NodeJS.Timeout;
+  private pingNonce = 0n;
+
+  constructor(
+    private readonly ctx: RouterContext,
+    readonly route: ServiceRoute,
+    private readonly duplex: grpc.ServerDuplexStream<Buffer, Buffer>,
+  ) {
+    this.peer = duplex.getPeer();
+    this.sender = new FrameSender((message) => {
+      this.flushSeq++;
+      this.lastSent = Date.now();
+      try {
+        // Never waits on write(): per-call windows bound what can be queued here.
+        this.duplex.write(message);
+      } catch {
+        this.close("write failed");
+      }
+    });
+    duplex.on("data", (b: Buffer) => this.onData(b));
+    duplex.on("end", () => this.close("the instance ended its Register stream", true));
+    duplex.on("error", (e: Error) => this.close(`stream error: ${e.message}`));
+    duplex.on("cancelled", () => this.close("the Register stream was cancelled"));
+    this.helloTimer = setTimeout(() => {
+      if (this.state === "hello") this.fail(`no Hello within ${ctx.limits.helloTimeoutMs} ms`);
+    }, ctx.limits.helloTimeoutMs);
+    this.helloTimer.unref();
+  }
+
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  get label(): string {
+    return this.hello ? `instance ${JSON.stringify(this.hello.instanceId)} of ${this.route.serviceName} (${this.peer})` : `Register stream from ${this.peer}`;
+  }
+
+  /** Calls this stream may still take. */
+  get room(): number {
+    return this.state === "open" && !this.draining ? this.ctx.limits.callsPerStream - this.calls.size : 0;
+  }
+
+  /** Opens a call on this stream. */
+  open(call: RoutedCall): void {
+    const id = this.nextId++;
+    this.calls.set(id, call);
+    call.open(this, id);
+  }
+
+  forget(call: RoutedCall): void {
+    if (call.stream === this && this.calls.get(call.id) === call) this.calls.delete(call.id);
+  }
+
+  bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.calls.values()) n += c.unacked;
+    return n;
+  }
+
+  /** Heartbeat tick from the router: ping when idle, close when the peer went silent. */
+  tick(now: number): void {
+    if (this.state !== "open") return;
+    if (now - this.lastReceived > this.ctx.limits.heartbeatTimeoutMs) {
+      this.fail(`no frame for ${now - this.lastReceived} ms (heartbeat timeout)`);
+      return;
+    }
+    if (now - this.lastSent >= this.ctx.limits.heartbeatIntervalMs) {
+      this.sender.control(0, RouterFrame.Ping, PingSchema, create(PingSchema, { nonce: ++this.pingNonce }));
+    }
+  }
+
+  drain(reason: string, graceMs: number): void {
+    if (this.state !== "open") return;
+    this.sender.control(0, RouterFrame.Drain, DrainSchema, create(DrainSchema, { reason, grace: durationFromMs(graceMs) }));
+  }
+
+  /** Ends the stream from the router's side with an OK status. */
+  end(): void {
+    if (this.closed) return;
+    this.sender.flush();
+    this.close("router closed the stream", true);
+  }
+
+  // ---- incoming ----
+
+  private onData(message: Buffer): void {
+    if (this.state === "closed") return;
+    this.lastReceived = Date.now();
+    let frames: Frame[];
+    try {
+      frames = decodeFrames(message);
+    } catch (e) {
+      this.fail(`malformed Register message: ${(e as Error).message}`);
+      return;
+    }
+    for (const f of frames) {
+      try {
+        this.onFrame(f);
+      } catch (e) {
+        // Our own bugs must not take the router down either; the stream pays.
+        this.fail(e instanceof FrameError ? e.message : `frame handling failed: ${(e as Error).stack ?? e}`);
+      }
+      if (this.closed) return;
+    }
+  }
+
+  private onFrame(f: Frame): void {
+    if (this.state === "hello") {
+      if (f.call !== 0 || f.field !== InstanceFrame.Hello) throw new FrameError(`expected Hello as the first frame, got field ${f.field} of call ${f.call}`);
+      this.onHello(decodeControl(HelloSchema, f.body));
+      return;
+    }
+    if (this.state === "authorizing") return; // nothing is expected before Welcome
+    if (f.call === 0) {
+      switch (f.field) {
+        case InstanceFrame.Ping:
+          this.sender.control(0, RouterFrame.Pong, PongSchema, create(PongSchema, { nonce: decodeControl(PingSchema, f.body).nonce }));
+          return;
+        case InstanceFrame.Pong:
+          return;
+        case InstanceFrame.Drain:
+          decodeControl(DrainSchema, f.body);
+          this.draining = true;
+          this.ctx.log(`${this.label} is draining`);
+          this.route.streamChanged(this);
+          return;
+        case InstanceFrame.Health: {
+          const h = decodeControl(HealthReportSchema, f.body);
+          this.instance?.setServing(h.status !== HealthReport_Status.NOT_SERVING);
+          return;
+        }
+        case InstanceFrame.Hello:
+          throw new FrameError("a second Hello");
+        default:
+          if (f.field >= FIRST_METHOD_FIELD) throw new FrameError(`payload field ${f.field} on call 0`);
+          return; // a control frame from a newer protocol revision
+      }
+    }
+    const call = this.calls.get(f.call);
+    if (call === undefined) {
+      if (f.call >= this.nextId) throw new FrameError(`frame for call ${f.call}, which was never opened`);
+      return; // the call ended on our side; its late frames cross ours
+    }
+    switch (f.field) {
+      case InstanceFrame.Headers:
+        call.onHeaders(decodeControl(HeadersSchema, f.body).metadata);
+        return;
+      case InstanceFrame.Trailers:
+        call.onTrailers(decodeControl(TrailersSchema, f.body));
+        return;
+      case InstanceFrame.WindowUpdate: {
+        const bytes = decodeControl(WindowUpdateSchema, f.body).bytes;
+        if (bytes > MAX_CREDIT) throw new FrameError(`window update of ${bytes} bytes on call ${f.call}`);
+        call.onWindowUpdate(bytes);
+        return;
+      }
+      default:
+        if (f.field < FIRST_METHOD_FIELD) return; // a newer control frame
+        if (f.field !== call.method.field) {
+          throw new FrameError(`call ${f.call} is ${call.method.path} (field ${call.method.field}) but got payload field ${f.field}`);
+        }
+        if (call.responseCredit <= 0) throw new FrameError(`call ${f.call} overran its window (${-call.responseCredit} bytes beyond it)`);
+        call.onPayload(f.body);
+    }
+  }
+
+  private onHello(hello: Hello): void {
+    this.hello = hello;
+    clearTimeout(this.helloTimer);
+    const refusal = this.checkHello(hello);
+    if (refusal) return this.refuse(refusal);
+    this.requestWindow = hello.initialWindow || DEFAULT_WINDOW;
+    const authorize = this.ctx.authorize;
+    if (!authorize) return this.accept();
+    this.state = "authorizing";
+    Promise.resolve()
+      .then(() =>
+        authorize({
+          instanceId: hello.instanceId,
+          service: hello.service,
+          labels: hello.labels,
+          credentials: hello.credentials,
+          peer: this.peer,
+        }),
+      )
+      .then(
+        (reason) => {
+          if (this.state !== "authorizing") return;
+          if (reason) this.refuse(`not authorized: ${reason}`);
+          else this.accept();
+        },
+        (e: unknown) => {
+          if (this.state === "authorizing") this.refuse(`authorization failed: ${(e as Error)?.message ?? e}`);
+        },
+      );
+  }
+
+  private checkHello(h: Hello): string | undefined {
+    if (h.protocolVersion !== ProtocolVersion.PROTOCOL_VERSION_1) {
+      return `protocol version ${h.protocolVersion} is not supported; this router speaks version ${ProtocolVersion.PROTOCOL_VERSION_1}`;
+    }
+    if (h.service !== this.route.serviceName) {
+      return `this Register stream is for ${this.route.serviceName}, but the instance says it serves ${JSON.stringify(h.service)}`;
+    }
+    if (h.instanceId === "") return "instance_id is empty";
+    if (this.ctx.closing) return "the router is shutting down";
+    return undefined;
+  }
+
+  private accept(): void {
+    this.state = "open";
+    this.sender.control(
+      0,
+      RouterFrame.Welcome,
+      WelcomeSchema,
+      create(WelcomeSchema, {
+        accepted: true,
+        protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
+        heartbeatInterval: durationFromMs(this.ctx.limits.heartbeatIntervalMs),
+        initialWindow: this.ctx.limits.callWindow,
+        routerId: this.ctx.routerId,
+      }),
+    );
+    this.route.addStream(this);
+  }
+
+  private refuse(reason: string): void {
+    this.ctx.log(`refused ${this.label}: ${reason}`);
+    this.sender.control(
+      0,
+      RouterFrame.Welcome,
+      WelcomeSchema,
+      create(WelcomeSchema, { accepted: false, reason, protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, routerId: this.ctx.routerId }),
+    );
+    this.sender.flush();
+    this.close(reason, false, grpc.status.FAILED_PRECONDITION);
+  }
+
+  /** A protocol violation: log it and close this stream only. */
+  fail(reason: string): void {
+    if (this.closed) return;
+    this.ctx.log(`closing ${this.label}: ${reason}`);
+    this.close(reason, false, grpc.status.INVALID_ARGUMENT);
+  }
+
+  private close(reason: string, graceful = false, code: grpc.status = grpc.status.UNAVAILABLE): void {
+    if (this.state === "closed") return;
+    const wasOpen = this.state === "open";
+    this.state = "closed";
+    clearTimeout(this.helloTimer);
+    this.sender.close();
+    try {
+      if (graceful || code === grpc.status.OK) this.duplex.end();
+      else this.duplex.emit("error", { code, details: `grpcrouter: ${reason}` });
+    } catch {
+      // already gone
+    }
+    if (wasOpen) this.route.removeStream(this);
+    const calls = [...this.calls.values()];
+    this.calls.clear();
+    for (const c of calls) c.onStreamLost(reason);
+  }
+}

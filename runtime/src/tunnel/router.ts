@@ -1,0 +1,270 @@
+// The router: serves the ORIGINAL methods of every tunnelled service to ordinary gRPC
+// clients (bytes in, bytes out: grpc-js serializers are the identity) and the
+// `/<routerService>/Register` stream instances dial in on.
+import { randomUUID } from "node:crypto";
+import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import type { AdminHub } from "../admin/index.js";
+import { createBalancer, RoundRobinBalancer, type Balancer } from "../balancer/index.js";
+import { RoutedCall } from "./router-call.js";
+import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
+import { ServiceRoute, type InstanceView } from "./router-registry.js";
+import { InstanceStream } from "./router-stream.js";
+import { tunnelTable, type TunnelMethod, type TunnelSpec } from "./spec.js";
+
+/** Routing key of one call, computed at call start. `request` is given only for methods whose
+ *  client sends ONE message (unary, server-streaming); the router decodes it only when a hook exists. */
+export type RoutingKeyHook<I extends DescMessage = DescMessage> = (call: {
+  method: string;
+  metadata: grpc.Metadata;
+  request?: MessageShape<I>;
+}) => string | undefined;
+
+export interface RouterServiceOptions<S extends DescService = DescService> {
+  tunnel: TunnelSpec<S>;
+  /** Keyed by method proto name ("Say"). */
+  routingKeys?: Record<string, RoutingKeyHook>;
+  /** A Balancer, or a balancer config for createBalancer (runtime/src/balancer); default round robin. */
+  balancer?: unknown;
+}
+
+export interface RouterOptions {
+  services: RouterServiceOptions[];
+  /** When given, the router publishes instance and call events to it. */
+  hub?: AdminHub;
+  logger?: (line: string) => void;
+  routerId?: string;
+  /** Response bytes an instance may send per call before the router grants more. Default 64 KiB. */
+  callWindow?: number;
+  /**
+   * Response bytes the router may hold per Register stream. A stream carries at most
+   * floor(streamBufferBytes / callWindow) calls at once; more go to other streams or wait.
+   * Default 64 MiB (1024 calls at the default window).
+   */
+  streamBufferBytes?: number;
+  /** Calls waiting for an instance with room, over all services; beyond: RESOURCE_EXHAUSTED. Default 1000. */
+  maxPendingCalls?: number;
+  /** Ping interval on idle Register streams, sent to instances in Welcome. Default 10 s. */
+  heartbeatIntervalMs?: number;
+  /** A Register stream silent this long is dropped. Default 3 heartbeat intervals. */
+  heartbeatTimeoutMs?: number;
+  /** Default 10 s. */
+  helloTimeoutMs?: number;
+  /** Largest client message (and payload frame) accepted by a server the router owns. Default 4 MiB. */
+  maxMessageBytes?: number;
+  /** Checks an instance's Hello (its credentials); return a reason to refuse it. */
+  authorize?: (hello: HelloInfo) => string | undefined | Promise<string | undefined>;
+}
+
+export interface RouterStats {
+  /** Response bytes held for clients (received from instances, not yet granted back). */
+  bufferedBytes: number;
+  /** Per Register stream. */
+  streams: Array<{ service: string; instanceId: string; calls: number; bufferedBytes: number }>;
+  callsInFlight: number;
+  callsPending: number;
+}
+
+export interface Router {
+  /** Starts a grpc-js server the router owns. Default address "0.0.0.0:0". */
+  listen(address?: string, credentials?: grpc.ServerCredentials): Promise<{ port: number; address: string }>;
+  /** Mounts the router's services on an existing server instead. */
+  addTo(server: grpc.Server): void;
+  /** Drains instances, lets calls finish for `graceMs` (default 5000), then stops. */
+  close(graceMs?: number): Promise<void>;
+  instances(service?: string): InstanceView[];
+  stats(): RouterStats;
+}
+
+const identity = (b: Buffer) => b;
+
+export function createRouter(options: RouterOptions): Router {
+  return new RouterImpl(options);
+}
+
+class RouterImpl implements Router {
+  private readonly ctx: RouterContext;
+  private readonly routes: ServiceRoute[] = [];
+  private readonly streams = new Set<InstanceStream>();
+  private server: grpc.Server | undefined;
+  private ownsServer = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly pendingCount = { n: 0 };
+  private readonly maxMessageBytes: number;
+
+  constructor(private readonly options: RouterOptions) {
+    const callWindow = options.callWindow ?? 65536;
+    const interval = options.heartbeatIntervalMs ?? 10_000;
+    const limits: RouterLimits = {
+      callWindow,
+      callsPerStream: Math.max(1, Math.floor((options.streamBufferBytes ?? 64 * 1024 * 1024) / callWindow)),
+      maxPendingCalls: options.maxPendingCalls ?? 1000,
+      heartbeatIntervalMs: interval,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3 * interval,
+      helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+    };
+    this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    let hubIds = 0;
+    const logger = options.logger ?? ((line: string) => console.error(`grpcrouter: ${line}`));
+    this.ctx = {
+      routerId: options.routerId ?? randomUUID(),
+      limits,
+      hub: options.hub,
+      log: logger,
+      authorize: options.authorize,
+      nextHubCallId: () => ++hubIds,
+      active: new Set(),
+      closing: false,
+    };
+    const names = new Set<string>();
+    for (const s of options.services) {
+      const table = tunnelTable(s.tunnel);
+      if (names.has(s.tunnel.service.typeName)) throw new Error(`service ${s.tunnel.service.typeName} is given twice`);
+      names.add(s.tunnel.service.typeName);
+      this.routes.push(new ServiceRoute(this.ctx, table, balancerOf(s.balancer), s.routingKeys ?? {}, this.pendingCount));
+    }
+    options.hub?.setServices(this.routes.map((r) => ({ name: r.serviceName, methods: r.table.spec.service.methods.map((m) => m.name) })));
+  }
+
+  addTo(server: grpc.Server): void {
+    for (const route of this.routes) {
+      const def: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+      const impl: grpc.UntypedServiceImplementation = {};
+      for (const m of route.table.byPath.values()) {
+        def[m.method.name] = {
+          path: m.path,
+          requestStream: !m.singleRequest,
+          responseStream: !m.singleResponse,
+          requestSerialize: identity,
+          requestDeserialize: identity,
+          responseSerialize: identity,
+          responseDeserialize: identity,
+          originalName: m.method.localName,
+        };
+        impl[m.method.name] = this.handlerFor(route, m);
+      }
+      server.addService(def, impl);
+      server.addService(
+        {
+          Register: {
+            path: route.table.registerPath,
+            requestStream: true,
+            responseStream: true,
+            requestSerialize: identity,
+            requestDeserialize: identity,
+            responseSerialize: identity,
+            responseDeserialize: identity,
+          },
+        },
+        { Register: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.onRegister(route, call) },
+      );
+    }
+    this.server = server;
+    this.startHeartbeat();
+  }
+
+  async listen(address = "0.0.0.0:0", credentials = grpc.ServerCredentials.createInsecure()): Promise<{ port: number; address: string }> {
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": this.maxMessageBytes + 64 * 1024,
+      "grpc.max_send_message_length": -1,
+    });
+    this.addTo(server);
+    this.ownsServer = true;
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const host = address.slice(0, address.lastIndexOf(":"));
+    return { port, address: `${host}:${port}` };
+  }
+
+  instances(service?: string): InstanceView[] {
+    return this.routes.filter((r) => service === undefined || r.serviceName === service).flatMap((r) => r.views());
+  }
+
+  stats(): RouterStats {
+    const streams = [...this.streams].map((s) => ({
+      service: s.route.serviceName,
+      instanceId: s.hello?.instanceId ?? "",
+      calls: s.calls.size,
+      bufferedBytes: s.bufferedBytes(),
+    }));
+    return {
+      bufferedBytes: streams.reduce((n, s) => n + s.bufferedBytes, 0),
+      streams,
+      callsInFlight: this.ctx.active.size - this.pendingCount.n,
+      callsPending: this.pendingCount.n,
+    };
+  }
+
+  async close(graceMs = 5000): Promise<void> {
+    if (this.ctx.closing) return;
+    this.ctx.closing = true;
+    for (const s of this.streams) s.drain("router shutting down", graceMs);
+    for (const r of this.routes) for (const c of r.closeAll()) c.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
+    const until = Date.now() + graceMs;
+    while (this.ctx.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    for (const c of [...this.ctx.active]) c.abortForShutdown();
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const s of [...this.streams]) s.end();
+    const server = this.server;
+    if (server && this.ownsServer) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  // ---- handlers ----
+
+  private onRegister(route: ServiceRoute, call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    const s = new InstanceStream(this.ctx, route, call);
+    this.streams.add(s);
+    call.on("close", () => this.streams.delete(s));
+    call.on("finish", () => this.streams.delete(s));
+    call.on("cancelled", () => this.streams.delete(s));
+    call.on("error", () => this.streams.delete(s));
+  }
+
+  private handlerFor(route: ServiceRoute, m: TunnelMethod): grpc.UntypedHandleCall {
+    const start = (call: RoutedCall, request: Buffer | undefined) => {
+      this.ctx.active.add(call);
+      call.routingKey = route.routingKeyOf(call, request);
+      route.dispatch(call);
+    };
+    switch (m.kind) {
+      case "unary":
+        return (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+          start(new RoutedCall(this.ctx, route, m, call, cb, call.request), call.request);
+      case "server_streaming":
+        return (call: grpc.ServerWritableStream<Buffer, Buffer>) => start(new RoutedCall(this.ctx, route, m, call, undefined, call.request), call.request);
+      case "client_streaming":
+        return (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+          start(new RoutedCall(this.ctx, route, m, call, cb, undefined), undefined);
+      case "bidi_streaming":
+        return (call: grpc.ServerDuplexStream<Buffer, Buffer>) => start(new RoutedCall(this.ctx, route, m, call, undefined, undefined), undefined);
+    }
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    const every = Math.max(10, Math.min(this.ctx.limits.heartbeatIntervalMs, this.ctx.limits.heartbeatTimeoutMs) / 2);
+    this.heartbeat = setInterval(() => {
+      const now = Date.now();
+      for (const s of this.streams) s.tick(now);
+    }, every);
+    this.heartbeat.unref();
+  }
+}
+
+function balancerOf(config: unknown): Balancer {
+  if (config === undefined) return new RoundRobinBalancer();
+  if (typeof config === "object" && config !== null && typeof (config as Balancer).pick === "function") return config as Balancer;
+  return createBalancer(config);
+}

@@ -1,0 +1,44 @@
+// Batching: frames produced during one event-loop turn leave in one Register message, so
+// under load many calls share one write (and one HTTP/2 DATA frame) instead of one each.
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { FrameEncoder } from "./frames.js";
+
+export class FrameSender {
+  private readonly encoder = new FrameEncoder();
+  private scheduled = false;
+  private closed = false;
+
+  /** `write` gets one encoded Register message per flush. */
+  constructor(private readonly write: (message: Buffer) => void) {}
+
+  /** A payload or already-encoded control frame. */
+  send(call: number, field: number, body: Uint8Array): void {
+    if (this.closed) return;
+    this.encoder.add(call, field, body);
+    this.schedule();
+  }
+
+  control<D extends DescMessage>(call: number, field: number, schema: D, message: MessageShape<D>): void {
+    if (this.closed) return;
+    this.encoder.addControl(call, field, schema, message);
+    this.schedule();
+  }
+
+  /** Writes what is queued now (used before ending a stream). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.closed || this.encoder.count === 0) return;
+    this.write(this.encoder.take());
+  }
+
+  /** Drops anything queued; later sends are ignored. */
+  close(): void {
+    this.closed = true;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+}

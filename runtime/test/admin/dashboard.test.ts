@@ -1,0 +1,130 @@
+// The web dashboard in Debian's chromium, fed by an AdminHub the test drives the way a
+// router does: instances appear and go, calls and each stream message show up live, the
+// timeline decodes bodies, pause/clear/export/filters work, and the strict CSP holds (no
+// console errors). The same page with a real router and bridges: test/tunnel's e2e.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { after, before, describe, it } from "node:test";
+import { create, createRegistry, toBinary } from "@bufbuild/protobuf";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { AdminHub, describeFromRegistry, startDashboard, type Dashboard } from "../../src/admin/index.js";
+import { file_grpcrouter_v1_admin, GetSnapshotRequestSchema, EventSchema, SnapshotSchema, WatchRequestSchema } from "../../src/gen/grpcrouter/v1/admin_pb.js";
+
+const SERVICE = "grpcrouter.v1.Admin";
+
+describe("web dashboard in chromium", { timeout: 120_000 }, () => {
+  const hub = new AdminHub({ routerId: "dash", routerAddress: "127.0.0.1:9999", describe: describeFromRegistry(createRegistry(file_grpcrouter_v1_admin)) });
+  hub.setServices([{ name: SERVICE, methods: ["GetSnapshot", "Watch"] }]);
+  let dashboard: Dashboard;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+  let nextCall = 1;
+
+  before(async () => {
+    dashboard = await startDashboard({ hub });
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+    const context = await browser.newContext({ acceptDownloads: true });
+    page = await context.newPage();
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    page.on("console", (m) => {
+      if (m.type() === "error") pageErrors.push(m.text());
+    });
+    await page.goto(dashboard.url);
+    await page.locator('#connection[data-state="live"]').waitFor();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await dashboard?.close();
+    hub.close();
+  });
+
+  const rows = (sel: string) => page.locator(sel);
+
+  it("shows instances as they register and removes one that goes", async () => {
+    hub.publish({ type: "instanceRegistered", instance: { id: "echo-a", service: SERVICE, labels: { zone: "eu" }, address: "127.0.0.1:5001", streams: 2 } });
+    hub.publish({ type: "instanceRegistered", instance: { id: "echo-b", service: SERVICE, address: "127.0.0.1:5002", streams: 1 } });
+    await rows("#instances tbody tr").nth(1).waitFor();
+    assert.equal(await rows("#instances tbody tr").count(), 2);
+    assert.match(await rows('#instances tr[data-instance="echo-a"]').innerText(), /zone=eu[\s\S]*serving/);
+    hub.publish({ type: "instanceChanged", instance: { id: "echo-b", service: SERVICE, health: "draining" } });
+    await page.locator('#instances tr[data-instance="echo-b"] .badge.warn').waitFor();
+    hub.publish({ type: "instanceDeregistered", instance: { id: "echo-b", service: SERVICE } });
+    await page.locator('#instances tr[data-instance="echo-b"]').waitFor({ state: "detached" });
+    assert.equal(await rows("#instances tbody tr").count(), 1);
+  });
+
+  it("lists a unary call and shows its decoded timeline and a grpcurl command", async () => {
+    const callId = nextCall++;
+    hub.publish({ type: "callStarted", callId, method: `/${SERVICE}/GetSnapshot`, kind: "unary", instanceId: "echo-a", reason: "round robin", metadata: { "x-user": "ada", authorization: "Bearer s3cret" } });
+    hub.publish({ type: "callMessage", callId, direction: "request", payload: toBinary(GetSnapshotRequestSchema, create(GetSnapshotRequestSchema)) });
+    hub.publish({ type: "callMessage", callId, direction: "response", payload: toBinary(SnapshotSchema, create(SnapshotSchema, { routerId: "seven" })) });
+    hub.publish({ type: "callEnded", callId, code: 0 });
+    const row = page.locator(`#calls tr[data-call="${callId}"]`);
+    await row.waitFor();
+    assert.match(await row.innerText(), /Admin\/GetSnapshot[\s\S]*echo-a[\s\S]*OK[\s\S]*1\/1/);
+    await row.click();
+    await page.locator("#detail .timeline li").nth(1).waitFor();
+    const detail = await page.locator("#detail").innerText();
+    assert.match(detail, /round robin/);
+    assert.match(detail, /"routerId": "seven"/);
+    assert.match(detail, /\[redacted\]/, "authorization is redacted");
+    assert.doesNotMatch(detail, /s3cret/);
+    assert.equal(await page.locator("#copy-grpcurl").isEnabled(), true);
+  });
+
+  it("shows each message of a streaming call as it passes", async () => {
+    const callId = nextCall++;
+    hub.publish({ type: "callStarted", callId, method: `/${SERVICE}/Watch`, kind: "server_streaming", instanceId: "echo-a" });
+    const row = page.locator(`#calls tr[data-call="${callId}"]`);
+    await row.waitFor();
+    assert.match(await row.innerText(), /in flight/);
+    await row.click();
+    hub.publish({ type: "callMessage", callId, direction: "request", payload: toBinary(WatchRequestSchema, create(WatchRequestSchema, { includeMessages: true })) });
+    for (let i = 1; i <= 3; i++) {
+      hub.publish({ type: "callMessage", callId, direction: "response", payload: toBinary(EventSchema, create(EventSchema, { event: { case: "dropped", value: BigInt(i) } })) });
+      // Each message is on screen before the next is sent: live, not at the end of the call.
+      await page.locator(`#detail .timeline li[data-index="${i}"]`).waitFor();
+      assert.match(await row.innerText(), new RegExp(`1/${i}`));
+    }
+    assert.match(await page.locator("#detail .timeline").innerText(), /"includeMessages": true[\s\S]*"dropped": "3"/);
+    hub.publish({ type: "callEnded", callId, code: 1, message: "client went away" });
+    await page.locator(`#calls tr[data-call="${callId}"] .badge.error`).waitFor();
+    assert.match(await page.locator("#detail").innerText(), /CANCELLED[\s\S]*client went away/);
+    assert.equal(await page.locator("#copy-grpcurl").isEnabled(), true, "server streaming has one request: replayable");
+  });
+
+  it("pauses, filters, exports JSON Lines and clears", async () => {
+    await page.locator("#pause").click();
+    const held = nextCall++;
+    hub.publish({ type: "callStarted", callId: held, method: `/${SERVICE}/GetSnapshot`, instanceId: "echo-a" });
+    hub.publish({ type: "callEnded", callId: held, code: 5 });
+    await page.locator("#paused-note").filter({ hasText: "2 events held" }).waitFor();
+    assert.equal(await page.locator(`#calls tr[data-call="${held}"]`).count(), 0);
+    await page.locator("#pause").click();
+    await page.locator(`#calls tr[data-call="${held}"]`).waitFor();
+
+    await page.locator("#filter-status").selectOption("error");
+    await page.locator(`#calls tr[data-call="1"]`).waitFor({ state: "detached" });
+    assert.equal(await page.locator("#calls tbody tr").count(), 2);
+    await page.locator("#filter-status").selectOption("");
+
+    const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#export").click()]);
+    const text = await readFile((await download.path())!, "utf8");
+    const lines = text.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.filter((l) => l.callStarted).length, 3);
+    assert.equal(lines.filter((l) => l.callMessage).length, 6);
+
+    await page.locator("#clear").click();
+    await page.locator("#calls-empty").waitFor({ state: "visible" });
+    assert.deepEqual(pageErrors, [], "no script errors or CSP violations");
+  });
+
+  it("survives a reload with the recent history (resync from the snapshot)", async () => {
+    await page.reload();
+    await page.locator('#connection[data-state="live"]').waitFor();
+    await page.locator('#instances tr[data-instance="echo-a"]').waitFor();
+    assert.equal(await page.locator("#calls tbody tr").count(), 3, "the hub's history is shown again after a reload");
+  });
+});

@@ -1,0 +1,83 @@
+// The frame codec against protobuf-es: spliced frames must be byte-identical to the typed
+// generated frame messages, and decoding must slice out exactly the payload bytes.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { FrameEncoder, FrameError, InstanceFrame, RouterFrame, decodeFrames } from "../../src/tunnel/index.js";
+import { HalfCloseSchema, MetadataEntrySchema, OpenSchema, TrailersSchema, WindowUpdateSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
+import { SimpleRequestSchema, SimpleResponseSchema } from "./gen/interop/v1/test_pb.js";
+import { TestServiceInstanceMessageSchema, TestServiceRouterMessageSchema } from "./gen/interop/v1/test_router_pb.js";
+
+test("spliced request frames are byte-identical to protobuf-es's typed frames", () => {
+  const request = create(SimpleRequestSchema, { responseSize: 314159, payload: { body: new Uint8Array(271828).fill(7) } });
+  const requestBytes = toBinary(SimpleRequestSchema, request);
+  const open = create(OpenSchema, {
+    method: "/interop.v1.TestService/UnaryCall",
+    metadata: [create(MetadataEntrySchema, { key: "x-bin", value: new Uint8Array([0, 255, 1]) })],
+    timeout: durationFromMs(1500),
+    peer: "ipv4:127.0.0.1:1234",
+  });
+  const bigCall = 2 ** 40 + 3; // a varint longer than 32 bits
+  const enc = new FrameEncoder();
+  enc.addControl(1, RouterFrame.Open, OpenSchema, open);
+  enc.add(1, 17, requestBytes);
+  enc.addControl(1, RouterFrame.HalfClose, HalfCloseSchema, create(HalfCloseSchema));
+  enc.addControl(0, RouterFrame.Ping, WindowUpdateSchema, create(WindowUpdateSchema, { bytes: 0 }));
+  enc.add(bigCall, 16, new Uint8Array(0));
+  const spliced = enc.take();
+
+  const typed = toBinary(
+    TestServiceRouterMessageSchema,
+    create(TestServiceRouterMessageSchema, {
+      frames: [
+        { call: 1n, frame: { case: "open", value: open } },
+        { call: 1n, frame: { case: "unaryCall", value: request } },
+        { call: 1n, frame: { case: "halfClose", value: {} } },
+        { call: 0n, frame: { case: "ping", value: {} } },
+        { call: BigInt(bigCall), frame: { case: "emptyCall", value: {} } },
+      ],
+    }),
+  );
+  assert.deepEqual(new Uint8Array(spliced), typed);
+
+  const frames = decodeFrames(spliced);
+  assert.deepEqual(
+    frames.map((f) => [f.call, f.field]),
+    [[1, 3], [1, 17], [1, 4], [0, 7], [bigCall, 16]],
+  );
+  assert.deepEqual(new Uint8Array(frames[1]!.body), requestBytes);
+  assert.equal(frames[1]!.body.buffer, spliced.buffer, "the payload is a view, not a copy");
+});
+
+test("response payloads are sliced out of protobuf-es-encoded instance messages", () => {
+  const response = create(SimpleResponseSchema, { payload: { body: new Uint8Array(1000).fill(3) }, instanceId: "a" });
+  const typed = toBinary(
+    TestServiceInstanceMessageSchema,
+    create(TestServiceInstanceMessageSchema, {
+      frames: [
+        { call: 5n, frame: { case: "headers", value: {} } },
+        { call: 5n, frame: { case: "unaryCall", value: response } },
+        { call: 5n, frame: { case: "trailers", value: { code: 3, message: "bad ☺", details: new Uint8Array([1, 2]) } } },
+      ],
+    }),
+  );
+  const frames = decodeFrames(typed);
+  assert.deepEqual(frames.map((f) => [f.call, f.field]), [[5, InstanceFrame.Headers], [5, 17], [5, InstanceFrame.Trailers]]);
+  assert.deepEqual(fromBinary(SimpleResponseSchema, frames[1]!.body), response);
+  const trailers = fromBinary(TrailersSchema, frames[2]!.body);
+  assert.equal(trailers.message, "bad ☺");
+});
+
+test("malformed bytes throw FrameError, never a RangeError", () => {
+  const bad: Uint8Array[] = [
+    new Uint8Array([0x0a, 0x05, 0x08]), // length past the end
+    new Uint8Array([0x0a, 0x02, 0x08, 0xff]), // truncated varint inside the frame
+    new Uint8Array([0x08, 0x01]), // frames field with wire type 0
+    new Uint8Array([0x0a, 0x02, 0x0a, 0x01]), // call field with wire type 2 (length past end)
+    new Uint8Array([0x0a, 0x01, 0x0f]), // wire type 7
+    new Uint8Array(11).fill(0xff), // an endless varint
+  ];
+  for (const b of bad) assert.throws(() => decodeFrames(b), FrameError, `bytes ${Buffer.from(b).toString("hex")}`);
+  assert.deepEqual(decodeFrames(new Uint8Array(0)), []);
+});

@@ -1,0 +1,252 @@
+// The raw bridge (bytes in, bytes out; what `grpcrouter bridge --target` builds on), and the
+// router's registration rules: refusals, authorization, heartbeats, drain, call limits, hub.
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { test } from "node:test";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { AdminHub } from "../../src/admin/index.js";
+import { createRawBridge, defineTunnel, FrameEncoder, InstanceFrame, type RawHandler } from "../../src/tunnel/index.js";
+import { HelloSchema, ProtocolVersion } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
+import {
+  SimpleRequestSchema,
+  SimpleResponseSchema,
+  StreamingOutputCallRequestSchema,
+  StreamingOutputCallResponseSchema,
+  UnimplementedService,
+} from "./gen/interop/v1/test_pb.js";
+import { TestClient, TestTunnel, collect, errorOf, methodOf, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
+
+const say = (client: TestClient, responseSize = 1, md = new grpc.Metadata()) =>
+  client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize }), md);
+
+const rawOptions = (target: string, instanceId: string) => ({ router: target, instanceId, logger: quietLog(), backoff: { initialMs: 50, maxMs: 500 } });
+
+test("raw bridge: payload bytes, -bin metadata and trailers-only answers pass through unchanged", async () => {
+  const { router, target } = await startRouter();
+  const seen: Array<{ method: string; bin: unknown; deadline: number }> = [];
+  const handler: RawHandler = async (call) => {
+    seen.push({ method: call.method, bin: call.metadata.get("x-key-bin")[0], deadline: call.deadline });
+    if (call.method === methodOf("UnaryCall")) {
+      const trailers = new grpc.Metadata();
+      trailers.set("x-why-bin", Buffer.from([0, 1, 2, 255]));
+      return { code: grpc.status.NOT_FOUND, details: "no such thing", metadata: trailers };
+    }
+    // FullDuplexCall: headers, then every request payload back as it came, then trailers.
+    const headers = new grpc.Metadata();
+    headers.set("x-head", "h");
+    call.sendHeaders(headers);
+    for await (const p of call.requests) await call.send(p);
+    const trailers = new grpc.Metadata();
+    trailers.set("x-tail", "t");
+    return { code: grpc.status.OK, metadata: trailers };
+  };
+  const bridge = createRawBridge(TestTunnel, handler, rawOptions(target, "raw"));
+  await bridge.start();
+  const client = new TestClient(target);
+  try {
+    const md = new grpc.Metadata();
+    md.set("x-key-bin", Buffer.from([9, 8, 7]));
+    const err = await errorOf(say(client, 1, md));
+    assert.equal(err.code, grpc.status.NOT_FOUND);
+    assert.equal(err.details, "no such thing");
+    assert.deepEqual(err.metadata.get("x-why-bin"), [Buffer.from([0, 1, 2, 255])]);
+    assert.deepEqual(seen[0], { method: methodOf("UnaryCall"), bin: Buffer.from([9, 8, 7]), deadline: Infinity });
+
+    // Trailers-only on the wire: one HEADERS frame that carries grpc-status.
+    const session = http2.connect(`http://${target}`);
+    const headers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+      const req = session.request({ ":method": "POST", ":path": methodOf("UnaryCall"), "content-type": "application/grpc", te: "trailers" });
+      req.on("response", resolve);
+      req.on("error", reject);
+      req.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+    session.close();
+    assert.equal(headers["grpc-status"], "5", "the status arrives in the response headers (trailers-only)");
+
+    // A stream of raw payloads, echoed byte for byte (any bytes: the router never parses them).
+    const id = (b: Buffer) => b;
+    const call = client.raw.makeBidiStreamRequest(methodOf("FullDuplexCall"), id, id, new grpc.Metadata(), { deadline: Date.now() + 20_000 });
+    const done = collect<Buffer>(call);
+    const sent = [1, 70_000, 3, 0].map((n) => Buffer.alloc(n, n & 0xff));
+    for (const m of sent) call.write(m);
+    call.end();
+    const r = await done;
+    assert.equal(r.status.code, grpc.status.OK);
+    assert.deepEqual(r.headers?.get("x-head"), ["h"]);
+    assert.deepEqual(r.status.metadata.get("x-tail"), ["t"]);
+    assert.deepEqual(r.messages, sent);
+    assert.ok(seen[seen.length - 1]!.deadline > Date.now() && seen[seen.length - 1]!.deadline <= Date.now() + 20_000, "the deadline reached the handler");
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});
+
+test("registration: a wrong service or bad credentials are refused with a clear reason", async () => {
+  const { router, target, logs } = await startRouter({
+    authorize: (hello) => (hello.credentials["token"] === "s3cret" ? undefined : `bad token for ${hello.instanceId}`),
+  });
+  try {
+    // A tunnel of another service, pointed at this service's Register path.
+    const wrong = defineTunnel(UnimplementedService, "interop.v1.TestServiceRouter", { UnimplementedCall: 16 });
+    const refused = createRawBridge(wrong, async () => ({ code: 0 }), { ...rawOptions(target, "wrong"), credentialsHook: () => ({ token: "s3cret" }) });
+    await assert.rejects(refused.start(), /this Register stream is for interop\.v1\.TestService, but the instance says it serves "interop\.v1\.UnimplementedService"/);
+
+    const intruder = createRawBridge(TestTunnel, async () => ({ code: 0 }), { ...rawOptions(target, "intruder"), credentialsHook: () => ({ token: "guess" }) });
+    await assert.rejects(intruder.start(), /not authorized: bad token for intruder/);
+    assert.match(logs.join("\n"), /refused instance "intruder"/);
+
+    const friend = await startBridge(target, "friend", { credentialsHook: async () => ({ token: "s3cret" }) });
+    assert.deepEqual(router.instances().map((i) => i.id), ["friend"]);
+    await friend.stop(0);
+  } finally {
+    await router.close(0);
+  }
+});
+
+test("heartbeats: a silent instance is dropped, a live bridge stays registered", async () => {
+  // Pings every 50 ms; silence is tolerated for 1 s, so a busy machine does not drop the live bridge.
+  const { router, target, logs } = await startRouter({ heartbeatIntervalMs: 50, heartbeatTimeoutMs: 1000 });
+  const bridge = await startBridge(target, "alive");
+  const client = new grpc.Client(target, grpc.credentials.createInsecure());
+  try {
+    // A hand-written instance that says Hello and then nothing, not even Pong.
+    const call = client.makeBidiStreamRequest("/interop.v1.TestServiceRouter/Register", (b: Buffer) => b, (b: Buffer) => b);
+    call.on("error", () => {});
+    call.on("data", () => {});
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+    const enc = new FrameEncoder();
+    enc.addControl(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: "silent", service: "interop.v1.TestService" }));
+    call.write(enc.take());
+    assert.equal((await status).code, grpc.status.INVALID_ARGUMENT);
+    assert.match(logs.join("\n"), /closing instance "silent".*heartbeat timeout/);
+    await new Promise((r) => setTimeout(r, 300)); // six ping intervals
+    assert.deepEqual(router.instances().map((i) => i.id), ["alive"]);
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});
+
+test("stop() drains: in-flight calls finish, new calls go to another instance", async () => {
+  const { router, target } = await startRouter();
+  const leaving = await startBridge(target, "leaving");
+  const client = new TestClient(target);
+  try {
+    // A stream that takes ~300 ms, on the only instance.
+    const stream = client.serverStream(
+      methodOf("StreamingOutputCall"),
+      StreamingOutputCallRequestSchema,
+      StreamingOutputCallResponseSchema,
+      create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 6 }, () => ({ size: 4, intervalUs: 50_000 })) }),
+    );
+    const done = collect(stream);
+    await new Promise((resolve) => stream.once("data", resolve));
+    const staying = await startBridge(target, "staying");
+    const stopped = leaving.stop(10_000);
+    await waitFor("the router to see the drain", () => router.instances().some((i) => i.id === "leaving" && i.draining));
+    for (let i = 0; i < 4; i++) assert.equal((await say(client)).res.instanceId, "staying");
+    const { messages, status } = await done;
+    assert.equal(status.code, grpc.status.OK);
+    assert.equal(messages.length, 6);
+    assert.ok(messages.every((m) => m.instanceId === "leaving"));
+    await stopped;
+    await waitFor("the drained instance to leave", () => router.instances().length === 1);
+    await staying.stop(0);
+  } finally {
+    client.close();
+    await router.close(0);
+  }
+});
+
+test("maxConcurrentCalls: the router never gives an instance more, the rest wait their turn", async () => {
+  const { router, target } = await startRouter();
+  let running = 0;
+  let most = 0;
+  const handler: RawHandler = async (call) => {
+    running++;
+    most = Math.max(most, running);
+    for await (const _ of call.requests);
+    await new Promise((r) => setTimeout(r, 30));
+    await call.send(toBinary(SimpleResponseSchema, create(SimpleResponseSchema, { instanceId: "limited" })));
+    running--;
+    return { code: 0 };
+  };
+  const bridge = createRawBridge(TestTunnel, handler, { ...rawOptions(target, "limited"), maxConcurrentCalls: 2 });
+  await bridge.start();
+  const client = new TestClient(target);
+  try {
+    const results = await Promise.all(Array.from({ length: 8 }, () => say(client)));
+    assert.ok(results.every((r) => r.res.instanceId === "limited"));
+    assert.equal(most, 2);
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});
+
+test("the admin hub sees instances and calls", async () => {
+  const hub = new AdminHub();
+  const { router, target } = await startRouter({ hub });
+  const bridge = await startBridge(target, "watched", { labels: { zone: "a" } });
+  const client = new TestClient(target);
+  try {
+    await say(client, 3);
+    await errorOf(client.unary(methodOf("UnimplementedCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema)));
+    const snap = hub.snapshot();
+    assert.deepEqual(snap.instances.map((i) => [i.id, i.service, i.labels["zone"], i.streams]), [["watched", "interop.v1.TestService", "a", 1]]);
+    const ended = snap.calls.map((c) => [c.started?.method, c.started?.instanceId, c.ended?.code, c.ended?.requests, c.ended?.responses]);
+    assert.deepEqual(ended, [
+      [methodOf("UnaryCall"), "watched", 0, 1, 1],
+      [methodOf("UnimplementedCall"), "watched", grpc.status.UNIMPLEMENTED, 1, 0],
+    ]);
+    await bridge.stop(0);
+    await waitFor("the instance to leave the hub", () => hub.snapshot().instances.length === 0);
+  } finally {
+    client.close();
+    await router.close(0);
+  }
+});
+
+test("routing keys: a hook sees the decoded request and metadata, the balancer gets its key", async () => {
+  const keys: Array<string | undefined> = [];
+  const { router, target } = await startRouter({
+    services: [
+      {
+        tunnel: TestTunnel,
+        routingKeys: {
+          UnaryCall: (call) => `${call.metadata.get("x-tenant")[0]}/${(call.request as { responseSize?: number } | undefined)?.responseSize}`,
+          FullDuplexCall: (call) => (call.request === undefined ? "stream" : "never"),
+        },
+        balancer: {
+          pick: (candidates: readonly { healthy: boolean }[], ctx: { routingKey?: string }) => {
+            keys.push(ctx.routingKey);
+            const c = candidates.find((x) => x.healthy);
+            return c ? { candidate: c, reason: "test" } : undefined;
+          },
+          describe: () => "test",
+        },
+      },
+    ],
+  });
+  const bridge = await startBridge(target, "keyed");
+  const client = new TestClient(target);
+  try {
+    const md = new grpc.Metadata();
+    md.set("x-tenant", "acme");
+    await say(client, 42, md);
+    const call = client.bidi(methodOf("FullDuplexCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema);
+    call.end();
+    await collect(call);
+    await client.unary(methodOf("EmptyCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema));
+    assert.deepEqual(keys, ["acme/42", "stream", undefined]);
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});

@@ -1,0 +1,136 @@
+// `npm run bench:editor`: what a user waits for after saving a .proto, measured through the
+// real bundled language server over stdio on a generated 50-file module (every file with a
+// 4-method service, importing the one before it):
+//
+//   edit → diagnostics     didChange (unsaved) until the diagnostics of that version, debounce included
+//   save → diagnostics     didSave until the server publishes the diagnostics of that buffer
+//   save → files written   didSave until generation has written the output (its summary)
+//
+// Each run first edits a comment of the last file (unsaved, then on disk, as an editor does)
+// and waits for that edit's diagnostics, so a run measures the save alone. Next to it, a bare
+// `buf build` of the same module, measured in the same run, so the ratio holds on any machine.
+// Nothing here asserts a time (aim: ≤ 300 ms for both on the 50-file module).
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { findBuf } from "@grpcrouter/generator";
+import { TestClient } from "../test/lspClient.js";
+
+const FILES = Number(process.env.BENCH_FILES ?? 50);
+const RUNS = Number(process.env.BENCH_RUNS ?? 9);
+
+function fileText(i: number, comment: string): string {
+  const id = String(i).padStart(2, "0");
+  const prev = i > 0 ? String(i - 1).padStart(2, "0") : undefined;
+  return [
+    'syntax = "proto3";',
+    `package editorbench.m${id}.v1;`,
+    'import "google/protobuf/timestamp.proto";',
+    ...(prev ? [`import "editorbench/m${prev}/v1/items.proto";`] : []),
+    `// ${comment}`,
+    `message Item${id} {`,
+    "  string id = 1;",
+    "  google.protobuf.Timestamp created = 2;",
+    "  map<string, string> labels = 3;",
+    ...(prev ? [`  editorbench.m${prev}.v1.Item${prev} previous = 4;`] : []),
+    "}",
+    `message Find${id}Request { string id = 1; }`,
+    `service Items${id} {`,
+    `  rpc Get(Find${id}Request) returns (Item${id});`,
+    `  rpc Watch(Find${id}Request) returns (stream Item${id});`,
+    `  rpc Upload(stream Item${id}) returns (Item${id});`,
+    `  rpc Chat(stream Item${id}) returns (stream Item${id});`,
+    "}",
+    "",
+  ].join("\n");
+}
+
+function fileOf(root: string, i: number): string {
+  return path.join(root, "editorbench", `m${String(i).padStart(2, "0")}`, "v1", "items.proto");
+}
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
+};
+const fmt = (xs: number[]) => {
+  const { median, min, max } = stats(xs);
+  return `median ${median.toFixed(0).padStart(4)} ms   (min ${min.toFixed(0)}, max ${max.toFixed(0)})`;
+};
+
+const ws = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-editor-bench-"));
+const root = path.join(ws, "proto");
+for (let i = 0; i < FILES; i++) {
+  mkdirSync(path.dirname(fileOf(root, i)), { recursive: true });
+  writeFileSync(fileOf(root, i), fileText(i, `Item ${i}.`));
+}
+writeFileSync(path.join(root, "buf.yaml"), "version: v2\n");
+
+const client = await TestClient.start({ folders: [ws] });
+try {
+  const edited = fileOf(root, FILES - 1);
+  client.open(edited);
+  await client.waitForCurrentDiagnostics(edited, 120_000);
+
+  const summaries = () => client.notifications.filter((n) => n.method === "grpcrouter/generated").length;
+
+  async function saveRun(n: number): Promise<{ typed: number; diagnostics: number; written: number; files: number }> {
+    const text = fileText(FILES - 1, `Item ${FILES - 1}, edit ${n}.`);
+    const typedAt = performance.now();
+    client.change(edited, text);
+    await client.waitForCurrentDiagnostics(edited, 120_000);
+    const typed = performance.now() - typedAt;
+    writeFileSync(edited, text);
+    const publishedBefore = client.publishCount(edited);
+    const summariesBefore = summaries();
+    const started = performance.now();
+    client.save(edited);
+    let diagnostics = 0;
+    const gotDiagnostics = client
+      .waitFor("diagnostics after the save", () => (client.publishCount(edited) > publishedBefore ? true : undefined), 120_000)
+      .then(() => (diagnostics = performance.now() - started));
+    const summary = await client.waitFor(
+      "the generate summary",
+      () => client.notifications.filter((x) => x.method === "grpcrouter/generated")[summariesBefore]?.params as { ok: boolean; written: number; message: string } | undefined,
+      120_000,
+    );
+    const written = performance.now() - started;
+    await gotDiagnostics;
+    if (!summary.ok) throw new Error(`generation failed: ${summary.message}`);
+    return { typed, diagnostics, written, files: summary.written };
+  }
+
+  // Warm-up: the first save generates everything (cold caches, every file new).
+  const cold = await saveRun(0);
+  const typed: number[] = [];
+  const diag: number[] = [];
+  const write: number[] = [];
+  let files = 0;
+  for (let i = 1; i <= RUNS; i++) {
+    const r = await saveRun(i);
+    typed.push(r.typed);
+    diag.push(r.diagnostics);
+    write.push(r.written);
+    files = r.files;
+  }
+
+  const buf: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    const r = spawnSync(findBuf(), ["build", "--exclude-path", "gen", "-o", "-#format=binpb"], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+    if (r.status !== 0) throw new Error(`buf build failed: ${r.stderr}`);
+    buf.push(performance.now() - t);
+  }
+
+  console.log(`editor bench: ${FILES}-file module, ${RUNS} saves of one edited file (comment changed)`);
+  console.log(`  first save (cold)      diagnostics ${cold.diagnostics.toFixed(0)} ms, files written ${cold.written.toFixed(0)} ms (${cold.files} files)`);
+  console.log(`  edit → diagnostics     ${fmt(typed)}   (unsaved buffer; includes the 120 ms typing debounce)`);
+  console.log(`  save → diagnostics     ${fmt(diag)}   ${(stats(diag).median / stats(buf).median).toFixed(1)}× buf build`);
+  console.log(`  save → files written   ${fmt(write)}   ${(stats(write).median / stats(buf).median).toFixed(1)}× buf build   (${files} files rewritten per save)`);
+  console.log(`  baseline: buf build    ${fmt(buf)}`);
+  console.log(`  aim: ≤ 300 ms for both`);
+} finally {
+  await client.stop();
+  rmSync(ws, { recursive: true, force: true });
+}
