@@ -25,7 +25,7 @@ if (existsSync("scripts/pretest.mjs")) run(process.execPath, ["scripts/pretest.m
 
 // Every *.test.ts below a workspace's test/ folder; a filter may be given: npm test -- runtime
 const filters = process.argv.slice(2);
-const workspaces = ["generator", "runtime", "cli", "server", "extension"];
+const workspaces = ["generator", "runtime", "cli", "server", "extension", "examples/echo"];
 const files = [];
 function walk(dir) {
   for (const name of readdirSync(dir)) {
