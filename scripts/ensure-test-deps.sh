@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests drive for real and npm cannot bring: Debian's chromium (browser
 # tests), nghttp2-client (h2load, for the benchmark) and code-server (a real VS Code, from
-# ../shared/tools/install-code-server.sh). Idempotent and quiet when all is there.
+# scripts/install-code-server.sh). Idempotent and quiet when all is there.
 set -euo pipefail
 need=()
 for p in chromium nghttp2-client; do
@@ -19,7 +19,7 @@ fi
 
 # code-server (VS Code 1.99) for the extension's end-to-end tests; the installer is idempotent
 # and prints its path, which extension/test/codeServer.ts asks it for again.
-installer="$(cd "$(dirname "$0")/.." && pwd)/../shared/tools/install-code-server.sh"
-if [ -f "$installer" ] && [ -z "${GRPCROUTER_CODE_SERVER:-}" ]; then
+installer="$(cd "$(dirname "$0")" && pwd)/install-code-server.sh"
+if [ -z "${GRPCROUTER_CODE_SERVER:-}" ]; then
   bash "$installer" >/dev/null || { echo "install-code-server.sh failed" >&2; exit 1; }
 fi

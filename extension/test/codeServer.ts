@@ -1,5 +1,5 @@
 // A real VS Code for end-to-end tests: code-server (VS Code 1.99 in the browser), installed
-// offline by ../shared/tools/install-code-server.sh, with our VSIX installed into a fresh
+// offline by scripts/install-code-server.sh, with our VSIX installed into a fresh
 // extensions folder, opened on a folder and driven in Debian's chromium by playwright-core.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -10,11 +10,11 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** The code-server executable: $GRPCROUTER_CODE_SERVER, else what the shared installer gives. */
+/** The code-server executable: $GRPCROUTER_CODE_SERVER, else what scripts/install-code-server.sh gives. */
 export function codeServerPath(): string {
   const fromEnv = process.env.GRPCROUTER_CODE_SERVER;
   if (fromEnv) return fromEnv;
-  const installer = path.join(repoRoot, "..", "shared", "tools", "install-code-server.sh");
+  const installer = path.join(repoRoot, "scripts", "install-code-server.sh");
   if (!existsSync(installer)) throw new Error(`no code-server: set GRPCROUTER_CODE_SERVER or provide ${installer}`);
   // Idempotent: prints the path at once when it is installed (scripts/ensure-test-deps.sh runs it first).
   const r = spawnSync("bash", [installer], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 15 * 60_000 });

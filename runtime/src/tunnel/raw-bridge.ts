@@ -29,8 +29,12 @@ import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
 import { FrameError } from "./wire.js";
 
 export interface BridgeOptions {
-  /** host:port of the router, e.g. "localhost:9090". */
-  router: string;
+  /**
+   * host:port of the router, e.g. "localhost:9090"; or several routers of one deployment:
+   * the bridge registers with each, so losing one router loses no instance. Routers named
+   * in a Welcome (`router_addresses`) are added too.
+   */
+  router: string | readonly string[];
   credentials?: grpc.ChannelCredentials;
   /** Stable id of this instance; default: a random UUID. */
   instanceId?: string;
@@ -71,10 +75,9 @@ export function createRawBridge(tunnel: TunnelSpec, handler: RawHandler, options
 class RawBridge implements Bridge {
   readonly instanceId: string;
   readonly log: (line: string) => void;
-  readonly client: grpc.Client;
   readonly callWindow: number;
   readonly maxMessageBytes: number;
-  private readonly slots: Slot[] = [];
+  private readonly links = new Map<string, RouterLink>();
   active = 0;
   stopping = false;
   private started: Promise<void> | undefined;
@@ -88,24 +91,21 @@ class RawBridge implements Bridge {
     this.log = options.logger ?? ((line) => console.error(`grpcrouter bridge: ${line}`));
     this.callWindow = options.callWindow ?? 65536;
     this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
-    this.client = new grpc.Client(options.router, options.credentials ?? grpc.credentials.createInsecure(), {
-      // A router message holds a payload plus frame headers, or a batch of frames.
-      "grpc.max_receive_message_length": -1,
-      "grpc.max_send_message_length": -1,
-      ...options.channelOptions,
-    });
   }
 
   start(): Promise<void> {
     if (this.started) return this.started;
+    const routers = typeof this.options.router === "string" ? [this.options.router] : [...this.options.router];
+    if (routers.length === 0) return Promise.reject(new Error("BridgeOptions.router names no router"));
     const n = Math.max(1, this.options.streams ?? 1);
     this.started = new Promise<void>((resolve, reject) => {
       let welcomed = 0;
       let settled = false;
-      for (let i = 0; i < n; i++) {
-        const slot = new Slot(this, i, n, {
+      const expected = routers.length * n;
+      for (const address of routers) {
+        this.addRouter(address, {
           welcomed: () => {
-            if (++welcomed === n && !settled) {
+            if (++welcomed === expected && !settled) {
               settled = true;
               resolve();
             }
@@ -114,23 +114,69 @@ class RawBridge implements Bridge {
             if (settled) return;
             settled = true;
             void this.stop(0);
-            reject(new Error(`router ${this.options.router} refused instance ${this.instanceId} of ${this.table.spec.service.typeName}: ${reason}`));
+            reject(new Error(`router ${address} refused instance ${this.instanceId} of ${this.table.spec.service.typeName}: ${reason}`));
           },
         });
-        this.slots.push(slot);
-        slot.connect();
       }
     });
     return this.started;
   }
 
+  /** Registers with one more router (from the options, or named in a Welcome). */
+  addRouter(address: string, events: SlotEvents = { welcomed: () => {}, refused: () => {} }): void {
+    if (this.links.has(address) || this.stopping) return;
+    const link = new RouterLink(this, address, events);
+    this.links.set(address, link);
+    link.start();
+  }
+
   async stop(graceMs = 10_000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const s of this.slots) s.drain();
+    for (const l of this.links.values()) l.drain();
     const until = Date.now() + graceMs;
     while (this.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-    for (const s of this.slots) s.close("instance stopping");
+    for (const l of this.links.values()) l.close("instance stopping");
+  }
+}
+
+/** One router: its channel and this instance's pool of Register streams to it. */
+class RouterLink {
+  readonly client: grpc.Client;
+  private readonly slots: Slot[] = [];
+
+  constructor(
+    readonly bridge: RawBridge,
+    readonly address: string,
+    private readonly events: SlotEvents,
+  ) {
+    const o = bridge.options;
+    this.client = new grpc.Client(address, o.credentials ?? grpc.credentials.createInsecure(), {
+      // A router message holds a payload plus frame headers, or a batch of frames.
+      "grpc.max_receive_message_length": -1,
+      "grpc.max_send_message_length": -1,
+      // The channel's own reconnect backoff follows ours, so a short test backoff is honoured.
+      ...(o.backoff?.initialMs !== undefined ? { "grpc.initial_reconnect_backoff_ms": o.backoff.initialMs } : {}),
+      ...(o.backoff?.maxMs !== undefined ? { "grpc.max_reconnect_backoff_ms": o.backoff.maxMs } : {}),
+      ...o.channelOptions,
+    });
+  }
+
+  start(): void {
+    const n = Math.max(1, this.bridge.options.streams ?? 1);
+    for (let i = 0; i < n; i++) {
+      const slot = new Slot(this, i, n, this.events);
+      this.slots.push(slot);
+      slot.connect();
+    }
+  }
+
+  drain(): void {
+    for (const s of this.slots) s.drain();
+  }
+
+  close(reason: string): void {
+    for (const s of this.slots) s.close(reason);
     this.client.close();
   }
 }
@@ -143,16 +189,22 @@ interface SlotEvents {
 /** One place in the pool: a Register stream, reconnected for as long as the bridge runs. */
 class Slot {
   private conn: Connection | undefined;
+  /** Connections the router drained, finishing their calls. */
+  private readonly retired = new Set<Connection>();
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   everWelcomed = false;
 
   constructor(
-    readonly bridge: RawBridge,
+    readonly link: RouterLink,
     readonly index: number,
     readonly count: number,
     readonly events: SlotEvents,
   ) {}
+
+  get bridge(): RawBridge {
+    return this.link.bridge;
+  }
 
   connect(): void {
     if (this.bridge.stopping) return;
@@ -162,15 +214,24 @@ class Slot {
 
   /** The connection ended; try again after the backoff. */
   lost(conn: Connection, reason: string): void {
+    if (this.retired.delete(conn)) return;
     if (conn !== this.conn) return;
     this.conn = undefined;
     if (this.bridge.stopping) return;
     const delay = backoffDelay(this.attempt++, this.bridge.options.backoff);
-    this.bridge.log(`Register stream ${this.index} to ${this.bridge.options.router} lost (${reason}); reconnecting in ${Math.round(delay)} ms`);
+    this.bridge.log(`Register stream ${this.index} to ${this.link.address} lost (${reason}); reconnecting in ${Math.round(delay)} ms`);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.connect();
     }, delay);
+  }
+
+  /** Replaces a retiring connection with a fresh one, without waiting for a backoff. */
+  replace(old: Connection): void {
+    if (old !== this.conn || this.bridge.stopping) return;
+    this.retired.add(old);
+    this.conn = undefined;
+    this.connect();
   }
 
   welcomed(): void {
@@ -190,6 +251,7 @@ class Slot {
   close(reason: string): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    for (const c of [...this.retired]) c.close(reason, true);
     this.conn?.close(reason, true);
   }
 }
@@ -205,6 +267,7 @@ class Connection implements CallHost {
   private welcome: Welcome | undefined;
   private closed = false;
   private draining = false;
+  private retiring = false;
   private lastReceived = Date.now();
   private lastSent = Date.now();
   private heartbeat: NodeJS.Timeout | undefined;
@@ -239,7 +302,7 @@ class Connection implements CallHost {
       return;
     }
     if (this.closed) return;
-    const call = b.client.makeBidiStreamRequest(b.table.registerPath, identity, identity);
+    const call = this.slot.link.client.makeBidiStreamRequest(b.table.registerPath, identity, identity);
     this.call = call;
     call.on("data", (m: Buffer) => this.onData(m));
     call.on("error", (e: grpc.ServiceError) => this.close(`${grpc.status[e.code] ?? e.code}: ${e.details || e.message}`));
@@ -276,7 +339,19 @@ class Connection implements CallHost {
     if (this.calls.get(call.id) === call) {
       this.calls.delete(call.id);
       this.bridge.active--;
+      if (this.retiring && this.calls.size === 0) this.close("drained", true);
     }
+  }
+
+  /**
+   * The router is draining this stream (shutting down, or replaced by a reloaded router on
+   * the same address): a new stream registers at once, this one ends when its calls have.
+   */
+  private retire(): void {
+    if (this.retiring || this.closed) return;
+    this.retiring = true;
+    this.slot.replace(this);
+    if (this.calls.size === 0) this.close("drained", true);
   }
 
   // ---- incoming ----
@@ -311,7 +386,8 @@ class Connection implements CallHost {
           return;
         case RouterFrame.Drain: {
           const d = decodeControl(DrainSchema, f.body);
-          this.bridge.log(`router ${this.bridge.options.router} is draining: ${d.reason}`);
+          this.bridge.log(`router ${this.slot.link.address} is draining (${d.reason}); registering anew`);
+          this.retire();
           return;
         }
         default:
@@ -344,7 +420,7 @@ class Connection implements CallHost {
   private onWelcome(w: Welcome): void {
     if (!w.accepted) {
       const reason = w.reason || "no reason given";
-      this.bridge.log(`router ${this.bridge.options.router} refused registration: ${reason}`);
+      this.bridge.log(`router ${this.slot.link.address} refused registration: ${reason}`);
       if (!this.slot.everWelcomed) this.slot.events.refused(reason);
       this.close(`refused: ${reason}`);
       return;
@@ -355,6 +431,8 @@ class Connection implements CallHost {
     this.heartbeat = setInterval(() => this.tick(interval), Math.max(5, interval / 2));
     this.heartbeat.unref();
     this.slot.welcomed();
+    // Scale-out: register with the other routers of the deployment too.
+    for (const address of w.routerAddresses) this.bridge.addRouter(address);
   }
 
   private tick(interval: number): void {

@@ -52,6 +52,8 @@ export class RoutedCall {
   routingKey: string | undefined;
   /** The admin hub has seen callStarted. */
   hubStarted = false;
+  /** Times the call moved to another instance unstarted. */
+  redispatches = 0;
   readonly deadline: number;
 
   private requestCredit = 0;
@@ -123,7 +125,6 @@ export class RoutedCall {
     this.responseCredit = this.ctx.limits.callWindow;
     this.pendingGrant = 0;
     this.unacked = 0;
-    this.openSeq = stream.flushSeq;
     const remaining = Number.isFinite(this.deadline) ? Math.max(0, this.deadline - Date.now()) : undefined;
     stream.sender.control(
       id,
@@ -136,6 +137,8 @@ export class RoutedCall {
         peer: this.client.getPeer(),
       }),
     );
+    // Captured after queuing: a batch cut while queuing Open must not count as sending it.
+    this.openSeq = stream.flushSeq;
     if (this.method.singleRequest) {
       this.sendRequest(this.request!);
       this.sendHalfClose();
@@ -267,7 +270,8 @@ export class RoutedCall {
     }
     md.remove(REFUSED_KEY);
     if (t.details.length > 0) md.set("grpc-status-details-bin", Buffer.from(t.details.buffer, t.details.byteOffset, t.details.byteLength));
-    this.finish(t.code, t.message, md);
+    // A code outside gRPC's range is passed on as UNKNOWN, as a gRPC client would read it.
+    this.finish(t.code <= 16 ? t.code : grpc.status.UNKNOWN, t.message, md);
   }
 
   private canRedispatchAfterRefusal(): boolean {

@@ -28,6 +28,7 @@ export interface RouterContext {
   readonly limits: RouterLimits;
   readonly hub: AdminHub | undefined;
   readonly log: (line: string) => void;
+  readonly peers: readonly string[];
   readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;
   /** Router-wide call ids for the admin hub (stream call ids repeat across streams). */
   nextHubCallId(): number;

@@ -9,6 +9,8 @@ import type { InstanceStream } from "./router-stream.js";
 import type { RoutingKeyHook } from "./router.js";
 import type { TunnelTable } from "./spec.js";
 
+const MAX_REDISPATCHES = 5;
+
 /** What admin views and code lenses see of an instance. */
 export interface InstanceView {
   id: string;
@@ -237,6 +239,10 @@ export class ServiceRoute implements CallRoute {
   }
 
   redispatch(call: RoutedCall): void {
+    // Bounded, so that instances refusing calls cannot bounce one around for ever.
+    if (++call.redispatches > MAX_REDISPATCHES) {
+      return call.fail(grpc.status.UNAVAILABLE, `grpcrouter: ${call.method.path} was refused or lost by ${MAX_REDISPATCHES} instances`);
+    }
     this.dispatch(call);
   }
 

@@ -264,6 +264,7 @@ export class InstanceStream {
         heartbeatInterval: durationFromMs(this.ctx.limits.heartbeatIntervalMs),
         initialWindow: this.ctx.limits.callWindow,
         routerId: this.ctx.routerId,
+        routerAddresses: [...this.ctx.peers],
       }),
     );
     this.route.addStream(this);

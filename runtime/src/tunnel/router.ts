@@ -52,6 +52,11 @@ export interface RouterOptions {
   helloTimeoutMs?: number;
   /** Largest client message (and payload frame) accepted by a server the router owns. Default 4 MiB. */
   maxMessageBytes?: number;
+  /**
+   * The OTHER routers of this deployment (host:port as instances reach them). Sent in
+   * Welcome, so a bridge given one router registers with all of them.
+   */
+  peers?: string[];
   /** Checks an instance's Hello (its credentials); return a reason to refuse it. */
   authorize?: (hello: HelloInfo) => string | undefined | Promise<string | undefined>;
 }
@@ -92,7 +97,7 @@ class RouterImpl implements Router {
   private readonly pendingCount = { n: 0 };
   private readonly maxMessageBytes: number;
 
-  constructor(private readonly options: RouterOptions) {
+  constructor(options: RouterOptions) {
     const callWindow = options.callWindow ?? 65536;
     const interval = options.heartbeatIntervalMs ?? 10_000;
     const limits: RouterLimits = {
@@ -112,6 +117,7 @@ class RouterImpl implements Router {
       hub: options.hub,
       log: logger,
       authorize: options.authorize,
+      peers: options.peers ?? [],
       nextHubCallId: () => ++hubIds,
       active: new Set(),
       closing: false,

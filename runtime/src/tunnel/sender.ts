@@ -1,6 +1,6 @@
 // Batching: frames produced during one event-loop turn leave in one Register message, so
 // under load many calls share one write (and one HTTP/2 DATA frame) instead of one each.
-import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { FrameEncoder } from "./frames.js";
 
 export class FrameSender {
@@ -8,25 +8,31 @@ export class FrameSender {
   private scheduled = false;
   private closed = false;
 
-  /** `write` gets one encoded Register message per flush. */
-  constructor(private readonly write: (message: Buffer) => void) {}
+  /**
+   * `write` gets one encoded Register message per flush. A batch is cut at `maxBatchBytes`
+   * (default 1 MiB) so that a message never grows past the peer's receive limit; a single
+   * frame larger than that goes alone.
+   */
+  constructor(
+    private readonly write: (message: Buffer) => void,
+    private readonly maxBatchBytes = 1024 * 1024,
+  ) {}
 
   /** A payload or already-encoded control frame. */
   send(call: number, field: number, body: Uint8Array): void {
     if (this.closed) return;
+    if (this.encoder.count > 0 && this.encoder.size + body.length > this.maxBatchBytes) this.flush();
     this.encoder.add(call, field, body);
     this.schedule();
   }
 
   control<D extends DescMessage>(call: number, field: number, schema: D, message: MessageShape<D>): void {
     if (this.closed) return;
-    this.encoder.addControl(call, field, schema, message);
-    this.schedule();
+    this.send(call, field, toBinary(schema, message));
   }
 
   /** Writes what is queued now (used before ending a stream). */
   flush(): void {
-    this.scheduled = false;
     if (this.closed || this.encoder.count === 0) return;
     this.write(this.encoder.take());
   }
@@ -39,6 +45,9 @@ export class FrameSender {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
   }
 }

@@ -4,10 +4,10 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { FrameEncoder, InstanceFrame, RouterFrame, decodeFrames } from "../../src/tunnel/index.js";
-import { HeadersSchema, HelloSchema, OpenSchema, ProtocolVersion, WelcomeSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
+import { HeadersSchema, HelloSchema, ProtocolVersion, TrailersSchema, WelcomeSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import {
   SimpleRequestSchema,
   SimpleResponseSchema,
@@ -16,7 +16,6 @@ import {
   type StreamingOutputCallResponse,
 } from "./gen/interop/v1/test_pb.js";
 import { TestClient, collect, errorOf, methodOf, startBridge, startRouter, waitFor, type ImplProbe } from "./helpers.js";
-import { fromBinary } from "@bufbuild/protobuf";
 
 const say = (client: TestClient, responseSize = 1, options: grpc.CallOptions = {}) =>
   client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize }), new grpc.Metadata(), options);
@@ -285,5 +284,98 @@ test("1,000 concurrent calls across 3 instances: none lost, none crossed", async
     client.close();
     for (const b of bridges) await b.stop(0);
     await router.close(0);
+  }
+});
+
+test("random frames from instances never take the router down", async () => {
+  const { router, target, logs } = await startRouter();
+  const bridge = await startBridge(target, "good");
+  const client = new TestClient(target);
+  let seed = 12345;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  try {
+    for (let round = 0; round < 25; round++) {
+      const fuzz = await rawInstance(target, `fuzz-${round}`);
+      // Give it a call or two to talk about.
+      const calls = [say(client, 5).catch(() => undefined), say(client, 5).catch(() => undefined)];
+      const enc = new FrameEncoder();
+      for (let i = 0; i < 20; i++) {
+        const body = new Uint8Array(rand(40)).map(() => rand(256));
+        enc.add(rand(4), rand(24), body);
+      }
+      const bytes = enc.take();
+      // Sometimes also flip bytes of the encoded message itself.
+      if (round % 2 === 1) for (let i = 0; i < 5; i++) bytes[rand(bytes.length)] = rand(256);
+      fuzz.call.write(bytes);
+      fuzz.call.end();
+      await fuzz.status;
+      fuzz.close();
+      await Promise.all(calls);
+    }
+    // The router is alive and the well-behaved instance still answers.
+    for (let i = 0; i < 3; i++) assert.equal((await say(client, 9)).res.instanceId, "good");
+    assert.deepEqual(router.instances().map((i) => i.id), ["good"]);
+    assert.ok(logs.some((l) => /closing instance "fuzz-/.test(l)), "fuzzed streams were closed with a reason");
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});
+
+test("a call an instance refuses unstarted (it is draining) goes to another instance", async () => {
+  const { router, target } = await startRouter();
+  const bridge = await startBridge(target, "good");
+  const refuser = await rawInstance(target, "refuser");
+  const client = new TestClient(target);
+  let answered = 0;
+  refuser.call.on("data", () => {
+    // Refuse every call it is offered, as a bridge does in the moment it starts draining.
+    const enc = new FrameEncoder();
+    for (const id of refuser.opens.splice(0)) {
+      enc.addControl(id, InstanceFrame.Trailers, TrailersSchema, create(TrailersSchema, {
+        code: grpc.status.UNAVAILABLE,
+        message: "draining",
+        metadata: [{ key: "grpcrouter-refused", value: new TextEncoder().encode("draining") }],
+      }));
+      answered++;
+    }
+    if (enc.count > 0) refuser.call.write(enc.take());
+  });
+  try {
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => say(client, i + 1)));
+    assert.deepEqual(results.map((r) => [r.res.instanceId, r.res.payload?.body.length]), Array.from({ length: 6 }, (_, i) => ["good", i + 1]));
+    assert.ok(answered > 0, "the refusing instance was offered calls");
+  } finally {
+    refuser.call.end();
+    refuser.close();
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});
+
+test("scale-out: a bridge registers with every router it is told of; losing one router loses no instance", async () => {
+  const second = await startRouter();
+  // The first router names the second in its Welcome; the bridge is given only the first.
+  const first = await startRouter({ peers: [second.target] });
+  const bridge = await startBridge(first.target, "everywhere");
+  const c1 = new TestClient(first.target);
+  const c2 = new TestClient(second.target);
+  try {
+    await waitFor("the bridge to register with the second router", () => second.router.instances().length === 1);
+    assert.equal((await say(c1, 2)).res.instanceId, "everywhere");
+    assert.equal((await say(c2, 2)).res.instanceId, "everywhere");
+    await first.router.close(0);
+    assert.equal((await say(c2, 3)).res.payload?.body.length, 3);
+  } finally {
+    c1.close();
+    c2.close();
+    await bridge.stop(0);
+    await first.router.close(0);
+    await second.router.close(0);
   }
 });

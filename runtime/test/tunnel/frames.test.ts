@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { FrameEncoder, FrameError, InstanceFrame, RouterFrame, decodeFrames } from "../../src/tunnel/index.js";
+import { FrameEncoder, FrameError, FrameSender, InstanceFrame, RouterFrame, decodeFrames } from "../../src/tunnel/index.js";
 import { HalfCloseSchema, MetadataEntrySchema, OpenSchema, TrailersSchema, WindowUpdateSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import { SimpleRequestSchema, SimpleResponseSchema } from "./gen/interop/v1/test_pb.js";
 import { TestServiceInstanceMessageSchema, TestServiceRouterMessageSchema } from "./gen/interop/v1/test_router_pb.js";
@@ -80,4 +80,18 @@ test("malformed bytes throw FrameError, never a RangeError", () => {
   ];
   for (const b of bad) assert.throws(() => decodeFrames(b), FrameError, `bytes ${Buffer.from(b).toString("hex")}`);
   assert.deepEqual(decodeFrames(new Uint8Array(0)), []);
+});
+
+test("a sender batches one event-loop turn into one message, cut at the batch limit", async () => {
+  const messages: Buffer[] = [];
+  const sender = new FrameSender((m) => messages.push(m), 1000);
+  for (let call = 1; call <= 10; call++) sender.send(call, 16, new Uint8Array(300).fill(call));
+  sender.control(0, RouterFrame.Ping, WindowUpdateSchema, create(WindowUpdateSchema));
+  assert.equal(messages.length, 3, "cut twice while queuing (at 1000 bytes)");
+  await new Promise((r) => setImmediate(r));
+  assert.equal(messages.length, 4, "the rest leaves at the end of the turn");
+  assert.ok(messages.every((m) => m.length <= 1000));
+  const frames = messages.flatMap((m) => decodeFrames(m));
+  assert.deepEqual(frames.map((f) => f.call), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0]);
+  assert.ok(frames.slice(0, 10).every((f, i) => f.body.length === 300 && f.body[0] === i + 1));
 });

@@ -3,16 +3,17 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { test } from "node:test";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { AdminHub } from "../../src/admin/index.js";
-import { createRawBridge, defineTunnel, FrameEncoder, InstanceFrame, type RawHandler } from "../../src/tunnel/index.js";
+import { createRawBridge, createRouter, defineTunnel, FrameEncoder, InstanceFrame, type RawHandler } from "../../src/tunnel/index.js";
 import { HelloSchema, ProtocolVersion } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import {
   SimpleRequestSchema,
   SimpleResponseSchema,
   StreamingOutputCallRequestSchema,
   StreamingOutputCallResponseSchema,
+  TestService,
   UnimplementedService,
 } from "./gen/interop/v1/test_pb.js";
 import { TestClient, TestTunnel, collect, errorOf, methodOf, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
@@ -248,5 +249,128 @@ test("routing keys: a hook sees the decoded request and metadata, the balancer g
     client.close();
     await bridge.stop(0);
     await router.close(0);
+  }
+});
+
+test("router close(grace): calls in flight finish, new calls are refused, bridges are told to drain", async () => {
+  const { router, target } = await startRouter();
+  const bridge = await startBridge(target, "b");
+  const client = new TestClient(target);
+  try {
+    const stream = client.serverStream(
+      methodOf("StreamingOutputCall"),
+      StreamingOutputCallRequestSchema,
+      StreamingOutputCallResponseSchema,
+      create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 6 }, () => ({ size: 4, intervalUs: 50_000 })) }),
+    );
+    const done = collect(stream);
+    await new Promise((resolve) => stream.once("data", resolve));
+    const closed = router.close(5000);
+    const err = await errorOf(say(client));
+    assert.equal(err.code, grpc.status.UNAVAILABLE);
+    assert.match(err.details, /shutting down/);
+    const { messages, status } = await done;
+    assert.equal(status.code, grpc.status.OK);
+    assert.equal(messages.length, 6);
+    await closed;
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});
+
+test("a slow handler pushes back on its own client stream only (request-direction flow control)", async () => {
+  const { router, target } = await startRouter();
+  let consumed = 0;
+  const handler: RawHandler = async (call) => {
+    if (call.method === methodOf("StreamingInputCall")) {
+      for await (const p of call.requests) {
+        consumed += p.length;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await call.send(new Uint8Array(0));
+      return { code: 0 };
+    }
+    for await (const _ of call.requests);
+    await call.send(toBinary(SimpleResponseSchema, create(SimpleResponseSchema, { instanceId: "slow-reader" })));
+    return { code: 0 };
+  };
+  const bridge = createRawBridge(TestTunnel, handler, rawOptions(target, "slow-reader"));
+  await bridge.start();
+  const client = new TestClient(target);
+  try {
+    const id = (b: Buffer) => b;
+    const n = 200; // 6.25 MiB
+    let aheadAtEnd = -1;
+    const done = new Promise<grpc.ServiceError | null>((resolve) => {
+      const call = client.raw.makeClientStreamRequest(methodOf("StreamingInputCall"), id, id, (err) => resolve(err));
+      const chunk = Buffer.alloc(32 * 1024, 1);
+      let sent = 0;
+      const pump = () => {
+        while (sent < n) {
+          sent++;
+          if (!call.write(chunk)) {
+            call.once("drain", pump);
+            return;
+          }
+        }
+        aheadAtEnd = sent * chunk.length - consumed;
+        call.end();
+      };
+      pump();
+    });
+    // While that stream crawls, unary calls to the same instance go straight through.
+    for (let i = 0; i < 5; i++) assert.equal((await say(client)).res.instanceId, "slow-reader");
+    assert.equal(await done, null);
+    assert.equal(consumed, n * 32 * 1024);
+    // The client could only run ahead of the handler by the windows and buffers on the way
+    // (router window, HTTP/2 windows, grpc-js queues), not by the whole stream.
+    assert.ok(aheadAtEnd < 2.5 * 1024 * 1024, `the client was ${aheadAtEnd} bytes ahead of the handler`);
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});
+
+test("a router replaced on the same server (reload): bridges re-register at once, calls in flight finish on the old one", async () => {
+  const server = new grpc.Server();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const target = `127.0.0.1:${port}`;
+  const old = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
+  old.addTo(server);
+  // A long backoff: re-registering must not wait for it.
+  const bridge = await startBridge(target, "reloaded", { backoff: { initialMs: 60_000 } });
+  const client = new TestClient(target);
+  const fresh = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
+  try {
+    const stream = client.serverStream(
+      methodOf("StreamingOutputCall"),
+      StreamingOutputCallRequestSchema,
+      StreamingOutputCallResponseSchema,
+      create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 6 }, () => ({ size: 4, intervalUs: 50_000 })) }),
+    );
+    const done = collect(stream);
+    await new Promise((resolve) => stream.once("data", resolve));
+    // What `grpcrouter serve` does on reload: unmount the old router, mount a new one, close the old.
+    const paths = [...TestService.methods.map((m) => `/${TestService.typeName}/${m.name}`), "/interop.v1.TestServiceRouter/Register"];
+    server.removeService(Object.fromEntries(paths.map((p) => [p, { path: p }])) as unknown as grpc.ServiceDefinition);
+    fresh.addTo(server);
+    const closed = old.close(10_000);
+    await waitFor("the bridge to register with the new router", () => fresh.instances().length === 1);
+    assert.equal((await say(client, 4)).res.instanceId, "reloaded");
+    const { messages, status } = await done;
+    assert.equal(status.code, grpc.status.OK);
+    assert.equal(messages.length, 6);
+    await closed;
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await old.close(0);
+    await fresh.close(0);
+    server.forceShutdown();
   }
 });
