@@ -58,9 +58,10 @@ const common = {
 };
 
 /** The language server alone; tests bundle it into a folder of their own. */
-export async function buildServer(outfile = path.join(root, "server/dist/server.js")) {
+export async function buildServer(outfile = path.join(root, "server/dist/server.js"), { minify = false } = {}) {
   await esbuild.build({
     ...common,
+    minify,
     entryPoints: [path.join(root, "server/src/main.ts")],
     outfile,
     format: "esm",
@@ -74,13 +75,14 @@ export async function buildServer(outfile = path.join(root, "server/dist/server.
  * which loads them from node_modules): the VSIX has no node_modules. Returns the entry bundled,
  * or undefined when cli/ has none.
  */
-export async function buildCli(outfile = path.join(root, "server/dist/grpcrouter.js")) {
+export async function buildCli(outfile = path.join(root, "server/dist/grpcrouter.js"), { minify = false } = {}) {
   const cliEntry = ["cli/src/main.ts"].map((p) => path.join(root, p)).find(existsSync);
   if (!cliEntry) return undefined;
   await esbuild.build({
     ...common,
     entryPoints: [cliEntry],
     outfile,
+    minify,
     format: "esm",
     banner: { js: esmRequireBanner },
   });
@@ -90,21 +92,25 @@ export async function buildCli(outfile = path.join(root, "server/dist/grpcrouter
   return cliEntry;
 }
 
-/** Builds everything the VSIX holds, for a VS Code target (`linux-x64`, …). */
-export async function build(target = hostTarget, { minify = false } = {}) {
+/**
+ * Builds everything the VSIX holds, for a VS Code target (`linux-x64`, …), under `outRoot`
+ * (default: the repo, where VS Code's extension development host and `npm run package` find
+ * it; tests build into a folder of their own so that parallel runs never share files).
+ */
+export async function build(target = hostTarget, { minify = false, outRoot = root } = {}) {
   const started = Date.now();
-  common.minify = minify;
-  await buildServer();
+  await buildServer(path.join(outRoot, "server/dist/server.js"), { minify });
   await esbuild.build({
     ...common,
+    minify,
     entryPoints: [path.join(root, "extension/src/extension.ts")],
-    outfile: path.join(root, "extension/dist/extension.cjs"),
+    outfile: path.join(outRoot, "extension/dist/extension.cjs"),
     format: "cjs",
     external: ["vscode"],
   });
-  const cliEntry = await buildCli();
+  const cliEntry = await buildCli(path.join(outRoot, "server/dist/grpcrouter.js"), { minify });
   if (!cliEntry) console.warn("build: no CLI entry in cli/src yet: 'Start Router' will report the CLI missing");
-  copyBuf(target);
+  copyBuf(target, outRoot);
   console.log(`build: extension, server${cliEntry ? ", cli" : ""} and buf (${target}) in ${Date.now() - started} ms`);
 }
 
@@ -121,10 +127,10 @@ export function bufBinary(target = hostTarget) {
   return path.join(dir, "bin", target.startsWith("win32") ? "buf.exe" : "buf");
 }
 
-function copyBuf(target) {
+function copyBuf(target, outRoot) {
   const from = bufBinary(target);
   const exe = path.basename(from);
-  const binDir = path.join(root, "server/dist/bin");
+  const binDir = path.join(outRoot, "server/dist/bin");
   mkdirSync(binDir, { recursive: true });
   for (const old of readdirSync(binDir)) if (old !== exe) console.warn(`build: stale ${old} in server/dist/bin`);
   copyFileSync(from, path.join(binDir, exe));

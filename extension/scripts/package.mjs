@@ -4,7 +4,8 @@
 //   usage: npm run package [-- --target linux-x64] [--out DIR]
 // Prints the path and size of the .vsix.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUF_PACKAGES, build } from "./build.mjs";
@@ -15,9 +16,27 @@ const opt = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) +
 const target = opt("--target", "linux-x64");
 const outDir = path.resolve(opt("--out", path.join(root, "dist")));
 
-/** Packs a built tree into a VSIX; returns its path. */
-export function packVsix(target, outDir) {
-  const { name, version } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
+/** Files beside the bundles that the VSIX holds (the manifest and what it names). */
+const MANIFEST_FILES = ["package.json", "README.md", "LICENSE", "CHANGELOG.md", ".vscodeignore", "extension/language-configuration.json"];
+
+/**
+ * Builds into a folder of its own (`stage`) and packs that: the manifest and the files it
+ * names are copied there, so a build never touches the checkout's dist folders.
+ */
+export async function buildVsix(target, outDir, { stage, minify = false } = {}) {
+  const from = stage ?? mkdtempSync(path.join(os.tmpdir(), "grpcrouter-vsix-"));
+  for (const f of MANIFEST_FILES) {
+    if (!existsSync(path.join(root, f))) continue;
+    mkdirSync(path.dirname(path.join(from, f)), { recursive: true });
+    cpSync(path.join(root, f), path.join(from, f));
+  }
+  await build(target, { minify, outRoot: from });
+  return packVsix(target, outDir, from);
+}
+
+/** Packs a built tree (`from`: the repo, or a stage) into a VSIX; returns its path. */
+export function packVsix(target, outDir, from = root) {
+  const { name, version } = JSON.parse(readFileSync(path.join(from, "package.json"), "utf8"));
   mkdirSync(outDir, { recursive: true });
   const vsix = path.join(outDir, `${name}-${target}-${version}.vsix`);
   const vsce = path.join(root, "node_modules", "@vscode", "vsce", "vsce");
@@ -26,7 +45,7 @@ export function packVsix(target, outDir) {
   const r = spawnSync(
     process.execPath,
     [vsce, "package", "--no-dependencies", "--target", target, "--out", vsix, "--skip-license", "--allow-missing-repository", "--no-rewrite-relative-links"],
-    { cwd: root, stdio: ["ignore", "inherit", "inherit"] },
+    { cwd: from, stdio: ["ignore", "inherit", "inherit"] },
   );
   if (r.status !== 0) throw new Error(`vsce package failed (exit ${r.status ?? r.signal})`);
   return vsix;

@@ -28,12 +28,20 @@ export function cliHasServe(cli: string): boolean {
   return spawnSync(process.execPath, [cli, "serve", "--help"], { stdio: "ignore", timeout: 60_000 }).status === 0;
 }
 
-/** Builds the VSIX the way `npm run package` does (linux-x64), into `outDir`. */
+/** Where buildVsix(outDir) stages the built extension (the VSIX's contents, unpacked). */
+export const stagedExtension = (outDir: string) => path.join(outDir, "extension-root");
+
+/**
+ * Builds the VSIX the way `npm run package` does (linux-x64) into `outDir`, staging the build
+ * in stagedExtension(outDir), never in the checkout: tests running side by side share nothing.
+ */
 export async function buildVsix(outDir: string): Promise<string> {
-  const build = (await import(pathToFileURL(path.join(repoRoot, "extension/scripts/build.mjs")).href)) as { build(target: string): Promise<void> };
-  const pack = (await import(pathToFileURL(path.join(repoRoot, "extension/scripts/package.mjs")).href)) as { packVsix(target: string, out: string): string };
-  await build.build("linux-x64");
-  return pack.packVsix("linux-x64", outDir);
+  const pack = (await import(pathToFileURL(path.join(repoRoot, "extension/scripts/package.mjs")).href)) as {
+    buildVsix(target: string, out: string, options: { stage: string }): Promise<string>;
+  };
+  const stage = stagedExtension(outDir);
+  mkdirSync(stage, { recursive: true });
+  return pack.buildVsix("linux-x64", outDir, { stage });
 }
 
 export interface CodeServer {

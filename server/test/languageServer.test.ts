@@ -218,6 +218,10 @@ describe("generate on save", () => {
     assert.ok(existsSync(path.join(ws, "proto/gen/shop/v1/orders_pb.ts")));
     assert.ok(s.written > 0);
     assert.ok(client.logs.some((l) => l.includes(s.message)), "the summary is in the log");
+    // The editor showed progress while it ran: begun with a title, and ended.
+    const begun = client.progress.find((p) => p.value.kind === "begin" && p.value.title === "gRPC Router: generating");
+    assert.ok(begun, JSON.stringify(client.progress));
+    assert.ok(client.progress.some((p) => p.token === begun.token && p.value.kind === "end"));
 
     // The hover's frame number is the one the written router proto gives the method.
     const routerText = readFileSync(router, "utf8");

@@ -9,6 +9,7 @@ import {
   createProtocolConnection,
   StreamMessageReader,
   StreamMessageWriter,
+  WorkDoneProgress,
   type Diagnostic,
   type ProtocolConnection,
   type PublishDiagnosticsParams,
@@ -50,6 +51,8 @@ export class TestClient {
   private readonly publishes = new Map<string, number>();
   readonly notifications: { method: string; params: unknown }[] = [];
   readonly logs: string[] = [];
+  /** Work-done progress the server reported ($/progress values: begin, report, end). */
+  readonly progress: { token: string | number; value: { kind: string; title?: string; message?: string } }[] = [];
   private readonly waiters = new Set<() => void>();
   private versions = new Map<string, number>();
 
@@ -81,7 +84,14 @@ export class TestClient {
     connection.onRequest("workspace/configuration", (p: { items: { section?: string }[] }) =>
       p.items.map((i) => (i.section === "grpcrouter" ? c.settings : null)),
     );
-    connection.onRequest("window/workDoneProgress/create", () => null);
+    // Like an editor: accept the token the server creates, then show what it reports on it.
+    connection.onRequest("window/workDoneProgress/create", ({ token }: { token: string | number }) => {
+      connection.onProgress(WorkDoneProgress.type, token, (value) => {
+        c.progress.push({ token, value });
+        c.wake();
+      });
+      return null;
+    });
     connection.onRequest("workspace/codeLens/refresh", () => null);
     connection.onRequest("client/registerCapability", () => null);
     connection.listen();

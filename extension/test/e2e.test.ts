@@ -1,0 +1,227 @@
+// End to end in a real VS Code (code-server) in Debian's chromium: the packaged VSIX, a copy of
+// test-fixtures/editor-workspace, and a user who types, reads the Problems panel, saves and
+// runs commands from the palette. A failing step leaves a screenshot in test-results/.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { unzipSync } from "fflate";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { buildVsix, cliHasServe, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./codeServer.js";
+
+const STEP_MS = 120_000;
+const resultsDir = path.join(repoRoot, "test-results");
+
+/** 1-based line of the first line of `text` that contains `needle`. */
+function lineOf(text: string, needle: string): number {
+  const i = text.split("\n").findIndex((l) => l.includes(needle));
+  assert.ok(i >= 0, `fixture has no ${needle}`);
+  return i + 1;
+}
+
+describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
+  let tmp: string;
+  let folder: string;
+  let vscode: CodeServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let ordersText: string;
+  let vsixPath: string;
+  const orders = () => path.join(folder, "proto/shop/v1/orders.proto");
+
+  before(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-e2e-"));
+    folder = path.join(tmp, "editor-workspace");
+    cpSync(path.join(repoRoot, "test-fixtures/editor-workspace"), folder, { recursive: true });
+    ordersText = readFileSync(orders(), "utf8");
+    const bin = codeServerPath();
+    const vsix = await buildVsix(tmp);
+    vsixPath = vsix;
+    vscode = await startCodeServer({
+      bin,
+      vsix,
+      folder,
+      settings: {
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": false,
+        "workbench.enableExperiments": false,
+        "extensions.ignoreRecommendations": true,
+        "telemetry.telemetryLevel": "off",
+        "security.workspace.trust.enabled": false,
+        "files.autoSave": "off",
+        "editor.autoClosingBrackets": "never",
+        "editor.autoClosingQuotes": "never",
+        "editor.quickSuggestions": { other: false, comments: false, strings: false },
+        "editor.suggestOnTriggerCharacters": false,
+        "editor.acceptSuggestionOnEnter": "off",
+      },
+    });
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.setDefaultTimeout(STEP_MS);
+    await page.goto(vscode.url);
+    await page.locator(".monaco-workbench").waitFor();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await vscode?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /**
+   * Runs a step; on failure saves a screenshot named after it and rethrows. With
+   * GRPCROUTER_E2E_SCREENSHOTS=1 every step leaves one, to see what the user saw.
+   */
+  async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const file = path.join(resultsDir, `e2e-${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
+    try {
+      const result = await fn();
+      if (process.env.GRPCROUTER_E2E_SCREENSHOTS) {
+        mkdirSync(resultsDir, { recursive: true });
+        await page.screenshot({ path: file });
+      }
+      return result;
+    } catch (e) {
+      mkdirSync(resultsDir, { recursive: true });
+      await page?.screenshot({ path: file }).catch(() => {});
+      const tail = vscode?.logs.slice(-15).join("\n") ?? "";
+      throw new Error(`${name}: ${(e as Error).message}\n(screenshot: ${file})\ncode-server log tail:\n${tail}`);
+    }
+  }
+
+  // Our item (its DOM id ends with the id the extension gives it), not the save summary.
+  const statusItem = () => page.locator('.statusbar-item[id$="grpcrouter.router"]');
+
+  async function runCommand(title: string): Promise<void> {
+    await page.keyboard.press("F1");
+    const input = page.locator(".quick-input-box input.input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(`>${title}`);
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
+    await page.keyboard.press("Enter");
+  }
+
+  it("installs from a small VSIX that holds the bundles and nothing else", () => {
+    const names: string[] = [];
+    // List the entries without inflating them (buf alone is 45 MB).
+    unzipSync(readFileSync(vsixPath), { filter: (f) => (names.push(f.name), false) });
+    const files = names.filter((n) => n.startsWith("extension/")).map((n) => n.slice("extension/".length));
+    for (const want of ["package.json", "extension/dist/extension.cjs", "server/dist/server.js", "server/dist/grpcrouter.js", "server/dist/bin/buf", "server/dist/ui/index.html"]) {
+      assert.ok(files.includes(want), `${want} is not in the VSIX: ${files.join(", ")}`);
+    }
+    const stray = files.filter((f) => /\.(ts|map|tsbuildinfo)$/.test(f) || f.includes("node_modules/") || f.includes("/test/") || f.includes("/src/"));
+    assert.deepEqual(stray, []);
+    assert.ok(statSync(vsixPath).size < 25 * 1024 * 1024, `VSIX is ${statSync(vsixPath).size} bytes`);
+  });
+
+  it("activates on the workspace and shows the router state in the status bar", async () => {
+    await step("status bar", async () => {
+      await statusItem().waitFor();
+      assert.match((await statusItem().innerText()).trim(), /Router: stopped/);
+    });
+  });
+
+  it("opens a .proto, shows a typed error in Problems on its line, then clears it", async () => {
+    const errorLine = lineOf(ordersText, "string order_id = 2;");
+    await step("open orders.proto", async () => {
+      await page.keyboard.press("Control+P");
+      const input = page.locator(".quick-input-box input.input");
+      await input.waitFor({ state: "visible" });
+      await input.fill("orders.proto");
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: "orders.proto" }).first().waitFor();
+      await page.keyboard.press("Enter");
+      await page.locator(".tab.active", { hasText: "orders.proto" }).waitFor();
+      await page.locator(".monaco-editor .view-lines", { hasText: "service Orders" }).waitFor();
+      // The router-aware lenses over the service.
+      await page.locator(".monaco-editor .codelens-decoration", { hasText: "Generate" }).first().waitFor();
+      await page.locator(".monaco-editor .codelens-decoration", { hasText: "Start router" }).first().waitFor();
+    });
+    await step("type an error", async () => {
+      // Go to the line of the field and break its type: `string` → `strin`.
+      await page.keyboard.press("Control+G");
+      await page.locator(".quick-input-box input.input").waitFor({ state: "visible" });
+      await page.keyboard.type(String(errorLine));
+      await page.keyboard.press("Enter");
+      await page.keyboard.press("Home");
+      await page.keyboard.press("End");
+      await page.keyboard.press("Home");
+      for (let i = 0; i < "string".length; i++) await page.keyboard.press("Shift+ArrowRight");
+      await page.keyboard.type("strin");
+      await page.locator(".monaco-editor .view-lines", { hasText: "strin order_id" }).waitFor();
+    });
+    await step("see the error in Problems", async () => {
+      await page.keyboard.press("Control+Shift+M");
+      const row = page.locator(".markers-panel .monaco-list-row", { hasText: "strin" }).first();
+      await row.waitFor();
+      const text = await row.innerText();
+      assert.match(text, new RegExp(`\\[Ln ${errorLine}, Col \\d+\\]`), `problem row: ${text}`);
+    });
+    await step("fix it", async () => {
+      await page.locator(".monaco-editor .view-lines").first().click();
+      await page.keyboard.press("Control+Z");
+      await page.locator(".monaco-editor .view-lines", { hasText: "string order_id" }).waitFor();
+      await page.locator(".markers-panel .monaco-list-row", { hasText: "strin" }).waitFor({ state: "detached" });
+    });
+  });
+
+  it("generates on save: the router proto and code appear", async () => {
+    const router = path.join(folder, "proto/gen/shop/v1/orders_router.proto");
+    assert.equal(existsSync(router), false, "nothing is generated before the first save");
+    await step("save and see generated files", async () => {
+      await page.locator(".monaco-editor .view-lines").first().click();
+      await page.keyboard.press("Control+S");
+      const deadline = Date.now() + STEP_MS;
+      while (!existsSync(router) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      assert.ok(existsSync(router), "orders_router.proto was not written");
+      assert.ok(existsSync(path.join(folder, "proto/gen/shop/v1/orders_pb.ts")));
+      // And the user sees them: the Explorer shows the new gen folder.
+      await page.keyboard.press("Control+Shift+E");
+      await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "gen" }).first().waitFor();
+    });
+    await step("check the generated code", async () => {
+      await runCommand("gRPC Router: Check Generated Code");
+      await page.locator(".notifications-toasts", { hasText: "generated code is up to date" }).first().waitFor();
+    });
+  });
+
+  it("runs Start Router from the command palette and the status bar follows", async () => {
+    // The CLI inside the VSIX that this run built and installed.
+    const servePresent = cliHasServe(path.join(stagedExtension(tmp), "server/dist/grpcrouter.js"));
+    await step("start router", async () => {
+      await runCommand("gRPC Router: Start Router");
+      if (servePresent) {
+        await statusItem().filter({ hasText: /Router: 127\.0\.0\.1:\d+/ }).waitFor();
+        // The lens over the service now counts the router's registered instances (none yet).
+        await page.locator(".monaco-editor .view-lines").first().click();
+        await page.keyboard.press("Control+Home");
+        await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
+        // An instance registers with that router (the CLI's bridge sidecar): the lens and the
+        // status bar count it, live.
+        const address = /Router: (127\.0\.0\.1:\d+)/.exec(await statusItem().innerText())![1]!;
+        const cli = path.join(stagedExtension(tmp), "server/dist/grpcrouter.js");
+        const bridge = spawn(process.execPath, [cli, "bridge", "--target", "127.0.0.1:9", "--router", address, "--root", path.join(folder, "proto")], {
+          env: { ...process.env, GRPCROUTER_BUF: path.join(stagedExtension(tmp), "server/dist/bin/buf") },
+          stdio: "ignore",
+        });
+        try {
+          await page.locator(".monaco-editor .codelens-decoration", { hasText: "1 instance registered" }).first().waitFor();
+          await statusItem().filter({ hasText: "1 instance" }).waitFor();
+        } finally {
+          bridge.kill("SIGKILL");
+        }
+        await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
+      } else {
+        // The CLI has no `serve` yet: the extension says so plainly and the state shows it.
+        await statusItem().filter({ hasText: "Router: failed" }).waitFor();
+        await page.locator(".notifications-toasts", { hasText: "no `serve` command" }).first().waitFor();
+      }
+    });
+    await step("stop router", async () => {
+      await runCommand("gRPC Router: Stop Router");
+      await statusItem().filter({ hasText: "Router: stopped" }).waitFor();
+    });
+  });
+});
