@@ -44,7 +44,7 @@ export function packVsix(target, outDir, from = root) {
   // node_modules stay out. The manifest names no repository yet, so README links stay relative.
   const r = spawnSync(
     process.execPath,
-    [vsce, "package", "--no-dependencies", "--target", target, "--out", vsix, "--skip-license", "--allow-missing-repository", "--no-rewrite-relative-links"],
+    [vsce, "package", "--no-dependencies", "--target", target, "--out", vsix, "--allow-missing-repository", "--no-rewrite-relative-links"],
     { cwd: from, stdio: ["ignore", "inherit", "inherit"] },
   );
   if (r.status !== 0) throw new Error(`vsce package failed (exit ${r.status ?? r.signal})`);
