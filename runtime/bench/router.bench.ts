@@ -58,6 +58,35 @@ try {
     const ratio = s.spec.kind === "unary" ? r.callsPerSecond / d.callsPerSecond : r.messagesPerSecond / d.messagesPerSecond;
     console.log(`${"".padEnd(38)} | ratio  | routed/direct throughput ${fmt(ratio, 2)}, added p50 ${fmt(r.p50Ms - d.p50Ms, 3)} ms`);
   }
+
+  // The balancer column: the same unary load through a router per strategy, two instances
+  // each, so the strategy's cost per call (pick + admission) shows against round robin.
+  // The routing key is SayRequest.text (decoding the request for the hook is part of it).
+  const strategies: Array<[string, unknown]> = [
+    ["round_robin", "round_robin"],
+    ["weighted_round_robin", "weighted_round_robin"],
+    ["least_outstanding", "least_outstanding"],
+    ["consistent_hash", { strategy: "consistent_hash" }],
+    ["subset+round_robin", { strategy: "subset", selector: { zone: "a" }, inner: "round_robin" }],
+  ];
+  // Round robin runs first and last: on a shared machine the better of the two is the baseline.
+  strategies.push(["round_robin (again)", "round_robin"]);
+  const unary = scenarios[1]!;
+  const results: Array<[string, LoadResult]> = [];
+  for (const [name, config] of strategies) {
+    const r = await start(["router", JSON.stringify(config)]);
+    await start(["instance", `127.0.0.1:${r.port}`, "b1"]);
+    await start(["instance", `127.0.0.1:${r.port}`, "b2"]);
+    results.push([name, await load({ ...unary.spec, target: `127.0.0.1:${r.port}` })]);
+    for (const c of children.splice(3)) c.kill(); // this strategy's router and instances
+  }
+  const base = Math.max(...results.filter(([n]) => n.startsWith("round_robin")).map(([, x]) => x.callsPerSecond));
+  console.log(`\nbalancer (${unary.name}, 2 instances) | calls/s   | p50 ms | p99 ms | vs round robin`);
+  for (const [name, x] of results) {
+    console.log(
+      `${name.padEnd(35)} | ${fmt(x.callsPerSecond).padStart(9)} | ${fmt(x.p50Ms, 3).padStart(6)} | ${fmt(x.p99Ms, 3).padStart(6)} | ${fmt(x.callsPerSecond / base, 2)}×${x.errors ? ` errors ${x.errors} (${x.firstError})` : ""}`,
+    );
+  }
 } finally {
   for (const c of children) c.kill();
 }

@@ -6,7 +6,7 @@ export { defineTunnel, type TunnelSpec } from "./spec.js";
 export { createRouter, type Router, type RouterOptions, type RouterServiceOptions, type RouterStats, type RoutingKeyHook } from "./router.js";
 export type { InstanceView } from "./router-registry.js";
 export type { HelloInfo } from "./router-context.js";
-export { createRawBridge, type Bridge, type BridgeOptions } from "./raw-bridge.js";
+export { createRawBridge, type Bridge, type BridgeOptions, type BridgeUpdate } from "./raw-bridge.js";
 export { CallError, type RawCall, type RawHandler, type RawStatus } from "./bridge-call.js";
 export { createBridge, connectHandler, type ConnectBridgeOptions } from "./bridge.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";

@@ -10,6 +10,8 @@ import * as grpc from "@grpc/grpc-js";
 import {
   CancelSchema,
   DrainSchema,
+  HealthReportSchema,
+  HealthReport_Status,
   HelloSchema,
   OpenSchema,
   PingSchema,
@@ -63,7 +65,25 @@ export interface Bridge {
   start(): Promise<void>;
   /** Drains: no new calls, in-flight calls get `graceMs` (default 10000) to finish. */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * Reports the instance's health to every router it is registered with (HealthReport):
+   * NOT_SERVING takes it out of the routers' picks without deregistering it; SERVING puts it
+   * back. Remembered, and reported again on every new Register stream.
+   */
+  setServing(serving: boolean): void;
+  /**
+   * Changes what the instance tells routers in Hello (its weight, labels, call limit) at
+   * runtime: every Register stream is replaced by a fresh one with the new Hello; the old one
+   * drains (calls in flight finish on it) once the new one is registered. No call is lost.
+   */
+  update(changes: BridgeUpdate): void;
   readonly instanceId: string;
+}
+
+export interface BridgeUpdate {
+  weight?: number;
+  labels?: Record<string, string>;
+  maxConcurrentCalls?: number;
 }
 
 const identity = (b: Buffer) => b;
@@ -78,15 +98,19 @@ class RawBridge implements Bridge {
   readonly callWindow: number;
   readonly maxMessageBytes: number;
   private readonly links = new Map<string, RouterLink>();
+  readonly options: BridgeOptions;
   active = 0;
   stopping = false;
+  serving = true;
   private started: Promise<void> | undefined;
 
   constructor(
     readonly table: TunnelTable,
     readonly handler: RawHandler,
-    readonly options: BridgeOptions,
+    options: BridgeOptions,
   ) {
+    // A copy: update() changes weight, labels and the call limit for later Hellos.
+    this.options = { ...options };
     this.instanceId = options.instanceId ?? randomUUID();
     this.log = options.logger ?? ((line) => console.error(`grpcrouter bridge: ${line}`));
     this.callWindow = options.callWindow ?? 65536;
@@ -130,12 +154,29 @@ class RawBridge implements Bridge {
     link.start();
   }
 
+  update(changes: BridgeUpdate): void {
+    if (this.stopping) return;
+    const o = this.options as { -readonly [K in keyof BridgeOptions]: BridgeOptions[K] };
+    if (changes.weight !== undefined) o.weight = changes.weight;
+    if (changes.labels !== undefined) o.labels = { ...changes.labels };
+    if (changes.maxConcurrentCalls !== undefined) o.maxConcurrentCalls = changes.maxConcurrentCalls;
+    for (const l of this.links.values()) l.renew();
+  }
+
+  setServing(serving: boolean): void {
+    if (this.serving === serving) return;
+    this.serving = serving;
+    for (const l of this.links.values()) l.reportHealth();
+  }
+
   async stop(graceMs = 10_000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     for (const l of this.links.values()) l.drain();
     const until = Date.now() + graceMs;
-    while (this.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    // Done when the calls are, and the routers have ended the drained streams: a router ends
+    // one once no call is left on it, so an Open crossing our Drain is refused, not cut off.
+    while ((this.active > 0 || [...this.links.values()].some((l) => l.registered())) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     for (const l of this.links.values()) l.close("instance stopping");
   }
 }
@@ -175,6 +216,19 @@ class RouterLink {
     for (const s of this.slots) s.drain();
   }
 
+  reportHealth(): void {
+    for (const s of this.slots) s.reportHealth();
+  }
+
+  /** Some Register stream to this router is welcomed and still open. */
+  registered(): boolean {
+    return this.slots.some((s) => s.registered());
+  }
+
+  renew(): void {
+    for (const s of this.slots) s.renew();
+  }
+
   close(reason: string): void {
     for (const s of this.slots) s.close(reason);
     this.client.close();
@@ -191,6 +245,8 @@ class Slot {
   private conn: Connection | undefined;
   /** Connections the router drained, finishing their calls. */
   private readonly retired = new Set<Connection>();
+  /** Connections replaced by update(), drained once their successor is registered. */
+  private readonly renewed = new Set<Connection>();
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   everWelcomed = false;
@@ -214,6 +270,7 @@ class Slot {
 
   /** The connection ended; try again after the backoff. */
   lost(conn: Connection, reason: string): void {
+    this.renewed.delete(conn);
     if (this.retired.delete(conn)) return;
     if (conn !== this.conn) return;
     this.conn = undefined;
@@ -234,7 +291,20 @@ class Slot {
     this.connect();
   }
 
+  /** A new Hello (update()): a fresh connection now, the old one drains when it is registered. */
+  renew(): void {
+    const old = this.conn;
+    if (!old || this.bridge.stopping) return;
+    this.retired.add(old);
+    this.renewed.add(old);
+    this.conn = undefined;
+    this.connect();
+  }
+
   welcomed(): void {
+    // The successor is in: connections it replaces stop taking calls and end when idle.
+    for (const c of this.renewed) c.retireAfterRenewal();
+    this.renewed.clear();
     this.attempt = 0;
     if (!this.everWelcomed) {
       this.everWelcomed = true;
@@ -246,6 +316,14 @@ class Slot {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.conn?.drain();
+  }
+
+  reportHealth(): void {
+    this.conn?.reportHealth();
+  }
+
+  registered(): boolean {
+    return (this.conn?.registered ?? false) || [...this.retired].some((c) => c.registered);
   }
 
   close(reason: string): void {
@@ -325,6 +403,27 @@ class Connection implements CallHost {
         description: o.description ?? `${hostname()} pid ${process.pid}`,
       }),
     );
+  }
+
+  /**
+   * Replaced by a connection with a newer Hello: Drain. The router sends no new call after
+   * it reads the Drain (Opens crossing it are refused unstarted and move on) and ends the
+   * stream once its calls are done, so no call is caught between the two streams.
+   */
+  retireAfterRenewal(): void {
+    if (this.closed) return;
+    this.drain();
+  }
+
+  get registered(): boolean {
+    return this.welcome !== undefined && !this.closed;
+  }
+
+  /** Sends the bridge's health (after Welcome; a stream not yet welcomed reports on Welcome). */
+  reportHealth(): void {
+    if (this.closed || !this.welcome) return;
+    const status = this.bridge.serving ? HealthReport_Status.SERVING : HealthReport_Status.NOT_SERVING;
+    this.sender.control(0, InstanceFrame.Health, HealthReportSchema, create(HealthReportSchema, { status }));
   }
 
   drain(): void {
@@ -431,6 +530,7 @@ class Connection implements CallHost {
     this.heartbeat = setInterval(() => this.tick(interval), Math.max(5, interval / 2));
     this.heartbeat.unref();
     this.slot.welcomed();
+    if (!this.bridge.serving) this.reportHealth();
     // Scale-out: register with the other routers of the deployment too.
     for (const address of w.routerAddresses) this.bridge.addRouter(address);
   }

@@ -12,6 +12,7 @@ import {
   type MetadataEntry,
   type Trailers,
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
+import type { AttemptResult, CallAttempt, PoolCall } from "../resilience/index.js";
 import { RouterFrame } from "./frames.js";
 import { FrameError } from "./wire.js";
 import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
@@ -35,11 +36,14 @@ export const REFUSED_KEY = "grpcrouter-refused";
 
 export interface CallRoute {
   readonly serviceName: string;
-  /** Called when the call is over, so the route can hand its slot to a waiting call. */
-  release(call: RoutedCall): void;
-  /** Re-dispatches a call its instance never received. */
-  redispatch(call: RoutedCall): void;
-  forgetPending(call: RoutedCall): void;
+  /**
+   * An attempt failed in a way that might be retried (never delivered, or a status the
+   * retry rule may retry): finishes the attempt with the pool and, when the rule and the
+   * budget allow, starts the next one. True when the call runs again.
+   */
+  retry(call: RoutedCall, attempt: CallAttempt, result: AttemptResult): boolean;
+  /** Publishes callStarted (without an instance) for a call that ends before it got one. */
+  announce(call: RoutedCall): void;
 }
 
 export class RoutedCall {
@@ -52,9 +56,22 @@ export class RoutedCall {
   routingKey: string | undefined;
   /** The admin hub has seen callStarted. */
   hubStarted = false;
-  /** Times the call moved to another instance unstarted. */
-  redispatches = 0;
+  /** Attempts after the first (moved unstarted, or retried). */
+  retries = 0;
   readonly deadline: number;
+  /** The pool's record of this call across attempts (set by the route). */
+  poolCall: PoolCall | undefined;
+  /** The attempt running now; undefined while the call waits for an instance. */
+  attempt: CallAttempt | undefined;
+  /** Aborted when the client cancels (or the call ends while waiting): ends the pool's wait. */
+  readonly abort = new AbortController();
+  /** Why an undelivered call was not moved again (for its final message). */
+  undeliveredReason: string | undefined;
+  /** Reads a text header of the call, for balancers (pin, subset). */
+  readonly metadataValue = (key: string): string | undefined => {
+    const v = this.client.metadata.get(key)[0];
+    return typeof v === "string" ? v : undefined;
+  };
 
   private requestCredit = 0;
   /** Response bytes the instance may still send. */
@@ -109,11 +126,18 @@ export class RoutedCall {
     return this.client.metadata;
   }
 
-  /** True while the call could still go to another instance without anyone noticing. */
-  get canRedispatch(): boolean {
-    if (this.finished || this.headersSent || this.responseCount > 0) return false;
-    const opened = this.stream !== undefined && this.stream.flushSeq > this.openSeq;
-    if (opened) return false;
+  /** Open has left for the instance: it may have started the call. */
+  private get delivered(): boolean {
+    return this.stream !== undefined && this.stream.flushSeq > this.openSeq;
+  }
+
+  /** Something of the response reached the client: the call can never run again. */
+  private get committed(): boolean {
+    return this.headersSent || this.responseCount > 0 || this.response !== undefined;
+  }
+
+  /** The router still holds every request sent so far (or sent none), so it could replay them. */
+  private get replayable(): boolean {
     return this.method.singleRequest || this.sentRequests === 0;
   }
 
@@ -262,11 +286,11 @@ export class RoutedCall {
   onTrailers(t: Trailers): void {
     if (this.finished) return;
     const md = metadataFromEntries(t.metadata, (k, why) => this.ctx.log(`call ${this.method.path}: dropped trailer ${k}: ${why}`));
-    if (this.response === undefined && !this.headersSent && t.code !== 0 && md.get(REFUSED_KEY).length > 0 && this.canRedispatchAfterRefusal()) {
-      // The instance refused a call it never started (it is draining): try another one.
-      this.detach();
-      this.route.redispatch(this);
-      return;
+    if (t.code !== 0 && this.attempt) {
+      // The instance refused a call it never started (it is draining or full): that call
+      // was never delivered. Any other failure may be retried under the pool's rule.
+      const refused = md.get(REFUSED_KEY).length > 0 && !this.headersSent && this.responseCount === 0;
+      if (this.retryAttempt({ code: t.code, delivered: !refused, committed: this.committed, replayable: this.replayable })) return;
     }
     md.remove(REFUSED_KEY);
     if (t.details.length > 0) md.set("grpc-status-details-bin", Buffer.from(t.details.buffer, t.details.byteOffset, t.details.byteLength));
@@ -274,16 +298,27 @@ export class RoutedCall {
     this.finish(t.code <= 16 ? t.code : grpc.status.UNKNOWN, t.message, md);
   }
 
-  private canRedispatchAfterRefusal(): boolean {
-    return this.responseCount === 0 && (this.method.singleRequest || this.sentRequests === 0);
+  /** Offers the failed attempt to the retry rule; on a retry, leaves the stream first. */
+  private retryAttempt(result: AttemptResult): boolean {
+    const a = this.attempt;
+    if (!a || this.finished) return false;
+    this.attempt = undefined;
+    // Leave the stream before the pool frees the slot, so the next call finds its room.
+    this.leaveStream();
+    if (this.route.retry(this, a, result)) {
+      this.resetForRetry();
+      return true;
+    }
+    return false;
   }
 
   /** The call's stream died. */
   onStreamLost(reason: string): void {
     if (this.finished) return;
-    if (this.canRedispatch) {
-      this.detach();
-      this.route.redispatch(this);
+    const delivered = this.delivered;
+    if (this.retryAttempt({ code: grpc.status.UNAVAILABLE, delivered, committed: this.committed, replayable: this.replayable })) return;
+    if (!delivered && this.undeliveredReason) {
+      this.finish(grpc.status.UNAVAILABLE, `grpcrouter: ${this.method.path} could not be delivered (${reason}): ${this.undeliveredReason}`);
       return;
     }
     this.finish(grpc.status.UNAVAILABLE, `grpcrouter: the instance serving ${this.method.path} went away (${reason})`);
@@ -303,7 +338,7 @@ export class RoutedCall {
   private finish(code: number, message: string, md: grpc.Metadata = new grpc.Metadata()): void {
     if (this.finished) return;
     this.finished = true;
-    this.cleanup();
+    this.cleanup(code);
     try {
       if (this.method.singleResponse) {
         const cb = this.callback!;
@@ -320,7 +355,11 @@ export class RoutedCall {
       // The client is gone already; nothing to tell it.
       this.ctx.log(`call ${this.method.path}: could not send status: ${(e as Error).message}`);
     }
-    this.ctx.hub?.publish({ type: "callEnded", callId: this.hubId, code, message, trailers: md });
+    if (this.ctx.hub) {
+      // A call that ends while waiting for an instance has not been announced yet.
+      if (!this.hubStarted) this.route.announce(this);
+      this.ctx.hub.publish({ type: "callEnded", callId: this.hubId, code, message, trailers: md });
+    }
   }
 
   private onClientCancelled(): void {
@@ -330,9 +369,15 @@ export class RoutedCall {
     const deadline = Number.isFinite(this.deadline) && Date.now() >= this.deadline - DEADLINE_SLACK_MS;
     this.sendCancel(deadline ? "deadline exceeded" : "cancelled by the client", deadline);
     this.finished = true;
-    this.cleanup();
     const code = deadline ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED;
-    this.ctx.hub?.publish({ type: "callEnded", callId: this.hubId, code, message: deadline ? "deadline exceeded" : "cancelled" });
+    // A cancel is the client's doing, not the instance's: outlier detection must not see it
+    // (the pool ignores attempts whose signal is aborted). A deadline does count.
+    if (!deadline) this.abort.abort();
+    this.cleanup(code);
+    if (this.ctx.hub) {
+      if (!this.hubStarted) this.route.announce(this);
+      this.ctx.hub.publish({ type: "callEnded", callId: this.hubId, code, message: deadline ? "deadline exceeded" : "cancelled" });
+    }
   }
 
   private onDeadline(): void {
@@ -356,27 +401,36 @@ export class RoutedCall {
     }
   }
 
-  /** Leaves the current stream (before a re-dispatch). */
-  private detach(): void {
+  /** Leaves the current stream (the attempt is over). */
+  private leaveStream(): void {
     const s = this.stream;
-    if (s) {
-      s.forget(this);
-      this.route.release(this);
-    }
+    if (s) s.forget(this);
+  }
+
+  /** Ready for another attempt on another stream. */
+  private resetForRetry(): void {
     this.stream = undefined;
     this.id = 0;
+    this.openSeq = -1;
     this.halfCloseSent = false;
     this.response = undefined;
   }
 
-  private cleanup(): void {
+  private cleanup(code: number): void {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     this.ctx.active.delete(this);
-    if (this.stream) {
-      this.stream.forget(this);
-      this.route.release(this);
-    } else this.route.forgetPending(this);
+    this.leaveStream();
+    const a = this.attempt;
+    this.attempt = undefined;
+    if (a) {
+      // Final: the pool frees the slot and feeds outlier detection; `committed` keeps the
+      // retry rule from spending budget on a call that is over anyway.
+      a.finish({ code, delivered: this.delivered, committed: true });
+    } else if (!this.abort.signal.aborted) {
+      // Still waiting for an instance: end the pool's wait.
+      this.abort.abort();
+    }
     if (this.paused) this.resume();
   }
 }

@@ -1,15 +1,28 @@
-// The registry of one routed service: its instances (each with a pool of Register streams),
-// the balancer that picks among them, and the calls waiting for room.
+// The registry of one routed service: its instances (each with a pool of Register streams)
+// and the admission of calls to them. Admission is runtime/src/resilience's InstancePool
+// (the balancer, health, outlier ejection, per-instance limits and queues, wait-for-ready,
+// retries under a budget); this file is the tunnel's side of it: it tells the pool what the
+// streams say (Hello, HealthReport, Drain, any frame as a heartbeat) and runs each attempt
+// the pool admits on a stream of the chosen instance.
 import { fromBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import type { Balancer, Candidate, PickContext } from "../balancer/index.js";
+import type { Balancer } from "../balancer/index.js";
+import {
+  CallRejectedError,
+  InstancePool,
+  isIdempotent,
+  type AttemptResult,
+  type CallAttempt,
+  type HealthState,
+  type InstanceStatus,
+  type PooledInstance,
+  type ResilienceOptions,
+} from "../resilience/index.js";
 import type { RoutedCall, CallRoute } from "./router-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
 import type { RoutingKeyHook } from "./router.js";
-import type { TunnelTable } from "./spec.js";
-
-const MAX_REDISPATCHES = 5;
+import type { TunnelMethod, TunnelTable } from "./spec.js";
 
 /** What admin views and code lenses see of an instance. */
 export interface InstanceView {
@@ -19,22 +32,27 @@ export interface InstanceView {
   weight: number;
   streams: number;
   inFlight: number;
+  /** Calls queued for this instance while it is at its limit. */
+  queued: number;
   maxConcurrentCalls: number;
   draining: boolean;
+  /** Takes calls: SERVING, heard from, not ejected, not draining. */
   serving: boolean;
+  /** serving, not_serving (its own report or silence), draining, ejected (outlier detection). */
+  health: HealthState;
+  /** Why it is out of rotation, in words ("" when it is in). */
+  healthReason: string;
   address: string;
   description: string;
   registeredAt: Date;
 }
 
-export class RouterInstance implements Candidate {
+export class RouterInstance {
   weight: number;
   labels: Record<string, string>;
-  outstanding = 0;
-  healthy = true;
   readonly streams: InstanceStream[] = [];
+  /** Hello's max_concurrent_calls; 0 = none. */
   maxConcurrentCalls: number;
-  serving = true;
   description: string;
   readonly registeredAt = new Date();
 
@@ -42,6 +60,8 @@ export class RouterInstance implements Candidate {
     readonly id: string,
     private readonly route: ServiceRoute,
     first: InstanceStream,
+    /** The pool's handle; replaced when a drained instance comes back under the same id. */
+    public pooled: PooledInstance,
   ) {
     const h = first.hello!;
     this.weight = h.weight || 1;
@@ -54,20 +74,8 @@ export class RouterInstance implements Candidate {
     return this.streams.every((s) => s.draining);
   }
 
-  /** Recomputes `healthy`: serving, not draining, below its call limit, a stream with room. */
-  refresh(): void {
-    this.healthy =
-      this.serving &&
-      (this.maxConcurrentCalls === 0 || this.outstanding < this.maxConcurrentCalls) &&
-      this.streams.some((s) => s.room > 0);
-  }
-
-  setServing(serving: boolean): void {
-    if (this.serving === serving) return;
-    this.serving = serving;
-    this.refresh();
-    this.route.publishInstance(this, "instanceChanged");
-    if (this.healthy) this.route.kick();
+  get outstanding(): number {
+    return this.pooled.candidate.outstanding;
   }
 
   /** The stream with the most room. */
@@ -78,6 +86,7 @@ export class RouterInstance implements Candidate {
   }
 
   view(): InstanceView {
+    const st = this.pooled.status();
     return {
       id: this.id,
       service: this.route.serviceName,
@@ -85,9 +94,12 @@ export class RouterInstance implements Candidate {
       weight: this.weight,
       streams: this.streams.length,
       inFlight: this.outstanding,
+      queued: st.pending,
       maxConcurrentCalls: this.maxConcurrentCalls,
       draining: this.draining,
-      serving: this.serving,
+      serving: st.health === "serving",
+      health: st.health,
+      healthReason: st.reason,
       address: this.streams[0]?.peer ?? "",
       description: this.description,
       registeredAt: this.registeredAt,
@@ -98,18 +110,26 @@ export class RouterInstance implements Candidate {
 export class ServiceRoute implements CallRoute {
   readonly serviceName: string;
   readonly instances = new Map<string, RouterInstance>();
-  /** Copy-on-write, as the balancer contract asks. */
-  private candidates: RouterInstance[] = [];
-  private readonly pending: RoutedCall[] = [];
+  readonly pool: InstancePool;
+  private readonly idempotent = new Map<TunnelMethod, boolean>();
 
   constructor(
     private readonly ctx: RouterContext,
     readonly table: TunnelTable,
-    private readonly balancer: Balancer,
+    readonly balancer: Balancer,
     private readonly routingKeys: Readonly<Record<string, RoutingKeyHook>>,
+    resilience: ResilienceOptions,
+    /** Calls waiting for an instance (queued, waiting for ready, backing off), over all services. */
     private readonly pendingCount: { n: number },
   ) {
     this.serviceName = table.spec.service.typeName;
+    this.pool = new InstancePool({
+      service: this.serviceName,
+      balancer,
+      resilience,
+      onHealthChange: (s) => this.onHealthChange(s),
+    });
+    for (const m of table.byPath.values()) this.idempotent.set(m, isIdempotent(m.method));
   }
 
   // ---- membership ----
@@ -119,21 +139,32 @@ export class ServiceRoute implements CallRoute {
     let inst = this.instances.get(h.instanceId);
     const isNew = !inst;
     if (!inst) {
-      inst = new RouterInstance(h.instanceId, this, s);
+      const pooled = this.pool.add({ id: h.instanceId, labels: { ...h.labels }, weight: h.weight || 1, maxConcurrentCalls: this.ctx.limits.callsPerStream });
+      inst = new RouterInstance(h.instanceId, this, s, pooled);
       this.instances.set(inst.id, inst);
-      this.candidates = [...this.candidates, inst];
     } else {
-      // A newer Hello of the same instance wins (a restarted process keeps its id).
+      // A newer Hello of the same instance wins (a restarted process keeps its id; a
+      // re-registration is how an instance changes its weight or labels at runtime).
       inst.weight = h.weight || 1;
-      inst.labels = { ...h.labels };
       inst.maxConcurrentCalls = h.maxConcurrentCalls;
+      inst.description = h.description;
+      if (inst.draining && inst.pooled.health.state === "draining") {
+        // Drain has no way back in the pool: an instance that returns under its id after
+        // draining (a restart) starts afresh. Its calls in flight still finish on the old handle.
+        this.pool.remove(inst.id);
+        inst.pooled = this.pool.add({ id: inst.id, labels: { ...h.labels }, weight: inst.weight, maxConcurrentCalls: this.ctx.limits.callsPerStream });
+      }
+      inst.pooled.setWeight(inst.weight);
+      if (!sameLabels(inst.labels, h.labels)) {
+        inst.labels = { ...h.labels };
+        inst.pooled.setLabels(inst.labels);
+      }
     }
     s.instance = inst;
     inst.streams.push(s);
-    inst.refresh();
     this.ctx.log(`registered ${s.label}${isNew ? "" : ` (stream ${inst.streams.length})`}`);
     this.publishInstance(inst, isNew ? "instanceRegistered" : "instanceChanged");
-    this.kick();
+    this.updateLimit(inst);
   }
 
   removeStream(s: InstanceStream): void {
@@ -143,20 +174,46 @@ export class ServiceRoute implements CallRoute {
     if (i >= 0) inst.streams.splice(i, 1);
     if (inst.streams.length === 0 && this.instances.get(inst.id) === inst) {
       this.instances.delete(inst.id);
-      this.candidates = this.candidates.filter((c) => c !== inst);
+      this.pool.remove(inst.id);
       this.ctx.log(`deregistered instance ${JSON.stringify(inst.id)} of ${this.serviceName}`);
       this.ctx.hub?.publish({ type: "instanceDeregistered", instance: { id: inst.id, service: this.serviceName } });
     } else {
-      inst.refresh();
-      this.publishInstance(inst, "instanceChanged");
+      this.streamChanged(s);
     }
   }
 
+  /** A stream of the instance drained (or left): its capacity changed, it may be draining as a whole. */
   streamChanged(s: InstanceStream): void {
     const inst = s.instance;
     if (!inst) return;
-    inst.refresh();
+    if (inst.draining) inst.pooled.drain();
+    this.updateLimit(inst);
     this.publishInstance(inst, "instanceChanged");
+  }
+
+  /** The instance's own HealthReport. */
+  report(inst: RouterInstance, serving: boolean): void {
+    inst.pooled.report(serving ? "SERVING" : "NOT_SERVING");
+  }
+
+  /**
+   * The pool's concurrency limit of an instance: Hello's max_concurrent_calls, and what its
+   * open streams carry (callsPerStream each). While the instance has fewer calls than its
+   * open streams can carry, one of them has room, so an admitted call always finds a stream.
+   */
+  private updateLimit(inst: RouterInstance): void {
+    const open = inst.streams.filter((x) => !x.draining && !x.closed).length;
+    const carried = Math.max(1, open) * this.ctx.limits.callsPerStream;
+    const hello = inst.maxConcurrentCalls;
+    inst.pooled.setMaxConcurrentCalls(hello > 0 ? Math.min(hello, carried) : carried);
+  }
+
+  private onHealthChange(s: InstanceStatus): void {
+    if (!this.instances.has(s.id)) return;
+    if (s.health === "ejected" || (s.health === "serving" && s.ejections > 0 && s.consecutiveFailures === 0)) {
+      this.ctx.log(`instance ${JSON.stringify(s.id)} of ${this.serviceName}: ${s.health === "ejected" ? s.reason : "back in rotation"}`);
+    }
+    this.ctx.hub?.publish({ type: "instanceChanged", instance: { id: s.id, service: this.serviceName, health: s.health } });
   }
 
   publishInstance(inst: RouterInstance, type: "instanceRegistered" | "instanceChanged"): void {
@@ -172,7 +229,7 @@ export class ServiceRoute implements CallRoute {
         address: inst.streams[0]?.peer ?? "",
         streams: inst.streams.length,
         maxConcurrentCalls: inst.maxConcurrentCalls,
-        health: inst.draining ? "draining" : inst.serving ? "serving" : "not_serving",
+        health: inst.draining ? "draining" : inst.pooled.health.state,
         description: inst.description,
       },
     });
@@ -184,43 +241,77 @@ export class ServiceRoute implements CallRoute {
 
   // ---- calls ----
 
-  /** Routes a new call: to an instance, into the waiting queue, or fails it. */
+  /** Starts routing a new call: the pool admits it to an instance, queues it, or refuses it. */
   dispatch(call: RoutedCall): void {
     if (call.isFinished) return;
     if (this.ctx.closing) return call.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
-    const ctx: PickContext = {
+    call.poolCall = this.pool.call({
       method: call.method.path,
+      idempotent: this.idempotent.get(call.method) === true,
       routingKey: call.routingKey,
-      metadata: (key) => {
-        const v = call.metadata.get(key)[0];
-        return typeof v === "string" ? v : undefined;
-      },
-    };
-    const pick = this.candidates.length > 0 ? this.balancer.pick(this.candidates, ctx) : undefined;
-    const inst = pick?.candidate as RouterInstance | undefined;
-    const stream = inst?.bestStream();
-    if (inst && stream) {
-      inst.outstanding++;
-      inst.refresh();
-      this.publishStart(call, inst.id, pick!.reason);
-      stream.open(call);
-      return;
-    }
-    this.publishStart(call, undefined, undefined);
-    const live = [...this.instances.values()].filter((i) => i.serving && !i.draining);
-    if (live.length === 0) {
-      const why = this.instances.size === 0 ? "is registered" : "is serving (all are draining or not serving)";
-      return call.fail(grpc.status.UNAVAILABLE, `grpcrouter: no instance of ${this.serviceName} ${why}`);
-    }
-    // Instances exist but none has room (call limits, stream windows): wait for one.
-    if (this.pendingCount.n >= this.ctx.limits.maxPendingCalls) {
-      return call.fail(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: every instance of ${this.serviceName} is at capacity and ${this.pendingCount.n} calls are waiting`);
-    }
-    this.pending.push(call);
-    this.pendingCount.n++;
+      metadata: call.metadataValue,
+      deadline: call.deadline,
+      signal: call.abort.signal,
+    });
+    this.nextAttempt(call);
   }
 
-  /** callStarted once per call (a re-dispatched call keeps its first record). */
+  /** Asks the pool for the call's next attempt (after a backoff, when it is a retry). */
+  private nextAttempt(call: RoutedCall): void {
+    this.pendingCount.n++;
+    call.poolCall!.next().then(
+      (attempt) => {
+        this.pendingCount.n--;
+        this.run(call, attempt);
+      },
+      (e: unknown) => {
+        this.pendingCount.n--;
+        if (e instanceof CallRejectedError) call.fail(e.code, `grpcrouter: ${e.details}`);
+        else call.fail(grpc.status.INTERNAL, `grpcrouter: routing failed: ${(e as Error)?.message ?? e}`);
+      },
+    );
+  }
+
+  /** Runs an admitted attempt on a stream of its instance. */
+  private run(call: RoutedCall, attempt: CallAttempt): void {
+    if (call.isFinished || this.ctx.closing) {
+      attempt.finish({ code: grpc.status.CANCELLED, delivered: false, committed: true });
+      if (!call.isFinished) call.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
+      return;
+    }
+    const inst = this.instances.get(attempt.instance.id);
+    const stream = inst !== undefined && inst.pooled === attempt.instance ? inst.bestStream() : undefined;
+    if (!inst || !stream) {
+      // The instance left (or lost its last open stream) between admission and now.
+      const d = attempt.finish({ code: grpc.status.UNAVAILABLE, delivered: false });
+      if (d.retry) return this.nextAttempt(call);
+      return call.fail(grpc.status.UNAVAILABLE, `grpcrouter: ${call.method.path} could not be delivered: ${d.reason}`);
+    }
+    call.attempt = attempt;
+    this.publishStart(call, inst.id, attempt.pick.reason);
+    stream.open(call);
+  }
+
+  /**
+   * An attempt ended without a final answer the client must see: decides, with the pool's
+   * retry rule and budget, whether the call runs again. True when it does.
+   */
+  retry(call: RoutedCall, attempt: CallAttempt, result: AttemptResult): boolean {
+    const d = attempt.finish(result);
+    if (!d.retry || call.isFinished || this.ctx.closing) {
+      if (!result.delivered && !d.retry) call.undeliveredReason = d.reason;
+      return false;
+    }
+    call.retries++;
+    this.nextAttempt(call);
+    return true;
+  }
+
+  announce(call: RoutedCall): void {
+    this.publishStart(call, undefined, undefined);
+  }
+
+  /** callStarted once per call (a retried call keeps its first record). */
   private publishStart(call: RoutedCall, instanceId: string | undefined, reason: string | undefined): void {
     const hub = this.ctx.hub;
     if (!hub || call.hubStarted) return;
@@ -238,49 +329,6 @@ export class ServiceRoute implements CallRoute {
     call.publishInitialRequest();
   }
 
-  redispatch(call: RoutedCall): void {
-    // Bounded, so that instances refusing calls cannot bounce one around for ever.
-    if (++call.redispatches > MAX_REDISPATCHES) {
-      return call.fail(grpc.status.UNAVAILABLE, `grpcrouter: ${call.method.path} was refused or lost by ${MAX_REDISPATCHES} instances`);
-    }
-    this.dispatch(call);
-  }
-
-  release(call: RoutedCall): void {
-    const inst = call.stream?.instance;
-    if (inst) {
-      inst.outstanding = Math.max(0, inst.outstanding - 1);
-      inst.refresh();
-    }
-    if (this.pending.length > 0) setImmediate(() => this.kick());
-  }
-
-  forgetPending(call: RoutedCall): void {
-    const i = this.pending.indexOf(call);
-    if (i >= 0) {
-      this.pending.splice(i, 1);
-      this.pendingCount.n--;
-    }
-  }
-
-  /** Hands waiting calls to instances that have room now. */
-  kick(): void {
-    while (this.pending.length > 0) {
-      if (!this.candidates.some((c) => c.healthy)) {
-        // Nobody has room; but if nobody is left at all, the waiting calls fail now.
-        if (![...this.instances.values()].some((i) => i.serving && !i.draining)) {
-          const waiting = this.pending.splice(0);
-          this.pendingCount.n -= waiting.length;
-          for (const c of waiting) this.dispatch(c);
-        }
-        return;
-      }
-      const call = this.pending.shift()!;
-      this.pendingCount.n--;
-      this.dispatch(call);
-    }
-  }
-
   /** The routing key of a call from the method's hook, decoding the request only then. */
   routingKeyOf(call: RoutedCall, request: Buffer | undefined): string | undefined {
     const hook = this.routingKeys[call.method.method.name];
@@ -294,9 +342,14 @@ export class ServiceRoute implements CallRoute {
     }
   }
 
-  closeAll(): RoutedCall[] {
-    const waiting = this.pending.splice(0);
-    this.pendingCount.n -= waiting.length;
-    return waiting;
+  /** Fails every waiting call (router shutdown) and stops the pool's timers. */
+  close(): void {
+    this.pool.close("the router is shutting down");
   }
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => a[k] === b[k]);
 }

@@ -93,7 +93,21 @@ export class InstanceStream {
   }
 
   forget(call: RoutedCall): void {
-    if (call.stream === this && this.calls.get(call.id) === call) this.calls.delete(call.id);
+    if (call.stream === this && this.calls.get(call.id) === call) {
+      this.calls.delete(call.id);
+      if (this.draining && this.calls.size === 0) this.endWhenDrained();
+    }
+  }
+
+  /**
+   * An instance's drained stream with no call left is ended by the router: only the router
+   * knows that no Open is on its way, so the instance waits for this end instead of closing
+   * on its own (which could catch a crossing Open).
+   */
+  private endWhenDrained(): void {
+    setImmediate(() => {
+      if (this.draining && this.calls.size === 0 && this.state === "open") this.end();
+    });
   }
 
   bufferedBytes(): number {
@@ -131,6 +145,8 @@ export class InstanceStream {
   private onData(message: Buffer): void {
     if (this.state === "closed") return;
     this.lastReceived = Date.now();
+    // Any message is a heartbeat for the instance's health (pings, responses, credits).
+    this.instance?.pooled.heartbeat();
     let frames: Frame[];
     try {
       frames = decodeFrames(message);
@@ -168,10 +184,11 @@ export class InstanceStream {
           this.draining = true;
           this.ctx.log(`${this.label} is draining`);
           this.route.streamChanged(this);
+          if (this.calls.size === 0) this.endWhenDrained();
           return;
         case InstanceFrame.Health: {
           const h = decodeControl(HealthReportSchema, f.body);
-          this.instance?.setServing(h.status !== HealthReport_Status.NOT_SERVING);
+          if (this.instance) this.route.report(this.instance, h.status !== HealthReport_Status.NOT_SERVING);
           return;
         }
         case InstanceFrame.Hello:

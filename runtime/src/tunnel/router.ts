@@ -5,7 +5,8 @@ import { randomUUID } from "node:crypto";
 import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import type { AdminHub } from "../admin/index.js";
-import { createBalancer, RoundRobinBalancer, type Balancer } from "../balancer/index.js";
+import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type CustomPickFunction } from "../balancer/index.js";
+import type { ResilienceOptions } from "../resilience/index.js";
 import { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
 import { ServiceRoute, type InstanceView } from "./router-registry.js";
@@ -24,8 +25,16 @@ export interface RouterServiceOptions<S extends DescService = DescService> {
   tunnel: TunnelSpec<S>;
   /** Keyed by method proto name ("Say"). */
   routingKeys?: Record<string, RoutingKeyHook>;
-  /** A Balancer, or a balancer config for createBalancer (runtime/src/balancer); default round robin. */
+  /**
+   * A Balancer, a balancer config for createBalancer (runtime/src/balancer: "least_outstanding",
+   * { strategy: "consistent_hash" }, { strategy: "subset", selector: { tenant: { metadata: "x-tenant" } } }, …),
+   * or a plain function (candidates, ctx) => candidate; default round robin.
+   */
   balancer?: unknown;
+  /** Named functions a balancer config may use with { strategy: "custom", name }. */
+  customBalancers?: Record<string, CustomPickFunction>;
+  /** Health, outlier ejection, limits, wait-for-ready and retries of this service; over RouterOptions.resilience. */
+  resilience?: ResilienceOptions;
 }
 
 export interface RouterOptions {
@@ -42,7 +51,11 @@ export interface RouterOptions {
    * Default 64 MiB (1024 calls at the default window).
    */
   streamBufferBytes?: number;
-  /** Calls waiting for an instance with room, over all services; beyond: RESOURCE_EXHAUSTED. Default 1000. */
+  /**
+   * Default of `resilience.maxPendingPerInstance` (calls queued for one instance at its
+   * limit) and of wait-for-ready's `maxWaiting` (calls waiting for any instance); beyond
+   * them, RESOURCE_EXHAUSTED. Default 1000.
+   */
   maxPendingCalls?: number;
   /** Ping interval on idle Register streams, sent to instances in Welcome. Default 10 s. */
   heartbeatIntervalMs?: number;
@@ -59,6 +72,18 @@ export interface RouterOptions {
   peers?: string[];
   /** Checks an instance's Hello (its credentials); return a reason to refuse it. */
   authorize?: (hello: HelloInfo) => string | undefined | Promise<string | undefined>;
+  /**
+   * Calls that find no usable instance wait for one to register or recover, up to their
+   * deadline or `maxWaitMs` (default 10 s), instead of failing UNAVAILABLE at once.
+   * Default false (gRPC's fail-fast). Same as `resilience.waitForReady`.
+   */
+  waitForReady?: boolean | { maxWaitMs?: number; maxWaiting?: number };
+  /**
+   * Health and resilience of every service (runtime/src/resilience): outlier ejection
+   * (`outlier`), per-instance limits (`maxConcurrentCallsPerInstance`, `maxPendingPerInstance`),
+   * wait-for-ready, retries of UNAVAILABLE for idempotent methods and their budget (`retry`).
+   */
+  resilience?: ResilienceOptions;
 }
 
 export interface RouterStats {
@@ -75,8 +100,14 @@ export interface Router {
   listen(address?: string, credentials?: grpc.ServerCredentials): Promise<{ port: number; address: string }>;
   /** Mounts the router's services on an existing server instead. */
   addTo(server: grpc.Server): void;
-  /** Drains instances, lets calls finish for `graceMs` (default 5000), then stops. */
+  /**
+   * Graceful shutdown: new calls are refused (UNAVAILABLE), instances are told to drain (a
+   * bridge registers anew elsewhere / with the router that replaces this one), calls in
+   * flight get `graceMs` (default 5000) to finish, then the rest are cancelled and it stops.
+   */
   close(graceMs?: number): Promise<void>;
+  /** The same as close(graceMs): what a process does on SIGTERM. */
+  drain(graceMs?: number): Promise<void>;
   instances(service?: string): InstanceView[];
   stats(): RouterStats;
 }
@@ -125,9 +156,11 @@ class RouterImpl implements Router {
     const names = new Set<string>();
     for (const s of options.services) {
       const table = tunnelTable(s.tunnel);
-      if (names.has(s.tunnel.service.typeName)) throw new Error(`service ${s.tunnel.service.typeName} is given twice`);
-      names.add(s.tunnel.service.typeName);
-      this.routes.push(new ServiceRoute(this.ctx, table, balancerOf(s.balancer), s.routingKeys ?? {}, this.pendingCount));
+      const name = s.tunnel.service.typeName;
+      if (names.has(name)) throw new Error(`service ${name} is given twice`);
+      names.add(name);
+      const resilience = resilienceOf(options, s, limits);
+      this.routes.push(new ServiceRoute(this.ctx, table, balancerOf(s.balancer, s.customBalancers, name), s.routingKeys ?? {}, resilience, this.pendingCount));
     }
     options.hub?.setServices(this.routes.map((r) => ({ name: r.serviceName, methods: r.table.spec.service.methods.map((m) => m.name) })));
   }
@@ -206,7 +239,7 @@ class RouterImpl implements Router {
     if (this.ctx.closing) return;
     this.ctx.closing = true;
     for (const s of this.streams) s.drain("router shutting down", graceMs);
-    for (const r of this.routes) for (const c of r.closeAll()) c.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
+    for (const r of this.routes) r.close();
     const until = Date.now() + graceMs;
     while (this.ctx.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     for (const c of [...this.ctx.active]) c.abortForShutdown();
@@ -225,6 +258,10 @@ class RouterImpl implements Router {
         });
       });
     }
+  }
+
+  drain(graceMs?: number): Promise<void> {
+    return this.close(graceMs);
   }
 
   // ---- handlers ----
@@ -269,8 +306,21 @@ class RouterImpl implements Router {
   }
 }
 
-function balancerOf(config: unknown): Balancer {
+function balancerOf(config: unknown, custom: Record<string, CustomPickFunction> | undefined, service: string): Balancer {
   if (config === undefined) return new RoundRobinBalancer();
+  if (typeof config === "function") return new CustomBalancer(config as CustomPickFunction, config.name || "custom");
   if (typeof config === "object" && config !== null && typeof (config as Balancer).pick === "function") return config as Balancer;
-  return createBalancer(config);
+  return createBalancer(config, { ...(custom ? { custom } : {}), source: service });
+}
+
+/** The pool's options: the router's limits as defaults, then the router's, then the service's settings. */
+function resilienceOf(options: RouterOptions, s: RouterServiceOptions, limits: RouterLimits): ResilienceOptions {
+  const r = { ...options.resilience, ...s.resilience };
+  const wfr = r.waitForReady ?? options.waitForReady ?? false;
+  return {
+    heartbeatTimeoutMs: limits.heartbeatTimeoutMs,
+    maxPendingPerInstance: limits.maxPendingCalls,
+    ...r,
+    waitForReady: typeof wfr === "object" ? { maxWaiting: limits.maxPendingCalls, ...wfr } : wfr,
+  };
 }
