@@ -3,7 +3,7 @@
 // calls of all kinds through the router; reflection and health as grpcurl and probes see
 // them; hot reload that keeps live registrations, and a broken proto that changes nothing.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -180,6 +180,54 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
       }
     } finally {
       client.close();
+    }
+  });
+
+  it("keeps registrations through a message edit, and replaces only a service whose methods changed", async () => {
+    const echoFile = path.join(root, "demo/v1/echo.proto");
+    const original = readFileSync(echoFile, "utf8");
+    // Fix the broken file from the previous step; Greeter comes back as it was.
+    writeFileSync(
+      path.join(root, "demo/v1/greeter.proto"),
+      'syntax = "proto3";\npackage demo.v1;\nimport "demo/v1/echo.proto";\nservice Greeter {\n  rpc Greet(SayRequest) returns (SayResponse);\n}\n',
+    );
+    await serve.waitFor(/reloaded: no routed service changed/, "the fixed reload");
+    const reloads = () => serve.stderr.split("\n").filter((l) => l.includes("reloaded:")).length;
+    const before = reloads();
+    // A new field in a message: the router never decodes payloads, so nothing is replaced.
+    writeFileSync(echoFile, original.replace(/message SayRequest \{\n  string text = 1;/, "message SayRequest {\n  string text = 1;\n  string lang = 2;"));
+    await until(async () => reloads(), (n) => n > before, "the message-edit reload");
+    assert.match(serve.stderr.split("\n").filter((l) => l.includes("reloaded:")).at(-1)!, /no routed service changed/);
+    assert.doesNotMatch(bridge!.output, /drain/i);
+
+    // A new method changes Echo's tunnel: its router is replaced, the bridge re-registers.
+    writeFileSync(echoFile, original.replace("service Echo {", "service Echo {\n  rpc Shout(SayRequest) returns (SayResponse);"));
+    await serve.waitFor(/reloaded: changed demo\.v1\.Echo/, "Echo to be replaced");
+    const client = echoClient(router, schemas);
+    try {
+      const { res } = await until(() => client.say("after the change", undefined, 5000), () => true, "a call after the bridge re-registered");
+      assert.equal(res.text, "after the change");
+      assert.equal(await healthOf(router, "demo.v1.Echo"), "SERVING");
+    } finally {
+      client.close();
+    }
+    // The admin view agrees once the old router has let go of the instance.
+    const admin = createAdminClient(router);
+    try {
+      await until(() => admin.getSnapshot(), (snap) => snap.instances.some((i) => i.id === "sidecar-1" && i.health === 1), "sidecar-1 in the admin snapshot");
+      await new Promise((r) => setTimeout(r, 1500));
+      const snap = await admin.getSnapshot();
+      assert.deepEqual(snap.instances.map((i) => [i.id, i.health]), [["sidecar-1", 1]], "one instance, SERVING, after the old router closed");
+      assert.deepEqual(snap.services.map((s) => s.name), ["demo.v1.Echo", "demo.v1.Greeter"]);
+    } finally {
+      admin.close();
+    }
+    const refl = createReflectionClient(router);
+    try {
+      const registry = await refl.registryFor("demo.v1.Echo");
+      assert.ok(registry.getService("demo.v1.Echo")?.methods.some((m) => m.name === "Shout"), "reflection describes the new method");
+    } finally {
+      refl.close();
     }
   });
 

@@ -4,7 +4,7 @@
 // the Router view lists service → instance; stopping the session stops the router.
 // A failing step leaves a screenshot in test-results/.
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -51,6 +51,32 @@ async function until(cond: () => Promise<boolean>, what: string, timeoutMs = STE
   }
 }
 
+const ROUTER_PROGRAM = `// A router of one's own: the generated tunnel, a routing-key hook, the admin dashboard.
+import { AdminHub, createRouter, startDashboard } from "@grpcrouter/runtime";
+import { EchoTunnel } from "./gen/demo/v1/echo_router.js";
+
+const hub = new AdminHub();
+const router = createRouter({
+  hub,
+  services: [
+    {
+      tunnel: EchoTunnel,
+      routingKeys: {
+        Say: (call) => {
+          const user = call.metadata.get("x-user")[0];
+          return typeof user === "string" ? user : undefined;
+        },
+      },
+    },
+  ],
+});
+await router.listen(\`127.0.0.1:\${process.env.GRPCROUTER_PORT}\`);
+await startDashboard({ hub, port: Number(process.env.GRPCROUTER_ADMIN_PORT) });
+console.log("my router is up");
+`;
+/** 1-based line of the hook's first statement in ROUTER_PROGRAM. */
+const HOOK_LINE = ROUTER_PROGRAM.split("\n").findIndex((l) => l.includes('call.metadata.get("x-user")')) + 1;
+
 describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, () => {
   let tmp: string;
   let folder: string;
@@ -59,6 +85,8 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
   let page: Page;
   let port = 0;
   let adminPort = 0;
+  let ownPort = 0;
+  let ownAdminPort = 0;
   let bridge: Bridge | undefined;
   let client: grpc.Client | undefined;
 
@@ -68,6 +96,13 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
     cpSync(path.join(repoRoot, "examples/echo/proto"), path.join(folder, "proto"), { recursive: true });
     port = await freePort();
     adminPort = await freePort();
+    ownPort = await freePort();
+    ownAdminPort = await freePort();
+    // The user's own router program, with a routing-key hook to put a breakpoint in. It
+    // imports the code the debug configuration generates into gen/.
+    writeFileSync(path.join(folder, "router.ts"), ROUTER_PROGRAM);
+    writeFileSync(path.join(folder, "package.json"), JSON.stringify({ private: true, type: "module" }));
+    symlinkSync(path.join(repoRoot, "node_modules"), path.join(folder, "node_modules"), "dir");
     mkdirSync(path.join(folder, ".vscode"));
     writeFileSync(
       path.join(folder, ".vscode", "launch.json"),
@@ -76,6 +111,17 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
           version: "0.2.0",
           configurations: [
             { type: "grpcrouter", request: "launch", name: "Debug Router", root: "${workspaceFolder}/proto", out: "${workspaceFolder}/gen", port, adminPort },
+            {
+              type: "grpcrouter",
+              request: "launch",
+              name: "Debug My Router",
+              root: "${workspaceFolder}/proto",
+              out: "${workspaceFolder}/gen",
+              program: "${workspaceFolder}/router.ts",
+              runtimeArgs: ["--conditions=development", "--import", "tsx"],
+              port: ownPort,
+              adminPort: ownAdminPort,
+            },
           ],
         },
         null,
@@ -143,7 +189,12 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
 
   it("F5 generates, then starts the router under the debugger", async () => {
     await step("start debugging", async () => {
-      await runCommand("Debug: Start Debugging");
+      // Once the extension is active (its status bar item shows), F5 with the workbench
+      // focused starts launch.json's only configuration.
+      await page.locator('.statusbar-item[id$="grpcrouter.router"]').waitFor();
+      await page.locator(".monaco-workbench .part.editor").click();
+      await page.keyboard.press("F5");
+      await page.locator(".debug-toolbar").waitFor();
       await until(() => portOpen(port), `the router on port ${port}`);
       await until(() => portOpen(adminPort), `the dashboard on port ${adminPort}`);
       assert.ok(existsSync(path.join(folder, "gen/demo/v1/echo_router.proto")), "generate ran before the launch");
@@ -168,10 +219,30 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
         client!.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, (b: Buffer) => b, Buffer.concat([Buffer.from([0x0a, text.length]), text]), (e) => (e ? reject(e) : resolve())),
       );
       const row = frame.locator('#calls tr[data-method="/demo.v1.Echo/Say"]');
-      await row.waitFor();
+      // The row shows at the call's start; its end follows as its own event.
+      await row.locator(".badge.ok").waitFor();
       assert.match(await row.innerText(), /e2e-1[\s\S]*OK/);
       await row.click();
       await frame.locator("#detail .timeline").filter({ hasText: '"text": "from e2e"' }).waitFor();
+    });
+  });
+
+  it("keeps the picture when the panel is hidden and shown again (resync)", async () => {
+    await step("hide and show the panel", async () => {
+      await page.locator(".tab", { hasText: `Router 127.0.0.1:${port}` }).click();
+      // Another editor in the panel's group hides the panel (its page is discarded).
+      await page.keyboard.press("Control+P");
+      const input = page.locator(".quick-input-box input.input");
+      await input.waitFor({ state: "visible" });
+      await input.fill("launch.json");
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: "launch.json" }).first().waitFor();
+      await page.keyboard.press("Enter");
+      await page.locator(".tab.active", { hasText: "launch.json" }).waitFor();
+      await runCommand("gRPC Router: Open Debug Panel");
+      await page.locator(".tab.active", { hasText: `Router 127.0.0.1:${port}` }).waitFor();
+      const frame = panelFrame();
+      await frame.locator('#calls tr[data-method="/demo.v1.Echo/Say"]').waitFor();
+      await frame.locator('#instances tr[data-instance="e2e-1"]').waitFor();
     });
   });
 
@@ -189,9 +260,54 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
 
   it("stops the router with the session", async () => {
     await step("stop debugging", async () => {
-      await runCommand("Debug: Stop");
+      await page.locator(".debug-toolbar .action-label.codicon-debug-stop").click();
       await until(async () => !(await portOpen(port)), "the router to stop");
       await panelFrame().locator('#connection[data-state="down"], #connection[data-state="connecting"]').first().waitFor();
+    });
+  });
+
+  it("stops at a breakpoint in a routing-key hook of the user's own router program", async () => {
+    await step("breakpoint in a routing hook", async () => {
+      await page.keyboard.press("Control+P");
+      const input = page.locator(".quick-input-box input.input");
+      await input.waitFor({ state: "visible" });
+      await input.fill("router.ts");
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: "router.ts" }).first().waitFor();
+      await page.keyboard.press("Enter");
+      await page.locator(".tab.active", { hasText: "router.ts" }).waitFor();
+      await page.keyboard.press("Control+G");
+      await input.waitFor({ state: "visible" });
+      await input.fill(`:${HOOK_LINE}`);
+      await page.keyboard.press("Enter");
+      await page.keyboard.press("F9");
+      await page.locator(".editor-instance .codicon-debug-breakpoint").first().waitFor();
+
+      await runCommand("Debug: Select and Start Debugging");
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: "Debug My Router" }).first().click();
+      await until(() => portOpen(ownPort), `my router on port ${ownPort}`);
+
+      const caller = new grpc.Client(`127.0.0.1:${ownPort}`, grpc.credentials.createInsecure());
+      const md = new grpc.Metadata();
+      md.set("x-user", "ada");
+      const call = new Promise<grpc.ServiceError | null>((resolve) =>
+        caller.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0x01, 0x78]), md, { deadline: new Date(Date.now() + 60_000) }, (e) => resolve(e)),
+      );
+      // Paused in the hook: the editor marks the line, the toolbar offers Continue.
+      await page.locator(".debug-toolbar .codicon-debug-continue").waitFor();
+      const stack = page.locator(".debug-call-stack");
+      await stack.filter({ hasText: /paused on breakpoint/i }).waitFor();
+      // The top frame is the hook, in the TypeScript source (tsx's source maps), on its line.
+      const top = stack.locator(".monaco-list-row", { hasText: "router.ts" }).filter({ hasText: `${HOOK_LINE}:` }).first();
+      await top.waitFor();
+      assert.match(await top.innerText(), /Say/);
+      await page.locator(".debug-toolbar .codicon-debug-continue").click();
+      await page.locator(".debug-toolbar .codicon-debug-pause").waitFor();
+      await page.locator(".debug-toolbar .action-label.codicon-debug-stop").click();
+      await until(async () => !(await portOpen(ownPort)), "my router to stop");
+      // No instance was registered, so the call could not be served; what matters is that it reached the hook.
+      const err = await call;
+      caller.close();
+      assert.ok(err, "the call ends once the router stops");
     });
   });
 });

@@ -9,10 +9,21 @@ import type { LoadResult, LoadSpec } from "./loadgen.js";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+// Direct and routed runs alternate, ROUNDS times each; the medians are printed (the machine
+// is shared and noisy: one run proves little).
+const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+// BENCH_BASELINE=<another checkout>: its router and instance run too ("before"), so a change
+// is measured against the old code in the same run. BENCH_PROFILE=<dir>: the router and
+// instance processes write V8 CPU profiles there. BENCH_BALANCER=0 skips the balancer column.
+const baseline = process.env.BENCH_BASELINE;
+const profileDir = process.env.BENCH_PROFILE;
 const children: ChildProcess[] = [];
 
-function start(args: string[]): Promise<{ port?: number; ready?: boolean }> {
-  const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", here("./echo-servers.mjs"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+function start(args: string[], servers = here("./echo-servers.mjs")): Promise<{ port?: number; ready?: boolean }> {
+  // One directory per process kind: tsx's loader thread writes a profile of its own there too.
+  const side = baseline && servers !== here("./echo-servers.mjs") ? "before" : "after";
+  const prof = profileDir && args[0] !== "direct" ? ["--cpu-prof", "--cpu-prof-dir", `${profileDir}/${args[0]}-${side}`] : [];
+  const child = spawn(process.execPath, [...prof, "--conditions=development", "--import", "tsx", servers, ...args], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`echo-servers ${args.join(" ")} exited with ${code}`)));
@@ -41,51 +52,97 @@ const scenarios: Array<{ name: string; spec: Omit<LoadSpec, "target"> }> = [
 
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+/** The medians of several runs of one target (each field on its own). */
+function medianOf(runs: LoadResult[]): LoadResult {
+  const m = (f: (r: LoadResult) => number) => median(runs.map(f));
+  const errors = runs.reduce((n, r) => n + r.errors, 0);
+  const firstError = runs.find((r) => r.firstError)?.firstError;
+  return {
+    calls: m((r) => r.calls),
+    messages: m((r) => r.messages),
+    errors,
+    seconds: m((r) => r.seconds),
+    callsPerSecond: m((r) => r.callsPerSecond),
+    messagesPerSecond: m((r) => r.messagesPerSecond),
+    p50Ms: m((r) => r.p50Ms),
+    p99Ms: m((r) => r.p99Ms),
+    ...(firstError ? { firstError } : {}),
+  };
+}
+
 try {
+  const targets: Array<[string, number]> = [];
   const direct = await start(["direct"]);
+  targets.push(["direct", direct.port!]);
+  if (baseline) {
+    const servers = `${baseline}/runtime/bench/echo-servers.mjs`;
+    const before = await start(["router"], servers);
+    await start(["instance", `127.0.0.1:${before.port}`], servers);
+    targets.push(["before", before.port!]);
+  }
   const router = await start(["router"]);
   await start(["instance", `127.0.0.1:${router.port}`]);
-  console.log(`direct: connect-node on :${direct.port}; routed: router on :${router.port} + one bridged instance; ${seconds} s per run`);
+  targets.push(["routed", router.port!]);
+  console.log(
+    `direct: connect-node on :${direct.port}; routed: router on :${router.port} + one bridged instance${baseline ? `; before: the same from ${baseline}` : ""}; ` +
+      `${seconds} s per run, ${rounds} rounds alternating, medians shown`,
+  );
   console.log("scenario                               | target | calls/s   | msgs/s    | p50 ms | p99 ms | errors");
+  const summary: string[] = [];
   for (const s of scenarios) {
-    const d = await load({ ...s.spec, target: `127.0.0.1:${direct.port}` });
-    const r = await load({ ...s.spec, target: `127.0.0.1:${router.port}` });
-    for (const [label, x] of [["direct", d], ["routed", r]] as const) {
+    const runs = new Map<string, LoadResult[]>(targets.map(([t]) => [t, []]));
+    for (let i = 0; i < rounds; i++) {
+      for (const [t, port] of targets) runs.get(t)!.push(await load({ ...s.spec, target: `127.0.0.1:${port}` }));
+    }
+    const med = new Map([...runs].map(([t, r]) => [t, medianOf(r)]));
+    for (const [label, x] of med) {
       console.log(
         `${s.name.padEnd(38)} | ${label} | ${fmt(x.callsPerSecond).padStart(9)} | ${fmt(x.messagesPerSecond).padStart(9)} | ${fmt(x.p50Ms, 3).padStart(6)} | ${fmt(x.p99Ms, 3).padStart(6)} | ${x.errors}${x.firstError ? ` (${x.firstError})` : ""}`,
       );
     }
-    const ratio = s.spec.kind === "unary" ? r.callsPerSecond / d.callsPerSecond : r.messagesPerSecond / d.messagesPerSecond;
-    console.log(`${"".padEnd(38)} | ratio  | routed/direct throughput ${fmt(ratio, 2)}, added p50 ${fmt(r.p50Ms - d.p50Ms, 3)} ms`);
+    const d = med.get("direct")!;
+    for (const [label, r] of med) {
+      if (label === "direct") continue;
+      const ratio = s.spec.kind === "unary" ? r.callsPerSecond / d.callsPerSecond : r.messagesPerSecond / d.messagesPerSecond;
+      const line = `${label}/direct throughput ${fmt(ratio, 2)}, added p50 ${fmt(r.p50Ms - d.p50Ms, 3)} ms`;
+      console.log(`${"".padEnd(38)} | ratio  | ${line}`);
+      summary.push(`${s.name}: ${line}`);
+    }
   }
-
-  // The balancer column: the same unary load through a router per strategy, two instances
-  // each, so the strategy's cost per call (pick + admission) shows against round robin.
-  // The routing key is SayRequest.text (decoding the request for the hook is part of it).
-  const strategies: Array<[string, unknown]> = [
-    ["round_robin", "round_robin"],
-    ["weighted_round_robin", "weighted_round_robin"],
-    ["least_outstanding", "least_outstanding"],
-    ["consistent_hash", { strategy: "consistent_hash" }],
-    ["subset+round_robin", { strategy: "subset", selector: { zone: "a" }, inner: "round_robin" }],
-  ];
-  // Round robin runs first and last: on a shared machine the better of the two is the baseline.
-  strategies.push(["round_robin (again)", "round_robin"]);
-  const unary = scenarios[1]!;
-  const results: Array<[string, LoadResult]> = [];
-  for (const [name, config] of strategies) {
-    const r = await start(["router", JSON.stringify(config)]);
-    await start(["instance", `127.0.0.1:${r.port}`, "b1"]);
-    await start(["instance", `127.0.0.1:${r.port}`, "b2"]);
-    results.push([name, await load({ ...unary.spec, target: `127.0.0.1:${r.port}` })]);
-    for (const c of children.splice(3)) c.kill(); // this strategy's router and instances
-  }
-  const base = Math.max(...results.filter(([n]) => n.startsWith("round_robin")).map(([, x]) => x.callsPerSecond));
-  console.log(`\nbalancer (${unary.name}, 2 instances) | calls/s   | p50 ms | p99 ms | vs round robin`);
-  for (const [name, x] of results) {
-    console.log(
-      `${name.padEnd(35)} | ${fmt(x.callsPerSecond).padStart(9)} | ${fmt(x.p50Ms, 3).padStart(6)} | ${fmt(x.p99Ms, 3).padStart(6)} | ${fmt(x.callsPerSecond / base, 2)}×${x.errors ? ` errors ${x.errors} (${x.firstError})` : ""}`,
-    );
+  console.log(`\nsummary (target: routed/direct throughput >= 1.00, added p50 <= 0.100 ms)\n  ${summary.join("\n  ")}`);
+  if (process.env.BENCH_BALANCER !== "0") {
+    // The balancer column: the same unary load through a router per strategy, two instances
+    // each, so the strategy's cost per call (pick + admission) shows against round robin.
+    // The routing key is SayRequest.text (decoding the request for the hook is part of it).
+    const strategies: Array<[string, unknown]> = [
+      ["round_robin", "round_robin"],
+      ["weighted_round_robin", "weighted_round_robin"],
+      ["least_outstanding", "least_outstanding"],
+      ["consistent_hash", { strategy: "consistent_hash" }],
+      ["subset+round_robin", { strategy: "subset", selector: { zone: "a" }, inner: "round_robin" }],
+    ];
+    // Round robin runs first and last: on a shared machine the better of the two is the baseline.
+    strategies.push(["round_robin (again)", "round_robin"]);
+    const unary = scenarios[1]!;
+    const results: Array<[string, LoadResult]> = [];
+    for (const [name, config] of strategies) {
+      const r = await start(["router", JSON.stringify(config)]);
+      await start(["instance", `127.0.0.1:${r.port}`, "b1"]);
+      await start(["instance", `127.0.0.1:${r.port}`, "b2"]);
+      results.push([name, await load({ ...unary.spec, target: `127.0.0.1:${r.port}` })]);
+      for (const c of children.splice(baseline ? 5 : 3)) c.kill(); // this strategy's router and instances
+    }
+    const base = Math.max(...results.filter(([n]) => n.startsWith("round_robin")).map(([, x]) => x.callsPerSecond));
+    console.log(`\nbalancer (${unary.name}, 2 instances) | calls/s   | p50 ms | p99 ms | vs round robin`);
+    for (const [name, x] of results) {
+      console.log(
+        `${name.padEnd(35)} | ${fmt(x.callsPerSecond).padStart(9)} | ${fmt(x.p50Ms, 3).padStart(6)} | ${fmt(x.p99Ms, 3).padStart(6)} | ${fmt(x.callsPerSecond / base, 2)}×${x.errors ? ` errors ${x.errors} (${x.firstError})` : ""}`,
+      );
+    }
   }
 } finally {
   for (const c of children) c.kill();

@@ -3,13 +3,13 @@
 // change and the sidecar no generated code, only the module's protos (for the tunnel's
 // frame field numbers, the same ones `serve` and generated routers use).
 import os from "node:os";
+import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { formatDiagnostic } from "@grpcrouter/generator";
 import { createRawBridge, type Bridge, type RawCall, type RawHandler, type RawStatus } from "@grpcrouter/runtime";
 import { UsageError, type Command } from "../command.js";
 import { moduleArgs } from "./module-args.js";
 import { loadServedModule } from "./serve-module.js";
-import path from "node:path";
-import { formatDiagnostic } from "@grpcrouter/generator";
 
 const identity = (b: Buffer) => b;
 
@@ -29,6 +29,8 @@ export function passthroughHandler(client: grpc.Client): RawHandler {
 
       let status: grpc.StatusObject | undefined;
       let ended = false;
+      // Responses go to the router one at a time; a failed send (the call is gone) cancels
+      // the upstream call, whose status then ends this one.
       let sending = Promise.resolve();
       const finish = () => {
         if (!status || !ended) return;
@@ -40,11 +42,12 @@ export function passthroughHandler(client: grpc.Client): RawHandler {
       stream.on("metadata", (md: grpc.Metadata) => call.sendHeaders(md));
       stream.on("data", (chunk: Buffer) => {
         stream.pause();
-        sending = sending.then(
-          () => call.send(chunk).then(() => void stream.resume()),
-          () => undefined,
+        sending = sending.then(() =>
+          call.send(chunk).then(
+            () => void stream.resume(),
+            () => stream.cancel(),
+          ),
         );
-        sending.catch(() => stream.cancel());
       });
       stream.on("status", (s: grpc.StatusObject) => {
         status = s;

@@ -12,7 +12,18 @@ export function activateDebug(context: vscode.ExtensionContext): void {
   const model = new RouterModel();
   const tree = new RouterTreeProvider(model);
   const panel = new DebugPanel(context.globalStorageUri.fsPath);
-  let watched: { session: vscode.DebugSession; stream: AdminEventStream } | undefined;
+  let watched: { session: vscode.DebugSession | undefined; stream: AdminEventStream } | undefined;
+
+  /** Points the panel and the Router view at the dashboard of the router at `address`. */
+  const watchRouter = (adminUrl: string, address: string, owner: vscode.DebugSession | undefined) => {
+    watched?.stream.close();
+    // The tree needs instances only: no message events.
+    const stream = new AdminEventStream({ url: adminUrl, messages: false, onEvent: (ev) => model.apply(ev) });
+    watched = { session: owner, stream };
+    panel.setTarget(adminUrl, `Router ${address}`);
+    void vscode.commands.executeCommand("setContext", "grpcrouter.routerRunning", true);
+    log.appendLine(`[debug] watching ${adminUrl}`);
+  };
 
   const stopWatching = () => {
     watched?.stream.close();
@@ -31,19 +42,19 @@ export function activateDebug(context: vscode.ExtensionContext): void {
     vscode.debug.onDidStartDebugSession((session) => {
       const info = routerSessionInfo(session);
       if (!info) return;
-      watched?.stream.close();
-      // The tree needs instances only: no message events.
-      const stream = new AdminEventStream({ url: info.adminUrl, messages: false, onEvent: (ev) => model.apply(ev) });
-      watched = { session, stream };
-      panel.setTarget(info.adminUrl, `Router ${info.address}`);
-      void vscode.commands.executeCommand("setContext", "grpcrouter.routerRunning", true);
-      log.appendLine(`[debug] watching ${info.adminUrl}`);
+      watchRouter(info.adminUrl, info.address, session);
       if (info.openPanel) panel.show(true);
     }),
     vscode.debug.onDidTerminateDebugSession((session) => {
       if (watched?.session === session) stopWatching();
     }),
     vscode.commands.registerCommand("grpcrouter.openDebugPanel", () => panel.show(false)),
+    // For routers started otherwise (the "Start Router" command): watch this one's dashboard
+    // (`http://127.0.0.1:<admin-port>/`, which `grpcrouter serve` prints), or stop with no args.
+    vscode.commands.registerCommand("grpcrouter.watchRouter", (adminUrl?: string, address?: string) => {
+      if (!adminUrl) return stopWatching();
+      watchRouter(adminUrl, address ?? adminUrl, undefined);
+    }),
     { dispose: () => watched?.stream.close() },
   );
 }

@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { DASHBOARD_ASSETS } from "@grpcrouter/runtime/dashboard-assets";
+import { DASHBOARD_ASSETS, dashboardWebviewHtml } from "@grpcrouter/runtime/dashboard-assets";
 import * as vscode from "vscode";
 import { AdminEventStream } from "./sse.js";
 
@@ -27,15 +27,6 @@ export function writeUiFiles(dir: string): string {
     if (current !== text) writeFileSync(file, text);
   }
   return dir;
-}
-
-/** index.html with asset URLs turned into webview URIs and a CSP that allows nothing else. */
-export function webviewHtml(indexHtml: string, assetBase: string, cspSource: string): string {
-  const base = assetBase.replace(/\/+$/, "");
-  const csp = `default-src 'none'; script-src ${cspSource}; style-src ${cspSource}; img-src ${cspSource} data:; font-src ${cspSource}`;
-  return indexHtml
-    .replace(/(src|href)="\.\/([^"]+)"/g, (_m, attr: string, file: string) => `${attr}="${base}/${file}"`)
-    .replace("<head>", `<head>\n    <meta http-equiv="Content-Security-Policy" content="${csp}">`);
 }
 
 export class DebugPanel implements vscode.Disposable {
@@ -83,7 +74,7 @@ export class DebugPanel implements vscode.Disposable {
       { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
       { enableScripts: true, localResourceRoots: [root] },
     );
-    panel.webview.html = webviewHtml(DASHBOARD_ASSETS["index.html"] ?? "", panel.webview.asWebviewUri(root).toString(), panel.webview.cspSource);
+    panel.webview.html = dashboardWebviewHtml({ assetBase: panel.webview.asWebviewUri(root).toString(), cspSource: panel.webview.cspSource });
     panel.webview.onDidReceiveMessage((msg: { type?: string; fileName?: string; text?: string }) => this.#onMessage(msg));
     panel.onDidChangeViewState(() => {
       // A hidden webview drops what it is sent: stop reading until its page asks again.

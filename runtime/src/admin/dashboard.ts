@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import { toJsonString } from "@bufbuild/protobuf";
 import { EventSchema, SnapshotSchema, type Event } from "../gen/grpcrouter/v1/admin_pb.js";
 import { DASHBOARD_ASSETS } from "./ui-assets.js";
+
+export { dashboardWebviewHtml } from "./dashboard-assets.js";
 import type { AdminHub } from "./hub.js";
 import type { Watcher } from "./watcher.js";
 
@@ -50,19 +52,6 @@ export function dashboardUiDir(): string {
 /** The CSP the dashboard page is served with: nothing inline, nothing from elsewhere. */
 export const DASHBOARD_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/**
- * index.html for a VS Code webview: asset URLs rewritten to `assetBase` (the webview URI of
- * `dashboardUiDir()`, e.g. `webview.asWebviewUri(...)`) and a CSP meta for `cspSource`.
- * The page then reads events from `window.postMessage` (see ui/sources.js for the protocol).
- */
-export function dashboardWebviewHtml(options: { assetBase: string; cspSource: string }): string {
-  const base = options.assetBase.replace(/\/+$/, "");
-  const csp = `default-src 'none'; script-src ${options.cspSource}; style-src ${options.cspSource}; img-src ${options.cspSource} data:; font-src ${options.cspSource}`;
-  return DASHBOARD_ASSETS["index.html"]!
-    .replace(/(src|href)="\.\/([^"]+)"/g, (_m, attr: string, file: string) => `${attr}="${base}/${file}"`)
-    .replace("<head>", `<head>\n    <meta http-equiv="Content-Security-Policy" content="${csp}">`);
-}
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",

@@ -237,6 +237,8 @@ export class AdminHub {
   }
 
   private readonly scopedServices = new Map<number, ServiceInfo[]>();
+  /** @internal Which scoped view (see `scoped`) last registered each instance. */
+  readonly instanceScopes = new Map<string, number>();
 
   /** @internal The services of one scoped view (see `scoped`); an empty list removes the scope. */
   setScopedServices(scope: number, services: ReadonlyArray<{ name: string; methods: readonly string[] }>): void {
@@ -333,7 +335,17 @@ export class AdminHub {
     const view = Object.create(this) as AdminHub;
     // Own properties shadow the prototype's methods: state lives only in the parent.
     Object.assign(view, {
-      publish: (event: HubEvent) => parent.publish("callId" in event ? ({ ...event, callId: high | BigInt(event.callId) } as HubEvent) : event),
+      publish: (event: HubEvent) => {
+        if ("callId" in event) return parent.publish({ ...event, callId: high | BigInt(event.callId) } as HubEvent);
+        // An instance that moves from a retired router to its replacement registers with the
+        // new one before the old one reports it gone: only the scope holding it speaks for it.
+        const key = instanceKey(event.instance.service, event.instance.id);
+        const owner = parent.instanceScopes.get(key);
+        if (event.type === "instanceRegistered") parent.instanceScopes.set(key, scope);
+        else if (owner !== undefined && owner !== scope) return;
+        else if (event.type === "instanceDeregistered") parent.instanceScopes.delete(key);
+        parent.publish(event);
+      },
       snapshot: (o?: WatchOptions) => parent.snapshot(o),
       watch: (o?: WatchOptions) => parent.watch(o),
       close: () => parent.close(),

@@ -94,7 +94,8 @@ describe("dashboard of a real router in chromium", { timeout: 180_000 }, () => {
       client.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, dec, enc("hello dashboard"), (e, r) => (e ? reject(e) : resolve(r!))),
     );
     const row = page.locator('#calls tr[data-method="/demo.v1.Echo/Say"]').first();
-    await row.waitFor();
+    // The row shows at the call's start; its end follows as its own event.
+    await row.locator(".badge.ok").waitFor();
     assert.match(await row.innerText(), new RegExp(`${res.instanceId}[\\s\\S]*OK[\\s\\S]*1/1`));
     await row.click();
     await page.locator('#detail .timeline li[data-direction="response"]').waitFor();

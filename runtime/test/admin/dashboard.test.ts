@@ -62,7 +62,7 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
     hub.publish({ type: "callMessage", callId, direction: "response", payload: toBinary(SnapshotSchema, create(SnapshotSchema, { routerId: "seven" })) });
     hub.publish({ type: "callEnded", callId, code: 0 });
     const row = page.locator(`#calls tr[data-call="${callId}"]`);
-    await row.waitFor();
+    await row.locator(".badge.ok").waitFor();
     assert.match(await row.innerText(), /Admin\/GetSnapshot[\s\S]*echo-a[\s\S]*OK[\s\S]*1\/1/);
     await row.click();
     await page.locator("#detail .timeline li").nth(1).waitFor();

@@ -266,3 +266,23 @@ describe("AdminHub: a request seen before the call starts", () => {
     hub.close();
   });
 });
+
+describe("AdminHub.scoped: an instance moving to a replacement router", () => {
+  it("is not removed by the old router's late deregistration", () => {
+    const hub = new AdminHub();
+    const oldRouter = hub.scoped(1);
+    const newRouter = hub.scoped(2);
+    oldRouter.publish({ type: "instanceRegistered", instance: { id: "i-1", service: "a.A" } });
+    // The bridge re-registers with the new router before the old one sees its stream end.
+    newRouter.publish({ type: "instanceRegistered", instance: { id: "i-1", service: "a.A", streams: 2 } });
+    oldRouter.publish({ type: "instanceChanged", instance: { id: "i-1", service: "a.A", health: "draining" } });
+    oldRouter.publish({ type: "instanceDeregistered", instance: { id: "i-1", service: "a.A" } });
+    const [inst] = hub.snapshot().instances;
+    assert.equal(inst?.id, "i-1", "still registered");
+    assert.equal(inst?.streams, 2);
+    assert.equal(inst?.health, 1, "SERVING: the old router's draining does not apply");
+    newRouter.publish({ type: "instanceDeregistered", instance: { id: "i-1", service: "a.A" } });
+    assert.equal(hub.snapshot().instances.length, 0);
+    hub.close();
+  });
+});
