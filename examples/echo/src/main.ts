@@ -2,9 +2,11 @@
 // that calls the router for the ORIGINAL service, demo.v1.Echo, with one call of each kind.
 // In a real deployment the three live in different places; the instance only dials out.
 import { parseArgs } from "node:util";
+import { createRegistry } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { Echo } from "../gen/demo/v1/echo_pb.js";
+import { AdminHub, describeFromRegistry, startDashboard } from "@grpcrouter/runtime";
+import { Echo, file_demo_v1_echo } from "../gen/demo/v1/echo_pb.js";
 import { createEchoBridge } from "../gen/demo/v1/echo_bridge.js";
 import { createEchoRouter } from "../gen/demo/v1/echo_router.js";
 import { echoService } from "./service.js";
@@ -13,13 +15,16 @@ const { values } = parseArgs({
   options: {
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: process.env.PORT ?? "9090" },
+    "admin-port": { type: "string" },
     once: { type: "boolean", default: false },
   },
 });
 const host = values.host;
 
-// 1. The router: where clients can reach it.
-const router = createEchoRouter();
+// 1. The router: where clients can reach it. The hub feeds the live dashboard; with the
+//    registry it can show each message's body as JSON.
+const hub = new AdminHub({ describe: describeFromRegistry(createRegistry(file_demo_v1_echo)) });
+const router = createEchoRouter({ hub });
 let port: number;
 try {
   ({ port } = await router.listen(`${host}:${values.port}`));
@@ -29,6 +34,10 @@ try {
 }
 const address = `${host}:${port}`;
 console.log(`router    listening on ${address}, routing demo.v1.Echo`);
+// The dashboard port follows the router's: 9091 beside 9090, a free one beside port 0.
+const adminPort = Number(values["admin-port"] ?? (Number(values.port) === 0 ? 0 : port + 1));
+const dashboard = await startDashboard({ hub, port: adminPort, host });
+console.log(`dashboard ${dashboard.url} shows instances, calls and every message, live`);
 
 // 2. The instance: an unchanged Connect ServiceImpl, bridged in three lines.
 const bridge = createEchoBridge(echoService("echo-1"), { router: address, instanceId: "echo-1" });
@@ -58,6 +67,8 @@ console.log(`bidi      Chat("ping", "pong")    → ${chatted.join(", ")}`);
 async function shutdown(): Promise<void> {
   await bridge.stop();
   await router.close();
+  await dashboard.close();
+  hub.close();
 }
 
 if (values.once) {

@@ -16,6 +16,7 @@ test("npm start makes one call of each kind through the router and exits cleanly
   });
   assert.equal(r.status, 0, `exit ${r.status}\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /router\s+listening on 127\.0\.0\.1:\d+/);
+  assert.match(r.stdout, /dashboard http:\/\/127\.0\.0\.1:\d+\//);
   assert.match(r.stdout, /unary\s+Say\("hello"\)\s+→ "hello" from echo-1/);
   assert.match(r.stdout, /server\s+Count\("tick", 3\)\s+→ tick#1, tick#2, tick#3/);
   assert.match(r.stdout, /client\s+Collect\(3 messages\)\s+→ "through the firewall" \(3 messages\)/);
