@@ -1,6 +1,7 @@
 // The one file through which the language server uses @grpcrouter/generator. Everything the
 // server needs from the compiler and the generator passes here, in the shapes the editor
 // features want, so a change of the generator's API is a change of this file alone.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
@@ -68,6 +69,24 @@ export async function compile(req: CompileRequest): Promise<Compiled> {
     }
   }
   return { root: c.root, descriptors: c.fileDescriptorSet?.file, diagnostics, importToFile, sources: c.sources, frames };
+}
+
+let bufVersionMemo: string | null | undefined;
+
+/**
+ * The version of the buf binary the compiler runs (`1.75.0`), or undefined when it cannot
+ * say. The well-known types are built into buf, so their printed copies are cached by it.
+ */
+export function bufVersion(): string | undefined {
+  if (bufVersionMemo === undefined) {
+    try {
+      const v = execFileSync(generator.findBuf(), ["--version"], { encoding: "utf8", timeout: 10_000, stdio: ["ignore", "pipe", "pipe"] }).trim();
+      bufVersionMemo = /^[\w.+-]+$/.test(v) ? v : null;
+    } catch {
+      bufVersionMemo = null;
+    }
+  }
+  return bufVersionMemo ?? undefined;
 }
 
 const qualify = (pkg: string, name: string) => (pkg ? `${pkg}.${name}` : name);

@@ -23,6 +23,7 @@ import { codeLenses, documentSymbols } from "./features/outline.js";
 import * as adapter from "./generatorAdapter.js";
 import { ROUTER_STATE_NOTIFICATION, RouterState, type RouterStateParams } from "./instanceCounts.js";
 import { DEFAULT_SETTINGS, hasGrpcrouterConfig, outDirOf, withDefaults, type Settings } from "./settings.js";
+import { printedProtos } from "./workspace/printedProtos.js";
 import { declaresService, isInside, listProtoFiles, moduleForFile, type ProtoModule } from "./workspace/modules.js";
 
 /** Custom protocol between the extension (or a test client) and this server. */
@@ -155,7 +156,10 @@ export function startServer(connection: Connection): void {
 
   async function stateForUri(uri: string): Promise<ModuleState | undefined> {
     if (!uri.startsWith("file:")) return undefined;
-    return stateForFile(fileURLToPath(uri));
+    const file = fileURLToPath(uri);
+    // Our read-only copies of built-in protos (opened by "go to definition") are no module.
+    if (printedProtos.owns(file)) return undefined;
+    return stateForFile(file);
   }
 
   /**

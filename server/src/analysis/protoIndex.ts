@@ -1,9 +1,12 @@
 // An index of the declarations of a compiled module: built from the compiler's
 // FileDescriptorProtos and their SourceCodeInfo (spans and comments), it answers "what is
 // declared where", "what does this name resolve to" and "what is in scope".
+import { isFieldSet } from "@bufbuild/protobuf";
+import { FieldDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type {
   DescriptorProto,
   EnumDescriptorProto,
+  FieldDescriptorProto,
   FileDescriptorProto,
   ServiceDescriptorProto,
   SourceCodeInfo_Location,
@@ -145,17 +148,22 @@ export class ProtoIndex {
       const fqn = scope(m.name, parent);
       const d = make("message", m.name, fqn, p);
       if (m.options?.mapEntry) return d;
-      const oneofs = m.oneofDecl.map((o, i) => make("oneof", o.name, `${fqn}.${o.name}`, [...p, MSG_ONEOF, i]));
+      // descriptor.proto is proto2: an unset oneof_index reads as 0, so ask whether it is set.
+      // A proto3 `optional` field sits in a synthetic oneof of its own, which is no oneof to show.
+      const oneofOf = (fd: FieldDescriptorProto) => (isFieldSet(fd, FieldDescriptorProtoSchema.field.oneofIndex) && !fd.proto3Optional ? fd.oneofIndex : undefined);
+      const real = new Set(m.field.map(oneofOf).filter((i) => i !== undefined));
+      const oneofs = m.oneofDecl.map((o, i) => (real.has(i) ? make("oneof", o.name, `${fqn}.${o.name}`, [...p, MSG_ONEOF, i]) : undefined));
       m.field.forEach((fd, i) => {
         const typeName = fd.typeName ? fd.typeName.replace(/^\./, "") : undefined;
         const typeText = typeName ?? SCALARS[fd.type] ?? "?";
         const label = fd.label === 3 ? "repeated " : fd.proto3Optional ? "optional " : "";
         const field = make("field", fd.name, `${fqn}.${fd.name}`, [...p, MSG_FIELD, i], `${label}${typeText} ${fd.name} = ${fd.number}`);
         if (typeName) field.typeName = typeName;
-        const oneof = fd.oneofIndex !== undefined && !fd.proto3Optional ? oneofs[fd.oneofIndex] : undefined;
+        const index = oneofOf(fd);
+        const oneof = index !== undefined ? oneofs[index] : undefined;
         (oneof ?? d).children.push(field);
       });
-      d.children.push(...oneofs);
+      for (const o of oneofs) if (o) d.children.push(o);
       m.nestedType.forEach((n, i) => {
         if (!n.options?.mapEntry) d.children.push(addMessage(n, fqn, [...p, MSG_NESTED, i]));
       });

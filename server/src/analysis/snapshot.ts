@@ -3,13 +3,17 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Compiled, FrameInfo } from "../generatorAdapter.js";
+import { printedProtos, type PrintedFile, type PrintedProtos } from "../workspace/printedProtos.js";
 import { ProtoIndex, type Decl } from "./protoIndex.js";
 
 export class Snapshot {
   readonly index: ProtoIndex;
   private readonly fileToImport = new Map<string, string>();
 
-  constructor(readonly compiled: Compiled) {
+  constructor(
+    readonly compiled: Compiled,
+    private readonly printed: PrintedProtos = printedProtos,
+  ) {
     this.index = new ProtoIndex(compiled.descriptors ?? []);
     for (const [imp, file] of compiled.importToFile) this.fileToImport.set(path.resolve(file), imp);
   }
@@ -35,6 +39,16 @@ export class Snapshot {
       return undefined;
     }
     return file;
+  }
+
+  /**
+   * A compiled file with no text of ours (a well-known type: buf has them built in), printed
+   * from its descriptor into a read-only copy, with where each declaration landed.
+   */
+  printedFile(importPath: string): PrintedFile | undefined {
+    if (this.compiled.importToFile.has(importPath) || this.compiled.sources.has(importPath)) return undefined;
+    const desc = this.compiled.descriptors?.find((f) => f.name === importPath);
+    return desc ? this.printed.get(desc) : undefined;
   }
 
   frame(method: Decl): FrameInfo | undefined {

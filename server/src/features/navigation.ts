@@ -50,11 +50,16 @@ export function definition(snap: Snapshot, file: string, text: string, pos: Posi
   const zero = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   if (t.kind === "import") {
     const target = snap.fileOf(t.path);
-    return target ? { uri: pathToFileURL(target).href, range: zero } : undefined;
+    if (target) return { uri: pathToFileURL(target).href, range: zero };
+    // A well-known type: its printed copy, at its first declaration (past the licence).
+    const printed = snap.printedFile(t.path);
+    return printed ? { uri: pathToFileURL(printed.file).href, range: printed.first ?? zero } : undefined;
   }
   const target = snap.fileOf(t.decl.file);
-  if (!target) return undefined;
-  return { uri: pathToFileURL(target).href, range: t.decl.nameRange ?? zero };
+  if (target) return { uri: pathToFileURL(target).href, range: t.decl.nameRange ?? zero };
+  // The printed copy's positions are its own, not those of buf's source: look the name up there.
+  const printed = snap.printedFile(t.decl.file);
+  return printed ? { uri: pathToFileURL(printed.file).href, range: printed.names.get(t.decl.fqn) ?? printed.first ?? zero } : undefined;
 }
 
 export function hover(snap: Snapshot, file: string, text: string, pos: Position): Hover | undefined {
