@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests drive for real and npm cannot bring: Debian's chromium (browser
 # tests), nghttp2-client (h2load, for the benchmark), python3-grpcio (gRPC C-core: a server
-# and client in another language for `grpcrouter bridge`) and code-server (a real VS Code, from
-# scripts/install-code-server.sh). Idempotent and quiet when all is there.
+# and client in another language for `grpcrouter bridge`), openssl (throwaway certificates for
+# the TLS tests) and code-server (a real VS Code, from scripts/install-code-server.sh).
+# Idempotent and quiet when all is there.
 set -euo pipefail
 need=()
-for p in chromium nghttp2-client python3-grpcio; do
+for p in chromium nghttp2-client python3-grpcio openssl; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

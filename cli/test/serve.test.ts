@@ -50,6 +50,7 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
   let bridge: CliProcess | undefined;
   let router = "";
   let dashboard = "";
+  let metricsUrl = "";
   let plain: Awaited<ReturnType<typeof startPlainEcho>>;
   let schemas: Awaited<ReturnType<typeof echoSchemas>>;
 
@@ -59,9 +60,10 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
     cpSync(echoProtoDir, root, { recursive: true });
     schemas = await echoSchemas(root);
     plain = await startPlainEcho(schemas, "plain-1");
-    serve = cli(["serve", "--root", "proto", "--port", "0", "--admin-port", "0"], tmp);
+    serve = cli(["serve", "--root", "proto", "--port", "0", "--admin-port", "0", "--metrics-port", "0"], tmp);
     router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
     dashboard = (await serve.waitFor(/dashboard at (\S+)/, "the dashboard address"))[1]!;
+    metricsUrl = (await serve.waitFor(/metrics at (\S+)/, "the metrics address"))[1]!;
   });
 
   after(async () => {
@@ -124,6 +126,23 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
     } finally {
       admin.close();
     }
+  });
+
+  it("counts those calls in Prometheus metrics, on the metrics port and the dashboard's /metrics", async () => {
+    /** The value of one sample of the exposition, 0 when absent. */
+    const sample = (text: string, name: string, labels: string) =>
+      Number(text.split("\n").find((l) => l.startsWith(`${name}{`) && labels.split(",").every((p) => l.includes(p)))?.split(" ").at(-1) ?? 0);
+    const res = await fetch(metricsUrl);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    const say = 'grpc_service="demo.v1.Echo",grpc_method="Say"';
+    assert.equal(sample(text, "grpc_server_handled_total", `${say},grpc_code="OK"`), 1);
+    assert.equal(sample(text, "grpc_server_handled_total", `${say},grpc_code="FailedPrecondition"`), 1);
+    assert.equal(sample(text, "grpc_server_msg_sent_total", 'grpc_method="Count"'), 5);
+    assert.equal(sample(text, "grpcrouter_instances", 'service="demo.v1.Echo",health="serving"'), 1);
+    assert.equal(sample(text, "grpcrouter_instance_calls_total", 'instance="sidecar-1",grpc_code="OK"'), 3);
+    const viaDashboard = await (await fetch(new URL("metrics", dashboard))).text();
+    assert.match(viaDashboard, /^grpcrouter_calls_in_flight\{service="demo\.v1\.Echo",instance="sidecar-1"\} 0$/m);
   });
 
   it("a reflection client can call a routed method knowing only what the router said", async () => {
@@ -234,6 +253,9 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
   it("says NOT_SERVING once the bridge is gone, and stops cleanly on Ctrl-C", async () => {
     assert.equal(await bridge!.stop(), 0);
     await until(() => healthOf(router, "demo.v1.Echo"), (s) => s === "NOT_SERVING", "Echo to be NOT_SERVING");
+    const metrics = await (await fetch(metricsUrl)).text();
+    assert.doesNotMatch(metrics, /sidecar-1/, "the instance's series left with it");
+    assert.match(metrics, /^grpcrouter_instances\{service="demo\.v1\.Echo",health="serving"\} 0$/m);
     assert.equal(await serve.stop(), 0);
   });
 });

@@ -25,6 +25,9 @@ export interface LoadResult {
   messagesPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** Calls and messages completed including the warm-up (for CPU per call). */
+  allCalls: number;
+  allMessages: number;
   firstError?: string;
 }
 
@@ -53,7 +56,11 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let measuring = false;
   let stopping = false;
 
+  let allCalls = 0;
+  let allMessages = 0;
   const record = (start: bigint, msgs: number) => {
+    allCalls++;
+    allMessages += msgs;
     if (!measuring) return;
     const ms = Number(process.hrtime.bigint() - start) / 1e6;
     if (n === latencies.length) {
@@ -117,6 +124,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     messagesPerSecond: messages / seconds,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
+    allCalls,
+    allMessages,
     ...(firstError ? { firstError } : {}),
   };
 }

@@ -3,6 +3,7 @@
 // same grpc-js load generator (its own process). Prints throughput, p50/p99 and the ratios.
 // Nothing is asserted: the numbers depend on the machine.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { LoadResult, LoadSpec } from "./loadgen.js";
@@ -19,16 +20,37 @@ const baseline = process.env.BENCH_BASELINE;
 const profileDir = process.env.BENCH_PROFILE;
 const children: ChildProcess[] = [];
 
-function start(args: string[], servers = here("./echo-servers.mjs")): Promise<{ port?: number; ready?: boolean }> {
+function start(args: string[], servers = here("./echo-servers.mjs")): Promise<{ port?: number; ready?: boolean; pid: number }> {
   // One directory per process kind: tsx's loader thread writes a profile of its own there too.
   const side = baseline && servers !== here("./echo-servers.mjs") ? "before" : "after";
   const prof = profileDir && args[0] !== "direct" ? ["--cpu-prof", "--cpu-prof-dir", `${profileDir}/${args[0]}-${side}`] : [];
-  const child = spawn(process.execPath, [...prof, "--conditions=development", "--import", "tsx", servers, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  // BENCH_NODE_FLAGS: extra node flags for the router and instance under test (not the
+  // baseline's), e.g. "--max-semi-space-size=32" to see what a GC setting is worth.
+  const flags = side === "after" && args[0] !== "direct" ? (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean) : [];
+  const child = spawn(process.execPath, [...prof, ...flags, "--conditions=development", "--import", "tsx", servers, ...args], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`echo-servers ${args.join(" ")} exited with ${code}`)));
-    createInterface({ input: child.stdout! }).once("line", (line) => resolve(JSON.parse(line)));
+    createInterface({ input: child.stdout! }).once("line", (line) => resolve({ ...JSON.parse(line), pid: child.pid! }));
   });
+}
+
+/**
+ * CPU time (user + system, ms) the given processes have used so far, from /proc; NaN where
+ * there is no /proc. CPU per call is much steadier than throughput on a shared machine.
+ */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  try {
+    for (const pid of pids) {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    }
+  } catch {
+    return NaN;
+  }
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
 function load(spec: LoadSpec): Promise<LoadResult> {
@@ -70,45 +92,60 @@ function medianOf(runs: LoadResult[]): LoadResult {
     messagesPerSecond: m((r) => r.messagesPerSecond),
     p50Ms: m((r) => r.p50Ms),
     p99Ms: m((r) => r.p99Ms),
+    allCalls: m((r) => r.allCalls),
+    allMessages: m((r) => r.allMessages),
     ...(firstError ? { firstError } : {}),
   };
 }
 
 try {
-  const targets: Array<[string, number]> = [];
+  // Each target: its label, its port, and the server processes whose CPU it costs.
+  const targets: Array<[string, number, number[]]> = [];
   const direct = await start(["direct"]);
-  targets.push(["direct", direct.port!]);
+  targets.push(["direct", direct.port!, [direct.pid]]);
   if (baseline) {
     const servers = `${baseline}/runtime/bench/echo-servers.mjs`;
     const before = await start(["router"], servers);
-    await start(["instance", `127.0.0.1:${before.port}`], servers);
-    targets.push(["before", before.port!]);
+    const beforeInstance = await start(["instance", `127.0.0.1:${before.port}`], servers);
+    targets.push(["before", before.port!, [before.pid, beforeInstance.pid]]);
   }
   const router = await start(["router"]);
-  await start(["instance", `127.0.0.1:${router.port}`]);
-  targets.push(["routed", router.port!]);
+  const instance = await start(["instance", `127.0.0.1:${router.port}`]);
+  targets.push(["routed", router.port!, [router.pid, instance.pid]]);
   console.log(
     `direct: connect-node on :${direct.port}; routed: router on :${router.port} + one bridged instance${baseline ? `; before: the same from ${baseline}` : ""}; ` +
       `${seconds} s per run, ${rounds} rounds alternating, medians shown`,
   );
-  console.log("scenario                               | target | calls/s   | msgs/s    | p50 ms | p99 ms | errors");
+  // cpu µs: CPU time of the serving processes (direct: the server; routed: router +
+  // instance) per call (unary) or per streamed message, warm-up included.
+  console.log("scenario                               | target | calls/s   | msgs/s    | p50 ms | p99 ms | cpu µs  | errors");
   const summary: string[] = [];
-  for (const s of scenarios) {
+  // BENCH_SCENARIOS=<text>: only the scenarios whose name contains it (e.g. "1 outstanding").
+  const only = process.env.BENCH_SCENARIOS;
+  for (const s of scenarios.filter((x) => !only || x.name.includes(only))) {
     const runs = new Map<string, LoadResult[]>(targets.map(([t]) => [t, []]));
+    const cpu = new Map<string, number[]>(targets.map(([t]) => [t, []]));
+    const unary = s.spec.kind === "unary";
     for (let i = 0; i < rounds; i++) {
-      for (const [t, port] of targets) runs.get(t)!.push(await load({ ...s.spec, target: `127.0.0.1:${port}` }));
+      for (const [t, port, pids] of targets) {
+        const c0 = cpuMs(pids);
+        const r = await load({ ...s.spec, target: `127.0.0.1:${port}` });
+        runs.get(t)!.push(r);
+        cpu.get(t)!.push(((cpuMs(pids) - c0) * 1000) / (unary ? r.allCalls : r.allMessages));
+      }
     }
     const med = new Map([...runs].map(([t, r]) => [t, medianOf(r)]));
+    const cpuMed = new Map([...cpu].map(([t, c]) => [t, median(c)]));
     for (const [label, x] of med) {
       console.log(
-        `${s.name.padEnd(38)} | ${label} | ${fmt(x.callsPerSecond).padStart(9)} | ${fmt(x.messagesPerSecond).padStart(9)} | ${fmt(x.p50Ms, 3).padStart(6)} | ${fmt(x.p99Ms, 3).padStart(6)} | ${x.errors}${x.firstError ? ` (${x.firstError})` : ""}`,
+        `${s.name.padEnd(38)} | ${label} | ${fmt(x.callsPerSecond).padStart(9)} | ${fmt(x.messagesPerSecond).padStart(9)} | ${fmt(x.p50Ms, 3).padStart(6)} | ${fmt(x.p99Ms, 3).padStart(6)} | ${fmt(cpuMed.get(label)!, 1).padStart(7)} | ${x.errors}${x.firstError ? ` (${x.firstError})` : ""}`,
       );
     }
     const d = med.get("direct")!;
     for (const [label, r] of med) {
       if (label === "direct") continue;
       const ratio = s.spec.kind === "unary" ? r.callsPerSecond / d.callsPerSecond : r.messagesPerSecond / d.messagesPerSecond;
-      const line = `${label}/direct throughput ${fmt(ratio, 2)}, added p50 ${fmt(r.p50Ms - d.p50Ms, 3)} ms`;
+      const line = `${label}/direct throughput ${fmt(ratio, 2)}, added p50 ${fmt(r.p50Ms - d.p50Ms, 3)} ms, serving CPU ${fmt(cpuMed.get(label)! / cpuMed.get("direct")!, 2)}× direct`;
       console.log(`${"".padEnd(38)} | ratio  | ${line}`);
       summary.push(`${s.name}: ${line}`);
     }

@@ -10,6 +10,7 @@ import { createRawBridge, type Bridge, type RawCall, type RawHandler, type RawSt
 import { UsageError, type Command } from "../command.js";
 import { moduleArgs } from "./module-args.js";
 import { loadServedModule } from "./serve-module.js";
+import { bridgeSecurity, bridgeSecurityDetails, bridgeSecurityOptions } from "./tls.js";
 
 const identity = (b: Buffer) => b;
 
@@ -81,9 +82,9 @@ export function passthroughHandler(client: grpc.Client): RawHandler {
 export const bridgeCommand: Command = {
   name: "bridge",
   summary: "register an existing gRPC server (any language) with a router and forward its calls",
-  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT [--root DIR] [--service NAME]... [--id ID] [--label K=V]...",
+  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]]",
   details: [
-    "  --target HOST:PORT  the gRPC server to forward calls to (plaintext)",
+    "  --target HOST:PORT  the gRPC server to forward calls to (plaintext unless --target-tls)",
     "  --router HOST:PORT  the router to register with",
     "  --root DIR          the proto module the server implements (default: .)",
     "  --out DIR           where grpcrouter generate writes (default: gen); its router protos fix",
@@ -93,9 +94,11 @@ export const bridgeCommand: Command = {
     "  --label K=V         a label for routing (repeatable)",
     "  --streams N         Register streams per service (default: 1)",
     "  --max-calls N       calls at once per service (default: no limit)",
+    ...bridgeSecurityDetails,
     "",
     "It runs until interrupted (Ctrl-C), then drains: the router sends no new calls, calls in",
-    "flight get 10 s to finish.",
+    "flight get 10 s to finish. A router that refuses the instance (a wrong token, …) ends it",
+    "with exit code 1 and the router's reason; an unreachable router is retried.",
   ],
   options: {
     target: { type: "string" },
@@ -107,6 +110,7 @@ export const bridgeCommand: Command = {
     label: { type: "string", multiple: true },
     streams: { type: "string" },
     "max-calls": { type: "string" },
+    ...bridgeSecurityOptions,
   },
   async run(values, _positionals, io) {
     const v = values as Record<string, string | boolean | string[] | undefined>;
@@ -122,6 +126,8 @@ export const bridgeCommand: Command = {
     const streams = count(v.streams, "streams", 1);
     const maxCalls = count(v["max-calls"], "max-calls", 0);
     const instanceId = typeof v.id === "string" && v.id ? v.id : `${os.hostname()}-${process.pid}`;
+    // TLS files and the token are read now: a bad one fails before anything dials.
+    const security = bridgeSecurity(v, io.cwd);
 
     const loaded = await loadServedModule({ root, out });
     if (!loaded.ok) {
@@ -134,7 +140,7 @@ export const bridgeCommand: Command = {
     const unknown = only.filter((n) => !loaded.module.specs.some((s) => s.service.typeName === n));
     if (unknown.length) throw new UsageError(`--service ${unknown.join(", ")}: not in the module (it has ${loaded.module.specs.map((s) => s.service.typeName).join(", ")})`);
 
-    const client = new grpc.Client(target, grpc.credentials.createInsecure());
+    const client = new grpc.Client(target, security.targetCredentials);
     const handler = passthroughHandler(client);
     const log = (line: string): void => {
       io.stderr.write(`grpcrouter bridge: ${line}\n`);
@@ -146,17 +152,30 @@ export const bridgeCommand: Command = {
         labels,
         streams,
         ...(maxCalls > 0 ? { maxConcurrentCalls: maxCalls } : {}),
+        ...(security.routerCredentials ? { credentials: security.routerCredentials } : {}),
+        ...(security.credentialsHook ? { credentialsHook: security.credentialsHook } : {}),
         description: `grpcrouter bridge to ${target} (${os.hostname()} pid ${process.pid})`,
         logger: log,
       }),
     );
-    // Bridges reconnect by themselves; start() resolving means registered now.
+    // Bridges reconnect by themselves (an unreachable router is retried); start() resolving
+    // means registered now, rejecting means a router refused the instance (a wrong token, …):
+    // retrying cannot fix that, so the bridge stops and says why.
     const started = Promise.all(bridges.map((b) => b.start()));
-    started.then(
-      () => io.stdout.write(`grpcrouter bridge: ${instanceId} registered ${specs.map((s) => s.service.typeName).join(", ")} with ${router}, forwarding to ${target}\n`),
-      (e: unknown) => log(`not registered yet: ${e instanceof Error ? e.message : String(e)} (retrying)`),
+    const refused = started.then(
+      () => {
+        io.stdout.write(`grpcrouter bridge: ${instanceId} registered ${specs.map((s) => s.service.typeName).join(", ")} with ${router}, forwarding to ${target}\n`);
+        return new Promise<never>(() => {});
+      },
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
     );
-    await waitForSignal();
+    const reason = await Promise.race([waitForSignal().then(() => undefined), refused]);
+    if (reason !== undefined) {
+      io.stderr.write(`grpcrouter bridge: ${reason}\n`);
+      await Promise.all(bridges.map((b) => b.stop(0)));
+      client.close();
+      return 1;
+    }
     io.stderr.write("grpcrouter bridge: draining\n");
     await Promise.all(bridges.map((b) => b.stop(10_000)));
     client.close();

@@ -16,15 +16,21 @@ import {
   addAdminService,
   addReflection,
   createRouter,
+  createRouterMetrics,
   describeFromRegistry,
   startDashboard,
+  startMetricsServer,
   type Dashboard,
+  type MetricsServer,
+  type RouterMetrics,
   type Router,
+  type RouterOptions,
   type TunnelSpec,
 } from "@grpcrouter/runtime";
 import { UsageError, type Command, type Io } from "../command.js";
 import { moduleArgs } from "./module-args.js";
 import { loadServedModule, type ServedModule } from "./serve-module.js";
+import { serveSecurity, serveSecurityDetails, serveSecurityOptions } from "./tls.js";
 
 export function portArg(values: Record<string, string | boolean | undefined>, name: string, fallback: number): number {
   const raw = values[name];
@@ -56,14 +62,22 @@ export interface ServeOptions {
   port: number;
   /** The dashboard's port; undefined: no dashboard. */
   adminPort: number | undefined;
+  /** A port of its own for Prometheus' /metrics, on `host` (the dashboard's is loopback only). */
+  metricsPort?: number | undefined;
   /** Reload on .proto changes. */
   watch: boolean;
   io: Io;
+  /** TLS for the router's port (clients, instances, reflection, health, Admin); default plaintext. */
+  credentials?: grpc.ServerCredentials | undefined;
+  /** Checks each instance's Hello (e.g. a token authorizer); default: every instance may register. */
+  authorize?: RouterOptions["authorize"];
 }
 
 export interface RunningServer {
   address: string;
   dashboardUrl: string | undefined;
+  /** Where Prometheus scrapes: the metrics port's /metrics, else the dashboard's. */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -82,6 +96,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   let current: ServedModule = first.module;
 
   const hub = new AdminHub({ describe: (method) => describeFromRegistry(current.registry)(method) });
+  // Before the routers, so they count from the first call.
+  const metrics: RouterMetrics | undefined =
+    options.adminPort !== undefined || options.metricsPort !== undefined ? createRouterMetrics({ hub }) : undefined;
   const health = new RouterHealth([]);
   const server = new grpc.Server({ "grpc.max_send_message_length": -1 });
   const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
@@ -133,7 +150,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   };
 
   const mount = (spec: TunnelSpec, scope: number): Router => {
-    const router = createRouter({ services: [{ tunnel: spec }], hub: hub.scoped(scope), logger: log });
+    const router = createRouter({ services: [{ tunnel: spec }], hub: hub.scoped(scope), logger: log, ...(options.authorize ? { authorize: options.authorize } : {}) });
     router.addTo(server);
     return router;
   };
@@ -151,7 +168,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   })();
 
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    server.bindAsync(`${options.host}:${options.port}`, options.credentials ?? grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
   const shownHost = options.host === "0.0.0.0" || options.host === "::" ? "localhost" : options.host;
   const address = `${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${bound}`;
@@ -160,10 +177,20 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   let dashboard: Dashboard | undefined;
   if (options.adminPort !== undefined) {
     try {
-      dashboard = await startDashboard({ hub, port: options.adminPort });
+      dashboard = await startDashboard({ hub, port: options.adminPort, ...(metrics ? { metrics } : {}) });
     } catch (e) {
       server.forceShutdown();
       throw new Error(`cannot start the dashboard on port ${options.adminPort}: ${(e as Error).message}`);
+    }
+  }
+  let metricsServer: MetricsServer | undefined;
+  if (options.metricsPort !== undefined && metrics) {
+    try {
+      metricsServer = await startMetricsServer({ metrics, port: options.metricsPort, host: options.host });
+    } catch (e) {
+      server.forceShutdown();
+      await dashboard?.close();
+      throw new Error(`cannot serve metrics on port ${options.metricsPort}: ${(e as Error).message}`);
     }
   }
 
@@ -228,6 +255,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   return {
     address,
     dashboardUrl: dashboard?.url,
+    metricsUrl: metricsServer?.url ?? (dashboard ? `${dashboard.url}metrics` : undefined),
     async close() {
       watcher?.close();
       clearTimeout(timer);
@@ -237,7 +265,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       await Promise.all([...closing]);
       healthWatcher.close();
       hub.close();
+      metrics?.close();
       await dashboard?.close();
+      await metricsServer?.close();
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           server.forceShutdown();
@@ -259,7 +289,7 @@ function pathsOf(spec: TunnelSpec): string[] {
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--no-watch]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -268,7 +298,10 @@ export const serveCommand: Command = {
     "  --port N          the router's port for clients and instances (default: 9090; 0 picks one)",
     "  --admin-port N    the web dashboard's port on 127.0.0.1 (default: 9091; 0 picks one)",
     "  --no-dashboard    no web dashboard",
+    "  --metrics-port N  also serve Prometheus metrics at /metrics on HOST:N (they are always at",
+    "                    the dashboard's /metrics, which answers only on 127.0.0.1)",
     "  --no-watch        do not reload when the module's .proto files change",
+    ...serveSecurityDetails,
     "",
     "The router also serves grpc.reflection (v1, v1alpha), grpc.health.v1 and grpcrouter.v1.Admin.",
     "It runs until interrupted (Ctrl-C).",
@@ -279,23 +312,31 @@ export const serveCommand: Command = {
     host: { type: "string" },
     port: { type: "string" },
     "admin-port": { type: "string" },
+    "metrics-port": { type: "string" },
     "no-dashboard": { type: "boolean" },
     "no-watch": { type: "boolean" },
+    ...serveSecurityOptions,
   },
   async run(values, _positionals, io) {
     const { root, out: outDir } = moduleArgs(values, io.cwd);
     const port = portArg(values, "port", 9090);
     const adminPort = values["no-dashboard"] ? undefined : portArg(values, "admin-port", 9091);
+    const metricsPort = values["metrics-port"] === undefined ? undefined : portArg(values, "metrics-port", 0);
     const host = typeof values.host === "string" && values.host ? values.host : "127.0.0.1";
+    // TLS files and tokens are read now, so a bad one fails before anything listens.
+    const security = serveSecurity(values, io.cwd, (line) => io.stderr.write(`grpcrouter: ${line}\n`));
     let running: RunningServer;
     try {
-      running = await startServe({ root, out: outDir, host, port, adminPort, watch: !values["no-watch"], io });
+      running = await startServe({ root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;
     }
     io.stdout.write(`grpcrouter: router listening on ${running.address}\n`);
+    io.stdout.write(`grpcrouter: security: ${security.summary}\n`);
+    if (security.authorize && !security.credentials) io.stderr.write("grpcrouter: warning: instance tokens travel in plaintext without --tls-cert\n");
     if (running.dashboardUrl) io.stdout.write(`grpcrouter: dashboard at ${running.dashboardUrl}\n`);
+    if (running.metricsUrl) io.stdout.write(`grpcrouter: metrics at ${running.metricsUrl}\n`);
     io.stdout.write(`grpcrouter: serving ${path.relative(io.cwd, root) || "."}; Ctrl-C stops\n`);
     await new Promise<void>((resolve) => {
       const stop = () => {

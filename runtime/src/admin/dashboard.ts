@@ -1,7 +1,7 @@
 // The router's web dashboard on node:http: the UI at `/` (the files of ./ui, embedded in
 // ui-assets.ts so any bundle serves them), the live event stream at `/events` (Server-Sent
-// Events, one admin Event as proto3 JSON per message, the snapshot first), and
-// `/snapshot.json`.
+// Events, one admin Event as proto3 JSON per message, the snapshot first),
+// `/snapshot.json`, and `/metrics` for Prometheus when given metrics (createRouterMetrics).
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import { toJsonString } from "@bufbuild/protobuf";
 import { EventSchema, SnapshotSchema, type Event } from "../gen/grpcrouter/v1/admin_pb.js";
 import { DASHBOARD_ASSETS } from "./ui-assets.js";
+import { serveMetrics } from "../metrics/server.js";
+import type { MetricsSource } from "../metrics/router-metrics.js";
 
 export { dashboardWebviewHtml } from "./dashboard-assets.js";
 import type { AdminHub } from "./hub.js";
@@ -27,6 +29,8 @@ export interface DashboardOptions {
   keepAliveSeconds?: number;
   /** Serve the UI from this folder instead of the embedded copy (UI development). */
   uiDir?: string;
+  /** Serve these at `/metrics` (text exposition format), e.g. `createRouterMetrics({ hub })`. */
+  metrics?: MetricsSource;
 }
 
 export interface Dashboard {
@@ -114,6 +118,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
     const url = new URL(req.url ?? "/", "http://dashboard.local");
     if (url.pathname === "/events") return serveEvents(url, req, res);
+    if (url.pathname === "/metrics" && options.metrics) return serveMetrics(options.metrics, req, res);
     if (url.pathname === "/snapshot.json") {
       const snap = hub.snapshot({ includeBodies: true });
       res.writeHead(200, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });

@@ -92,6 +92,12 @@ export type HubEvent =
       time?: Date;
     };
 
+/**
+ * Sees every event the hub is given, synchronously, before the watchers do (see `onEvent`).
+ * It runs on the router's traffic path: keep it to a few map and counter updates.
+ */
+export type HubListener = (event: HubEvent) => void;
+
 export interface AdminHubOptions {
   routerId?: string;
   /** host:port clients dial; settable later with `setRouterAddress` (e.g. after binding port 0). */
@@ -192,6 +198,8 @@ export class AdminHub {
   private keptBodyBytes = 0;
 
   private readonly watchers = new Set<Watcher>();
+  /** A Set, mutated in place: a scoped view (see `scoped`) shares it through its prototype. */
+  private readonly listeners = new Set<HubListener>();
   private messageWatchers = 0;
   private bodyWatchers = 0;
 
@@ -209,12 +217,17 @@ export class AdminHub {
 
   /** Whether message events are wanted (a watcher asked, or history keeps them). */
   get wantsMessages(): boolean {
-    return this.messageWatchers > 0 || (this.historyMessages > 0 && this.historyCalls > 0);
+    return this.messageWatchers > 0 || this.listeners.size > 0 || (this.historyMessages > 0 && this.historyCalls > 0);
   }
 
   /** Whether `callMessage` should carry `payload` (bodies can be decoded and someone wants them). */
   get wantsBodies(): boolean {
     return this.decoder.canDecode && (this.bodyWatchers > 0 || (this.historyBodies && this.historyMessages > 0 && this.historyCalls > 0));
+  }
+
+  /** The names of the services the router(s) serve (see `setServices`). */
+  get serviceNames(): string[] {
+    return this.services.map((s) => s.name);
   }
 
   get watcherCount(): number {
@@ -247,8 +260,33 @@ export class AdminHub {
     this.services = [...this.scopedServices.values()].flat().sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /**
+   * Calls `listener` with every event published from now on, before the hub records it and
+   * fans it out. Unlike watchers, listeners are never sampled or dropped: metrics count every
+   * call. With a listener the router also publishes message events (sizes, no bodies).
+   * A listener that throws is reported once as a process warning; publishing goes on.
+   * Returns the function that removes the listener.
+   */
+  onEvent(listener: HubListener): () => void {
+    // Wrapped so the same function can be added twice and each removal removes one.
+    let warned = false;
+    const entry: HubListener = (event) => {
+      try {
+        listener(event);
+      } catch (e) {
+        if (!warned) {
+          warned = true;
+          process.emitWarning(`grpcrouter: an AdminHub event listener threw: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+    };
+    this.listeners.add(entry);
+    return () => void this.listeners.delete(entry);
+  }
+
   /** Records what happened and fans it out to watchers. Never blocks, never throws on bad ids. */
   publish(event: HubEvent): void {
+    if (this.listeners.size > 0) for (const l of this.listeners) l(event);
     switch (event.type) {
       case "instanceRegistered":
       case "instanceChanged":
@@ -347,6 +385,7 @@ export class AdminHub {
         parent.publish(event);
       },
       snapshot: (o?: WatchOptions) => parent.snapshot(o),
+      onEvent: (l: HubListener) => parent.onEvent(l),
       watch: (o?: WatchOptions) => parent.watch(o),
       close: () => parent.close(),
       setRouterAddress: (a: string) => parent.setRouterAddress(a),

@@ -1,5 +1,5 @@
 // The admin surface of the router: event hub, Admin gRPC service, web dashboard.
-export { AdminHub, type AdminHubOptions, type HubEvent, type InstanceInfo, type CallId, type CallKind, type HealthInput } from "./hub.js";
+export { AdminHub, type AdminHubOptions, type HubEvent, type HubListener, type InstanceInfo, type CallId, type CallKind, type HealthInput } from "./hub.js";
 export { Watcher, type WatchOptions } from "./watcher.js";
 export { describeFromRegistry, type DescribeMethod } from "./body.js";
 export { DEFAULT_REDACTED_KEYS, REDACTED, type MetadataInput } from "./metadata.js";

@@ -46,6 +46,21 @@ export class CallError extends Error {
   ) {
     super(message);
   }
+
+  /**
+   * The same error without a stack trace: ending every call aborts its signal with a reason,
+   * and capturing a stack for it was a visible part of a unary call's cost. The stack would
+   * only ever point into the bridge.
+   */
+  static quiet(code: number, message: string): CallError {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new CallError(code, message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
 }
 
 export interface CallHost {
@@ -214,7 +229,7 @@ export class BridgeCall implements RawCall {
   }
 
   private cleanup(): void {
-    if (!this.abort.signal.aborted) this.abort.abort(new CallError(grpc.status.CANCELLED, "call is over"));
+    if (!this.abort.signal.aborted) this.abort.abort(CallError.quiet(grpc.status.CANCELLED, "call is over"));
     this.wake();
     const waiters = this.creditWaiters;
     this.creditWaiters = [];

@@ -8,7 +8,7 @@ import { createConnectRouter, type ServiceImpl } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import * as grpc from "@grpc/grpc-js";
 import type { RawCall, RawHandler, RawStatus } from "./bridge-call.js";
-import { headersFromMetadata, metadataFromHeaders } from "./metadata.js";
+import { headersFromMetadata, isTransportKey, metadataFromHeaders } from "./metadata.js";
 import { createRawBridge, type Bridge, type BridgeOptions } from "./raw-bridge.js";
 import type { TunnelSpec } from "./spec.js";
 
@@ -54,12 +54,19 @@ async function runConnect(h: UniversalHandler | undefined, call: RawCall): Promi
   });
   if (res.status !== 200) return { code: grpc.status.INTERNAL, details: `the Connect handler answered HTTP ${res.status}` };
   // Connect resolves once the first message is ready, so the headers are final now.
-  const headerMd = metadataFromHeaders(res.header);
   // Only custom headers need a Headers frame: without one the router's grpc-js sends its
   // bare headers with the first message, or answers trailers-only when there is none.
-  if (Object.keys(headerMd.toJSON()).length > 0) call.sendHeaders(headerMd);
-  if (res.body) for await (const message of messagesOf(res.body)) await call.send(message);
+  if (res.header && hasCustomHeader(res.header)) {
+    const md = metadataFromHeaders(res.header);
+    if (Object.keys(md.toJSON()).length > 0) call.sendHeaders(md);
+  }
+  if (res.body) await sendMessages(res.body, call);
   return statusOfTrailer(res.trailer);
+}
+
+function hasCustomHeader(h: Headers): boolean {
+  for (const key of h.keys()) if (!isTransportKey(key)) return true;
+  return false;
 }
 
 function statusOfTrailer(trailer: Headers | undefined): RawStatus {
@@ -76,18 +83,51 @@ function statusOfTrailer(trailer: Headers | undefined): RawStatus {
   return { code: Number.isInteger(code) ? code : grpc.status.UNKNOWN, details, metadata: md };
 }
 
-/** Request payloads as gRPC length-prefixed envelopes (header and payload as two chunks: no copy). */
-async function* envelopes(payloads: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  for await (const p of payloads) {
-    const head = new Uint8Array(5);
-    new DataView(head.buffer).setUint32(1, p.length);
-    yield head;
-    yield p;
-  }
+/** Envelopes up to this size are sent to Connect as one chunk (one copy, one iteration less). */
+const ONE_CHUNK_BYTES = 16 * 1024;
+
+/**
+ * Request payloads as gRPC length-prefixed envelopes. A plain iterator, not an async
+ * generator: this sits on every call's path, and Connect adds its own layers on top.
+ * A large payload goes as two chunks (header, then the payload itself) so it is not copied.
+ */
+function envelopes(payloads: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      const it = payloads[Symbol.asyncIterator]();
+      let rest: Uint8Array | undefined;
+      return {
+        async next(): Promise<IteratorResult<Uint8Array>> {
+          if (rest !== undefined) {
+            const value = rest;
+            rest = undefined;
+            return { value, done: false };
+          }
+          const r = await it.next();
+          if (r.done) return r;
+          const p = r.value;
+          const small = p.length <= ONE_CHUNK_BYTES;
+          const out = new Uint8Array(small ? 5 + p.length : 5);
+          new DataView(out.buffer).setUint32(1, p.length);
+          if (small) out.set(p, 5);
+          else rest = p;
+          return { value: out, done: false };
+        },
+        async return(value?: unknown): Promise<IteratorResult<Uint8Array>> {
+          rest = undefined;
+          await it.return?.();
+          return { value: value as Uint8Array, done: true };
+        },
+      };
+    },
+  };
 }
 
-/** Splits Connect's enveloped response body into message payloads. */
-async function* messagesOf(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+/**
+ * Splits Connect's enveloped response body into message payloads and sends each as Connect
+ * produces it; a send that fails (the call is cancelled) ends Connect's body iterator.
+ */
+async function sendMessages(body: AsyncIterable<Uint8Array>, call: RawCall): Promise<void> {
   let buf: Uint8Array = new Uint8Array(0);
   for await (const chunk of body) {
     buf = buf.length === 0 ? chunk : concat(buf, chunk);
@@ -95,8 +135,9 @@ async function* messagesOf(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8
       const len = new DataView(buf.buffer, buf.byteOffset, 5).getUint32(1);
       if (buf.length < 5 + len) break;
       if ((buf[0]! & 0x01) !== 0) throw new Error("compressed response envelope (compression is not negotiated on the tunnel)");
-      yield buf.subarray(5, 5 + len);
+      const message = buf.subarray(5, 5 + len);
       buf = buf.subarray(5 + len);
+      await call.send(message);
     }
   }
   if (buf.length > 0) throw new Error(`response body ended inside an envelope (${buf.length} bytes left)`);

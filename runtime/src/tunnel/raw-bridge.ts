@@ -196,6 +196,11 @@ class RouterLink {
       // A router message holds a payload plus frame headers, or a batch of frames.
       "grpc.max_receive_message_length": -1,
       "grpc.max_send_message_length": -1,
+      // The Register stream is one long call that the bridge reconnects itself: grpc-js's
+      // retry layer would only buffer and account every message written to it.
+      "grpc.enable_retries": 0,
+      // Per-call and per-message channelz bookkeeping nobody reads here.
+      "grpc.enable_channelz": 0,
       // The channel's own reconnect backoff follows ours, so a short test backoff is honoured.
       ...(o.backoff?.initialMs !== undefined ? { "grpc.initial_reconnect_backoff_ms": o.backoff.initialMs } : {}),
       ...(o.backoff?.maxMs !== undefined ? { "grpc.max_reconnect_backoff_ms": o.backoff.maxMs } : {}),

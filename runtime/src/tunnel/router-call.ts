@@ -6,7 +6,6 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import {
   CancelSchema,
-  HalfCloseSchema,
   OpenSchema,
   WindowUpdateSchema,
   type MetadataEntry,
@@ -30,6 +29,7 @@ type ReadableCall = grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerDuple
 type WritableCall = grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
 
 const DEADLINE_SLACK_MS = 50;
+const EMPTY = new Uint8Array(0);
 
 /** Marks a Trailers frame by which an instance refuses a call it never started (draining). */
 export const REFUSED_KEY = "grpcrouter-refused";
@@ -207,7 +207,8 @@ export class RoutedCall {
   private sendHalfClose(): void {
     if (this.halfCloseSent) return;
     this.halfCloseSent = true;
-    this.stream!.sender.control(this.id, RouterFrame.HalfClose, HalfCloseSchema, create(HalfCloseSchema));
+    // HalfClose has no fields: its encoding is always empty.
+    this.stream!.sender.send(this.id, RouterFrame.HalfClose, EMPTY);
   }
 
   private flushQueue(): void {

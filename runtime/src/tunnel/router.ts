@@ -206,6 +206,8 @@ class RouterImpl implements Router {
     const server = new grpc.Server({
       "grpc.max_receive_message_length": this.maxMessageBytes + 64 * 1024,
       "grpc.max_send_message_length": -1,
+      // channelz would count every routed call and message a second time (the hub does).
+      "grpc.enable_channelz": 0,
     });
     this.addTo(server);
     this.ownsServer = true;

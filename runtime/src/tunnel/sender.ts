@@ -1,5 +1,9 @@
-// Batching: frames produced during one event-loop turn leave in one Register message, so
-// under load many calls share one write (and one HTTP/2 DATA frame) instead of one each.
+// Batching: under load, frames produced during one event-loop turn leave in one Register
+// message, so many calls share one write (and one HTTP/2 DATA frame) instead of one each.
+// But a lone call should not wait for the end of the turn: the first frames of a turn leave
+// as soon as the code that queued them (and its microtasks) is done (process.nextTick);
+// whatever is queued later in the same turn waits for its end (setImmediate) and leaves
+// together. So a turn costs at most two writes, and an idle stream adds no wait.
 import { toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { FrameEncoder } from "./frames.js";
 
@@ -45,9 +49,28 @@ export class FrameSender {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.flush();
-    });
+    if (this.busyTurn) setImmediate(this.flushAtEndOfTurn);
+    else process.nextTick(this.flushNow);
   }
+
+  /** A flush already happened in this turn: more frames wait for its end. */
+  private busyTurn = false;
+
+  private readonly flushNow = (): void => {
+    this.scheduled = false;
+    this.flush();
+    if (!this.busyTurn) {
+      this.busyTurn = true;
+      setImmediate(this.endTurn);
+    }
+  };
+
+  private readonly flushAtEndOfTurn = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  private readonly endTurn = (): void => {
+    this.busyTurn = false;
+  };
 }

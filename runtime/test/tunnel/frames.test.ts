@@ -95,3 +95,25 @@ test("a sender batches one event-loop turn into one message, cut at the batch li
   assert.deepEqual(frames.map((f) => f.call), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0]);
   assert.ok(frames.slice(0, 10).every((f, i) => f.body.length === 300 && f.body[0] === i + 1));
 });
+
+test("a lone frame leaves at once; frames queued by later callbacks of a busy turn leave together", async () => {
+  const messages: Buffer[] = [];
+  const sender = new FrameSender((m) => messages.push(m));
+  sender.send(1, 16, new Uint8Array([1]));
+  await new Promise((r) => process.nextTick(r));
+  assert.equal(messages.length, 1, "an idle stream does not wait for the end of the turn");
+  // Five I/O-like callbacks in one turn: the first one's frame leaves right after it, the
+  // other four wait for the end of the turn and share one message.
+  await new Promise<void>((done) => {
+    for (let call = 2; call <= 6; call++) {
+      setImmediate(() => {
+        sender.send(call, 16, new Uint8Array([call]));
+        if (call === 6) setImmediate(() => setImmediate(done));
+      });
+    }
+  });
+  assert.deepEqual(
+    messages.map((m) => decodeFrames(m).map((f) => f.call)),
+    [[1], [2], [3, 4, 5, 6]],
+  );
+});

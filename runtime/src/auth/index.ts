@@ -1,0 +1,17 @@
+// Authentication for routers that face a network: TLS credentials from PEM files and
+// token authorizers for instances' Register streams.
+export {
+  ANY_SERVICE,
+  TOKEN_CREDENTIAL_KEY,
+  parseTokenFile,
+  readTokenFile,
+  readTokenSecret,
+  tokenAuthorizer,
+  tokenCredentials,
+  tokenFileAuthorizer,
+  type AcceptedTokens,
+  type Authorize,
+  type TokenAuthorizerOptions,
+  type TokenFileAuthorizerOptions,
+} from "./tokens.js";
+export { loadChannelCredentials, loadServerCredentials, type ChannelTlsFiles, type FileLabels, type ServerTlsFiles } from "./tls.js";
