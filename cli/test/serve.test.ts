@@ -274,6 +274,21 @@ describe("grpcrouter serve: bad input", { timeout: TIMEOUT }, () => {
     }
   });
 
+  it("keeps the Admin service (call bodies) off a router listening beyond loopback unless --public-admin", async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-serve-public-"));
+    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const p = cli(["serve", "--root", "proto", "--host", "0.0.0.0", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
+    try {
+      const address = (await p.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      assert.match(p.stderr, /grpcrouter\.v1\.Admin is not served on 0\.0\.0\.0 .*--public-admin/);
+      const admin = createAdminClient(address);
+      await assert.rejects(admin.getSnapshot(), (e: { code?: number }) => e.code === 12, "UNIMPLEMENTED");
+    } finally {
+      await p.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it("explains a bad port", async () => {
     const p = cli(["serve", "--port", "http"], os.tmpdir());
     assert.equal(await p.exited, 2);

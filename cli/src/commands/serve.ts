@@ -71,6 +71,13 @@ export interface ServeOptions {
   credentials?: grpc.ServerCredentials | undefined;
   /** Checks each instance's Hello (e.g. a token authorizer); default: every instance may register. */
   authorize?: RouterOptions["authorize"];
+  /** Serve grpcrouter.v1.Admin on a non-loopback `host` too (it shows call metadata and bodies). */
+  publicAdmin?: boolean;
+}
+
+/** Only callers on this machine can reach a router bound to one of these. */
+function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\./.test(host);
 }
 
 export interface RunningServer {
@@ -103,7 +110,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   const server = new grpc.Server({ "grpc.max_send_message_length": -1 });
   const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
   health.addTo(server);
-  addAdminService(server, hub);
+  // The Admin service streams every call's metadata and bodies: on a port other machines can
+  // reach it is opt-in. The dashboard (loopback only) does not need it.
+  if (isLoopbackHost(options.host) || options.publicAdmin) addAdminService(server, hub);
+  else log(`grpcrouter.v1.Admin is not served on ${options.host} (it shows call metadata and bodies); --public-admin serves it`);
 
   const routed = new Map<string, Routed>();
   const closing = new Set<Promise<void>>();
@@ -289,7 +299,7 @@ function pathsOf(spec: TunnelSpec): string[] {
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--public-admin] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -301,9 +311,12 @@ export const serveCommand: Command = {
     "  --metrics-port N  also serve Prometheus metrics at /metrics on HOST:N (they are always at",
     "                    the dashboard's /metrics, which answers only on 127.0.0.1)",
     "  --no-watch        do not reload when the module's .proto files change",
+    "  --public-admin    also serve grpcrouter.v1.Admin when HOST is not loopback (it streams",
+    "                    every call's metadata and bodies: pair it with --tls-client-ca)",
     ...serveSecurityDetails,
     "",
-    "The router also serves grpc.reflection (v1, v1alpha), grpc.health.v1 and grpcrouter.v1.Admin.",
+    "The router also serves grpc.reflection (v1, v1alpha), grpc.health.v1 and, on a loopback",
+    "HOST or with --public-admin, grpcrouter.v1.Admin.",
     "It runs until interrupted (Ctrl-C).",
   ],
   options: {
@@ -315,6 +328,7 @@ export const serveCommand: Command = {
     "metrics-port": { type: "string" },
     "no-dashboard": { type: "boolean" },
     "no-watch": { type: "boolean" },
+    "public-admin": { type: "boolean" },
     ...serveSecurityOptions,
   },
   async run(values, _positionals, io) {
@@ -327,7 +341,7 @@ export const serveCommand: Command = {
     const security = serveSecurity(values, io.cwd, (line) => io.stderr.write(`grpcrouter: ${line}\n`));
     let running: RunningServer;
     try {
-      running = await startServe({ root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize });
+      running = await startServe({ root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, publicAdmin: values["public-admin"] === true });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;
