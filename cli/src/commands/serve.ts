@@ -85,7 +85,8 @@ export interface RunningServer {
   dashboardUrl: string | undefined;
   /** Where Prometheus scrapes: the metrics port's /metrics, else the dashboard's. */
   metricsUrl: string | undefined;
-  close(): Promise<void>;
+  /** Drains: stops accepting, lets calls in flight finish for up to `graceMs` (default 10 s), tells bridges to move. */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Starts everything; resolves once the router listens (rejects when the module does not compile). */
@@ -266,12 +267,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     address,
     dashboardUrl: dashboard?.url,
     metricsUrl: metricsServer?.url ?? (dashboard ? `${dashboard.url}metrics` : undefined),
-    async close() {
+    async close(graceMs = 10_000) {
       watcher?.close();
       clearTimeout(timer);
       await reloading;
       health.shutdown();
-      await Promise.all([...routed.values()].map((r) => r.router.close(2000)));
+      await Promise.all([...routed.values()].map((r) => r.router.close(graceMs)));
       await Promise.all([...closing]);
       healthWatcher.close();
       hub.close();
@@ -299,7 +300,7 @@ function pathsOf(spec: TunnelSpec): string[] {
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--public-admin] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -311,6 +312,7 @@ export const serveCommand: Command = {
     "  --metrics-port N  also serve Prometheus metrics at /metrics on HOST:N (they are always at",
     "                    the dashboard's /metrics, which answers only on 127.0.0.1)",
     "  --no-watch        do not reload when the module's .proto files change",
+    "  --drain-grace S   on Ctrl-C/SIGTERM, how long calls in flight may take to finish (default: 10)",
     "  --public-admin    also serve grpcrouter.v1.Admin when HOST is not loopback (it streams",
     "                    every call's metadata and bodies: pair it with --tls-client-ca)",
     ...serveSecurityDetails,
@@ -329,6 +331,7 @@ export const serveCommand: Command = {
     "no-dashboard": { type: "boolean" },
     "no-watch": { type: "boolean" },
     "public-admin": { type: "boolean" },
+    "drain-grace": { type: "string" },
     ...serveSecurityOptions,
   },
   async run(values, _positionals, io) {
@@ -337,6 +340,8 @@ export const serveCommand: Command = {
     const adminPort = values["no-dashboard"] ? undefined : portArg(values, "admin-port", 9091);
     const metricsPort = values["metrics-port"] === undefined ? undefined : portArg(values, "metrics-port", 0);
     const host = typeof values.host === "string" && values.host ? values.host : "127.0.0.1";
+    const grace = values["drain-grace"] === undefined ? 10 : Number(values["drain-grace"]);
+    if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--drain-grace ${String(values["drain-grace"])}: not a number of seconds`);
     // TLS files and tokens are read now, so a bad one fails before anything listens.
     const security = serveSecurity(values, io.cwd, (line) => io.stderr.write(`grpcrouter: ${line}\n`));
     let running: RunningServer;
@@ -361,8 +366,8 @@ export const serveCommand: Command = {
       process.on("SIGINT", stop);
       process.on("SIGTERM", stop);
     });
-    io.stderr.write("grpcrouter: stopping\n");
-    await running.close();
+    io.stderr.write(`grpcrouter: draining: no new calls; calls in flight have up to ${grace} s\n`);
+    await running.close(grace * 1000);
     return 0;
   },
 };
