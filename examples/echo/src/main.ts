@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { createRegistry } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { AdminHub, describeFromRegistry, startDashboard } from "@grpcrouter/runtime";
+import { AdminHub, createRouterMetrics, describeFromRegistry, startDashboard } from "@grpcrouter/runtime";
 import { Echo, file_demo_v1_echo } from "../gen/demo/v1/echo_pb.js";
 import { createEchoBridge } from "../gen/demo/v1/echo_bridge.js";
 import { createEchoRouter } from "../gen/demo/v1/echo_router.js";
@@ -24,6 +24,7 @@ const host = values.host;
 // 1. The router: where clients can reach it. The hub feeds the live dashboard; with the
 //    registry it can show each message's body as JSON.
 const hub = new AdminHub({ describe: describeFromRegistry(createRegistry(file_demo_v1_echo)) });
+const metrics = createRouterMetrics({ hub }); // Prometheus, at the dashboard's /metrics
 const router = createEchoRouter({ hub });
 let port: number;
 try {
@@ -36,8 +37,8 @@ const address = `${host}:${port}`;
 console.log(`router    listening on ${address}, routing demo.v1.Echo`);
 // The dashboard port follows the router's: 9091 beside 9090, a free one beside port 0.
 const adminPort = Number(values["admin-port"] ?? (Number(values.port) === 0 ? 0 : port + 1));
-const dashboard = await startDashboard({ hub, port: adminPort, host });
-console.log(`dashboard ${dashboard.url} shows instances, calls and every message, live`);
+const dashboard = await startDashboard({ hub, metrics, port: adminPort, host });
+console.log(`dashboard ${dashboard.url} shows instances, calls and every message, live (metrics: ${dashboard.url}metrics)`);
 
 // 2. The instance: an unchanged Connect ServiceImpl, bridged in three lines.
 const bridge = createEchoBridge(echoService("echo-1"), { router: address, instanceId: "echo-1" });
@@ -69,6 +70,7 @@ async function shutdown(): Promise<void> {
   await router.close();
   await dashboard.close();
   hub.close();
+  metrics.close();
 }
 
 if (values.once) {
