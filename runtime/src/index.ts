@@ -4,6 +4,7 @@ export * from "./balancer/index.js";
 export * from "./resilience/index.js";
 export * from "./admin/index.js";
 export * from "./metrics/index.js";
+export * from "./tracing/index.js";
 export * from "./discovery/index.js";
 export * from "./tunnel/index.js";
 export * from "./auth/index.js";

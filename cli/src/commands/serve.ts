@@ -17,6 +17,7 @@ import {
   addReflection,
   createRouter,
   createRouterMetrics,
+  createRouterTracing,
   describeFromRegistry,
   startDashboard,
   startMetricsServer,
@@ -107,6 +108,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   // Before the routers, so they count from the first call.
   const metrics: RouterMetrics | undefined =
     options.adminPort !== undefined || options.metricsPort !== undefined ? createRouterMetrics({ hub }) : undefined;
+  // A span per call through the global OpenTelemetry API: a no-op unless an SDK is preloaded
+  // (e.g. NODE_OPTIONS="--import @opentelemetry/auto-instrumentations-node/register", with
+  // OTEL_NODE_DISABLED_INSTRUMENTATIONS=grpc so grpc-js is not traced a second time).
+  const tracing = createRouterTracing({ hub });
   const health = new RouterHealth([]);
   const server = new grpc.Server({ "grpc.max_send_message_length": -1 });
   const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
@@ -184,6 +189,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   const shownHost = options.host === "0.0.0.0" || options.host === "::" ? "localhost" : options.host;
   const address = `${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${bound}`;
   hub.setRouterAddress(address);
+  tracing.setServerAddress(address);
 
   let dashboard: Dashboard | undefined;
   if (options.adminPort !== undefined) {
@@ -277,6 +283,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       healthWatcher.close();
       hub.close();
       metrics?.close();
+      tracing.close();
       await dashboard?.close();
       await metricsServer?.close();
       await new Promise<void>((resolve) => {
