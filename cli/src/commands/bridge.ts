@@ -97,8 +97,9 @@ export const bridgeCommand: Command = {
     ...bridgeSecurityDetails,
     "",
     "It runs until interrupted (Ctrl-C), then drains: the router sends no new calls, calls in",
-    "flight get 10 s to finish. A router that refuses the instance (a wrong token, …) ends it",
-    "with exit code 1 and the router's reason; an unreachable router is retried.",
+    "flight get 10 s to finish. A router that refuses the instance (a wrong token, …), also",
+    "later when it reconnects (a token removed from the router's file), ends it with exit",
+    "code 1 and the router's reason; an unreachable or restarting router is retried.",
   ],
   options: {
     target: { type: "string" },
@@ -158,21 +159,22 @@ export const bridgeCommand: Command = {
         logger: log,
       }),
     );
-    // Bridges reconnect by themselves (an unreachable router is retried); start() resolving
-    // means registered now, rejecting means a router refused the instance (a wrong token, …):
-    // retrying cannot fix that, so the bridge stops and says why.
-    const started = Promise.all(bridges.map((b) => b.start()));
-    const refused = started.then(
-      () => {
-        io.stdout.write(`grpcrouter bridge: ${instanceId} registered ${specs.map((s) => s.service.typeName).join(", ")} with ${router}, forwarding to ${target}\n`);
-        return new Promise<never>(() => {});
-      },
+    // Bridges reconnect by themselves (an unreachable router, a restarting one are retried);
+    // start() resolving means registered now. A router refusing the instance (a wrong or
+    // revoked token, …), at start or on any later reconnect, stops that bridge and rejects
+    // its `stopped`: retrying cannot fix that, so the command drains the others and says why.
+    void Promise.all(bridges.map((b) => b.start())).then(
+      () => io.stdout.write(`grpcrouter bridge: ${instanceId} registered ${specs.map((s) => s.service.typeName).join(", ")} with ${router}, forwarding to ${target}\n`),
+      () => {}, // the refusal arrives through `stopped`
+    );
+    const refused = Promise.all(bridges.map((b) => b.stopped)).then(
+      () => new Promise<never>(() => {}),
       (e: unknown) => (e instanceof Error ? e.message : String(e)),
     );
     const reason = await Promise.race([waitForSignal().then(() => undefined), refused]);
     if (reason !== undefined) {
       io.stderr.write(`grpcrouter bridge: ${reason}\n`);
-      await Promise.all(bridges.map((b) => b.stop(0)));
+      await Promise.all(bridges.map((b) => b.stop(10_000)));
       client.close();
       return 1;
     }

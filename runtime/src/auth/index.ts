@@ -15,3 +15,4 @@ export {
   type TokenFileAuthorizerOptions,
 } from "./tokens.js";
 export { loadChannelCredentials, loadServerCredentials, type ChannelTlsFiles, type FileLabels, type ServerTlsFiles } from "./tls.js";
+export { certificateAuthorizer, certificateNames, everyAuthorizer, type CertificateAuthorizerOptions } from "./certificates.js";

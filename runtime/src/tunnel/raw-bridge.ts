@@ -22,6 +22,7 @@ import {
   type Welcome,
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
+import { dialHint } from "./dial-hint.js";
 import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "./bridge-call.js";
 import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
 import { metadataFromEntries } from "./metadata.js";
@@ -63,8 +64,19 @@ export interface BridgeOptions {
 export interface Bridge {
   /** Resolves once every Register stream is registered (Welcome); rejects if the router refuses. */
   start(): Promise<void>;
-  /** Drains: no new calls, in-flight calls get `graceMs` (default 10000) to finish. */
+  /**
+   * Drains: no new calls, in-flight calls get `graceMs` (default 10000) to finish. Calling it
+   * again (or while a refusal stops the bridge) waits for the same stop.
+   */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * Settles once the bridge has stopped: resolves after stop(); rejects with a
+   * BridgeRefusedError when a router refused the instance — at start or on any later
+   * reconnect (its token was revoked, its certificate no longer admitted). A refusal is final:
+   * the bridge stops (draining its calls) instead of retrying; a lost connection, a router
+   * shutting down or a failing authorize hook are retried and never end up here.
+   */
+  readonly stopped: Promise<void>;
   /**
    * Reports the instance's health to every router it is registered with (HealthReport):
    * NOT_SERVING takes it out of the routers' picks without deregistering it; SERVING puts it
@@ -88,6 +100,20 @@ export interface BridgeUpdate {
 
 const identity = (b: Buffer) => b;
 
+/** A router refused the instance (Welcome not accepted): retrying cannot help. */
+export class BridgeRefusedError extends Error {
+  override readonly name = "BridgeRefusedError";
+  constructor(
+    /** The router's address, as the bridge dialled it. */
+    readonly router: string,
+    /** The router's reason, e.g. "not authorized: the token is not valid for demo.v1.Echo". */
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export function createRawBridge(tunnel: TunnelSpec, handler: RawHandler, options: BridgeOptions): Bridge {
   return new RawBridge(tunnelTable(tunnel), handler, options);
 }
@@ -103,6 +129,13 @@ class RawBridge implements Bridge {
   stopping = false;
   serving = true;
   private started: Promise<void> | undefined;
+  private startSettle: { resolve(): void; reject(e: Error): void } | undefined;
+  private stopDone: Promise<void> | undefined;
+  private refusal: BridgeRefusedError | undefined;
+  /** Some Register stream was welcomed at some point: a refusal after that drains calls. */
+  private everWelcomed = false;
+  readonly stopped: Promise<void>;
+  private settleStopped!: (e?: Error) => void;
 
   constructor(
     readonly table: TunnelTable,
@@ -115,6 +148,11 @@ class RawBridge implements Bridge {
     this.log = options.logger ?? ((line) => console.error(`grpcrouter bridge: ${line}`));
     this.callWindow = options.callWindow ?? 65536;
     this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.stopped = new Promise<void>((resolve, reject) => {
+      this.settleStopped = (e) => (e ? reject(e) : resolve());
+    });
+    // Nobody has to listen: an unobserved refusal must not crash the process.
+    this.stopped.catch(() => {});
   }
 
   start(): Promise<void> {
@@ -123,22 +161,13 @@ class RawBridge implements Bridge {
     if (routers.length === 0) return Promise.reject(new Error("BridgeOptions.router names no router"));
     const n = Math.max(1, this.options.streams ?? 1);
     this.started = new Promise<void>((resolve, reject) => {
+      this.startSettle = { resolve, reject };
       let welcomed = 0;
-      let settled = false;
       const expected = routers.length * n;
       for (const address of routers) {
         this.addRouter(address, {
           welcomed: () => {
-            if (++welcomed === expected && !settled) {
-              settled = true;
-              resolve();
-            }
-          },
-          refused: (reason) => {
-            if (settled) return;
-            settled = true;
-            void this.stop(0);
-            reject(new Error(`router ${address} refused instance ${this.instanceId} of ${this.table.spec.service.typeName}: ${reason}`));
+            if (++welcomed === expected) this.settleStart();
           },
         });
       }
@@ -146,8 +175,35 @@ class RawBridge implements Bridge {
     return this.started;
   }
 
+  private settleStart(error?: Error): void {
+    const s = this.startSettle;
+    if (!s) return;
+    this.startSettle = undefined;
+    if (error) s.reject(error);
+    else s.resolve();
+  }
+
+  /** Some Register stream was welcomed. */
+  welcomedOnce(): void {
+    this.everWelcomed = true;
+  }
+
+  /**
+   * A router refused the instance: final (see `stopped`). Stops the whole bridge — an
+   * instance half-registered with some routers of a deployment would be a silent surprise.
+   */
+  refused(address: string, reason: string): void {
+    if (this.refusal) return;
+    const error = new BridgeRefusedError(address, reason, `router ${address} refused instance ${this.instanceId} of ${this.table.spec.service.typeName}: ${reason}`);
+    this.refusal = error;
+    this.log(`router ${address} refused registration: ${reason}; stopping (a refusal is final, retrying would not help)`);
+    this.settleStart(error);
+    // Before any Welcome nothing runs here; after, calls in flight on other streams finish.
+    void this.stop(this.everWelcomed ? 10_000 : 0);
+  }
+
   /** Registers with one more router (from the options, or named in a Welcome). */
-  addRouter(address: string, events: SlotEvents = { welcomed: () => {}, refused: () => {} }): void {
+  addRouter(address: string, events: SlotEvents = { welcomed: () => {} }): void {
     if (this.links.has(address) || this.stopping) return;
     const link = new RouterLink(this, address, events);
     this.links.set(address, link);
@@ -169,8 +225,12 @@ class RawBridge implements Bridge {
     for (const l of this.links.values()) l.reportHealth();
   }
 
-  async stop(graceMs = 10_000): Promise<void> {
-    if (this.stopping) return;
+  stop(graceMs = 10_000): Promise<void> {
+    this.stopDone ??= this.drainAndClose(graceMs).then(() => this.settleStopped(this.refusal));
+    return this.stopDone;
+  }
+
+  private async drainAndClose(graceMs: number): Promise<void> {
     this.stopping = true;
     for (const l of this.links.values()) l.drain();
     const until = Date.now() + graceMs;
@@ -225,6 +285,31 @@ class RouterLink {
     for (const s of this.slots) s.reportHealth();
   }
 
+  private hints = new Map<string, Promise<string | undefined>>();
+
+  /**
+   * What a failure to reach the router likely means (TLS on one side only, an untrusted
+   * certificate), or undefined. Worked out once per kind of failure (it may probe the router
+   * with a TLS handshake), until a stream is welcomed again.
+   */
+  hintFor(reason: string): Promise<string | undefined> {
+    // grpc-js stamps each failure with its time; the same failure should share one hint.
+    const key = reason.replace(/\(\d{4}-\d\d-\d\dT[^)]*\)/g, "");
+    let hint = this.hints.get(key);
+    if (!hint) {
+      const tls = this.bridge.options.credentials?._isSecure() ?? false;
+      hint = dialHint(this.address, tls, reason).catch(() => undefined);
+      // Bounded: reasons that vary without end (ports, ids) must not grow it forever.
+      if (this.hints.size >= 32) this.hints.clear();
+      this.hints.set(key, hint);
+    }
+    return hint;
+  }
+
+  forgetHints(): void {
+    this.hints.clear();
+  }
+
   /** Some Register stream to this router is welcomed and still open. */
   registered(): boolean {
     return this.slots.some((s) => s.registered());
@@ -242,7 +327,6 @@ class RouterLink {
 
 interface SlotEvents {
   welcomed(): void;
-  refused(reason: string): void;
 }
 
 /** One place in the pool: a Register stream, reconnected for as long as the bridge runs. */
@@ -281,11 +365,17 @@ class Slot {
     this.conn = undefined;
     if (this.bridge.stopping) return;
     const delay = backoffDelay(this.attempt++, this.bridge.options.backoff);
-    this.bridge.log(`Register stream ${this.index} to ${this.link.address} lost (${reason}); reconnecting in ${Math.round(delay)} ms`);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.connect();
-    }, delay);
+    const retry = (hint: string | undefined) => {
+      if (this.bridge.stopping || this.conn || this.timer) return;
+      this.bridge.log(`Register stream ${this.index} to ${this.link.address} lost (${reason}); ${hint ? `${hint}; ` : ""}reconnecting in ${Math.round(delay)} ms`);
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.connect();
+      }, delay);
+    };
+    // A stream that never got a Welcome may have failed on the way in: say what is likely wrong.
+    if (conn.welcomed) retry(undefined);
+    else void this.link.hintFor(reason).then(retry);
   }
 
   /** Replaces a retiring connection with a fresh one, without waiting for a backoff. */
@@ -311,8 +401,10 @@ class Slot {
     for (const c of this.renewed) c.retireAfterRenewal();
     this.renewed.clear();
     this.attempt = 0;
+    this.link.forgetHints();
     if (!this.everWelcomed) {
       this.everWelcomed = true;
+      this.bridge.welcomedOnce();
       this.events.welcomed();
     }
   }
@@ -424,6 +516,11 @@ class Connection implements CallHost {
     return this.welcome !== undefined && !this.closed;
   }
 
+  /** The router welcomed this stream at some point. */
+  get welcomed(): boolean {
+    return this.welcome !== undefined;
+  }
+
   /** Sends the bridge's health (after Welcome; a stream not yet welcomed reports on Welcome). */
   reportHealth(): void {
     if (this.closed || !this.welcome) return;
@@ -524,8 +621,9 @@ class Connection implements CallHost {
   private onWelcome(w: Welcome): void {
     if (!w.accepted) {
       const reason = w.reason || "no reason given";
-      this.bridge.log(`router ${this.slot.link.address} refused registration: ${reason}`);
-      if (!this.slot.everWelcomed) this.slot.events.refused(reason);
+      // No Drain on a stream the router is closing; the bridge stops without reconnecting.
+      this.draining = true;
+      this.bridge.refused(this.slot.link.address, reason);
       this.close(`refused: ${reason}`);
       return;
     }

@@ -1,5 +1,6 @@
 // What the parts of a router share: resolved limits, the logger and the admin hub.
 import type { AdminHub } from "../admin/index.js";
+import type { PeerCertificateInfo } from "./peer-certificate.js";
 
 export interface RouterLimits {
   /** Response bytes an instance may send per call before the router grants more (Welcome.initial_window). */
@@ -20,7 +21,10 @@ export interface HelloInfo {
   service: string;
   labels: Readonly<Record<string, string>>;
   credentials: Readonly<Record<string, string>>;
+  /** The connection's address, e.g. "ipv4:10.0.0.7:51234". */
   peer: string;
+  /** The instance's client certificate (mTLS: `--tls-client-ca` / ServerTlsFiles.clientCa); undefined otherwise. */
+  certificate?: PeerCertificateInfo;
 }
 
 export interface RouterContext {

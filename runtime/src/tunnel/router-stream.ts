@@ -21,6 +21,7 @@ import {
 import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
 import type { RoutedCall } from "./router-call.js";
 import type { RouterContext } from "./router-context.js";
+import { peerCertificateOf } from "./peer-certificate.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
 import { FrameSender } from "./sender.js";
 import { FrameError } from "./wire.js";
@@ -231,10 +232,12 @@ export class InstanceStream {
     clearTimeout(this.helloTimer);
     const refusal = this.checkHello(hello);
     if (refusal) return this.refuse(refusal);
+    if (this.ctx.closing) return this.turnAway("the router is shutting down");
     this.requestWindow = hello.initialWindow || DEFAULT_WINDOW;
     const authorize = this.ctx.authorize;
     if (!authorize) return this.accept();
     this.state = "authorizing";
+    const certificate = peerCertificateOf(this.duplex);
     Promise.resolve()
       .then(() =>
         authorize({
@@ -243,6 +246,7 @@ export class InstanceStream {
           labels: hello.labels,
           credentials: hello.credentials,
           peer: this.peer,
+          ...(certificate ? { certificate } : {}),
         }),
       )
       .then(
@@ -252,7 +256,8 @@ export class InstanceStream {
           else this.accept();
         },
         (e: unknown) => {
-          if (this.state === "authorizing") this.refuse(`authorization failed: ${(e as Error)?.message ?? e}`);
+          // A hook that throws (an identity service down, …) says nothing about the instance.
+          if (this.state === "authorizing") this.turnAway(`authorization failed: ${(e as Error)?.message ?? e}`);
         },
       );
   }
@@ -265,7 +270,6 @@ export class InstanceStream {
       return `this Register stream is for ${this.route.serviceName}, but the instance says it serves ${JSON.stringify(h.service)}`;
     }
     if (h.instanceId === "") return "instance_id is empty";
-    if (this.ctx.closing) return "the router is shutting down";
     return undefined;
   }
 
@@ -287,6 +291,12 @@ export class InstanceStream {
     this.route.addStream(this);
   }
 
+  /**
+   * A refusal is final: Welcome{accepted: false} tells the instance that retrying cannot
+   * help (wrong service, protocol, token, certificate), and the bridge stops. A reason that
+   * may pass (shutting down, a failing authorize hook) only ends the stream UNAVAILABLE, so
+   * the bridge reconnects with its backoff: see turnAway.
+   */
   private refuse(reason: string): void {
     this.ctx.log(`refused ${this.label}: ${reason}`);
     this.sender.control(
@@ -297,6 +307,12 @@ export class InstanceStream {
     );
     this.sender.flush();
     this.close(reason, false, grpc.status.FAILED_PRECONDITION);
+  }
+
+  /** Not now, maybe later: ends the stream UNAVAILABLE without a Welcome, the bridge retries. */
+  private turnAway(reason: string): void {
+    this.ctx.log(`turned away ${this.label}: ${reason} (it will retry)`);
+    this.close(reason, false, grpc.status.UNAVAILABLE);
   }
 
   /** A protocol violation: log it and close this stream only. */

@@ -70,7 +70,12 @@ export interface RouterOptions {
    * Welcome, so a bridge given one router registers with all of them.
    */
   peers?: string[];
-  /** Checks an instance's Hello (its credentials); return a reason to refuse it. */
+  /**
+   * Checks an instance's Hello (its credentials, and with mTLS its client certificate);
+   * return a reason to refuse it. A refusal is final: the bridge stops and reports the
+   * reason. A hook that throws (or rejects) only turns the instance away for now: it
+   * reconnects with backoff and asks again.
+   */
   authorize?: (hello: HelloInfo) => string | undefined | Promise<string | undefined>;
   /**
    * Calls that find no usable instance wait for one to register or recover, up to their

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes throwaway certificates for the TLS tests (runtime/test/auth, cli/test/tls.test.ts)
 # in DIR: a CA, a server certificate for localhost/127.0.0.1 and a client certificate signed
-# by it, and a second CA with its own client certificate (trusted by nobody).
+# by it (CN instance-a, with DNS and URI alternative names), a second client certificate of
+# that CA (CN instance-b), and a second CA with its own client certificate (trusted by nobody).
 # Usage: make-certs.sh DIR. Needs openssl (Debian's openssl package).
 set -euo pipefail
 command -v openssl >/dev/null || { echo "make-certs.sh needs openssl (scripts/ensure-test-deps.sh installs it)" >&2; exit 1; }
@@ -25,5 +26,7 @@ ca ca
 ca other-ca
 leaf server ca localhost "subjectAltName=DNS:localhost,IP:127.0.0.1
 extendedKeyUsage=serverAuth"
-leaf client ca "instance-a" "extendedKeyUsage=clientAuth"
+leaf client ca "instance-a" "subjectAltName=DNS:instance-a.example,URI:spiffe://example/instance-a
+extendedKeyUsage=clientAuth"
+leaf client-b ca "instance-b" "extendedKeyUsage=clientAuth"
 leaf other-client other-ca "instance-x" "extendedKeyUsage=clientAuth"
