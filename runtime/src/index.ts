@@ -7,4 +7,5 @@ export * from "./metrics/index.js";
 export * from "./tracing/index.js";
 export * from "./discovery/index.js";
 export * from "./tunnel/index.js";
+export * from "./config/index.js";
 export * from "./auth/index.js";

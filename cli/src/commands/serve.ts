@@ -15,14 +15,18 @@ import {
   RouterHealth,
   addAdminService,
   addReflection,
+  checkRouterConfig,
   createRouter,
   createRouterMetrics,
   createRouterTracing,
   describeFromRegistry,
+  loadRouterConfig,
+  settingsFor,
   startDashboard,
   startMetricsServer,
   type Dashboard,
   type MetricsServer,
+  type RouterConfig,
   type RouterMetrics,
   type Router,
   type RouterOptions,
@@ -74,6 +78,9 @@ export interface ServeOptions {
   authorize?: RouterOptions["authorize"];
   /** Serve grpcrouter.v1.Admin on a non-loopback `host` too (it shows call metadata and bodies). */
   publicAdmin?: boolean;
+  /** A router config file (JSON: balancer, resilience, waitForReady, rate limits per service);
+   *  re-applied through Router.configure when it changes (with `watch`). */
+  configFile?: string | undefined;
 }
 
 /** Only callers on this machine can reach a router bound to one of these. */
@@ -103,6 +110,15 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   }
   printDiagnostics(first.module.diagnostics, root, io);
   let current: ServedModule = first.module;
+  const configFile = options.configFile;
+  const configName = configFile ? path.relative(io.cwd, configFile) || configFile : "";
+  const servedServices = (m: ServedModule) => m.specs.map((s) => ({ name: s.service.typeName, methods: s.service.methods.map((x) => x.name) }));
+  // A bad config file at start fails before anything listens; later, a bad edit keeps this one.
+  let config: RouterConfig = { services: {} };
+  if (configFile) {
+    config = await loadRouterConfig(configFile, configName);
+    for (const note of checkRouterConfig(config, servedServices(current), configName)) log(note);
+  }
 
   const hub = new AdminHub({ describe: (method) => describeFromRegistry(current.registry)(method) });
   // Before the routers, so they count from the first call.
@@ -167,9 +183,25 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
 
   const mount = (spec: TunnelSpec, scope: number): Router => {
     const router = createRouter({ services: [{ tunnel: spec }], hub: hub.scoped(scope), logger: log, ...(options.authorize ? { authorize: options.authorize } : {}) });
+    configureRouter(router, spec.service.typeName, "start");
     router.addTo(server);
     return router;
   };
+
+  /** Applies the config's settings for `service`: to a new router (nothing to do without
+   *  settings), or to a running one after the file changed. */
+  function configureRouter(router: Router, service: string, when: "start" | "reload"): void {
+    const settings = settingsFor(config, service);
+    if (when === "start" && Object.keys(settings).length === 0) return;
+    try {
+      router.configure(service, settings);
+    } catch (e) {
+      // Only reachable when a proto reload dropped a method the config limits: the config was
+      // checked against the module it was loaded with.
+      const outcome = when === "start" ? "it runs with the default settings" : "it keeps its previous settings";
+      log(`${configName}: services[${JSON.stringify(service)}]: ${(e as Error).message}; ${outcome}`);
+    }
+  }
 
   apply(current);
 
@@ -209,6 +241,41 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       await dashboard?.close();
       throw new Error(`cannot serve metrics on port ${options.metricsPort}: ${(e as Error).message}`);
     }
+  }
+
+  // The config file: watched through its folder (editors replace files on save), debounced,
+  // validated whole, then applied to every router; a bad edit keeps the running settings.
+  let configWatcher: FSWatcher | undefined;
+  let configTimer: NodeJS.Timeout | undefined;
+  let configReloads = Promise.resolve();
+  const reloadConfig = async () => {
+    let next: RouterConfig;
+    try {
+      next = await loadRouterConfig(configFile!, configName);
+      for (const note of checkRouterConfig(next, servedServices(current), configName)) log(note);
+    } catch (e) {
+      log(`${(e as Error).message}`);
+      log(`config reload failed; still using the previous configuration of ${configName}`);
+      return;
+    }
+    if (JSON.stringify(next) === JSON.stringify(config)) return;
+    const previous = config;
+    config = next;
+    // Only services whose settings changed: configure starts rate-limit buckets afresh.
+    const changed = [...routed].filter(([service]) => JSON.stringify(settingsFor(previous, service)) !== JSON.stringify(settingsFor(next, service)));
+    for (const [service, r] of changed) configureRouter(r.router, service, "reload");
+    log(`config reloaded from ${configName}: ${changed.length ? `applied to ${changed.map(([s]) => s).join(", ")}` : "no routed service changed"}`);
+  };
+  if (configFile && options.watch) {
+    const base = path.basename(configFile);
+    configWatcher = watch(path.dirname(configFile), (_event, file) => {
+      if (file && String(file) !== base) return;
+      clearTimeout(configTimer);
+      configTimer = setTimeout(() => {
+        configReloads = configReloads.then(reloadConfig, reloadConfig);
+      }, 200);
+    });
+    configWatcher.on("error", (e) => log(`watching ${configName} stopped: ${e.message}`));
   }
 
   // Hot reload: fs.watch on the module, debounced; one reload at a time, the last wins.
@@ -276,6 +343,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     async close(graceMs = 10_000) {
       watcher?.close();
       clearTimeout(timer);
+      configWatcher?.close();
+      clearTimeout(configTimer);
+      await configReloads;
       await reloading;
       health.shutdown();
       await Promise.all([...routed.values()].map((r) => r.router.close(graceMs)));
@@ -307,7 +377,7 @@ function pathsOf(spec: TunnelSpec): string[] {
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -318,7 +388,10 @@ export const serveCommand: Command = {
     "  --no-dashboard    no web dashboard",
     "  --metrics-port N  also serve Prometheus metrics at /metrics on HOST:N (they are always at",
     "                    the dashboard's /metrics, which answers only on 127.0.0.1)",
-    "  --no-watch        do not reload when the module's .proto files change",
+    "  --no-watch        do not reload when the module's .proto files (or --config) change",
+    "  --config FILE     router settings per service (JSON): balancer, resilience, waitForReady,",
+    "                    rateLimit; \"*\" for every service. Re-applied when the file changes,",
+    "                    without dropping instances or calls; a bad edit keeps the running settings",
     "  --drain-grace S   on Ctrl-C/SIGTERM, how long calls in flight may take to finish (default: 10)",
     "  --public-admin    also serve grpcrouter.v1.Admin when HOST is not loopback (it streams",
     "                    every call's metadata and bodies: pair it with --tls-client-ca)",
@@ -339,6 +412,7 @@ export const serveCommand: Command = {
     "no-watch": { type: "boolean" },
     "public-admin": { type: "boolean" },
     "drain-grace": { type: "string" },
+    config: { type: "string" },
     ...serveSecurityOptions,
   },
   async run(values, _positionals, io) {
@@ -353,7 +427,7 @@ export const serveCommand: Command = {
     const security = serveSecurity(values, io.cwd, (line) => io.stderr.write(`grpcrouter: ${line}\n`));
     let running: RunningServer;
     try {
-      running = await startServe({ root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, publicAdmin: values["public-admin"] === true });
+      running = await startServe({ root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;

@@ -17,7 +17,10 @@ import {
   type InstanceStatus,
   type PooledInstance,
   type ResilienceOptions,
+  type ResolvedOptions,
 } from "../resilience/index.js";
+import type { RateLimiter } from "./rate-limit.js";
+import { applyResolvedOptions, SwitchableBalancer } from "./reconfigure.js";
 import type { RoutedCall, CallRoute } from "./router-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
@@ -112,24 +115,49 @@ export class ServiceRoute implements CallRoute {
   readonly instances = new Map<string, RouterInstance>();
   readonly pool: InstancePool;
   private readonly idempotent = new Map<TunnelMethod, boolean>();
+  /** The pool keeps this object for its life; `configure` swaps what it delegates to. */
+  private readonly switchable: SwitchableBalancer;
 
   constructor(
     private readonly ctx: RouterContext,
     readonly table: TunnelTable,
-    readonly balancer: Balancer,
+    balancer: Balancer,
     private readonly routingKeys: Readonly<Record<string, RoutingKeyHook>>,
     resilience: ResilienceOptions,
     /** Calls waiting for an instance (queued, waiting for ready, backing off), over all services. */
     private readonly pendingCount: { n: number },
+    private limiter: RateLimiter | undefined,
   ) {
     this.serviceName = table.spec.service.typeName;
+    this.switchable = new SwitchableBalancer(balancer);
     this.pool = new InstancePool({
       service: this.serviceName,
-      balancer,
+      balancer: this.switchable,
       resilience,
       onHealthChange: (s) => this.onHealthChange(s),
     });
     for (const m of table.byPath.values()) this.idempotent.set(m, isIdempotent(m.method));
+  }
+
+  get balancer(): Balancer {
+    return this.switchable.current;
+  }
+
+  /**
+   * New settings for new calls: the balancer, the pool's resilience options (changed in
+   * place, so instances keep their health, ejections and calls in flight) and the rate
+   * limits (fresh, full buckets). Everything was validated by the caller.
+   */
+  reconfigure(balancer: Balancer, resilience: ResolvedOptions, limiter: RateLimiter | undefined): void {
+    this.switchable.current = balancer;
+    this.limiter = limiter;
+    applyResolvedOptions(this.pool, resilience);
+    // Limits may have changed (maxConcurrentCallsPerInstance): re-evaluate every instance,
+    // which also hands freed slots to queued calls.
+    for (const inst of this.instances.values()) this.updateLimit(inst);
+    // A new candidates array makes the new balancer build its groups, and calls waiting
+    // for an instance try again (a subset that matched nothing may match now).
+    this.pool.membershipChanged();
   }
 
   // ---- membership ----
@@ -245,6 +273,10 @@ export class ServiceRoute implements CallRoute {
   dispatch(call: RoutedCall): void {
     if (call.isFinished) return;
     if (this.ctx.closing) return call.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
+    if (this.limiter) {
+      const refused = this.limiter.admit({ method: call.method.method.name, routingKey: call.routingKey, metadata: call.metadataValue });
+      if (refused !== undefined) return call.fail(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${refused}`);
+    }
     call.poolCall = this.pool.call({
       method: call.method.path,
       idempotent: this.idempotent.get(call.method) === true,

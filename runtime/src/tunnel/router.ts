@@ -6,7 +6,8 @@ import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf"
 import * as grpc from "@grpc/grpc-js";
 import type { AdminHub } from "../admin/index.js";
 import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type CustomPickFunction } from "../balancer/index.js";
-import type { ResilienceOptions } from "../resilience/index.js";
+import { resolveResilienceOptions, type ResilienceOptions } from "../resilience/index.js";
+import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
 import { ServiceRoute, type InstanceView } from "./router-registry.js";
@@ -35,7 +36,15 @@ export interface RouterServiceOptions<S extends DescService = DescService> {
   customBalancers?: Record<string, CustomPickFunction>;
   /** Health, outlier ejection, limits, wait-for-ready and retries of this service; over RouterOptions.resilience. */
   resilience?: ResilienceOptions;
+  /** Token-bucket limits of calls per second, for the service and per method (see RateLimitOptions). */
+  rateLimit?: RateLimitOptions;
 }
+
+/** What `Router.configure` may change of a running service. */
+export type ServiceSettings = Pick<RouterServiceOptions, "balancer" | "resilience" | "rateLimit"> & {
+  /** Same as `resilience.waitForReady` (which wins when both are given). */
+  waitForReady?: ResilienceOptions["waitForReady"];
+};
 
 export interface RouterOptions {
   services: RouterServiceOptions[];
@@ -115,6 +124,16 @@ export interface Router {
   drain(graceMs?: number): Promise<void>;
   instances(service?: string): InstanceView[];
   stats(): RouterStats;
+  /**
+   * Replaces a service's balancer, resilience settings and rate limits while it runs, as if
+   * the service had been created with them (settings left out go back to their defaults;
+   * RouterOptions.resilience and waitForReady still apply underneath). Registered
+   * instances, their health and ejections, and calls in flight or queued stay; new calls
+   * and attempts use the new settings. Invalid settings throw an error naming the field
+   * (`balancer.strategy: …`, `resilience.retry.maxAttempts: …`, `rateLimit.burst: …`) and
+   * change nothing.
+   */
+  configure(service: string, settings: ServiceSettings): void;
 }
 
 const identity = (b: Buffer) => b;
@@ -132,6 +151,7 @@ class RouterImpl implements Router {
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly pendingCount = { n: 0 };
   private readonly maxMessageBytes: number;
+  private readonly options: RouterOptions;
 
   constructor(options: RouterOptions) {
     const callWindow = options.callWindow ?? 65536;
@@ -145,6 +165,7 @@ class RouterImpl implements Router {
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
     };
     this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.options = options;
     let hubIds = 0;
     const logger = options.logger ?? ((line: string) => console.error(`grpcrouter: ${line}`));
     this.ctx = {
@@ -165,7 +186,8 @@ class RouterImpl implements Router {
       if (names.has(name)) throw new Error(`service ${name} is given twice`);
       names.add(name);
       const resilience = resilienceOf(options, s, limits);
-      this.routes.push(new ServiceRoute(this.ctx, table, balancerOf(s.balancer, s.customBalancers, name), s.routingKeys ?? {}, resilience, this.pendingCount));
+      const limiter = limiterOf(s.rateLimit, s.tunnel, name);
+      this.routes.push(new ServiceRoute(this.ctx, table, balancerOf(s.balancer, s.customBalancers, name), s.routingKeys ?? {}, resilience, this.pendingCount, limiter));
     }
     options.hub?.setServices(this.routes.map((r) => ({ name: r.serviceName, methods: r.table.spec.service.methods.map((m) => m.name) })));
   }
@@ -225,6 +247,21 @@ class RouterImpl implements Router {
 
   instances(service?: string): InstanceView[] {
     return this.routes.filter((r) => service === undefined || r.serviceName === service).flatMap((r) => r.views());
+  }
+
+  configure(service: string, settings: ServiceSettings): void {
+    const i = this.routes.findIndex((r) => r.serviceName === service);
+    const route = this.routes[i];
+    if (!route) throw new Error(`configure: the router has no service ${JSON.stringify(service)} (it routes ${this.routes.map((r) => r.serviceName).join(", ")})`);
+    const s = this.options.services[i]!;
+    const next: RouterServiceOptions = { ...s, balancer: settings.balancer, resilience: settings.resilience, rateLimit: settings.rateLimit };
+    if (settings.waitForReady !== undefined) next.resilience = { waitForReady: settings.waitForReady, ...settings.resilience };
+    // Everything is built (and so validated) before anything changes.
+    const balancer = balancerOf(next.balancer, s.customBalancers, undefined);
+    const resolved = resolveResilienceOptions(resilienceOf(this.options, next, this.ctx.limits));
+    const limiter = limiterOf(next.rateLimit, s.tunnel, undefined);
+    route.reconfigure(balancer, resolved, limiter);
+    this.ctx.log(`reconfigured ${service}: balancer ${balancer.describe()}${limiter ? ", rate limited" : ""}`);
   }
 
   stats(): RouterStats {
@@ -313,11 +350,21 @@ class RouterImpl implements Router {
   }
 }
 
-function balancerOf(config: unknown, custom: Record<string, CustomPickFunction> | undefined, service: string): Balancer {
+function balancerOf(config: unknown, custom: Record<string, CustomPickFunction> | undefined, service: string | undefined): Balancer {
   if (config === undefined) return new RoundRobinBalancer();
   if (typeof config === "function") return new CustomBalancer(config as CustomPickFunction, config.name || "custom");
   if (typeof config === "object" && config !== null && typeof (config as Balancer).pick === "function") return config as Balancer;
-  return createBalancer(config, { ...(custom ? { custom } : {}), source: service });
+  return createBalancer(config, { ...(custom ? { custom } : {}), ...(service !== undefined ? { source: service } : {}) });
+}
+
+function limiterOf(config: RateLimitOptions | undefined, tunnel: TunnelSpec, service: string | undefined): RateLimiter | undefined {
+  if (config === undefined) return undefined;
+  try {
+    return new RateLimiter(tunnel.service.typeName, parseRateLimits(config, "rateLimit", tunnel.service.methods.map((m) => m.name)));
+  } catch (e) {
+    if (service !== undefined && e instanceof Error) e.message = `${service}: ${e.message}`;
+    throw e;
+  }
 }
 
 /** The pool's options: the router's limits as defaults, then the router's, then the service's settings. */
