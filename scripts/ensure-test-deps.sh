@@ -5,23 +5,15 @@
 # the TLS tests) and code-server (a real VS Code, from scripts/install-code-server.sh).
 # Idempotent and quiet when all is there.
 set -euo pipefail
-need=()
-for p in chromium nghttp2-client python3-grpcio openssl; do
-  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "The tests need Debian packages: ${need[*]}. Install them (sudo apt-get install ${need[*]}) and run again." >&2
-    exit 1
-  fi
-  echo "installing ${need[*]} (once)…" >&2
-  apt-get update >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
-fi
+here="$(cd "$(dirname "$0")" && pwd)"
+# Retries, the dpkg lock, sudo and a clear message when not root: see apt-install.sh.
+bash "$here/apt-install.sh" chromium nghttp2-client python3-grpcio openssl
+# The browser tests launch this exact path (Debian's chromium; Ubuntu's is a snap stub).
+[ -x /usr/bin/chromium ] || { echo "/usr/bin/chromium is missing although the chromium package is installed" >&2; exit 1; }
 
 # code-server (VS Code 1.99) for the extension's end-to-end tests; the installer is idempotent
 # and prints its path, which extension/test/codeServer.ts asks it for again.
-installer="$(cd "$(dirname "$0")" && pwd)/install-code-server.sh"
+installer="$here/install-code-server.sh"
 if [ -z "${GRPCROUTER_CODE_SERVER:-}" ]; then
   bash "$installer" >/dev/null || { echo "install-code-server.sh failed" >&2; exit 1; }
 fi

@@ -10,16 +10,10 @@ dir=${1:-${HOME}/.cache/grpcrouter-code-server}
 bin="$dir/node_modules/.bin/code-server"
 if [ -x "$bin" ] && [ -f "$dir/.done-$version" ]; then echo "$bin"; exit 0; fi
 
-# Headers code-server's native modules build against, ripgrep for its search, chromium to drive it.
-missing=()
-for pkg in pkg-config libx11-dev libxkbfile-dev libsecret-1-dev libkrb5-dev ripgrep chromium; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || { echo "code-server needs Debian packages: ${missing[*]} (install them as root)" >&2; exit 1; }
-  apt-get update >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null
-fi
+# Headers and a compiler for code-server's native modules (node-gyp), ripgrep for its search,
+# chromium to drive it. Retries, the dpkg lock and sudo: see apt-install.sh.
+bash "$(cd "$(dirname "$0")" && pwd)/apt-install.sh" --with-recommends \
+  build-essential python3 pkg-config libx11-dev libxkbfile-dev libsecret-1-dev libkrb5-dev ripgrep chromium
 
 # @vscode/ripgrep would download its own rg from GitHub; it first looks in a cache folder under
 # the OS temp dir, so seed that cache with Debian's rg for the versions code-server may use.
@@ -38,8 +32,16 @@ cd "$dir"
 [ -f package.json ] || printf '{ "name": "grpcrouter-code-server", "private": true }\n' > package.json
 # As root, code-server's postinstall needs unsafe-perm; node-pty's build runs npx node-gyp,
 # which must not stop to ask.
-npm_config_yes=true npm_config_unsafe_perm=true \
-  npm install --no-audit --no-fund --loglevel=error "code-server@$version" >&2
+# The registry or network may fail transiently on a fresh machine: three tries.
+for attempt in 1 2 3; do
+  if npm_config_yes=true npm_config_unsafe_perm=true \
+    npm install --no-audit --no-fund --loglevel=error "code-server@$version" >&2; then
+    break
+  fi
+  [ "$attempt" = 3 ] && { echo "npm install code-server@$version failed 3 times" >&2; exit 1; }
+  echo "npm install code-server@$version failed (attempt $attempt of 3); retrying" >&2
+  sleep 10
+done
 pty="$dir/node_modules/code-server/lib/vscode/node_modules/node-pty/build/Release/pty.node"
 [ -f "$pty" ] || { echo "code-server installed, but its native modules did not build ($pty missing)" >&2; exit 1; }
 touch "$dir/.done-$version"

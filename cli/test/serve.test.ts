@@ -233,8 +233,10 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
     // The admin view agrees once the old router has let go of the instance.
     const admin = createAdminClient(router);
     try {
-      await until(() => admin.getSnapshot(), (snap) => snap.instances.some((i) => i.id === "sidecar-1" && i.health === 1), "sidecar-1 in the admin snapshot");
-      await new Promise((r) => setTimeout(r, 1500));
+      // Waits for the state rather than a fixed 1.5 s: on a loaded machine the old router may
+      // take longer to close; a stale or duplicate instance that stays still fails here.
+      const one = JSON.stringify([["sidecar-1", 1]]);
+      await until(async () => JSON.stringify((await admin.getSnapshot()).instances.map((i) => [i.id, i.health])), (v) => v === one, "one instance, SERVING, after the old router closed");
       const snap = await admin.getSnapshot();
       assert.deepEqual(snap.instances.map((i) => [i.id, i.health]), [["sidecar-1", 1]], "one instance, SERVING, after the old router closed");
       assert.deepEqual(snap.services.map((s) => s.name), ["demo.v1.Echo", "demo.v1.Greeter"]);

@@ -119,6 +119,9 @@ describe("dashboard of a real router in chromium", { timeout: 180_000 }, () => {
     await row.waitFor();
     assert.match(await row.innerText(), /in flight/);
     await row.click();
+    // The click redraws on the next animation frame; until this row shows as selected the
+    // detail panel still holds the unary call, whose two messages would pass the wait below.
+    await page.locator('#calls tr.selected[data-method="/demo.v1.Echo/Chat"]').waitFor();
     await page.locator('#detail .timeline li[data-index="1"]').waitFor();
     assert.equal(await page.locator("#detail .timeline li").count(), 2);
     stream.write(enc("two"));

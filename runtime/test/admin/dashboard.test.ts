@@ -42,6 +42,14 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
 
   const rows = (sel: string) => page.locator(sel);
 
+  // A click only schedules a redraw (one per animation frame), so until the row shows as
+  // selected the detail panel may still show the previously selected call, whose timeline
+  // would satisfy a wait for the new call's messages.
+  async function select(callId: number): Promise<void> {
+    await page.locator(`#calls tr[data-call="${callId}"]`).click();
+    await page.locator(`#calls tr.selected[data-call="${callId}"]`).waitFor();
+  }
+
   it("shows instances as they register and removes one that goes", async () => {
     hub.publish({ type: "instanceRegistered", instance: { id: "echo-a", service: SERVICE, labels: { zone: "eu" }, address: "127.0.0.1:5001", streams: 2 } });
     hub.publish({ type: "instanceRegistered", instance: { id: "echo-b", service: SERVICE, address: "127.0.0.1:5002", streams: 1 } });
@@ -64,7 +72,7 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
     const row = page.locator(`#calls tr[data-call="${callId}"]`);
     await row.locator(".badge.ok").waitFor();
     assert.match(await row.innerText(), /Admin\/GetSnapshot[\s\S]*echo-a[\s\S]*OK[\s\S]*1\/1/);
-    await row.click();
+    await select(callId);
     await page.locator("#detail .timeline li").nth(1).waitFor();
     const detail = await page.locator("#detail").innerText();
     assert.match(detail, /round robin/);
@@ -80,7 +88,8 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
     const row = page.locator(`#calls tr[data-call="${callId}"]`);
     await row.waitFor();
     assert.match(await row.innerText(), /in flight/);
-    await row.click();
+    await select(callId);
+    assert.match(await page.locator("#detail").innerText(), /Admin\/Watch[\s\S]*No messages yet/);
     hub.publish({ type: "callMessage", callId, direction: "request", payload: toBinary(WatchRequestSchema, create(WatchRequestSchema, { includeMessages: true })) });
     for (let i = 1; i <= 3; i++) {
       hub.publish({ type: "callMessage", callId, direction: "response", payload: toBinary(EventSchema, create(EventSchema, { event: { case: "dropped", value: BigInt(i) } })) });

@@ -46,6 +46,8 @@ export interface ImplProbe {
   aborted: string[];
   /** Response messages produced by handlers so far. */
   produced: number;
+  /** Handlers that have started, by method (when given): a test cancels only after this. */
+  started?: string[];
 }
 
 /** The interop TestService, as a Connect service would implement it. */
@@ -62,8 +64,10 @@ export function interopImpl(instanceId: string, probe: ImplProbe = { aborted: []
     const details = s.message.startsWith("details:") ? [{ desc: EchoStatusSchema, value: s }] : [];
     throw new ConnectError(s.message, s.code as Code, undefined, details);
   };
-  const watch = (signal: AbortSignal, what: string) =>
+  const watch = (signal: AbortSignal, what: string) => {
+    probe.started?.push(what);
     signal.addEventListener("abort", () => probe.aborted.push(`${what}: ${(signal.reason as Error)?.message ?? signal.reason}`));
+  };
   async function* respond(params: ResponseParameters[], signal: AbortSignal) {
     for (const p of params) {
       if (p.intervalUs > 0) await sleep(p.intervalUs / 1000, signal);
@@ -205,7 +209,8 @@ export function errorOf(p: Promise<unknown>): Promise<grpc.ServiceError> {
   );
 }
 
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+// Generous: a loaded CI machine is slow, and only a failing run ever waits this long.
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);

@@ -20,7 +20,7 @@ import { ECHO_INITIAL, ECHO_TRAILING, TestClient, collect, errorOf, methodOf, st
 let router: Router;
 let bridge: Bridge;
 let client: TestClient;
-const probe: ImplProbe = { aborted: [], produced: 0 };
+const probe: ImplProbe = { aborted: [], produced: 0, started: [] };
 
 before(async () => {
   const r = await startRouter();
@@ -108,13 +108,18 @@ test("empty_stream", async () => {
 
 test("cancel_after_begin", async () => {
   const before = probe.aborted.filter((a) => a.startsWith("streamingInputCall")).length;
-  const err = await new Promise<grpc.ServiceError>((resolve) => {
-    const call = client.clientStream(methodOf("StreamingInputCall"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (e) =>
+  const begun = probe.started!.filter((a) => a === "streamingInputCall").length;
+  let call!: { cancel(): void };
+  const failed = new Promise<grpc.ServiceError>((resolve) => {
+    call = client.clientStream(methodOf("StreamingInputCall"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (e) =>
       resolve(e!),
     );
-    // Cancel once the router has the call (it has opened it on the instance by then).
-    setTimeout(() => call.cancel(), 50);
   });
+  // Cancel once the call has begun on the instance (its handler runs); a fixed delay was not
+  // always enough on a loaded machine, and a call cancelled before it began aborts no handler.
+  await waitFor("the handler to start", () => probe.started!.filter((a) => a === "streamingInputCall").length > begun);
+  call.cancel();
+  const err = await failed;
   assert.equal(err.code, grpc.status.CANCELLED);
   await waitFor("the handler's abort signal", () => probe.aborted.filter((a) => a.startsWith("streamingInputCall")).length > before);
 });
@@ -133,8 +138,10 @@ test("cancel_after_first_response", async () => {
 
 test("timeout_on_sleeping_server", async () => {
   const before = probe.aborted.length;
+  // 3 s, not the spec's few ms: the handler must have begun on the instance before the
+  // deadline to learn of it below, and on a loaded machine that can take a second.
   const call = client.bidi(methodOf("FullDuplexCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, new grpc.Metadata(), {
-    deadline: Date.now() + 100,
+    deadline: Date.now() + 3000,
   });
   const done = collect(call);
   call.write(create(StreamingOutputCallRequestSchema, { payload: payload(27182), responseParameters: [{ size: 1, intervalUs: 20_000_000 }] }));

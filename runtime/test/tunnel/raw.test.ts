@@ -108,8 +108,9 @@ test("registration: a wrong service or bad credentials are refused with a clear 
 });
 
 test("heartbeats: a silent instance is dropped, a live bridge stays registered", async () => {
-  // Pings every 50 ms; silence is tolerated for 1 s, so a busy machine does not drop the live bridge.
-  const { router, target, logs } = await startRouter({ heartbeatIntervalMs: 50, heartbeatTimeoutMs: 1000 });
+  // Pings every 50 ms; silence is tolerated for 3 s, so a busy machine does not drop the live
+  // bridge (it shares this process's event loop, which a loaded CI machine can stall for 1 s).
+  const { router, target, logs } = await startRouter({ heartbeatIntervalMs: 50, heartbeatTimeoutMs: 3000 });
   const bridge = await startBridge(target, "alive");
   const client = new grpc.Client(target, grpc.credentials.createInsecure());
   try {
@@ -167,11 +168,17 @@ test("maxConcurrentCalls: the router never gives an instance more, the rest wait
   const { router, target } = await startRouter();
   let running = 0;
   let most = 0;
+  // Calls hold their slot until two ran at once (or a generous deadline passes), so a loaded
+  // machine that delivers the calls slowly cannot make "at most 2" pass as "at most 1".
+  let twoRan!: () => void;
+  const twoRunning = new Promise<void>((resolve) => (twoRan = resolve));
   const handler: RawHandler = async (call) => {
     running++;
     most = Math.max(most, running);
+    if (most >= 2) twoRan();
     for await (const _ of call.requests);
-    await new Promise((r) => setTimeout(r, 30));
+    await Promise.race([twoRunning, new Promise((r) => setTimeout(r, 30_000).unref())]);
+    await new Promise((r) => setTimeout(r, 30)); // and a while longer, so calls overlap
     await call.send(toBinary(SimpleResponseSchema, create(SimpleResponseSchema, { instanceId: "limited" })));
     running--;
     return { code: 0 };

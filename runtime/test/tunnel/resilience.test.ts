@@ -204,14 +204,23 @@ test("call limits: Hello's max_concurrent_calls queues calls up to a bound, then
   try {
     let running = 0;
     let most = 0;
+    // The first calls hold their slots until both slots are taken and the router has refused
+    // the 3 calls that fit neither a slot nor the queue, i.e. until all 8 have arrived,
+    // however slow the machine (a fixed sleep let a slot free up early on a loaded machine).
+    // The deadline only keeps a broken router from hanging the test; the asserts then fail.
+    let refusals = 0;
+    let release!: () => void;
+    const allRefused = new Promise<void>((resolve) => (release = resolve));
+    const releaseWhenFull = () => most === 2 && refusals === 3 && release();
     const base = interopImpl("limited");
     await t.bridge(TestTunnel, {
       ...base,
       async unaryCall(req: SimpleRequest, ctx: never) {
         running++;
         most = Math.max(most, running);
+        releaseWhenFull();
         try {
-          await new Promise((r) => setTimeout(r, 1000)); // long enough for all 8 calls to arrive
+          await Promise.race([allRefused, new Promise((r) => setTimeout(r, 60_000).unref())]);
           return await base.unaryCall!(req, ctx);
         } finally {
           running--;
@@ -219,7 +228,9 @@ test("call limits: Hello's max_concurrent_calls queues calls up to a bound, then
       },
     }, "limited", { maxConcurrentCalls: 2 });
     const client = t.client();
-    const results = await Promise.allSettled(Array.from({ length: 8 }, () => say(client)));
+    const calls = Array.from({ length: 8 }, () => say(client));
+    for (const c of calls) c.catch(() => (refusals++, releaseWhenFull()));
+    const results = await Promise.allSettled(calls);
     const codes = results.map((r) => (r.status === "fulfilled" ? 0 : (r.reason as grpc.ServiceError).code));
     assert.equal(codes.filter((c) => c === 0).length, 5, `2 run + 3 queued succeed: ${codes}`);
     assert.equal(codes.filter((c) => c === grpc.status.RESOURCE_EXHAUSTED).length, 3, `the rest are refused: ${codes}`);
@@ -233,9 +244,24 @@ test("call limits: Hello's max_concurrent_calls queues calls up to a bound, then
   // The router's cap per instance (a circuit breaker on top of Hello's limit), no queue.
   const u = await setup({ services: [{ tunnel: TestTunnel }], resilience: { maxConcurrentCallsPerInstance: 1, maxPendingPerInstance: 0 } });
   try {
-    for (const id of ["c1", "c2"]) await u.bridge(TestTunnel, interopImpl(id), id);
+    // As above: each instance's one call runs until the router has refused the other two.
+    let refusedBoth!: () => void;
+    const bothRefused = new Promise<void>((resolve) => (refusedBoth = resolve));
+    for (const id of ["c1", "c2"]) {
+      const impl = interopImpl(id);
+      await u.bridge(TestTunnel, {
+        ...impl,
+        async unaryCall(req: SimpleRequest, ctx: never) {
+          await Promise.race([bothRefused, new Promise((r) => setTimeout(r, 60_000).unref())]);
+          return await impl.unaryCall!(req, ctx);
+        },
+      }, id);
+    }
     const client = u.client();
-    const results = await Promise.allSettled(Array.from({ length: 4 }, () => say(client, -1000)));
+    let refusals = 0;
+    const calls = Array.from({ length: 4 }, () => say(client));
+    for (const c of calls) c.catch(() => ++refusals === 2 && refusedBoth());
+    const results = await Promise.allSettled(calls);
     const ok = results.filter((r) => r.status === "fulfilled") as PromiseFulfilledResult<Awaited<ReturnType<typeof say>>>[];
     assert.deepEqual(ok.map((r) => r.value.res.instanceId).sort(), ["c1", "c2"], "one call per instance at a time");
     assert.ok(results.filter((r) => r.status === "rejected").every((r) => (r as PromiseRejectedResult).reason.code === grpc.status.RESOURCE_EXHAUSTED));
