@@ -169,19 +169,40 @@ test("pinning by metadata: a call naming an instance id goes there; the admin hu
 
 test("least outstanding: a slow instance gets fewer calls", async () => {
   await withRouter({ balancer: "least_outstanding" }, async ({ client, add }) => {
+    // "Slow" holds every call until the fast instance has served all but the last window of
+    // calls, so the outcome depends on outstanding counts, not on how loaded the machine is.
+    // A balancer that ignores them (round robin) would park every caller on "slow": the
+    // fallback timer then lets the calls through and the share assertion fails.
+    const n = 400;
+    const concurrency = 16;
+    let fastServed = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const fallback = setTimeout(release, 60_000);
     const slowImpl = interopImpl("slow");
+    const fastImpl = interopImpl("fast");
     const slow: Impl = {
       ...slowImpl,
       async unaryCall(req, ctx) {
-        await new Promise((r) => setTimeout(r, 40));
+        await released;
         return slowImpl.unaryCall!(req, ctx);
       },
     };
+    const fast: Impl = {
+      ...fastImpl,
+      async unaryCall(req, ctx) {
+        if (++fastServed >= n - 2 * concurrency) release();
+        return fastImpl.unaryCall!(req, ctx);
+      },
+    };
     await add("slow", {}, slow);
-    await add("fast");
-    const n = 400;
-    const counts = await spread(client, n, 16);
-    assert.ok(share(counts, "slow", n) < 0.3, `the slow instance served ${counts.get("slow")} of ${n}`);
+    await add("fast", {}, fast);
+    try {
+      const counts = await spread(client, n, concurrency);
+      assert.ok(share(counts, "slow", n) < 0.15, `the slow instance served ${counts.get("slow")} of ${n}`);
+    } finally {
+      clearTimeout(fallback);
+    }
   });
 });
 
