@@ -2,7 +2,7 @@
 //
 //   export const STunnel = defineTunnel(S, "pkg.SRouter", { Method: 16, ... });   // = the router proto's numbers
 //   export interface SRoutingKeys { method?: RoutingKeyHook<typeof MethodRequestSchema>; ... }
-//   export interface SRouterOptions extends Omit<RouterOptions, "services"> { routingKeys?; balancer? }
+//   export interface SRouterOptions extends Omit<RouterOptions, "services"> { routingKeys?; balancer?; rateLimit? }
 //   export function sRouterService(options?): RouterServiceOptions<typeof S>   // for a router of several services
 //   export function createSRouter(options?): Router
 //
@@ -62,6 +62,8 @@ export function emitTypedRouter(f: GeneratedFile, input: TypedRouterInput): void
     f.print("  routingKeys?: ", n.routingKeys, ";");
     f.print(`  /** Default: ${sp.balancer ? `${balancerConfig(sp)} (from the proto)` : "round robin"}. */`);
     f.print("  balancer?: ", rt("RouterServiceOptions", true), "[\"balancer\"];");
+    f.print(`  /** Calls per second (and burst) for the service and per method; default: no limit. */`);
+    f.print("  rateLimit?: ", rt("RouterServiceOptions", true), "[\"rateLimit\"];");
     f.print("}");
     f.print();
 
@@ -72,7 +74,9 @@ export function emitTypedRouter(f: GeneratedFile, input: TypedRouterInput): void
       n.routingKeys,
       "; balancer?: ",
       rt("RouterServiceOptions", true),
-      '["balancer"] } = {}): ',
+      '["balancer"]; rateLimit?: ',
+      rt("RouterServiceOptions", true),
+      '["rateLimit"] } = {}): ',
       rt("RouterServiceOptions", true),
       "<typeof ",
       f.importSchema(service, true),
@@ -92,7 +96,7 @@ export function emitTypedRouter(f: GeneratedFile, input: TypedRouterInput): void
     f.print("  for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;");
     const balancer = sp.balancer ? ` ?? ${balancerConfig(sp)}` : "";
     f.print("  const balancer: ", rt("RouterServiceOptions", true), '["balancer"] = options.balancer', balancer, ";");
-    f.print("  return { tunnel: ", n.tunnel, ", routingKeys, ...(balancer !== undefined ? { balancer } : {}) };");
+    f.print("  return { tunnel: ", n.tunnel, ", routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };");
     f.print("}");
     f.print();
 
@@ -102,8 +106,8 @@ export function emitTypedRouter(f: GeneratedFile, input: TypedRouterInput): void
       ),
     );
     f.print(f.export("function", n.createRouter), "(options: ", n.routerOptions, " = {}): ", rt("Router", true), " {");
-    f.print("  const { routingKeys, balancer, ...rest } = options;");
-    f.print("  const service = ", n.routerService, "({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });");
+    f.print("  const { routingKeys, balancer, rateLimit, ...rest } = options;");
+    f.print("  const service = ", n.routerService, "({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });");
     f.print("  return ", rt("createRouter"), "({ ...rest, services: [service as ", rt("RouterServiceOptions", true), "] });");
     f.print("}");
     f.print();

@@ -34,12 +34,14 @@ export interface PingerRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: PingerRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * Pinger as one service of a router: `createRouter({ services: [pingerRouterService(), ...] })`.
  */
-export function pingerRouterService(options: { routingKeys?: PingerRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Pinger> {
+export function pingerRouterService(options: { routingKeys?: PingerRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Pinger> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Ping: (keys.ping as RoutingKeyHook | undefined),
@@ -47,7 +49,7 @@ export function pingerRouterService(options: { routingKeys?: PingerRoutingKeys; 
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: PingerTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: PingerTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -58,8 +60,8 @@ export function pingerRouterService(options: { routingKeys?: PingerRoutingKeys; 
  *   await router.listen("0.0.0.0:9090");
  */
 export function createPingerRouter(options: PingerRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = pingerRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = pingerRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

@@ -49,12 +49,14 @@ export interface EchoRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: EchoRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * demo.v1.Echo as one service of a router: `createRouter({ services: [echoRouterService(), ...] })`.
  */
-export function echoRouterService(options: { routingKeys?: EchoRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Echo> {
+export function echoRouterService(options: { routingKeys?: EchoRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Echo> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Say: (keys.say as RoutingKeyHook | undefined),
@@ -65,7 +67,7 @@ export function echoRouterService(options: { routingKeys?: EchoRoutingKeys; bala
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: EchoTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: EchoTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -76,8 +78,8 @@ export function echoRouterService(options: { routingKeys?: EchoRoutingKeys; bala
  *   await router.listen("0.0.0.0:9090");
  */
 export function createEchoRouter(options: EchoRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = echoRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = echoRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

@@ -34,12 +34,14 @@ export interface CatalogRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: CatalogRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * catalog.v1.Catalog as one service of a router: `createRouter({ services: [catalogRouterService(), ...] })`.
  */
-export function catalogRouterService(options: { routingKeys?: CatalogRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Catalog> {
+export function catalogRouterService(options: { routingKeys?: CatalogRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Catalog> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Lookup: (keys.lookup as RoutingKeyHook | undefined),
@@ -47,7 +49,7 @@ export function catalogRouterService(options: { routingKeys?: CatalogRoutingKeys
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: CatalogTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: CatalogTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -58,8 +60,8 @@ export function catalogRouterService(options: { routingKeys?: CatalogRoutingKeys
  *   await router.listen("0.0.0.0:9090");
  */
 export function createCatalogRouter(options: CatalogRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = catalogRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = catalogRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

@@ -34,12 +34,14 @@ export interface InventoryRouterOptions extends Omit<RouterOptions, "services"> 
   routingKeys?: InventoryRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * inv.v1.Inventory as one service of a router: `createRouter({ services: [inventoryRouterService(), ...] })`.
  */
-export function inventoryRouterService(options: { routingKeys?: InventoryRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Inventory> {
+export function inventoryRouterService(options: { routingKeys?: InventoryRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Inventory> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Stock: (keys.stock as RoutingKeyHook | undefined),
@@ -47,7 +49,7 @@ export function inventoryRouterService(options: { routingKeys?: InventoryRouting
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: InventoryTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: InventoryTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -58,8 +60,8 @@ export function inventoryRouterService(options: { routingKeys?: InventoryRouting
  *   await router.listen("0.0.0.0:9090");
  */
 export function createInventoryRouter(options: InventoryRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = inventoryRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = inventoryRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

@@ -529,12 +529,14 @@ export interface BulkRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: BulkRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * bulk.v1.Bulk as one service of a router: `createRouter({ services: [bulkRouterService(), ...] })`.
  */
-export function bulkRouterService(options: { routingKeys?: BulkRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Bulk> {
+export function bulkRouterService(options: { routingKeys?: BulkRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Bulk> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Method001: (keys.method001 as RoutingKeyHook | undefined),
@@ -641,7 +643,7 @@ export function bulkRouterService(options: { routingKeys?: BulkRoutingKeys; bala
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: BulkTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: BulkTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -652,8 +654,8 @@ export function bulkRouterService(options: { routingKeys?: BulkRoutingKeys; bala
  *   await router.listen("0.0.0.0:9090");
  */
 export function createBulkRouter(options: BulkRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = bulkRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = bulkRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

@@ -44,12 +44,14 @@ export interface OrdersRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: OrdersRoutingKeys;
   /** Default: { strategy: "consistent_hash" } (from the proto). */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * orders.v1.Orders as one service of a router: `createRouter({ services: [ordersRouterService(), ...] })`.
  */
-export function ordersRouterService(options: { routingKeys?: OrdersRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Orders> {
+export function ordersRouterService(options: { routingKeys?: OrdersRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Orders> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Get: (keys.get as RoutingKeyHook | undefined) ?? ((call: Parameters<RoutingKeyHook<typeof GetOrderRequestSchema>>[0]) => { const v = call.request?.customer?.id; return v === undefined ? undefined : String(v); }) as RoutingKeyHook,
@@ -59,7 +61,7 @@ export function ordersRouterService(options: { routingKeys?: OrdersRoutingKeys; 
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer ?? { strategy: "consistent_hash" };
-  return { tunnel: OrdersTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: OrdersTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -70,8 +72,8 @@ export function ordersRouterService(options: { routingKeys?: OrdersRoutingKeys; 
  *   await router.listen("0.0.0.0:9090");
  */
 export function createOrdersRouter(options: OrdersRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = ordersRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = ordersRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

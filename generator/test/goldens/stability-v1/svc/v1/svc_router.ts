@@ -44,12 +44,14 @@ export interface SvcRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: SvcRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * svc.v1.Svc as one service of a router: `createRouter({ services: [svcRouterService(), ...] })`.
  */
-export function svcRouterService(options: { routingKeys?: SvcRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Svc> {
+export function svcRouterService(options: { routingKeys?: SvcRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Svc> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Alpha: (keys.alpha as RoutingKeyHook | undefined),
@@ -59,7 +61,7 @@ export function svcRouterService(options: { routingKeys?: SvcRoutingKeys; balanc
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: SvcTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: SvcTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -70,8 +72,8 @@ export function svcRouterService(options: { routingKeys?: SvcRoutingKeys; balanc
  *   await router.listen("0.0.0.0:9090");
  */
 export function createSvcRouter(options: SvcRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = svcRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = svcRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

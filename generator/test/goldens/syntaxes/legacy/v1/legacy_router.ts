@@ -34,12 +34,14 @@ export interface LegacyRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: LegacyRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * legacy.v1.Legacy as one service of a router: `createRouter({ services: [legacyRouterService(), ...] })`.
  */
-export function legacyRouterService(options: { routingKeys?: LegacyRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Legacy> {
+export function legacyRouterService(options: { routingKeys?: LegacyRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Legacy> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Lookup: (keys.lookup as RoutingKeyHook | undefined),
@@ -47,7 +49,7 @@ export function legacyRouterService(options: { routingKeys?: LegacyRoutingKeys; 
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: LegacyTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: LegacyTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -58,8 +60,8 @@ export function legacyRouterService(options: { routingKeys?: LegacyRoutingKeys; 
  *   await router.listen("0.0.0.0:9090");
  */
 export function createLegacyRouter(options: LegacyRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = legacyRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = legacyRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

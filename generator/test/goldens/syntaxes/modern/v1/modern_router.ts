@@ -40,12 +40,14 @@ export interface ModernRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: ModernRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * modern.v1.Modern as one service of a router: `createRouter({ services: [modernRouterService(), ...] })`.
  */
-export function modernRouterService(options: { routingKeys?: ModernRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Modern> {
+export function modernRouterService(options: { routingKeys?: ModernRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Modern> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Stamp: (keys.stamp as RoutingKeyHook | undefined),
@@ -54,7 +56,7 @@ export function modernRouterService(options: { routingKeys?: ModernRoutingKeys; 
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: ModernTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: ModernTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -65,8 +67,8 @@ export function modernRouterService(options: { routingKeys?: ModernRoutingKeys; 
  *   await router.listen("0.0.0.0:9090");
  */
 export function createModernRouter(options: ModernRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = modernRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = modernRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

@@ -34,12 +34,14 @@ export interface RouterRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: RouterRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * acme.shop.v1.Router as one service of a router: `createRouter({ services: [routerRouterService(), ...] })`.
  */
-export function routerRouterService(options: { routingKeys?: RouterRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Router> {
+export function routerRouterService(options: { routingKeys?: RouterRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Router> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Route: (keys.route as RoutingKeyHook | undefined),
@@ -47,7 +49,7 @@ export function routerRouterService(options: { routingKeys?: RouterRoutingKeys; 
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: RouterTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: RouterTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -58,8 +60,8 @@ export function routerRouterService(options: { routingKeys?: RouterRoutingKeys; 
  *   await router.listen("0.0.0.0:9090");
  */
 export function createRouterRouter(options: RouterRouterOptions = {}): Router$1 {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = routerRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = routerRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 
@@ -89,12 +91,14 @@ export interface Router2RouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: Router2RoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * acme.shop.v1.router as one service of a router: `createRouter({ services: [router2RouterService(), ...] })`.
  */
-export function router2RouterService(options: { routingKeys?: Router2RoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof router> {
+export function router2RouterService(options: { routingKeys?: Router2RoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof router> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Route: (keys.route as RoutingKeyHook | undefined),
@@ -102,7 +106,7 @@ export function router2RouterService(options: { routingKeys?: Router2RoutingKeys
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: Router2Tunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: Router2Tunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -113,8 +117,8 @@ export function router2RouterService(options: { routingKeys?: Router2RoutingKeys
  *   await router.listen("0.0.0.0:9090");
  */
 export function createRouter2Router(options: Router2RouterOptions = {}): Router$1 {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = router2RouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = router2RouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 

@@ -76,12 +76,14 @@ export interface ShopRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: ShopRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * acme.shop.v1.Shop as one service of a router: `createRouter({ services: [shopRouterService(), ...] })`.
  */
-export function shopRouterService(options: { routingKeys?: ShopRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Shop> {
+export function shopRouterService(options: { routingKeys?: ShopRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Shop> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Get: (keys.get as RoutingKeyHook | undefined),
@@ -97,7 +99,7 @@ export function shopRouterService(options: { routingKeys?: ShopRoutingKeys; bala
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: ShopTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: ShopTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -108,8 +110,8 @@ export function shopRouterService(options: { routingKeys?: ShopRoutingKeys; bala
  *   await router.listen("0.0.0.0:9090");
  */
 export function createShopRouter(options: ShopRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = shopRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = shopRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 
@@ -149,12 +151,14 @@ export interface AdminRouterOptions extends Omit<RouterOptions, "services"> {
   routingKeys?: AdminRoutingKeys;
   /** Default: round robin. */
   balancer?: RouterServiceOptions["balancer"];
+  /** Calls per second (and burst) for the service and per method; default: no limit. */
+  rateLimit?: RouterServiceOptions["rateLimit"];
 }
 
 /**
  * acme.shop.v1.Admin as one service of a router: `createRouter({ services: [adminRouterService(), ...] })`.
  */
-export function adminRouterService(options: { routingKeys?: AdminRoutingKeys; balancer?: RouterServiceOptions["balancer"] } = {}): RouterServiceOptions<typeof Admin> {
+export function adminRouterService(options: { routingKeys?: AdminRoutingKeys; balancer?: RouterServiceOptions["balancer"]; rateLimit?: RouterServiceOptions["rateLimit"] } = {}): RouterServiceOptions<typeof Admin> {
   const keys = options.routingKeys ?? {};
   const hooks: Record<string, RoutingKeyHook | undefined> = {
     Reset: (keys.reset as RoutingKeyHook | undefined),
@@ -164,7 +168,7 @@ export function adminRouterService(options: { routingKeys?: AdminRoutingKeys; ba
   const routingKeys: Record<string, RoutingKeyHook> = {};
   for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;
   const balancer: RouterServiceOptions["balancer"] = options.balancer;
-  return { tunnel: AdminTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}) };
+  return { tunnel: AdminTunnel, routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };
 }
 
 /**
@@ -175,8 +179,8 @@ export function adminRouterService(options: { routingKeys?: AdminRoutingKeys; ba
  *   await router.listen("0.0.0.0:9090");
  */
 export function createAdminRouter(options: AdminRouterOptions = {}): Router {
-  const { routingKeys, balancer, ...rest } = options;
-  const service = adminRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}) });
+  const { routingKeys, balancer, rateLimit, ...rest } = options;
+  const service = adminRouterService({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });
   return createRouter({ ...rest, services: [service as RouterServiceOptions] });
 }
 
