@@ -19,7 +19,7 @@ for (const [name, file] of benches) {
   if (filters.length > 0 && !filters.some((f) => name.includes(f))) continue;
   if (!existsSync(path.join(root, file))) continue;
   console.log(`\n== ${name} (${file})`);
-  const r = spawnSync(process.execPath, ["--conditions=development", "--import", "tsx", file], {
+  const r = spawnSync(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", file], {
     cwd: root,
     stdio: "inherit",
   });

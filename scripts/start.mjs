@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const tsx = ["--conditions=development", "--import", "tsx"];
+const tsx = ["--conditions=@grpcrouter/source", "--import", "tsx"];
 
 const gen = spawnSync(
   process.execPath,

@@ -42,7 +42,7 @@ if (selected.length === 0) {
   process.exit(1);
 }
 run(process.execPath, [
-  "--conditions=development",
+  "--conditions=@grpcrouter/source",
   "--import",
   "tsx",
   "--test",

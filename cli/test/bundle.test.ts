@@ -1,5 +1,5 @@
 // The esbuild bundle (cli/dist/grpcrouter.js, what `npm i` users run) works on its own: no
-// tsx, no development condition, buf found in node_modules, run from a folder outside the
+// tsx, no @grpcrouter/source condition, buf found in node_modules, run from a folder outside the
 // repository; it generates the example exactly like the sources do.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";

@@ -100,7 +100,7 @@ test("generate on a terminal shows one self-overwriting progress line, then the 
   try {
     // script(1) gives the command a pseudo-terminal, as a user's shell would.
     const tsx = pathToFileURL(path.join(repoRoot, "node_modules/tsx/dist/loader.mjs")).href;
-    const cmd = `${process.execPath} --conditions=development --import ${tsx} ${path.join(repoRoot, "cli/src/main.ts")} generate`;
+    const cmd = `${process.execPath} --conditions=@grpcrouter/source --import ${tsx} ${path.join(repoRoot, "cli/src/main.ts")} generate`;
     const out = await new Promise<string>((resolve, reject) =>
       execFile("script", ["-qec", cmd, "/dev/null"], { cwd: m.dir, timeout: 120_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
     );

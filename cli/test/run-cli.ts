@@ -18,7 +18,7 @@ export interface CliResult {
 
 /** `grpcrouter ...args` in `cwd`; `bundle` runs a built dist/grpcrouter.js instead of the sources. */
 export function runCli(args: string[], cwd: string, bundle?: string): Promise<CliResult> {
-  const argv = bundle ? [bundle, ...args] : ["--conditions=development", "--import", tsx, mainTs, ...args];
+  const argv = bundle ? [bundle, ...args] : ["--conditions=@grpcrouter/source", "--import", tsx, mainTs, ...args];
   return new Promise((resolve) => {
     execFile(process.execPath, argv, { cwd, timeout: 120_000, env: { ...process.env, NO_COLOR: "1" } }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;

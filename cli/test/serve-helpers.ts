@@ -22,7 +22,7 @@ export class CliProcess {
   #waiters: Array<() => void> = [];
 
   constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, ["--conditions=development", "--import", tsxLoader, cliMain, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", tsxLoader, cliMain, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout!.on("data", (b: Buffer) => {
       this.stdout += b.toString("utf8");
       this.#wake();

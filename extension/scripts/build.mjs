@@ -50,8 +50,8 @@ const common = {
   bundle: true,
   platform: "node",
   target: "node20",
-  // Workspaces export their TypeScript sources under "development": bundle from source.
-  conditions: ["development"],
+  // Workspaces export their TypeScript sources under "@grpcrouter/source": bundle from source.
+  conditions: ["@grpcrouter/source"],
   sourcemap,
   logLevel: "warning",
   legalComments: "none",

@@ -118,7 +118,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
               root: "${workspaceFolder}/proto",
               out: "${workspaceFolder}/gen",
               program: "${workspaceFolder}/router.ts",
-              runtimeArgs: ["--conditions=development", "--import", "tsx"],
+              runtimeArgs: ["--conditions=@grpcrouter/source", "--import", "tsx"],
               port: ownPort,
               adminPort: ownAdminPort,
             },

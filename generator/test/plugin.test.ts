@@ -21,7 +21,7 @@ test("buf generate with protoc-gen-grpcrouter writes router protos, frame code a
         [
           "version: v2",
           "plugins:",
-          `  - local: ["${process.execPath}", "--conditions=development", "--import", "tsx", "${plugin}"]`,
+          `  - local: ["${process.execPath}", "--conditions=@grpcrouter/source", "--import", "tsx", "${plugin}"]`,
           `    out: ${out}`,
           `    opt: [previous=${out}]`,
           "",

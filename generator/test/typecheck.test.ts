@@ -15,7 +15,7 @@ test("all golden TypeScript type-checks under strict settings", () => {
     lib: ["lib.es2023.d.ts"],
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    customConditions: ["development"],
+    customConditions: ["@grpcrouter/source"],
     verbatimModuleSyntax: true,
     noImplicitOverride: true,
     skipLibCheck: true,
@@ -24,7 +24,7 @@ test("all golden TypeScript type-checks under strict settings", () => {
   };
   const program = ts.createProgram(files, options);
   // Only the generated files' own errors: the runtime they import (from sources, through the
-  // development condition) is type-checked by its own project in `tsc -b`.
+  // @grpcrouter/source condition) is type-checked by its own project in `tsc -b`.
   const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => !d.file || d.file.fileName.startsWith(goldensDir));
   const text = ts.formatDiagnostics(diagnostics, {
     getCanonicalFileName: (f) => f,

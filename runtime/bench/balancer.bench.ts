@@ -4,7 +4,7 @@
 // InstancePool (pick, slot accounting, finish with retry decision) on round robin, which
 // is what the router pays per call on top of the tunnel.
 //
-//   node --conditions=development --import tsx runtime/bench/balancer.bench.ts
+//   node --conditions=@grpcrouter/source --import tsx runtime/bench/balancer.bench.ts
 //
 // BENCH_PICKS sets the picks per measurement (default 200 000). No assertions: numbers only.
 import { createBalancer, type Balancer, type Candidate, type PickContext } from "../src/balancer/index.js";

@@ -1,8 +1,8 @@
 // The processes the router benchmark measures, on the bundled Echo example (plain .mjs so
 // the runtime's tsc project does not pull in the example's sources; tsx loads the .ts).
-//   node --conditions=development --import tsx echo-servers.mjs direct
-//   node --conditions=development --import tsx echo-servers.mjs router [balancer config as JSON]
-//   node --conditions=development --import tsx echo-servers.mjs instance <router host:port> [instance id]
+//   node --conditions=@grpcrouter/source --import tsx echo-servers.mjs direct
+//   node --conditions=@grpcrouter/source --import tsx echo-servers.mjs router [balancer config as JSON]
+//   node --conditions=@grpcrouter/source --import tsx echo-servers.mjs instance <router host:port> [instance id]
 // Each prints one JSON line when ready ({"port":…} or {"ready":true}) and runs until killed.
 import { serveDirect } from "../../examples/echo/src/direct.ts";
 import { echoService } from "../../examples/echo/src/service.ts";

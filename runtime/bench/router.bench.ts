@@ -27,7 +27,7 @@ function start(args: string[], servers = here("./echo-servers.mjs")): Promise<{ 
   // BENCH_NODE_FLAGS: extra node flags for the router and instance under test (not the
   // baseline's), e.g. "--max-semi-space-size=32" to see what a GC setting is worth.
   const flags = side === "after" && args[0] !== "direct" ? (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean) : [];
-  const child = spawn(process.execPath, [...prof, ...flags, "--conditions=development", "--import", "tsx", servers, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...prof, ...flags, "--conditions=@grpcrouter/source", "--import", "tsx", servers, ...args], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`echo-servers ${args.join(" ")} exited with ${code}`)));
@@ -54,7 +54,7 @@ function cpuMs(pids: number[]): number {
 }
 
 function load(spec: LoadSpec): Promise<LoadResult> {
-  const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", here("./loadgen.ts"), JSON.stringify(spec)], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", here("./loadgen.ts"), JSON.stringify(spec)], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d));
   return new Promise((resolve, reject) =>

@@ -42,7 +42,7 @@ export function cliCommand(extensionPath: string): { program: string; runtimeArg
   const source = path.join(extensionPath, "cli", "src", "main.ts");
   const tsx = path.join(extensionPath, "node_modules", "tsx", "dist", "loader.mjs");
   if (existsSync(source) && existsSync(tsx)) {
-    return { program: source, runtimeArgs: ["--conditions=development", "--import", pathToFileURL(tsx).href] };
+    return { program: source, runtimeArgs: ["--conditions=@grpcrouter/source", "--import", pathToFileURL(tsx).href] };
   }
   return undefined;
 }

@@ -23,7 +23,7 @@ interface Instance {
 }
 
 function startInstance(router: string, id: string): Promise<Instance> {
-  const child = spawn(process.execPath, ["--conditions=development", "--import", tsx, path.join(here, "fixtures/echo-instance.ts"), router, id], {
+  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", tsx, path.join(here, "fixtures/echo-instance.ts"), router, id], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const inst: Instance = { child, out: "" };

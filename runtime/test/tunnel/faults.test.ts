@@ -49,7 +49,7 @@ test("no instance registered: UNAVAILABLE naming the service", async () => {
 
 test("an instance killed mid-stream: its calls fail UNAVAILABLE at once, a waiting call goes to another instance", async () => {
   const { router, target } = await startRouter();
-  const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", fileURLToPath(new URL("./fixtures/instance.ts", import.meta.url)), target, "doomed", "1"], {
+  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", fileURLToPath(new URL("./fixtures/instance.ts", import.meta.url)), target, "doomed", "1"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const bridge = await startBridge(target, "survivor", { maxConcurrentCalls: 1 });
