@@ -21,7 +21,8 @@ export {
 } from "./phases/router-proto/plan.js";
 export type { RoutingKey } from "./phases/router-proto/options.js";
 export { phase1Plugin, buildRouterProtos } from "./phases/phase1-router-proto.js";
-export { phase3Plugin, emitTypedRouter, type TypedRouterInput } from "./phases/phase3-router.js";
-export { phase4Plugin, emitServiceBridge, type ServiceBridgeInput } from "./phases/phase4-bridge.js";
+export { phase3Plugin, emitTypedRouter } from "./phases/phase3-router.js";
+export { phase4Plugin, emitServiceBridge } from "./phases/phase4-bridge.js";
+export type { TunnelCodeInput } from "./phases/tunnel-code/plugin.js";
 export { grpcrouterPlugin } from "./plugin.js";
 export { PLUGIN_VERSION } from "./version.js";

@@ -11,22 +11,14 @@
 // says so. Routing keys and the balancer set in the proto (grpcrouter/v1/options.proto)
 // become the defaults; hooks given in code replace them per method.
 import type { DescField, DescFile, DescMessage, DescMethod } from "@bufbuild/protobuf";
-import { createEcmaScriptPlugin, type GeneratedFile, type Plugin, type Printable } from "@bufbuild/protoplugin";
-import { PLUGIN_VERSION } from "../version.js";
+import type { GeneratedFile, Plugin, Printable } from "@bufbuild/protoplugin";
 import type { RouterFilePlan, RouterMethodPlan, RouterServicePlan } from "./router-proto/plan.js";
 import { serviceTsNames } from "./tunnel-code/names.js";
+import { tunnelCodePlugin, type TunnelCodeInput } from "./tunnel-code/plugin.js";
 
 export const RUNTIME_MODULE = "@grpcrouter/runtime";
 
-export interface TypedRouterInput {
-  /** The user's .proto file (its services are `file.services`). */
-  file: DescFile;
-  /** The generated router proto of `file` (frame messages, `SRouter` services), as a descriptor. */
-  routerFile: DescFile;
-  plan: RouterFilePlan;
-}
-
-export function emitTypedRouter(f: GeneratedFile, input: TypedRouterInput): void {
+export function emitTypedRouter(f: GeneratedFile, input: TunnelCodeInput): void {
   const { file, plan } = input;
   const names = serviceTsNames(file);
   const rt = (name: string, typeOnly = false) => f.import(name, RUNTIME_MODULE, typeOnly);
@@ -173,17 +165,5 @@ function fieldAccess(expr: string, message: DescMessage, parts: string[]): strin
 
 /** The phase as a protoplugin plugin; `planFor` gives the router plan of a file (undefined: no services). */
 export function phase3Plugin(planFor: (file: DescFile) => RouterFilePlan | undefined): Plugin {
-  return createEcmaScriptPlugin({
-    name: "protoc-gen-grpcrouter-router",
-    version: PLUGIN_VERSION,
-    generateTs(schema) {
-      for (const file of schema.files) {
-        const plan = planFor(file);
-        if (!plan) continue;
-        const routerFile = schema.allFiles.find((f) => f.proto.name === plan.routerFile);
-        if (!routerFile) throw new Error(`phase 3: ${plan.routerFile} is missing from the request`);
-        emitTypedRouter(schema.generateFile(file.name + "_router.ts"), { file, routerFile, plan });
-      }
-    },
-  });
+  return tunnelCodePlugin({ name: "protoc-gen-grpcrouter-router", phase: 3, suffix: "_router.ts", emit: emitTypedRouter }, planFor);
 }

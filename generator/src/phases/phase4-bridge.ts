@@ -7,21 +7,13 @@
 // `impl` is exactly what a Connect service already has (@connectrpc/connect's ServiceImpl), so
 // it drops in unchanged; the tunnel (frame field numbers) comes from the router file of phase 3.
 import type { DescFile } from "@bufbuild/protobuf";
-import { createEcmaScriptPlugin, type GeneratedFile, type Plugin } from "@bufbuild/protoplugin";
-import { PLUGIN_VERSION } from "../version.js";
+import type { GeneratedFile, Plugin } from "@bufbuild/protoplugin";
 import { RUNTIME_MODULE } from "./phase3-router.js";
 import type { RouterFilePlan } from "./router-proto/plan.js";
 import { routerModule, serviceTsNames } from "./tunnel-code/names.js";
+import { tunnelCodePlugin, type TunnelCodeInput } from "./tunnel-code/plugin.js";
 
-export interface ServiceBridgeInput {
-  /** The user's .proto file (its services are `file.services`). */
-  file: DescFile;
-  /** The generated router proto of `file` (frame messages, `SRouter` services), as a descriptor. */
-  routerFile: DescFile;
-  plan: RouterFilePlan;
-}
-
-export function emitServiceBridge(f: GeneratedFile, input: ServiceBridgeInput): void {
+export function emitServiceBridge(f: GeneratedFile, input: TunnelCodeInput): void {
   const { file, plan } = input;
   const names = serviceTsNames(file);
   f.preamble(file);
@@ -54,17 +46,5 @@ export function emitServiceBridge(f: GeneratedFile, input: ServiceBridgeInput): 
 
 /** The phase as a protoplugin plugin; `planFor` gives the router plan of a file (undefined: no services). */
 export function phase4Plugin(planFor: (file: DescFile) => RouterFilePlan | undefined): Plugin {
-  return createEcmaScriptPlugin({
-    name: "protoc-gen-grpcrouter-bridge",
-    version: PLUGIN_VERSION,
-    generateTs(schema) {
-      for (const file of schema.files) {
-        const plan = planFor(file);
-        if (!plan) continue;
-        const routerFile = schema.allFiles.find((f) => f.proto.name === plan.routerFile);
-        if (!routerFile) throw new Error(`phase 4: ${plan.routerFile} is missing from the request`);
-        emitServiceBridge(schema.generateFile(file.name + "_bridge.ts"), { file, routerFile, plan });
-      }
-    },
-  });
+  return tunnelCodePlugin({ name: "protoc-gen-grpcrouter-bridge", phase: 4, suffix: "_bridge.ts", emit: emitServiceBridge }, planFor);
 }

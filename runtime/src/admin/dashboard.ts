@@ -4,12 +4,12 @@
 // `/snapshot.json`, and `/metrics` for Prometheus when given metrics (createRouterMetrics).
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { toJsonString } from "@bufbuild/protobuf";
 import { EventSchema, SnapshotSchema, type Event } from "../gen/grpcrouter/v1/admin_pb.js";
 import { DASHBOARD_ASSETS } from "./ui-assets.js";
+import { listenHttp } from "../http/listen.js";
 import { serveMetrics } from "../metrics/server.js";
 import type { MetricsSource } from "../metrics/router-metrics.js";
 
@@ -192,17 +192,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     })();
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const urlHost = host.includes(":") ? `[${host}]` : host;
+  const { port, origin } = await listenHttp(server, options.port ?? 0, host);
   return {
-    url: `http://${urlHost}:${port}/`,
+    url: `${origin}/`,
     port,
     close: () =>
       new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@
 // serves /metrics too, but only on loopback (it shows request bodies); this one can listen
 // wherever the scraper is, because metrics carry no payloads or metadata.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenHttp } from "../http/listen.js";
 import type { MetricsSource } from "./router-metrics.js";
 
 export interface MetricsServerOptions {
@@ -48,17 +48,9 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     }
     serveMetrics(options.metrics, req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const shown = host === "0.0.0.0" || host === "::" ? "localhost" : host;
+  const { port, origin } = await listenHttp(server, options.port ?? 0, host);
   return {
-    url: `http://${shown.includes(":") ? `[${shown}]` : shown}:${port}/metrics`,
+    url: `${origin}/metrics`,
     port,
     close: () =>
       new Promise<void>((resolve) => {
