@@ -7,6 +7,7 @@ import {
   prettyJson, splitMethod, statusName,
 } from "./format.js";
 import { connect } from "./sources.js";
+import { ChartsView, StatsModel } from "./charts.js";
 
 /** Calls kept in the page; older ended calls are forgotten first. */
 const MAX_CALLS = 2000;
@@ -34,6 +35,7 @@ const state = {
   /** Calls that started before this (ms) were cleared and stay hidden after a resync. */
   clearedBefore: 0,
   filters: { service: "", method: "", instance: "", status: "" },
+  stats: new StatsModel(),
 };
 
 const tsMs = (t) => (t ? Date.parse(t) : Date.now());
@@ -107,6 +109,7 @@ function rememberCall(call) {
 
 function applySnapshot(snap) {
   state.routerAddress = snap.routerAddress ?? "";
+  state.stats.reset(snap.stats);
   state.services = snap.services ?? [];
   state.instances = new Map((snap.instances ?? []).map((i) => [instKey(i), i]));
   const calls = new Map();
@@ -139,6 +142,7 @@ function apply(ev) {
     state.instances.delete(instKey(ev.instanceDeregistered));
     return;
   }
+  if (ev.stats) return state.stats.add(ev.stats);
   if (ev.callStarted) return rememberCall(newCall(ev.callStarted));
   const id = String(ev.callHeaders?.callId ?? ev.callMessage?.callId ?? ev.callEnded?.callId ?? "");
   const call = state.calls.get(id);
@@ -410,7 +414,10 @@ function renderStats() {
   dropped.textContent = state.dropped ? `${state.dropped} events lost (resynced)` : "";
 }
 
+let charts;
 function render() {
+  charts ??= new ChartsView($("charts"));
+  charts.render(state.stats, state.filters.service);
   renderFilters();
   renderInstances();
   renderCalls();
