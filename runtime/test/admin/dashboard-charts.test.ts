@@ -103,6 +103,17 @@ describe("live charts of a real router in chromium", { timeout: 180_000 }, () =>
     await page.screenshot({ path: path.join(repo, "test-results", "dashboard-charts.png") });
   });
 
+  it("draws the topology with live rates and marks the ejected instance", async () => {
+    const node = (id: string) => page.locator(`#topology .topo-instance[data-instance="${id}"]`);
+    // Five failures in a row eject the failing instance; the others keep serving.
+    await until("the failing instance ejected", async () => (await node("failing").getAttribute("data-health")) === "ejected");
+    assert.equal(await node("fast").getAttribute("data-health"), "serving");
+    await until("the fast instance's rate on its edge", async () => Number(await node("fast").getAttribute("data-rps")) > 0);
+    assert.match(await node("failing").innerText().catch(() => node("failing").textContent().then(String)), /failing \(ejected\)/);
+    assert.ok(Number(await page.locator("#topology svg > line.topo-edge").getAttribute("data-rps")) > 0, "clients → router carries the calls");
+    await page.locator("#topology").screenshot({ path: path.join(repo, "test-results", "dashboard-topology.png") });
+  });
+
   it("a page opened later draws the history at once from the snapshot", async () => {
     const second = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     second.on("pageerror", (e) => pageErrors.push(String(e)));

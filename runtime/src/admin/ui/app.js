@@ -8,6 +8,7 @@ import {
 } from "./format.js";
 import { connect } from "./sources.js";
 import { ChartsView, StatsModel } from "./charts.js";
+import { TopologyView } from "./topology.js";
 
 /** Calls kept in the page; older ended calls are forgotten first. */
 const MAX_CALLS = 2000;
@@ -415,9 +416,12 @@ function renderStats() {
 }
 
 let charts;
+let topology;
 function render() {
   charts ??= new ChartsView($("charts"));
   charts.render(state.stats, state.filters.service);
+  topology ??= new TopologyView($("topology"));
+  topology.render(state.instances.values(), state.stats, state.routerAddress, state.filters.service);
   renderFilters();
   renderInstances();
   renderCalls();

@@ -110,6 +110,8 @@ function quality(s, from, to) {
 }
 
 const fmtMs = (v) => (v == null ? "—" : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : v >= 10 ? `${v.toFixed(0)} ms` : `${v.toFixed(2)} ms`);
+/** Axis ticks are round numbers: "0", "250 ms", "1.5 s". */
+const fmtTickMs = (v) => (v == null ? "" : v === 0 ? "0" : v >= 1000 ? `${+(v / 1000).toFixed(2)} s` : `${+v.toFixed(2)} ms`);
 const fmtRate = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 
 /** Colours from the page's CSS variables (VS Code theme or the dashboard's own). */
@@ -134,7 +136,7 @@ function makeChart(container, width, height, title, seriesDefs, c) {
       scales: { x: { time: true }, pct: { range: [0, 100] } },
       axes: [
         { ...axis(c), size: 24 },
-        axis(c, (_u, vals) => vals.map((v) => (v == null ? "" : seriesDefs.some((d) => d.ms) ? fmtMs(v) : String(v)))),
+        axis(c, (_u, vals) => vals.map((v) => (v == null ? "" : seriesDefs.some((d) => d.ms) ? fmtTickMs(v) : String(v)))),
         ...(seriesDefs.some((d) => d.scale === "pct") ? [{ ...axis(c, (_u, vals) => vals.map((v) => `${v}%`)), scale: "pct", side: 1, size: 44, grid: { show: false } }] : []),
       ],
       series: [{}, ...seriesDefs.map((d) => ({ label: d.label, stroke: d.stroke, width: 1.5, scale: d.scale ?? "y", points: { show: false }, spanGaps: true }))],
