@@ -269,7 +269,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   if (configFile && options.watch) {
     const base = path.basename(configFile);
     configWatcher = watch(path.dirname(configFile), (_event, file) => {
-      if (file && String(file) !== base) return;
+      if (file && String(file) !== base && !isMountSwap(String(file))) return;
       clearTimeout(configTimer);
       configTimer = setTimeout(() => {
         configReloads = configReloads.then(reloadConfig, reloadConfig);
@@ -329,7 +329,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     const outRel = path.relative(root, options.out);
     watcher = watch(root, { recursive: true }, (_event, file) => {
       const name = file ? String(file) : "";
-      if (name && !name.endsWith(".proto") && path.basename(name) !== "buf.yaml") return;
+      if (name && !name.endsWith(".proto") && path.basename(name) !== "buf.yaml" && !isMountSwap(name)) return;
       if (name && outRel && !outRel.startsWith("..") && (name === outRel || name.startsWith(outRel + path.sep))) return;
       schedule();
     });
@@ -452,3 +452,13 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * A Kubernetes ConfigMap/Secret volume changes by swapping the `..data` symlink to a new
+ * `..<timestamp>` folder; the files themselves are symlinks that never change, so a watcher
+ * that looks only for `*.proto` or the config's name would miss every update.
+ */
+function isMountSwap(name: string): boolean {
+  const first = name.split(path.sep)[0]!;
+  return first.startsWith("..data") || /^\.\.\d{4}_/.test(first);
+}
