@@ -136,4 +136,30 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
     await page.locator('#instances tr[data-instance="echo-a"]').waitFor();
     assert.equal(await page.locator("#calls tbody tr").count(), 3, "the hub's history is shown again after a reload");
   });
+
+  it("is usable from the keyboard: arrow keys move through the calls and show each one; focus survives new calls", async () => {
+    const first = nextCall++;
+    const second = nextCall++;
+    for (const id of [first, second]) {
+      hub.publish({ type: "callStarted", callId: id, method: `/${SERVICE}/GetSnapshot`, instanceId: "echo-a" });
+      hub.publish({ type: "callEnded", callId: id, code: 0 });
+    }
+    await page.locator(`#calls tr[data-call="${first}"]`).waitFor();
+    // One row in the tab order (roving tabindex): Tab from the filters reaches the list once.
+    assert.equal(await page.locator('#calls tbody tr[tabindex="0"]').count(), 1);
+    await page.locator(`#calls tr[data-call="${second}"]`).focus();
+    await page.keyboard.press("ArrowDown");
+    await page.locator(`#calls tr.selected[data-call="${first}"][aria-selected="true"]`).waitFor();
+    assert.equal(await page.evaluate("document.activeElement?.dataset?.call"), String(first), "focus moved with the selection");
+    assert.equal(await page.locator(`#calls tr[data-call="${second}"]`).getAttribute("aria-selected"), "false");
+    // A new call re-renders the list; the focused row keeps focus.
+    const third = nextCall++;
+    hub.publish({ type: "callStarted", callId: third, method: `/${SERVICE}/Watch`, instanceId: "echo-a" });
+    await page.locator(`#calls tr[data-call="${third}"]`).waitFor();
+    assert.equal(await page.evaluate("document.activeElement?.dataset?.call"), String(first));
+    await page.keyboard.press("Home");
+    await page.locator(`#calls tr.selected[data-call="${third}"]`).waitFor();
+    assert.equal(await page.locator("#connection").getAttribute("role"), "status", "connection changes are announced");
+    hub.publish({ type: "callEnded", callId: third, code: 0 });
+  });
 });

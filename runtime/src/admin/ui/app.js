@@ -294,13 +294,19 @@ function renderCalls() {
   const calls = filteredCalls();
   const shown = calls.slice(-MAX_ROWS).reverse();
   const tbody = $("calls").tBodies[0];
+  // The rows are rebuilt as calls come and go: keep keyboard focus on the row that had it.
+  const focused = tbody.contains(document.activeElement) ? document.activeElement?.dataset?.call : undefined;
+  // Roving tabindex: one row is in the tab order (the selected one, else the newest); the
+  // arrow keys move between rows (see wire()).
+  const tabRow = shown.some((c) => c.id === (focused ?? state.selected)) ? (focused ?? state.selected) : shown[0]?.id;
   tbody.replaceChildren(
     ...shown.map((c) => {
       const st = callStatus(c);
       const m = splitMethod(c.method);
+      const selected = c.id === state.selected;
       const tr = el(
         "tr",
-        { "data-call": c.id, "data-method": c.method, class: c.id === state.selected ? "selected" : undefined, tabindex: "0", title: c.reason ? `routed: ${c.reason}` : undefined },
+        { "data-call": c.id, "data-method": c.method, class: selected ? "selected" : undefined, "aria-selected": String(selected), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
         el("td", { class: "mono muted" }, formatClock(c.startMs)),
         el("td", { class: "mono" }, m.short),
         el("td", { class: "mono" }, c.instanceId),
@@ -311,6 +317,7 @@ function renderCalls() {
       return tr;
     }),
   );
+  if (focused) tbody.querySelector(`tr[data-call="${CSS.escape(focused)}"]`)?.focus();
   $("calls-count").textContent = calls.length > shown.length ? `${shown.length} of ${calls.length}` : String(calls.length);
   $("calls-empty").hidden = calls.length > 0;
 }
@@ -446,9 +453,24 @@ function wire() {
     schedule();
   });
   $("calls").addEventListener("keydown", (e) => {
-    if (e.key !== "Enter") return;
     const tr = e.target.closest("tr[data-call]");
-    if (tr) {
+    if (!tr) return;
+    const rows = [...$("calls").tBodies[0].rows];
+    const i = rows.indexOf(tr);
+    const go = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: rows.length - 1, PageDown: i + 10, PageUp: i - 10 }[e.key];
+    if (go !== undefined) {
+      e.preventDefault();
+      const next = rows[Math.max(0, Math.min(rows.length - 1, go))];
+      if (!next) return;
+      tr.tabIndex = -1;
+      next.tabIndex = 0;
+      next.focus();
+      // Moving through the list shows each call, as in VS Code's lists.
+      state.selected = next.dataset.call;
+      detailKey = "";
+      schedule();
+    } else if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
       state.selected = tr.dataset.call;
       detailKey = "";
       schedule();
