@@ -58,10 +58,11 @@ const common = {
 };
 
 /** The language server alone; tests bundle it into a folder of their own. */
-export async function buildServer(outfile = path.join(root, "server/dist/server.js"), { minify = false } = {}) {
+export async function buildServer(outfile = path.join(root, "server/dist/server.js"), { minify = false, sourcemap: map = sourcemap } = {}) {
   await esbuild.build({
     ...common,
     minify,
+    sourcemap: map,
     entryPoints: [path.join(root, "server/src/main.ts")],
     outfile,
     format: "esm",

@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { unzipSync } from "fflate";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { buildVsix, cliHasServe, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./codeServer.js";
+import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./codeServer.js";
 
 const STEP_MS = 120_000;
 const resultsDir = path.join(repoRoot, "test-results");
@@ -188,36 +188,28 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
   });
 
   it("runs Start Router from the command palette and the status bar follows", async () => {
-    // The CLI inside the VSIX that this run built and installed.
-    const servePresent = cliHasServe(path.join(stagedExtension(tmp), "server/dist/grpcrouter.js"));
     await step("start router", async () => {
       await runCommand("gRPC Router: Start Router");
-      if (servePresent) {
-        await statusItem().filter({ hasText: /Router: 127\.0\.0\.1:\d+/ }).waitFor();
-        // The lens over the service now counts the router's registered instances (none yet).
-        await page.locator(".monaco-editor .view-lines").first().click();
-        await page.keyboard.press("Control+Home");
-        await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
-        // An instance registers with that router (the CLI's bridge sidecar): the lens and the
-        // status bar count it, live.
-        const address = /Router: (127\.0\.0\.1:\d+)/.exec(await statusItem().innerText())![1]!;
-        const cli = path.join(stagedExtension(tmp), "server/dist/grpcrouter.js");
-        const bridge = spawn(process.execPath, [cli, "bridge", "--target", "127.0.0.1:9", "--router", address, "--root", path.join(folder, "proto")], {
-          env: { ...process.env, GRPCROUTER_BUF: path.join(stagedExtension(tmp), "server/dist/bin/buf") },
-          stdio: "ignore",
-        });
-        try {
-          await page.locator(".monaco-editor .codelens-decoration", { hasText: "1 instance registered" }).first().waitFor();
-          await statusItem().filter({ hasText: "1 instance" }).waitFor();
-        } finally {
-          bridge.kill("SIGKILL");
-        }
-        await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
-      } else {
-        // The CLI has no `serve` yet: the extension says so plainly and the state shows it.
-        await statusItem().filter({ hasText: "Router: failed" }).waitFor();
-        await page.locator(".notifications-toasts", { hasText: "no `serve` command" }).first().waitFor();
+      await statusItem().filter({ hasText: /Router: 127\.0\.0\.1:\d+/ }).waitFor();
+      // The lens over the service now counts the router's registered instances (none yet).
+      await page.locator(".monaco-editor .view-lines").first().click();
+      await page.keyboard.press("Control+Home");
+      await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
+      // An instance registers with that router (the CLI's bridge sidecar): the lens and the
+      // status bar count it, live.
+      const address = /Router: (127\.0\.0\.1:\d+)/.exec(await statusItem().innerText())![1]!;
+      const cli = path.join(stagedExtension(tmp), "server/dist/grpcrouter.js");
+      const bridge = spawn(process.execPath, [cli, "bridge", "--target", "127.0.0.1:9", "--router", address, "--root", path.join(folder, "proto")], {
+        env: { ...process.env, GRPCROUTER_BUF: path.join(stagedExtension(tmp), "server/dist/bin/buf") },
+        stdio: "ignore",
+      });
+      try {
+        await page.locator(".monaco-editor .codelens-decoration", { hasText: "1 instance registered" }).first().waitFor();
+        await statusItem().filter({ hasText: "1 instance" }).waitFor();
+      } finally {
+        bridge.kill("SIGKILL");
       }
+      await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
     });
     await step("stop router", async () => {
       await runCommand("gRPC Router: Stop Router");

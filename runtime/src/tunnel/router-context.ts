@@ -1,5 +1,6 @@
 // What the parts of a router share: resolved limits, the logger and the admin hub.
 import type { AdminHub } from "../admin/index.js";
+import type { Clock } from "../resilience/index.js";
 import type { PeerCertificateInfo } from "./peer-certificate.js";
 
 export interface RouterLimits {
@@ -33,6 +34,8 @@ export interface RouterContext {
   readonly hub: AdminHub | undefined;
   readonly log: (line: string) => void;
   readonly peers: readonly string[];
+  /** Time of the resilience layer (ejections, queue waits, retry backoff, budgets). */
+  readonly clock: Clock;
   readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;
   /** Router-wide call ids for the admin hub (stream call ids repeat across streams). */
   nextHubCallId(): number;

@@ -6,7 +6,7 @@ import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf"
 import * as grpc from "@grpc/grpc-js";
 import type { AdminHub } from "../admin/index.js";
 import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type CustomPickFunction } from "../balancer/index.js";
-import { resolveResilienceOptions, type ResilienceOptions } from "../resilience/index.js";
+import { resolveResilienceOptions, systemClock, type Clock, type ResilienceOptions } from "../resilience/index.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
@@ -98,6 +98,12 @@ export interface RouterOptions {
    * wait-for-ready, retries of UNAVAILABLE for idempotent methods and their budget (`retry`).
    */
   resilience?: ResilienceOptions;
+  /**
+   * Time of the resilience layer: outlier ejections and their return, queue and
+   * wait-for-ready waits, retry backoff and budgets. Default: the system clock. Tests pass a
+   * ManualClock to drive these instead of waiting for them.
+   */
+  clock?: Clock;
 }
 
 export interface RouterStats {
@@ -175,6 +181,7 @@ class RouterImpl implements Router {
       log: logger,
       authorize: options.authorize,
       peers: options.peers ?? [],
+      clock: options.clock ?? systemClock,
       nextHubCallId: () => ++hubIds,
       active: new Set(),
       closing: false,
