@@ -9,7 +9,7 @@ packages=(
   nghttp2-client  # h2load, the benchmark's load generator
   python3-grpcio  # gRPC C-core: a server and client in another language for `grpcrouter bridge`
   openssl         # throwaway certificates for the TLS tests
-  dnsmasq         # a real DNS server on loopback for router discovery
+  dnsmasq-base    # dnsmasq, a real DNS server on loopback for router discovery (no system service)
   bsdutils        # script(1): a pseudo-terminal for the CLI's progress line
 )
 # Retries, the dpkg lock, sudo and a clear message when not root: see apt-install.sh.
