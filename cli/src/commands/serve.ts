@@ -21,6 +21,8 @@ import {
   createRouterTracing,
   describeFromRegistry,
   loadRouterConfig,
+  parseRouterTargets,
+  RouterSet,
   settingsFor,
   startDashboard,
   startMetricsServer,
@@ -81,6 +83,12 @@ export interface ServeOptions {
   /** A router config file (JSON: balancer, resilience, waitForReady, rate limits per service);
    *  re-applied through Router.configure when it changes (with `watch`). */
   configFile?: string | undefined;
+  /** The other routers of this deployment (host:port as instances reach them), sent to
+   *  bridges in Welcome so a bridge given one router registers with all of them. */
+  peers?: readonly string[] | undefined;
+  /** A name (`name:port`, or gRPC's `dns:///name:port`) resolving to every router of the
+   *  deployment (a headless Service), re-resolved every 30 s; added to `peers`. */
+  peersDns?: string | undefined;
 }
 
 /** Only callers on this machine can reach a router bound to one of these. */
@@ -103,6 +111,16 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   const log = (line: string): void => {
     io.stderr.write(`grpcrouter: ${line}\n`);
   };
+  // One array for every router of this process: Welcome reads it when it is sent, so a
+  // re-resolved --peers-dns reaches the next bridges that register.
+  const peers: string[] = [...(options.peers ?? [])];
+  const peerSet = options.peersDns
+    ? new RouterSet(options.peersDns.startsWith("dns:") ? options.peersDns : `dns:///${options.peersDns}`, {
+        logger: (line) => log(`peers: ${line}`),
+        onChange: () => peers.splice(0, peers.length, ...new Set([...(options.peers ?? []), ...peerSet!.endpoints.map((e) => e.address)])),
+      })
+    : undefined;
+  peerSet?.start().catch((e: unknown) => log(`peers: ${(e as Error).message}; retrying every 30 s`));
   const first = await loadServedModule({ root, out: options.out });
   if (!first.ok) {
     printDiagnostics(first.diagnostics, root, io);
@@ -182,7 +200,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   };
 
   const mount = (spec: TunnelSpec, scope: number): Router => {
-    const router = createRouter({ services: [{ tunnel: spec }], hub: hub.scoped(scope), logger: log, ...(options.authorize ? { authorize: options.authorize } : {}) });
+    const router = createRouter({ services: [{ tunnel: spec }], hub: hub.scoped(scope), logger: log, peers, ...(options.authorize ? { authorize: options.authorize } : {}) });
     configureRouter(router, spec.service.typeName, "start");
     router.addTo(server);
     return router;
@@ -341,6 +359,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     dashboardUrl: dashboard?.url,
     metricsUrl: metricsServer?.url ?? (dashboard ? `${dashboard.url}metrics` : undefined),
     async close(graceMs = 10_000) {
+      peerSet?.close();
       watcher?.close();
       clearTimeout(timer);
       configWatcher?.close();
@@ -377,7 +396,7 @@ function pathsOf(spec: TunnelSpec): string[] {
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -393,6 +412,11 @@ export const serveCommand: Command = {
     "                    rateLimit; \"*\" for every service. Re-applied when the file changes,",
     "                    without dropping instances or calls; a bad edit keeps the running settings",
     "  --drain-grace S   on Ctrl-C/SIGTERM, how long calls in flight may take to finish (default: 10)",
+    "  --peer HOST:PORT  another router of this deployment (repeatable, or comma-separated); told",
+    "                    to bridges when they register, so a bridge given one router reaches all",
+    "  --peers-dns NAME:PORT",
+    "                    a name that resolves to every router (a Kubernetes headless Service),",
+    "                    re-resolved every 30 s; its addresses are told to bridges like --peer",
     "  --public-admin    also serve grpcrouter.v1.Admin when HOST is not loopback (it streams",
     "                    every call's metadata and bodies: pair it with --tls-client-ca)",
     ...serveSecurityDetails,
@@ -413,6 +437,8 @@ export const serveCommand: Command = {
     "public-admin": { type: "boolean" },
     "drain-grace": { type: "string" },
     config: { type: "string" },
+    peer: { type: "string", multiple: true },
+    "peers-dns": { type: "string" },
     ...serveSecurityOptions,
   },
   async run(values, _positionals, io) {
@@ -425,9 +451,19 @@ export const serveCommand: Command = {
     if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--drain-grace ${String(values["drain-grace"])}: not a number of seconds`);
     // TLS files and tokens are read now, so a bad one fails before anything listens.
     const security = serveSecurity(values, io.cwd, (line) => io.stderr.write(`grpcrouter: ${line}\n`));
+    const peers = ((values.peer as string[] | undefined) ?? []).flatMap((p) => p.split(",")).map((p) => p.trim()).filter(Boolean);
+    const peersDns = typeof values["peers-dns"] === "string" ? values["peers-dns"] : undefined;
+    try {
+      for (const t of peers.length ? parseRouterTargets(peers) : []) if (t.kind !== "static") throw new Error(`${t.target}: a DNS name goes in --peers-dns`);
+      if (peersDns) parseRouterTargets(peersDns.startsWith("dns:") ? peersDns : `dns:///${peersDns}`);
+    } catch (e) {
+      throw new UsageError(`--peer/--peers-dns: ${(e as Error).message}`);
+    }
     let running: RunningServer;
     try {
-      running = await startServe({ root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true });
+      running = await startServe({
+        peers,
+        peersDns, root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;

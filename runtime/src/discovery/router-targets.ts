@@ -148,15 +148,19 @@ export class RouterSet {
     return [...this.current.values()];
   }
 
-  /** Resolves every target; rejects when a dns target has never resolved to anything. */
+  /**
+   * Resolves every target and keeps re-resolving dns targets every `intervalMs`. Rejects
+   * when a dns target has not resolved to anything yet; the timer keeps trying all the same
+   * (a headless Service lists no router until one is ready), until `close()`.
+   */
   async start(): Promise<RouterEndpoint[]> {
+    if (this.hasDns && !this.closed && !this.timer) {
+      this.timer = setInterval(() => void this.refresh(), this.options.intervalMs ?? 30_000);
+      this.timer.unref();
+    }
     await this.refresh();
     for (const t of this.targets) {
       if (t.kind === "dns" && !this.lastGood.has(t.target)) throw new RouterTargetError(t.target, "could not be resolved (see the log for why)");
-    }
-    if (this.hasDns && !this.closed) {
-      this.timer = setInterval(() => void this.refresh(), this.options.intervalMs ?? 30_000);
-      this.timer.unref();
     }
     return this.endpoints;
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { RouterSet, RouterTargetError, lookupAll, parseRouterTargets, type RouterEndpoint } from "../../src/discovery/router-targets.js";
-import { startDnsmasq } from "../support/dnsmasq.js";
+import { startDnsmasq } from "../../../scripts/test-support/dnsmasq.mjs";
 
 describe("router targets", () => {
   it("parses lists, host:port, IPv6 and gRPC's dns: syntax with an optional DNS server", () => {
