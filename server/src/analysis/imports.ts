@@ -79,11 +79,13 @@ function lastTopStatement(tokens: Token[], words: string[]): Token | undefined {
  */
 export function unusedImports(snap: Snapshot, tokens: Token[]): ImportStatement[] {
   const used = new Set<string>();
+  const indexes = indexesOf(snap);
   for (const use of nameUses(tokens)) {
     if (use.declares !== undefined) continue;
-    for (const { decl } of resolveParts(snap.index, use)) if (decl) used.add(decl.file);
+    for (const index of indexes) for (const { decl } of resolveParts(index, use)) if (decl) used.add(decl.file);
   }
-  return importsOf(tokens).filter((i) => !i.modifier && snap.index.files.has(i.path) && !reexports(snap, i.path).some((f) => used.has(f)));
+  const known = (p: string) => indexes.some((index) => index.files.has(p));
+  return importsOf(tokens).filter((i) => !i.modifier && known(i.path) && !reexports(snap, i.path).some((f) => used.has(f)));
 }
 
 /** A file and what it re-exports through `import public`, transitively. */
