@@ -47,10 +47,17 @@ export interface OptionInfo {
   fields?: { name: string; type: string }[];
 }
 
+/** Written in a field's brackets, but fields of FieldDescriptorProto rather than options. */
+const FIELD_PSEUDO_OPTIONS: OptionInfo[] = [
+  { name: "json_name", custom: false, type: "string", values: [] },
+  { name: "default", custom: false, type: "the field's type (proto2)", values: [] },
+];
+
 export function standardOptions(target: OptionTarget): OptionInfo[] {
-  return SCHEMAS[target].fields
+  const pseudo = target === "field" ? FIELD_PSEUDO_OPTIONS : [];
+  return [...pseudo, ...SCHEMAS[target].fields
     .filter((f) => !HIDDEN.has(f.name) && !f.deprecated)
-    .map((f) => ({ name: f.name, custom: false, type: typeOfField(f), values: f.enum ? f.enum.values.map((v) => v.name) : f.fieldKind === "scalar" && f.scalar === ScalarType.BOOL ? ["true", "false"] : [] }));
+    .map((f) => ({ name: f.name, custom: false, type: typeOfField(f), values: f.enum ? f.enum.values.map((v) => v.name) : f.fieldKind === "scalar" && f.scalar === ScalarType.BOOL ? ["true", "false"] : [] }))];
 }
 
 function typeOfField(f: DescField): string {

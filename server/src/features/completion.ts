@@ -315,9 +315,7 @@ function optionItems(h: Here, options: OptionInfo[], head: Token[]): CompletionI
 function fieldOptionItems(h: Here, target: OptionTarget, segment: Token[]): CompletionItem[] {
   // The part after the last `,` of the brackets.
   const head = segment.slice(segment.map((t) => t.text).lastIndexOf(",") + 1);
-  const options = optionsFor(h, target);
-  if (target === "field") options.push({ name: "default", custom: false, type: "the field's type", values: [] });
-  return optionItems(h, options, head);
+  return optionItems(h, optionsFor(h, target), head);
 }
 
 function optionNameItems(h: Here, options: OptionInfo[], afterParen: boolean): CompletionItem[] {
