@@ -11,7 +11,7 @@ import {
 import { allTypes, importEdit, nameFrom, resolveAnywhere, unusedImports, visibleFiles } from "../analysis/imports.js";
 import { importsOf, nameUses, tokenRange, type ImportStatement } from "../analysis/names.js";
 import type { Snapshot } from "../analysis/snapshot.js";
-import { outlineAt, tokenize, type Token } from "../analysis/tokenizer.js";
+import { tokenize, type Token } from "../analysis/tokenizer.js";
 
 export const REMOVE_UNUSED_IMPORTS = `${CodeActionKind.Source}.removeUnusedImports`;
 
@@ -36,7 +36,7 @@ function overlaps(a: Range, b: Range): boolean {
 function addImportFixes(snap: Snapshot | undefined, file: string, uri: string, tokens: Token[], range: Range, diagnostics: Diagnostic[]): CodeAction[] {
   const self = snap?.importPathOf(file);
   const visible = visibleFiles(self, tokens);
-  const pkg = outlineAt(tokens, 0).package || packageOf(tokens);
+  const pkg = packageOf(tokens);
   const out = new Map<string, CodeAction>();
   for (const use of nameUses(tokens)) {
     if (use.declares !== undefined) continue;
@@ -76,7 +76,7 @@ function addImportFixes(snap: Snapshot | undefined, file: string, uri: string, t
 }
 
 function packageOf(tokens: Token[]): string {
-  const k = tokens.findIndex((t) => t.text === "package");
+  const k = tokens.findIndex((t, i) => t.text === "package" && (i === 0 || /[;}]/.test(tokens[i - 1]!.text)));
   return k >= 0 ? (tokens[k + 1]?.text ?? "") : "";
 }
 
