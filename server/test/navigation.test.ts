@@ -227,3 +227,49 @@ describe("navigation and rename over stdio", () => {
     assert.equal(texts[texts.length - 1], ordersText.replace(/\n$/, "") + (ordersText.endsWith("\n") ? "\n" : ""));
   });
 });
+
+describe("a module that has never compiled", () => {
+  let ws: string;
+  let client: TestClient;
+  let orders: string;
+
+  before(async () => {
+    ws = copyFixture("editor-workspace");
+    orders = path.join(ws, "proto/shop/v1/orders.proto");
+    client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
+  });
+
+  after(async () => {
+    await client?.stop();
+    if (ws) removeDir(ws);
+  });
+
+  it("still folds, selects, completes well-known types and offers their import", async () => {
+    // Broken on disk before the server ever saw it: no compile has succeeded.
+    const text = readFileSync(orders, "utf8").replace("string order_id = 2;", "google.protobuf.Timestamp at = 2;\n  strin order_id = 3;");
+    writeFileSync(orders, text);
+    const uri = client.open(orders, text);
+    assert.ok((await client.waitForCurrentDiagnostics(orders)).length > 0);
+
+    const folds = await client.request<FoldingRange[]>("textDocument/foldingRange", { textDocument: { uri } });
+    assert.ok(folds.some((f) => f.startLine === find(text, "message Order").line));
+    const [sel] = await client.request<SelectionRange[]>("textDocument/selectionRange", { textDocument: { uri }, positions: [find(text, "Money total", 1)] });
+    assert.ok(sel?.parent, "a chain of selections");
+
+    const at = find(text, "google.protobuf.Timestamp at");
+    const actions = await client.request<{ title: string }[]>("textDocument/codeAction", {
+      textDocument: { uri },
+      range: { start: at, end: at },
+      context: { diagnostics: [] },
+    });
+    assert.ok(actions.some((a) => a.title === 'Add import "google/protobuf/timestamp.proto"'), JSON.stringify(actions));
+
+    const typed = text.replace("google.protobuf.Timestamp at", "google.protobuf.Dur at");
+    client.change(orders, typed);
+    const items = await client.request<{ label: string }[]>("textDocument/completion", {
+      textDocument: { uri },
+      position: find(typed, "google.protobuf.Dur", "google.protobuf.Dur".length),
+    });
+    assert.ok(items.some((i) => i.label === "google.protobuf.Duration"), JSON.stringify(items.map((i) => i.label)));
+  });
+});
