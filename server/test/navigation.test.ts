@@ -158,6 +158,19 @@ describe("navigation and rename over stdio", () => {
     assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
   });
 
+  it("renames a field in grpcrouter routing-key paths too, and routing still validates", async () => {
+    const at = find(ordersText, "string id = 1;\n  string name", "string ".length);
+    const edit = await client.request<WorkspaceEdit>("textDocument/rename", { textDocument: { uri: uriOf(orders) }, position: at, newName: "ident" });
+    const renamed = applyEdits(ordersText, edit.changes![uriOf(orders)]!);
+    assert.match(renamed, /routing_key: \{ field: "customer\.ident" \}/);
+    assert.match(renamed, /message Customer \{\n  string ident = 1;/);
+    assert.match(renamed, /message Order \{\n  string id = 1;/, "another message's id is another field");
+    client.change(orders, renamed);
+    assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
+    client.change(orders, ordersText);
+    assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
+  });
+
   it("answers references and rename while a file is broken, at the lines of the text as it is now", async () => {
     const broken = ordersText.replace("// Who placed an order.", "// Who placed an order.\n\n\nmessage Oops {\n  strin x = 1;\n}");
     client.change(orders, broken);

@@ -10,10 +10,10 @@ import {
   type TextEdit,
   type WorkspaceEdit,
 } from "vscode-languageserver";
-import { nameUses, resolveParts, tokenRange, type NameUse } from "../analysis/names.js";
+import { nameUses, resolveParts, tokenRange } from "../analysis/names.js";
 import type { Decl } from "../analysis/protoIndex.js";
 import type { Snapshot } from "../analysis/snapshot.js";
-import { offsetAt, tokenize, type Position } from "../analysis/tokenizer.js";
+import { offsetAt, outlineAt, tokenize, type Position, type Token } from "../analysis/tokenizer.js";
 import { isWellKnown } from "../analysis/wellKnown.js";
 
 /** Where the files of a module are and what they say now. */
@@ -52,8 +52,10 @@ export function targetAt(snap: Snapshot, text: string, pos: Position): Target | 
 }
 
 /** Where a declaration is named in one text: its declaration and every reference part. */
-export function occurrencesIn(snap: Snapshot, text: string, fqn: string, uses: NameUse[] = nameUses(tokenize(text))): Occurrence[] {
-  const out: Occurrence[] = [];
+export function occurrencesIn(snap: Snapshot, text: string, fqn: string): Occurrence[] {
+  const tokens = tokenize(text);
+  const uses = nameUses(tokens);
+  const out: Occurrence[] = snap.index.byFqn.get(fqn)?.kind === "field" ? routingKeyPaths(snap, tokens, fqn) : [];
   const name = fqn.slice(fqn.lastIndexOf(".") + 1);
   for (const use of uses) {
     if (use.declares !== undefined) {
@@ -65,6 +67,42 @@ export function occurrencesIn(snap: Snapshot, text: string, fqn: string, uses: N
     for (const { part, decl } of resolveParts(snap.index, use)) if (decl?.fqn === fqn) out.push({ range: part.range, declaration: false });
   }
   return out;
+}
+
+/**
+ * The parts of grpcrouter routing-key field paths (`routing_key: { field: "customer.id" }`)
+ * that name the field `fqn`, followed from the request type of each method the option
+ * applies to: renaming a field renames it there too, or routing would break.
+ */
+function routingKeyPaths(snap: Snapshot, tokens: Token[], fqn: string): Occurrence[] {
+  const out = new Map<string, Occurrence>();
+  const name = fqn.slice(fqn.lastIndexOf(".") + 1);
+  tokens.forEach((t, k) => {
+    if (t.kind !== "string" || tokens[k - 1]?.text !== ":" || tokens[k - 2]?.text !== "field" || !t.text.includes(name)) return;
+    const outline = outlineAt(tokens, t.offset);
+    if (!outline.path.some((b) => b.kind === "option" && /grpcrouter\.v1\.(service|method)/.test(b.name))) return;
+    const service = outline.path.find((b) => b.kind === "service");
+    const rpc = outline.path.find((b) => b.kind === "rpc");
+    const serviceDecl = service && snap.index.byFqn.get([outline.package, service.name].filter(Boolean).join("."));
+    const methods = rpc ? serviceDecl?.children.filter((m) => m.name === rpc.name) : serviceDecl?.children;
+    const segments = t.text.slice(1, -1).split(".");
+    for (const method of methods ?? []) {
+      let message = method.method && snap.index.byFqn.get(method.method.inputType);
+      let character = t.character + 1;
+      for (const segment of segments) {
+        const fields = message?.children.flatMap((c) => (c.kind === "oneof" ? c.children : [c])) ?? [];
+        const field = fields.find((f) => f.kind === "field" && f.name === segment);
+        if (!field) break;
+        if (field.fqn === fqn) {
+          const range = { start: { line: t.line, character }, end: { line: t.line, character: character + segment.length } };
+          out.set(`${t.line}:${character}`, { range, declaration: false });
+        }
+        message = field.typeName ? snap.index.byFqn.get(field.typeName) : undefined;
+        character += segment.length + 1;
+      }
+    }
+  });
+  return [...out.values()];
 }
 
 function eachModuleFile(mod: ModuleTexts, visit: (file: string, text: string) => void): void {
