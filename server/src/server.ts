@@ -431,7 +431,11 @@ export function startServer(connection: Connection): void {
 
   registerNavigation(connection, {
     documents,
-    snapshots: () => [...modules.values()].flatMap((m) => (m.snapshot ? [m.snapshot] : [])),
+    snapshots: async () => {
+      // Ctrl+T before any file of a module was opened: compile the workspace's modules once.
+      for (const m of await modulesFor(undefined)) if (!m.snapshot && !m.compiled) await runCompile(m);
+      return [...modules.values()].flatMap((m) => (m.snapshot ? [m.snapshot] : []));
+    },
     moduleOf: async (uri) => {
       const m = await stateForUri(uri);
       const snap = m?.snapshot;

@@ -286,3 +286,26 @@ describe("a module that has never compiled", () => {
     assert.ok(items.some((i) => i.label === "google.protobuf.Duration"), JSON.stringify(items.map((i) => i.label)));
   });
 });
+
+describe("workspace symbols before any file is opened", () => {
+  let ws: string;
+  let client: TestClient;
+
+  before(async () => {
+    ws = copyFixture("editor-workspace");
+    client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
+  });
+
+  after(async () => {
+    await client?.stop();
+    if (ws) removeDir(ws);
+  });
+
+  it("compiles the workspace's modules to answer Ctrl+T", async () => {
+    const syms = await client.request<SymbolInformation[]>("workspace/symbol", { query: "Money" });
+    const money = syms.find((s) => s.name === "Money");
+    assert.ok(money, JSON.stringify(syms));
+    assert.equal(money.location.uri, pathToFileURL(path.join(ws, "proto/shop/v1/money.proto")).href);
+    assert.equal(money.containerName, "shop.v1");
+  });
+});

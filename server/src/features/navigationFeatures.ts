@@ -33,8 +33,8 @@ export interface NavigationHost {
   documents: TextDocuments<TextDocument>;
   /** The last good compile of the module a document belongs to, and its files' texts. */
   moduleOf(uri: string): Promise<{ snapshot?: Snapshot; texts?: ModuleTexts } | undefined>;
-  /** The last good compiles of every module the server knows. */
-  snapshots(): Snapshot[];
+  /** The last good compiles of every module of the workspace. */
+  snapshots(): Promise<Snapshot[]>;
 }
 
 export function registerNavigation(connection: Connection, host: NavigationHost): void {
@@ -76,7 +76,7 @@ export function registerNavigation(connection: Connection, host: NavigationHost)
       return renameFailure(e);
     }
   });
-  connection.onWorkspaceSymbol((p) => workspaceSymbols(host.snapshots(), p.query));
+  connection.onWorkspaceSymbol(async (p) => workspaceSymbols(await host.snapshots(), p.query));
   connection.onFoldingRanges((p) => {
     const doc = documents.get(p.textDocument.uri);
     return doc ? foldingRanges(doc.getText()) : [];
