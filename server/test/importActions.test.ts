@@ -88,6 +88,24 @@ describe("import code actions over stdio", () => {
     assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
   });
 
+  it("never offers an import that would be a cycle", async () => {
+    const uriMoney = client.open(money);
+    const moneyText = readFileSync(money, "utf8");
+    // money.proto is imported by orders.proto: importing orders.proto back is a cycle.
+    const withCustomer = moneyText.replace("int64 units = 2;", "int64 units = 2;\n  Customer payer = 3;");
+    client.change(money, withCustomer);
+    const diags = await client.waitForCurrentDiagnostics(money);
+    const at = find(withCustomer, "Customer payer");
+    const actions = await client.request<CodeAction[]>("textDocument/codeAction", {
+      textDocument: { uri: uriMoney },
+      range: { start: at, end: at },
+      context: { diagnostics: diags.filter((d) => d.range.start.line === at.line) },
+    });
+    assert.deepEqual(actions.filter((a) => a.title.includes("orders.proto")), []);
+    client.change(money, moneyText);
+    assert.deepEqual(await client.waitForCurrentDiagnostics(money), []);
+  });
+
   it("removes an unused import, and all of them at once", async () => {
     const extra = text.replace('import "shop/v1/money.proto";\n', 'import "shop/v1/money.proto";\nimport "google/protobuf/duration.proto";\n');
     const { actions } = await actionsFor(extra, 'import "google/protobuf/duration.proto";');

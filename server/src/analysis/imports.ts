@@ -104,3 +104,20 @@ function reexports(snap: Snapshot, path: string, seen = new Set<string>()): stri
 export function nameFrom(pkg: string, decl: Decl): string {
   return pkg && decl.fqn.startsWith(`${pkg}.`) ? decl.fqn.slice(pkg.length + 1) : decl.fqn;
 }
+
+/** Files that import `file`, directly or not: importing one of them would be a cycle. */
+export function importersOf(snap: Snapshot, file: string): Set<string> {
+  const out = new Set<string>();
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const f of snap.index.files.values()) {
+      if (out.has(f.path)) continue;
+      if (f.imports.some((i) => i.path === file || out.has(i.path))) {
+        out.add(f.path);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}

@@ -8,7 +8,7 @@ import {
   type Range,
   type TextEdit,
 } from "vscode-languageserver";
-import { allTypes, importEdit, nameFrom, resolveAnywhere, unusedImports, visibleFiles } from "../analysis/imports.js";
+import { allTypes, importEdit, importersOf, nameFrom, resolveAnywhere, unusedImports, visibleFiles } from "../analysis/imports.js";
 import { importsOf, nameUses, tokenRange, type ImportStatement } from "../analysis/names.js";
 import type { Snapshot } from "../analysis/snapshot.js";
 import { tokenize, type Token } from "../analysis/tokenizer.js";
@@ -38,6 +38,8 @@ function addImportFixes(snap: Snapshot | undefined, file: string, uri: string, t
   const visible = visibleFiles(self, tokens);
   const pkg = packageOf(tokens);
   const out = new Map<string, CodeAction>();
+  // A file that imports this one cannot be imported back: that would be a cycle.
+  const cyclic = snap && self ? importersOf(snap, self) : new Set<string>();
   for (const use of nameUses(tokens)) {
     if (use.declares !== undefined) continue;
     const r = tokenRange(use.token);
@@ -46,7 +48,7 @@ function addImportFixes(snap: Snapshot | undefined, file: string, uri: string, t
     const name = use.token.text;
     const found = resolveAnywhere(snap, name, use.scope);
     if (found) {
-      if (visible.has(found.file) || found.file === self) continue;
+      if (visible.has(found.file) || found.file === self || cyclic.has(found.file)) continue;
       const title = `Add import "${found.file}"`;
       out.set(title, {
         title,
@@ -61,7 +63,7 @@ function addImportFixes(snap: Snapshot | undefined, file: string, uri: string, t
     // and write the name that resolves.
     const short = name.replace(/^\./, "");
     const guesses = allTypes(snap)
-      .filter((d) => d.fqn === short || d.fqn.endsWith(`.${short}`))
+      .filter((d) => (d.fqn === short || d.fqn.endsWith(`.${short}`)) && !cyclic.has(d.file))
       .slice(0, MAX_GUESSES);
     for (const d of guesses) {
       const written = nameFrom(pkg, d);

@@ -4,7 +4,7 @@
 // (`shop.v1.`, `google.protobuf.`) is replaced, not appended to; a type from a file not
 // imported yet brings its import along (additionalTextEdits).
 import { CompletionItemKind, InsertTextFormat, type CompletionItem, type Range, type TextEdit } from "vscode-languageserver";
-import { allTypes, importEdit, nameFrom, visibleFiles } from "../analysis/imports.js";
+import { allTypes, importEdit, importersOf, nameFrom, visibleFiles } from "../analysis/imports.js";
 import { importsOf } from "../analysis/names.js";
 import { customOptions, standardOptions, type OptionInfo, type OptionTarget } from "../analysis/options.js";
 import { SCALAR_TYPES, type Decl } from "../analysis/protoIndex.js";
@@ -178,23 +178,6 @@ function targetOf(inner: Block | undefined): OptionTarget {
 }
 
 // ---- types -----------------------------------------------------------------------------
-
-/** Files that import `file`, directly or not: importing one of them would be a cycle. */
-function importersOf(snap: Snapshot, file: string): Set<string> {
-  const out = new Set<string>();
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const f of snap.index.files.values()) {
-      if (out.has(f.path)) continue;
-      if (f.imports.some((i) => i.path === file || out.has(i.path))) {
-        out.add(f.path);
-        grew = true;
-      }
-    }
-  }
-  return out;
-}
 
 /** A map field's synthetic entry message: declared, but no child of its message. */
 function isMapEntry(snap: Snapshot | undefined, d: Decl): boolean {
