@@ -301,11 +301,17 @@ describe("workspace symbols before any file is opened", () => {
     if (ws) removeDir(ws);
   });
 
-  it("compiles the workspace's modules to answer Ctrl+T", async () => {
+  it("compiles the workspace's modules to answer Ctrl+T, with a bounded answer", async () => {
+    // 800 messages: a query matching them all gets the best 500, not a flood.
+    const many = ['syntax = "proto3";', "package shop.v1;", ...Array.from({ length: 800 }, (_, i) => `message Many${i} { string id = 1; }`)].join("\n");
+    writeFileSync(path.join(ws, "proto/shop/v1/many.proto"), many);
     const syms = await client.request<SymbolInformation[]>("workspace/symbol", { query: "Money" });
     const money = syms.find((s) => s.name === "Money");
     assert.ok(money, JSON.stringify(syms));
     assert.equal(money.location.uri, pathToFileURL(path.join(ws, "proto/shop/v1/money.proto")).href);
     assert.equal(money.containerName, "shop.v1");
+    const flood = await client.request<SymbolInformation[]>("workspace/symbol", { query: "Many" });
+    assert.equal(flood.length, 500);
+    assert.ok(flood.every((s) => s.name.startsWith("Many")));
   });
 });
