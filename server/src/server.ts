@@ -429,11 +429,15 @@ export function startServer(connection: Connection): void {
     return c?.m.snapshot ? codeLenses(c.m.snapshot, c.file, p.textDocument.uri, router) : [];
   });
 
+  // Ctrl+T before any file of a module was opened: compile the workspace's modules, once.
+  let symbolsPrimed: Promise<void> | undefined;
   registerNavigation(connection, {
     documents,
     snapshots: async () => {
-      // Ctrl+T before any file of a module was opened: compile the workspace's modules once.
-      for (const m of await modulesFor(undefined)) if (!m.snapshot && !m.compiled) await runCompile(m);
+      symbolsPrimed ??= modulesFor(undefined).then(async (ms) => {
+        for (const m of ms) if (!m.snapshot && !m.compiled) await runCompile(m);
+      }).catch((e) => log(`workspace symbols: ${errorText(e)}`));
+      await symbolsPrimed;
       return [...modules.values()].flatMap((m) => (m.snapshot ? [m.snapshot] : []));
     },
     moduleOf: async (uri) => {
