@@ -105,6 +105,9 @@ describe("completion over stdio", () => {
     assert.ok(!ls.includes("shop/v1/money.proto"), "not what it imports already");
     const e = edit(items.find((i) => i.label === "shop/v1/address.proto"))!;
     assert.deepEqual(e.range, { start: { line: at.line, character: 'import "'.length }, end: at });
+    // Before the quote: the item brings its quotes and the `;`.
+    const bare = await complete('import "shop/v1/money.proto";\n', "import ");
+    assert.equal(edit(bare.items.find((i) => i.label === "shop/v1/address.proto"))?.newText, '"shop/v1/address.proto";');
   });
 
   it("completes standard and custom options, their values, and options in brackets", async () => {
