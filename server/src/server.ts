@@ -19,6 +19,7 @@ import { TextDocument } from "vscode-languageserver-textdocument";
 import { Snapshot } from "./analysis/snapshot.js";
 import { completion } from "./features/completion.js";
 import { definition, hover } from "./features/navigation.js";
+import { navigationCapabilities, registerNavigation } from "./features/navigationFeatures.js";
 import { codeLenses, documentSymbols } from "./features/outline.js";
 import * as adapter from "./generatorAdapter.js";
 import { ROUTER_STATE_NOTIFICATION, RouterState, type RouterStateParams } from "./instanceCounts.js";
@@ -91,8 +92,9 @@ export function startServer(connection: Connection): void {
         definitionProvider: true,
         hoverProvider: true,
         documentSymbolProvider: true,
-        completionProvider: { triggerCharacters: [".", "(", " ", ":"] },
+        completionProvider: { triggerCharacters: [".", "(", " ", ":", '"', "/", "<", "=", "["] },
         codeLensProvider: { resolveProvider: false },
+        ...navigationCapabilities,
         workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
       },
       serverInfo: { name: "grpcrouter", version: "0.1.0" },
@@ -425,6 +427,32 @@ export function startServer(connection: Connection): void {
   connection.onCodeLens(async (p) => {
     const c = await context(p.textDocument.uri);
     return c?.m.snapshot ? codeLenses(c.m.snapshot, c.file, p.textDocument.uri, router) : [];
+  });
+
+  // Ctrl+T before any file of a module was opened: compile the workspace's modules, once.
+  let symbolsPrimed: Promise<void> | undefined;
+  registerNavigation(connection, {
+    documents,
+    snapshots: async () => {
+      symbolsPrimed ??= modulesFor(undefined).then(async (ms) => {
+        for (const m of ms) if (!m.snapshot && !m.compiled) await runCompile(m);
+      }).catch((e) => log(`workspace symbols: ${errorText(e)}`));
+      await symbolsPrimed;
+      return [...modules.values()].flatMap((m) => (m.snapshot ? [m.snapshot] : []));
+    },
+    moduleOf: async (uri) => {
+      const m = await stateForUri(uri);
+      const snap = m?.snapshot;
+      if (!snap) return m && {};
+      const read = (file: string) => {
+        try {
+          return documents.get(pathToFileURL(file).href)?.getText() ?? readFileSync(file, "utf8");
+        } catch {
+          return undefined;
+        }
+      };
+      return { snapshot: snap, texts: { files: snap.compiled.importToFile, read, inWorkspace: (f: string) => folders.some((w) => isInside(w, f)) } };
+    },
   });
 
   connection.onShutdown(() => {
