@@ -162,4 +162,27 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
     assert.equal(await page.locator("#connection").getAttribute("role"), "status", "connection changes are announced");
     hub.publish({ type: "callEnded", callId: third, code: 0 });
   });
+
+  it("draws only the rows in view of a long list, and the keyboard reaches the oldest call", async () => {
+    const firstId = nextCall;
+    for (let i = 0; i < 1000; i++) {
+      const id = nextCall++;
+      hub.publish({ type: "callStarted", callId: id, method: `/${SERVICE}/GetSnapshot`, instanceId: "echo-a" });
+      hub.publish({ type: "callEnded", callId: id, code: 0 });
+    }
+    const newest = nextCall - 1;
+    await page.locator(`#calls tr[data-call="${newest}"]`).waitFor();
+    const drawn = await page.locator("#calls tbody tr").count();
+    assert.ok(drawn < 120, `only the rows in view (and a few more) exist: ${drawn}`);
+    assert.equal(Number(await page.locator("#calls").getAttribute("aria-rowcount")) - 1, Number(await page.locator("#calls-count").textContent()));
+    await page.locator(`#calls tr[data-call="${newest}"]`).focus();
+    await page.keyboard.press("End");
+    const rows = await page.locator("#calls").getAttribute("aria-rowcount");
+    const last = page.locator(`#calls tr.selected[aria-rowindex="${rows}"]`);
+    await last.waitFor();
+    assert.ok(Number(await last.getAttribute("data-call")) < firstId, "the oldest call in the list, older than this test's");
+    assert.equal(await page.evaluate("document.activeElement?.getAttribute('aria-rowindex')"), rows, "drawn, selected and focused");
+    await page.keyboard.press("Home");
+    await page.locator(`#calls tr.selected[data-call="${newest}"]`).waitFor();
+  });
 });
