@@ -7,7 +7,7 @@
 // same CLI (see cli/test/container.test.ts for the image itself).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -140,6 +140,12 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
     // Every zone's pods are behind both Services (the selectors do not carry the zone).
     for (const d of zones) for (const [k, v] of Object.entries(headless.spec.selector as Record<string, string>)) assert.equal(d.spec.template.metadata.labels[k], v);
     assert.ok(three.some((o) => o.kind === "ServiceMonitor"));
+  });
+
+  it("ships the example's proto module, unchanged (a ConfigMap cannot read files outside its folder)", () => {
+    for (const f of ["buf.yaml", "demo/v1/echo.proto"]) {
+      assert.equal(readFileSync(path.join(deploy, "base/shared/protos", f), "utf8"), readFileSync(path.join(repoRoot, "examples/echo/proto", f), "utf8"), `${f} differs from examples/echo/proto`);
+    }
   });
 
   it("probes, Services and ports agree with what the router listens on", () => {
