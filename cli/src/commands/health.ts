@@ -11,6 +11,20 @@ const STATUS_NAMES = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
 
 const HealthClient = grpc.makeGenericClientConstructor(healthServiceDefinition, "grpc.health.v1.Health");
 
+/** HealthCheckRequest { string service = 1; } on the wire (the runtime's codec wants a protobuf-es message). */
+function encodeRequest(service: string): Buffer {
+  const bytes = Buffer.from(service, "utf8");
+  const len: number[] = [];
+  for (let n = bytes.length; ; n >>>= 7) {
+    if (n < 0x80) {
+      len.push(n);
+      break;
+    }
+    len.push((n & 0x7f) | 0x80);
+  }
+  return service === "" ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0x0a, ...len]), bytes]);
+}
+
 export interface HealthAnswer {
   /** SERVING, NOT_SERVING, … or the gRPC error when the check itself failed. */
   status: string;
@@ -23,9 +37,9 @@ export function checkHealth(address: string, service: string, credentials: grpc.
   return new Promise<HealthAnswer>((resolve) => {
     client.makeUnaryRequest(
       healthServiceDefinition.Check!.path,
-      healthServiceDefinition.Check!.requestSerialize,
+      (b: Buffer) => b,
       healthServiceDefinition.Check!.responseDeserialize,
-      { service },
+      encodeRequest(service),
       new grpc.Metadata(),
       { deadline: Date.now() + timeoutMs },
       (err: grpc.ServiceError | null, res?: { status: number }) => {
