@@ -10,6 +10,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statS
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { unzipSync } from "fflate";
 import { BUF_PACKAGES, build, hostTarget } from "./build.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -85,6 +86,29 @@ function repositoryUrl(from) {
   const url = typeof repository === "string" ? repository : repository?.url;
   if (!url) throw new Error("package.json has no repository: the Marketplace page needs it for the README's images");
   return url.replace(/^git\+/, "").replace(/\.git$/, "");
+}
+
+/** What the header of a native executable says it is built for, as a VS Code target. */
+export function binaryTarget(bytes) {
+  const u16 = (o) => bytes[o] | (bytes[o + 1] << 8);
+  const u32 = (o) => (u16(o) | (u16(o + 2) << 16)) >>> 0;
+  if (bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
+    return { 0x3e: "linux-x64", 0xb7: "linux-arm64" }[u16(18)] ?? `linux-machine-${u16(18)}`;
+  }
+  if (u32(0) === 0xfeedfacf) return { 0x01000007: "darwin-x64", 0x0100000c: "darwin-arm64" }[u32(4)] ?? `darwin-cpu-${u32(4)}`;
+  if (bytes[0] === 0x4d && bytes[1] === 0x5a) {
+    const pe = u32(0x3c);
+    return { 0x8664: "win32-x64", 0xaa64: "win32-arm64" }[u16(pe + 4)] ?? `win32-machine-${u16(pe + 4)}`;
+  }
+  return "unknown";
+}
+
+/** The VSIX's manifest and its buf binary's target. */
+export function inspectVsix(file) {
+  const entries = unzipSync(readFileSync(file), { filter: (f) => f.name === "extension/package.json" || /^extension\/server\/dist\/bin\/buf(\.exe)?$/.test(f.name) });
+  const manifest = JSON.parse(Buffer.from(entries["extension/package.json"]).toString("utf8"));
+  const buf = Object.entries(entries).find(([n]) => n.includes("/bin/buf"));
+  return { version: manifest.version, name: `${manifest.publisher}.${manifest.name}`, bufTarget: buf ? binaryTarget(buf[1]) : "none" };
 }
 
 /** Builds the VSIXs for `targets` (one at a time: each stage holds a ~45 MB buf). */
