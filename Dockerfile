@@ -11,9 +11,18 @@
 # node_modules at all.
 FROM node:20-slim AS build
 WORKDIR /src
+# The dependencies first (a layer that changes only with the lockfile); no install scripts:
+# nothing the build needs runs one (buf and esbuild come as platform packages).
+COPY package.json package-lock.json ./
+COPY runtime/package.json runtime/
+COPY generator/package.json generator/
+COPY cli/package.json cli/
+COPY server/package.json server/
+COPY extension/package.json extension/
+COPY examples/echo/package.json examples/echo/
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-RUN npm ci --no-audit --no-fund \
- && node extension/scripts/build.mjs --standalone-cli /out
+RUN node extension/scripts/build.mjs --standalone-cli /out
 
 FROM node:20-slim
 LABEL org.opencontainers.image.title="grpcrouter" \

@@ -133,6 +133,10 @@ describe("the container image's commands", { timeout: TIMEOUT }, () => {
     assert.deepEqual(image.entrypoint, ["node", "/app/grpcrouter.js"]);
     assert.equal(image.cmd[0], "serve");
     assert.deepEqual(image.healthcheck.slice(0, 3), ["node", "/app/grpcrouter.js", "health"]);
+    // npm ci needs every workspace's manifest: each is copied before it runs.
+    const beforeCi = dockerfile.slice(0, dockerfile.indexOf("RUN npm ci"));
+    const { workspaces } = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { workspaces: string[] };
+    for (const ws of workspaces) assert.ok(beforeCi.includes(`COPY ${ws}/package.json ${ws}/\n`), `the build stage copies ${ws}/package.json before npm ci`);
     // What the final stage copies is the bundle and what sits beside it: no node_modules.
     for (const f of ["grpcrouter.js", "ui/index.html", "bin/buf"]) assert.ok(existsSync(path.join(app, f)), `${f} is in /app`);
     assert.equal(existsSync(path.join(app, "node_modules")), false);
