@@ -61,7 +61,7 @@ async function main(argv) {
     let files = [];
     await step(`pack (${targets.join(", ")})`, async () => {
       files = await packRelease(out, targets);
-      return path.relative(process.cwd(), out) || out;
+      return out;
     });
     const tarballs = files.filter((f) => f.endsWith(".tgz"));
     const vsixes = files.filter((f) => f.endsWith(".vsix"));
@@ -90,7 +90,7 @@ async function main(argv) {
       if (v.out.trim() !== `grpcrouter ${version}`) throw new Error(`installed grpcrouter --version says ${v.out.trim()}`);
       const answer = await runUserProgram(app);
       if (!/^answer: echo: hello from outside by user-1$/m.test(answer)) throw new Error(`the program's call failed:\n${answer}`);
-      return answer.trim();
+      return answer.match(/^answer: .*$/m)[0];
     });
     const hostVsix = vsixes.find((f) => path.basename(f).includes(`-${hostTarget}-`));
     if (hostVsix) {

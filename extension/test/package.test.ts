@@ -10,7 +10,8 @@ import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { unzipSync } from "fflate";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, repoRoot, startCodeServer, type CodeServer } from "./codeServer.js";
+import { spawnSync } from "node:child_process";
+import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./codeServer.js";
 
 interface Packager {
   TARGETS: string[];
@@ -63,6 +64,15 @@ describe("the VSIX", { timeout: 10 * 60_000 }, () => {
     assert.match(text(files["changelog.md"] ?? files["CHANGELOG.md"]), new RegExp(`^## ${manifest.version.replace(/\./g, "\\.")} `, "m"));
     assert.match(manifest.repository.url, /^https:\/\/github\.com\/[^/]+\/[^/]+\.git$/);
     assert.ok(manifest.categories.includes("Debuggers"), `categories: ${manifest.categories.join(", ")}`);
+  });
+
+  it("holds a CLI that finds the buf beside it, with no GRPCROUTER_BUF and no node_modules", () => {
+    // The staged tree is what the VSIX holds, unpacked.
+    const cli = path.join(stagedExtension(tmp), "server/dist/grpcrouter.js");
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmp };
+    const r = spawnSync(process.execPath, [cli, "generate", "--root", path.join(repoRoot, "examples/echo/proto"), "--out", path.join(tmp, "gen")], { cwd: tmp, env, encoding: "utf8", timeout: 120_000 });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /^grpcrouter: \d+ written, 0 unchanged, 0 removed in gen \(\d+ ms\)$/m);
   });
 
   it("holds buf for its own platform: another platform's VSIX, fetched with npm pack", async () => {
