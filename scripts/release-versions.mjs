@@ -109,6 +109,12 @@ function main(argv) {
     if (r.status !== 0) return r.status ?? 1;
     const { version } = JSON.parse(readFileSync(path.join(dir, "runtime/package.json"), "utf8"));
     writeVersion(version, dir);
+    if (dir === root) {
+      // The lockfile records each workspace's version: bring it along (no install, no scripts).
+      const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+      const lock = spawnSync(npm, ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: dir, stdio: "inherit", shell: process.platform === "win32" });
+      if (lock.status !== 0) return lock.status ?? 1;
+    }
     const changelog = path.join(dir, "CHANGELOG.md");
     writeFileSync(changelog, withChangelogSection(readFileSync(changelog, "utf8"), version, changes, new Date().toISOString().slice(0, 10)));
     const { problems } = checkVersions({ dir });
