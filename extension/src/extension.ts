@@ -108,9 +108,29 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         status.command = "grpcrouter.showOutput";
         break;
     }
-    status.show();
+    // Only where it means something: a workspace with .proto files, or a router running.
+    if (hasProtos || s.state !== "stopped") status.show();
+    else status.hide();
     tellServer();
   };
+  // Whether the workspace has .proto files (the extension also activates for debugging in any
+  // folder); a created or deleted file updates it.
+  let hasProtos = false;
+  const findProtos = async () => {
+    const found = await vscode.workspace.findFiles("**/*.proto", "**/node_modules/**", 1);
+    hasProtos = found.length > 0 || vscode.workspace.textDocuments.some((d) => d.languageId === "proto");
+    showStatus(router.current);
+  };
+  const protoFiles = vscode.workspace.createFileSystemWatcher("**/*.proto");
+  context.subscriptions.push(
+    protoFiles,
+    protoFiles.onDidCreate(() => {
+      hasProtos = true;
+      showStatus(router.current);
+    }),
+    protoFiles.onDidDelete(() => void findProtos()),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => void findProtos()),
+  );
   context.subscriptions.push(
     router.onChange((s) => {
       if (s.state === "running") poller.start(s.address);
@@ -122,6 +142,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
   showStatus(router.current);
+  void findProtos();
 
   const activeProtoUri = () => {
     const doc = vscode.window.activeTextEditor?.document;
