@@ -14,7 +14,8 @@
 //   instances <router> <n> <p>  n raw bridges (ids <p>-0…), started when "go" arrives on stdin
 //
 // Each prints one JSON line when ready ({"port":…} or {"ready":true}) and runs until killed.
-// "instances" then prints {"registered":n,"ms":…} once every bridge has its Welcome.
+// "instances" then prints {"progress":k} lines and {"registered":n,"ms":…} once every bridge
+// has its Welcome.
 import http2 from "node:http2";
 import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
@@ -105,7 +106,11 @@ switch (role) {
     say({ ready: true });
     await new Promise((resolve) => createInterface({ input: process.stdin }).once("line", resolve));
     const t0 = performance.now();
-    await Promise.all(bridges.map((b) => b.start()));
+    let registered = 0;
+    // Progress four times a second, so a bench that gives up can say how far it got.
+    const progress = setInterval(() => say({ progress: registered }), 250);
+    await Promise.all(bridges.map((b) => b.start().then(() => registered++)));
+    clearInterval(progress);
     say({ registered: n, ms: performance.now() - t0 });
     break;
   }
