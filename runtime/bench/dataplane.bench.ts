@@ -350,6 +350,9 @@ async function registerInstances(): Promise<InstancesResult> {
 const fmt = (n: number | undefined, digits = 0) =>
   n === undefined || !Number.isFinite(n) ? "–" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+/** A difference with its sign, e.g. "+72" or "−15". */
+const signed = (n: number) => (n < 0 ? `−${fmt(-n)}` : `+${fmt(n)}`);
+
 interface Row {
   path: PathDef;
   m?: Measurement;
@@ -378,7 +381,7 @@ function targets(rows: Map<string, Row>, inst: InstancesResult | undefined, inst
   add("router + raw bridge ≥ 1.0 × HAProxy", ratio("router-raw", m("haproxy")), (v) => v >= 1, times);
   const rr = m("router-raw");
   const hp = m("haproxy");
-  add(`router + raw bridge added p50 ≤ 80 µs${hp && d ? ` (HAProxy adds ${fmt(hp.p50Us - d.p50Us)} µs)` : ""}`, rr && d ? rr.p50Us - d.p50Us : undefined, (v) => v <= 80, us);
+  add(`router + raw bridge added p50 ≤ 80 µs${hp && d ? ` (HAProxy: ${signed(hp.p50Us - d.p50Us)} µs)` : ""}`, rr && d ? rr.p50Us - d.p50Us : undefined, (v) => v <= 80, us);
   add("router + raw bridge p99 ≤ 2 × direct p99", rr && d ? rr.p99Us / d.p99Us : undefined, (v) => v <= 2, times);
   add("serve + sidecar ≥ 0.6 × direct", ratio("serve-sidecar", d), (v) => v >= 0.6, times);
   const sc = m("serve-sidecar");
@@ -419,7 +422,7 @@ function report(rows: Map<string, Row>): string {
       vsHaproxy,
       fmt(m.p50Us),
       fmt(m.p99Us),
-      b ? `+${fmt(m.p50Us - b.p50Us)}` : "",
+      b ? signed(m.p50Us - b.p50Us) : "",
       b ? `${fmt(m.p99Us / b.p99Us, 1)}×` : "",
       fmt(m.cpuUs),
     ]);
