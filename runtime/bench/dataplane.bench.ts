@@ -23,7 +23,7 @@
 // BENCH_PROFILE=<dir>: the processes under test (not the baselines) write V8 CPU profiles
 // there. BENCH_JSON=<file>: the results as JSON too. Nothing is asserted: the machine decides.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -444,6 +444,7 @@ try {
     `data plane: h2load (1 thread), throughput ${CLIENTS} connections × ${STREAMS} streams, latency at 1 outstanding call; ` +
       `${WARMUP} s warm-up + ${SECONDS} s per run, ${ROUNDS} round(s)${ROUNDS > 1 ? " alternating, medians" : ""}; empty request and response messages`,
   );
+  console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(1)).join(" ")} at the start (the ratios are measured side by side; the load moves them)`);
   const runs = new Map<string, Measurement[]>(paths.map((p) => [p.key, []]));
   const errors = new Map<string, string>();
   for (let round = 0; round < ROUNDS; round++) {
@@ -496,6 +497,7 @@ try {
     }
   }
 
+  console.log(`\nload average ${loadavg().map((x) => x.toFixed(1)).join(" ")} at the end; CPU µs/req counts every process serving the path (a proxy's row includes the direct server behind it)`);
   if (paths.length) console.log(`\n${report(rows)}`);
   if (inst) {
     console.log(
