@@ -267,7 +267,7 @@ async function registerInstances(): Promise<InstancesResult> {
     const per = Math.ceil(INSTANCES / LOADERS);
     for (let i = 0; i < LOADERS; i++) {
       const n = Math.min(per, INSTANCES - i * per);
-      if (n > 0) loaders.push(await startRole("instances", [address, String(n), `bench-${i}`]));
+      if (n > 0) loaders.push(await startRole("instances", [address, String(n), `bench-${i}`], underTest(`loader-${i}`)));
     }
     // Each loader reports progress, then {"registered"} once all its bridges are welcomed.
     const counts = loaders.map(() => 0);
