@@ -410,7 +410,7 @@ function report(rows: Map<string, Row>): string {
   const body: string[][] = [];
   for (const { path: p, m, error } of rows.values()) {
     if (!m) {
-      body.push([p.label, `FAILED: ${error ?? "?"}`, "", "", "", "", "", "", ""]);
+      body.push([p.label, `FAILED: ${error ?? "?"}`, "", "", "", "", "", "", "", ""]);
       continue;
     }
     const b = p.baseline ? rows.get(p.baseline)?.m : undefined;
@@ -423,11 +423,12 @@ function report(rows: Map<string, Row>): string {
       fmt(m.p50Us),
       fmt(m.p99Us),
       b ? signed(m.p50Us - b.p50Us) : "",
+      b ? signed(m.p99Us - b.p99Us) : "",
       b ? `${fmt(m.p99Us / b.p99Us, 1)}×` : "",
       fmt(m.cpuUs),
     ]);
   }
-  return table(["path", "req/s (msgs/s)", "× baseline", "× HAProxy", "p50 µs", "p99 µs", "added p50 µs", "p99 × baseline", "CPU µs/req"], body);
+  return table(["path", "req/s (msgs/s)", "× baseline", "× HAProxy", "p50 µs", "p99 µs", "added p50 µs", "added p99 µs", "p99 × baseline", "CPU µs/req"], body);
 }
 
 // ---- main ----
