@@ -13,6 +13,8 @@
 //   connect-bridge <router>     the generated Echo bridge (createEchoBridge) with that impl
 //   instances <router> <n> <p>  n raw bridges (ids <p>-0…), started when "go" arrives on stdin
 //
+// On stdin, "answered" makes a role print {"answered":n}: the calls it has answered so far.
+//
 // Each prints one JSON line when ready ({"port":…} or {"ready":true}) and runs until killed.
 // "instances" then prints {"progress":k} lines and {"registered":n,"ms":…} once every bridge
 // has its Welcome.
@@ -36,21 +38,30 @@ const say = (line) => console.log(JSON.stringify(line));
 // Exit cleanly on SIGTERM so that --cpu-prof can write its profile.
 process.on("SIGTERM", () => process.exit(0));
 
+// Calls this process answered. h2load counts HTTP 200s, and a gRPC error from a proxy or
+// router in between is an HTTP 200 too: the bench compares h2load's count with this one.
+let answered = 0;
+const commands = new Map([["answered", () => say({ answered })]]);
+createInterface({ input: process.stdin }).on("line", (line) => commands.get(line.trim())?.());
+
 /** The instance's side of every path: an empty answer, the request never decoded. */
 async function rawAnswer(call) {
   for await (const _ of call.requests); // a real server reads its request
   const n = call.method.endsWith("/Count") ? STREAM_MESSAGES : 1;
   for (let i = 0; i < n; i++) await call.send(EMPTY);
+  answered++;
   return { code: grpc.status.OK };
 }
 
 /** The same Echo implementation for connect-node and the generated bridge (decodes, encodes). */
 const probeImpl = {
   say() {
+    answered++;
     return create(SayResponseSchema);
   },
   async *count() {
     for (let i = 0; i < STREAM_MESSAGES; i++) yield create(CountResponseSchema);
+    answered++;
   },
 };
 
@@ -62,10 +73,14 @@ switch (role) {
     server.addService(
       { Say: method("/demo.v1.Echo/Say", false), Count: method("/demo.v1.Echo/Count", true) },
       {
-        Say: (_call, callback) => callback(null, EMPTY),
+        Say: (_call, callback) => {
+          answered++;
+          callback(null, EMPTY);
+        },
         Count: (call) => {
           for (let i = 0; i < STREAM_MESSAGES; i++) call.write(EMPTY);
           call.end();
+          answered++;
         },
       },
     );
@@ -104,7 +119,7 @@ switch (role) {
     const [router, n, prefix] = [args[0], Number(args[1]), args[2] ?? "i"];
     const bridges = Array.from({ length: n }, (_, i) => createRawBridge(EchoTunnel, rawAnswer, { router, instanceId: `${prefix}-${i}`, logger: quiet }));
     say({ ready: true });
-    await new Promise((resolve) => createInterface({ input: process.stdin }).once("line", resolve));
+    await new Promise((resolve) => commands.set("go", resolve));
     const t0 = performance.now();
     let registered = 0;
     // Progress four times a second, so a bench that gives up can say how far it got.

@@ -24,13 +24,12 @@
 // there. BENCH_JSON=<file>: the results as JSON too. Nothing is asserted: the machine decides.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { createInterface } from "node:readline";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { checkServerStream, checkUnary, unaryCall } from "./check.js";
 import { runH2load, percentile, type H2loadResult, type H2loadSpec } from "./h2load.js";
 import { startHaproxy, startNginx } from "./proxies.js";
-import { startCli, startRole, stop, stopAll, type Started } from "./processes.js";
+import { startCli, startRole, stop, stopAll, type Role } from "./processes.js";
 
 const env = (name: string, fallback: number) => {
   const v = process.env[name];
@@ -69,6 +68,8 @@ interface Endpoint {
   port: number;
   /** Process groups that serve this path (their CPU is counted per call). */
   groups: number[];
+  /** Calls the instance at the end of the path has answered so far. */
+  answered: () => Promise<number>;
 }
 
 const once = <T>(f: () => Promise<T>): (() => Promise<T>) => {
@@ -80,22 +81,22 @@ const proxyDir = mkdtempSync(path.join(tmpdir(), "grpcrouter-bench-"));
 
 const direct = once(async (): Promise<Endpoint> => {
   const s = await startRole("grpc-direct");
-  return { port: portOf(s), groups: [s.pid] };
+  return { port: portOf(s), groups: [s.pid], answered: s.answered };
 });
 const haproxy = once(async (): Promise<Endpoint> => {
   const d = await direct();
   const p = await startHaproxy(proxyDir, d.port);
-  return { port: p.port, groups: [p.pid, ...d.groups] };
+  return { port: p.port, groups: [p.pid, ...d.groups], answered: d.answered };
 });
 const nginx = once(async (): Promise<Endpoint> => {
   const d = await direct();
   const p = await startNginx(proxyDir, d.port);
-  return { port: p.port, groups: [p.pid, ...d.groups] };
+  return { port: p.port, groups: [p.pid, ...d.groups], answered: d.answered };
 });
 const routerRaw = once(async (): Promise<Endpoint> => {
   const router = await startRole("router", [], underTest("router"));
   const bridge = await startRole("raw-bridge", [`127.0.0.1:${portOf(router)}`], underTest("raw-bridge"));
-  return { port: portOf(router), groups: [router.pid, bridge.pid] };
+  return { port: portOf(router), groups: [router.pid, bridge.pid], answered: bridge.answered };
 });
 const serveSidecar = once(async (): Promise<Endpoint> => {
   const d = await direct();
@@ -106,16 +107,16 @@ const serveSidecar = once(async (): Promise<Endpoint> => {
     /bench-sidecar registered demo\.v1\.Echo/,
     underTest("sidecar"),
   );
-  return { port: Number(serve.match[2]), groups: [serve.pid, sidecar.pid, ...d.groups] };
+  return { port: Number(serve.match[2]), groups: [serve.pid, sidecar.pid, ...d.groups], answered: d.answered };
 });
 const connectNode = once(async (): Promise<Endpoint> => {
   const s = await startRole("connect-direct");
-  return { port: portOf(s), groups: [s.pid] };
+  return { port: portOf(s), groups: [s.pid], answered: s.answered };
 });
 const connectBridge = once(async (): Promise<Endpoint> => {
   const router = await startRole("router", [], underTest("connect-router"));
   const bridge = await startRole("connect-bridge", [`127.0.0.1:${portOf(router)}`], underTest("connect-bridge"));
-  return { port: portOf(router), groups: [router.pid, bridge.pid] };
+  return { port: portOf(router), groups: [router.pid, bridge.pid], answered: bridge.answered };
 });
 
 // ---- the paths ----
@@ -185,15 +186,17 @@ function groupCpuMs(groups: number[]): number {
   return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
-async function load(spec: H2loadSpec, groups: number[]): Promise<{ r: H2loadResult; cpuUs: number }> {
-  let c0 = NaN;
-  const timer = setTimeout(() => (c0 = groupCpuMs(groups)), (spec.warmupSeconds ?? 0) * 1000);
-  try {
-    const r = await runH2load(spec);
-    return { r, cpuUs: ((groupCpuMs(groups) - c0) * 1000) / r.done };
-  } finally {
-    clearTimeout(timer);
-  }
+/**
+ * One h2load run, with the serving processes' CPU and the instance's count of answered calls
+ * read just before and after it. h2load counts HTTP 200s; a call it counts that the
+ * instance never answered was a gRPC error made on the way (a limit, no instance, …).
+ */
+async function load(spec: H2loadSpec, ep: Endpoint): Promise<{ r: H2loadResult; cpuUs: number; unanswered: number }> {
+  const [a0, c0] = [await ep.answered(), groupCpuMs(ep.groups)];
+  const r = await runH2load(spec);
+  const [c1, a1] = [groupCpuMs(ep.groups), await ep.answered()];
+  const answered = a1 - a0;
+  return { r, cpuUs: ((c1 - c0) * 1000) / Math.max(1, answered), unanswered: Math.max(0, r.succeeded - answered) };
 }
 
 async function check(p: PathDef, port: number, when: string): Promise<void> {
@@ -209,12 +212,25 @@ async function measure(p: PathDef): Promise<Measurement> {
   const ep = await p.endpoint();
   await check(p, ep.port, "before the load");
   const url = `http://127.0.0.1:${ep.port}${p.stream ? COUNT : SAY}`;
-  const base = REQUESTS ? { url, message: EMPTY, requests: REQUESTS } : { url, message: EMPTY, seconds: SECONDS, warmupSeconds: WARMUP };
-  const { r: t, cpuUs } = await load({ ...base, clients: CLIENTS, streams: STREAMS }, ep.groups);
+  const base = REQUESTS ? { url, message: EMPTY, requests: REQUESTS } : { url, message: EMPTY, seconds: SECONDS };
+  const throughput = { ...base, clients: CLIENTS, streams: STREAMS };
+  // The warm-up is a run of its own, so the measured runs' counts and CPU cover only them.
+  if (!REQUESTS && WARMUP > 0) await runH2load({ ...throughput, seconds: WARMUP });
+  const t = await load(throughput, ep);
   // Latency at one outstanding call (for streams: until the last message and trailers).
-  const l = await runH2load({ ...base, clients: 1, streams: 1, latency: true });
+  const l = await load({ ...base, clients: 1, streams: 1, latency: true }, ep);
   await check(p, ep.port, "after the load");
-  return { rps: t.requestsPerSecond, p50Us: l.p50Us!, p99Us: l.p99Us!, cpuUs, failed: t.failed + t.errored + t.timeout + l.failed + l.errored + l.timeout };
+  const unanswered = t.unanswered + l.unanswered;
+  if (unanswered > 0) {
+    throw new Error(`${p.key}: ${unanswered} calls h2load counted as HTTP 200 never reached the instance: gRPC errors on the way (throughput run ${t.unanswered}, latency run ${l.unanswered})`);
+  }
+  return {
+    rps: t.r.requestsPerSecond,
+    p50Us: l.r.p50Us!,
+    p99Us: l.r.p99Us!,
+    cpuUs: t.cpuUs,
+    failed: t.r.failed + t.r.errored + t.r.timeout + l.r.failed + l.r.errored + l.r.timeout,
+  };
 }
 
 const median = (xs: number[]): number => {
@@ -259,7 +275,7 @@ async function registerInstances(): Promise<InstancesResult> {
   const serve = await startCli(["serve", ...echoModule, "--port", "0", "--no-dashboard", "--no-watch"], /router listening on (\S+:\d+)/, underTest("serve-instances"));
   const address = serve.match[1]!;
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const loaders: Started[] = [];
+  const loaders: Role[] = [];
   try {
     const req = healthRequest("demo.v1.Echo");
     await unaryCall(client, HEALTH_CHECK, req); // connected, warm
@@ -276,12 +292,14 @@ async function registerInstances(): Promise<InstancesResult> {
     all.catch(() => {});
     let pending = loaders.length;
     loaders.forEach((l, i) => {
-      createInterface({ input: l.child.stdout! }).on("line", (line) => {
-        const msg = JSON.parse(line) as { progress?: number; registered?: number };
-        counts[i] = msg.registered ?? msg.progress ?? counts[i]!;
-        if (msg.registered !== undefined && --pending === 0) settle();
-      });
-      l.child.once("exit", (code) => settle(new Error(`instances loader ${i} exited (${code}):\n${l.output()}`)));
+      void (async () => {
+        for (;;) {
+          const msg = (await l.next(REGISTER_DEADLINE * 1000 + 60_000)) as { progress?: number; registered?: number };
+          counts[i] = msg.registered ?? msg.progress ?? counts[i]!;
+          if (msg.registered !== undefined) break;
+        }
+        if (--pending === 0) settle();
+      })().catch((e: unknown) => settle(e instanceof Error ? e : new Error(String(e))));
     });
     // Past the deadline the bench stops waiting and reports how many made it.
     let timedOut = false;

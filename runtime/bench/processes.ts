@@ -36,37 +36,67 @@ export function startProcess(cmd: string, args: string[], options: SpawnOptions 
 /** Node flags for the processes under test, e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p". */
 export const nodeFlags = (extra: string[] = []): string[] => [...extra, "--conditions=@grpcrouter/source", "--import", "tsx"];
 
-/** A role of dataplane-servers.mjs; resolves with its first JSON line. */
-export async function startRole(role: string, args: string[] = [], extraNodeFlags: string[] = []): Promise<Started & { ready: Record<string, unknown> }> {
-  const s = startProcess(process.execPath, [...nodeFlags(extraNodeFlags), serversFile, role, ...args]);
-  const ready = await firstLine(s, `${role} ${args.join(" ")}`);
-  return { ...s, ready };
+/** A running role of dataplane-servers.mjs: JSON lines out (its reports), lines in (commands). */
+export interface Role extends Started {
+  /** Its first line: {"port":…} or {"ready":true}. */
+  ready: Record<string, unknown>;
+  /** Its next JSON line; rejects if it exits first or stays silent for `timeoutMs`. */
+  next(timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Calls answered by the instance behind this role so far (its "answered" command). */
+  answered(): Promise<number>;
 }
 
-/** Resolves with the child's next stdout line as JSON; rejects if it exits first. */
-export function firstLine(s: Started, what: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: s.child.stdout! });
-    const timer = setTimeout(() => fail(new Error(`${what}: not ready after ${timeoutMs / 1000} s\n${s.output()}`)), timeoutMs);
-    const onExit = (code: number | null) => fail(new Error(`${what} exited (${code}) before it was ready:\n${s.output()}`));
-    const fail = (e: Error) => {
-      clearTimeout(timer);
-      lines.close();
-      s.child.off("exit", onExit);
-      reject(e);
-    };
-    s.child.once("exit", onExit);
-    lines.once("line", (line) => {
-      clearTimeout(timer);
-      s.child.off("exit", onExit);
-      lines.close();
-      try {
-        resolve(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        reject(new Error(`${what}: expected a JSON line, got ${JSON.stringify(line)}\n${s.output()}`));
-      }
-    });
+export async function startRole(role: string, args: string[] = [], extraNodeFlags: string[] = []): Promise<Role> {
+  const s = startProcess(process.execPath, [...nodeFlags(extraNodeFlags), serversFile, role, ...args]);
+  const what = `${role} ${args.join(" ")}`.trim();
+  const queue: string[] = [];
+  const waiters: Array<(line: string) => void> = [];
+  createInterface({ input: s.child.stdout! }).on("line", (line) => {
+    const w = waiters.shift();
+    if (w) w(line);
+    else queue.push(line);
   });
+  const next = (timeoutMs = 60_000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const parse = (line: string) => {
+        try {
+          resolve(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          reject(new Error(`${what}: expected a JSON line, got ${JSON.stringify(line)}\n${s.output()}`));
+        }
+      };
+      const queued = queue.shift();
+      if (queued !== undefined) return parse(queued);
+      const onLine = (line: string) => {
+        clearTimeout(timer);
+        s.child.off("exit", onExit);
+        parse(line);
+      };
+      const fail = (e: Error) => {
+        clearTimeout(timer);
+        s.child.off("exit", onExit);
+        const i = waiters.indexOf(onLine);
+        if (i >= 0) waiters.splice(i, 1);
+        reject(e);
+      };
+      const onExit = (code: number | null) => fail(new Error(`${what} exited (${code}):\n${s.output()}`));
+      const timer = setTimeout(() => fail(new Error(`${what}: no answer after ${timeoutMs / 1000} s\n${s.output()}`)), timeoutMs);
+      if (s.child.exitCode !== null) return onExit(s.child.exitCode);
+      s.child.once("exit", onExit);
+      waiters.push(onLine);
+    });
+  const ready = await next();
+  let asking = Promise.resolve();
+  const answered = () => {
+    // One command at a time: the answers come back in order on the same stdout.
+    const p = asking.then(async () => {
+      s.child.stdin!.write("answered\n");
+      return Number((await next(10_000)).answered);
+    });
+    asking = p.then(() => {}, () => {});
+    return p;
+  };
+  return { ...s, ready, next, answered };
 }
 
 /** The CLI from its sources (`grpcrouter <args>`); resolves once stdout matches `ready`. */

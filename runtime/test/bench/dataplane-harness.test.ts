@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { grpcFrame, h2loadArgs, parseH2loadLog, parseH2loadOutput, percentile } from "../../bench/h2load.js";
+import { grpcFrame, h2loadArgs, parseH2loadLog, parseH2loadOutput, percentile, runH2load } from "../../bench/h2load.js";
+import { startRole, stop } from "../../bench/processes.js";
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -53,5 +54,21 @@ test("the bench measures the direct path end to end and reports a parsed result"
     assert.match(output, /\| direct: bare grpc-js server +\| +[\d,]+ \|/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a gRPC error is an HTTP 200 to h2load; the instance's count of answered calls tells them apart", { timeout: 120_000 }, async () => {
+  const direct = await startRole("grpc-direct");
+  try {
+    const load = async (method: string) => {
+      const before = await direct.answered();
+      const r = await runH2load({ url: `http://127.0.0.1:${String(direct.ready.port)}${method}`, message: new Uint8Array(0), clients: 2, streams: 4, requests: 100 });
+      return { succeeded: r.succeeded, answered: (await direct.answered()) - before };
+    };
+    assert.deepEqual(await load("/demo.v1.Echo/Say"), { succeeded: 100, answered: 100 });
+    // UNIMPLEMENTED, in HTTP 200 trailers: what the bench reports as calls that never reached the instance.
+    assert.deepEqual(await load("/demo.v1.Echo/NoSuchMethod"), { succeeded: 100, answered: 0 });
+  } finally {
+    await stop(direct);
   }
 });
