@@ -215,7 +215,7 @@ async function measure(p: PathDef): Promise<Measurement> {
   const base = REQUESTS ? { url, message: EMPTY, requests: REQUESTS } : { url, message: EMPTY, seconds: SECONDS };
   const throughput = { ...base, clients: CLIENTS, streams: STREAMS };
   // The warm-up is a run of its own, so the measured runs' counts and CPU cover only them.
-  if (!REQUESTS && WARMUP > 0) await runH2load({ ...throughput, seconds: WARMUP });
+  if (!REQUESTS && WARMUP > 0) await runH2load({ ...throughput, seconds: WARMUP, warmupOnly: true });
   const t = await load(throughput, ep);
   // Latency at one outstanding call (for streams: until the last message and trailers).
   const l = await load({ ...base, clients: 1, streams: 1, latency: true }, ep);

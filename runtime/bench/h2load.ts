@@ -15,9 +15,11 @@ export interface H2loadSpec {
   clients: number;
   /** Streams at once per client (h2load -m). */
   streams: number;
-  /** Timing-based run: seconds measured after `warmupSeconds` (h2load -D, --warm-up-time). */
+  /** Timing-based run: seconds measured (h2load -D; default 3) after `warmupSeconds` (default none). */
   seconds?: number;
   warmupSeconds?: number;
+  /** A run only to warm up: it may end with no request done (long streams on a slow machine). */
+  warmupOnly?: boolean;
   /** Count-based run instead (h2load -n), e.g. for a quick check of the harness. */
   requests?: number;
   /** Write and read the per-request log for latency percentiles. */
@@ -102,7 +104,7 @@ export function h2loadArgs(spec: H2loadSpec, bodyFile: string, logFile?: string)
     // Whole milliseconds: h2load takes a unit ("ms") but no fractional seconds.
     const ms = (s: number) => `${Math.max(0, Math.round(s * 1000))}ms`;
     args.push("-D", ms(spec.seconds ?? 3));
-    if ((spec.warmupSeconds ?? 1) > 0) args.push("--warm-up-time", ms(spec.warmupSeconds ?? 1));
+    if (spec.warmupSeconds) args.push("--warm-up-time", ms(spec.warmupSeconds));
   }
   if (logFile) args.push("--log-file", logFile);
   args.push(spec.url);
@@ -127,7 +129,7 @@ export async function runH2load(spec: H2loadSpec): Promise<H2loadResult> {
     });
     if (code !== 0) throw new Error(`h2load exited with ${code}:\n${stdout}${stderr}`);
     const result = parseH2loadOutput(stdout);
-    if (result.succeeded === 0) throw new Error(`h2load: no request succeeded:\n${stdout}`);
+    if (result.succeeded === 0 && !spec.warmupOnly) throw new Error(`h2load: no request succeeded:\n${stdout}`);
     if (log) {
       const latencies = parseH2loadLog(readFileSync(log, "utf8"));
       result.logged = latencies.length;
