@@ -17,7 +17,7 @@ const target = opt("--target", "linux-x64");
 const outDir = path.resolve(opt("--out", path.join(root, "dist")));
 
 /** Files beside the bundles that the VSIX holds (the manifest and what it names). */
-const MANIFEST_FILES = ["package.json", "README.md", "LICENSE", "CHANGELOG.md", ".vscodeignore", "extension/language-configuration.json"];
+const MANIFEST_FILES = ["package.json", "README.md", "LICENSE", "CHANGELOG.md", ".vscodeignore", "extension/language-configuration.json", "extension/syntaxes/proto.tmLanguage.json"];
 
 /**
  * Builds into a folder of its own (`stage`) and packs that: the manifest and the files it
