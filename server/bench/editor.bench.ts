@@ -5,6 +5,8 @@
 //   edit → diagnostics     didChange (unsaved) until the diagnostics of that version, debounce included
 //   save → diagnostics     didSave until the server publishes the diagnostics of that buffer
 //   save → files written   didSave until generation has written the output (its summary)
+//   format document        textDocument/formatting of a messy file (buf format), vs bare `buf format`
+//   semantic tokens        textDocument/semanticTokens/full of the edited file
 //
 // Each run first edits a comment of the last file (unsaved, then on disk, as an editor does)
 // and waits for that edit's diagnostics, so a run measures the save alone. Next to it, a bare
@@ -15,7 +17,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { findBuf } from "@grpcrouter/generator";
-import { TestClient } from "../test/lspClient.js";
+import { pathToFileURL, TestClient } from "../test/lspClient.js";
 
 const FILES = Number(process.env.BENCH_FILES ?? 50);
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
@@ -123,12 +125,42 @@ try {
     buf.push(performance.now() - t);
   }
 
+  // Format Document of a messy buffer (every line's spacing off): one buf format run and the
+  // line diff, against a bare `buf format` of the same file.
+  const messy = fileText(FILES - 1, "messy").replace(/ = /g, "=").replace(/^  /gm, "      ");
+  client.change(edited, messy);
+  const formatting: number[] = [];
+  const tokens: number[] = [];
+  const uri = { textDocument: { uri: pathToFileURL(edited).href } };
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    const edits = await client.request<unknown[]>("textDocument/formatting", { ...uri, options: { tabSize: 2, insertSpaces: true } });
+    formatting.push(performance.now() - t);
+    if (edits.length === 0) throw new Error("formatting returned no edits");
+  }
+  client.change(edited, fileText(FILES - 1, "tokens"));
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    await client.request("textDocument/semanticTokens/full", uri);
+    tokens.push(performance.now() - t);
+  }
+  const bufFormat: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    const r = spawnSync(findBuf(), ["format", path.relative(root, edited)], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+    if (r.status !== 0) throw new Error(`buf format failed: ${r.stderr}`);
+    bufFormat.push(performance.now() - t);
+  }
+
   console.log(`editor bench: ${FILES}-file module, ${RUNS} saves of one edited file (comment changed)`);
   console.log(`  first save (cold)      diagnostics ${cold.diagnostics.toFixed(0)} ms, files written ${cold.written.toFixed(0)} ms (${cold.files} files)`);
   console.log(`  edit → diagnostics     ${fmt(typed)}   (unsaved buffer; includes the 120 ms typing debounce)`);
   console.log(`  save → diagnostics     ${fmt(diag)}   ${(stats(diag).median / stats(buf).median).toFixed(1)}× buf build`);
   console.log(`  save → files written   ${fmt(write)}   ${(stats(write).median / stats(buf).median).toFixed(1)}× buf build   (${files} files rewritten per save)`);
+  console.log(`  format document        ${fmt(formatting)}   ${(stats(formatting).median / stats(bufFormat).median).toFixed(1)}× buf format`);
+  console.log(`  semantic tokens        ${fmt(tokens)}`);
   console.log(`  baseline: buf build    ${fmt(buf)}`);
+  console.log(`  baseline: buf format   ${fmt(bufFormat)}`);
   console.log(`  aim: ≤ 300 ms for both`);
 } finally {
   await client.stop();

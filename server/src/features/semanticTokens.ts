@@ -46,9 +46,12 @@ export function classify(snap: Snapshot, file: string, text: string): Classified
   }
   const out: Classified[] = [];
   let bracketDepth = 0;
+  // The scope only changes at braces: work it out once per block, not once per name.
+  let scope: string | undefined;
   for (let k = 0; k < tokens.length; k++) {
     const t = tokens[k]!;
     if (t.kind === "punct") {
+      if (t.text === "{" || t.text === "}") scope = undefined;
       if (t.text === "[") bracketDepth++;
       else if (t.text === "]") bracketDepth = Math.max(0, bracketDepth - 1);
       continue;
@@ -62,6 +65,7 @@ export function classify(snap: Snapshot, file: string, text: string): Classified
       continue;
     }
     if (prev === "package") {
+      scope = undefined;
       out.push({ token: t, type: "namespace", modifiers: 0 });
       continue;
     }
@@ -73,7 +77,7 @@ export function classify(snap: Snapshot, file: string, text: string): Classified
       continue;
     }
     if (/^(syntax|edition|import|option|message|enum|service|rpc|returns|stream|oneof|map|extend|reserved|extensions|to|max|repeated|optional|required|group|public|weak|true|false)$/.test(t.text)) continue;
-    const scope = scopeOf(outlineAt(tokens, t.offset));
+    scope ??= scopeOf(outlineAt(tokens, t.offset));
     const ref = snap.index.resolve(t.text, scope);
     if (ref && (ref.kind === "message" || ref.kind === "enum")) {
       out.push({ token: t, type: BY_KIND[ref.kind], modifiers: ref.file.startsWith("google/protobuf/") ? DEFAULT_LIBRARY : 0 });
