@@ -136,7 +136,7 @@ try {
     const t = performance.now();
     const edits = await client.request<unknown[]>("textDocument/formatting", { ...uri, options: { tabSize: 2, insertSpaces: true } });
     formatting.push(performance.now() - t);
-    if (edits.length === 0) throw new Error("formatting returned no edits");
+    if (edits.length === 0) throw new Error(`formatting returned no edits: ${client.logs.filter((l) => l.includes("[format]")).pop() ?? ""}`);
   }
   client.change(edited, fileText(FILES - 1, "tokens"));
   for (let i = 0; i < RUNS; i++) {

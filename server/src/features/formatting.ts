@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { diffArrays } from "diff";
 import type { Range, TextEdit } from "vscode-languageserver";
-import { tokenize } from "../analysis/tokenizer.js";
+import { tokenize, type Token } from "../analysis/tokenizer.js";
 import { bufError, runBuf } from "./bufRun.js";
 
 export type FormatResult = { ok: true; edits: TextEdit[] } | { ok: false; reason: string };
@@ -33,18 +33,41 @@ export async function bufFormat(text: string, fileName = "file.proto", signal?: 
 /**
  * Where the formatted text's tokens part from the input's, as "`=` at line 2", or undefined
  * when they are the same. Empty statements (`;`) and separators (`,`) buf may drop are not
- * counted.
+ * counted, and imports are compared as a set (buf sorts them).
  */
 export function firstLostToken(before: string, after: string): string | undefined {
-  const significant = (t: string) => tokenize(t).filter((x) => x.text !== ";" && x.text !== ",");
   const a = significant(before);
   const b = significant(after);
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    if (a[i]?.text === b[i]?.text) continue;
-    const t = a[i] ?? a[a.length - 1];
+  const importsOf = (x: typeof a) => x.imports.map((i) => i.map((t) => t.text).join(" ")).sort();
+  const [ia, ib] = [importsOf(a), importsOf(b)];
+  for (let i = 0; i < Math.max(ia.length, ib.length); i++) {
+    if (ia[i] !== ib[i]) return `the imports (${ia[i] ?? ib[i]})`;
+  }
+  for (let i = 0; i < Math.max(a.rest.length, b.rest.length); i++) {
+    if (a.rest[i]?.text === b.rest[i]?.text) continue;
+    const t = a.rest[i] ?? a.rest[a.rest.length - 1];
     return t ? `\`${t.text}\` at line ${t.line + 1}` : "the file";
   }
   return undefined;
+}
+
+/** The tokens that carry meaning: import statements apart, the rest in order. */
+function significant(text: string): { imports: Token[][]; rest: Token[] } {
+  const imports: Token[][] = [];
+  const rest: Token[] = [];
+  const tokens = tokenize(text);
+  for (let k = 0; k < tokens.length; k++) {
+    const t = tokens[k]!;
+    const statementStart = k === 0 || /^[;{}]$/.test(tokens[k - 1]!.text);
+    if (t.text === "import" && statementStart) {
+      const stmt: Token[] = [];
+      while (k < tokens.length && tokens[k]!.text !== ";") stmt.push(tokens[k++]!);
+      imports.push(stmt);
+      continue;
+    }
+    if (t.text !== ";" && t.text !== ",") rest.push(t);
+  }
+  return { imports, rest };
 }
 
 /** Edits that turn `before` into `after`, one per changed run of lines (cursor-friendly). */
