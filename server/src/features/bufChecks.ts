@@ -137,23 +137,34 @@ async function gitTop(dir: string): Promise<string | undefined> {
   }
 }
 
+/** The old side of the last breaking checks, by work tree, folder and commit: a ref's tree never changes. */
+const againstCache = new Map<string, Uint8Array>();
+
 /**
- * `buf breaking` of the module as it is in the editor against the same module at a git ref
- * (buf's `.git#ref=…` input, which reads the repository). The old side is taken with
- * `git archive` and given the embedded protos too, so its imports of grpcrouter's options
- * resolve.
+ * The module at a git ref as buf's zip input. Not buf's own `.git#ref=…` input: the old files
+ * import grpcrouter's options, which are on no disk, so they are read with `git archive` and
+ * given the embedded protos like the current side.
  */
-export async function breaking(c: Compiled, ref: string, signal?: AbortSignal): Promise<CheckFindings> {
+async function againstZip(c: Compiled, ref: string, signal?: AbortSignal): Promise<Uint8Array | string> {
   const top = await gitTop(c.root);
-  if (!top) return { byFile: new Map(), general: `buf breaking: ${c.root} is not in a git repository` };
+  if (!top) return `buf breaking: ${c.root} is not in a git repository`;
   const sub = path.relative(top, c.root).split(path.sep).join("/");
+  let commit: string;
+  try {
+    commit = (await execFileP("git", ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { cwd: top })).stdout.trim();
+  } catch {
+    return `buf breaking: no git ref ${JSON.stringify(ref)} in ${top} (grpcrouter.breaking.against)`;
+  }
+  const key = `${top}\0${sub}\0${commit}`;
+  const cached = againstCache.get(key);
+  if (cached) return cached;
   let archive: Buffer;
   try {
-    const r = await execFileP("git", ["archive", "--format=zip", `${ref}:${sub}`], { cwd: top, encoding: "buffer", maxBuffer: 256 * 1024 * 1024, ...(signal ? { signal } : {}) });
+    const r = await execFileP("git", ["archive", "--format=zip", `${commit}:${sub}`], { cwd: top, encoding: "buffer", maxBuffer: 256 * 1024 * 1024, ...(signal ? { signal } : {}) });
     archive = r.stdout;
   } catch (e) {
     const stderr = (e as { stderr?: Buffer }).stderr?.toString("utf8").trim();
-    return { byFile: new Map(), general: `buf breaking: cannot read ${sub || "."} at git ref ${JSON.stringify(ref)}: ${stderr || (e as Error).message}` };
+    return `buf breaking: cannot read ${sub || "."} at git ref ${JSON.stringify(ref)}: ${stderr || (e as Error).message}`;
   }
   const old = new Map<string, string>();
   const cfg = new Map<string, Uint8Array<ArrayBufferLike>>();
@@ -163,12 +174,22 @@ export async function breaking(c: Compiled, ref: string, signal?: AbortSignal): 
     if (text !== undefined && !isGenerated(text)) old.set(name, text);
     else if (CONFIG_FILES.includes(name)) cfg.set(name, bytes);
   }
+  const oldZip: Record<string, Uint8Array<ArrayBufferLike>> = unzipSync(moduleZip(c, old));
+  for (const [n, b] of cfg) oldZip[n] = b;
+  const zip = zipSync(oldZip, { level: 0 });
+  againstCache.clear();
+  againstCache.set(key, zip);
+  return zip;
+}
+
+/** `buf breaking` of the module as it is in the editor against the same module at a git ref. */
+export async function breaking(c: Compiled, ref: string, signal?: AbortSignal): Promise<CheckFindings> {
+  const zip = await againstZip(c, ref, signal);
+  if (typeof zip === "string") return { byFile: new Map(), general: zip };
   const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-breaking-"));
   try {
     const against = path.join(tmp, "against.zip");
-    const oldZip: Record<string, Uint8Array<ArrayBufferLike>> = unzipSync(moduleZip(c, old));
-    for (const [n, b] of cfg) oldZip[n] = b;
-    writeFileSync(against, zipSync(oldZip, { level: 0 }));
+    writeFileSync(against, zip);
     const r = await runBuf(["breaking", "-#format=zip", "--against", against, "--error-format=json"], {
       input: moduleZip(c, compiledFiles(c)),
       cwd: c.root,
