@@ -26,7 +26,7 @@ import { TextDocument } from "vscode-languageserver-textdocument";
 import { liveSnapshot } from "./analysis/liveSnapshot.js";
 import { recoverIndex } from "./analysis/recovery.js";
 import { Snapshot } from "./analysis/snapshot.js";
-import { breaking, lint, type CheckFindings } from "./features/bufChecks.js";
+import { breaking, lint, lintConfigured, type CheckFindings } from "./features/bufChecks.js";
 import { formatDocument } from "./features/formatting.js";
 import { semanticTokens, SEMANTIC_TOKENS_LEGEND } from "./features/semanticTokens.js";
 import { completion } from "./features/completion.js";
@@ -294,8 +294,10 @@ export function startServer(connection: Connection): void {
     const settings = await settingsFor(m.module.folder);
     try {
       const found: CheckFindings[] = [];
-      if (settings.lint.enable) found.push(await lint(compiled, ac.signal));
+      if (settings.lint.enable && lintConfigured(compiled.root)) found.push(await lint(compiled, ac.signal));
       if (settings.breaking.against) found.push(await breaking(compiled, settings.breaking.against, ac.signal));
+      // Nothing was checked, and nothing was found before: the compile's publish stands.
+      if (found.length === 0 && !m.checks?.length) return;
       if (ac.signal.aborted || overtaken(m, versions)) return;
       for (const f of found) if (f.general) log(f.general);
       m.checks = found;

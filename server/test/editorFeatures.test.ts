@@ -249,6 +249,11 @@ describe("a module that does not compile at start", () => {
     assert.ok(symbols.some((s) => s.name === "Orders"));
     const lenses = await client.request<CodeLens[]>("textDocument/codeLens", doc(orders));
     assert.ok(lenses.some((l) => l.command?.title === "Generate"));
+    // The broken file itself is indexed too, without its broken line.
+    const money = path.join(ws, "proto/shop/v1/money.proto");
+    const toMoney = await client.request<Location | null>("textDocument/definition", { ...doc(orders), position: find(text, "Money total") });
+    assert.equal(toMoney?.uri, pathToFileURL(money).href);
+    assert.equal(toMoney?.range.start.line, find(readFileSync(money, "utf8"), "message Money").line);
   });
 
   /** Asks until the server answers (it indexes the healthy part after the failed compile). */
