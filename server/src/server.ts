@@ -582,6 +582,8 @@ export function startServer(connection: Connection): void {
 
   connection.onDidChangeWatchedFiles(async (p) => {
     const touched = new Set<ModuleState>();
+    // Only modules the editor works in (a file of theirs was opened) are compiled again.
+    const known = new Set(modules.values());
     let layoutChanged = false;
     for (const change of p.changes) {
       if (!change.uri.startsWith("file:")) continue;
@@ -590,7 +592,7 @@ export function startServer(connection: Connection): void {
       if (documents.get(change.uri) || printedProtos.owns(file)) continue;
       if (/^buf(\.work)?\.yaml$/.test(path.basename(file)) && change.type !== FileChangeType.Changed) layoutChanged = true;
       const m = await stateForFile(file);
-      if (!isInside(m.out, file)) touched.add(m);
+      if (known.has(m) && !isInside(m.out, file)) touched.add(m);
     }
     // A buf.yaml that appeared or went away moves module roots: start over, as for settings.
     if (layoutChanged) return void resetModules();

@@ -306,6 +306,18 @@ describe("buf lint and buf breaking", () => {
     await client.waitForDiagnostics(orders, (x) => x.length === 0);
   });
 
+  it("applies rules added to buf.yaml on disk at once (the file is watched)", async () => {
+    const bufYaml = path.join(ws, "proto/buf.yaml");
+    const before = readFileSync(bufYaml, "utf8");
+    writeFileSync(bufYaml, `${before}    - COMMENT_FIELD\n`);
+    void client.connection.sendNotification("workspace/didChangeWatchedFiles", { changes: [{ uri: pathToFileURL(bufYaml).href, type: 2 }] });
+    const diags = await client.waitForDiagnostics(orders, (d) => d.some((x) => x.code === "COMMENT_FIELD"));
+    assert.ok(diags.every((x) => x.source === "buf lint"));
+    writeFileSync(bufYaml, before);
+    void client.connection.sendNotification("workspace/didChangeWatchedFiles", { changes: [{ uri: pathToFileURL(bufYaml).href, type: 2 }] });
+    await client.waitForDiagnostics(orders, (d) => d.length === 0);
+  });
+
   it("finds no breaking change unless asked, then those against the git ref", async () => {
     // Field 2 of Customer deleted: breaking, but nothing says so while the check is off.
     const broken = text.replace("  string name = 2;\n", "");
