@@ -2,7 +2,7 @@
 // regex engine VS Code itself uses: every construct of a proto file gets the scope a theme
 // colours. (The e2e walk checks the colours in a real VS Code; this one names each token.)
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { before, describe, it } from "node:test";
@@ -179,6 +179,31 @@ extend Legacy {
     assert.equal(scopeOf(t, "extensions"), "keyword.other.reserved.proto");
     assert.equal(scopeOf(t, "extend"), "keyword.other.extend.proto");
     assert.equal(scopeOf(t, "extra"), "variable.other.field.proto");
+  });
+
+  it("scopes every declaration keyword of the repository's own .proto files as a keyword", () => {
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.name === "node_modules" || e.name.startsWith(".")) continue;
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith(".proto")) files.push(p);
+      }
+    };
+    for (const d of ["proto", "test-fixtures", "examples"]) walk(path.join(repoRoot, d));
+    assert.ok(files.length > 10, `only ${files.length} .proto files found`);
+    for (const file of files) {
+      const t = scopes(readFileSync(file, "utf8"));
+      for (const [text, scope] of t) {
+        // A declaration keyword is never taken for a type or left plain (it may name a field:
+        // `string service = 2;`).
+        if (/^(message|service|enum|rpc)$/.test(text) && !/^(comment|string|variable\.other\.field)/.test(scope)) {
+          assert.equal(scope, `keyword.other.${text}.proto`, `${path.relative(repoRoot, file)}: ${text} scoped ${scope}`);
+        }
+        assert.ok(!scope.startsWith("invalid"), `${path.relative(repoRoot, file)}: ${JSON.stringify(text)} scoped ${scope}`);
+      }
+    }
   });
 
   it("does not let an unterminated string colour the lines after it", () => {
