@@ -24,6 +24,7 @@ import {
 } from "vscode-languageserver";
 import { TextDocument } from "vscode-languageserver-textdocument";
 import { liveSnapshot } from "./analysis/liveSnapshot.js";
+import { mapRanges } from "./analysis/positionMap.js";
 import { recoverIndex } from "./analysis/recovery.js";
 import { Snapshot } from "./analysis/snapshot.js";
 import { breaking, lint, lintConfigured, type CheckFindings } from "./features/bufChecks.js";
@@ -343,7 +344,14 @@ export function startServer(connection: Connection): void {
     // buf lint and buf breaking findings, on the files they name; a failure of buf itself (a
     // bad buf.yaml, an unknown git ref) goes on the open files, like other general problems.
     for (const f of m.checks ?? []) {
-      for (const [file, list] of f.byFile) byFile.set(file, [...(byFile.get(file) ?? []), ...list]);
+      for (const [file, list] of f.byFile) {
+        // Found in the last good text: while the user types on (or the file is broken), they
+        // move with the edits rather than point at lines that have moved.
+        const now = documents.get(pathToFileURL(file).href)?.getText();
+        const then = f.texts?.get(file);
+        const moved = now !== undefined && then !== undefined ? mapRanges(list, then, now) : list;
+        byFile.set(file, [...(byFile.get(file) ?? []), ...moved]);
+      }
       if (!f.general) continue;
       for (const doc of documents.all()) {
         const file = doc.uri.startsWith("file:") ? fileURLToPath(doc.uri) : undefined;

@@ -302,6 +302,13 @@ describe("buf lint and buf breaking", () => {
     assert.equal(d.code, "FIELD_LOWER_SNAKE_CASE");
     assert.equal(d.severity, 2);
     assert.deepEqual(d.range.start, find(linted, "orderId"));
+    // Two lines above and a syntax error below: no new lint run, the finding moves with its line.
+    const moved = linted.replace("message GetOrderRequest {", "// one\n// two\nmessage GetOrderRequest {").replace("uint32 imported = 1;", "uint32 imported = ;");
+    client.change(orders, moved);
+    const now = await client.waitForCurrentDiagnostics(orders);
+    assert.ok(now.some((x) => x.severity === 1), JSON.stringify(now));
+    const lint = now.find((x) => x.code === "FIELD_LOWER_SNAKE_CASE");
+    assert.deepEqual(lint?.range.start, find(moved, "orderId"));
     client.change(orders, text);
     await client.waitForDiagnostics(orders, (x) => x.length === 0);
   });

@@ -87,3 +87,15 @@ export class PositionMap {
     return { start, end };
   }
 }
+
+/** Items with ranges in `then` moved onto `now`; those whose lines are gone are dropped. */
+export function mapRanges<T extends { range: Range }>(items: T[], then: string, now: string): T[] {
+  if (then === now) return items;
+  const map = PositionMap.between(then, now);
+  const out: T[] = [];
+  for (const item of items) {
+    const range = map.mapRange(item.range);
+    if (range) out.push({ ...item, range });
+  }
+  return out;
+}

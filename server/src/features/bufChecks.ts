@@ -21,6 +21,8 @@ export const BREAKING_SOURCE = "buf breaking";
 export interface CheckFindings {
   byFile: Map<string, Diagnostic[]>;
   general?: string;
+  /** The text each file had when checked (absolute path → text), to map findings onto edits since. */
+  texts?: Map<string, string>;
 }
 
 const CONFIG_FILES = ["buf.yaml", "buf.lock"];
@@ -102,7 +104,12 @@ function parseFindings(c: Compiled, stdout: string, source: string, severity: Di
     });
     byFile.set(file, list);
   }
-  return { byFile, ...(plain.length ? { general: plain.join(" ") } : {}) };
+  const texts = new Map<string, string>();
+  for (const [imp, abs] of c.importToFile) {
+    const text = c.sources.get(imp);
+    if (text !== undefined) texts.set(abs, text);
+  }
+  return { byFile, texts, ...(plain.length ? { general: plain.join(" ") } : {}) };
 }
 
 /**
