@@ -1,6 +1,8 @@
 // The grpcrouter language server: compiles the module of each open .proto as the user types
-// (with unsaved buffers), publishes diagnostics, generates on save, and answers the editor's
-// questions (definition, hover, symbols, completion, code lenses) from the last good compile.
+// (with unsaved buffers), publishes diagnostics (with buf lint and buf breaking findings),
+// generates on save, formats with buf format, and answers the editor's questions (definition,
+// hover, symbols, completion, code lenses, semantic tokens) from the last good compile mapped
+// onto the buffers as they are now.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -9,14 +11,14 @@ import {
   DiagnosticSeverity,
   DidChangeConfigurationNotification,
   DidChangeWatchedFilesNotification,
+  FileChangeType,
+  MessageType,
   SemanticTokensRefreshRequest,
+  ShowMessageNotification,
   TextDocumentSyncKind,
   TextDocuments,
   type Connection,
   type Diagnostic as LspDiagnostic,
-  FileChangeType,
-  MessageType,
-  ShowMessageNotification,
   type InitializeResult,
   type Range,
   type TextEdit,
@@ -28,11 +30,11 @@ import { mapRanges } from "./analysis/positionMap.js";
 import { recoverIndex } from "./analysis/recovery.js";
 import { Snapshot } from "./analysis/snapshot.js";
 import { breaking, lint, lintConfigured, type CheckFindings } from "./features/bufChecks.js";
-import { formatDocument } from "./features/formatting.js";
-import { semanticTokens, SEMANTIC_TOKENS_LEGEND } from "./features/semanticTokens.js";
 import { completion } from "./features/completion.js";
+import { formatDocument } from "./features/formatting.js";
 import { definition, hover } from "./features/navigation.js";
 import { codeLenses, documentSymbols } from "./features/outline.js";
+import { semanticTokens, SEMANTIC_TOKENS_LEGEND } from "./features/semanticTokens.js";
 import * as adapter from "./generatorAdapter.js";
 import { ROUTER_STATE_NOTIFICATION, RouterState, type RouterStateParams } from "./instanceCounts.js";
 import { DEFAULT_SETTINGS, hasGrpcrouterConfig, outDirOf, withDefaults, type Settings } from "./settings.js";
