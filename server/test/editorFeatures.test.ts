@@ -108,6 +108,8 @@ describe("editor features over stdio", () => {
     assert.equal(of("Orders"), "interface+declaration");
     assert.equal(of("grpcrouter.v1.service"), "decorator");
     assert.equal(of("BALANCER_CONSISTENT_HASH"), "enumMember");
+    assert.equal(of("routing_key"), "property");
+    assert.equal(of("balancer"), "property");
     assert.equal(of("Get"), "method+declaration");
     assert.equal(of("GetOrderRequest"), "struct");
     assert.equal(of("Customer"), "struct+declaration");
