@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { unzipSync } from "fflate";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./codeServer.js";
 
@@ -124,6 +125,13 @@ describe("editing .proto files in a real VS Code", { timeout: 20 * 60_000 }, () 
 
   after(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("ships the grammar the manifest names in the VSIX", () => {
+    const names: string[] = [];
+    unzipSync(readFileSync(vsix), { filter: (f) => (names.push(f.name), false) });
+    const manifest = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { contributes: { grammars: { path: string }[] } };
+    for (const g of manifest.contributes.grammars) assert.ok(names.includes(`extension/${path.posix.normalize(g.path)}`), `${g.path} is not in the VSIX`);
   });
 
   describe("a module with lint rules", () => {
