@@ -7,6 +7,7 @@
 //   save → files written   didSave until generation has written the output (its summary)
 //   format document        textDocument/formatting of a messy file (buf format), vs bare `buf format`
 //   semantic tokens        textDocument/semanticTokens/full of the edited file
+//   edit → lint finding    an edit that breaks a buf.yaml lint rule until buf lint's finding shows
 //
 // Each run first edits a comment of the last file (unsaved, then on disk, as an editor does)
 // and waits for that edit's diagnostics, so a run measures the save alone. Next to it, a bare
@@ -152,6 +153,27 @@ try {
     bufFormat.push(performance.now() - t);
   }
 
+  // buf lint as you type: with a lint rule in buf.yaml (noticed through the file watch), an
+  // edit that breaks the rule until its finding is published, debounce and compile included.
+  writeFileSync(path.join(root, "buf.yaml"), "version: v2\nlint:\n  use:\n    - FIELD_LOWER_SNAKE_CASE\n");
+  void client.connection.sendNotification("workspace/didChangeWatchedFiles", { changes: [{ uri: pathToFileURL(path.join(root, "buf.yaml")).href, type: 2 }] });
+  const clean = fileText(FILES - 1, "lint");
+  client.change(edited, clean);
+  await client.waitForCurrentDiagnostics(edited, 120_000);
+  const lintRuns: number[] = [];
+  const lintFinding = (want: boolean) => () => {
+    const d = client.diagnostics.get(uri.textDocument.uri) ?? [];
+    return d.some((x) => x.source === "buf lint") === want ? true : undefined;
+  };
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    client.change(edited, clean.replace("string id = 1;", `string Id${i} = 1;`));
+    await client.waitFor("a buf lint finding", lintFinding(true), 120_000);
+    lintRuns.push(performance.now() - t);
+    client.change(edited, clean);
+    await client.waitFor("no buf lint finding", lintFinding(false), 120_000);
+  }
+
   console.log(`editor bench: ${FILES}-file module, ${RUNS} saves of one edited file (comment changed)`);
   console.log(`  first save (cold)      diagnostics ${cold.diagnostics.toFixed(0)} ms, files written ${cold.written.toFixed(0)} ms (${cold.files} files)`);
   console.log(`  edit → diagnostics     ${fmt(typed)}   (unsaved buffer; includes the 120 ms typing debounce)`);
@@ -159,6 +181,7 @@ try {
   console.log(`  save → files written   ${fmt(write)}   ${(stats(write).median / stats(buf).median).toFixed(1)}× buf build   (${files} files rewritten per save)`);
   console.log(`  format document        ${fmt(formatting)}   ${(stats(formatting).median / stats(bufFormat).median).toFixed(1)}× buf format`);
   console.log(`  semantic tokens        ${fmt(tokens)}`);
+  console.log(`  edit → lint finding    ${fmt(lintRuns)}   ${(stats(lintRuns).median / stats(buf).median).toFixed(1)}× buf build   (debounce, compile, buf lint)`);
   console.log(`  baseline: buf build    ${fmt(buf)}`);
   console.log(`  baseline: buf format   ${fmt(bufFormat)}`);
   console.log(`  aim: ≤ 300 ms for both`);
