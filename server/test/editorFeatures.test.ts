@@ -346,3 +346,30 @@ describe("buf lint and buf breaking", () => {
     await client.waitForDiagnostics(orders, (x) => x.length === 0);
   });
 });
+
+describe("buf lint in a buf.yaml v2 workspace with a module path", () => {
+  let ws: string;
+  let client: TestClient;
+
+  before(async () => {
+    ws = copyFixture("bufyaml-v2");
+    // Rules of the module itself, under modules[].lint; import paths are relative to proto/.
+    writeFileSync(path.join(ws, "buf.yaml"), "version: v2\nmodules:\n  - path: proto\n    lint:\n      use:\n        - FIELD_LOWER_SNAKE_CASE\n");
+    client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
+  });
+
+  after(async () => {
+    await client?.stop();
+    if (ws) removeDir(ws);
+  });
+
+  it("puts the module's findings on its files", async () => {
+    const inventory = path.join(ws, "proto/inv/v1/inventory.proto");
+    const text = readFileSync(inventory, "utf8").replace("string sku = 1;", "string SKU = 1;");
+    client.open(inventory, text);
+    const diags = await client.waitForDiagnostics(inventory, (d) => d.some((x) => x.source === "buf lint"));
+    const d = diags.find((x) => x.source === "buf lint")!;
+    assert.equal(d.code, "FIELD_LOWER_SNAKE_CASE");
+    assert.deepEqual(d.range.start, find(text, "SKU"));
+  });
+});
