@@ -214,6 +214,20 @@ describe("editing .proto files in a real VS Code", { timeout: 20 * 60_000 }, () 
         assert.equal(readFileSync(orders(), "utf8"), want);
       });
     });
+
+    it("notices a change on disk to a file that is not open", async () => {
+      const money = path.join(folder, "proto/shop/v1/money.proto");
+      const before = readFileSync(money, "utf8");
+      await s.step("rename a message on disk", async () => {
+        writeFileSync(money, before.replace("message Money {", "message Cash {"));
+        await s.page.keyboard.press("Control+Shift+M");
+        // The compile error in orders.proto (open) about the type money.proto no longer declares.
+        const aboutMoney = s.page.locator(".markers-panel .monaco-list-row", { hasText: /\bMoney\b/ });
+        await aboutMoney.first().waitFor();
+        writeFileSync(money, before);
+        await aboutMoney.first().waitFor({ state: "detached" });
+      });
+    });
   });
 
   describe("a save while the extension starts", () => {
