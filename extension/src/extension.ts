@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import * as vscode from "vscode";
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
+import { DidSaveTextDocumentNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import { InstancePoller, type InstanceCounts } from "./routerInstances.js";
 import { RouterProcess, type RouterStatus } from "./routerProcess.js";
 import { activateDebug } from "./debug/index.js";
@@ -202,7 +202,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.window.setStatusBarMessage(`$(check) gRPC Router: ${s.message}`, 5000);
   });
 
-  await client.start();
+  // The client listens for saves only once it runs; a save while the server starts (seconds on
+  // a loaded machine, right when a user opens a fresh workspace and saves) would be lost and
+  // the first save would not generate. Remember those saves and hand them over once it runs.
+  const savedWhileStarting = new Set<string>();
+  const earlySaves = vscode.workspace.onDidSaveTextDocument((d) => {
+    if (d.languageId === "proto" && d.uri.scheme === "file") savedWhileStarting.add(d.uri.toString());
+  });
+  try {
+    await client.start();
+  } finally {
+    earlySaves.dispose();
+  }
+  // A save seen by both (as start() ended) generates twice; the second cancels the first.
+  for (const uri of savedWhileStarting) void client.sendNotification(DidSaveTextDocumentNotification.type, { textDocument: { uri } }).catch(() => {});
   tellServer();
 }
 

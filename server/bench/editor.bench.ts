@@ -7,6 +7,9 @@
 //   save → files written   didSave until generation has written the output (its summary)
 //   hover, definition, completion, rename (over all 50 files): request → answer, beside the
 //   round trip of a request the server does not know (the floor of any answer over stdio)
+//   format document        textDocument/formatting of a messy file (buf format), vs bare `buf format`
+//   semantic tokens        textDocument/semanticTokens/full of the edited file
+//   edit → lint finding    an edit that breaks a buf.yaml lint rule until buf lint's finding shows
 //
 // Each run first edits a comment of the last file (unsaved, then on disk, as an editor does)
 // and waits for that edit's diagnostics, so a run measures the save alone. Next to it, a bare
@@ -171,13 +174,64 @@ try {
   }
 
   const requests = await requestTimings(edited, fileText(FILES - 1, `Item ${FILES - 1}, edit ${RUNS}.`));
+  // Format Document of a messy buffer (every line's spacing off): one buf format run and the
+  // line diff, against a bare `buf format` of the same file.
+  const messy = fileText(FILES - 1, "messy").replace(/ = /g, "=").replace(/^  /gm, "      ");
+  client.change(edited, messy);
+  const formatting: number[] = [];
+  const tokens: number[] = [];
+  const uri = { textDocument: { uri: pathToFileURL(edited).href } };
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    const edits = await client.request<unknown[]>("textDocument/formatting", { ...uri, options: { tabSize: 2, insertSpaces: true } });
+    formatting.push(performance.now() - t);
+    if (edits.length === 0) throw new Error(`formatting returned no edits: ${client.logs.filter((l) => l.includes("[format]")).pop() ?? ""}`);
+  }
+  client.change(edited, fileText(FILES - 1, "tokens"));
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    await client.request("textDocument/semanticTokens/full", uri);
+    tokens.push(performance.now() - t);
+  }
+  const bufFormat: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    const r = spawnSync(findBuf(), ["format", path.relative(root, edited)], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+    if (r.status !== 0) throw new Error(`buf format failed: ${r.stderr}`);
+    bufFormat.push(performance.now() - t);
+  }
+
+  // buf lint as you type: with a lint rule in buf.yaml (noticed through the file watch), an
+  // edit that breaks the rule until its finding is published, debounce and compile included.
+  writeFileSync(path.join(root, "buf.yaml"), "version: v2\nlint:\n  use:\n    - FIELD_LOWER_SNAKE_CASE\n");
+  void client.connection.sendNotification("workspace/didChangeWatchedFiles", { changes: [{ uri: pathToFileURL(path.join(root, "buf.yaml")).href, type: 2 }] });
+  const clean = fileText(FILES - 1, "lint");
+  client.change(edited, clean);
+  await client.waitForCurrentDiagnostics(edited, 120_000);
+  const lintRuns: number[] = [];
+  const lintFinding = (want: boolean) => () => {
+    const d = client.diagnostics.get(uri.textDocument.uri) ?? [];
+    return d.some((x) => x.source === "buf lint") === want ? true : undefined;
+  };
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    client.change(edited, clean.replace("string id = 1;", `string Id${i} = 1;`));
+    await client.waitFor("a buf lint finding", lintFinding(true), 120_000);
+    lintRuns.push(performance.now() - t);
+    client.change(edited, clean);
+    await client.waitFor("no buf lint finding", lintFinding(false), 120_000);
+  }
 
   console.log(`editor bench: ${FILES}-file module, ${RUNS} saves of one edited file (comment changed)`);
   console.log(`  first save (cold)      diagnostics ${cold.diagnostics.toFixed(0)} ms, files written ${cold.written.toFixed(0)} ms (${cold.files} files)`);
   console.log(`  edit → diagnostics     ${fmt(typed)}   (unsaved buffer; includes the 120 ms typing debounce)`);
   console.log(`  save → diagnostics     ${fmt(diag)}   ${(stats(diag).median / stats(buf).median).toFixed(1)}× buf build`);
   console.log(`  save → files written   ${fmt(write)}   ${(stats(write).median / stats(buf).median).toFixed(1)}× buf build   (${files} files rewritten per save)`);
+  console.log(`  format document        ${fmt(formatting)}   ${(stats(formatting).median / stats(bufFormat).median).toFixed(1)}× buf format`);
+  console.log(`  semantic tokens        ${fmt(tokens)}`);
+  console.log(`  edit → lint finding    ${fmt(lintRuns)}   ${(stats(lintRuns).median / stats(buf).median).toFixed(1)}× buf build   (debounce, compile, buf lint)`);
   console.log(`  baseline: buf build    ${fmt(buf)}`);
+  console.log(`  baseline: buf format   ${fmt(bufFormat)}`);
   console.log(`  aim: ≤ 300 ms for both`);
   const floor = stats(requests.roundTrip).median;
   console.log(`  requests (${REQUEST_RUNS} each; baseline: round trip of an unknown request ${fmtFine(requests.roundTrip)})`);

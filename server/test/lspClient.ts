@@ -11,6 +11,7 @@ import {
   StreamMessageWriter,
   WorkDoneProgress,
   type Diagnostic,
+  type InitializeResult,
   type ProtocolConnection,
   type PublishDiagnosticsParams,
 } from "vscode-languageserver-protocol/node";
@@ -53,8 +54,12 @@ export class TestClient {
   private readonly publishes = new Map<string, number>();
   readonly notifications: { method: string; params: unknown }[] = [];
   readonly logs: string[] = [];
+  /** Capabilities the server registered dynamically (client/registerCapability). */
+  readonly registrations: { method: string; registerOptions?: unknown }[] = [];
   /** Work-done progress the server reported ($/progress values: begin, report, end). */
   readonly progress: { token: string | number; value: { kind: string; title?: string; message?: string } }[] = [];
+  /** What the server answered to initialize (its capabilities). */
+  initializeResult: InitializeResult | undefined;
   private readonly waiters = new Set<() => void>();
   private versions = new Map<string, number>();
 
@@ -95,19 +100,30 @@ export class TestClient {
       return null;
     });
     connection.onRequest("workspace/codeLens/refresh", () => null);
-    connection.onRequest("client/registerCapability", () => null);
+    connection.onRequest("workspace/semanticTokens/refresh", () => null);
+    connection.onRequest("client/registerCapability", (p: { registrations: { method: string; registerOptions?: unknown }[] }) => {
+      c.registrations.push(...p.registrations);
+      c.wake();
+      return null;
+    });
     connection.listen();
     // A server that dies (a crash at load, say) fails the test with its exit, not a hang.
     const died = new Promise<never>((_, reject) =>
       child.once("exit", (code, signal) => reject(new Error(`the language server exited (${signal ?? `code ${code}`}) during initialize`))),
     );
     died.catch(() => {});
-    await Promise.race([died, connection.sendRequest("initialize", {
+    c.initializeResult = await Promise.race([died, connection.sendRequest<InitializeResult>("initialize", {
       processId: process.pid,
       rootUri: null,
       workspaceFolders: opts.folders.map((f) => ({ uri: pathToFileURL(f).href, name: path.basename(f) })),
       capabilities: {
-        workspace: { configuration: true, workspaceFolders: true, codeLens: { refreshSupport: true } },
+        workspace: {
+          configuration: true,
+          workspaceFolders: true,
+          codeLens: { refreshSupport: true },
+          semanticTokens: { refreshSupport: true },
+          didChangeWatchedFiles: { dynamicRegistration: true },
+        },
         window: { workDoneProgress: true },
         textDocument: { hover: { contentFormat: ["markdown"] }, documentSymbol: { hierarchicalDocumentSymbolSupport: true } },
       },
