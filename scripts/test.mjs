@@ -66,7 +66,8 @@ const nodeTest = [
   "tsx",
   "--test",
   "--test-concurrency=2",
-  "--test-timeout=300000",
+  // Coverage slows every process (the CLI tests spawn many): twice the time under it.
+  `--test-timeout=${coverage ? 600_000 : 300_000}`,
   `--test-reporter=${process.stdout.isTTY ? "spec" : "tap"}`,
   "--test-reporter-destination=stdout",
   `--test-reporter=${path.join(root, "scripts", "test-outcome-reporter.mjs")}`,
