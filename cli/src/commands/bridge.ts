@@ -160,7 +160,9 @@ export const bridgeCommand: Command = {
     if (unknown.length) throw new UsageError(`--service ${unknown.join(", ")}: not in the module (it has ${loaded.module.specs.map((s) => s.service.typeName).join(", ")})`);
 
     // The target follows the proxy environment as grpc-js did; --proxy itself is for the router.
-    const targetChannel = new Http2Channel(target, { credentials: security.targetCredentials, ...(proxy === false ? { proxy: false } : {}) });
+    // No keepalive pings: between calls the connection is idle, and C-core servers answer
+    // pings without calls with GOAWAY.
+    const targetChannel = new Http2Channel(target, { credentials: security.targetCredentials, keepalive: false, ...(proxy === false ? { proxy: false } : {}) });
     const handler = passthroughHandler(targetChannel);
     const log = (line: string): void => {
       io.stderr.write(`grpcrouter bridge: ${line}\n`);

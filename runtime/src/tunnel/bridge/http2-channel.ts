@@ -25,6 +25,12 @@ export interface Http2ChannelOptions {
   proxy?: string | false;
   /** Gives up a dial (TCP, proxy, TLS) after this long. Default 20 s. */
   connectTimeoutMs?: number;
+  /**
+   * Keepalive pings (default on). Off for a connection that is idle between calls to a
+   * server that punishes pings without calls (gRPC C-core answers them with GOAWAY
+   * "too_many_pings"), as grpc-js clients do by default.
+   */
+  keepalive?: boolean;
 }
 
 /** Why a session could not be had: carries grpc-js's wording so dial hints still apply. */
@@ -197,8 +203,8 @@ export class Http2Channel {
       this.retire(session);
       this.events.goaway?.(session);
     });
-    const keepalive = setInterval(() => this.ping(session), this.keepaliveMs);
-    keepalive.unref();
+    const keepalive = this.options.keepalive === false ? undefined : setInterval(() => this.ping(session), this.keepaliveMs);
+    keepalive?.unref();
     return session;
   }
 
