@@ -52,7 +52,10 @@ export function passthroughHandler(channel: Http2Channel): RawHandler {
           call.method,
           call.metadata,
           {
-            onHeaders: (md) => call.sendHeaders(md),
+            // Headers with nothing of the target's own are left to the router (one frame less).
+            onHeaders: (md, custom) => {
+              if (custom) call.sendHeaders(md);
+            },
             onMessage: (message) => {
               waiting++;
               upstream.pause();

@@ -8,8 +8,11 @@ import * as grpc from "@grpc/grpc-js";
 import { isTransportKey } from "../metadata.js";
 
 export interface GrpcCallListener {
-  /** Response headers (not called for a trailers-only answer). */
-  onHeaders?(metadata: grpc.Metadata): void;
+  /**
+   * Response headers (not called for a trailers-only answer); `custom`: whether they hold
+   * anything beyond the transport's own (content-type, grpc-encoding, …).
+   */
+  onHeaders?(metadata: grpc.Metadata, custom: boolean): void;
   /** One response message's bytes (a view into the received data, not a copy). */
   onMessage(message: Buffer): void;
   /** Called exactly once, last. `metadata` holds the trailers, grpc-status-details-bin included. */
@@ -75,7 +78,10 @@ export class GrpcClientStream {
     s.on("response", (h: IncomingHttpHeaders) => {
       this.responseHeaders = h;
       // A trailers-only answer (grpc-status in the headers) has no headers of its own.
-      if (h["grpc-status"] === undefined && Number(h[HTTP2_HEADER_STATUS]) === 200) this.listener.onHeaders?.(metadataOf(h));
+      if (h["grpc-status"] === undefined && Number(h[HTTP2_HEADER_STATUS]) === 200 && this.listener.onHeaders) {
+        const md = metadataOf(h);
+        this.listener.onHeaders(md ?? new grpc.Metadata(), md !== undefined);
+      }
     });
     s.on("data", (chunk: Buffer) => this.onData(chunk));
     s.on("trailers", (t: IncomingHttpHeaders) => {
@@ -205,7 +211,7 @@ export class GrpcClientStream {
     const t = this.trailers ?? (this.responseHeaders?.["grpc-status"] !== undefined ? this.responseHeaders : undefined);
     if (t) {
       const code = Number(t["grpc-status"]);
-      const metadata = metadataOf(t);
+      const metadata = metadataOf(t) ?? new grpc.Metadata();
       return { code: Number.isInteger(code) && code >= 0 && code <= 16 ? code : grpc.status.UNKNOWN, details: decodeMessage(t["grpc-message"]), metadata };
     }
     const rst = this.stream.rstCode;
@@ -245,14 +251,17 @@ function uncork(s: ClientHttp2Stream): void {
   s.uncork();
 }
 
-/** Response headers or trailers as Metadata: transport keys left out, `-bin` values decoded. */
-export function metadataOf(h: IncomingHttpHeaders): grpc.Metadata {
-  const kept: IncomingHttpHeaders = {};
+/**
+ * Response headers or trailers as Metadata: transport keys left out, `-bin` values decoded;
+ * undefined when nothing is left.
+ */
+export function metadataOf(h: IncomingHttpHeaders): grpc.Metadata | undefined {
+  let kept: IncomingHttpHeaders | undefined;
   for (const key of Object.keys(h)) {
     if (key.startsWith(":") || key === "content-type" || key === "grpc-status" || key === "grpc-message" || key === "grpc-encoding" || key === "grpc-accept-encoding" || key === "date") continue;
-    kept[key] = h[key];
+    (kept ??= {})[key] = h[key];
   }
-  return grpc.Metadata.fromHttp2Headers(kept);
+  return kept && grpc.Metadata.fromHttp2Headers(kept);
 }
 
 function decodeMessage(value: string | string[] | undefined): string {
