@@ -94,7 +94,9 @@ export class GrpcClientStream {
     // (node closes the stream only when both sides have ended): report, then reset ours.
     s.on("end", () => {
       this.report();
-      if (!s.destroyed) s.close(NGHTTP2_NO_ERROR);
+      // Once this side has ended too, node closes the stream by itself; closing it here
+      // would fail the writes still completing (an error object each).
+      if (!s.destroyed && !s.writableEnded) s.close(NGHTTP2_NO_ERROR);
     });
     s.on("close", () => this.report());
     if (deadline !== undefined && Number.isFinite(deadline)) {
