@@ -38,6 +38,9 @@ const {
 
 const USER_AGENT = "grpcrouter-bridge";
 
+/** Messages up to this size are copied behind their prefix instead of written separately. */
+const COPY_BELOW = 16 * 1024;
+
 /** Why a session failed (set by its owner): a call cut off by it reports that, not a bare reset. */
 export const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
 
@@ -107,6 +110,14 @@ export class GrpcClientStream {
   /** Sends one message; false when the stream's buffer is full (wait for onDrain). */
   write(message: Uint8Array): boolean {
     if (this.stream.destroyed || this.stream.writableEnded) return false;
+    if (message.length <= COPY_BELOW) {
+      // Small: one buffer, one write (a copy is cheaper than a second write).
+      const framed = Buffer.allocUnsafe(5 + message.length);
+      framed[0] = 0;
+      framed.writeUInt32BE(message.length, 1);
+      framed.set(message, 5);
+      return this.stream.write(framed);
+    }
     const prefix = Buffer.allocUnsafe(5);
     prefix[0] = 0;
     prefix.writeUInt32BE(message.length, 1);
