@@ -271,6 +271,7 @@ class RouterLink {
         ...(o.credentials ? { credentials: o.credentials } : {}),
         ...(o.channelOptions ? { channelOptions: o.channelOptions } : {}),
         ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+        log: bridge.log,
       },
       { goaway: (session) => this.onGoaway(session) },
     );

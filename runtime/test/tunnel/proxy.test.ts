@@ -200,6 +200,12 @@ describe("proxy selection", () => {
     assert.equal(proxyFor(dest, "http://x:4", { grpc_proxy: "http://g:3", no_proxy: "*" })?.display, "http://x:4");
     assert.equal(proxyFor(dest, false, { grpc_proxy: "http://g:3" }), undefined);
     assert.equal(proxyFor(dest, undefined, {}), undefined);
+    // One from the environment that cannot be used is ignored with a word, as grpc-js does;
+    // an explicit one is an error.
+    const ignored: string[] = [];
+    assert.equal(proxyFor(dest, undefined, { https_proxy: "https://p:8443" }, (w) => ignored.push(w)), undefined);
+    assert.match(ignored[0]!, /^https_proxy https:\/\/p:8443: only http:\/\/ proxies .*; dialling directly$/);
+    assert.throws(() => proxyFor(dest, "https://p:8443"), /proxy https:\/\/p:8443: only http:\/\//);
   });
   it("no_proxy: names and their subdomains, CIDR ranges, ports, *", () => {
     assert.ok(bypasses("internal", dest));

@@ -31,6 +31,8 @@ export interface Http2ChannelOptions {
    * "too_many_pings"), as grpc-js clients do by default.
    */
   keepalive?: boolean;
+  /** Hears about a proxy setting in the environment that cannot be used. */
+  log?: (line: string) => void;
 }
 
 /** Why a session could not be had: carries grpc-js's wording so dial hints still apply. */
@@ -82,7 +84,7 @@ export class Http2Channel {
     this.keepaliveMs = positive(co["grpc.keepalive_time_ms"]) ?? KEEPALIVE_TIME_MS;
     this.keepaliveTimeoutMs = positive(co["grpc.keepalive_timeout_ms"]) ?? KEEPALIVE_TIMEOUT_MS;
     const envAllowed = co["grpc.enable_http_proxy"] !== 0;
-    this.proxy = proxyFor({ host, port }, options.proxy ?? (envAllowed ? undefined : false));
+    this.proxy = proxyFor({ host, port }, options.proxy ?? (envAllowed ? undefined : false), process.env, options.log);
     const credentials = options.credentials ?? grpc.credentials.createInsecure();
     this.connector = credentials._createSecureConnector({ scheme: "dns", path: address.replace(/^dns:(\/\/[^/]*\/)?/, "") }, co);
   }

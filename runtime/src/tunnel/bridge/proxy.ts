@@ -20,14 +20,25 @@ export interface ProxyConfig {
  * follow the environment. An explicit URL is used for every destination; one from the
  * environment is skipped for destinations that no_grpc_proxy (or else no_proxy) names.
  */
-export function proxyFor(destination: { host: string; port: number }, proxy: string | false | undefined, env: NodeJS.ProcessEnv = process.env): ProxyConfig | undefined {
+export function proxyFor(
+  destination: { host: string; port: number },
+  proxy: string | false | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  /** Hears why a proxy from the environment is ignored (grpc-js ignores one it cannot use, too). */
+  onIgnored: (why: string) => void = () => {},
+): ProxyConfig | undefined {
   if (proxy === false) return undefined;
   if (proxy !== undefined && proxy !== "") return parseProxyUrl(proxy, "proxy");
   const [name, value] = firstSet(env, ["grpc_proxy", "https_proxy", "http_proxy"]);
   if (!name || !value) return undefined;
   const [, noProxy] = firstSet(env, ["no_grpc_proxy", "no_proxy"]);
   if (noProxy && bypasses(noProxy, destination)) return undefined;
-  return parseProxyUrl(value, name);
+  try {
+    return parseProxyUrl(value, name);
+  } catch (e) {
+    onIgnored(`${(e as Error).message}; dialling directly`);
+    return undefined;
+  }
 }
 
 function firstSet(env: NodeJS.ProcessEnv, names: string[]): [string | undefined, string | undefined] {
