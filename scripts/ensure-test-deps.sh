@@ -11,6 +11,7 @@ packages=(
   openssl         # throwaway certificates for the TLS tests
   dnsmasq-base    # dnsmasq, a real DNS server on loopback for router discovery (no system service)
   bsdutils        # script(1): a pseudo-terminal for the CLI's progress line
+  tinyproxy       # an HTTP CONNECT proxy between bridges and routers
 )
 # Retries, the dpkg lock, sudo and a clear message when not root: see apt-install.sh.
 bash "$here/apt-install.sh" "${packages[@]}"

@@ -12,3 +12,6 @@ export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, t
 export { CallError, type RawCall, type RawHandler, type RawStatus } from "./bridge-call.js";
 export { createBridge, connectHandler, type ConnectBridgeOptions } from "./bridge.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
+export { Http2Channel, DialError, type Http2ChannelOptions } from "./bridge/http2-channel.js";
+export { GrpcClientStream, type GrpcCallListener, type GrpcCallOptions } from "./bridge/grpc-client-stream.js";
+export { parseProxyUrl } from "./bridge/proxy.js";
