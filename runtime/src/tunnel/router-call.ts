@@ -1,6 +1,7 @@
 // One client call as the router routes it: dispatched to an instance's Register stream,
 // requests spliced into frames as the instance grants credit, responses written to the
-// client as it drains them, status passed through unchanged.
+// client as it drains them, status passed through unchanged. The client side is a
+// ServerCall (http2/server-call.ts): metadata, deadline, messages, pause/resume, status.
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
@@ -15,18 +16,10 @@ import type { AttemptResult, CallAttempt, PoolCall } from "../resilience/index.j
 import { RouterFrame } from "./frames.js";
 import { FrameError } from "./wire.js";
 import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
+import type { ServerCall } from "./http2/server-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
 import type { TunnelMethod } from "./spec.js";
-
-type AnyServerCall =
-  | grpc.ServerUnaryCall<Buffer, Buffer>
-  | grpc.ServerReadableStream<Buffer, Buffer>
-  | grpc.ServerWritableStream<Buffer, Buffer>
-  | grpc.ServerDuplexStream<Buffer, Buffer>;
-
-type ReadableCall = grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
-type WritableCall = grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
 
 const DEADLINE_SLACK_MS = 50;
 const EMPTY = new Uint8Array(0);
@@ -84,7 +77,6 @@ export class RoutedCall {
   private clientDone = false;
   private halfCloseSent = false;
   private paused = false;
-  private reading = false;
   private sentRequests = 0;
   private headersSent = false;
   private response: Buffer | undefined;
@@ -97,19 +89,22 @@ export class RoutedCall {
     private readonly ctx: RouterContext,
     readonly route: CallRoute,
     readonly method: TunnelMethod,
-    readonly client: AnyServerCall,
-    private readonly callback: grpc.sendUnaryData<Buffer> | undefined,
+    readonly client: ServerCall,
     /** The request of a single-request method. */
     private readonly request: Buffer | undefined,
   ) {
     this.hubId = ctx.nextHubCallId();
-    const d = client.getDeadline();
-    this.deadline = d instanceof Date ? d.getTime() : d;
-    (client as unknown as NodeJS.EventEmitter).on("cancelled", () => this.onClientCancelled());
+    this.deadline = client.deadline;
+    // Requests flow once the call has a stream (open); until then HTTP/2 holds them.
+    if (!method.singleRequest) this.pause();
+    client.listen({
+      message: (b) => this.onClientData(b),
+      halfClose: () => this.onClientEnd(),
+      cancel: (error) => (error ? this.onRequestError(error.code, error.message) : this.onClientCancelled()),
+    });
     if (Number.isFinite(this.deadline)) {
-      const ms = Math.max(0, this.deadline - Date.now());
-      // grpc-js answers the client itself at the deadline; this timer tells the instance.
-      this.deadlineTimer = setTimeout(() => this.onDeadline(), ms + 1);
+      // The router answers the client DEADLINE_EXCEEDED and tells the instance.
+      this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, this.deadline - Date.now()));
     }
   }
 
@@ -124,6 +119,10 @@ export class RoutedCall {
 
   get metadata(): grpc.Metadata {
     return this.client.metadata;
+  }
+
+  get peer(): string {
+    return this.client.peer;
   }
 
   /** Open has left for the instance: it may have started the call. */
@@ -158,7 +157,7 @@ export class RoutedCall {
         method: this.method.path,
         metadata: entriesFromMetadata(this.client.metadata),
         timeout: remaining === undefined ? undefined : durationFromMs(remaining),
-        peer: this.client.getPeer(),
+        peer: this.client.peer,
       }),
     );
     // Captured after queuing: a batch cut while queuing Open must not count as sending it.
@@ -170,19 +169,12 @@ export class RoutedCall {
     }
     // Requests that arrived while the call had no stream wait in the queue.
     this.flushQueue();
-    if (!this.reading) {
-      this.reading = true;
-      const r = this.client as ReadableCall;
-      r.on("data", (b: Buffer) => this.onClientData(b));
-      r.on("end", () => this.onClientEnd());
-      r.on("error", () => {});
-    }
   }
 
   // ---- requests: client → instance ----
 
   private onClientData(b: Buffer): void {
-    if (this.finished) return;
+    if (this.finished || this.method.singleRequest) return;
     this.noteRequest(b);
     if (this.stream && this.requestCredit > 0 && this.queue.length === 0) this.sendRequest(b);
     else {
@@ -192,6 +184,7 @@ export class RoutedCall {
   }
 
   private onClientEnd(): void {
+    if (this.method.singleRequest) return;
     this.clientDone = true;
     if (this.stream && this.queue.length === 0) this.sendHalfClose();
   }
@@ -221,13 +214,13 @@ export class RoutedCall {
   private pause(): void {
     if (this.paused || this.method.singleRequest) return;
     this.paused = true;
-    (this.client as ReadableCall).pause();
+    this.client.pause();
   }
 
   private resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    (this.client as ReadableCall).resume();
+    this.client.resume();
   }
 
   onWindowUpdate(bytes: number): void {
@@ -241,7 +234,7 @@ export class RoutedCall {
     if (this.finished || this.headersSent) return;
     this.headersSent = true;
     const md = metadataFromEntries(entries, (k, why) => this.ctx.log(`call ${this.method.path}: dropped response header ${k}: ${why}`));
-    this.client.sendMetadata(md);
+    this.client.sendHeaders(md);
     this.ctx.hub?.publish({ type: "callHeaders", callId: this.hubId, metadata: md });
   }
 
@@ -265,9 +258,9 @@ export class RoutedCall {
       return;
     }
     this.headersSent = true;
-    // Credit goes back only once grpc-js has handed the bytes to HTTP/2: a slow client
-    // stalls its own call, and the router holds at most one window per call.
-    (this.client as WritableCall).write(buf, () => this.grant(len));
+    // Credit goes back only once HTTP/2 has taken the bytes: a slow client stalls its own
+    // call, and the router holds at most one window per call.
+    this.client.write(buf, () => this.grant(len));
   }
 
   private grant(len: number): void {
@@ -341,17 +334,16 @@ export class RoutedCall {
     this.finished = true;
     this.cleanup(code);
     try {
-      if (this.method.singleResponse) {
-        const cb = this.callback!;
-        if (code === 0) {
-          if (this.response !== undefined) cb(null, this.response, md);
-          else cb({ code: grpc.status.INTERNAL, details: "grpcrouter: the instance ended the call without a response message", metadata: md } as grpc.ServiceError);
-        } else cb({ code, details: message, metadata: md } as grpc.ServiceError);
-      } else {
-        const w = this.client as WritableCall;
-        if (code === 0) w.end(md);
-        else w.emit("error", { code, details: message, metadata: md });
-      }
+      if (this.method.singleResponse && code === 0) {
+        if (this.response !== undefined) {
+          this.client.write(this.response);
+          this.client.end(code, message, md);
+        } else {
+          code = grpc.status.INTERNAL;
+          message = "grpcrouter: the instance ended the call without a response message";
+          this.client.end(code, message, md);
+        }
+      } else this.client.end(code, message, md);
     } catch (e) {
       // The client is gone already; nothing to tell it.
       this.ctx.log(`call ${this.method.path}: could not send status: ${(e as Error).message}`);
@@ -379,6 +371,13 @@ export class RoutedCall {
       if (!this.hubStarted) this.route.announce(this);
       this.ctx.hub.publish({ type: "callEnded", callId: this.hubId, code, message: deadline ? "deadline exceeded" : "cancelled" });
     }
+  }
+
+  /** The client's request broke the wire rules (too large, compressed): the client has its status already. */
+  private onRequestError(code: number, message: string): void {
+    if (this.finished) return;
+    this.sendCancel(message, false);
+    this.finish(code, message);
   }
 
   private onDeadline(): void {

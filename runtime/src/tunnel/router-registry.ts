@@ -353,7 +353,7 @@ export class ServiceRoute implements CallRoute {
       callId: call.hubId,
       method: call.method.path,
       kind: call.method.kind,
-      peer: call.client.getPeer(),
+      peer: call.peer,
       metadata: call.metadata,
       ...(instanceId !== undefined ? { instanceId } : {}),
       ...(reason !== undefined ? { reason } : {}),
