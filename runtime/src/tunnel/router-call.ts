@@ -12,7 +12,7 @@ import {
   type MetadataEntry,
   type Trailers,
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
-import type { AttemptResult, CallAttempt, PoolCall } from "../resilience/index.js";
+import { CallRejectedError, type AttemptResult, type CallAttempt, type PoolCall } from "../resilience/index.js";
 import { RouterFrame } from "./frames.js";
 import { FrameError } from "./wire.js";
 import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
@@ -27,18 +27,25 @@ const EMPTY = new Uint8Array(0);
 /** Marks a Trailers frame by which an instance refuses a call it never started (draining). */
 export const REFUSED_KEY = "grpcrouter-refused";
 
+/** What a call needs of its service (ServiceRoute): admission, the pool, the streams. */
 export interface CallRoute {
   readonly serviceName: string;
-  /**
-   * An attempt failed in a way that might be retried (never delivered, or a status the
-   * retry rule may retry): finishes the attempt with the pool and, when the rule and the
-   * budget allow, starts the next one. True when the call runs again.
-   */
-  retry(call: RoutedCall, attempt: CallAttempt, result: AttemptResult): boolean;
-  /** Publishes callStarted (without an instance) for a call that ends before it got one. */
-  announce(call: RoutedCall): void;
+  /** Rate limits: a refusal's reason, or undefined when the call may go on. */
+  admit(call: RoutedCall): string | undefined;
+  /** The pool's record of the call across its attempts (the picker it asks for each). */
+  poolCall(call: RoutedCall): PoolCall;
+  /** A stream of the attempt's instance with room; undefined when the instance left meanwhile. */
+  streamFor(attempt: CallAttempt): InstanceStream | undefined;
+  /** Counts calls waiting for an instance (stats). */
+  waiting(delta: 1 | -1): void;
 }
 
+/**
+ * One client call, from its first byte to its status. It owns its attempt loop (ask the
+ * pool for an instance, open on one of its streams, retry or move on when the rule allows)
+ * and reports its life to one CallObserver; the client side is a ServerCall, the instance
+ * side an InstanceStream.
+ */
 export class RoutedCall {
   /** Call id on its current stream; 0 while not dispatched. */
   id = 0;
@@ -47,19 +54,19 @@ export class RoutedCall {
   /** The sender's flush count when Open was queued: Open has left once the count moved on. */
   openSeq = -1;
   routingKey: string | undefined;
-  /** The admin hub has seen callStarted. */
-  hubStarted = false;
+  /** The observer has seen `started`. */
+  private announced = false;
   /** Attempts after the first (moved unstarted, or retried). */
-  retries = 0;
+  private retries = 0;
   readonly deadline: number;
-  /** The pool's record of this call across attempts (set by the route). */
-  poolCall: PoolCall | undefined;
+  /** The pool's record of this call across attempts. */
+  private poolCall: PoolCall | undefined;
   /** The attempt running now; undefined while the call waits for an instance. */
-  attempt: CallAttempt | undefined;
+  private attempt: CallAttempt | undefined;
   /** Aborted when the client cancels (or the call ends while waiting): ends the pool's wait. */
   readonly abort = new AbortController();
   /** Why an undelivered call was not moved again (for its final message). */
-  undeliveredReason: string | undefined;
+  private undeliveredReason: string | undefined;
   /** Reads a text header of the call, for balancers (pin, subset). */
   readonly metadataValue = (key: string): string | undefined => {
     const v = this.client.metadata.get(key)[0];
@@ -108,9 +115,81 @@ export class RoutedCall {
     }
   }
 
-  /** Publishes the request of a single-request call (after callStarted, so the hub knows the call). */
-  publishInitialRequest(): void {
-    if (this.request !== undefined) this.noteRequest(this.request);
+  // ---- the attempt loop ----
+
+  /** Routes the call: admission, then attempts on the instances the pool picks. */
+  start(): void {
+    if (this.finished) return;
+    if (this.ctx.closing) return this.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
+    const refused = this.route.admit(this);
+    if (refused !== undefined) return this.fail(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${refused}`);
+    this.poolCall = this.route.poolCall(this);
+    this.nextAttempt();
+  }
+
+  /** Asks the pool for the next attempt (after a backoff, when it is a retry). */
+  private nextAttempt(): void {
+    this.route.waiting(1);
+    this.poolCall!.next().then(
+      (attempt) => {
+        this.route.waiting(-1);
+        this.runAttempt(attempt);
+      },
+      (e: unknown) => {
+        this.route.waiting(-1);
+        if (e instanceof CallRejectedError) this.fail(e.code, `grpcrouter: ${e.details}`);
+        else this.fail(grpc.status.INTERNAL, `grpcrouter: routing failed: ${(e as Error)?.message ?? e}`);
+      },
+    );
+  }
+
+  /** Runs an admitted attempt on a stream of its instance. */
+  private runAttempt(attempt: CallAttempt): void {
+    if (this.finished || this.ctx.closing) {
+      attempt.finish({ code: grpc.status.CANCELLED, delivered: false, committed: true });
+      if (!this.finished) this.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
+      return;
+    }
+    const stream = this.route.streamFor(attempt);
+    if (!stream) {
+      // The instance left (or lost its last open stream) between admission and now.
+      const d = attempt.finish({ code: grpc.status.UNAVAILABLE, delivered: false });
+      if (d.retry) return this.nextAttempt();
+      return this.fail(grpc.status.UNAVAILABLE, `grpcrouter: ${this.method.path} could not be delivered: ${d.reason}`);
+    }
+    this.attempt = attempt;
+    this.announce(attempt.instance.id, attempt.pick.reason);
+    stream.open(this);
+  }
+
+  /**
+   * The attempt failed in a way that might be retried (never delivered, or a status the
+   * retry rule may retry): leaves the stream, finishes the attempt with the pool and, when
+   * the rule and the budget allow, starts the next one. True when the call runs again.
+   */
+  private retryAttempt(result: AttemptResult): boolean {
+    const a = this.attempt;
+    if (!a || this.finished) return false;
+    this.attempt = undefined;
+    // Leave the stream before the pool frees the slot, so the next call finds its room.
+    this.leaveStream();
+    const d = a.finish(result);
+    if (!d.retry || this.ctx.closing) {
+      if (!result.delivered && !d.retry) this.undeliveredReason = d.reason;
+      return false;
+    }
+    this.retries++;
+    this.resetForRetry();
+    this.nextAttempt();
+    return true;
+  }
+
+  /** `started` once per call (a retried call keeps its first record), then a single request. */
+  private announce(instanceId: string | undefined, reason: string | undefined): void {
+    if (this.announced) return;
+    this.announced = true;
+    this.ctx.observer.started(this, instanceId, reason);
+    if (this.request !== undefined) this.ctx.observer.request(this, this.request);
   }
 
   get isFinished(): boolean {
@@ -235,7 +314,7 @@ export class RoutedCall {
     this.headersSent = true;
     const md = metadataFromEntries(entries, (k, why) => this.ctx.log(`call ${this.method.path}: dropped response header ${k}: ${why}`));
     this.client.sendHeaders(md);
-    this.ctx.hub?.publish({ type: "callHeaders", callId: this.hubId, metadata: md });
+    this.ctx.observer.headers(this, md);
   }
 
   /** A response payload; the stream has checked the window. */
@@ -245,10 +324,7 @@ export class RoutedCall {
     this.unacked += len;
     if (this.finished) return this.grant(len);
     this.responseCount++;
-    const hub = this.ctx.hub;
-    if (hub?.wantsMessages) {
-      hub.publish({ type: "callMessage", callId: this.hubId, direction: "response", size: len, ...(hub.wantsBodies ? { payload: body } : {}) });
-    }
+    this.ctx.observer.response(this, body);
     const buf = Buffer.from(body.buffer, body.byteOffset, len);
     if (this.method.singleResponse) {
       if (this.response !== undefined) throw new FrameError(`call ${this.id} (${this.method.kind} ${this.method.path}) got a second response message`);
@@ -292,20 +368,6 @@ export class RoutedCall {
     this.finish(t.code <= 16 ? t.code : grpc.status.UNKNOWN, t.message, md);
   }
 
-  /** Offers the failed attempt to the retry rule; on a retry, leaves the stream first. */
-  private retryAttempt(result: AttemptResult): boolean {
-    const a = this.attempt;
-    if (!a || this.finished) return false;
-    this.attempt = undefined;
-    // Leave the stream before the pool frees the slot, so the next call finds its room.
-    this.leaveStream();
-    if (this.route.retry(this, a, result)) {
-      this.resetForRetry();
-      return true;
-    }
-    return false;
-  }
-
   /** The call's stream died. */
   onStreamLost(reason: string): void {
     if (this.finished) return;
@@ -329,6 +391,7 @@ export class RoutedCall {
     this.finish(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
   }
 
+  /** Ends the call: the client gets the status, the pool and the observer hear of it. */
   private finish(code: number, message: string, md: grpc.Metadata = new grpc.Metadata()): void {
     if (this.finished) return;
     this.finished = true;
@@ -348,11 +411,13 @@ export class RoutedCall {
       // The client is gone already; nothing to tell it.
       this.ctx.log(`call ${this.method.path}: could not send status: ${(e as Error).message}`);
     }
-    if (this.ctx.hub) {
-      // A call that ends while waiting for an instance has not been announced yet.
-      if (!this.hubStarted) this.route.announce(this);
-      this.ctx.hub.publish({ type: "callEnded", callId: this.hubId, code, message, trailers: md });
-    }
+    this.ended(code, message, md);
+  }
+
+  /** The one place a call's end is reported; a call that never got an instance is announced first. */
+  private ended(code: number, message: string, trailers: grpc.Metadata | undefined): void {
+    this.announce(undefined, undefined);
+    this.ctx.observer.ended(this, code, message, trailers);
   }
 
   private onClientCancelled(): void {
@@ -367,10 +432,7 @@ export class RoutedCall {
     // (the pool ignores attempts whose signal is aborted). A deadline does count.
     if (!deadline) this.abort.abort();
     this.cleanup(code);
-    if (this.ctx.hub) {
-      if (!this.hubStarted) this.route.announce(this);
-      this.ctx.hub.publish({ type: "callEnded", callId: this.hubId, code, message: deadline ? "deadline exceeded" : "cancelled" });
-    }
+    this.ended(code, deadline ? "deadline exceeded" : "cancelled", undefined);
   }
 
   /** The client's request broke the wire rules (too large, compressed): the client has its status already. */
@@ -395,10 +457,7 @@ export class RoutedCall {
 
   private noteRequest(b: Buffer): void {
     this.requestCount++;
-    const hub = this.ctx.hub;
-    if (hub?.wantsMessages) {
-      hub.publish({ type: "callMessage", callId: this.hubId, direction: "request", size: b.length, ...(hub.wantsBodies ? { payload: b } : {}) });
-    }
+    this.ctx.observer.request(this, b);
   }
 
   /** Leaves the current stream (the attempt is over). */

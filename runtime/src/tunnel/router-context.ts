@@ -1,6 +1,7 @@
 // What the parts of a router share: resolved limits, the logger and the admin hub.
 import type { AdminHub } from "../admin/index.js";
 import type { PeerCertificateInfo } from "./peer-certificate.js";
+import type { CallObserver } from "./router-observer.js";
 
 export interface RouterLimits {
   /** Response bytes an instance may send per call before the router grants more (Welcome.initial_window). */
@@ -31,6 +32,8 @@ export interface RouterContext {
   readonly routerId: string;
   readonly limits: RouterLimits;
   readonly hub: AdminHub | undefined;
+  /** Where every routed call reports its life (the hub's observer, or none). */
+  readonly observer: CallObserver;
   readonly log: (line: string) => void;
   readonly peers: readonly string[];
   readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;

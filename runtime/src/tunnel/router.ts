@@ -13,6 +13,7 @@ import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limi
 import { GrpcServer, type GrpcMethod, type ServerTls } from "./http2/server.js";
 import type { ServerCall } from "./http2/server-call.js";
 import { RoutedCall } from "./router-call.js";
+import { HubCallObserver, NO_OBSERVER } from "./router-observer.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
 import { ServiceRoute, type InstanceView } from "./router-registry.js";
 import { InstanceStream } from "./router-stream.js";
@@ -189,6 +190,7 @@ class RouterImpl implements Router {
       routerId: options.routerId ?? randomUUID(),
       limits,
       hub: options.hub,
+      observer: options.hub ? new HubCallObserver(options.hub) : NO_OBSERVER,
       log: logger,
       authorize: options.authorize,
       peers: options.peers ?? [],
@@ -311,7 +313,7 @@ class RouterImpl implements Router {
         const call = new RoutedCall(this.ctx, route, m, client, request);
         this.ctx.active.add(call);
         call.routingKey = route.routingKeyOf(call, request);
-        route.dispatch(call);
+        call.start();
       },
     };
   }
