@@ -142,7 +142,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
 
   const updateHealth = (service: string) => {
     const r = routed.get(service);
-    if (r) health.set(service, r.router.instances(service).some((i) => i.serving && !i.draining));
+    if (r) health.set(service, r.router.hasServingInstance(service));
   };
 
   /** Mounts `module`'s services: new and changed ones get a fresh router, unchanged ones stay. */

@@ -261,6 +261,11 @@ export class ServiceRoute implements CallRoute {
     });
   }
 
+  hasServingInstance(): boolean {
+    for (const inst of this.instances.values()) if (inst.pooled.health.state === "serving" && !inst.draining) return true;
+    return false;
+  }
+
   views(): InstanceView[] {
     return [...this.instances.values()].map((i) => i.view());
   }

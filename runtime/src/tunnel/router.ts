@@ -143,6 +143,11 @@ export interface Router {
   /** The same as close(graceMs): what a process does on SIGTERM. */
   drain(graceMs?: number): Promise<void>;
   instances(service?: string): InstanceView[];
+  /**
+   * Whether `service` has an instance taking calls now (what grpc.health.v1 reports). Stops
+   * at the first one, without building views: cheap enough to ask on every registration.
+   */
+  hasServingInstance(service: string): boolean;
   stats(): RouterStats;
   /**
    * Replaces a service's balancer, resilience settings and rate limits while it runs, as if
@@ -248,6 +253,10 @@ class RouterImpl implements Router {
 
   instances(service?: string): InstanceView[] {
     return this.routes.filter((r) => service === undefined || r.serviceName === service).flatMap((r) => r.views());
+  }
+
+  hasServingInstance(service: string): boolean {
+    return this.routes.some((r) => r.serviceName === service && r.hasServingInstance());
   }
 
   configure(service: string, settings: ServiceSettings): void {
