@@ -50,6 +50,11 @@ export class GrpcServer {
     this.methods.set(path, method);
   }
 
+  /** What serves `path`, if anything (to drive a method without a socket, e.g. in a test). */
+  lookup(path: string): GrpcMethod | undefined {
+    return this.methods.get(path);
+  }
+
   /** Stops serving `path` (new calls get UNIMPLEMENTED; calls in flight go on). */
   remove(path: string): void {
     this.methods.delete(path);
