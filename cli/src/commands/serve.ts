@@ -2,7 +2,7 @@
 // descriptors, with server reflection, grpc.health.v1, the Admin service and the web
 // dashboard, reloading when the module's .proto files change.
 //
-// Each service gets a router of its own on one shared grpc-js server, so a reload replaces
+// Each service gets a router of its own on one shared node:http2 gRPC server (GrpcServer), so a reload replaces
 // only the services whose tunnel changed (methods, field numbers): the others keep their
 // registered instances and live calls. A module that no longer compiles keeps the running
 // configuration and prints the diagnostics.
@@ -12,6 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "@grpcrouter/generator";
 import {
   AdminHub,
+  GrpcServer,
   RouterHealth,
   addAdminService,
   addReflection,
@@ -58,8 +59,6 @@ interface Routed {
   key: string;
   router: Router;
   scope: number;
-  /** grpc-js paths the router mounted: its methods and its Register stream. */
-  paths: string[];
 }
 
 export interface ServeOptions {
@@ -147,7 +146,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   // OTEL_NODE_DISABLED_INSTRUMENTATIONS=grpc so grpc-js is not traced a second time).
   const tracing = createRouterTracing({ hub });
   const health = new RouterHealth([]);
-  const server = new grpc.Server({ "grpc.max_send_message_length": -1 });
+  const server = new GrpcServer();
   const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
   health.addTo(server);
   // The Admin service streams every call's metadata and bodies: on a port other machines can
@@ -161,7 +160,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
 
   const updateHealth = (service: string) => {
     const r = routed.get(service);
-    if (r) health.set(service, r.router.instances(service).some((i) => i.serving && !i.draining));
+    if (r) health.set(service, r.router.hasServingInstance(service));
   };
 
   /** Mounts `module`'s services: new and changed ones get a fresh router, unchanged ones stay. */
@@ -175,7 +174,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       if (key === r.key) continue;
       // New calls stop reaching the old router at once; its calls get a grace period and
       // its instances are told to drain, so their bridges re-register with the new one.
-      server.removeService(Object.fromEntries(r.paths.map((p) => [p, { path: p }])) as unknown as grpc.ServiceDefinition);
+      for (const p of r.router.paths) server.remove(p);
       const done = r.router.close(10_000).catch((e: unknown) => log(`closing the router of ${service}: ${String(e)}`));
       closing.add(done);
       void done.finally(() => closing.delete(done));
@@ -190,7 +189,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       if (routed.has(service)) continue;
       const scope = nextScope;
       nextScope = (nextScope % 0xffff) + 1;
-      routed.set(service, { key: module.serviceKeys.get(service)!, router: mount(spec, scope), scope, paths: pathsOf(spec) });
+      routed.set(service, { key: module.serviceKeys.get(service)!, router: mount(spec, scope), scope });
       health.set(service, false);
       if (!replaced.includes(service)) added.push(service);
     }
@@ -233,9 +232,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     }
   })();
 
-  const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host}:${options.port}`, options.credentials ?? grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
+  const listenHost = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const { port: bound } = await server.listen(`${listenHost}:${options.port}`, options.credentials);
   const shownHost = options.host === "0.0.0.0" || options.host === "::" ? "localhost" : options.host;
   const address = `${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${bound}`;
   hub.setRouterAddress(address);
@@ -246,7 +244,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     try {
       dashboard = await startDashboard({ hub, port: options.adminPort, ...(metrics ? { metrics } : {}) });
     } catch (e) {
-      server.forceShutdown();
+      await server.close(0);
       throw new Error(`cannot start the dashboard on port ${options.adminPort}: ${(e as Error).message}`);
     }
   }
@@ -255,7 +253,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     try {
       metricsServer = await startMetricsServer({ metrics, port: options.metricsPort, host: options.host });
     } catch (e) {
-      server.forceShutdown();
+      await server.close(0);
       await dashboard?.close();
       throw new Error(`cannot serve metrics on port ${options.metricsPort}: ${(e as Error).message}`);
     }
@@ -375,22 +373,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       tracing.close();
       await dashboard?.close();
       await metricsServer?.close();
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 2000);
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      // GOAWAY on every connection; those still open after 2 s are closed.
+      await server.close(2000);
     },
   };
-}
-
-function pathsOf(spec: TunnelSpec): string[] {
-  return [...spec.service.methods.map((m) => `/${spec.service.typeName}/${m.name}`), `/${spec.routerService}/Register`];
 }
 
 export const serveCommand: Command = {

@@ -13,6 +13,8 @@ import {
   type WatchRequest,
 } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { AdminHub } from "./hub.js";
+import { GrpcServer } from "../tunnel/http2/server.js";
+import { serveServerStream, serveUnary } from "../tunnel/http2/typed.js";
 
 function codec<D extends DescMessage>(schema: D) {
   return {
@@ -51,8 +53,28 @@ export const adminServiceDefinition: grpc.ServiceDefinition = {
   },
 };
 
-/** Adds grpcrouter.v1.Admin, served from `hub`, to a grpc-js server (before or after bind). */
-export function addAdminService(server: grpc.Server, hub: AdminHub): void {
+/** Adds grpcrouter.v1.Admin, served from `hub`, to the router's GrpcServer or a grpc-js server (before or after bind). */
+export function addAdminService(server: GrpcServer | grpc.Server, hub: AdminHub): void {
+  if (server instanceof GrpcServer) {
+    serveUnary(server, GET_SNAPSHOT_PATH, GetSnapshotRequestSchema, SnapshotSchema, () => hub.snapshot({ includeMessages: false }));
+    serveServerStream(server, WATCH_PATH, WatchRequestSchema, EventSchema, async (req, sink) => {
+      const watcher = hub.watch({ includeMessages: req.includeMessages, includeBodies: req.includeBodies, services: req.services });
+      sink.signal.addEventListener("abort", () => watcher.close());
+      // Pull from the bounded queue only as fast as the HTTP/2 stream drains: a slow
+      // reader fills its own queue and loses events, the router never waits.
+      for (;;) {
+        const ev = watcher.take();
+        if (ev) {
+          if (!sink.write(ev)) await sink.drained();
+          continue;
+        }
+        if (watcher.closed || sink.signal.aborted) break;
+        await watcher.waitForEvents();
+      }
+      sink.end();
+    });
+    return;
+  }
   server.addService(adminServiceDefinition, {
     GetSnapshot: (_call: grpc.ServerUnaryCall<unknown, Snapshot>, callback: grpc.sendUnaryData<Snapshot>) => {
       callback(null, hub.snapshot({ includeMessages: false }));

@@ -17,6 +17,8 @@ import {
   type HealthCheckRequest,
   type HealthCheckResponse,
 } from "./gen/grpc/health/v1/health_pb.js";
+import { GrpcServer } from "../tunnel/http2/server.js";
+import { StatusError, serveServerStream, serveUnary } from "../tunnel/http2/typed.js";
 
 function codec<D extends DescMessage>(schema: D) {
   return {
@@ -66,37 +68,64 @@ const response = (status: ServingStatus): HealthCheckResponse => create(HealthCh
 
 export class RouterHealth {
   readonly #status = new Map<string, ServingStatus>([["", ServingStatus.SERVING]]);
-  readonly #watchers = new Map<string, Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>>();
+  /** Per service, the Watch calls: each takes a status to write. */
+  readonly #watchers = new Map<string, Set<(status: HealthCheckResponse) => void>>();
 
   constructor(services: Iterable<string>) {
     for (const s of services) this.set(s, false);
   }
 
-  addTo(server: Pick<grpc.Server, "addService">): void {
+  /** Serves grpc.health.v1.Health on a GrpcServer (the router's) or a grpc-js server. */
+  addTo(server: GrpcServer | Pick<grpc.Server, "addService">): void {
+    if (server instanceof GrpcServer) {
+      serveUnary(server, `${PREFIX}Check`, HealthCheckRequestSchema, HealthCheckResponseSchema, (req) => this.#check(req.service));
+      serveUnary(server, `${PREFIX}List`, HealthListRequestSchema, HealthListResponseSchema, () => this.#list());
+      serveServerStream(server, `${PREFIX}Watch`, HealthCheckRequestSchema, HealthCheckResponseSchema, (req, sink) => {
+        this.#watch(req.service, (r) => sink.write(r), sink.signal);
+      });
+      return;
+    }
     server.addService(healthServiceDefinition, {
       Check: (call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: grpc.sendUnaryData<HealthCheckResponse>) => {
-        const status = this.#status.get(call.request.service);
-        if (status === undefined) callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${call.request.service}` });
-        else callback(null, response(status));
+        try {
+          callback(null, this.#check(call.request.service));
+        } catch (e) {
+          callback({ code: (e as StatusError).code, details: (e as Error).message });
+        }
       },
-      List: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        callback(null, create(HealthListResponseSchema, { statuses: Object.fromEntries([...this.#status].map(([s, st]) => [s, response(st)])) }));
-      },
+      List: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, this.#list()),
       Watch: (call: grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {
-        const service = call.request.service;
-        let set = this.#watchers.get(service);
-        if (!set) this.#watchers.set(service, (set = new Set()));
-        set.add(call);
-        const stop = () => {
-          set.delete(call);
-          if (set.size === 0 && this.#watchers.get(service) === set) this.#watchers.delete(service);
-        };
+        const abort = new AbortController();
+        const stop = () => abort.abort();
         call.on("cancelled", stop);
         call.on("close", stop);
         call.on("error", stop);
-        call.write(response(this.#status.get(service) ?? ServingStatus.SERVICE_UNKNOWN));
+        this.#watch(call.request.service, (r) => call.write(r), abort.signal);
       },
     });
+  }
+
+  #check(service: string): HealthCheckResponse {
+    const status = this.#status.get(service);
+    if (status === undefined) throw new StatusError(grpc.status.NOT_FOUND, `unknown service ${service}`);
+    return response(status);
+  }
+
+  #list() {
+    return create(HealthListResponseSchema, { statuses: Object.fromEntries([...this.#status].map(([s, st]) => [s, response(st)])) });
+  }
+
+  /** Writes the status of `service` now and on every change until `signal` aborts. */
+  #watch(service: string, write: (r: HealthCheckResponse) => void, signal: AbortSignal): void {
+    if (signal.aborted) return;
+    let set = this.#watchers.get(service);
+    if (!set) this.#watchers.set(service, (set = new Set()));
+    set.add(write);
+    signal.addEventListener("abort", () => {
+      set.delete(write);
+      if (set.size === 0 && this.#watchers.get(service) === set) this.#watchers.delete(service);
+    });
+    write(response(this.#status.get(service) ?? ServingStatus.SERVICE_UNKNOWN));
   }
 
   /** Whether `service` is known (was given to the constructor or set since). */
@@ -129,6 +158,6 @@ export class RouterHealth {
   #notify(service: string, status: ServingStatus): void {
     // A watcher that does not read fills its own HTTP/2 window; a health status is tiny and
     // changes rarely, so writing regardless is bounded in practice.
-    for (const call of this.#watchers.get(service) ?? []) call.write(response(status));
+    for (const write of this.#watchers.get(service) ?? []) write(response(status));
   }
 }

@@ -15,6 +15,8 @@ import {
   type ServerReflectionRequest,
   type ServerReflectionResponse,
 } from "./gen/grpc/reflection/v1/reflection_pb.js";
+import { GrpcServer } from "../tunnel/http2/server.js";
+import { serveBidi } from "../tunnel/http2/typed.js";
 
 function codec<D extends DescMessage>(schema: D) {
   return {
@@ -147,15 +149,25 @@ class ReflectionIndex {
  * names) from the files that declare them; their imports are found through the descriptors.
  * Returns a function that replaces what is described (a router reloading its protos).
  */
-export function addReflection(server: Pick<grpc.Server, "addService">, files: Iterable<DescFile>, services: string[]): (files: Iterable<DescFile>, services: string[]) => void {
+export function addReflection(server: GrpcServer | Pick<grpc.Server, "addService">, files: Iterable<DescFile>, services: string[]): (files: Iterable<DescFile>, services: string[]) => void {
   let index = new ReflectionIndex(files, [...services].sort());
+  const replace = (nextFiles: Iterable<DescFile>, nextServices: string[]) => {
+    index = new ReflectionIndex(nextFiles, [...nextServices].sort());
+  };
+  if (server instanceof GrpcServer) {
+    for (const name of REFLECTION_SERVICES) {
+      serveBidi(server, `/${name}/ServerReflectionInfo`, ServerReflectionRequestSchema, ServerReflectionResponseSchema, (sink) => ({
+        message: (request) => sink.write(index.answer(request)),
+        halfClose: () => sink.end(),
+      }));
+    }
+    return replace;
+  }
   const handler = (call: grpc.ServerDuplexStream<ServerReflectionRequest, ServerReflectionResponse>) => {
     call.on("data", (request: ServerReflectionRequest) => call.write(index.answer(request)));
     call.on("end", () => call.end());
     call.on("error", () => call.end());
   };
   for (const name of REFLECTION_SERVICES) server.addService(definition(name), { ServerReflectionInfo: handler });
-  return (nextFiles, nextServices) => {
-    index = new ReflectionIndex(nextFiles, [...nextServices].sort());
-  };
+  return replace;
 }

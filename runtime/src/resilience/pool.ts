@@ -264,8 +264,19 @@ export class InstancePool {
   private readonly balancer: Balancer;
   private readonly service: string;
   private readonly onHealthChange: ((s: InstanceStatus) => void) | undefined;
-  private members: PooledInstance[] = [];
-  private list: readonly Candidate[] = [];
+  /** Members in join order. A join or a leave is O(1): the arrays below are rebuilt on their next use. */
+  private readonly memberSet = new Set<PooledInstance>();
+  private memberArray: PooledInstance[] | undefined = [];
+  private listCache: readonly Candidate[] | undefined = [];
+
+  private get members(): PooledInstance[] {
+    return (this.memberArray ??= [...this.memberSet]);
+  }
+
+  /** A new array after every join or leave: that is how balancers notice membership changes. */
+  private get list(): readonly Candidate[] {
+    return (this.listCache ??= this.members.map((m) => m.candidate));
+  }
   private readonly byId = new Map<string, PooledInstance>();
   private ready: Waiter[] = [];
   private readonly monitor: HealthMonitor;
@@ -294,7 +305,7 @@ export class InstancePool {
   }
 
   get size(): number {
-    return this.members.length;
+    return this.memberSet.size;
   }
 
   get(id: string): PooledInstance | undefined {
@@ -307,8 +318,9 @@ export class InstancePool {
     if (this.byId.has(init.id)) throw new Error(`instance '${init.id}' of ${this.service} is already registered`);
     const inst = new PooledInstance(this, init, this.monitor.add(init.id));
     this.byId.set(inst.id, inst);
-    this.members = [...this.members, inst];
-    this.list = this.members.map((m) => m.candidate);
+    this.memberSet.add(inst);
+    this.memberArray = undefined;
+    this.listCache = undefined;
     this.wakeReady();
     return inst;
   }
@@ -322,14 +334,15 @@ export class InstancePool {
     inst.candidate.healthy = false;
     this.monitor.remove(inst.health);
     this.byId.delete(id);
-    this.members = this.members.filter((m) => m !== inst);
-    this.list = this.members.map((m) => m.candidate);
+    this.memberSet.delete(inst);
+    this.memberArray = undefined;
+    this.listCache = undefined;
     this.readmit(inst);
   }
 
   /** @internal A new candidates array tells balancers to rebuild their groups. */
   membershipChanged(): void {
-    this.list = this.members.map((m) => m.candidate);
+    this.listCache = undefined;
     this.wakeReady();
   }
 

@@ -7,7 +7,9 @@ export { createRouter, type Router, type RouterOptions, type RouterServiceOption
 export { RateLimiter, RateLimitConfigError, parseRateLimits, type RateLimit, type RateLimitOptions } from "./rate-limit.js";
 export type { InstanceView } from "./router-registry.js";
 export type { HelloInfo } from "./router-context.js";
-export { peerCertificateOf, type PeerCertificateInfo } from "./peer-certificate.js";
+export { GrpcServer, type GrpcMethod, type GrpcServerOptions, type ServerTls } from "./http2/server.js";
+export type { ServerCall, CallListener } from "./http2/server-call.js";
+export { peerCertificateOf, peerCertificateFromSocket, type PeerCertificateInfo } from "./peer-certificate.js";
 export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, type BridgeUpdate } from "./raw-bridge.js";
 export { CallError, type RawCall, type RawHandler, type RawStatus } from "./bridge-call.js";
 export { createBridge, connectHandler, type ConnectBridgeOptions } from "./bridge.js";

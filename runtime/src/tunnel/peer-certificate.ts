@@ -1,7 +1,7 @@
 // The TLS identity of an instance's connection, for the router's `authorize` hook: with
 // mTLS the instance proved it holds the key of this certificate, so an authorizer can tie a
 // certificate name to the services (or instance ids) it may register.
-import type { PeerCertificate } from "node:tls";
+import type { PeerCertificate, TLSSocket } from "node:tls";
 import type * as grpc from "@grpc/grpc-js";
 
 /** A peer's client certificate, as the router verified it during the TLS handshake. */
@@ -35,6 +35,19 @@ export function peerCertificateOf(call: Pick<grpc.ServerDuplexStream<unknown, un
   } catch {
     return undefined; // a closed connection has no context
   }
+  return infoOf(cert);
+}
+
+/** The client certificate of a TLS connection (a node:http2 session's socket), or undefined. */
+export function peerCertificateFromSocket(socket: Pick<TLSSocket, "getPeerCertificate">): PeerCertificateInfo | undefined {
+  try {
+    return infoOf(socket.getPeerCertificate());
+  } catch {
+    return undefined; // a closed connection has no certificate
+  }
+}
+
+function infoOf(cert: PeerCertificate | undefined): PeerCertificateInfo | undefined {
   if (!cert || !cert.fingerprint256) return undefined;
   const subject = names(cert.subject);
   return Object.freeze({

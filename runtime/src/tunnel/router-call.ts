@@ -1,6 +1,7 @@
 // One client call as the router routes it: dispatched to an instance's Register stream,
 // requests spliced into frames as the instance grants credit, responses written to the
-// client as it drains them, status passed through unchanged.
+// client as it drains them, status passed through unchanged. The client side is a
+// ServerCall (http2/server-call.ts): metadata, deadline, messages, pause/resume, status.
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
@@ -11,22 +12,14 @@ import {
   type MetadataEntry,
   type Trailers,
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
-import type { AttemptResult, CallAttempt, PoolCall } from "../resilience/index.js";
+import { CallRejectedError, type AttemptResult, type CallAttempt, type PoolCall } from "../resilience/index.js";
 import { RouterFrame } from "./frames.js";
 import { FrameError } from "./wire.js";
 import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
+import type { ServerCall } from "./http2/server-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
 import type { TunnelMethod } from "./spec.js";
-
-type AnyServerCall =
-  | grpc.ServerUnaryCall<Buffer, Buffer>
-  | grpc.ServerReadableStream<Buffer, Buffer>
-  | grpc.ServerWritableStream<Buffer, Buffer>
-  | grpc.ServerDuplexStream<Buffer, Buffer>;
-
-type ReadableCall = grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
-type WritableCall = grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
 
 const DEADLINE_SLACK_MS = 50;
 const EMPTY = new Uint8Array(0);
@@ -34,18 +27,25 @@ const EMPTY = new Uint8Array(0);
 /** Marks a Trailers frame by which an instance refuses a call it never started (draining). */
 export const REFUSED_KEY = "grpcrouter-refused";
 
+/** What a call needs of its service (ServiceRoute): admission, the pool, the streams. */
 export interface CallRoute {
   readonly serviceName: string;
-  /**
-   * An attempt failed in a way that might be retried (never delivered, or a status the
-   * retry rule may retry): finishes the attempt with the pool and, when the rule and the
-   * budget allow, starts the next one. True when the call runs again.
-   */
-  retry(call: RoutedCall, attempt: CallAttempt, result: AttemptResult): boolean;
-  /** Publishes callStarted (without an instance) for a call that ends before it got one. */
-  announce(call: RoutedCall): void;
+  /** Rate limits: a refusal's reason, or undefined when the call may go on. */
+  admit(call: RoutedCall): string | undefined;
+  /** The pool's record of the call across its attempts (the picker it asks for each). */
+  poolCall(call: RoutedCall): PoolCall;
+  /** A stream of the attempt's instance with room; undefined when the instance left meanwhile. */
+  streamFor(attempt: CallAttempt): InstanceStream | undefined;
+  /** Counts calls waiting for an instance (stats). */
+  waiting(delta: 1 | -1): void;
 }
 
+/**
+ * One client call, from its first byte to its status. It owns its attempt loop (ask the
+ * pool for an instance, open on one of its streams, retry or move on when the rule allows)
+ * and reports its life to one CallObserver; the client side is a ServerCall, the instance
+ * side an InstanceStream.
+ */
 export class RoutedCall {
   /** Call id on its current stream; 0 while not dispatched. */
   id = 0;
@@ -54,19 +54,19 @@ export class RoutedCall {
   /** The sender's flush count when Open was queued: Open has left once the count moved on. */
   openSeq = -1;
   routingKey: string | undefined;
-  /** The admin hub has seen callStarted. */
-  hubStarted = false;
+  /** The observer has seen `started`. */
+  private announced = false;
   /** Attempts after the first (moved unstarted, or retried). */
-  retries = 0;
+  private retries = 0;
   readonly deadline: number;
-  /** The pool's record of this call across attempts (set by the route). */
-  poolCall: PoolCall | undefined;
+  /** The pool's record of this call across attempts. */
+  private poolCall: PoolCall | undefined;
   /** The attempt running now; undefined while the call waits for an instance. */
-  attempt: CallAttempt | undefined;
+  private attempt: CallAttempt | undefined;
   /** Aborted when the client cancels (or the call ends while waiting): ends the pool's wait. */
   readonly abort = new AbortController();
   /** Why an undelivered call was not moved again (for its final message). */
-  undeliveredReason: string | undefined;
+  private undeliveredReason: string | undefined;
   /** Reads a text header of the call, for balancers (pin, subset). */
   readonly metadataValue = (key: string): string | undefined => {
     const v = this.client.metadata.get(key)[0];
@@ -84,7 +84,6 @@ export class RoutedCall {
   private clientDone = false;
   private halfCloseSent = false;
   private paused = false;
-  private reading = false;
   private sentRequests = 0;
   private headersSent = false;
   private response: Buffer | undefined;
@@ -97,25 +96,100 @@ export class RoutedCall {
     private readonly ctx: RouterContext,
     readonly route: CallRoute,
     readonly method: TunnelMethod,
-    readonly client: AnyServerCall,
-    private readonly callback: grpc.sendUnaryData<Buffer> | undefined,
+    readonly client: ServerCall,
     /** The request of a single-request method. */
     private readonly request: Buffer | undefined,
   ) {
     this.hubId = ctx.nextHubCallId();
-    const d = client.getDeadline();
-    this.deadline = d instanceof Date ? d.getTime() : d;
-    (client as unknown as NodeJS.EventEmitter).on("cancelled", () => this.onClientCancelled());
+    this.deadline = client.deadline;
+    // Requests flow once the call has a stream (open); until then HTTP/2 holds them.
+    if (!method.singleRequest) this.pause();
+    client.listen({
+      message: (b) => this.onClientData(b),
+      halfClose: () => this.onClientEnd(),
+      cancel: (error) => (error ? this.onRequestError(error.code, error.message) : this.onClientCancelled()),
+    });
     if (Number.isFinite(this.deadline)) {
-      const ms = Math.max(0, this.deadline - Date.now());
-      // grpc-js answers the client itself at the deadline; this timer tells the instance.
-      this.deadlineTimer = setTimeout(() => this.onDeadline(), ms + 1);
+      // The router answers the client DEADLINE_EXCEEDED and tells the instance.
+      this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, this.deadline - Date.now()));
     }
   }
 
-  /** Publishes the request of a single-request call (after callStarted, so the hub knows the call). */
-  publishInitialRequest(): void {
-    if (this.request !== undefined) this.noteRequest(this.request);
+  // ---- the attempt loop ----
+
+  /** Routes the call: admission, then attempts on the instances the pool picks. */
+  start(): void {
+    if (this.finished) return;
+    if (this.ctx.closing) return this.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
+    const refused = this.route.admit(this);
+    if (refused !== undefined) return this.fail(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${refused}`);
+    this.poolCall = this.route.poolCall(this);
+    this.nextAttempt();
+  }
+
+  /** Asks the pool for the next attempt (after a backoff, when it is a retry). */
+  private nextAttempt(): void {
+    this.route.waiting(1);
+    this.poolCall!.next().then(
+      (attempt) => {
+        this.route.waiting(-1);
+        this.runAttempt(attempt);
+      },
+      (e: unknown) => {
+        this.route.waiting(-1);
+        if (e instanceof CallRejectedError) this.fail(e.code, `grpcrouter: ${e.details}`);
+        else this.fail(grpc.status.INTERNAL, `grpcrouter: routing failed: ${(e as Error)?.message ?? e}`);
+      },
+    );
+  }
+
+  /** Runs an admitted attempt on a stream of its instance. */
+  private runAttempt(attempt: CallAttempt): void {
+    if (this.finished || this.ctx.closing) {
+      attempt.finish({ code: grpc.status.CANCELLED, delivered: false, committed: true });
+      if (!this.finished) this.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
+      return;
+    }
+    const stream = this.route.streamFor(attempt);
+    if (!stream) {
+      // The instance left (or lost its last open stream) between admission and now.
+      const d = attempt.finish({ code: grpc.status.UNAVAILABLE, delivered: false });
+      if (d.retry) return this.nextAttempt();
+      return this.fail(grpc.status.UNAVAILABLE, `grpcrouter: ${this.method.path} could not be delivered: ${d.reason}`);
+    }
+    this.attempt = attempt;
+    this.announce(attempt.instance.id, attempt.pick.reason);
+    stream.open(this);
+  }
+
+  /**
+   * The attempt failed in a way that might be retried (never delivered, or a status the
+   * retry rule may retry): leaves the stream, finishes the attempt with the pool and, when
+   * the rule and the budget allow, starts the next one. True when the call runs again.
+   */
+  private retryAttempt(result: AttemptResult): boolean {
+    const a = this.attempt;
+    if (!a || this.finished) return false;
+    this.attempt = undefined;
+    // Leave the stream before the pool frees the slot, so the next call finds its room.
+    this.leaveStream();
+    const d = a.finish(result);
+    if (!d.retry || this.ctx.closing) {
+      if (!result.delivered && !d.retry) this.undeliveredReason = d.reason;
+      return false;
+    }
+    this.retries++;
+    this.resetForRetry();
+    this.nextAttempt();
+    return true;
+  }
+
+  /** `started` once per call (a retried call keeps its first record), then a single request. */
+  private announce(instanceId: string | undefined, reason: string | undefined): void {
+    if (this.announced) return;
+    this.announced = true;
+    this.ctx.observer.started(this, instanceId, reason);
+    if (this.request !== undefined) this.ctx.observer.request(this, this.request);
   }
 
   get isFinished(): boolean {
@@ -124,6 +198,10 @@ export class RoutedCall {
 
   get metadata(): grpc.Metadata {
     return this.client.metadata;
+  }
+
+  get peer(): string {
+    return this.client.peer;
   }
 
   /** Open has left for the instance: it may have started the call. */
@@ -158,7 +236,7 @@ export class RoutedCall {
         method: this.method.path,
         metadata: entriesFromMetadata(this.client.metadata),
         timeout: remaining === undefined ? undefined : durationFromMs(remaining),
-        peer: this.client.getPeer(),
+        peer: this.client.peer,
       }),
     );
     // Captured after queuing: a batch cut while queuing Open must not count as sending it.
@@ -170,19 +248,12 @@ export class RoutedCall {
     }
     // Requests that arrived while the call had no stream wait in the queue.
     this.flushQueue();
-    if (!this.reading) {
-      this.reading = true;
-      const r = this.client as ReadableCall;
-      r.on("data", (b: Buffer) => this.onClientData(b));
-      r.on("end", () => this.onClientEnd());
-      r.on("error", () => {});
-    }
   }
 
   // ---- requests: client → instance ----
 
   private onClientData(b: Buffer): void {
-    if (this.finished) return;
+    if (this.finished || this.method.singleRequest) return;
     this.noteRequest(b);
     if (this.stream && this.requestCredit > 0 && this.queue.length === 0) this.sendRequest(b);
     else {
@@ -192,6 +263,7 @@ export class RoutedCall {
   }
 
   private onClientEnd(): void {
+    if (this.method.singleRequest) return;
     this.clientDone = true;
     if (this.stream && this.queue.length === 0) this.sendHalfClose();
   }
@@ -221,13 +293,13 @@ export class RoutedCall {
   private pause(): void {
     if (this.paused || this.method.singleRequest) return;
     this.paused = true;
-    (this.client as ReadableCall).pause();
+    this.client.pause();
   }
 
   private resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    (this.client as ReadableCall).resume();
+    this.client.resume();
   }
 
   onWindowUpdate(bytes: number): void {
@@ -241,8 +313,8 @@ export class RoutedCall {
     if (this.finished || this.headersSent) return;
     this.headersSent = true;
     const md = metadataFromEntries(entries, (k, why) => this.ctx.log(`call ${this.method.path}: dropped response header ${k}: ${why}`));
-    this.client.sendMetadata(md);
-    this.ctx.hub?.publish({ type: "callHeaders", callId: this.hubId, metadata: md });
+    this.client.sendHeaders(md);
+    this.ctx.observer.headers(this, md);
   }
 
   /** A response payload; the stream has checked the window. */
@@ -252,10 +324,7 @@ export class RoutedCall {
     this.unacked += len;
     if (this.finished) return this.grant(len);
     this.responseCount++;
-    const hub = this.ctx.hub;
-    if (hub?.wantsMessages) {
-      hub.publish({ type: "callMessage", callId: this.hubId, direction: "response", size: len, ...(hub.wantsBodies ? { payload: body } : {}) });
-    }
+    this.ctx.observer.response(this, body);
     const buf = Buffer.from(body.buffer, body.byteOffset, len);
     if (this.method.singleResponse) {
       if (this.response !== undefined) throw new FrameError(`call ${this.id} (${this.method.kind} ${this.method.path}) got a second response message`);
@@ -265,9 +334,9 @@ export class RoutedCall {
       return;
     }
     this.headersSent = true;
-    // Credit goes back only once grpc-js has handed the bytes to HTTP/2: a slow client
-    // stalls its own call, and the router holds at most one window per call.
-    (this.client as WritableCall).write(buf, () => this.grant(len));
+    // Credit goes back only once HTTP/2 has taken the bytes: a slow client stalls its own
+    // call, and the router holds at most one window per call.
+    this.client.write(buf, () => this.grant(len));
   }
 
   private grant(len: number): void {
@@ -299,20 +368,6 @@ export class RoutedCall {
     this.finish(t.code <= 16 ? t.code : grpc.status.UNKNOWN, t.message, md);
   }
 
-  /** Offers the failed attempt to the retry rule; on a retry, leaves the stream first. */
-  private retryAttempt(result: AttemptResult): boolean {
-    const a = this.attempt;
-    if (!a || this.finished) return false;
-    this.attempt = undefined;
-    // Leave the stream before the pool frees the slot, so the next call finds its room.
-    this.leaveStream();
-    if (this.route.retry(this, a, result)) {
-      this.resetForRetry();
-      return true;
-    }
-    return false;
-  }
-
   /** The call's stream died. */
   onStreamLost(reason: string): void {
     if (this.finished) return;
@@ -336,31 +391,33 @@ export class RoutedCall {
     this.finish(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
   }
 
+  /** Ends the call: the client gets the status, the pool and the observer hear of it. */
   private finish(code: number, message: string, md: grpc.Metadata = new grpc.Metadata()): void {
     if (this.finished) return;
     this.finished = true;
     this.cleanup(code);
     try {
-      if (this.method.singleResponse) {
-        const cb = this.callback!;
-        if (code === 0) {
-          if (this.response !== undefined) cb(null, this.response, md);
-          else cb({ code: grpc.status.INTERNAL, details: "grpcrouter: the instance ended the call without a response message", metadata: md } as grpc.ServiceError);
-        } else cb({ code, details: message, metadata: md } as grpc.ServiceError);
-      } else {
-        const w = this.client as WritableCall;
-        if (code === 0) w.end(md);
-        else w.emit("error", { code, details: message, metadata: md });
-      }
+      if (this.method.singleResponse && code === 0) {
+        if (this.response !== undefined) {
+          this.client.write(this.response);
+          this.client.end(code, message, md);
+        } else {
+          code = grpc.status.INTERNAL;
+          message = "grpcrouter: the instance ended the call without a response message";
+          this.client.end(code, message, md);
+        }
+      } else this.client.end(code, message, md);
     } catch (e) {
       // The client is gone already; nothing to tell it.
       this.ctx.log(`call ${this.method.path}: could not send status: ${(e as Error).message}`);
     }
-    if (this.ctx.hub) {
-      // A call that ends while waiting for an instance has not been announced yet.
-      if (!this.hubStarted) this.route.announce(this);
-      this.ctx.hub.publish({ type: "callEnded", callId: this.hubId, code, message, trailers: md });
-    }
+    this.ended(code, message, md);
+  }
+
+  /** The one place a call's end is reported; a call that never got an instance is announced first. */
+  private ended(code: number, message: string, trailers: grpc.Metadata | undefined): void {
+    this.announce(undefined, undefined);
+    this.ctx.observer.ended(this, code, message, trailers);
   }
 
   private onClientCancelled(): void {
@@ -375,10 +432,14 @@ export class RoutedCall {
     // (the pool ignores attempts whose signal is aborted). A deadline does count.
     if (!deadline) this.abort.abort();
     this.cleanup(code);
-    if (this.ctx.hub) {
-      if (!this.hubStarted) this.route.announce(this);
-      this.ctx.hub.publish({ type: "callEnded", callId: this.hubId, code, message: deadline ? "deadline exceeded" : "cancelled" });
-    }
+    this.ended(code, deadline ? "deadline exceeded" : "cancelled", undefined);
+  }
+
+  /** The client's request broke the wire rules (too large, compressed): the client has its status already. */
+  private onRequestError(code: number, message: string): void {
+    if (this.finished) return;
+    this.sendCancel(message, false);
+    this.finish(code, message);
   }
 
   private onDeadline(): void {
@@ -396,10 +457,7 @@ export class RoutedCall {
 
   private noteRequest(b: Buffer): void {
     this.requestCount++;
-    const hub = this.ctx.hub;
-    if (hub?.wantsMessages) {
-      hub.publish({ type: "callMessage", callId: this.hubId, direction: "request", size: b.length, ...(hub.wantsBodies ? { payload: b } : {}) });
-    }
+    this.ctx.observer.request(this, b);
   }
 
   /** Leaves the current stream (the attempt is over). */

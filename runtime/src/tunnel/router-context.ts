@@ -2,6 +2,7 @@
 import type { AdminHub } from "../admin/index.js";
 import type { Clock } from "../resilience/index.js";
 import type { PeerCertificateInfo } from "./peer-certificate.js";
+import type { CallObserver } from "./router-observer.js";
 
 export interface RouterLimits {
   /** Response bytes an instance may send per call before the router grants more (Welcome.initial_window). */
@@ -32,6 +33,8 @@ export interface RouterContext {
   readonly routerId: string;
   readonly limits: RouterLimits;
   readonly hub: AdminHub | undefined;
+  /** Where every routed call reports its life (the hub's observer, or none). */
+  readonly observer: CallObserver;
   readonly log: (line: string) => void;
   readonly peers: readonly string[];
   /** Time of the resilience layer (ejections, queue waits, retry backoff, budgets). */

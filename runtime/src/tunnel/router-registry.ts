@@ -5,14 +5,12 @@
 // streams say (Hello, HealthReport, Drain, any frame as a heartbeat) and runs each attempt
 // the pool admits on a stream of the chosen instance.
 import { fromBinary } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
 import type { Balancer } from "../balancer/index.js";
 import {
-  CallRejectedError,
   InstancePool,
   isIdempotent,
-  type AttemptResult,
   type CallAttempt,
+  type PoolCall,
   type HealthState,
   type InstanceStatus,
   type PooledInstance,
@@ -264,21 +262,25 @@ export class ServiceRoute implements CallRoute {
     });
   }
 
+  hasServingInstance(): boolean {
+    for (const inst of this.instances.values()) if (inst.pooled.health.state === "serving" && !inst.draining) return true;
+    return false;
+  }
+
   views(): InstanceView[] {
     return [...this.instances.values()].map((i) => i.view());
   }
 
   // ---- calls ----
 
-  /** Starts routing a new call: the pool admits it to an instance, queues it, or refuses it. */
-  dispatch(call: RoutedCall): void {
-    if (call.isFinished) return;
-    if (this.ctx.closing) return call.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
-    if (this.limiter) {
-      const refused = this.limiter.admit({ method: call.method.method.name, routingKey: call.routingKey, metadata: call.metadataValue });
-      if (refused !== undefined) return call.fail(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${refused}`);
-    }
-    call.poolCall = this.pool.call({
+  /** Rate limits, checked before the pool: a refusal's reason, or undefined. */
+  admit(call: RoutedCall): string | undefined {
+    return this.limiter?.admit({ method: call.method.method.name, routingKey: call.routingKey, metadata: call.metadataValue });
+  }
+
+  /** The pool's record of a new call: the call asks it for each attempt. */
+  poolCall(call: RoutedCall): PoolCall {
+    return this.pool.call({
       method: call.method.path,
       idempotent: this.idempotent.get(call.method) === true,
       routingKey: call.routingKey,
@@ -286,80 +288,16 @@ export class ServiceRoute implements CallRoute {
       deadline: call.deadline,
       signal: call.abort.signal,
     });
-    this.nextAttempt(call);
   }
 
-  /** Asks the pool for the call's next attempt (after a backoff, when it is a retry). */
-  private nextAttempt(call: RoutedCall): void {
-    this.pendingCount.n++;
-    call.poolCall!.next().then(
-      (attempt) => {
-        this.pendingCount.n--;
-        this.run(call, attempt);
-      },
-      (e: unknown) => {
-        this.pendingCount.n--;
-        if (e instanceof CallRejectedError) call.fail(e.code, `grpcrouter: ${e.details}`);
-        else call.fail(grpc.status.INTERNAL, `grpcrouter: routing failed: ${(e as Error)?.message ?? e}`);
-      },
-    );
-  }
-
-  /** Runs an admitted attempt on a stream of its instance. */
-  private run(call: RoutedCall, attempt: CallAttempt): void {
-    if (call.isFinished || this.ctx.closing) {
-      attempt.finish({ code: grpc.status.CANCELLED, delivered: false, committed: true });
-      if (!call.isFinished) call.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
-      return;
-    }
+  /** A stream with room of the instance an attempt was admitted to; undefined when it left meanwhile. */
+  streamFor(attempt: CallAttempt): InstanceStream | undefined {
     const inst = this.instances.get(attempt.instance.id);
-    const stream = inst !== undefined && inst.pooled === attempt.instance ? inst.bestStream() : undefined;
-    if (!inst || !stream) {
-      // The instance left (or lost its last open stream) between admission and now.
-      const d = attempt.finish({ code: grpc.status.UNAVAILABLE, delivered: false });
-      if (d.retry) return this.nextAttempt(call);
-      return call.fail(grpc.status.UNAVAILABLE, `grpcrouter: ${call.method.path} could not be delivered: ${d.reason}`);
-    }
-    call.attempt = attempt;
-    this.publishStart(call, inst.id, attempt.pick.reason);
-    stream.open(call);
+    return inst !== undefined && inst.pooled === attempt.instance ? inst.bestStream() : undefined;
   }
 
-  /**
-   * An attempt ended without a final answer the client must see: decides, with the pool's
-   * retry rule and budget, whether the call runs again. True when it does.
-   */
-  retry(call: RoutedCall, attempt: CallAttempt, result: AttemptResult): boolean {
-    const d = attempt.finish(result);
-    if (!d.retry || call.isFinished || this.ctx.closing) {
-      if (!result.delivered && !d.retry) call.undeliveredReason = d.reason;
-      return false;
-    }
-    call.retries++;
-    this.nextAttempt(call);
-    return true;
-  }
-
-  announce(call: RoutedCall): void {
-    this.publishStart(call, undefined, undefined);
-  }
-
-  /** callStarted once per call (a retried call keeps its first record). */
-  private publishStart(call: RoutedCall, instanceId: string | undefined, reason: string | undefined): void {
-    const hub = this.ctx.hub;
-    if (!hub || call.hubStarted) return;
-    call.hubStarted = true;
-    hub.publish({
-      type: "callStarted",
-      callId: call.hubId,
-      method: call.method.path,
-      kind: call.method.kind,
-      peer: call.client.getPeer(),
-      metadata: call.metadata,
-      ...(instanceId !== undefined ? { instanceId } : {}),
-      ...(reason !== undefined ? { reason } : {}),
-    });
-    call.publishInitialRequest();
+  waiting(delta: 1 | -1): void {
+    this.pendingCount.n += delta;
   }
 
   /** The routing key of a call from the method's hook, decoding the request only then. */

@@ -19,9 +19,9 @@ import {
   type Hello,
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
+import type { ServerCall } from "./http2/server-call.js";
 import type { RoutedCall } from "./router-call.js";
 import type { RouterContext } from "./router-context.js";
-import { peerCertificateOf } from "./peer-certificate.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
 import { FrameSender } from "./sender.js";
 import { FrameError } from "./wire.js";
@@ -50,9 +50,11 @@ export class InstanceStream {
   constructor(
     private readonly ctx: RouterContext,
     readonly route: ServiceRoute,
-    private readonly duplex: grpc.ServerDuplexStream<Buffer, Buffer>,
+    private readonly duplex: ServerCall,
+    /** Called once when the stream is over. */
+    private readonly onClosed: () => void = () => {},
   ) {
-    this.peer = duplex.getPeer();
+    this.peer = duplex.peer;
     this.sender = new FrameSender((message) => {
       this.flushSeq++;
       this.lastSent = Date.now();
@@ -63,10 +65,11 @@ export class InstanceStream {
         this.close("write failed");
       }
     });
-    duplex.on("data", (b: Buffer) => this.onData(b));
-    duplex.on("end", () => this.close("the instance ended its Register stream", true));
-    duplex.on("error", (e: Error) => this.close(`stream error: ${e.message}`));
-    duplex.on("cancelled", () => this.close("the Register stream was cancelled"));
+    duplex.listen({
+      message: (b) => this.onData(b),
+      halfClose: () => this.close("the instance ended its Register stream", true),
+      cancel: (error) => this.close(error ? `stream error: ${error.message}` : "the Register stream was cancelled"),
+    });
     this.helloTimer = setTimeout(() => {
       if (this.state === "hello") this.fail(`no Hello within ${ctx.limits.helloTimeoutMs} ms`);
     }, ctx.limits.helloTimeoutMs);
@@ -237,7 +240,7 @@ export class InstanceStream {
     const authorize = this.ctx.authorize;
     if (!authorize) return this.accept();
     this.state = "authorizing";
-    const certificate = peerCertificateOf(this.duplex);
+    const certificate = this.duplex.peerCertificate();
     Promise.resolve()
       .then(() =>
         authorize({
@@ -329,12 +332,13 @@ export class InstanceStream {
     clearTimeout(this.helloTimer);
     this.sender.close();
     try {
-      if (graceful || code === grpc.status.OK) this.duplex.end();
-      else this.duplex.emit("error", { code, details: `grpcrouter: ${reason}` });
+      if (graceful || code === grpc.status.OK) this.duplex.end(grpc.status.OK, "");
+      else this.duplex.end(code, `grpcrouter: ${reason}`);
     } catch {
       // already gone
     }
     if (wasOpen) this.route.removeStream(this);
+    this.onClosed();
     const calls = [...this.calls.values()];
     this.calls.clear();
     for (const c of calls) c.onStreamLost(reason);

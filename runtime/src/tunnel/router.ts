@@ -1,14 +1,19 @@
 // The router: serves the ORIGINAL methods of every tunnelled service to ordinary gRPC
-// clients (bytes in, bytes out: grpc-js serializers are the identity) and the
-// `/<routerService>/Register` stream instances dial in on.
+// clients (bytes in, bytes out: payloads are never decoded) and the
+// `/<routerService>/Register` stream instances dial in on, on a node:http2 server
+// (http2/server.ts).
 import { randomUUID } from "node:crypto";
+import type { ServerHttp2Stream, IncomingHttpHeaders } from "node:http2";
 import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import type { AdminHub } from "../admin/index.js";
 import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type CustomPickFunction } from "../balancer/index.js";
 import { resolveResilienceOptions, systemClock, type Clock, type ResilienceOptions } from "../resilience/index.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
+import { GrpcServer, type GrpcMethod, type ServerTls } from "./http2/server.js";
+import type { ServerCall } from "./http2/server-call.js";
 import { RoutedCall } from "./router-call.js";
+import { HubCallObserver, NO_OBSERVER } from "./router-observer.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
 import { ServiceRoute, type InstanceView } from "./router-registry.js";
 import { InstanceStream } from "./router-stream.js";
@@ -116,10 +121,25 @@ export interface RouterStats {
 }
 
 export interface Router {
-  /** Starts a grpc-js server the router owns. Default address "0.0.0.0:0". */
-  listen(address?: string, credentials?: grpc.ServerCredentials): Promise<{ port: number; address: string }>;
-  /** Mounts the router's services on an existing server instead. */
-  addTo(server: grpc.Server): void;
+  /**
+   * Starts a node:http2 server the router owns. Default address "0.0.0.0:0"; plaintext (h2c)
+   * unless `tls` is given: grpc-js ServerCredentials (e.g. loadServerCredentials) or node's
+   * http2.SecureServerOptions (then `requestCert` + `ca` for mTLS).
+   */
+  listen(address?: string, tls?: ServerTls): Promise<{ port: number; address: string }>;
+  /**
+   * Mounts the router's methods on a grpcrouter GrpcServer (one port for several routers and
+   * for health, reflection, Admin). Unmount with `server.remove(path)` for each of `paths`.
+   */
+  addTo(server: GrpcServer): void;
+  /** The paths the router serves: its services' methods and their Register streams. */
+  readonly paths: readonly string[];
+  /**
+   * The router as a listener of an http2 server of your own:
+   * `http2.createServer().on("stream", router.handler)` (or createSecureServer). Streams for
+   * paths the router does not serve are answered UNIMPLEMENTED.
+   */
+  readonly handler: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
   /**
    * Graceful shutdown: new calls are refused (UNAVAILABLE), instances are told to drain (a
    * bridge registers anew elsewhere / with the router that replaces this one), calls in
@@ -129,6 +149,11 @@ export interface Router {
   /** The same as close(graceMs): what a process does on SIGTERM. */
   drain(graceMs?: number): Promise<void>;
   instances(service?: string): InstanceView[];
+  /**
+   * Whether `service` has an instance taking calls now (what grpc.health.v1 reports). Stops
+   * at the first one, without building views: cheap enough to ask on every registration.
+   */
+  hasServingInstance(service: string): boolean;
   stats(): RouterStats;
   /**
    * Replaces a service's balancer, resilience settings and rate limits while it runs, as if
@@ -142,8 +167,6 @@ export interface Router {
   configure(service: string, settings: ServiceSettings): void;
 }
 
-const identity = (b: Buffer) => b;
-
 export function createRouter(options: RouterOptions): Router {
   return new RouterImpl(options);
 }
@@ -152,7 +175,7 @@ class RouterImpl implements Router {
   private readonly ctx: RouterContext;
   private readonly routes: ServiceRoute[] = [];
   private readonly streams = new Set<InstanceStream>();
-  private server: grpc.Server | undefined;
+  private server: GrpcServer | undefined;
   private ownsServer = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly pendingCount = { n: 0 };
@@ -178,6 +201,7 @@ class RouterImpl implements Router {
       routerId: options.routerId ?? randomUUID(),
       limits,
       hub: options.hub,
+      observer: options.hub ? new HubCallObserver(options.hub) : NO_OBSERVER,
       log: logger,
       authorize: options.authorize,
       peers: options.peers ?? [],
@@ -199,61 +223,47 @@ class RouterImpl implements Router {
     options.hub?.setServices(this.routes.map((r) => ({ name: r.serviceName, methods: r.table.spec.service.methods.map((m) => m.name) })));
   }
 
-  addTo(server: grpc.Server): void {
+  get paths(): string[] {
+    return this.routes.flatMap((r) => [...r.table.byPath.keys(), r.table.registerPath]);
+  }
+
+  addTo(server: GrpcServer): void {
     for (const route of this.routes) {
-      const def: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
-      const impl: grpc.UntypedServiceImplementation = {};
-      for (const m of route.table.byPath.values()) {
-        def[m.method.name] = {
-          path: m.path,
-          requestStream: !m.singleRequest,
-          responseStream: !m.singleResponse,
-          requestSerialize: identity,
-          requestDeserialize: identity,
-          responseSerialize: identity,
-          responseDeserialize: identity,
-          originalName: m.method.localName,
-        };
-        impl[m.method.name] = this.handlerFor(route, m);
-      }
-      server.addService(def, impl);
-      server.addService(
-        {
-          Register: {
-            path: route.table.registerPath,
-            requestStream: true,
-            responseStream: true,
-            requestSerialize: identity,
-            requestDeserialize: identity,
-            responseSerialize: identity,
-            responseDeserialize: identity,
-          },
-        },
-        { Register: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.onRegister(route, call) },
-      );
+      for (const m of route.table.byPath.values()) server.add(m.path, this.methodFor(route, m));
+      // A Register message carries a payload plus its frame headers.
+      server.add(route.table.registerPath, {
+        singleRequest: false,
+        maxRequestBytes: this.maxMessageBytes + 64 * 1024,
+        handle: (call) => this.onRegister(route, call),
+      });
     }
     this.server = server;
     this.startHeartbeat();
   }
 
-  async listen(address = "0.0.0.0:0", credentials = grpc.ServerCredentials.createInsecure()): Promise<{ port: number; address: string }> {
-    const server = new grpc.Server({
-      "grpc.max_receive_message_length": this.maxMessageBytes + 64 * 1024,
-      "grpc.max_send_message_length": -1,
-      // channelz would count every routed call and message a second time (the hub does).
-      "grpc.enable_channelz": 0,
-    });
-    this.addTo(server);
-    this.ownsServer = true;
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    const host = address.slice(0, address.lastIndexOf(":"));
-    return { port, address: `${host}:${port}` };
+  get handler(): Router["handler"] {
+    return this.ownServer().onStream;
+  }
+
+  private ownServer(): GrpcServer {
+    if (!this.server) {
+      this.addTo(new GrpcServer());
+      this.ownsServer = true;
+    }
+    if (!this.ownsServer) throw new Error("this router is mounted on a server of its own (addTo); use that server's onStream");
+    return this.server!;
+  }
+
+  async listen(address = "0.0.0.0:0", tls?: ServerTls): Promise<{ port: number; address: string }> {
+    return this.ownServer().listen(address, tls);
   }
 
   instances(service?: string): InstanceView[] {
     return this.routes.filter((r) => service === undefined || r.serviceName === service).flatMap((r) => r.views());
+  }
+
+  hasServingInstance(service: string): boolean {
+    return this.routes.some((r) => r.serviceName === service && r.hasServingInstance());
   }
 
   configure(service: string, settings: ServiceSettings): void {
@@ -296,19 +306,8 @@ class RouterImpl implements Router {
     for (const c of [...this.ctx.active]) c.abortForShutdown();
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const s of [...this.streams]) s.end();
-    const server = this.server;
-    if (server && this.ownsServer) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+    // GOAWAY on every connection; those still open after a second are closed.
+    if (this.server && this.ownsServer) await this.server.close(1000);
   }
 
   drain(graceMs?: number): Promise<void> {
@@ -317,33 +316,22 @@ class RouterImpl implements Router {
 
   // ---- handlers ----
 
-  private onRegister(route: ServiceRoute, call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
-    const s = new InstanceStream(this.ctx, route, call);
+  private onRegister(route: ServiceRoute, call: ServerCall): void {
+    const s = new InstanceStream(this.ctx, route, call, () => this.streams.delete(s));
     this.streams.add(s);
-    call.on("close", () => this.streams.delete(s));
-    call.on("finish", () => this.streams.delete(s));
-    call.on("cancelled", () => this.streams.delete(s));
-    call.on("error", () => this.streams.delete(s));
   }
 
-  private handlerFor(route: ServiceRoute, m: TunnelMethod): grpc.UntypedHandleCall {
-    const start = (call: RoutedCall, request: Buffer | undefined) => {
-      this.ctx.active.add(call);
-      call.routingKey = route.routingKeyOf(call, request);
-      route.dispatch(call);
+  private methodFor(route: ServiceRoute, m: TunnelMethod): GrpcMethod {
+    return {
+      singleRequest: m.singleRequest,
+      maxRequestBytes: this.maxMessageBytes,
+      handle: (client, request) => {
+        const call = new RoutedCall(this.ctx, route, m, client, request);
+        this.ctx.active.add(call);
+        call.routingKey = route.routingKeyOf(call, request);
+        call.start();
+      },
     };
-    switch (m.kind) {
-      case "unary":
-        return (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
-          start(new RoutedCall(this.ctx, route, m, call, cb, call.request), call.request);
-      case "server_streaming":
-        return (call: grpc.ServerWritableStream<Buffer, Buffer>) => start(new RoutedCall(this.ctx, route, m, call, undefined, call.request), call.request);
-      case "client_streaming":
-        return (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
-          start(new RoutedCall(this.ctx, route, m, call, cb, undefined), undefined);
-      case "bidi_streaming":
-        return (call: grpc.ServerDuplexStream<Buffer, Buffer>) => start(new RoutedCall(this.ctx, route, m, call, undefined, undefined), undefined);
-    }
   }
 
   private startHeartbeat(): void {

@@ -3,7 +3,8 @@
 // are made at test time by make-certs.sh (openssl).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http2 from "node:http2";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -139,6 +140,30 @@ describe("TLS and token authentication", { timeout: 120_000 }, () => {
     } finally {
       await bridge.stop(100);
       await router.close(100);
+    }
+  });
+
+  it("router.handler on the user's own http2.createSecureServer: mTLS, and authorize sees the instance's certificate", async () => {
+    const seen: Array<string | undefined> = [];
+    const router = createRouter({
+      services: [{ tunnel: TestTunnel }],
+      logger: quietLog(),
+      authorize: (hello) => void seen.push(hello.certificate?.commonName),
+    });
+    const server = http2.createSecureServer({ key: readFileSync(f("server.key")), cert: readFileSync(f("server.pem")), ca: readFileSync(f("ca.pem")), requestCert: true, rejectUnauthorized: true });
+    server.on("stream", router.handler);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const target = `localhost:${(server.address() as { port: number }).port}`;
+    const mtls = loadChannelCredentials({ ca: f("ca.pem"), cert: f("client.pem"), key: f("client.key") });
+    const bridge = await startBridge(target, "own-server", { credentials: mtls });
+    try {
+      assert.equal(await call(target, mtls), "own-server");
+      assert.equal(seen.length, 1);
+      assert.ok(seen[0], "the instance's certificate reached authorize");
+    } finally {
+      await bridge.stop(100);
+      await router.close(100);
+      server.close();
     }
   });
 

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { AdminHub } from "../../src/admin/index.js";
-import { createRawBridge, createRouter, defineTunnel, FrameEncoder, InstanceFrame, type RawHandler } from "../../src/tunnel/index.js";
+import { GrpcServer, createRawBridge, createRouter, defineTunnel, FrameEncoder, InstanceFrame, type RawHandler } from "../../src/tunnel/index.js";
 import { HelloSchema, ProtocolVersion } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import {
   SimpleRequestSchema,
@@ -343,11 +343,8 @@ test("a slow handler pushes back on its own client stream only (request-directio
 });
 
 test("a router replaced on the same server (reload): bridges re-register at once, calls in flight finish on the old one", async () => {
-  const server = new grpc.Server();
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  const target = `127.0.0.1:${port}`;
+  const server = new GrpcServer();
+  const { address: target } = await server.listen("127.0.0.1:0");
   const old = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
   old.addTo(server);
   // A long backoff: re-registering must not wait for it.
@@ -364,8 +361,7 @@ test("a router replaced on the same server (reload): bridges re-register at once
     const done = collect(stream);
     await new Promise((resolve) => stream.once("data", resolve));
     // What `grpcrouter serve` does on reload: unmount the old router, mount a new one, close the old.
-    const paths = [...TestService.methods.map((m) => `/${TestService.typeName}/${m.name}`), "/interop.v1.TestServiceRouter/Register"];
-    server.removeService(Object.fromEntries(paths.map((p) => [p, { path: p }])) as unknown as grpc.ServiceDefinition);
+    for (const p of old.paths) server.remove(p);
     fresh.addTo(server);
     const closed = old.close(10_000);
     await waitFor("the bridge to register with the new router", () => fresh.instances().length === 1);
@@ -379,6 +375,6 @@ test("a router replaced on the same server (reload): bridges re-register at once
     await bridge.stop(0);
     await old.close(0);
     await fresh.close(0);
-    server.forceShutdown();
+    await server.close(0);
   }
 });

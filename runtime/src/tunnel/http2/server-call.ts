@@ -1,0 +1,204 @@
+// One gRPC call on a node:http2 server stream, as the router sees it: its metadata,
+// deadline and peer; request messages (with pause/resume, which is HTTP/2 flow control);
+// response headers, messages and the status, trailers-only when nothing was sent before.
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { TLSSocket } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
+import { encodeGrpcMessage, GrpcWireError, headersFromMetadata, MessageReader, messagePrefix } from "./grpc-wire.js";
+
+/** What a call reports to the code that serves it. */
+export interface CallListener {
+  /** A request message (a view of the received bytes). */
+  message(message: Buffer): void;
+  /** The client sent all its messages. */
+  halfClose(): void;
+  /**
+   * The call ended before its code ended it: the client cancelled (RST_STREAM, a closed
+   * connection), or, with `error`, its request broke the wire rules and the client got `error`.
+   */
+  cancel(error?: { code: number; message: string }): void;
+}
+
+/** The narrow face of a client call the router's call code talks to (see router-call.ts). */
+export interface ServerCall {
+  readonly path: string;
+  readonly metadata: grpc.Metadata;
+  /** Epoch ms; Infinity without `grpc-timeout`. */
+  readonly deadline: number;
+  /** "host:port" of the client, as grpc-js writes it. */
+  readonly peer: string;
+  /** The client's TLS certificate (mTLS), else undefined. */
+  peerCertificate(): PeerCertificateInfo | undefined;
+  /** Starts delivering request messages and the cancel; a later call replaces the listener. */
+  listen(listener: CallListener): void;
+  pause(): void;
+  resume(): void;
+  /** Sends response headers now (else with the first message or the status). */
+  sendHeaders(metadata?: grpc.Metadata): void;
+  /**
+   * Writes a response message; `flushed` runs once HTTP/2 took the bytes. False when the
+   * stream's buffer is full: wait for `drained()` before writing more.
+   */
+  write(message: Buffer, flushed?: () => void): boolean;
+  /** Resolves when the stream can take more (or the call is over). */
+  drained(): Promise<void>;
+  /** Ends the call with a status; trailers-only when no headers or message went out. */
+  end(code: number, message: string, trailers?: grpc.Metadata): void;
+  readonly ended: boolean;
+}
+
+const BASE_HEADERS = { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity" } as const;
+/** Below this a message and its prefix are written as one buffer; above, as two (no copy). */
+const COPY_LIMIT = 16 * 1024;
+
+export class Http2ServerCall implements ServerCall {
+  private listener: CallListener | undefined;
+  private reader: MessageReader | undefined;
+  private headersSent = false;
+  private done = false;
+  private trailers: Record<string, string | string[]> | undefined;
+  private paused = false;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    readonly path: string,
+    readonly metadata: grpc.Metadata,
+    readonly deadline: number,
+    private readonly maxRequestBytes: number,
+  ) {
+    stream.on("close", () => {
+      if (this.done) return;
+      this.done = true;
+      this.listener?.cancel();
+    });
+    stream.on("error", () => {}); // 'close' follows; a reset stream is a cancel, not a crash
+    stream.on("wantTrailers", () => {
+      try {
+        stream.sendTrailers(this.trailers ?? { "grpc-status": "0" });
+      } catch {
+        // the stream is gone
+      }
+    });
+  }
+
+  get ended(): boolean {
+    return this.done;
+  }
+
+  get peer(): string {
+    const s = this.stream.session?.socket;
+    if (!s || s.remoteAddress === undefined) return "";
+    return `${s.remoteAddress}:${s.remotePort}`;
+  }
+
+  peerCertificate(): PeerCertificateInfo | undefined {
+    const s = this.stream.session?.socket as TLSSocket | undefined;
+    return s && typeof s.getPeerCertificate === "function" ? peerCertificateFromSocket(s) : undefined;
+  }
+
+  listen(listener: CallListener): void {
+    this.listener = listener;
+    // A second listen (the router taking over a call the server read the request of) only
+    // changes who hears of it.
+    if (this.reader) return;
+    const reader = new MessageReader(this.maxRequestBytes, (m) => {
+      if (!this.done) this.listener!.message(m);
+    });
+    this.reader = reader;
+    this.stream.on("data", (chunk: Buffer) => {
+      if (this.done) return;
+      try {
+        reader.push(chunk);
+      } catch (e) {
+        this.failRead(e);
+      }
+    });
+    this.stream.on("end", () => {
+      if (this.done) return;
+      if (reader.partial) return this.failRead(new GrpcWireError(grpc.status.INTERNAL, "the request ended inside a message"));
+      this.listener!.halfClose();
+    });
+    if (this.paused) this.stream.pause();
+  }
+
+  /** A request that breaks the wire rules ends the call (and tells the code serving it, as a cancel). */
+  private failRead(e: unknown): void {
+    const code = e instanceof GrpcWireError ? e.code : grpc.status.INTERNAL;
+    const message = (e as Error).message;
+    this.end(code, message);
+    this.listener?.cancel({ code, message });
+  }
+
+  pause(): void {
+    this.paused = true;
+    if (this.reader) this.stream.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.reader) this.stream.resume();
+  }
+
+  sendHeaders(metadata?: grpc.Metadata): void {
+    if (this.headersSent || this.done || this.stream.destroyed) return;
+    this.headersSent = true;
+    this.stream.respond(headersFromMetadata(metadata, { ...BASE_HEADERS }) as OutgoingHttpHeaders, { waitForTrailers: true });
+  }
+
+  write(message: Buffer, flushed?: () => void): boolean {
+    if (this.done || this.stream.destroyed) return true;
+    if (!this.headersSent) this.sendHeaders();
+    const cb = flushed ? () => flushed() : undefined;
+    if (message.length <= COPY_LIMIT) {
+      const b = Buffer.allocUnsafe(5 + message.length);
+      b[0] = 0;
+      b.writeUInt32BE(message.length, 1);
+      message.copy(b, 5);
+      return this.stream.write(b, cb);
+    }
+    this.stream.cork();
+    this.stream.write(messagePrefix(message.length));
+    const ok = this.stream.write(message, cb);
+    this.stream.uncork();
+    return ok;
+  }
+
+  drained(): Promise<void> {
+    const stream = this.stream;
+    if (this.done || stream.destroyed || !stream.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        stream.off("drain", done);
+        stream.off("close", done);
+        resolve();
+      };
+      stream.on("drain", done);
+      stream.on("close", done);
+    });
+  }
+
+  end(code: number, message: string, trailers?: grpc.Metadata): void {
+    if (this.done) return;
+    this.done = true;
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return;
+    // Whatever the client still sends is read and dropped, so the stream can close.
+    if (this.paused || !this.reader) stream.resume();
+    const status: Record<string, string | string[]> = { "grpc-status": String(code) };
+    if (message) status["grpc-message"] = encodeGrpcMessage(message);
+    headersFromMetadata(trailers, status);
+    try {
+      if (!this.headersSent) {
+        // Trailers-only: one HEADERS frame with END_STREAM.
+        this.headersSent = true;
+        stream.respond({ ...BASE_HEADERS, ...status }, { endStream: true });
+        return;
+      }
+      this.trailers = status;
+      stream.end();
+    } catch {
+      // the client went away meanwhile
+    }
+  }
+}

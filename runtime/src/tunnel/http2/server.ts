@@ -1,0 +1,230 @@
+// A gRPC server on node:http2 (h2c, or TLS/mTLS with http2.createSecureServer) for the
+// router: every method is a handler over an Http2ServerCall (bytes in, bytes out); the
+// services off the hot path (health, reflection, Admin) add protobuf-es (de)serialization
+// with typed.ts.
+//
+// `onStream` is the whole server: attach it to an http2 server of your own
+// (`http2Server.on("stream", grpcServer.onStream)`) instead of calling `listen`.
+import * as http2 from "node:http2";
+import type { Socket } from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
+import { Http2ServerCall, type ServerCall } from "./server-call.js";
+
+/** A method served on the hot path. */
+export interface GrpcMethod {
+  /** The client sends exactly one message (unary, server streaming): it is read before `handle`. */
+  readonly singleRequest: boolean;
+  /** Largest request message accepted (RESOURCE_EXHAUSTED above it). */
+  readonly maxRequestBytes: number;
+  handle(call: ServerCall, request: Buffer | undefined): void;
+}
+
+/** grpc-js server credentials (ServerCredentials.createSsl / loadServerCredentials) or node's TLS options. */
+export type ServerTls = grpc.ServerCredentials | http2.SecureServerOptions;
+
+export interface GrpcServerOptions {
+  /** Ping each connection this often to find dead peers. Default 2 h (as gRPC servers do). */
+  keepaliveTimeMs?: number;
+  /** A connection that does not answer a ping within this is closed. Default 20 s. */
+  keepaliveTimeoutMs?: number;
+}
+
+type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
+
+export class GrpcServer {
+  private readonly methods = new Map<string, GrpcMethod>();
+  private server: http2.Http2Server | http2.Http2SecureServer | undefined;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly keepaliveTimeMs: number;
+  private readonly keepaliveTimeoutMs: number;
+  private closed = false;
+
+  constructor(options: GrpcServerOptions = {}) {
+    this.keepaliveTimeMs = options.keepaliveTimeMs ?? 2 * 60 * 60 * 1000;
+    this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 20_000;
+  }
+
+  /** Serves `path` ("/pkg.Service/Method") with `method`; replaces what served it before. */
+  add(path: string, method: GrpcMethod): void {
+    this.methods.set(path, method);
+  }
+
+  /** What serves `path`, if anything (to drive a method without a socket, e.g. in a test). */
+  lookup(path: string): GrpcMethod | undefined {
+    return this.methods.get(path);
+  }
+
+  /** Stops serving `path` (new calls get UNIMPLEMENTED; calls in flight go on). */
+  remove(path: string): void {
+    this.methods.delete(path);
+  }
+
+  /** Handles one HTTP/2 stream: the `stream` event listener of an http2 server. */
+  readonly onStream: StreamListener = (stream, headers, _flags, rawHeaders) => {
+    const path = headers[":path"] ?? "";
+    const contentType = headers["content-type"] ?? "";
+    if (headers[":method"] !== "POST" || !/^application\/grpc(\+proto)?(;|$)/.test(contentType)) {
+      // Not gRPC (or gRPC with a codec this server does not have): HTTP's answer.
+      respondHttp(stream, headers[":method"] !== "POST" ? 405 : 415);
+      return;
+    }
+    const method = this.methods.get(path);
+    if (!method) {
+      return trailersOnly(stream, grpc.status.UNIMPLEMENTED, `The server does not implement the method ${path}`);
+    }
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") {
+      return trailersOnly(stream, grpc.status.UNIMPLEMENTED, `grpc-encoding ${JSON.stringify(encoding)} is not supported (grpc-accept-encoding: identity)`);
+    }
+    let deadline = Infinity;
+    const timeout = headers["grpc-timeout"];
+    if (typeof timeout === "string") {
+      try {
+        deadline = Date.now() + parseGrpcTimeout(timeout);
+      } catch (e) {
+        return trailersOnly(stream, (e as GrpcWireError).code ?? grpc.status.INTERNAL, (e as Error).message);
+      }
+    }
+    const call = new Http2ServerCall(stream, path, metadataFromRawHeaders(rawHeaders), deadline, method.maxRequestBytes);
+    if (!method.singleRequest) {
+      method.handle(call, undefined);
+      return;
+    }
+    // One request message, then the client's half-close, before the handler runs.
+    let request: Buffer | undefined;
+    let failed = false;
+    call.listen({
+      message: (m) => {
+        if (request === undefined) return void (request = m);
+        failed = true;
+        call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent more`);
+      },
+      halfClose: () => {
+        if (failed) return;
+        if (request === undefined) return call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent none`);
+        method.handle(call, request);
+      },
+      cancel: () => {},
+    });
+  };
+
+  /** Listens on "host:port" (port 0 picks one); plaintext (h2c) unless `tls` is given. */
+  async listen(address: string, tls?: ServerTls): Promise<{ port: number; address: string }> {
+    if (this.server) throw new Error("this server is listening already");
+    const secure = secureOptions(tls);
+    const settings: http2.ServerOptions = {
+      // Per-call windows bound what the router holds; node's default (10 MiB) would reset
+      // streams of a busy connection with ENHANCE_YOUR_CALM.
+      maxSessionMemory: Number.MAX_SAFE_INTEGER,
+    };
+    const server = secure ? http2.createSecureServer({ ...settings, ...secure }) : http2.createServer(settings);
+    this.server = server;
+    server.on("stream", this.onStream);
+    server.on("session", (session: http2.ServerHttp2Session) => this.onSession(session));
+    // Small gRPC messages must not wait for Nagle's algorithm.
+    server.on("connection", (socket: Socket) => socket.setNoDelay(true));
+    // A failed TLS handshake or a non-HTTP/2 client is that connection's problem only.
+    server.on("sessionError", () => {});
+    server.on("tlsClientError", () => {});
+    const i = address.lastIndexOf(":");
+    const host = address.slice(0, i).replace(/^\[(.*)\]$/, "$1");
+    const wanted = Number(address.slice(i + 1));
+    if (i < 0 || !Number.isInteger(wanted)) throw new Error(`listen: ${JSON.stringify(address)} is not host:port`);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(wanted, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const port = (server.address() as { port: number }).port;
+    return { port, address: `${address.slice(0, i)}:${port}` };
+  }
+
+  private onSession(session: http2.ServerHttp2Session): void {
+    if (this.closed) {
+      session.close();
+      return;
+    }
+    this.sessions.add(session);
+    let timer: NodeJS.Timeout | undefined;
+    const schedule = () => {
+      timer = setTimeout(() => {
+        let answered = false;
+        const dead = setTimeout(() => {
+          if (!answered) session.destroy(new Error("keepalive ping not answered"));
+        }, this.keepaliveTimeoutMs);
+        dead.unref();
+        try {
+          session.ping((err) => {
+            answered = true;
+            clearTimeout(dead);
+            if (!err) schedule();
+          });
+        } catch {
+          clearTimeout(dead);
+        }
+      }, this.keepaliveTimeMs);
+      timer.unref();
+    };
+    schedule();
+    session.on("close", () => {
+      clearTimeout(timer);
+      this.sessions.delete(session);
+    });
+    session.on("error", () => {});
+  }
+
+  /**
+   * Stops accepting connections and sends GOAWAY on every connection: calls in flight go
+   * on, new ones go elsewhere. After `graceMs` the connections still open are closed.
+   */
+  async close(graceMs = 1000): Promise<void> {
+    this.closed = true;
+    const server = this.server;
+    const closedServer = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const s of this.sessions) s.close();
+    const until = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    for (const s of [...this.sessions]) s.destroy();
+    await closedServer;
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.sessions.size;
+  }
+}
+
+function secureOptions(tls: ServerTls | undefined): http2.SecureServerOptions | undefined {
+  if (!tls) return undefined;
+  if (tls instanceof grpc.ServerCredentials) {
+    if (!tls._isSecure()) return undefined;
+    return { ...tls._getConstructorOptions(), ...tls._getSecureContextOptions() } as http2.SecureServerOptions;
+  }
+  return tls;
+}
+
+function respondHttp(stream: http2.ServerHttp2Stream, status: number): void {
+  try {
+    stream.respond({ ":status": status }, { endStream: true });
+    stream.resume();
+  } catch {
+    // gone
+  }
+}
+
+/** A status with no response: one HEADERS frame carrying the status (and END_STREAM). */
+export function trailersOnly(stream: http2.ServerHttp2Stream, code: grpc.status, message: string): void {
+  try {
+    stream.on("error", () => {});
+    stream.respond(
+      { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity", "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) },
+      { endStream: true },
+    );
+    stream.resume();
+  } catch {
+    // gone
+  }
+}
