@@ -12,6 +12,7 @@ import {
   Http2Channel,
   createRawBridge,
   parseProxyUrl,
+  parseRouterTargets,
   type Bridge,
   type RawCall,
   type RawHandler,
@@ -97,10 +98,14 @@ export function passthroughHandler(channel: Http2Channel): RawHandler {
 export const bridgeCommand: Command = {
   name: "bridge",
   summary: "register an existing gRPC server (any language) with a router and forward its calls",
-  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL]",
+  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT|dns:///NAME:PORT [--router …]... [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL]",
   details: [
     "  --target HOST:PORT  the gRPC server to forward calls to (plaintext unless --target-tls)",
-    "  --router HOST:PORT  the router to register with",
+    "  --router HOST:PORT  a router to register with; repeatable or comma-separated (every router",
+    "                      of a deployment), or dns:///NAME:PORT (dns://DNS-SERVER/NAME:PORT): every",
+    "                      address NAME resolves to, re-resolved every 30 s and on a lost",
+    "                      connection (a Kubernetes headless Service)",
+    "  --dns-refresh S     seconds between resolutions of a dns: router (default: 30)",
     "  --root DIR          the proto module the server implements (default: .)",
     "  --out DIR           where grpcrouter generate writes (default: gen); its router protos fix",
     "                      the frame field numbers",
@@ -122,7 +127,7 @@ export const bridgeCommand: Command = {
   ],
   options: {
     target: { type: "string" },
-    router: { type: "string" },
+    router: { type: "string", multiple: true },
     root: { type: "string" },
     out: { type: "string" },
     service: { type: "string", multiple: true },
@@ -132,11 +137,13 @@ export const bridgeCommand: Command = {
     "max-calls": { type: "string" },
     ...bridgeSecurityOptions,
     proxy: { type: "string" },
+    "dns-refresh": { type: "string" },
   },
   async run(values, _positionals, io) {
     const v = values as Record<string, string | boolean | string[] | undefined>;
     const target = hostPort(v.target, "target");
-    const router = hostPort(v.router, "router");
+    const routers = routerTargets(v.router);
+    const router = routers.join(",");
     const { root, out } = moduleArgs({ root: typeof v.root === "string" ? v.root : undefined, out: typeof v.out === "string" ? v.out : undefined }, io.cwd);
     const labels: Record<string, string> = {};
     for (const l of (v.label as string[] | undefined) ?? []) {
@@ -172,7 +179,8 @@ export const bridgeCommand: Command = {
     };
     const bridges: Bridge[] = specs.map((spec) =>
       createRawBridge(spec, handler, {
-        router,
+        router: routers,
+        ...(v["dns-refresh"] !== undefined ? { routerRefreshMs: seconds(v["dns-refresh"], "dns-refresh") * 1000 } : {}),
         instanceId,
         labels,
         streams,
@@ -209,6 +217,24 @@ export const bridgeCommand: Command = {
     return 0;
   },
 };
+
+function seconds(value: unknown, name: string): number {
+  const n = Number(value);
+  if (typeof value !== "string" || !(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name} ${String(value)}: expected a number of seconds`);
+  return n;
+}
+
+/** --router, repeatable and comma-separated; each HOST:PORT or a dns: target. */
+function routerTargets(value: unknown): string[] {
+  const list = (Array.isArray(value) ? value : typeof value === "string" ? [value] : []).flatMap((r: string) => r.split(",")).map((r) => r.trim()).filter(Boolean);
+  if (list.length === 0) throw new UsageError("--router HOST:PORT is required");
+  try {
+    parseRouterTargets(list);
+  } catch (e) {
+    throw new UsageError(`--router ${(e as Error).message.replace(/^router target /, "")}`);
+  }
+  return list;
+}
 
 function hostPort(value: unknown, name: string): string {
   if (typeof value !== "string" || !value) throw new UsageError(`--${name} HOST:PORT is required`);

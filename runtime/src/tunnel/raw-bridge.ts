@@ -32,15 +32,21 @@ import { FrameSender } from "./sender.js";
 import { GrpcClientStream } from "./bridge/grpc-client-stream.js";
 import { Http2Channel } from "./bridge/http2-channel.js";
 import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
+import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../discovery/router-targets.js";
 import { FrameError } from "./wire.js";
 
 export interface BridgeOptions {
   /**
-   * host:port of the router, e.g. "localhost:9090"; or several routers of one deployment:
-   * the bridge registers with each, so losing one router loses no instance. Routers named
-   * in a Welcome (`router_addresses`) are added too.
+   * host:port of the router, e.g. "localhost:9090"; or several routers of one deployment
+   * (an array, or "a:9090,b:9090"): the bridge registers with each, so losing one router
+   * loses no instance. Routers named in a Welcome (`router_addresses`) are added too.
+   * gRPC's `dns:///name:port` (or `dns://dns-server/name:port`) registers with every
+   * address the name resolves to (a Kubernetes headless Service), re-resolved every 30 s and
+   * whenever a connection is lost; a router that leaves DNS is drained and dropped.
    */
   router: string | readonly string[];
+  /** How often a `dns:` router target is resolved again. Default 30 s. */
+  routerRefreshMs?: number;
   credentials?: grpc.ChannelCredentials;
   /** Stable id of this instance; default: a random UUID. */
   instanceId?: string;
@@ -170,22 +176,71 @@ class RawBridge implements Bridge {
 
   start(): Promise<void> {
     if (this.started) return this.started;
-    const routers = typeof this.options.router === "string" ? [this.options.router] : [...this.options.router];
-    if (routers.length === 0) return Promise.reject(new Error("BridgeOptions.router names no router"));
+    let targets;
+    try {
+      targets = parseRouterTargets(this.options.router);
+    } catch (e) {
+      return Promise.reject(new Error(`BridgeOptions.router: ${(e as Error).message}`));
+    }
     const n = Math.max(1, this.options.streams ?? 1);
     this.started = new Promise<void>((resolve, reject) => {
       this.startSettle = { resolve, reject };
+      // Resolved once every router known at the start has welcomed each of our streams.
       let welcomed = 0;
-      const expected = routers.length * n;
-      for (const address of routers) {
-        this.addRouter(address, {
-          welcomed: () => {
-            if (++welcomed === expected) this.settleStart();
-          },
-        });
+      let expected = Infinity;
+      const events: SlotEvents = {
+        welcomed: () => {
+          if (++welcomed >= expected) this.settleStart();
+        },
+      };
+      if (!targets.some((t) => t.kind === "dns")) {
+        expected = targets.length * n;
+        for (const t of targets) if (t.kind === "static") this.addRouter(t.address, events);
+        return;
       }
+      this.routerSet = new RouterSet(this.options.router, {
+        ...(this.options.routerRefreshMs ? { intervalMs: this.options.routerRefreshMs } : {}),
+        logger: (line) => this.log(line),
+        onChange: (added, removed) => {
+          for (const ep of added) this.addRouter(ep.address, events, ep);
+          for (const ep of removed) void this.removeRouter(ep.address, "it is no longer in DNS");
+        },
+      });
+      this.routerSet.start().then(
+        (endpoints) => {
+          expected = endpoints.length * n;
+          if (welcomed >= expected) this.settleStart();
+        },
+        // Not resolvable yet: the set keeps trying (a headless Service lists no router until
+        // one is ready); start() waits for the routers it finds, as it waits for a router
+        // that is down.
+        (e: Error) => this.log(`${e.message}; retrying every 30 s`),
+      );
     });
     return this.started;
+  }
+
+  /** Routers from a `dns:` target, when the options name one. */
+  private routerSet: RouterSet | undefined;
+
+  /** A Register stream to `address` was lost: a dns target may have moved, look again. */
+  routerLost(): void {
+    void this.routerSet?.refresh();
+  }
+
+  /**
+   * Stops registering with one router (it left DNS): no new calls reach us through it, calls
+   * in flight there finish (up to `graceMs`), then its streams close.
+   */
+  async removeRouter(address: string, why: string, graceMs = 30_000): Promise<void> {
+    const link = this.links.get(address);
+    if (!link) return;
+    this.links.delete(address);
+    this.log(`leaving router ${address}: ${why}`);
+    link.drain();
+    const until = Date.now() + graceMs;
+    while (link.registered() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    link.close(`router ${address} left: ${why}`);
   }
 
   private settleStart(error?: Error): void {
@@ -215,10 +270,13 @@ class RawBridge implements Bridge {
     void this.stop(this.everWelcomed ? 10_000 : 0);
   }
 
-  /** Registers with one more router (from the options, or named in a Welcome). */
-  addRouter(address: string, events: SlotEvents = { welcomed: () => {} }): void {
+  /**
+   * Registers with one more router (from the options, named in a Welcome, or resolved from
+   * DNS, in which case `endpoint.authority` is the name TLS checks and `:authority` carries).
+   */
+  addRouter(address: string, events: SlotEvents = { welcomed: () => {} }, endpoint?: RouterEndpoint): void {
     if (this.links.has(address) || this.stopping) return;
-    const link = new RouterLink(this, address, events);
+    const link = new RouterLink(this, address, events, endpoint?.authority);
     this.links.set(address, link);
     link.start();
   }
@@ -245,6 +303,7 @@ class RawBridge implements Bridge {
 
   private async drainAndClose(graceMs: number): Promise<void> {
     this.stopping = true;
+    this.routerSet?.close();
     for (const l of this.links.values()) l.drain();
     const until = Date.now() + graceMs;
     // Done when the calls are, and the routers have ended the drained streams: a router ends
@@ -263,13 +322,19 @@ class RouterLink {
     readonly bridge: RawBridge,
     readonly address: string,
     private readonly events: SlotEvents,
+    /** The DNS name `address` was resolved from: TLS verifies it and `:authority` names it. */
+    authority?: string,
   ) {
     const o = bridge.options;
+    const port = address.slice(address.lastIndexOf(":") + 1);
+    const channelOptions = authority
+      ? { "grpc.default_authority": `${authority}:${port}`, "grpc.ssl_target_name_override": authority, ...o.channelOptions }
+      : o.channelOptions;
     this.channel = new Http2Channel(
       address,
       {
         ...(o.credentials ? { credentials: o.credentials } : {}),
-        ...(o.channelOptions ? { channelOptions: o.channelOptions } : {}),
+        ...(channelOptions ? { channelOptions } : {}),
         ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
         log: bridge.log,
       },
@@ -384,6 +449,7 @@ class Slot {
     if (conn !== this.conn) return;
     this.conn = undefined;
     if (this.bridge.stopping) return;
+    this.bridge.routerLost();
     const delay = backoffDelay(this.attempt++, this.bridge.options.backoff);
     const retry = (hint: string | undefined) => {
       if (this.bridge.stopping || this.conn || this.timer) return;

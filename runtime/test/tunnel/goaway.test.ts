@@ -1,23 +1,30 @@
-// The router's HTTP/2 GOAWAY (here: grpc-js's max_connection_age, the way servers and
-// load balancers retire long connections): the bridge moves its Register stream to a new
-// connection at once — no backoff, no call failed — and calls in flight finish on the old one.
+// The router's HTTP/2 GOAWAY (here: every connection closed gracefully a second after it
+// opened, the way servers' max_connection_age and load balancers retire long connections):
+// the bridge moves its Register stream to a new connection at once — no backoff, no call
+// failed — and calls in flight finish on the old one.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import http2 from "node:http2";
 import { createRouter } from "../../src/tunnel/index.js";
 import { SimpleRequestSchema, SimpleResponseSchema, StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema } from "./gen/interop/v1/test_pb.js";
 import { TestClient, TestTunnel, collect, methodOf, quietLog, startBridge, waitFor } from "./helpers.js";
 
 test("GOAWAY from the router: the bridge registers on a new connection, calls in flight finish", { timeout: 120_000 }, async () => {
-  // Every connection is told to go away after 1 s, and given a minute to finish its calls.
-  const server = new grpc.Server({ "grpc.max_connection_age_ms": 1000, "grpc.max_connection_age_grace_ms": 60_000 });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  const target = `127.0.0.1:${port}`;
+  // Every connection is told to go away after 1 s (GOAWAY, then closed once its calls end).
   const router = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
-  router.addTo(server);
+  const server = http2.createServer();
+  server.on("stream", router.handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    const t = setTimeout(() => session.close(), 1000);
+    session.once("close", () => clearTimeout(t));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const target = `127.0.0.1:${(server.address() as { port: number }).port}`;
   const logs: string[] = [];
   // A long backoff: had the bridge lost its stream instead of moving it, it would stay away.
   const bridge = await startBridge(target, "goaway", { backoff: { initialMs: 60_000 }, logger: quietLog(logs) });
@@ -48,6 +55,7 @@ test("GOAWAY from the router: the bridge registers on a new connection, calls in
     client.close();
     await bridge.stop(0);
     await router.close(0);
-    server.forceShutdown();
+    server.close();
+    for (const s of sessions) s.destroy();
   }
 });

@@ -1,0 +1,150 @@
+// Several routers as a Kubernetes deployment runs them, on one machine: three `serve`
+// processes on 127.0.0.2, .3 and .4 with the same port (as pods), a real DNS server on
+// loopback answering the headless Service's name with their addresses, two sidecar bridges
+// that resolve it, and a grpc-js client balancing over the routers (round robin, retrying
+// UNAVAILABLE as a service config allows). While one router restarts under load no call
+// fails; a router added to DNS gets the instances within a re-resolution; one removed from
+// DNS loses them.
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { startDnsmasq, type Dnsmasq } from "../../scripts/test-support/dnsmasq.mjs";
+import { cli, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+
+const NAME = "routers.test";
+
+async function freePortOn(host: string): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, host, r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** grpc.health.v1 Check of `service` at `address`: 1 SERVING, 2 NOT_SERVING. */
+function health(address: string, service: string): Promise<number> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const req = Buffer.concat([Buffer.from([0x0a, service.length]), Buffer.from(service)]);
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest("/grpc.health.v1.Health/Check", (b: Buffer) => b, (b: Buffer) => b, req, { deadline: Date.now() + 5000 }, (e, res) => {
+      client.close();
+      if (e) reject(e);
+      else resolve(res!.length >= 2 ? res![1]! : 0);
+    }),
+  );
+}
+
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe("three routers behind DNS, two sidecars, one balancing client", { timeout: 300_000 }, () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-topology-"));
+  cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+  let port = 0;
+  let dns: Dnsmasq;
+  let target: { address: string; close(): Promise<void> };
+  const routers = new Map<string, CliProcess>();
+  const bridges: CliProcess[] = [];
+  let client: grpc.Client;
+  let Say: Awaited<ReturnType<typeof echoSchemas>>;
+
+  const startRouter = async (host: string) => {
+    const p = cli(["serve", "--root", "proto", "--host", host, "--port", String(port), "--no-dashboard", "--no-watch", "--drain-grace", "5"], tmp);
+    routers.set(host, p);
+    await p.waitFor(/router listening on/);
+  };
+  const serving = (host: string) => health(`${host}:${port}`, "demo.v1.Echo").then((s) => s === 1);
+
+  before(async () => {
+    port = await freePortOn("127.0.0.2");
+    dns = await startDnsmasq({ [NAME]: ["127.0.0.2", "127.0.0.3", "127.0.0.4"] });
+    for (const host of ["127.0.0.2", "127.0.0.3", "127.0.0.4"]) await startRouter(host);
+    Say = await echoSchemas(path.join(tmp, "proto"));
+    target = await startPlainEcho(Say, "pod");
+    for (const id of ["sidecar-1", "sidecar-2"]) {
+      const b = cli(["bridge", "--target", target.address, "--router", `dns://${dns.server}/${NAME}:${port}`, "--dns-refresh", "1", "--root", "proto", "--id", id], tmp);
+      bridges.push(b);
+      await b.waitFor(new RegExp(`${id} registered demo\\.v1\\.Echo`));
+    }
+    // A client that knows the three routers, as one behind a Service's load balancer would.
+    const serviceConfig = {
+      loadBalancingConfig: [{ round_robin: {} }],
+      methodConfig: [{ name: [{ service: "demo.v1.Echo" }], retryPolicy: { maxAttempts: 4, initialBackoff: "0.05s", maxBackoff: "0.5s", backoffMultiplier: 2, retryableStatusCodes: ["UNAVAILABLE"] } }],
+    };
+    client = new grpc.Client(`ipv4:127.0.0.2:${port},127.0.0.3:${port},127.0.0.4:${port}`, grpc.credentials.createInsecure(), { "grpc.service_config": JSON.stringify(serviceConfig) });
+  });
+
+  after(async () => {
+    client?.close();
+    for (const b of bridges) await b.stop(5_000).catch(() => {});
+    for (const r of routers.values()) await r.stop(5_000).catch(() => {});
+    await dns?.stop();
+    await target?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const say = (text: string) =>
+    new Promise<string>((resolve, reject) =>
+      client.makeUnaryRequest(
+        "/demo.v1.Echo/Say",
+        (m: unknown) => Buffer.from(toBinary(Say.message("demo.v1.SayRequest"), m as never)),
+        (b: Buffer) => fromBinary(Say.message("demo.v1.SayResponse"), b),
+        create(Say.message("demo.v1.SayRequest"), { text } as never),
+        { deadline: Date.now() + 20_000 },
+        (e, res) => (e ? reject(e) : resolve((res as unknown as { text: string }).text)),
+      ),
+    );
+
+  it("every sidecar registers with every router the name resolves to", async () => {
+    for (const host of ["127.0.0.2", "127.0.0.3", "127.0.0.4"]) await until(`${host} serving Echo`, () => serving(host));
+  });
+
+  it("no call fails while one router restarts under load", async () => {
+    let ok = 0;
+    const failures: string[] = [];
+    let loading = true;
+    const load = Promise.all(
+      Array.from({ length: 6 }, async (_, w) => {
+        for (let i = 0; loading; i++) {
+          await say(`w${w}-${i}`).then(
+            () => ok++,
+            (e: Error) => failures.push(e.message),
+          );
+        }
+      }),
+    );
+    await until("calls flowing", async () => ok > 50);
+    const old = routers.get("127.0.0.3")!;
+    old.child.kill("SIGTERM");
+    assert.equal(await old.exited, 0, "the router drained and exited cleanly");
+    const before = ok;
+    await until("calls flowing over the two others", async () => ok > before + 50);
+    await startRouter("127.0.0.3");
+    await until("the restarted router has the instances again", () => serving("127.0.0.3"));
+    const after = ok;
+    await until("calls flowing over all three", async () => ok > after + 50);
+    loading = false;
+    await load;
+    assert.deepEqual(failures, [], `${failures.length} of ${ok + failures.length} calls failed`);
+  });
+
+  it("a router added to DNS gets the instances within a re-resolution; one removed from DNS loses them", async () => {
+    await startRouter("127.0.0.5");
+    assert.equal(await serving("127.0.0.5"), false, "not in DNS yet: no instance");
+    await dns.set({ [NAME]: ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] });
+    await until("the new router has the instances", () => serving("127.0.0.5"));
+    await dns.set({ [NAME]: ["127.0.0.3", "127.0.0.4", "127.0.0.5"] });
+    await until("the dropped router lost them", async () => (await health(`127.0.0.2:${port}`, "demo.v1.Echo")) === 2);
+    for (const b of bridges) assert.match(b.stderr, /leaving router 127\.0\.0\.2:\d+: it is no longer in DNS/);
+  });
+});
