@@ -12,6 +12,7 @@ import { resolveResilienceOptions, type ResilienceOptions } from "../resilience/
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { GrpcServer, type GrpcMethod, type ServerTls } from "./http2/server.js";
 import type { ServerCall } from "./http2/server-call.js";
+import type { CorsOptions } from "./http2/web-cors.js";
 import { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
 import { ServiceRoute, type InstanceView } from "./router-registry.js";
@@ -102,6 +103,8 @@ export interface RouterOptions {
    * wait-for-ready, retries of UNAVAILABLE for idempotent methods and their budget (`retry`).
    */
   resilience?: ResilienceOptions;
+  /** CORS of gRPC-Web and Connect calls from browsers when the router listens itself (grpc-web; http2/web-cors.ts). */
+  cors?: CorsOptions;
 }
 
 export interface RouterStats {
@@ -233,7 +236,7 @@ class RouterImpl implements Router {
 
   private ownServer(): GrpcServer {
     if (!this.server) {
-      this.addTo(new GrpcServer());
+      this.addTo(new GrpcServer({ cors: this.options.cors })); // grpc-web: cors
       this.ownsServer = true;
     }
     if (!this.ownsServer) throw new Error("this router is mounted on a server of its own (addTo); use that server's onStream");
@@ -307,6 +310,7 @@ class RouterImpl implements Router {
     return {
       singleRequest: m.singleRequest,
       maxRequestBytes: this.maxMessageBytes,
+      desc: m.method, // grpc-web: method kind and JSON types for gRPC-Web/Connect
       handle: (client, request) => {
         const call = new RoutedCall(this.ctx, route, m, client, request);
         this.ctx.active.add(call);
