@@ -10,6 +10,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const benches = [
   ["router", "runtime/bench/router.bench.ts"],
   ["balancer", "runtime/bench/balancer.bench.ts"],
+  ["web", "runtime/bench/web.bench.ts"],
   ["generate", "generator/bench/generate.bench.ts"],
   ["editor", "server/bench/editor.bench.ts"],
 ];
