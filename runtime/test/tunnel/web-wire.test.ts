@@ -138,6 +138,16 @@ describe("gRPC-Web and Connect on the wire (plaintext)", () => {
     }
   });
 
+  it("gRPC-Web client streaming and unknown methods: trailers-only, the message naming native gRPC", async () => {
+    const r = await post1(`${base}${methodOf("StreamingInputCall")}`, { "content-type": "application/grpc-web+proto" }, frame(0, new Uint8Array(0)));
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["grpc-status"], String(grpc.status.UNIMPLEMENTED));
+    assert.match(decodeURIComponent(String(r.headers["grpc-message"])), /client-streaming method: gRPC-Web and Connect .* native gRPC \(application\/grpc over HTTP\/2\)/);
+    assert.equal(r.body.length, 0);
+    const unknown = await post1(`${base}/interop.v1.TestService/Nope`, { "content-type": "application/grpc-web+proto" }, frame(0, new Uint8Array(0)));
+    assert.equal(unknown.headers["grpc-status"], String(grpc.status.UNIMPLEMENTED));
+  });
+
   it("hostile and malformed requests get a status, not a crash", async () => {
     const url = `${base}${methodOf("UnaryCall")}`;
     // Not base64.

@@ -8,12 +8,12 @@ import * as net from "node:net";
 import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import { GrpcWireError, metadataFromRawHeaders } from "./grpc-wire.js";
+import { encodeGrpcMessage, GrpcWireError, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
 import type { GrpcMethod } from "./server.js";
 import type { ServerCall } from "./server-call.js";
 import { WebServerCall, type WebExchange } from "./web-call.js";
 import { Cors, type CorsOptions } from "./web-cors.js";
-import { connectErrorJson, connectHttpStatus, envelope, grpcWebTrailerFrame, WEB_CONTENT_TYPES, webProtocolOf, type WebProtocol } from "./web-protocol.js";
+import { connectErrorJson, connectHttpStatus, envelope, WEB_CONTENT_TYPES, webProtocolOf, type WebProtocol } from "./web-protocol.js";
 
 /** Request headers that are the browser's or HTTP's business, not call metadata. */
 const NOT_METADATA = new Set([
@@ -134,11 +134,7 @@ export function startCall(method: GrpcMethod, call: ServerCall, path: string): v
 function deadlineOf(headers: http.IncomingHttpHeaders, protocol: WebProtocol): number {
   if (protocol.kind === "grpc-web") {
     const t = headers["grpc-timeout"];
-    if (typeof t !== "string") return Infinity;
-    const m = /^(\d{1,8})([HMSmun])$/.exec(t);
-    if (!m) throw new GrpcWireError(grpc.status.INTERNAL, `malformed grpc-timeout ${JSON.stringify(t.slice(0, 20))}`);
-    const unit = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 }[m[2] as "H"];
-    return Date.now() + Number(m[1]) * unit;
+    return typeof t === "string" ? Date.now() + parseGrpcTimeout(t) : Infinity;
   }
   const t = headers["connect-timeout-ms"];
   if (typeof t !== "string") return Infinity;
@@ -157,10 +153,9 @@ function failCall(ex: WebExchange, protocol: WebProtocol, cors: Record<string, s
   ex.body.resume();
   try {
     if (protocol.kind === "grpc-web") {
-      // Trailers-only: the status in the headers, and (for clients that read only the body) as a trailer frame.
-      const frame = grpcWebTrailerFrame(code, message, undefined);
-      ex.respond(200, { ...cors, "content-type": protocol.contentType, "grpc-status": String(code), "grpc-message": encodeURIComponent(message) });
-      ex.end(protocol.text ? frame.toString("base64") : frame);
+      // Trailers-only: the status in the headers, no body.
+      ex.respond(200, { ...cors, "content-type": protocol.contentType, "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message), "content-length": "0" });
+      ex.end();
     } else if (protocol.kind === "connect-stream") {
       ex.respond(200, { ...cors, "content-type": protocol.contentType });
       ex.end(envelope(0x02, Buffer.from(JSON.stringify({ error: connectErrorJson(code, message, undefined) }))));
