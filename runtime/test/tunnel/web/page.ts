@@ -80,6 +80,19 @@ const ops = {
       return describeError(e);
     }
   },
+  /** connect-web refuses client streaming itself (fetch cannot stream a request body), so the page asks the router with fetch. */
+  async clientStreamRaw(kind: Kind, baseUrl: string) {
+    const url = `${baseUrl}/interop.v1.TestService/StreamingInputCall`;
+    const empty = new Uint8Array(5);
+    if (kind === "grpc-web") {
+      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" }, body: empty });
+      return { status: res.headers.get("grpc-status"), message: decodeURIComponent(res.headers.get("grpc-message") ?? "") };
+    }
+    const res = await fetch(url, { method: "POST", headers: { "content-type": kind === "connect" ? "application/connect+proto" : "application/connect+json" }, body: new Uint8Array(0) });
+    const body = new Uint8Array(await res.arrayBuffer());
+    const end = JSON.parse(new TextDecoder().decode(body.subarray(5))) as { error: { code: string; message: string } };
+    return { status: end.error.code, message: end.error.message };
+  },
   async bidi(kind: Kind, baseUrl: string) {
     const client = createClient(TestService, transport(kind, baseUrl));
     try {
