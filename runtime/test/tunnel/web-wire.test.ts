@@ -13,7 +13,9 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { AdminHub } from "../../src/admin/index.js";
 import { loadChannelCredentials, loadServerCredentials } from "../../src/auth/index.js";
+import { createRouterMetrics } from "../../src/metrics/index.js";
 import { createRouter, type Bridge, type Router } from "../../src/tunnel/index.js";
 import {
   SimpleRequestSchema,
@@ -182,6 +184,36 @@ describe("gRPC-Web and Connect on the wire (plaintext)", () => {
     // The router still serves.
     const ok = await post1(url, { "content-type": "application/json" }, '{"responseSize": 1}');
     assert.equal(ok.status, 200);
+  });
+});
+
+describe("web calls in the router's metrics and rate limits", () => {
+  it("count as calls of their method and share the method's rate limit with native gRPC", async () => {
+    const hub = new AdminHub({});
+    const metrics = createRouterMetrics({ hub });
+    const { router, target } = await startRouter({
+      hub,
+      services: [{ tunnel: TestTunnel, rateLimit: { methods: { UnaryCall: { perSecond: 0.001, burst: 2 } } } }],
+    });
+    const bridge = await startBridge(target, "metered");
+    const grpcClient = new TestClient(target);
+    try {
+      const url = `http://${target}${methodOf("UnaryCall")}`;
+      assert.equal((await post1(url, { "content-type": "application/json" }, "{}")).status, 200);
+      assert.equal(parseGrpcWeb((await post1(url, { "content-type": "application/grpc-web+proto" }, frame(0, unaryRequest(1)))).body).trailers["grpc-status"], "0");
+      // The burst of 2 is spent by the two web calls: native gRPC is refused now, and so is Connect.
+      await assert.rejects(grpcClient.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema)), (e: grpc.ServiceError) => e.code === grpc.status.RESOURCE_EXHAUSTED);
+      const limited = await post1(url, { "content-type": "application/json" }, "{}");
+      assert.equal(limited.status, 429);
+      assert.match(JSON.parse(limited.body.toString()).message, /rate limit/);
+      const text = await metrics.metrics();
+      assert.match(text, /grpc_server_handled_total\{[^}]*grpc_method="UnaryCall"[^}]*grpc_code="OK"[^}]*\} 2/);
+    } finally {
+      grpcClient.close();
+      await bridge.stop(100);
+      await router.close(100);
+      metrics.close();
+    }
   });
 });
 
