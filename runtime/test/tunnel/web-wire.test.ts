@@ -23,7 +23,7 @@ import {
   StreamingOutputCallRequestSchema,
   StreamingOutputCallResponseSchema,
 } from "./gen/interop/v1/test_pb.js";
-import { TestClient, TestTunnel, methodOf, quietLog, startBridge, startRouter } from "./helpers.js";
+import { TestClient, TestTunnel, methodOf, quietLog, startBridge, startRouter, waitFor, type ImplProbe } from "./helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -184,6 +184,37 @@ describe("gRPC-Web and Connect on the wire (plaintext)", () => {
     // The router still serves.
     const ok = await post1(url, { "content-type": "application/json" }, '{"responseSize": 1}');
     assert.equal(ok.status, 200);
+  });
+});
+
+describe("a browser that goes away", () => {
+  it("cancels its call at the instance: a gRPC-Web stream over HTTP/1.1 whose connection closes", async () => {
+    const probe: ImplProbe = { aborted: [], produced: 0, started: [] };
+    const { router, target } = await startRouter();
+    const bridge = await startBridge(target, "cancel", {}, probe);
+    try {
+      const request = toBinary(
+        StreamingOutputCallRequestSchema,
+        create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }, { size: 1, intervalUs: 60_000_000 }] }),
+      );
+      await new Promise<void>((resolve, reject) => {
+        const req = http.request(`http://${target}${methodOf("StreamingOutputCall")}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" } }, (res) => {
+          // The first message arrived: the page navigates away.
+          res.once("data", () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on("error", () => {});
+        req.on("close", () => resolve());
+        req.end(frame(0, request));
+        setTimeout(() => reject(new Error("no first message")), 30_000).unref();
+      });
+      await waitFor("the instance's handler to see the cancel", () => probe.aborted.some((a) => a.startsWith("streamingOutputCall")));
+    } finally {
+      await bridge.stop(100);
+      await router.close(100);
+    }
   });
 });
 
