@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as https from "node:https";
+import * as net from "node:net";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,7 +17,7 @@ import * as grpc from "@grpc/grpc-js";
 import { AdminHub } from "../../src/admin/index.js";
 import { loadChannelCredentials, loadServerCredentials } from "../../src/auth/index.js";
 import { createRouterMetrics } from "../../src/metrics/index.js";
-import { createRouter, type Bridge, type Router } from "../../src/tunnel/index.js";
+import { createRouter, GrpcServer, type Bridge, type Router } from "../../src/tunnel/index.js";
 import {
   SimpleRequestSchema,
   SimpleResponseSchema,
@@ -184,6 +185,27 @@ describe("gRPC-Web and Connect on the wire (plaintext)", () => {
     // The router still serves.
     const ok = await post1(url, { "content-type": "application/json" }, '{"responseSize": 1}');
     assert.equal(ok.status, 200);
+  });
+});
+
+describe("connections that never say which HTTP they speak", () => {
+  it("are closed after firstBytesTimeoutMs; the server keeps serving", async () => {
+    const server = new GrpcServer({ firstBytesTimeoutMs: 300 });
+    const { port } = await server.listen("127.0.0.1:0");
+    try {
+      const closed = await new Promise<boolean>((resolve) => {
+        // "PR" could still become HTTP/2's preface: the server has to wait, but not forever.
+        const socket = net.connect(port, "127.0.0.1", () => socket.write("PR"));
+        socket.on("error", () => {});
+        socket.on("close", () => resolve(true));
+        setTimeout(() => resolve(false), 30_000).unref();
+      });
+      assert.ok(closed, "the silent connection was not closed");
+      const r = await post1(`http://127.0.0.1:${port}/x.v1.S/M`, { "content-type": "application/json" }, "{}");
+      assert.equal(r.status, 501);
+    } finally {
+      await server.close(0);
+    }
   });
 });
 

@@ -38,6 +38,8 @@ export interface GrpcServerOptions {
   keepaliveTimeoutMs?: number;
   /** CORS of the gRPC-Web and Connect calls this server takes (web-cors.ts); default: no other origin. */
   cors?: CorsOptions;
+  /** Plaintext: a connection whose first bytes do not tell HTTP/2 from HTTP/1.1 within this is closed. Default 10 s. */
+  firstBytesTimeoutMs?: number;
 }
 
 type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
@@ -55,10 +57,12 @@ export class GrpcServer {
     this.keepaliveTimeMs = options.keepaliveTimeMs ?? 2 * 60 * 60 * 1000;
     this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 20_000;
     this.web = new WebFrontEnd((path) => this.methods.get(path), options.cors);
+    this.firstBytesTimeoutMs = options.firstBytesTimeoutMs ?? 10_000;
   }
 
   // grpc-web: gRPC-Web and Connect (HTTP/1.1 and HTTP/2) reach the same methods.
   private readonly web: WebFrontEnd;
+  private readonly firstBytesTimeoutMs: number;
 
   /** Replaces the CORS settings of gRPC-Web and Connect calls (hot reload). */
   setCors(options: CorsOptions | undefined): void {
@@ -142,7 +146,7 @@ export class GrpcServer {
     const h2 = http2.createServer(settings);
     const h1 = http.createServer(this.web.onRequest);
     this.http1 = h1;
-    const server = secure ? createAlpnServer(secure, h2, h1) : createSniffingServer(h2, h1);
+    const server = secure ? createAlpnServer(secure, h2, h1) : createSniffingServer(h2, h1, this.firstBytesTimeoutMs);
     this.server = server;
     h2.on("stream", this.onStream);
     h2.on("session", (session: http2.ServerHttp2Session) => this.onSession(session));

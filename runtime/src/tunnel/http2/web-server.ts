@@ -241,8 +241,8 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0");
  * A plaintext listener that hands each connection to `h2` (h2c: prior knowledge) or to `h1`
  * by its first bytes.
  */
-export function createSniffingServer(h2: http2.Http2Server, h1: http.Server): net.Server {
-  return net.createServer((socket) => sniff(socket, h2, h1));
+export function createSniffingServer(h2: http2.Http2Server, h1: http.Server, firstBytesTimeoutMs = 10_000): net.Server {
+  return net.createServer((socket) => sniff(socket, h2, h1, firstBytesTimeoutMs));
 }
 
 /** A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose. */
@@ -253,14 +253,19 @@ export function createAlpnServer(options: tls.TlsOptions, h2: http2.Http2Server,
   return server;
 }
 
-function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server): void {
+function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeoutMs: number): void {
   let seen: Buffer = Buffer.alloc(0);
+  // Clients of both versions speak first: a connection that does not say which it is in
+  // time is closed, so silent connections cannot pile up.
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  timer.unref();
   const onData = (chunk: Buffer) => {
     seen = seen.length ? Buffer.concat([seen, chunk]) : chunk;
     const n = Math.min(seen.length, PREFACE.length);
     const isH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
     // Undecided while what came so far is a prefix of the preface (at most a few bytes).
     if (isH2 && n < PREFACE.length) return;
+    clearTimeout(timer);
     socket.off("data", onData);
     socket.off("error", onError);
     socket.pause();
@@ -274,7 +279,10 @@ function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server): void
     h1.emit("connection", socket);
     socket.resume();
   };
-  const onError = () => socket.destroy();
+  const onError = () => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
   socket.on("error", onError);
   socket.on("data", onData);
 }
