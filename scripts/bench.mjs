@@ -22,6 +22,7 @@ const benches = [
   ["balancer", "runtime/bench/balancer.bench.ts"],
   // The live statistics' cost per call and the dashboard's frame rate under load (chromium).
   ["dashboard", "runtime/bench/dashboard.bench.ts"],
+  ["web", "runtime/bench/web.bench.ts"],
   ["generate", "generator/bench/generate.bench.ts"],
   ["editor", "server/bench/editor.bench.ts"],
 ];

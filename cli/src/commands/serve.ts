@@ -146,7 +146,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   // OTEL_NODE_DISABLED_INSTRUMENTATIONS=grpc so grpc-js is not traced a second time).
   const tracing = createRouterTracing({ hub });
   const health = new RouterHealth([]);
-  const server = new GrpcServer();
+  const server = new GrpcServer({ cors: config.cors });
   const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
   health.addTo(server);
   // The Admin service streams every call's metadata and bodies: on a port other machines can
@@ -277,10 +277,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     if (JSON.stringify(next) === JSON.stringify(config)) return;
     const previous = config;
     config = next;
+    // grpc-web: CORS applies to the next request
+    const corsChanged = JSON.stringify(previous.cors) !== JSON.stringify(next.cors);
+    if (corsChanged) server.setCors(next.cors);
     // Only services whose settings changed: configure starts rate-limit buckets afresh.
     const changed = [...routed].filter(([service]) => JSON.stringify(settingsFor(previous, service)) !== JSON.stringify(settingsFor(next, service)));
     for (const [service, r] of changed) configureRouter(r.router, service, "reload");
-    log(`config reloaded from ${configName}: ${changed.length ? `applied to ${changed.map(([s]) => s).join(", ")}` : "no routed service changed"}`);
+    log(`config reloaded from ${configName}: ${changed.length ? `applied to ${changed.map(([s]) => s).join(", ")}` : "no routed service changed"}${corsChanged ? "; cors changed" : ""}`);
   };
   if (configFile && options.watch) {
     const base = path.basename(configFile);

@@ -7,6 +7,7 @@ import { BalancerConfigError, parseBalancerConfig, type BalancerConfig } from ".
 import { resolveResilienceOptions, ResilienceConfigError, type ResilienceOptions } from "../resilience/index.js";
 import { parseRateLimits, RateLimitConfigError, type RateLimitOptions } from "../tunnel/rate-limit.js";
 import type { ServiceSettings } from "../tunnel/router.js";
+import { parseCorsOptions, type CorsOptions } from "../tunnel/http2/web-cors.js";
 
 /** Settings of one service (or of "*", the default of every service). */
 export interface ServiceConfig {
@@ -19,6 +20,8 @@ export interface ServiceConfig {
 export interface RouterConfig {
   /** Keyed by fully-qualified service name ("demo.v1.Echo") or "*". */
   services: Record<string, ServiceConfig>;
+  /** CORS of gRPC-Web and Connect calls from browsers (grpc-web). */
+  cors?: CorsOptions;
 }
 
 /** A config problem; `message` starts with the file (when known) and the field. */
@@ -123,7 +126,7 @@ class Parser {
 export function parseRouterConfig(value: unknown, source?: string): RouterConfig {
   const p = new Parser(source);
   const top = p.object(value, "", `an object {"services": {…}}`);
-  p.onlyFields(top, "config", ["services"]);
+  p.onlyFields(top, "config", ["services", "cors"]);
   const services: Record<string, ServiceConfig> = {};
   if (top.services !== undefined) {
     const s = p.object(top.services, "services", `an object of service name ("demo.v1.Echo", or "*" for every service) → settings`);
@@ -132,6 +135,8 @@ export function parseRouterConfig(value: unknown, source?: string): RouterConfig
       services[name] = p.service(v, `services[${JSON.stringify(name)}]`, name === "*");
     }
   }
+  // grpc-web: browsers' CORS
+  if (top.cors !== undefined) return { services, cors: parseCorsOptions(top.cors, (path, problem) => p.fail(path, problem)) };
   return { services };
 }
 

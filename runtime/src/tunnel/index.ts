@@ -9,6 +9,7 @@ export type { InstanceView } from "./router-registry.js";
 export type { HelloInfo } from "./router-context.js";
 export { GrpcServer, type GrpcMethod, type GrpcServerOptions, type ServerTls } from "./http2/server.js";
 export type { ServerCall, CallListener } from "./http2/server-call.js";
+export { parseCorsOptions, type CorsOptions } from "./http2/web-cors.js"; // grpc-web
 export { peerCertificateOf, peerCertificateFromSocket, type PeerCertificateInfo } from "./peer-certificate.js";
 export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, type BridgeUpdate } from "./raw-bridge.js";
 export { CallError, type RawCall, type RawHandler, type RawStatus } from "./bridge-call.js";

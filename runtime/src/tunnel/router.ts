@@ -12,6 +12,7 @@ import { resolveResilienceOptions, systemClock, type Clock, type ResilienceOptio
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { GrpcServer, type GrpcMethod, type ServerTls } from "./http2/server.js";
 import type { ServerCall } from "./http2/server-call.js";
+import type { CorsOptions } from "./http2/web-cors.js";
 import { RoutedCall } from "./router-call.js";
 import { HubCallObserver, NO_OBSERVER } from "./router-observer.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
@@ -109,6 +110,8 @@ export interface RouterOptions {
    * ManualClock to drive these instead of waiting for them.
    */
   clock?: Clock;
+  /** CORS of gRPC-Web and Connect calls from browsers when the router listens itself (grpc-web; http2/web-cors.ts). */
+  cors?: CorsOptions;
 }
 
 export interface RouterStats {
@@ -247,7 +250,7 @@ class RouterImpl implements Router {
 
   private ownServer(): GrpcServer {
     if (!this.server) {
-      this.addTo(new GrpcServer());
+      this.addTo(new GrpcServer({ cors: this.options.cors })); // grpc-web: cors
       this.ownsServer = true;
     }
     if (!this.ownsServer) throw new Error("this router is mounted on a server of its own (addTo); use that server's onStream");
@@ -325,6 +328,7 @@ class RouterImpl implements Router {
     return {
       singleRequest: m.singleRequest,
       maxRequestBytes: this.maxMessageBytes,
+      desc: m.method, // grpc-web: method kind and JSON types for gRPC-Web/Connect
       handle: (client, request) => {
         const call = new RoutedCall(this.ctx, route, m, client, request);
         this.ctx.active.add(call);

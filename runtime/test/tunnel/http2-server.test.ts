@@ -242,7 +242,7 @@ test("unknown methods are UNIMPLEMENTED; what is not gRPC gets HTTP's answer", a
     );
     assert.equal(err?.code, grpc.status.UNIMPLEMENTED);
     assert.match(err!.details, /\/test\.v1\.Wire\/Nope/);
-    assert.equal((await rawRequest(port, { "content-type": "application/json" })).headers[":status"], 415);
+    assert.equal((await rawRequest(port, { "content-type": "text/plain" })).headers[":status"], 415);
     assert.equal((await rawRequest(port, { ":method": "GET" })).headers[":status"], 405);
   } finally {
     client.close();

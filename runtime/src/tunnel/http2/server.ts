@@ -5,11 +5,17 @@
 //
 // `onStream` is the whole server: attach it to an http2 server of your own
 // (`http2Server.on("stream", grpcServer.onStream)`) instead of calling `listen`.
+import * as http from "node:http";
 import * as http2 from "node:http2";
+import type * as net from "node:net";
 import type { Socket } from "node:net";
+import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
 import { Http2ServerCall, type ServerCall } from "./server-call.js";
+// grpc-web: browsers' and curl's protocols on the same port (web-server.ts)
+import type { CorsOptions } from "./web-cors.js";
+import { createAlpnServer, createSniffingServer, WebFrontEnd } from "./web-server.js";
 
 /** A method served on the hot path. */
 export interface GrpcMethod {
@@ -18,6 +24,8 @@ export interface GrpcMethod {
   /** Largest request message accepted (RESOURCE_EXHAUSTED above it). */
   readonly maxRequestBytes: number;
   handle(call: ServerCall, request: Buffer | undefined): void;
+  /** The method's descriptor: its kind, and for Connect JSON its message types (grpc-web). */
+  readonly desc?: DescMethod;
 }
 
 /** grpc-js server credentials (ServerCredentials.createSsl / loadServerCredentials) or node's TLS options. */
@@ -28,13 +36,18 @@ export interface GrpcServerOptions {
   keepaliveTimeMs?: number;
   /** A connection that does not answer a ping within this is closed. Default 20 s. */
   keepaliveTimeoutMs?: number;
+  /** CORS of the gRPC-Web and Connect calls this server takes (web-cors.ts); default: no other origin. */
+  cors?: CorsOptions;
+  /** Plaintext: a connection whose first bytes do not tell HTTP/2 from HTTP/1.1 within this is closed. Default 10 s. */
+  firstBytesTimeoutMs?: number;
 }
 
 type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
 
 export class GrpcServer {
   private readonly methods = new Map<string, GrpcMethod>();
-  private server: http2.Http2Server | http2.Http2SecureServer | undefined;
+  private server: net.Server | undefined;
+  private http1: http.Server | undefined;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly keepaliveTimeMs: number;
   private readonly keepaliveTimeoutMs: number;
@@ -43,6 +56,22 @@ export class GrpcServer {
   constructor(options: GrpcServerOptions = {}) {
     this.keepaliveTimeMs = options.keepaliveTimeMs ?? 2 * 60 * 60 * 1000;
     this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 20_000;
+    this.web = new WebFrontEnd((path) => this.methods.get(path), options.cors);
+    this.firstBytesTimeoutMs = options.firstBytesTimeoutMs ?? 10_000;
+  }
+
+  // grpc-web: gRPC-Web and Connect (HTTP/1.1 and HTTP/2) reach the same methods.
+  private readonly web: WebFrontEnd;
+  private readonly firstBytesTimeoutMs: number;
+
+  /** Replaces the CORS settings of gRPC-Web and Connect calls (hot reload). */
+  setCors(options: CorsOptions | undefined): void {
+    this.web.setCors(options);
+  }
+
+  /** gRPC-Web and Connect over HTTP/1.1: the `request` listener of a node:http(s) server of your own. */
+  get onRequest(): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+    return this.web.onRequest;
   }
 
   /** Serves `path` ("/pkg.Service/Method") with `method`; replaces what served it before. */
@@ -65,9 +94,8 @@ export class GrpcServer {
     const path = headers[":path"] ?? "";
     const contentType = headers["content-type"] ?? "";
     if (headers[":method"] !== "POST" || !/^application\/grpc(\+proto)?(;|$)/.test(contentType)) {
-      // Not gRPC (or gRPC with a codec this server does not have): HTTP's answer.
-      respondHttp(stream, headers[":method"] !== "POST" ? 405 : 415);
-      return;
+      // Not native gRPC: gRPC-Web, Connect, a CORS preflight, or HTTP's answer (grpc-web).
+      return this.web.onStream(stream, headers, rawHeaders);
     }
     const method = this.methods.get(path);
     if (!method) {
@@ -118,14 +146,19 @@ export class GrpcServer {
       // streams of a busy connection with ENHANCE_YOUR_CALM.
       maxSessionMemory: Number.MAX_SAFE_INTEGER,
     };
-    const server = secure ? http2.createSecureServer({ ...settings, ...secure }) : http2.createServer(settings);
+    // One port, two HTTP versions (grpc-web): the listener hands each connection to the
+    // HTTP/2 server (gRPC, and gRPC-Web/Connect over HTTP/2) or to the HTTP/1.1 one.
+    const h2 = http2.createServer(settings);
+    const h1 = http.createServer(this.web.onRequest);
+    this.http1 = h1;
+    const server = secure ? createAlpnServer(secure, h2, h1) : createSniffingServer(h2, h1, this.firstBytesTimeoutMs);
     this.server = server;
-    server.on("stream", this.onStream);
-    server.on("session", (session: http2.ServerHttp2Session) => this.onSession(session));
+    h2.on("stream", this.onStream);
+    h2.on("session", (session: http2.ServerHttp2Session) => this.onSession(session));
     // Small gRPC messages must not wait for Nagle's algorithm.
     server.on("connection", (socket: Socket) => socket.setNoDelay(true));
     // A failed TLS handshake or a non-HTTP/2 client is that connection's problem only.
-    server.on("sessionError", () => {});
+    h2.on("sessionError", () => {});
     server.on("tlsClientError", () => {});
     const i = address.lastIndexOf(":");
     const host = address.slice(0, i).replace(/^\[(.*)\]$/, "$1");
@@ -185,9 +218,11 @@ export class GrpcServer {
     const server = this.server;
     const closedServer = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     for (const s of this.sessions) s.close();
+    this.http1?.closeIdleConnections();
     const until = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     for (const s of [...this.sessions]) s.destroy();
+    this.http1?.closeAllConnections();
     await closedServer;
   }
 
@@ -204,15 +239,6 @@ function secureOptions(tls: ServerTls | undefined): http2.SecureServerOptions | 
     return { ...tls._getConstructorOptions(), ...tls._getSecureContextOptions() } as http2.SecureServerOptions;
   }
   return tls;
-}
-
-function respondHttp(stream: http2.ServerHttp2Stream, status: number): void {
-  try {
-    stream.respond({ ":status": status }, { endStream: true });
-    stream.resume();
-  } catch {
-    // gone
-  }
 }
 
 /** A status with no response: one HEADERS frame carrying the status (and END_STREAM). */

@@ -1,0 +1,346 @@
+// The router's port for browsers and curl: gRPC-Web and Connect requests, over HTTP/1.1 or
+// HTTP/2, become ServerCalls of the same methods native gRPC calls reach (web-call.ts), with
+// CORS in front (web-cors.ts). One port serves both HTTP versions: in plaintext the first
+// bytes of a connection tell them apart (HTTP/2's preface "PRI * HTTP/2.0"), with TLS ALPN.
+import * as http from "node:http";
+import type * as http2 from "node:http2";
+import * as net from "node:net";
+import { Duplex } from "node:stream";
+import * as tls from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { encodeGrpcMessage, GrpcWireError, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
+import type { GrpcMethod } from "./server.js";
+import type { ServerCall } from "./server-call.js";
+import { WebServerCall, type WebExchange } from "./web-call.js";
+import { Cors, type CorsOptions } from "./web-cors.js";
+import { connectErrorJson, connectHttpStatus, envelope, WEB_CONTENT_TYPES, webProtocolOf, type WebProtocol } from "./web-protocol.js";
+
+/** Request headers that are the browser's or HTTP's business, not call metadata. */
+const NOT_METADATA = new Set([
+  "x-grpc-web",
+  "x-user-agent",
+  "accept",
+  "accept-language",
+  "cache-control",
+  "pragma",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-connection",
+  "http2-settings",
+  "content-encoding",
+  "dnt",
+  "priority",
+]);
+
+function isMetadataHeader(name: string): boolean {
+  const k = name.toLowerCase();
+  return !NOT_METADATA.has(k) && !k.startsWith("sec-") && !k.startsWith("connect-") && !k.startsWith("access-control-");
+}
+
+export class WebFrontEnd {
+  private cors: Cors;
+
+  constructor(
+    private readonly methodOf: (path: string) => GrpcMethod | undefined,
+    cors?: CorsOptions,
+  ) {
+    this.cors = new Cors(cors);
+  }
+
+  /** Replaces the CORS settings; requests from now on use them. */
+  setCors(options: CorsOptions | undefined): void {
+    this.cors = new Cors(options);
+  }
+
+  /** An HTTP/1.1 request (node:http's `request` event). */
+  readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    this.handle(req.method ?? "", req.url ?? "", http1Exchange(req, res));
+  };
+
+  /** An HTTP/2 stream that is not native gRPC. */
+  onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void {
+    this.handle(String(headers[":method"] ?? ""), String(headers[":path"] ?? ""), http2Exchange(stream, headers, rawHeaders));
+  }
+
+  private handle(method: string, url: string, ex: WebExchange): void {
+    const origin = typeof ex.headers.origin === "string" ? ex.headers.origin : undefined;
+    if (method === "OPTIONS") {
+      const acrh = ex.headers["access-control-request-headers"];
+      const answer = this.cors.preflight(origin, typeof acrh === "string" ? acrh : undefined);
+      return plain(ex, answer.status, "", answer.headers);
+    }
+    const cors = this.cors.responseHeaders(origin);
+    const path = url.split("?")[0]!;
+    const contentType = String(ex.headers["content-type"] ?? "");
+    const protocol = webProtocolOf(contentType);
+    if (method !== "POST") return plain(ex, 405, `${method} is not supported; gRPC-Web and Connect calls are POST requests\n`, { ...cors, allow: "POST, OPTIONS" });
+    if (!protocol) {
+      const what = contentType ? `content-type ${JSON.stringify(contentType.slice(0, 100))} is not supported` : "the request has no content-type";
+      return plain(ex, 415, `${what}; this port takes application/grpc (HTTP/2) and ${WEB_CONTENT_TYPES}\n`, { ...cors, "accept-post": WEB_CONTENT_TYPES });
+    }
+    const fail = (code: grpc.status, message: string) => failCall(ex, protocol, cors, code, message);
+    const m = this.methodOf(path);
+    if (!m) return fail(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${path}`);
+    const kind = m.desc?.methodKind ?? (m.singleRequest ? undefined : "bidi_streaming");
+    if (kind === "client_streaming" || kind === "bidi_streaming") {
+      return fail(
+        grpc.status.UNIMPLEMENTED,
+        `${path} is a ${kind === "client_streaming" ? "client" : "bidi"}-streaming method: gRPC-Web and Connect over this router carry unary and server-streaming calls only; call it with native gRPC (application/grpc over HTTP/2)`,
+      );
+    }
+    if (protocol.kind === "connect-unary" && kind === "server_streaming") {
+      return plain(ex, 415, `${path} is a server-streaming method: send it as application/connect+proto or application/connect+json\n`, cors);
+    }
+    if (protocol.kind !== "grpc-web" && protocol.json && !m.desc) {
+      return fail(grpc.status.UNIMPLEMENTED, `${path}: JSON needs the service's descriptors, which this server was not given; send application/proto`);
+    }
+    let deadline = Infinity;
+    try {
+      deadline = deadlineOf(ex.headers, protocol);
+      checkEncoding(ex.headers, protocol);
+    } catch (e) {
+      return fail((e as GrpcWireError).code ?? grpc.status.INTERNAL, (e as Error).message);
+    }
+    const raw: string[] = [];
+    for (let i = 0; i + 1 < ex.rawHeaders.length; i += 2) {
+      if (isMetadataHeader(ex.rawHeaders[i]!)) raw.push(ex.rawHeaders[i]!, ex.rawHeaders[i + 1]!);
+    }
+    const call = new WebServerCall(ex, protocol, path, metadataFromRawHeaders(raw), deadline, m.maxRequestBytes, m.desc, cors);
+    startCall(m, call, path);
+  }
+}
+
+/** Runs `method` on `call`: reads the one request message first when the method takes one. */
+export function startCall(method: GrpcMethod, call: ServerCall, path: string): void {
+  if (!method.singleRequest) return method.handle(call, undefined);
+  let request: Buffer | undefined;
+  let failed = false;
+  call.listen({
+    message: (m) => {
+      if (request === undefined) return void (request = m);
+      failed = true;
+      call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent more`);
+    },
+    halfClose: () => {
+      if (failed) return;
+      if (request === undefined) return call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent none`);
+      method.handle(call, request);
+    },
+    cancel: () => {},
+  });
+}
+
+function deadlineOf(headers: http.IncomingHttpHeaders, protocol: WebProtocol): number {
+  if (protocol.kind === "grpc-web") {
+    const t = headers["grpc-timeout"];
+    return typeof t === "string" ? Date.now() + parseGrpcTimeout(t) : Infinity;
+  }
+  const t = headers["connect-timeout-ms"];
+  if (typeof t !== "string") return Infinity;
+  if (!/^\d{1,10}$/.test(t)) throw new GrpcWireError(grpc.status.INVALID_ARGUMENT, `malformed connect-timeout-ms ${JSON.stringify(t.slice(0, 20))}`);
+  return Date.now() + Number(t);
+}
+
+function checkEncoding(headers: http.IncomingHttpHeaders, protocol: WebProtocol): void {
+  const name = protocol.kind === "grpc-web" ? "grpc-encoding" : protocol.kind === "connect-stream" ? "connect-content-encoding" : "content-encoding";
+  const v = headers[name];
+  if (v !== undefined && v !== "identity") throw new GrpcWireError(grpc.status.UNIMPLEMENTED, `${name} ${JSON.stringify(String(v).slice(0, 40))} is not supported (identity only)`);
+}
+
+/** A call that fails before it starts, in its protocol's form. */
+function failCall(ex: WebExchange, protocol: WebProtocol, cors: Record<string, string>, code: grpc.status, message: string): void {
+  ex.body.resume();
+  try {
+    if (protocol.kind === "grpc-web") {
+      // Trailers-only: the status in the headers, no body.
+      ex.respond(200, { ...cors, "content-type": protocol.contentType, "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message), "content-length": "0" });
+      ex.end();
+    } else if (protocol.kind === "connect-stream") {
+      ex.respond(200, { ...cors, "content-type": protocol.contentType });
+      ex.end(envelope(0x02, Buffer.from(JSON.stringify({ error: connectErrorJson(code, message, undefined) }))));
+    } else {
+      const body = JSON.stringify(connectErrorJson(code, message, undefined));
+      ex.respond(connectHttpStatus(code), { ...cors, "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
+      ex.end(body);
+    }
+  } catch {
+    // gone
+  }
+}
+
+function plain(ex: WebExchange, status: number, text: string, headers: Record<string, string>): void {
+  ex.body.resume();
+  try {
+    ex.respond(status, { ...headers, ...(text ? { "content-type": "text/plain; charset=utf-8" } : {}), "content-length": String(Buffer.byteLength(text)) });
+    ex.end(text);
+  } catch {
+    // gone
+  }
+}
+
+function http1Exchange(req: http.IncomingMessage, res: http.ServerResponse): WebExchange {
+  return {
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+    body: req,
+    socket: req.socket,
+    respond: (status, headers) => void res.writeHead(status, headers),
+    write: (chunk, cb) => res.write(chunk, cb ? () => cb() : undefined),
+    end: (chunk) => void (chunk === undefined ? res.end() : res.end(chunk)),
+    get needDrain() {
+      return res.writableNeedDrain;
+    },
+    onDrainOrClose: (fn) => onceEither(res, fn),
+    onClose: (fn) => void res.once("close", () => fn(res.writableFinished)),
+    get closed() {
+      return res.destroyed || res.writableEnded;
+    },
+  };
+}
+
+function http2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): WebExchange {
+  stream.on("error", () => {}); // a reset stream is a cancel; 'close' follows
+  return {
+    headers,
+    rawHeaders,
+    body: stream,
+    socket: stream.session?.socket as net.Socket | undefined,
+    respond: (status, h) => {
+      const out: Record<string, unknown> = { ":status": status };
+      for (const [k, v] of Object.entries(h)) if (k !== "connection" && k !== "transfer-encoding") out[k] = v;
+      stream.respond(out as http2.OutgoingHttpHeaders);
+    },
+    write: (chunk, cb) => stream.write(chunk, cb ? () => cb() : undefined),
+    end: (chunk) => void (chunk === undefined ? stream.end() : stream.end(chunk)),
+    get needDrain() {
+      return stream.writableNeedDrain;
+    },
+    onDrainOrClose: (fn) => onceEither(stream, fn),
+    onClose: (fn) => void stream.once("close", () => fn(stream.writableFinished && stream.rstCode === 0)),
+    get closed() {
+      return stream.destroyed || stream.closed || stream.writableEnded;
+    },
+  };
+}
+
+function onceEither(w: NodeJS.EventEmitter, fn: () => void): void {
+  const done = () => {
+    w.off("drain", done);
+    w.off("close", done);
+    fn();
+  };
+  w.on("drain", done);
+  w.on("close", done);
+}
+
+/** HTTP/2's connection preface starts "PRI * HTTP/2.0"; no HTTP/1 method is "PRI". */
+const PREFACE = Buffer.from("PRI * HTTP/2.0");
+
+/**
+ * A plaintext listener that hands each connection to `h2` (h2c: prior knowledge) or to `h1`
+ * by its first bytes.
+ */
+export function createSniffingServer(h2: http2.Http2Server, h1: http.Server, firstBytesTimeoutMs = 10_000): net.Server {
+  return net.createServer((socket) => sniff(socket, h2, h1, firstBytesTimeoutMs));
+}
+
+/** A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose. */
+export function createAlpnServer(options: tls.TlsOptions, h2: http2.Http2Server, h1: http.Server): tls.Server {
+  const server = tls.createServer({ ...options, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
+    (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
+  });
+  return server;
+}
+
+function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeoutMs: number): void {
+  let seen: Buffer = Buffer.alloc(0);
+  // Clients of both versions speak first: a connection that does not say which it is in
+  // time is closed, so silent connections cannot pile up.
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  timer.unref();
+  const onData = (chunk: Buffer) => {
+    seen = seen.length ? Buffer.concat([seen, chunk]) : chunk;
+    const n = Math.min(seen.length, PREFACE.length);
+    const isH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+    // Undecided while what came so far is a prefix of the preface (at most a few bytes).
+    if (isH2 && n < PREFACE.length) return;
+    clearTimeout(timer);
+    socket.off("data", onData);
+    socket.off("error", onError);
+    socket.pause();
+    if (isH2) {
+      // node:http2 reads a socket's handle natively and would miss the bytes read here:
+      // it gets a stream that replays them first.
+      h2.emit("connection", new ReplaySocket(socket, seen));
+      return;
+    }
+    socket.unshift(seen);
+    h1.emit("connection", socket);
+    socket.resume();
+  };
+  const onError = () => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  socket.on("error", onError);
+  socket.on("data", onData);
+}
+
+/** A socket whose first bytes were already read, as a stream that gives them again. */
+class ReplaySocket extends Duplex {
+  constructor(
+    private readonly socket: net.Socket,
+    head: Buffer,
+  ) {
+    super({ allowHalfOpen: false });
+    this.push(head);
+    socket.on("data", (chunk: Buffer) => {
+      if (!this.push(chunk)) socket.pause();
+    });
+    socket.on("end", () => this.push(null));
+    socket.on("error", (e) => this.destroy(e));
+    socket.on("close", () => this.destroy());
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+
+  get remoteFamily(): string | undefined {
+    return this.socket.remoteFamily;
+  }
+
+  setNoDelay(noDelay?: boolean): this {
+    this.socket.setNoDelay(noDelay);
+    return this;
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (error?: Error | null) => void): void {
+    this.socket.write(chunk, cb);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (error?: Error | null) => void): void {
+    this.socket.cork();
+    for (let i = 0; i < chunks.length - 1; i++) this.socket.write(chunks[i]!.chunk);
+    this.socket.write(chunks[chunks.length - 1]!.chunk, cb);
+    this.socket.uncork();
+  }
+
+  override _final(cb: (error?: Error | null) => void): void {
+    this.socket.end(cb);
+  }
+
+  override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
+    this.socket.destroy();
+    cb(error);
+  }
+}
