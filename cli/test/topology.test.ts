@@ -17,6 +17,8 @@ import { startDnsmasq, type Dnsmasq } from "../../scripts/test-support/dnsmasq.m
 import { cli, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const NAME = "routers.test";
+const debugProcs: CliProcess[] = [];
+const dbg = (m: string) => process.env.TOPO_DEBUG && console.error(new Date().toISOString(), m);
 
 async function freePortOn(host: string): Promise<number> {
   const s = createServer();
@@ -41,8 +43,12 @@ function health(address: string, service: string): Promise<number> {
 
 async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await cond().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  while (!(await cond().catch((e: Error) => (dbg(`${what}: ${e.message}`), false)))) {
+    dbg(`not yet: ${what}`);
+    if (Date.now() > deadline) {
+      for (const p of debugProcs) dbg(`${p.child.spawnargs.slice(-8).join(" ")}\n${p.stderr.slice(-2500)}`);
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -61,7 +67,9 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
   const startRouter = async (host: string) => {
     const p = cli(["serve", "--root", "proto", "--host", host, "--port", String(port), "--no-dashboard", "--no-watch", "--drain-grace", "5"], tmp);
     routers.set(host, p);
+    debugProcs.push(p);
     await p.waitFor(/router listening on/);
+    dbg(`router ${host} up`);
   };
   const serving = (host: string) => health(`${host}:${port}`, "demo.v1.Echo").then((s) => s === 1);
 
@@ -74,7 +82,10 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
     for (const id of ["sidecar-1", "sidecar-2"]) {
       const b = cli(["bridge", "--target", target.address, "--router", `dns://${dns.server}/${NAME}:${port}`, "--dns-refresh", "1", "--root", "proto", "--id", id], tmp);
       bridges.push(b);
+      debugProcs.push(b);
+      dbg(`bridge ${id} started`);
       await b.waitFor(new RegExp(`${id} registered demo\\.v1\\.Echo`));
+      dbg(`bridge ${id} registered`);
     }
     // A client that knows the three routers, as one behind a Service's load balancer would.
     const serviceConfig = {
@@ -97,9 +108,9 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
     new Promise<string>((resolve, reject) =>
       client.makeUnaryRequest(
         "/demo.v1.Echo/Say",
-        (m: unknown) => Buffer.from(toBinary(Say.message("demo.v1.SayRequest"), m as never)),
-        (b: Buffer) => fromBinary(Say.message("demo.v1.SayResponse"), b),
-        create(Say.message("demo.v1.SayRequest"), { text } as never),
+        (m: unknown) => Buffer.from(toBinary(Say.message("SayRequest"), m as never)),
+        (b: Buffer) => fromBinary(Say.message("SayResponse"), b),
+        create(Say.message("SayRequest"), { text } as never),
         { deadline: Date.now() + 20_000 },
         (e, res) => (e ? reject(e) : resolve((res as unknown as { text: string }).text)),
       ),
@@ -120,9 +131,19 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
             () => ok++,
             (e: Error) => failures.push(e.message),
           );
+          // A call that fails at once must not starve the timers of the steps below.
+          await new Promise((r) => setImmediate(r));
         }
       }),
     );
+    try {
+      await steps();
+    } finally {
+      loading = false;
+      await load;
+    }
+    assert.deepEqual(failures, [], `${failures.length} of ${ok + failures.length} calls failed`);
+    async function steps() {
     await until("calls flowing", async () => ok > 50);
     const old = routers.get("127.0.0.3")!;
     old.child.kill("SIGTERM");
@@ -133,9 +154,7 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
     await until("the restarted router has the instances again", () => serving("127.0.0.3"));
     const after = ok;
     await until("calls flowing over all three", async () => ok > after + 50);
-    loading = false;
-    await load;
-    assert.deepEqual(failures, [], `${failures.length} of ${ok + failures.length} calls failed`);
+    }
   });
 
   it("a router added to DNS gets the instances within a re-resolution; one removed from DNS loses them", async () => {
