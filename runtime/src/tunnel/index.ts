@@ -12,3 +12,4 @@ export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, t
 export { CallError, type RawCall, type RawHandler, type RawStatus } from "./bridge-call.js";
 export { createBridge, connectHandler, type ConnectBridgeOptions } from "./bridge.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
+export { ANONYMOUS_PRINCIPAL, InstanceClaims, idMatches, principalOf } from "./instance-identity.js";

@@ -1,5 +1,6 @@
 // What the parts of a router share: resolved limits, the logger and the admin hub.
 import type { AdminHub } from "../admin/index.js";
+import type { InstanceClaims } from "./instance-identity.js";
 import type { PeerCertificateInfo } from "./peer-certificate.js";
 
 export interface RouterLimits {
@@ -34,6 +35,8 @@ export interface RouterContext {
   readonly log: (line: string) => void;
   readonly peers: readonly string[];
   readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;
+  /** Who owns which instance id (instance-identity.ts). */
+  readonly claims: InstanceClaims;
   /** Router-wide call ids for the admin hub (stream call ids repeat across streams). */
   nextHubCallId(): number;
   /** Client calls in flight or pending, for close(). */

@@ -20,7 +20,8 @@ import {
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
 import type { RoutedCall } from "./router-call.js";
-import type { RouterContext } from "./router-context.js";
+import type { HelloInfo, RouterContext } from "./router-context.js";
+import { ANONYMOUS_PRINCIPAL, principalOf } from "./instance-identity.js";
 import { peerCertificateOf } from "./peer-certificate.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
 import { FrameSender } from "./sender.js";
@@ -46,6 +47,8 @@ export class InstanceStream {
   readonly peer: string;
   private readonly helloTimer: NodeJS.Timeout;
   private pingNonce = 0n;
+  /** Who the instance is (instance-identity.ts), known from its Hello. */
+  principal = ANONYMOUS_PRINCIPAL;
 
   constructor(
     private readonly ctx: RouterContext,
@@ -234,21 +237,21 @@ export class InstanceStream {
     if (refusal) return this.refuse(refusal);
     if (this.ctx.closing) return this.turnAway("the router is shutting down");
     this.requestWindow = hello.initialWindow || DEFAULT_WINDOW;
+    const certificate = peerCertificateOf(this.duplex);
+    const info: HelloInfo = {
+      instanceId: hello.instanceId,
+      service: hello.service,
+      labels: hello.labels,
+      credentials: hello.credentials,
+      peer: this.peer,
+      ...(certificate ? { certificate } : {}),
+    };
+    this.principal = principalOf(info); // security: who owns the id (instance-identity.ts)
     const authorize = this.ctx.authorize;
     if (!authorize) return this.accept();
     this.state = "authorizing";
-    const certificate = peerCertificateOf(this.duplex);
     Promise.resolve()
-      .then(() =>
-        authorize({
-          instanceId: hello.instanceId,
-          service: hello.service,
-          labels: hello.labels,
-          credentials: hello.credentials,
-          peer: this.peer,
-          ...(certificate ? { certificate } : {}),
-        }),
-      )
+      .then(() => authorize(info))
       .then(
         (reason) => {
           if (this.state !== "authorizing") return;
@@ -274,6 +277,9 @@ export class InstanceStream {
   }
 
   private accept(): void {
+    // security: an id belongs to the principal that registered it first (instance-identity.ts).
+    const taken = this.ctx.claims.claim(this.route.serviceName, this.hello!.instanceId, this.principal, this);
+    if (taken) return this.refuse(taken, grpc.status.PERMISSION_DENIED);
     this.state = "open";
     this.sender.control(
       0,
@@ -297,7 +303,7 @@ export class InstanceStream {
    * may pass (shutting down, a failing authorize hook) only ends the stream UNAVAILABLE, so
    * the bridge reconnects with its backoff: see turnAway.
    */
-  private refuse(reason: string): void {
+  private refuse(reason: string, code: grpc.status = grpc.status.FAILED_PRECONDITION): void {
     this.ctx.log(`refused ${this.label}: ${reason}`);
     this.sender.control(
       0,
@@ -306,7 +312,7 @@ export class InstanceStream {
       create(WelcomeSchema, { accepted: false, reason, protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, routerId: this.ctx.routerId }),
     );
     this.sender.flush();
-    this.close(reason, false, grpc.status.FAILED_PRECONDITION);
+    this.close(reason, false, code);
   }
 
   /** Not now, maybe later: ends the stream UNAVAILABLE without a Welcome, the bridge retries. */
@@ -327,6 +333,7 @@ export class InstanceStream {
     const wasOpen = this.state === "open";
     this.state = "closed";
     clearTimeout(this.helloTimer);
+    this.ctx.claims.release(this); // security: the id is free once no stream holds it
     this.sender.close();
     try {
       if (graceful || code === grpc.status.OK) this.duplex.end();

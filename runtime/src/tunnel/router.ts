@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { AdminHub } from "../admin/index.js";
 import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type CustomPickFunction } from "../balancer/index.js";
 import { resolveResilienceOptions, type ResilienceOptions } from "../resilience/index.js";
+import { InstanceClaims } from "./instance-identity.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
@@ -175,6 +176,7 @@ class RouterImpl implements Router {
       log: logger,
       authorize: options.authorize,
       peers: options.peers ?? [],
+      claims: new InstanceClaims(),
       nextHubCallId: () => ++hubIds,
       active: new Set(),
       closing: false,
