@@ -1,5 +1,6 @@
 // What the parts of a router share: resolved limits, the logger and the admin hub.
 import type { AdminHub } from "../admin/index.js";
+import type { RouterByteBudget } from "./byte-budget.js";
 import type { InstanceClaims } from "./instance-identity.js";
 import type { PeerCertificateInfo } from "./peer-certificate.js";
 
@@ -35,6 +36,8 @@ export interface RouterContext {
   readonly log: (line: string) => void;
   readonly peers: readonly string[];
   readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;
+  /** Byte bounds of every Register stream and of the router (byte-budget.ts). */
+  readonly budget: RouterByteBudget;
   /** Who owns which instance id (instance-identity.ts). */
   readonly claims: InstanceClaims;
   /** Router-wide call ids for the admin hub (stream call ids repeat across streams). */

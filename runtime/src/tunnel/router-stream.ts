@@ -24,6 +24,7 @@ import type { HelloInfo, RouterContext } from "./router-context.js";
 import { ANONYMOUS_PRINCIPAL, principalOf } from "./instance-identity.js";
 import { peerCertificateOf } from "./peer-certificate.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
+import type { StreamMeter } from "./byte-budget.js";
 import { FrameSender } from "./sender.js";
 import { FrameError } from "./wire.js";
 
@@ -47,6 +48,7 @@ export class InstanceStream {
   readonly peer: string;
   private readonly helloTimer: NodeJS.Timeout;
   private pingNonce = 0n;
+  readonly meter: StreamMeter;
   /** Who the instance is (instance-identity.ts), known from its Hello. */
   principal = ANONYMOUS_PRINCIPAL;
 
@@ -56,12 +58,14 @@ export class InstanceStream {
     private readonly duplex: grpc.ServerDuplexStream<Buffer, Buffer>,
   ) {
     this.peer = duplex.getPeer();
+    // security: queued and held bytes are bounded by pausing this stream (byte-budget.ts).
+    this.meter = ctx.budget.meter(duplex, () => this.bufferedBytes());
     this.sender = new FrameSender((message) => {
       this.flushSeq++;
       this.lastSent = Date.now();
       try {
-        // Never waits on write(): per-call windows bound what can be queued here.
-        this.duplex.write(message);
+        // Never waits on write(): the meter stops reading the stream while too much is queued.
+        this.meter.write(this.duplex, message);
       } catch {
         this.close("write failed");
       }
@@ -123,6 +127,11 @@ export class InstanceStream {
   /** Heartbeat tick from the router: ping when idle, close when the peer went silent. */
   tick(now: number): void {
     if (this.state !== "open") return;
+    // security (byte-budget.ts): a peer that does not read is dropped; while the router is
+    // the one not reading (slow clients), the peer's silence is not its fault.
+    const stalled = this.meter.stalled(now, this.ctx.limits.heartbeatTimeoutMs);
+    if (stalled) return this.fail(stalled);
+    if (this.meter.paused) this.lastReceived = now;
     if (now - this.lastReceived > this.ctx.limits.heartbeatTimeoutMs) {
       this.fail(`no frame for ${now - this.lastReceived} ms (heartbeat timeout)`);
       return;
@@ -167,6 +176,7 @@ export class InstanceStream {
       }
       if (this.closed) return;
     }
+    this.meter.afterRead(); // security: stop reading while over a byte bound
   }
 
   private onFrame(f: Frame): void {
@@ -334,6 +344,7 @@ export class InstanceStream {
     this.state = "closed";
     clearTimeout(this.helloTimer);
     this.ctx.claims.release(this); // security: the id is free once no stream holds it
+    this.meter.close();
     this.sender.close();
     try {
       if (graceful || code === grpc.status.OK) this.duplex.end();

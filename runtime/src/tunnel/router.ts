@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { AdminHub } from "../admin/index.js";
 import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type CustomPickFunction } from "../balancer/index.js";
 import { resolveResilienceOptions, type ResilienceOptions } from "../resilience/index.js";
+import { RouterByteBudget } from "./byte-budget.js";
 import { InstanceClaims } from "./instance-identity.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { RoutedCall } from "./router-call.js";
@@ -62,6 +63,17 @@ export interface RouterOptions {
    */
   streamBufferBytes?: number;
   /**
+   * Response bytes all Register streams together may hold for clients; over it, streams
+   * holding any are not read until clients take their bytes. Default 1 GiB.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Frame bytes queued for one instance and not yet sent (Pongs, window updates, requests);
+   * over it the router stops reading that stream, and drops it when it stays over for the
+   * heartbeat timeout (an instance that does not read). Default 8 MiB.
+   */
+  maxQueuedBytesPerStream?: number;
+  /**
    * Default of `resilience.maxPendingPerInstance` (calls queued for one instance at its
    * limit) and of wait-for-ready's `maxWaiting` (calls waiting for any instance); beyond
    * them, RESOURCE_EXHAUSTED. Default 1000.
@@ -104,8 +116,12 @@ export interface RouterOptions {
 export interface RouterStats {
   /** Response bytes held for clients (received from instances, not yet granted back). */
   bufferedBytes: number;
+  /** Frame bytes written to Register streams and not yet sent. */
+  queuedBytes: number;
+  /** Register streams the router is not reading now (over a byte bound). */
+  pausedStreams: number;
   /** Per Register stream. */
-  streams: Array<{ service: string; instanceId: string; calls: number; bufferedBytes: number }>;
+  streams: Array<{ service: string; instanceId: string; calls: number; bufferedBytes: number; queuedBytes: number; paused: boolean }>;
   callsInFlight: number;
   callsPending: number;
 }
@@ -177,6 +193,11 @@ class RouterImpl implements Router {
       authorize: options.authorize,
       peers: options.peers ?? [],
       claims: new InstanceClaims(),
+      budget: new RouterByteBudget({
+        streamBufferBytes: options.streamBufferBytes ?? 64 * 1024 * 1024,
+        routerBufferBytes: options.maxBufferedBytes ?? 1024 * 1024 * 1024,
+        queuedBytesPerStream: options.maxQueuedBytesPerStream ?? 8 * 1024 * 1024,
+      }),
       nextHubCallId: () => ++hubIds,
       active: new Set(),
       closing: false,
@@ -272,9 +293,13 @@ class RouterImpl implements Router {
       instanceId: s.hello?.instanceId ?? "",
       calls: s.calls.size,
       bufferedBytes: s.bufferedBytes(),
+      queuedBytes: s.meter.queued,
+      paused: s.meter.paused,
     }));
     return {
       bufferedBytes: streams.reduce((n, s) => n + s.bufferedBytes, 0),
+      queuedBytes: streams.reduce((n, s) => n + s.queuedBytes, 0),
+      pausedStreams: streams.filter((s) => s.paused).length,
       streams,
       callsInFlight: this.ctx.active.size - this.pendingCount.n,
       callsPending: this.pendingCount.n,
