@@ -240,7 +240,7 @@ export class RoutedCall {
   onHeaders(entries: MetadataEntry[]): void {
     if (this.finished || this.headersSent) return;
     this.headersSent = true;
-    const md = metadataFromEntries(entries, (k, why) => this.ctx.log(`call ${this.method.path}: dropped response header ${k}: ${why}`));
+    const md = metadataFromEntries(entries, (k, why) => this.ctx.log(`call ${this.method.path}: dropped response header ${JSON.stringify(k)}: ${why}`));
     this.client.sendMetadata(md);
     this.ctx.hub?.publish({ type: "callHeaders", callId: this.hubId, metadata: md });
   }
@@ -286,7 +286,7 @@ export class RoutedCall {
 
   onTrailers(t: Trailers): void {
     if (this.finished) return;
-    const md = metadataFromEntries(t.metadata, (k, why) => this.ctx.log(`call ${this.method.path}: dropped trailer ${k}: ${why}`));
+    const md = metadataFromEntries(t.metadata, (k, why) => this.ctx.log(`call ${this.method.path}: dropped trailer ${JSON.stringify(k)}: ${why}`));
     if (t.code !== 0 && this.attempt) {
       // The instance refused a call it never started (it is draining or full): that call
       // was never delivered. Any other failure may be retried under the pool's rule.

@@ -2,6 +2,7 @@
 import type { AdminHub } from "../admin/index.js";
 import type { RouterByteBudget } from "./byte-budget.js";
 import type { InstanceClaims } from "./instance-identity.js";
+import type { RegistrationLimits } from "./registration-limits.js";
 import type { PeerCertificateInfo } from "./peer-certificate.js";
 
 export interface RouterLimits {
@@ -38,6 +39,8 @@ export interface RouterContext {
   readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;
   /** Byte bounds of every Register stream and of the router (byte-budget.ts). */
   readonly budget: RouterByteBudget;
+  /** Register streams per connection/address, Hellos per second (registration-limits.ts). */
+  readonly registrations: RegistrationLimits;
   /** Who owns which instance id (instance-identity.ts). */
   readonly claims: InstanceClaims;
   /** Router-wide call ids for the admin hub (stream call ids repeat across streams). */

@@ -243,6 +243,8 @@ export class InstanceStream {
   private onHello(hello: Hello): void {
     this.hello = hello;
     clearTimeout(this.helloTimer);
+    // security: Hellos per second (registration-limits.ts); the bridge retries with backoff.
+    if (!this.ctx.registrations.takeHello()) return this.turnAway("too many registrations per second", grpc.status.RESOURCE_EXHAUSTED);
     const refusal = this.checkHello(hello);
     if (refusal) return this.refuse(refusal);
     if (this.ctx.closing) return this.turnAway("the router is shutting down");
@@ -326,9 +328,9 @@ export class InstanceStream {
   }
 
   /** Not now, maybe later: ends the stream UNAVAILABLE without a Welcome, the bridge retries. */
-  private turnAway(reason: string): void {
+  private turnAway(reason: string, code: grpc.status = grpc.status.UNAVAILABLE): void {
     this.ctx.log(`turned away ${this.label}: ${reason} (it will retry)`);
-    this.close(reason, false, grpc.status.UNAVAILABLE);
+    this.close(reason, false, code);
   }
 
   /** A protocol violation: log it and close this stream only. */

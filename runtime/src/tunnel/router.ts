@@ -9,6 +9,8 @@ import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type
 import { resolveResilienceOptions, type ResilienceOptions } from "../resilience/index.js";
 import { RouterByteBudget } from "./byte-budget.js";
 import { InstanceClaims } from "./instance-identity.js";
+import { RegistrationLimits, type RegistrationLimitOptions } from "./registration-limits.js";
+import { rateLimitedLog } from "../log/rate-limited-log.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
@@ -62,6 +64,12 @@ export interface RouterOptions {
    * Default 64 MiB (1024 calls at the default window).
    */
   streamBufferBytes?: number;
+  /**
+   * Limits on registrations: Register streams per connection (default 256) and per remote
+   * address (default 4096), Hellos checked per second (default 500). Over them a stream ends
+   * RESOURCE_EXHAUSTED at once (a bridge retries with backoff).
+   */
+  registrationLimits?: RegistrationLimitOptions;
   /**
    * Response bytes all Register streams together may hold for clients; over it, streams
    * holding any are not read until clients take their bytes. Default 1 GiB.
@@ -184,7 +192,8 @@ class RouterImpl implements Router {
     this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
     this.options = options;
     let hubIds = 0;
-    const logger = options.logger ?? ((line: string) => console.error(`grpcrouter: ${line}`));
+    // security: one line per kind of event, then a count (log/rate-limited-log.ts).
+    const logger = rateLimitedLog(options.logger ?? ((line: string) => console.error(`grpcrouter: ${line}`)));
     this.ctx = {
       routerId: options.routerId ?? randomUUID(),
       limits,
@@ -193,6 +202,7 @@ class RouterImpl implements Router {
       authorize: options.authorize,
       peers: options.peers ?? [],
       claims: new InstanceClaims(),
+      registrations: new RegistrationLimits(options.registrationLimits),
       budget: new RouterByteBudget({
         streamBufferBytes: options.streamBufferBytes ?? 64 * 1024 * 1024,
         routerBufferBytes: options.maxBufferedBytes ?? 1024 * 1024 * 1024,
@@ -338,12 +348,26 @@ class RouterImpl implements Router {
   // ---- handlers ----
 
   private onRegister(route: ServiceRoute, call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    // security: Register streams per connection and per address (registration-limits.ts).
+    const peer = call.getPeer();
+    const over = this.ctx.registrations.open(peer);
+    if (over !== undefined) {
+      this.ctx.log(`refused a Register stream from ${peer}: ${over}`);
+      call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: `grpcrouter: ${over}` });
+      return;
+    }
     const s = new InstanceStream(this.ctx, route, call);
     this.streams.add(s);
-    call.on("close", () => this.streams.delete(s));
-    call.on("finish", () => this.streams.delete(s));
-    call.on("cancelled", () => this.streams.delete(s));
-    call.on("error", () => this.streams.delete(s));
+    let open = true;
+    const gone = () => {
+      this.streams.delete(s);
+      if (open) this.ctx.registrations.close(peer);
+      open = false;
+    };
+    call.on("close", gone);
+    call.on("finish", gone);
+    call.on("cancelled", gone);
+    call.on("error", gone);
   }
 
   private handlerFor(route: ServiceRoute, m: TunnelMethod): grpc.UntypedHandleCall {
