@@ -21,6 +21,7 @@ import {
   createRouterTracing,
   describeFromRegistry,
   loadRouterConfig,
+  routerServerOptions,
   settingsFor,
   startDashboard,
   startMetricsServer,
@@ -129,7 +130,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   // OTEL_NODE_DISABLED_INSTRUMENTATIONS=grpc so grpc-js is not traced a second time).
   const tracing = createRouterTracing({ hub });
   const health = new RouterHealth([]);
-  const server = new grpc.Server({ "grpc.max_send_message_length": -1 });
+  // A receive limit with room for frame headers: a maximal response must not close its
+  // instance's Register stream (routerServerOptions, runtime/src/tunnel/message-limits.ts).
+  const server = new grpc.Server(routerServerOptions());
   const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
   health.addTo(server);
   // The Admin service streams every call's metadata and bodies: on a port other machines can

@@ -13,3 +13,5 @@ export { CallError, type RawCall, type RawHandler, type RawStatus } from "./brid
 export { createBridge, connectHandler, type ConnectBridgeOptions } from "./bridge.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export { ANONYMOUS_PRINCIPAL, InstanceClaims, idMatches, principalOf } from "./instance-identity.js";
+export { DEFAULT_MAX_MESSAGE_BYTES, FRAME_OVERHEAD_BYTES, registerReceiveLimit, routerServerOptions } from "./message-limits.js";
+export { RegistrationLimits, type RegistrationLimitOptions } from "./registration-limits.js";

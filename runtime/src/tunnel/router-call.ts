@@ -14,6 +14,7 @@ import {
 import type { AttemptResult, CallAttempt, PoolCall } from "../resilience/index.js";
 import { RouterFrame } from "./frames.js";
 import { FrameError } from "./wire.js";
+import { oversized } from "./message-limits.js";
 import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
@@ -183,6 +184,9 @@ export class RoutedCall {
 
   private onClientData(b: Buffer): void {
     if (this.finished) return;
+    // security: one limit everywhere (message-limits.ts); an oversized request fails this call only.
+    const tooBig = oversized("request", b.length, this.ctx.limits.maxMessageBytes);
+    if (tooBig) return this.failAndCancel(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${tooBig}`);
     this.noteRequest(b);
     if (this.stream && this.requestCredit > 0 && this.queue.length === 0) this.sendRequest(b);
     else {
@@ -327,6 +331,13 @@ export class RoutedCall {
 
   /** Fails the call from the router's side (no instance, limits, shutdown). */
   fail(code: grpc.status, message: string): void {
+    this.finish(code, message);
+  }
+
+  /** Fails the call and tells its instance to stop (an oversized message). */
+  failAndCancel(code: grpc.status, message: string): void {
+    if (this.finished) return;
+    this.sendCancel(message, false);
     this.finish(code, message);
   }
 

@@ -17,6 +17,8 @@ export interface RouterLimits {
   readonly heartbeatTimeoutMs: number;
   /** A stream that has not said Hello within this time is closed. */
   readonly helloTimeoutMs: number;
+  /** Largest request or response message of a call (message-limits.ts). */
+  readonly maxMessageBytes: number;
 }
 
 export interface HelloInfo {

@@ -25,6 +25,7 @@ import { ANONYMOUS_PRINCIPAL, principalOf } from "./instance-identity.js";
 import { peerCertificateOf } from "./peer-certificate.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
 import type { StreamMeter } from "./byte-budget.js";
+import { oversized } from "./message-limits.js";
 import { FrameSender } from "./sender.js";
 import { FrameError } from "./wire.js";
 
@@ -236,6 +237,11 @@ export class InstanceStream {
           throw new FrameError(`call ${f.call} is ${call.method.path} (field ${call.method.field}) but got payload field ${f.field}`);
         }
         if (call.responseCredit <= 0) throw new FrameError(`call ${f.call} overran its window (${-call.responseCredit} bytes beyond it)`);
+        {
+          // security: an oversized response fails its call, not the stream (message-limits.ts).
+          const tooBig = oversized("response", f.body.length, this.ctx.limits.maxMessageBytes);
+          if (tooBig) return call.failAndCancel(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${tooBig}`);
+        }
         call.onPayload(f.body);
     }
   }
@@ -354,7 +360,7 @@ export class InstanceStream {
     } catch {
       // already gone
     }
-    if (wasOpen) this.route.removeStream(this);
+    if (wasOpen) this.route.removeStream(this, reason);
     const calls = [...this.calls.values()];
     this.calls.clear();
     for (const c of calls) c.onStreamLost(reason);

@@ -9,6 +9,7 @@ import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type
 import { resolveResilienceOptions, type ResilienceOptions } from "../resilience/index.js";
 import { RouterByteBudget } from "./byte-budget.js";
 import { InstanceClaims } from "./instance-identity.js";
+import { DEFAULT_MAX_MESSAGE_BYTES, oversized, receiveLimitWarning, routerServerOptions } from "./message-limits.js";
 import { RegistrationLimits, type RegistrationLimitOptions } from "./registration-limits.js";
 import { rateLimitedLog } from "../log/rate-limited-log.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
@@ -173,6 +174,7 @@ class RouterImpl implements Router {
   private readonly streams = new Set<InstanceStream>();
   private server: grpc.Server | undefined;
   private ownsServer = false;
+  private ownsServerPending = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly pendingCount = { n: 0 };
   private readonly maxMessageBytes: number;
@@ -188,8 +190,9 @@ class RouterImpl implements Router {
       heartbeatIntervalMs: interval,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3 * interval,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     };
-    this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.options = options;
     let hubIds = 0;
     // security: one line per kind of event, then a count (log/rate-limited-log.ts).
@@ -260,15 +263,16 @@ class RouterImpl implements Router {
     }
     this.server = server;
     this.startHeartbeat();
+    // security: a server whose receive limit is too small closes Register streams on big responses.
+    const warning = receiveLimitWarning(server, this.maxMessageBytes);
+    if (warning && !this.ownsServerPending) this.ctx.log(`warning: ${warning}`);
   }
 
   async listen(address = "0.0.0.0:0", credentials = grpc.ServerCredentials.createInsecure()): Promise<{ port: number; address: string }> {
-    const server = new grpc.Server({
-      "grpc.max_receive_message_length": this.maxMessageBytes + 64 * 1024,
-      "grpc.max_send_message_length": -1,
-      // channelz would count every routed call and message a second time (the hub does).
-      "grpc.enable_channelz": 0,
-    });
+    // The receive limit leaves room for frame headers around a maximal payload (message-limits.ts);
+    // channelz would count every routed call and message a second time (the hub does).
+    const server = new grpc.Server(routerServerOptions(this.maxMessageBytes));
+    this.ownsServerPending = true;
     this.addTo(server);
     this.ownsServer = true;
     const port = await new Promise<number>((resolve, reject) =>
@@ -373,6 +377,9 @@ class RouterImpl implements Router {
   private handlerFor(route: ServiceRoute, m: TunnelMethod): grpc.UntypedHandleCall {
     const start = (call: RoutedCall, request: Buffer | undefined) => {
       this.ctx.active.add(call);
+      // security: one limit everywhere (message-limits.ts); an oversized request fails its call only.
+      const tooBig = request !== undefined ? oversized("request", request.length, this.maxMessageBytes) : undefined;
+      if (tooBig) return call.fail(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${tooBig}`);
       call.routingKey = route.routingKeyOf(call, request);
       route.dispatch(call);
     };
