@@ -1,0 +1,138 @@
+// The security issue's attacks on `grpcrouter serve` + `grpcrouter bridge` and on `npm start`,
+// as real processes on loopback: a maximal response through the sidecar (3), DNS rebinding
+// and credential-like metadata on the dashboard (4), the dashboard of `npm start --host
+// 0.0.0.0` (7).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { cli, echoClient, echoProtoDir, echoSchemas, repoRoot, type CliProcess } from "./serve-helpers.js";
+
+const TIMEOUT = 240_000;
+const MiB = 1024 * 1024;
+
+/** GET on 127.0.0.1:port with the given headers (fetch would not let us set Host). */
+function get(port: number, pathname: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: pathname, headers }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString("utf8")));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+  });
+}
+
+describe("attacks on grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
+  let tmp: string;
+  let serve: CliProcess;
+  let bridge: CliProcess;
+  let router = "";
+  let dashboardPort = 0;
+  let schemas: Awaited<ReturnType<typeof echoSchemas>>;
+  let server: grpc.Server;
+  // SayResponse{text, instance_id "plain"}: text + 12 bytes = 4,194,292 bytes encoded.
+  const bigText = 4 * MiB - 24;
+
+  before(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-attacks-"));
+    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    schemas = await echoSchemas(path.join(tmp, "proto"));
+    const SayRequest = schemas.message("SayRequest");
+    const SayResponse = schemas.message("SayResponse");
+    // An existing server whose Say answers "big" with a response of 4 MiB minus 12 bytes.
+    server = new grpc.Server();
+    server.addService(
+      {
+        Say: {
+          path: "/demo.v1.Echo/Say",
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (m: unknown) => Buffer.from(toBinary(SayRequest, m as never)),
+          requestDeserialize: (b: Buffer) => fromBinary(SayRequest, b),
+          responseSerialize: (m: unknown) => Buffer.from(toBinary(SayResponse, m as never)),
+          responseDeserialize: (b: Buffer) => fromBinary(SayResponse, b),
+        },
+      } as grpc.ServiceDefinition,
+      {
+        Say: (call: grpc.ServerUnaryCall<{ text: string }, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+          cb(null, create(SayResponse, { text: call.request.text === "big" ? "x".repeat(bigText) : call.request.text, instanceId: "plain" } as never)),
+      },
+    );
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    serve = cli(["serve", "--root", "proto", "--port", "0", "--admin-port", "0", "--no-watch"], tmp);
+    router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    dashboardPort = Number((await serve.waitFor(/dashboard at http:\/\/127\.0\.0\.1:(\d+)/, "the dashboard address"))[1]);
+    bridge = cli(["bridge", "--target", `127.0.0.1:${port}`, "--router", router, "--root", "proto", "--id", "sidecar"], tmp);
+    await bridge.waitFor(/sidecar registered demo\.v1\.Echo/, "the bridge to register");
+  });
+
+  after(async () => {
+    await bridge?.stop();
+    await serve?.stop();
+    server?.forceShutdown();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("answers a response of 4 MiB minus 12 bytes; the instance stays and a neighbour call succeeds", async () => {
+    const client = echoClient(router, schemas);
+    try {
+      const { res } = await client.say("big");
+      const size = toBinary(schemas.message("SayResponse"), create(schemas.message("SayResponse"), res as never)).length;
+      assert.equal(size, 4 * MiB - 12, "the response is the maximal one");
+      assert.equal((await client.say("small")).res.text, "small");
+      assert.doesNotMatch(serve.output, /deregistered|closing instance/);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("refuses DNS rebinding: a Host that merely starts with 127., a foreign name or a foreign Origin gets 403", async () => {
+    const own = `127.0.0.1:${dashboardPort}`;
+    assert.equal((await get(dashboardPort, "/snapshot.json", { host: own })).status, 200);
+    assert.equal((await get(dashboardPort, "/snapshot.json", { host: `localhost:${dashboardPort}` })).status, 200);
+    for (const host of [`127.0.0.1.evil.example:${dashboardPort}`, `evil.example:${dashboardPort}`, "127.0.0.1", `127.0.0.1:${dashboardPort + 1}`]) {
+      const r = await get(dashboardPort, "/snapshot.json", { host });
+      assert.equal(r.status, 403, `Host ${host}`);
+      assert.doesNotMatch(r.body, /calls|instances/);
+    }
+    assert.equal((await get(dashboardPort, "/snapshot.json", { host: own, origin: "http://evil.example" })).status, 403);
+    assert.equal((await get(dashboardPort, "/snapshot.json", { host: own, origin: `http://${own}` })).status, 200);
+  });
+
+  it("redacts credential-like metadata on the dashboard by default (x-api-key, tokens, sessions)", async () => {
+    const client = echoClient(router, schemas);
+    try {
+      const md = new grpc.Metadata();
+      md.set("x-api-key", "key-123456");
+      md.set("x-session-id", "sess-abcdef");
+      md.set("x-goog-api-key", "goog-999");
+      md.set("x-tenant", "acme");
+      await client.say("hi", md);
+    } finally {
+      client.close();
+    }
+    const snap = (await get(dashboardPort, "/snapshot.json", { host: `127.0.0.1:${dashboardPort}` })).body;
+    for (const secret of ["key-123456", "sess-abcdef", "goog-999"]) assert.ok(!snap.includes(secret), `${secret} is shown`);
+    assert.match(snap, /acme/, "other metadata is shown");
+  });
+});
+
+describe("npm start -- --host 0.0.0.0", { timeout: TIMEOUT }, () => {
+  it("keeps the dashboard (message bodies) on loopback", async () => {
+    const child = spawn(process.execPath, ["scripts/start.mjs", "--host", "0.0.0.0", "--port", "0", "--once"], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString("utf8")));
+    child.stderr.on("data", (b: Buffer) => (out += b.toString("utf8")));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 0, out);
+    const m = /dashboard (http:\/\/[^/\s]+)\//.exec(out);
+    assert.ok(m, out);
+    assert.equal(new URL(m[1]!).hostname, "127.0.0.1");
+  });
+});
