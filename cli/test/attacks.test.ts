@@ -4,14 +4,14 @@
 // 0.0.0.0` (7).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { cli, echoClient, echoProtoDir, echoSchemas, repoRoot, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoProtoDir, echoSchemas, repoRoot, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const TIMEOUT = 240_000;
 const MiB = 1024 * 1024;
@@ -134,5 +134,45 @@ describe("npm start -- --host 0.0.0.0", { timeout: TIMEOUT }, () => {
     const m = /dashboard (http:\/\/[^/\s]+)\//.exec(out);
     assert.ok(m, out);
     assert.equal(new URL(m[1]!).hostname, "127.0.0.1");
+  });
+});
+
+describe("an impostor sidecar against serve --token-file --log-format json --audit-log", { timeout: TIMEOUT }, () => {
+  it("refuses the impostor PERMISSION_DENIED-style (the sidecar exits 1 with the reason), logs JSON and audits both", async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-audit-"));
+    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    writeFileSync(path.join(tmp, "tokens.txt"), "owner-token\nimpostor-token\n");
+    writeFileSync(path.join(tmp, "owner"), "owner-token\n");
+    writeFileSync(path.join(tmp, "impostor"), "impostor-token\n");
+    const plain = await startPlainEcho(await echoSchemas(path.join(tmp, "proto")), "plain");
+    const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch", "--token-file", "tokens.txt", "--log-format", "json", "--audit-log", "audit.jsonl"], tmp);
+    const procs: CliProcess[] = [serve];
+    try {
+      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      const owner = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "payments-1", "--token-file", "owner"], tmp);
+      procs.push(owner);
+      await owner.waitFor(/payments-1 registered demo\.v1\.Echo/, "the owner to register");
+      const impostor = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "payments-1", "--token-file", "impostor"], tmp);
+      procs.push(impostor);
+      assert.equal(await impostor.exited, 1);
+      assert.match(impostor.stderr, /instance id "payments-1" of demo\.v1\.Echo is registered by another principal/);
+      await serve.waitFor(/refused instance/, "the refusal in the log");
+      // Every stderr line of the router is a JSON object.
+      const lines = serve.stderr.split("\n").filter((l) => l.trim() !== "");
+      for (const l of lines) assert.doesNotThrow(() => JSON.parse(l), l);
+      assert.ok(lines.some((l) => (JSON.parse(l) as { msg: string }).msg.includes("registered by another principal")));
+      const audit = readFileSync(path.join(tmp, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { kind: string; instanceId: string; principal: string; reason?: string });
+      const registered = audit.find((e) => e.kind === "registered" && e.instanceId === "payments-1");
+      const refused = audit.find((e) => e.kind === "refused" && e.instanceId === "payments-1");
+      assert.ok(registered && refused, JSON.stringify(audit));
+      assert.notEqual(registered.principal, refused.principal);
+      assert.match(refused.reason!, /registered by another principal/);
+      assert.ok(!JSON.stringify(audit).includes("token\""), "no secret in the audit trail");
+      assert.ok(!JSON.stringify(audit).includes("owner-token") && !JSON.stringify(audit).includes("impostor-token"));
+    } finally {
+      for (const p of procs.reverse()) await p.stop();
+      await plain.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -6,7 +6,7 @@
 // only the services whose tunnel changed (methods, field numbers): the others keep their
 // registered instances and live calls. A module that no longer compiles keeps the running
 // configuration and prints the diagnostics.
-import { watch, type FSWatcher } from "node:fs";
+import { appendFileSync, closeSync, openSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "@grpcrouter/generator";
@@ -20,8 +20,14 @@ import {
   createRouterMetrics,
   createRouterTracing,
   describeFromRegistry,
+  auditEvent,
+  auditJsonLine,
+  formatLogger,
   loadRouterConfig,
+  parseLogFormat,
   routerServerOptions,
+  type AuditSink,
+  type LogFormat,
   settingsFor,
   startDashboard,
   startMetricsServer,
@@ -82,6 +88,10 @@ export interface ServeOptions {
   /** A router config file (JSON: balancer, resilience, waitForReady, rate limits per service);
    *  re-applied through Router.configure when it changes (with `watch`). */
   configFile?: string | undefined;
+  /** Log lines as text (default) or one JSON object per line. */
+  logFormat?: LogFormat;
+  /** The audit trail: registrations, refusals, departures, config changes (e.g. JSON lines to --audit-log). */
+  audit?: AuditSink | undefined;
 }
 
 /** Only callers on this machine can reach a router bound to one of these. */
@@ -101,9 +111,7 @@ export interface RunningServer {
 /** Starts everything; resolves once the router listens (rejects when the module does not compile). */
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
   const { io, root } = options;
-  const log = (line: string): void => {
-    io.stderr.write(`grpcrouter: ${line}\n`);
-  };
+  const log = formatLogger(options.logFormat ?? "text", (text) => void io.stderr.write(text));
   const first = await loadServedModule({ root, out: options.out });
   if (!first.ok) {
     printDiagnostics(first.diagnostics, root, io);
@@ -185,7 +193,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   };
 
   const mount = (spec: TunnelSpec, scope: number): Router => {
-    const router = createRouter({ services: [{ tunnel: spec }], hub: hub.scoped(scope), logger: log, ...(options.authorize ? { authorize: options.authorize } : {}) });
+    const router = createRouter({
+      services: [{ tunnel: spec }],
+      hub: hub.scoped(scope),
+      logger: log,
+      ...(options.authorize ? { authorize: options.authorize } : {}),
+      ...(options.audit ? { audit: options.audit } : {}),
+    });
     configureRouter(router, spec.service.typeName, "start");
     router.addTo(server);
     return router;
@@ -268,6 +282,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     const changed = [...routed].filter(([service]) => JSON.stringify(settingsFor(previous, service)) !== JSON.stringify(settingsFor(next, service)));
     for (const [service, r] of changed) configureRouter(r.router, service, "reload");
     log(`config reloaded from ${configName}: ${changed.length ? `applied to ${changed.map(([s]) => s).join(", ")}` : "no routed service changed"}`);
+    options.audit?.(auditEvent("configChanged", { file: configFile!, detail: changed.length ? `applied to ${changed.map(([s]) => s).join(", ")}` : "no routed service changed" }));
   };
   if (configFile && options.watch) {
     const base = path.basename(configFile);
@@ -380,7 +395,7 @@ function pathsOf(spec: TunnelSpec): string[] {
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -398,6 +413,9 @@ export const serveCommand: Command = {
     "  --drain-grace S   on Ctrl-C/SIGTERM, how long calls in flight may take to finish (default: 10)",
     "  --public-admin    also serve grpcrouter.v1.Admin when HOST is not loopback (it streams",
     "                    every call's metadata and bodies: pair it with --tls-client-ca)",
+    "  --log-format F    text (default) or json: one JSON object per log line",
+    "  --audit-log FILE  append an audit record (JSON line) for every registration, refusal,",
+    "                    departure and config change to FILE",
     ...serveSecurityDetails,
     "",
     "The router also serves grpc.reflection (v1, v1alpha), grpc.health.v1 and, on a loopback",
@@ -416,6 +434,8 @@ export const serveCommand: Command = {
     "public-admin": { type: "boolean" },
     "drain-grace": { type: "string" },
     config: { type: "string" },
+    "log-format": { type: "string" },
+    "audit-log": { type: "string" },
     ...serveSecurityOptions,
   },
   async run(values, _positionals, io) {
@@ -426,18 +446,39 @@ export const serveCommand: Command = {
     const host = typeof values.host === "string" && values.host ? values.host : "127.0.0.1";
     const grace = values["drain-grace"] === undefined ? 10 : Number(values["drain-grace"]);
     if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--drain-grace ${String(values["drain-grace"])}: not a number of seconds`);
+    let logFormat: LogFormat;
+    try {
+      logFormat = parseLogFormat(typeof values["log-format"] === "string" ? values["log-format"] : undefined);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const auditFile = typeof values["audit-log"] === "string" && values["audit-log"] ? path.resolve(io.cwd, values["audit-log"]) : undefined;
+    let audit: AuditSink | undefined;
+    if (auditFile) {
+      // Owner-only: the audit trail names instances, principals and addresses.
+      try {
+        closeSync(openSync(auditFile, "a", 0o600));
+      } catch (e) {
+        throw new UsageError(`--audit-log ${auditFile}: ${(e as Error).message}`);
+      }
+      audit = (event) => appendFileSync(auditFile, `${auditJsonLine(event)}\n`);
+    }
     // TLS files and tokens are read now, so a bad one fails before anything listens.
-    const security = serveSecurity(values, io.cwd, (line) => io.stderr.write(`grpcrouter: ${line}\n`));
+    const securityLog = formatLogger(logFormat, (text) => void io.stderr.write(text));
+    const security = serveSecurity(values, io.cwd, (line) => {
+      securityLog(line);
+      if (/changed/.test(line)) audit?.(auditEvent("configChanged", { file: typeof values["token-file"] === "string" ? path.resolve(io.cwd, values["token-file"]) : "", detail: line }));
+    });
     let running: RunningServer;
     try {
-      running = await startServe({ root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true });
+      running = await startServe({ root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true, logFormat, audit });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;
     }
     io.stdout.write(`grpcrouter: router listening on ${running.address}\n`);
     io.stdout.write(`grpcrouter: security: ${security.summary}\n`);
-    if (security.authorize && !security.credentials) io.stderr.write("grpcrouter: warning: instance tokens travel in plaintext without --tls-cert\n");
+    if (security.authorize && !security.credentials) securityLog("warning: instance tokens travel in plaintext without --tls-cert");
     if (running.dashboardUrl) io.stdout.write(`grpcrouter: dashboard at ${running.dashboardUrl}\n`);
     if (running.metricsUrl) io.stdout.write(`grpcrouter: metrics at ${running.metricsUrl}\n`);
     io.stdout.write(`grpcrouter: serving ${path.relative(io.cwd, root) || "."}; Ctrl-C stops\n`);
@@ -450,7 +491,7 @@ export const serveCommand: Command = {
       process.on("SIGINT", stop);
       process.on("SIGTERM", stop);
     });
-    io.stderr.write(`grpcrouter: draining: no new calls; calls in flight have up to ${grace} s\n`);
+    securityLog(`draining: no new calls; calls in flight have up to ${grace} s`);
     await running.close(grace * 1000);
     return 0;
   },

@@ -1,5 +1,6 @@
 // What the parts of a router share: resolved limits, the logger and the admin hub.
 import type { AdminHub } from "../admin/index.js";
+import type { AuditEvent, AuditKind } from "../log/audit.js";
 import type { RouterByteBudget } from "./byte-budget.js";
 import type { InstanceClaims } from "./instance-identity.js";
 import type { RegistrationLimits } from "./registration-limits.js";
@@ -43,6 +44,8 @@ export interface RouterContext {
   readonly budget: RouterByteBudget;
   /** Register streams per connection/address, Hellos per second (registration-limits.ts). */
   readonly registrations: RegistrationLimits;
+  /** Records a registration event in the audit trail (log/audit.ts). */
+  readonly audit: (kind: AuditKind, fields: Omit<AuditEvent, "kind" | "time">) => void;
   /** Who owns which instance id (instance-identity.ts). */
   readonly claims: InstanceClaims;
   /** Router-wide call ids for the admin hub (stream call ids repeat across streams). */

@@ -313,6 +313,12 @@ export class InstanceStream {
       }),
     );
     this.route.addStream(this);
+    this.ctx.audit("registered", this.auditFields()); // security: audit trail
+  }
+
+  /** What the audit trail records of this stream. */
+  private auditFields(reason?: string) {
+    return { service: this.route.serviceName, instanceId: this.hello?.instanceId ?? "", principal: this.principal, peer: this.peer, ...(reason ? { reason } : {}) };
   }
 
   /**
@@ -323,6 +329,7 @@ export class InstanceStream {
    */
   private refuse(reason: string, code: grpc.status = grpc.status.FAILED_PRECONDITION): void {
     this.ctx.log(`refused ${this.label}: ${reason}`);
+    this.ctx.audit("refused", this.auditFields(reason));
     this.sender.control(
       0,
       RouterFrame.Welcome,
@@ -336,6 +343,7 @@ export class InstanceStream {
   /** Not now, maybe later: ends the stream UNAVAILABLE without a Welcome, the bridge retries. */
   private turnAway(reason: string, code: grpc.status = grpc.status.UNAVAILABLE): void {
     this.ctx.log(`turned away ${this.label}: ${reason} (it will retry)`);
+    this.ctx.audit("turnedAway", this.auditFields(reason));
     this.close(reason, false, code);
   }
 
@@ -360,7 +368,10 @@ export class InstanceStream {
     } catch {
       // already gone
     }
-    if (wasOpen) this.route.removeStream(this, reason);
+    if (wasOpen) {
+      this.route.removeStream(this, reason);
+      this.ctx.audit("deregistered", this.auditFields(reason));
+    }
     const calls = [...this.calls.values()];
     this.calls.clear();
     for (const c of calls) c.onStreamLost(reason);

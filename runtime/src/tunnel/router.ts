@@ -12,6 +12,7 @@ import { InstanceClaims } from "./instance-identity.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, oversized, receiveLimitWarning, routerServerOptions } from "./message-limits.js";
 import { RegistrationLimits, type RegistrationLimitOptions } from "./registration-limits.js";
 import { rateLimitedLog } from "../log/rate-limited-log.js";
+import { auditEvent, type AuditSink } from "../log/audit.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
@@ -65,6 +66,11 @@ export interface RouterOptions {
    * Default 64 MiB (1024 calls at the default window).
    */
   streamBufferBytes?: number;
+  /**
+   * The audit trail: told of every registration, refusal, turn-away and departure (with the
+   * instance's principal and the reason). Not rate-limited.
+   */
+  audit?: AuditSink;
   /**
    * Limits on registrations: Register streams per connection (default 256) and per remote
    * address (default 4096), Hellos checked per second (default 500). Over them a stream ends
@@ -205,6 +211,7 @@ class RouterImpl implements Router {
       authorize: options.authorize,
       peers: options.peers ?? [],
       claims: new InstanceClaims(),
+      audit: (kind, fields) => options.audit?.(auditEvent(kind, fields)),
       registrations: new RegistrationLimits(options.registrationLimits),
       budget: new RouterByteBudget({
         streamBufferBytes: options.streamBufferBytes ?? 64 * 1024 * 1024,
@@ -357,6 +364,7 @@ class RouterImpl implements Router {
     const over = this.ctx.registrations.open(peer);
     if (over !== undefined) {
       this.ctx.log(`refused a Register stream from ${peer}: ${over}`);
+      this.ctx.audit("refused", { service: route.serviceName, peer, reason: over });
       call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: `grpcrouter: ${over}` });
       return;
     }
