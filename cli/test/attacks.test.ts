@@ -176,3 +176,83 @@ describe("an impostor sidecar against serve --token-file --log-format json --aud
     }
   });
 });
+
+describe("the sidecar reports its target's health and registers only what the target implements", { timeout: TIMEOUT }, () => {
+  function healthOf(target: string, service: string): Promise<string> {
+    const client = new grpc.Client(target, grpc.credentials.createInsecure());
+    return new Promise<string>((resolve) =>
+      client.makeUnaryRequest(
+        "/grpc.health.v1.Health/Check",
+        (name: string) => Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(name)]), Buffer.from(name)]),
+        (b: Buffer) => b,
+        service,
+        (e, r) => {
+          client.close();
+          // HealthCheckResponse { status = 1 }: 08 01 SERVING, 08 02 NOT_SERVING.
+          resolve(e ? `error ${e.code}` : r!.length >= 2 && r![1] === 1 ? "SERVING" : "NOT_SERVING");
+        },
+      ),
+    );
+  }
+  async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!(await fn())) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  it("NOT_SERVING while the target is down, SERVING when it is back (connection probe: the target serves no health)", async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-sidecar-"));
+    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const schemas = await echoSchemas(path.join(tmp, "proto"));
+    let plain = await startPlainEcho(schemas, "plain");
+    const port = Number(plain.address.split(":")[1]);
+    const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
+    let bridge: CliProcess | undefined;
+    try {
+      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "side", "--health-interval", "0.3"], tmp);
+      await bridge.waitFor(/side registered demo\.v1\.Echo/, "the bridge to register");
+      await until("Echo SERVING", async () => (await healthOf(router, "demo.v1.Echo")) === "SERVING");
+      await plain.close();
+      await until("Echo NOT_SERVING once the target is down", async () => (await healthOf(router, "demo.v1.Echo")) === "NOT_SERVING");
+      await bridge.waitFor(/is down: NOT_SERVING demo\.v1\.Echo \(connection probe\)/, "the sidecar to say so");
+      plain = await startPlainEcho(schemas, "plain", port);
+      await until("Echo SERVING again", async () => (await healthOf(router, "demo.v1.Echo")) === "SERVING");
+      const client = echoClient(router, schemas);
+      assert.equal((await client.say("back")).res.text, "back");
+      client.close();
+    } finally {
+      await bridge?.stop();
+      await serve.stop();
+      await plain.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("registers only the services the target's reflection lists", async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-sidecar-refl-"));
+    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    writeFileSync(path.join(tmp, "proto/demo/v1/other.proto"), 'syntax = "proto3";\npackage demo.v1;\nimport "demo/v1/echo.proto";\nservice Other {\n  rpc Say(SayRequest) returns (SayResponse);\n}\n');
+    const schemas = await echoSchemas(path.join(tmp, "proto"));
+    // A target that implements Echo and serves reflection listing only Echo.
+    const plain = await startPlainEcho(schemas, "plain", 0, ["demo.v1.Echo"]);
+    const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
+    let bridge: CliProcess | undefined;
+    try {
+      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "side"], tmp);
+      await bridge.waitFor(/side registered demo\.v1\.Echo with/, "the bridge to register");
+      assert.match(bridge.stderr, /not registering demo\.v1\.Other: .* does not implement it/);
+      assert.doesNotMatch(bridge.stdout, /registered [^\n]*demo\.v1\.Other/);
+      await until("Echo SERVING", async () => (await healthOf(router, "demo.v1.Echo")) === "SERVING");
+      assert.equal(await healthOf(router, "demo.v1.Other"), "NOT_SERVING");
+    } finally {
+      await bridge?.stop();
+      await serve.stop();
+      await plain.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
