@@ -256,3 +256,40 @@ describe("the sidecar reports its target's health and registers only what the ta
     }
   });
 });
+
+describe("client authorization in serve --config, hot-reloaded", { timeout: TIMEOUT }, () => {
+  it("denies calls the config's clientAuth does not allow, before any instance, and follows edits", async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-clientauth-"));
+    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const schemas = await echoSchemas(path.join(tmp, "proto"));
+    const plain = await startPlainEcho(schemas, "plain");
+    const config = path.join(tmp, "router.json");
+    writeFileSync(config, JSON.stringify({ services: {}, clientAuth: { services: { "demo.v1.Echo": [{ methods: ["Say"], certificates: ["ops.example"] }] } } }));
+    const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--config", "router.json"], tmp);
+    let bridge: CliProcess | undefined;
+    try {
+      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "side"], tmp);
+      await bridge.waitFor(/side registered demo\.v1\.Echo/, "the bridge to register");
+      const client = echoClient(router, schemas);
+      try {
+        await assert.rejects(client.say("hi"), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /needs a client certificate or a bearer token/.test(e.details));
+        // Count is not covered by a rule: closed too.
+        await assert.rejects(client.count("n", 1), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
+        writeFileSync(config, JSON.stringify({ services: {} }));
+        await serve.waitFor(/client authorization removed/, "the reload");
+        assert.equal((await client.say("now")).res.text, "now");
+      } finally {
+        client.close();
+      }
+      // A bad clientAuth edit keeps the running settings.
+      writeFileSync(config, JSON.stringify({ services: {}, clientAuth: { services: { "*": [{ jwt: {} }] } } }));
+      await serve.waitFor(/clientAuth\.jwks: jwt rules need a JWKS/, "the refusal of the bad edit");
+    } finally {
+      await bridge?.stop();
+      await serve.stop();
+      await plain.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

@@ -22,6 +22,8 @@ import {
   describeFromRegistry,
   auditEvent,
   auditJsonLine,
+  clientAuthorizer,
+  type ClientAuthorizer,
   formatLogger,
   loadRouterConfig,
   parseLogFormat,
@@ -129,6 +131,19 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     for (const note of checkRouterConfig(config, servedServices(current), configName)) log(note);
   }
 
+  // Client authorization from the config (clientAuth), swapped into every router on reload.
+  const configDir = configFile ? path.dirname(configFile) : io.cwd;
+  const buildClientAuth = (c: RouterConfig): ClientAuthorizer | undefined => {
+    if (!c.clientAuth) return undefined;
+    const jwks = c.clientAuth.jwks?.file ? { file: path.resolve(configDir, c.clientAuth.jwks.file) } : c.clientAuth.jwks;
+    return clientAuthorizer({ ...c.clientAuth, ...(jwks ? { jwks } : {}) });
+  };
+  let clientAuth: ClientAuthorizer | undefined;
+  try {
+    clientAuth = buildClientAuth(config);
+  } catch (e) {
+    throw new Error(`${configName}: ${(e as Error).message}`);
+  }
   const hub = new AdminHub({ describe: (method) => describeFromRegistry(current.registry)(method) });
   // Before the routers, so they count from the first call.
   const metrics: RouterMetrics | undefined =
@@ -199,6 +214,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       logger: log,
       ...(options.authorize ? { authorize: options.authorize } : {}),
       ...(options.audit ? { audit: options.audit } : {}),
+      ...(clientAuth ? { authorizeCall: clientAuth } : {}),
     });
     configureRouter(router, spec.service.typeName, "start");
     router.addTo(server);
@@ -276,8 +292,22 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       return;
     }
     if (JSON.stringify(next) === JSON.stringify(config)) return;
+    let nextAuth: ClientAuthorizer | undefined;
+    try {
+      nextAuth = buildClientAuth(next);
+    } catch (e) {
+      log(`${configName}: ${(e as Error).message}`);
+      log(`config reload failed; still using the previous configuration of ${configName}`);
+      return;
+    }
     const previous = config;
     config = next;
+    if (JSON.stringify(previous.clientAuth) !== JSON.stringify(next.clientAuth)) {
+      clientAuth = nextAuth;
+      for (const r of routed.values()) r.router.setAuthorizeCall(clientAuth);
+      log(`client authorization ${clientAuth ? "updated" : "removed"} from ${configName}`);
+      options.audit?.(auditEvent("configChanged", { file: configFile!, detail: `client authorization ${clientAuth ? "updated" : "removed"}` }));
+    }
     // Only services whose settings changed: configure starts rate-limit buckets afresh.
     const changed = [...routed].filter(([service]) => JSON.stringify(settingsFor(previous, service)) !== JSON.stringify(settingsFor(next, service)));
     for (const [service, r] of changed) configureRouter(r.router, service, "reload");

@@ -18,3 +18,4 @@ export {
 } from "./tokens.js";
 export { loadChannelCredentials, loadServerCredentials, type ChannelTlsFiles, type FileLabels, type ServerTlsFiles } from "./tls.js";
 export { certificateAuthorizer, certificateNames, everyAuthorizer, type CertificateAuthorizerOptions } from "./certificates.js";
+export { clientAuthorizer, type ClientAuthConfig, type ClientAuthorizer, type ClientCall, type ClientDenial, type ClientRule } from "./client-auth.js";

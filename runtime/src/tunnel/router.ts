@@ -13,6 +13,8 @@ import { DEFAULT_MAX_MESSAGE_BYTES, oversized, receiveLimitWarning, routerServer
 import { RegistrationLimits, type RegistrationLimitOptions } from "./registration-limits.js";
 import { rateLimitedLog } from "../log/rate-limited-log.js";
 import { auditEvent, type AuditSink } from "../log/audit.js";
+import type { ClientAuthorizer, ClientDenial } from "../auth/client-auth.js";
+import { peerCertificateOf } from "./peer-certificate.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
@@ -66,6 +68,12 @@ export interface RouterOptions {
    * Default 64 MiB (1024 calls at the default window).
    */
   streamBufferBytes?: number;
+  /**
+   * Decides, per call, whether the client may call this method (e.g. `clientAuthorizer`:
+   * mTLS names, bearer JWTs). A denial is answered by the router; the call never reaches an
+   * instance. May be swapped while the router runs with `setAuthorizeCall`.
+   */
+  authorizeCall?: ClientAuthorizer;
   /**
    * The audit trail: told of every registration, refusal, turn-away and departure (with the
    * instance's principal and the reason). Not rate-limited.
@@ -166,6 +174,8 @@ export interface Router {
    * change nothing.
    */
   configure(service: string, settings: ServiceSettings): void;
+  /** Replaces the client authorization of new calls (undefined: every client may call). */
+  setAuthorizeCall(authorize: ClientAuthorizer | undefined): void;
 }
 
 const identity = (b: Buffer) => b;
@@ -185,6 +195,7 @@ class RouterImpl implements Router {
   private readonly pendingCount = { n: 0 };
   private readonly maxMessageBytes: number;
   private readonly options: RouterOptions;
+  private authorizeCall: ClientAuthorizer | undefined;
 
   constructor(options: RouterOptions) {
     const callWindow = options.callWindow ?? 65536;
@@ -200,6 +211,7 @@ class RouterImpl implements Router {
     };
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.options = options;
+    this.authorizeCall = options.authorizeCall;
     let hubIds = 0;
     // security: one line per kind of event, then a count (log/rate-limited-log.ts).
     const logger = rateLimitedLog(options.logger ?? ((line: string) => console.error(`grpcrouter: ${line}`)));
@@ -308,6 +320,10 @@ class RouterImpl implements Router {
     this.ctx.log(`reconfigured ${service}: balancer ${balancer.describe()}${limiter ? ", rate limited" : ""}`);
   }
 
+  setAuthorizeCall(authorize: ClientAuthorizer | undefined): void {
+    this.authorizeCall = authorize;
+  }
+
   stats(): RouterStats {
     const streams = [...this.streams].map((s) => ({
       service: s.route.serviceName,
@@ -383,25 +399,38 @@ class RouterImpl implements Router {
   }
 
   private handlerFor(route: ServiceRoute, m: TunnelMethod): grpc.UntypedHandleCall {
-    const start = (call: RoutedCall, request: Buffer | undefined) => {
+    const start = async (call: RoutedCall, request: Buffer | undefined) => {
       this.ctx.active.add(call);
       // security: one limit everywhere (message-limits.ts); an oversized request fails its call only.
       const tooBig = request !== undefined ? oversized("request", request.length, this.maxMessageBytes) : undefined;
       if (tooBig) return call.fail(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${tooBig}`);
+      // security: client authorization (auth/client-auth.ts) before any instance is involved.
+      const authorize = this.authorizeCall;
+      if (authorize) {
+        let denied: ClientDenial | undefined;
+        try {
+          const auth = call.client.metadata.get("authorization")[0];
+          denied = await authorize({ service: route.serviceName, method: m.method.name, authorization: typeof auth === "string" ? auth : undefined, certificate: peerCertificateOf(call.client) });
+        } catch (e) {
+          denied = { code: "UNAUTHENTICATED", message: `grpcrouter: client authorization failed: ${(e as Error).message}` };
+        }
+        if (call.isFinished) return;
+        if (denied) return call.fail(denied.code === "UNAUTHENTICATED" ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED, denied.message);
+      }
       call.routingKey = route.routingKeyOf(call, request);
       route.dispatch(call);
     };
     switch (m.kind) {
       case "unary":
         return (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
-          start(new RoutedCall(this.ctx, route, m, call, cb, call.request), call.request);
+          void start(new RoutedCall(this.ctx, route, m, call, cb, call.request), call.request);
       case "server_streaming":
-        return (call: grpc.ServerWritableStream<Buffer, Buffer>) => start(new RoutedCall(this.ctx, route, m, call, undefined, call.request), call.request);
+        return (call: grpc.ServerWritableStream<Buffer, Buffer>) => void start(new RoutedCall(this.ctx, route, m, call, undefined, call.request), call.request);
       case "client_streaming":
         return (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
-          start(new RoutedCall(this.ctx, route, m, call, cb, undefined), undefined);
+          void start(new RoutedCall(this.ctx, route, m, call, cb, undefined), undefined);
       case "bidi_streaming":
-        return (call: grpc.ServerDuplexStream<Buffer, Buffer>) => start(new RoutedCall(this.ctx, route, m, call, undefined, undefined), undefined);
+        return (call: grpc.ServerDuplexStream<Buffer, Buffer>) => void start(new RoutedCall(this.ctx, route, m, call, undefined, undefined), undefined);
     }
   }
 
