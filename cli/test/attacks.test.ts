@@ -11,6 +11,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { RouterHealth } from "@grpcrouter/runtime";
 import { cli, echoClient, echoProtoDir, echoSchemas, repoRoot, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const TIMEOUT = 240_000;
@@ -223,6 +224,33 @@ describe("the sidecar reports its target's health and registers only what the ta
       const client = echoClient(router, schemas);
       assert.equal((await client.say("back")).res.text, "back");
       client.close();
+    } finally {
+      await bridge?.stop();
+      await serve.stop();
+      await plain.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("follows the target's own grpc.health.v1 status while it stays up", async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-sidecar-health-"));
+    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const schemas = await echoSchemas(path.join(tmp, "proto"));
+    const health = new RouterHealth(["demo.v1.Echo"]);
+    health.set("demo.v1.Echo", true);
+    const plain = await startPlainEcho(schemas, "plain", 0, undefined, (server) => health.addTo(server));
+    const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
+    let bridge: CliProcess | undefined;
+    try {
+      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "side", "--health-interval", "0.3"], tmp);
+      await bridge.waitFor(/side registered demo\.v1\.Echo/, "the bridge to register");
+      await until("Echo SERVING", async () => (await healthOf(router, "demo.v1.Echo")) === "SERVING");
+      health.set("demo.v1.Echo", false);
+      await until("Echo NOT_SERVING as the target says", async () => (await healthOf(router, "demo.v1.Echo")) === "NOT_SERVING");
+      await bridge.waitFor(/is down: NOT_SERVING demo\.v1\.Echo \(grpc\.health\.v1\)/, "the sidecar to say so");
+      health.set("demo.v1.Echo", true);
+      await until("Echo SERVING again", async () => (await healthOf(router, "demo.v1.Echo")) === "SERVING");
     } finally {
       await bridge?.stop();
       await serve.stop();

@@ -104,7 +104,7 @@ const codec = <D extends DescMessage>(schema: D) => ({
 type Json = Record<string, unknown>;
 
 /** A plain grpc-js Echo server: what `grpcrouter bridge` puts behind a router. */
-export async function startPlainEcho(schemas: Awaited<ReturnType<typeof echoSchemas>>, name: string, port = 0, reflectionServices?: string[]): Promise<{ address: string; close(): Promise<void> }> {
+export async function startPlainEcho(schemas: Awaited<ReturnType<typeof echoSchemas>>, name: string, port = 0, reflectionServices?: string[], setup?: (server: grpc.Server) => void): Promise<{ address: string; close(): Promise<void> }> {
   const SayRequest = codec(schemas.message("SayRequest"));
   const SayResponse = codec(schemas.message("SayResponse"));
   const CountRequest = codec(schemas.message("CountRequest"));
@@ -155,6 +155,7 @@ export async function startPlainEcho(schemas: Awaited<ReturnType<typeof echoSche
   );
   // Server reflection listing these services (names only), when asked.
   if (reflectionServices) addReflection(server, [], [...reflectionServices, "grpc.reflection.v1.ServerReflection"]);
+  setup?.(server);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
