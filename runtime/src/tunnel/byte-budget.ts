@@ -145,3 +145,28 @@ export class StreamMeter {
     this.budget.remove(this);
   }
 }
+
+/**
+ * Resets the HTTP/2 stream under a grpc-js server call (RST_STREAM CANCEL), for a peer that
+ * does not read: a status would wait behind the unread data, keeping the stream and its
+ * queued bytes until the connection closes. grpc-js does not expose the stream, so this
+ * walks its call chain defensively; false when it could not (the call then ends normally).
+ */
+export function resetUnreadStream(call: object): boolean {
+  let c = (call as { call?: unknown }).call as Record<string, unknown> | undefined;
+  for (let i = 0; i < 8 && c; i++) {
+    const stream = c.stream as { close?: (code: number) => void; destroyed?: boolean } | undefined;
+    if (stream && typeof stream.close === "function") {
+      try {
+        if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    c = c.nextCall as Record<string, unknown> | undefined;
+  }
+  return false;
+}
+
+const NGHTTP2_CANCEL = 8;

@@ -24,7 +24,7 @@ import type { HelloInfo, RouterContext } from "./router-context.js";
 import { ANONYMOUS_PRINCIPAL, principalOf } from "./instance-identity.js";
 import { peerCertificateOf } from "./peer-certificate.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
-import type { StreamMeter } from "./byte-budget.js";
+import { resetUnreadStream, type StreamMeter } from "./byte-budget.js";
 import { oversized } from "./message-limits.js";
 import { FrameSender } from "./sender.js";
 import { FrameError } from "./wire.js";
@@ -131,7 +131,11 @@ export class InstanceStream {
     // security (byte-budget.ts): a peer that does not read is dropped; while the router is
     // the one not reading (slow clients), the peer's silence is not its fault.
     const stalled = this.meter.stalled(now, this.ctx.limits.heartbeatTimeoutMs);
-    if (stalled) return this.fail(stalled);
+    if (stalled) {
+      this.fail(stalled);
+      resetUnreadStream(this.duplex);
+      return;
+    }
     if (this.meter.paused) this.lastReceived = now;
     if (now - this.lastReceived > this.ctx.limits.heartbeatTimeoutMs) {
       this.fail(`no frame for ${now - this.lastReceived} ms (heartbeat timeout)`);
