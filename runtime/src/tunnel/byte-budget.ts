@@ -21,6 +21,8 @@ export interface ByteBounds {
   readonly routerBufferBytes: number;
   /** Frame bytes queued for one stream's instance and not yet sent (RouterOptions.maxQueuedBytesPerStream). */
   readonly queuedBytesPerStream: number;
+  /** Frame bytes queued over all streams (RouterOptions.maxQueuedBytes): over it, streams with any queued are not read. */
+  readonly routerQueuedBytes: number;
 }
 
 /** How often a paused stream checks whether it may read again (grants to slow clients arrive unannounced). */
@@ -30,6 +32,8 @@ export class RouterByteBudget {
   private readonly meters = new Set<StreamMeter>();
   /** Sum of the meters' last measured held bytes. */
   held = 0;
+  /** Frame bytes queued over all streams. */
+  queued = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly bounds: ByteBounds) {}
@@ -53,6 +57,7 @@ export class RouterByteBudget {
     this.meters.delete(m);
     this.held -= m.lastHeld;
     m.lastHeld = 0;
+    this.queued -= m.queued;
   }
 
   /** @internal A meter paused: re-check paused meters until none is. */
@@ -93,9 +98,11 @@ export class StreamMeter {
   write(stream: { write(chunk: Buffer, cb: () => void): unknown }, message: Buffer): void {
     const n = message.length;
     this.queued += n;
+    this.budget.queued += n;
     stream.write(message, () => {
       this.queued -= n;
-      if (this.paused && this.reason === "queue" && this.queued <= this.budget.bounds.queuedBytesPerStream) this.evaluate();
+      if (!this.closed) this.budget.queued -= n;
+      if (this.paused && this.reason === "queue") this.evaluate();
     });
   }
 
@@ -112,10 +119,13 @@ export class StreamMeter {
     this.budget.held += h - this.lastHeld;
     this.lastHeld = h;
     const queueOver = this.queued > b.queuedBytesPerStream;
-    if (queueOver && this.queueOverSince === 0) this.queueOverSince = Date.now();
-    if (!queueOver) this.queueOverSince = 0;
+    // Router-wide queue pressure pauses the streams that add to it; one whose queue does
+    // not drain (its instance does not read) is dropped like one over its own bound.
+    const routerQueueOver = this.queued > 0 && this.budget.queued > b.routerQueuedBytes;
+    if ((queueOver || routerQueueOver) && this.queueOverSince === 0) this.queueOverSince = Date.now();
+    if (!queueOver && !routerQueueOver) this.queueOverSince = 0;
     const heldOver = h > b.streamBufferBytes || (h > 0 && this.budget.held > b.routerBufferBytes);
-    const over = queueOver || heldOver;
+    const over = queueOver || heldOver || routerQueueOver;
     if (over && !this.paused) {
       this.paused = true;
       this.readable.pause();
@@ -124,7 +134,7 @@ export class StreamMeter {
       this.paused = false;
       this.readable.resume();
     }
-    this.reason = queueOver ? "queue" : heldOver ? "held" : undefined;
+    this.reason = queueOver || routerQueueOver ? "queue" : heldOver ? "held" : undefined;
     return this.paused;
   }
 
@@ -135,7 +145,8 @@ export class StreamMeter {
   stalled(now: number, timeoutMs: number): string | undefined {
     this.evaluate();
     if (this.queueOverSince === 0 || now - this.queueOverSince < timeoutMs) return undefined;
-    return `the instance does not read its Register stream (${this.queued} bytes queued for it for ${now - this.queueOverSince} ms, bound ${this.budget.bounds.queuedBytesPerStream})`;
+    const b = this.budget.bounds;
+    return `the instance does not read its Register stream (${this.queued} bytes queued for it for ${now - this.queueOverSince} ms; bounds ${b.queuedBytesPerStream} per stream, ${b.routerQueuedBytes} in all)`;
   }
 
   close(): void {

@@ -96,6 +96,8 @@ export interface RouterOptions {
    * heartbeat timeout (an instance that does not read). Default 8 MiB.
    */
   maxQueuedBytesPerStream?: number;
+  /** Frame bytes queued for all instances together; over it, streams with any queued are not read. Default 256 MiB. */
+  maxQueuedBytes?: number;
   /**
    * Default of `resilience.maxPendingPerInstance` (calls queued for one instance at its
    * limit) and of wait-for-ready's `maxWaiting` (calls waiting for any instance); beyond
@@ -229,6 +231,7 @@ class RouterImpl implements Router {
         streamBufferBytes: options.streamBufferBytes ?? 64 * 1024 * 1024,
         routerBufferBytes: options.maxBufferedBytes ?? 1024 * 1024 * 1024,
         queuedBytesPerStream: options.maxQueuedBytesPerStream ?? 8 * 1024 * 1024,
+        routerQueuedBytes: options.maxQueuedBytes ?? 256 * 1024 * 1024,
       }),
       nextHubCallId: () => ++hubIds,
       active: new Set(),
@@ -325,7 +328,8 @@ class RouterImpl implements Router {
   }
 
   stats(): RouterStats {
-    const streams = [...this.streams].map((s) => ({
+    // A stream closed by the router may linger in the set until grpc-js reports its end.
+    const streams = [...this.streams].filter((s) => !s.closed).map((s) => ({
       service: s.route.serviceName,
       instanceId: s.hello?.instanceId ?? "",
       calls: s.calls.size,

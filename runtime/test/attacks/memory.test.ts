@@ -178,3 +178,25 @@ test("two instances hogging at once: the router-wide budget (maxBufferedBytes) h
     await rp.close();
   }
 });
+
+test("Ping floods from several instances: the router-wide queue bound (maxQueuedBytes) holds", { timeout: 180_000 }, async () => {
+  const rp = await routerProcess({ maxQueuedBytesPerStream: 64 * MiB, maxQueuedBytes: 2 * MiB, heartbeatIntervalMs: 1000 });
+  try {
+    const enc = new FrameEncoder();
+    const ping = create(PingSchema, { nonce: 7n });
+    while (enc.size < MiB) enc.addControl(0, InstanceFrame.Ping, PingSchema, ping);
+    const message = enc.take();
+    const attackers = await Promise.all(["p1", "p2", "p3"].map((id) => stalledInstance(rp.target, id)));
+    const sent = await Promise.all(attackers.map((a) => flood(a, message, 30 * MiB, 3000)));
+    const m = await rp.measure();
+    console.log(`router-wide queue: 3 instances sent ${sent.map((n) => (n / MiB).toFixed(0)).join("+")} MiB of Pings; queued ${(m.stats.queuedBytes / MiB).toFixed(2)} MiB (bound 2 MiB + one message's Pongs per stream); paused ${m.stats.pausedStreams}`);
+    assert.ok(m.stats.queuedBytes <= 2 * MiB + 3 * 2 * MiB, `queued ${m.stats.queuedBytes}`);
+    assert.ok(sent.every((n) => n < 30 * MiB), "the router stopped reading every flooding stream");
+    // None of them reads: each is dropped, and the queue is empty again.
+    await waitUntil("the router to drop the three", async () => (await rp.measure()).logs.filter((l) => /does not read its Register stream/.test(l)).length === 3);
+    await waitUntil("the queue to be empty", async () => (await rp.measure()).stats.queuedBytes === 0);
+    for (const a of attackers) a.close();
+  } finally {
+    await rp.close();
+  }
+});
