@@ -1,6 +1,11 @@
 // `npm run bench`: every benchmark, one after the other (never in parallel: the machine is
 // small and shared). Each prints its own baseline, measured in the same run, and ratios
-// against it; nothing here asserts a time. `npm run bench -- router` runs only matching ones.
+// against it; nothing here asserts a time.
+//
+//   npm run bench                      all of them
+//   npm run bench -- balancer          the benchmarks whose name contains "balancer"
+//   npm run bench -- haproxy router    a word that names no benchmark selects the data-plane
+//                                      paths containing it (plus the baselines they need)
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -8,18 +13,38 @@ import { fileURLToPath } from "node:url";
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const benches = [
-  ["router", "runtime/bench/router.bench.ts"],
+  // h2load against direct grpc-js, HAProxy, nginx, the router paths, 10,000 instances.
+  ["dataplane", "runtime/bench/dataplane.bench.ts"],
+  // The Echo example end to end under a grpc-js load generator (it saturates before the
+  // router does: see dataplane), balancer strategies through a real router, and
+  // BENCH_BASELINE=<another checkout> to compare with older code in the same run.
+  ["grpcjs", "runtime/bench/router.bench.ts"],
   ["balancer", "runtime/bench/balancer.bench.ts"],
+  // The live statistics' cost per call and the dashboard's frame rate under load (chromium).
+  ["dashboard", "runtime/bench/dashboard.bench.ts"],
   ["generate", "generator/bench/generate.bench.ts"],
   ["editor", "server/bench/editor.bench.ts"],
 ];
 const filters = process.argv.slice(2);
+const named = filters.filter((f) => benches.some(([name]) => name.includes(f)));
+const pathFilters = filters.filter((f) => !named.includes(f));
+
+// The Debian packages the data-plane bench drives (h2load, haproxy, nginx).
+if (filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f))) {
+  const deps = spawnSync("bash", [path.join(root, "scripts/ensure-bench-deps.sh")], { stdio: "inherit" });
+  if (deps.status !== 0) process.exit(deps.status || 1);
+}
+
 let failed = false;
 for (const [name, file] of benches) {
-  if (filters.length > 0 && !filters.some((f) => name.includes(f))) continue;
+  let args = [];
+  if (filters.length > 0 && !named.some((f) => name.includes(f))) {
+    if (name !== "dataplane" || pathFilters.length === 0) continue;
+    args = pathFilters;
+  }
   if (!existsSync(path.join(root, file))) continue;
-  console.log(`\n== ${name} (${file})`);
-  const r = spawnSync(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", file], {
+  console.log(`\n== ${name} (${file})${args.length ? ` ${args.join(" ")}` : ""}`);
+  const r = spawnSync(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", file, ...args], {
     cwd: root,
     stdio: "inherit",
   });

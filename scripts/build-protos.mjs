@@ -4,16 +4,11 @@ import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import platforms from "../generator/src/compiler/buf-platforms.json" with { type: "json" };
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(path.join(root, "generator", "package.json"));
-const platformPackage = {
-  "linux-x64": "@bufbuild/buf-linux-x64",
-  "linux-arm64": "@bufbuild/buf-linux-aarch64",
-  "darwin-x64": "@bufbuild/buf-darwin-x64",
-  "darwin-arm64": "@bufbuild/buf-darwin-arm64",
-  "win32-x64": "@bufbuild/buf-win32-x64",
-  "win32-arm64": "@bufbuild/buf-win32-arm64",
-}[`${process.platform}-${process.arch}`];
+// buf's npm platform packages: one table for the generator and every build script.
+const platformPackage = platforms[`${process.platform}-${process.arch}`];
 const buf = path.join(path.dirname(require.resolve(`${platformPackage}/package.json`)), "bin", process.platform === "win32" ? "buf.exe" : "buf");
 execFileSync(buf, ["generate"], { cwd: root, stdio: "inherit" });

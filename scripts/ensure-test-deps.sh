@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Installs what the tests drive for real and npm cannot bring: Debian's chromium (browser
-# tests), nghttp2-client (h2load, for the benchmark), python3-grpcio (gRPC C-core: a server
-# and client in another language for `grpcrouter bridge`), openssl (throwaway certificates for
-# the TLS tests) and code-server (a real VS Code, from scripts/install-code-server.sh).
+# Installs what the tests drive for real and npm cannot bring (Debian packages, one per line
+# below with what needs it) and code-server, a real VS Code (scripts/install-code-server.sh).
 # Idempotent and quiet when all is there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+packages=(
+  chromium        # the browser tests (dashboard, debug panel, code-server walks)
+  nghttp2-client  # h2load, the benchmark's load generator
+  python3-grpcio  # gRPC C-core: a server and client in another language for `grpcrouter bridge`
+  openssl         # throwaway certificates for the TLS tests
+  dnsmasq-base    # dnsmasq, a real DNS server on loopback for router discovery (no system service)
+  bsdutils        # script(1): a pseudo-terminal for the CLI's progress line
+  tinyproxy       # an HTTP CONNECT proxy between bridges and routers
+)
 # Retries, the dpkg lock, sudo and a clear message when not root: see apt-install.sh.
-bash "$here/apt-install.sh" chromium nghttp2-client python3-grpcio openssl
+bash "$here/apt-install.sh" "${packages[@]}"
 # The browser tests launch this exact path (Debian's chromium; Ubuntu's is a snap stub).
 [ -x /usr/bin/chromium ] || { echo "/usr/bin/chromium is missing although the chromium package is installed" >&2; exit 1; }
 

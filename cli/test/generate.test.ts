@@ -95,7 +95,9 @@ test("check: a compile error exits 1 with the diagnostic", async () => {
   }
 });
 
-test("generate on a terminal shows one self-overwriting progress line, then the summary", { skip: !existsSync("/usr/bin/script") && "needs script(1) for a pseudo-terminal" }, async () => {
+test("generate on a terminal shows one self-overwriting progress line, then the summary", async () => {
+  // script(1) (Debian's bsdutils) is installed by scripts/ensure-test-deps.sh.
+  assert.ok(existsSync("/usr/bin/script"), "/usr/bin/script is missing: run scripts/ensure-test-deps.sh");
   const m = copyFixture("stability/v1");
   try {
     // script(1) gives the command a pseudo-terminal, as a user's shell would.

@@ -22,8 +22,8 @@ export class CliProcess {
   readonly exited: Promise<number | null>;
   #waiters: Array<() => void> = [];
 
-  constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", tsxLoader, cliMain, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  constructor(args: string[], cwd: string, env?: NodeJS.ProcessEnv) {
+    this.child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", tsxLoader, cliMain, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) });
     this.child.stdout!.on("data", (b: Buffer) => {
       this.stdout += b.toString("utf8");
       this.#wake();

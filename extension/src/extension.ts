@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import * as vscode from "vscode";
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
+import { DidSaveTextDocumentNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import { InstancePoller, type InstanceCounts } from "./routerInstances.js";
 import { RouterProcess, type RouterStatus } from "./routerProcess.js";
 import { activateDebug } from "./debug/index.js";
@@ -108,9 +108,29 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         status.command = "grpcrouter.showOutput";
         break;
     }
-    status.show();
+    // Only where it means something: a workspace with .proto files, or a router running.
+    if (hasProtos || s.state !== "stopped") status.show();
+    else status.hide();
     tellServer();
   };
+  // Whether the workspace has .proto files (the extension also activates for debugging in any
+  // folder); a created or deleted file updates it.
+  let hasProtos = false;
+  const findProtos = async () => {
+    const found = await vscode.workspace.findFiles("**/*.proto", "**/node_modules/**", 1);
+    hasProtos = found.length > 0 || vscode.workspace.textDocuments.some((d) => d.languageId === "proto");
+    showStatus(router.current);
+  };
+  const protoFiles = vscode.workspace.createFileSystemWatcher("**/*.proto");
+  context.subscriptions.push(
+    protoFiles,
+    protoFiles.onDidCreate(() => {
+      hasProtos = true;
+      showStatus(router.current);
+    }),
+    protoFiles.onDidDelete(() => void findProtos()),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => void findProtos()),
+  );
   context.subscriptions.push(
     router.onChange((s) => {
       if (s.state === "running") poller.start(s.address);
@@ -122,6 +142,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
   showStatus(router.current);
+  void findProtos();
 
   const activeProtoUri = () => {
     const doc = vscode.window.activeTextEditor?.document;
@@ -181,7 +202,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.window.setStatusBarMessage(`$(check) gRPC Router: ${s.message}`, 5000);
   });
 
-  await client.start();
+  // The client listens for saves only once it runs; a save while the server starts (seconds on
+  // a loaded machine, right when a user opens a fresh workspace and saves) would be lost and
+  // the first save would not generate. Remember those saves and hand them over once it runs.
+  const savedWhileStarting = new Set<string>();
+  const earlySaves = vscode.workspace.onDidSaveTextDocument((d) => {
+    if (d.languageId === "proto" && d.uri.scheme === "file") savedWhileStarting.add(d.uri.toString());
+  });
+  try {
+    await client.start();
+  } finally {
+    earlySaves.dispose();
+  }
+  // A save seen by both (as start() ended) generates twice; the second cancels the first.
+  for (const uri of savedWhileStarting) void client.sendNotification(DidSaveTextDocumentNotification.type, { textDocument: { uri } }).catch(() => {});
   tellServer();
 }
 

@@ -23,11 +23,6 @@ export function codeServerPath(): string {
   return bin;
 }
 
-/** Whether a bundled CLI has the `serve` command (it landed after the extension). */
-export function cliHasServe(cli: string): boolean {
-  return spawnSync(process.execPath, [cli, "serve", "--help"], { stdio: "ignore", timeout: 60_000 }).status === 0;
-}
-
 /** Where buildVsix(outDir) stages the built extension (the VSIX's contents, unpacked). */
 export const stagedExtension = (outDir: string) => path.join(outDir, "extension-root");
 

@@ -224,6 +224,10 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       assert.match(await row.innerText(), /e2e-1[\s\S]*OK/);
       await row.click();
       await frame.locator("#detail .timeline").filter({ hasText: '"text": "from e2e"' }).waitFor();
+      // The web dashboard's topology and live charts, in VS Code, from the same stream.
+      await frame.locator('#topology .topo-instance[data-instance="e2e-1"][data-health="serving"]').waitFor();
+      await frame.locator('#charts .chart-tile[data-instance="e2e-1"] canvas').waitFor();
+      assert.match(await frame.locator('#charts .chart-service[data-service="demo.v1.Echo"] h3').innerText(), /demo\.v1\.Echo · [\d.]+ req\/s/);
     });
   });
 

@@ -4,15 +4,25 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { unzipSync } from "fflate";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { buildVsix, cliHasServe, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./codeServer.js";
+import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./codeServer.js";
 
 const STEP_MS = 120_000;
 const resultsDir = path.join(repoRoot, "test-results");
+
+/** A loopback port free right now, for the grpcrouter.router.port setting. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 /** 1-based line of the first line of `text` that contains `needle`. */
 function lineOf(text: string, needle: string): number {
@@ -29,6 +39,7 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
   let page: Page;
   let ordersText: string;
   let vsixPath: string;
+  let routerPort: number;
   const orders = () => path.join(folder, "proto/shop/v1/orders.proto");
 
   before(async () => {
@@ -39,6 +50,7 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     const bin = codeServerPath();
     const vsix = await buildVsix(tmp);
     vsixPath = vsix;
+    routerPort = await freePort();
     vscode = await startCodeServer({
       bin,
       vsix,
@@ -56,6 +68,8 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
         "editor.quickSuggestions": { other: false, comments: false, strings: false },
         "editor.suggestOnTriggerCharacters": false,
         "editor.acceptSuggestionOnEnter": "off",
+        // Start Router must listen exactly here.
+        "grpcrouter.router.port": routerPort,
       },
     });
     browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
@@ -100,8 +114,12 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     const input = page.locator(".quick-input-box input.input");
     await input.waitFor({ state: "visible" });
     await input.fill(`>${title}`);
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
-    await page.keyboard.press("Enter");
+    // Click the row of exactly this command: Enter would run the top row, and recently used
+    // commands that also match (Check Generated Code for "Generate") sort first.
+    const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+    const row = page.locator(".quick-input-list .monaco-list-row").filter({ has: page.locator(".label-name", { hasText: exact }) }).first();
+    await row.waitFor();
+    await row.click();
   }
 
   it("installs from a small VSIX that holds the bundles and nothing else", () => {
@@ -187,37 +205,48 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     });
   });
 
+  it("runs Generate from the palette: a deleted generated file is written again, and says so", async () => {
+    const pb = path.join(folder, "proto/gen/shop/v1/orders_pb.ts");
+    await step("generate from the palette", async () => {
+      rmSync(pb);
+      await runCommand("gRPC Router: Generate");
+      await page.locator(".notifications-toasts", { hasText: /gRPC Router: proto\/gen: 1 written, \d+ unchanged/ }).first().waitFor();
+      assert.ok(existsSync(pb), "orders_pb.ts was not written again");
+    });
+  });
+
+  it("runs Show Output: the extension's log opens, with the generate summaries in it", async () => {
+    await step("show output", async () => {
+      await runCommand("gRPC Router: Show Output");
+      const panel = page.locator(".part.panel");
+      await panel.locator(".monaco-editor .view-lines", { hasText: "[generate] proto/gen: 1 written" }).first().waitFor();
+    });
+  });
+
   it("runs Start Router from the command palette and the status bar follows", async () => {
-    // The CLI inside the VSIX that this run built and installed.
-    const servePresent = cliHasServe(path.join(stagedExtension(tmp), "server/dist/grpcrouter.js"));
     await step("start router", async () => {
       await runCommand("gRPC Router: Start Router");
-      if (servePresent) {
-        await statusItem().filter({ hasText: /Router: 127\.0\.0\.1:\d+/ }).waitFor();
-        // The lens over the service now counts the router's registered instances (none yet).
-        await page.locator(".monaco-editor .view-lines").first().click();
-        await page.keyboard.press("Control+Home");
-        await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
-        // An instance registers with that router (the CLI's bridge sidecar): the lens and the
-        // status bar count it, live.
-        const address = /Router: (127\.0\.0\.1:\d+)/.exec(await statusItem().innerText())![1]!;
-        const cli = path.join(stagedExtension(tmp), "server/dist/grpcrouter.js");
-        const bridge = spawn(process.execPath, [cli, "bridge", "--target", "127.0.0.1:9", "--router", address, "--root", path.join(folder, "proto")], {
-          env: { ...process.env, GRPCROUTER_BUF: path.join(stagedExtension(tmp), "server/dist/bin/buf") },
-          stdio: "ignore",
-        });
-        try {
-          await page.locator(".monaco-editor .codelens-decoration", { hasText: "1 instance registered" }).first().waitFor();
-          await statusItem().filter({ hasText: "1 instance" }).waitFor();
-        } finally {
-          bridge.kill("SIGKILL");
-        }
-        await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
-      } else {
-        // The CLI has no `serve` yet: the extension says so plainly and the state shows it.
-        await statusItem().filter({ hasText: "Router: failed" }).waitFor();
-        await page.locator(".notifications-toasts", { hasText: "no `serve` command" }).first().waitFor();
+      // On the port of the grpcrouter.router.port setting.
+      await statusItem().filter({ hasText: `Router: 127.0.0.1:${routerPort}` }).waitFor();
+      // The lens over the service now counts the router's registered instances (none yet).
+      await page.locator(".monaco-editor .view-lines").first().click();
+      await page.keyboard.press("Control+Home");
+      await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
+      // An instance registers with that router (the CLI's bridge sidecar): the lens and the
+      // status bar count it, live.
+      const address = /Router: (127\.0\.0\.1:\d+)/.exec(await statusItem().innerText())![1]!;
+      const cli = path.join(stagedExtension(tmp), "server/dist/grpcrouter.js");
+      const bridge = spawn(process.execPath, [cli, "bridge", "--target", "127.0.0.1:9", "--router", address, "--root", path.join(folder, "proto")], {
+        env: { ...process.env, GRPCROUTER_BUF: path.join(stagedExtension(tmp), "server/dist/bin/buf") },
+        stdio: "ignore",
+      });
+      try {
+        await page.locator(".monaco-editor .codelens-decoration", { hasText: "1 instance registered" }).first().waitFor();
+        await statusItem().filter({ hasText: "1 instance" }).waitFor();
+      } finally {
+        bridge.kill("SIGKILL");
       }
+      await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
     });
     await step("stop router", async () => {
       await runCommand("gRPC Router: Stop Router");

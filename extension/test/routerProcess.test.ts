@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { fetchInstanceCounts } from "../src/routerInstances.js";
 import { RouterProcess, type RouterStatus } from "../src/routerProcess.js";
-import { cliHasServe, repoRoot } from "./codeServer.js";
+import { repoRoot } from "./codeServer.js";
 
 /** Polls `check` until it holds (generous: a loaded machine is slow, never a failure). */
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
@@ -25,7 +25,6 @@ describe("RouterProcess (Start Router / Stop Router)", () => {
   let tmp: string;
   let cli: string;
   let root: string;
-  let servePresent = false;
   let bufEnv: Record<string, string>;
 
   before(async () => {
@@ -38,7 +37,6 @@ describe("RouterProcess (Start Router / Stop Router)", () => {
     bufEnv = { GRPCROUTER_BUF: build.bufBinary() };
     cli = path.join(tmp, "grpcrouter.js");
     assert.ok(await build.buildCli(cli), "cli/src/main.ts is missing");
-    servePresent = cliHasServe(cli);
     cpSync(path.join(repoRoot, "test-fixtures/editor-workspace"), path.join(tmp, "ws"), { recursive: true });
     root = path.join(tmp, "ws", "proto");
   });
@@ -52,38 +50,32 @@ describe("RouterProcess (Start Router / Stop Router)", () => {
     assert.match((s as { reason: string }).reason, /CLI is missing/);
   });
 
-  it("starts a router that listens, then stops it (or says the CLI has no serve command yet)", async () => {
+  it("starts a router that listens, then stops it", async () => {
     const router = new RouterProcess();
     const seen: RouterStatus["state"][] = [];
     router.onChange((s) => seen.push(s.state));
     const lines: string[] = [];
     const s = await router.start({ cli, root, port: 0, cwd: root, log: (l) => lines.push(l), env: bufEnv, readyTimeoutMs: 60_000 });
     try {
-      if (servePresent) {
-        assert.equal(s.state, "running", `${JSON.stringify(s)}\n${lines.join("\n")}`);
-        const { port } = s as { port: number };
-        // A real router: its port takes connections.
-        // A real router of this module: its Admin service lists the module's service, with no
-        // instance registered yet (what the code lens shows).
-        const address = `127.0.0.1:${port}`;
-        assert.deepEqual(await fetchInstanceCounts(address, 30_000), { "shop.v1.Orders": 0 });
-        // An instance registers (the CLI's bridge sidecar, a real Register stream): counted;
-        // it goes away: no longer counted.
-        const bridge = spawn(process.execPath, [cli, "bridge", "--target", "127.0.0.1:9", "--router", address, "--root", root], {
-          env: { ...process.env, ...bufEnv },
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        try {
-          await until(async () => (await fetchInstanceCounts(address))["shop.v1.Orders"] === 1, "the bridge to be counted");
-        } finally {
-          bridge.kill("SIGKILL");
-        }
-        await until(async () => (await fetchInstanceCounts(address))["shop.v1.Orders"] === 0, "the bridge to go");
-      } else {
-        assert.equal(s.state, "failed");
-        assert.match((s as { reason: string }).reason, /no `serve` command/);
-        assert.ok(lines.some((l) => l.includes('unknown command "serve"')), "the CLI's own words are in the output channel");
+      assert.equal(s.state, "running", `${JSON.stringify(s)}\n${lines.join("\n")}`);
+      const { port } = s as { port: number };
+      // A real router: its port takes connections.
+      // A real router of this module: its Admin service lists the module's service, with no
+      // instance registered yet (what the code lens shows).
+      const address = `127.0.0.1:${port}`;
+      assert.deepEqual(await fetchInstanceCounts(address, 30_000), { "shop.v1.Orders": 0 });
+      // An instance registers (the CLI's bridge sidecar, a real Register stream): counted;
+      // it goes away: no longer counted.
+      const bridge = spawn(process.execPath, [cli, "bridge", "--target", "127.0.0.1:9", "--router", address, "--root", root], {
+        env: { ...process.env, ...bufEnv },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      try {
+        await until(async () => (await fetchInstanceCounts(address))["shop.v1.Orders"] === 1, "the bridge to be counted");
+      } finally {
+        bridge.kill("SIGKILL");
       }
+      await until(async () => (await fetchInstanceCounts(address))["shop.v1.Orders"] === 0, "the bridge to go");
       assert.equal(seen[0], "starting");
     } finally {
       router.stop();

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { compileModule, formatDiagnostic } from "../src/index.js";
-import { grpcrouterProtos } from "../src/grpcrouter-protos.js";
+import { grpcrouterProtos, OPTIONS_PROTO, TUNNEL_PROTO } from "../src/grpcrouter-protos.js";
 import { fixturesDir, repoRoot } from "./support/fixtures.js";
 
 test("a compile error is a structured diagnostic with file, line, column and end", async () => {
@@ -72,6 +72,8 @@ test("an invalid buf.yaml is a diagnostic on buf.yaml", async () => {
 });
 
 test("the embedded copies of grpcrouter's protos equal proto/grpcrouter/v1 (else: node generator/scripts/embed-protos.mjs)", () => {
+  // Exactly the two protos generated code depends on (admin.proto is the router's own API).
+  assert.deepEqual(Object.keys(grpcrouterProtos).sort(), [OPTIONS_PROTO, TUNNEL_PROTO].sort());
   for (const [name, text] of Object.entries(grpcrouterProtos)) {
     assert.equal(text, readFileSync(path.join(repoRoot, "proto", name), "utf8"), name);
   }

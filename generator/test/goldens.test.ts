@@ -1,10 +1,10 @@
-// Every fixture's output tree is compared with its committed goldens (UPDATE_GOLDENS=1
-// rewrites them; review the diff). The goldens are also what typecheck.test.ts compiles.
+// Every fixture's output tree is compared with its committed goldens (`npm run
+// update-goldens` rewrites them; review the diff). The goldens are also what typecheck.test.ts compiles.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
 import { checkOutputs, formatDiagnostic, GENERATED_MARKER, generate } from "../src/index.js";
-import { assertGoldens, cleanCases, errorCases, generateFixture, generateInto, repoRoot, tempDir } from "./support/fixtures.js";
+import { assertGoldens, cleanCases, diagnosticsGolden, errorCases, generateFixture, generateInto, repoRoot, stabilitySteps, tempDir } from "./support/fixtures.js";
 
 for (const c of cleanCases) {
   test(`${c.name}: output equals the goldens (${c.covers})`, async () => {
@@ -28,7 +28,7 @@ for (const c of errorCases) {
       const r = await generateFixture(c.root, out.dir);
       assert.deepEqual(r.files, []);
       assert.ok(r.diagnostics.some((d) => d.severity === "error"));
-      assertGoldens(c.name, [{ path: "diagnostics.txt", content: r.diagnostics.map(formatDiagnostic).join("\n") + "\n" }]);
+      assertGoldens(c.name, diagnosticsGolden(r));
     } finally {
       out.remove();
     }
@@ -38,7 +38,7 @@ for (const c of errorCases) {
 test("stability v1 → v2 → v3: each step equals its goldens when generated over the previous output", async () => {
   const out = tempDir();
   try {
-    for (const v of ["v1", "v2", "v3"]) {
+    for (const v of stabilitySteps) {
       const files = await generateInto(`stability/${v}`, out.dir);
       assertGoldens(`stability-${v}`, files);
     }

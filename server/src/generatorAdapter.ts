@@ -38,10 +38,12 @@ export interface CompileRequest {
   signal?: AbortSignal;
   /** The output folder: never compiled as sources, and read for the previous router protos. */
   out: string;
+  /** Files (absolute) left out, e.g. broken ones while recovering an index of the rest. */
+  exclude?: string[];
 }
 
 export async function compile(req: CompileRequest): Promise<Compiled> {
-  const c = await generator.compileModule({ root: req.root, overlay: req.overlay, signal: req.signal, exclude: [req.out] });
+  const c = await generator.compileModule({ root: req.root, overlay: req.overlay, signal: req.signal, exclude: [req.out, ...(req.exclude ?? [])] });
   const importToFile = new Map<string, string>();
   for (const [imp, rel] of c.sourcePaths) importToFile.set(imp, path.join(c.root, rel));
   const diagnostics = [...c.diagnostics];
@@ -149,3 +151,8 @@ export async function checkOutputs(req: GenerateRequest): Promise<CheckOutcome> 
   const c = await generator.checkOutputs(req.out, r.files);
   return { diagnostics: r.diagnostics, outdated: [...c.stale, ...c.missing, ...c.extra].sort() };
 }
+
+/** The buf binary the compiler runs (bundled in the VSIX, $GRPCROUTER_BUF, or node_modules). */
+export const findBuf = generator.findBuf;
+/** Whether a file is grpcrouter output (it carries the generated marker). */
+export const isGenerated = generator.isGenerated;

@@ -1,6 +1,8 @@
 // The grpcrouter language server: compiles the module of each open .proto as the user types
-// (with unsaved buffers), publishes diagnostics, generates on save, and answers the editor's
-// questions (definition, hover, symbols, completion, code lenses) from the last good compile.
+// (with unsaved buffers), publishes diagnostics (with buf lint and buf breaking findings),
+// generates on save, formats with buf format, and answers the editor's questions (definition,
+// hover, symbols, completion, code lenses, semantic tokens) from the last good compile mapped
+// onto the buffers as they are now.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -8,18 +10,32 @@ import {
   CodeLensRefreshRequest,
   DiagnosticSeverity,
   DidChangeConfigurationNotification,
+  DidChangeWatchedFilesNotification,
+  FileChangeType,
+  MessageType,
+  SemanticTokensRefreshRequest,
+  ShowMessageNotification,
   TextDocumentSyncKind,
   TextDocuments,
   type Connection,
   type Diagnostic as LspDiagnostic,
   type InitializeResult,
+  type Range,
+  type TextEdit,
   type WorkDoneProgressServerReporter,
 } from "vscode-languageserver";
 import { TextDocument } from "vscode-languageserver-textdocument";
+import { liveSnapshot } from "./analysis/liveSnapshot.js";
+import { mapRanges } from "./analysis/positionMap.js";
+import { recoverIndex } from "./analysis/recovery.js";
 import { Snapshot } from "./analysis/snapshot.js";
+import { breaking, lint, lintConfigured, type CheckFindings } from "./features/bufChecks.js";
 import { completion } from "./features/completion.js";
+import { formatDocument } from "./features/formatting.js";
 import { definition, hover } from "./features/navigation.js";
+import { navigationCapabilities, registerNavigation } from "./features/navigationFeatures.js";
 import { codeLenses, documentSymbols } from "./features/outline.js";
+import { semanticTokens, SEMANTIC_TOKENS_LEGEND } from "./features/semanticTokens.js";
 import * as adapter from "./generatorAdapter.js";
 import { ROUTER_STATE_NOTIFICATION, RouterState, type RouterStateParams } from "./instanceCounts.js";
 import { DEFAULT_SETTINGS, hasGrpcrouterConfig, outDirOf, withDefaults, type Settings } from "./settings.js";
@@ -62,6 +78,11 @@ interface ModuleState {
   /** Problems of the last compile, and of the last generation (the four phases find more). */
   compiled?: Findings;
   generated?: Findings;
+  /** Findings of buf lint and buf breaking on the last good compile. */
+  checks?: CheckFindings[];
+  checksAbort?: AbortController;
+  /** The snapshot mapped onto the open buffers, for the versions it was made for. */
+  live?: { snapshot: Snapshot; base: Snapshot; versions: Versions };
 }
 
 export function startServer(connection: Connection): void {
@@ -73,6 +94,8 @@ export function startServer(connection: Connection): void {
   let canConfigure = false;
   let canProgress = false;
   let canRefreshLenses = false;
+  let canRefreshTokens = false;
+  let canWatch = false;
   let initSettings: Settings = DEFAULT_SETTINGS;
 
   const log = (m: string) => connection.console.log(m);
@@ -83,16 +106,22 @@ export function startServer(connection: Connection): void {
     canConfigure = !!params.capabilities.workspace?.configuration;
     canProgress = !!params.capabilities.window?.workDoneProgress;
     canRefreshLenses = !!params.capabilities.workspace?.codeLens?.refreshSupport;
+    canRefreshTokens = !!params.capabilities.workspace?.semanticTokens?.refreshSupport;
+    canWatch = !!params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration;
     const opts = params.initializationOptions as { settings?: unknown } | undefined;
     if (opts?.settings) initSettings = withDefaults(opts.settings);
     return {
       capabilities: {
-        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false }, willSaveWaitUntil: true },
         definitionProvider: true,
         hoverProvider: true,
         documentSymbolProvider: true,
-        completionProvider: { triggerCharacters: [".", "(", " ", ":"] },
+        completionProvider: { triggerCharacters: [".", "(", " ", ":", '"', "/", "<", "=", "["] },
         codeLensProvider: { resolveProvider: false },
+        ...navigationCapabilities,
+        semanticTokensProvider: { legend: SEMANTIC_TOKENS_LEGEND, full: true, range: true },
+        documentFormattingProvider: true,
+        documentRangeFormattingProvider: true,
         workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
       },
       serverInfo: { name: "grpcrouter", version: "0.1.0" },
@@ -101,6 +130,12 @@ export function startServer(connection: Connection): void {
 
   connection.onInitialized(() => {
     if (canConfigure) void connection.client.register(DidChangeConfigurationNotification.type, { section: "grpcrouter" });
+    // Files changed on disk but not open (a rename by git, another tool, a file not open).
+    if (canWatch) {
+      void connection.client.register(DidChangeWatchedFilesNotification.type, {
+        watchers: ["**/*.proto", "**/buf.yaml", "**/buf.lock", "**/buf.work.yaml"].map((globPattern) => ({ globPattern })),
+      });
+    }
     connection.workspace.onDidChangeWorkspaceFolders((e) => {
       const removed = new Set(e.removed.map((f) => fileURLToPath(f.uri)));
       folders = [...folders.filter((f) => !removed.has(f)), ...e.added.map((f) => fileURLToPath(f.uri))];
@@ -113,16 +148,21 @@ export function startServer(connection: Connection): void {
     const s = (change.settings as { grpcrouter?: unknown } | undefined)?.grpcrouter;
     if (s) initSettings = withDefaults(s);
     // Settings may move module roots or output folders: start over and recompile.
+    resetModules();
+  });
+
+  function resetModules(): void {
     for (const m of modules.values()) {
       // The old states' pending compiles would publish over the new ones: drop them. A
       // running generation finishes (it writes whole or not at all).
       clearTimeout(m.compileTimer);
       m.compileAbort?.abort();
+      m.checksAbort?.abort();
       clearDiagnostics(m);
     }
     modules.clear();
     for (const d of documents.all()) void stateForUri(d.uri).then((m) => m && scheduleCompile(m, 0));
-  });
+  }
 
   function folderOf(file: string): string {
     return folders.filter((f) => isInside(f, file)).sort((a, b) => b.length - a.length)[0] ?? path.dirname(file);
@@ -209,7 +249,67 @@ export function startServer(connection: Connection): void {
     if (compiled.descriptors) m.snapshot = new Snapshot(compiled);
     m.compiled = { diagnostics: compiled.diagnostics, versions };
     await publish(m);
+    if (compiled.descriptors) void runChecks(m, compiled, versions);
+    else await recover(m, compiled, overlay, ac.signal);
+    refreshViews();
+  }
+
+  function refreshViews(): void {
     if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => {});
+    if (canRefreshTokens) void connection.sendRequest(SemanticTokensRefreshRequest.type).catch(() => {});
+  }
+
+  /**
+   * The module does not compile: index what does (each broken file at its last good text, or
+   * left out), so the features keep working for every file while one is broken.
+   */
+  async function recover(m: ModuleState, failed: adapter.Compiled, overlay: Map<string, string>, signal: AbortSignal): Promise<void> {
+    const last = m.snapshot;
+    try {
+      const c = await recoverIndex({
+        root: m.module.root,
+        out: m.out,
+        overlay,
+        diagnostics: failed.diagnostics,
+        lastGood: (file) => {
+          const imp = last?.importPathOf(file);
+          return imp ? last?.compiled.sources.get(imp) : undefined;
+        },
+        read: (file) => {
+          try {
+            return readFileSync(file, "utf8");
+          } catch {
+            return undefined;
+          }
+        },
+        signal,
+        compile: adapter.compile,
+      });
+      if (c && !signal.aborted) m.snapshot = new Snapshot(c);
+    } catch (e) {
+      if (!signal.aborted) log(`indexing the healthy part of ${m.module.root} failed: ${errorText(e)}`);
+    }
+  }
+
+  /** buf lint (and buf breaking when a ref is set) of a good compile; publishes what they find. */
+  async function runChecks(m: ModuleState, compiled: adapter.Compiled, versions: Versions): Promise<void> {
+    m.checksAbort?.abort();
+    const ac = new AbortController();
+    m.checksAbort = ac;
+    const settings = await settingsFor(m.module.folder);
+    try {
+      const found: CheckFindings[] = [];
+      if (settings.lint.enable && lintConfigured(compiled.root)) found.push(await lint(compiled, ac.signal));
+      if (settings.breaking.against) found.push(await breaking(compiled, settings.breaking.against, ac.signal));
+      // Nothing was checked, and nothing was found before: the compile's publish stands.
+      if (found.length === 0 && !m.checks?.length) return;
+      if (ac.signal.aborted || overtaken(m, versions)) return;
+      for (const f of found) if (f.general) log(f.general);
+      m.checks = found;
+      await publish(m);
+    } catch (e) {
+      if (!ac.signal.aborted) log(`buf checks of ${m.module.root} failed: ${errorText(e)}`);
+    }
   }
 
   /**
@@ -243,6 +343,25 @@ export function startServer(connection: Connection): void {
           list.push(toLsp(d));
           byFile.set(file, list);
         }
+      }
+    }
+    // buf lint and buf breaking findings, on the files they name; a failure of buf itself (a
+    // bad buf.yaml, an unknown git ref) goes on the open files, like other general problems.
+    for (const f of m.checks ?? []) {
+      for (const [file, list] of f.byFile) {
+        // Found in the last good text: while the user types on (or the file is broken), they
+        // move with the edits rather than point at lines that have moved.
+        const now = documents.get(pathToFileURL(file).href)?.getText();
+        const then = f.texts?.get(file);
+        const moved = now !== undefined && then !== undefined ? mapRanges(list, then, now) : list;
+        byFile.set(file, [...(byFile.get(file) ?? []), ...moved]);
+      }
+      if (!f.general) continue;
+      for (const doc of documents.all()) {
+        const file = doc.uri.startsWith("file:") ? fileURLToPath(doc.uri) : undefined;
+        if (!file || !isInside(m.module.root, file)) continue;
+        const general: LspDiagnostic = { range: { start: { line: 0, character: 0 }, end: { line: 0, character: 1 } }, severity: DiagnosticSeverity.Warning, message: f.general, source: "grpcrouter" };
+        byFile.set(file, [...(byFile.get(file) ?? []), general]);
       }
     }
     // Open files of the module always get an answer, an empty one when they are clean.
@@ -403,28 +522,119 @@ export function startServer(connection: Connection): void {
     const doc = documents.get(uri);
     const m = await stateForUri(uri);
     if (!doc || !m) return undefined;
-    return { doc, m, file: fileURLToPath(uri), text: doc.getText() };
+    return { doc, m, file: fileURLToPath(uri), text: doc.getText(), snapshot: live(m) };
+  }
+
+  /** The module's last good index, its spans mapped onto the open buffers as they are now. */
+  function live(m: ModuleState): Snapshot | undefined {
+    const base = m.snapshot;
+    if (!base) return undefined;
+    const { versions } = overlayFor(m);
+    if (m.live && m.live.base === base && sameVersions(m.live.versions, versions)) return m.live.snapshot;
+    const snapshot = liveSnapshot(base, (imp) => {
+      const file = base.compiled.importToFile.get(imp);
+      return file ? documents.get(pathToFileURL(file).href)?.getText() : undefined;
+    });
+    m.live = { snapshot, base, versions };
+    return snapshot;
   }
 
   connection.onDefinition(async (p) => {
     const c = await context(p.textDocument.uri);
-    return c?.m.snapshot ? (definition(c.m.snapshot, c.file, c.text, p.position) ?? null) : null;
+    return c?.snapshot ? (definition(c.snapshot, c.file, c.text, p.position) ?? null) : null;
   });
   connection.onHover(async (p) => {
     const c = await context(p.textDocument.uri);
-    return c?.m.snapshot ? (hover(c.m.snapshot, c.file, c.text, p.position) ?? null) : null;
+    return c?.snapshot ? (hover(c.snapshot, c.file, c.text, p.position) ?? null) : null;
   });
   connection.onDocumentSymbol(async (p) => {
     const c = await context(p.textDocument.uri);
-    return c?.m.snapshot ? documentSymbols(c.m.snapshot, c.file) : [];
+    return c?.snapshot ? documentSymbols(c.snapshot, c.file) : [];
   });
   connection.onCompletion(async (p) => {
     const c = await context(p.textDocument.uri);
-    return c ? completion(c.m.snapshot, c.file, c.text, p.position) : [];
+    return c ? completion(c.snapshot, c.file, c.text, p.position) : [];
   });
   connection.onCodeLens(async (p) => {
     const c = await context(p.textDocument.uri);
-    return c?.m.snapshot ? codeLenses(c.m.snapshot, c.file, p.textDocument.uri, router) : [];
+    return c?.snapshot ? codeLenses(c.snapshot, c.file, p.textDocument.uri, router) : [];
+  });
+
+  connection.languages.semanticTokens.on(async (p) => {
+    const c = await context(p.textDocument.uri);
+    return c?.snapshot ? semanticTokens(c.snapshot, c.file, c.text) : { data: [] };
+  });
+  connection.languages.semanticTokens.onRange(async (p) => {
+    const c = await context(p.textDocument.uri);
+    return c?.snapshot ? semanticTokens(c.snapshot, c.file, c.text, p.range) : { data: [] };
+  });
+
+  // ---- formatting (buf format) ------------------------------------------------------------
+
+  /** Edits of buf format, or none (with the reason shown) when buf cannot format the file. */
+  async function format(uri: string, range?: Range): Promise<TextEdit[]> {
+    const doc = documents.get(uri);
+    if (!doc) return [];
+    const r = await formatDocument(doc.getText(), uri, range);
+    if (r.ok) return r.edits;
+    log(`[format] ${uri}: ${r.reason}`);
+    // A notification, not a request: nothing waits for the user to close it.
+    void connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message: `gRPC Router: ${r.reason}` });
+    return [];
+  }
+  connection.onDocumentFormatting((p) => format(p.textDocument.uri));
+  connection.onDocumentRangeFormatting((p) => format(p.textDocument.uri, p.range));
+  // grpcrouter.format.onSave formats proto files only, whatever editor.formatOnSave says.
+  documents.onWillSaveWaitUntil(async (e) => {
+    const m = await stateForUri(e.document.uri);
+    return m && (await settingsFor(m.module.folder)).format.onSave ? format(e.document.uri) : [];
+  });
+
+  // ---- files changed on disk ---------------------------------------------------------------
+
+  connection.onDidChangeWatchedFiles(async (p) => {
+    const touched = new Set<ModuleState>();
+    // Only modules the editor works in (a file of theirs was opened) are compiled again.
+    const known = new Set(modules.values());
+    let layoutChanged = false;
+    for (const change of p.changes) {
+      if (!change.uri.startsWith("file:")) continue;
+      const file = fileURLToPath(change.uri);
+      // An open file is compiled from its buffer; our own output and read-only copies are no input.
+      if (documents.get(change.uri) || printedProtos.owns(file)) continue;
+      if (/^buf(\.work)?\.yaml$/.test(path.basename(file)) && change.type !== FileChangeType.Changed) layoutChanged = true;
+      const m = await stateForFile(file);
+      if (known.has(m) && !isInside(m.out, file)) touched.add(m);
+    }
+    // A buf.yaml that appeared or went away moves module roots: start over, as for settings.
+    if (layoutChanged) return void resetModules();
+    for (const m of touched) scheduleCompile(m);
+  });
+
+  // Ctrl+T before any file of a module was opened: compile the workspace's modules, once.
+  let symbolsPrimed: Promise<void> | undefined;
+  registerNavigation(connection, {
+    documents,
+    snapshots: async () => {
+      symbolsPrimed ??= modulesFor(undefined).then(async (ms) => {
+        for (const m of ms) if (!m.snapshot && !m.compiled) await runCompile(m);
+      }).catch((e) => log(`workspace symbols: ${errorText(e)}`));
+      await symbolsPrimed;
+      return [...modules.values()].flatMap((m) => (m.snapshot ? [m.snapshot] : []));
+    },
+    moduleOf: async (uri) => {
+      const m = await stateForUri(uri);
+      const snap = m?.snapshot;
+      if (!snap) return m && {};
+      const read = (file: string) => {
+        try {
+          return documents.get(pathToFileURL(file).href)?.getText() ?? readFileSync(file, "utf8");
+        } catch {
+          return undefined;
+        }
+      };
+      return { snapshot: snap, texts: { files: snap.compiled.importToFile, read, inWorkspace: (f: string) => folders.some((w) => isInside(w, f)) } };
+    },
   });
 
   connection.onShutdown(() => {
@@ -432,6 +642,7 @@ export function startServer(connection: Connection): void {
       clearTimeout(m.compileTimer);
       m.compileAbort?.abort();
       m.generateAbort?.abort();
+      m.checksAbort?.abort();
     }
   });
 

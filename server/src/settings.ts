@@ -11,6 +11,12 @@ export interface Settings {
   generateOnSave: boolean;
   /** false: leave compile errors to another extension (Buf's); routing-option problems still show. */
   diagnostics: { enable: boolean };
+  /** Format with buf format when a .proto is saved (willSaveWaitUntil). */
+  format: { onSave: boolean };
+  /** buf lint findings as diagnostics. */
+  lint: { enable: boolean };
+  /** A git ref to run buf breaking against; "" is off. */
+  breaking: { against: string };
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -18,15 +24,26 @@ export const DEFAULT_SETTINGS: Settings = {
   roots: [],
   generateOnSave: true,
   diagnostics: { enable: true },
+  format: { onSave: false },
+  lint: { enable: true },
+  breaking: { against: "" },
 };
 
 export function withDefaults(raw: unknown): Settings {
-  const r = (raw ?? {}) as Partial<Settings> & { diagnostics?: Partial<Settings["diagnostics"]> };
+  const r = (raw ?? {}) as Partial<Omit<Settings, "diagnostics" | "format" | "lint" | "breaking">> & {
+    diagnostics?: Partial<Settings["diagnostics"]>;
+    format?: Partial<Settings["format"]>;
+    lint?: Partial<Settings["lint"]>;
+    breaking?: Partial<Settings["breaking"]>;
+  };
   return {
     out: typeof r.out === "string" && r.out.trim() ? r.out.trim() : DEFAULT_SETTINGS.out,
     roots: Array.isArray(r.roots) ? r.roots.filter((x): x is string => typeof x === "string") : [],
     generateOnSave: typeof r.generateOnSave === "boolean" ? r.generateOnSave : DEFAULT_SETTINGS.generateOnSave,
     diagnostics: { enable: typeof r.diagnostics?.enable === "boolean" ? r.diagnostics.enable : true },
+    format: { onSave: r.format?.onSave === true },
+    lint: { enable: typeof r.lint?.enable === "boolean" ? r.lint.enable : true },
+    breaking: { against: typeof r.breaking?.against === "string" ? r.breaking.against.trim() : "" },
   };
 }
 

@@ -11,6 +11,7 @@ import {
   StreamMessageWriter,
   WorkDoneProgress,
   type Diagnostic,
+  type InitializeResult,
   type ProtocolConnection,
   type PublishDiagnosticsParams,
 } from "vscode-languageserver-protocol/node";
@@ -25,9 +26,11 @@ export function bundledServer(): Promise<string> {
     const dir = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-server-"));
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     const mod = (await import(pathToFileURL(path.join(repoRoot, "extension/scripts/build.mjs")).href)) as {
-      buildServer: (outfile: string) => Promise<string>;
+      buildServer: (outfile: string, options?: { sourcemap?: boolean | "inline" }) => Promise<string>;
     };
-    return mod.buildServer(path.join(dir, "server.js"));
+    // Under `npm run coverage` (NODE_V8_COVERAGE set) the bundle carries a source map, so
+    // the server process's coverage counts for server/src, runtime/src and generator/src.
+    return mod.buildServer(path.join(dir, "server.js"), { sourcemap: process.env.NODE_V8_COVERAGE ? "inline" : false });
   })();
   return bundled;
 }
@@ -51,8 +54,12 @@ export class TestClient {
   private readonly publishes = new Map<string, number>();
   readonly notifications: { method: string; params: unknown }[] = [];
   readonly logs: string[] = [];
+  /** Capabilities the server registered dynamically (client/registerCapability). */
+  readonly registrations: { method: string; registerOptions?: unknown }[] = [];
   /** Work-done progress the server reported ($/progress values: begin, report, end). */
   readonly progress: { token: string | number; value: { kind: string; title?: string; message?: string } }[] = [];
+  /** What the server answered to initialize (its capabilities). */
+  initializeResult: InitializeResult | undefined;
   private readonly waiters = new Set<() => void>();
   private versions = new Map<string, number>();
 
@@ -93,19 +100,30 @@ export class TestClient {
       return null;
     });
     connection.onRequest("workspace/codeLens/refresh", () => null);
-    connection.onRequest("client/registerCapability", () => null);
+    connection.onRequest("workspace/semanticTokens/refresh", () => null);
+    connection.onRequest("client/registerCapability", (p: { registrations: { method: string; registerOptions?: unknown }[] }) => {
+      c.registrations.push(...p.registrations);
+      c.wake();
+      return null;
+    });
     connection.listen();
     // A server that dies (a crash at load, say) fails the test with its exit, not a hang.
     const died = new Promise<never>((_, reject) =>
       child.once("exit", (code, signal) => reject(new Error(`the language server exited (${signal ?? `code ${code}`}) during initialize`))),
     );
     died.catch(() => {});
-    await Promise.race([died, connection.sendRequest("initialize", {
+    c.initializeResult = await Promise.race([died, connection.sendRequest<InitializeResult>("initialize", {
       processId: process.pid,
       rootUri: null,
       workspaceFolders: opts.folders.map((f) => ({ uri: pathToFileURL(f).href, name: path.basename(f) })),
       capabilities: {
-        workspace: { configuration: true, workspaceFolders: true, codeLens: { refreshSupport: true } },
+        workspace: {
+          configuration: true,
+          workspaceFolders: true,
+          codeLens: { refreshSupport: true },
+          semanticTokens: { refreshSupport: true },
+          didChangeWatchedFiles: { dynamicRegistration: true },
+        },
         window: { workDoneProgress: true },
         textDocument: { hover: { contentFormat: ["markdown"] }, documentSymbol: { hierarchicalDocumentSymbolSupport: true } },
       },
@@ -189,14 +207,18 @@ export class TestClient {
   }
 
   async stop(): Promise<void> {
+    const exited = new Promise((r) => (this.child.exitCode !== null || this.child.signalCode !== null ? r(undefined) : this.child.once("exit", r)));
     try {
       await Promise.race([this.connection.sendRequest("shutdown"), new Promise((r) => setTimeout(r, 5000))]);
       await this.connection.sendNotification("exit");
+      // The server exits by itself on `exit` (which also lets it write its coverage under
+      // `npm run coverage`); a server that does not is killed after a while.
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
     } catch {
       // already gone
     }
     this.connection.dispose();
-    if (this.child.exitCode === null) this.child.kill();
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill();
   }
 }
 

@@ -2,88 +2,103 @@
 // router and forwards the calls the router sends it, bytes as they are: the server needs no
 // change and the sidecar no generated code, only the module's protos (for the tunnel's
 // frame field numbers, the same ones `serve` and generated routers use).
+import type { ClientHttp2Session } from "node:http2";
 import os from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { formatDiagnostic } from "@grpcrouter/generator";
-import { createRawBridge, type Bridge, type RawCall, type RawHandler, type RawStatus } from "@grpcrouter/runtime";
+import {
+  GrpcClientStream,
+  Http2Channel,
+  createRawBridge,
+  parseProxyUrl,
+  type Bridge,
+  type RawCall,
+  type RawHandler,
+  type RawStatus,
+} from "@grpcrouter/runtime";
 import { UsageError, type Command } from "../command.js";
 import { moduleArgs } from "./module-args.js";
 import { loadServedModule } from "./serve-module.js";
 import { TargetHealth, targetServices, watchTargetHealth } from "./target-health.js";
 import { bridgeSecurity, bridgeSecurityDetails, bridgeSecurityOptions } from "./tls.js";
 
-const identity = (b: Buffer) => b;
-
 /**
- * A raw handler that makes the same call on `client`'s server: metadata, deadline and every
- * message go through unchanged, and so do the server's headers, messages and status. One
- * bidi stream serves every method kind (on the wire they are all streams); responses are
- * read only as fast as the router's flow-control window allows.
+ * A raw handler that makes the same call on the target behind `channel` (one HTTP/2
+ * connection, shared by every call and redialled when it goes): metadata, deadline and every
+ * message go through as bytes, and so do the server's headers, messages and status
+ * (grpc-status-details-bin included). Every method kind is one HTTP/2 stream; responses are
+ * read only as fast as the router's flow-control window allows, and a cancelled call
+ * resets its stream on the target.
  */
-export function passthroughHandler(client: grpc.Client): RawHandler {
-  return (call: RawCall) =>
-    new Promise<RawStatus>((resolve) => {
-      const options: grpc.CallOptions = Number.isFinite(call.deadline) ? { deadline: new Date(call.deadline) } : {};
-      const stream = client.makeBidiStreamRequest(call.method, identity, identity, call.metadata.clone(), options);
-      const abort = () => stream.cancel();
-      call.signal.addEventListener("abort", abort, { once: true });
-
-      let status: grpc.StatusObject | undefined;
-      let ended = false;
-      // Responses go to the router one at a time; a failed send (the call is gone) cancels
-      // the upstream call, whose status then ends this one.
-      let sending = Promise.resolve();
-      const finish = () => {
-        if (!status || !ended) return;
-        const s = status;
-        status = undefined;
-        call.signal.removeEventListener("abort", abort);
-        void sending.then(() => resolve({ code: s.code, details: s.details, metadata: s.metadata }));
-      };
-      stream.on("metadata", (md: grpc.Metadata) => call.sendHeaders(md));
-      stream.on("data", (chunk: Buffer) => {
-        stream.pause();
-        sending = sending.then(() =>
-          call.send(chunk).then(
-            () => void stream.resume(),
-            () => stream.cancel(),
-          ),
+export function passthroughHandler(channel: Http2Channel): RawHandler {
+  return async (call: RawCall): Promise<RawStatus> => {
+    let session: ClientHttp2Session;
+    try {
+      session = await channel.session();
+    } catch (e) {
+      return { code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` };
+    }
+    if (call.signal.aborted) return { code: grpc.status.CANCELLED, details: "cancelled before the target was called" };
+    return new Promise<RawStatus>((resolve) => {
+      // Responses go to the router in order; while one waits for window, the target's
+      // stream is paused (HTTP/2 flow control then holds the target back).
+      let sending: Promise<unknown> = Promise.resolve();
+      let waiting = 0;
+      let upstream: GrpcClientStream;
+      const abort = () => upstream.cancel();
+      try {
+        upstream = new GrpcClientStream(
+          session,
+          call.method,
+          call.metadata,
+          {
+            // Headers with nothing of the target's own are left to the router (one frame less).
+            onHeaders: (md, custom) => {
+              if (custom) call.sendHeaders(md);
+            },
+            onMessage: (message) => {
+              waiting++;
+              upstream.pause();
+              const sent = call.send(message).then(
+                () => {
+                  if (--waiting === 0) upstream.resume();
+                },
+                () => upstream.cancel(),
+              );
+              sending = sending.then(() => sent);
+            },
+            onStatus: (status) => {
+              call.signal.removeEventListener("abort", abort);
+              void sending.then(() => resolve({ code: status.code, details: status.details, metadata: status.metadata }));
+            },
+          },
+          Number.isFinite(call.deadline) ? { deadline: call.deadline } : {},
         );
-      });
-      stream.on("status", (s: grpc.StatusObject) => {
-        status = s;
-        finish();
-      });
-      // A non-OK status also arrives as 'error'; the status event carries what we forward.
-      stream.on("error", () => {
-        ended = true;
-        finish();
-      });
-      stream.on("end", () => {
-        ended = true;
-        finish();
-      });
-
+      } catch (e) {
+        // The connection closed between asking for it and now (a GOAWAY): the next call redials.
+        resolve({ code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` });
+        return;
+      }
+      call.signal.addEventListener("abort", abort, { once: true });
       void (async () => {
         try {
           for await (const payload of call.requests) {
-            if (!stream.write(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))) {
-              await new Promise<void>((r) => stream.once("drain", r));
-            }
+            if (!upstream.write(payload)) await upstream.drained();
           }
-          stream.end();
+          upstream.end();
         } catch {
-          stream.cancel();
+          upstream.cancel();
         }
       })();
     });
+  };
 }
 
 export const bridgeCommand: Command = {
   name: "bridge",
   summary: "register an existing gRPC server (any language) with a router and forward its calls",
-  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]]",
+  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL]",
   details: [
     "  --target HOST:PORT  the gRPC server to forward calls to (plaintext unless --target-tls)",
     "  --router HOST:PORT  the router to register with",
@@ -100,6 +115,10 @@ export const bridgeCommand: Command = {
     "                      while the target is down. When the target serves reflection, only",
     "                      the services it lists are registered",
     ...bridgeSecurityDetails,
+    "  --proxy URL         reach the router through this HTTP CONNECT proxy,",
+    "                      http://[user:password@]host:port (default: grpc_proxy, https_proxy or",
+    "                      http_proxy from the environment, unless no_grpc_proxy/no_proxy names",
+    "                      the router); --proxy none dials directly",
     "",
     "It runs until interrupted (Ctrl-C), then drains: the router sends no new calls, calls in",
     "flight get 10 s to finish. A router that refuses the instance (a wrong token, …), also",
@@ -118,6 +137,7 @@ export const bridgeCommand: Command = {
     "max-calls": { type: "string" },
     "health-interval": { type: "string" },
     ...bridgeSecurityOptions,
+    proxy: { type: "string" },
   },
   async run(values, _positionals, io) {
     const v = values as Record<string, string | boolean | string[] | undefined>;
@@ -133,6 +153,7 @@ export const bridgeCommand: Command = {
     const streams = count(v.streams, "streams", 1);
     const maxCalls = count(v["max-calls"], "max-calls", 0);
     const instanceId = typeof v.id === "string" && v.id ? v.id : `${os.hostname()}-${process.pid}`;
+    const proxy = proxyOption(v.proxy);
     // TLS files and the token are read now: a bad one fails before anything dials.
     const security = bridgeSecurity(v, io.cwd);
 
@@ -165,8 +186,11 @@ export const bridgeCommand: Command = {
     const targetHealth = new TargetHealth(target, security.targetCredentials, specs.map((s) => s.service.typeName));
     const initial = await targetHealth.check();
 
-    const client = new grpc.Client(target, security.targetCredentials);
-    const handler = passthroughHandler(client);
+    // The target follows the proxy environment as grpc-js did; --proxy itself is for the router.
+    // No keepalive pings: between calls the connection is idle, and C-core servers answer
+    // pings without calls with GOAWAY.
+    const targetChannel = new Http2Channel(target, { credentials: security.targetCredentials, keepalive: false, ...(proxy === false ? { proxy: false } : {}) });
+    const handler = passthroughHandler(targetChannel);
     const bridges: Bridge[] = specs.map((spec) =>
       createRawBridge(spec, handler, {
         router,
@@ -176,6 +200,7 @@ export const bridgeCommand: Command = {
         ...(maxCalls > 0 ? { maxConcurrentCalls: maxCalls } : {}),
         ...(security.routerCredentials ? { credentials: security.routerCredentials } : {}),
         ...(security.credentialsHook ? { credentialsHook: security.credentialsHook } : {}),
+        ...(proxy !== undefined ? { proxy } : {}),
         description: `grpcrouter bridge to ${target} (${os.hostname()} pid ${process.pid})`,
         logger: log,
       }),
@@ -205,12 +230,12 @@ export const bridgeCommand: Command = {
     if (reason !== undefined) {
       io.stderr.write(`grpcrouter bridge: ${reason}\n`);
       await Promise.all(bridges.map((b) => b.stop(10_000)));
-      client.close();
+      targetChannel.close();
       return 1;
     }
     io.stderr.write("grpcrouter bridge: draining\n");
     await Promise.all(bridges.map((b) => b.stop(10_000)));
-    client.close();
+    targetChannel.close();
     return 0;
   },
 };
@@ -218,6 +243,19 @@ export const bridgeCommand: Command = {
 function hostPort(value: unknown, name: string): string {
   if (typeof value !== "string" || !value) throw new UsageError(`--${name} HOST:PORT is required`);
   if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value)) throw new UsageError(`--${name} ${value}: expected HOST:PORT`);
+  return value;
+}
+
+/** --proxy URL, checked now; "none" turns the environment's proxy off. */
+function proxyOption(value: unknown): string | false | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") throw new UsageError("--proxy URL: expected http://[user:password@]host:port or none");
+  if (value === "none") return false;
+  try {
+    parseProxyUrl(value, "--proxy");
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   return value;
 }
 

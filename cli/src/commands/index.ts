@@ -4,5 +4,6 @@ import { checkCommand } from "./check.js";
 import { generateCommand } from "./generate.js";
 import { serveCommand } from "./serve.js";
 import { bridgeCommand } from "./bridge.js";
+import { healthCommand } from "./health.js";
 
-export const commands: readonly Command[] = [generateCommand, checkCommand, serveCommand, bridgeCommand];
+export const commands: readonly Command[] = [generateCommand, checkCommand, serveCommand, bridgeCommand, healthCommand];

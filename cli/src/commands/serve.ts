@@ -30,6 +30,8 @@ import {
   routerServerOptions,
   type AuditSink,
   type LogFormat,
+  parseRouterTargets,
+  RouterSet,
   settingsFor,
   startDashboard,
   startMetricsServer,
@@ -94,6 +96,12 @@ export interface ServeOptions {
   logFormat?: LogFormat;
   /** The audit trail: registrations, refusals, departures, config changes (e.g. JSON lines to --audit-log). */
   audit?: AuditSink | undefined;
+  /** The other routers of this deployment (host:port as instances reach them), sent to
+   *  bridges in Welcome so a bridge given one router registers with all of them. */
+  peers?: readonly string[] | undefined;
+  /** A name (`name:port`, or gRPC's `dns:///name:port`) resolving to every router of the
+   *  deployment (a headless Service), re-resolved every 30 s; added to `peers`. */
+  peersDns?: string | undefined;
 }
 
 /** Only callers on this machine can reach a router bound to one of these. */
@@ -114,6 +122,16 @@ export interface RunningServer {
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
   const { io, root } = options;
   const log = formatLogger(options.logFormat ?? "text", (text) => void io.stderr.write(text));
+  // One array for every router of this process: Welcome reads it when it is sent, so a
+  // re-resolved --peers-dns reaches the next bridges that register.
+  const peers: string[] = [...(options.peers ?? [])];
+  const peerSet = options.peersDns
+    ? new RouterSet(options.peersDns.startsWith("dns:") ? options.peersDns : `dns:///${options.peersDns}`, {
+        logger: (line) => log(`peers: ${line}`),
+        onChange: () => peers.splice(0, peers.length, ...new Set([...(options.peers ?? []), ...peerSet!.endpoints.map((e) => e.address)])),
+      })
+    : undefined;
+  peerSet?.start().catch((e: unknown) => log(`peers: ${(e as Error).message}; retrying every 30 s`));
   const first = await loadServedModule({ root, out: options.out });
   if (!first.ok) {
     printDiagnostics(first.diagnostics, root, io);
@@ -212,6 +230,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       services: [{ tunnel: spec }],
       hub: hub.scoped(scope),
       logger: log,
+      peers,
       ...(options.authorize ? { authorize: options.authorize } : {}),
       ...(options.audit ? { audit: options.audit } : {}),
       ...(clientAuth ? { authorizeCall: clientAuth } : {}),
@@ -317,7 +336,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   if (configFile && options.watch) {
     const base = path.basename(configFile);
     configWatcher = watch(path.dirname(configFile), (_event, file) => {
-      if (file && String(file) !== base) return;
+      if (file && String(file) !== base && !isMountSwap(String(file))) return;
       clearTimeout(configTimer);
       configTimer = setTimeout(() => {
         configReloads = configReloads.then(reloadConfig, reloadConfig);
@@ -377,7 +396,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     const outRel = path.relative(root, options.out);
     watcher = watch(root, { recursive: true }, (_event, file) => {
       const name = file ? String(file) : "";
-      if (name && !name.endsWith(".proto") && path.basename(name) !== "buf.yaml") return;
+      if (name && !name.endsWith(".proto") && path.basename(name) !== "buf.yaml" && !isMountSwap(name)) return;
       if (name && outRel && !outRel.startsWith("..") && (name === outRel || name.startsWith(outRel + path.sep))) return;
       schedule();
     });
@@ -389,6 +408,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     dashboardUrl: dashboard?.url,
     metricsUrl: metricsServer?.url ?? (dashboard ? `${dashboard.url}metrics` : undefined),
     async close(graceMs = 10_000) {
+      peerSet?.close();
       watcher?.close();
       clearTimeout(timer);
       configWatcher?.close();
@@ -425,7 +445,7 @@ function pathsOf(spec: TunnelSpec): string[] {
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -441,6 +461,11 @@ export const serveCommand: Command = {
     "                    rateLimit; \"*\" for every service. Re-applied when the file changes,",
     "                    without dropping instances or calls; a bad edit keeps the running settings",
     "  --drain-grace S   on Ctrl-C/SIGTERM, how long calls in flight may take to finish (default: 10)",
+    "  --peer HOST:PORT  another router of this deployment (repeatable, or comma-separated); told",
+    "                    to bridges when they register, so a bridge given one router reaches all",
+    "  --peers-dns NAME:PORT",
+    "                    a name that resolves to every router (a Kubernetes headless Service),",
+    "                    re-resolved every 30 s; its addresses are told to bridges like --peer",
     "  --public-admin    also serve grpcrouter.v1.Admin when HOST is not loopback (it streams",
     "                    every call's metadata and bodies: pair it with --tls-client-ca)",
     "  --log-format F    text (default) or json: one JSON object per log line",
@@ -466,6 +491,8 @@ export const serveCommand: Command = {
     config: { type: "string" },
     "log-format": { type: "string" },
     "audit-log": { type: "string" },
+    peer: { type: "string", multiple: true },
+    "peers-dns": { type: "string" },
     ...serveSecurityOptions,
   },
   async run(values, _positionals, io) {
@@ -499,9 +526,19 @@ export const serveCommand: Command = {
       securityLog(line);
       if (/changed/.test(line)) audit?.(auditEvent("configChanged", { file: typeof values["token-file"] === "string" ? path.resolve(io.cwd, values["token-file"]) : "", detail: line }));
     });
+    const peers = ((values.peer as string[] | undefined) ?? []).flatMap((p) => p.split(",")).map((p) => p.trim()).filter(Boolean);
+    const peersDns = typeof values["peers-dns"] === "string" ? values["peers-dns"] : undefined;
+    try {
+      for (const t of peers.length ? parseRouterTargets(peers) : []) if (t.kind !== "static") throw new Error(`${t.target}: a DNS name goes in --peers-dns`);
+      if (peersDns) parseRouterTargets(peersDns.startsWith("dns:") ? peersDns : `dns:///${peersDns}`);
+    } catch (e) {
+      throw new UsageError(`--peer/--peers-dns: ${(e as Error).message}`);
+    }
     let running: RunningServer;
     try {
-      running = await startServe({ root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true, logFormat, audit });
+      running = await startServe({
+        peers,
+        peersDns, root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true, logFormat, audit });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;
@@ -526,3 +563,13 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * A Kubernetes ConfigMap/Secret volume changes by swapping the `..data` symlink to a new
+ * `..<timestamp>` folder; the files themselves are symlinks that never change, so a watcher
+ * that looks only for `*.proto` or the config's name would miss every update.
+ */
+function isMountSwap(name: string): boolean {
+  const first = name.split(path.sep)[0]!;
+  return first.startsWith("..data") || /^\.\.\d{4}_/.test(first);
+}

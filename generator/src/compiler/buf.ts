@@ -4,30 +4,34 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
-const platformPackages: Record<string, string> = {
-  "linux-x64": "@bufbuild/buf-linux-x64",
-  "linux-arm64": "@bufbuild/buf-linux-aarch64",
-  "darwin-x64": "@bufbuild/buf-darwin-x64",
-  "darwin-arm64": "@bufbuild/buf-darwin-arm64",
-  "win32-x64": "@bufbuild/buf-win32-x64",
-  "win32-arm64": "@bufbuild/buf-win32-arm64",
-};
+// The one table of buf's npm platform packages, keyed by `${process.platform}-${process.arch}`
+// (which are also VS Code's target names); the build scripts read the same file.
+import platformPackages from "./buf-platforms.json" with { type: "json" };
+
+/** The npm package that carries buf for a platform (`linux-x64`, `darwin-arm64`, …). */
+export function bufPackageFor(platform: string): string | undefined {
+  return (platformPackages as Record<string, string>)[platform];
+}
 
 let cached: string | undefined;
 
 /**
- * The path of the buf binary: $GRPCROUTER_BUF if set, else the binary of the platform package
- * resolved from this module (works from sources and from the bundled CLI, whose node_modules
- * holds the package), else from the current directory.
+ * The path of the buf binary: $GRPCROUTER_BUF if set, else `bin/buf` beside this module's
+ * file (a self-contained bundle ships it there: the VSIX and the container image), else the
+ * binary of the platform package resolved from this module (sources, the npm CLI whose
+ * node_modules holds it), else from the current directory.
  */
 export function findBuf(): string {
   if (cached) return cached;
   const fromEnv = process.env.GRPCROUTER_BUF;
   if (fromEnv) return (cached = fromEnv);
-  const pkg = platformPackages[`${process.platform}-${process.arch}`];
-  if (!pkg) throw new Error(`grpcrouter: no buf binary for ${process.platform}-${process.arch}`);
   const exe = process.platform === "win32" ? "buf.exe" : "buf";
+  const beside = path.join(path.dirname(fileURLToPath(import.meta.url)), "bin", exe);
+  if (existsSync(beside)) return (cached = beside);
+  const pkg = bufPackageFor(`${process.platform}-${process.arch}`);
+  if (!pkg) throw new Error(`grpcrouter: no buf binary for ${process.platform}-${process.arch}`);
   const bases = [import.meta.url, path.join(process.cwd(), "package.json")];
   for (const base of bases) {
     try {

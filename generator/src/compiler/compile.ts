@@ -3,7 +3,7 @@
 // result is a FileDescriptorSet with source info (comments, spans) and every import,
 // including the well-known types, which buf carries built in.
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { fromBinary, type FileRegistry, createFileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type FileDescriptorSet } from "@bufbuild/protobuf/wkt";
@@ -212,19 +212,28 @@ async function readText(file: string): Promise<string | undefined> {
   }
 }
 
-/** .proto files below root/dir as root-relative paths; skips dot folders, node_modules, `skip`. */
+/**
+ * .proto files below root/dir as root-relative paths; skips dot folders, node_modules, `skip`.
+ * Symlinked folders are followed (once each): a Kubernetes ConfigMap volume with nested
+ * paths is made of `demo -> ..data/demo` links, and the module must look the same there.
+ */
 async function listProtos(root: string, dir: string, skip: readonly string[]): Promise<string[]> {
   const found: string[] = [];
+  const seen = new Set<string>();
   async function walk(rel: string): Promise<void> {
     let entries;
     try {
+      const real = await realpath(path.join(root, rel));
+      if (seen.has(real)) return;
+      seen.add(real);
       entries = await readdir(path.join(root, rel), { withFileTypes: true });
     } catch {
       return;
     }
     for (const e of entries) {
       const child = rel === "." ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) {
+      const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(root, child)).then((st) => st.isDirectory(), () => false)));
+      if (isDir) {
         if (e.name.startsWith(".") || e.name === "node_modules" || skip.some((s) => inside(child, s))) continue;
         await walk(child);
       } else if (e.name.endsWith(".proto") && !skip.some((s) => inside(child, s))) {

@@ -1,5 +1,6 @@
 // Shared by the generator tests: where the fixtures are, how each is generated, and the
-// golden comparison (UPDATE_GOLDENS=1 rewrites the goldens instead of comparing).
+// golden comparison. Tests only ever compare; `npm run update-goldens` (update-goldens.ts)
+// is the one way to rewrite the goldens, and it refuses to run in CI.
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +11,6 @@ import { formatDiagnostic, generate, writeOutputs, type GenerateResult, type Out
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const fixturesDir = path.join(repoRoot, "test-fixtures");
 export const goldensDir = path.join(repoRoot, "generator", "test", "goldens");
-export const updateGoldens = process.env.UPDATE_GOLDENS === "1";
 
 export interface FixtureCase {
   /** Golden folder name. */
@@ -72,31 +72,38 @@ export function readTree(dir: string): Map<string, string> {
   return out;
 }
 
-/**
- * Compares `files` with goldens/<name>/ (exactly the same set of paths and contents), or
- * rewrites the folder when UPDATE_GOLDENS=1.
- */
+/** Compares `files` with goldens/<name>/: exactly the same set of paths and contents. */
 export function assertGoldens(name: string, files: readonly { path: string; content: string }[]): void {
   const dir = path.join(goldensDir, name);
-  if (updateGoldens) {
-    rmSync(dir, { recursive: true, force: true });
-    for (const f of files) {
-      mkdirSync(path.dirname(path.join(dir, f.path)), { recursive: true });
-      writeFileSync(path.join(dir, f.path), f.content);
-    }
-    return;
-  }
   const golden = readTree(dir);
-  assert.ok(golden.size > 0, `no goldens for ${name}: run with UPDATE_GOLDENS=1 and review the diff`);
+  assert.ok(golden.size > 0, `no goldens for ${name}: run npm run update-goldens and review the diff`);
   assert.deepEqual(
     files.map((f) => f.path).sort(),
     [...golden.keys()].sort(),
-    `${name}: the generated file set differs from goldens/${name} (UPDATE_GOLDENS=1 rewrites it)`,
+    `${name}: the generated file set differs from goldens/${name} (npm run update-goldens rewrites it)`,
   );
   for (const f of files) {
-    assert.equal(f.content, golden.get(f.path), `${name}/${f.path} differs from its golden (UPDATE_GOLDENS=1 rewrites it)`);
+    assert.equal(f.content, golden.get(f.path), `${name}/${f.path} differs from its golden (npm run update-goldens rewrites it)`);
   }
 }
+
+/** Replaces goldens/<name>/ with `files`. Only update-goldens.ts calls this. */
+export function writeGoldens(name: string, files: readonly { path: string; content: string }[]): void {
+  const dir = path.join(goldensDir, name);
+  rmSync(dir, { recursive: true, force: true });
+  for (const f of files) {
+    mkdirSync(path.dirname(path.join(dir, f.path)), { recursive: true });
+    writeFileSync(path.join(dir, f.path), f.content);
+  }
+}
+
+/** The golden file of an error case: its diagnostics, one a line. */
+export function diagnosticsGolden(r: GenerateResult): OutputFile[] {
+  return [{ path: "diagnostics.txt", content: r.diagnostics.map(formatDiagnostic).join("\n") + "\n" }];
+}
+
+/** The stability steps, each generated over the previous step's output. */
+export const stabilitySteps = ["v1", "v2", "v3"] as const;
 
 /** The golden TypeScript files of every case, absolute paths. */
 export function goldenTsFiles(): string[] {

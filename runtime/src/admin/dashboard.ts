@@ -172,9 +172,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     res.on("error", stop);
     void (async () => {
       while (!watcher.closed) {
-        // Everything queued goes out in one write: far fewer syscalls under a burst.
+        // What is queued goes out in few writes (far fewer syscalls under a burst), but in
+        // pieces of at most 64 KiB: the browser dispatches a piece's events in one task, and a
+        // task must stay short for the page to keep drawing at thousands of calls a second.
         let chunk = "";
-        for (let ev = watcher.take(); ev; ev = chunk.length < 1 << 20 ? watcher.take() : undefined) {
+        for (let ev = watcher.take(); ev; ev = chunk.length < 1 << 16 ? watcher.take() : undefined) {
           chunk += `data: ${eventJson(ev)}\n\n`;
         }
         if (chunk && !res.write(chunk)) {
@@ -189,6 +191,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           });
         }
         if (!chunk) await watcher.waitForEvents();
+        else await new Promise<void>((resolve) => setImmediate(resolve));
       }
       if (!res.writableEnded) res.end();
     })();

@@ -16,6 +16,9 @@ import {
   InstanceSchema,
   ServiceInfoSchema,
   SnapshotSchema,
+  StatsPointSchema,
+  StatsSeriesSchema,
+  StatsTickSchema,
   type CallEnded,
   type CallHeaders,
   type CallMessage,
@@ -27,6 +30,7 @@ import {
   type Snapshot,
 } from "../gen/grpcrouter/v1/admin_pb.js";
 import { BodyDecoder, type DecodedBody, type DescribeMethod } from "./body.js";
+import { CallStats } from "./call-stats.js";
 import { MetadataRedactor, type MetadataInput } from "./metadata.js";
 import { Watcher, type PendingEvent, type WatchOptions } from "./watcher.js";
 
@@ -207,6 +211,9 @@ export class AdminHub {
   private readonly listeners = new Set<HubListener>();
   private messageWatchers = 0;
   private bodyWatchers = 0;
+  /** Per-second rates and latencies for the charts; ticked once a second while calls come. */
+  private readonly stats = new CallStats();
+  private statsTimer: NodeJS.Timeout | undefined;
 
   constructor(options: AdminHubOptions = {}) {
     this.redactor = new MetadataRedactor(options.redact);
@@ -337,6 +344,10 @@ export class AdminHub {
       instances,
       callsInFlight: inFlight.map((c) => c.started),
       calls: records,
+      stats: this.stats
+        .history(Date.now())
+        .filter((h) => keep(h.service))
+        .map((h) => create(StatsSeriesSchema, { ...h, firstSecond: BigInt(h.firstSecond) })),
     });
   }
 
@@ -363,6 +374,28 @@ export class AdminHub {
   /** Closes every watcher (their readers see the end of the stream). */
   close(): void {
     for (const w of [...this.watchers]) w.close();
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.statsTimer = undefined;
+  }
+
+  /**
+   * Closes the previous second of every series and streams its points, one `stats` event
+   * per service. Runs once a second from the first ended call on (the timer does not keep
+   * the process alive); exposed for tests that drive time themselves.
+   */
+  tickStats(nowMs = Date.now()): void {
+    const { second, points } = this.stats.tick(nowMs);
+    if (this.watchers.size === 0 || points.length === 0) return;
+    const byService = new Map<string, typeof points>();
+    for (const p of points) {
+      let list = byService.get(p.service);
+      if (!list) byService.set(p.service, (list = []));
+      list.push(p);
+    }
+    for (const [service, list] of byService) {
+      const tick = create(StatsTickSchema, { second: BigInt(second), points: list.map((p) => create(StatsPointSchema, p)) });
+      this.fanOut(service, false, { case: "stats", value: tick }, second * 1000 + 999);
+    }
   }
 
   /**
@@ -560,6 +593,11 @@ export class AdminHub {
       responses: e.responses ?? call?.responses ?? 0,
     });
     if (call) {
+      this.stats.record(call.service, call.started.instanceId, durationMs, e.code, endMs);
+      if (!this.statsTimer) {
+        this.statsTimer = setInterval(() => this.tickStats(), 1000);
+        this.statsTimer.unref();
+      }
       call.ended = ended;
       this.calls.delete(id);
       this.bumpInFlight(call.instanceKey, -1);

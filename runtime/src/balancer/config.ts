@@ -24,6 +24,18 @@ export type BalancerConfig =
     }
   | { strategy: "split"; splits: { labels: Record<string, string>; percent: number }[]; inner?: BalancerConfig }
   | { strategy: "pin"; metadataKey: string; fallback?: SubsetFallback; inner?: BalancerConfig }
+  | {
+      strategy: "locality";
+      /** The router's zone and region; default GRPCROUTER_ZONE / GRPCROUTER_REGION of its environment. */
+      zone?: string;
+      region?: string;
+      /** Instance labels holding the zone and region (default "zone", "region"). */
+      zoneLabel?: string;
+      regionLabel?: string;
+      /** Envoy's overprovisioning factor (default 1.4), ≥ 1. */
+      overprovisioning?: number;
+      inner?: BalancerConfig;
+    }
   | { strategy: "custom"; name: string };
 
 export type StrategyName = BalancerConfig["strategy"];
@@ -49,6 +61,7 @@ const STRATEGIES: readonly StrategyName[] = [
   "subset",
   "split",
   "pin",
+  "locality",
   "custom",
 ];
 
@@ -207,6 +220,18 @@ class Parser {
         const out: BalancerConfig = { strategy, metadataKey: this.string(v.metadataKey, `${path}.metadataKey`).toLowerCase() };
         const fb = this.fallback(v.fallback, `${path}.fallback`);
         if (fb) out.fallback = fb;
+        if (v.inner !== undefined) out.inner = this.config(v.inner, `${path}.inner`);
+        return out;
+      }
+      case "locality": {
+        this.onlyFields(v, path, ["strategy", "zone", "region", "zoneLabel", "regionLabel", "overprovisioning", "inner"]);
+        const out: BalancerConfig = { strategy };
+        for (const k of ["zone", "region", "zoneLabel", "regionLabel"] as const) if (v[k] !== undefined) out[k] = this.string(v[k], `${path}.${k}`);
+        if (v.overprovisioning !== undefined) {
+          const f = v.overprovisioning;
+          if (typeof f !== "number" || !(f >= 1) || !Number.isFinite(f)) this.fail(`${path}.overprovisioning`, `must be a number ≥ 1 (Envoy's default is 1.4), got ${describe(f)}`);
+          out.overprovisioning = f;
+        }
         if (v.inner !== undefined) out.inner = this.config(v.inner, `${path}.inner`);
         return out;
       }

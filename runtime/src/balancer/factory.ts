@@ -8,12 +8,19 @@ import { SubsetBalancer } from "./subset.js";
 import { SplitBalancer } from "./split.js";
 import { PinBalancer } from "./pin.js";
 import { CustomBalancer } from "./custom.js";
+import { LocalityBalancer, type Locality } from "./locality.js";
 
 export interface CreateBalancerOptions {
   /** Named functions a config can refer to with { strategy: "custom", name }. */
   custom?: Readonly<Record<string, CustomPickFunction>>;
   /** Random source for least outstanding (default Math.random). */
   random?: RandomSource;
+  /**
+   * Where this router runs, for { strategy: "locality" } configs that name no zone/region
+   * themselves (one config file shared by routers in several zones). Default: the
+   * GRPCROUTER_ZONE and GRPCROUTER_REGION environment variables.
+   */
+  locality?: Locality;
   /** Root name and source used in error messages (default "balancer"). */
   path?: string;
   source?: string;
@@ -64,6 +71,17 @@ function build(config: BalancerConfig, path: string, options: CreateBalancerOpti
         fallback: config.fallback,
         inner: build(config.inner ?? ROUND_ROBIN, `${path}.inner`, options),
       });
+    case "locality": {
+      const inner = config.inner ?? ROUND_ROBIN;
+      const here = options.locality ?? { zone: process.env.GRPCROUTER_ZONE || undefined, region: process.env.GRPCROUTER_REGION || undefined };
+      return new LocalityBalancer({
+        locality: { zone: config.zone ?? here.zone, region: config.region ?? here.region },
+        zoneLabel: config.zoneLabel,
+        regionLabel: config.regionLabel,
+        overprovisioning: config.overprovisioning,
+        inner: () => build(inner, `${path}.inner`, options),
+      });
+    }
     case "custom": {
       const fn = options.custom?.[config.name];
       if (fn === undefined) {

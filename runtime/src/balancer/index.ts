@@ -8,6 +8,7 @@ export { SubsetBalancer, type LabelSource, type SubsetFallback, type SubsetOptio
 export { SplitBalancer, type SplitOptions, type SplitRule } from "./split.js";
 export { PinBalancer, type PinOptions } from "./pin.js";
 export { CustomBalancer } from "./custom.js";
+export { LocalityBalancer, type Locality, type LocalityOptions } from "./locality.js";
 export {
   BalancerConfigError,
   balancerConfigFromProto,

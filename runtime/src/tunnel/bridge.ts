@@ -1,8 +1,10 @@
 // The Connect bridge: a ServiceImpl<S> from @connectrpc/connect, unchanged, served over the
-// tunnel. Each call is handed to Connect's own gRPC-protocol handler (createConnectRouter)
-// as if it had arrived over HTTP/2: enveloped request bytes in, enveloped response bytes and
-// grpc-status trailers out. So HandlerContext, ConnectError (raw message, details), `-bin`
-// headers, deadlines and the abort signal behave exactly as in connect-node.
+// tunnel. Its methods are called directly (bridge/connect-handler.ts). With options only
+// Connect's own gRPC-protocol handler implements (interceptors, a request gate, …), each call
+// is handed to that handler (createConnectRouter) as if it had arrived over HTTP/2:
+// enveloped request bytes in, enveloped response bytes and grpc-status trailers out. Either
+// way HandlerContext, ConnectError (raw message, details), `-bin` headers, deadlines and the
+// abort signal behave as in connect-node.
 import type { DescService } from "@bufbuild/protobuf";
 import { createConnectRouter, type ServiceImpl } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalHandlerOptions } from "@connectrpc/connect/protocol";
@@ -10,6 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { RawCall, RawHandler, RawStatus } from "./bridge-call.js";
 import { headersFromMetadata, isTransportKey, metadataFromHeaders } from "./metadata.js";
 import { createRawBridge, type Bridge, type BridgeOptions } from "./raw-bridge.js";
+import { directConnectHandler, fastPathSupports } from "./bridge/connect-handler.js";
 import type { TunnelSpec } from "./spec.js";
 
 export interface ConnectBridgeOptions extends BridgeOptions {
@@ -31,6 +34,8 @@ export function connectHandler<S extends DescService>(
   impl: Partial<ServiceImpl<S>>,
   handlerOptions: Partial<UniversalHandlerOptions> = {},
 ): RawHandler {
+  // Called directly unless an option needs Connect's own handler (interceptors, …).
+  if (fastPathSupports(handlerOptions)) return directConnectHandler(tunnel.service, impl, handlerOptions);
   const router = createConnectRouter({ ...handlerOptions, grpc: true, grpcWeb: false, connect: false });
   router.service(tunnel.service, impl);
   const byPath = new Map<string, UniversalHandler>();

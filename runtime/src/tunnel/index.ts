@@ -15,3 +15,6 @@ export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export { ANONYMOUS_PRINCIPAL, InstanceClaims, idMatches, principalOf } from "./instance-identity.js";
 export { DEFAULT_MAX_MESSAGE_BYTES, FRAME_OVERHEAD_BYTES, registerReceiveLimit, routerServerOptions } from "./message-limits.js";
 export { RegistrationLimits, type RegistrationLimitOptions } from "./registration-limits.js";
+export { Http2Channel, DialError, type Http2ChannelOptions } from "./bridge/http2-channel.js";
+export { GrpcClientStream, type GrpcCallListener, type GrpcCallOptions } from "./bridge/grpc-client-stream.js";
+export { parseProxyUrl } from "./bridge/proxy.js";

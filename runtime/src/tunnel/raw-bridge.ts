@@ -2,6 +2,7 @@
 // Welcome), keeps `streams` Register streams open with gRPC's reconnect backoff, and runs
 // a RawHandler for every call the router opens. createBridge puts a Connect ServiceImpl on
 // top; `grpcrouter bridge --target` forwards the bytes to an existing gRPC server.
+import type { ClientHttp2Session } from "node:http2";
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
@@ -28,6 +29,8 @@ import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFr
 import { metadataFromEntries } from "./metadata.js";
 import { REFUSED_KEY } from "./router-call.js";
 import { FrameSender } from "./sender.js";
+import { GrpcClientStream } from "./bridge/grpc-client-stream.js";
+import { Http2Channel } from "./bridge/http2-channel.js";
 import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
 import { FrameError } from "./wire.js";
 
@@ -58,7 +61,19 @@ export interface BridgeOptions {
   backoff?: BackoffOptions;
   /** Largest response message a handler may send. Default 4 MiB. */
   maxMessageBytes?: number;
+  /**
+   * grpc-js channel options the bridge's HTTP/2 connection honours: grpc.ssl_target_name_override,
+   * grpc.default_authority, grpc.keepalive_time_ms (default 30000), grpc.keepalive_timeout_ms
+   * (default 20000), grpc.enable_http_proxy (0: ignore the proxy environment variables).
+   */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * An HTTP CONNECT proxy to reach the router through, `http://[user:password@]host:port`
+   * (basic credentials from the URL; TLS to the router runs inside the tunnel); false for
+   * none. Default: the environment, as grpc-js reads it: grpc_proxy, else https_proxy, else
+   * http_proxy, except for routers that no_grpc_proxy (else no_proxy) names.
+   */
+  proxy?: string | false;
 }
 
 export interface Bridge {
@@ -97,8 +112,6 @@ export interface BridgeUpdate {
   labels?: Record<string, string>;
   maxConcurrentCalls?: number;
 }
-
-const identity = (b: Buffer) => b;
 
 /** A router refused the instance (Welcome not accepted): retrying cannot help. */
 export class BridgeRefusedError extends Error {
@@ -241,9 +254,9 @@ class RawBridge implements Bridge {
   }
 }
 
-/** One router: its channel and this instance's pool of Register streams to it. */
+/** One router: its HTTP/2 connection and this instance's pool of Register streams to it. */
 class RouterLink {
-  readonly client: grpc.Client;
+  readonly channel: Http2Channel;
   private readonly slots: Slot[] = [];
 
   constructor(
@@ -252,20 +265,27 @@ class RouterLink {
     private readonly events: SlotEvents,
   ) {
     const o = bridge.options;
-    this.client = new grpc.Client(address, o.credentials ?? grpc.credentials.createInsecure(), {
-      // A router message holds a payload plus frame headers, or a batch of frames.
-      "grpc.max_receive_message_length": -1,
-      "grpc.max_send_message_length": -1,
-      // The Register stream is one long call that the bridge reconnects itself: grpc-js's
-      // retry layer would only buffer and account every message written to it.
-      "grpc.enable_retries": 0,
-      // Per-call and per-message channelz bookkeeping nobody reads here.
-      "grpc.enable_channelz": 0,
-      // The channel's own reconnect backoff follows ours, so a short test backoff is honoured.
-      ...(o.backoff?.initialMs !== undefined ? { "grpc.initial_reconnect_backoff_ms": o.backoff.initialMs } : {}),
-      ...(o.backoff?.maxMs !== undefined ? { "grpc.max_reconnect_backoff_ms": o.backoff.maxMs } : {}),
-      ...o.channelOptions,
-    });
+    this.channel = new Http2Channel(
+      address,
+      {
+        ...(o.credentials ? { credentials: o.credentials } : {}),
+        ...(o.channelOptions ? { channelOptions: o.channelOptions } : {}),
+        ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+        log: bridge.log,
+      },
+      { goaway: (session) => this.onGoaway(session) },
+    );
+    if (this.channel.proxy) bridge.log(`dialling router ${address} through proxy ${this.channel.proxy.display}`);
+  }
+
+  /**
+   * The router's GOAWAY (it restarts its connection, or an HTTP/2 proxy in front does):
+   * every Register stream on that connection is renewed on a fresh one, and drains once the
+   * new one is registered, so calls in flight finish where they are.
+   */
+  private onGoaway(session: ClientHttp2Session): void {
+    if (this.bridge.stopping) return;
+    for (const s of this.slots) s.renewIfOn(session);
   }
 
   start(): void {
@@ -321,7 +341,7 @@ class RouterLink {
 
   close(reason: string): void {
     for (const s of this.slots) s.close(reason);
-    this.client.close();
+    this.channel.close();
   }
 }
 
@@ -386,6 +406,15 @@ class Slot {
     this.connect();
   }
 
+  /** Renews the stream when it runs on `session` (which the router sent GOAWAY on). */
+  renewIfOn(session: ClientHttp2Session): void {
+    const c = this.conn;
+    if (c && c.session === session && c.registered) {
+      this.bridge.log(`router ${this.link.address} sent GOAWAY; moving Register stream ${this.index} to a new connection`);
+      this.renew();
+    }
+  }
+
   /** A new Hello (update()): a fresh connection now, the old one drains when it is registered. */
   renew(): void {
     const old = this.conn;
@@ -436,7 +465,9 @@ class Connection implements CallHost {
   readonly sender: FrameSender;
   readonly requestWindow: number;
   readonly maxMessageBytes: number;
-  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private call: GrpcClientStream | undefined;
+  /** The HTTP/2 session the stream runs on, once there is one. */
+  session: ClientHttp2Session | undefined;
   private readonly calls = new Map<number, BridgeCall>();
   private maxCallId = 0;
   private welcome: Welcome | undefined;
@@ -477,11 +508,33 @@ class Connection implements CallHost {
       return;
     }
     if (this.closed) return;
-    const call = this.slot.link.client.makeBidiStreamRequest(b.table.registerPath, identity, identity);
-    this.call = call;
-    call.on("data", (m: Buffer) => this.onData(m));
-    call.on("error", (e: grpc.ServiceError) => this.close(`${grpc.status[e.code] ?? e.code}: ${e.details || e.message}`));
-    call.on("end", () => this.close("the router ended the stream"));
+    const channel = this.slot.link.channel;
+    let session: ClientHttp2Session;
+    let md: grpc.Metadata;
+    try {
+      session = await channel.session();
+      md = await channel.callMetadata(b.table.registerPath);
+    } catch (e) {
+      this.close(`UNAVAILABLE: ${(e as Error).message}`);
+      return;
+    }
+    if (this.closed) return;
+    this.session = session;
+    try {
+      this.call = new GrpcClientStream(session, b.table.registerPath, md, {
+        onMessage: (m) => this.onData(m),
+        onStatus: (s) => {
+          if (s.code === grpc.status.OK) return this.close("the router ended the stream");
+          // Nothing ever came back over HTTP/2: the connection itself failed (say so, for dial hints).
+          const failed = s.code === grpc.status.UNAVAILABLE && !channel.isEstablished(session) && !s.details.startsWith("Failed to connect");
+          this.close(`${grpc.status[s.code] ?? s.code}: ${failed ? `Failed to connect to ${this.slot.link.address}: ` : ""}${s.details}`);
+        },
+      });
+    } catch (e) {
+      // The session closed between dialling and now (a GOAWAY): the next attempt dials anew.
+      this.close(`UNAVAILABLE: ${(e as Error).message}`);
+      return;
+    }
     this.sender.control(
       0,
       InstanceFrame.Hello,
@@ -686,12 +739,8 @@ class Connection implements CallHost {
     this.sender.close();
     const calls = [...this.calls.values()];
     for (const c of calls) c.drop(`Register stream closed: ${reason}`, false);
-    try {
-      if (graceful) this.call?.end();
-      else this.call?.cancel();
-    } catch {
-      // already gone
-    }
+    if (graceful) this.call?.end();
+    else this.call?.cancel();
     this.slot.lost(this, reason);
   }
 }

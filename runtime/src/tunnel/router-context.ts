@@ -4,6 +4,7 @@ import type { AuditEvent, AuditKind } from "../log/audit.js";
 import type { RouterByteBudget } from "./byte-budget.js";
 import type { InstanceClaims } from "./instance-identity.js";
 import type { RegistrationLimits } from "./registration-limits.js";
+import type { Clock } from "../resilience/index.js";
 import type { PeerCertificateInfo } from "./peer-certificate.js";
 
 export interface RouterLimits {
@@ -39,6 +40,8 @@ export interface RouterContext {
   readonly hub: AdminHub | undefined;
   readonly log: (line: string) => void;
   readonly peers: readonly string[];
+  /** Time of the resilience layer (ejections, queue waits, retry backoff, budgets). */
+  readonly clock: Clock;
   readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;
   /** Byte bounds of every Register stream and of the router (byte-budget.ts). */
   readonly budget: RouterByteBudget;

@@ -134,6 +134,7 @@ export class ServiceRoute implements CallRoute {
       service: this.serviceName,
       balancer: this.switchable,
       resilience,
+      clock: ctx.clock,
       onHealthChange: (s) => this.onHealthChange(s),
     });
     for (const m of table.byPath.values()) this.idempotent.set(m, isIdempotent(m.method));

@@ -6,7 +6,6 @@ import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf"
 import * as grpc from "@grpc/grpc-js";
 import type { AdminHub } from "../admin/index.js";
 import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type CustomPickFunction } from "../balancer/index.js";
-import { resolveResilienceOptions, type ResilienceOptions } from "../resilience/index.js";
 import { RouterByteBudget } from "./byte-budget.js";
 import { InstanceClaims } from "./instance-identity.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, oversized, receiveLimitWarning, routerServerOptions } from "./message-limits.js";
@@ -15,6 +14,7 @@ import { rateLimitedLog } from "../log/rate-limited-log.js";
 import { auditEvent, type AuditSink } from "../log/audit.js";
 import type { ClientAuthorizer, ClientDenial } from "../auth/client-auth.js";
 import { peerCertificateOf } from "./peer-certificate.js";
+import { resolveResilienceOptions, systemClock, type Clock, type ResilienceOptions } from "../resilience/index.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
@@ -136,6 +136,12 @@ export interface RouterOptions {
    * wait-for-ready, retries of UNAVAILABLE for idempotent methods and their budget (`retry`).
    */
   resilience?: ResilienceOptions;
+  /**
+   * Time of the resilience layer: outlier ejections and their return, queue and
+   * wait-for-ready waits, retry backoff and budgets. Default: the system clock. Tests pass a
+   * ManualClock to drive these instead of waiting for them.
+   */
+  clock?: Clock;
 }
 
 export interface RouterStats {
@@ -233,6 +239,7 @@ class RouterImpl implements Router {
         queuedBytesPerStream: options.maxQueuedBytesPerStream ?? 8 * 1024 * 1024,
         routerQueuedBytes: options.maxQueuedBytes ?? 256 * 1024 * 1024,
       }),
+      clock: options.clock ?? systemClock,
       nextHubCallId: () => ++hubIds,
       active: new Set(),
       closing: false,

@@ -136,4 +136,53 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
     await page.locator('#instances tr[data-instance="echo-a"]').waitFor();
     assert.equal(await page.locator("#calls tbody tr").count(), 3, "the hub's history is shown again after a reload");
   });
+
+  it("is usable from the keyboard: arrow keys move through the calls and show each one; focus survives new calls", async () => {
+    const first = nextCall++;
+    const second = nextCall++;
+    for (const id of [first, second]) {
+      hub.publish({ type: "callStarted", callId: id, method: `/${SERVICE}/GetSnapshot`, instanceId: "echo-a" });
+      hub.publish({ type: "callEnded", callId: id, code: 0 });
+    }
+    await page.locator(`#calls tr[data-call="${first}"]`).waitFor();
+    // One row in the tab order (roving tabindex): Tab from the filters reaches the list once.
+    assert.equal(await page.locator('#calls tbody tr[tabindex="0"]').count(), 1);
+    await page.locator(`#calls tr[data-call="${second}"]`).focus();
+    await page.keyboard.press("ArrowDown");
+    await page.locator(`#calls tr.selected[data-call="${first}"][aria-selected="true"]`).waitFor();
+    assert.equal(await page.evaluate("document.activeElement?.dataset?.call"), String(first), "focus moved with the selection");
+    assert.equal(await page.locator(`#calls tr[data-call="${second}"]`).getAttribute("aria-selected"), "false");
+    // A new call re-renders the list; the focused row keeps focus.
+    const third = nextCall++;
+    hub.publish({ type: "callStarted", callId: third, method: `/${SERVICE}/Watch`, instanceId: "echo-a" });
+    await page.locator(`#calls tr[data-call="${third}"]`).waitFor();
+    assert.equal(await page.evaluate("document.activeElement?.dataset?.call"), String(first));
+    await page.keyboard.press("Home");
+    await page.locator(`#calls tr.selected[data-call="${third}"]`).waitFor();
+    assert.equal(await page.locator("#connection").getAttribute("role"), "status", "connection changes are announced");
+    hub.publish({ type: "callEnded", callId: third, code: 0 });
+  });
+
+  it("draws only the rows in view of a long list, and the keyboard reaches the oldest call", async () => {
+    const firstId = nextCall;
+    for (let i = 0; i < 1000; i++) {
+      const id = nextCall++;
+      hub.publish({ type: "callStarted", callId: id, method: `/${SERVICE}/GetSnapshot`, instanceId: "echo-a" });
+      hub.publish({ type: "callEnded", callId: id, code: 0 });
+    }
+    const newest = nextCall - 1;
+    await page.locator(`#calls tr[data-call="${newest}"]`).waitFor();
+    const drawn = await page.locator("#calls tbody tr").count();
+    assert.ok(drawn < 120, `only the rows in view (and a few more) exist: ${drawn}`);
+    assert.equal(Number(await page.locator("#calls").getAttribute("aria-rowcount")) - 1, Number(await page.locator("#calls-count").textContent()));
+    await page.locator(`#calls tr[data-call="${newest}"]`).focus();
+    await page.keyboard.press("End");
+    const rows = await page.locator("#calls").getAttribute("aria-rowcount");
+    const last = page.locator(`#calls tr.selected[aria-rowindex="${rows}"]`);
+    await last.waitFor();
+    assert.ok(Number(await last.getAttribute("data-call")) < firstId, "the oldest call in the list, older than this test's");
+    assert.equal(await page.evaluate("document.activeElement?.getAttribute('aria-rowindex')"), rows, "drawn, selected and focused");
+    await page.keyboard.press("Home");
+    await page.locator(`#calls tr.selected[data-call="${newest}"]`).waitFor();
+  });
 });

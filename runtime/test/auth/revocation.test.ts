@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { BridgeRefusedError, createBridge } from "../../src/tunnel/index.js";
+import { BridgeRefusedError, createBridge, type HelloInfo } from "../../src/tunnel/index.js";
 import { tokenCredentials, tokenFileAuthorizer } from "../../src/auth/index.js";
 import { create } from "@bufbuild/protobuf";
 import { SimpleRequestSchema, SimpleResponseSchema } from "../tunnel/gen/interop/v1/test_pb.js";
@@ -24,7 +24,14 @@ describe("a refusal after a welcome", { timeout: 120_000 }, () => {
   it("stops the bridge with the router's reason once its token was removed from the token file", async () => {
     const file = path.join(dir, "tokens.txt");
     writeFileSync(file, "keep-token\nrevoked-token\n");
-    const first = await startRouter({ authorize: tokenFileAuthorizer(file) });
+    // Every Hello the routers see, by instance: a retry would be counted here.
+    const hellos = new Map<string, number>();
+    const authorize = (hello: HelloInfo) => {
+      hellos.set(hello.instanceId, (hellos.get(hello.instanceId) ?? 0) + 1);
+      if (hello.instanceId === "canary") throw new Error("identity service unreachable");
+      return tokenFileAuthorizer(file)(hello);
+    };
+    const first = await startRouter({ authorize });
     const bridgeLogs: string[] = [];
     const bridge = await startBridge(first.target, "revoked", { credentialsHook: tokenCredentials("revoked-token"), logger: quietLog(bridgeLogs) });
     let second: Awaited<ReturnType<typeof startRouter>> | undefined;
@@ -42,15 +49,25 @@ describe("a refusal after a welcome", { timeout: 120_000 }, () => {
       writeFileSync(file, "keep-token\n");
       // The router restarts on the same port: the bridge registers anew and is refused.
       await first.router.close(100);
-      second = await startRouter({ authorize: tokenFileAuthorizer(file) }, `127.0.0.1:${first.port}`);
+      hellos.clear();
+      second = await startRouter({ authorize }, `127.0.0.1:${first.port}`);
       await waitFor("the bridge to stop", () => settled !== undefined, 30_000);
       assert.ok(settled instanceof BridgeRefusedError, String(settled));
       assert.equal(settled.reason, "not authorized: the token is not valid for interop.v1.TestService");
       assert.equal(settled.message, `router ${first.target} refused instance revoked of interop.v1.TestService: not authorized: the token is not valid for interop.v1.TestService`);
       assert.ok(bridgeLogs.some((l) => /refused registration: not authorized.*stopping \(a refusal is final/.test(l)), bridgeLogs.join("\n"));
 
-      // Stopped for good: with a 50 ms backoff a retrying bridge would be refused again and again.
-      await new Promise((r) => setTimeout(r, 1000));
+      // Stopped for good. The proof is a canary with the same 50 ms backoff whose hook fails
+      // (a refusal that IS retried): by the time it has been turned away four times, a
+      // retrying bridge would have said Hello again too.
+      const canary = createBridge(TestTunnel, interopImpl("canary"), { router: second.target, instanceId: "canary", logger: quietLog(), backoff: { initialMs: 50, maxMs: 500 } });
+      canary.start().catch(() => {});
+      try {
+        await waitFor("the canary to be retried", () => (hellos.get("canary") ?? 0) >= 4, 30_000);
+      } finally {
+        await canary.stop(0);
+      }
+      assert.equal(hellos.get("revoked"), 1, "the refused bridge said Hello once");
       const refusals = second.logs.filter((l) => /refused instance "revoked"/.test(l));
       assert.equal(refusals.length, 1, second.logs.join("\n"));
       assert.deepEqual(second.router.instances(), []);

@@ -10,7 +10,7 @@ import { loadRouterConfig, parseRouterConfig, parseRouterConfigText, settingsFor
 const bad = (value: unknown, re: RegExp) => assert.throws(() => parseRouterConfig(value, "router.json"), re);
 
 test("errors name the file and the field", () => {
-  bad({ services: { "demo.v1.Echo": { balancer: { strategy: "x" } } } }, /^RouterConfigError: router\.json: services\["demo\.v1\.Echo"\]\.balancer\.strategy: unknown strategy "x" \(one of round_robin, weighted_round_robin, least_outstanding, consistent_hash, subset, split, pin, custom\)$/);
+  bad({ services: { "demo.v1.Echo": { balancer: { strategy: "x" } } } }, /^RouterConfigError: router\.json: services\["demo\.v1\.Echo"\]\.balancer\.strategy: unknown strategy "x" \(one of round_robin, weighted_round_robin, least_outstanding, consistent_hash, subset, split, pin, locality, custom\)$/);
   bad({ services: { "demo.v1.Echo": { balancer: { strategy: "split", splits: [{ labels: { v: "1" }, percent: 120 }] } } } }, /router\.json: services\["demo\.v1\.Echo"\]\.balancer\.splits\[0\]\.percent: must be a number between 0 and 100/);
   bad({ services: { "*": { resilience: { retry: { maxAttempts: 11 } } } } }, /^RouterConfigError: router\.json: services\["\*"\]\.resilience\.retry\.maxAttempts: must be an integer 1\.\.10, got 11$/);
   bad({ services: { "*": { resilience: { retry: { budget: { windw: 5 } } } } } }, /router\.json: services\["\*"\]\.resilience\.retry\.budget\.windw: unknown field \(allowed here: ratio, minRetriesPerSecond, windowMs\)/);

@@ -7,11 +7,15 @@ import {
   prettyJson, splitMethod, statusName,
 } from "./format.js";
 import { connect } from "./sources.js";
+import { ChartsView, StatsModel } from "./charts.js";
+import { TopologyView } from "./topology.js";
 
 /** Calls kept in the page; older ended calls are forgotten first. */
 const MAX_CALLS = 2000;
-/** Rows drawn in the call list (the newest). */
-const MAX_ROWS = 500;
+/** Calls the list can scroll through (the newest); only the rows in view are drawn. */
+const MAX_ROWS = MAX_CALLS;
+/** Rows drawn above and below the visible ones, so a scroll shows rows at once. */
+const OVERSCAN = 10;
 /** Messages kept per call in the page. */
 const MAX_MESSAGES = 500;
 /** Events held while paused before the page gives up and resyncs on resume. */
@@ -34,6 +38,7 @@ const state = {
   /** Calls that started before this (ms) were cleared and stay hidden after a resync. */
   clearedBefore: 0,
   filters: { service: "", method: "", instance: "", status: "" },
+  stats: new StatsModel(),
 };
 
 const tsMs = (t) => (t ? Date.parse(t) : Date.now());
@@ -107,6 +112,7 @@ function rememberCall(call) {
 
 function applySnapshot(snap) {
   state.routerAddress = snap.routerAddress ?? "";
+  state.stats.reset(snap.stats);
   state.services = snap.services ?? [];
   state.instances = new Map((snap.instances ?? []).map((i) => [instKey(i), i]));
   const calls = new Map();
@@ -139,6 +145,7 @@ function apply(ev) {
     state.instances.delete(instKey(ev.instanceDeregistered));
     return;
   }
+  if (ev.stats) return state.stats.add(ev.stats);
   if (ev.callStarted) return rememberCall(newCall(ev.callStarted));
   const id = String(ev.callHeaders?.callId ?? ev.callMessage?.callId ?? ev.callEnded?.callId ?? "");
   const call = state.calls.get(id);
@@ -175,6 +182,7 @@ function onEvent(ev) {
     state.heldOverflow = false;
   }
   apply(ev);
+  eventsSinceList++;
   schedule();
 }
 
@@ -187,7 +195,10 @@ function onStatus(stateName, text) {
 // ---- rendering ----
 
 let scheduled = false;
-function schedule() {
+/** A user's action redraws the lists at the next frame, whatever the traffic. */
+let listForced = false;
+function schedule(force = false) {
+  if (force) listForced = true;
   if (scheduled) return;
   scheduled = true;
   requestAnimationFrame(() => {
@@ -195,6 +206,14 @@ function schedule() {
     render();
   });
 }
+
+// Under heavy traffic (thousands of calls a second) rebuilding the call list every frame
+// costs more layout than a frame has: the lists then redraw at most LIST_HZ times a second,
+// which a person still reads as live, and the page keeps its frame rate.
+const LIST_HZ = 5;
+const BUSY_EVENTS_PER_FRAME = 50;
+let eventsSinceList = 0;
+let lastListRender = 0;
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -285,29 +304,68 @@ function renderInstances() {
   $("instances-empty").hidden = rows.length > 0;
 }
 
+// The call list is virtual: only the rows in view (and OVERSCAN more) exist; margins on the
+// table stand in for the rest, so a list of thousands costs the layout of a few dozen rows.
+let rowHeight = 22;
+/** The call ids in list order at the last render (keyboard navigation walks these). */
+let listedIds = [];
+/** A row to focus once it is drawn (keyboard navigation to a row outside the view). */
+let focusAfterRender;
+
+function callRow(c, tabRow) {
+  const st = callStatus(c);
+  const m = splitMethod(c.method);
+  const selected = c.id === state.selected;
+  return el(
+    "tr",
+    { "data-call": c.id, "data-method": c.method, class: selected ? "selected" : undefined, "aria-selected": String(selected), "aria-rowindex": String(listedIds.indexOf(c.id) + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
+    el("td", { class: "mono muted" }, formatClock(c.startMs)),
+    el("td", { class: "mono" }, m.short),
+    el("td", { class: "mono" }, c.instanceId),
+    el("td", {}, el("span", { class: `badge ${st.cls}` }, st.text)),
+    el("td", { class: "num" }, c.ended ? formatDuration(c.ended.durationMs) : ""),
+    el("td", { class: "num" }, `${c.requests}/${c.responses}`),
+  );
+}
+
 function renderCalls() {
   const calls = filteredCalls();
   const shown = calls.slice(-MAX_ROWS).reverse();
-  const tbody = $("calls").tBodies[0];
-  tbody.replaceChildren(
-    ...shown.map((c) => {
-      const st = callStatus(c);
-      const m = splitMethod(c.method);
-      const tr = el(
-        "tr",
-        { "data-call": c.id, "data-method": c.method, class: c.id === state.selected ? "selected" : undefined, tabindex: "0", title: c.reason ? `routed: ${c.reason}` : undefined },
-        el("td", { class: "mono muted" }, formatClock(c.startMs)),
-        el("td", { class: "mono" }, m.short),
-        el("td", { class: "mono" }, c.instanceId),
-        el("td", {}, el("span", { class: `badge ${st.cls}` }, st.text)),
-        el("td", { class: "num" }, c.ended ? formatDuration(c.ended.durationMs) : ""),
-        el("td", { class: "num" }, `${c.requests}/${c.responses}`),
-      );
-      return tr;
-    }),
-  );
-  $("calls-count").textContent = calls.length > shown.length ? `${shown.length} of ${calls.length}` : String(calls.length);
+  listedIds = shown.map((c) => c.id);
+  const table = $("calls");
+  const tbody = table.tBodies[0];
+  const scroller = table.parentElement;
+  // The rows are rebuilt as calls come and go: keep keyboard focus on the row that had it.
+  const focused = focusAfterRender ?? (tbody.contains(document.activeElement) ? document.activeElement?.dataset?.call : undefined);
+  focusAfterRender = undefined;
+  // Roving tabindex: one row is in the tab order (the selected one, else the newest); the
+  // arrow keys move between rows (see wire()).
+  const tabRow = listedIds.includes(focused ?? state.selected) ? (focused ?? state.selected) : listedIds[0];
+  const headerHeight = table.tHead.offsetHeight;
+  const top = Math.max(0, scroller.scrollTop - headerHeight);
+  const from = Math.max(0, Math.floor(top / rowHeight) - OVERSCAN);
+  const to = Math.min(shown.length, Math.ceil((top + (scroller.clientHeight || 600)) / rowHeight) + OVERSCAN);
+  table.setAttribute("aria-rowcount", String(shown.length + 1));
+  table.style.marginTop = `${from * rowHeight}px`;
+  table.style.marginBottom = `${(shown.length - to) * rowHeight}px`;
+  tbody.replaceChildren(...shown.slice(from, to).map((c) => callRow(c, tabRow)));
+  const measured = tbody.rows[0]?.offsetHeight;
+  if (measured) rowHeight = measured;
+  if (focused) tbody.querySelector(`tr[data-call="${CSS.escape(focused)}"]`)?.focus();
+  $("calls-count").textContent = String(calls.length);
   $("calls-empty").hidden = calls.length > 0;
+}
+
+/** Scrolls the list so the row of `id` is in view, then draws it with focus. */
+function revealCall(id) {
+  const table = $("calls");
+  const scroller = table.parentElement;
+  const headerHeight = table.tHead.offsetHeight;
+  const rowTop = headerHeight + listedIds.indexOf(id) * rowHeight;
+  if (rowTop - headerHeight < scroller.scrollTop) scroller.scrollTop = rowTop - headerHeight;
+  else if (rowTop + rowHeight > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = rowTop + rowHeight - scroller.clientHeight;
+  focusAfterRender = id;
+  renderCalls();
 }
 
 function kv(title, map) {
@@ -410,12 +468,27 @@ function renderStats() {
   dropped.textContent = state.dropped ? `${state.dropped} events lost (resynced)` : "";
 }
 
+let charts;
+let topology;
 function render() {
-  renderFilters();
-  renderInstances();
-  renderCalls();
+  charts ??= new ChartsView($("charts"));
+  charts.render(state.stats, state.filters.service);
+  topology ??= new TopologyView($("topology"));
+  topology.render(state.instances.values(), state.stats, state.routerAddress, state.filters.service);
+  const now = performance.now();
+  const busy = eventsSinceList > BUSY_EVENTS_PER_FRAME;
+  if (listForced || !busy || now - lastListRender >= 1000 / LIST_HZ) {
+    listForced = false;
+    eventsSinceList = 0;
+    lastListRender = now;
+    renderFilters();
+    renderInstances();
+    renderCalls();
+    renderStats();
+  } else {
+    schedule(); // the lists are due later; come back next frame
+  }
   renderDetail();
-  renderStats();
 }
 
 function flash(button, text) {
@@ -432,17 +505,31 @@ function wire() {
     if (!tr) return;
     state.selected = tr.dataset.call;
     detailKey = "";
-    schedule();
+    schedule(true);
   });
   $("calls").addEventListener("keydown", (e) => {
-    if (e.key !== "Enter") return;
     const tr = e.target.closest("tr[data-call]");
-    if (tr) {
+    if (!tr) return;
+    const i = listedIds.indexOf(tr.dataset.call);
+    const page = Math.max(1, Math.floor($("calls").parentElement.clientHeight / rowHeight) - 1);
+    const go = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: listedIds.length - 1, PageDown: i + page, PageUp: i - page }[e.key];
+    if (go !== undefined) {
+      e.preventDefault();
+      const id = listedIds[Math.max(0, Math.min(listedIds.length - 1, go))];
+      if (id === undefined) return;
+      // Moving through the list shows each call, as in VS Code's lists.
+      state.selected = id;
+      detailKey = "";
+      revealCall(id);
+      schedule(true);
+    } else if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
       state.selected = tr.dataset.call;
       detailKey = "";
-      schedule();
+      schedule(true);
     }
   });
+  $("calls").parentElement.addEventListener("scroll", () => schedule(true), { passive: true });
   const pause = $("pause");
   pause.addEventListener("click", () => {
     state.paused = !state.paused;
@@ -456,14 +543,14 @@ function wire() {
       if (overflow) source.resync();
       else for (const ev of held) apply(ev);
     }
-    schedule();
+    schedule(true);
   });
   $("clear").addEventListener("click", () => {
     state.clearedBefore = Date.now();
     for (const [id, c] of state.calls) if (c.ended) state.calls.delete(id);
     if (state.selected && !state.calls.has(state.selected)) state.selected = undefined;
     state.dropped = 0;
-    schedule();
+    schedule(true);
   });
   $("export").addEventListener("click", () => {
     const text = callsToJsonl(filteredCalls());
@@ -472,7 +559,7 @@ function wire() {
   const bind = (id, key, evName) =>
     $(id).addEventListener(evName, (e) => {
       state.filters[key] = e.target.value;
-      schedule();
+      schedule(true);
     });
   bind("filter-service", "service", "change");
   bind("filter-instance", "instance", "change");

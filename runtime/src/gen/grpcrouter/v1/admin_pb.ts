@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grpcrouter/v1/admin.proto.
  */
 export const file_grpcrouter_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChlncnBjcm91dGVyL3YxL2FkbWluLnByb3RvEg1ncnBjcm91dGVyLnYxIhQKEkdldFNuYXBzaG90UmVxdWVzdCJSCgxXYXRjaFJlcXVlc3QSGAoQaW5jbHVkZV9tZXNzYWdlcxgBIAEoCBIWCg5pbmNsdWRlX2JvZGllcxgCIAEoCBIQCghzZXJ2aWNlcxgDIAMoCSLjAwoISW5zdGFuY2USCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRIzCgZsYWJlbHMYAyADKAsyIy5ncnBjcm91dGVyLnYxLkluc3RhbmNlLkxhYmVsc0VudHJ5Eg4KBndlaWdodBgEIAEoDRIPCgdhZGRyZXNzGAUgASgJEg8KB3N0cmVhbXMYBiABKA0SFwoPaW5fZmxpZ2h0X2NhbGxzGAcgASgNEhwKFG1heF9jb25jdXJyZW50X2NhbGxzGAggASgNEi4KBmhlYWx0aBgJIAEoDjIeLmdycGNyb3V0ZXIudjEuSW5zdGFuY2UuSGVhbHRoEjEKDXJlZ2lzdGVyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2Rlc2NyaXB0aW9uGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEidQoGSGVhbHRoEhYKEkhFQUxUSF9VTlNQRUNJRklFRBAAEhIKDkhFQUxUSF9TRVJWSU5HEAESFgoSSEVBTFRIX05PVF9TRVJWSU5HEAISEwoPSEVBTFRIX0RSQUlOSU5HEAMSEgoOSEVBTFRIX0VKRUNURUQQBCIsCgtTZXJ2aWNlSW5mbxIMCgRuYW1lGAEgASgJEg8KB21ldGhvZHMYAiADKAki7gEKCFNuYXBzaG90EhEKCXJvdXRlcl9pZBgBIAEoCRIsCghzZXJ2aWNlcxgCIAMoCzIaLmdycGNyb3V0ZXIudjEuU2VydmljZUluZm8SKgoJaW5zdGFuY2VzGAMgAygLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZRIzCg9jYWxsc19pbl9mbGlnaHQYBCADKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkEigKBWNhbGxzGAUgAygLMhkuZ3JwY3JvdXRlci52MS5DYWxsUmVjb3JkEhYKDnJvdXRlcl9hZGRyZXNzGAYgASgJItcBCgpDYWxsUmVjb3JkEisKB3N0YXJ0ZWQYASABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkEisKB2hlYWRlcnMYAiABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxIZWFkZXJzEiwKCG1lc3NhZ2VzGAMgAygLMhouZ3JwY3JvdXRlci52MS5DYWxsTWVzc2FnZRInCgVlbmRlZBgEIAEoCzIYLmdycGNyb3V0ZXIudjEuQ2FsbEVuZGVkEhgKEG1lc3NhZ2VzX29taXR0ZWQYBSABKA0ihgIKC0NhbGxTdGFydGVkEg8KB2NhbGxfaWQYASABKAQSDgoGbWV0aG9kGAIgASgJEgwKBHBlZXIYAyABKAkSOgoIbWV0YWRhdGEYBCADKAsyKC5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkLk1ldGFkYXRhRW50cnkSEwoLaW5zdGFuY2VfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEigKBHRpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGtpbmQYCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqACCgtDYWxsTWVzc2FnZRIPCgdjYWxsX2lkGAEgASgEEjcKCWRpcmVjdGlvbhgCIAEoDjIkLmdycGNyb3V0ZXIudjEuQ2FsbE1lc3NhZ2UuRGlyZWN0aW9uEgwKBHNpemUYAyABKA0SKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEanNvbhgFIAEoCRIWCg5qc29uX3RydW5jYXRlZBgGIAEoCBISCgpqc29uX2Vycm9yGAcgASgJIlUKCURpcmVjdGlvbhIZChVESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIVChFESVJFQ1RJT05fUkVRVUVTVBABEhYKEkRJUkVDVElPTl9SRVNQT05TRRACIosBCgtDYWxsSGVhZGVycxIPCgdjYWxsX2lkGAEgASgEEjoKCG1ldGFkYXRhGAIgAygLMiguZ3JwY3JvdXRlci52MS5DYWxsSGVhZGVycy5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL4AQoJQ2FsbEVuZGVkEg8KB2NhbGxfaWQYASABKAQSDAoEY29kZRgCIAEoDRIPCgdtZXNzYWdlGAMgASgJEjgKCHRyYWlsZXJzGAQgAygLMiYuZ3JwY3JvdXRlci52MS5DYWxsRW5kZWQuVHJhaWxlcnNFbnRyeRIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghyZXF1ZXN0cxgGIAEoDRIRCglyZXNwb25zZXMYByABKA0aLwoNVHJhaWxlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIu0DCgVFdmVudBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghzbmFwc2hvdBgCIAEoCzIXLmdycGNyb3V0ZXIudjEuU25hcHNob3RIABI2ChNpbnN0YW5jZV9yZWdpc3RlcmVkGAMgASgLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZUgAEjgKFWluc3RhbmNlX2RlcmVnaXN0ZXJlZBgEIAEoCzIXLmdycGNyb3V0ZXIudjEuSW5zdGFuY2VIABIzChBpbnN0YW5jZV9jaGFuZ2VkGAUgASgLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZUgAEjIKDGNhbGxfc3RhcnRlZBgGIAEoCzIaLmdycGNyb3V0ZXIudjEuQ2FsbFN0YXJ0ZWRIABIyCgxjYWxsX21lc3NhZ2UYByABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxNZXNzYWdlSAASMgoMY2FsbF9oZWFkZXJzGAggASgLMhouZ3JwY3JvdXRlci52MS5DYWxsSGVhZGVyc0gAEi4KCmNhbGxfZW5kZWQYCSABKAsyGC5ncnBjcm91dGVyLnYxLkNhbGxFbmRlZEgAEhEKB2Ryb3BwZWQYCiABKARIAEIHCgVldmVudDKQAQoFQWRtaW4SSQoLR2V0U25hcHNob3QSIS5ncnBjcm91dGVyLnYxLkdldFNuYXBzaG90UmVxdWVzdBoXLmdycGNyb3V0ZXIudjEuU25hcHNob3QSPAoFV2F0Y2gSGy5ncnBjcm91dGVyLnYxLldhdGNoUmVxdWVzdBoULmdycGNyb3V0ZXIudjEuRXZlbnQwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_google_protobuf_duration]);
+  fileDesc("ChlncnBjcm91dGVyL3YxL2FkbWluLnByb3RvEg1ncnBjcm91dGVyLnYxIhQKEkdldFNuYXBzaG90UmVxdWVzdCJSCgxXYXRjaFJlcXVlc3QSGAoQaW5jbHVkZV9tZXNzYWdlcxgBIAEoCBIWCg5pbmNsdWRlX2JvZGllcxgCIAEoCBIQCghzZXJ2aWNlcxgDIAMoCSLjAwoISW5zdGFuY2USCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRIzCgZsYWJlbHMYAyADKAsyIy5ncnBjcm91dGVyLnYxLkluc3RhbmNlLkxhYmVsc0VudHJ5Eg4KBndlaWdodBgEIAEoDRIPCgdhZGRyZXNzGAUgASgJEg8KB3N0cmVhbXMYBiABKA0SFwoPaW5fZmxpZ2h0X2NhbGxzGAcgASgNEhwKFG1heF9jb25jdXJyZW50X2NhbGxzGAggASgNEi4KBmhlYWx0aBgJIAEoDjIeLmdycGNyb3V0ZXIudjEuSW5zdGFuY2UuSGVhbHRoEjEKDXJlZ2lzdGVyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2Rlc2NyaXB0aW9uGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEidQoGSGVhbHRoEhYKEkhFQUxUSF9VTlNQRUNJRklFRBAAEhIKDkhFQUxUSF9TRVJWSU5HEAESFgoSSEVBTFRIX05PVF9TRVJWSU5HEAISEwoPSEVBTFRIX0RSQUlOSU5HEAMSEgoOSEVBTFRIX0VKRUNURUQQBCIsCgtTZXJ2aWNlSW5mbxIMCgRuYW1lGAEgASgJEg8KB21ldGhvZHMYAiADKAkimQIKCFNuYXBzaG90EhEKCXJvdXRlcl9pZBgBIAEoCRIsCghzZXJ2aWNlcxgCIAMoCzIaLmdycGNyb3V0ZXIudjEuU2VydmljZUluZm8SKgoJaW5zdGFuY2VzGAMgAygLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZRIzCg9jYWxsc19pbl9mbGlnaHQYBCADKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkEigKBWNhbGxzGAUgAygLMhkuZ3JwY3JvdXRlci52MS5DYWxsUmVjb3JkEhYKDnJvdXRlcl9hZGRyZXNzGAYgASgJEikKBXN0YXRzGAcgAygLMhouZ3JwY3JvdXRlci52MS5TdGF0c1NlcmllcyJxCgpTdGF0c1BvaW50Eg8KB3NlcnZpY2UYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSDQoFY2FsbHMYAyABKA0SDgoGZXJyb3JzGAQgASgNEg4KBnA1MF9tcxgFIAEoAhIOCgZwOTlfbXMYBiABKAIiRgoJU3RhdHNUaWNrEg4KBnNlY29uZBgBIAEoAxIpCgZwb2ludHMYAiADKAsyGS5ncnBjcm91dGVyLnYxLlN0YXRzUG9pbnQiiAEKC1N0YXRzU2VyaWVzEg8KB3NlcnZpY2UYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSFAoMZmlyc3Rfc2Vjb25kGAMgASgDEg0KBWNhbGxzGAQgAygNEg4KBmVycm9ycxgFIAMoDRIOCgZwNTBfbXMYBiADKAISDgoGcDk5X21zGAcgAygCItcBCgpDYWxsUmVjb3JkEisKB3N0YXJ0ZWQYASABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkEisKB2hlYWRlcnMYAiABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxIZWFkZXJzEiwKCG1lc3NhZ2VzGAMgAygLMhouZ3JwY3JvdXRlci52MS5DYWxsTWVzc2FnZRInCgVlbmRlZBgEIAEoCzIYLmdycGNyb3V0ZXIudjEuQ2FsbEVuZGVkEhgKEG1lc3NhZ2VzX29taXR0ZWQYBSABKA0ihgIKC0NhbGxTdGFydGVkEg8KB2NhbGxfaWQYASABKAQSDgoGbWV0aG9kGAIgASgJEgwKBHBlZXIYAyABKAkSOgoIbWV0YWRhdGEYBCADKAsyKC5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkLk1ldGFkYXRhRW50cnkSEwoLaW5zdGFuY2VfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEigKBHRpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGtpbmQYCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqACCgtDYWxsTWVzc2FnZRIPCgdjYWxsX2lkGAEgASgEEjcKCWRpcmVjdGlvbhgCIAEoDjIkLmdycGNyb3V0ZXIudjEuQ2FsbE1lc3NhZ2UuRGlyZWN0aW9uEgwKBHNpemUYAyABKA0SKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEanNvbhgFIAEoCRIWCg5qc29uX3RydW5jYXRlZBgGIAEoCBISCgpqc29uX2Vycm9yGAcgASgJIlUKCURpcmVjdGlvbhIZChVESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIVChFESVJFQ1RJT05fUkVRVUVTVBABEhYKEkRJUkVDVElPTl9SRVNQT05TRRACIosBCgtDYWxsSGVhZGVycxIPCgdjYWxsX2lkGAEgASgEEjoKCG1ldGFkYXRhGAIgAygLMiguZ3JwY3JvdXRlci52MS5DYWxsSGVhZGVycy5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL4AQoJQ2FsbEVuZGVkEg8KB2NhbGxfaWQYASABKAQSDAoEY29kZRgCIAEoDRIPCgdtZXNzYWdlGAMgASgJEjgKCHRyYWlsZXJzGAQgAygLMiYuZ3JwY3JvdXRlci52MS5DYWxsRW5kZWQuVHJhaWxlcnNFbnRyeRIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghyZXF1ZXN0cxgGIAEoDRIRCglyZXNwb25zZXMYByABKA0aLwoNVHJhaWxlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpgECgVFdmVudBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghzbmFwc2hvdBgCIAEoCzIXLmdycGNyb3V0ZXIudjEuU25hcHNob3RIABI2ChNpbnN0YW5jZV9yZWdpc3RlcmVkGAMgASgLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZUgAEjgKFWluc3RhbmNlX2RlcmVnaXN0ZXJlZBgEIAEoCzIXLmdycGNyb3V0ZXIudjEuSW5zdGFuY2VIABIzChBpbnN0YW5jZV9jaGFuZ2VkGAUgASgLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZUgAEjIKDGNhbGxfc3RhcnRlZBgGIAEoCzIaLmdycGNyb3V0ZXIudjEuQ2FsbFN0YXJ0ZWRIABIyCgxjYWxsX21lc3NhZ2UYByABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxNZXNzYWdlSAASMgoMY2FsbF9oZWFkZXJzGAggASgLMhouZ3JwY3JvdXRlci52MS5DYWxsSGVhZGVyc0gAEi4KCmNhbGxfZW5kZWQYCSABKAsyGC5ncnBjcm91dGVyLnYxLkNhbGxFbmRlZEgAEhEKB2Ryb3BwZWQYCiABKARIABIpCgVzdGF0cxgLIAEoCzIYLmdycGNyb3V0ZXIudjEuU3RhdHNUaWNrSABCBwoFZXZlbnQykAEKBUFkbWluEkkKC0dldFNuYXBzaG90EiEuZ3JwY3JvdXRlci52MS5HZXRTbmFwc2hvdFJlcXVlc3QaFy5ncnBjcm91dGVyLnYxLlNuYXBzaG90EjwKBVdhdGNoEhsuZ3JwY3JvdXRlci52MS5XYXRjaFJlcXVlc3QaFC5ncnBjcm91dGVyLnYxLkV2ZW50MAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_google_protobuf_duration]);
 
 /**
  * @generated from message grpcrouter.v1.GetSnapshotRequest
@@ -227,6 +227,14 @@ export type Snapshot = Message<"grpcrouter.v1.Snapshot"> & {
    * @generated from field: string router_address = 6;
    */
   routerAddress: string;
+
+  /**
+   * Per-second call statistics of the last 5 minutes, per service and per instance, so a
+   * watcher that connects draws its charts at once; `stats` events continue them.
+   *
+   * @generated from field: repeated grpcrouter.v1.StatsSeries stats = 7;
+   */
+  stats: StatsSeries[];
 };
 
 /**
@@ -235,6 +243,131 @@ export type Snapshot = Message<"grpcrouter.v1.Snapshot"> & {
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
   messageDesc(file_grpcrouter_v1_admin, 4);
+
+/**
+ * One closed second of one series: a whole service (instance_id empty: every call, routed
+ * or refused) or one instance. Computed in the router from the call lifecycle.
+ *
+ * @generated from message grpcrouter.v1.StatsPoint
+ */
+export type StatsPoint = Message<"grpcrouter.v1.StatsPoint"> & {
+  /**
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * @generated from field: string instance_id = 2;
+   */
+  instanceId: string;
+
+  /**
+   * Calls that ended in this second, and how many of them with a status other than OK.
+   *
+   * @generated from field: uint32 calls = 3;
+   */
+  calls: number;
+
+  /**
+   * @generated from field: uint32 errors = 4;
+   */
+  errors: number;
+
+  /**
+   * Latency percentiles of those calls (0 when none ended), from a log-bucket histogram
+   * with about 12 % resolution.
+   *
+   * @generated from field: float p50_ms = 5;
+   */
+  p50Ms: number;
+
+  /**
+   * @generated from field: float p99_ms = 6;
+   */
+  p99Ms: number;
+};
+
+/**
+ * Describes the message grpcrouter.v1.StatsPoint.
+ * Use `create(StatsPointSchema)` to create a new message.
+ */
+export const StatsPointSchema: GenMessage<StatsPoint> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 5);
+
+/**
+ * The points of one second for one service (its instances and the service as a whole).
+ *
+ * @generated from message grpcrouter.v1.StatsTick
+ */
+export type StatsTick = Message<"grpcrouter.v1.StatsTick"> & {
+  /**
+   * Unix time of the second, in seconds.
+   *
+   * @generated from field: int64 second = 1;
+   */
+  second: bigint;
+
+  /**
+   * @generated from field: repeated grpcrouter.v1.StatsPoint points = 2;
+   */
+  points: StatsPoint[];
+};
+
+/**
+ * Describes the message grpcrouter.v1.StatsTick.
+ * Use `create(StatsTickSchema)` to create a new message.
+ */
+export const StatsTickSchema: GenMessage<StatsTick> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 6);
+
+/**
+ * The history of one series, one value per second from first_second on, oldest first.
+ *
+ * @generated from message grpcrouter.v1.StatsSeries
+ */
+export type StatsSeries = Message<"grpcrouter.v1.StatsSeries"> & {
+  /**
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * @generated from field: string instance_id = 2;
+   */
+  instanceId: string;
+
+  /**
+   * @generated from field: int64 first_second = 3;
+   */
+  firstSecond: bigint;
+
+  /**
+   * @generated from field: repeated uint32 calls = 4;
+   */
+  calls: number[];
+
+  /**
+   * @generated from field: repeated uint32 errors = 5;
+   */
+  errors: number[];
+
+  /**
+   * @generated from field: repeated float p50_ms = 6;
+   */
+  p50Ms: number[];
+
+  /**
+   * @generated from field: repeated float p99_ms = 7;
+   */
+  p99Ms: number[];
+};
+
+/**
+ * Describes the message grpcrouter.v1.StatsSeries.
+ * Use `create(StatsSeriesSchema)` to create a new message.
+ */
+export const StatsSeriesSchema: GenMessage<StatsSeries> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 7);
 
 /**
  * Everything captured of one call. `ended` is unset while the call is in flight.
@@ -276,7 +409,7 @@ export type CallRecord = Message<"grpcrouter.v1.CallRecord"> & {
  * Use `create(CallRecordSchema)` to create a new message.
  */
 export const CallRecordSchema: GenMessage<CallRecord> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 5);
+  messageDesc(file_grpcrouter_v1_admin, 8);
 
 /**
  * @generated from message grpcrouter.v1.CallStarted
@@ -332,7 +465,7 @@ export type CallStarted = Message<"grpcrouter.v1.CallStarted"> & {
  * Use `create(CallStartedSchema)` to create a new message.
  */
 export const CallStartedSchema: GenMessage<CallStarted> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 6);
+  messageDesc(file_grpcrouter_v1_admin, 9);
 
 /**
  * @generated from message grpcrouter.v1.CallMessage
@@ -384,7 +517,7 @@ export type CallMessage = Message<"grpcrouter.v1.CallMessage"> & {
  * Use `create(CallMessageSchema)` to create a new message.
  */
 export const CallMessageSchema: GenMessage<CallMessage> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 7);
+  messageDesc(file_grpcrouter_v1_admin, 10);
 
 /**
  * @generated from enum grpcrouter.v1.CallMessage.Direction
@@ -410,7 +543,7 @@ export enum CallMessage_Direction {
  * Describes the enum grpcrouter.v1.CallMessage.Direction.
  */
 export const CallMessage_DirectionSchema: GenEnum<CallMessage_Direction> = /*@__PURE__*/
-  enumDesc(file_grpcrouter_v1_admin, 7, 0);
+  enumDesc(file_grpcrouter_v1_admin, 10, 0);
 
 /**
  * @generated from message grpcrouter.v1.CallHeaders
@@ -432,7 +565,7 @@ export type CallHeaders = Message<"grpcrouter.v1.CallHeaders"> & {
  * Use `create(CallHeadersSchema)` to create a new message.
  */
 export const CallHeadersSchema: GenMessage<CallHeaders> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 8);
+  messageDesc(file_grpcrouter_v1_admin, 11);
 
 /**
  * @generated from message grpcrouter.v1.CallEnded
@@ -479,7 +612,7 @@ export type CallEnded = Message<"grpcrouter.v1.CallEnded"> & {
  * Use `create(CallEndedSchema)` to create a new message.
  */
 export const CallEndedSchema: GenMessage<CallEnded> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 9);
+  messageDesc(file_grpcrouter_v1_admin, 12);
 
 /**
  * @generated from message grpcrouter.v1.Event
@@ -549,6 +682,14 @@ export type Event = Message<"grpcrouter.v1.Event"> & {
      */
     value: bigint;
     case: "dropped";
+  } | {
+    /**
+     * Once a second per service with traffic in the last 5 minutes.
+     *
+     * @generated from field: grpcrouter.v1.StatsTick stats = 11;
+     */
+    value: StatsTick;
+    case: "stats";
   } | { case: undefined; value?: undefined };
 };
 
@@ -557,7 +698,7 @@ export type Event = Message<"grpcrouter.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 10);
+  messageDesc(file_grpcrouter_v1_admin, 13);
 
 /**
  * @generated from service grpcrouter.v1.Admin

@@ -1,0 +1,135 @@
+// The processes the data-plane benchmark (dataplane.bench.ts) measures, one role per process.
+// Plain .mjs so the runtime's tsc project does not pull in the Echo example's sources (tsx
+// loads the .ts). Only public APIs: the generated Echo router and bridge, createRawBridge,
+// connect-node; so the bench measures whichever data plane the runtime has.
+//
+//   node --conditions=@grpcrouter/source --import tsx dataplane-servers.mjs <role> [args]
+//
+//   grpc-direct                 bare grpc-js server, identity serializers: Say answers an empty
+//                               message, Count answers STREAM_MESSAGES empty messages
+//   router                      the generated Echo router (createEchoRouter)
+//   raw-bridge <router>         createRawBridge on EchoTunnel, answering like grpc-direct
+//   connect-direct              the probe ServiceImpl served by connect-node (h2c)
+//   connect-bridge <router>     the generated Echo bridge (createEchoBridge) with that impl
+//   instances <router> <n> <p>  n raw bridges (ids <p>-0…), started when "go" arrives on stdin
+//
+// On stdin, "answered" makes a role print {"answered":n}: the calls it has answered so far.
+//
+// Each prints one JSON line when ready ({"port":…} or {"ready":true}) and runs until killed.
+// "instances" then prints {"progress":k} lines and {"registered":n,"ms":…} once every bridge
+// has its Welcome.
+import http2 from "node:http2";
+import { createInterface } from "node:readline";
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createRawBridge } from "@grpcrouter/runtime";
+import { CountResponseSchema, Echo, SayResponseSchema } from "../../examples/echo/gen/demo/v1/echo_pb.ts";
+import { createEchoRouter, EchoTunnel } from "../../examples/echo/gen/demo/v1/echo_router.ts";
+import { createEchoBridge } from "../../examples/echo/gen/demo/v1/echo_bridge.ts";
+
+/** Messages one Count call streams back (the server-streaming rows); the bench sets it. */
+const STREAM_MESSAGES = Number(process.env.BENCH_STREAM_MESSAGES ?? 100);
+const EMPTY = Buffer.alloc(0);
+const identity = (b) => b;
+const quiet = () => {};
+const say = (line) => console.log(JSON.stringify(line));
+
+// Exit cleanly on SIGTERM so that --cpu-prof can write its profile.
+process.on("SIGTERM", () => process.exit(0));
+
+// Calls this process answered. h2load counts HTTP 200s, and a gRPC error from a proxy or
+// router in between is an HTTP 200 too: the bench compares h2load's count with this one.
+let answered = 0;
+const commands = new Map([["answered", () => say({ answered })]]);
+createInterface({ input: process.stdin }).on("line", (line) => commands.get(line.trim())?.());
+
+/** The instance's side of every path: an empty answer, the request never decoded. */
+async function rawAnswer(call) {
+  for await (const _ of call.requests); // a real server reads its request
+  const n = call.method.endsWith("/Count") ? STREAM_MESSAGES : 1;
+  for (let i = 0; i < n; i++) await call.send(EMPTY);
+  answered++;
+  return { code: grpc.status.OK };
+}
+
+/** The same Echo implementation for connect-node and the generated bridge (decodes, encodes). */
+const probeImpl = {
+  say() {
+    answered++;
+    return create(SayResponseSchema);
+  },
+  async *count() {
+    for (let i = 0; i < STREAM_MESSAGES; i++) yield create(CountResponseSchema);
+    answered++;
+  },
+};
+
+const [role, ...args] = process.argv.slice(2);
+switch (role) {
+  case "grpc-direct": {
+    const server = new grpc.Server();
+    const method = (path, responseStream) => ({ path, requestStream: false, responseStream, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity });
+    server.addService(
+      { Say: method("/demo.v1.Echo/Say", false), Count: method("/demo.v1.Echo/Count", true) },
+      {
+        Say: (_call, callback) => {
+          answered++;
+          callback(null, EMPTY);
+        },
+        Count: (call) => {
+          for (let i = 0; i < STREAM_MESSAGES; i++) call.write(EMPTY);
+          call.end();
+          answered++;
+        },
+      },
+    );
+    const port = await new Promise((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    say({ port });
+    break;
+  }
+  case "router": {
+    const router = createEchoRouter({ logger: quiet });
+    const { port } = await router.listen("127.0.0.1:0");
+    say({ port });
+    break;
+  }
+  case "raw-bridge": {
+    const bridge = createRawBridge(EchoTunnel, rawAnswer, { router: args[0], instanceId: "raw-bridge", logger: quiet });
+    await bridge.start();
+    say({ ready: true });
+    break;
+  }
+  case "connect-direct": {
+    const server = http2.createServer(connectNodeAdapter({ routes: (r) => r.service(Echo, probeImpl) }));
+    await new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", resolve);
+    });
+    say({ port: server.address().port });
+    break;
+  }
+  case "connect-bridge": {
+    const bridge = createEchoBridge(probeImpl, { router: args[0], instanceId: "connect-bridge", logger: quiet });
+    await bridge.start();
+    say({ ready: true });
+    break;
+  }
+  case "instances": {
+    const [router, n, prefix] = [args[0], Number(args[1]), args[2] ?? "i"];
+    const bridges = Array.from({ length: n }, (_, i) => createRawBridge(EchoTunnel, rawAnswer, { router, instanceId: `${prefix}-${i}`, logger: quiet }));
+    say({ ready: true });
+    await new Promise((resolve) => commands.set("go", resolve));
+    const t0 = performance.now();
+    let registered = 0;
+    // Progress four times a second, so a bench that gives up can say how far it got.
+    const progress = setInterval(() => say({ progress: registered }), 250);
+    await Promise.all(bridges.map((b) => b.start().then(() => registered++)));
+    clearInterval(progress);
+    say({ registered: n, ms: performance.now() - t0 });
+    break;
+  }
+  default:
+    console.error(`unknown role ${role}`);
+    process.exit(2);
+}

@@ -1,0 +1,319 @@
+// One gRPC call on a node:http2 client session, as bytes: length-prefixed messages out and
+// in, metadata as grpc-js Metadata, and exactly one status at the end — from the trailers,
+// a trailers-only answer, the HTTP status, or the stream's reset, the way gRPC's HTTP/2
+// protocol (doc/PROTOCOL-HTTP2.md) says a client reads them. Used for the Register stream
+// and for the sidecar's calls to its target; every method kind is a stream on the wire.
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import * as grpc from "@grpc/grpc-js";
+import { isTransportKey } from "../metadata.js";
+
+export interface GrpcCallListener {
+  /**
+   * Response headers (not called for a trailers-only answer); `custom`: whether they hold
+   * anything beyond the transport's own (content-type, grpc-encoding, …).
+   */
+  onHeaders?(metadata: grpc.Metadata, custom: boolean): void;
+  /** One response message's bytes (a view into the received data, not a copy). */
+  onMessage(message: Buffer): void;
+  /** Called exactly once, last. `metadata` holds the trailers, grpc-status-details-bin included. */
+  onStatus(status: grpc.StatusObject): void;
+}
+
+export interface GrpcCallOptions {
+  /** Absolute deadline (ms since the epoch); sent as grpc-timeout and enforced here too. */
+  deadline?: number;
+  /** Largest response message accepted; default: no limit. */
+  maxMessageBytes?: number;
+}
+
+const {
+  HTTP2_HEADER_STATUS,
+  HTTP2_HEADER_CONTENT_TYPE,
+  NGHTTP2_CANCEL,
+  NGHTTP2_NO_ERROR,
+  NGHTTP2_REFUSED_STREAM,
+  NGHTTP2_ENHANCE_YOUR_CALM,
+  NGHTTP2_INADEQUATE_SECURITY,
+} = http2.constants;
+
+const USER_AGENT = "grpcrouter-bridge";
+
+/** Messages up to this size are copied behind their prefix instead of written separately. */
+const COPY_BELOW = 16 * 1024;
+
+/** Why a session failed (set by its owner): a call cut off by it reports that, not a bare reset. */
+export const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
+
+export class GrpcClientStream {
+  private readonly stream: ClientHttp2Stream;
+  private status: grpc.StatusObject | undefined;
+  private localStatus: grpc.StatusObject | undefined;
+  private responseHeaders: IncomingHttpHeaders | undefined;
+  private trailers: IncomingHttpHeaders | undefined;
+  private reported = false;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private streamError: Error | undefined;
+  // Incoming bytes not yet a whole message.
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(
+    private readonly session: ClientHttp2Session,
+    path: string,
+    metadata: grpc.Metadata | undefined,
+    private readonly listener: GrpcCallListener,
+    private readonly options: GrpcCallOptions = {},
+  ) {
+    const headers: OutgoingHttpHeaders = {};
+    if (metadata) {
+      const md = metadata.toHttp2Headers();
+      for (const key of Object.keys(md)) if (!isTransportKey(key)) headers[key] = md[key];
+    }
+    headers[":method"] = "POST";
+    headers[":path"] = path;
+    headers["content-type"] = "application/grpc";
+    headers.te = "trailers";
+    headers["user-agent"] ??= USER_AGENT;
+    const deadline = options.deadline;
+    if (deadline !== undefined && Number.isFinite(deadline)) headers["grpc-timeout"] = grpcTimeout(deadline - Date.now());
+    this.stream = session.request(headers, { endStream: false });
+    const s = this.stream;
+    s.on("response", (h: IncomingHttpHeaders) => {
+      this.responseHeaders = h;
+      // A trailers-only answer (grpc-status in the headers) has no headers of its own.
+      if (h["grpc-status"] === undefined && Number(h[HTTP2_HEADER_STATUS]) === 200 && this.listener.onHeaders) {
+        const md = metadataOf(h);
+        this.listener.onHeaders(md ?? new grpc.Metadata(), md !== undefined);
+      }
+    });
+    s.on("data", (chunk: Buffer) => this.onData(chunk));
+    s.on("trailers", (t: IncomingHttpHeaders) => {
+      this.trailers = t;
+    });
+    s.on("error", (e: Error) => {
+      this.streamError ??= e;
+    });
+    // The server's END_STREAM ends the call, even while this side still has messages to send
+    // (node closes the stream only when both sides have ended): report, then reset ours.
+    s.on("end", () => {
+      this.report();
+      // Once this side has ended too, node closes the stream by itself; closing it here
+      // would fail the writes still completing (an error object each).
+      if (!s.destroyed && !s.writableEnded) s.close(NGHTTP2_NO_ERROR);
+    });
+    s.on("close", () => this.report());
+    if (deadline !== undefined && Number.isFinite(deadline)) {
+      this.deadlineTimer = setTimeout(() => this.cancel(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"), Math.max(0, deadline - Date.now()));
+    }
+  }
+
+  /** Sends one message; false when the stream's buffer is full (wait for onDrain). */
+  write(message: Uint8Array): boolean {
+    if (this.stream.destroyed || this.stream.writableEnded) return false;
+    if (message.length <= COPY_BELOW) {
+      // Small: one buffer, one write (a copy is cheaper than a second write).
+      const framed = Buffer.allocUnsafe(5 + message.length);
+      framed[0] = 0;
+      framed.writeUInt32BE(message.length, 1);
+      framed.set(message, 5);
+      return this.stream.write(framed);
+    }
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(message.length, 1);
+    // One writev, so the prefix and the message leave in the same DATA frame.
+    this.stream.cork();
+    this.stream.write(prefix);
+    const ok = this.stream.write(message);
+    process.nextTick(uncork, this.stream);
+    return ok;
+  }
+
+  /** Resolves once the stream can take more (or has ended). */
+  drained(): Promise<void> {
+    if (!this.stream.writableNeedDrain || this.stream.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.stream.off("drain", done);
+        this.stream.off("close", done);
+        resolve();
+      };
+      this.stream.on("drain", done);
+      this.stream.on("close", done);
+    });
+  }
+
+  /** Half-closes: no more messages from this side. */
+  end(): void {
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+  }
+
+  /** Stops reading responses until resume() (flow control reaches the server). */
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  /** Ends the call from this side (RST_STREAM CANCEL) with the given status. */
+  cancel(code: number = grpc.status.CANCELLED, details = "Cancelled on client"): void {
+    if (this.reported || this.localStatus) return;
+    this.localStatus = { code, details, metadata: new grpc.Metadata() };
+    if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+  }
+
+  get ended(): boolean {
+    return this.reported;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.localStatus || this.status) return;
+    if (this.buffered === 0 && this.chunks.length === 0) {
+      this.parse(chunk);
+      return;
+    }
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered < 5) return;
+    // Join only once the whole message is there: a large message arrives in many chunks.
+    const head = this.chunks[0]!.length >= 5 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    if (this.buffered < 5 + head.readUInt32BE(1)) return;
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
+    this.parse(all);
+  }
+
+  /** Emits the whole messages in `buf` and keeps the rest. */
+  private parse(buf: Buffer): void {
+    let pos = 0;
+    const max = this.options.maxMessageBytes ?? Infinity;
+    while (buf.length - pos >= 5) {
+      if ((buf[pos]! & 1) !== 0) {
+        return this.fail(grpc.status.INTERNAL, "the server sent a compressed message, but no compression was negotiated");
+      }
+      const len = buf.readUInt32BE(pos + 1);
+      if (len > max) return this.fail(grpc.status.RESOURCE_EXHAUSTED, `received a message of ${len} bytes, larger than the limit of ${max}`);
+      if (buf.length - pos - 5 < len) break;
+      this.listener.onMessage(buf.subarray(pos + 5, pos + 5 + len));
+      pos += 5 + len;
+      if (this.localStatus || this.reported) return;
+    }
+    if (pos < buf.length) {
+      this.chunks.push(buf.subarray(pos));
+      this.buffered = buf.length - pos;
+    }
+  }
+
+  private fail(code: number, details: string): void {
+    this.cancel(code, details);
+  }
+
+  private report(): void {
+    if (this.reported) return;
+    this.reported = true;
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.status = this.localStatus ?? this.remoteStatus();
+    this.listener.onStatus(this.status);
+  }
+
+  /** What the server's answer (or its absence) means, per gRPC over HTTP/2. */
+  private remoteStatus(): grpc.StatusObject {
+    const t = this.trailers ?? (this.responseHeaders?.["grpc-status"] !== undefined ? this.responseHeaders : undefined);
+    if (t) {
+      const code = Number(t["grpc-status"]);
+      const metadata = metadataOf(t) ?? new grpc.Metadata();
+      return { code: Number.isInteger(code) && code >= 0 && code <= 16 ? code : grpc.status.UNKNOWN, details: decodeMessage(t["grpc-message"]), metadata };
+    }
+    const rst = this.stream.rstCode;
+    if (this.session.destroyed && (rst === undefined || rst === NGHTTP2_CANCEL || rst === NGHTTP2_NO_ERROR)) {
+      // Not the server's reset: the connection went (node resets its streams with CANCEL).
+      const why = sessionErrors.get(this.session)?.message ?? this.streamError?.message;
+      return { code: grpc.status.UNAVAILABLE, details: `Connection dropped${why ? `: ${why}` : ""}`, metadata: new grpc.Metadata() };
+    }
+    if (rst !== undefined && rst !== NGHTTP2_NO_ERROR) {
+      const code =
+        rst === NGHTTP2_REFUSED_STREAM
+          ? grpc.status.UNAVAILABLE
+          : rst === NGHTTP2_CANCEL
+            ? grpc.status.CANCELLED
+            : rst === NGHTTP2_ENHANCE_YOUR_CALM
+              ? grpc.status.RESOURCE_EXHAUSTED
+              : rst === NGHTTP2_INADEQUATE_SECURITY
+                ? grpc.status.PERMISSION_DENIED
+                : grpc.status.INTERNAL;
+      const why = this.streamError && !/RST_STREAM|NGHTTP2_/.test(this.streamError.message) ? `: ${this.streamError.message}` : "";
+      return { code, details: `Received RST_STREAM with code ${rst}${why}`, metadata: new grpc.Metadata() };
+    }
+    const h = this.responseHeaders;
+    if (!h) {
+      const why = this.streamError?.message ?? "the connection closed before the server answered";
+      return { code: grpc.status.UNAVAILABLE, details: why, metadata: new grpc.Metadata() };
+    }
+    const httpStatus = Number(h[HTTP2_HEADER_STATUS]);
+    if (httpStatus !== 200) return { code: codeOfHttpStatus(httpStatus), details: `Received HTTP status code ${httpStatus}`, metadata: new grpc.Metadata() };
+    const type = String(h[HTTP2_HEADER_CONTENT_TYPE] ?? "");
+    if (!type.startsWith("application/grpc")) return { code: grpc.status.UNKNOWN, details: `the server answered with content-type ${type || "(none)"}, not gRPC`, metadata: new grpc.Metadata() };
+    return { code: grpc.status.UNKNOWN, details: "the server ended the call without a status", metadata: new grpc.Metadata() };
+  }
+}
+
+function uncork(s: ClientHttp2Stream): void {
+  s.uncork();
+}
+
+/**
+ * Response headers or trailers as Metadata: transport keys left out, `-bin` values decoded;
+ * undefined when nothing is left.
+ */
+export function metadataOf(h: IncomingHttpHeaders): grpc.Metadata | undefined {
+  let kept: IncomingHttpHeaders | undefined;
+  for (const key of Object.keys(h)) {
+    if (key.startsWith(":") || key === "content-type" || key === "grpc-status" || key === "grpc-message" || key === "grpc-encoding" || key === "grpc-accept-encoding" || key === "date") continue;
+    (kept ??= {})[key] = h[key];
+  }
+  return kept && grpc.Metadata.fromHttp2Headers(kept);
+}
+
+function decodeMessage(value: string | string[] | undefined): string {
+  const v = Array.isArray(value) ? value.join(",") : (value ?? "");
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+}
+
+/** gRPC's mapping of an HTTP status without a gRPC status (doc/http-grpc-status-mapping.md). */
+function codeOfHttpStatus(s: number): number {
+  switch (s) {
+    case 400:
+      return grpc.status.INTERNAL;
+    case 401:
+      return grpc.status.UNAUTHENTICATED;
+    case 403:
+      return grpc.status.PERMISSION_DENIED;
+    case 404:
+      return grpc.status.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return grpc.status.UNAVAILABLE;
+    default:
+      return grpc.status.UNKNOWN;
+  }
+}
+
+/** A grpc-timeout value: at most 8 digits, in the finest unit that fits. */
+export function grpcTimeout(ms: number): string {
+  const m = Math.max(1, Math.ceil(ms));
+  if (m < 1e8) return `${m}m`;
+  const s = Math.ceil(m / 1000);
+  if (s < 1e8) return `${s}S`;
+  const min = Math.ceil(s / 60);
+  if (min < 1e8) return `${min}M`;
+  return `${Math.min(99_999_999, Math.ceil(min / 60))}H`;
+}

@@ -1,0 +1,74 @@
+// The data-plane benchmark's harness must not rot unnoticed: this runs it for real (h2load
+// against the bare grpc-js server, a few hundred requests) and checks that it produced a
+// parsed result. Nothing about speed is asserted; that is what `npm run bench` prints.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { grpcFrame, h2loadArgs, parseH2loadLog, parseH2loadOutput, percentile, runH2load } from "../../bench/h2load.js";
+import { startRole, stop } from "../../bench/processes.js";
+
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+
+test("h2load's summary and per-request log are parsed; a missing line is an error that quotes the output", () => {
+  const out = [
+    "finished in 3.00s, 19456.00 req/s, 741.58KB/s",
+    "requests: 38912 total, 38912 started, 38912 done, 38900 succeeded, 12 failed, 0 errored, 0 timeout",
+    "status codes: 38944 2xx, 0 3xx, 0 4xx, 0 5xx",
+  ].join("\n");
+  assert.deepEqual(parseH2loadOutput(out), { requestsPerSecond: 19456, done: 38912, succeeded: 38900, failed: 12, errored: 0, timeout: 0, status2xx: 38944 });
+  assert.throws(() => parseH2loadOutput("connect failed"), /no .*req\/s.*\n.*connect failed/);
+  const log = parseH2loadLog("1796528867277183\t200\t372\n1796528867277599\t200\t273\n1796528867277884\t503\t9\n");
+  assert.deepEqual([...log], [273, 372]);
+  assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50), 5);
+  assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99), 10);
+  assert.deepEqual([...grpcFrame(new Uint8Array([7]))], [0, 0, 0, 0, 1, 7]);
+  const args = h2loadArgs({ url: "http://127.0.0.1:1/a.B/C", message: new Uint8Array(0), clients: 4, streams: 32, seconds: 1.5, warmupSeconds: 0.5 }, "/body");
+  assert.deepEqual(args.slice(args.indexOf("-D"), args.indexOf("-D") + 4), ["-D", "1500ms", "--warm-up-time", "500ms"]);
+});
+
+test("the bench measures the direct path end to end and reports a parsed result", { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "grpcrouter-bench-test-"));
+  try {
+    const json = path.join(dir, "result.json");
+    const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", "runtime/bench/dataplane.bench.ts", "direct"], {
+      cwd: repoRoot,
+      env: { ...process.env, BENCH_REQUESTS: "200", BENCH_STREAM_MESSAGES: "3", BENCH_JSON: json },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d));
+    child.stderr.on("data", (d: Buffer) => (output += d));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    assert.equal(code, 0, output);
+    const result = JSON.parse(readFileSync(json, "utf8")) as { paths: Array<{ key: string; rps?: number; p50Us?: number; p99Us?: number; failed?: number; error?: string }> };
+    assert.deepEqual(result.paths.map((p) => p.key), ["direct", "stream-direct"], output);
+    for (const p of result.paths) {
+      assert.equal(p.error, undefined, `${p.key}: ${p.error}`);
+      assert.equal(p.failed, 0, `${p.key} had failed requests`);
+      assert.ok(p.rps! > 0 && p.p50Us! > 0 && p.p99Us! >= p.p50Us!, `${p.key}: ${JSON.stringify(p)}`);
+    }
+    assert.match(output, /\| direct: bare grpc-js server +\| +[\d,]+ \|/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a gRPC error is an HTTP 200 to h2load; the instance's count of answered calls tells them apart", { timeout: 120_000 }, async () => {
+  const direct = await startRole("grpc-direct");
+  try {
+    const load = async (method: string) => {
+      const before = await direct.answered();
+      const r = await runH2load({ url: `http://127.0.0.1:${String(direct.ready.port)}${method}`, message: new Uint8Array(0), clients: 2, streams: 4, requests: 100 });
+      return { succeeded: r.succeeded, answered: (await direct.answered()) - before };
+    };
+    assert.deepEqual(await load("/demo.v1.Echo/Say"), { succeeded: 100, answered: 100 });
+    // UNIMPLEMENTED, in HTTP 200 trailers: what the bench reports as calls that never reached the instance.
+    assert.deepEqual(await load("/demo.v1.Echo/NoSuchMethod"), { succeeded: 100, answered: 0 });
+  } finally {
+    await stop(direct);
+  }
+});

@@ -1,0 +1,53 @@
+// The router's HTTP/2 GOAWAY (here: grpc-js's max_connection_age, the way servers and
+// load balancers retire long connections): the bridge moves its Register stream to a new
+// connection at once — no backoff, no call failed — and calls in flight finish on the old one.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { createRouter } from "../../src/tunnel/index.js";
+import { SimpleRequestSchema, SimpleResponseSchema, StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema } from "./gen/interop/v1/test_pb.js";
+import { TestClient, TestTunnel, collect, methodOf, quietLog, startBridge, waitFor } from "./helpers.js";
+
+test("GOAWAY from the router: the bridge registers on a new connection, calls in flight finish", { timeout: 120_000 }, async () => {
+  // Every connection is told to go away after 1 s, and given a minute to finish its calls.
+  const server = new grpc.Server({ "grpc.max_connection_age_ms": 1000, "grpc.max_connection_age_grace_ms": 60_000 });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const target = `127.0.0.1:${port}`;
+  const router = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
+  router.addTo(server);
+  const logs: string[] = [];
+  // A long backoff: had the bridge lost its stream instead of moving it, it would stay away.
+  const bridge = await startBridge(target, "goaway", { backoff: { initialMs: 60_000 }, logger: quietLog(logs) });
+  const client = new TestClient(target);
+  try {
+    // A call that outlives several GOAWAYs of the bridge's connection.
+    const stream = client.serverStream(
+      methodOf("StreamingOutputCall"),
+      StreamingOutputCallRequestSchema,
+      StreamingOutputCallResponseSchema,
+      create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 8 }, () => ({ size: 4, intervalUs: 400_000 })) }),
+    );
+    const done = collect(stream);
+    await waitFor("two GOAWAYs handled by the bridge", () => logs.filter((l) => /sent GOAWAY; moving Register stream 0 to a new connection/.test(l)).length >= 2);
+    const { messages, status } = await done;
+    assert.equal(status.code, grpc.status.OK, status.details);
+    assert.equal(messages.length, 8);
+    // New calls reach the instance over its current connection.
+    for (let i = 0; i < 3; i++) {
+      const { res } = await client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 2 }), new grpc.Metadata(), {
+        deadline: new Date(Date.now() + 20_000),
+      });
+      assert.equal(res.instanceId, "goaway");
+    }
+    assert.deepEqual(router.instances().map((i) => i.id).filter((v, i, a) => a.indexOf(v) === i), ["goaway"]);
+    assert.equal(logs.filter((l) => /lost \(/.test(l)).length, 0, `a Register stream was lost instead of moved:\n${logs.join("\n")}`);
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+    server.forceShutdown();
+  }
+});
