@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { compileModule } from "@grpcrouter/generator";
+import { addReflection } from "@grpcrouter/runtime";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const echoProtoDir = path.join(repoRoot, "examples/echo/proto");
@@ -103,7 +104,7 @@ const codec = <D extends DescMessage>(schema: D) => ({
 type Json = Record<string, unknown>;
 
 /** A plain grpc-js Echo server: what `grpcrouter bridge` puts behind a router. */
-export async function startPlainEcho(schemas: Awaited<ReturnType<typeof echoSchemas>>, name: string): Promise<{ address: string; close(): Promise<void> }> {
+export async function startPlainEcho(schemas: Awaited<ReturnType<typeof echoSchemas>>, name: string, port = 0, reflectionServices?: string[], setup?: (server: grpc.Server) => void): Promise<{ address: string; close(): Promise<void> }> {
   const SayRequest = codec(schemas.message("SayRequest"));
   const SayResponse = codec(schemas.message("SayResponse"));
   const CountRequest = codec(schemas.message("CountRequest"));
@@ -152,11 +153,14 @@ export async function startPlainEcho(schemas: Awaited<ReturnType<typeof echoSche
       },
     },
   );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  // Server reflection listing these services (names only), when asked.
+  if (reflectionServices) addReflection(server, [], [...reflectionServices, "grpc.reflection.v1.ServerReflection"]);
+  setup?.(server);
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
   return {
-    address: `127.0.0.1:${port}`,
+    address: `127.0.0.1:${bound}`,
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
 }

@@ -9,3 +9,4 @@ export * from "./discovery/index.js";
 export * from "./tunnel/index.js";
 export * from "./config/index.js";
 export * from "./auth/index.js";
+export * from "./log/index.js";

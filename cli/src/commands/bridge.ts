@@ -21,6 +21,7 @@ import {
 import { UsageError, type Command } from "../command.js";
 import { moduleArgs } from "./module-args.js";
 import { loadServedModule } from "./serve-module.js";
+import { TargetHealth, targetServices, watchTargetHealth } from "./target-health.js";
 import { bridgeSecurity, bridgeSecurityDetails, bridgeSecurityOptions } from "./tls.js";
 
 /**
@@ -114,6 +115,10 @@ export const bridgeCommand: Command = {
     "  --label K=V         a label for routing (repeatable)",
     "  --streams N         Register streams per service (default: 1)",
     "  --max-calls N       calls at once per service (default: no limit)",
+    "  --health-interval S how often to check the target (default: 5): grpc.health.v1 when it",
+    "                      serves it, else a connection probe; the router hears NOT_SERVING",
+    "                      while the target is down. When the target serves reflection, only",
+    "                      the services it lists are registered",
     ...bridgeSecurityDetails,
     "  --proxy URL         reach the router through this HTTP CONNECT proxy,",
     "                      http://[user:password@]host:port (default: grpc_proxy, https_proxy or",
@@ -135,6 +140,7 @@ export const bridgeCommand: Command = {
     label: { type: "string", multiple: true },
     streams: { type: "string" },
     "max-calls": { type: "string" },
+    "health-interval": { type: "string" },
     ...bridgeSecurityOptions,
     proxy: { type: "string" },
     "dns-refresh": { type: "string" },
@@ -165,22 +171,37 @@ export const bridgeCommand: Command = {
       return 1;
     }
     const only = (v.service as string[] | undefined) ?? [];
-    const specs = loaded.module.specs.filter((s) => only.length === 0 || only.includes(s.service.typeName));
+    let specs = loaded.module.specs.filter((s) => only.length === 0 || only.includes(s.service.typeName));
     const unknown = only.filter((n) => !loaded.module.specs.some((s) => s.service.typeName === n));
     if (unknown.length) throw new UsageError(`--service ${unknown.join(", ")}: not in the module (it has ${loaded.module.specs.map((s) => s.service.typeName).join(", ")})`);
+    const healthInterval = seconds(v["health-interval"], "health-interval", 5);
+    const log = (line: string): void => {
+      io.stderr.write(`grpcrouter bridge: ${line}\n`);
+    };
+
+    // ---- the target's services and health (target-health.ts), apart from forwarding ----
+    const implemented = await targetServices(target, security.targetCredentials);
+    if (implemented) {
+      const missing = specs.filter((s) => !implemented.includes(s.service.typeName)).map((s) => s.service.typeName);
+      if (missing.length) log(`not registering ${missing.join(", ")}: ${target} does not implement ${missing.length === 1 ? "it" : "them"} (its reflection lists ${implemented.join(", ")})`);
+      specs = specs.filter((s) => implemented.includes(s.service.typeName));
+      if (specs.length === 0) {
+        io.stderr.write(`grpcrouter bridge: ${target} implements none of the services to register\n`);
+        return 1;
+      }
+    }
+    const targetHealth = new TargetHealth(target, security.targetCredentials, specs.map((s) => s.service.typeName));
+    const initial = await targetHealth.check();
 
     // The target follows the proxy environment as grpc-js did; --proxy itself is for the router.
     // No keepalive pings: between calls the connection is idle, and C-core servers answer
     // pings without calls with GOAWAY.
     const targetChannel = new Http2Channel(target, { credentials: security.targetCredentials, keepalive: false, ...(proxy === false ? { proxy: false } : {}) });
     const handler = passthroughHandler(targetChannel);
-    const log = (line: string): void => {
-      io.stderr.write(`grpcrouter bridge: ${line}\n`);
-    };
     const bridges: Bridge[] = specs.map((spec) =>
       createRawBridge(spec, handler, {
         router: routers,
-        ...(v["dns-refresh"] !== undefined ? { routerRefreshMs: seconds(v["dns-refresh"], "dns-refresh") * 1000 } : {}),
+        ...(v["dns-refresh"] !== undefined ? { routerRefreshMs: seconds(v["dns-refresh"], "dns-refresh", 30) * 1000 } : {}),
         instanceId,
         labels,
         streams,
@@ -192,6 +213,13 @@ export const bridgeCommand: Command = {
         logger: log,
       }),
     );
+    // Registered NOT_SERVING while the target is down; the watch reports each change.
+    specs.forEach((spec, i) => bridges[i]!.setServing(initial.serving.get(spec.service.typeName) ?? true));
+    const stopWatching = watchTargetHealth(targetHealth, healthInterval * 1000, (service, serving, by) => {
+      const i = specs.findIndex((s) => s.service.typeName === service);
+      bridges[i]?.setServing(serving);
+      log(`${target} ${serving ? "is SERVING" : "is down: NOT_SERVING"} ${service} (${by === "health" ? "grpc.health.v1" : "connection probe"})`);
+    });
     // Bridges reconnect by themselves (an unreachable router, a restarting one are retried);
     // start() resolving means registered now. A router refusing the instance (a wrong or
     // revoked token, …), at start or on any later reconnect, stops that bridge and rejects
@@ -205,6 +233,8 @@ export const bridgeCommand: Command = {
       (e: unknown) => (e instanceof Error ? e.message : String(e)),
     );
     const reason = await Promise.race([waitForSignal().then(() => undefined), refused]);
+    stopWatching();
+    targetHealth.close();
     if (reason !== undefined) {
       io.stderr.write(`grpcrouter bridge: ${reason}\n`);
       await Promise.all(bridges.map((b) => b.stop(10_000)));
@@ -217,12 +247,6 @@ export const bridgeCommand: Command = {
     return 0;
   },
 };
-
-function seconds(value: unknown, name: string): number {
-  const n = Number(value);
-  if (typeof value !== "string" || !(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name} ${String(value)}: expected a number of seconds`);
-  return n;
-}
 
 /** --router, repeatable and comma-separated; each HOST:PORT or a dns: target. */
 function routerTargets(value: unknown): string[] {
@@ -259,6 +283,13 @@ function count(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "string" || !/^\d+$/.test(value)) throw new UsageError(`--${name} ${String(value)}: expected a whole number`);
   return Number(value);
+}
+
+function seconds(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (typeof value !== "string" || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} ${String(value)}: expected a number of seconds`);
+  return n;
 }
 
 function waitForSignal(): Promise<void> {

@@ -6,7 +6,7 @@
 // only the services whose tunnel changed (methods, field numbers): the others keep their
 // registered instances and live calls. A module that no longer compiles keeps the running
 // configuration and prints the diagnostics.
-import { watch, type FSWatcher } from "node:fs";
+import { appendFileSync, closeSync, openSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "@grpcrouter/generator";
@@ -21,7 +21,15 @@ import {
   createRouterMetrics,
   createRouterTracing,
   describeFromRegistry,
+  auditEvent,
+  auditJsonLine,
+  clientAuthorizer,
+  type ClientAuthorizer,
+  formatLogger,
   loadRouterConfig,
+  parseLogFormat,
+  type AuditSink,
+  type LogFormat,
   parseRouterTargets,
   RouterSet,
   settingsFor,
@@ -82,6 +90,10 @@ export interface ServeOptions {
   /** A router config file (JSON: balancer, resilience, waitForReady, rate limits per service);
    *  re-applied through Router.configure when it changes (with `watch`). */
   configFile?: string | undefined;
+  /** Log lines as text (default) or one JSON object per line. */
+  logFormat?: LogFormat;
+  /** The audit trail: registrations, refusals, departures, config changes (e.g. JSON lines to --audit-log). */
+  audit?: AuditSink | undefined;
   /** The other routers of this deployment (host:port as instances reach them), sent to
    *  bridges in Welcome so a bridge given one router registers with all of them. */
   peers?: readonly string[] | undefined;
@@ -107,9 +119,7 @@ export interface RunningServer {
 /** Starts everything; resolves once the router listens (rejects when the module does not compile). */
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
   const { io, root } = options;
-  const log = (line: string): void => {
-    io.stderr.write(`grpcrouter: ${line}\n`);
-  };
+  const log = formatLogger(options.logFormat ?? "text", (text) => void io.stderr.write(text));
   // One array for every router of this process: Welcome reads it when it is sent, so a
   // re-resolved --peers-dns reaches the next bridges that register.
   const peers: string[] = [...(options.peers ?? [])];
@@ -137,6 +147,19 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     for (const note of checkRouterConfig(config, servedServices(current), configName)) log(note);
   }
 
+  // Client authorization from the config (clientAuth), swapped into every router on reload.
+  const configDir = configFile ? path.dirname(configFile) : io.cwd;
+  const buildClientAuth = (c: RouterConfig): ClientAuthorizer | undefined => {
+    if (!c.clientAuth) return undefined;
+    const jwks = c.clientAuth.jwks?.file ? { file: path.resolve(configDir, c.clientAuth.jwks.file) } : c.clientAuth.jwks;
+    return clientAuthorizer({ ...c.clientAuth, ...(jwks ? { jwks } : {}) });
+  };
+  let clientAuth: ClientAuthorizer | undefined;
+  try {
+    clientAuth = buildClientAuth(config);
+  } catch (e) {
+    throw new Error(`${configName}: ${(e as Error).message}`);
+  }
   const hub = new AdminHub({ describe: (method) => describeFromRegistry(current.registry)(method) });
   // Before the routers, so they count from the first call.
   const metrics: RouterMetrics | undefined =
@@ -199,7 +222,15 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   };
 
   const mount = (spec: TunnelSpec, scope: number): Router => {
-    const router = createRouter({ services: [{ tunnel: spec }], hub: hub.scoped(scope), logger: log, peers, ...(options.authorize ? { authorize: options.authorize } : {}) });
+    const router = createRouter({
+      services: [{ tunnel: spec }],
+      hub: hub.scoped(scope),
+      logger: log,
+      peers,
+      ...(options.authorize ? { authorize: options.authorize } : {}),
+      ...(options.audit ? { audit: options.audit } : {}),
+      ...(clientAuth ? { authorizeCall: clientAuth } : {}),
+    });
     configureRouter(router, spec.service.typeName, "start");
     router.addTo(server);
     return router;
@@ -275,15 +306,30 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       return;
     }
     if (JSON.stringify(next) === JSON.stringify(config)) return;
+    let nextAuth: ClientAuthorizer | undefined;
+    try {
+      nextAuth = buildClientAuth(next);
+    } catch (e) {
+      log(`${configName}: ${(e as Error).message}`);
+      log(`config reload failed; still using the previous configuration of ${configName}`);
+      return;
+    }
     const previous = config;
     config = next;
     // grpc-web: CORS applies to the next request
     const corsChanged = JSON.stringify(previous.cors) !== JSON.stringify(next.cors);
     if (corsChanged) server.setCors(next.cors);
+    if (JSON.stringify(previous.clientAuth) !== JSON.stringify(next.clientAuth)) {
+      clientAuth = nextAuth;
+      for (const r of routed.values()) r.router.setAuthorizeCall(clientAuth);
+      log(`client authorization ${clientAuth ? "updated" : "removed"} from ${configName}`);
+      options.audit?.(auditEvent("configChanged", { file: configFile!, detail: `client authorization ${clientAuth ? "updated" : "removed"}` }));
+    }
     // Only services whose settings changed: configure starts rate-limit buckets afresh.
     const changed = [...routed].filter(([service]) => JSON.stringify(settingsFor(previous, service)) !== JSON.stringify(settingsFor(next, service)));
     for (const [service, r] of changed) configureRouter(r.router, service, "reload");
     log(`config reloaded from ${configName}: ${changed.length ? `applied to ${changed.map(([s]) => s).join(", ")}` : "no routed service changed"}${corsChanged ? "; cors changed" : ""}`);
+    options.audit?.(auditEvent("configChanged", { file: configFile!, detail: changed.length ? `applied to ${changed.map(([s]) => s).join(", ")}` : "no routed service changed" }));
   };
   if (configFile && options.watch) {
     const base = path.basename(configFile);
@@ -385,7 +431,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -408,6 +454,9 @@ export const serveCommand: Command = {
     "                    re-resolved every 30 s; its addresses are told to bridges like --peer",
     "  --public-admin    also serve grpcrouter.v1.Admin when HOST is not loopback (it streams",
     "                    every call's metadata and bodies: pair it with --tls-client-ca)",
+    "  --log-format F    text (default) or json: one JSON object per log line",
+    "  --audit-log FILE  append an audit record (JSON line) for every registration, refusal,",
+    "                    departure and config change to FILE",
     ...serveSecurityDetails,
     "",
     "The router also serves grpc.reflection (v1, v1alpha), grpc.health.v1 and, on a loopback",
@@ -426,6 +475,8 @@ export const serveCommand: Command = {
     "public-admin": { type: "boolean" },
     "drain-grace": { type: "string" },
     config: { type: "string" },
+    "log-format": { type: "string" },
+    "audit-log": { type: "string" },
     peer: { type: "string", multiple: true },
     "peers-dns": { type: "string" },
     ...serveSecurityOptions,
@@ -438,8 +489,29 @@ export const serveCommand: Command = {
     const host = typeof values.host === "string" && values.host ? values.host : "127.0.0.1";
     const grace = values["drain-grace"] === undefined ? 10 : Number(values["drain-grace"]);
     if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--drain-grace ${String(values["drain-grace"])}: not a number of seconds`);
+    let logFormat: LogFormat;
+    try {
+      logFormat = parseLogFormat(typeof values["log-format"] === "string" ? values["log-format"] : undefined);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const auditFile = typeof values["audit-log"] === "string" && values["audit-log"] ? path.resolve(io.cwd, values["audit-log"]) : undefined;
+    let audit: AuditSink | undefined;
+    if (auditFile) {
+      // Owner-only: the audit trail names instances, principals and addresses.
+      try {
+        closeSync(openSync(auditFile, "a", 0o600));
+      } catch (e) {
+        throw new UsageError(`--audit-log ${auditFile}: ${(e as Error).message}`);
+      }
+      audit = (event) => appendFileSync(auditFile, `${auditJsonLine(event)}\n`);
+    }
     // TLS files and tokens are read now, so a bad one fails before anything listens.
-    const security = serveSecurity(values, io.cwd, (line) => io.stderr.write(`grpcrouter: ${line}\n`));
+    const securityLog = formatLogger(logFormat, (text) => void io.stderr.write(text));
+    const security = serveSecurity(values, io.cwd, (line) => {
+      securityLog(line);
+      if (/changed/.test(line)) audit?.(auditEvent("configChanged", { file: typeof values["token-file"] === "string" ? path.resolve(io.cwd, values["token-file"]) : "", detail: line }));
+    });
     const peers = ((values.peer as string[] | undefined) ?? []).flatMap((p) => p.split(",")).map((p) => p.trim()).filter(Boolean);
     const peersDns = typeof values["peers-dns"] === "string" ? values["peers-dns"] : undefined;
     try {
@@ -452,14 +524,14 @@ export const serveCommand: Command = {
     try {
       running = await startServe({
         peers,
-        peersDns, root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true });
+        peersDns, root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true, logFormat, audit });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;
     }
     io.stdout.write(`grpcrouter: router listening on ${running.address}\n`);
     io.stdout.write(`grpcrouter: security: ${security.summary}\n`);
-    if (security.authorize && !security.credentials) io.stderr.write("grpcrouter: warning: instance tokens travel in plaintext without --tls-cert\n");
+    if (security.authorize && !security.credentials) securityLog("warning: instance tokens travel in plaintext without --tls-cert");
     if (running.dashboardUrl) io.stdout.write(`grpcrouter: dashboard at ${running.dashboardUrl}\n`);
     if (running.metricsUrl) io.stdout.write(`grpcrouter: metrics at ${running.metricsUrl}\n`);
     io.stdout.write(`grpcrouter: serving ${path.relative(io.cwd, root) || "."}; Ctrl-C stops\n`);
@@ -472,7 +544,7 @@ export const serveCommand: Command = {
       process.on("SIGINT", stop);
       process.on("SIGTERM", stop);
     });
-    io.stderr.write(`grpcrouter: draining: no new calls; calls in flight have up to ${grace} s\n`);
+    securityLog(`draining: no new calls; calls in flight have up to ${grace} s`);
     await running.close(grace * 1000);
     return 0;
   },

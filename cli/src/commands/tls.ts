@@ -35,8 +35,11 @@ export const serveSecurityDetails = [
   "                    require a certificate signed by this CA from every peer, clients and",
   "                    instances alike (mTLS)",
   "  --token-file FILE instances must send a token listed in FILE to register; one per line:",
-  "                    TOKEN (any service) or SERVICE TOKEN (that service only); # comments.",
-  "                    Edits take effect for the next registrations (no restart)",
+  "                    TOKEN (any service) or SERVICE TOKEN (that service only), optionally",
+  "                    then instances=ID,PREFIX*,… (the token may register only those ids);",
+  "                    # comments. Edits take effect for the next registrations (no restart).",
+  "                    An instance id belongs to whoever registered it first while it is",
+  "                    registered: another token or certificate is refused PERMISSION_DENIED",
 ];
 
 export interface ServeSecurity {

@@ -37,7 +37,9 @@ const address = `${host}:${port}`;
 console.log(`router    listening on ${address}, routing demo.v1.Echo`);
 // The dashboard port follows the router's: 9091 beside 9090, a free one beside port 0.
 const adminPort = Number(values["admin-port"] ?? (Number(values.port) === 0 ? 0 : port + 1));
-const dashboard = await startDashboard({ hub, metrics, port: adminPort, host });
+// The dashboard shows every message's metadata and body: it stays on loopback whatever
+// --host says (reach it from elsewhere through an SSH tunnel, not an open port).
+const dashboard = await startDashboard({ hub, metrics, port: adminPort, host: "127.0.0.1" });
 console.log(`dashboard ${dashboard.url} shows instances, calls and every message, live (metrics: ${dashboard.url}metrics)`);
 
 // 2. The instance: an unchanged Connect ServiceImpl, bridged in three lines.

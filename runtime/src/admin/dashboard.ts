@@ -10,6 +10,7 @@ import { toJsonString } from "@bufbuild/protobuf";
 import { EventSchema, SnapshotSchema, type Event } from "../gen/grpcrouter/v1/admin_pb.js";
 import { DASHBOARD_ASSETS } from "./ui-assets.js";
 import { listenHttp } from "../http/listen.js";
+import { expectedHosts, hostRefusal } from "./host-check.js";
 import { serveMetrics } from "../metrics/server.js";
 import type { MetricsSource } from "../metrics/router-metrics.js";
 
@@ -31,6 +32,12 @@ export interface DashboardOptions {
   uiDir?: string;
   /** Serve these at `/metrics` (text exposition format), e.g. `createRouterMetrics({ hub })`. */
   metrics?: MetricsSource;
+  /**
+   * More names (host or host:port) the dashboard answers to, beyond 127.0.0.1, localhost,
+   * [::1] and the address it is bound to: e.g. the name of a proxy in front of it. Requests
+   * with any other Host (DNS rebinding) or a foreign Origin are refused (403).
+   */
+  allowedHosts?: readonly string[];
 }
 
 export interface Dashboard {
@@ -75,11 +82,6 @@ function eventJson(ev: Event): string {
   return json;
 }
 
-const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
-function isLoopback(host: string): boolean {
-  return LOOPBACK_NAMES.has(host) || host.startsWith("127.");
-}
-
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const { hub } = options;
   const host = options.host ?? "127.0.0.1";
@@ -104,12 +106,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
   });
 
+  let allowed: ReadonlySet<string> = new Set();
   function route(req: IncomingMessage, res: ServerResponse): void {
-    // A page on another site could point a name it controls at 127.0.0.1 (DNS rebinding) and
-    // read the traffic; a loopback dashboard answers only requests addressed to loopback.
-    const hostHeader = (req.headers.host ?? "").replace(/:\d+$/, "");
-    if (isLoopback(host) && !isLoopback(hostHeader)) {
-      res.writeHead(403, { "content-type": "text/plain" }).end("forbidden: the dashboard only answers to a loopback Host\n");
+    // DNS rebinding: exact Host and Origin checks (host-check.ts).
+    const refusal = hostRefusal(req.headers, allowed);
+    if (refusal) {
+      res.writeHead(403, { "content-type": "text/plain" }).end(`forbidden: ${refusal}\n`);
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -196,6 +198,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   }
 
   const { port, origin } = await listenHttp(server, options.port ?? 0, host);
+  allowed = expectedHosts(port, host, options.allowedHosts);
   return {
     url: `${origin}/`,
     port,

@@ -106,8 +106,13 @@ export interface AdminHubOptions {
   routerId?: string;
   /** host:port clients dial; settable later with `setRouterAddress` (e.g. after binding port 0). */
   routerAddress?: string;
-  /** Metadata keys whose values are replaced by "[redacted]" (default: DEFAULT_REDACTED_KEYS). */
-  redact?: readonly string[];
+  /**
+   * Metadata keys (exact, case-insensitive) and key patterns whose values are replaced by
+   * "[redacted]". Default DEFAULT_REDACTED: well-known credential headers and any key that
+   * looks like one (DEFAULT_REDACTED_PATTERN). A list given here replaces it; spread
+   * DEFAULT_REDACTED into it to add to the default, pass [] to show everything.
+   */
+  redact?: readonly (string | RegExp)[];
   /** Schema resolver for decoding bodies to JSON; without it bodies are never decoded. */
   describe?: DescribeMethod;
   /** Registry for google.protobuf.Any inside bodies. */

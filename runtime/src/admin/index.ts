@@ -2,6 +2,6 @@
 export { AdminHub, type AdminHubOptions, type HubEvent, type HubListener, type InstanceInfo, type CallId, type CallKind, type HealthInput } from "./hub.js";
 export { Watcher, type WatchOptions } from "./watcher.js";
 export { describeFromRegistry, type DescribeMethod } from "./body.js";
-export { DEFAULT_REDACTED_KEYS, REDACTED, type MetadataInput } from "./metadata.js";
+export { DEFAULT_REDACTED, DEFAULT_REDACTED_KEYS, DEFAULT_REDACTED_PATTERN, REDACTED, type MetadataInput } from "./metadata.js";
 export { addAdminService, adminServiceDefinition, createAdminClient, type AdminClient } from "./grpc.js";
 export { startDashboard, dashboardUiDir, dashboardWebviewHtml, DASHBOARD_CSP, type Dashboard, type DashboardOptions } from "./dashboard.js";

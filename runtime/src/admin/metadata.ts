@@ -9,7 +9,17 @@ export type MetadataInput =
   | Iterable<readonly [string, string | Uint8Array]>;
 
 /** Keys redacted unless the hub is configured otherwise (matched case-insensitively). */
-export const DEFAULT_REDACTED_KEYS: readonly string[] = ["authorization", "proxy-authorization", "cookie", "set-cookie"];
+export const DEFAULT_REDACTED_KEYS: readonly string[] = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-auth-token", "x-csrf-token", "x-amz-security-token"];
+
+/**
+ * Keys that look like credentials, redacted by default too: any key containing token,
+ * secret, password, passwd, apikey/api-key/api_key, auth, cookie, session, credential,
+ * signature, private, jwt or bearer ("x-goog-api-key", "x-session-id", "grpc-auth-bin").
+ */
+export const DEFAULT_REDACTED_PATTERN = /token|secret|passw(or)?d|api[-_]?key|auth|cookie|session|credential|signature|private|jwt|bearer/i;
+
+/** What the hub redacts by default: the keys and the pattern. A hub's `redact` option replaces it. */
+export const DEFAULT_REDACTED: readonly (string | RegExp)[] = [...DEFAULT_REDACTED_KEYS, DEFAULT_REDACTED_PATTERN];
 
 /** What replaces a redacted value. */
 export const REDACTED = "[redacted]";
@@ -40,12 +50,22 @@ function entriesOf(input: MetadataInput): Array<[string, string | Uint8Array]> {
 /** A redactor built once per hub: lower-cased key set, applied to every metadata map. */
 export class MetadataRedactor {
   private readonly keys: Set<string>;
-  constructor(keys: readonly string[] = DEFAULT_REDACTED_KEYS) {
-    this.keys = new Set(keys.map((k) => k.toLowerCase()));
+  private readonly patterns: RegExp[];
+  private readonly cache = new Map<string, boolean>();
+  constructor(rules: readonly (string | RegExp)[] = DEFAULT_REDACTED) {
+    this.keys = new Set(rules.filter((k): k is string => typeof k === "string").map((k) => k.toLowerCase()));
+    this.patterns = rules.filter((k): k is RegExp => k instanceof RegExp);
   }
 
   isRedacted(key: string): boolean {
-    return this.keys.has(key.toLowerCase());
+    const k = key.toLowerCase();
+    let r = this.cache.get(k);
+    if (r === undefined) {
+      r = this.keys.has(k) || this.patterns.some((p) => p.test(k));
+      // Keys come from callers: bound what is remembered.
+      if (this.cache.size < 10_000) this.cache.set(k, r);
+    }
+    return r;
   }
 
   /** Repeated keys are joined with ", " (as HTTP does); redacted keys keep their name. */
@@ -54,7 +74,7 @@ export class MetadataRedactor {
     if (!input) return map;
     for (const [rawKey, value] of entriesOf(input)) {
       const key = rawKey.toLowerCase();
-      const text = this.keys.has(key) ? REDACTED : valueText(value);
+      const text = this.isRedacted(key) ? REDACTED : valueText(value);
       map[key] = key in map && map[key] !== REDACTED ? `${map[key]}, ${text}` : text;
     }
     return map;

@@ -3,6 +3,7 @@
 // for the services its certificate's names are allowed, and can pin the instance id to a
 // certificate name so one instance cannot register under another's id.
 import type { HelloInfo, PeerCertificateInfo } from "../tunnel/index.js";
+import { idMatches } from "../tunnel/instance-identity.js";
 import { ANY_SERVICE, type Authorize } from "./tokens.js";
 
 export interface CertificateAuthorizerOptions {
@@ -14,6 +15,13 @@ export interface CertificateAuthorizerOptions {
   names: Readonly<Record<string, readonly string[]>>;
   /** Also require the Hello's instance id to be one of the certificate's names (default false). */
   bindInstanceId?: boolean;
+  /**
+   * Certificate name → the instance ids it may register: exact ids or prefixes ending in `*`
+   * ("edge-*"). A certificate with a name listed here may register only those ids (besides
+   * its own names when `bindInstanceId` is set); names not listed are not restricted unless
+   * `bindInstanceId` is set.
+   */
+  instances?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The names a certificate vouches for: its CN, then each SAN without its type ("DNS:a" → "a"). */
@@ -29,6 +37,7 @@ export function certificateNames(cert: PeerCertificateInfo): string[] {
  */
 export function certificateAuthorizer(options: CertificateAuthorizerOptions): Authorize {
   const allowed = new Map(Object.entries(options.names).map(([name, services]) => [name, new Set(services)]));
+  const bindings = new Map(Object.entries(options.instances ?? {}));
   return (hello: HelloInfo) => {
     const cert = hello.certificate;
     if (!cert) return "no client certificate (the router must require one: mTLS)";
@@ -37,8 +46,12 @@ export function certificateAuthorizer(options: CertificateAuthorizerOptions): Au
     if (!names.some((n) => allowed.get(n)?.has(hello.service) || allowed.get(n)?.has(ANY_SERVICE))) {
       return `certificate ${shown} may not register ${hello.service}`;
     }
-    if (options.bindInstanceId && !names.includes(hello.instanceId)) {
-      return `instance id ${JSON.stringify(hello.instanceId)} is not a name of its certificate ${shown}`;
+    const bound = names.flatMap((n) => bindings.get(n) ?? []);
+    const restricted = options.bindInstanceId === true || names.some((n) => bindings.has(n));
+    if (restricted && !names.includes(hello.instanceId) && !idMatches(bound, hello.instanceId)) {
+      return bound.length > 0
+        ? `certificate ${shown} may not register instance id ${JSON.stringify(hello.instanceId)}`
+        : `instance id ${JSON.stringify(hello.instanceId)} is not a name of its certificate ${shown}`;
     }
     return undefined;
   };

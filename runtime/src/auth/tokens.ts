@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import type { HelloInfo } from "../tunnel/index.js";
+import { idMatches } from "../tunnel/instance-identity.js";
 
 /** The `Hello.credentials` key a token travels under, unless told otherwise. */
 export const TOKEN_CREDENTIAL_KEY = "token";
@@ -13,10 +14,22 @@ export const TOKEN_CREDENTIAL_KEY = "token";
 export const ANY_SERVICE = "*";
 
 /**
+ * A token that may register only some instance ids: exact ids or prefixes ending in `*`
+ * ("edge-*"). So a leaked token of one fleet cannot register under another fleet's ids.
+ */
+export interface BoundToken {
+  token: string;
+  instances: readonly string[];
+}
+
+/** A token good for any instance id, or one bound to some ids. */
+export type AcceptedToken = string | BoundToken;
+
+/**
  * Accepted tokens: one token, a list (both for every service), or service name → its tokens,
  * where the key `"*"` (ANY_SERVICE) lists tokens good for every service.
  */
-export type AcceptedTokens = string | readonly string[] | Readonly<Record<string, readonly string[]>>;
+export type AcceptedTokens = string | readonly AcceptedToken[] | Readonly<Record<string, readonly AcceptedToken[]>>;
 
 export interface TokenAuthorizerOptions {
   tokens: AcceptedTokens;
@@ -37,7 +50,9 @@ export function tokenAuthorizer(options: TokenAuthorizerOptions): Authorize {
   const key = options.key ?? TOKEN_CREDENTIAL_KEY;
   const byService = normalize(options.tokens);
   // Digests have one length, so timingSafeEqual can compare a guess of any length.
-  const digests = new Map([...byService].map(([service, tokens]) => [service, tokens.map(digest)]));
+  const digests = new Map(
+    [...byService].map(([service, tokens]) => [service, tokens.map((t) => (typeof t === "string" ? { digest: digest(t), instances: undefined } : { digest: digest(t.token), instances: t.instances }))]),
+  );
   const any = digests.get(ANY_SERVICE) ?? [];
   return (hello) => {
     const given = hello.credentials[key];
@@ -46,20 +61,30 @@ export function tokenAuthorizer(options: TokenAuthorizerOptions): Authorize {
     if (candidates.length === 0) return `no token is accepted for ${hello.service}`;
     const guess = digest(given);
     let ok = false;
+    let bound = false;
     // No early exit: every candidate is compared, so the time taken does not say which matched.
-    for (const c of candidates) ok = timingSafeEqual(c, guess) || ok;
-    return ok ? undefined : `the token is not valid for ${hello.service}`;
+    for (const c of candidates) {
+      if (!timingSafeEqual(c.digest, guess)) continue;
+      if (c.instances === undefined || idMatches(c.instances, hello.instanceId)) ok = true;
+      else bound = true;
+    }
+    if (ok) return undefined;
+    return bound ? `the token may not register instance id ${JSON.stringify(hello.instanceId)}` : `the token is not valid for ${hello.service}`;
   };
 }
 
-function normalize(tokens: AcceptedTokens): Map<string, string[]> {
-  const entries: Array<[string, readonly string[]]> =
+function normalize(tokens: AcceptedTokens): Map<string, AcceptedToken[]> {
+  const entries: Array<[string, readonly AcceptedToken[]]> =
     typeof tokens === "string" ? [[ANY_SERVICE, [tokens]]] : isList(tokens) ? [[ANY_SERVICE, tokens]] : Object.entries(tokens);
-  const out = new Map<string, string[]>();
+  const out = new Map<string, AcceptedToken[]>();
   let count = 0;
   for (const [service, list] of entries) {
     for (const t of list) {
-      if (typeof t !== "string" || t === "") throw new Error(`tokenAuthorizer: an empty token for ${service === ANY_SERVICE ? "every service" : service}`);
+      const text = typeof t === "string" ? t : t?.token;
+      if (typeof text !== "string" || text === "") throw new Error(`tokenAuthorizer: an empty token for ${service === ANY_SERVICE ? "every service" : service}`);
+      if (typeof t !== "string" && (!Array.isArray(t.instances) || t.instances.length === 0 || t.instances.some((p) => typeof p !== "string" || p === ""))) {
+        throw new Error(`tokenAuthorizer: a token for ${service === ANY_SERVICE ? "every service" : service} is bound to no instance id (instances: [] admits nobody)`);
+      }
       count++;
     }
     out.set(service, [...(out.get(service) ?? []), ...list]);
@@ -69,7 +94,7 @@ function normalize(tokens: AcceptedTokens): Map<string, string[]> {
   return out;
 }
 
-function isList(t: AcceptedTokens): t is readonly string[] {
+function isList(t: AcceptedTokens): t is readonly AcceptedToken[] {
   return Array.isArray(t);
 }
 
@@ -80,24 +105,31 @@ export function tokenCredentials(token: string, key = TOKEN_CREDENTIAL_KEY): () 
 
 /**
  * Parses a router's token file: one entry per line, `TOKEN` (good for every service) or
- * `SERVICE TOKEN` (only for that fully qualified service); blank lines and `#` comments are
- * skipped. Errors name `file:line`.
+ * `SERVICE TOKEN` (only for that fully qualified service, or `*` for any), either followed by
+ * `instances=ID,PREFIX*,…` to bind the token to those instance ids (a prefix ends in `*`);
+ * blank lines and `#` comments are skipped. Errors name `file:line`.
  */
-export function parseTokenFile(text: string, file: string): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+export function parseTokenFile(text: string, file: string): Record<string, AcceptedToken[]> {
+  const out: Record<string, AcceptedToken[]> = {};
   let count = 0;
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
     const fields = line.split(/\s+/);
+    let instances: string[] | undefined;
+    if (fields.length > 1 && fields[fields.length - 1]!.startsWith("instances=")) {
+      instances = fields.pop()!.slice("instances=".length).split(",");
+      const bad = instances.find((p) => p === "" || (p.includes("*") && (!p.endsWith("*") || p.indexOf("*") !== p.length - 1)));
+      if (bad !== undefined) throw new Error(`${file}:${i + 1}: instances=${instances.join(",")}: ${bad === "" ? "an empty instance id" : `${JSON.stringify(bad)} is not an id or a prefix ending in *`}`);
+    }
     let service = ANY_SERVICE;
     let token: string;
     if (fields.length === 1) token = fields[0]!;
     else if (fields.length === 2) {
       [service, token] = fields as [string, string];
-      if (!/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/.test(service)) throw new Error(`${file}:${i + 1}: ${JSON.stringify(service)} is not a service name (expected e.g. demo.v1.Echo)`);
+      if (service !== ANY_SERVICE && !/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/.test(service)) throw new Error(`${file}:${i + 1}: ${JSON.stringify(service)} is not a service name (expected e.g. demo.v1.Echo)`);
     } else throw new Error(`${file}:${i + 1}: expected "TOKEN" or "SERVICE TOKEN", found ${fields.length} words`);
-    (out[service] ??= []).push(token);
+    (out[service] ??= []).push(instances ? { token, instances } : token);
     count++;
   });
   if (count === 0) throw new Error(`${file}: no tokens in the file; every instance would be refused`);
@@ -105,7 +137,7 @@ export function parseTokenFile(text: string, file: string): Record<string, strin
 }
 
 /** Reads and parses a router's token file (see parseTokenFile). */
-export function readTokenFile(file: string): Record<string, string[]> {
+export function readTokenFile(file: string): Record<string, AcceptedToken[]> {
   return parseTokenFile(readText(file, "token file"), file);
 }
 
@@ -126,7 +158,7 @@ export interface TokenFileAuthorizerOptions {
  * Reading it the first time throws, like readTokenFile.
  */
 export function tokenFileAuthorizer(file: string, options: TokenFileAuthorizerOptions = {}): Authorize & { readonly tokenCount: number } {
-  const build = (tokens: Record<string, string[]>) => tokenAuthorizer({ tokens, ...(options.key ? { key: options.key } : {}) });
+  const build = (tokens: Record<string, AcceptedToken[]>) => tokenAuthorizer({ tokens, ...(options.key ? { key: options.key } : {}) });
   const stamp = (): string => {
     let st;
     try {
@@ -140,7 +172,7 @@ export function tokenFileAuthorizer(file: string, options: TokenFileAuthorizerOp
   let tokens = readTokenFile(file);
   let current = build(tokens);
   let lastError = "";
-  const count = (t: Record<string, string[]>) => Object.values(t).reduce((n, l) => n + l.length, 0);
+  const count = (t: Record<string, AcceptedToken[]>) => Object.values(t).reduce((n, l) => n + l.length, 0);
   const authorize = (hello: HelloInfo): string | undefined => {
     try {
       const now = stamp();

@@ -8,6 +8,7 @@ import { resolveResilienceOptions, ResilienceConfigError, type ResilienceOptions
 import { parseRateLimits, RateLimitConfigError, type RateLimitOptions } from "../tunnel/rate-limit.js";
 import type { ServiceSettings } from "../tunnel/router.js";
 import { parseCorsOptions, type CorsOptions } from "../tunnel/http2/web-cors.js";
+import type { ClientAuthConfig, ClientRule } from "../auth/client-auth.js";
 
 /** Settings of one service (or of "*", the default of every service). */
 export interface ServiceConfig {
@@ -22,6 +23,8 @@ export interface RouterConfig {
   services: Record<string, ServiceConfig>;
   /** CORS of gRPC-Web and Connect calls from browsers (grpc-web). */
   cors?: CorsOptions;
+  /** Client authorization per service and method (auth/client-auth.ts); absent: every client may call. */
+  clientAuth?: ClientAuthConfig;
 }
 
 /** A config problem; `message` starts with the file (when known) and the field. */
@@ -126,7 +129,8 @@ class Parser {
 export function parseRouterConfig(value: unknown, source?: string): RouterConfig {
   const p = new Parser(source);
   const top = p.object(value, "", `an object {"services": {…}}`);
-  p.onlyFields(top, "config", ["services", "cors"]);
+  p.onlyFields(top, "config", ["services", "cors", "clientAuth"]);
+  const clientAuth = top.clientAuth === undefined ? undefined : parseClientAuth(p, top.clientAuth);
   const services: Record<string, ServiceConfig> = {};
   if (top.services !== undefined) {
     const s = p.object(top.services, "services", `an object of service name ("demo.v1.Echo", or "*" for every service) → settings`);
@@ -135,9 +139,59 @@ export function parseRouterConfig(value: unknown, source?: string): RouterConfig
       services[name] = p.service(v, `services[${JSON.stringify(name)}]`, name === "*");
     }
   }
-  // grpc-web: browsers' CORS
-  if (top.cors !== undefined) return { services, cors: parseCorsOptions(top.cors, (path, problem) => p.fail(path, problem)) };
-  return { services };
+  return {
+    services,
+    ...(clientAuth ? { clientAuth } : {}),
+    // grpc-web: browsers' CORS
+    ...(top.cors !== undefined ? { cors: parseCorsOptions(top.cors, (path, problem) => p.fail(path, problem)) } : {}),
+  };
+}
+
+/** The shape of `clientAuth`; keys are read (and checked) when the authorizer is built. */
+function parseClientAuth(p: Parser, v: unknown): ClientAuthConfig {
+  const o = p.object(v, "clientAuth", "an object");
+  p.onlyFields(o, "clientAuth", ["jwks", "issuer", "audience", "services"]);
+  const str = (x: unknown, path: string) => {
+    if (typeof x !== "string" || x === "") p.fail(path, `must be a non-empty string, got ${JSON.stringify(x)}`);
+    return x;
+  };
+  const strs = (x: unknown, path: string) => {
+    if (!Array.isArray(x) || x.length === 0) p.fail(path, `must be a non-empty list of strings`);
+    return x.map((e, i) => str(e, `${path}[${i}]`));
+  };
+  const out: ClientAuthConfig = { services: {} };
+  if (o.jwks !== undefined) {
+    const j = p.object(o.jwks, "clientAuth.jwks", `an object {"file": …} or {"url": …}`);
+    p.onlyFields(j, "clientAuth.jwks", ["file", "url"]);
+    if ((j.file === undefined) === (j.url === undefined)) p.fail("clientAuth.jwks", `give "file" or "url"`);
+    out.jwks = j.file !== undefined ? { file: str(j.file, "clientAuth.jwks.file") } : { url: str(j.url, "clientAuth.jwks.url") };
+  }
+  if (o.issuer !== undefined) out.issuer = str(o.issuer, "clientAuth.issuer");
+  if (o.audience !== undefined) out.audience = str(o.audience, "clientAuth.audience");
+  const services = p.object(o.services ?? {}, "clientAuth.services", "an object of service name (or \"*\") → rules");
+  for (const [name, rules] of Object.entries(services)) {
+    const path = `clientAuth.services[${JSON.stringify(name)}]`;
+    if (!Array.isArray(rules)) p.fail(path, "must be a list of rules");
+    out.services[name] = rules.map((r, i) => {
+      const rp = `${path}[${i}]`;
+      const ro = p.object(r, rp, `a rule {"methods"?, "certificates"?, "jwt"?}`);
+      p.onlyFields(ro, rp, ["methods", "certificates", "jwt"]);
+      if (ro.certificates === undefined && ro.jwt === undefined) p.fail(rp, `a rule needs "certificates" or "jwt" (whom it admits)`);
+      const rule: ClientRule = {};
+      if (ro.methods !== undefined) rule.methods = strs(ro.methods, `${rp}.methods`);
+      if (ro.certificates !== undefined) rule.certificates = strs(ro.certificates, `${rp}.certificates`);
+      if (ro.jwt !== undefined) {
+        const jo = p.object(ro.jwt, `${rp}.jwt`, `an object {"subjects"?, "scopes"?}`);
+        p.onlyFields(jo, `${rp}.jwt`, ["subjects", "scopes"]);
+        rule.jwt = {};
+        if (jo.subjects !== undefined) rule.jwt.subjects = strs(jo.subjects, `${rp}.jwt.subjects`);
+        if (jo.scopes !== undefined) rule.jwt.scopes = strs(jo.scopes, `${rp}.jwt.scopes`);
+      }
+      return rule;
+    });
+  }
+  if (Object.values(out.services).some((rs) => rs.some((r) => r.jwt)) && !out.jwks) p.fail("clientAuth.jwks", "jwt rules need a JWKS: {\"file\": …} or {\"url\": …}");
+  return out;
 }
 
 /** Parses the text of a JSON config file; syntax errors give the line and column. */

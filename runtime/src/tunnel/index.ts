@@ -15,6 +15,9 @@ export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, t
 export { CallError, type RawCall, type RawHandler, type RawStatus } from "./bridge-call.js";
 export { createBridge, connectHandler, type ConnectBridgeOptions } from "./bridge.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
+export { ANONYMOUS_PRINCIPAL, InstanceClaims, idMatches, principalOf } from "./instance-identity.js";
+export { DEFAULT_MAX_MESSAGE_BYTES, FRAME_OVERHEAD_BYTES, registerReceiveLimit } from "./message-limits.js";
+export { RegistrationLimits, type RegistrationLimitOptions } from "./registration-limits.js";
 export { Http2Channel, DialError, type Http2ChannelOptions } from "./bridge/http2-channel.js";
 export { GrpcClientStream, type GrpcCallListener, type GrpcCallOptions } from "./bridge/grpc-client-stream.js";
 export { parseProxyUrl } from "./bridge/proxy.js";

@@ -312,7 +312,7 @@ export class RoutedCall {
   onHeaders(entries: MetadataEntry[]): void {
     if (this.finished || this.headersSent) return;
     this.headersSent = true;
-    const md = metadataFromEntries(entries, (k, why) => this.ctx.log(`call ${this.method.path}: dropped response header ${k}: ${why}`));
+    const md = metadataFromEntries(entries, (k, why) => this.ctx.log(`call ${this.method.path}: dropped response header ${JSON.stringify(k)}: ${why}`));
     this.client.sendHeaders(md);
     this.ctx.observer.headers(this, md);
   }
@@ -355,7 +355,7 @@ export class RoutedCall {
 
   onTrailers(t: Trailers): void {
     if (this.finished) return;
-    const md = metadataFromEntries(t.metadata, (k, why) => this.ctx.log(`call ${this.method.path}: dropped trailer ${k}: ${why}`));
+    const md = metadataFromEntries(t.metadata, (k, why) => this.ctx.log(`call ${this.method.path}: dropped trailer ${JSON.stringify(k)}: ${why}`));
     if (t.code !== 0 && this.attempt) {
       // The instance refused a call it never started (it is draining or full): that call
       // was never delivered. Any other failure may be retried under the pool's rule.
@@ -382,6 +382,13 @@ export class RoutedCall {
 
   /** Fails the call from the router's side (no instance, limits, shutdown). */
   fail(code: grpc.status, message: string): void {
+    this.finish(code, message);
+  }
+
+  /** Fails the call and tells its instance to stop (an oversized message). */
+  failAndCancel(code: grpc.status, message: string): void {
+    if (this.finished) return;
+    this.sendCancel(message, false);
     this.finish(code, message);
   }
 

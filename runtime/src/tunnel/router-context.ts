@@ -1,5 +1,9 @@
 // What the parts of a router share: resolved limits, the logger and the admin hub.
 import type { AdminHub } from "../admin/index.js";
+import type { AuditEvent, AuditKind } from "../log/audit.js";
+import type { RouterByteBudget } from "./byte-budget.js";
+import type { InstanceClaims } from "./instance-identity.js";
+import type { RegistrationLimits } from "./registration-limits.js";
 import type { Clock } from "../resilience/index.js";
 import type { PeerCertificateInfo } from "./peer-certificate.js";
 import type { CallObserver } from "./router-observer.js";
@@ -16,6 +20,8 @@ export interface RouterLimits {
   readonly heartbeatTimeoutMs: number;
   /** A stream that has not said Hello within this time is closed. */
   readonly helloTimeoutMs: number;
+  /** Largest request or response message of a call (message-limits.ts). */
+  readonly maxMessageBytes: number;
 }
 
 export interface HelloInfo {
@@ -40,6 +46,14 @@ export interface RouterContext {
   /** Time of the resilience layer (ejections, queue waits, retry backoff, budgets). */
   readonly clock: Clock;
   readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;
+  /** Byte bounds of every Register stream and of the router (byte-budget.ts). */
+  readonly budget: RouterByteBudget;
+  /** Register streams per connection/address, Hellos per second (registration-limits.ts). */
+  readonly registrations: RegistrationLimits;
+  /** Records a registration event in the audit trail (log/audit.ts). */
+  readonly audit: (kind: AuditKind, fields: Omit<AuditEvent, "kind" | "time">) => void;
+  /** Who owns which instance id (instance-identity.ts). */
+  readonly claims: InstanceClaims;
   /** Router-wide call ids for the admin hub (stream call ids repeat across streams). */
   nextHubCallId(): number;
   /** Client calls in flight or pending, for close(). */

@@ -194,7 +194,7 @@ export class ServiceRoute implements CallRoute {
     this.updateLimit(inst);
   }
 
-  removeStream(s: InstanceStream): void {
+  removeStream(s: InstanceStream, reason?: string): void {
     const inst = s.instance;
     if (!inst) return;
     const i = inst.streams.indexOf(s);
@@ -202,7 +202,7 @@ export class ServiceRoute implements CallRoute {
     if (inst.streams.length === 0 && this.instances.get(inst.id) === inst) {
       this.instances.delete(inst.id);
       this.pool.remove(inst.id);
-      this.ctx.log(`deregistered instance ${JSON.stringify(inst.id)} of ${this.serviceName}`);
+      this.ctx.log(`deregistered instance ${JSON.stringify(inst.id)} of ${this.serviceName}${reason ? `: ${reason}` : ""}`);
       this.ctx.hub?.publish({ type: "instanceDeregistered", instance: { id: inst.id, service: this.serviceName } });
     } else {
       this.streamChanged(s);

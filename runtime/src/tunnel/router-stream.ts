@@ -21,8 +21,11 @@ import {
 import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
 import type { ServerCall } from "./http2/server-call.js";
 import type { RoutedCall } from "./router-call.js";
-import type { RouterContext } from "./router-context.js";
+import type { HelloInfo, RouterContext } from "./router-context.js";
+import { ANONYMOUS_PRINCIPAL, principalOf } from "./instance-identity.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
+import type { StreamMeter } from "./byte-budget.js";
+import { oversized } from "./message-limits.js";
 import { FrameSender } from "./sender.js";
 import { FrameError } from "./wire.js";
 
@@ -46,6 +49,9 @@ export class InstanceStream {
   readonly peer: string;
   private readonly helloTimer: NodeJS.Timeout;
   private pingNonce = 0n;
+  readonly meter: StreamMeter;
+  /** Who the instance is (instance-identity.ts), known from its Hello. */
+  principal = ANONYMOUS_PRINCIPAL;
 
   constructor(
     private readonly ctx: RouterContext,
@@ -55,12 +61,14 @@ export class InstanceStream {
     private readonly onClosed: () => void = () => {},
   ) {
     this.peer = duplex.peer;
+    // security: queued and held bytes are bounded by pausing this stream (byte-budget.ts).
+    this.meter = ctx.budget.meter(duplex, () => this.bufferedBytes());
     this.sender = new FrameSender((message) => {
       this.flushSeq++;
       this.lastSent = Date.now();
       try {
-        // Never waits on write(): per-call windows bound what can be queued here.
-        this.duplex.write(message);
+        // Never waits on write(): the meter stops reading the stream while too much is queued.
+        this.meter.write(this.duplex, message);
       } catch {
         this.close("write failed");
       }
@@ -123,6 +131,17 @@ export class InstanceStream {
   /** Heartbeat tick from the router: ping when idle, close when the peer went silent. */
   tick(now: number): void {
     if (this.state !== "open") return;
+    // security (byte-budget.ts): a peer that does not read is dropped; while the router is
+    // the one not reading (slow clients), the peer's silence is not its fault.
+    const stalled = this.meter.stalled(now, this.ctx.limits.heartbeatTimeoutMs);
+    if (stalled) {
+      this.fail(stalled);
+      // A status would wait behind the unread data, keeping the stream and its queued bytes
+      // until the connection closes: reset the stream (RST_STREAM CANCEL) instead.
+      this.duplex.reset?.();
+      return;
+    }
+    if (this.meter.paused) this.lastReceived = now;
     if (now - this.lastReceived > this.ctx.limits.heartbeatTimeoutMs) {
       this.fail(`no frame for ${now - this.lastReceived} ms (heartbeat timeout)`);
       return;
@@ -167,6 +186,7 @@ export class InstanceStream {
       }
       if (this.closed) return;
     }
+    this.meter.afterRead(); // security: stop reading while over a byte bound
   }
 
   private onFrame(f: Frame): void {
@@ -226,6 +246,11 @@ export class InstanceStream {
           throw new FrameError(`call ${f.call} is ${call.method.path} (field ${call.method.field}) but got payload field ${f.field}`);
         }
         if (call.responseCredit <= 0) throw new FrameError(`call ${f.call} overran its window (${-call.responseCredit} bytes beyond it)`);
+        {
+          // security: an oversized response fails its call, not the stream (message-limits.ts).
+          const tooBig = oversized("response", f.body.length, this.ctx.limits.maxMessageBytes);
+          if (tooBig) return call.failAndCancel(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${tooBig}`);
+        }
         call.onPayload(f.body);
     }
   }
@@ -233,25 +258,27 @@ export class InstanceStream {
   private onHello(hello: Hello): void {
     this.hello = hello;
     clearTimeout(this.helloTimer);
+    // security: Hellos per second (registration-limits.ts); the bridge retries with backoff.
+    if (!this.ctx.registrations.takeHello()) return this.turnAway("too many registrations per second", grpc.status.RESOURCE_EXHAUSTED);
     const refusal = this.checkHello(hello);
     if (refusal) return this.refuse(refusal);
     if (this.ctx.closing) return this.turnAway("the router is shutting down");
     this.requestWindow = hello.initialWindow || DEFAULT_WINDOW;
+    const certificate = this.duplex.peerCertificate();
+    const info: HelloInfo = {
+      instanceId: hello.instanceId,
+      service: hello.service,
+      labels: hello.labels,
+      credentials: hello.credentials,
+      peer: this.peer,
+      ...(certificate ? { certificate } : {}),
+    };
+    this.principal = principalOf(info); // security: who owns the id (instance-identity.ts)
     const authorize = this.ctx.authorize;
     if (!authorize) return this.accept();
     this.state = "authorizing";
-    const certificate = this.duplex.peerCertificate();
     Promise.resolve()
-      .then(() =>
-        authorize({
-          instanceId: hello.instanceId,
-          service: hello.service,
-          labels: hello.labels,
-          credentials: hello.credentials,
-          peer: this.peer,
-          ...(certificate ? { certificate } : {}),
-        }),
-      )
+      .then(() => authorize(info))
       .then(
         (reason) => {
           if (this.state !== "authorizing") return;
@@ -277,6 +304,9 @@ export class InstanceStream {
   }
 
   private accept(): void {
+    // security: an id belongs to the principal that registered it first (instance-identity.ts).
+    const taken = this.ctx.claims.claim(this.route.serviceName, this.hello!.instanceId, this.principal, this);
+    if (taken) return this.refuse(taken, grpc.status.PERMISSION_DENIED);
     this.state = "open";
     this.sender.control(
       0,
@@ -292,6 +322,12 @@ export class InstanceStream {
       }),
     );
     this.route.addStream(this);
+    this.ctx.audit("registered", this.auditFields()); // security: audit trail
+  }
+
+  /** What the audit trail records of this stream. */
+  private auditFields(reason?: string) {
+    return { service: this.route.serviceName, instanceId: this.hello?.instanceId ?? "", principal: this.principal, peer: this.peer, ...(reason ? { reason } : {}) };
   }
 
   /**
@@ -300,8 +336,9 @@ export class InstanceStream {
    * may pass (shutting down, a failing authorize hook) only ends the stream UNAVAILABLE, so
    * the bridge reconnects with its backoff: see turnAway.
    */
-  private refuse(reason: string): void {
+  private refuse(reason: string, code: grpc.status = grpc.status.FAILED_PRECONDITION): void {
     this.ctx.log(`refused ${this.label}: ${reason}`);
+    this.ctx.audit("refused", this.auditFields(reason));
     this.sender.control(
       0,
       RouterFrame.Welcome,
@@ -309,13 +346,14 @@ export class InstanceStream {
       create(WelcomeSchema, { accepted: false, reason, protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, routerId: this.ctx.routerId }),
     );
     this.sender.flush();
-    this.close(reason, false, grpc.status.FAILED_PRECONDITION);
+    this.close(reason, false, code);
   }
 
   /** Not now, maybe later: ends the stream UNAVAILABLE without a Welcome, the bridge retries. */
-  private turnAway(reason: string): void {
+  private turnAway(reason: string, code: grpc.status = grpc.status.UNAVAILABLE): void {
     this.ctx.log(`turned away ${this.label}: ${reason} (it will retry)`);
-    this.close(reason, false, grpc.status.UNAVAILABLE);
+    this.ctx.audit("turnedAway", this.auditFields(reason));
+    this.close(reason, false, code);
   }
 
   /** A protocol violation: log it and close this stream only. */
@@ -330,6 +368,8 @@ export class InstanceStream {
     const wasOpen = this.state === "open";
     this.state = "closed";
     clearTimeout(this.helloTimer);
+    this.ctx.claims.release(this); // security: the id is free once no stream holds it
+    this.meter.close();
     this.sender.close();
     try {
       if (graceful || code === grpc.status.OK) this.duplex.end(grpc.status.OK, "");
@@ -337,7 +377,10 @@ export class InstanceStream {
     } catch {
       // already gone
     }
-    if (wasOpen) this.route.removeStream(this);
+    if (wasOpen) {
+      this.route.removeStream(this, reason);
+      this.ctx.audit("deregistered", this.auditFields(reason));
+    }
     this.onClosed();
     const calls = [...this.calls.values()];
     this.calls.clear();

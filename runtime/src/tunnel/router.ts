@@ -8,6 +8,14 @@ import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf"
 import * as grpc from "@grpc/grpc-js";
 import type { AdminHub } from "../admin/index.js";
 import { createBalancer, CustomBalancer, RoundRobinBalancer, type Balancer, type CustomPickFunction } from "../balancer/index.js";
+import { RouterByteBudget } from "./byte-budget.js";
+import { InstanceClaims } from "./instance-identity.js";
+import { DEFAULT_MAX_MESSAGE_BYTES, registerReceiveLimit } from "./message-limits.js";
+import { RegistrationLimits, type RegistrationLimitOptions } from "./registration-limits.js";
+import { rateLimitedLog } from "../log/rate-limited-log.js";
+import { auditEvent, type AuditSink } from "../log/audit.js";
+import type { ClientAuthorizer, ClientDenial } from "../auth/client-auth.js";
+import { peerCertificateOf } from "./peer-certificate.js";
 import { resolveResilienceOptions, systemClock, type Clock, type ResilienceOptions } from "../resilience/index.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { GrpcServer, type GrpcMethod, type ServerTls } from "./http2/server.js";
@@ -67,6 +75,36 @@ export interface RouterOptions {
    */
   streamBufferBytes?: number;
   /**
+   * Decides, per call, whether the client may call this method (e.g. `clientAuthorizer`:
+   * mTLS names, bearer JWTs). A denial is answered by the router; the call never reaches an
+   * instance. May be swapped while the router runs with `setAuthorizeCall`.
+   */
+  authorizeCall?: ClientAuthorizer;
+  /**
+   * The audit trail: told of every registration, refusal, turn-away and departure (with the
+   * instance's principal and the reason). Not rate-limited.
+   */
+  audit?: AuditSink;
+  /**
+   * Limits on registrations: Register streams per connection (default 256) and per remote
+   * address (default 4096), Hellos checked per second (default 500). Over them a stream ends
+   * RESOURCE_EXHAUSTED at once (a bridge retries with backoff).
+   */
+  registrationLimits?: RegistrationLimitOptions;
+  /**
+   * Response bytes all Register streams together may hold for clients; over it, streams
+   * holding any are not read until clients take their bytes. Default 1 GiB.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Frame bytes queued for one instance and not yet sent (Pongs, window updates, requests);
+   * over it the router stops reading that stream, and drops it when it stays over for the
+   * heartbeat timeout (an instance that does not read). Default 8 MiB.
+   */
+  maxQueuedBytesPerStream?: number;
+  /** Frame bytes queued for all instances together; over it, streams with any queued are not read. Default 256 MiB. */
+  maxQueuedBytes?: number;
+  /**
    * Default of `resilience.maxPendingPerInstance` (calls queued for one instance at its
    * limit) and of wait-for-ready's `maxWaiting` (calls waiting for any instance); beyond
    * them, RESOURCE_EXHAUSTED. Default 1000.
@@ -117,8 +155,12 @@ export interface RouterOptions {
 export interface RouterStats {
   /** Response bytes held for clients (received from instances, not yet granted back). */
   bufferedBytes: number;
+  /** Frame bytes written to Register streams and not yet sent. */
+  queuedBytes: number;
+  /** Register streams the router is not reading now (over a byte bound). */
+  pausedStreams: number;
   /** Per Register stream. */
-  streams: Array<{ service: string; instanceId: string; calls: number; bufferedBytes: number }>;
+  streams: Array<{ service: string; instanceId: string; calls: number; bufferedBytes: number; queuedBytes: number; paused: boolean }>;
   callsInFlight: number;
   callsPending: number;
 }
@@ -168,6 +210,8 @@ export interface Router {
    * change nothing.
    */
   configure(service: string, settings: ServiceSettings): void;
+  /** Replaces the client authorization of new calls (undefined: every client may call). */
+  setAuthorizeCall(authorize: ClientAuthorizer | undefined): void;
 }
 
 export function createRouter(options: RouterOptions): Router {
@@ -184,6 +228,7 @@ class RouterImpl implements Router {
   private readonly pendingCount = { n: 0 };
   private readonly maxMessageBytes: number;
   private readonly options: RouterOptions;
+  private authorizeCall: ClientAuthorizer | undefined;
 
   constructor(options: RouterOptions) {
     const callWindow = options.callWindow ?? 65536;
@@ -195,11 +240,14 @@ class RouterImpl implements Router {
       heartbeatIntervalMs: interval,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3 * interval,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     };
-    this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.options = options;
+    this.authorizeCall = options.authorizeCall;
     let hubIds = 0;
-    const logger = options.logger ?? ((line: string) => console.error(`grpcrouter: ${line}`));
+    // security: one line per kind of event, then a count (log/rate-limited-log.ts).
+    const logger = rateLimitedLog(options.logger ?? ((line: string) => console.error(`grpcrouter: ${line}`)));
     this.ctx = {
       routerId: options.routerId ?? randomUUID(),
       limits,
@@ -208,6 +256,15 @@ class RouterImpl implements Router {
       log: logger,
       authorize: options.authorize,
       peers: options.peers ?? [],
+      claims: new InstanceClaims(),
+      audit: (kind, fields) => options.audit?.(auditEvent(kind, fields)),
+      registrations: new RegistrationLimits(options.registrationLimits),
+      budget: new RouterByteBudget({
+        streamBufferBytes: options.streamBufferBytes ?? 64 * 1024 * 1024,
+        routerBufferBytes: options.maxBufferedBytes ?? 1024 * 1024 * 1024,
+        queuedBytesPerStream: options.maxQueuedBytesPerStream ?? 8 * 1024 * 1024,
+        routerQueuedBytes: options.maxQueuedBytes ?? 256 * 1024 * 1024,
+      }),
       clock: options.clock ?? systemClock,
       nextHubCallId: () => ++hubIds,
       active: new Set(),
@@ -236,7 +293,9 @@ class RouterImpl implements Router {
       // A Register message carries a payload plus its frame headers.
       server.add(route.table.registerPath, {
         singleRequest: false,
-        maxRequestBytes: this.maxMessageBytes + 64 * 1024,
+        // A payload plus its frame header (message-limits.ts): a maximal response must never
+        // close its instance's Register stream.
+        maxRequestBytes: registerReceiveLimit(this.maxMessageBytes),
         handle: (call) => this.onRegister(route, call),
       });
     }
@@ -284,15 +343,24 @@ class RouterImpl implements Router {
     this.ctx.log(`reconfigured ${service}: balancer ${balancer.describe()}${limiter ? ", rate limited" : ""}`);
   }
 
+  setAuthorizeCall(authorize: ClientAuthorizer | undefined): void {
+    this.authorizeCall = authorize;
+  }
+
   stats(): RouterStats {
-    const streams = [...this.streams].map((s) => ({
+    // A stream closed by the router may linger in the set until grpc-js reports its end.
+    const streams = [...this.streams].filter((s) => !s.closed).map((s) => ({
       service: s.route.serviceName,
       instanceId: s.hello?.instanceId ?? "",
       calls: s.calls.size,
       bufferedBytes: s.bufferedBytes(),
+      queuedBytes: s.meter.queued,
+      paused: s.meter.paused,
     }));
     return {
       bufferedBytes: streams.reduce((n, s) => n + s.bufferedBytes, 0),
+      queuedBytes: streams.reduce((n, s) => n + s.queuedBytes, 0),
+      pausedStreams: streams.filter((s) => s.paused).length,
       streams,
       callsInFlight: this.ctx.active.size - this.pendingCount.n,
       callsPending: this.pendingCount.n,
@@ -320,22 +388,55 @@ class RouterImpl implements Router {
   // ---- handlers ----
 
   private onRegister(route: ServiceRoute, call: ServerCall): void {
-    const s = new InstanceStream(this.ctx, route, call, () => this.streams.delete(s));
+    // security: Register streams per connection and per address (registration-limits.ts).
+    const peer = call.peer;
+    const over = this.ctx.registrations.open(peer);
+    if (over !== undefined) {
+      this.ctx.log(`refused a Register stream from ${peer}: ${over}`);
+      this.ctx.audit("refused", { service: route.serviceName, peer, reason: over });
+      call.end(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${over}`);
+      return;
+    }
+    const s = new InstanceStream(this.ctx, route, call, () => {
+      this.streams.delete(s);
+      this.ctx.registrations.close(peer);
+    });
     this.streams.add(s);
   }
 
   private methodFor(route: ServiceRoute, m: TunnelMethod): GrpcMethod {
     return {
       singleRequest: m.singleRequest,
+      // An oversized request message fails its call only, RESOURCE_EXHAUSTED naming size and limit.
       maxRequestBytes: this.maxMessageBytes,
       desc: m.method, // grpc-web: method kind and JSON types for gRPC-Web/Connect
       handle: (client, request) => {
         const call = new RoutedCall(this.ctx, route, m, client, request);
         this.ctx.active.add(call);
-        call.routingKey = route.routingKeyOf(call, request);
-        call.start();
+        const authorize = this.authorizeCall;
+        if (!authorize) return this.startCall(route, call, request);
+        // security: client authorization (auth/client-auth.ts) before any instance is involved.
+        void this.authorizeThenStart(authorize, route, m, call, request);
       },
     };
+  }
+
+  private startCall(route: ServiceRoute, call: RoutedCall, request: Buffer | undefined): void {
+    call.routingKey = route.routingKeyOf(call, request);
+    call.start();
+  }
+
+  private async authorizeThenStart(authorize: ClientAuthorizer, route: ServiceRoute, m: TunnelMethod, call: RoutedCall, request: Buffer | undefined): Promise<void> {
+    let denied: ClientDenial | undefined;
+    try {
+      const auth = call.client.metadata.get("authorization")[0];
+      denied = await authorize({ service: route.serviceName, method: m.method.name, authorization: typeof auth === "string" ? auth : undefined, certificate: call.client.peerCertificate() });
+    } catch (e) {
+      denied = { code: "UNAUTHENTICATED", message: `grpcrouter: client authorization failed: ${(e as Error).message}` };
+    }
+    if (call.isFinished) return;
+    if (denied) return call.fail(denied.code === "UNAUTHENTICATED" ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED, denied.message);
+    this.startCall(route, call, request);
   }
 
   private startHeartbeat(): void {

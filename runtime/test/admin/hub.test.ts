@@ -286,3 +286,22 @@ describe("AdminHub.scoped: an instance moving to a replacement router", () => {
     hub.close();
   });
 });
+
+describe("default redaction of credential-like metadata", () => {
+  it("redacts well-known and credential-looking keys by default; a configured list replaces the default", async () => {
+    const { AdminHub, DEFAULT_REDACTED, REDACTED } = await import("../../src/admin/index.js");
+    const hub = new AdminHub();
+    const md = { "x-api-key": "k1", "x-goog-api-key": "k2", "x-session-id": "s", "my-secret": "z", "x-refresh-token": "t", "grpc-auth-bin": new Uint8Array([1]), "x-tenant": "acme", "user-agent": "ua" };
+    hub.publish({ type: "callStarted", callId: 1, method: "/demo.v1.Echo/Say", metadata: md });
+    const shown = hub.snapshot().callsInFlight[0]!.metadata;
+    for (const k of ["x-api-key", "x-goog-api-key", "x-session-id", "my-secret", "x-refresh-token", "grpc-auth-bin"]) assert.equal(shown[k], REDACTED, k);
+    assert.equal(shown["x-tenant"], "acme");
+    assert.equal(shown["user-agent"], "ua");
+    const more = new AdminHub({ redact: [...DEFAULT_REDACTED, /^x-tenant$/] });
+    more.publish({ type: "callStarted", callId: 1, method: "/demo.v1.Echo/Say", metadata: md });
+    assert.equal(more.snapshot().callsInFlight[0]!.metadata["x-tenant"], REDACTED);
+    const none = new AdminHub({ redact: [] });
+    none.publish({ type: "callStarted", callId: 1, method: "/demo.v1.Echo/Say", metadata: md });
+    assert.equal(none.snapshot().callsInFlight[0]!.metadata["x-api-key"], "k1");
+  });
+});

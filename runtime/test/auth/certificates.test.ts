@@ -110,6 +110,27 @@ describe("certificate identity in authorize (mTLS)", { timeout: 120_000 }, () =>
     }
   });
 
+  it("certificates bind instance ids by name (exact or prefix), and a second certificate cannot take a registered id", async () => {
+    const authorize = certificateAuthorizer({
+      names: { "instance-a": ["*"], "instance-b": ["*"] },
+      instances: { "instance-a": ["edge-*"] },
+    });
+    const { router: r, target } = await router(authorize);
+    const a = await startBridge(target, "edge-1", { credentials: mtls("client") });
+    try {
+      await assert.rejects(startBridge(target, "core-1", { credentials: mtls("client") }), /certificate CN=instance-a may not register instance id "core-1"/);
+      // instance-b has no binding (any id) but edge-1 is registered by instance-a: PERMISSION_DENIED.
+      await assert.rejects(startBridge(target, "edge-1", { credentials: mtls("client-b") }), /instance id "edge-1" of interop\.v1\.TestService is registered by another principal/);
+      // The same certificate may add streams to its id.
+      const again = await startBridge(target, "edge-1", { credentials: mtls("client") });
+      assert.equal(r.instances()[0]!.streams, 2);
+      await again.stop(100);
+    } finally {
+      await a.stop(100);
+      await r.close(100);
+    }
+  });
+
   it("certificateAuthorizer refuses every instance when the router does not require certificates", () => {
     const authorize = certificateAuthorizer({ names: { "instance-a": ["*"] } });
     const hello: HelloInfo = { instanceId: "x", service: "s.v1.S", labels: {}, credentials: {}, peer: "ipv4:127.0.0.1:1" };

@@ -92,3 +92,21 @@ test("a token file authorizer follows edits of the file and keeps the last good 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("token files bind a token to instance ids and id prefixes (instances=)", () => {
+  const tokens = parseTokenFile("edge-t instances=edge-*\ndemo.v1.Echo echo-t instances=echo-1,echo-2\n* any-t instances=x\n", "t.txt");
+  assert.deepEqual(tokens, {
+    "*": [{ token: "edge-t", instances: ["edge-*"] }, { token: "any-t", instances: ["x"] }],
+    "demo.v1.Echo": [{ token: "echo-t", instances: ["echo-1", "echo-2"] }],
+  });
+  const auth = tokenAuthorizer({ tokens });
+  const as = (instanceId: string, token: string) => auth({ ...hello("demo.v1.Echo", { token }), instanceId });
+  assert.equal(as("edge-eu-7", "edge-t"), undefined);
+  assert.equal(as("echo-2", "echo-t"), undefined);
+  assert.equal(as("echo-3", "echo-t"), 'the token may not register instance id "echo-3"');
+  assert.equal(as("core-1", "edge-t"), 'the token may not register instance id "core-1"');
+  assert.equal(as("edge-1", "nope"), "the token is not valid for demo.v1.Echo");
+  assert.throws(() => parseTokenFile("tok instances=a,,b\n", "t.txt"), { message: "t.txt:1: instances=a,,b: an empty instance id" });
+  assert.throws(() => parseTokenFile("tok instances=a*b\n", "t.txt"), { message: 't.txt:1: instances=a*b: "a*b" is not an id or a prefix ending in *' });
+  assert.throws(() => tokenAuthorizer({ tokens: [{ token: "t", instances: [] }] }), /bound to no instance id/);
+});

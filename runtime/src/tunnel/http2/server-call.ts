@@ -1,7 +1,7 @@
 // One gRPC call on a node:http2 server stream, as the router sees it: its metadata,
 // deadline and peer; request messages (with pause/resume, which is HTTP/2 flow control);
 // response headers, messages and the status, trailers-only when nothing was sent before.
-import type { OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
@@ -46,6 +46,12 @@ export interface ServerCall {
   /** Ends the call with a status; trailers-only when no headers or message went out. */
   end(code: number, message: string, trailers?: grpc.Metadata): void;
   readonly ended: boolean;
+  /**
+   * Resets the HTTP/2 stream (RST_STREAM CANCEL) at once, dropping what is queued for a peer
+   * that does not read; a status would wait behind that data. Optional: only a stream that
+   * can be reset has it.
+   */
+  reset?(): void;
 }
 
 const BASE_HEADERS = { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity" } as const;
@@ -200,5 +206,10 @@ export class Http2ServerCall implements ServerCall {
     } catch {
       // the client went away meanwhile
     }
+  }
+
+  reset(): void {
+    this.done = true;
+    if (!this.stream.destroyed && !this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
   }
 }
