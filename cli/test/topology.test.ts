@@ -2,11 +2,12 @@
 // processes on 127.0.0.2, .3 and .4 with the same port (as pods), a real DNS server on
 // loopback answering the headless Service's name with their addresses, two sidecar bridges
 // that resolve it, and a grpc-js client balancing over the routers (round robin, retrying
-// UNAVAILABLE as a service config allows). While one router restarts under load no call
+// UNAVAILABLE as a service config allows). The routers run with the Kubernetes base's config
+// (wait-for-ready 5 s): a restarted router takes calls before the bridges are back with it. While one router restarts under load no call
 // fails; a router added to DNS gets the instances within a re-resolution; one removed from
 // DNS loses them.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -64,8 +65,11 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
   let client: grpc.Client;
   let Say: Awaited<ReturnType<typeof echoSchemas>>;
 
+  // As deploy/kubernetes/base runs them: a router that has just started (or lost every
+  // instance) lets a call wait a moment for the bridges to register instead of failing it.
+  writeFileSync(path.join(tmp, "router.json"), JSON.stringify({ services: { "*": { waitForReady: { maxWaitMs: 5000 } } } }));
   const startRouter = async (host: string) => {
-    const p = cli(["serve", "--root", "proto", "--host", host, "--port", String(port), "--no-dashboard", "--no-watch", "--drain-grace", "5"], tmp);
+    const p = cli(["serve", "--root", "proto", "--host", host, "--port", String(port), "--no-dashboard", "--no-watch", "--drain-grace", "5", "--config", "router.json"], tmp);
     routers.set(host, p);
     debugProcs.push(p);
     await p.waitFor(/router listening on/);
