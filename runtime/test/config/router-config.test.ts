@@ -21,7 +21,7 @@ test("errors name the file and the field", () => {
   bad({ services: { "*": { rateLimit: { methods: { Say: { perSecond: 1 } } } } } }, /services\["\*"\]\.rateLimit\.methods: per-method limits belong under a named service/);
   bad({ services: { "a.B": { balancr: "round_robin" } } }, /router\.json: services\["a\.B"\]\.balancr: unknown field \(allowed here: balancer, resilience, waitForReady, rateLimit\)/);
   bad({ services: { "not a name": {} } }, /router\.json: services\["not a name"\]: not a fully-qualified service name/);
-  bad({ servics: {} }, /router\.json: config\.servics: unknown field \(allowed here: services, clientAuth\)/);
+  bad({ servics: {} }, /router\.json: config\.servics: unknown field \(allowed here: services, cors, clientAuth\)/);
   bad([], /^RouterConfigError: router\.json: must be an object \{"services": \{…\}\}, got an array$/);
 });
 

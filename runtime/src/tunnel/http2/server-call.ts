@@ -94,8 +94,7 @@ export class Http2ServerCall implements ServerCall {
 
   get peer(): string {
     const s = this.stream.session?.socket;
-    if (!s || s.remoteAddress === undefined) return "";
-    return `${s.remoteAddress}:${s.remotePort}`;
+    return peerOf(s);
   }
 
   peerCertificate(): PeerCertificateInfo | undefined {
@@ -212,4 +211,17 @@ export class Http2ServerCall implements ServerCall {
     this.done = true;
     if (!this.stream.destroyed && !this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
   }
+}
+
+/**
+ * "host:port" of the peer behind a session's or request's socket; "" when unknown. A plaintext
+ * connection whose first bytes were read to tell HTTP/2 from HTTP/1.1 reaches node:http2 as a
+ * replayed stream, which node wraps in a socket of its own (`.stream` is the replay, which
+ * knows the real address), so the address is looked up one level down when needed.
+ */
+export function peerOf(socket: unknown): string {
+  const s = socket as { remoteAddress?: string; remotePort?: number; stream?: { remoteAddress?: string; remotePort?: number } } | undefined;
+  const at = s?.remoteAddress !== undefined ? s : s?.stream;
+  if (!at || at.remoteAddress === undefined) return "";
+  return `${at.remoteAddress}:${at.remotePort}`;
 }

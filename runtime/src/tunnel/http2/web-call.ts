@@ -2,6 +2,7 @@
 // router balances, limits, meters and tunnels it exactly like a native gRPC call. Binary
 // payloads stay bytes (sliced out of the request, framed into the response); Connect JSON
 // is converted here with the method's descriptors.
+import { peerOf } from "./server-call.js";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import type { Socket } from "node:net";
@@ -77,8 +78,7 @@ export class WebServerCall implements ServerCall {
 
   get peer(): string {
     const s = this.ex.socket;
-    if (!s || s.remoteAddress === undefined) return "";
-    return `${s.remoteAddress}:${s.remotePort}`;
+    return peerOf(s);
   }
 
   peerCertificate(): PeerCertificateInfo | undefined {
