@@ -8,13 +8,11 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import * as grpc from "@grpc/grpc-js";
 import { parseAllDocuments } from "yaml";
-import { CliProcess, repoRoot } from "./serve-helpers.js";
+import { CliProcess, freePort, healthOf, repoRoot } from "./serve-helpers.js";
 
 const deploy = path.join(repoRoot, "deploy/kubernetes");
 
@@ -43,14 +41,6 @@ async function validate(o: Obj): Promise<void> {
 }
 
 const routerDeployments = (objs: Obj[]) => objs.filter((o) => o.kind === "Deployment" && o.metadata.labels?.["app.kubernetes.io/component"] === "router");
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /**
  * A ConfigMap volume as the kubelet writes it: the data in `..<timestamp>/`, `..data`
@@ -83,18 +73,6 @@ class ConfigMapVolume {
     }
     for (const o of old) rmSync(path.join(this.dir, o), { recursive: true, force: true });
   }
-}
-
-function healthCheck(address: string, service = ""): Promise<number> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const req = Buffer.concat([Buffer.from([0x0a, service.length]), Buffer.from(service)]);
-  return new Promise<number>((resolve, reject) =>
-    client.makeUnaryRequest("/grpc.health.v1.Health/Check", (b: Buffer) => b, (b: Buffer) => b, service ? req : Buffer.alloc(0), (e, res) => {
-      client.close();
-      if (e) reject(e);
-      else resolve(res!.length >= 2 && res![0] === 0x08 ? res![1]! : 0); // HealthCheckResponse.status
-    }),
-  );
 }
 
 describe("Kubernetes manifests", { timeout: 240_000 }, () => {
@@ -210,7 +188,7 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
     const objs = render("overlays/single");
     const [deployment] = routerDeployments(objs);
     const pod = await runRouterPod(objs, deployment!, "single");
-    assert.equal(await healthCheck(pod.address), 1, "readiness/liveness: grpc.health.v1 SERVING");
+    assert.equal(await healthOf(pod.address), "SERVING", "readiness/liveness: grpc.health.v1 SERVING");
     const metrics = await fetch(`http://127.0.0.1:${pod.metricsPort}/metrics`).then((r) => r.text());
     assert.match(metrics, /grpc_server_started_total|process_cpu/);
 
@@ -229,7 +207,7 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
     protos["demo.v1.echo.proto"] = protos["demo.v1.echo.proto"]!.replace("service Echo {", "service Echo {\n  rpc Ping(SayRequest) returns (SayResponse);");
     pod.volumeOf.get("protos")!.write(protos);
     await pod.proc.waitFor(/reloaded: .*changed demo\.v1\.Echo/, "the proto reload");
-    assert.equal(await healthCheck(pod.address), 1);
+    assert.equal(await healthOf(pod.address), "SERVING");
   });
 
   it("a router of the three-zones overlay runs with its zone and the locality config", async () => {
@@ -242,7 +220,7 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
     c.args.splice(i, 4);
     c.volumeMounts = c.volumeMounts.filter((m: { name: string }) => m.name !== "tls");
     const pod = await runRouterPod(objs, deployment, "zone-b");
-    assert.equal(await healthCheck(pod.address), 1);
+    assert.equal(await healthOf(pod.address), "SERVING");
     assert.doesNotMatch(pod.proc.stderr + pod.proc.stdout, /config.*(error|failed)/i, "the locality config is valid");
   });
 });

@@ -2,12 +2,13 @@
 // schemas from its descriptors, a plain grpc-js Echo server standing in for "an existing
 // server in any language", and a typed-enough client that calls through a router.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { compileModule } from "@grpcrouter/generator";
-import { addReflection } from "@grpcrouter/runtime";
+import { addReflection, healthServiceDefinition } from "@grpcrouter/runtime";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const echoProtoDir = path.join(repoRoot, "examples/echo/proto");
@@ -209,4 +210,45 @@ export function echoClient(target: string, schemas: Awaited<ReturnType<typeof ec
     },
     close: () => client.close(),
   };
+}
+
+const HEALTH = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"] as const;
+
+/** grpc.health.v1 Check of `service` ("" is the server) at `address`: "SERVING", "NOT_SERVING", …; rejects when the call fails. */
+export function healthOf(address: string, service = ""): Promise<string> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const def = healthServiceDefinition.Check!;
+  return new Promise<string>((resolve, reject) =>
+    // HealthCheckRequest is one string field (1): encoded by hand, the answer with the router's own codec.
+    client.makeUnaryRequest(
+      def.path,
+      (name: string) => Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(name)]), Buffer.from(name)]),
+      def.responseDeserialize,
+      service,
+      { deadline: Date.now() + 5000 },
+      (e, r) => {
+        client.close();
+        if (e) reject(e);
+        else resolve(HEALTH[(r as { status: number }).status] ?? "?");
+      },
+    ),
+  );
+}
+
+/** Polls `cond` (a rejection counts as "not yet") until it holds, up to a generous deadline. */
+export async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** A TCP port free on `host` now (e.g. one port for routers on 127.0.0.2, .3, … as pods). */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, host, r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }

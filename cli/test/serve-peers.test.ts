@@ -5,42 +5,11 @@
 // on 127.0.0.2 and 127.0.0.3.
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import * as grpc from "@grpc/grpc-js";
 import { startDnsmasq, type Dnsmasq } from "../../scripts/test-support/dnsmasq.mjs";
-import { cli, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.2", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** grpc.health.v1 Check of `service` at `address`: 1 SERVING, 2 NOT_SERVING. */
-function health(address: string, service: string): Promise<number> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const req = Buffer.concat([Buffer.from([0x0a, service.length]), Buffer.from(service)]);
-  return new Promise((resolve, reject) =>
-    client.makeUnaryRequest("/grpc.health.v1.Health/Check", (b: Buffer) => b, (b: Buffer) => b, req, (e, res) => {
-      client.close();
-      if (e) reject(e);
-      else resolve(res!.length >= 2 ? res![1]! : 0);
-    }),
-  );
-}
-
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { cli, echoProtoDir, echoSchemas, freePort, healthOf, startPlainEcho, until, type CliProcess } from "./serve-helpers.js";
 
 describe("routers that know each other", { timeout: 180_000 }, () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-peers-"));
@@ -64,25 +33,25 @@ describe("routers that know each other", { timeout: 180_000 }, () => {
 
   it("--peer: a bridge given one router also registers with the peer it names", async () => {
     target = await startPlainEcho(await echoSchemas(path.join(tmp, "proto")), "plain-1");
-    const port = await freePort();
+    const port = await freePort("127.0.0.2");
     await serve("127.0.0.3", port, []);
     await serve("127.0.0.2", port, ["--peer", `127.0.0.3:${port}`]);
-    assert.equal(await health(`127.0.0.3:${port}`, "demo.v1.Echo"), 2, "no instance at the peer yet");
+    assert.equal(await healthOf(`127.0.0.3:${port}`, "demo.v1.Echo"), "NOT_SERVING", "no instance at the peer yet");
     const bridge = cli(["bridge", "--target", target.address, "--router", `127.0.0.2:${port}`, "--root", "proto", "--id", "peer-1"], tmp);
     procs.push(bridge);
-    await until("the peer to have the instance", async () => (await health(`127.0.0.3:${port}`, "demo.v1.Echo")) === 1);
-    assert.equal(await health(`127.0.0.2:${port}`, "demo.v1.Echo"), 1);
+    await until("the peer to have the instance", async () => (await healthOf(`127.0.0.3:${port}`, "demo.v1.Echo")) === "SERVING");
+    assert.equal(await healthOf(`127.0.0.2:${port}`, "demo.v1.Echo"), "SERVING");
     await bridge.stop();
   });
 
   it("--peers-dns: the routers a name resolves to are told to bridges, and follow DNS", async () => {
-    const port = await freePort();
+    const port = await freePort("127.0.0.2");
     dns = await startDnsmasq({ "routers.test": ["127.0.0.2", "127.0.0.3"] });
     await serve("127.0.0.3", port, []);
     await serve("127.0.0.2", port, ["--peers-dns", `dns://${dns.server}/routers.test:${port}`]);
     const bridge = cli(["bridge", "--target", target!.address, "--router", `127.0.0.2:${port}`, "--root", "proto", "--id", "dns-1"], tmp);
     procs.push(bridge);
-    await until("the resolved peer to have the instance", async () => (await health(`127.0.0.3:${port}`, "demo.v1.Echo")) === 1);
+    await until("the resolved peer to have the instance", async () => (await healthOf(`127.0.0.3:${port}`, "demo.v1.Echo")) === "SERVING");
     await bridge.stop();
   });
 

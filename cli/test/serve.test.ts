@@ -9,23 +9,10 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { createAdminClient, createReflectionClient, healthServiceDefinition } from "@grpcrouter/runtime";
-import { cli, echoClient, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { createAdminClient, createReflectionClient } from "@grpcrouter/runtime";
+import { cli, echoClient, echoProtoDir, echoSchemas, healthOf, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const TIMEOUT = 240_000;
-
-function healthOf(target: string, service: string): Promise<string> {
-  const client = new grpc.Client(target, grpc.credentials.createInsecure());
-  const def = healthServiceDefinition.Check!;
-  return new Promise<string>((resolve, reject) =>
-    // HealthCheckRequest is one string field (1): encoded by hand, the answer with the router's own codec.
-    client.makeUnaryRequest(def.path, (name: string) => Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(name)]), Buffer.from(name)]), def.responseDeserialize, service, (e, r) => {
-      client.close();
-      if (e) reject(e);
-      else resolve(["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"][(r as { status: number }).status] ?? "?");
-    }),
-  );
-}
 
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;

@@ -8,39 +8,17 @@
 // DNS loses them.
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { startDnsmasq, type Dnsmasq } from "../../scripts/test-support/dnsmasq.mjs";
-import { cli, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoProtoDir, echoSchemas, freePort, healthOf, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const NAME = "routers.test";
 const debugProcs: CliProcess[] = [];
 const dbg = (m: string) => process.env.TOPO_DEBUG && console.error(new Date().toISOString(), m);
-
-async function freePortOn(host: string): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, host, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** grpc.health.v1 Check of `service` at `address`: 1 SERVING, 2 NOT_SERVING. */
-function health(address: string, service: string): Promise<number> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const req = Buffer.concat([Buffer.from([0x0a, service.length]), Buffer.from(service)]);
-  return new Promise((resolve, reject) =>
-    client.makeUnaryRequest("/grpc.health.v1.Health/Check", (b: Buffer) => b, (b: Buffer) => b, req, { deadline: Date.now() + 5000 }, (e, res) => {
-      client.close();
-      if (e) reject(e);
-      else resolve(res!.length >= 2 ? res![1]! : 0);
-    }),
-  );
-}
 
 async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -75,10 +53,10 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
     await p.waitFor(/router listening on/);
     dbg(`router ${host} up`);
   };
-  const serving = (host: string) => health(`${host}:${port}`, "demo.v1.Echo").then((s) => s === 1);
+  const serving = (host: string) => healthOf(`${host}:${port}`, "demo.v1.Echo").then((s) => s === "SERVING");
 
   before(async () => {
-    port = await freePortOn("127.0.0.2");
+    port = await freePort("127.0.0.2");
     dns = await startDnsmasq({ [NAME]: ["127.0.0.2", "127.0.0.3", "127.0.0.4"] });
     for (const host of ["127.0.0.2", "127.0.0.3", "127.0.0.4"]) await startRouter(host);
     Say = await echoSchemas(path.join(tmp, "proto"));
@@ -167,7 +145,7 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
     await dns.set({ [NAME]: ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] });
     await until("the new router has the instances", () => serving("127.0.0.5"));
     await dns.set({ [NAME]: ["127.0.0.3", "127.0.0.4", "127.0.0.5"] });
-    await until("the dropped router lost them", async () => (await health(`127.0.0.2:${port}`, "demo.v1.Echo")) === 2);
+    await until("the dropped router lost them", async () => (await healthOf(`127.0.0.2:${port}`, "demo.v1.Echo")) === "NOT_SERVING");
     for (const b of bridges) assert.match(b.stderr, /leaving router 127\.0\.0\.2:\d+: it is no longer in DNS/);
   });
 });

@@ -282,7 +282,12 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       await page.keyboard.press("Control+G");
       await input.waitFor({ state: "visible" });
       await input.fill(`:${HOOK_LINE}`);
+      // Enter before the quick input has taken the text is lost (seen on a loaded machine):
+      // wait for its "Go to line" row, then for the cursor to be on the line.
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: `line ${HOOK_LINE}` }).first().waitFor();
       await page.keyboard.press("Enter");
+      await input.waitFor({ state: "hidden" });
+      await page.locator(".statusbar-item", { hasText: `Ln ${HOOK_LINE}, Col` }).first().waitFor();
       await page.keyboard.press("F9");
       await page.locator(".editor-instance .codicon-debug-breakpoint").first().waitFor();
 

@@ -15,7 +15,6 @@ import { RegistrationLimits, type RegistrationLimitOptions } from "./registratio
 import { rateLimitedLog } from "../log/rate-limited-log.js";
 import { auditEvent, type AuditSink } from "../log/audit.js";
 import type { ClientAuthorizer, ClientDenial } from "../auth/client-auth.js";
-import { peerCertificateOf } from "./peer-certificate.js";
 import { resolveResilienceOptions, systemClock, type Clock, type ResilienceOptions } from "../resilience/index.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { GrpcServer, type GrpcMethod, type ServerTls } from "./http2/server.js";
