@@ -56,8 +56,6 @@ export class RoutedCall {
   routingKey: string | undefined;
   /** The observer has seen `started`. */
   private announced = false;
-  /** Attempts after the first (moved unstarted, or retried). */
-  private retries = 0;
   readonly deadline: number;
   /** The pool's record of this call across attempts. */
   private poolCall: PoolCall | undefined;
@@ -89,7 +87,6 @@ export class RoutedCall {
   private response: Buffer | undefined;
   private finished = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
-  private requestCount = 0;
   private responseCount = 0;
 
   constructor(
@@ -178,7 +175,6 @@ export class RoutedCall {
       if (!result.delivered && !d.retry) this.undeliveredReason = d.reason;
       return false;
     }
-    this.retries++;
     this.resetForRetry();
     this.nextAttempt();
     return true;
@@ -463,7 +459,6 @@ export class RoutedCall {
   }
 
   private noteRequest(b: Buffer): void {
-    this.requestCount++;
     this.ctx.observer.request(this, b);
   }
 
