@@ -5,8 +5,8 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import * as vscode from "vscode";
 import { DidSaveTextDocumentNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
-import { InstancePoller, type InstanceCounts } from "./routerInstances.js";
-import { RouterProcess, type RouterStatus } from "./routerProcess.js";
+import { InstancePoller, type InstanceCounts } from "./router-instances.js";
+import { RouterProcess, type RouterStatus } from "./router-process.js";
 import { activateDebug } from "./debug/index.js";
 
 // The server's custom protocol (server/src/server.ts, server/src/instanceCounts.ts).

@@ -15,7 +15,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { createBridge, type Bridge, type TunnelSpec } from "@grpcrouter/runtime";
 import { chromium, type Browser, type FrameLocator, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, repoRoot, startCodeServer, type CodeServer } from "./codeServer.js";
+import { buildVsix, codeServerPath, repoRoot, startCodeServer, type CodeServer } from "./code-server.js";
 
 const STEP_MS = 120_000;
 const resultsDir = path.join(repoRoot, "test-results");

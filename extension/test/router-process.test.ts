@@ -7,9 +7,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { fetchInstanceCounts } from "../src/routerInstances.js";
-import { RouterProcess, type RouterStatus } from "../src/routerProcess.js";
-import { repoRoot } from "./codeServer.js";
+import { fetchInstanceCounts } from "../src/router-instances.js";
+import { RouterProcess, type RouterStatus } from "../src/router-process.js";
+import { repoRoot } from "./code-server.js";
 
 /** Polls `check` until it holds (generous: a loaded machine is slow, never a failure). */
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
