@@ -199,6 +199,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         root,
         out: mod?.out,
         port,
+        adminPort: vscode.workspace.getConfiguration("grpcrouter").get<number>("router.adminPort", 0),
         cwd: mod?.folder ?? root,
         log: (line) => output.info(line),
         env: bufEnv,

@@ -21,6 +21,8 @@ export interface RouterLaunch {
   /** Its output folder: the router protos there fix the frame numbers bridges were generated with. */
   out?: string;
   port: number;
+  /** The dashboard's port; 0 or absent: any free one (serve prints its URL). */
+  adminPort?: number;
   cwd: string;
   log: (line: string) => void;
   /** Extra environment, e.g. GRPCROUTER_BUF for the bundled buf. */
@@ -64,9 +66,9 @@ export class RouterProcess {
     this.set({ state: "starting", port });
     // VS Code's extension host runs on Electron: ELECTRON_RUN_AS_NODE makes its binary a
     // plain node, the same one the language server runs on.
-    // The dashboard gets any free port (it prints its URL): a fixed one would clash with a
-    // router the user runs by hand.
-    const args = [launch.cli, "serve", "--root", launch.root, "--port", String(port), "--admin-port", "0", ...(launch.out ? ["--out", launch.out] : [])];
+    // The dashboard gets any free port (it prints its URL) unless the user chose one: a fixed
+    // default would clash with a router the user runs by hand.
+    const args = [launch.cli, "serve", "--root", launch.root, "--port", String(port), "--admin-port", String(launch.adminPort ?? 0), ...(launch.out ? ["--out", launch.out] : [])];
     const child = spawn(process.execPath, args, {
       cwd: launch.cwd,
       env: { ...process.env, ...launch.env, ELECTRON_RUN_AS_NODE: "1" },

@@ -100,7 +100,15 @@ describe("admin event stream in the extension host", () => {
   it("decodes only the kinds asked for, and hands the panel the router's JSON unchanged", async () => {
     const decoded: Event[] = [];
     const raw: JsonObject[] = [];
-    const stream = new AdminEventStream({ url: dashboard.url, messages: true, kinds: ["snapshot", "instanceRegistered"], onEvent: (e) => decoded.push(e), onJson: (j) => raw.push(j) });
+    const batches: JsonObject[][] = [];
+    const stream = new AdminEventStream({
+      url: dashboard.url,
+      messages: true,
+      kinds: ["snapshot", "instanceRegistered"],
+      onEvent: (e) => decoded.push(e),
+      onJson: (j) => raw.push(j),
+      onJsonBatch: (b) => batches.push(b),
+    });
     try {
       await until(() => decoded.length === 1 && hub.watcherCount >= 1, "the snapshot");
       hub.publish({ type: "callStarted", callId: 7, method: "/demo.v1.Echo/Say", instanceId: "b" });
@@ -111,6 +119,8 @@ describe("admin event stream in the extension host", () => {
       const started = raw.find((j) => j.callStarted) as { callStarted: { callId: string; method: string } } | undefined;
       assert.equal(started?.callStarted.method, "/demo.v1.Echo/Say");
       assert.equal(started?.callStarted.callId, "7");
+      // The same events, in the batches the router sent them in (what the panel posts).
+      assert.deepEqual(batches.flat(), raw);
     } finally {
       stream.close();
       hub.publish({ type: "instanceDeregistered", instance: { id: "c", service: "demo.v1.Echo" } });

@@ -103,8 +103,9 @@ export class DebugPanel implements vscode.Disposable {
     this.#stream = new AdminEventStream({
       url: this.#url,
       messages: true,
-      // The page reads proto3 JSON: events go to it as the router sent them, undecoded.
-      onJson: (event) => void panel.webview.postMessage({ type: "event", event }),
+      // The page reads proto3 JSON: events go to it as the router sent them, undecoded, in
+      // the batches they came in (one message per batch: see ui/sources.js).
+      onJsonBatch: (events) => void panel.webview.postMessage({ type: "events", events }),
       onState: (state, text) => void panel.webview.postMessage({ type: "status", state, text }),
     });
   }
