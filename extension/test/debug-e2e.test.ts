@@ -149,6 +149,8 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
         "grpcrouter.generateOnSave": false,
         "debug.openDebug": "openOnDebugBreak",
         "debug.internalConsoleOptions": "neverOpen",
+        // The theme of the README's screenshots (extension/media/debug-panel.png is this test's).
+        "workbench.colorTheme": "Default Dark Modern",
         "grpcrouter.router.port": startedPort,
         "grpcrouter.router.adminPort": startedAdminPort,
       },
