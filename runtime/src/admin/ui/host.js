@@ -9,6 +9,8 @@
 /* global acquireVsCodeApi */
 
 export const inVsCode = typeof acquireVsCodeApi === "function";
+/** Whether the controls are VS Code Elements (set by initHost). */
+let elements = false;
 
 /** A codicon (`name` is its class, e.g. "codicon-copy"), hidden from screen readers. */
 export function icon(name, extraClass = "") {
@@ -32,8 +34,8 @@ export function setButton(button, label, iconName = button.dataset.icon) {
 
 /** A new button for this host; `attrs` as for setAttribute (id, title, disabled, …). */
 export function button(attrs, label, iconName) {
-  const b = document.createElement(inVsCode ? "vscode-button" : "button");
-  if (!inVsCode) b.type = "button";
+  const b = document.createElement(elements ? "vscode-button" : "button");
+  if (!elements) b.type = "button";
   else b.setAttribute("secondary", "");
   for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== false) b.setAttribute(k, v);
   setButton(b, label, iconName);
@@ -51,9 +53,17 @@ export function optionTag(select) {
  * wires its listeners, so those land on the final elements.
  */
 export async function initHost() {
-  document.documentElement.dataset.host = inVsCode ? "vscode" : "browser";
   if (inVsCode) {
-    await import("./elements.js");
+    try {
+      await import("./elements.js");
+      elements = true;
+    } catch (e) {
+      // Plain controls still work: a page without Elements beats no page.
+      console.error(`grpcrouter: VS Code Elements did not load (${e}); using plain controls`);
+    }
+  }
+  document.documentElement.dataset.host = elements ? "vscode" : "browser";
+  if (elements) {
     for (const b of document.querySelectorAll("button[data-icon]")) b.replaceWith(upgradeButton(b));
     for (const s of document.querySelectorAll("select")) s.replaceWith(upgradeSelect(s));
     for (const c of document.querySelectorAll("span.count")) c.replaceWith(upgradeCount(c));
