@@ -20,7 +20,7 @@ bash "$here/apt-install.sh" "${packages[@]}"
 [ -x /usr/bin/chromium ] || { echo "/usr/bin/chromium is missing although the chromium package is installed" >&2; exit 1; }
 
 # code-server (VS Code 1.99) for the extension's end-to-end tests; the installer is idempotent
-# and prints its path, which extension/test/codeServer.ts asks it for again.
+# and prints its path, which extension/test/code-server.ts asks it for again.
 installer="$here/install-code-server.sh"
 if [ -z "${GRPCROUTER_CODE_SERVER:-}" ]; then
   bash "$installer" >/dev/null || { echo "install-code-server.sh failed" >&2; exit 1; }

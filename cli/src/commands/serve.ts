@@ -174,7 +174,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   health.addTo(server);
   // The Admin service streams every call's metadata and bodies: on a port other machines can
   // reach it is opt-in. The dashboard (loopback only) does not need it.
-  if (isLoopbackHost(options.host) || options.publicAdmin) addAdminService(server, hub);
+  if (isLoopbackHost(options.host) || options.publicAdmin) addAdminService(server, hub, { onRequest: (method) => metrics?.countAdminRequest(method) });
   else log(`grpcrouter.v1.Admin is not served on ${options.host} (it shows call metadata and bodies); --public-admin serves it`);
 
   const routed = new Map<string, Routed>();

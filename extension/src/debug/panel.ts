@@ -8,7 +8,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { DASHBOARD_ASSETS, dashboardWebviewHtml } from "@grpcrouter/runtime/dashboard-assets";
 import * as vscode from "vscode";
-import { AdminEventStream } from "./sse.js";
+import { AdminEventStream } from "../admin-client.js";
 
 /**
  * Writes the dashboard's files (embedded in the runtime, the same the router serves) into
@@ -103,7 +103,9 @@ export class DebugPanel implements vscode.Disposable {
     this.#stream = new AdminEventStream({
       url: this.#url,
       messages: true,
-      onEvent: (event) => void panel.webview.postMessage({ type: "event", event }),
+      // The page reads proto3 JSON: events go to it as the router sent them, undecoded, in
+      // the batches they came in (one message per batch: see ui/sources.js).
+      onJsonBatch: (events) => void panel.webview.postMessage({ type: "events", events }),
       onState: (state, text) => void panel.webview.postMessage({ type: "status", state, text }),
     });
   }

@@ -53,11 +53,21 @@ export const adminServiceDefinition: grpc.ServiceDefinition = {
   },
 };
 
+export interface AdminServiceOptions {
+  /** Told of every Admin request by method name ("GetSnapshot", "Watch"), e.g. to count it. */
+  onRequest?(method: string): void;
+}
+
 /** Adds grpcrouter.v1.Admin, served from `hub`, to the router's GrpcServer or a grpc-js server (before or after bind). */
-export function addAdminService(server: GrpcServer | grpc.Server, hub: AdminHub): void {
+export function addAdminService(server: GrpcServer | grpc.Server, hub: AdminHub, options: AdminServiceOptions = {}): void {
+  const onRequest = options.onRequest ?? (() => {});
   if (server instanceof GrpcServer) {
-    serveUnary(server, GET_SNAPSHOT_PATH, GetSnapshotRequestSchema, SnapshotSchema, () => hub.snapshot({ includeMessages: false }));
+    serveUnary(server, GET_SNAPSHOT_PATH, GetSnapshotRequestSchema, SnapshotSchema, () => {
+      onRequest(Admin.method.getSnapshot.name);
+      return hub.snapshot({ includeMessages: false });
+    });
     serveServerStream(server, WATCH_PATH, WatchRequestSchema, EventSchema, async (req, sink) => {
+      onRequest(Admin.method.watch.name);
       const watcher = hub.watch({ includeMessages: req.includeMessages, includeBodies: req.includeBodies, services: req.services });
       sink.signal.addEventListener("abort", () => watcher.close());
       // Pull from the bounded queue only as fast as the HTTP/2 stream drains: a slow
@@ -77,9 +87,11 @@ export function addAdminService(server: GrpcServer | grpc.Server, hub: AdminHub)
   }
   server.addService(adminServiceDefinition, {
     GetSnapshot: (_call: grpc.ServerUnaryCall<unknown, Snapshot>, callback: grpc.sendUnaryData<Snapshot>) => {
+      onRequest(Admin.method.getSnapshot.name);
       callback(null, hub.snapshot({ includeMessages: false }));
     },
     Watch: (call: grpc.ServerWritableStream<WatchRequest, Event>) => {
+      onRequest(Admin.method.watch.name);
       const req = call.request;
       const watcher = hub.watch({ includeMessages: req.includeMessages, includeBodies: req.includeBodies, services: req.services });
       const stop = () => watcher.close();

@@ -3,5 +3,5 @@ export { AdminHub, type AdminHubOptions, type HubEvent, type HubListener, type I
 export { Watcher, type WatchOptions } from "./watcher.js";
 export { describeFromRegistry, type DescribeMethod } from "./body.js";
 export { DEFAULT_REDACTED, DEFAULT_REDACTED_KEYS, DEFAULT_REDACTED_PATTERN, REDACTED, type MetadataInput } from "./metadata.js";
-export { addAdminService, adminServiceDefinition, createAdminClient, type AdminClient } from "./grpc.js";
+export { addAdminService, adminServiceDefinition, createAdminClient, type AdminClient, type AdminServiceOptions } from "./grpc.js";
 export { startDashboard, dashboardUiDir, dashboardWebviewHtml, DASHBOARD_CSP, type Dashboard, type DashboardOptions } from "./dashboard.js";

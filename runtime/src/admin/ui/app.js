@@ -1,12 +1,15 @@
 // The dashboard: a live picture of a router built from its admin event stream (a snapshot,
 // then events). Plain DOM, no framework and no build step, so the router can serve it and
-// the VS Code webview can load the very same files. Rendering is batched to one pass per
-// animation frame, so a burst of thousands of events costs one repaint.
+// the VS Code webview can load the very same files (host.js: VS Code Elements there, plain
+// controls in a browser). Rendering is batched to one pass per animation frame, so a burst
+// of thousands of events costs one repaint.
 import {
   callsToJsonl, durationMs, formatBytes, formatClock, formatDuration, grpcurlCommand,
   prettyJson, splitMethod, statusName,
 } from "./format.js";
 import { connect } from "./sources.js";
+import { button, icon, initHost, optionTag, setButton } from "./host.js";
+import { Announcer } from "./live.js";
 import { ChartsView, StatsModel } from "./charts.js";
 import { TopologyView } from "./topology.js";
 
@@ -138,15 +141,21 @@ function apply(ev) {
   if (ev.snapshot) return applySnapshot(ev.snapshot);
   if (ev.instanceRegistered || ev.instanceChanged) {
     const i = ev.instanceRegistered ?? ev.instanceChanged;
+    if (ev.instanceRegistered) announcer.instance(`instance ${i.id} of ${i.service} registered`);
     state.instances.set(instKey(i), i);
     return;
   }
   if (ev.instanceDeregistered) {
-    state.instances.delete(instKey(ev.instanceDeregistered));
+    const i = ev.instanceDeregistered;
+    announcer.instance(`instance ${i.id} of ${i.service} left`);
+    state.instances.delete(instKey(i));
     return;
   }
   if (ev.stats) return state.stats.add(ev.stats);
-  if (ev.callStarted) return rememberCall(newCall(ev.callStarted));
+  if (ev.callStarted) {
+    announcer.callStarted();
+    return rememberCall(newCall(ev.callStarted));
+  }
   const id = String(ev.callHeaders?.callId ?? ev.callMessage?.callId ?? ev.callEnded?.callId ?? "");
   const call = state.calls.get(id);
   if (ev.callHeaders) {
@@ -154,6 +163,7 @@ function apply(ev) {
   } else if (ev.callMessage) {
     if (call) addMessage(call, ev.callMessage);
   } else if (ev.callEnded) {
+    if (ev.callEnded.code) announcer.callFailed(`${call?.method ?? "a call"} ${statusName(ev.callEnded.code)}`);
     if (call) {
       call.ended = endedOf(ev.callEnded);
       // Messages the page never saw (a watcher without messages) still count.
@@ -229,10 +239,10 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const HEALTH = {
-  HEALTH_SERVING: ["serving", "ok"],
-  HEALTH_NOT_SERVING: ["not serving", "error"],
-  HEALTH_DRAINING: ["draining", "warn"],
-  HEALTH_EJECTED: ["ejected", "error"],
+  HEALTH_SERVING: ["serving", "ok", "codicon-pass"],
+  HEALTH_NOT_SERVING: ["not serving", "error", "codicon-error"],
+  HEALTH_DRAINING: ["draining", "warn", "codicon-warning"],
+  HEALTH_EJECTED: ["ejected", "error", "codicon-circle-slash"],
 };
 
 function callStatus(call) {
@@ -259,7 +269,7 @@ function renderOptions(select, values, current) {
   const want = ["", ...values];
   const have = [...select.options].map((o) => o.value);
   if (want.length === have.length && want.every((v, i) => v === have[i])) return;
-  select.replaceChildren(...want.map((v) => el("option", { value: v }, v || "all")));
+  select.replaceChildren(...want.map((v) => el(optionTag(select), { value: v }, v || "all")));
   select.value = want.includes(current) ? current : "";
 }
 
@@ -284,7 +294,7 @@ function renderInstances() {
   const tbody = $("instances").tBodies[0];
   tbody.replaceChildren(
     ...rows.map((i) => {
-      const [health, cls] = HEALTH[i.health] ?? ["unknown", "warn"];
+      const [health, cls, healthIcon] = HEALTH[i.health] ?? ["unknown", "warn", "codicon-question"];
       const labels = Object.entries(i.labels ?? {}).map(([k, v]) => el("span", { class: "chip" }, `${k}=${v}`));
       const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
       return el(
@@ -293,7 +303,7 @@ function renderInstances() {
         el("td", {}, splitMethod(`/${i.service}/x`).service),
         el("td", { class: "mono" }, i.id),
         el("td", {}, ...labels),
-        el("td", {}, el("span", { class: `badge ${cls}` }, health)),
+        el("td", {}, el("span", { class: `badge ${cls}` }, icon(healthIcon), ` ${health}`)),
         el("td", { class: "num" }, load),
         el("td", { class: "num" }, String(i.streams ?? 0)),
         el("td", { class: "mono muted" }, i.address ?? ""),
@@ -312,13 +322,13 @@ let listedIds = [];
 /** A row to focus once it is drawn (keyboard navigation to a row outside the view). */
 let focusAfterRender;
 
-function callRow(c, tabRow) {
+function callRow(c, tabRow, index) {
   const st = callStatus(c);
   const m = splitMethod(c.method);
   const selected = c.id === state.selected;
   return el(
     "tr",
-    { "data-call": c.id, "data-method": c.method, class: selected ? "selected" : undefined, "aria-selected": String(selected), "aria-rowindex": String(listedIds.indexOf(c.id) + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
+    { "data-call": c.id, "data-method": c.method, class: selected ? "selected" : undefined, "aria-selected": String(selected), "aria-rowindex": String(index + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
     el("td", { class: "mono muted" }, formatClock(c.startMs)),
     el("td", { class: "mono" }, m.short),
     el("td", { class: "mono" }, c.instanceId),
@@ -328,29 +338,41 @@ function callRow(c, tabRow) {
   );
 }
 
-function renderCalls() {
+/**
+ * Where the list is scrolled and how tall it is. Read before the frame writes anything: a
+ * read after a write forces a layout of the page then and there, once more per frame.
+ */
+function measureCalls() {
+  const table = $("calls");
+  const scroller = table.parentElement;
+  return { scrollTop: scroller.scrollTop, height: scroller.clientHeight, headerHeight: table.tHead.offsetHeight };
+}
+/** Rows have a fixed height (style.css); it is measured once, from the first row drawn. */
+let rowMeasured = false;
+
+function renderCalls(view = measureCalls()) {
   const calls = filteredCalls();
   const shown = calls.slice(-MAX_ROWS).reverse();
   listedIds = shown.map((c) => c.id);
   const table = $("calls");
   const tbody = table.tBodies[0];
-  const scroller = table.parentElement;
   // The rows are rebuilt as calls come and go: keep keyboard focus on the row that had it.
   const focused = focusAfterRender ?? (tbody.contains(document.activeElement) ? document.activeElement?.dataset?.call : undefined);
   focusAfterRender = undefined;
   // Roving tabindex: one row is in the tab order (the selected one, else the newest); the
   // arrow keys move between rows (see wire()).
   const tabRow = listedIds.includes(focused ?? state.selected) ? (focused ?? state.selected) : listedIds[0];
-  const headerHeight = table.tHead.offsetHeight;
-  const top = Math.max(0, scroller.scrollTop - headerHeight);
+  const top = Math.max(0, view.scrollTop - view.headerHeight);
   const from = Math.max(0, Math.floor(top / rowHeight) - OVERSCAN);
-  const to = Math.min(shown.length, Math.ceil((top + (scroller.clientHeight || 600)) / rowHeight) + OVERSCAN);
+  const to = Math.min(shown.length, Math.ceil((top + (view.height || 600)) / rowHeight) + OVERSCAN);
   table.setAttribute("aria-rowcount", String(shown.length + 1));
   table.style.marginTop = `${from * rowHeight}px`;
   table.style.marginBottom = `${(shown.length - to) * rowHeight}px`;
-  tbody.replaceChildren(...shown.slice(from, to).map((c) => callRow(c, tabRow)));
-  const measured = tbody.rows[0]?.offsetHeight;
-  if (measured) rowHeight = measured;
+  tbody.replaceChildren(...shown.slice(from, to).map((c, i) => callRow(c, tabRow, from + i)));
+  if (!rowMeasured && tbody.rows[0]) {
+    rowHeight = tbody.rows[0].offsetHeight || rowHeight;
+    rowMeasured = true;
+  }
   if (focused) tbody.querySelector(`tr[data-call="${CSS.escape(focused)}"]`)?.focus();
   $("calls-count").textContent = String(calls.length);
   $("calls-empty").hidden = calls.length > 0;
@@ -394,7 +416,7 @@ function renderDetail() {
   detailKey = key;
   const st = callStatus(call);
   const grpcurl = grpcurlCommand(call, state.routerAddress);
-  const copyBtn = el("button", { type: "button", id: "copy-grpcurl", disabled: grpcurl.error ? "" : undefined, title: grpcurl.error ?? "Copy a grpcurl command that replays this call" }, "Copy as grpcurl");
+  const copyBtn = button({ id: "copy-grpcurl", disabled: grpcurl.error ? "" : undefined, title: grpcurl.error ?? "Copy a grpcurl command that replays this call" }, "Copy as grpcurl", "codicon-copy");
   copyBtn.addEventListener("click", () => {
     if (!grpcurl.command) return;
     source.copy(grpcurl.command).then(
@@ -415,7 +437,7 @@ function renderDetail() {
         el(
           "div",
           { class: "msg-head" },
-          el("span", { class: "arrow" }, m.direction === "request" ? "→ request" : "← response"),
+          el("span", { class: "arrow" }, icon(m.direction === "request" ? "codicon-arrow-right" : "codicon-arrow-left"), m.direction === "request" ? " request" : " response"),
           el("span", { class: "muted" }, `+${formatDuration(m.timeMs - call.startMs)}`),
           el("span", { class: "muted" }, formatBytes(m.size)),
         ),
@@ -471,6 +493,7 @@ function renderStats() {
 let charts;
 let topology;
 function render() {
+  const listView = measureCalls();
   charts ??= new ChartsView($("charts"));
   charts.render(state.stats, state.filters.service);
   topology ??= new TopologyView($("topology"));
@@ -483,18 +506,19 @@ function render() {
     lastListRender = now;
     renderFilters();
     renderInstances();
-    renderCalls();
+    renderCalls(listView);
     renderStats();
   } else {
     schedule(); // the lists are due later; come back next frame
   }
   renderDetail();
+  announcer.flush();
 }
 
-function flash(button, text) {
-  const old = button.textContent;
-  button.textContent = text;
-  setTimeout(() => (button.textContent = old), 1500);
+function flash(btn, text) {
+  const old = btn.dataset.label;
+  setButton(btn, text);
+  setTimeout(() => setButton(btn, old), 1500);
 }
 
 // ---- controls ----
@@ -533,7 +557,7 @@ function wire() {
   const pause = $("pause");
   pause.addEventListener("click", () => {
     state.paused = !state.paused;
-    pause.textContent = state.paused ? "Resume" : "Pause";
+    setButton(pause, state.paused ? "Resume" : "Pause", state.paused ? "codicon-debug-continue" : "codicon-debug-pause");
     pause.setAttribute("aria-pressed", String(state.paused));
     if (!state.paused) {
       const held = state.held;
@@ -567,6 +591,8 @@ function wire() {
   bind("filter-method", "method", "input");
 }
 
+const announcer = new Announcer($("live-calls"), $("live-errors"));
+await initHost();
 wire();
 const source = connect({ onEvent, onStatus });
 schedule();

@@ -6,6 +6,8 @@
 //  - a VS Code webview (`dashboardWebviewHtml`): the extension host watches the router's
 //    Admin service and forwards each admin Event (proto3 JSON) to the page:
 //      host → page  { type: "event", event }            one admin Event
+//      host → page  { type: "events", events }          several, in order (one message is
+//                                                        cheaper than many under load)
 //      host → page  { type: "status", state, text }     "live" | "connecting" | "down"
 //      page → host  { type: "ready" }                   (re)loaded: send a snapshot, then events
 //      page → host  { type: "export", fileName, text }  save the JSON Lines export
@@ -28,6 +30,7 @@ function connectWebview(sink, vscode) {
     const msg = e.data;
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "event") sink.onEvent(msg.event);
+    else if (msg.type === "events" && Array.isArray(msg.events)) for (const ev of msg.events) sink.onEvent(ev);
     else if (msg.type === "status") sink.onStatus(msg.state, msg.text ?? msg.state);
   });
   sink.onStatus("connecting", "waiting for the router…");
@@ -45,17 +48,19 @@ function connectSse(sink) {
   const open = () => {
     source?.close();
     sink.onStatus("connecting", "connecting…");
-    source = new EventSource("./events");
+    // Batched: each message is an array of events (dashboard.ts), a few a second under load.
+    source = new EventSource("./events?batch=1");
     source.onopen = () => sink.onStatus("live", "live");
     source.onerror = () => sink.onStatus(source.readyState === EventSource.CLOSED ? "down" : "connecting", "reconnecting…");
     source.onmessage = (m) => {
-      let ev;
+      let data;
       try {
-        ev = JSON.parse(m.data);
+        data = JSON.parse(m.data);
       } catch {
         return;
       }
-      sink.onEvent(ev);
+      if (Array.isArray(data)) for (const ev of data) sink.onEvent(ev);
+      else sink.onEvent(data);
     };
   };
   open();
