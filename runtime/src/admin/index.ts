@@ -5,3 +5,5 @@ export { describeFromRegistry, type DescribeMethod } from "./body.js";
 export { DEFAULT_REDACTED, DEFAULT_REDACTED_KEYS, DEFAULT_REDACTED_PATTERN, REDACTED, type MetadataInput } from "./metadata.js";
 export { addAdminService, adminServiceDefinition, createAdminClient, type AdminClient } from "./grpc.js";
 export { startDashboard, dashboardUiDir, dashboardWebviewHtml, DASHBOARD_CSP, type Dashboard, type DashboardOptions } from "./dashboard.js";
+export { AdminActions, ActionError, adminCallerRefusal, isLoopbackPeer, type ActionTarget } from "./actions.js";
+export { replayCall, REPLAY_OF_KEY } from "./replay.js";

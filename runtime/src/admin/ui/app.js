@@ -9,6 +9,10 @@ import {
 import { connect } from "./sources.js";
 import { ChartsView, StatsModel } from "./charts.js";
 import { TopologyView } from "./topology.js";
+import { addDecision, routeFacts, routeTimeline } from "./timeline.js";
+import { arrange, firstFailure, inView } from "./views.js";
+import { OperatorActions, restoreFocus } from "./actions.js";
+import { canReplay, replaySection } from "./replay.js";
 
 /** Calls kept in the page; older ended calls are forgotten first. */
 const MAX_CALLS = 2000;
@@ -22,6 +26,8 @@ const MAX_MESSAGES = 500;
 const MAX_PAUSED = 50_000;
 
 const $ = (id) => document.getElementById(id);
+/** The operator's buttons and actions log (actions.js); made once the source is connected. */
+let operator;
 
 const state = {
   routerAddress: "",
@@ -37,8 +43,10 @@ const state = {
   dropped: 0,
   /** Calls that started before this (ms) were cleared and stay hidden after a resync. */
   clearedBefore: 0,
-  filters: { service: "", method: "", instance: "", status: "" },
+  filters: { service: "", method: "", instance: "", status: "", view: "" },
   stats: new StatsModel(),
+  /** Services an operator paused (snapshot, then action events). */
+  pausedServices: new Set(),
 };
 
 const tsMs = (t) => (t ? Date.parse(t) : Date.now());
@@ -58,6 +66,13 @@ function newCall(started) {
     metadata: started.metadata ?? {},
     instanceId: started.instanceId ?? "",
     reason: started.reason ?? "",
+    firstInstanceId: started.instanceId ?? "",
+    firstReason: started.reason ?? "",
+    queuedMs: started.queuedMs ?? 0,
+    policy: started.policy ?? "",
+    routingKey: started.routingKey ?? "",
+    decisions: [],
+    retries: 0,
     startMs: tsMs(started.time),
     headers: undefined,
     messages: [],
@@ -114,6 +129,7 @@ function applySnapshot(snap) {
   state.routerAddress = snap.routerAddress ?? "";
   state.stats.reset(snap.stats);
   state.services = snap.services ?? [];
+  state.pausedServices = new Set(state.services.filter((s) => s.paused).map((s) => s.name));
   state.instances = new Map((snap.instances ?? []).map((i) => [instKey(i), i]));
   const calls = new Map();
   for (const rec of snap.calls ?? []) {
@@ -121,6 +137,7 @@ function applySnapshot(snap) {
     const call = newCall(rec.started);
     if (call.startMs < state.clearedBefore && rec.ended) continue;
     if (rec.headers) call.headers = rec.headers.metadata ?? {};
+    for (const d of rec.decisions ?? []) addDecision(call, d);
     for (const m of rec.messages ?? []) addMessage(call, m);
     call.messagesOmitted += rec.messagesOmitted ?? 0;
     if (rec.ended) {
@@ -146,6 +163,17 @@ function apply(ev) {
     return;
   }
   if (ev.stats) return state.stats.add(ev.stats);
+  if (ev.action) {
+    if (ev.action.kind === "ACTION_KIND_PAUSE") state.pausedServices.add(ev.action.service);
+    if (ev.action.kind === "ACTION_KIND_RESUME") state.pausedServices.delete(ev.action.service);
+    operator?.logAction(ev.action, tsMs(ev.time));
+    return;
+  }
+  if (ev.callDecision) {
+    const c = state.calls.get(String(ev.callDecision.callId ?? ""));
+    if (c) addDecision(c, ev.callDecision);
+    return;
+  }
   if (ev.callStarted) return rememberCall(newCall(ev.callStarted));
   const id = String(ev.callHeaders?.callId ?? ev.callMessage?.callId ?? ev.callEnded?.callId ?? "");
   const call = state.calls.get(id);
@@ -248,7 +276,7 @@ function matches(call) {
   if (f.status === "inflight" && call.ended) return false;
   if (f.status === "ok" && (!call.ended || call.ended.code !== 0)) return false;
   if (f.status === "error" && (!call.ended || call.ended.code === 0)) return false;
-  return true;
+  return inView(call, f.view);
 }
 
 function filteredCalls() {
@@ -282,6 +310,8 @@ function renderInstances() {
     .filter((i) => !state.filters.service || i.service === state.filters.service)
     .sort((a, b) => (a.service + a.id).localeCompare(b.service + b.id));
   const tbody = $("instances").tBodies[0];
+  // Rows are rebuilt as counts change: keep keyboard focus on the action button that had it.
+  const focusKey = tbody.contains(document.activeElement) ? document.activeElement.dataset.focusKey : undefined;
   tbody.replaceChildren(
     ...rows.map((i) => {
       const [health, cls] = HEALTH[i.health] ?? ["unknown", "warn"];
@@ -293,13 +323,16 @@ function renderInstances() {
         el("td", {}, splitMethod(`/${i.service}/x`).service),
         el("td", { class: "mono" }, i.id),
         el("td", {}, ...labels),
-        el("td", {}, el("span", { class: `badge ${cls}` }, health)),
+        el("td", {}, el("span", { class: `badge ${cls}`, title: i.operatorDrained || i.operatorEjected ? "by an operator" : undefined }, health + (i.operatorDrained || i.operatorEjected ? " (operator)" : ""))),
+        el("td", { class: "num" }, String(i.weight || 1) + (i.operatorWeight ? "*" : "")),
         el("td", { class: "num" }, load),
         el("td", { class: "num" }, String(i.streams ?? 0)),
         el("td", { class: "mono muted" }, i.address ?? ""),
+        el("td", {}, operator.instanceButtons(i)),
       );
     }),
   );
+  restoreFocus(focusKey);
   $("instances-count").textContent = String(rows.length);
   $("instances-empty").hidden = rows.length > 0;
 }
@@ -318,7 +351,7 @@ function callRow(c, tabRow) {
   const selected = c.id === state.selected;
   return el(
     "tr",
-    { "data-call": c.id, "data-method": c.method, class: selected ? "selected" : undefined, "aria-selected": String(selected), "aria-rowindex": String(listedIds.indexOf(c.id) + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
+    { "data-call": c.id, "data-method": c.method, class: [selected ? "selected" : "", c.id === firstFailureId ? "first-error" : "", c.retries ? "retried" : ""].join(" ").trim() || undefined, "aria-selected": String(selected), "aria-rowindex": String(listedIds.indexOf(c.id) + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
     el("td", { class: "mono muted" }, formatClock(c.startMs)),
     el("td", { class: "mono" }, m.short),
     el("td", { class: "mono" }, c.instanceId),
@@ -330,7 +363,8 @@ function callRow(c, tabRow) {
 
 function renderCalls() {
   const calls = filteredCalls();
-  const shown = calls.slice(-MAX_ROWS).reverse();
+  const shown = arrange(calls, state.filters.view).slice(0, MAX_ROWS);
+  renderFirstFailure(state.filters.view === "errors" ? firstFailure(calls) : undefined);
   listedIds = shown.map((c) => c.id);
   const table = $("calls");
   const tbody = table.tBodies[0];
@@ -354,6 +388,30 @@ function renderCalls() {
   if (focused) tbody.querySelector(`tr[data-call="${CSS.escape(focused)}"]`)?.focus();
   $("calls-count").textContent = String(calls.length);
   $("calls-empty").hidden = calls.length > 0;
+}
+
+/** The errors view marks where the errors started: the earliest failed call listed. */
+let firstFailureId;
+function renderFirstFailure(first) {
+  firstFailureId = first?.id;
+  const note = $("first-failure");
+  note.hidden = !first;
+  if (!first) return;
+  const key = `${first.id}`;
+  if (note.dataset.call === key) return;
+  note.dataset.call = key;
+  const go = el("button", { type: "button", id: "show-first-failure" }, "Show");
+  go.addEventListener("click", () => {
+    state.selected = first.id;
+    detailKey = "";
+    revealCall(first.id);
+    schedule(true);
+  });
+  note.replaceChildren(
+    el("span", { class: "badge error" }, "first failure"),
+    ` ${formatClock(first.startMs)} ${splitMethod(first.method).short} on ${first.instanceId || "no instance"}: ${statusName(first.ended.code)} `,
+    go,
+  );
 }
 
 /** Scrolls the list so the row of `id` is in view, then draws it with focus. */
@@ -389,7 +447,7 @@ function renderDetail() {
     return;
   }
   // Redraw only when the call changed (keeps open <details> and text selection stable).
-  const key = `${call.id}:${call.messages.length}:${call.ended ? 1 : 0}:${call.headers ? 1 : 0}`;
+  const key = `${call.id}:${call.messages.length}:${call.ended ? 1 : 0}:${call.headers ? 1 : 0}:${call.decisions.length}`;
   if (key === detailKey) return;
   detailKey = key;
   const st = callStatus(call);
@@ -435,13 +493,17 @@ function renderDetail() {
       "dl",
       { class: "facts" },
       el("dt", {}, "Instance"), el("dd", { class: "mono" }, call.instanceId || "—"),
-      el("dt", {}, "Why"), el("dd", {}, call.reason || "—"),
+      el("dt", {}, "Why"), el("dd", {}, call.firstReason || "—"),
+      ...routeFacts(call, el),
       el("dt", {}, "Kind"), el("dd", {}, call.kind || "—"),
       el("dt", {}, "Peer"), el("dd", { class: "mono" }, call.peer || "—"),
       el("dt", {}, "Started"), el("dd", { class: "mono" }, formatClock(call.startMs)),
       el("dt", {}, "Duration"), el("dd", {}, call.ended ? formatDuration(call.ended.durationMs) : "in flight"),
       ...(call.ended?.message ? [el("dt", {}, "Message"), el("dd", {}, call.ended.message)] : []),
     ),
+    el("h3", {}, "Route"),
+    routeTimeline(call, el),
+    canReplay(call) ? replaySection(call, { el, source, onNewCall: (id) => selectWhenListed(id) }) : undefined,
     kv("Request metadata", call.metadata),
     kv("Response headers", call.headers),
     kv("Trailers", call.ended?.trailers),
@@ -468,9 +530,24 @@ function renderStats() {
   dropped.textContent = state.dropped ? `${state.dropped} events lost (resynced)` : "";
 }
 
+/** Selects a call once it is in the list (a replay's new call arrives on the event stream). */
+let selectWhenSeen;
+function selectWhenListed(id) {
+  selectWhenSeen = id;
+  schedule(true);
+}
+
 let charts;
 let topology;
 function render() {
+  if (selectWhenSeen && state.calls.has(selectWhenSeen)) {
+    state.selected = selectWhenSeen;
+    selectWhenSeen = undefined;
+    detailKey = "";
+    listForced = true;
+  }
+  const serviceNames = [...new Set([...state.services.map((s) => s.name), ...state.pausedServices])].sort();
+  operator.renderServices($("service-actions"), serviceNames, state.pausedServices);
   charts ??= new ChartsView($("charts"));
   charts.render(state.stats, state.filters.service);
   topology ??= new TopologyView($("topology"));
@@ -564,9 +641,11 @@ function wire() {
   bind("filter-service", "service", "change");
   bind("filter-instance", "instance", "change");
   bind("filter-status", "status", "change");
+  bind("filter-view", "view", "change");
   bind("filter-method", "method", "input");
 }
 
 wire();
 const source = connect({ onEvent, onStatus });
+operator = new OperatorActions({ source, el, log: $("action-log"), status: $("action-status"), formatClock });
 schedule();
