@@ -146,9 +146,11 @@ export class ServiceRoute implements CallRoute {
     return this.switchable.current;
   }
 
+  /** The strategy in words, built once per balancer (every call's record carries it). */
   policy(): string {
-    return this.switchable.current.describe();
+    return (this.policyText ??= this.switchable.current.describe());
   }
+  private policyText: string | undefined;
 
   /**
    * New settings for new calls: the balancer, the pool's resilience options (changed in
@@ -157,6 +159,7 @@ export class ServiceRoute implements CallRoute {
    */
   reconfigure(balancer: Balancer, resilience: ResolvedOptions, limiter: RateLimiter | undefined): void {
     this.switchable.current = balancer;
+    this.policyText = undefined;
     this.limiter = limiter;
     applyResolvedOptions(this.pool, resilience);
     // Limits may have changed (maxConcurrentCallsPerInstance): re-evaluate every instance,

@@ -140,7 +140,9 @@ export class OperatorActions {
     const d = this.dialog;
     d.querySelector(".op-question").textContent = question;
     const w = d.querySelector("input[name=weight]");
+    // Only the weight question has a weight: a hidden required field would block the form.
     w.closest("label").hidden = weight === undefined;
+    w.disabled = weight === undefined;
     w.value = weight ?? "";
     d.querySelector("input[name=note]").value = "";
     d.querySelector("button[value=confirm]").textContent = confirm;

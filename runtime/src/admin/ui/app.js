@@ -305,33 +305,54 @@ function renderFilters() {
   if (dl.childElementCount !== methods.size) dl.replaceChildren(...[...methods].sort().map((m) => el("option", { value: m })));
 }
 
+/**
+ * Instance rows are kept and their cells updated in place: under load the counts change
+ * many times a second, and a button replaced between a press and its release loses the
+ * click (and its keyboard focus).
+ */
+const instanceRows = new Map();
+
+function setCell(td, key, build) {
+  if (td.dataset.key === key) return;
+  td.dataset.key = key;
+  td.replaceChildren(...[build()].flat());
+}
+
+function instanceRow(i) {
+  const k = instKey(i);
+  let row = instanceRows.get(k);
+  if (!row) {
+    const cells = Array.from({ length: 9 }, (_, n) => el("td", { class: [1, 7].includes(n) ? "mono" : [4, 5, 6].includes(n) ? "num" : undefined }));
+    row = { tr: el("tr", { "data-instance": i.id, "data-service": i.service }, ...cells), cells };
+    instanceRows.set(k, row);
+  }
+  const c = row.cells;
+  const [health, cls] = HEALTH[i.health] ?? ["unknown", "warn"];
+  const byOperator = i.operatorDrained || i.operatorEjected;
+  setCell(c[0], i.service, () => splitMethod(`/${i.service}/x`).service);
+  setCell(c[1], i.id, () => i.id);
+  const labels = Object.entries(i.labels ?? {}).map(([k2, v]) => `${k2}=${v}`);
+  setCell(c[2], labels.join("\n"), () => labels.map((l) => el("span", { class: "chip" }, l)));
+  setCell(c[3], `${i.health}:${byOperator}`, () => el("span", { class: `badge ${cls}`, title: byOperator ? "by an operator" : undefined }, health + (byOperator ? " (operator)" : "")));
+  setCell(c[4], `${i.weight}:${i.operatorWeight}`, () => String(i.weight || 1) + (i.operatorWeight ? "*" : ""));
+  const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
+  setCell(c[5], load, () => load);
+  setCell(c[6], String(i.streams ?? 0), () => String(i.streams ?? 0));
+  setCell(c[7], i.address ?? "", () => el("span", { class: "muted" }, i.address ?? ""));
+  setCell(c[8], `${i.health}:${i.operatorDrained}:${i.operatorEjected}:${i.weight}`, () => operator.instanceButtons(i));
+  return row.tr;
+}
+
 function renderInstances() {
   const rows = [...state.instances.values()]
     .filter((i) => !state.filters.service || i.service === state.filters.service)
     .sort((a, b) => (a.service + a.id).localeCompare(b.service + b.id));
   const tbody = $("instances").tBodies[0];
-  // Rows are rebuilt as counts change: keep keyboard focus on the action button that had it.
   const focusKey = tbody.contains(document.activeElement) ? document.activeElement.dataset.focusKey : undefined;
-  tbody.replaceChildren(
-    ...rows.map((i) => {
-      const [health, cls] = HEALTH[i.health] ?? ["unknown", "warn"];
-      const labels = Object.entries(i.labels ?? {}).map(([k, v]) => el("span", { class: "chip" }, `${k}=${v}`));
-      const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
-      return el(
-        "tr",
-        { "data-instance": i.id, "data-service": i.service },
-        el("td", {}, splitMethod(`/${i.service}/x`).service),
-        el("td", { class: "mono" }, i.id),
-        el("td", {}, ...labels),
-        el("td", {}, el("span", { class: `badge ${cls}`, title: i.operatorDrained || i.operatorEjected ? "by an operator" : undefined }, health + (i.operatorDrained || i.operatorEjected ? " (operator)" : ""))),
-        el("td", { class: "num" }, String(i.weight || 1) + (i.operatorWeight ? "*" : "")),
-        el("td", { class: "num" }, load),
-        el("td", { class: "num" }, String(i.streams ?? 0)),
-        el("td", { class: "mono muted" }, i.address ?? ""),
-        el("td", {}, operator.instanceButtons(i)),
-      );
-    }),
-  );
+  const trs = rows.map(instanceRow);
+  if (trs.length !== tbody.rows.length || trs.some((tr, n) => tbody.rows[n] !== tr)) tbody.replaceChildren(...trs);
+  const live = new Set(rows.map(instKey));
+  for (const k of instanceRows.keys()) if (!live.has(k)) instanceRows.delete(k);
   restoreFocus(focusKey);
   $("instances-count").textContent = String(rows.length);
   $("instances-empty").hidden = rows.length > 0;
@@ -540,6 +561,9 @@ function selectWhenListed(id) {
 let charts;
 let topology;
 function render() {
+  // Paused: nothing shown changes but the count of held events; rows stay as they are, so
+  // they can be read and clicked.
+  if (state.paused && !listForced) return renderStats();
   if (selectWhenSeen && state.calls.has(selectWhenSeen)) {
     state.selected = selectWhenSeen;
     selectWhenSeen = undefined;

@@ -37,6 +37,9 @@ export function requestsFromText(call, text) {
   return v.map((r) => JSON.stringify(r));
 }
 
+/** The last replay's outcome: shown again on the new call, which the page selects. */
+let lastReplay;
+
 /**
  * The replay section of a call's detail: an editor, a Replay button and the outcome. `onNewCall`
  * selects the new call once the router has answered.
@@ -47,7 +50,11 @@ export function replaySection(call, { el, source, onNewCall }) {
   editor.value = replayText(call);
   const button = el("button", { type: "button", id: "replay-send" }, "Replay");
   const result = el("div", { class: "replay-result", id: "replay-result", role: "status", "aria-live": "polite" });
-  if (missing) result.textContent = "Some request bodies were not captured: write them before replaying.";
+  if (lastReplay && lastReplay.newCall === call.id) {
+    result.dataset.state = lastReplay.state;
+    result.dataset.newCall = call.id;
+    result.textContent = lastReplay.text;
+  } else if (missing) result.textContent = "Some request bodies were not captured: write them before replaying.";
   button.addEventListener("click", async () => {
     let requestsJson;
     try {
@@ -64,7 +71,8 @@ export function replaySection(call, { el, source, onNewCall }) {
       const r = await source.replay({ callId: call.id, requestsJson });
       result.dataset.state = r.code === 0 ? "ok" : "error";
       result.dataset.newCall = r.callId;
-      result.textContent = `call ${r.callId}: ${r.code === 0 ? "OK" : `code ${r.code}: ${r.message}`}`;
+      result.textContent = `call ${r.callId}: ${r.code === 0 ? "OK" : `code ${r.code}: ${r.message}`} (replay of call ${call.id})`;
+      lastReplay = { newCall: r.callId, state: result.dataset.state, text: result.textContent };
       if (r.callId && r.callId !== "0") onNewCall(r.callId);
     } catch (e) {
       result.dataset.state = "error";
@@ -74,11 +82,15 @@ export function replaySection(call, { el, source, onNewCall }) {
     }
   });
   return el(
-    "details",
-    { class: "replay", id: "replay" },
-    el("summary", {}, call.kind === "unary" ? "Replay with edited request" : "Replay the whole stream with edited requests"),
-    editor,
-    el("div", { class: "replay-buttons" }, button),
+    "div",
+    { class: "replay" },
+    el(
+      "details",
+      { id: "replay" },
+      el("summary", {}, call.kind === "unary" ? "Replay with edited request" : "Replay the whole stream with edited requests"),
+      editor,
+      el("div", { class: "replay-buttons" }, button),
+    ),
     result,
   );
 }
