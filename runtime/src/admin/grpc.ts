@@ -202,8 +202,8 @@ export interface AdminClient {
 }
 
 /** A client of a router's Admin service at `target` ("host:port"). Plaintext unless credentials are given. */
-export function createAdminClient(target: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): AdminClient {
-  const client = new grpc.Client(target, credentials);
+export function createAdminClient(target: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): AdminClient {
+  const client = new grpc.Client(target, credentials, options);
   return {
     getSnapshot: () =>
       new Promise((resolve, reject) => {
