@@ -6,4 +6,6 @@ export { DEFAULT_REDACTED, DEFAULT_REDACTED_KEYS, DEFAULT_REDACTED_PATTERN, REDA
 export { addAdminService, adminServiceDefinition, createAdminClient, type AdminClient } from "./grpc.js";
 export { startDashboard, dashboardUiDir, dashboardWebviewHtml, DASHBOARD_CSP, type Dashboard, type DashboardOptions } from "./dashboard.js";
 export { AdminActions, ActionError, adminCallerRefusal, isLoopbackPeer, type ActionTarget } from "./actions.js";
+/** The kinds of `AdminClient.act` (drain, eject, weight, pause…). */
+export { ActionKind } from "../gen/grpcrouter/v1/admin_pb.js";
 export { replayCall, REPLAY_OF_KEY } from "./replay.js";
