@@ -237,3 +237,42 @@ describe("operator actions and call decisions through the Admin service", { time
     assert.match(adminCallerRefusal("127.0.0.1.evil:5", undefined) ?? "", /loopback/);
   });
 });
+
+describe("a call's record: time queued for a slot, and the rate limit that refused it", { timeout: 60_000 }, () => {
+  it("says how long a call waited for a free slot, and which rate limit refused a call", async () => {
+    const hub = new AdminHub();
+    const probe = newProbe();
+    // One call at a time per instance: the second of two concurrent calls queues for the slot.
+    const router = createRouter({ services: [{ tunnel: StoreTunnel }], hub, logger: quietLog(), resilience: { maxConcurrentCallsPerInstance: 1 } });
+    const { port } = await router.listen("127.0.0.1:0");
+    const bridge = createBridge(StoreTunnel, storeImpl("slow", "slow", probe, 200), { router: `127.0.0.1:${port}`, instanceId: "slow", logger: quietLog() });
+    const client = new TestClient(`127.0.0.1:${port}`);
+    try {
+      await bridge.start();
+      await waitFor("the instance", () => router.instances().length === 1);
+      const call = () => client.unary(storeMethod("Get"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, {}));
+      await Promise.all([call(), call()]);
+      const queued = hub.snapshot().calls.map((c) => c.started!).find((s) => s.queuedMs > 0);
+      assert.ok(queued, `a call queued: ${JSON.stringify(hub.snapshot().calls.map((c) => [c.started!.queuedMs, c.started!.reason]))}`);
+      assert.match(queued.reason, /^queued \d+ ms for a free slot on slow$/);
+
+      router.configure(STORE, { rateLimit: { perSecond: 0.001, burst: 1 } });
+      await call();
+      const err = await call().then(
+        () => assert.fail("over the limit, yet answered"),
+        (e: grpc.ServiceError) => e,
+      );
+      assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
+      const refused = hub.snapshot().calls.at(-1)!;
+      assert.equal(refused.started!.instanceId, "", "no instance was involved");
+      assert.equal(refused.decisions.length, 1);
+      assert.equal(refused.decisions[0]!.kind, CallDecision_Kind.REFUSED);
+      assert.match(refused.decisions[0]!.reason, /^rate limit of ops\.v1\.Store exceeded \(0\.001 calls\/s, burst 1\)/);
+    } finally {
+      client.close();
+      await bridge.stop(0);
+      await router.close(0);
+      hub.close();
+    }
+  });
+});

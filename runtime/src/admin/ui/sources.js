@@ -32,10 +32,18 @@ export function connect(sink) {
 function connectWebview(sink, vscode) {
   const pending = new Map();
   let nextId = 1;
+  // A host that does not know the message never answers: say so instead of waiting forever.
   const ask = (type, request) =>
     new Promise((resolve, reject) => {
       const id = nextId++;
-      pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error("VS Code did not answer (this version of the extension may not support it)"));
+      }, 60_000);
+      pending.set(id, {
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
       vscode.postMessage({ type, id, request });
     });
   window.addEventListener("message", (e) => {
