@@ -215,6 +215,7 @@ const DECISION_KINDS = {
   ejected: CallDecision_Kind.EJECTED,
 } as const;
 const MAX_DECISIONS = 32;
+const RECENT_ACTIONS = 50;
 
 /** Bounds of the messages held for calls not started yet. */
 const EARLY_CALLS = 1024;
@@ -243,6 +244,7 @@ export class AdminHub {
   private readonly instances = new Map<string, Instance>();
   /** Operators' actions (drain, eject, weight, pause) and replays, for the Admin service and the dashboard. */
   readonly actions = new AdminActions((action) => this.publishAction(action));
+  private readonly recentActions: Action[] = [];
   private readonly inFlightPerInstance = new Map<string, number>();
   private readonly calls = new Map<bigint, CallState>();
   /** Messages published before their call's callStarted, by call id (see callMessage). */
@@ -395,6 +397,7 @@ export class AdminHub {
         .history(Date.now())
         .filter((h) => keep(h.service))
         .map((h) => create(StatsSeriesSchema, { ...h, firstSecond: BigInt(h.firstSecond) })),
+      actions: this.recentActions.filter((a) => keep(a.service)),
     });
   }
 
@@ -691,6 +694,9 @@ export class AdminHub {
   }
 
   private publishAction(action: Action): void {
+    action.time = timestampFromMs(Date.now());
+    this.recentActions.push(action);
+    if (this.recentActions.length > RECENT_ACTIONS) this.recentActions.shift();
     if (this.watchers.size > 0) this.fanOut(action.service, false, { case: "action", value: action });
   }
 

@@ -168,6 +168,8 @@ describe("operator actions and call decisions through the Admin service", { time
     const streamed = events.flatMap((e) => (e.event.case === "action" ? [e.event.value] : []));
     assert.equal(streamed[0]!.kind, ActionKind.DRAIN);
     assert.match(streamed[0]!.summary, /drained instance "a"/);
+    // A watcher that comes later finds them in its snapshot.
+    assert.deepEqual((await admin.getSnapshot()).actions.map((a) => a.kind), streamed.map((a) => a.kind));
 
     const fails = async (req: Parameters<AdminClient["act"]>[0]) =>
       admin.act(req).then(

@@ -239,7 +239,8 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     await until(async () => /call \d+: OK \(replay of call \d+\)/.test(await page.locator("#replay-result").innerText()), "the replay's outcome");
     const newId = await page.locator("#replay-result").getAttribute("data-new-call");
     assert.ok(newId && newId !== original);
-    assert.equal(await page.locator("#calls tbody tr.selected").getAttribute("data-call"), newId);
+    // The outcome shows at once; the new call is selected once its events have arrived.
+    await until(async () => (await page.locator("#calls tbody tr.selected").getAttribute("data-call")) === newId, "the new call selected");
     assert.ok(Object.values(probes).some((p) => p.putSizes.has(42)), "an instance got the edited request");
     // Its metadata names the call it replays.
     assert.match(await page.locator("#detail").innerText(), new RegExp(`grpcrouter-replay-of\\s+${original}`));
@@ -274,6 +275,13 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     assert.match(((await bad.json()) as { error: string }).error, /kind: expected drain, undrain, eject, restore, setWeight, pause or resume, got "explode"/);
     // The pause above came from this machine: undo it.
     await fetch(new URL("action", dashboard.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ kind: "resume", service: STORE }) });
+    // A viewer that opens now sees the actions done before it came.
+    const late = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    late.on("pageerror", (e) => pageErrors.push(String(e)));
+    await late.goto(dashboard.url);
+    await late.locator('#action-log li[data-kind="drain"][data-instance="fast"]').waitFor();
+    await late.locator('#action-log li[data-kind="resume"]').first().waitFor();
+    await late.close();
     assert.deepEqual(pageErrors, []);
   });
 });

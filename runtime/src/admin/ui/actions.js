@@ -88,6 +88,13 @@ export class OperatorActions {
     if (focused) restoreFocus(focused);
   }
 
+  /** A snapshot's recent actions (oldest first) replace the log. */
+  resetLog(actions) {
+    this.deps.log.replaceChildren();
+    this.deps.log.hidden = true;
+    for (const a of actions) this.logAction(a, a.time ? Date.parse(a.time) : Date.now());
+  }
+
   /** An `action` event: a line in the log every viewer sees. */
   logAction(action, timeMs) {
     const { el, log, formatClock } = this.deps;

@@ -130,6 +130,7 @@ function applySnapshot(snap) {
   state.stats.reset(snap.stats);
   state.services = snap.services ?? [];
   state.pausedServices = new Set(state.services.filter((s) => s.paused).map((s) => s.name));
+  operator?.resetLog(snap.actions ?? []);
   state.instances = new Map((snap.instances ?? []).map((i) => [instKey(i), i]));
   const calls = new Map();
   for (const rec of snap.calls ?? []) {
