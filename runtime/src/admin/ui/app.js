@@ -565,8 +565,9 @@ function render() {
   // Paused: nothing shown changes but the count of held events; rows stay as they are, so
   // they can be read and clicked.
   if (state.paused && !listForced) return renderStats();
+  let reveal;
   if (selectWhenSeen && state.calls.has(selectWhenSeen)) {
-    state.selected = selectWhenSeen;
+    state.selected = reveal = selectWhenSeen;
     selectWhenSeen = undefined;
     detailKey = "";
     listForced = true;
@@ -586,6 +587,7 @@ function render() {
     renderFilters();
     renderInstances();
     renderCalls();
+    if (reveal && listedIds.includes(reveal)) revealCall(reveal);
     renderStats();
   } else {
     schedule(); // the lists are due later; come back next frame
