@@ -4,7 +4,7 @@
 // schemas the dashboard decodes bodies with. The call enters the router's method handler
 // as an in-process client call (no socket, no TLS to satisfy), so it takes the normal path —
 // pause, rate limits, client authorization, balancer, retries — and shows as a new call
-// carrying `grpcrouter-replay-of: <id>`.
+// carrying `grpcrouter-replay-of: <id>`, without the original caller's credentials.
 import { fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
@@ -118,7 +118,9 @@ export async function replayCall(hub: AdminHub, request: Pick<ReplayRequest, "ca
 
   const metadata = new grpc.Metadata();
   const original = rec.metadata instanceof grpc.Metadata ? rec.metadata.getMap() : {};
-  for (const [k, v] of Object.entries(original)) if (!TRANSPORT_KEYS.test(k) && k !== REPLAY_OF_KEY) metadata.set(k, v);
+  // Credentials (what the dashboard redacts) are never replayed: whoever may replay must not
+  // thereby act as the original caller. A router that authorizes clients refuses the replay.
+  for (const [k, v] of Object.entries(original)) if (!TRANSPORT_KEYS.test(k) && k !== REPLAY_OF_KEY && !rec.redacted(k)) metadata.set(k, v);
   metadata.set(REPLAY_OF_KEY, String(request.callId));
   const call = new ReplayCall(rec.method, metadata, `replay by ${actor}`, single ? undefined : requests);
   // The new call is the one published with this very metadata object.

@@ -189,7 +189,10 @@ describe("operator actions and call decisions through the Admin service", { time
   });
 
   it("replays a recorded unary call with an edited request, and a client-streaming call whole, as new calls", async () => {
-    await put(3);
+    const md = new grpc.Metadata();
+    md.set("authorization", "Bearer the-callers-secret");
+    md.set("x-tenant", "t1");
+    await client.unary(storeMethod("Put"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 3 }), md);
     const original = hub.snapshot({ includeBodies: true }).calls.at(-1)!;
     assert.equal(original.started!.method, storeMethod("Put"));
     const id = original.started!.callId;
@@ -199,6 +202,8 @@ describe("operator actions and call decisions through the Admin service", { time
     assert.equal(Buffer.from(JSON.parse(r.responsesJson[0]!).payload.body, "base64").length, 5, "the edited request was sent");
     const replayed = hub.snapshot().calls.find((c) => c.started!.callId === r.callId)!;
     assert.equal(replayed.started!.metadata[REPLAY_OF_KEY], String(id));
+    assert.equal(replayed.started!.metadata["x-tenant"], "t1", "the call's metadata is replayed");
+    assert.equal(replayed.started!.metadata.authorization, undefined, "but never the caller's credentials");
     assert.equal(replayed.started!.method, storeMethod("Put"));
 
     // A client stream of three messages, replayed from the recorded bodies, then edited to two.
