@@ -186,6 +186,10 @@ describe("operator actions and call decisions through the Admin service", { time
     assert.equal(e.code, grpc.status.NOT_FOUND);
     e = await fails({ kind: ActionKind.DRAIN, service: STORE });
     assert.match(e.details, /instance_id: required to drain an instance/);
+    e = await fails({ kind: ActionKind.PAUSE, service: STORE, note: "x".repeat(501) });
+    assert.match(e.details, /note: at most 500 characters, got 501/);
+    e = await fails({ kind: 99 as ActionKind, service: STORE });
+    assert.match(e.details, /kind: unknown action 99/);
   });
 
   it("replays a recorded unary call with an edited request, and a client-streaming call whole, as new calls", async () => {
@@ -227,6 +231,16 @@ describe("operator actions and call decisions through the Admin service", { time
     );
     assert.equal(bad.code, grpc.status.INVALID_ARGUMENT);
     assert.match(bad.details, /requests_json\[0\]: not a interop\.v1\.SimpleRequest in proto3 JSON/);
+    const many = await admin.replay({ callId: id, requestsJson: Array.from({ length: 1001 }, () => "{}") }).then(
+      () => assert.fail("accepted"),
+      (e: grpc.ServiceError) => e,
+    );
+    assert.match(many.details, /requests_json: at most 1000 messages, got 1001/);
+    const two = await admin.replay({ callId: id, requestsJson: ["{}", "{}"] }).then(
+      () => assert.fail("accepted"),
+      (e: grpc.ServiceError) => e,
+    );
+    assert.match(two.details, /a unary call takes exactly one request, got 2/);
     const gone = await admin.replay({ callId: 999_999n }).then(
       () => assert.fail("accepted"),
       (e: grpc.ServiceError) => e,
