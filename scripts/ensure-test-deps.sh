@@ -13,6 +13,8 @@ packages=(
   bsdutils        # script(1): a pseudo-terminal for the CLI's progress line
   tinyproxy       # an HTTP CONNECT proxy between bridges and routers
   curl            # JSON over HTTP/1.1 to the router (the README's example)
+  iproute2        # ip(8): a non-loopback address in a test's own network namespace (Admin actions)
+  util-linux      # unshare(1): that network namespace
 )
 # Retries, the dpkg lock, sudo and a clear message when not root: see apt-install.sh.
 bash "$here/apt-install.sh" "${packages[@]}"

@@ -456,7 +456,7 @@ export const serveCommand: Command = {
     "                    every call's metadata and bodies: pair it with --tls-client-ca)",
     "  --log-format F    text (default) or json: one JSON object per log line",
     "  --audit-log FILE  append an audit record (JSON line) for every registration, refusal,",
-    "                    departure and config change to FILE",
+    "                    departure, config change and operator action (Admin Act, Replay) to FILE",
     ...serveSecurityDetails,
     "",
     "The router also serves grpc.reflection (v1, v1alpha), grpc.health.v1 and, on a loopback",

@@ -29,6 +29,15 @@ export function writeUiFiles(dir: string): string {
   return dir;
 }
 
+/** What the page posts (ui/sources.js documents the protocol). */
+interface PageMessage {
+  type?: string;
+  fileName?: string;
+  text?: string;
+  id?: number;
+  request?: unknown;
+}
+
 export class DebugPanel implements vscode.Disposable {
   static readonly viewType = "grpcrouter.debugPanel";
   #panel: vscode.WebviewPanel | undefined;
@@ -75,7 +84,7 @@ export class DebugPanel implements vscode.Disposable {
       { enableScripts: true, localResourceRoots: [root] },
     );
     panel.webview.html = dashboardWebviewHtml({ assetBase: panel.webview.asWebviewUri(root).toString(), cspSource: panel.webview.cspSource });
-    panel.webview.onDidReceiveMessage((msg: { type?: string; fileName?: string; text?: string }) => this.#onMessage(msg));
+    panel.webview.onDidReceiveMessage((msg: PageMessage) => this.#onMessage(msg));
     panel.onDidChangeViewState(() => {
       // A hidden webview drops what it is sent: stop reading until its page asks again.
       if (!panel.visible) {
@@ -110,8 +119,16 @@ export class DebugPanel implements vscode.Disposable {
     });
   }
 
-  async #onMessage(msg: { type?: string; fileName?: string; text?: string }): Promise<void> {
+  async #onMessage(msg: PageMessage): Promise<void> {
     switch (msg.type) {
+      case "act":
+      case "replay": {
+        // The page's operator actions go to the dashboard's own endpoints, which check the
+        // caller (loopback) and the request exactly as they do for the browser.
+        const reply = await this.#post(msg.type === "act" ? "action" : "replay", msg.request);
+        void this.#panel?.webview.postMessage({ type: "reply", id: msg.id, ...reply });
+        return;
+      }
       case "ready":
         return this.#watch();
       case "resync":
@@ -131,6 +148,21 @@ export class DebugPanel implements vscode.Disposable {
         void vscode.window.showInformationMessage(`gRPC Router: calls exported to ${vscode.workspace.asRelativePath(target)}`);
         return;
       }
+    }
+  }
+
+  async #post(endpoint: string, request: unknown): Promise<{ ok: true; result: unknown } | { ok: false; error: string }> {
+    if (!this.#url) return { ok: false, error: "no router runs" };
+    try {
+      const res = await fetch(new URL(endpoint, this.#url), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(request ?? {}),
+      });
+      const answer = (await res.json().catch(() => ({}))) as { error?: string };
+      return res.ok ? { ok: true, result: answer } : { ok: false, error: answer.error ?? `HTTP ${res.status}` };
+    } catch (e) {
+      return { ok: false, error: `the router's dashboard did not answer: ${(e as Error).message}` };
     }
   }
 

@@ -12,6 +12,10 @@ import { button, icon, initHost, optionTag, setButton } from "./host.js";
 import { Announcer } from "./live.js";
 import { ChartsView, StatsModel } from "./charts.js";
 import { TopologyView } from "./topology.js";
+import { addDecision, routeFacts, routeTimeline } from "./timeline.js";
+import { arrange, firstFailure, inView } from "./views.js";
+import { OperatorActions, restoreFocus } from "./actions.js";
+import { canReplay, replaySection } from "./replay.js";
 
 /** Calls kept in the page; older ended calls are forgotten first. */
 const MAX_CALLS = 2000;
@@ -25,6 +29,8 @@ const MAX_MESSAGES = 500;
 const MAX_PAUSED = 50_000;
 
 const $ = (id) => document.getElementById(id);
+/** The operator's buttons and actions log (actions.js); made once the source is connected. */
+let operator;
 
 const state = {
   routerAddress: "",
@@ -40,8 +46,10 @@ const state = {
   dropped: 0,
   /** Calls that started before this (ms) were cleared and stay hidden after a resync. */
   clearedBefore: 0,
-  filters: { service: "", method: "", instance: "", status: "" },
+  filters: { service: "", method: "", instance: "", status: "", view: "" },
   stats: new StatsModel(),
+  /** Services an operator paused (snapshot, then action events). */
+  pausedServices: new Set(),
 };
 
 const tsMs = (t) => (t ? Date.parse(t) : Date.now());
@@ -61,6 +69,13 @@ function newCall(started) {
     metadata: started.metadata ?? {},
     instanceId: started.instanceId ?? "",
     reason: started.reason ?? "",
+    firstInstanceId: started.instanceId ?? "",
+    firstReason: started.reason ?? "",
+    queuedMs: started.queuedMs ?? 0,
+    policy: started.policy ?? "",
+    routingKey: started.routingKey ?? "",
+    decisions: [],
+    retries: 0,
     startMs: tsMs(started.time),
     headers: undefined,
     messages: [],
@@ -117,6 +132,8 @@ function applySnapshot(snap) {
   state.routerAddress = snap.routerAddress ?? "";
   state.stats.reset(snap.stats);
   state.services = snap.services ?? [];
+  state.pausedServices = new Set(state.services.filter((s) => s.paused).map((s) => s.name));
+  operator?.resetLog(snap.actions ?? []);
   state.instances = new Map((snap.instances ?? []).map((i) => [instKey(i), i]));
   const calls = new Map();
   for (const rec of snap.calls ?? []) {
@@ -124,6 +141,7 @@ function applySnapshot(snap) {
     const call = newCall(rec.started);
     if (call.startMs < state.clearedBefore && rec.ended) continue;
     if (rec.headers) call.headers = rec.headers.metadata ?? {};
+    for (const d of rec.decisions ?? []) addDecision(call, d);
     for (const m of rec.messages ?? []) addMessage(call, m);
     call.messagesOmitted += rec.messagesOmitted ?? 0;
     if (rec.ended) {
@@ -152,6 +170,17 @@ function apply(ev) {
     return;
   }
   if (ev.stats) return state.stats.add(ev.stats);
+  if (ev.action) {
+    if (ev.action.kind === "ACTION_KIND_PAUSE") state.pausedServices.add(ev.action.service);
+    if (ev.action.kind === "ACTION_KIND_RESUME") state.pausedServices.delete(ev.action.service);
+    operator?.logAction(ev.action, tsMs(ev.time));
+    return;
+  }
+  if (ev.callDecision) {
+    const c = state.calls.get(String(ev.callDecision.callId ?? ""));
+    if (c) addDecision(c, ev.callDecision);
+    return;
+  }
   if (ev.callStarted) {
     announcer.callStarted();
     return rememberCall(newCall(ev.callStarted));
@@ -258,7 +287,7 @@ function matches(call) {
   if (f.status === "inflight" && call.ended) return false;
   if (f.status === "ok" && (!call.ended || call.ended.code !== 0)) return false;
   if (f.status === "error" && (!call.ended || call.ended.code === 0)) return false;
-  return true;
+  return inView(call, f.view);
 }
 
 function filteredCalls() {
@@ -287,29 +316,55 @@ function renderFilters() {
   if (dl.childElementCount !== methods.size) dl.replaceChildren(...[...methods].sort().map((m) => el("option", { value: m })));
 }
 
+/**
+ * Instance rows are kept and their cells updated in place: under load the counts change
+ * many times a second, and a button replaced between a press and its release loses the
+ * click (and its keyboard focus).
+ */
+const instanceRows = new Map();
+
+function setCell(td, key, build) {
+  if (td.dataset.key === key) return;
+  td.dataset.key = key;
+  td.replaceChildren(...[build()].flat());
+}
+
+function instanceRow(i) {
+  const k = instKey(i);
+  let row = instanceRows.get(k);
+  if (!row) {
+    const cells = Array.from({ length: 9 }, (_, n) => el("td", { class: [1, 7].includes(n) ? "mono" : [4, 5, 6].includes(n) ? "num" : undefined }));
+    row = { tr: el("tr", { "data-instance": i.id, "data-service": i.service }, ...cells), cells };
+    instanceRows.set(k, row);
+  }
+  const c = row.cells;
+  const [health, cls, healthIcon] = HEALTH[i.health] ?? ["unknown", "warn", "codicon-question"];
+  const byOperator = i.operatorDrained || i.operatorEjected;
+  setCell(c[0], i.service, () => splitMethod(`/${i.service}/x`).service);
+  setCell(c[1], i.id, () => i.id);
+  const labels = Object.entries(i.labels ?? {}).map(([k2, v]) => `${k2}=${v}`);
+  setCell(c[2], labels.join("\n"), () => labels.map((l) => el("span", { class: "chip" }, l)));
+  setCell(c[3], `${i.health}:${byOperator}`, () => el("span", { class: `badge ${cls}`, title: byOperator ? "by an operator" : undefined }, icon(healthIcon), ` ${health}` + (byOperator ? " (operator)" : "")));
+  setCell(c[4], `${i.weight}:${i.operatorWeight}`, () => String(i.weight || 1) + (i.operatorWeight ? "*" : ""));
+  const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
+  setCell(c[5], load, () => load);
+  setCell(c[6], String(i.streams ?? 0), () => String(i.streams ?? 0));
+  setCell(c[7], i.address ?? "", () => el("span", { class: "muted" }, i.address ?? ""));
+  setCell(c[8], `${i.health}:${i.operatorDrained}:${i.operatorEjected}:${i.weight}`, () => operator.instanceButtons(i));
+  return row.tr;
+}
+
 function renderInstances() {
   const rows = [...state.instances.values()]
     .filter((i) => !state.filters.service || i.service === state.filters.service)
     .sort((a, b) => (a.service + a.id).localeCompare(b.service + b.id));
   const tbody = $("instances").tBodies[0];
-  tbody.replaceChildren(
-    ...rows.map((i) => {
-      const [health, cls, healthIcon] = HEALTH[i.health] ?? ["unknown", "warn", "codicon-question"];
-      const labels = Object.entries(i.labels ?? {}).map(([k, v]) => el("span", { class: "chip" }, `${k}=${v}`));
-      const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
-      return el(
-        "tr",
-        { "data-instance": i.id, "data-service": i.service },
-        el("td", {}, splitMethod(`/${i.service}/x`).service),
-        el("td", { class: "mono" }, i.id),
-        el("td", {}, ...labels),
-        el("td", {}, el("span", { class: `badge ${cls}` }, icon(healthIcon), ` ${health}`)),
-        el("td", { class: "num" }, load),
-        el("td", { class: "num" }, String(i.streams ?? 0)),
-        el("td", { class: "mono muted" }, i.address ?? ""),
-      );
-    }),
-  );
+  const focusKey = tbody.contains(document.activeElement) ? document.activeElement.dataset.focusKey : undefined;
+  const trs = rows.map(instanceRow);
+  if (trs.length !== tbody.rows.length || trs.some((tr, n) => tbody.rows[n] !== tr)) tbody.replaceChildren(...trs);
+  const live = new Set(rows.map(instKey));
+  for (const k of instanceRows.keys()) if (!live.has(k)) instanceRows.delete(k);
+  restoreFocus(focusKey);
   $("instances-count").textContent = String(rows.length);
   $("instances-empty").hidden = rows.length > 0;
 }
@@ -328,7 +383,7 @@ function callRow(c, tabRow, index) {
   const selected = c.id === state.selected;
   return el(
     "tr",
-    { "data-call": c.id, "data-method": c.method, class: selected ? "selected" : undefined, "aria-selected": String(selected), "aria-rowindex": String(index + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
+    { "data-call": c.id, "data-method": c.method, class: [selected ? "selected" : "", c.id === firstFailureId ? "first-error" : "", c.retries ? "retried" : ""].join(" ").trim() || undefined, "aria-selected": String(selected), "aria-rowindex": String(index + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
     el("td", { class: "mono muted" }, formatClock(c.startMs)),
     el("td", { class: "mono" }, m.short),
     el("td", { class: "mono" }, c.instanceId),
@@ -352,7 +407,8 @@ let rowMeasured = false;
 
 function renderCalls(view = measureCalls()) {
   const calls = filteredCalls();
-  const shown = calls.slice(-MAX_ROWS).reverse();
+  const shown = arrange(calls, state.filters.view).slice(0, MAX_ROWS);
+  renderFirstFailure(state.filters.view === "errors" ? firstFailure(calls) : undefined);
   listedIds = shown.map((c) => c.id);
   const table = $("calls");
   const tbody = table.tBodies[0];
@@ -376,6 +432,30 @@ function renderCalls(view = measureCalls()) {
   if (focused) tbody.querySelector(`tr[data-call="${CSS.escape(focused)}"]`)?.focus();
   $("calls-count").textContent = String(calls.length);
   $("calls-empty").hidden = calls.length > 0;
+}
+
+/** The errors view marks where the errors started: the earliest failed call listed. */
+let firstFailureId;
+function renderFirstFailure(first) {
+  firstFailureId = first?.id;
+  const note = $("first-failure");
+  note.hidden = !first;
+  if (!first) return;
+  const key = `${first.id}`;
+  if (note.dataset.call === key) return;
+  note.dataset.call = key;
+  const go = el("button", { type: "button", id: "show-first-failure" }, "Show");
+  go.addEventListener("click", () => {
+    state.selected = first.id;
+    detailKey = "";
+    revealCall(first.id);
+    schedule(true);
+  });
+  note.replaceChildren(
+    el("span", { class: "badge error" }, "first failure"),
+    ` ${formatClock(first.startMs)} ${splitMethod(first.method).short} on ${first.instanceId || "no instance"}: ${statusName(first.ended.code)} `,
+    go,
+  );
 }
 
 /** Scrolls the list so the row of `id` is in view, then draws it with focus. */
@@ -411,7 +491,7 @@ function renderDetail() {
     return;
   }
   // Redraw only when the call changed (keeps open <details> and text selection stable).
-  const key = `${call.id}:${call.messages.length}:${call.ended ? 1 : 0}:${call.headers ? 1 : 0}`;
+  const key = `${call.id}:${call.messages.length}:${call.ended ? 1 : 0}:${call.headers ? 1 : 0}:${call.decisions.length}`;
   if (key === detailKey) return;
   detailKey = key;
   const st = callStatus(call);
@@ -457,13 +537,17 @@ function renderDetail() {
       "dl",
       { class: "facts" },
       el("dt", {}, "Instance"), el("dd", { class: "mono" }, call.instanceId || "—"),
-      el("dt", {}, "Why"), el("dd", {}, call.reason || "—"),
+      el("dt", {}, "Why"), el("dd", {}, call.firstReason || "—"),
+      ...routeFacts(call, el),
       el("dt", {}, "Kind"), el("dd", {}, call.kind || "—"),
       el("dt", {}, "Peer"), el("dd", { class: "mono" }, call.peer || "—"),
       el("dt", {}, "Started"), el("dd", { class: "mono" }, formatClock(call.startMs)),
       el("dt", {}, "Duration"), el("dd", {}, call.ended ? formatDuration(call.ended.durationMs) : "in flight"),
       ...(call.ended?.message ? [el("dt", {}, "Message"), el("dd", {}, call.ended.message)] : []),
     ),
+    el("h3", {}, "Route"),
+    routeTimeline(call, el),
+    canReplay(call) ? replaySection(call, { el, source, onNewCall: (id) => selectWhenListed(id) }) : undefined,
     kv("Request metadata", call.metadata),
     kv("Response headers", call.headers),
     kv("Trailers", call.ended?.trailers),
@@ -490,10 +574,29 @@ function renderStats() {
   dropped.textContent = state.dropped ? `${state.dropped} events lost (resynced)` : "";
 }
 
+/** Selects a call once it is in the list (a replay's new call arrives on the event stream). */
+let selectWhenSeen;
+function selectWhenListed(id) {
+  selectWhenSeen = id;
+  schedule(true);
+}
+
 let charts;
 let topology;
 function render() {
+  // Paused: nothing shown changes but the count of held events; rows stay as they are, so
+  // they can be read and clicked.
+  if (state.paused && !listForced) return renderStats();
   const listView = measureCalls();
+  let reveal;
+  if (selectWhenSeen && state.calls.has(selectWhenSeen)) {
+    state.selected = reveal = selectWhenSeen;
+    selectWhenSeen = undefined;
+    detailKey = "";
+    listForced = true;
+  }
+  const serviceNames = [...new Set([...state.services.map((s) => s.name), ...state.pausedServices])].sort();
+  operator.renderServices($("service-actions"), serviceNames, state.pausedServices);
   charts ??= new ChartsView($("charts"));
   charts.render(state.stats, state.filters.service);
   topology ??= new TopologyView($("topology"));
@@ -507,6 +610,7 @@ function render() {
     renderFilters();
     renderInstances();
     renderCalls(listView);
+    if (reveal && listedIds.includes(reveal)) revealCall(reveal);
     renderStats();
   } else {
     schedule(); // the lists are due later; come back next frame
@@ -588,6 +692,7 @@ function wire() {
   bind("filter-service", "service", "change");
   bind("filter-instance", "instance", "change");
   bind("filter-status", "status", "change");
+  bind("filter-view", "view", "change");
   bind("filter-method", "method", "input");
 }
 
@@ -595,4 +700,5 @@ const announcer = new Announcer($("live-calls"), $("live-errors"));
 await initHost();
 wire();
 const source = connect({ onEvent, onStatus });
+operator = new OperatorActions({ source, el, log: $("action-log"), status: $("action-status"), formatClock });
 schedule();
