@@ -341,6 +341,30 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
     });
   });
 
+  it("pauses and resumes the service from the panel: the page's actions reach the router through the extension", async () => {
+    await step("pause from the panel", async () => {
+      const frame = panelFrame();
+      const say = (word: string) => {
+        const text = Buffer.from(word);
+        return new Promise<void>((resolve, reject) =>
+          client!.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, (b: Buffer) => b, Buffer.concat([Buffer.from([0x0a, text.length]), text]), (e) => (e ? reject(e) : resolve())),
+        );
+      };
+      await frame.locator('button[data-action="pause"][data-service="demo.v1.Echo"]').click();
+      await frame.locator('#op-dialog button[value="confirm"]').click();
+      await frame.locator('.service-op[data-service="demo.v1.Echo"][data-paused="true"]').waitFor();
+      const err = (await say("while paused").then(
+        () => assert.fail("a paused service answered"),
+        (e: grpc.ServiceError) => e,
+      )) as grpc.ServiceError;
+      assert.equal(err.code, grpc.status.UNAVAILABLE);
+      assert.match(err.details, /demo\.v1\.Echo is paused by an operator/);
+      await frame.locator('button[data-action="resume"][data-service="demo.v1.Echo"]').click();
+      await frame.locator('.service-op[data-service="demo.v1.Echo"][data-paused="false"]').waitFor();
+      await say("resumed");
+    });
+  });
+
   it("lists service → instance in the Router view", async () => {
     await step("router view", async () => {
       await runCommand("View: Show Run and Debug");
