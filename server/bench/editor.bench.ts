@@ -20,7 +20,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { findBuf } from "@grpcrouter/generator";
-import { pathToFileURL, TestClient } from "../test/lspClient.js";
+import { pathToFileURL, TestClient } from "../test/lsp-client.js";
 
 const FILES = Number(process.env.BENCH_FILES ?? 50);
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);

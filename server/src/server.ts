@@ -25,21 +25,21 @@ import {
   type WorkDoneProgressServerReporter,
 } from "vscode-languageserver";
 import { TextDocument } from "vscode-languageserver-textdocument";
-import { liveSnapshot } from "./analysis/liveSnapshot.js";
-import { mapRanges } from "./analysis/positionMap.js";
-import { recoverIndex } from "./analysis/recovery.js";
+import { liveSnapshot } from "./analysis/live-snapshot.js";
+import { mapRanges } from "./analysis/position-map.js";
+import { recoverIndex } from "./analysis/recover-index.js";
 import { Snapshot } from "./analysis/snapshot.js";
-import { breaking, lint, lintConfigured, type CheckFindings } from "./features/bufChecks.js";
+import { breaking, lint, lintConfigured, type CheckFindings } from "./features/buf-checks.js";
 import { completion } from "./features/completion.js";
 import { formatDocument } from "./features/formatting.js";
 import { definition, hover } from "./features/navigation.js";
-import { navigationCapabilities, registerNavigation } from "./features/navigationFeatures.js";
+import { navigationCapabilities, registerNavigation } from "./features/register-navigation.js";
 import { codeLenses, documentSymbols } from "./features/outline.js";
-import { semanticTokens, SEMANTIC_TOKENS_LEGEND } from "./features/semanticTokens.js";
-import * as adapter from "./generatorAdapter.js";
-import { ROUTER_STATE_NOTIFICATION, RouterState, type RouterStateParams } from "./instanceCounts.js";
+import { semanticTokens, SEMANTIC_TOKENS_LEGEND } from "./features/semantic-tokens.js";
+import * as adapter from "./generator-adapter.js";
+import { ROUTER_STATE_NOTIFICATION, RouterState, type RouterStateParams } from "./router-state.js";
 import { DEFAULT_SETTINGS, hasGrpcrouterConfig, outDirOf, withDefaults, type Settings } from "./settings.js";
-import { printedProtos } from "./workspace/printedProtos.js";
+import { printedProtos } from "./workspace/printed-protos.js";
 import { declaresService, isInside, listProtoFiles, moduleForFile, type ProtoModule } from "./workspace/modules.js";
 
 /** Custom protocol between the extension (or a test client) and this server. */

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { CodeLens, CompletionItem, Diagnostic, DocumentSymbol, Hover, Location } from "vscode-languageserver-protocol";
-import { copyFixture, pathToFileURL, removeDir, repoRoot, TestClient } from "./lspClient.js";
+import { copyFixture, pathToFileURL, removeDir, repoRoot, TestClient } from "./lsp-client.js";
 
 interface GenerateSummary {
   ok: boolean;

@@ -16,7 +16,7 @@ import type {
   ServiceDescriptorProto,
   SourceCodeInfo_Location,
 } from "@bufbuild/protobuf/wkt";
-import type { Range } from "./protoIndex.js";
+import type { Range } from "./proto-index.js";
 
 export interface PrintedProto {
   text: string;

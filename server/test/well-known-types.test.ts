@@ -10,8 +10,8 @@ import { clone, toJson } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { compileModule } from "@grpcrouter/generator";
 import type { Location, Range } from "vscode-languageserver-protocol";
-import { printProto } from "../src/analysis/protoPrinter.js";
-import { pathToFileURL, removeDir, TestClient } from "./lspClient.js";
+import { printProto } from "../src/analysis/print-proto.js";
+import { pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
 
 const CLOCK = `syntax = "proto3";
 

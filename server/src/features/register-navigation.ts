@@ -11,11 +11,11 @@ import {
 } from "vscode-languageserver";
 import type { TextDocument } from "vscode-languageserver-textdocument";
 import type { Snapshot } from "../analysis/snapshot.js";
-import { CODE_ACTION_KINDS, codeActions } from "./codeActions.js";
+import { CODE_ACTION_KINDS, codeActions } from "./code-actions.js";
 import { documentHighlights, prepareRename, references, rename, RenameError, type ModuleTexts } from "./references.js";
-import { SIGNATURE_TRIGGERS, signatureHelp } from "./signatureHelp.js";
+import { SIGNATURE_TRIGGERS, signatureHelp } from "./signature-help.js";
 import { documentLinks, foldingRanges, selectionRanges } from "./structure.js";
-import { workspaceSymbols } from "./workspaceSymbols.js";
+import { workspaceSymbols } from "./workspace-symbols.js";
 
 export const navigationCapabilities: ServerCapabilities = {
   referencesProvider: true,
