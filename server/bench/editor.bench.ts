@@ -123,7 +123,7 @@ try {
   client.open(edited);
   await client.waitForCurrentDiagnostics(edited, 120_000);
 
-  const summaries = () => client.notifications.filter((n) => n.method === "grpcrouter/generated").length;
+  const summaries = () => client.generatedSince().length;
 
   async function saveRun(n: number): Promise<{ typed: number; diagnostics: number; written: number; files: number }> {
     const text = fileText(FILES - 1, `Item ${FILES - 1}, edit ${n}.`);
@@ -142,7 +142,7 @@ try {
       .then(() => (diagnostics = performance.now() - started));
     const summary = await client.waitFor(
       "the generate summary",
-      () => client.notifications.filter((x) => x.method === "grpcrouter/generated")[summariesBefore]?.params as { ok: boolean; written: number; message: string } | undefined,
+      () => client.generatedSince()[summariesBefore],
       120_000,
     );
     const written = performance.now() - started;

@@ -37,31 +37,11 @@ import { navigationCapabilities, registerNavigation } from "./features/register-
 import { codeLenses, documentSymbols } from "./features/outline.js";
 import { semanticTokens, SEMANTIC_TOKENS_LEGEND } from "./features/semantic-tokens.js";
 import * as adapter from "./generator-adapter.js";
-import { ROUTER_STATE_NOTIFICATION, RouterState, type RouterStateParams } from "./router-state.js";
+import { checkRequest, generatedNotification, generateRequest, modulesRequest, routerStateNotification, type CheckResult, type GenerateSummary } from "./protocol.js";
+import { RouterState } from "./router-state.js";
 import { DEFAULT_SETTINGS, hasGrpcrouterConfig, outDirOf, withDefaults, type Settings } from "./settings.js";
 import { printedProtos } from "./workspace/printed-protos.js";
 import { declaresService, isInside, listProtoFiles, moduleForFile, type ProtoModule } from "./workspace/modules.js";
-
-/** Custom protocol between the extension (or a test client) and this server. */
-export const GENERATE_REQUEST = "grpcrouter/generate";
-export const CHECK_REQUEST = "grpcrouter/check";
-export const MODULES_REQUEST = "grpcrouter/modules";
-export const GENERATED_NOTIFICATION = "grpcrouter/generated";
-
-export interface GenerateSummary {
-  root: string;
-  out: string;
-  ok: boolean;
-  cancelled?: boolean;
-  written: number;
-  unchanged: number;
-  removed: number;
-  errors: number;
-  ms: number;
-  /** Short human text, also logged: "gen: 12 written, 3 unchanged (84 ms)". */
-  message: string;
-  trigger: "save" | "command";
-}
 
 /** Typing pauses shorter than this do not start a compile. */
 const TYPING_DEBOUNCE_MS = 120;
@@ -466,7 +446,7 @@ export function startServer(connection: Connection): void {
           : `${rel}: not generated, ${summary.errors} error${summary.errors === 1 ? "" : "s"}; ${outRel} left as it was`;
     }
     log(`[generate] ${summary.message}`);
-    void connection.sendNotification(GENERATED_NOTIFICATION, summary);
+    void connection.sendNotification(generatedNotification, summary);
     return summary;
   }
 
@@ -486,15 +466,15 @@ export function startServer(connection: Connection): void {
     return [...found.values()];
   }
 
-  connection.onRequest(GENERATE_REQUEST, async (params: { uri?: string } | undefined) => {
+  connection.onRequest(generateRequest, async (params) => {
     const ms = await modulesFor(params?.uri);
     const out: GenerateSummary[] = [];
     for (const m of ms) out.push(await generate(m, "command"));
     return out;
   });
 
-  connection.onRequest(CHECK_REQUEST, async (params: { uri?: string } | undefined) => {
-    const results = [];
+  connection.onRequest(checkRequest, async (params) => {
+    const results: CheckResult[] = [];
     for (const m of await modulesFor(params?.uri)) {
       const r = await adapter.checkOutputs({ root: m.module.root, out: m.out, overlay: overlayFor(m).overlay });
       results.push({ root: m.module.root, out: m.out, stale: r.outdated, errors: r.diagnostics.filter((d) => d.severity === "error").map(adapter.formatDiagnostic) });
@@ -502,7 +482,7 @@ export function startServer(connection: Connection): void {
     return results;
   });
 
-  connection.onRequest(MODULES_REQUEST, async (params: { uri?: string } | undefined) => {
+  connection.onRequest(modulesRequest, async (params) => {
     return (await modulesFor(params?.uri)).map((m) => ({
       root: m.module.root,
       folder: m.module.folder,
@@ -511,7 +491,7 @@ export function startServer(connection: Connection): void {
     }));
   });
 
-  connection.onNotification(ROUTER_STATE_NOTIFICATION, (params: RouterStateParams) => {
+  connection.onNotification(routerStateNotification, (params) => {
     router.update(params);
     if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => {});
   });

@@ -5,17 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { CodeLens, CompletionItem, Diagnostic, DocumentSymbol, Hover, Location } from "vscode-languageserver-protocol";
+import { modulesRequest, routerStateNotification } from "../src/protocol.js";
 import { copyFixture, pathToFileURL, removeDir, repoRoot, TestClient } from "./lsp-client.js";
-
-interface GenerateSummary {
-  ok: boolean;
-  written: number;
-  unchanged: number;
-  errors: number;
-  message: string;
-  out: string;
-  trigger: string;
-}
 
 /** 0-based line and character of the first occurrence of `needle` (at `nth` occurrence). */
 function find(text: string, needle: string, nth = 0): { line: number; character: number } {
@@ -178,13 +169,13 @@ describe("language server over stdio", () => {
       [serviceLine, "Generate", "grpcrouter.generate"],
       [serviceLine, "Start router", "grpcrouter.startRouter"],
     ]);
-    await client.connection.sendNotification("grpcrouter/routerState", { running: true, address: "127.0.0.1:1", instances: { "shop.v1.Orders": 2 } });
+    await client.connection.sendNotification(routerStateNotification, { running: true, address: "127.0.0.1:1", instances: { "shop.v1.Orders": 2 } });
     let titles: (string | undefined)[] = [];
     for (let i = 0; i < 50 && !titles.includes("2 instances registered"); i++) {
       titles = (await client.request<CodeLens[]>("textDocument/codeLens", { textDocument: { uri } })).map((l) => l.command?.title);
     }
     assert.deepEqual(titles, ["Generate", "2 instances registered"]);
-    await client.connection.sendNotification("grpcrouter/routerState", { running: false });
+    await client.connection.sendNotification(routerStateNotification, { running: false });
   });
 });
 
@@ -208,7 +199,7 @@ describe("generate on save", () => {
   });
 
   const nextSummary = (from: number) =>
-    client.waitFor("a generate summary", () => client.notifications.slice(from).find((n) => n.method === "grpcrouter/generated")?.params as GenerateSummary | undefined, 120_000);
+    client.waitFor("a generate summary", () => client.generatedSince(from)[0], 120_000);
 
   it("writes the generated files when a .proto is saved, and logs a summary", async () => {
     const from = client.notifications.length;
@@ -264,8 +255,8 @@ describe("generate on save", () => {
     client.save(orders);
     client.save(orders);
     const summaries = await client.waitFor("two summaries", () => {
-      const s = client.notifications.slice(from).filter((n) => n.method === "grpcrouter/generated");
-      return s.length >= 2 ? s.map((n) => n.params as GenerateSummary & { cancelled?: boolean }) : undefined;
+      const s = client.generatedSince(from);
+      return s.length >= 2 ? s : undefined;
     }, 120_000);
     // The second save lands while the first generation runs (it has yet to compile): the
     // first is cancelled, the second completes.
@@ -338,7 +329,7 @@ describe("modules found like buf", () => {
     client.open(orders);
     assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
 
-    const modules = await client.request<{ root: string; services: string[] }[]>("grpcrouter/modules", {});
+    const modules = await client.request(modulesRequest, {});
     assert.deepEqual(modules.map((m) => m.root).sort(), [path.join(mono, "inv"), path.join(mono, "shop/proto"), second].sort());
     assert.deepEqual(modules.find((m) => m.root === second)?.services.sort(), ["legacy.v1.Legacy", "modern.v1.Modern"]);
   });
