@@ -48,8 +48,10 @@ export class ModuleAnalysis {
   }
 
   async compile(m: ModuleState): Promise<void> {
-    // A newer buffer makes the running compile useless: cancel it (buf is killed).
+    // A newer buffer makes the running compile useless: cancel it (buf is killed), and the
+    // lint of the last one, whose findings the edit overtakes (it runs again on this result).
     m.compileAbort?.abort();
+    m.checksAbort?.abort();
     const ac = new AbortController();
     m.compileAbort = ac;
     const seq = ++m.compileSeq;
