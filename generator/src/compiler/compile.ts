@@ -69,7 +69,7 @@ export async function compileModule(options: CompileModuleOptions): Promise<Comp
     // Read at once, not one after another: each read is a trip through libuv's thread pool,
     // and fifty of them in a row were most of an editor's compile on a busy machine.
     const sorted = rels.sort();
-    const texts = await Promise.all(sorted.map((rel) => overlay.get(rel) ?? readText(path.join(root, rel))));
+    const texts = await mapLimited(sorted, async (rel) => overlay.get(rel) ?? readText(path.join(root, rel)));
     for (const [i, rel] of sorted.entries()) {
       const text = texts[i];
       if (text === undefined || isGenerated(text)) continue;
@@ -208,6 +208,23 @@ function inside(rel: string, dir: string): boolean {
   return dir === "." || rel === dir || rel.startsWith(dir + "/");
 }
 
+/** Files open at once at most: far below any descriptor limit (macOS defaults to 256). */
+const OPEN_AT_ONCE = 32;
+
+/** `items.map(f)` awaited, with at most OPEN_AT_ONCE calls running; results in order. */
+async function mapLimited<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(OPEN_AT_ONCE, items.length) }, worker));
+  return out;
+}
+
 async function readText(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, "utf8");
@@ -228,7 +245,7 @@ async function listProtos(root: string, dir: string, skip: readonly string[]): P
   const seen = new Set<string>();
   let level = [dir];
   while (level.length > 0) {
-    const reals = await Promise.all(level.map((rel) => realpath(path.join(root, rel)).catch(() => undefined)));
+    const reals = await mapLimited(level, (rel) => realpath(path.join(root, rel)).catch(() => undefined));
     const walk: string[] = [];
     for (const [i, rel] of level.entries()) {
       const real = reals[i];
@@ -236,7 +253,7 @@ async function listProtos(root: string, dir: string, skip: readonly string[]): P
       seen.add(real);
       walk.push(rel);
     }
-    const listed = await Promise.all(walk.map((rel) => readdir(path.join(root, rel), { withFileTypes: true }).catch(() => [])));
+    const listed = await mapLimited(walk, (rel) => readdir(path.join(root, rel), { withFileTypes: true }).catch(() => []));
     const next: string[] = [];
     await Promise.all(
       walk.map(async (rel, i) => {
