@@ -1,5 +1,5 @@
-// Registers the navigation, rename, import and structure features on the connection, so the
-// server's main file only names them. Each answers from the module's last good compile and
+// Registers the navigation, rename, import and structure features on the connection, so
+// register-features.ts only names them. Each answers from the module's last good compile and
 // the text of the files as they are now.
 import { fileURLToPath } from "node:url";
 import {
