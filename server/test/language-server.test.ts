@@ -61,6 +61,20 @@ describe("language server over stdio", () => {
     await client.waitForDiagnostics(orders, (x) => x.length === 0);
   });
 
+  it("answers a burst of keystrokes with the diagnostics of the last one", async () => {
+    // Retyping `string` letter by letter, each change sent at once: the compiles of the
+    // broken steps are cancelled or overtaken, and what shows is the clean last version.
+    const steps = ["", "s", "st", "str", "stri", "strin", "string"].map((t) => text.replace("string order_id = 2;", `${t} order_id = 2;`));
+    for (const step of steps) client.change(orders, step);
+    assert.deepEqual(await client.waitForCurrentDiagnostics(orders, 60_000), []);
+    // And the other way: a burst that ends broken shows the error of its last step.
+    for (const step of [...steps].reverse().slice(0, 2)) client.change(orders, step);
+    const diags = await client.waitForCurrentDiagnostics(orders, 60_000);
+    assert.ok(diags.some((d) => /strin/.test(msg(d))), `the last step's error: ${JSON.stringify(diags)}`);
+    client.change(orders, text);
+    assert.deepEqual(await client.waitForCurrentDiagnostics(orders, 60_000), []);
+  });
+
   it("compiles with the unsaved buffers of other files of the module", async () => {
     const moneyText = readFileSync(money, "utf8");
     client.open(money);
