@@ -4,34 +4,12 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import * as vscode from "vscode";
+// The server's own requests and notifications, typed once for both sides.
+import { checkRequest, generatedNotification, generateRequest, modulesRequest, routerStateNotification } from "@grpcrouter/server/protocol";
 import { DidSaveTextDocumentNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import { watchRouterState, type InstanceCounts } from "./admin-client.js";
 import { RouterProcess, type RouterStatus } from "./router-process.js";
 import { activateDebug } from "./debug/index.js";
-
-// The server's custom protocol (server/src/server.ts, server/src/instanceCounts.ts).
-const GENERATE_REQUEST = "grpcrouter/generate";
-const CHECK_REQUEST = "grpcrouter/check";
-const MODULES_REQUEST = "grpcrouter/modules";
-const GENERATED_NOTIFICATION = "grpcrouter/generated";
-const ROUTER_STATE_NOTIFICATION = "grpcrouter/routerState";
-
-interface GenerateSummary {
-  root: string;
-  out: string;
-  ok: boolean;
-  cancelled?: boolean;
-  errors: number;
-  message: string;
-  trigger: "save" | "command";
-}
-
-interface ModuleInfo {
-  root: string;
-  folder: string;
-  out: string;
-  services: string[];
-}
 
 let client: LanguageClient | undefined;
 const router = new RouterProcess();
@@ -68,7 +46,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const s = router.current;
     if (!client?.isRunning()) return;
     void client
-      .sendNotification(ROUTER_STATE_NOTIFICATION, {
+      .sendNotification(routerStateNotification, {
         running: s.state === "running",
         address: s.state === "running" ? s.address : undefined,
         instances: s.state === "running" ? counts : undefined,
@@ -167,7 +145,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("grpcrouter.generate", async (arg?: unknown) => {
       const results = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Window, title: "gRPC Router: generating" },
-        () => client!.sendRequest<GenerateSummary[]>(GENERATE_REQUEST, { uri: uriArg(arg) }),
+        () => client!.sendRequest(generateRequest, { uri: uriArg(arg) }),
       );
       if (results.length === 0) return void vscode.window.showWarningMessage("gRPC Router: no proto module found to generate.");
       const failed = results.filter((r) => !r.ok && !r.cancelled);
@@ -176,7 +154,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       else void vscode.window.showInformationMessage(`gRPC Router: ${text}`);
     }),
     vscode.commands.registerCommand("grpcrouter.check", async (arg?: unknown) => {
-      const results = await client!.sendRequest<{ root: string; out: string; stale: string[]; errors: string[] }[]>(CHECK_REQUEST, { uri: uriArg(arg) });
+      const results = await client!.sendRequest(checkRequest, { uri: uriArg(arg) });
       const bad = results.filter((r) => r.stale.length || r.errors.length);
       if (!bad.length) return void vscode.window.showInformationMessage("gRPC Router: generated code is up to date.");
       for (const r of bad) {
@@ -187,7 +165,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       );
     }),
     vscode.commands.registerCommand("grpcrouter.startRouter", async (arg?: unknown) => {
-      const modules = await client!.sendRequest<ModuleInfo[]>(MODULES_REQUEST, { uri: uriArg(arg) });
+      const modules = await client!.sendRequest(modulesRequest, { uri: uriArg(arg) });
       const mod = modules[0];
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
       const root = mod?.root ?? folder;
@@ -210,7 +188,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("grpcrouter.showOutput", () => output.show()),
   );
 
-  client.onNotification(GENERATED_NOTIFICATION, (s: GenerateSummary) => {
+  client.onNotification(generatedNotification, (s) => {
     if (s.trigger !== "save") return;
     // A short summary where the eye is, without a notification toast on every save.
     vscode.window.setStatusBarMessage(`$(check) gRPC Router: ${s.message}`, 5000);

@@ -6,8 +6,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { CompletionItem, Diagnostic, SignatureHelp, TextEdit } from "vscode-languageserver-protocol";
-import { copyFixture, removeDir, TestClient } from "./lspClient.js";
-import { applyEdits, find } from "./textEdits.js";
+import { copyFixture, removeDir, TestClient } from "./lsp-client.js";
+import { applyEdits, find } from "./text-edits.js";
 
 const msg = (d: Diagnostic) => (typeof d.message === "string" ? d.message : d.message.value);
 

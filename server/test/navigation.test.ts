@@ -13,8 +13,8 @@ import type {
   SymbolInformation,
   WorkspaceEdit,
 } from "vscode-languageserver-protocol";
-import { copyFixture, pathToFileURL, removeDir, TestClient } from "./lspClient.js";
-import { applyEdits, find } from "./textEdits.js";
+import { copyFixture, pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
+import { applyEdits, find } from "./text-edits.js";
 
 const CART = `syntax = "proto3";
 

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { DocumentSymbol } from "vscode-languageserver-protocol";
-import { pathToFileURL, removeDir, TestClient } from "./lspClient.js";
+import { pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
 
 const SHAPES = `syntax = "proto3";
 

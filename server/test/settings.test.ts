@@ -7,20 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Diagnostic } from "vscode-languageserver-protocol";
-import { copyFixture, pathToFileURL, removeDir, repoRoot, TestClient } from "./lspClient.js";
-
-interface GenerateSummary {
-  root: string;
-  out: string;
-  ok: boolean;
-  cancelled?: boolean;
-  message: string;
-  trigger: "save" | "command";
-}
-
-const summariesSince = (client: TestClient, from: number) =>
-  client.notifications.slice(from).filter((n) => n.method === "grpcrouter/generated").map((n) => n.params as GenerateSummary);
-
+import { generateRequest, modulesRequest } from "../src/protocol.js";
+import { copyFixture, pathToFileURL, removeDir, repoRoot, TestClient } from "./lsp-client.js";
 const msg = (d: Diagnostic) => (typeof d.message === "string" ? d.message : d.message.value);
 
 describe("grpcrouter.out and generateOnSave: false", () => {
@@ -48,14 +36,14 @@ describe("grpcrouter.out and generateOnSave: false", () => {
     // save started one, its summary (done, or cancelled by the first Generate) would be
     // among those sent by the time the second Generate answers.
     for (let i = 0; i < 2; i++) {
-      const [s] = await client.request<GenerateSummary[]>("grpcrouter/generate", { uri: pathToFileURL(orders).href });
+      const [s] = await client.request(generateRequest, { uri: pathToFileURL(orders).href });
       assert.equal(s?.ok, true, s?.message);
     }
-    assert.deepEqual(summariesSince(client, from).map((s) => s.trigger), ["command", "command"]);
+    assert.deepEqual(client.generatedSince(from).map((s) => s.trigger), ["command", "command"]);
   });
 
   it("grpcrouter.out: code goes to the configured folder (${workspaceFolder} expanded), not the default gen/", async () => {
-    const [s] = await client.request<GenerateSummary[]>("grpcrouter/generate", { uri: pathToFileURL(orders).href });
+    const [s] = await client.request(generateRequest, { uri: pathToFileURL(orders).href });
     assert.equal(s?.ok, true, s?.message);
     assert.equal(s.out, path.join(ws, "generated/ts"));
     assert.ok(existsSync(path.join(ws, "generated/ts/shop/v1/orders_router.proto")), "orders_router.proto is not in generated/ts");
@@ -65,7 +53,7 @@ describe("grpcrouter.out and generateOnSave: false", () => {
 
   it("grpcrouter.out relative: resolved against the module root", async () => {
     client.setSettings({ out: "../build/gen", generateOnSave: false });
-    const [s] = await client.request<GenerateSummary[]>("grpcrouter/generate", { uri: pathToFileURL(orders).href });
+    const [s] = await client.request(generateRequest, { uri: pathToFileURL(orders).href });
     assert.equal(s?.ok, true, s?.message);
     assert.equal(s.out, path.join(ws, "build/gen"));
     assert.ok(existsSync(path.join(ws, "build/gen/shop/v1/orders_router.proto")));
@@ -96,7 +84,7 @@ describe("grpcrouter.roots", () => {
       client.open(modern);
       const d = await client.waitForDiagnostics(modern, (x) => x.length > 0);
       assert.ok(d.some((x) => msg(x) === "imported file does not exist"), JSON.stringify(d.map(msg)));
-      const modules = await client.request<{ root: string }[]>("grpcrouter/modules", {});
+      const modules = await client.request(modulesRequest, {});
       assert.deepEqual(modules.map((m) => m.root), [tmp]);
     } finally {
       await client.stop();
@@ -108,10 +96,10 @@ describe("grpcrouter.roots", () => {
     try {
       client.open(modern);
       assert.deepEqual(await client.waitForCurrentDiagnostics(modern), []);
-      const modules = await client.request<{ root: string; services: string[] }[]>("grpcrouter/modules", {});
+      const modules = await client.request(modulesRequest, {});
       assert.deepEqual(modules.map((m) => m.root), [api]);
       assert.deepEqual(modules[0]!.services.sort(), ["legacy.v1.Legacy", "modern.v1.Modern"]);
-      const [s] = await client.request<GenerateSummary[]>("grpcrouter/generate", { uri: pathToFileURL(modern).href });
+      const [s] = await client.request(generateRequest, { uri: pathToFileURL(modern).href });
       assert.equal(s?.ok, true, s?.message);
       assert.equal(s.out, path.join(api, "gen"));
     } finally {

@@ -66,8 +66,12 @@ export async function compileModule(options: CompileModuleOptions): Promise<Comp
     for (const [rel] of overlay) {
       if (rel.endsWith(".proto") && inside(rel, mod.dir) && !skip.some((s) => inside(rel, s)) && !rels.includes(rel)) rels.push(rel);
     }
-    for (const rel of rels.sort()) {
-      const text = overlay.get(rel) ?? (await readText(path.join(root, rel)));
+    // Read at once, not one after another: each read is a trip through libuv's thread pool,
+    // and fifty of them in a row were most of an editor's compile on a busy machine.
+    const sorted = rels.sort();
+    const texts = await mapLimited(sorted, async (rel) => overlay.get(rel) ?? readText(path.join(root, rel)));
+    for (const [i, rel] of sorted.entries()) {
+      const text = texts[i];
       if (text === undefined || isGenerated(text)) continue;
       const importPath = mod.dir === "." ? rel : rel.slice(mod.dir.length + 1);
       const other = sourcePaths.get(importPath);
@@ -204,6 +208,23 @@ function inside(rel: string, dir: string): boolean {
   return dir === "." || rel === dir || rel.startsWith(dir + "/");
 }
 
+/** Files open at once at most: far below any descriptor limit (macOS defaults to 256). */
+const OPEN_AT_ONCE = 32;
+
+/** `items.map(f)` awaited, with at most OPEN_AT_ONCE calls running; results in order. */
+async function mapLimited<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(OPEN_AT_ONCE, items.length) }, worker));
+  return out;
+}
+
 async function readText(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, "utf8");
@@ -216,31 +237,38 @@ async function readText(file: string): Promise<string | undefined> {
  * .proto files below root/dir as root-relative paths; skips dot folders, node_modules, `skip`.
  * Symlinked folders are followed (once each): a Kubernetes ConfigMap volume with nested
  * paths is made of `demo -> ..data/demo` links, and the module must look the same there.
+ * The walk goes level by level, each level's folders at once (a folder reached twice through
+ * links counts at its shallowest path, the first in name order among equals).
  */
 async function listProtos(root: string, dir: string, skip: readonly string[]): Promise<string[]> {
   const found: string[] = [];
   const seen = new Set<string>();
-  async function walk(rel: string): Promise<void> {
-    let entries;
-    try {
-      const real = await realpath(path.join(root, rel));
-      if (seen.has(real)) return;
+  let level = [dir];
+  while (level.length > 0) {
+    const reals = await mapLimited(level, (rel) => realpath(path.join(root, rel)).catch(() => undefined));
+    const walk: string[] = [];
+    for (const [i, rel] of level.entries()) {
+      const real = reals[i];
+      if (real === undefined || seen.has(real)) continue;
       seen.add(real);
-      entries = await readdir(path.join(root, rel), { withFileTypes: true });
-    } catch {
-      return;
+      walk.push(rel);
     }
-    for (const e of entries) {
-      const child = rel === "." ? e.name : `${rel}/${e.name}`;
-      const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(root, child)).then((st) => st.isDirectory(), () => false)));
-      if (isDir) {
-        if (e.name.startsWith(".") || e.name === "node_modules" || skip.some((s) => inside(child, s))) continue;
-        await walk(child);
-      } else if (e.name.endsWith(".proto") && !skip.some((s) => inside(child, s))) {
-        found.push(child);
-      }
-    }
+    const listed = await mapLimited(walk, (rel) => readdir(path.join(root, rel), { withFileTypes: true }).catch(() => []));
+    const next: string[] = [];
+    await Promise.all(
+      walk.map(async (rel, i) => {
+        for (const e of listed[i]!) {
+          const child = rel === "." ? e.name : `${rel}/${e.name}`;
+          const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(root, child)).then((st) => st.isDirectory(), () => false)));
+          if (isDir) {
+            if (!e.name.startsWith(".") && e.name !== "node_modules" && !skip.some((s) => inside(child, s))) next.push(child);
+          } else if (e.name.endsWith(".proto") && !skip.some((s) => inside(child, s))) {
+            found.push(child);
+          }
+        }
+      }),
+    );
+    level = next.sort();
   }
-  await walk(dir);
   return found;
 }

@@ -3,10 +3,10 @@
 // actions and by completion that imports what it inserts.
 import type { TextEdit } from "vscode-languageserver";
 import { importsOf, nameUses, resolveParts, type ImportStatement } from "./names.js";
-import type { Decl, ProtoIndex } from "./protoIndex.js";
+import type { Decl, ProtoIndex } from "./proto-index.js";
 import type { Snapshot } from "./snapshot.js";
 import type { Token } from "./tokenizer.js";
-import { wellKnownIndex } from "./wellKnown.js";
+import { wellKnownIndex } from "./well-known.js";
 
 /** Import paths a buffer sees declarations of: its own and those it imports now. */
 export function visibleFiles(self: string | undefined, tokens: Token[]): Set<string> {

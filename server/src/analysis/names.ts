@@ -2,7 +2,7 @@
 // fully-qualified name they declare) and which refer to something (and from which scope they
 // are resolved). References, rename, highlights and the import code actions all read names
 // this way, so they work on the text as it is now, in open and unopened files alike.
-import type { Decl, ProtoIndex, Range } from "./protoIndex.js";
+import type { Decl, ProtoIndex, Range } from "./proto-index.js";
 import type { Token } from "./tokenizer.js";
 
 export interface NameUse {

@@ -2,9 +2,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Compiled, FrameInfo } from "../generatorAdapter.js";
-import { printedProtos, type PrintedFile, type PrintedProtos } from "../workspace/printedProtos.js";
-import { ProtoIndex, type Decl } from "./protoIndex.js";
+import type { Compiled, FrameInfo } from "../generator-adapter.js";
+import { printedProtos, type PrintedFile, type PrintedProtos } from "../workspace/printed-protos.js";
+import { ProtoIndex, type Decl } from "./proto-index.js";
 
 export class Snapshot {
   readonly index: ProtoIndex;

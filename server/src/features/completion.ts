@@ -7,10 +7,10 @@ import { CompletionItemKind, InsertTextFormat, type CompletionItem, type Range, 
 import { allTypes, importEdit, importersOf, nameFrom, visibleFiles } from "../analysis/imports.js";
 import { importsOf } from "../analysis/names.js";
 import { customOptions, standardOptions, type OptionInfo, type OptionTarget } from "../analysis/options.js";
-import { SCALAR_TYPES, type Decl } from "../analysis/protoIndex.js";
+import { SCALAR_TYPES, type Decl } from "../analysis/proto-index.js";
 import type { Snapshot } from "../analysis/snapshot.js";
 import { offsetAt, outlineAt, tokenAt, tokenize, type Block, type Position, type Token } from "../analysis/tokenizer.js";
-import { wellKnownImports } from "../analysis/wellKnown.js";
+import { wellKnownImports } from "../analysis/well-known.js";
 
 const BALANCERS: [string, string][] = [
   ["BALANCER_ROUND_ROBIN", "each call to the next instance in turn"],

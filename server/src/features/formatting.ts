@@ -9,7 +9,7 @@ import path from "node:path";
 import { diffArrays } from "diff";
 import type { Range, TextEdit } from "vscode-languageserver";
 import { tokenize, type Token } from "../analysis/tokenizer.js";
-import { bufError, runBuf } from "./bufRun.js";
+import { bufError, runBuf } from "./run-buf.js";
 
 export type FormatResult = { ok: true; edits: TextEdit[] } | { ok: false; reason: string };
 

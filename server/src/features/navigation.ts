@@ -2,7 +2,7 @@
 // tokenizer), what it means comes from the last good compile (descriptors + source info).
 import { pathToFileURL } from "node:url";
 import type { Hover, Location, MarkupContent } from "vscode-languageserver";
-import type { Decl } from "../analysis/protoIndex.js";
+import type { Decl } from "../analysis/proto-index.js";
 import type { Snapshot } from "../analysis/snapshot.js";
 import { offsetAt, outlineAt, scopeOf, tokenAt, tokenize, type Position, type Token } from "../analysis/tokenizer.js";
 

@@ -1,9 +1,9 @@
 // Document symbols (the outline) and the code lenses over services, from the last good
 // compile's descriptors and source spans.
 import { SymbolKind, type CodeLens, type DocumentSymbol } from "vscode-languageserver";
-import type { Decl, Range } from "../analysis/protoIndex.js";
+import type { Decl, Range } from "../analysis/proto-index.js";
 import type { Snapshot } from "../analysis/snapshot.js";
-import type { InstanceCounts } from "../instanceCounts.js";
+import type { InstanceCounts } from "../router-state.js";
 
 const KINDS: Record<Decl["kind"], SymbolKind> = {
   message: SymbolKind.Struct,

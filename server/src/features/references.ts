@@ -11,10 +11,10 @@ import {
   type WorkspaceEdit,
 } from "vscode-languageserver";
 import { nameUses, resolveParts, tokenRange } from "../analysis/names.js";
-import type { Decl } from "../analysis/protoIndex.js";
+import type { Decl } from "../analysis/proto-index.js";
 import type { Snapshot } from "../analysis/snapshot.js";
 import { offsetAt, outlineAt, tokenize, type Position, type Token } from "../analysis/tokenizer.js";
-import { isWellKnown } from "../analysis/wellKnown.js";
+import { isWellKnown } from "../analysis/well-known.js";
 
 /** Where the files of a module are and what they say now. */
 export interface ModuleTexts {

@@ -2,7 +2,7 @@
 // the way VS Code's own pickers match: the query's characters in order, case-insensitively.
 import { pathToFileURL } from "node:url";
 import { SymbolKind, type SymbolInformation } from "vscode-languageserver";
-import type { Decl } from "../analysis/protoIndex.js";
+import type { Decl } from "../analysis/proto-index.js";
 import type { Snapshot } from "../analysis/snapshot.js";
 
 const KINDS: Record<Decl["kind"], SymbolKind> = {

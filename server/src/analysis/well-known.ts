@@ -14,7 +14,7 @@ import {
   file_google_protobuf_type,
   file_google_protobuf_wrappers,
 } from "@bufbuild/protobuf/wkt";
-import { ProtoIndex } from "./protoIndex.js";
+import { ProtoIndex } from "./proto-index.js";
 
 const FILES = [
   file_google_protobuf_any,

@@ -14,7 +14,9 @@ import {
   type InitializeResult,
   type ProtocolConnection,
   type PublishDiagnosticsParams,
+  type RequestType,
 } from "vscode-languageserver-protocol/node";
+import { generatedNotification, type GenerateSummary } from "../src/protocol.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -197,8 +199,16 @@ export class TestClient {
     void this.connection.sendNotification("textDocument/didSave", { textDocument: { uri: pathToFileURL(file).href } });
   }
 
-  request<T>(method: string, params: unknown): Promise<T> {
-    return this.connection.sendRequest(method, params) as Promise<T>;
+  /** A request: one of ours (typed by ../src/protocol.ts) or any LSP method by name. */
+  request<P, R>(type: RequestType<P, R, void>, params: P): Promise<R>;
+  request<T>(method: string, params: unknown): Promise<T>;
+  request(method: string | RequestType<unknown, unknown, void>, params: unknown): Promise<unknown> {
+    return this.connection.sendRequest(typeof method === "string" ? method : method.method, params);
+  }
+
+  /** The generate summaries (`grpcrouter/generated`) among the notifications since index `from`. */
+  generatedSince(from = 0): GenerateSummary[] {
+    return this.notifications.slice(from).filter((n) => n.method === generatedNotification.method).map((n) => n.params as GenerateSummary);
   }
 
   setSettings(settings: Record<string, unknown>): void {

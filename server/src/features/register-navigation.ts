@@ -1,5 +1,5 @@
-// Registers the navigation, rename, import and structure features on the connection, so the
-// server's main file only names them. Each answers from the module's last good compile and
+// Registers the navigation, rename, import and structure features on the connection, so
+// register-features.ts only names them. Each answers from the module's last good compile and
 // the text of the files as they are now.
 import { fileURLToPath } from "node:url";
 import {
@@ -11,11 +11,11 @@ import {
 } from "vscode-languageserver";
 import type { TextDocument } from "vscode-languageserver-textdocument";
 import type { Snapshot } from "../analysis/snapshot.js";
-import { CODE_ACTION_KINDS, codeActions } from "./codeActions.js";
+import { CODE_ACTION_KINDS, codeActions } from "./code-actions.js";
 import { documentHighlights, prepareRename, references, rename, RenameError, type ModuleTexts } from "./references.js";
-import { SIGNATURE_TRIGGERS, signatureHelp } from "./signatureHelp.js";
+import { SIGNATURE_TRIGGERS, signatureHelp } from "./signature-help.js";
 import { documentLinks, foldingRanges, selectionRanges } from "./structure.js";
-import { workspaceSymbols } from "./workspaceSymbols.js";
+import { workspaceSymbols } from "./workspace-symbols.js";
 
 export const navigationCapabilities: ServerCapabilities = {
   referencesProvider: true,

@@ -6,7 +6,7 @@
 // and so do its line numbers); then left out. Files that break because of that (an import of
 // a left-out file, a type it declared) take the same steps, round by round.
 import path from "node:path";
-import type { Compiled, CompileRequest, Diagnostic } from "../generatorAdapter.js";
+import type { Compiled, CompileRequest, Diagnostic } from "../generator-adapter.js";
 
 /** Each round is one buf run; a module converges in a few. */
 const MAX_ROUNDS = 6;

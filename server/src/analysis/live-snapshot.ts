@@ -2,8 +2,8 @@
 // module keeps the index of its last good text, and the spans of that index are mapped onto
 // the buffers as they are now, so definition, hover, outline and lenses land on the right
 // lines ("insert 3 lines above Customer" moves Customer's definition 3 lines down).
-import type { Decl } from "./protoIndex.js";
-import { PositionMap } from "./positionMap.js";
+import type { Decl } from "./proto-index.js";
+import { PositionMap } from "./position-map.js";
 import { Snapshot } from "./snapshot.js";
 
 /**

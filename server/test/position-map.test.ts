@@ -1,8 +1,8 @@
 // Positions of the last good compile mapped onto the buffer as it is now.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { PositionMap } from "../src/analysis/positionMap.js";
-import { blankLines } from "../src/analysis/recovery.js";
+import { PositionMap } from "../src/analysis/position-map.js";
+import { blankLines } from "../src/analysis/recover-index.js";
 
 const r = (l1: number, c1: number, l2: number, c2: number) => ({ start: { line: l1, character: c1 }, end: { line: l2, character: c2 } });
 

@@ -2,7 +2,8 @@
 // FileDescriptorProtos and their SourceCodeInfo (spans and comments), it answers "what is
 // declared where", "what does this name resolve to" and "what is in scope".
 import { isFieldSet } from "@bufbuild/protobuf";
-import { FieldDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { FieldDescriptorProto_Label, FieldDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { ENUM, FILE, MESSAGE, NAME, SCALAR_KEYWORDS, scalarKeyword, SERVICE } from "./descriptor-fields.js";
 import type {
   DescriptorProto,
   EnumDescriptorProto,
@@ -53,26 +54,7 @@ export interface FileEntry {
   hasSourceInfo: boolean;
 }
 
-// Field numbers of descriptor.proto, used to walk SourceCodeInfo paths.
-const FILE_DEPENDENCY = 3;
-const FILE_MESSAGE = 4;
-const FILE_ENUM = 5;
-const FILE_SERVICE = 6;
-const FILE_EXTENSION = 7;
-const MSG_FIELD = 2;
-const MSG_NESTED = 3;
-const MSG_ENUM = 4;
-const MSG_ONEOF = 8;
-const ENUM_VALUE = 2;
-const SERVICE_METHOD = 2;
-const NAME = 1;
-
-const SCALARS: Record<number, string> = {
-  1: "double", 2: "float", 3: "int64", 4: "uint64", 5: "int32", 6: "fixed64", 7: "fixed32", 8: "bool",
-  9: "string", 12: "bytes", 13: "uint32", 15: "sfixed32", 16: "sfixed64", 17: "sint32", 18: "sint64",
-};
-
-export const SCALAR_TYPES = Object.values(SCALARS);
+export const SCALAR_TYPES = SCALAR_KEYWORDS;
 
 function spanToRange(span: number[] | undefined): Range | undefined {
   if (!span || span.length < 3) return undefined;
@@ -115,7 +97,7 @@ export class ProtoIndex {
       path: f.name,
       package: pkg,
       decls: [],
-      imports: f.dependency.map((d, i) => ({ path: d, range: spanToRange(at([FILE_DEPENDENCY, i])?.span) })),
+      imports: f.dependency.map((d, i) => ({ path: d, range: spanToRange(at([FILE.dependency, i])?.span) })),
       hasSourceInfo: locs.size > 0,
     };
     const make = (kind: DeclKind, name: string, fqn: string, p: number[], detail = ""): Decl => {
@@ -140,7 +122,7 @@ export class ProtoIndex {
       const d = make("enum", e.name, scope(e.name, parent), p);
       e.value.forEach((v, i) => {
         // Enum values are siblings of their enum in protobuf scoping.
-        d.children.push(make("enumValue", v.name, scope(v.name, parent), [...p, ENUM_VALUE, i], `= ${v.number}`));
+        d.children.push(make("enumValue", v.name, scope(v.name, parent), [...p, ENUM.value, i], `= ${v.number}`));
       });
       return d;
     };
@@ -152,12 +134,12 @@ export class ProtoIndex {
       // A proto3 `optional` field sits in a synthetic oneof of its own, which is no oneof to show.
       const oneofOf = (fd: FieldDescriptorProto) => (isFieldSet(fd, FieldDescriptorProtoSchema.field.oneofIndex) && !fd.proto3Optional ? fd.oneofIndex : undefined);
       const real = new Set(m.field.map(oneofOf).filter((i) => i !== undefined));
-      const oneofs = m.oneofDecl.map((o, i) => (real.has(i) ? make("oneof", o.name, `${fqn}.${o.name}`, [...p, MSG_ONEOF, i]) : undefined));
+      const oneofs = m.oneofDecl.map((o, i) => (real.has(i) ? make("oneof", o.name, `${fqn}.${o.name}`, [...p, MESSAGE.oneofDecl, i]) : undefined));
       m.field.forEach((fd, i) => {
         const typeName = fd.typeName ? fd.typeName.replace(/^\./, "") : undefined;
-        const typeText = typeName ?? SCALARS[fd.type] ?? "?";
-        const label = fd.label === 3 ? "repeated " : fd.proto3Optional ? "optional " : "";
-        const field = make("field", fd.name, `${fqn}.${fd.name}`, [...p, MSG_FIELD, i], `${label}${typeText} ${fd.name} = ${fd.number}`);
+        const typeText = typeName ?? scalarKeyword(fd.type) ?? "?";
+        const label = fd.label === FieldDescriptorProto_Label.REPEATED ? "repeated " : fd.proto3Optional ? "optional " : "";
+        const field = make("field", fd.name, `${fqn}.${fd.name}`, [...p, MESSAGE.field, i], `${label}${typeText} ${fd.name} = ${fd.number}`);
         if (typeName) field.typeName = typeName;
         const index = oneofOf(fd);
         const oneof = index !== undefined ? oneofs[index] : undefined;
@@ -165,9 +147,9 @@ export class ProtoIndex {
       });
       for (const o of oneofs) if (o) d.children.push(o);
       m.nestedType.forEach((n, i) => {
-        if (!n.options?.mapEntry) d.children.push(addMessage(n, fqn, [...p, MSG_NESTED, i]));
+        if (!n.options?.mapEntry) d.children.push(addMessage(n, fqn, [...p, MESSAGE.nestedType, i]));
       });
-      m.enumType.forEach((e, i) => d.children.push(addEnum(e, fqn, [...p, MSG_ENUM, i])));
+      m.enumType.forEach((e, i) => d.children.push(addEnum(e, fqn, [...p, MESSAGE.enumType, i])));
       return d;
     };
     const addService = (s: ServiceDescriptorProto, p: number[]): Decl => {
@@ -181,20 +163,20 @@ export class ProtoIndex {
           serverStreaming: m.serverStreaming ?? false,
         };
         const detail = `(${shape.clientStreaming ? "stream " : ""}${shape.inputType}) returns (${shape.serverStreaming ? "stream " : ""}${shape.outputType})`;
-        const md = make("method", m.name, `${fqn}.${m.name}`, [...p, SERVICE_METHOD, i], detail);
+        const md = make("method", m.name, `${fqn}.${m.name}`, [...p, SERVICE.method, i], detail);
         md.method = shape;
         d.children.push(md);
       });
       return d;
     };
 
-    f.messageType.forEach((m, i) => entry.decls.push(addMessage(m, pkg, [FILE_MESSAGE, i])));
-    f.enumType.forEach((e, i) => entry.decls.push(addEnum(e, pkg, [FILE_ENUM, i])));
-    f.service.forEach((s, i) => entry.decls.push(addService(s, [FILE_SERVICE, i])));
+    f.messageType.forEach((m, i) => entry.decls.push(addMessage(m, pkg, [FILE.messageType, i])));
+    f.enumType.forEach((e, i) => entry.decls.push(addEnum(e, pkg, [FILE.enumType, i])));
+    f.service.forEach((s, i) => entry.decls.push(addService(s, [FILE.service, i])));
     // Top-level extensions, so that `(grpcrouter.v1.service)` resolves and hovers.
     f.extension.forEach((x, i) => {
-      const typeName = x.typeName ? x.typeName.replace(/^\./, "") : SCALARS[x.type] ?? "?";
-      const d = make("field", x.name, scope(x.name, pkg), [FILE_EXTENSION, i], `extend ${x.extendee.replace(/^\./, "")} { ${typeName} ${x.name} = ${x.number}; }`);
+      const typeName = x.typeName ? x.typeName.replace(/^\./, "") : scalarKeyword(x.type) ?? "?";
+      const d = make("field", x.name, scope(x.name, pkg), [FILE.extension, i], `extend ${x.extendee.replace(/^\./, "")} { ${typeName} ${x.name} = ${x.number}; }`);
       if (x.typeName) d.typeName = typeName;
       entry.decls.push(d);
     });

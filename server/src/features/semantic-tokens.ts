@@ -3,7 +3,7 @@
 // these say that `Money` is a message and `Status` an enum, that `PENDING` is an enum value,
 // and mark declarations and the well-known types, so themes colour them as they do in code.
 import { SemanticTokensBuilder, type Range, type SemanticTokens, type SemanticTokensLegend } from "vscode-languageserver";
-import type { Decl, DeclKind } from "../analysis/protoIndex.js";
+import type { Decl, DeclKind } from "../analysis/proto-index.js";
 import type { Snapshot } from "../analysis/snapshot.js";
 import { outlineAt, scopeOf, tokenize, type Token } from "../analysis/tokenizer.js";
 

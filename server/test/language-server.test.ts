@@ -5,17 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { CodeLens, CompletionItem, Diagnostic, DocumentSymbol, Hover, Location } from "vscode-languageserver-protocol";
-import { copyFixture, pathToFileURL, removeDir, repoRoot, TestClient } from "./lspClient.js";
-
-interface GenerateSummary {
-  ok: boolean;
-  written: number;
-  unchanged: number;
-  errors: number;
-  message: string;
-  out: string;
-  trigger: string;
-}
+import { modulesRequest, routerStateNotification } from "../src/protocol.js";
+import { copyFixture, pathToFileURL, removeDir, repoRoot, TestClient } from "./lsp-client.js";
 
 /** 0-based line and character of the first occurrence of `needle` (at `nth` occurrence). */
 function find(text: string, needle: string, nth = 0): { line: number; character: number } {
@@ -67,6 +58,20 @@ describe("language server over stdio", () => {
     assert.equal(d.severity, 1);
     client.change(orders, text);
     await client.waitForDiagnostics(orders, (x) => x.length === 0);
+  });
+
+  it("answers a burst of keystrokes with the diagnostics of the last one", async () => {
+    // Retyping `string` letter by letter, each change sent at once: the compiles of the
+    // broken steps are cancelled or overtaken, and what shows is the clean last version.
+    const steps = ["", "s", "st", "str", "stri", "strin", "string"].map((t) => text.replace("string order_id = 2;", `${t} order_id = 2;`));
+    for (const step of steps) client.change(orders, step);
+    assert.deepEqual(await client.waitForCurrentDiagnostics(orders, 60_000), []);
+    // And the other way: a burst that ends broken shows the error of its last step.
+    for (const step of [...steps].reverse().slice(0, 2)) client.change(orders, step);
+    const diags = await client.waitForCurrentDiagnostics(orders, 60_000);
+    assert.ok(diags.some((d) => /strin/.test(msg(d))), `the last step's error: ${JSON.stringify(diags)}`);
+    client.change(orders, text);
+    assert.deepEqual(await client.waitForCurrentDiagnostics(orders, 60_000), []);
   });
 
   it("compiles with the unsaved buffers of other files of the module", async () => {
@@ -177,13 +182,13 @@ describe("language server over stdio", () => {
       [serviceLine, "Generate", "grpcrouter.generate"],
       [serviceLine, "Start router", "grpcrouter.startRouter"],
     ]);
-    await client.connection.sendNotification("grpcrouter/routerState", { running: true, address: "127.0.0.1:1", instances: { "shop.v1.Orders": 2 } });
+    await client.connection.sendNotification(routerStateNotification, { running: true, address: "127.0.0.1:1", instances: { "shop.v1.Orders": 2 } });
     let titles: (string | undefined)[] = [];
     for (let i = 0; i < 50 && !titles.includes("2 instances registered"); i++) {
       titles = (await client.request<CodeLens[]>("textDocument/codeLens", { textDocument: { uri } })).map((l) => l.command?.title);
     }
     assert.deepEqual(titles, ["Generate", "2 instances registered"]);
-    await client.connection.sendNotification("grpcrouter/routerState", { running: false });
+    await client.connection.sendNotification(routerStateNotification, { running: false });
   });
 });
 
@@ -207,7 +212,7 @@ describe("generate on save", () => {
   });
 
   const nextSummary = (from: number) =>
-    client.waitFor("a generate summary", () => client.notifications.slice(from).find((n) => n.method === "grpcrouter/generated")?.params as GenerateSummary | undefined, 120_000);
+    client.waitFor("a generate summary", () => client.generatedSince(from)[0], 120_000);
 
   it("writes the generated files when a .proto is saved, and logs a summary", async () => {
     const from = client.notifications.length;
@@ -263,8 +268,8 @@ describe("generate on save", () => {
     client.save(orders);
     client.save(orders);
     const summaries = await client.waitFor("two summaries", () => {
-      const s = client.notifications.slice(from).filter((n) => n.method === "grpcrouter/generated");
-      return s.length >= 2 ? s.map((n) => n.params as GenerateSummary & { cancelled?: boolean }) : undefined;
+      const s = client.generatedSince(from);
+      return s.length >= 2 ? s : undefined;
     }, 120_000);
     // The second save lands while the first generation runs (it has yet to compile): the
     // first is cancelled, the second completes.
@@ -337,7 +342,7 @@ describe("modules found like buf", () => {
     client.open(orders);
     assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
 
-    const modules = await client.request<{ root: string; services: string[] }[]>("grpcrouter/modules", {});
+    const modules = await client.request(modulesRequest, {});
     assert.deepEqual(modules.map((m) => m.root).sort(), [path.join(mono, "inv"), path.join(mono, "shop/proto"), second].sort());
     assert.deepEqual(modules.find((m) => m.root === second)?.services.sort(), ["legacy.v1.Legacy", "modern.v1.Modern"]);
   });

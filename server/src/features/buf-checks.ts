@@ -9,8 +9,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { strToU8, unzipSync, zipSync } from "fflate";
 import { DiagnosticSeverity, type Diagnostic } from "vscode-languageserver";
-import { isGenerated, type Compiled } from "../generatorAdapter.js";
-import { bufError, runBuf } from "./bufRun.js";
+import { isGenerated, type Compiled } from "../generator-adapter.js";
+import { bufError, runBuf } from "./run-buf.js";
 
 const execFileP = promisify(execFile);
 

@@ -9,9 +9,10 @@ import { after, before, describe, it } from "node:test";
 import { clone, toJson } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { compileModule } from "@grpcrouter/generator";
+import { modulesRequest } from "../src/protocol.js";
 import type { Location, Range } from "vscode-languageserver-protocol";
-import { printProto } from "../src/analysis/protoPrinter.js";
-import { pathToFileURL, removeDir, TestClient } from "./lspClient.js";
+import { printProto } from "../src/analysis/print-proto.js";
+import { pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
 
 const CLOCK = `syntax = "proto3";
 
@@ -118,7 +119,7 @@ describe("well-known types over the protocol", () => {
     const loc = await definitionAt({ line: onType.line, character: onType.character + 3 });
     assert.ok(loc);
     client.open(fileURLToPath(loc.uri));
-    assert.deepEqual(await client.request("grpcrouter/modules", { uri: loc.uri }), []);
+    assert.deepEqual(await client.request(modulesRequest, { uri: loc.uri }), []);
   });
 });
 

@@ -1,7 +1,7 @@
 // Runs the buf binary for the editor's own uses of it (format, lint, breaking), with input on
 // stdin, a deadline and cancellation. The compiler's runs go through the generator.
 import { spawn } from "node:child_process";
-import { findBuf } from "../generatorAdapter.js";
+import { findBuf } from "../generator-adapter.js";
 
 export interface BufOutput {
   status: number;

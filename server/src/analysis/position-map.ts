@@ -3,7 +3,7 @@
 // about the latter. Lines are matched with a Myers diff (jsdiff); a changed line that
 // replaced one line keeps its place (a typo on the line of `message Foo` leaves it there).
 import { diffArrays } from "diff";
-import type { Range } from "./protoIndex.js";
+import type { Range } from "./proto-index.js";
 
 export interface Position {
   line: number;

@@ -9,7 +9,7 @@ import { findBuf } from "@grpcrouter/generator";
 import { after, before, describe, it } from "node:test";
 import { TextDocument } from "vscode-languageserver-textdocument";
 import type { CodeLens, Diagnostic, DocumentSymbol, Hover, InitializeResult, Location, SemanticTokens, TextEdit } from "vscode-languageserver-protocol";
-import { copyFixture, pathToFileURL, removeDir, TestClient } from "./lspClient.js";
+import { copyFixture, pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
 
 /** 0-based position of the `nth` occurrence of `needle`. */
 function find(text: string, needle: string, nth = 0): { line: number; character: number } {

@@ -7,7 +7,7 @@
 // original file (by their spans), options are printed in schema order.
 import { isFieldSet, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { nestedTypes, reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
-import { FieldDescriptorProtoSchema, file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
+import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FieldDescriptorProtoSchema, file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
 import type {
   DescriptorProto,
   EnumDescriptorProto,
@@ -16,7 +16,8 @@ import type {
   ServiceDescriptorProto,
   SourceCodeInfo_Location,
 } from "@bufbuild/protobuf/wkt";
-import type { Range } from "./protoIndex.js";
+import { ENUM, FILE, MESSAGE, ONEOF, scalarKeyword, SERVICE } from "./descriptor-fields.js";
+import type { Range } from "./proto-index.js";
 
 export interface PrintedProto {
   text: string;
@@ -26,24 +27,14 @@ export interface PrintedProto {
   first?: Range;
 }
 
-// Field numbers of descriptor.proto, to address SourceCodeInfo locations.
-const F = { package: 2, dependency: 3, message: 4, enum: 5, service: 6, extension: 7, options: 8, syntax: 12, edition: 14 } as const;
-const M = { field: 2, nested: 3, enum: 4, extensionRange: 5, extension: 6, options: 7, oneof: 8, reservedRange: 9, reservedName: 10 } as const;
-const E = { value: 2, options: 3, reservedRange: 4, reservedName: 5 } as const;
-const S = { method: 2, options: 3 } as const;
-
-const SCALARS: Record<number, string> = {
-  1: "double", 2: "float", 3: "int64", 4: "uint64", 5: "int32", 6: "fixed64", 7: "fixed32", 8: "bool",
-  9: "string", 12: "bytes", 13: "uint32", 15: "sfixed32", 16: "sfixed64", 17: "sint32", 18: "sint64",
-};
-const TYPE_GROUP = 10;
-const TYPE_MESSAGE = 11;
-const TYPE_ENUM = 14;
-const TYPE_STRING = 9;
-const TYPE_BYTES = 12;
-const LABEL_OPTIONAL = 1;
-const LABEL_REQUIRED = 2;
-const LABEL_REPEATED = 3;
+// descriptor.proto's field numbers (SourceCodeInfo paths) and enums, from protobuf-es.
+const F = FILE;
+const M = MESSAGE;
+const E = ENUM;
+const S = SERVICE;
+const O = ONEOF;
+const T = FieldDescriptorProto_Type;
+const L = FieldDescriptorProto_Label;
 /** The largest field number; `extensions 1000 to max` (ranges are end-exclusive). */
 const MAX_FIELD = 536870911;
 const INDENT = "  ";
@@ -143,22 +134,22 @@ export function printProto(file: FileDescriptorProto): PrintedProto {
     let type: string;
     const entry = fd.typeName ? mapEntries.get(fd.typeName.replace(/^\./, "")) : undefined;
     let label = "";
-    if (entry && fd.label === LABEL_REPEATED) {
+    if (entry && fd.label === L.REPEATED) {
       const [k, v] = [entry.field.find((x) => x.number === 1), entry.field.find((x) => x.number === 2)];
       type = `map<${k ? fieldType(k) : "?"}, ${v ? fieldType(v) : "?"}>`;
     } else {
       type = fieldType(fd);
-      if (fd.label === LABEL_REPEATED) label = "repeated ";
+      if (fd.label === L.REPEATED) label = "repeated ";
       else if (!inOneof && !editions) {
-        if (fd.label === LABEL_REQUIRED) label = "required ";
+        if (fd.label === L.REQUIRED) label = "required ";
         // proto2 spells every singular field's label, proto3 only explicit `optional`.
-        else if (fd.proto3Optional || (proto2 && fd.label === LABEL_OPTIONAL)) label = "optional ";
+        else if (fd.proto3Optional || (proto2 && fd.label === L.OPTIONAL)) label = "optional ";
       }
     }
     return `${label}${type} ${fd.name}`;
   };
   const fieldType = (fd: FieldDescriptorProto) =>
-    fd.type === TYPE_MESSAGE || fd.type === TYPE_ENUM || fd.type === TYPE_GROUP ? typeRef(fd.typeName) : (SCALARS[fd.type] ?? "?");
+    fd.type === T.MESSAGE || fd.type === T.ENUM || fd.type === T.GROUP ? typeRef(fd.typeName) : (scalarKeyword(fd.type) ?? "?");
 
   const fieldOptions = (fd: FieldDescriptorProto): string[] => {
     const opts: string[] = [];
@@ -235,13 +226,13 @@ export function printProto(file: FileDescriptorProto): PrintedProto {
       // A oneof stands where the oneof was declared (or, without a span, its first field).
       if (seenOneofs.has(oneof)) return;
       seenOneofs.add(oneof);
-      const oneofPath = [...p, M.oneof, oneof];
+      const oneofPath = [...p, M.oneofDecl, oneof];
       items.push({ item: { kind: "oneof", index: oneof }, path: at(oneofPath) ? oneofPath : [...p, M.field, i] });
     });
     m.nestedType.forEach((n, i) => {
-      if (!n.options?.mapEntry) items.push({ item: { kind: "nested", msg: n }, path: [...p, M.nested, i] });
+      if (!n.options?.mapEntry) items.push({ item: { kind: "nested", msg: n }, path: [...p, M.nestedType, i] });
     });
-    m.enumType.forEach((e, i) => items.push({ item: { kind: "enum", e }, path: [...p, M.enum, i] }));
+    m.enumType.forEach((e, i) => items.push({ item: { kind: "enum", e }, path: [...p, M.enumType, i] }));
     m.extensionRange.forEach((_, i) => items.push({ item: { kind: "extRange", index: i }, path: [...p, M.extensionRange, i] }));
 
     for (const { item, path } of ordered(items)) {
@@ -256,9 +247,9 @@ export function printProto(file: FileDescriptorProto): PrintedProto {
         statement(path, depth + 1, bracketed(`extensions ${range}`, opts, depth + 1));
       } else {
         const o = m.oneofDecl[item.index]!;
-        const op = [...p, M.oneof, item.index];
+        const op = [...p, M.oneofDecl, item.index];
         header(op, depth + 1, "oneof", o.name, `${fqn}.${o.name}`);
-        optionStatements(o.options, [...op, 2], depth + 2);
+        optionStatements(o.options, [...op, O.options], depth + 2);
         m.field.forEach((fd, i) => {
           if (oneofOf(fd) === item.index) printField(fd, [...p, M.field, i], depth + 2, fqn, mapEntries, true);
         });
@@ -304,8 +295,8 @@ export function printProto(file: FileDescriptorProto): PrintedProto {
 
   type Top = { kind: "message"; m: DescriptorProto } | { kind: "enum"; e: EnumDescriptorProto } | { kind: "service"; s: ServiceDescriptorProto };
   const tops: { item: Top; path: Path }[] = [
-    ...file.messageType.map((m, i) => ({ item: { kind: "message", m } as Top, path: [F.message, i] })),
-    ...file.enumType.map((e, i) => ({ item: { kind: "enum", e } as Top, path: [F.enum, i] })),
+    ...file.messageType.map((m, i) => ({ item: { kind: "message", m } as Top, path: [F.messageType, i] })),
+    ...file.enumType.map((e, i) => ({ item: { kind: "enum", e } as Top, path: [F.enumType, i] })),
     ...file.service.map((s, i) => ({ item: { kind: "service", s } as Top, path: [F.service, i] })),
   ];
   for (const { item, path } of ordered(tops)) {
@@ -351,9 +342,9 @@ function jsonNameOf(name: string): string {
 
 function defaultLiteral(fd: FieldDescriptorProto): string {
   const v = fd.defaultValue ?? "";
-  if (fd.type === TYPE_STRING) return quote(v);
+  if (fd.type === T.STRING) return quote(v);
   // bytes defaults are stored C-escaped already.
-  if (fd.type === TYPE_BYTES) return `"${v}"`;
+  if (fd.type === T.BYTES) return `"${v}"`;
   return v;
 }
 

@@ -7,9 +7,9 @@ import os from "node:os";
 import path from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { printProto } from "../analysis/protoPrinter.js";
-import type { Range } from "../analysis/protoIndex.js";
-import { bufVersion } from "../generatorAdapter.js";
+import { printProto } from "../analysis/print-proto.js";
+import type { Range } from "../analysis/proto-index.js";
+import { bufVersion } from "../generator-adapter.js";
 import { isInside } from "./modules.js";
 
 /** Where the server keeps the read-only copies of protos that have no file of their own. */
