@@ -17,6 +17,7 @@ import {
 } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import {
   backoffDelay,
+  BridgeRefusedError,
   createBridge,
   createRawBridge,
   createRouter,
@@ -75,7 +76,7 @@ interface FakeStream {
   readonly index: number;
   readonly hello: Hello;
   send(message: Buffer): void;
-  welcome(heartbeatMs?: number): void;
+  welcome(heartbeatMs?: number, protocolVersion?: number): void;
   /** Resolves when the bridge has ended or cancelled this stream. */
   readonly gone: Promise<void>;
 }
@@ -99,11 +100,11 @@ async function fakeRouter(script: (s: FakeStream) => void) {
             index: streams.length,
             hello: decodeControl(HelloSchema, f.body),
             send: (m) => void call.write(m),
-            welcome: (heartbeatMs = 10_000) =>
+            welcome: (heartbeatMs = 10_000, protocolVersion: number = ProtocolVersion.PROTOCOL_VERSION_1) =>
               void call.write(
                 frame(0, RouterFrame.Welcome, WelcomeSchema, create(WelcomeSchema, {
                   accepted: true,
-                  protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
+                  protocolVersion,
                   heartbeatInterval: { seconds: BigInt(Math.floor(heartbeatMs / 1000)), nanos: (heartbeatMs % 1000) * 1_000_000 },
                   initialWindow: 65536,
                 })),
@@ -305,10 +306,36 @@ test("a silent router (Welcome, then nothing, no Pong): the bridge drops the str
     await waitFor("a second Register stream", () => fake.streams.length >= 2, 30_000);
     await fake.streams[0]!.gone;
     assert.equal(fake.streams[1]!.hello.instanceId, "probe");
-    assert.match(logs.join("\n"), /lost \(no frame from the router for \d+ ms\); reconnecting in \d+ ms/);
+    assert.match(logs.join("\n"), /lost \(no frame from the router for \d+ ms \(keepalive 50 ms\)\); reconnecting in \d+ ms/);
   } finally {
     await bridge.stop(0);
     fake.close();
+  }
+});
+
+test("a router that welcomes in another protocol version is refused by the bridge, naming both versions", async () => {
+  for (const version of [2, 0]) {
+    const fake = await fakeRouter((s) => s.welcome(10_000, version));
+    const logs: string[] = [];
+    const bridge = rawBridge(fake.target, logs);
+    try {
+      const expected = new RegExp(`the router speaks tunnel protocol version ${version}, this bridge speaks version 1`);
+      const error = await bridge.start().then(
+        () => assert.fail("start() resolved"),
+        (e: unknown) => e as BridgeRefusedError,
+      );
+      assert.ok(error instanceof BridgeRefusedError, String(error));
+      assert.match(error.message, /cannot register with router 127\.0\.0\.1:\d+/);
+      assert.match(error.reason, expected);
+      await assert.rejects(bridge.stopped, expected);
+      await fake.streams[0]!.gone;
+      // Final: the bridge stopped instead of dialling the same router again.
+      assert.equal(fake.streams.length, 1);
+      assert.match(logs.join("\n"), /stopping \(a refusal is final/);
+    } finally {
+      await bridge.stop(0);
+      fake.close();
+    }
   }
 });
 
