@@ -803,7 +803,11 @@ class Connection implements CallHost {
   private tick(interval: number): void {
     const now = Date.now();
     if (now - this.lastReceived > 2 * interval) {
-      this.close(`no frame from the router for ${now - this.lastReceived} ms (keepalive ${interval} ms)`);
+      const why = `no frame from the router for ${now - this.lastReceived} ms (keepalive ${interval} ms)`;
+      // The connection under it is dead too (its other streams would say the same soon): a
+      // new one, not another stream on it, is what the reconnect needs.
+      if (this.session) this.slot.link.channel.discard(this.session, why);
+      this.close(why);
       return;
     }
     if ((now - this.lastSent >= interval || now - this.lastReceived >= interval) && now - this.lastPing >= interval) {

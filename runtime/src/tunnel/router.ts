@@ -164,7 +164,16 @@ export interface RouterStats {
   /** Register streams the router is not reading now (over a byte bound). */
   pausedStreams: number;
   /** Per Register stream. */
-  streams: Array<{ service: string; instanceId: string; calls: number; bufferedBytes: number; queuedBytes: number; paused: boolean }>;
+  streams: Array<{
+    service: string;
+    instanceId: string;
+    calls: number;
+    bufferedBytes: number;
+    queuedBytes: number;
+    paused: boolean;
+    /** Milliseconds since the last frame from the instance (on the router's clock): a healthy stream stays below the heartbeat interval plus a round trip. */
+    silentMs: number;
+  }>;
   callsInFlight: number;
   callsPending: number;
 }
@@ -357,6 +366,7 @@ class RouterImpl implements Router {
 
   stats(): RouterStats {
     // A stream closed by the router may linger in the set until grpc-js reports its end.
+    const now = this.ctx.clock.now();
     const streams = [...this.streams].filter((s) => !s.closed).map((s) => ({
       service: s.route.serviceName,
       instanceId: s.hello?.instanceId ?? "",
@@ -364,6 +374,7 @@ class RouterImpl implements Router {
       bufferedBytes: s.bufferedBytes(),
       queuedBytes: s.meter.queued,
       paused: s.meter.paused,
+      silentMs: now - s.lastReceived,
     }));
     return {
       bufferedBytes: streams.reduce((n, s) => n + s.bufferedBytes, 0),
