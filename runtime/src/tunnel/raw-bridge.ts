@@ -28,7 +28,7 @@ import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus }
 import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
 import { metadataFromEntries } from "./metadata.js";
 import { REFUSED_KEY } from "./router-call.js";
-import { PUSHBACK_KEY } from "./registration-limits.js";
+import { MAX_PUSHBACK_MS, PUSHBACK_KEY } from "./registration-limits.js";
 import { FrameSender } from "./sender.js";
 import { GrpcClientStream } from "./bridge/grpc-client-stream.js";
 import { Http2Channel } from "./bridge/http2-channel.js";
@@ -470,7 +470,7 @@ class Slot {
     // The router's backoff hint, when it gave one (an overloaded router spreading a wave of
     // reconnects), else our own jittered backoff. Either way the attempt counts.
     const backoff = backoffDelay(this.attempt++, this.bridge.options.backoff);
-    const delay = conn.pushbackMs !== undefined ? Math.min(conn.pushbackMs, this.bridge.options.backoff?.maxMs ?? 120_000) : backoff;
+    const delay = conn.pushbackMs !== undefined ? Math.min(conn.pushbackMs, MAX_PUSHBACK_MS) : backoff;
     const retry = (hint: string | undefined) => {
       if (this.bridge.stopping || this.conn || this.timer) return;
       this.bridge.log(`Register stream ${this.index} to ${this.link.address} lost (${reason}); ${hint ? `${hint}; ` : ""}reconnecting in ${Math.round(delay)} ms`);

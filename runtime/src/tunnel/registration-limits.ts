@@ -94,14 +94,16 @@ export class RegistrationLimits {
 
   /**
    * When a Hello just turned away for the rate should come back: after the ones told
-   * before it, at the rate Hellos are admitted, ±25 % so that they do not line up again.
-   * At most MAX_PUSHBACK_MS.
+   * before it, at the rate Hellos are admitted, plus up to half again at random so that
+   * they do not line up. Never earlier than its turn: one that comes early finds no token
+   * and is turned away again, while one that comes late finds its token kept in the bucket
+   * (which holds a second's worth). At most MAX_PUSHBACK_MS.
    */
   pushbackMs(now = Date.now(), random: () => number = Math.random): number {
     this.backlog = Math.max(0, this.backlog - ((now - this.backlogAt) / 1000) * this.hellosPerSecond) + 1;
     this.backlogAt = now;
     const due = (this.backlog / this.hellosPerSecond) * 1000;
-    return Math.round(Math.min(MAX_PUSHBACK_MS, due) * (0.75 + 0.5 * random()));
+    return Math.round(Math.min(MAX_PUSHBACK_MS, due * (1 + 0.5 * random())));
   }
 }
 
