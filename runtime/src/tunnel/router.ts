@@ -149,7 +149,9 @@ export interface RouterOptions {
   /**
    * The router's time: heartbeats and the Hello timeout, call deadlines, outlier ejections
    * and their return, queue and wait-for-ready waits, retry backoff and budgets. Default: the
-   * system clock. Tests pass a ManualClock to drive these instead of waiting for them.
+   * system clock. Tests pass a ManualClock to drive these instead of waiting for them
+   * (instances answer pings in real time: advance it a heartbeat interval at a time, or
+   * silent-looking instances are dropped).
    */
   clock?: Clock;
   /** CORS of gRPC-Web and Connect calls from browsers when the router listens itself (grpc-web; http2/web-cors.ts). */
