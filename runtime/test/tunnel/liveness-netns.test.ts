@@ -1,6 +1,6 @@
-// A bridge behind a link that goes down and comes back (a laptop's sleep, a network change, a
-// NAT that forgot the flow): the bridge is in a network namespace this test makes, joined to
-// the router by a veth pair; the router does not notice the outage (its keepalive is long),
+// A bridge behind a link that goes down and comes back on another address (a laptop's sleep,
+// a network change, a NAT that forgot the flow): the bridge is in a network namespace this
+// test makes, joined to the router by a veth pair; the router does not notice (its keepalive is long),
 // the bridge does (its keepalive is short), reconnects when the link is back, and its new
 // session replaces the stale one at once instead of being refused or waiting beside it.
 // Needs root (ip netns), as the tests run.
@@ -36,22 +36,28 @@ function makeNamespace() {
   ip("netns", "add", ns);
   ip("link", "add", here, "type", "veth", "peer", "name", there);
   ip("link", "set", there, "netns", ns);
-  ip("addr", "add", `${net}.1/30`, "dev", here);
+  ip("addr", "add", `${net}.1/24`, "dev", here);
   ip("link", "set", here, "up");
-  ip("netns", "exec", ns, "ip", "addr", "add", `${net}.2/30`, "dev", there);
+  ip("netns", "exec", ns, "ip", "addr", "add", `${net}.2/24`, "dev", there);
   ip("netns", "exec", ns, "ip", "link", "set", there, "up");
   ip("netns", "exec", ns, "ip", "link", "set", "lo", "up");
   return {
     ns,
     routerHost: `${net}.1`,
     bridgeHost: `${net}.2`,
-    /** The bridge's side of the link, down or up (its address stays). */
+    /** The bridge's side of the link, down or up. */
     link: (state: "up" | "down") => ip("netns", "exec", ns, "ip", "link", "set", there, state),
+    /** A network change: the bridge's side gets 10.x.y.3 instead of .2. */
+    renumber: () => {
+      ip("netns", "exec", ns, "ip", "addr", "del", `${net}.2/24`, "dev", there);
+      ip("netns", "exec", ns, "ip", "addr", "add", `${net}.3/24`, "dev", there);
+    },
+    movedHost: `${net}.3`,
     cleanup,
   };
 }
 
-test("a bridge whose link goes down and up re-registers within its keepalive, and its new session replaces the stale one", async (t) => {
+test("a bridge whose link goes down and up re-registers within its keepalive, and its new session replaces the stale one", { timeout: 240_000 }, async (t) => {
   const net = makeNamespace();
   const audit: AuditEvent[] = [];
   // The router's keepalive is long: it still holds the old session when the bridge is back.
@@ -61,6 +67,11 @@ test("a bridge whose link goes down and up re-registers within its keepalive, an
   let child: ChildProcess | undefined;
   const bridgeLog: string[] = [];
   const client = new TestClient(target);
+  // On a failure, say what the bridge and the router saw.
+  const until = (what: string, cond: () => boolean) =>
+    waitFor(what, cond, 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- bridge:\n${bridgeLog.join("\n")}\n--- router:\n${logs.join("\n")}`);
+    });
   try {
     child = spawn(
       "ip",
@@ -68,31 +79,33 @@ test("a bridge whose link goes down and up re-registers within its keepalive, an
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     child.stdout!.setEncoding("utf8").on("data", (d: string) => bridgeLog.push(...d.split("\n").filter(Boolean)));
-    await waitFor("the bridge in the namespace to register", () => router.instances().some((i) => i.id === "roamer"), 60_000);
+    await until("the bridge in the namespace to register", () => router.instances().some((i) => i.id === "roamer"));
     assert.match(router.instances()[0]!.address, new RegExp(net.bridgeHost.replace(/\./g, "\\.")));
     const say = () => client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 1 }));
     assert.equal((await say()).res.instanceId, "roamer");
-    // A call in flight on the session that is about to go stale.
-    const stream = client.serverStream(
-      methodOf("StreamingOutputCall"),
-      StreamingOutputCallRequestSchema,
-      StreamingOutputCallResponseSchema,
-      create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 100_000 }, () => ({ size: 4, intervalUs: 100_000 })) }),
-    );
+    // A call open on the session that is about to go stale, idle (nothing the router sends
+    // to the dead link waits for an answer: a retransmission could reach the bridge's kernel
+    // once the link is back and reset the old connection, which would end the stale session
+    // by another path than the one tested here).
+    const stream = client.bidi(methodOf("FullDuplexCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema);
     const inFlight = collect(stream);
+    stream.write(create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 4 }] }));
     await new Promise((resolve) => stream.once("data", resolve));
 
     net.link("down");
-    await waitFor("the bridge to notice the dead link (its keepalive)", () => bridgeLog.some((l) => /lost \(no frame from the router for \d+ ms \(keepalive 1000 ms\)\)/.test(l)), 60_000);
+    await until("the bridge to notice the dead link (its keepalive)", () => bridgeLog.some((l) => /lost \(no frame from the router for \d+ ms \(keepalive 1000 ms\)\)/.test(l)));
     // The router has not noticed: the stale session is still registered.
     assert.equal(router.stats().streams.filter((s) => s.instanceId === "roamer").length, 1);
+    // A network change while down (a laptop that slept and woke on another network): the old
+    // connection's last packets (its FIN) can no longer leave, as behind a NAT that forgot
+    // the flow, so the router can learn of the stale session only from the new one.
+    net.renumber();
     const upAt = Date.now();
     net.link("up");
 
-    await waitFor(
+    await until(
       "the new session to replace the stale one",
       () => audit.filter((e) => e.kind === "registered" && e.instanceId === "roamer").length === 2 && router.stats().streams.filter((s) => s.instanceId === "roamer").length === 1,
-      60_000,
     );
     t.diagnostic(`re-registered ${Date.now() - upAt} ms after the link came back (keepalive ${keepaliveMs} ms)`);
     const gone = audit.filter((e) => e.kind === "deregistered" && e.instanceId === "roamer");
@@ -106,6 +119,7 @@ test("a bridge whose link goes down and up re-registers within its keepalive, an
     assert.match(status.details, /replaced/);
     assert.equal((await say()).res.instanceId, "roamer");
     assert.deepEqual(router.instances().map((i) => [i.id, i.streams]), [["roamer", 1]]);
+    assert.match(router.instances()[0]!.address, new RegExp(`${net.movedHost.replace(/\./g, "\\.")}:`), "registered from its new address");
   } finally {
     client.close();
     child?.kill("SIGKILL");
