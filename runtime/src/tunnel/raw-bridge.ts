@@ -172,6 +172,8 @@ class RawBridge implements Bridge {
   ) {
     // A copy: update() changes weight, labels and the call limit for later Hellos.
     this.options = { ...options };
+    const k = options.keepaliveMs;
+    if (k !== undefined && !(Number.isFinite(k) && k > 0)) throw new Error(`BridgeOptions.keepaliveMs: expected a positive number of milliseconds, got ${k}`);
     this.instanceId = options.instanceId ?? randomUUID();
     this.log = options.logger ?? ((line) => console.error(`grpcrouter bridge: ${line}`));
     this.callWindow = options.callWindow ?? 65536;

@@ -339,6 +339,12 @@ test("a router that welcomes in another protocol version is refused by the bridg
   }
 });
 
+test("BridgeOptions.keepaliveMs that is not a positive number is refused at once, naming the option", () => {
+  for (const bad of [0, -1, Number.NaN, Infinity]) {
+    assert.throws(() => createRawBridge(TestTunnel, async () => ({ code: 0 }), { router: "127.0.0.1:1", keepaliveMs: bad }), /BridgeOptions\.keepaliveMs: expected a positive number of milliseconds/);
+  }
+});
+
 test("malformed frames from the router: the bridge closes that stream with the reason and registers anew", async () => {
   const cases: [string, (s: FakeStream) => void, RegExp][] = [
     ["bytes that are no frames", (s) => (s.welcome(), s.send(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))), /malformed message from the router/],
