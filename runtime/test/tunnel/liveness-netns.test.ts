@@ -15,7 +15,14 @@ import type { AuditEvent } from "../../src/log/audit.js";
 import { SimpleRequestSchema, SimpleResponseSchema, StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema } from "./gen/interop/v1/test_pb.js";
 import { TestClient, collect, methodOf, startRouter, waitFor } from "./helpers.js";
 
-const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+function ip(...args: string[]): void {
+  try {
+    execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+  } catch (e) {
+    const stderr = String((e as { stderr?: Buffer }).stderr ?? "").trim();
+    throw new Error(`ip ${args.join(" ")}: ${stderr || (e as Error).message} (this test makes a network namespace: it runs as root, with iproute2)`);
+  }
+}
 
 /** A namespace with one veth link to this one: 10.x.y.1 here, 10.x.y.2 there. */
 function makeNamespace() {
