@@ -651,6 +651,37 @@ class Connection implements CallHost {
         replacesSession: this.slot.lostSession,
       }),
     );
+    this.watchUntilWelcome(session);
+  }
+
+  /**
+   * Until Welcome (the router may be asking a slow authorize hook) nothing is due on the
+   * stream, so its silence proves nothing; the connection's can: an HTTP/2 PING unanswered
+   * for a keepalive interval means it died on the way in, and it is dialled anew.
+   */
+  private watchUntilWelcome(session: ClientHttp2Session): void {
+    const interval = this.bridge.options.keepaliveMs ?? 10_000;
+    let waiting = false;
+    this.heartbeat = setInterval(() => {
+      if (this.closed || this.welcome || waiting || session.destroyed) return;
+      waiting = true;
+      const dead = setTimeout(() => {
+        if (this.closed || this.welcome) return;
+        const why = `no answer to an HTTP/2 ping within ${interval} ms while waiting for Welcome`;
+        this.slot.link.channel.discard(session, why);
+        this.close(why);
+      }, interval);
+      dead.unref();
+      try {
+        session.ping(() => {
+          clearTimeout(dead);
+          waiting = false;
+        });
+      } catch {
+        clearTimeout(dead);
+      }
+    }, interval);
+    this.heartbeat.unref();
   }
 
   /**
@@ -789,6 +820,7 @@ class Connection implements CallHost {
       return;
     }
     this.welcome = w;
+    if (this.heartbeat) clearInterval(this.heartbeat); // the watch until Welcome
     this.responseWindow = w.initialWindow || 65536;
     const asked = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 10_000;
     const interval = Math.max(10, this.bridge.options.keepaliveMs ?? asked);

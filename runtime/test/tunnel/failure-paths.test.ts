@@ -3,6 +3,7 @@
 // or a hand-written router speaking the Register protocol over grpc-js. Nothing here depends
 // on how the router or the bridge carry their streams, so these hold for any data plane.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { test } from "node:test";
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
@@ -344,6 +345,57 @@ test("BridgeOptions.keepaliveMs that is not a positive number is refused at once
     assert.throws(() => createRawBridge(TestTunnel, async () => ({ code: 0 }), { router: "127.0.0.1:1", keepaliveMs: bad }), /BridgeOptions\.keepaliveMs: expected a positive number of milliseconds/);
   }
 });
+
+test("a connection that dies between Hello and Welcome: the bridge's HTTP/2 ping goes unanswered, it dials anew and registers", async () => {
+  // The first stream's Hello arrives, then its connection goes silent both ways (a relay
+  // that stops forwarding, as a NAT that forgot the flow); later connections pass.
+  const fake = await fakeRouter((s) => {
+    if (s.index === 0) relay.blackhole();
+    else s.welcome();
+  });
+  const relay = await blackholingRelay(fake.target);
+  const logs: string[] = [];
+  const bridge = createRawBridge(TestTunnel, async () => ({ code: 0 }), { router: relay.target, instanceId: "probe", logger: quietLog(logs), keepaliveMs: 300, backoff: { initialMs: 50, maxMs: 200 } });
+  try {
+    await bridge.start();
+    assert.equal(fake.streams.length, 2);
+    assert.match(logs.join("\n"), /lost \(no answer to an HTTP\/2 ping within 300 ms while waiting for Welcome\)/);
+  } finally {
+    await bridge.stop(0);
+    relay.close();
+    fake.close();
+  }
+});
+
+/** A TCP relay to `target` whose `blackhole()` silences the connections open now (no bytes, no close). */
+async function blackholingRelay(target: string) {
+  const [host, port] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
+  const open = new Set<{ silenced: boolean }>();
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const state = { silenced: false };
+    open.add(state);
+    const up = net.connect(port, host);
+    for (const [from, to] of [[down, up], [up, down]] as const) {
+      sockets.add(from);
+      from.on("data", (b: Buffer) => void (state.silenced || to.write(b)));
+      from.on("error", () => {});
+      from.on("close", () => to.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    target: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    blackhole: () => {
+      for (const s of open) s.silenced = true;
+      open.clear();
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
 
 test("malformed frames from the router: the bridge closes that stream with the reason and registers anew", async () => {
   const cases: [string, (s: FakeStream) => void, RegExp][] = [
