@@ -99,7 +99,7 @@ export function passthroughHandler(channel: Http2Channel): RawHandler {
 export const bridgeCommand: Command = {
   name: "bridge",
   summary: "register an existing gRPC server (any language) with a router and forward its calls",
-  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT|dns:///NAME:PORT [--router …]... [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL]",
+  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT|dns:///NAME:PORT [--router …]... [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL] [--keepalive S]",
   details: [
     "  --target HOST:PORT  the gRPC server to forward calls to (plaintext unless --target-tls)",
     "  --router HOST:PORT  a router to register with; repeatable or comma-separated (every router",
@@ -107,6 +107,10 @@ export const bridgeCommand: Command = {
     "                      address NAME resolves to, re-resolved every 30 s and on a lost",
     "                      connection (a Kubernetes headless Service)",
     "  --dns-refresh S     seconds between resolutions of a dns: router (default: 30)",
+    "  --keepalive S       ping the router when a Register stream is idle this long; silent for",
+    "                      two intervals, the stream is dialled anew (a sleep, a network change,",
+    "                      a NAT that forgot the connection). Default: what the router asks for",
+    "                      (serve --keepalive, 10 s). Keep it below the path's idle timeouts",
     "  --root DIR          the proto module the server implements (default: .)",
     "  --out DIR           where grpcrouter generate writes (default: gen); its router protos fix",
     "                      the frame field numbers",
@@ -144,6 +148,7 @@ export const bridgeCommand: Command = {
     ...bridgeSecurityOptions,
     proxy: { type: "string" },
     "dns-refresh": { type: "string" },
+    keepalive: { type: "string" },
   },
   async run(values, _positionals, io) {
     const v = values as Record<string, string | boolean | string[] | undefined>;
@@ -161,6 +166,7 @@ export const bridgeCommand: Command = {
     const maxCalls = count(v["max-calls"], "max-calls", 0);
     const instanceId = typeof v.id === "string" && v.id ? v.id : `${os.hostname()}-${process.pid}`;
     const proxy = proxyOption(v.proxy);
+    const keepalive = v.keepalive === undefined ? undefined : seconds(v.keepalive, "keepalive", 0);
     // TLS files and the token are read now: a bad one fails before anything dials.
     const security = bridgeSecurity(v, io.cwd);
 
@@ -209,6 +215,7 @@ export const bridgeCommand: Command = {
         ...(security.routerCredentials ? { credentials: security.routerCredentials } : {}),
         ...(security.credentialsHook ? { credentialsHook: security.credentialsHook } : {}),
         ...(proxy !== undefined ? { proxy } : {}),
+        ...(keepalive !== undefined ? { keepaliveMs: keepalive * 1000 } : {}),
         description: `grpcrouter bridge to ${target} (${os.hostname()} pid ${process.pid})`,
         logger: log,
       }),

@@ -100,6 +100,8 @@ export interface ServeOptions {
   /** A name (`name:port`, or gRPC's `dns:///name:port`) resolving to every router of the
    *  deployment (a headless Service), re-resolved every 30 s; added to `peers`. */
   peersDns?: string | undefined;
+  /** Keepalive of Register streams (RouterOptions.heartbeatIntervalMs), told to bridges in Welcome; default 10 s. */
+  keepaliveMs?: number | undefined;
 }
 
 /** Only callers on this machine can reach a router bound to one of these. */
@@ -227,6 +229,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       hub: hub.scoped(scope),
       logger: log,
       peers,
+      ...(options.keepaliveMs ? { heartbeatIntervalMs: options.keepaliveMs } : {}),
       ...(options.authorize ? { authorize: options.authorize } : {}),
       ...(options.audit ? { audit: options.audit } : {}),
       ...(clientAuth ? { authorizeCall: clientAuth } : {}),
@@ -431,7 +434,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--public-admin] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--keepalive S] [--public-admin] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -447,6 +450,9 @@ export const serveCommand: Command = {
     "                    rateLimit; \"*\" for every service. Re-applied when the file changes,",
     "                    without dropping instances or calls; a bad edit keeps the running settings",
     "  --drain-grace S   on Ctrl-C/SIGTERM, how long calls in flight may take to finish (default: 10)",
+    "  --keepalive S     ping idle Register streams this often, and ask bridges to (default: 10);",
+    "                    a stream silent for two intervals is dropped. Keep it below the idle",
+    "                    timeout of any NAT or load balancer between bridges and the router",
     "  --peer HOST:PORT  another router of this deployment (repeatable, or comma-separated); told",
     "                    to bridges when they register, so a bridge given one router reaches all",
     "  --peers-dns NAME:PORT",
@@ -474,6 +480,7 @@ export const serveCommand: Command = {
     "no-watch": { type: "boolean" },
     "public-admin": { type: "boolean" },
     "drain-grace": { type: "string" },
+    keepalive: { type: "string" },
     config: { type: "string" },
     "log-format": { type: "string" },
     "audit-log": { type: "string" },
@@ -489,6 +496,8 @@ export const serveCommand: Command = {
     const host = typeof values.host === "string" && values.host ? values.host : "127.0.0.1";
     const grace = values["drain-grace"] === undefined ? 10 : Number(values["drain-grace"]);
     if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--drain-grace ${String(values["drain-grace"])}: not a number of seconds`);
+    const keepalive = values.keepalive === undefined ? undefined : Number(values.keepalive);
+    if (keepalive !== undefined && !(Number.isFinite(keepalive) && keepalive > 0)) throw new UsageError(`--keepalive ${String(values.keepalive)}: expected a number of seconds`);
     let logFormat: LogFormat;
     try {
       logFormat = parseLogFormat(typeof values["log-format"] === "string" ? values["log-format"] : undefined);
@@ -524,7 +533,7 @@ export const serveCommand: Command = {
     try {
       running = await startServe({
         peers,
-        peersDns, root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true, logFormat, audit });
+        peersDns, keepaliveMs: keepalive === undefined ? undefined : keepalive * 1000, root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true, logFormat, audit });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;

@@ -36,7 +36,11 @@ export class RouterByteBudget {
   queued = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(readonly bounds: ByteBounds) {}
+  constructor(
+    readonly bounds: ByteBounds,
+    /** The router's clock (RouterOptions.clock): how long a queue stayed over its bound. */
+    readonly now: () => number = Date.now,
+  ) {}
 
   /** A meter for one Register stream: `readable` is paused/resumed, `held` measures its held response bytes. */
   meter(readable: { pause(): unknown; resume(): unknown }, held: () => number): StreamMeter {
@@ -122,7 +126,7 @@ export class StreamMeter {
     // Router-wide queue pressure pauses the streams that add to it; one whose queue does
     // not drain (its instance does not read) is dropped like one over its own bound.
     const routerQueueOver = this.queued > 0 && this.budget.queued > b.routerQueuedBytes;
-    if ((queueOver || routerQueueOver) && this.queueOverSince === 0) this.queueOverSince = Date.now();
+    if ((queueOver || routerQueueOver) && this.queueOverSince === 0) this.queueOverSince = this.budget.now();
     if (!queueOver && !routerQueueOver) this.queueOverSince = 0;
     const heldOver = h > b.streamBufferBytes || (h > 0 && this.budget.held > b.routerBufferBytes);
     const over = queueOver || heldOver || routerQueueOver;

@@ -28,6 +28,7 @@ import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus }
 import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
 import { metadataFromEntries } from "./metadata.js";
 import { REFUSED_KEY } from "./router-call.js";
+import { MAX_PUSHBACK_MS, PUSHBACK_KEY } from "./registration-limits.js";
 import { FrameSender } from "./sender.js";
 import { GrpcClientStream } from "./bridge/grpc-client-stream.js";
 import { Http2Channel } from "./bridge/http2-channel.js";
@@ -65,6 +66,14 @@ export interface BridgeOptions {
   callWindow?: number;
   /** Reconnect backoff; default gRPC's (1 s, ×1.6, ±20 %, 120 s). */
   backoff?: BackoffOptions;
+  /**
+   * Keepalive of each Register stream: the bridge pings when the stream was idle (nothing
+   * sent or nothing heard) for this long, and a stream silent for two intervals is taken
+   * for dead and dialled anew (after a sleep, a network change, a NAT that forgot the flow).
+   * Default: the interval the router asks for in Welcome (10 s unless the router is set
+   * otherwise). Keep it below the idle timeout of any NAT or load balancer on the path.
+   */
+  keepaliveMs?: number;
   /** Largest response message a handler may send. Default 4 MiB. */
   maxMessageBytes?: number;
   /**
@@ -119,7 +128,7 @@ export interface BridgeUpdate {
   maxConcurrentCalls?: number;
 }
 
-/** A router refused the instance (Welcome not accepted): retrying cannot help. */
+/** A router refused the instance (Welcome not accepted), or speaks a protocol version the bridge does not: retrying cannot help. */
 export class BridgeRefusedError extends Error {
   override readonly name = "BridgeRefusedError";
   constructor(
@@ -163,6 +172,8 @@ class RawBridge implements Bridge {
   ) {
     // A copy: update() changes weight, labels and the call limit for later Hellos.
     this.options = { ...options };
+    const k = options.keepaliveMs;
+    if (k !== undefined && !(Number.isFinite(k) && k > 0)) throw new Error(`BridgeOptions.keepaliveMs: expected a positive number of milliseconds, got ${k}`);
     this.instanceId = options.instanceId ?? randomUUID();
     this.log = options.logger ?? ((line) => console.error(`grpcrouter bridge: ${line}`));
     this.callWindow = options.callWindow ?? 65536;
@@ -260,11 +271,12 @@ class RawBridge implements Bridge {
    * A router refused the instance: final (see `stopped`). Stops the whole bridge — an
    * instance half-registered with some routers of a deployment would be a silent surprise.
    */
-  refused(address: string, reason: string): void {
+  refused(address: string, reason: string, byBridge = false): void {
     if (this.refusal) return;
-    const error = new BridgeRefusedError(address, reason, `router ${address} refused instance ${this.instanceId} of ${this.table.spec.service.typeName}: ${reason}`);
+    const what = byBridge ? `instance ${this.instanceId} of ${this.table.spec.service.typeName} cannot register with router ${address}` : `router ${address} refused instance ${this.instanceId} of ${this.table.spec.service.typeName}`;
+    const error = new BridgeRefusedError(address, reason, `${what}: ${reason}`);
     this.refusal = error;
-    this.log(`router ${address} refused registration: ${reason}; stopping (a refusal is final, retrying would not help)`);
+    this.log(`${byBridge ? `cannot register with router ${address}` : `router ${address} refused registration`}: ${reason}; stopping (a refusal is final, retrying would not help)`);
     this.settleStart(error);
     // Before any Welcome nothing runs here; after, calls in flight on other streams finish.
     void this.stop(this.everWelcomed ? 10_000 : 0);
@@ -424,6 +436,12 @@ class Slot {
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   everWelcomed = false;
+  /**
+   * The session of this slot's last registered stream when it was lost without a goodbye:
+   * the next Hello names it (Hello.replaces_session) so that the router drops it at once
+   * instead of holding it until its heartbeat timeout. Cleared once a successor is welcomed.
+   */
+  lostSession = "";
 
   constructor(
     readonly link: RouterLink,
@@ -448,9 +466,13 @@ class Slot {
     if (this.retired.delete(conn)) return;
     if (conn !== this.conn) return;
     this.conn = undefined;
+    if (conn.welcomed) this.lostSession = conn.sessionId;
     if (this.bridge.stopping) return;
     this.bridge.routerLost();
-    const delay = backoffDelay(this.attempt++, this.bridge.options.backoff);
+    // The router's backoff hint, when it gave one (an overloaded router spreading a wave of
+    // reconnects), else our own jittered backoff. Either way the attempt counts.
+    const backoff = backoffDelay(this.attempt++, this.bridge.options.backoff);
+    const delay = conn.pushbackMs !== undefined ? Math.min(conn.pushbackMs, MAX_PUSHBACK_MS) : backoff;
     const retry = (hint: string | undefined) => {
       if (this.bridge.stopping || this.conn || this.timer) return;
       this.bridge.log(`Register stream ${this.index} to ${this.link.address} lost (${reason}); ${hint ? `${hint}; ` : ""}reconnecting in ${Math.round(delay)} ms`);
@@ -495,6 +517,7 @@ class Slot {
     // The successor is in: connections it replaces stop taking calls and end when idle.
     for (const c of this.renewed) c.retireAfterRenewal();
     this.renewed.clear();
+    this.lostSession = "";
     this.attempt = 0;
     this.link.forgetHints();
     if (!this.everWelcomed) {
@@ -542,9 +565,14 @@ class Connection implements CallHost {
   private retiring = false;
   private lastReceived = Date.now();
   private lastSent = Date.now();
+  private lastPing = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private pingNonce = 0n;
   private responseWindow = 65536;
+  /** The router's grpc-retry-pushback-ms when it turned this stream away. */
+  pushbackMs: number | undefined;
+  /** Hello.session: who this stream is, should its successor have to replace it. */
+  readonly sessionId = randomUUID();
 
   constructor(private readonly slot: Slot) {
     this.requestWindow = slot.bridge.callWindow;
@@ -591,6 +619,8 @@ class Connection implements CallHost {
         onMessage: (m) => this.onData(m),
         onStatus: (s) => {
           if (s.code === grpc.status.OK) return this.close("the router ended the stream");
+          const pushback = Number(s.metadata.get(PUSHBACK_KEY)[0]);
+          if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
           // Nothing ever came back over HTTP/2: the connection itself failed (say so, for dial hints).
           const failed = s.code === grpc.status.UNAVAILABLE && !channel.isEstablished(session) && !s.details.startsWith("Failed to connect");
           this.close(`${grpc.status[s.code] ?? s.code}: ${failed ? `Failed to connect to ${this.slot.link.address}: ` : ""}${s.details}`);
@@ -617,8 +647,41 @@ class Connection implements CallHost {
         streamIndex: this.slot.index,
         streamCount: this.slot.count,
         description: o.description ?? `${hostname()} pid ${process.pid}`,
+        session: this.sessionId,
+        replacesSession: this.slot.lostSession,
       }),
     );
+    this.watchUntilWelcome(session);
+  }
+
+  /**
+   * Until Welcome (the router may be asking a slow authorize hook) nothing is due on the
+   * stream, so its silence proves nothing; the connection's can: an HTTP/2 PING unanswered
+   * for a keepalive interval means it died on the way in, and it is dialled anew.
+   */
+  private watchUntilWelcome(session: ClientHttp2Session): void {
+    const interval = this.bridge.options.keepaliveMs ?? 10_000;
+    let waiting = false;
+    this.heartbeat = setInterval(() => {
+      if (this.closed || this.welcome || waiting || session.destroyed) return;
+      waiting = true;
+      const dead = setTimeout(() => {
+        if (this.closed || this.welcome) return;
+        const why = `no answer to an HTTP/2 ping within ${interval} ms while waiting for Welcome`;
+        this.slot.link.channel.discard(session, why);
+        this.close(why);
+      }, interval);
+      dead.unref();
+      try {
+        session.ping(() => {
+          clearTimeout(dead);
+          waiting = false;
+        });
+      } catch {
+        clearTimeout(dead);
+      }
+    }, interval);
+    this.heartbeat.unref();
   }
 
   /**
@@ -746,10 +809,23 @@ class Connection implements CallHost {
       this.close(`refused: ${reason}`);
       return;
     }
+    if (w.protocolVersion !== ProtocolVersion.PROTOCOL_VERSION_1) {
+      // The router welcomed us in a protocol we do not speak (a newer or older release):
+      // frames would be misread, so this bridge refuses it, as a router refuses a Hello of a
+      // version it does not speak: final, naming both versions, so the operator upgrades one.
+      const reason = `the router speaks tunnel protocol version ${w.protocolVersion}, this bridge speaks version ${ProtocolVersion.PROTOCOL_VERSION_1}; upgrade the older of the two`;
+      this.draining = true;
+      this.bridge.refused(this.slot.link.address, reason, true);
+      this.close(reason);
+      return;
+    }
     this.welcome = w;
+    if (this.heartbeat) clearInterval(this.heartbeat); // the watch until Welcome
     this.responseWindow = w.initialWindow || 65536;
-    const interval = w.heartbeatInterval ? Math.max(10, durationMs(w.heartbeatInterval)) : 10_000;
-    this.heartbeat = setInterval(() => this.tick(interval), Math.max(5, interval / 2));
+    const asked = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 10_000;
+    const interval = Math.max(10, this.bridge.options.keepaliveMs ?? asked);
+    // A quarter interval apart: a dead router is found within about two intervals.
+    this.heartbeat = setInterval(() => this.tick(interval), Math.max(5, interval / 4));
     this.heartbeat.unref();
     this.slot.welcomed();
     if (!this.bridge.serving) this.reportHealth();
@@ -757,13 +833,21 @@ class Connection implements CallHost {
     for (const address of w.routerAddresses) this.bridge.addRouter(address);
   }
 
+  /** Keepalive: ping when idle either way for an interval; silent for two, the router is gone. */
   private tick(interval: number): void {
     const now = Date.now();
-    if (now - this.lastReceived > 3 * interval) {
-      this.close(`no frame from the router for ${now - this.lastReceived} ms`);
+    if (now - this.lastReceived > 2 * interval) {
+      const why = `no frame from the router for ${now - this.lastReceived} ms (keepalive ${interval} ms)`;
+      // The connection under it is dead too (its other streams would say the same soon): a
+      // new one, not another stream on it, is what the reconnect needs.
+      if (this.session) this.slot.link.channel.discard(this.session, why);
+      this.close(why);
       return;
     }
-    if (now - this.lastSent >= interval) this.sender.control(0, InstanceFrame.Ping, PingSchema, create(PingSchema, { nonce: ++this.pingNonce }));
+    if ((now - this.lastSent >= interval || now - this.lastReceived >= interval) && now - this.lastPing >= interval) {
+      this.lastPing = now;
+      this.sender.control(0, InstanceFrame.Ping, PingSchema, create(PingSchema, { nonce: ++this.pingNonce }));
+    }
   }
 
   private onOpen(id: number, body: Uint8Array): void {

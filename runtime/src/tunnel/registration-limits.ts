@@ -4,6 +4,16 @@
 // most `hellosPerSecond` Hellos checked per second over the router (a token bucket holding
 // one second's worth). Streams over a limit end RESOURCE_EXHAUSTED at once, before any work;
 // a Hello over the rate is turned away the same way, and a bridge retries with its backoff.
+// A Hello turned away for the rate also gets a time to come back (`pushbackMs`, sent as
+// `grpc-retry-pushback-ms`), which the bridge honours instead of its backoff: after a router
+// restart, a wave of thousands of bridges is spread over the seconds the router needs to
+// admit them at its rate, instead of coming back as a wave again.
+
+/** Trailer of a turned-away Register stream (gRPC's retry pushback): milliseconds to wait before dialling again. */
+export const PUSHBACK_KEY = "grpc-retry-pushback-ms";
+
+/** The longest a router asks a bridge to wait before it tries again. */
+export const MAX_PUSHBACK_MS = 60_000;
 
 export interface RegistrationLimitOptions {
   /** Register streams open at once on one connection. Default 256. */
@@ -30,6 +40,9 @@ export class RegistrationLimits {
   private readonly byAddress = new Map<string, number>();
   private tokens: number;
   private refilledAt = Date.now();
+  /** Hellos turned away and told to come back, not yet due (drains at the Hello rate). */
+  private backlog = 0;
+  private backlogAt = Date.now();
   /** Refusals so far, by limit (for stats and tests). */
   readonly refused = { perConnection: 0, perAddress: 0, hellos: 0 };
 
@@ -77,6 +90,20 @@ export class RegistrationLimits {
     }
     this.tokens--;
     return true;
+  }
+
+  /**
+   * When a Hello just turned away for the rate should come back: after the ones told
+   * before it, at the rate Hellos are admitted, plus up to half again at random so that
+   * they do not line up. Never earlier than its turn: one that comes early finds no token
+   * and is turned away again, while one that comes late finds its token kept in the bucket
+   * (which holds a second's worth). At most MAX_PUSHBACK_MS.
+   */
+  pushbackMs(now = Date.now(), random: () => number = Math.random): number {
+    this.backlog = Math.max(0, this.backlog - ((now - this.backlogAt) / 1000) * this.hellosPerSecond) + 1;
+    this.backlogAt = now;
+    const due = (this.backlog / this.hellosPerSecond) * 1000;
+    return Math.round(Math.min(MAX_PUSHBACK_MS, due * (1 + 0.5 * random())));
   }
 }
 

@@ -20,6 +20,7 @@ import type { ServerCall } from "./http2/server-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
 import type { TunnelMethod } from "./spec.js";
+import type { TimerHandle } from "../resilience/index.js";
 
 const DEADLINE_SLACK_MS = 50;
 const EMPTY = new Uint8Array(0);
@@ -92,7 +93,7 @@ export class RoutedCall {
   private headersSent = false;
   private response: Buffer | undefined;
   private finished = false;
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: TimerHandle | undefined;
   private responseCount = 0;
 
   constructor(
@@ -104,7 +105,8 @@ export class RoutedCall {
     private readonly request: Buffer | undefined,
   ) {
     this.hubId = ctx.nextHubCallId();
-    this.deadline = client.deadline;
+    // On the router's clock (RouterOptions.clock), which the pool and the timer below use.
+    this.deadline = Number.isFinite(client.deadline) ? ctx.clock.now() + (client.deadline - Date.now()) : Infinity;
     // Requests flow once the call has a stream (open); until then HTTP/2 holds them.
     if (!method.singleRequest) this.pause();
     client.listen({
@@ -114,7 +116,7 @@ export class RoutedCall {
     });
     if (Number.isFinite(this.deadline)) {
       // The router answers the client DEADLINE_EXCEEDED and tells the instance.
-      this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, this.deadline - Date.now()));
+      this.deadlineTimer = ctx.clock.setTimeout(() => this.onDeadline(), Math.max(0, this.deadline - ctx.clock.now()));
     }
   }
 
@@ -247,7 +249,7 @@ export class RoutedCall {
     this.responseCredit = this.ctx.limits.callWindow;
     this.pendingGrant = 0;
     this.unacked = 0;
-    const remaining = Number.isFinite(this.deadline) ? Math.max(0, this.deadline - Date.now()) : undefined;
+    const remaining = Number.isFinite(this.deadline) ? Math.max(0, this.deadline - this.ctx.clock.now()) : undefined;
     stream.sender.control(
       id,
       RouterFrame.Open,
@@ -452,7 +454,7 @@ export class RoutedCall {
     if (this.finished) return;
     // The client's own deadline timer runs ahead of ours by the transit time: a cancel that
     // arrives just before the deadline is the deadline.
-    const deadline = Number.isFinite(this.deadline) && Date.now() >= this.deadline - DEADLINE_SLACK_MS;
+    const deadline = Number.isFinite(this.deadline) && this.ctx.clock.now() >= this.deadline - DEADLINE_SLACK_MS;
     this.sendCancel(deadline ? "deadline exceeded" : "cancelled by the client", deadline);
     this.finished = true;
     const code = deadline ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED;
@@ -503,7 +505,7 @@ export class RoutedCall {
   }
 
   private cleanup(code: number): void {
-    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    if (this.deadlineTimer) this.ctx.clock.clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     this.ctx.active.delete(this);
     this.leaveStream();

@@ -43,7 +43,7 @@ export interface RouterContext {
   readonly observer: CallObserver;
   readonly log: (line: string) => void;
   readonly peers: readonly string[];
-  /** Time of the resilience layer (ejections, queue waits, retry backoff, budgets). */
+  /** The router's time: heartbeats, the Hello timeout, call deadlines, and the resilience layer's (ejections, queue waits, retry backoff, budgets). */
   readonly clock: Clock;
   readonly authorize: ((hello: HelloInfo) => string | undefined | Promise<string | undefined>) | undefined;
   /** Byte bounds of every Register stream and of the router (byte-budget.ts). */

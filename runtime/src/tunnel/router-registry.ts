@@ -205,6 +205,17 @@ export class ServiceRoute implements CallRoute {
     this.updateLimit(inst);
   }
 
+  /**
+   * `fresh` (just accepted, its principal's claim on the id checked) names an earlier stream
+   * of its instance that the instance lost: close that one now. Only a stream of the same
+   * instance id is looked at, and every stream of an id has the same principal (the claim).
+   */
+  replaceStale(fresh: InstanceStream, session: string): void {
+    const inst = this.instances.get(fresh.hello!.instanceId);
+    const stale = inst?.streams.find((s) => s !== fresh && s.hello?.session === session && s.principal === fresh.principal);
+    stale?.replaced();
+  }
+
   removeStream(s: InstanceStream, reason?: string): void {
     const inst = s.instance;
     if (!inst) return;

@@ -26,7 +26,9 @@ import { ANONYMOUS_PRINCIPAL, principalOf } from "./instance-identity.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
 import type { StreamMeter } from "./byte-budget.js";
 import { oversized } from "./message-limits.js";
+import { PUSHBACK_KEY } from "./registration-limits.js";
 import { FrameSender } from "./sender.js";
+import type { TimerHandle } from "../resilience/index.js";
 import { FrameError } from "./wire.js";
 
 export const DEFAULT_WINDOW = 65536;
@@ -44,10 +46,12 @@ export class InstanceStream {
   hello: Hello | undefined;
   draining = false;
   requestWindow = DEFAULT_WINDOW;
-  lastReceived = Date.now();
-  lastSent = Date.now();
+  /** Clock times (RouterContext.clock) of the last frame in and out, and of our last Ping. */
+  lastReceived: number;
+  lastSent: number;
+  private lastPing: number;
   readonly peer: string;
-  private readonly helloTimer: NodeJS.Timeout;
+  private readonly helloTimer: TimerHandle;
   private pingNonce = 0n;
   readonly meter: StreamMeter;
   /** Who the instance is (instance-identity.ts), known from its Hello. */
@@ -61,11 +65,12 @@ export class InstanceStream {
     private readonly onClosed: () => void = () => {},
   ) {
     this.peer = duplex.peer;
+    this.lastReceived = this.lastSent = this.lastPing = ctx.clock.now();
     // security: queued and held bytes are bounded by pausing this stream (byte-budget.ts).
     this.meter = ctx.budget.meter(duplex, () => this.bufferedBytes());
     this.sender = new FrameSender((message) => {
       this.flushSeq++;
-      this.lastSent = Date.now();
+      this.lastSent = ctx.clock.now();
       try {
         // Never waits on write(): the meter stops reading the stream while too much is queued.
         this.meter.write(this.duplex, message);
@@ -78,10 +83,9 @@ export class InstanceStream {
       halfClose: () => this.close("the instance ended its Register stream", true),
       cancel: (error) => this.close(error ? `stream error: ${error.message}` : "the Register stream was cancelled"),
     });
-    this.helloTimer = setTimeout(() => {
+    this.helloTimer = ctx.clock.setTimeout(() => {
       if (this.state === "hello") this.fail(`no Hello within ${ctx.limits.helloTimeoutMs} ms`);
     }, ctx.limits.helloTimeoutMs);
-    this.helloTimer.unref();
   }
 
   get closed(): boolean {
@@ -128,7 +132,11 @@ export class InstanceStream {
     return n;
   }
 
-  /** Heartbeat tick from the router: ping when idle, close when the peer went silent. */
+  /**
+   * Heartbeat tick from the router (every quarter interval): ping when nothing went either
+   * way for an interval (so a peer that only listens is asked too), close when the peer was
+   * silent for the timeout (default two intervals: it missed a Ping's answer).
+   */
   tick(now: number): void {
     if (this.state !== "open") return;
     // security (byte-budget.ts): a peer that does not read is dropped; while the router is
@@ -146,7 +154,9 @@ export class InstanceStream {
       this.fail(`no frame for ${now - this.lastReceived} ms (heartbeat timeout)`);
       return;
     }
-    if (now - this.lastSent >= this.ctx.limits.heartbeatIntervalMs) {
+    const interval = this.ctx.limits.heartbeatIntervalMs;
+    if ((now - this.lastSent >= interval || now - this.lastReceived >= interval) && now - this.lastPing >= interval) {
+      this.lastPing = now;
       this.sender.control(0, RouterFrame.Ping, PingSchema, create(PingSchema, { nonce: ++this.pingNonce }));
     }
   }
@@ -167,7 +177,7 @@ export class InstanceStream {
 
   private onData(message: Buffer): void {
     if (this.state === "closed") return;
-    this.lastReceived = Date.now();
+    this.lastReceived = this.ctx.clock.now();
     // Any message is a heartbeat for the instance's health (pings, responses, credits).
     this.instance?.pooled.heartbeat();
     let frames: Frame[];
@@ -257,9 +267,13 @@ export class InstanceStream {
 
   private onHello(hello: Hello): void {
     this.hello = hello;
-    clearTimeout(this.helloTimer);
+    this.ctx.clock.clearTimeout(this.helloTimer);
     // security: Hellos per second (registration-limits.ts); the bridge retries with backoff.
-    if (!this.ctx.registrations.takeHello()) return this.turnAway("too many registrations per second", grpc.status.RESOURCE_EXHAUSTED);
+    if (!this.ctx.registrations.takeHello()) {
+      // A backoff hint (registration-limits.ts): come back when the router can take you.
+      const pushback = this.ctx.registrations.pushbackMs();
+      return this.turnAway(`too many registrations per second (come back in ${pushback} ms)`, grpc.status.RESOURCE_EXHAUSTED, pushback);
+    }
     const refusal = this.checkHello(hello);
     if (refusal) return this.refuse(refusal);
     if (this.ctx.closing) return this.turnAway("the router is shutting down");
@@ -323,6 +337,11 @@ export class InstanceStream {
     );
     this.route.addStream(this);
     this.ctx.audit("registered", this.auditFields()); // security: audit trail
+    // A reconnect after a network change or a sleep: the stream it replaces may still look
+    // alive here. Same id and principal (claimed above), so it is dropped at once (after
+    // this one joined, so the instance never leaves the pool), never left to hold the id or
+    // take calls into a dead connection; its calls fail over as on any lost stream.
+    if (this.hello!.replacesSession !== "") this.route.replaceStale(this, this.hello!.replacesSession);
   }
 
   /** What the audit trail records of this stream. */
@@ -350,10 +369,23 @@ export class InstanceStream {
   }
 
   /** Not now, maybe later: ends the stream UNAVAILABLE without a Welcome, the bridge retries. */
-  private turnAway(reason: string, code: grpc.status = grpc.status.UNAVAILABLE): void {
+  private turnAway(reason: string, code: grpc.status = grpc.status.UNAVAILABLE, pushbackMs?: number): void {
     this.ctx.log(`turned away ${this.label}: ${reason} (it will retry)`);
     this.ctx.audit("turnedAway", this.auditFields(reason));
-    this.close(reason, false, code);
+    let trailers: grpc.Metadata | undefined;
+    if (pushbackMs !== undefined) {
+      // gRPC's retry pushback header: how long the bridge waits before it tries again.
+      trailers = new grpc.Metadata();
+      trailers.set(PUSHBACK_KEY, String(pushbackMs));
+    }
+    this.close(reason, false, code, trailers);
+  }
+
+  /** Its instance reconnected on a new stream that names this one as lost (Hello.replaces_session). */
+  replaced(): void {
+    if (this.state !== "open") return;
+    this.ctx.log(`replacing ${this.label}: the instance reconnected on a new Register stream`);
+    this.close("replaced by the instance's new Register stream (it reconnected)");
   }
 
   /** A protocol violation: log it and close this stream only. */
@@ -363,17 +395,17 @@ export class InstanceStream {
     this.close(reason, false, grpc.status.INVALID_ARGUMENT);
   }
 
-  private close(reason: string, graceful = false, code: grpc.status = grpc.status.UNAVAILABLE): void {
+  private close(reason: string, graceful = false, code: grpc.status = grpc.status.UNAVAILABLE, trailers?: grpc.Metadata): void {
     if (this.state === "closed") return;
     const wasOpen = this.state === "open";
     this.state = "closed";
-    clearTimeout(this.helloTimer);
+    this.ctx.clock.clearTimeout(this.helloTimer);
     this.ctx.claims.release(this); // security: the id is free once no stream holds it
     this.meter.close();
     this.sender.close();
     try {
       if (graceful || code === grpc.status.OK) this.duplex.end(grpc.status.OK, "");
-      else this.duplex.end(code, `grpcrouter: ${reason}`);
+      else this.duplex.end(code, `grpcrouter: ${reason}`, trailers);
     } catch {
       // already gone
     }

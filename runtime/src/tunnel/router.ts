@@ -15,7 +15,7 @@ import { RegistrationLimits, type RegistrationLimitOptions } from "./registratio
 import { rateLimitedLog } from "../log/rate-limited-log.js";
 import { auditEvent, type AuditSink } from "../log/audit.js";
 import type { ClientAuthorizer, ClientDenial } from "../auth/client-auth.js";
-import { resolveResilienceOptions, systemClock, type Clock, type ResilienceOptions } from "../resilience/index.js";
+import { resolveResilienceOptions, systemClock, type Clock, type ResilienceOptions, type TimerHandle } from "../resilience/index.js";
 import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 import { GrpcServer, type GrpcMethod, type ServerTls } from "./http2/server.js";
 import type { ServerCall } from "./http2/server-call.js";
@@ -110,9 +110,14 @@ export interface RouterOptions {
    * them, RESOURCE_EXHAUSTED. Default 1000.
    */
   maxPendingCalls?: number;
-  /** Ping interval on idle Register streams, sent to instances in Welcome. Default 10 s. */
+  /**
+   * Keepalive of Register streams: the router pings a stream it has not heard from (or sent
+   * to) for this long, and tells instances the interval in Welcome so that they ping too.
+   * Keep it below the idle timeouts of NATs and load balancers on the path (AWS NLB 350 s,
+   * many NATs 60 s). Default 10 s.
+   */
   heartbeatIntervalMs?: number;
-  /** A Register stream silent this long is dropped. Default 3 heartbeat intervals. */
+  /** A Register stream silent this long is dropped (its calls fail over). Default 2 heartbeat intervals. */
   heartbeatTimeoutMs?: number;
   /** Default 10 s. */
   helloTimeoutMs?: number;
@@ -143,9 +148,11 @@ export interface RouterOptions {
    */
   resilience?: ResilienceOptions;
   /**
-   * Time of the resilience layer: outlier ejections and their return, queue and
-   * wait-for-ready waits, retry backoff and budgets. Default: the system clock. Tests pass a
-   * ManualClock to drive these instead of waiting for them.
+   * The router's time: heartbeats and the Hello timeout, call deadlines, outlier ejections
+   * and their return, queue and wait-for-ready waits, retry backoff and budgets. Default: the
+   * system clock. Tests pass a ManualClock to drive these instead of waiting for them
+   * (instances answer pings in real time: advance it a heartbeat interval at a time, or
+   * silent-looking instances are dropped).
    */
   clock?: Clock;
   /** CORS of gRPC-Web and Connect calls from browsers when the router listens itself (grpc-web; http2/web-cors.ts). */
@@ -160,7 +167,16 @@ export interface RouterStats {
   /** Register streams the router is not reading now (over a byte bound). */
   pausedStreams: number;
   /** Per Register stream. */
-  streams: Array<{ service: string; instanceId: string; calls: number; bufferedBytes: number; queuedBytes: number; paused: boolean }>;
+  streams: Array<{
+    service: string;
+    instanceId: string;
+    calls: number;
+    bufferedBytes: number;
+    queuedBytes: number;
+    paused: boolean;
+    /** Milliseconds since the last frame from the instance (on the router's clock): a healthy stream stays below the heartbeat interval plus a round trip. */
+    silentMs: number;
+  }>;
   callsInFlight: number;
   callsPending: number;
 }
@@ -224,7 +240,7 @@ class RouterImpl implements Router {
   private readonly streams = new Set<InstanceStream>();
   private server: GrpcServer | undefined;
   private ownsServer = false;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private heartbeat: TimerHandle | undefined;
   private readonly pendingCount = { n: 0 };
   private readonly maxMessageBytes: number;
   private readonly options: RouterOptions;
@@ -234,13 +250,14 @@ class RouterImpl implements Router {
 
   constructor(options: RouterOptions) {
     const callWindow = options.callWindow ?? 65536;
+    const clock = options.clock ?? systemClock;
     const interval = options.heartbeatIntervalMs ?? 10_000;
     const limits: RouterLimits = {
       callWindow,
       callsPerStream: Math.max(1, Math.floor((options.streamBufferBytes ?? 64 * 1024 * 1024) / callWindow)),
       maxPendingCalls: options.maxPendingCalls ?? 1000,
       heartbeatIntervalMs: interval,
-      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3 * interval,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 2 * interval,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     };
@@ -261,13 +278,16 @@ class RouterImpl implements Router {
       claims: new InstanceClaims(),
       audit: (kind, fields) => options.audit?.(auditEvent(kind, fields)),
       registrations: new RegistrationLimits(options.registrationLimits),
-      budget: new RouterByteBudget({
-        streamBufferBytes: options.streamBufferBytes ?? 64 * 1024 * 1024,
-        routerBufferBytes: options.maxBufferedBytes ?? 1024 * 1024 * 1024,
-        queuedBytesPerStream: options.maxQueuedBytesPerStream ?? 8 * 1024 * 1024,
-        routerQueuedBytes: options.maxQueuedBytes ?? 256 * 1024 * 1024,
-      }),
-      clock: options.clock ?? systemClock,
+      budget: new RouterByteBudget(
+        {
+          streamBufferBytes: options.streamBufferBytes ?? 64 * 1024 * 1024,
+          routerBufferBytes: options.maxBufferedBytes ?? 1024 * 1024 * 1024,
+          queuedBytesPerStream: options.maxQueuedBytesPerStream ?? 8 * 1024 * 1024,
+          routerQueuedBytes: options.maxQueuedBytes ?? 256 * 1024 * 1024,
+        },
+        () => clock.now(),
+      ),
+      clock,
       nextHubCallId: () => ++hubIds,
       active: new Set(),
       closing: false,
@@ -364,6 +384,7 @@ class RouterImpl implements Router {
 
   stats(): RouterStats {
     // A stream closed by the router may linger in the set until grpc-js reports its end.
+    const now = this.ctx.clock.now();
     const streams = [...this.streams].filter((s) => !s.closed).map((s) => ({
       service: s.route.serviceName,
       instanceId: s.hello?.instanceId ?? "",
@@ -371,6 +392,7 @@ class RouterImpl implements Router {
       bufferedBytes: s.bufferedBytes(),
       queuedBytes: s.meter.queued,
       paused: s.meter.paused,
+      silentMs: now - s.lastReceived,
     }));
     return {
       bufferedBytes: streams.reduce((n, s) => n + s.bufferedBytes, 0),
@@ -391,7 +413,8 @@ class RouterImpl implements Router {
     const until = Date.now() + graceMs;
     while (this.ctx.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     for (const c of [...this.ctx.active]) c.abortForShutdown();
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.heartbeat) this.ctx.clock.clearTimeout(this.heartbeat);
+    this.heartbeat = undefined;
     for (const s of [...this.streams]) s.end();
     // GOAWAY on every connection; those still open after a second are closed.
     if (this.server && this.ownsServer) await this.server.close(1000);
@@ -455,14 +478,22 @@ class RouterImpl implements Router {
     this.startCall(route, call, request);
   }
 
+  /**
+   * One timer for all Register streams (not one per stream: a router holds thousands), on
+   * the router's clock. A quarter interval apart, so a dead peer is found within about two
+   * intervals of its last frame (InstanceStream.tick).
+   */
   private startHeartbeat(): void {
-    if (this.heartbeat) return;
-    const every = Math.max(10, Math.min(this.ctx.limits.heartbeatIntervalMs, this.ctx.limits.heartbeatTimeoutMs) / 2);
-    this.heartbeat = setInterval(() => {
-      const now = Date.now();
+    if (this.heartbeat || this.ctx.closing) return;
+    const clock = this.ctx.clock;
+    const every = Math.max(10, Math.min(this.ctx.limits.heartbeatIntervalMs, this.ctx.limits.heartbeatTimeoutMs) / 4);
+    const sweep = () => {
+      if (this.heartbeat === undefined) return; // closed
+      const now = clock.now();
       for (const s of this.streams) s.tick(now);
-    }, every);
-    this.heartbeat.unref();
+      this.heartbeat = clock.setTimeout(sweep, every);
+    };
+    this.heartbeat = clock.setTimeout(sweep, every);
   }
 }
 

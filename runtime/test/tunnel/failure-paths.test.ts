@@ -3,6 +3,7 @@
 // or a hand-written router speaking the Register protocol over grpc-js. Nothing here depends
 // on how the router or the bridge carry their streams, so these hold for any data plane.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { test } from "node:test";
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
@@ -17,6 +18,7 @@ import {
 } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import {
   backoffDelay,
+  BridgeRefusedError,
   createBridge,
   createRawBridge,
   createRouter,
@@ -75,7 +77,7 @@ interface FakeStream {
   readonly index: number;
   readonly hello: Hello;
   send(message: Buffer): void;
-  welcome(heartbeatMs?: number): void;
+  welcome(heartbeatMs?: number, protocolVersion?: number): void;
   /** Resolves when the bridge has ended or cancelled this stream. */
   readonly gone: Promise<void>;
 }
@@ -99,11 +101,11 @@ async function fakeRouter(script: (s: FakeStream) => void) {
             index: streams.length,
             hello: decodeControl(HelloSchema, f.body),
             send: (m) => void call.write(m),
-            welcome: (heartbeatMs = 10_000) =>
+            welcome: (heartbeatMs = 10_000, protocolVersion: number = ProtocolVersion.PROTOCOL_VERSION_1) =>
               void call.write(
                 frame(0, RouterFrame.Welcome, WelcomeSchema, create(WelcomeSchema, {
                   accepted: true,
-                  protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
+                  protocolVersion,
                   heartbeatInterval: { seconds: BigInt(Math.floor(heartbeatMs / 1000)), nanos: (heartbeatMs % 1000) * 1_000_000 },
                   initialWindow: 65536,
                 })),
@@ -305,12 +307,95 @@ test("a silent router (Welcome, then nothing, no Pong): the bridge drops the str
     await waitFor("a second Register stream", () => fake.streams.length >= 2, 30_000);
     await fake.streams[0]!.gone;
     assert.equal(fake.streams[1]!.hello.instanceId, "probe");
-    assert.match(logs.join("\n"), /lost \(no frame from the router for \d+ ms\); reconnecting in \d+ ms/);
+    assert.match(logs.join("\n"), /lost \(no frame from the router for \d+ ms \(keepalive 50 ms\)\); reconnecting in \d+ ms/);
   } finally {
     await bridge.stop(0);
     fake.close();
   }
 });
+
+test("a router that welcomes in another protocol version is refused by the bridge, naming both versions", async () => {
+  for (const version of [2, 0]) {
+    const fake = await fakeRouter((s) => s.welcome(10_000, version));
+    const logs: string[] = [];
+    const bridge = rawBridge(fake.target, logs);
+    try {
+      const expected = new RegExp(`the router speaks tunnel protocol version ${version}, this bridge speaks version 1`);
+      const error = await bridge.start().then(
+        () => assert.fail("start() resolved"),
+        (e: unknown) => e as BridgeRefusedError,
+      );
+      assert.ok(error instanceof BridgeRefusedError, String(error));
+      assert.match(error.message, /cannot register with router 127\.0\.0\.1:\d+/);
+      assert.match(error.reason, expected);
+      await assert.rejects(bridge.stopped, expected);
+      await fake.streams[0]!.gone;
+      // Final: the bridge stopped instead of dialling the same router again.
+      assert.equal(fake.streams.length, 1);
+      assert.match(logs.join("\n"), /stopping \(a refusal is final/);
+    } finally {
+      await bridge.stop(0);
+      fake.close();
+    }
+  }
+});
+
+test("BridgeOptions.keepaliveMs that is not a positive number is refused at once, naming the option", () => {
+  for (const bad of [0, -1, Number.NaN, Infinity]) {
+    assert.throws(() => createRawBridge(TestTunnel, async () => ({ code: 0 }), { router: "127.0.0.1:1", keepaliveMs: bad }), /BridgeOptions\.keepaliveMs: expected a positive number of milliseconds/);
+  }
+});
+
+test("a connection that dies between Hello and Welcome: the bridge's HTTP/2 ping goes unanswered, it dials anew and registers", async () => {
+  // The first stream's Hello arrives, then its connection goes silent both ways (a relay
+  // that stops forwarding, as a NAT that forgot the flow); later connections pass.
+  const fake = await fakeRouter((s) => {
+    if (s.index === 0) relay.blackhole();
+    else s.welcome();
+  });
+  const relay = await blackholingRelay(fake.target);
+  const logs: string[] = [];
+  const bridge = createRawBridge(TestTunnel, async () => ({ code: 0 }), { router: relay.target, instanceId: "probe", logger: quietLog(logs), keepaliveMs: 300, backoff: { initialMs: 50, maxMs: 200 } });
+  try {
+    await bridge.start();
+    assert.equal(fake.streams.length, 2);
+    assert.match(logs.join("\n"), /lost \(no answer to an HTTP\/2 ping within 300 ms while waiting for Welcome\)/);
+  } finally {
+    await bridge.stop(0);
+    relay.close();
+    fake.close();
+  }
+});
+
+/** A TCP relay to `target` whose `blackhole()` silences the connections open now (no bytes, no close). */
+async function blackholingRelay(target: string) {
+  const [host, port] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
+  const open = new Set<{ silenced: boolean }>();
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const state = { silenced: false };
+    open.add(state);
+    const up = net.connect(port, host);
+    for (const [from, to] of [[down, up], [up, down]] as const) {
+      sockets.add(from);
+      from.on("data", (b: Buffer) => void (state.silenced || to.write(b)));
+      from.on("error", () => {});
+      from.on("close", () => to.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    target: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    blackhole: () => {
+      for (const s of open) s.silenced = true;
+      open.clear();
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
 
 test("malformed frames from the router: the bridge closes that stream with the reason and registers anew", async () => {
   const cases: [string, (s: FakeStream) => void, RegExp][] = [

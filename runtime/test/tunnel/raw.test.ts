@@ -6,8 +6,10 @@ import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { AdminHub } from "../../src/admin/index.js";
-import { GrpcServer, createRawBridge, createRouter, defineTunnel, FrameEncoder, InstanceFrame, type RawHandler } from "../../src/tunnel/index.js";
-import { HelloSchema, ProtocolVersion } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
+import { GrpcServer, createRawBridge, createRouter, decodeControl, decodeFrames, defineTunnel, FrameEncoder, InstanceFrame, RouterFrame, type RawHandler } from "../../src/tunnel/index.js";
+import { HelloSchema, ProtocolVersion, WelcomeSchema, type Welcome } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
+import type { AuditEvent } from "../../src/log/audit.js";
+import { ManualClock } from "../../src/resilience/index.js";
 import {
   SimpleRequestSchema,
   SimpleResponseSchema,
@@ -106,26 +108,91 @@ test("registration: a wrong service or bad credentials are refused with a clear 
   }
 });
 
-test("heartbeats: a silent instance is dropped, a live bridge stays registered", async () => {
-  // Pings every 50 ms; silence is tolerated for 3 s, so a busy machine does not drop the live
-  // bridge (it shares this process's event loop, which a loaded CI machine can stall for 1 s).
-  const { router, target, logs } = await startRouter({ heartbeatIntervalMs: 50, heartbeatTimeoutMs: 3000 });
+test("heartbeats on the router's clock: an idle stream is pinged after one interval, a silent one dropped within two, a live bridge stays", async () => {
+  // Virtual time: the router's sweeps, pings and timeout run on a ManualClock the test moves,
+  // so a loaded machine cannot stretch or squeeze them. The bridge answers in real time.
+  const clock = new ManualClock();
+  const audit: AuditEvent[] = [];
+  const { router, target, logs } = await startRouter({ clock, heartbeatIntervalMs: 10_000, audit: (e) => void audit.push(e) });
   const bridge = await startBridge(target, "alive");
   const client = new grpc.Client(target, grpc.credentials.createInsecure());
   try {
     // A hand-written instance that says Hello and then nothing, not even Pong.
     const call = client.makeBidiStreamRequest("/interop.v1.TestServiceRouter/Register", (b: Buffer) => b, (b: Buffer) => b);
     call.on("error", () => {});
-    call.on("data", () => {});
-    const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+    let pingsToSilent = 0;
+    let welcome: Welcome | undefined;
+    call.on("data", (b: Buffer) => {
+      for (const f of decodeFrames(b)) {
+        if (f.call === 0 && f.field === RouterFrame.Ping) pingsToSilent++;
+        if (f.call === 0 && f.field === RouterFrame.Welcome) welcome = decodeControl(WelcomeSchema, f.body);
+      }
+    });
+    let status: grpc.StatusObject | undefined;
+    call.on("status", (s: grpc.StatusObject) => (status = s));
     const enc = new FrameEncoder();
     enc.addControl(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: "silent", service: "interop.v1.TestService" }));
     call.write(enc.take());
-    assert.equal((await status).code, grpc.status.INVALID_ARGUMENT);
-    assert.match(logs.join("\n"), /closing instance "silent".*heartbeat timeout/);
-    // "alive" registered before "silent" said Hello, so it has lived through every sweep of
-    // the whole timeout that dropped the silent one: a bridge that answers is never dropped.
+    await waitFor("the silent instance's Welcome", () => welcome !== undefined);
+    assert.equal(Number(welcome!.heartbeatInterval?.seconds), 10, "Welcome tells the instance the interval");
+    const helloAt = clock.now();
+    const silentOf = (id: string) => router.stats().streams.find((s) => s.instanceId === id)?.silentMs;
+
+    // Quarter intervals, as the router sweeps. After each, a ping the router sent to "alive"
+    // is answered before time moves on (the bridge runs in real time, the router's clock not).
+    let droppedAt: number | undefined;
+    for (let step = 0; step < 40 && status === undefined; step++) {
+      await clock.advance(2_500);
+      await waitFor("alive to answer the router's ping", () => (silentOf("alive") ?? 0) < 10_000);
+      if (droppedAt === undefined && !router.instances().some((i) => i.id === "silent")) droppedAt = clock.now();
+    }
+    await waitFor("the silent instance's status", () => status !== undefined);
+    droppedAt ??= clock.now();
+    assert.equal(status!.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(logs.join("\n"), /closing instance "silent".*no frame for \d+ ms \(heartbeat timeout\)/);
+    assert.ok(pingsToSilent >= 1, "the router pinged the idle stream before giving up on it");
+    // Dropped after the timeout (two intervals) and within one sweep (a quarter interval) of it.
+    const silence = droppedAt - helloAt;
+    assert.ok(silence > 20_000 && silence <= 22_500, `dropped after ${silence} ms of (virtual) silence`);
+    // The live bridge went through every sweep that dropped the silent one and was never dropped.
     assert.deepEqual(router.instances().map((i) => i.id), ["alive"]);
+    assert.deepEqual(audit.filter((e) => e.kind === "deregistered").map((e) => e.instanceId), ["silent"]);
+  } finally {
+    client.close();
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});
+
+test("call deadlines run on the router's clock: the client gets DEADLINE_EXCEEDED and the handler its Cancel when the clock passes it", async () => {
+  const clock = new ManualClock();
+  const { router, target } = await startRouter({ clock });
+  let aborted: (reason: unknown) => void;
+  const handlerAborted = new Promise<unknown>((resolve) => (aborted = resolve));
+  let started!: () => void;
+  const handlerStarted = new Promise<void>((resolve) => (started = resolve));
+  const handler: RawHandler = (call) =>
+    new Promise((resolve) => {
+      started();
+      call.signal.addEventListener("abort", () => {
+        aborted(call.signal.reason);
+        resolve({ code: grpc.status.CANCELLED });
+      });
+    });
+  const bridge = createRawBridge(TestTunnel, handler, rawOptions(target, "waits"));
+  await bridge.start();
+  const client = new TestClient(target);
+  try {
+    // Ten minutes of real time for the client: only the router's clock can end it first.
+    const md = new grpc.Metadata();
+    const pending = errorOf(client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, {}), md, { deadline: Date.now() + 600_000 }));
+    await handlerStarted;
+    await clock.advance(599_000);
+    assert.equal(router.stats().callsInFlight, 1, "a second before its deadline the call still runs");
+    await clock.advance(2_000);
+    const err = await pending;
+    assert.equal(err.code, grpc.status.DEADLINE_EXCEEDED);
+    await handlerAborted;
   } finally {
     client.close();
     await bridge.stop(0);

@@ -139,6 +139,16 @@ export class Http2Channel {
   }
 
   /**
+   * Gives up on `session` at once: a stream on it heard nothing for its keepalive timeout, so
+   * the connection is taken for dead (a NAT that forgot it, a network change). The next ask
+   * dials anew instead of opening streams on it; streams still on it fail.
+   */
+  discard(session: ClientHttp2Session, why: string): void {
+    this.retire(session);
+    if (!session.destroyed) session.destroy(new Error(why));
+  }
+
+  /**
    * Closes every session once its streams are done (what was written is still delivered);
    * sessions still busy after `graceMs` are destroyed.
    */

@@ -49,6 +49,8 @@ export class GrpcServer {
   private server: net.Server | undefined;
   private http1: http.Server | undefined;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Every accepted TCP connection: close() ends those a vanished peer would hold open. */
+  private readonly sockets = new Set<Socket>();
   private readonly keepaliveTimeMs: number;
   private readonly keepaliveTimeoutMs: number;
   private closed = false;
@@ -156,7 +158,11 @@ export class GrpcServer {
     h2.on("stream", this.onStream);
     h2.on("session", (session: http2.ServerHttp2Session) => this.onSession(session));
     // Small gRPC messages must not wait for Nagle's algorithm.
-    server.on("connection", (socket: Socket) => socket.setNoDelay(true));
+    server.on("connection", (socket: Socket) => {
+      socket.setNoDelay(true);
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+    });
     // A failed TLS handshake or a non-HTTP/2 client is that connection's problem only.
     h2.on("sessionError", () => {});
     server.on("tlsClientError", () => {});
@@ -223,6 +229,9 @@ export class GrpcServer {
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     for (const s of [...this.sessions]) s.destroy();
     this.http1?.closeAllConnections();
+    // A connection whose peer vanished (a network change, a dead NAT flow) may outlive its
+    // session: its FIN is never answered, and server.close() would wait for it forever.
+    for (const socket of this.sockets) socket.destroy();
     await closedServer;
   }
 
