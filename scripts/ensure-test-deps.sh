@@ -12,6 +12,7 @@ packages=(
   dnsmasq-base    # dnsmasq, a real DNS server on loopback for router discovery (no system service)
   bsdutils        # script(1): a pseudo-terminal for the CLI's progress line
   tinyproxy       # an HTTP CONNECT proxy between bridges and routers
+  nginx           # an HTTP/1.1-only reverse proxy in front of the router (the WebSocket fallback)
   curl            # JSON over HTTP/1.1 to the router (the README's example)
 )
 # Retries, the dpkg lock, sudo and a clear message when not root: see apt-install.sh.

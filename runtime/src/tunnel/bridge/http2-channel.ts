@@ -38,6 +38,13 @@ export interface Http2ChannelOptions {
 /** Why a session could not be had: carries grpc-js's wording so dial hints still apply. */
 export class DialError extends Error {
   override readonly name = "DialError";
+  constructor(
+    message: string,
+    /** The connection was made but HTTP/2 could not be spoken on it (ALPN chose another protocol). */
+    readonly h2Refused = false,
+  ) {
+    super(message);
+  }
 }
 
 /** Default keepalive: below common NAT and load-balancer idle timeouts (AWS NLB: 350 s). */
@@ -173,7 +180,7 @@ export class Http2Channel {
     const tls = connected.socket as Socket & { alpnProtocol?: string | false };
     if (connected.secure && tls.alpnProtocol !== "h2") {
       tls.destroy();
-      throw new DialError(`Failed to connect to ${this.address}: the server did not agree to HTTP/2 (ALPN ${tls.alpnProtocol || "none"})`);
+      throw new DialError(`Failed to connect to ${this.address}: the server did not agree to HTTP/2 (ALPN ${tls.alpnProtocol || "none"})`, true);
     }
     if (this.closed) {
       tls.destroy();
@@ -230,7 +237,7 @@ function positive(v: unknown): number | undefined {
   return typeof v === "number" && v > 0 ? v : undefined;
 }
 
-function tcpConnect(destination: { host: string; port: number }, timeoutMs: number): Promise<Socket> {
+export function tcpConnect(destination: { host: string; port: number }, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: destination.host, port: destination.port });
     socket.setNoDelay(true);
@@ -251,7 +258,7 @@ function tcpConnect(destination: { host: string; port: number }, timeoutMs: numb
   });
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(message)), ms);
     timer.unref();

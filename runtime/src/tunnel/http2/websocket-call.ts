@@ -1,0 +1,216 @@
+// The router's WebSocket endpoint (websocket-wire.ts): an HTTP/1.1 Upgrade on the same port
+// (plaintext connections sniffed as HTTP/1.1, TLS connections that chose `http/1.1` by ALPN)
+// becomes a ServerCall of the method at its path, so the Register stream's code runs
+// unchanged over it: the same flow control (pause/resume stop reading the socket), byte
+// meter (writes counted until the socket took them), limits and identity (the Upgrade's
+// headers are the call's metadata; the TLS socket carries the mTLS peer certificate).
+// Only methods that ask for it (`GrpcMethod.websocket`: the Register streams) are served.
+import type * as http from "node:http";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { WebSocket, WebSocketServer, type RawData } from "ws";
+import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
+import { closeOfStatus, isUpgradeMetadataHeader, WEBSOCKET_PROTOCOL } from "../websocket-wire.js";
+import { GrpcWireError, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
+import type { CallListener, ServerCall } from "./server-call.js";
+import { peerOf } from "./server-call.js";
+import type { GrpcMethod } from "./server.js";
+
+export class WebSocketServerCall implements ServerCall {
+  private listener: CallListener | undefined;
+  private done = false;
+  private paused = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Duplex,
+    readonly path: string,
+    readonly metadata: grpc.Metadata,
+    readonly deadline: number,
+  ) {
+    ws.on("error", () => {}); // 'close' follows with the reason
+    ws.on("close", (code) => {
+      if (this.done) return;
+      this.done = true;
+      // The client's normal close is its half-close: it has sent all it will.
+      if (code === 1000) this.listener?.halfClose();
+      else if (code === 1009) this.listener?.cancel({ code: grpc.status.RESOURCE_EXHAUSTED, message: `a WebSocket message over the limit of ${this.maxBytes} bytes` });
+      else this.listener?.cancel();
+    });
+  }
+
+  /** For messages: the limit the server checks (ws' maxPayload). */
+  maxBytes = 0;
+
+  get ended(): boolean {
+    return this.done;
+  }
+
+  get peer(): string {
+    return peerOf(this.socket);
+  }
+
+  peerCertificate(): PeerCertificateInfo | undefined {
+    const s = this.socket as TLSSocket;
+    return typeof s.getPeerCertificate === "function" ? peerCertificateFromSocket(s) : undefined;
+  }
+
+  listen(listener: CallListener): void {
+    const first = !this.listener;
+    this.listener = listener;
+    if (!first) return;
+    this.ws.on("message", (data: RawData, isBinary: boolean) => {
+      if (this.done) return;
+      if (!isBinary) {
+        const message = "a text WebSocket message: gRPC messages travel as binary messages";
+        this.end(grpc.status.INTERNAL, message);
+        this.listener!.cancel({ code: grpc.status.INTERNAL, message });
+        return;
+      }
+      this.listener!.message(data as Buffer);
+    });
+    if (this.paused) this.ws.pause();
+  }
+
+  pause(): void {
+    this.paused = true;
+    if (this.listener) this.ws.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.listener) this.ws.resume();
+  }
+
+  sendHeaders(): void {
+    // The 101 answer was the headers; metadata sent later has no place on this transport.
+  }
+
+  write(message: Buffer, flushed?: () => void): boolean {
+    if (this.done || this.ws.readyState !== WebSocket.OPEN) return true;
+    this.ws.send(message, { binary: true }, flushed ? () => flushed() : undefined);
+    return !this.socket.writableNeedDrain;
+  }
+
+  drained(): Promise<void> {
+    const s = this.socket;
+    if (this.done || s.destroyed || !s.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        s.off("drain", done);
+        s.off("close", done);
+        resolve();
+      };
+      s.on("drain", done);
+      s.on("close", done);
+    });
+  }
+
+  end(code: number, message: string): void {
+    if (this.done) return;
+    this.done = true;
+    // Whatever the client still sends is read and dropped, so the close handshake completes.
+    if (this.paused) this.ws.resume();
+    const close = closeOfStatus(code, message);
+    try {
+      this.ws.close(close.code, close.reason);
+    } catch {
+      // gone
+    }
+  }
+
+  reset(): void {
+    this.done = true;
+    this.ws.terminate();
+  }
+}
+
+/** Answers an Upgrade the server does not take, with an HTTP status and a line saying why. */
+function refuseUpgrade(socket: Duplex, status: number, reason: string, text: string): void {
+  const body = `${text}\n`;
+  try {
+    // Closed once the answer is out: a client that does not close its side holds nothing.
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy());
+  } catch {
+    socket.destroy();
+  }
+}
+
+/**
+ * The `upgrade` listener of the router's HTTP/1.1 server: WebSocket Upgrades to methods with
+ * `websocket` set become WebSocketServerCalls; anything else is answered with an HTTP error.
+ */
+export class WebSocketFrontEnd {
+  /** One ws server per message limit (its maxPayload); they hold no sockets of their own. */
+  private readonly servers = new Map<number, WebSocketServer>();
+  readonly open = new Set<WebSocket>();
+  closed = false;
+
+  constructor(
+    private readonly methodOf: (path: string) => GrpcMethod | undefined,
+    private readonly enabled: boolean,
+  ) {}
+
+  readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on("error", () => {});
+    const path = (req.url ?? "").split("?")[0]!;
+    if (!this.enabled) return refuseUpgrade(socket, 404, "Not Found", "this router does not take WebSocket connections (serve --no-websocket)");
+    if (String(req.headers.upgrade ?? "").toLowerCase() !== "websocket") return refuseUpgrade(socket, 400, "Bad Request", "only Upgrade: websocket is supported");
+    if (this.closed) return refuseUpgrade(socket, 503, "Service Unavailable", "the router is shutting down");
+    // security: bridges send no Origin; a browser always does, and a page must not register instances.
+    if (req.headers.origin !== undefined) return refuseUpgrade(socket, 403, "Forbidden", "WebSocket connections from browsers (with an Origin) are not accepted");
+    const offered = String(req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+    if (!offered.includes(WEBSOCKET_PROTOCOL)) return refuseUpgrade(socket, 400, "Bad Request", `the WebSocket subprotocol ${WEBSOCKET_PROTOCOL} is required`);
+    const method = this.methodOf(path);
+    if (!method?.websocket) return refuseUpgrade(socket, 404, "Not Found", `no WebSocket endpoint at ${path}: only Register streams are served over WebSocket`);
+    let deadline = Infinity;
+    const timeout = req.headers["grpc-timeout"];
+    if (typeof timeout === "string") {
+      try {
+        deadline = Date.now() + parseGrpcTimeout(timeout);
+      } catch (e) {
+        return refuseUpgrade(socket, 400, "Bad Request", (e as GrpcWireError).message);
+      }
+    }
+    const raw: string[] = [];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      if (isUpgradeMetadataHeader(req.rawHeaders[i]!)) raw.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    }
+    const metadata = metadataFromRawHeaders(raw);
+    this.serverFor(method.maxRequestBytes).handleUpgrade(req, socket, head, (ws) => {
+      if (this.closed) return void ws.close(closeOfStatus(grpc.status.UNAVAILABLE, "the router is shutting down").code);
+      this.open.add(ws);
+      ws.once("close", () => this.open.delete(ws));
+      const call = new WebSocketServerCall(ws, socket, path, metadata, deadline);
+      call.maxBytes = method.maxRequestBytes;
+      method.handle(call, undefined);
+    });
+  };
+
+  private serverFor(maxPayload: number): WebSocketServer {
+    let s = this.servers.get(maxPayload);
+    if (!s) {
+      s = new WebSocketServer({
+        noServer: true,
+        clientTracking: false,
+        maxPayload,
+        // Compression would cost CPU per message and open the door to decompression bombs.
+        perMessageDeflate: false,
+        handleProtocols: () => WEBSOCKET_PROTOCOL,
+      });
+      this.servers.set(maxPayload, s);
+    }
+    return s;
+  }
+
+  /** Stops taking Upgrades; after close(), open connections are terminated by `terminate()`. */
+  close(): void {
+    this.closed = true;
+  }
+
+  terminate(): void {
+    for (const ws of this.open) ws.terminate();
+    this.open.clear();
+  }
+}
