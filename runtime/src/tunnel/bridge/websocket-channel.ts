@@ -127,7 +127,11 @@ export class WebSocketChannel {
       if (!isTransportKey(key) && v !== undefined) headers[key] = Array.isArray(v) ? v.map(String) : String(v);
     }
     const ws = new WebSocket(`ws://${this.authority}${path}`, [WEBSOCKET_PROTOCOL], {
-      createConnection: () => connected,
+      // A socket from a CONNECT proxy comes paused; it flows once the HTTP client listens.
+      createConnection: () => {
+        setImmediate(() => connected.resume());
+        return connected;
+      },
       headers,
       perMessageDeflate: false,
       handshakeTimeout: timeoutMs,

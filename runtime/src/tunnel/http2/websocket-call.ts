@@ -29,13 +29,20 @@ export class WebSocketServerCall implements ServerCall {
     readonly metadata: grpc.Metadata,
     readonly deadline: number,
   ) {
-    ws.on("error", () => {}); // 'close' follows with the reason
+    // A frame ws refuses (too big, not WebSocket) is an error, then a close: the call hears why.
+    let refused: { code: number; message: string } | undefined;
+    ws.on("error", (e: Error & { code?: string }) => {
+      refused ??=
+        e.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
+          ? { code: grpc.status.RESOURCE_EXHAUSTED, message: `a WebSocket message over the limit of ${this.maxBytes} bytes` }
+          : { code: grpc.status.INTERNAL, message: `WebSocket: ${e.message}` };
+    });
     ws.on("close", (code) => {
       if (this.done) return;
       this.done = true;
       // The client's normal close is its half-close: it has sent all it will.
-      if (code === 1000) this.listener?.halfClose();
-      else if (code === 1009) this.listener?.cancel({ code: grpc.status.RESOURCE_EXHAUSTED, message: `a WebSocket message over the limit of ${this.maxBytes} bytes` });
+      if (refused) this.listener?.cancel(refused);
+      else if (code === 1000) this.listener?.halfClose();
       else this.listener?.cancel();
     });
   }
