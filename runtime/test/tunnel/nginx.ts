@@ -36,8 +36,12 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** nginx proxying HTTP/1.1 (and WebSocket Upgrades) to 127.0.0.1:`upstreamPort`. */
-export async function startHttp1Proxy(dir: string, upstreamPort: number, name = "nginx"): Promise<Nginx> {
+/**
+ * nginx proxying HTTP/1.1 (and WebSocket Upgrades) to 127.0.0.1:`upstreamPort`. With `tls`,
+ * it terminates TLS towards clients (HTTP/1.1 only: ALPN h2 is refused) and speaks TLS to the
+ * upstream too.
+ */
+export async function startHttp1Proxy(dir: string, upstreamPort: number, name = "nginx", tls?: { cert: string; key: string }): Promise<Nginx> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const base = path.join(dir, `${name}-${port}`);
@@ -58,9 +62,11 @@ http {
   scgi_temp_path ${base}-scgi;
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${tls ? ` ssl;
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key}` : ""};
     location / {
-      proxy_pass http://127.0.0.1:${upstreamPort};
+      proxy_pass ${tls ? "https" : "http"}://127.0.0.1:${upstreamPort};
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;

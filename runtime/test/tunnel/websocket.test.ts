@@ -164,6 +164,33 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
     }
   });
 
+  it("behind a TLS-terminating HTTP/1.1-only nginx (ALPN refuses h2), auto falls back to WebSocket over TLS", async () => {
+    const f = (n: string) => path.join(dir, n);
+    const router = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
+    const { port } = await router.listen("127.0.0.1:0", loadServerCredentials({ cert: f("server.pem"), key: f("server.key") }));
+    const nginx = await startHttp1Proxy(dir, port, "nginx-tls", { cert: f("server.pem"), key: f("server.key") });
+    const bridgeLogs: string[] = [];
+    let bridge;
+    try {
+      bridge = await startBridge(`localhost:${nginx.port}`, "behind-tls-nginx", { logger: quietLog(bridgeLogs), credentials: loadChannelCredentials({ ca: f("ca.pem") }) });
+      assert.ok(bridgeLogs.some((l) => /could not be established .*; falling back to WebSocket/.test(l)), bridgeLogs.join("\n"));
+      assert.deepEqual(router.instances().map((i) => i.id), ["behind-tls-nginx"]);
+      const client = new grpc.Client(`localhost:${port}`, loadChannelCredentials({ ca: f("ca.pem") }));
+      try {
+        const res = await new Promise<Buffer>((resolve, reject) =>
+          client.makeUnaryRequest(methodOf("UnaryCall"), (b: Buffer) => b, (b: Buffer) => b, Buffer.from(toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: 3 }))), (e, r) => (e ? reject(e) : resolve(r!))),
+        );
+        assert.equal(fromBinary(SimpleResponseSchema, res).instanceId, "behind-tls-nginx");
+      } finally {
+        client.close();
+      }
+    } finally {
+      await bridge?.stop(100);
+      await router.close(100);
+      await nginx.stop();
+    }
+  });
+
   it("auto moves back to HTTP/2 once it gets through, and a call in flight on the WebSocket stream completes", async () => {
     const { router, target } = await startRouter();
     const routerPort = Number(target.split(":")[1]);
