@@ -6,7 +6,10 @@
 // gRPC's 5-byte length prefix is left out and the message limit is WebSocket's own
 // `maxPayload`, checked from the frame header before anything is buffered — and the call's
 // status is the close frame: 1000 for OK, 4000 + the gRPC code otherwise, the status message
-// as the close reason (at most 123 bytes). A client's close 1000 is its half-close.
+// as the close reason (at most 123 bytes); trailing metadata, when the status has any (a
+// backoff hint, …), goes just before it as the one text message of the connection: a JSON
+// object of the trailer fields as HTTP/2 would carry them (`-bin` values in base64). A
+// client's close 1000 is its half-close; a client never sends text.
 //
 // The subprotocol names this mapping, so that a WebSocket client that is not a bridge
 // (a browser, a scanner) is refused before anything else happens.

@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { createBridge, createRouter, type PeerCertificateInfo } from "../../src/tunnel/index.js";
+import { GrpcServer, createBridge, createRouter, type PeerCertificateInfo, type ServerCall } from "../../src/tunnel/index.js";
+import { WebSocketChannel } from "../../src/tunnel/bridge/websocket-channel.js";
 import { loadChannelCredentials, loadServerCredentials } from "../../src/auth/index.js";
 import {
   SimpleRequestSchema,
@@ -247,12 +248,17 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
       assert.equal(router.instances().length, 0);
       await h2only.stop(0);
 
-      const prefaces = () => nginx.accessLog().split("\n").filter((l) => l.includes('"PRI *')).length;
-      const before = prefaces();
-      const ws = await startBridge(`127.0.0.1:${nginx.port}`, "ws-only", { transport: "websocket" });
-      assert.deepEqual(router.instances().map((i) => i.id), ["ws-only"]);
-      assert.equal(prefaces(), before, "the websocket bridge tried HTTP/2");
-      await ws.stop(100);
+      // A proxy of its own, whose log has only what the websocket bridge sent.
+      const fresh = await startHttp1Proxy(dir, Number(target.split(":")[1]), "nginx-ws-only");
+      try {
+        const ws = await startBridge(`127.0.0.1:${fresh.port}`, "ws-only", { transport: "websocket" });
+        assert.deepEqual(router.instances().map((i) => i.id), ["ws-only"]);
+        await ws.stop(100);
+        await waitFor("nginx's log of the Upgrade", () => /Register HTTP\/1\.1" 101/.test(fresh.accessLog()));
+        assert.doesNotMatch(fresh.accessLog(), /PRI \*/, "the websocket bridge tried HTTP/2");
+      } finally {
+        await fresh.stop();
+      }
 
       const bad = createBridge(TestTunnel, interopImpl("bad"), { router: target, transport: "http3" as never, logger: quietLog() });
       await assert.rejects(bad.start(), /BridgeOptions\.transport: expected auto, h2, websocket, got "http3"/);
@@ -274,6 +280,58 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
     } finally {
       await bridge.stop(0);
       await router.close(100);
+    }
+  });
+
+  it("on the wire: the Upgrade's headers are the call's metadata; messages both ways; a status with trailers", async () => {
+    const server = new GrpcServer();
+    let seen: ServerCall | undefined;
+    server.add("/t.v1.S/Echo", {
+      singleRequest: false,
+      maxRequestBytes: 1024,
+      websocket: true,
+      handle: (call) => {
+        seen = call;
+        call.listen({
+          message: (m) => {
+            if (m.toString() !== "bye") return void call.write(Buffer.concat([Buffer.from("echo:"), m]));
+            const trailers = new grpc.Metadata();
+            trailers.set("grpc-retry-pushback-ms", "250");
+            trailers.set("x-blob-bin", Buffer.from([1, 2, 3]));
+            call.end(grpc.status.RESOURCE_EXHAUSTED, "too many registrations per second ✓", trailers);
+          },
+          halfClose: () => {},
+          cancel: () => {},
+        });
+      },
+    });
+    const { port } = await server.listen("127.0.0.1:0");
+    const channel = new WebSocketChannel(`127.0.0.1:${port}`);
+    try {
+      const md = new grpc.Metadata();
+      md.set("authorization", "Bearer t0ken");
+      md.set("x-id-bin", Buffer.from([9, 8]));
+      const got: string[] = [];
+      let status: grpc.StatusObject | undefined;
+      const call = await channel.call("/t.v1.S/Echo", md, { onMessage: (m) => got.push(m.toString()), onStatus: (s) => (status = s) });
+      call.write(Buffer.from("one"));
+      await waitFor("the echo", () => got.length === 1);
+      assert.deepEqual(got, ["echo:one"]);
+      assert.equal(seen!.metadata.get("authorization")[0], "Bearer t0ken");
+      assert.deepEqual(seen!.metadata.get("x-id-bin")[0], Buffer.from([9, 8]));
+      assert.match(seen!.peer, /^127\.0\.0\.1:\d+$/);
+      call.write(Buffer.from("bye"));
+      await waitFor("the status", () => status !== undefined);
+      assert.equal(status!.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.equal(status!.details, "too many registrations per second ✓");
+      assert.equal(status!.metadata.get("grpc-retry-pushback-ms")[0], "250");
+      assert.deepEqual(status!.metadata.get("x-blob-bin")[0], Buffer.from([1, 2, 3]));
+      // Only methods that ask for it are served over WebSocket.
+      server.add("/t.v1.S/Plain", { singleRequest: true, maxRequestBytes: 1024, handle: () => {} });
+      await assert.rejects(channel.call("/t.v1.S/Plain", new grpc.Metadata(), { onMessage: () => {}, onStatus: () => {} }), /HTTP 404 Not Found: no WebSocket endpoint at \/t\.v1\.S\/Plain/);
+    } finally {
+      channel.close();
+      await server.close(100);
     }
   });
 });

@@ -14,13 +14,14 @@ import { connectThroughProxy, proxyFor, type ProxyConfig } from "./proxy.js";
 
 export interface WebSocketCallListener {
   onMessage(message: Buffer): void;
-  /** Called exactly once, last. */
-  onStatus(status: { code: number; details: string }): void;
+  /** Called exactly once, last; `metadata` holds the trailers the router sent, if any. */
+  onStatus(status: grpc.StatusObject): void;
 }
 
 /** One call (a Register stream) on its own WebSocket connection. */
 export class WebSocketClientStream {
   private reported = false;
+  private trailers: grpc.Metadata | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -28,7 +29,18 @@ export class WebSocketClientStream {
   ) {
     ws.on("message", (data: RawData, isBinary: boolean) => {
       if (this.reported) return;
-      if (!isBinary) return this.fail(grpc.status.INTERNAL, "the router sent a text WebSocket message");
+      // The one text message: the status's trailers, just before the close (websocket-wire.ts).
+      if (!isBinary) {
+        if (this.trailers) return this.fail(grpc.status.INTERNAL, "the router sent a second text WebSocket message");
+        try {
+          const fields = JSON.parse(data.toString()) as Record<string, string | string[]>;
+          if (fields === null || typeof fields !== "object" || Array.isArray(fields)) throw new Error("not an object");
+          this.trailers = grpc.Metadata.fromHttp2Headers(fields);
+        } catch (e) {
+          this.fail(grpc.status.INTERNAL, `the router sent trailers that are not a JSON object of fields: ${(e as Error).message}`);
+        }
+        return;
+      }
       listener.onMessage(data as Buffer);
     });
     ws.on("error", () => {}); // 'close' follows
@@ -60,7 +72,7 @@ export class WebSocketClientStream {
   private report(status: { code: number; details: string }): void {
     if (this.reported) return;
     this.reported = true;
-    this.listener.onStatus(status);
+    this.listener.onStatus({ ...status, metadata: this.trailers ?? new grpc.Metadata() });
   }
 }
 

@@ -12,7 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
 import { closeOfStatus, isUpgradeMetadataHeader, WEBSOCKET_PROTOCOL } from "../websocket-wire.js";
-import { GrpcWireError, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
+import { GrpcWireError, headersFromMetadata, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
 import type { CallListener, ServerCall } from "./server-call.js";
 import { peerOf } from "./server-call.js";
 import type { GrpcMethod } from "./server.js";
@@ -114,13 +114,15 @@ export class WebSocketServerCall implements ServerCall {
     });
   }
 
-  end(code: number, message: string): void {
+  end(code: number, message: string, trailers?: grpc.Metadata): void {
     if (this.done) return;
     this.done = true;
     // Whatever the client still sends is read and dropped, so the close handshake completes.
     if (this.paused) this.ws.resume();
     const close = closeOfStatus(code, message);
     try {
+      const fields = headersFromMetadata(trailers, {});
+      if (Object.keys(fields).length > 0 && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(fields), { binary: false });
       this.ws.close(close.code, close.reason);
     } catch {
       // gone
