@@ -328,6 +328,9 @@ class RawBridge implements Bridge {
   }
 }
 
+/** "auto": how long a connection may take to say anything in HTTP/2 before it counts as refused. */
+const H2_ESTABLISH_MS = 10_000;
+
 /** One router: its HTTP/2 connection and this instance's pool of Register streams to it. */
 class RouterLink {
   readonly channel: Http2Channel;
@@ -377,6 +380,24 @@ class RouterLink {
     return this.wsChannel;
   }
 
+  private readonly watched = new WeakSet<ClientHttp2Session>();
+
+  /**
+   * "auto": a session whose peer says nothing in HTTP/2 (no SETTINGS) within
+   * H2_ESTABLISH_MS is given up, so that a proxy that swallows the HTTP/2 preface in
+   * silence leads to the fallback instead of a long wait for keepalive to notice.
+   */
+  expectH2(session: ClientHttp2Session): void {
+    if (this.transport.mode !== "auto" || this.channel.isEstablished(session) || this.watched.has(session)) return;
+    this.watched.add(session);
+    const timer = setTimeout(() => {
+      if (!this.channel.isEstablished(session) && !session.destroyed) session.destroy(new Error(`no HTTP/2 answer within ${H2_ESTABLISH_MS} ms`));
+    }, H2_ESTABLISH_MS);
+    timer.unref();
+    session.once("remoteSettings", () => clearTimeout(timer));
+    session.once("close", () => clearTimeout(timer));
+  }
+
   /** Whether HTTP/2 to the router can be established now: a session whose peer sent SETTINGS. */
   private async probeH2(): Promise<boolean> {
     let session: ClientHttp2Session;
@@ -387,7 +408,7 @@ class RouterLink {
     }
     if (this.channel.isEstablished(session)) return true;
     const ok = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 10_000);
+      const timer = setTimeout(() => resolve(false), H2_ESTABLISH_MS);
       timer.unref();
       session.once("remoteSettings", () => {
         clearTimeout(timer);
@@ -654,6 +675,7 @@ class Connection implements CallHost {
     }
     if (this.closed) return;
     this.session = session;
+    link.expectH2(session);
     try {
       this.call = new GrpcClientStream(session, b.table.registerPath, md, {
         onMessage: (m) => this.onData(m),

@@ -192,6 +192,38 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
     }
   });
 
+  it("a proxy that swallows the HTTP/2 preface in silence: auto gives HTTP/2 up after 10 s and falls back", async () => {
+    const { router, target } = await startRouter();
+    const routerPort = Number(target.split(":")[1]);
+    const held = new Set<Socket>();
+    // Passes HTTP/1.1 on to the router; a connection that opens with the h2 preface hears nothing.
+    const silent = createServer((inbound) => {
+      held.add(inbound);
+      inbound.on("error", () => {});
+      inbound.once("data", (first: Buffer) => {
+        if (first.subarray(0, 3).toString() === "PRI") return;
+        const outbound = connect(routerPort, "127.0.0.1");
+        held.add(outbound);
+        outbound.on("error", () => inbound.destroy());
+        outbound.write(first);
+        inbound.pipe(outbound).pipe(inbound);
+      });
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", () => resolve()));
+    const bridgeLogs: string[] = [];
+    let bridge;
+    try {
+      bridge = await startBridge(`127.0.0.1:${(silent.address() as { port: number }).port}`, "past-silence", { logger: quietLog(bridgeLogs) });
+      assert.ok(bridgeLogs.some((l) => /could not be established .*no HTTP\/2 answer within 10000 ms.*falling back to WebSocket/.test(l)), bridgeLogs.join("\n"));
+      assert.deepEqual(router.instances().map((i) => i.id), ["past-silence"]);
+    } finally {
+      await bridge?.stop(100);
+      await router.close(100);
+      for (const s of held) s.destroy();
+      silent.close();
+    }
+  });
+
   it("auto moves back to HTTP/2 once it gets through, and a call in flight on the WebSocket stream completes", async () => {
     const { router, target } = await startRouter();
     const routerPort = Number(target.split(":")[1]);
