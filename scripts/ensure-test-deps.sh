@@ -14,6 +14,8 @@ packages=(
   tinyproxy       # an HTTP CONNECT proxy between bridges and routers
   nginx           # an HTTP/1.1-only reverse proxy in front of the router (the WebSocket fallback)
   curl            # JSON over HTTP/1.1 to the router (the README's example)
+  iproute2        # ip(8): a non-loopback address in a test's own network namespace (Admin actions)
+  util-linux      # unshare(1): that network namespace
 )
 # Retries, the dpkg lock, sudo and a clear message when not root: see apt-install.sh.
 bash "$here/apt-install.sh" "${packages[@]}"
@@ -21,7 +23,7 @@ bash "$here/apt-install.sh" "${packages[@]}"
 [ -x /usr/bin/chromium ] || { echo "/usr/bin/chromium is missing although the chromium package is installed" >&2; exit 1; }
 
 # code-server (VS Code 1.99) for the extension's end-to-end tests; the installer is idempotent
-# and prints its path, which extension/test/codeServer.ts asks it for again.
+# and prints its path, which extension/test/code-server.ts asks it for again.
 installer="$here/install-code-server.sh"
 if [ -z "${GRPCROUTER_CODE_SERVER:-}" ]; then
   bash "$installer" >/dev/null || { echo "install-code-server.sh failed" >&2; exit 1; }

@@ -23,7 +23,7 @@ import { lintWorkflows } from "./lint-workflows.mjs";
 import { packRelease } from "./pack.mjs";
 import { checkVersions } from "./release-versions.mjs";
 import { installUserProject, registryUnreachable, run, runUserProgram, userEnv } from "../cli/test/user-project.ts";
-import { codeServerPath } from "../extension/test/codeServer.ts";
+import { codeServerPath } from "../extension/test/code-server.ts";
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 

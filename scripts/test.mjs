@@ -1,4 +1,5 @@
 // `npm test`: the one test command, for developers and CI alike.
+// 0. checks formatting and lint rules (`npm run lint`, Biome: about a second),
 // 1. makes sure the machine has what the tests drive for real (Debian's chromium, code-server),
 // 2. type-checks every workspace (tsc --build, strict),
 // 3. runs every workspace's tests in one node:test run, so one summary counts them all,
@@ -25,6 +26,9 @@ function run(cmd, args, opts = {}) {
   return r;
 }
 
+// First, as it takes a second: unformatted code or a lint finding fails the run, locally and in CI.
+const lint = spawnSync("npm", ["run", "--silent", "lint"], { stdio: "inherit" });
+if (lint.status !== 0) fail("formatting or lint rules failed (above): run `npm run format`, fix what `npm run lint` still reports, then run the tests again");
 run("bash", ["scripts/ensure-test-deps.sh"]);
 run(process.execPath, [path.join("node_modules", "typescript", "bin", "tsc"), "-b", "tsconfig.json"]);
 if (existsSync("scripts/pretest.mjs")) run(process.execPath, ["scripts/pretest.mjs"]);

@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, echoClient, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 import { repoRoot } from "./run-cli.js";
 
 const compatDir = path.join(repoRoot, "test-fixtures", "compat");

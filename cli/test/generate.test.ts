@@ -106,7 +106,9 @@ test("generate on a terminal shows one self-overwriting progress line, then the 
     const out = await new Promise<string>((resolve, reject) =>
       execFile("script", ["-qec", cmd, "/dev/null"], { cwd: m.dir, timeout: 120_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
     );
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape sequences are what is tested
     assert.match(out, /^\r\x1b\[2Kcompile: compiling with buf…\r\x1b\[2Krouter-proto: router protos…/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape sequences are what is tested
     assert.match(out, /\r\x1b\[2Kgrpcrouter: \d+ written, 0 unchanged, 0 removed in gen \(\d+ ms\)\r\n$/, "the progress line is cleared before the summary");
   } finally {
     m.remove();

@@ -16,7 +16,9 @@ import { CliProcess, freePort, healthOf, repoRoot } from "./serve-helpers.js";
 
 const deploy = path.join(repoRoot, "deploy/kubernetes");
 
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
+// biome-ignore lint/suspicious/noExplicitAny: kubectl renders objects of many kinds; each test reads the fields it knows
+type Spec = any;
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: Spec; data?: Record<string, string> };
 
 function render(dir: string): Obj[] {
   const yaml = execFileSync("kubectl", ["kustomize", path.join(deploy, dir)], { encoding: "utf8" });

@@ -17,8 +17,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
 /** Every VS Code target a VSIX is built for: one per buf platform package. */
 export const TARGETS = Object.keys(BUF_PACKAGES);
-/** Files beside the bundles that the VSIX holds (the manifest and what it names). */
-const MANIFEST_FILES = ["package.json", "README.md", "LICENSE", "CHANGELOG.md", ".vscodeignore", "extension/language-configuration.json", "extension/syntaxes/proto.tmLanguage.json"];
 
 /**
  * What the stage holds besides the bundles, as [from in the repo, to in the VSIX]. The

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { buildVsix, codeServerPath, startCodeServer } from "../test/codeServer.ts";
+import { buildVsix, codeServerPath, startCodeServer } from "../test/code-server.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const media = path.join(root, "extension", "media");

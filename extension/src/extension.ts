@@ -5,8 +5,8 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import * as vscode from "vscode";
 import { DidSaveTextDocumentNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
-import { InstancePoller, type InstanceCounts } from "./routerInstances.js";
-import { RouterProcess, type RouterStatus } from "./routerProcess.js";
+import { watchRouterState, type InstanceCounts } from "./admin-client.js";
+import { RouterProcess, type RouterStatus } from "./router-process.js";
 import { activateDebug } from "./debug/index.js";
 
 // The server's custom protocol (server/src/server.ts, server/src/instanceCounts.ts).
@@ -75,11 +75,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       })
       .catch(() => {});
   };
-  const poller = new InstancePoller((c) => {
-    counts = c;
-    showStatus(router.current);
-  });
-  context.subscriptions.push({ dispose: () => poller.stop() });
+  // The started router's instances, live from its dashboard's event stream (no polling).
+  let watch: ReturnType<typeof watchRouterState> | undefined;
+  const watchCounts = (adminUrl: string | undefined) => {
+    watch?.close();
+    watch = undefined;
+    counts = undefined;
+    if (!adminUrl) return;
+    const w = (watch = watchRouterState(adminUrl));
+    let last = "";
+    w.state.onChange(() => {
+      const c = w.state.counts();
+      const key = JSON.stringify(c ?? null);
+      if (key === last || watch !== w) return;
+      last = key;
+      counts = c;
+      showStatus(router.current);
+    });
+  };
+  context.subscriptions.push({ dispose: () => watchCounts(undefined) });
   const instancesText = () => {
     if (!counts) return "";
     const n = Object.values(counts).reduce((a, b) => a + b, 0);
@@ -133,11 +147,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   );
   context.subscriptions.push(
     router.onChange((s) => {
-      if (s.state === "running") poller.start(s.address);
-      else {
-        poller.stop();
-        counts = undefined;
-      }
+      const adminUrl = s.state === "running" ? s.adminUrl : undefined;
+      watchCounts(adminUrl);
+      // The Router view and the debug panel show it too, unless a debug session's router runs.
+      if (adminUrl || s.state !== "starting") void vscode.commands.executeCommand("grpcrouter.watchRouter", adminUrl, s.state === "running" ? s.address : undefined);
       showStatus(s);
     }),
   );
@@ -186,6 +199,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         root,
         out: mod?.out,
         port,
+        adminPort: vscode.workspace.getConfiguration("grpcrouter").get<number>("router.adminPort", 0),
         cwd: mod?.folder ?? root,
         log: (line) => output.info(line),
         env: bufEnv,

@@ -1,8 +1,11 @@
 // The grpcrouter debug type end to end in a real VS Code (code-server) in Debian's chromium:
 // F5 on a `grpcrouter` launch configuration generates, then runs `grpcrouter serve` under
-// the Node debugger; the debug panel opens and shows a registered instance and a live call;
-// the Router view lists service → instance; stopping the session stops the router.
-// A failing step leaves a screenshot in test-results/.
+// the Node debugger; the debug panel opens and shows a registered instance and a live call,
+// drawn with VS Code Elements and codicons in the theme's colours, and its call list works
+// from the keyboard; the Router view lists service → instance; stopping the session stops
+// the router. A router from "Start Router" shows in the Router view and the status bar from
+// its event stream as bridges come and go, without the extension calling GetSnapshot.
+// A failing step leaves a screenshot in test-results/; test-results/debug-panel.png shows the panel.
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -13,9 +16,9 @@ import { pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { createBridge, type Bridge, type TunnelSpec } from "@grpcrouter/runtime";
+import { createAdminClient, createBridge, type Bridge, type TunnelSpec } from "@grpcrouter/runtime";
 import { chromium, type Browser, type FrameLocator, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, repoRoot, startCodeServer, type CodeServer } from "./codeServer.js";
+import { buildVsix, codeServerPath, repoRoot, startCodeServer, type CodeServer } from "./code-server.js";
 
 const STEP_MS = 120_000;
 const resultsDir = path.join(repoRoot, "test-results");
@@ -87,6 +90,8 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
   let adminPort = 0;
   let ownPort = 0;
   let ownAdminPort = 0;
+  let startedPort = 0;
+  let startedAdminPort = 0;
   let bridge: Bridge | undefined;
   let client: grpc.Client | undefined;
 
@@ -98,6 +103,8 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
     adminPort = await freePort();
     ownPort = await freePort();
     ownAdminPort = await freePort();
+    startedPort = await freePort();
+    startedAdminPort = await freePort();
     // The user's own router program, with a routing-key hook to put a breakpoint in. It
     // imports the code the debug configuration generates into gen/.
     writeFileSync(path.join(folder, "router.ts"), ROUTER_PROGRAM);
@@ -142,6 +149,10 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
         "grpcrouter.generateOnSave": false,
         "debug.openDebug": "openOnDebugBreak",
         "debug.internalConsoleOptions": "neverOpen",
+        // The theme of the README's screenshots (extension/media/debug-panel.png is this test's).
+        "workbench.colorTheme": "Default Dark Modern",
+        "grpcrouter.router.port": startedPort,
+        "grpcrouter.router.adminPort": startedAdminPort,
       },
     });
     browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
@@ -231,6 +242,86 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
     });
   });
 
+  it("draws the panel with VS Code Elements and codicons in the theme", async () => {
+    await step("elements and codicons", async () => {
+      const frame = panelFrame();
+      // host.js turned the toolbar's buttons and the filters into VS Code Elements.
+      await frame.locator("vscode-button#pause").waitFor({ state: "visible" });
+      await frame.locator("vscode-single-select#filter-service").waitFor({ state: "visible" });
+      // Runs in the page; `globalThis` is its window (the tests compile without the DOM's types).
+      const look = await frame.locator("html").evaluate(async (html: any) => {
+        const w = globalThis as any;
+        await w.document.fonts.ready;
+        const pause = w.document.getElementById("pause");
+        const logo = w.document.querySelector(".logo.codicon");
+        const before = w.getComputedStyle(logo, "::before");
+        return {
+          host: String(html.dataset.host),
+          defined: ["vscode-button", "vscode-single-select", "vscode-option", "vscode-badge"].filter((t) => w.customElements.get(t)),
+          // The button draws its codicon in its shadow DOM (vscode-icon), the label beside it.
+          buttonIcon: String(pause.shadowRoot?.querySelector("vscode-icon")?.getAttribute("name") ?? ""),
+          buttonWidth: Number(pause.getBoundingClientRect().width),
+          fontLoaded: [...w.document.fonts].some((f: any) => f.family.replace(/"/g, "") === "codicon" && f.status === "loaded"),
+          logoFont: String(before.fontFamily),
+          logoGlyph: String(before.content),
+          logoWidth: Number(logo.getBoundingClientRect().width),
+          // VS Code's theme reaches the page: its variables are set, the page paints with them.
+          themeBackground: String(w.getComputedStyle(html).getPropertyValue("--vscode-editor-background").trim()),
+          bodyBackground: String(w.getComputedStyle(w.document.body).backgroundColor),
+        };
+      });
+      assert.equal(look.host, "vscode");
+      assert.deepEqual(look.defined, ["vscode-button", "vscode-single-select", "vscode-option", "vscode-badge"]);
+      assert.equal(look.buttonIcon, "debug-pause");
+      assert.ok(look.buttonWidth > 20, `the Pause button is drawn (${look.buttonWidth}px wide)`);
+      assert.ok(look.fontLoaded, "the codicon font loaded (the CSP let it in)");
+      assert.match(look.logoFont, /codicon/);
+      assert.notEqual(look.logoGlyph, "none");
+      assert.ok(look.logoWidth >= 10, `the codicon glyph takes room (${look.logoWidth}px)`);
+      assert.notEqual(look.themeBackground, "", "VS Code's theme variables are set in the webview");
+      const [r, g, b] = look.bodyBackground.match(/\d+/g)!.map(Number);
+      const hex = `#${[r, g, b].map((n) => n!.toString(16).padStart(2, "0")).join("")}`;
+      assert.equal(hex.toLowerCase(), look.themeBackground.toLowerCase().slice(0, 7), "the page paints with the theme's background");
+    });
+  });
+
+  it("walks the call list from the keyboard, aria-selected following, and announces new calls", async () => {
+    await step("keyboard and aria", async () => {
+      const frame = panelFrame();
+      // Two more calls: three rows to walk.
+      for (const word of ["second", "third"]) {
+        const text = Buffer.from(word);
+        await new Promise<void>((resolve, reject) =>
+          client!.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, (b: Buffer) => b, Buffer.concat([Buffer.from([0x0a, text.length]), text]), (e) => (e ? reject(e) : resolve())),
+        );
+      }
+      const rows = frame.locator("#calls tbody tr[data-call]");
+      await frame.locator("#calls tbody tr[data-call] .badge.ok").nth(2).waitFor();
+      // Screen readers hear of new calls (a polite live region, a few times a minute at most).
+      await frame.locator("#live-calls").filter({ hasText: /new call/ }).waitFor({ state: "attached" });
+      assert.equal(await frame.locator("#live-calls").getAttribute("aria-live"), "polite");
+      const ids = await rows.evaluateAll((trs) => trs.map((tr) => (tr as unknown as { dataset: Record<string, string> }).dataset.call!));
+      const selectedId = () => frame.locator('#calls tbody tr[aria-selected="true"]').getAttribute("data-call");
+      await rows.first().click();
+      await frame.locator(`#calls tr[data-call="${ids[0]}"][aria-selected="true"]`).waitFor();
+      await page.keyboard.press("ArrowDown");
+      await frame.locator(`#calls tr[data-call="${ids[1]}"][aria-selected="true"]`).waitFor();
+      assert.equal(await frame.locator(`#calls tr[data-call="${ids[0]}"]`).getAttribute("aria-selected"), "false");
+      await page.keyboard.press("ArrowDown");
+      await frame.locator(`#calls tr[data-call="${ids[2]}"][aria-selected="true"]`).waitFor();
+      // Focus moves with the selection (roving tabindex), and the detail shows that call.
+      assert.equal(await frame.locator(`#calls tr[data-call="${ids[2]}"]`).getAttribute("tabindex"), "0");
+      assert.equal(await frame.locator(`#calls tr[data-call="${ids[2]}"]`).evaluate((tr) => tr === (tr as unknown as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement), true);
+      await frame.locator("#detail .timeline").filter({ hasText: '"text": "from e2e"' }).waitFor();
+      await page.keyboard.press("Home");
+      await frame.locator(`#calls tr[data-call="${ids[0]}"][aria-selected="true"]`).waitFor();
+      await frame.locator("#detail .timeline").filter({ hasText: '"text": "third"' }).waitFor();
+      assert.equal(await selectedId(), ids[0]);
+      mkdirSync(resultsDir, { recursive: true });
+      await page.locator(".part.editor").screenshot({ path: path.join(resultsDir, "debug-panel.png") });
+    });
+  });
+
   it("keeps the picture when the panel is hidden and shown again (resync)", async () => {
     await step("hide and show the panel", async () => {
       await page.locator(".tab", { hasText: `Router 127.0.0.1:${port}` }).click();
@@ -245,7 +336,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       await runCommand("gRPC Router: Open Debug Panel");
       await page.locator(".tab.active", { hasText: `Router 127.0.0.1:${port}` }).waitFor();
       const frame = panelFrame();
-      await frame.locator('#calls tr[data-method="/demo.v1.Echo/Say"]').waitFor();
+      await frame.locator('#calls tr[data-method="/demo.v1.Echo/Say"]').nth(2).waitFor();
       await frame.locator('#instances tr[data-instance="e2e-1"]').waitFor();
     });
   });
@@ -317,6 +408,48 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       const err = await call;
       caller.close();
       assert.ok(err, "the call ends once the router stops");
+    });
+  });
+
+  it("shows a started router's instances from its event stream, never polling GetSnapshot", async () => {
+    await step("start router: instances live", async () => {
+      await runCommand("gRPC Router: Start Router");
+      const status = page.locator('.statusbar-item[id$="grpcrouter.router"]');
+      await status.filter({ hasText: `Router: 127.0.0.1:${startedPort} · 0 instances` }).waitFor();
+      const upSince = Date.now();
+      // The one GetSnapshot this test makes itself: the metric exists, and counts.
+      const admin = createAdminClient(`127.0.0.1:${startedPort}`);
+      try {
+        assert.deepEqual((await admin.getSnapshot()).services.map((s) => s.name), ["demo.v1.Echo"]);
+      } finally {
+        admin.close();
+      }
+      await runCommand("View: Show Run and Debug");
+      const view = page.locator(".pane", { has: page.locator(".pane-header", { hasText: /^Router/i }) });
+      await view.waitFor();
+      const header = view.locator(".pane-header");
+      if ((await header.getAttribute("aria-expanded")) === "false") await header.click();
+      await view.locator(".monaco-list-row", { hasText: "demo.v1.Echo" }).filter({ hasText: "0 instances" }).waitFor();
+
+      const { EchoTunnel } = (await import(new URL("gen/demo/v1/echo_router.ts", example).href)) as { EchoTunnel: TunnelSpec };
+      const { echoService } = (await import(new URL("src/service.ts", example).href)) as { echoService: (id: string) => ServiceImpl<DescService> };
+      const started = createBridge(EchoTunnel, echoService("started-1"), { router: `127.0.0.1:${startedPort}`, instanceId: "started-1", logger: () => {} });
+      await started.start();
+      try {
+        await view.locator(".monaco-list-row", { hasText: "started-1" }).waitFor();
+        await status.filter({ hasText: "· 1 instance" }).waitFor();
+      } finally {
+        await started.stop(100);
+      }
+      await view.locator(".monaco-list-row", { hasText: "started-1" }).waitFor({ state: "detached" });
+      await status.filter({ hasText: "· 0 instances" }).waitFor();
+      // Long enough for a poller (the old one asked every 2 s) to have shown in the count.
+      await until(async () => Date.now() - upSince > 6_000, "a few poll intervals");
+      const metrics = await (await fetch(`http://127.0.0.1:${startedAdminPort}/metrics`)).text();
+      assert.match(metrics, /^grpcrouter_admin_requests_total\{method="GetSnapshot"\} 1$/m, "no GetSnapshot but the test's own");
+      assert.doesNotMatch(metrics, /grpcrouter_admin_requests_total\{method="Watch"\}/, "nor a gRPC Watch: the extension reads the dashboard's events");
+      await runCommand("gRPC Router: Stop Router");
+      await until(async () => !(await portOpen(startedPort)), "the started router to stop");
     });
   });
 });

@@ -1,11 +1,12 @@
-// The extension host's side of the debug panel and the Router view, against a real router
-// dashboard: the SSE reader gets the snapshot first, then events live, resyncs on demand and
-// reconnects when the dashboard comes back; the tree model follows instances.
+// The extension's Admin client (src/admin-client.ts) against a real router dashboard: the SSE
+// reader gets the snapshot first, then events live, decoded into the generated Admin types;
+// it resyncs on demand and reconnects when the dashboard comes back; the router state (the
+// Router view, the status bar's counts) follows instances.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { AdminHub, startDashboard, type Dashboard } from "@grpcrouter/runtime";
-import { RouterModel } from "../src/debug/model.js";
-import { AdminEventStream, type AdminEvent, type StreamState } from "../src/debug/sse.js";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { AdminEventStream, Instance_Health, RouterState, healthText, watchRouterState, type Event, type StreamState } from "../src/admin-client.js";
 
 async function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -30,7 +31,7 @@ describe("admin event stream in the extension host", () => {
   });
 
   it("feeds the Router tree: snapshot, then instances coming and going", async () => {
-    const model = new RouterModel();
+    const model = new RouterState();
     const states: StreamState[] = [];
     const stream = new AdminEventStream({ url: dashboard.url, messages: false, onEvent: (e) => model.apply(e), onState: (s) => states.push(s) });
     try {
@@ -39,7 +40,8 @@ describe("admin event stream in the extension host", () => {
       assert.deepEqual(model.services().map((s) => [s.name, s.methods]), [["demo.v1.Echo", ["Say", "Chat"]]]);
       hub.publish({ type: "instanceRegistered", instance: { id: "b", service: "demo.v1.Echo", health: "draining" } });
       await until(() => model.services()[0]?.instances.length === 2, "instance b");
-      assert.equal(model.services()[0]?.instances[1]?.health, "HEALTH_DRAINING");
+      assert.equal(model.services()[0]?.instances[1]?.health, Instance_Health.DRAINING);
+      assert.equal(healthText(model.services()[0]!.instances[1]!.health), "draining");
       hub.publish({ type: "instanceDeregistered", instance: { id: "a", service: "demo.v1.Echo" } });
       await until(() => model.services()[0]?.instances.map((i) => i.id).join() === "b", "instance a to go");
       assert.ok(states.includes("live"));
@@ -49,8 +51,9 @@ describe("admin event stream in the extension host", () => {
   });
 
   it("asks for messages only when told to, and resync starts over with a snapshot", async () => {
-    const withMessages: AdminEvent[] = [];
-    const without: AdminEvent[] = [];
+    const withMessages: Event[] = [];
+    const without: Event[] = [];
+    const has = (e: Event, kind: Event["event"]["case"]) => e.event.case === kind;
     const a = new AdminEventStream({ url: dashboard.url, messages: true, onEvent: (e) => withMessages.push(e) });
     const b = new AdminEventStream({ url: dashboard.url, messages: false, onEvent: (e) => without.push(e) });
     try {
@@ -58,15 +61,15 @@ describe("admin event stream in the extension host", () => {
       hub.publish({ type: "callStarted", callId: 1, method: "/demo.v1.Echo/Say", instanceId: "b" });
       hub.publish({ type: "callMessage", callId: 1, direction: "request", size: 3 });
       hub.publish({ type: "callEnded", callId: 1, code: 0 });
-      await until(() => withMessages.some((e) => e.callEnded) && without.some((e) => e.callEnded), "the call to end");
-      assert.equal(withMessages.filter((e) => e.callMessage).length, 1);
-      assert.equal(without.filter((e) => e.callMessage).length, 0);
-      const snapshots = () => withMessages.filter((e) => e.snapshot).length;
+      await until(() => withMessages.some((e) => has(e, "callEnded")) && without.some((e) => has(e, "callEnded")), "the call to end");
+      assert.equal(withMessages.filter((e) => has(e, "callMessage")).length, 1);
+      assert.equal(without.filter((e) => has(e, "callMessage")).length, 0);
+      const snapshots = () => withMessages.filter((e) => has(e, "snapshot")).length;
       assert.equal(snapshots(), 1);
       a.resync();
       await until(() => snapshots() === 2, "a second snapshot");
-      const snap = withMessages.filter((e) => e.snapshot).at(-1)!.snapshot as { calls?: unknown[] };
-      assert.equal(snap.calls?.length, 1, "the resync carries the recent call");
+      const last = withMessages.filter((e) => has(e, "snapshot")).at(-1)!.event;
+      assert.equal(last.case === "snapshot" && last.value.calls.length, 1, "the resync carries the recent call");
     } finally {
       a.close();
       b.close();
@@ -77,19 +80,65 @@ describe("admin event stream in the extension host", () => {
     const hub2 = new AdminHub();
     let d2 = await startDashboard({ hub: hub2 });
     const port = d2.port;
-    const events: AdminEvent[] = [];
+    const events: Event[] = [];
     const stream = new AdminEventStream({ url: d2.url, messages: false, onEvent: (e) => events.push(e), retryMs: 50 });
     try {
       await until(() => events.length === 1, "the first snapshot");
       await d2.close();
       hub2.publish({ type: "instanceRegistered", instance: { id: "late", service: "x.Y" } });
       d2 = await startDashboard({ hub: hub2, port });
-      await until(() => events.filter((e) => e.snapshot).length === 2, "a snapshot after reconnecting");
-      assert.equal(events.at(-1)?.snapshot?.instances?.[0]?.id, "late");
+      await until(() => events.filter((e) => e.event.case === "snapshot").length === 2, "a snapshot after reconnecting");
+      const last = events.at(-1)!.event;
+      assert.equal(last.case === "snapshot" && last.value.instances[0]?.id, "late");
     } finally {
       stream.close();
       await d2.close();
       hub2.close();
+    }
+  });
+
+  it("decodes only the kinds asked for, and hands the panel the router's JSON unchanged", async () => {
+    const decoded: Event[] = [];
+    const raw: JsonObject[] = [];
+    const batches: JsonObject[][] = [];
+    const stream = new AdminEventStream({
+      url: dashboard.url,
+      messages: true,
+      kinds: ["snapshot", "instanceRegistered"],
+      onEvent: (e) => decoded.push(e),
+      onJson: (j) => raw.push(j),
+      onJsonBatch: (b) => batches.push(b),
+    });
+    try {
+      await until(() => decoded.length === 1 && hub.watcherCount >= 1, "the snapshot");
+      hub.publish({ type: "callStarted", callId: 7, method: "/demo.v1.Echo/Say", instanceId: "b" });
+      hub.publish({ type: "instanceRegistered", instance: { id: "c", service: "demo.v1.Echo" } });
+      await until(() => decoded.length === 2, "instance c");
+      assert.deepEqual(decoded.map((e) => e.event.case), ["snapshot", "instanceRegistered"]);
+      // The page gets every event, as proto3 JSON (what the web dashboard reads from /events).
+      const started = raw.find((j) => j.callStarted) as { callStarted: { callId: string; method: string } } | undefined;
+      assert.equal(started?.callStarted.method, "/demo.v1.Echo/Say");
+      assert.equal(started?.callStarted.callId, "7");
+      // The same events, in the batches the router sent them in (what the panel posts).
+      assert.deepEqual(batches.flat(), raw);
+    } finally {
+      stream.close();
+      hub.publish({ type: "instanceDeregistered", instance: { id: "c", service: "demo.v1.Echo" } });
+    }
+  });
+
+  it("counts instances per service for the status bar and the code lenses", async () => {
+    const w = watchRouterState(dashboard.url);
+    try {
+      assert.equal(w.state.counts(), undefined, "unknown before the snapshot");
+      await until(() => w.state.counts() !== undefined, "the snapshot");
+      const before = w.state.counts()!["demo.v1.Echo"]!;
+      hub.publish({ type: "instanceRegistered", instance: { id: "d", service: "demo.v1.Echo" } });
+      await until(() => w.state.counts()!["demo.v1.Echo"] === before + 1, "instance d counted");
+      hub.publish({ type: "instanceDeregistered", instance: { id: "d", service: "demo.v1.Echo" } });
+      await until(() => w.state.counts()!["demo.v1.Echo"] === before, "instance d gone");
+    } finally {
+      w.close();
     }
   });
 });

@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { unzipSync } from "fflate";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./codeServer.js";
+import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./code-server.js";
 
 const STEP_MS = 120_000;
 const resultsDir = path.join(repoRoot, "test-results");

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, repoRoot, startCodeServer, type CodeServer } from "./codeServer.js";
+import { buildVsix, codeServerPath, repoRoot, startCodeServer, type CodeServer } from "./code-server.js";
 
 const STEP_MS = 120_000;
 const resultsDir = path.join(repoRoot, "test-results");

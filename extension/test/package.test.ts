@@ -11,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { unzipSync } from "fflate";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { spawnSync } from "node:child_process";
-import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./codeServer.js";
+import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./code-server.js";
 
 interface Packager {
   TARGETS: string[];

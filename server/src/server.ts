@@ -324,7 +324,6 @@ export function startServer(connection: Connection): void {
       m.generated && sameVersions(m.generated.versions, versions) ? mergeDiagnostics(m.compiled.diagnostics, m.generated.diagnostics) : m.compiled.diagnostics;
     const settings = await settingsFor(m.module.folder);
     const byFile = new Map<string, LspDiagnostic[]>();
-    {
       for (const d of diagnostics) {
         // Beside the Buf extension, compile errors would show twice: the user turns ours off.
         // What only grpcrouter knows (routing options, generation) always shows.
@@ -344,7 +343,6 @@ export function startServer(connection: Connection): void {
           byFile.set(file, list);
         }
       }
-    }
     // buf lint and buf breaking findings, on the files they name; a failure of buf itself (a
     // bad buf.yaml, an unknown git ref) goes on the open files, like other general problems.
     for (const f of m.checks ?? []) {

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { CodeAction, Diagnostic } from "vscode-languageserver-protocol";
-import { copyFixture, pathToFileURL, removeDir, TestClient } from "./lspClient.js";
+import { copyFixture, removeDir, TestClient } from "./lspClient.js";
 import { applyEdits, find } from "./textEdits.js";
 
 const msg = (d: Diagnostic) => (typeof d.message === "string" ? d.message : d.message.value);

@@ -37,7 +37,6 @@ describe("language server over stdio", () => {
   let orders: string;
   let money: string;
   let text: string;
-  const out = () => path.join(ws, "proto", "gen");
 
   before(async () => {
     ws = copyFixture("editor-workspace");

@@ -176,7 +176,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   health.addTo(server);
   // The Admin service streams every call's metadata and bodies: on a port other machines can
   // reach it is opt-in. The dashboard (loopback only) does not need it.
-  if (isLoopbackHost(options.host) || options.publicAdmin) addAdminService(server, hub);
+  if (isLoopbackHost(options.host) || options.publicAdmin) addAdminService(server, hub, { onRequest: (method) => metrics?.countAdminRequest(method) });
   else log(`grpcrouter.v1.Admin is not served on ${options.host} (it shows call metadata and bodies); --public-admin serves it`);
 
   const routed = new Map<string, Routed>();
@@ -460,7 +460,7 @@ export const serveCommand: Command = {
     "                    bridges behind proxies that speak HTTP/1.1 only); HTTP/2 only",
     "  --log-format F    text (default) or json: one JSON object per log line",
     "  --audit-log FILE  append an audit record (JSON line) for every registration, refusal,",
-    "                    departure and config change to FILE",
+    "                    departure, config change and operator action (Admin Act, Replay) to FILE",
     ...serveSecurityDetails,
     "",
     "The router also serves grpc.reflection (v1, v1alpha), grpc.health.v1 and, on a loopback",

@@ -2,23 +2,25 @@
 // activate() calls `activateDebug(context)` once; everything here is disposed with it.
 import * as vscode from "vscode";
 import { DEBUG_TYPE, GrpcrouterConfigurationProvider, routerSessionInfo } from "./launch.js";
-import { RouterModel } from "./model.js";
+import { AdminEventStream, ROUTER_STATE_KINDS, RouterState } from "../admin-client.js";
 import { DebugPanel } from "./panel.js";
-import { AdminEventStream } from "./sse.js";
 import { RouterTreeProvider } from "./tree.js";
 
 export function activateDebug(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel("gRPC Router Debug");
-  const model = new RouterModel();
+  const model = new RouterState();
   const tree = new RouterTreeProvider(model);
   const panel = new DebugPanel(context.globalStorageUri.fsPath);
   let watched: { session: vscode.DebugSession | undefined; stream: AdminEventStream } | undefined;
+  /** The router "Start Router" runs, watched whenever no debug session's router is. */
+  let standing: { adminUrl: string; address: string } | undefined;
 
   /** Points the panel and the Router view at the dashboard of the router at `address`. */
   const watchRouter = (adminUrl: string, address: string, owner: vscode.DebugSession | undefined) => {
     watched?.stream.close();
-    // The tree needs instances only: no message events.
-    const stream = new AdminEventStream({ url: adminUrl, messages: false, onEvent: (ev) => model.apply(ev) });
+    model.reset();
+    // The tree needs the snapshot and instances only: no message events, nothing else decoded.
+    const stream = new AdminEventStream({ url: adminUrl, messages: false, kinds: ROUTER_STATE_KINDS, onEvent: (ev) => model.apply(ev) });
     watched = { session: owner, stream };
     panel.setTarget(adminUrl, `Router ${address}`);
     void vscode.commands.executeCommand("setContext", "grpcrouter.routerRunning", true);
@@ -46,14 +48,19 @@ export function activateDebug(context: vscode.ExtensionContext): void {
       if (info.openPanel) panel.show(true);
     }),
     vscode.debug.onDidTerminateDebugSession((session) => {
-      if (watched?.session === session) stopWatching();
+      if (watched?.session !== session) return;
+      stopWatching();
+      if (standing) watchRouter(standing.adminUrl, standing.address, undefined);
     }),
     vscode.commands.registerCommand("grpcrouter.openDebugPanel", () => panel.show(false)),
-    // For routers started otherwise (the "Start Router" command): watch this one's dashboard
-    // (`http://127.0.0.1:<admin-port>/`, which `grpcrouter serve` prints), or stop with no args.
+    // For routers started otherwise (the "Start Router" command runs this with the router it
+    // started): watch this one's dashboard (`http://127.0.0.1:<admin-port>/`, which `grpcrouter
+    // serve` prints), or with no args stop watching it. A debug session's router comes first.
     vscode.commands.registerCommand("grpcrouter.watchRouter", (adminUrl?: string, address?: string) => {
-      if (!adminUrl) return stopWatching();
-      watchRouter(adminUrl, address ?? adminUrl, undefined);
+      standing = adminUrl ? { adminUrl, address: address ?? adminUrl } : undefined;
+      if (watched?.session) return;
+      if (!standing) return watched ? stopWatching() : undefined;
+      watchRouter(standing.adminUrl, standing.address, undefined);
     }),
     { dispose: () => watched?.stream.close() },
   );

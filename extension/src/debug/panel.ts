@@ -8,7 +8,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { DASHBOARD_ASSETS, dashboardWebviewHtml } from "@grpcrouter/runtime/dashboard-assets";
 import * as vscode from "vscode";
-import { AdminEventStream } from "./sse.js";
+import { AdminEventStream } from "../admin-client.js";
 
 /**
  * Writes the dashboard's files (embedded in the runtime, the same the router serves) into
@@ -27,6 +27,15 @@ export function writeUiFiles(dir: string): string {
     if (current !== text) writeFileSync(file, text);
   }
   return dir;
+}
+
+/** What the page posts (ui/sources.js documents the protocol). */
+interface PageMessage {
+  type?: string;
+  fileName?: string;
+  text?: string;
+  id?: number;
+  request?: unknown;
 }
 
 export class DebugPanel implements vscode.Disposable {
@@ -75,7 +84,7 @@ export class DebugPanel implements vscode.Disposable {
       { enableScripts: true, localResourceRoots: [root] },
     );
     panel.webview.html = dashboardWebviewHtml({ assetBase: panel.webview.asWebviewUri(root).toString(), cspSource: panel.webview.cspSource });
-    panel.webview.onDidReceiveMessage((msg: { type?: string; fileName?: string; text?: string }) => this.#onMessage(msg));
+    panel.webview.onDidReceiveMessage((msg: PageMessage) => this.#onMessage(msg));
     panel.onDidChangeViewState(() => {
       // A hidden webview drops what it is sent: stop reading until its page asks again.
       if (!panel.visible) {
@@ -103,13 +112,23 @@ export class DebugPanel implements vscode.Disposable {
     this.#stream = new AdminEventStream({
       url: this.#url,
       messages: true,
-      onEvent: (event) => void panel.webview.postMessage({ type: "event", event }),
+      // The page reads proto3 JSON: events go to it as the router sent them, undecoded, in
+      // the batches they came in (one message per batch: see ui/sources.js).
+      onJsonBatch: (events) => void panel.webview.postMessage({ type: "events", events }),
       onState: (state, text) => void panel.webview.postMessage({ type: "status", state, text }),
     });
   }
 
-  async #onMessage(msg: { type?: string; fileName?: string; text?: string }): Promise<void> {
+  async #onMessage(msg: PageMessage): Promise<void> {
     switch (msg.type) {
+      case "act":
+      case "replay": {
+        // The page's operator actions go to the dashboard's own endpoints, which check the
+        // caller (loopback) and the request exactly as they do for the browser.
+        const reply = await this.#post(msg.type === "act" ? "action" : "replay", msg.request);
+        void this.#panel?.webview.postMessage({ type: "reply", id: msg.id, ...reply });
+        return;
+      }
       case "ready":
         return this.#watch();
       case "resync":
@@ -129,6 +148,21 @@ export class DebugPanel implements vscode.Disposable {
         void vscode.window.showInformationMessage(`gRPC Router: calls exported to ${vscode.workspace.asRelativePath(target)}`);
         return;
       }
+    }
+  }
+
+  async #post(endpoint: string, request: unknown): Promise<{ ok: true; result: unknown } | { ok: false; error: string }> {
+    if (!this.#url) return { ok: false, error: "no router runs" };
+    try {
+      const res = await fetch(new URL(endpoint, this.#url), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(request ?? {}),
+      });
+      const answer = (await res.json().catch(() => ({}))) as { error?: string };
+      return res.ok ? { ok: true, result: answer } : { ok: false, error: answer.error ?? `HTTP ${res.status}` };
+    } catch (e) {
+      return { ok: false, error: `the router's dashboard did not answer: ${(e as Error).message}` };
     }
   }
 

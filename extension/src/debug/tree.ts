@@ -1,17 +1,16 @@
 // The "Router" view in the Run and Debug side bar: services → instances of the router the
 // current grpcrouter debug session runs, live from its admin event stream.
 import * as vscode from "vscode";
-import { healthText, type RouterModel, type ServiceNode } from "./model.js";
-import type { AdminInstance } from "./sse.js";
+import { healthText, type Instance, type RouterState, type ServiceNode } from "../admin-client.js";
 
-type Node = { kind: "service"; service: ServiceNode } | { kind: "instance"; instance: AdminInstance };
+type Node = { kind: "service"; service: ServiceNode } | { kind: "instance"; instance: Instance };
 
 export class RouterTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
   readonly #changed = new vscode.EventEmitter<Node | undefined>();
   readonly onDidChangeTreeData = this.#changed.event;
   readonly #sub: { dispose(): void };
 
-  constructor(private readonly model: RouterModel) {
+  constructor(private readonly model: RouterState) {
     this.#sub = model.onChange(() => this.#changed.fire(undefined));
   }
 
@@ -36,14 +35,14 @@ export class RouterTreeProvider implements vscode.TreeDataProvider<Node>, vscode
     const health = healthText(i.health);
     const item = new vscode.TreeItem(i.id, vscode.TreeItemCollapsibleState.None);
     item.id = `instance:${i.service}:${i.id}`;
-    const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0}/${i.maxConcurrentCalls}` : `${i.inFlightCalls ?? 0}`;
+    const load = i.maxConcurrentCalls ? `${i.inFlightCalls}/${i.maxConcurrentCalls}` : `${i.inFlightCalls}`;
     item.description = `${health} · ${load} in flight${i.address ? ` · ${i.address}` : ""}`;
     item.iconPath = new vscode.ThemeIcon(
       health === "serving" ? "pass" : health === "draining" ? "warning" : "error",
       new vscode.ThemeColor(health === "serving" ? "testing.iconPassed" : health === "draining" ? "editorWarning.foreground" : "errorForeground"),
     );
-    const labels = Object.entries(i.labels ?? {}).map(([k, v]) => `${k}=${v}`);
-    item.tooltip = [`${i.id} (${i.service})`, `health: ${health}`, `streams: ${i.streams ?? 0}`, labels.length ? `labels: ${labels.join(", ")}` : ""].filter(Boolean).join("\n");
+    const labels = Object.entries(i.labels).map(([k, v]) => `${k}=${v}`);
+    item.tooltip = [`${i.id} (${i.service})`, `health: ${health}`, `streams: ${i.streams}`, labels.length ? `labels: ${labels.join(", ")}` : ""].filter(Boolean).join("\n");
     item.contextValue = "grpcrouter.instance";
     return item;
   }

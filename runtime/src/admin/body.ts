@@ -42,9 +42,9 @@ export class BodyDecoder {
     return this.describe !== undefined;
   }
 
-  decode(method: string, direction: "request" | "response", payload: Uint8Array | undefined): DecodedBody {
-    if (!this.describe) return { json: "", truncated: false, error: "no schema resolver configured" };
-    if (payload === undefined) return { json: "", truncated: false, error: "body not captured" };
+  /** The method's schemas, resolved once (undefined: no resolver, or it does not know the method). */
+  schemasOf(method: string): { input: DescMessage; output: DescMessage } | undefined {
+    if (!this.describe) return undefined;
     let schemas = this.schemas.get(method);
     if (!this.schemas.has(method)) {
       try {
@@ -55,6 +55,13 @@ export class BodyDecoder {
       }
       this.schemas.set(method, schemas);
     }
+    return schemas;
+  }
+
+  decode(method: string, direction: "request" | "response", payload: Uint8Array | undefined): DecodedBody {
+    if (!this.describe) return { json: "", truncated: false, error: "no schema resolver configured" };
+    if (payload === undefined) return { json: "", truncated: false, error: "body not captured" };
+    const schemas = this.schemasOf(method);
     if (!schemas) return { json: "", truncated: false, error: `no schema for ${method}` };
     const desc = direction === "request" ? schemas.input : schemas.output;
     let json: string;

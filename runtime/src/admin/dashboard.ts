@@ -1,13 +1,16 @@
 // The router's web dashboard on node:http: the UI at `/` (the files of ./ui, embedded in
 // ui-assets.ts so any bundle serves them), the live event stream at `/events` (Server-Sent
-// Events, one admin Event as proto3 JSON per message, the snapshot first),
+// Events, one admin Event as proto3 JSON per message, the snapshot first; with `batch=1` a
+// JSON array of the Events queued at that moment per message),
 // `/snapshot.json`, and `/metrics` for Prometheus when given metrics (createRouterMetrics).
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { toJsonString } from "@bufbuild/protobuf";
-import { EventSchema, SnapshotSchema, type Event } from "../gen/grpcrouter/v1/admin_pb.js";
+import { create, toJsonString } from "@bufbuild/protobuf";
+import { ActionRequestSchema, EventSchema, SnapshotSchema, type Event } from "../gen/grpcrouter/v1/admin_pb.js";
+import { ActionError, actionKindOf, adminCallerRefusal } from "./actions.js";
+import { replayCall } from "./replay.js";
 import { DASHBOARD_ASSETS } from "./ui-assets.js";
 import { listenHttp } from "../http/listen.js";
 import { expectedHosts, hostRefusal } from "./host-check.js";
@@ -60,9 +63,9 @@ export function dashboardUiDir(): string {
   return path.join(fromDist, "ui");
 }
 
-/** The CSP the dashboard page is served with: nothing inline, nothing from elsewhere. */
+/** The CSP the dashboard page is served with: nothing inline, nothing from elsewhere (the codicon font is a data: URL in codicons.css). */
 export const DASHBOARD_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; font-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -80,6 +83,43 @@ function eventJson(ev: Event): string {
     jsonCache.set(ev, json);
   }
   return json;
+}
+
+const OPERATOR_BODY_LIMIT = 8 * 1024 * 1024;
+const HTTP_STATUS: Record<ActionError["code"], number> = { INVALID_ARGUMENT: 400, NOT_FOUND: 404, PERMISSION_DENIED: 403, FAILED_PRECONDITION: 409, UNAVAILABLE: 503 };
+
+function stringField(body: Record<string, unknown>, name: string): string {
+  const v = body[name];
+  if (v === undefined) return "";
+  if (typeof v !== "string") throw new ActionError("INVALID_ARGUMENT", `${name}: expected a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** A JSON object body of at most `limit` bytes. */
+function readJson(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new Error(`the body is larger than ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("error", reject);
+    req.on("end", () => {
+      try {
+        const v: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("expected a JSON object");
+        resolve(v as Record<string, unknown>);
+      } catch (e) {
+        reject(new Error(`the body is not JSON: ${(e as Error).message}`));
+      }
+    });
+  });
 }
 
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
@@ -114,11 +154,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       res.writeHead(403, { "content-type": "text/plain" }).end(`forbidden: ${refusal}\n`);
       return;
     }
+    const url = new URL(req.url ?? "/", "http://dashboard.local");
+    if (url.pathname === "/action" || url.pathname === "/replay") {
+      if (req.method !== "POST") {
+        res.writeHead(405, { allow: "POST" }).end();
+        return;
+      }
+      void serveOperator(url.pathname, req, res);
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
     }
-    const url = new URL(req.url ?? "/", "http://dashboard.local");
     if (url.pathname === "/events") return serveEvents(url, req, res);
     if (url.pathname === "/metrics" && options.metrics) return serveMetrics(options.metrics, req, res);
     if (url.pathname === "/snapshot.json") {
@@ -141,11 +189,62 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     res.end(req.method === "HEAD" ? undefined : file.body);
   }
 
+  /**
+   * POST /action and /replay: operators' actions from the page (JSON in, JSON out). The Host
+   * and Origin checks above keep other sites out; a JSON content type cannot be sent across
+   * origins without a CORS preflight, which is never answered; and the caller must be on this
+   * machine, as for the Admin service without mTLS.
+   */
+  async function serveOperator(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const reply = (status: number, body: object) => {
+      if (res.headersSent) return;
+      res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" }).end(JSON.stringify(body));
+    };
+    const peer = req.socket.remoteAddress ?? "";
+    const refusal = adminCallerRefusal(peer, undefined);
+    if (refusal !== undefined) return reply(403, { code: "PERMISSION_DENIED", error: refusal });
+    if (!/^application\/json(;|$)/i.test(req.headers["content-type"] ?? "")) return reply(415, { code: "INVALID_ARGUMENT", error: "send the action as application/json" });
+    let body: Record<string, unknown>;
+    try {
+      body = await readJson(req, OPERATOR_BODY_LIMIT);
+    } catch (e) {
+      return reply(400, { code: "INVALID_ARGUMENT", error: (e as Error).message });
+    }
+    const actor = `dashboard (${peer})`;
+    try {
+      if (path === "/action") {
+        const kind = actionKindOf(body.kind);
+        if (kind === undefined) throw new ActionError("INVALID_ARGUMENT", `kind: expected drain, undrain, eject, restore, setWeight, pause or resume, got ${JSON.stringify(body.kind)}`);
+        const request = create(ActionRequestSchema, {
+          kind,
+          service: stringField(body, "service"),
+          instanceId: stringField(body, "instanceId"),
+          weight: typeof body.weight === "number" ? body.weight : 0,
+          note: stringField(body, "note"),
+        });
+        return reply(200, { summary: hub.actions.act(request, actor) });
+      }
+      const callId = typeof body.callId === "string" && /^\d{1,20}$/.test(body.callId) ? BigInt(body.callId) : undefined;
+      if (callId === undefined) throw new ActionError("INVALID_ARGUMENT", `callId: expected a call id as a decimal string, got ${JSON.stringify(body.callId)}`);
+      const requestsJson = body.requestsJson ?? [];
+      if (!Array.isArray(requestsJson) || !requestsJson.every((r) => typeof r === "string")) throw new ActionError("INVALID_ARGUMENT", "requestsJson: expected an array of JSON texts");
+      const r = await replayCall(hub, { callId, requestsJson }, actor);
+      return reply(200, { callId: String(r.callId), code: r.code, message: r.message, responsesJson: r.responsesJson });
+    } catch (e) {
+      if (e instanceof ActionError) return reply(HTTP_STATUS[e.code], { code: e.code, error: e.message });
+      return reply(500, { code: "INTERNAL", error: (e as Error)?.message ?? String(e) });
+    }
+  }
+
   function serveEvents(url: URL, req: IncomingMessage, res: ServerResponse): void {
     const flag = (name: string, dflt: boolean) => {
       const v = url.searchParams.get(name);
       return v === null ? dflt : v !== "0" && v !== "false";
     };
+    // A browser dispatches each SSE message as a task of its own: at thousands of calls a
+    // second, one message per event costs a page more than drawing does. Batched, a message
+    // carries what was queued (at most ~64 KiB), so a burst is a few messages.
+    const batch = flag("batch", false);
     const watcher = hub.watch({
       includeMessages: flag("messages", true),
       includeBodies: flag("bodies", true),
@@ -177,8 +276,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         // task must stay short for the page to keep drawing at thousands of calls a second.
         let chunk = "";
         for (let ev = watcher.take(); ev; ev = chunk.length < 1 << 16 ? watcher.take() : undefined) {
-          chunk += `data: ${eventJson(ev)}\n\n`;
+          if (!batch) chunk += `data: ${eventJson(ev)}\n\n`;
+          else chunk += (chunk ? "," : "data: [") + eventJson(ev);
         }
+        if (batch && chunk) chunk += "]\n\n";
         if (chunk && !res.write(chunk)) {
           await new Promise<void>((resolve) => {
             const done = () => {

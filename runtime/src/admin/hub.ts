@@ -5,6 +5,8 @@
 import { clone, create, type Registry } from "@bufbuild/protobuf";
 import { timestampFromMs, type Duration } from "@bufbuild/protobuf/wkt";
 import {
+  CallDecision_Kind,
+  CallDecisionSchema,
   CallEndedSchema,
   CallHeadersSchema,
   CallMessage_Direction,
@@ -19,6 +21,8 @@ import {
   StatsPointSchema,
   StatsSeriesSchema,
   StatsTickSchema,
+  type Action,
+  type CallDecision,
   type CallEnded,
   type CallHeaders,
   type CallMessage,
@@ -29,6 +33,7 @@ import {
   type ServiceInfo,
   type Snapshot,
 } from "../gen/grpcrouter/v1/admin_pb.js";
+import { AdminActions } from "./actions.js";
 import { BodyDecoder, type DecodedBody, type DescribeMethod } from "./body.js";
 import { CallStats } from "./call-stats.js";
 import { MetadataRedactor, type MetadataInput } from "./metadata.js";
@@ -51,6 +56,10 @@ export interface InstanceInfo {
   health?: HealthInput;
   registeredAt?: Date;
   description?: string;
+  /** An operator drained or ejected it, or set its weight (Admin Act). */
+  operatorDrained?: boolean;
+  operatorEjected?: boolean;
+  operatorWeight?: boolean;
 }
 
 /** What the router publishes. In-flight counts per instance are kept by the hub itself. */
@@ -70,6 +79,26 @@ export type HubEvent =
       instanceId?: string;
       /** Why this instance: the balancer and the routing key, in words. */
       reason?: string;
+      /** Waited for an instance or a slot before the first attempt. */
+      queuedMs?: number;
+      /** The balancing strategy, in words. */
+      policy?: string;
+      routingKey?: string;
+      time?: Date;
+    }
+  | {
+      /** A later attempt, a retry, the router's refusal, an ejection (see admin.proto CallDecision). */
+      type: "callDecision";
+      callId: CallId;
+      decision: {
+        kind: "attempt" | "retry" | "refused" | "ejected";
+        attempt: number;
+        instanceId?: string;
+        reason: string;
+        queuedMs?: number;
+        code?: number;
+        backoffMs?: number;
+      };
       time?: Date;
     }
   | { type: "callHeaders"; callId: CallId; metadata?: MetadataInput }
@@ -149,7 +178,12 @@ interface CallState {
   readonly id: bigint;
   readonly method: string;
   readonly service: string;
-  readonly instanceKey: string | undefined;
+  /** The instance of the current attempt (a retry elsewhere moves it). */
+  instanceKey: string | undefined;
+  instanceId: string;
+  /** Kept for a replay: the request metadata as the router got it (not redacted). */
+  readonly rawMetadata: MetadataInput | undefined;
+  readonly decisions: CallDecision[];
   readonly startMs: number;
   readonly startPerf: number;
   readonly started: CallStarted;
@@ -173,6 +207,15 @@ function serviceOf(method: string): string {
   const m = /^\/?([^/]+)\//.exec(method);
   return m ? m[1]! : "";
 }
+
+const DECISION_KINDS = {
+  attempt: CallDecision_Kind.ATTEMPT,
+  retry: CallDecision_Kind.RETRY,
+  refused: CallDecision_Kind.REFUSED,
+  ejected: CallDecision_Kind.EJECTED,
+} as const;
+const MAX_DECISIONS = 32;
+const RECENT_ACTIONS = 50;
 
 /** Bounds of the messages held for calls not started yet. */
 const EARLY_CALLS = 1024;
@@ -199,6 +242,9 @@ export class AdminHub {
   private services: ServiceInfo[] = [];
 
   private readonly instances = new Map<string, Instance>();
+  /** Operators' actions (drain, eject, weight, pause) and replays, for the Admin service and the dashboard. */
+  readonly actions = new AdminActions((action) => this.publishAction(action));
+  private readonly recentActions: Action[] = [];
   private readonly inFlightPerInstance = new Map<string, number>();
   private readonly calls = new Map<bigint, CallState>();
   /** Messages published before their call's callStarted, by call id (see callMessage). */
@@ -313,6 +359,8 @@ export class AdminHub {
         return this.callMessage(event);
       case "callEnded":
         return this.endCall(event);
+      case "callDecision":
+        return this.callDecision(event);
     }
   }
 
@@ -334,13 +382,14 @@ export class AdminHub {
           ended: c.ended,
           messages: withMessages ? c.messages.map((m) => this.messageOf(m, m.payload, withBodies)) : [],
           messagesOmitted: withMessages ? c.omitted : c.omitted + c.messages.length,
+          decisions: c.decisions,
         }),
       );
     }
     return create(SnapshotSchema, {
       routerId: this.routerId,
       routerAddress: this.routerAddress,
-      services: this.services.filter((s) => keep(s.name)),
+      services: this.services.filter((s) => keep(s.name)).map((s) => (this.actions.isPaused(s.name) ? { ...s, paused: true } : s)),
       instances,
       callsInFlight: inFlight.map((c) => c.started),
       calls: records,
@@ -348,6 +397,7 @@ export class AdminHub {
         .history(Date.now())
         .filter((h) => keep(h.service))
         .map((h) => create(StatsSeriesSchema, { ...h, firstSecond: BigInt(h.firstSecond) })),
+      actions: this.recentActions.filter((a) => keep(a.service)),
     });
   }
 
@@ -453,6 +503,9 @@ export class AdminHub {
     else if (isNew) inst.health = Instance_Health.SERVING;
     if (info.registeredAt !== undefined) inst.registeredAt = timestampFromMs(info.registeredAt.getTime());
     if (info.description !== undefined) inst.description = info.description;
+    if (info.operatorDrained !== undefined) inst.operatorDrained = info.operatorDrained;
+    if (info.operatorEjected !== undefined) inst.operatorEjected = info.operatorEjected;
+    if (info.operatorWeight !== undefined) inst.operatorWeight = info.operatorWeight;
     inst.inFlightCalls = this.inFlightPerInstance.get(key) ?? 0;
     if (this.watchers.size === 0) return;
     const snap = clone(InstanceSchema, inst);
@@ -492,6 +545,9 @@ export class AdminHub {
       reason: e.reason ?? "",
       time: timestampFromMs(startMs),
       kind: e.kind ?? "",
+      queuedMs: Math.round(e.queuedMs ?? 0),
+      policy: e.policy ?? "",
+      routingKey: e.routingKey ?? "",
     });
     const instKey = e.instanceId ? instanceKey(service, e.instanceId) : undefined;
     this.calls.set(id, {
@@ -499,6 +555,9 @@ export class AdminHub {
       method: e.method,
       service,
       instanceKey: instKey,
+      instanceId: e.instanceId ?? "",
+      rawMetadata: e.metadata,
+      decisions: [],
       startMs,
       startPerf: performance.now(),
       started,
@@ -593,7 +652,7 @@ export class AdminHub {
       responses: e.responses ?? call?.responses ?? 0,
     });
     if (call) {
-      this.stats.record(call.service, call.started.instanceId, durationMs, e.code, endMs);
+      this.stats.record(call.service, call.instanceId, durationMs, e.code, endMs);
       if (!this.statsTimer) {
         this.statsTimer = setInterval(() => this.tickStats(), 1000);
         this.statsTimer.unref();
@@ -604,6 +663,58 @@ export class AdminHub {
       this.remember(call);
     }
     if (this.watchers.size > 0) this.fanOut(call?.service ?? "", false, { case: "callEnded", value: ended }, endMs);
+  }
+
+  private callDecision(e: Extract<HubEvent, { type: "callDecision" }>): void {
+    const call = this.calls.get(BigInt(e.callId));
+    if (!call) return;
+    const d = e.decision;
+    const timeMs = e.time?.getTime() ?? Date.now();
+    const decision = create(CallDecisionSchema, {
+      callId: call.id,
+      time: timestampFromMs(timeMs),
+      kind: DECISION_KINDS[d.kind],
+      attempt: d.attempt,
+      instanceId: d.instanceId ?? "",
+      reason: d.reason,
+      queuedMs: Math.round(d.queuedMs ?? 0),
+      code: d.code ?? 0,
+      backoffMs: Math.round(d.backoffMs ?? 0),
+    });
+    // Bounded: a call's attempts are bounded by the retry rule, but a record must be too.
+    if (call.decisions.length < MAX_DECISIONS) call.decisions.push(decision);
+    if (d.kind === "attempt" && d.instanceId) {
+      // The call now runs on another instance: its in-flight count and statistics follow it.
+      this.bumpInFlight(call.instanceKey, -1);
+      call.instanceKey = instanceKey(call.service, d.instanceId);
+      call.instanceId = d.instanceId;
+      this.bumpInFlight(call.instanceKey, +1);
+    }
+    if (this.watchers.size > 0) this.fanOut(call.service, false, { case: "callDecision", value: decision }, timeMs);
+  }
+
+  private publishAction(action: Action): void {
+    action.time = timestampFromMs(Date.now());
+    this.recentActions.push(action);
+    if (this.recentActions.length > RECENT_ACTIONS) this.recentActions.shift();
+    if (this.watchers.size > 0) this.fanOut(action.service, false, { case: "action", value: action });
+  }
+
+  /**
+   * What a replay needs of a recorded call (in flight or among the recent ones): its method,
+   * kind, metadata as received, and the request bodies kept (undefined when any is missing).
+   */
+  recordedCall(id: bigint): { method: string; kind: string; metadata: MetadataInput | undefined; redacted: (key: string) => boolean; requests: Uint8Array[] | undefined } | undefined {
+    const call = this.calls.get(id) ?? this.recent.find((c) => c.id === id);
+    if (!call) return undefined;
+    const reqs = call.messages.filter((m) => m.direction === "request");
+    const complete = reqs.length === call.requests && call.omitted === 0 && reqs.every((m) => m.payload !== undefined);
+    return { method: call.method, kind: call.started.kind, metadata: call.rawMetadata, redacted: (key) => this.redactor.isRedacted(key), requests: complete ? reqs.map((m) => m.payload!) : undefined };
+  }
+
+  /** The request and response schemas of a method, through the hub's `describe` (undefined without one). */
+  schemasOf(method: string): ReturnType<DescribeMethod> {
+    return this.decoder.schemasOf(method);
   }
 
   /** Keeps an ended call in the bounded ring, releasing the body bytes of what falls out. */

@@ -3,7 +3,7 @@
 // limits bound how fast records can come). Principals appear as the router knows them
 // (certificate names, a digest of the credentials), never as secrets.
 
-export type AuditKind = "registered" | "refused" | "turnedAway" | "deregistered" | "configChanged";
+export type AuditKind = "registered" | "refused" | "turnedAway" | "deregistered" | "configChanged" | "operatorAction";
 
 export interface AuditEvent {
   kind: AuditKind;
@@ -17,6 +17,8 @@ export interface AuditEvent {
   /** configChanged: the file and what changed in words. */
   file?: string;
   detail?: string;
+  /** operatorAction: drain, undrain, eject, restore, set weight, pause, resume, replay. */
+  action?: string;
 }
 
 export type AuditSink = (event: AuditEvent) => void;

@@ -32,6 +32,8 @@ export interface MetricsSource {
 
 export interface RouterMetrics extends MetricsSource {
   readonly registry: Registry;
+  /** Counts one request to the Admin service (`addAdminService(…, { onRequest })`) by method. */
+  countAdminRequest(method: string): void;
   /** Stops listening to the hub; the series stay registered with their last values. */
   close(): void;
 }
@@ -325,8 +327,17 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
   }
   const stop = hub.onEvent(onEvent);
 
+  // Who reads the router's state, and how: a client polling GetSnapshot shows here.
+  const adminRequests = new Counter({
+    name: `${prefix}admin_requests_total`,
+    help: "Requests to the grpcrouter.v1.Admin service by method.",
+    labelNames: ["method"],
+    registers,
+  });
+
   return {
     registry,
+    countAdminRequest: (method) => adminRequests.inc({ method }),
     get contentType() {
       return registry.contentType;
     },

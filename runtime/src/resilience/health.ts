@@ -128,6 +128,10 @@ export class InstanceHealth {
   /** @internal */ lastOk = true;
   private reported = HealthReport_Status.SERVING;
   private draining = false;
+  /** An operator's drain (Admin Act): like the instance's own, but undone by `setHeld`. */
+  private operatorDrained = false;
+  /** An operator's ejection: out of rotation until restored, no timer. */
+  private operatorEjected = false;
 
   constructor(
     private readonly monitor: HealthMonitor,
@@ -163,6 +167,35 @@ export class InstanceHealth {
     this.monitor.changed(this);
   }
 
+  /** An operator drains the instance (no new calls; calls in flight finish) or undoes it. */
+  setOperatorDrain(on: boolean): void {
+    if (this.operatorDrained === on) return;
+    this.operatorDrained = on;
+    this.monitor.changed(this);
+  }
+
+  /**
+   * An operator ejects the instance (until restored) or restores it: restoring also ends an
+   * outlier ejection now, with a clean failure count.
+   */
+  setOperatorEject(on: boolean): void {
+    if (!on && this.outlier.ejected) {
+      if (this.ejectionTimer) this.monitor.clock.clearTimeout(this.ejectionTimer);
+      this.ejectionTimer = undefined;
+      this.outlier.restore(this.monitor.clock.now());
+    }
+    this.operatorEjected = on;
+    this.monitor.changed(this);
+  }
+
+  get drainedByOperator(): boolean {
+    return this.operatorDrained;
+  }
+
+  get ejectedByOperator(): boolean {
+    return this.operatorEjected;
+  }
+
   /** How a call the instance received ended (a gRPC status code; 0 = OK). Failures in a
    *  row eject it; anything else resets the count. Do not report calls that never reached
    *  the instance, nor ones the client cancelled. */
@@ -173,12 +206,12 @@ export class InstanceHealth {
 
   /** May take calls, capacity aside: heard from, SERVING, not draining, not ejected. */
   get ok(): boolean {
-    return !this.removed && !this.draining && !this.stale && this.reported === HealthReport_Status.SERVING && !this.outlier.ejected;
+    return !this.removed && !this.draining && !this.operatorDrained && !this.operatorEjected && !this.stale && this.reported === HealthReport_Status.SERVING && !this.outlier.ejected;
   }
 
   get state(): HealthState {
-    if (this.draining) return "draining";
-    if (this.outlier.ejected) return "ejected";
+    if (this.draining || this.operatorDrained) return "draining";
+    if (this.outlier.ejected || this.operatorEjected) return "ejected";
     if (this.stale || this.reported !== HealthReport_Status.SERVING) return "not_serving";
     return "serving";
   }
@@ -188,6 +221,8 @@ export class InstanceHealth {
     const now = this.monitor.clock.now();
     const o = this.outlier;
     if (this.draining) return "draining";
+    if (this.operatorDrained) return "drained by an operator";
+    if (this.operatorEjected) return "ejected by an operator";
     if (o.ejected) return `ejected after ${o.consecutiveFailures} consecutive failures (last ${codeName(o.lastFailureCode)}), back in ${Math.ceil((o.ejectedUntil! - now) / 1000)} s`;
     if (this.stale) return `no heartbeat for ${Math.round((now - this.lastSeen) / 1000)} s`;
     if (this.reported !== HealthReport_Status.SERVING) return "the instance reported NOT_SERVING";

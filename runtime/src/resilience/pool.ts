@@ -127,6 +127,16 @@ export class PooledInstance {
     this.candidate.weight = weight;
   }
 
+  /** An operator's drain (true) or its undoing (false); queued calls move on at once. */
+  setOperatorDrain(on: boolean): void {
+    this.health.setOperatorDrain(on);
+  }
+
+  /** An operator's ejection (true) or restore (false, which also ends an outlier ejection). */
+  setOperatorEject(on: boolean): void {
+    this.health.setOperatorEject(on);
+  }
+
   /** A newer Hello with other labels: balancers regroup (subsets, splits) on the next pick. */
   setLabels(labels: Readonly<Record<string, string>>): void {
     (this.candidate as { labels: Readonly<Record<string, string>> }).labels = { ...labels };
@@ -552,10 +562,17 @@ export class InstancePool {
   finish(attempt: CallAttempt, call: PoolCall, result: AttemptResult): RetryDecision {
     const inst = attempt.instance;
     inst.candidate.outstanding--;
+    let ejected: string | undefined;
     if (!inst.removed) {
       // Outlier detection sees only calls the instance got and the client did not cancel
       // (a deadline that passed does count: a black-holed instance shows up that way).
-      if (result.delivered && !call.init.signal?.aborted) inst.health.recordResult(result.code);
+      if (result.delivered && !call.init.signal?.aborted) {
+        const out = inst.health.outlier;
+        const before = out.ejected;
+        inst.health.recordResult(result.code);
+        // This failure ejected the instance: the call's timeline says so.
+        if (!before && out.ejected) ejected = inst.health.reason;
+      }
       this.refresh(inst);
     }
     const finished = call.overReason(this.clock.now()) !== undefined || this.closed;
@@ -564,7 +581,7 @@ export class InstancePool {
       (call.tried ??= new Set()).add(inst.id);
       call.delayMs = decision.delayMs;
     }
-    return decision;
+    return ejected === undefined ? decision : { ...decision, ejected };
   }
 
   /** @internal Re-evaluates an instance after any change: flags, queue, waiters, events. */

@@ -104,6 +104,8 @@ export interface RetryDecision {
   delayMs: number;
   /** Why, in words, for logs and the debug panel. */
   reason: string;
+  /** Set when this attempt's failure ejected its instance: the ejection's reason, in words. */
+  ejected?: string;
 }
 
 export interface RetryState {

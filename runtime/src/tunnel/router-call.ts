@@ -38,6 +38,10 @@ export interface CallRoute {
   streamFor(attempt: CallAttempt): InstanceStream | undefined;
   /** Counts calls waiting for an instance (stats). */
   waiting(delta: 1 | -1): void;
+  /** Set while an operator has paused the service (Admin Act): why, in words. */
+  readonly paused: string | undefined;
+  /** The balancing strategy in words, for the call's record. */
+  policy(): string;
 }
 
 /**
@@ -56,8 +60,6 @@ export class RoutedCall {
   routingKey: string | undefined;
   /** The observer has seen `started`. */
   private announced = false;
-  /** Attempts after the first (moved unstarted, or retried). */
-  private retries = 0;
   readonly deadline: number;
   /** The pool's record of this call across attempts. */
   private poolCall: PoolCall | undefined;
@@ -67,6 +69,8 @@ export class RoutedCall {
   readonly abort = new AbortController();
   /** Why an undelivered call was not moved again (for its final message). */
   private undeliveredReason: string | undefined;
+  /** Why the router itself refused the call (rate limit, pause, no instance), for its record. */
+  private refusal: string | undefined;
   /** Reads a text header of the call, for balancers (pin, subset). */
   readonly metadataValue = (key: string): string | undefined => {
     const v = this.client.metadata.get(key)[0];
@@ -89,7 +93,6 @@ export class RoutedCall {
   private response: Buffer | undefined;
   private finished = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
-  private requestCount = 0;
   private responseCount = 0;
 
   constructor(
@@ -121,8 +124,10 @@ export class RoutedCall {
   start(): void {
     if (this.finished) return;
     if (this.ctx.closing) return this.fail(grpc.status.UNAVAILABLE, "grpcrouter: the router is shutting down");
+    const paused = this.route.paused;
+    if (paused !== undefined) return this.refuse(grpc.status.UNAVAILABLE, paused);
     const refused = this.route.admit(this);
-    if (refused !== undefined) return this.fail(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${refused}`);
+    if (refused !== undefined) return this.refuse(grpc.status.RESOURCE_EXHAUSTED, refused);
     this.poolCall = this.route.poolCall(this);
     this.nextAttempt();
   }
@@ -137,7 +142,7 @@ export class RoutedCall {
       },
       (e: unknown) => {
         this.route.waiting(-1);
-        if (e instanceof CallRejectedError) this.fail(e.code, `grpcrouter: ${e.details}`);
+        if (e instanceof CallRejectedError) this.refuse(e.code, e.details);
         else this.fail(grpc.status.INTERNAL, `grpcrouter: routing failed: ${(e as Error)?.message ?? e}`);
       },
     );
@@ -158,7 +163,8 @@ export class RoutedCall {
       return this.fail(grpc.status.UNAVAILABLE, `grpcrouter: ${this.method.path} could not be delivered: ${d.reason}`);
     }
     this.attempt = attempt;
-    this.announce(attempt.instance.id, attempt.pick.reason);
+    if (this.announced) this.ctx.observer.decision(this, { kind: "attempt", attempt: attempt.number, instanceId: attempt.instance.id, reason: attempt.pick.reason, queuedMs: attempt.waitedMs });
+    else this.announce(attempt.instance.id, attempt.pick.reason, attempt.waitedMs);
     stream.open(this);
   }
 
@@ -174,21 +180,35 @@ export class RoutedCall {
     // Leave the stream before the pool frees the slot, so the next call finds its room.
     this.leaveStream();
     const d = a.finish(result);
+    if (d.ejected !== undefined) this.noteEjection(a, d.ejected);
+    if (d.retry && this.announced) {
+      this.ctx.observer.decision(this, { kind: "retry", attempt: a.number, instanceId: a.instance.id, reason: d.reason, code: result.code, backoffMs: d.delayMs });
+    }
     if (!d.retry || this.ctx.closing) {
       if (!result.delivered && !d.retry) this.undeliveredReason = d.reason;
       return false;
     }
-    this.retries++;
     this.resetForRetry();
     this.nextAttempt();
     return true;
   }
 
-  /** `started` once per call (a retried call keeps its first record), then a single request. */
-  private announce(instanceId: string | undefined, reason: string | undefined): void {
+  /** The call's failure ejected its instance: its record says so. */
+  private noteEjection(a: CallAttempt, reason: string): void {
+    if (this.announced) this.ctx.observer.decision(this, { kind: "ejected", attempt: a.number, instanceId: a.instance.id, reason });
+  }
+
+  /** The router refuses the call itself (before or instead of any instance). */
+  private refuse(code: grpc.status, why: string): void {
+    this.refusal = why;
+    this.fail(code, `grpcrouter: ${why}`);
+  }
+
+  /** `started` once per call (later attempts are decisions), then a single request. */
+  private announce(instanceId: string | undefined, reason: string | undefined, queuedMs?: number): void {
     if (this.announced) return;
     this.announced = true;
-    this.ctx.observer.started(this, instanceId, reason);
+    this.ctx.observer.started(this, instanceId, reason, queuedMs);
     if (this.request !== undefined) this.ctx.observer.request(this, this.request);
   }
 
@@ -424,6 +444,7 @@ export class RoutedCall {
   /** The one place a call's end is reported; a call that never got an instance is announced first. */
   private ended(code: number, message: string, trailers: grpc.Metadata | undefined): void {
     this.announce(undefined, undefined);
+    if (this.refusal !== undefined) this.ctx.observer.decision(this, { kind: "refused", attempt: this.poolCall?.attempts ?? 0, reason: this.refusal });
     this.ctx.observer.ended(this, code, message, trailers);
   }
 
@@ -463,7 +484,6 @@ export class RoutedCall {
   }
 
   private noteRequest(b: Buffer): void {
-    this.requestCount++;
     this.ctx.observer.request(this, b);
   }
 
@@ -492,7 +512,8 @@ export class RoutedCall {
     if (a) {
       // Final: the pool frees the slot and feeds outlier detection; `committed` keeps the
       // retry rule from spending budget on a call that is over anyway.
-      a.finish({ code, delivered: this.delivered, committed: true });
+      const d = a.finish({ code, delivered: this.delivered, committed: true });
+      if (d.ejected !== undefined) this.noteEjection(a, d.ejected);
     } else if (!this.abort.signal.aborted) {
       // Still waiting for an instance: end the pool's wait.
       this.abort.abort();

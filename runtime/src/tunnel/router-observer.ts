@@ -12,11 +12,28 @@ export interface ObservedCall {
   readonly method: TunnelMethod;
   readonly peer: string;
   readonly metadata: grpc.Metadata;
+  readonly routingKey: string | undefined;
+  /** The service's balancing strategy in words (read only by an observer that shows it). */
+  readonly route: { policy(): string };
+}
+
+/** A decision the router made about a call after it started (see admin.proto CallDecision). */
+export interface CallDecisionInfo {
+  kind: "attempt" | "retry" | "refused" | "ejected";
+  /** The attempt it concerns: 1 for the first, 0 for a call refused before any. */
+  attempt: number;
+  instanceId?: string;
+  reason: string;
+  queuedMs?: number;
+  code?: number;
+  backoffMs?: number;
 }
 
 export interface CallObserver {
   /** Once per call: when its first attempt has an instance, or when it ends without one. */
-  started(call: ObservedCall, instanceId: string | undefined, reason: string | undefined): void;
+  started(call: ObservedCall, instanceId: string | undefined, reason: string | undefined, queuedMs?: number): void;
+  /** Off the common path: a later attempt, a retry, the router's refusal, an ejection. Only after `started`. */
+  decision(call: ObservedCall, decision: CallDecisionInfo): void;
   request(call: ObservedCall, payload: Uint8Array): void;
   headers(call: ObservedCall, metadata: grpc.Metadata): void;
   response(call: ObservedCall, payload: Uint8Array): void;
@@ -28,7 +45,7 @@ export interface CallObserver {
 export class HubCallObserver implements CallObserver {
   constructor(private readonly hub: AdminHub) {}
 
-  started(call: ObservedCall, instanceId: string | undefined, reason: string | undefined): void {
+  started(call: ObservedCall, instanceId: string | undefined, reason: string | undefined, queuedMs?: number): void {
     this.hub.publish({
       type: "callStarted",
       callId: call.hubId,
@@ -36,9 +53,16 @@ export class HubCallObserver implements CallObserver {
       kind: call.method.kind,
       peer: call.peer,
       metadata: call.metadata,
+      policy: call.route.policy(),
       ...(instanceId !== undefined ? { instanceId } : {}),
       ...(reason !== undefined ? { reason } : {}),
+      ...(queuedMs ? { queuedMs } : {}),
+      ...(call.routingKey !== undefined ? { routingKey: call.routingKey } : {}),
     });
+  }
+
+  decision(call: ObservedCall, decision: CallDecisionInfo): void {
+    this.hub.publish({ type: "callDecision", callId: call.hubId, decision });
   }
 
   request(call: ObservedCall, payload: Uint8Array): void {
@@ -68,6 +92,7 @@ export class HubCallObserver implements CallObserver {
 /** A router without a hub observes nothing, at the cost of a call each. */
 export const NO_OBSERVER: CallObserver = {
   started() {},
+  decision() {},
   request() {},
   headers() {},
   response() {},

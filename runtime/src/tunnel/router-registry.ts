@@ -56,6 +56,8 @@ export class RouterInstance {
   maxConcurrentCalls: number;
   description: string;
   readonly registeredAt = new Date();
+  /** An operator's weight (Admin Act): wins over the weight of later Hellos. */
+  operatorWeight: number | undefined;
 
   constructor(
     readonly id: string,
@@ -115,6 +117,8 @@ export class ServiceRoute implements CallRoute {
   private readonly idempotent = new Map<TunnelMethod, boolean>();
   /** The pool keeps this object for its life; `configure` swaps what it delegates to. */
   private readonly switchable: SwitchableBalancer;
+  /** Set while an operator has paused the service: the status message of refused calls. */
+  paused: string | undefined;
 
   constructor(
     private readonly ctx: RouterContext,
@@ -142,6 +146,12 @@ export class ServiceRoute implements CallRoute {
     return this.switchable.current;
   }
 
+  /** The strategy in words, built once per balancer (every call's record carries it). */
+  policy(): string {
+    return (this.policyText ??= this.switchable.current.describe());
+  }
+  private policyText: string | undefined;
+
   /**
    * New settings for new calls: the balancer, the pool's resilience options (changed in
    * place, so instances keep their health, ejections and calls in flight) and the rate
@@ -149,6 +159,7 @@ export class ServiceRoute implements CallRoute {
    */
   reconfigure(balancer: Balancer, resilience: ResolvedOptions, limiter: RateLimiter | undefined): void {
     this.switchable.current = balancer;
+    this.policyText = undefined;
     this.limiter = limiter;
     applyResolvedOptions(this.pool, resilience);
     // Limits may have changed (maxConcurrentCallsPerInstance): re-evaluate every instance,
@@ -172,7 +183,7 @@ export class ServiceRoute implements CallRoute {
     } else {
       // A newer Hello of the same instance wins (a restarted process keeps its id; a
       // re-registration is how an instance changes its weight or labels at runtime).
-      inst.weight = h.weight || 1;
+      inst.weight = inst.operatorWeight ?? (h.weight || 1);
       inst.maxConcurrentCalls = h.maxConcurrentCalls;
       inst.description = h.description;
       if (inst.draining && inst.pooled.health.state === "draining") {
@@ -258,6 +269,9 @@ export class ServiceRoute implements CallRoute {
         maxConcurrentCalls: inst.maxConcurrentCalls,
         health: inst.draining ? "draining" : inst.pooled.health.state,
         description: inst.description,
+        operatorDrained: inst.pooled.health.drainedByOperator,
+        operatorEjected: inst.pooled.health.ejectedByOperator,
+        operatorWeight: inst.operatorWeight !== undefined,
       },
     });
   }

@@ -20,6 +20,7 @@ import { parseRateLimits, RateLimiter, type RateLimitOptions } from "./rate-limi
 import { GrpcServer, type GrpcMethod, type ServerTls } from "./http2/server.js";
 import type { ServerCall } from "./http2/server-call.js";
 import type { CorsOptions } from "./http2/web-cors.js";
+import { serviceActionTarget } from "./router-actions.js";
 import { RoutedCall } from "./router-call.js";
 import { HubCallObserver, NO_OBSERVER } from "./router-observer.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
@@ -230,6 +231,8 @@ class RouterImpl implements Router {
   private readonly maxMessageBytes: number;
   private readonly options: RouterOptions;
   private authorizeCall: ClientAuthorizer | undefined;
+  /** Withdraws this router's services from the hub's operator actions (on close). */
+  private readonly withdrawActions: Array<() => void> = [];
 
   constructor(options: RouterOptions) {
     const callWindow = options.callWindow ?? 65536;
@@ -282,6 +285,19 @@ class RouterImpl implements Router {
       this.routes.push(new ServiceRoute(this.ctx, table, balancerOf(s.balancer, s.customBalancers, name), s.routingKeys ?? {}, resilience, this.pendingCount, limiter));
     }
     options.hub?.setServices(this.routes.map((r) => ({ name: r.serviceName, methods: r.table.spec.service.methods.map((m) => m.name) })));
+    // Operators act on the services through the hub's Admin service and dashboard.
+    const actions = options.hub?.actions;
+    if (actions) {
+      for (const route of this.routes) {
+        const dispatch = (call: ServerCall, request: Buffer | undefined): boolean => {
+          const m = route.table.byPath.get(call.path);
+          if (!m || this.ctx.closing) return false;
+          this.methodFor(route, m).handle(call, request);
+          return true;
+        };
+        this.withdrawActions.push(actions.register(serviceActionTarget(route, this.ctx, options.audit, dispatch)));
+      }
+    }
   }
 
   get paths(): string[] {
@@ -372,6 +388,7 @@ class RouterImpl implements Router {
   async close(graceMs = 5000): Promise<void> {
     if (this.ctx.closing) return;
     this.ctx.closing = true;
+    for (const withdraw of this.withdrawActions.splice(0)) withdraw();
     for (const s of this.streams) s.drain("router shutting down", graceMs);
     for (const r of this.routes) r.close();
     const until = Date.now() + graceMs;

@@ -163,6 +163,21 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
     hub.publish({ type: "callEnded", callId: third, code: 0 });
   });
 
+  it("tells screen readers of failed calls (assertive) and new calls and instances (polite), a few times a minute at most", async () => {
+    const failing = nextCall++;
+    hub.publish({ type: "callStarted", callId: failing, method: `/${SERVICE}/Watch`, instanceId: "echo-a" });
+    hub.publish({ type: "callEnded", callId: failing, code: 14 });
+    hub.publish({ type: "instanceRegistered", instance: { id: "echo-c", service: SERVICE } });
+    await page.locator("#live-errors").filter({ hasText: `/${SERVICE}/Watch UNAVAILABLE` }).waitFor({ state: "attached" });
+    await page.locator("#live-calls").filter({ hasText: /instance echo-c of grpcrouter\.v1\.Admin registered[\s\S]*new call/ }).waitFor({ state: "attached" });
+    assert.equal(await page.locator("#live-errors").getAttribute("role"), "alert");
+    assert.equal(await page.locator("#live-calls").getAttribute("aria-live"), "polite");
+    // Not shown, only spoken: a clipped pixel.
+    const box = await page.locator("#live-calls").boundingBox();
+    assert.ok(box && box.width <= 1 && box.height <= 1, JSON.stringify(box));
+    hub.publish({ type: "instanceDeregistered", instance: { id: "echo-c", service: SERVICE } });
+  });
+
   it("draws only the rows in view of a long list, and the keyboard reaches the oldest call", async () => {
     const firstId = nextCall;
     for (let i = 0; i < 1000; i++) {

@@ -90,3 +90,33 @@ describe("Admin gRPC service over a real loopback server", () => {
     await reading;
   });
 });
+
+describe("Admin requests in the router's metrics", () => {
+  it("counts GetSnapshot and Watch by method (a client that polls shows there)", async () => {
+    const { GrpcServer } = await import("../../src/tunnel/http2/server.js");
+    const { createRouterMetrics } = await import("../../src/metrics/router-metrics.js");
+    const hub = new AdminHub();
+    const metrics = createRouterMetrics({ hub });
+    const server = new GrpcServer();
+    addAdminService(server, hub, { onRequest: (m) => metrics.countAdminRequest(m) });
+    const { port } = await server.listen("127.0.0.1:0");
+    const client = createAdminClient(`127.0.0.1:${port}`);
+    try {
+      await client.getSnapshot();
+      await client.getSnapshot();
+      const abort = new AbortController();
+      for await (const ev of client.watch({}, abort.signal)) {
+        assert.equal(ev.event.case, "snapshot");
+        break;
+      }
+      const text = await metrics.metrics();
+      assert.match(text, /^grpcrouter_admin_requests_total\{method="GetSnapshot"\} 2$/m);
+      assert.match(text, /^grpcrouter_admin_requests_total\{method="Watch"\} 1$/m);
+    } finally {
+      client.close();
+      metrics.close();
+      await server.close();
+      hub.close();
+    }
+  });
+});

@@ -13,7 +13,6 @@ import {
   SimpleResponseSchema,
   StreamingOutputCallRequestSchema,
   StreamingOutputCallResponseSchema,
-  TestService,
   UnimplementedService,
 } from "./gen/interop/v1/test_pb.js";
 import { TestClient, TestTunnel, collect, errorOf, methodOf, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";

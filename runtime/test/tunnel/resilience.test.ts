@@ -21,7 +21,6 @@ import {
   file_interop_v1_test,
   type SimpleRequest,
   type StreamingOutputCallRequest,
-  type TestService,
 } from "./gen/interop/v1/test_pb.js";
 import { TestClient, TestTunnel, collect, errorOf, interopImpl, methodOf, quietLog, waitFor } from "./helpers.js";
 
@@ -490,7 +489,7 @@ test("a flapping instance (health toggling, re-registering) costs no call", asyn
   try {
     await t.bridge(TestTunnel, interopImpl("steady"), "steady");
     const flapper = (async () => {
-      for (let round = 0; flapping; round++) {
+      while (flapping) {
         const b = createBridge(TestTunnel, interopImpl("flap"), bridgeOptions(t.target, "flap"));
         flaps.push(b);
         await b.start();

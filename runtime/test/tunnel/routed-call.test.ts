@@ -99,7 +99,7 @@ test("a unary call: Open, request, HalfClose out; headers, response, trailers ba
   md.set("x-trace-bin", Buffer.from([1, 2, 255]));
   const client = new FakeCall(UNARY, md);
   server.lookup(UNARY)!.handle(client, Buffer.from("req"));
-  let sent: Frame[] = [];
+  const sent: Frame[] = [];
   await waitFor("the call's frames", () => (sent.push(...inst.frames()), sent.some((f) => f.field === RouterFrame.HalfClose)));
   const [open, payload] = sent;
   assert.equal(open!.field, RouterFrame.Open);
@@ -130,7 +130,7 @@ test("a client cancel sends Cancel to the instance and ends the call once; a sec
   await waitFor("Welcome", () => a.frames().some((f) => f.field === RouterFrame.Welcome));
   const client = new FakeCall(UNARY);
   server.lookup(UNARY)!.handle(client, Buffer.from("x"));
-  let sent: Frame[] = [];
+  const sent: Frame[] = [];
   await waitFor("Open", () => (sent.push(...a.frames()), sent.some((f) => f.field === RouterFrame.Open)));
   client.listener!.cancel();
   await waitFor("Cancel", () => a.frames().some((f) => f.field === RouterFrame.Cancel));

@@ -64,5 +64,5 @@ function one(label: string, params: string[], active: number, doc?: string): Sig
     return { label: [at, at + p.length] as [number, number] };
   });
   const signature: SignatureInformation = { label, parameters, ...(doc ? { documentation: doc } : {}) };
-  return { signatures: [signature], activeSignature: 0, activeParameter: active >= 0 ? active : 0 };
+  return { signatures: [signature], activeSignature: 0, activeParameter: Math.max(active, 0) };
 }

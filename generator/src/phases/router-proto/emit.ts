@@ -91,8 +91,8 @@ export function emitRouterProto(plan: RouterFilePlan): EmittedRouterProto {
 
     messages.push(envelope(p, messages.length, s.names.instanceMessage, s.names.instanceFrame, fq, `Frames from an instance of ${s.service} to the router, sent together.`));
     messages.push(envelope(p, messages.length, s.names.routerMessage, s.names.routerFrame, fq, `Frames from the router to an instance of ${s.service}, sent together.`));
-    messages.push(frame(p, messages.length, s, "router", fq));
-    messages.push(frame(p, messages.length, s, "instance", fq));
+    messages.push(frame(p, messages.length, s, "router"));
+    messages.push(frame(p, messages.length, s, "instance"));
   }
 
   const text = p.lines.join("\n") + "\n";
@@ -128,7 +128,7 @@ function envelope(p: Printer, mi: number, name: string, frameName: string, fq: (
   });
 }
 
-function frame(p: Printer, mi: number, s: RouterServicePlan, side: "router" | "instance", fq: (n: string) => string): DescriptorProto {
+function frame(p: Printer, mi: number, s: RouterServicePlan, side: "router" | "instance"): DescriptorProto {
   const name = side === "router" ? s.names.routerFrame : s.names.instanceFrame;
   const controls = side === "router" ? ROUTER_CONTROL_FIELDS : INSTANCE_CONTROL_FIELDS;
   const payload = side === "router" ? "The request message" : "The response message";

@@ -1,14 +1,21 @@
 // The dashboard: a live picture of a router built from its admin event stream (a snapshot,
 // then events). Plain DOM, no framework and no build step, so the router can serve it and
-// the VS Code webview can load the very same files. Rendering is batched to one pass per
-// animation frame, so a burst of thousands of events costs one repaint.
+// the VS Code webview can load the very same files (host.js: VS Code Elements there, plain
+// controls in a browser). Rendering is batched to one pass per animation frame, so a burst
+// of thousands of events costs one repaint.
 import {
   callsToJsonl, durationMs, formatBytes, formatClock, formatDuration, grpcurlCommand,
   prettyJson, splitMethod, statusName,
 } from "./format.js";
 import { connect } from "./sources.js";
+import { button, icon, initHost, optionTag, setButton } from "./host.js";
+import { Announcer } from "./live.js";
 import { ChartsView, StatsModel } from "./charts.js";
 import { TopologyView } from "./topology.js";
+import { addDecision, routeFacts, routeTimeline } from "./timeline.js";
+import { arrange, firstFailure, inView } from "./views.js";
+import { OperatorActions, restoreFocus } from "./actions.js";
+import { canReplay, replaySection } from "./replay.js";
 
 /** Calls kept in the page; older ended calls are forgotten first. */
 const MAX_CALLS = 2000;
@@ -22,6 +29,8 @@ const MAX_MESSAGES = 500;
 const MAX_PAUSED = 50_000;
 
 const $ = (id) => document.getElementById(id);
+/** The operator's buttons and actions log (actions.js); made once the source is connected. */
+let operator;
 
 const state = {
   routerAddress: "",
@@ -37,8 +46,10 @@ const state = {
   dropped: 0,
   /** Calls that started before this (ms) were cleared and stay hidden after a resync. */
   clearedBefore: 0,
-  filters: { service: "", method: "", instance: "", status: "" },
+  filters: { service: "", method: "", instance: "", status: "", view: "" },
   stats: new StatsModel(),
+  /** Services an operator paused (snapshot, then action events). */
+  pausedServices: new Set(),
 };
 
 const tsMs = (t) => (t ? Date.parse(t) : Date.now());
@@ -58,6 +69,13 @@ function newCall(started) {
     metadata: started.metadata ?? {},
     instanceId: started.instanceId ?? "",
     reason: started.reason ?? "",
+    firstInstanceId: started.instanceId ?? "",
+    firstReason: started.reason ?? "",
+    queuedMs: started.queuedMs ?? 0,
+    policy: started.policy ?? "",
+    routingKey: started.routingKey ?? "",
+    decisions: [],
+    retries: 0,
     startMs: tsMs(started.time),
     headers: undefined,
     messages: [],
@@ -114,6 +132,8 @@ function applySnapshot(snap) {
   state.routerAddress = snap.routerAddress ?? "";
   state.stats.reset(snap.stats);
   state.services = snap.services ?? [];
+  state.pausedServices = new Set(state.services.filter((s) => s.paused).map((s) => s.name));
+  operator?.resetLog(snap.actions ?? []);
   state.instances = new Map((snap.instances ?? []).map((i) => [instKey(i), i]));
   const calls = new Map();
   for (const rec of snap.calls ?? []) {
@@ -121,6 +141,7 @@ function applySnapshot(snap) {
     const call = newCall(rec.started);
     if (call.startMs < state.clearedBefore && rec.ended) continue;
     if (rec.headers) call.headers = rec.headers.metadata ?? {};
+    for (const d of rec.decisions ?? []) addDecision(call, d);
     for (const m of rec.messages ?? []) addMessage(call, m);
     call.messagesOmitted += rec.messagesOmitted ?? 0;
     if (rec.ended) {
@@ -138,15 +159,32 @@ function apply(ev) {
   if (ev.snapshot) return applySnapshot(ev.snapshot);
   if (ev.instanceRegistered || ev.instanceChanged) {
     const i = ev.instanceRegistered ?? ev.instanceChanged;
+    if (ev.instanceRegistered) announcer.instance(`instance ${i.id} of ${i.service} registered`);
     state.instances.set(instKey(i), i);
     return;
   }
   if (ev.instanceDeregistered) {
-    state.instances.delete(instKey(ev.instanceDeregistered));
+    const i = ev.instanceDeregistered;
+    announcer.instance(`instance ${i.id} of ${i.service} left`);
+    state.instances.delete(instKey(i));
     return;
   }
   if (ev.stats) return state.stats.add(ev.stats);
-  if (ev.callStarted) return rememberCall(newCall(ev.callStarted));
+  if (ev.action) {
+    if (ev.action.kind === "ACTION_KIND_PAUSE") state.pausedServices.add(ev.action.service);
+    if (ev.action.kind === "ACTION_KIND_RESUME") state.pausedServices.delete(ev.action.service);
+    operator?.logAction(ev.action, tsMs(ev.time));
+    return;
+  }
+  if (ev.callDecision) {
+    const c = state.calls.get(String(ev.callDecision.callId ?? ""));
+    if (c) addDecision(c, ev.callDecision);
+    return;
+  }
+  if (ev.callStarted) {
+    announcer.callStarted();
+    return rememberCall(newCall(ev.callStarted));
+  }
   const id = String(ev.callHeaders?.callId ?? ev.callMessage?.callId ?? ev.callEnded?.callId ?? "");
   const call = state.calls.get(id);
   if (ev.callHeaders) {
@@ -154,6 +192,7 @@ function apply(ev) {
   } else if (ev.callMessage) {
     if (call) addMessage(call, ev.callMessage);
   } else if (ev.callEnded) {
+    if (ev.callEnded.code) announcer.callFailed(`${call?.method ?? "a call"} ${statusName(ev.callEnded.code)}`);
     if (call) {
       call.ended = endedOf(ev.callEnded);
       // Messages the page never saw (a watcher without messages) still count.
@@ -229,10 +268,10 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const HEALTH = {
-  HEALTH_SERVING: ["serving", "ok"],
-  HEALTH_NOT_SERVING: ["not serving", "error"],
-  HEALTH_DRAINING: ["draining", "warn"],
-  HEALTH_EJECTED: ["ejected", "error"],
+  HEALTH_SERVING: ["serving", "ok", "codicon-pass"],
+  HEALTH_NOT_SERVING: ["not serving", "error", "codicon-error"],
+  HEALTH_DRAINING: ["draining", "warn", "codicon-warning"],
+  HEALTH_EJECTED: ["ejected", "error", "codicon-circle-slash"],
 };
 
 function callStatus(call) {
@@ -248,7 +287,7 @@ function matches(call) {
   if (f.status === "inflight" && call.ended) return false;
   if (f.status === "ok" && (!call.ended || call.ended.code !== 0)) return false;
   if (f.status === "error" && (!call.ended || call.ended.code === 0)) return false;
-  return true;
+  return inView(call, f.view);
 }
 
 function filteredCalls() {
@@ -259,7 +298,7 @@ function renderOptions(select, values, current) {
   const want = ["", ...values];
   const have = [...select.options].map((o) => o.value);
   if (want.length === have.length && want.every((v, i) => v === have[i])) return;
-  select.replaceChildren(...want.map((v) => el("option", { value: v }, v || "all")));
+  select.replaceChildren(...want.map((v) => el(optionTag(select), { value: v }, v || "all")));
   select.value = want.includes(current) ? current : "";
 }
 
@@ -277,29 +316,55 @@ function renderFilters() {
   if (dl.childElementCount !== methods.size) dl.replaceChildren(...[...methods].sort().map((m) => el("option", { value: m })));
 }
 
+/**
+ * Instance rows are kept and their cells updated in place: under load the counts change
+ * many times a second, and a button replaced between a press and its release loses the
+ * click (and its keyboard focus).
+ */
+const instanceRows = new Map();
+
+function setCell(td, key, build) {
+  if (td.dataset.key === key) return;
+  td.dataset.key = key;
+  td.replaceChildren(...[build()].flat());
+}
+
+function instanceRow(i) {
+  const k = instKey(i);
+  let row = instanceRows.get(k);
+  if (!row) {
+    const cells = Array.from({ length: 9 }, (_, n) => el("td", { class: [1, 7].includes(n) ? "mono" : [4, 5, 6].includes(n) ? "num" : undefined }));
+    row = { tr: el("tr", { "data-instance": i.id, "data-service": i.service }, ...cells), cells };
+    instanceRows.set(k, row);
+  }
+  const c = row.cells;
+  const [health, cls, healthIcon] = HEALTH[i.health] ?? ["unknown", "warn", "codicon-question"];
+  const byOperator = i.operatorDrained || i.operatorEjected;
+  setCell(c[0], i.service, () => splitMethod(`/${i.service}/x`).service);
+  setCell(c[1], i.id, () => i.id);
+  const labels = Object.entries(i.labels ?? {}).map(([k2, v]) => `${k2}=${v}`);
+  setCell(c[2], labels.join("\n"), () => labels.map((l) => el("span", { class: "chip" }, l)));
+  setCell(c[3], `${i.health}:${byOperator}`, () => el("span", { class: `badge ${cls}`, title: byOperator ? "by an operator" : undefined }, icon(healthIcon), ` ${health}` + (byOperator ? " (operator)" : "")));
+  setCell(c[4], `${i.weight}:${i.operatorWeight}`, () => String(i.weight || 1) + (i.operatorWeight ? "*" : ""));
+  const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
+  setCell(c[5], load, () => load);
+  setCell(c[6], String(i.streams ?? 0), () => String(i.streams ?? 0));
+  setCell(c[7], i.address ?? "", () => el("span", { class: "muted" }, i.address ?? ""));
+  setCell(c[8], `${i.health}:${i.operatorDrained}:${i.operatorEjected}:${i.weight}`, () => operator.instanceButtons(i));
+  return row.tr;
+}
+
 function renderInstances() {
   const rows = [...state.instances.values()]
     .filter((i) => !state.filters.service || i.service === state.filters.service)
     .sort((a, b) => (a.service + a.id).localeCompare(b.service + b.id));
   const tbody = $("instances").tBodies[0];
-  tbody.replaceChildren(
-    ...rows.map((i) => {
-      const [health, cls] = HEALTH[i.health] ?? ["unknown", "warn"];
-      const labels = Object.entries(i.labels ?? {}).map(([k, v]) => el("span", { class: "chip" }, `${k}=${v}`));
-      const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
-      return el(
-        "tr",
-        { "data-instance": i.id, "data-service": i.service },
-        el("td", {}, splitMethod(`/${i.service}/x`).service),
-        el("td", { class: "mono" }, i.id),
-        el("td", {}, ...labels),
-        el("td", {}, el("span", { class: `badge ${cls}` }, health)),
-        el("td", { class: "num" }, load),
-        el("td", { class: "num" }, String(i.streams ?? 0)),
-        el("td", { class: "mono muted" }, i.address ?? ""),
-      );
-    }),
-  );
+  const focusKey = tbody.contains(document.activeElement) ? document.activeElement.dataset.focusKey : undefined;
+  const trs = rows.map(instanceRow);
+  if (trs.length !== tbody.rows.length || trs.some((tr, n) => tbody.rows[n] !== tr)) tbody.replaceChildren(...trs);
+  const live = new Set(rows.map(instKey));
+  for (const k of instanceRows.keys()) if (!live.has(k)) instanceRows.delete(k);
+  restoreFocus(focusKey);
   $("instances-count").textContent = String(rows.length);
   $("instances-empty").hidden = rows.length > 0;
 }
@@ -312,13 +377,13 @@ let listedIds = [];
 /** A row to focus once it is drawn (keyboard navigation to a row outside the view). */
 let focusAfterRender;
 
-function callRow(c, tabRow) {
+function callRow(c, tabRow, index) {
   const st = callStatus(c);
   const m = splitMethod(c.method);
   const selected = c.id === state.selected;
   return el(
     "tr",
-    { "data-call": c.id, "data-method": c.method, class: selected ? "selected" : undefined, "aria-selected": String(selected), "aria-rowindex": String(listedIds.indexOf(c.id) + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
+    { "data-call": c.id, "data-method": c.method, class: [selected ? "selected" : "", c.id === firstFailureId ? "first-error" : "", c.retries ? "retried" : ""].join(" ").trim() || undefined, "aria-selected": String(selected), "aria-rowindex": String(index + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
     el("td", { class: "mono muted" }, formatClock(c.startMs)),
     el("td", { class: "mono" }, m.short),
     el("td", { class: "mono" }, c.instanceId),
@@ -328,32 +393,69 @@ function callRow(c, tabRow) {
   );
 }
 
-function renderCalls() {
+/**
+ * Where the list is scrolled and how tall it is. Read before the frame writes anything: a
+ * read after a write forces a layout of the page then and there, once more per frame.
+ */
+function measureCalls() {
+  const table = $("calls");
+  const scroller = table.parentElement;
+  return { scrollTop: scroller.scrollTop, height: scroller.clientHeight, headerHeight: table.tHead.offsetHeight };
+}
+/** Rows have a fixed height (style.css); it is measured once, from the first row drawn. */
+let rowMeasured = false;
+
+function renderCalls(view = measureCalls()) {
   const calls = filteredCalls();
-  const shown = calls.slice(-MAX_ROWS).reverse();
+  const shown = arrange(calls, state.filters.view).slice(0, MAX_ROWS);
+  renderFirstFailure(state.filters.view === "errors" ? firstFailure(calls) : undefined);
   listedIds = shown.map((c) => c.id);
   const table = $("calls");
   const tbody = table.tBodies[0];
-  const scroller = table.parentElement;
   // The rows are rebuilt as calls come and go: keep keyboard focus on the row that had it.
   const focused = focusAfterRender ?? (tbody.contains(document.activeElement) ? document.activeElement?.dataset?.call : undefined);
   focusAfterRender = undefined;
   // Roving tabindex: one row is in the tab order (the selected one, else the newest); the
   // arrow keys move between rows (see wire()).
   const tabRow = listedIds.includes(focused ?? state.selected) ? (focused ?? state.selected) : listedIds[0];
-  const headerHeight = table.tHead.offsetHeight;
-  const top = Math.max(0, scroller.scrollTop - headerHeight);
+  const top = Math.max(0, view.scrollTop - view.headerHeight);
   const from = Math.max(0, Math.floor(top / rowHeight) - OVERSCAN);
-  const to = Math.min(shown.length, Math.ceil((top + (scroller.clientHeight || 600)) / rowHeight) + OVERSCAN);
+  const to = Math.min(shown.length, Math.ceil((top + (view.height || 600)) / rowHeight) + OVERSCAN);
   table.setAttribute("aria-rowcount", String(shown.length + 1));
   table.style.marginTop = `${from * rowHeight}px`;
   table.style.marginBottom = `${(shown.length - to) * rowHeight}px`;
-  tbody.replaceChildren(...shown.slice(from, to).map((c) => callRow(c, tabRow)));
-  const measured = tbody.rows[0]?.offsetHeight;
-  if (measured) rowHeight = measured;
+  tbody.replaceChildren(...shown.slice(from, to).map((c, i) => callRow(c, tabRow, from + i)));
+  if (!rowMeasured && tbody.rows[0]) {
+    rowHeight = tbody.rows[0].offsetHeight || rowHeight;
+    rowMeasured = true;
+  }
   if (focused) tbody.querySelector(`tr[data-call="${CSS.escape(focused)}"]`)?.focus();
   $("calls-count").textContent = String(calls.length);
   $("calls-empty").hidden = calls.length > 0;
+}
+
+/** The errors view marks where the errors started: the earliest failed call listed. */
+let firstFailureId;
+function renderFirstFailure(first) {
+  firstFailureId = first?.id;
+  const note = $("first-failure");
+  note.hidden = !first;
+  if (!first) return;
+  const key = `${first.id}`;
+  if (note.dataset.call === key) return;
+  note.dataset.call = key;
+  const go = el("button", { type: "button", id: "show-first-failure" }, "Show");
+  go.addEventListener("click", () => {
+    state.selected = first.id;
+    detailKey = "";
+    revealCall(first.id);
+    schedule(true);
+  });
+  note.replaceChildren(
+    el("span", { class: "badge error" }, "first failure"),
+    ` ${formatClock(first.startMs)} ${splitMethod(first.method).short} on ${first.instanceId || "no instance"}: ${statusName(first.ended.code)} `,
+    go,
+  );
 }
 
 /** Scrolls the list so the row of `id` is in view, then draws it with focus. */
@@ -389,12 +491,12 @@ function renderDetail() {
     return;
   }
   // Redraw only when the call changed (keeps open <details> and text selection stable).
-  const key = `${call.id}:${call.messages.length}:${call.ended ? 1 : 0}:${call.headers ? 1 : 0}`;
+  const key = `${call.id}:${call.messages.length}:${call.ended ? 1 : 0}:${call.headers ? 1 : 0}:${call.decisions.length}`;
   if (key === detailKey) return;
   detailKey = key;
   const st = callStatus(call);
   const grpcurl = grpcurlCommand(call, state.routerAddress);
-  const copyBtn = el("button", { type: "button", id: "copy-grpcurl", disabled: grpcurl.error ? "" : undefined, title: grpcurl.error ?? "Copy a grpcurl command that replays this call" }, "Copy as grpcurl");
+  const copyBtn = button({ id: "copy-grpcurl", disabled: grpcurl.error ? "" : undefined, title: grpcurl.error ?? "Copy a grpcurl command that replays this call" }, "Copy as grpcurl", "codicon-copy");
   copyBtn.addEventListener("click", () => {
     if (!grpcurl.command) return;
     source.copy(grpcurl.command).then(
@@ -415,7 +517,7 @@ function renderDetail() {
         el(
           "div",
           { class: "msg-head" },
-          el("span", { class: "arrow" }, m.direction === "request" ? "→ request" : "← response"),
+          el("span", { class: "arrow" }, icon(m.direction === "request" ? "codicon-arrow-right" : "codicon-arrow-left"), m.direction === "request" ? " request" : " response"),
           el("span", { class: "muted" }, `+${formatDuration(m.timeMs - call.startMs)}`),
           el("span", { class: "muted" }, formatBytes(m.size)),
         ),
@@ -435,13 +537,17 @@ function renderDetail() {
       "dl",
       { class: "facts" },
       el("dt", {}, "Instance"), el("dd", { class: "mono" }, call.instanceId || "—"),
-      el("dt", {}, "Why"), el("dd", {}, call.reason || "—"),
+      el("dt", {}, "Why"), el("dd", {}, call.firstReason || "—"),
+      ...routeFacts(call, el),
       el("dt", {}, "Kind"), el("dd", {}, call.kind || "—"),
       el("dt", {}, "Peer"), el("dd", { class: "mono" }, call.peer || "—"),
       el("dt", {}, "Started"), el("dd", { class: "mono" }, formatClock(call.startMs)),
       el("dt", {}, "Duration"), el("dd", {}, call.ended ? formatDuration(call.ended.durationMs) : "in flight"),
       ...(call.ended?.message ? [el("dt", {}, "Message"), el("dd", {}, call.ended.message)] : []),
     ),
+    el("h3", {}, "Route"),
+    routeTimeline(call, el),
+    canReplay(call) ? replaySection(call, { el, source, onNewCall: (id) => selectWhenListed(id) }) : undefined,
     kv("Request metadata", call.metadata),
     kv("Response headers", call.headers),
     kv("Trailers", call.ended?.trailers),
@@ -468,9 +574,29 @@ function renderStats() {
   dropped.textContent = state.dropped ? `${state.dropped} events lost (resynced)` : "";
 }
 
+/** Selects a call once it is in the list (a replay's new call arrives on the event stream). */
+let selectWhenSeen;
+function selectWhenListed(id) {
+  selectWhenSeen = id;
+  schedule(true);
+}
+
 let charts;
 let topology;
 function render() {
+  // Paused: nothing shown changes but the count of held events; rows stay as they are, so
+  // they can be read and clicked.
+  if (state.paused && !listForced) return renderStats();
+  const listView = measureCalls();
+  let reveal;
+  if (selectWhenSeen && state.calls.has(selectWhenSeen)) {
+    state.selected = reveal = selectWhenSeen;
+    selectWhenSeen = undefined;
+    detailKey = "";
+    listForced = true;
+  }
+  const serviceNames = [...new Set([...state.services.map((s) => s.name), ...state.pausedServices])].sort();
+  operator.renderServices($("service-actions"), serviceNames, state.pausedServices);
   charts ??= new ChartsView($("charts"));
   charts.render(state.stats, state.filters.service);
   topology ??= new TopologyView($("topology"));
@@ -483,18 +609,20 @@ function render() {
     lastListRender = now;
     renderFilters();
     renderInstances();
-    renderCalls();
+    renderCalls(listView);
+    if (reveal && listedIds.includes(reveal)) revealCall(reveal);
     renderStats();
   } else {
     schedule(); // the lists are due later; come back next frame
   }
   renderDetail();
+  announcer.flush();
 }
 
-function flash(button, text) {
-  const old = button.textContent;
-  button.textContent = text;
-  setTimeout(() => (button.textContent = old), 1500);
+function flash(btn, text) {
+  const old = btn.dataset.label;
+  setButton(btn, text);
+  setTimeout(() => setButton(btn, old), 1500);
 }
 
 // ---- controls ----
@@ -533,7 +661,7 @@ function wire() {
   const pause = $("pause");
   pause.addEventListener("click", () => {
     state.paused = !state.paused;
-    pause.textContent = state.paused ? "Resume" : "Pause";
+    setButton(pause, state.paused ? "Resume" : "Pause", state.paused ? "codicon-debug-continue" : "codicon-debug-pause");
     pause.setAttribute("aria-pressed", String(state.paused));
     if (!state.paused) {
       const held = state.held;
@@ -564,9 +692,13 @@ function wire() {
   bind("filter-service", "service", "change");
   bind("filter-instance", "instance", "change");
   bind("filter-status", "status", "change");
+  bind("filter-view", "view", "change");
   bind("filter-method", "method", "input");
 }
 
+const announcer = new Announcer($("live-calls"), $("live-errors"));
+await initHost();
 wire();
 const source = connect({ onEvent, onStatus });
+operator = new OperatorActions({ source, el, log: $("action-log"), status: $("action-status"), formatClock });
 schedule();

@@ -15,7 +15,188 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grpcrouter/v1/admin.proto.
  */
 export const file_grpcrouter_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChlncnBjcm91dGVyL3YxL2FkbWluLnByb3RvEg1ncnBjcm91dGVyLnYxIhQKEkdldFNuYXBzaG90UmVxdWVzdCJSCgxXYXRjaFJlcXVlc3QSGAoQaW5jbHVkZV9tZXNzYWdlcxgBIAEoCBIWCg5pbmNsdWRlX2JvZGllcxgCIAEoCBIQCghzZXJ2aWNlcxgDIAMoCSLjAwoISW5zdGFuY2USCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRIzCgZsYWJlbHMYAyADKAsyIy5ncnBjcm91dGVyLnYxLkluc3RhbmNlLkxhYmVsc0VudHJ5Eg4KBndlaWdodBgEIAEoDRIPCgdhZGRyZXNzGAUgASgJEg8KB3N0cmVhbXMYBiABKA0SFwoPaW5fZmxpZ2h0X2NhbGxzGAcgASgNEhwKFG1heF9jb25jdXJyZW50X2NhbGxzGAggASgNEi4KBmhlYWx0aBgJIAEoDjIeLmdycGNyb3V0ZXIudjEuSW5zdGFuY2UuSGVhbHRoEjEKDXJlZ2lzdGVyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2Rlc2NyaXB0aW9uGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEidQoGSGVhbHRoEhYKEkhFQUxUSF9VTlNQRUNJRklFRBAAEhIKDkhFQUxUSF9TRVJWSU5HEAESFgoSSEVBTFRIX05PVF9TRVJWSU5HEAISEwoPSEVBTFRIX0RSQUlOSU5HEAMSEgoOSEVBTFRIX0VKRUNURUQQBCIsCgtTZXJ2aWNlSW5mbxIMCgRuYW1lGAEgASgJEg8KB21ldGhvZHMYAiADKAkimQIKCFNuYXBzaG90EhEKCXJvdXRlcl9pZBgBIAEoCRIsCghzZXJ2aWNlcxgCIAMoCzIaLmdycGNyb3V0ZXIudjEuU2VydmljZUluZm8SKgoJaW5zdGFuY2VzGAMgAygLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZRIzCg9jYWxsc19pbl9mbGlnaHQYBCADKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkEigKBWNhbGxzGAUgAygLMhkuZ3JwY3JvdXRlci52MS5DYWxsUmVjb3JkEhYKDnJvdXRlcl9hZGRyZXNzGAYgASgJEikKBXN0YXRzGAcgAygLMhouZ3JwY3JvdXRlci52MS5TdGF0c1NlcmllcyJxCgpTdGF0c1BvaW50Eg8KB3NlcnZpY2UYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSDQoFY2FsbHMYAyABKA0SDgoGZXJyb3JzGAQgASgNEg4KBnA1MF9tcxgFIAEoAhIOCgZwOTlfbXMYBiABKAIiRgoJU3RhdHNUaWNrEg4KBnNlY29uZBgBIAEoAxIpCgZwb2ludHMYAiADKAsyGS5ncnBjcm91dGVyLnYxLlN0YXRzUG9pbnQiiAEKC1N0YXRzU2VyaWVzEg8KB3NlcnZpY2UYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSFAoMZmlyc3Rfc2Vjb25kGAMgASgDEg0KBWNhbGxzGAQgAygNEg4KBmVycm9ycxgFIAMoDRIOCgZwNTBfbXMYBiADKAISDgoGcDk5X21zGAcgAygCItcBCgpDYWxsUmVjb3JkEisKB3N0YXJ0ZWQYASABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkEisKB2hlYWRlcnMYAiABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxIZWFkZXJzEiwKCG1lc3NhZ2VzGAMgAygLMhouZ3JwY3JvdXRlci52MS5DYWxsTWVzc2FnZRInCgVlbmRlZBgEIAEoCzIYLmdycGNyb3V0ZXIudjEuQ2FsbEVuZGVkEhgKEG1lc3NhZ2VzX29taXR0ZWQYBSABKA0ihgIKC0NhbGxTdGFydGVkEg8KB2NhbGxfaWQYASABKAQSDgoGbWV0aG9kGAIgASgJEgwKBHBlZXIYAyABKAkSOgoIbWV0YWRhdGEYBCADKAsyKC5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkLk1ldGFkYXRhRW50cnkSEwoLaW5zdGFuY2VfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEigKBHRpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGtpbmQYCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqACCgtDYWxsTWVzc2FnZRIPCgdjYWxsX2lkGAEgASgEEjcKCWRpcmVjdGlvbhgCIAEoDjIkLmdycGNyb3V0ZXIudjEuQ2FsbE1lc3NhZ2UuRGlyZWN0aW9uEgwKBHNpemUYAyABKA0SKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEanNvbhgFIAEoCRIWCg5qc29uX3RydW5jYXRlZBgGIAEoCBISCgpqc29uX2Vycm9yGAcgASgJIlUKCURpcmVjdGlvbhIZChVESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIVChFESVJFQ1RJT05fUkVRVUVTVBABEhYKEkRJUkVDVElPTl9SRVNQT05TRRACIosBCgtDYWxsSGVhZGVycxIPCgdjYWxsX2lkGAEgASgEEjoKCG1ldGFkYXRhGAIgAygLMiguZ3JwY3JvdXRlci52MS5DYWxsSGVhZGVycy5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL4AQoJQ2FsbEVuZGVkEg8KB2NhbGxfaWQYASABKAQSDAoEY29kZRgCIAEoDRIPCgdtZXNzYWdlGAMgASgJEjgKCHRyYWlsZXJzGAQgAygLMiYuZ3JwY3JvdXRlci52MS5DYWxsRW5kZWQuVHJhaWxlcnNFbnRyeRIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghyZXF1ZXN0cxgGIAEoDRIRCglyZXNwb25zZXMYByABKA0aLwoNVHJhaWxlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpgECgVFdmVudBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghzbmFwc2hvdBgCIAEoCzIXLmdycGNyb3V0ZXIudjEuU25hcHNob3RIABI2ChNpbnN0YW5jZV9yZWdpc3RlcmVkGAMgASgLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZUgAEjgKFWluc3RhbmNlX2RlcmVnaXN0ZXJlZBgEIAEoCzIXLmdycGNyb3V0ZXIudjEuSW5zdGFuY2VIABIzChBpbnN0YW5jZV9jaGFuZ2VkGAUgASgLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZUgAEjIKDGNhbGxfc3RhcnRlZBgGIAEoCzIaLmdycGNyb3V0ZXIudjEuQ2FsbFN0YXJ0ZWRIABIyCgxjYWxsX21lc3NhZ2UYByABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxNZXNzYWdlSAASMgoMY2FsbF9oZWFkZXJzGAggASgLMhouZ3JwY3JvdXRlci52MS5DYWxsSGVhZGVyc0gAEi4KCmNhbGxfZW5kZWQYCSABKAsyGC5ncnBjcm91dGVyLnYxLkNhbGxFbmRlZEgAEhEKB2Ryb3BwZWQYCiABKARIABIpCgVzdGF0cxgLIAEoCzIYLmdycGNyb3V0ZXIudjEuU3RhdHNUaWNrSABCBwoFZXZlbnQykAEKBUFkbWluEkkKC0dldFNuYXBzaG90EiEuZ3JwY3JvdXRlci52MS5HZXRTbmFwc2hvdFJlcXVlc3QaFy5ncnBjcm91dGVyLnYxLlNuYXBzaG90EjwKBVdhdGNoEhsuZ3JwY3JvdXRlci52MS5XYXRjaFJlcXVlc3QaFC5ncnBjcm91dGVyLnYxLkV2ZW50MAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_google_protobuf_duration]);
+  fileDesc("ChlncnBjcm91dGVyL3YxL2FkbWluLnByb3RvEg1ncnBjcm91dGVyLnYxInwKDUFjdGlvblJlcXVlc3QSJwoEa2luZBgBIAEoDjIZLmdycGNyb3V0ZXIudjEuQWN0aW9uS2luZBIPCgdzZXJ2aWNlGAIgASgJEhMKC2luc3RhbmNlX2lkGAMgASgJEg4KBndlaWdodBgEIAEoDRIMCgRub3RlGAUgASgJIh8KDEFjdGlvblJlc3VsdBIPCgdzdW1tYXJ5GAEgASgJIr8BCgZBY3Rpb24SJwoEa2luZBgBIAEoDjIZLmdycGNyb3V0ZXIudjEuQWN0aW9uS2luZBIPCgdzZXJ2aWNlGAIgASgJEhMKC2luc3RhbmNlX2lkGAMgASgJEg4KBndlaWdodBgEIAEoDRIMCgRub3RlGAUgASgJEg0KBWFjdG9yGAYgASgJEg8KB3N1bW1hcnkYByABKAkSKAoEdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNwoNUmVwbGF5UmVxdWVzdBIPCgdjYWxsX2lkGAEgASgEEhUKDXJlcXVlc3RzX2pzb24YAiADKAkiVgoMUmVwbGF5UmVzdWx0Eg8KB2NhbGxfaWQYASABKAQSDAoEY29kZRgCIAEoDRIPCgdtZXNzYWdlGAMgASgJEhYKDnJlc3BvbnNlc19qc29uGAQgAygJIhQKEkdldFNuYXBzaG90UmVxdWVzdCJSCgxXYXRjaFJlcXVlc3QSGAoQaW5jbHVkZV9tZXNzYWdlcxgBIAEoCBIWCg5pbmNsdWRlX2JvZGllcxgCIAEoCBIQCghzZXJ2aWNlcxgDIAMoCSKwBAoISW5zdGFuY2USCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRIzCgZsYWJlbHMYAyADKAsyIy5ncnBjcm91dGVyLnYxLkluc3RhbmNlLkxhYmVsc0VudHJ5Eg4KBndlaWdodBgEIAEoDRIPCgdhZGRyZXNzGAUgASgJEg8KB3N0cmVhbXMYBiABKA0SFwoPaW5fZmxpZ2h0X2NhbGxzGAcgASgNEhwKFG1heF9jb25jdXJyZW50X2NhbGxzGAggASgNEi4KBmhlYWx0aBgJIAEoDjIeLmdycGNyb3V0ZXIudjEuSW5zdGFuY2UuSGVhbHRoEjEKDXJlZ2lzdGVyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2Rlc2NyaXB0aW9uGAsgASgJEhgKEG9wZXJhdG9yX2RyYWluZWQYDCABKAgSGAoQb3BlcmF0b3JfZWplY3RlZBgNIAEoCBIXCg9vcGVyYXRvcl93ZWlnaHQYDiABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ1CgZIZWFsdGgSFgoSSEVBTFRIX1VOU1BFQ0lGSUVEEAASEgoOSEVBTFRIX1NFUlZJTkcQARIWChJIRUFMVEhfTk9UX1NFUlZJTkcQAhITCg9IRUFMVEhfRFJBSU5JTkcQAxISCg5IRUFMVEhfRUpFQ1RFRBAEIjwKC1NlcnZpY2VJbmZvEgwKBG5hbWUYASABKAkSDwoHbWV0aG9kcxgCIAMoCRIOCgZwYXVzZWQYAyABKAgiwQIKCFNuYXBzaG90EhEKCXJvdXRlcl9pZBgBIAEoCRIsCghzZXJ2aWNlcxgCIAMoCzIaLmdycGNyb3V0ZXIudjEuU2VydmljZUluZm8SKgoJaW5zdGFuY2VzGAMgAygLMhcuZ3JwY3JvdXRlci52MS5JbnN0YW5jZRIzCg9jYWxsc19pbl9mbGlnaHQYBCADKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkEigKBWNhbGxzGAUgAygLMhkuZ3JwY3JvdXRlci52MS5DYWxsUmVjb3JkEhYKDnJvdXRlcl9hZGRyZXNzGAYgASgJEikKBXN0YXRzGAcgAygLMhouZ3JwY3JvdXRlci52MS5TdGF0c1NlcmllcxImCgdhY3Rpb25zGAggAygLMhUuZ3JwY3JvdXRlci52MS5BY3Rpb24icQoKU3RhdHNQb2ludBIPCgdzZXJ2aWNlGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJEg0KBWNhbGxzGAMgASgNEg4KBmVycm9ycxgEIAEoDRIOCgZwNTBfbXMYBSABKAISDgoGcDk5X21zGAYgASgCIkYKCVN0YXRzVGljaxIOCgZzZWNvbmQYASABKAMSKQoGcG9pbnRzGAIgAygLMhkuZ3JwY3JvdXRlci52MS5TdGF0c1BvaW50IogBCgtTdGF0c1NlcmllcxIPCgdzZXJ2aWNlGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJEhQKDGZpcnN0X3NlY29uZBgDIAEoAxINCgVjYWxscxgEIAMoDRIOCgZlcnJvcnMYBSADKA0SDgoGcDUwX21zGAYgAygCEg4KBnA5OV9tcxgHIAMoAiKHAgoKQ2FsbFJlY29yZBIrCgdzdGFydGVkGAEgASgLMhouZ3JwY3JvdXRlci52MS5DYWxsU3RhcnRlZBIrCgdoZWFkZXJzGAIgASgLMhouZ3JwY3JvdXRlci52MS5DYWxsSGVhZGVycxIsCghtZXNzYWdlcxgDIAMoCzIaLmdycGNyb3V0ZXIudjEuQ2FsbE1lc3NhZ2USJwoFZW5kZWQYBCABKAsyGC5ncnBjcm91dGVyLnYxLkNhbGxFbmRlZBIYChBtZXNzYWdlc19vbWl0dGVkGAUgASgNEi4KCWRlY2lzaW9ucxgGIAMoCzIbLmdycGNyb3V0ZXIudjEuQ2FsbERlY2lzaW9uIr4CCgtDYWxsU3RhcnRlZBIPCgdjYWxsX2lkGAEgASgEEg4KBm1ldGhvZBgCIAEoCRIMCgRwZWVyGAMgASgJEjoKCG1ldGFkYXRhGAQgAygLMiguZ3JwY3JvdXRlci52MS5DYWxsU3RhcnRlZC5NZXRhZGF0YUVudHJ5EhMKC2luc3RhbmNlX2lkGAUgASgJEg4KBnJlYXNvbhgGIAEoCRIoCgR0aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRraW5kGAggASgJEhEKCXF1ZXVlZF9tcxgJIAEoDRIOCgZwb2xpY3kYCiABKAkSEwoLcm91dGluZ19rZXkYCyABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsgCCgxDYWxsRGVjaXNpb24SDwoHY2FsbF9pZBgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgRraW5kGAMgASgOMiAuZ3JwY3JvdXRlci52MS5DYWxsRGVjaXNpb24uS2luZBIPCgdhdHRlbXB0GAQgASgNEhMKC2luc3RhbmNlX2lkGAUgASgJEg4KBnJlYXNvbhgGIAEoCRIRCglxdWV1ZWRfbXMYByABKA0SDAoEY29kZRgIIAEoDRISCgpiYWNrb2ZmX21zGAkgASgNImIKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhAKDEtJTkRfQVRURU1QVBABEg4KCktJTkRfUkVUUlkQAhIQCgxLSU5EX1JFRlVTRUQQAxIQCgxLSU5EX0VKRUNURUQQBCKgAgoLQ2FsbE1lc3NhZ2USDwoHY2FsbF9pZBgBIAEoBBI3CglkaXJlY3Rpb24YAiABKA4yJC5ncnBjcm91dGVyLnYxLkNhbGxNZXNzYWdlLkRpcmVjdGlvbhIMCgRzaXplGAMgASgNEigKBHRpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGpzb24YBSABKAkSFgoOanNvbl90cnVuY2F0ZWQYBiABKAgSEgoKanNvbl9lcnJvchgHIAEoCSJVCglEaXJlY3Rpb24SGQoVRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASFQoRRElSRUNUSU9OX1JFUVVFU1QQARIWChJESVJFQ1RJT05fUkVTUE9OU0UQAiKLAQoLQ2FsbEhlYWRlcnMSDwoHY2FsbF9pZBgBIAEoBBI6CghtZXRhZGF0YRgCIAMoCzIoLmdycGNyb3V0ZXIudjEuQ2FsbEhlYWRlcnMuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi+AEKCUNhbGxFbmRlZBIPCgdjYWxsX2lkGAEgASgEEgwKBGNvZGUYAiABKA0SDwoHbWVzc2FnZRgDIAEoCRI4Cgh0cmFpbGVycxgEIAMoCzImLmdycGNyb3V0ZXIudjEuQ2FsbEVuZGVkLlRyYWlsZXJzRW50cnkSKwoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIcmVxdWVzdHMYBiABKA0SEQoJcmVzcG9uc2VzGAcgASgNGi8KDVRyYWlsZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL3BAoFRXZlbnQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIc25hcHNob3QYAiABKAsyFy5ncnBjcm91dGVyLnYxLlNuYXBzaG90SAASNgoTaW5zdGFuY2VfcmVnaXN0ZXJlZBgDIAEoCzIXLmdycGNyb3V0ZXIudjEuSW5zdGFuY2VIABI4ChVpbnN0YW5jZV9kZXJlZ2lzdGVyZWQYBCABKAsyFy5ncnBjcm91dGVyLnYxLkluc3RhbmNlSAASMwoQaW5zdGFuY2VfY2hhbmdlZBgFIAEoCzIXLmdycGNyb3V0ZXIudjEuSW5zdGFuY2VIABIyCgxjYWxsX3N0YXJ0ZWQYBiABKAsyGi5ncnBjcm91dGVyLnYxLkNhbGxTdGFydGVkSAASMgoMY2FsbF9tZXNzYWdlGAcgASgLMhouZ3JwY3JvdXRlci52MS5DYWxsTWVzc2FnZUgAEjIKDGNhbGxfaGVhZGVycxgIIAEoCzIaLmdycGNyb3V0ZXIudjEuQ2FsbEhlYWRlcnNIABIuCgpjYWxsX2VuZGVkGAkgASgLMhguZ3JwY3JvdXRlci52MS5DYWxsRW5kZWRIABIRCgdkcm9wcGVkGAogASgESAASKQoFc3RhdHMYCyABKAsyGC5ncnBjcm91dGVyLnYxLlN0YXRzVGlja0gAEjQKDWNhbGxfZGVjaXNpb24YDCABKAsyGy5ncnBjcm91dGVyLnYxLkNhbGxEZWNpc2lvbkgAEicKBmFjdGlvbhgNIAEoCzIVLmdycGNyb3V0ZXIudjEuQWN0aW9uSABCBwoFZXZlbnQq1AEKCkFjdGlvbktpbmQSGwoXQUNUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIVChFBQ1RJT05fS0lORF9EUkFJThABEhcKE0FDVElPTl9LSU5EX1VORFJBSU4QAhIVChFBQ1RJT05fS0lORF9FSkVDVBADEhcKE0FDVElPTl9LSU5EX1JFU1RPUkUQBBIaChZBQ1RJT05fS0lORF9TRVRfV0VJR0hUEAUSFQoRQUNUSU9OX0tJTkRfUEFVU0UQBhIWChJBQ1RJT05fS0lORF9SRVNVTUUQBzKXAgoFQWRtaW4SSQoLR2V0U25hcHNob3QSIS5ncnBjcm91dGVyLnYxLkdldFNuYXBzaG90UmVxdWVzdBoXLmdycGNyb3V0ZXIudjEuU25hcHNob3QSPAoFV2F0Y2gSGy5ncnBjcm91dGVyLnYxLldhdGNoUmVxdWVzdBoULmdycGNyb3V0ZXIudjEuRXZlbnQwARJACgNBY3QSHC5ncnBjcm91dGVyLnYxLkFjdGlvblJlcXVlc3QaGy5ncnBjcm91dGVyLnYxLkFjdGlvblJlc3VsdBJDCgZSZXBsYXkSHC5ncnBjcm91dGVyLnYxLlJlcGxheVJlcXVlc3QaGy5ncnBjcm91dGVyLnYxLlJlcGxheVJlc3VsdGIGcHJvdG8z", [file_google_protobuf_timestamp, file_google_protobuf_duration]);
+
+/**
+ * @generated from message grpcrouter.v1.ActionRequest
+ */
+export type ActionRequest = Message<"grpcrouter.v1.ActionRequest"> & {
+  /**
+   * @generated from field: grpcrouter.v1.ActionKind kind = 1;
+   */
+  kind: ActionKind;
+
+  /**
+   * Fully-qualified service name.
+   *
+   * @generated from field: string service = 2;
+   */
+  service: string;
+
+  /**
+   * The instance (all kinds but PAUSE and RESUME).
+   *
+   * @generated from field: string instance_id = 3;
+   */
+  instanceId: string;
+
+  /**
+   * SET_WEIGHT: 1..10000.
+   *
+   * @generated from field: uint32 weight = 4;
+   */
+  weight: number;
+
+  /**
+   * Why, in the operator's words: kept in the audit log.
+   *
+   * @generated from field: string note = 5;
+   */
+  note: string;
+};
+
+/**
+ * Describes the message grpcrouter.v1.ActionRequest.
+ * Use `create(ActionRequestSchema)` to create a new message.
+ */
+export const ActionRequestSchema: GenMessage<ActionRequest> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 0);
+
+/**
+ * @generated from message grpcrouter.v1.ActionResult
+ */
+export type ActionResult = Message<"grpcrouter.v1.ActionResult"> & {
+  /**
+   * What changed, in words.
+   *
+   * @generated from field: string summary = 1;
+   */
+  summary: string;
+};
+
+/**
+ * Describes the message grpcrouter.v1.ActionResult.
+ * Use `create(ActionResultSchema)` to create a new message.
+ */
+export const ActionResultSchema: GenMessage<ActionResult> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 1);
+
+/**
+ * An action that was applied, as every watcher sees it.
+ *
+ * @generated from message grpcrouter.v1.Action
+ */
+export type Action = Message<"grpcrouter.v1.Action"> & {
+  /**
+   * @generated from field: grpcrouter.v1.ActionKind kind = 1;
+   */
+  kind: ActionKind;
+
+  /**
+   * @generated from field: string service = 2;
+   */
+  service: string;
+
+  /**
+   * @generated from field: string instance_id = 3;
+   */
+  instanceId: string;
+
+  /**
+   * @generated from field: uint32 weight = 4;
+   */
+  weight: number;
+
+  /**
+   * @generated from field: string note = 5;
+   */
+  note: string;
+
+  /**
+   * Who: "dashboard", or the Admin caller's address or certificate name.
+   *
+   * @generated from field: string actor = 6;
+   */
+  actor: string;
+
+  /**
+   * @generated from field: string summary = 7;
+   */
+  summary: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 8;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message grpcrouter.v1.Action.
+ * Use `create(ActionSchema)` to create a new message.
+ */
+export const ActionSchema: GenMessage<Action> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 2);
+
+/**
+ * @generated from message grpcrouter.v1.ReplayRequest
+ */
+export type ReplayRequest = Message<"grpcrouter.v1.ReplayRequest"> & {
+  /**
+   * The recorded call to replay (its method and metadata are taken from it).
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * The request messages as proto3 JSON, in order: one for a unary call, any number for a
+   * client-streaming call. Empty: the recorded requests as they were.
+   *
+   * @generated from field: repeated string requests_json = 2;
+   */
+  requestsJson: string[];
+};
+
+/**
+ * Describes the message grpcrouter.v1.ReplayRequest.
+ * Use `create(ReplayRequestSchema)` to create a new message.
+ */
+export const ReplayRequestSchema: GenMessage<ReplayRequest> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 3);
+
+/**
+ * @generated from message grpcrouter.v1.ReplayResult
+ */
+export type ReplayResult = Message<"grpcrouter.v1.ReplayResult"> & {
+  /**
+   * The new call's id (find it in the call list).
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * @generated from field: uint32 code = 2;
+   */
+  code: number;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * @generated from field: repeated string responses_json = 4;
+   */
+  responsesJson: string[];
+};
+
+/**
+ * Describes the message grpcrouter.v1.ReplayResult.
+ * Use `create(ReplayResultSchema)` to create a new message.
+ */
+export const ReplayResultSchema: GenMessage<ReplayResult> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 4);
 
 /**
  * @generated from message grpcrouter.v1.GetSnapshotRequest
@@ -28,7 +209,7 @@ export type GetSnapshotRequest = Message<"grpcrouter.v1.GetSnapshotRequest"> & {
  * Use `create(GetSnapshotRequestSchema)` to create a new message.
  */
 export const GetSnapshotRequestSchema: GenMessage<GetSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 0);
+  messageDesc(file_grpcrouter_v1_admin, 5);
 
 /**
  * @generated from message grpcrouter.v1.WatchRequest
@@ -60,7 +241,7 @@ export type WatchRequest = Message<"grpcrouter.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 1);
+  messageDesc(file_grpcrouter_v1_admin, 6);
 
 /**
  * @generated from message grpcrouter.v1.Instance
@@ -122,6 +303,24 @@ export type Instance = Message<"grpcrouter.v1.Instance"> & {
    * @generated from field: string description = 11;
    */
   description: string;
+
+  /**
+   * An operator drained or ejected it, or set its weight (Act): shown so nobody mistakes
+   * it for the instance's own state.
+   *
+   * @generated from field: bool operator_drained = 12;
+   */
+  operatorDrained: boolean;
+
+  /**
+   * @generated from field: bool operator_ejected = 13;
+   */
+  operatorEjected: boolean;
+
+  /**
+   * @generated from field: bool operator_weight = 14;
+   */
+  operatorWeight: boolean;
 };
 
 /**
@@ -129,7 +328,7 @@ export type Instance = Message<"grpcrouter.v1.Instance"> & {
  * Use `create(InstanceSchema)` to create a new message.
  */
 export const InstanceSchema: GenMessage<Instance> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 2);
+  messageDesc(file_grpcrouter_v1_admin, 7);
 
 /**
  * @generated from enum grpcrouter.v1.Instance.Health
@@ -165,7 +364,7 @@ export enum Instance_Health {
  * Describes the enum grpcrouter.v1.Instance.Health.
  */
 export const Instance_HealthSchema: GenEnum<Instance_Health> = /*@__PURE__*/
-  enumDesc(file_grpcrouter_v1_admin, 2, 0);
+  enumDesc(file_grpcrouter_v1_admin, 7, 0);
 
 /**
  * @generated from message grpcrouter.v1.ServiceInfo
@@ -180,6 +379,13 @@ export type ServiceInfo = Message<"grpcrouter.v1.ServiceInfo"> & {
    * @generated from field: repeated string methods = 2;
    */
   methods: string[];
+
+  /**
+   * An operator paused it (Act PAUSE): new calls are refused until RESUME.
+   *
+   * @generated from field: bool paused = 3;
+   */
+  paused: boolean;
 };
 
 /**
@@ -187,7 +393,7 @@ export type ServiceInfo = Message<"grpcrouter.v1.ServiceInfo"> & {
  * Use `create(ServiceInfoSchema)` to create a new message.
  */
 export const ServiceInfoSchema: GenMessage<ServiceInfo> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 3);
+  messageDesc(file_grpcrouter_v1_admin, 8);
 
 /**
  * @generated from message grpcrouter.v1.Snapshot
@@ -235,6 +441,14 @@ export type Snapshot = Message<"grpcrouter.v1.Snapshot"> & {
    * @generated from field: repeated grpcrouter.v1.StatsSeries stats = 7;
    */
   stats: StatsSeries[];
+
+  /**
+   * The most recent operator actions (up to 50), oldest first, so a viewer that opens later
+   * sees what was done; `action` events continue them.
+   *
+   * @generated from field: repeated grpcrouter.v1.Action actions = 8;
+   */
+  actions: Action[];
 };
 
 /**
@@ -242,7 +456,7 @@ export type Snapshot = Message<"grpcrouter.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 4);
+  messageDesc(file_grpcrouter_v1_admin, 9);
 
 /**
  * One closed second of one series: a whole service (instance_id empty: every call, routed
@@ -292,7 +506,7 @@ export type StatsPoint = Message<"grpcrouter.v1.StatsPoint"> & {
  * Use `create(StatsPointSchema)` to create a new message.
  */
 export const StatsPointSchema: GenMessage<StatsPoint> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 5);
+  messageDesc(file_grpcrouter_v1_admin, 10);
 
 /**
  * The points of one second for one service (its instances and the service as a whole).
@@ -318,7 +532,7 @@ export type StatsTick = Message<"grpcrouter.v1.StatsTick"> & {
  * Use `create(StatsTickSchema)` to create a new message.
  */
 export const StatsTickSchema: GenMessage<StatsTick> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 6);
+  messageDesc(file_grpcrouter_v1_admin, 11);
 
 /**
  * The history of one series, one value per second from first_second on, oldest first.
@@ -367,7 +581,7 @@ export type StatsSeries = Message<"grpcrouter.v1.StatsSeries"> & {
  * Use `create(StatsSeriesSchema)` to create a new message.
  */
 export const StatsSeriesSchema: GenMessage<StatsSeries> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 7);
+  messageDesc(file_grpcrouter_v1_admin, 12);
 
 /**
  * Everything captured of one call. `ended` is unset while the call is in flight.
@@ -402,6 +616,13 @@ export type CallRecord = Message<"grpcrouter.v1.CallRecord"> & {
    * @generated from field: uint32 messages_omitted = 5;
    */
   messagesOmitted: number;
+
+  /**
+   * What the router decided along the way (retries, later attempts, refusals, ejections).
+   *
+   * @generated from field: repeated grpcrouter.v1.CallDecision decisions = 6;
+   */
+  decisions: CallDecision[];
 };
 
 /**
@@ -409,7 +630,7 @@ export type CallRecord = Message<"grpcrouter.v1.CallRecord"> & {
  * Use `create(CallRecordSchema)` to create a new message.
  */
 export const CallRecordSchema: GenMessage<CallRecord> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 8);
+  messageDesc(file_grpcrouter_v1_admin, 13);
 
 /**
  * @generated from message grpcrouter.v1.CallStarted
@@ -458,6 +679,27 @@ export type CallStarted = Message<"grpcrouter.v1.CallStarted"> & {
    * @generated from field: string kind = 8;
    */
   kind: string;
+
+  /**
+   * Time the call waited for an instance or a free slot before its first attempt.
+   *
+   * @generated from field: uint32 queued_ms = 9;
+   */
+  queuedMs: number;
+
+  /**
+   * The service's balancing strategy, in words ("weighted round robin").
+   *
+   * @generated from field: string policy = 10;
+   */
+  policy: string;
+
+  /**
+   * The routing key the call's routing-key hook gave (affinity), if any.
+   *
+   * @generated from field: string routing_key = 11;
+   */
+  routingKey: string;
 };
 
 /**
@@ -465,7 +707,113 @@ export type CallStarted = Message<"grpcrouter.v1.CallStarted"> & {
  * Use `create(CallStartedSchema)` to create a new message.
  */
 export const CallStartedSchema: GenMessage<CallStarted> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 9);
+  messageDesc(file_grpcrouter_v1_admin, 14);
+
+/**
+ * One decision the router made about a call after it started: why it went where it went
+ * when that was not its first pick, and why it failed when the router failed it.
+ *
+ * @generated from message grpcrouter.v1.CallDecision
+ */
+export type CallDecision = Message<"grpcrouter.v1.CallDecision"> & {
+  /**
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * @generated from field: grpcrouter.v1.CallDecision.Kind kind = 3;
+   */
+  kind: CallDecision_Kind;
+
+  /**
+   * The attempt it concerns (1 for the first).
+   *
+   * @generated from field: uint32 attempt = 4;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: string instance_id = 5;
+   */
+  instanceId: string;
+
+  /**
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: uint32 queued_ms = 7;
+   */
+  queuedMs: number;
+
+  /**
+   * @generated from field: uint32 code = 8;
+   */
+  code: number;
+
+  /**
+   * @generated from field: uint32 backoff_ms = 9;
+   */
+  backoffMs: number;
+};
+
+/**
+ * Describes the message grpcrouter.v1.CallDecision.
+ * Use `create(CallDecisionSchema)` to create a new message.
+ */
+export const CallDecisionSchema: GenMessage<CallDecision> = /*@__PURE__*/
+  messageDesc(file_grpcrouter_v1_admin, 15);
+
+/**
+ * @generated from enum grpcrouter.v1.CallDecision.Kind
+ */
+export enum CallDecision_Kind {
+  /**
+   * @generated from enum value: KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * An attempt after the first: instance_id, reason (the balancer's), queued_ms.
+   *
+   * @generated from enum value: KIND_ATTEMPT = 1;
+   */
+  ATTEMPT = 1,
+
+  /**
+   * An attempt failed and the call goes on: code, reason (the retry rule's), backoff_ms.
+   *
+   * @generated from enum value: KIND_RETRY = 2;
+   */
+  RETRY = 2,
+
+  /**
+   * The router refused the call itself (rate limit, paused service, no instance): reason.
+   *
+   * @generated from enum value: KIND_REFUSED = 3;
+   */
+  REFUSED = 3,
+
+  /**
+   * This call's failure ejected its instance (outlier detection): reason.
+   *
+   * @generated from enum value: KIND_EJECTED = 4;
+   */
+  EJECTED = 4,
+}
+
+/**
+ * Describes the enum grpcrouter.v1.CallDecision.Kind.
+ */
+export const CallDecision_KindSchema: GenEnum<CallDecision_Kind> = /*@__PURE__*/
+  enumDesc(file_grpcrouter_v1_admin, 15, 0);
 
 /**
  * @generated from message grpcrouter.v1.CallMessage
@@ -517,7 +865,7 @@ export type CallMessage = Message<"grpcrouter.v1.CallMessage"> & {
  * Use `create(CallMessageSchema)` to create a new message.
  */
 export const CallMessageSchema: GenMessage<CallMessage> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 10);
+  messageDesc(file_grpcrouter_v1_admin, 16);
 
 /**
  * @generated from enum grpcrouter.v1.CallMessage.Direction
@@ -543,7 +891,7 @@ export enum CallMessage_Direction {
  * Describes the enum grpcrouter.v1.CallMessage.Direction.
  */
 export const CallMessage_DirectionSchema: GenEnum<CallMessage_Direction> = /*@__PURE__*/
-  enumDesc(file_grpcrouter_v1_admin, 10, 0);
+  enumDesc(file_grpcrouter_v1_admin, 16, 0);
 
 /**
  * @generated from message grpcrouter.v1.CallHeaders
@@ -565,7 +913,7 @@ export type CallHeaders = Message<"grpcrouter.v1.CallHeaders"> & {
  * Use `create(CallHeadersSchema)` to create a new message.
  */
 export const CallHeadersSchema: GenMessage<CallHeaders> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 11);
+  messageDesc(file_grpcrouter_v1_admin, 17);
 
 /**
  * @generated from message grpcrouter.v1.CallEnded
@@ -612,7 +960,7 @@ export type CallEnded = Message<"grpcrouter.v1.CallEnded"> & {
  * Use `create(CallEndedSchema)` to create a new message.
  */
 export const CallEndedSchema: GenMessage<CallEnded> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 12);
+  messageDesc(file_grpcrouter_v1_admin, 18);
 
 /**
  * @generated from message grpcrouter.v1.Event
@@ -690,6 +1038,20 @@ export type Event = Message<"grpcrouter.v1.Event"> & {
      */
     value: StatsTick;
     case: "stats";
+  } | {
+    /**
+     * @generated from field: grpcrouter.v1.CallDecision call_decision = 12;
+     */
+    value: CallDecision;
+    case: "callDecision";
+  } | {
+    /**
+     * An operator's action (Act), so every viewer sees it as it happens.
+     *
+     * @generated from field: grpcrouter.v1.Action action = 13;
+     */
+    value: Action;
+    case: "action";
   } | { case: undefined; value?: undefined };
 };
 
@@ -698,7 +1060,66 @@ export type Event = Message<"grpcrouter.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_grpcrouter_v1_admin, 13);
+  messageDesc(file_grpcrouter_v1_admin, 19);
+
+/**
+ * @generated from enum grpcrouter.v1.ActionKind
+ */
+export enum ActionKind {
+  /**
+   * @generated from enum value: ACTION_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No new calls to the instance; calls in flight finish. Undone by UNDRAIN.
+   *
+   * @generated from enum value: ACTION_KIND_DRAIN = 1;
+   */
+  DRAIN = 1,
+
+  /**
+   * @generated from enum value: ACTION_KIND_UNDRAIN = 2;
+   */
+  UNDRAIN = 2,
+
+  /**
+   * Out of rotation until RESTORE (which also ends an outlier ejection early).
+   *
+   * @generated from enum value: ACTION_KIND_EJECT = 3;
+   */
+  EJECT = 3,
+
+  /**
+   * @generated from enum value: ACTION_KIND_RESTORE = 4;
+   */
+  RESTORE = 4,
+
+  /**
+   * The instance's weight for weighted balancers (overrides the weight its Hello gave).
+   *
+   * @generated from enum value: ACTION_KIND_SET_WEIGHT = 5;
+   */
+  SET_WEIGHT = 5,
+
+  /**
+   * New calls to the service are refused UNAVAILABLE; calls in flight finish. Undone by RESUME.
+   *
+   * @generated from enum value: ACTION_KIND_PAUSE = 6;
+   */
+  PAUSE = 6,
+
+  /**
+   * @generated from enum value: ACTION_KIND_RESUME = 7;
+   */
+  RESUME = 7,
+}
+
+/**
+ * Describes the enum grpcrouter.v1.ActionKind.
+ */
+export const ActionKindSchema: GenEnum<ActionKind> = /*@__PURE__*/
+  enumDesc(file_grpcrouter_v1_admin, 0);
 
 /**
  * @generated from service grpcrouter.v1.Admin
@@ -724,6 +1145,31 @@ export const Admin: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRequestSchema;
     output: typeof EventSchema;
+  },
+  /**
+   * An operator's action on an instance or a service (drain, eject, weight, pause). Allowed
+   * to a caller on the router's machine (loopback) or one with a verified client certificate
+   * (mTLS); others get PERMISSION_DENIED. Recorded in the audit log and streamed to every
+   * watcher as an `action` event.
+   *
+   * @generated from rpc grpcrouter.v1.Admin.Act
+   */
+  act: {
+    methodKind: "unary";
+    input: typeof ActionRequestSchema;
+    output: typeof ActionResultSchema;
+  },
+  /**
+   * Runs a recorded call again through the router (a unary call, or a whole client-streaming
+   * call), with its requests given as proto3 JSON (edited or not). It shows as a new call.
+   * Authorized like Act.
+   *
+   * @generated from rpc grpcrouter.v1.Admin.Replay
+   */
+  replay: {
+    methodKind: "unary";
+    input: typeof ReplayRequestSchema;
+    output: typeof ReplayResultSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_grpcrouter_v1_admin, 0);

@@ -10,7 +10,7 @@ import net from "node:net";
 export type RouterStatus =
   | { state: "stopped"; reason?: string }
   | { state: "starting"; port: number }
-  | { state: "running"; port: number; address: string; pid: number }
+  | { state: "running"; port: number; address: string; pid: number; adminUrl?: string }
   | { state: "failed"; reason: string };
 
 export interface RouterLaunch {
@@ -21,6 +21,8 @@ export interface RouterLaunch {
   /** Its output folder: the router protos there fix the frame numbers bridges were generated with. */
   out?: string;
   port: number;
+  /** The dashboard's port; 0 or absent: any free one (serve prints its URL). */
+  adminPort?: number;
   cwd: string;
   log: (line: string) => void;
   /** Extra environment, e.g. GRPCROUTER_BUF for the bundled buf. */
@@ -31,6 +33,8 @@ export interface RouterLaunch {
 
 /** Lines of the router's output kept to explain a failure. */
 const TAIL_LINES = 20;
+/** What `grpcrouter serve` prints once its dashboard listens (cli/src/commands/serve.ts). */
+const DASHBOARD_LINE = /^grpcrouter: dashboard at (http:\/\/\S+)/;
 
 export class RouterProcess {
   private child: ChildProcess | undefined;
@@ -62,9 +66,9 @@ export class RouterProcess {
     this.set({ state: "starting", port });
     // VS Code's extension host runs on Electron: ELECTRON_RUN_AS_NODE makes its binary a
     // plain node, the same one the language server runs on.
-    // The dashboard gets any free port (it prints its URL): a fixed one would clash with a
-    // router the user runs by hand.
-    const args = [launch.cli, "serve", "--root", launch.root, "--port", String(port), "--admin-port", "0", ...(launch.out ? ["--out", launch.out] : [])];
+    // The dashboard gets any free port (it prints its URL) unless the user chose one: a fixed
+    // default would clash with a router the user runs by hand.
+    const args = [launch.cli, "serve", "--root", launch.root, "--port", String(port), "--admin-port", String(launch.adminPort ?? 0), ...(launch.out ? ["--out", launch.out] : [])];
     const child = spawn(process.execPath, args, {
       cwd: launch.cwd,
       env: { ...process.env, ...launch.env, ELECTRON_RUN_AS_NODE: "1" },
@@ -72,16 +76,32 @@ export class RouterProcess {
     });
     this.child = child;
     const tail: string[] = [];
-    const onData = (b: Buffer) => {
-      for (const line of b.toString("utf8").split("\n")) {
-        if (!line.trim()) continue;
-        launch.log(`[router] ${line}`);
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
+    // The dashboard's URL (its port is any free one): the extension watches the router's
+    // state on its event stream.
+    let adminUrl: string | undefined;
+    let sawDashboard: () => void = () => {};
+    const dashboardSeen = new Promise<void>((resolve) => (sawDashboard = resolve));
+    const onLine = (line: string) => {
+      if (!line.trim()) return;
+      const dash = DASHBOARD_LINE.exec(line.trim());
+      if (dash) {
+        adminUrl = dash[1];
+        sawDashboard();
       }
+      launch.log(`[router] ${line}`);
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
     };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
+    // Output arrives in chunks that may end mid-line: lines are cut at newlines only.
+    for (const out of [child.stdout, child.stderr]) {
+      let carry = "";
+      out?.on("data", (b: Buffer) => {
+        const parts = (carry + b.toString("utf8")).split("\n");
+        carry = parts.pop() ?? "";
+        parts.forEach(onLine);
+      });
+      out?.on("end", () => onLine(carry));
+    }
     const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
     child.once("exit", (code, signal) => {
       // After "close" all output is read, so the reason can quote it.
@@ -94,9 +114,16 @@ export class RouterProcess {
     child.once("error", (e) => launch.log(`[router] ${e.message}`));
     // Ready when its port accepts connections; a router that dies first has failed.
     const timeoutMs = launch.readyTimeoutMs ?? 30_000;
+    const started = Date.now();
     const ready = await Promise.race([waitForPort(port, timeoutMs, exited), exited.then(() => false)]);
+    // The dashboard line follows the port at once; a CLI without a dashboard runs without it.
+    if (ready) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([dashboardSeen, exited, new Promise((r) => (timer = setTimeout(r, Math.max(1000, timeoutMs - (Date.now() - started)))))]);
+      clearTimeout(timer);
+    }
     if (ready && this.child === child) {
-      this.set({ state: "running", port, address: `127.0.0.1:${port}`, pid: child.pid ?? 0 });
+      this.set({ state: "running", port, address: `127.0.0.1:${port}`, pid: child.pid ?? 0, ...(adminUrl ? { adminUrl } : {}) });
     } else if (this.child === child) {
       this.stop();
       this.set({ state: "failed", reason: `the router did not listen on port ${port} within ${Math.round(timeoutMs / 1000)} s; see the output` });

@@ -7,9 +7,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { fetchInstanceCounts } from "../src/routerInstances.js";
-import { RouterProcess, type RouterStatus } from "../src/routerProcess.js";
-import { repoRoot } from "./codeServer.js";
+import { watchRouterState } from "../src/admin-client.js";
+import { RouterProcess, type RouterStatus } from "../src/router-process.js";
+import { repoRoot } from "./code-server.js";
 
 /** Polls `check` until it holds (generous: a loaded machine is slow, never a failure). */
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
@@ -58,12 +58,16 @@ describe("RouterProcess (Start Router / Stop Router)", () => {
     const s = await router.start({ cli, root, port: 0, cwd: root, log: (l) => lines.push(l), env: bufEnv, readyTimeoutMs: 60_000 });
     try {
       assert.equal(s.state, "running", `${JSON.stringify(s)}\n${lines.join("\n")}`);
-      const { port } = s as { port: number };
-      // A real router: its port takes connections.
-      // A real router of this module: its Admin service lists the module's service, with no
-      // instance registered yet (what the code lens shows).
+      const { port, adminUrl } = s as { port: number; adminUrl?: string };
+      // The router's dashboard, whose event stream the extension watches (from serve's output).
+      assert.match(adminUrl ?? "", /^http:\/\/127\.0\.0\.1:\d+\/$/, lines.join("\n"));
+      const watch = watchRouterState(adminUrl!);
+      const counts = () => watch.state.counts() ?? {};
+      // A real router of this module: it lists the module's service, with no instance
+      // registered yet (what the code lens shows).
       const address = `127.0.0.1:${port}`;
-      assert.deepEqual(await fetchInstanceCounts(address, 30_000), { "shop.v1.Orders": 0 });
+      await until(async () => watch.state.counts() !== undefined, "the router's snapshot");
+      assert.deepEqual(watch.state.counts(), { "shop.v1.Orders": 0 });
       // An instance registers (the CLI's bridge sidecar, a real Register stream): counted;
       // it goes away: no longer counted.
       const bridge = spawn(process.execPath, [cli, "bridge", "--target", "127.0.0.1:9", "--router", address, "--root", root], {
@@ -71,11 +75,12 @@ describe("RouterProcess (Start Router / Stop Router)", () => {
         stdio: ["ignore", "pipe", "pipe"],
       });
       try {
-        await until(async () => (await fetchInstanceCounts(address))["shop.v1.Orders"] === 1, "the bridge to be counted");
+        await until(async () => counts()["shop.v1.Orders"] === 1, "the bridge to be counted");
       } finally {
         bridge.kill("SIGKILL");
       }
-      await until(async () => (await fetchInstanceCounts(address))["shop.v1.Orders"] === 0, "the bridge to go");
+      await until(async () => counts()["shop.v1.Orders"] === 0, "the bridge to go");
+      watch.close();
       assert.equal(seen[0], "starting");
     } finally {
       router.stop();

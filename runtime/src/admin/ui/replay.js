@@ -1,0 +1,96 @@
+// Replaying a recorded call from its timeline: its requests as editable JSON (decoded by the
+// router with the module's descriptors, encoded back the same way), sent to the router, which
+// runs it as a new call (carrying `grpcrouter-replay-of`) that then shows in the list.
+
+/** Calls the router can replay: unary and client-streaming (the whole stream). */
+export function canReplay(call) {
+  return call.kind === "unary" || call.kind === "client_streaming";
+}
+
+/** The editor's first text: the recorded request (unary) or the list of requests (client streaming). */
+export function replayText(call) {
+  const reqs = call.messages.filter((m) => m.direction === "request");
+  const parse = (m) => {
+    try {
+      return JSON.parse(m.json);
+    } catch {
+      return {};
+    }
+  };
+  if (call.kind === "unary") return JSON.stringify(reqs[0] ? parse(reqs[0]) : {}, null, 2);
+  return JSON.stringify(reqs.map(parse), null, 2);
+}
+
+/** What the editor holds, as the request list the router takes; throws with a readable message. */
+export function requestsFromText(call, text) {
+  let v;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`not JSON: ${e.message}`);
+  }
+  if (call.kind === "unary") {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("a unary call takes one request: a JSON object");
+    return [JSON.stringify(v)];
+  }
+  if (!Array.isArray(v)) throw new Error("a client-streaming call takes a JSON array of requests");
+  return v.map((r) => JSON.stringify(r));
+}
+
+/** The last replay's outcome: shown again on the new call, which the page selects. */
+let lastReplay;
+
+/**
+ * The replay section of a call's detail: an editor, a Replay button and the outcome. `onNewCall`
+ * selects the new call once the router has answered.
+ */
+export function replaySection(call, { el, source, onNewCall }) {
+  const missing = call.messages.filter((m) => m.direction === "request").some((m) => !m.json) || call.messagesOmitted > 0;
+  const editor = el("textarea", { class: "replay-editor mono", id: "replay-editor", spellcheck: "false", rows: "8", "aria-label": `Requests of the replay of call ${call.id} (JSON)` });
+  editor.value = replayText(call);
+  const button = el("button", { type: "button", id: "replay-send" }, "Replay");
+  const result = el("div", { class: "replay-result", id: "replay-result", role: "status", "aria-live": "polite" });
+  if (lastReplay && lastReplay.newCall === call.id) {
+    result.dataset.state = lastReplay.state;
+    result.dataset.newCall = call.id;
+    result.textContent = lastReplay.text;
+  } else if (missing) result.textContent = "Some request bodies were not captured: write them before replaying.";
+  button.addEventListener("click", async () => {
+    let requestsJson;
+    try {
+      requestsJson = requestsFromText(call, editor.value);
+    } catch (e) {
+      result.dataset.state = "error";
+      result.textContent = e.message;
+      return;
+    }
+    button.disabled = true;
+    result.dataset.state = "busy";
+    result.textContent = "replaying…";
+    try {
+      const r = await source.replay({ callId: call.id, requestsJson });
+      result.dataset.state = r.code === 0 ? "ok" : "error";
+      result.dataset.newCall = r.callId;
+      result.textContent = `call ${r.callId}: ${r.code === 0 ? "OK" : `code ${r.code}: ${r.message}`} (replay of call ${call.id})`;
+      lastReplay = { newCall: r.callId, state: result.dataset.state, text: result.textContent };
+      if (r.callId && r.callId !== "0") onNewCall(r.callId);
+    } catch (e) {
+      result.dataset.state = "error";
+      result.textContent = `replay failed: ${e.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el(
+    "div",
+    { class: "replay" },
+    el(
+      "details",
+      { id: "replay" },
+      el("summary", {}, call.kind === "unary" ? "Replay with edited request" : "Replay the whole stream with edited requests"),
+      editor,
+      el("div", { class: "replay-buttons" }, button),
+    ),
+    result,
+  );
+}
