@@ -28,7 +28,10 @@ describe("grpcrouter bridge --transport", { timeout: 240_000 }, () => {
     const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
     procs.push(serve);
     const port = (await serve.waitFor(/router listening on \S+:(\d+)/, "the router address"))[1]!;
-    const bridge = cli(["bridge", "--root", "proto", "--router", `127.0.0.1:${port}`, "--target", target.address, "--id", "ws-sidecar", "--transport", "websocket"], tmp);
+    const bridge = cli(
+      ["bridge", "--root", "proto", "--router", `127.0.0.1:${port}`, "--target", target.address, "--id", "ws-sidecar", "--transport", "websocket"],
+      tmp,
+    );
     procs.push(bridge);
     await bridge.waitFor(/ws-sidecar registered demo\.v1\.Echo/, "the bridge to register");
     const client = echoClient(`127.0.0.1:${port}`, await echoSchemas(path.join(tmp, "proto")));
@@ -42,9 +45,15 @@ describe("grpcrouter bridge --transport", { timeout: 240_000 }, () => {
     const closed = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch", "--no-websocket"], tmp);
     procs.push(closed);
     const closedPort = (await closed.waitFor(/router listening on \S+:(\d+)/, "the router address"))[1]!;
-    const refused = cli(["bridge", "--root", "proto", "--router", `127.0.0.1:${closedPort}`, "--target", target.address, "--id", "ws-refused", "--transport", "websocket"], tmp);
+    const refused = cli(
+      ["bridge", "--root", "proto", "--router", `127.0.0.1:${closedPort}`, "--target", target.address, "--id", "ws-refused", "--transport", "websocket"],
+      tmp,
+    );
     procs.push(refused);
-    await refused.waitFor(/lost \(UNAVAILABLE: .*over WebSocket: HTTP 404 Not Found: this router does not take WebSocket connections/, "the refusal in the log");
+    await refused.waitFor(
+      /lost \(UNAVAILABLE: .*over WebSocket: HTTP 404 Not Found: this router does not take WebSocket connections/,
+      "the refusal in the log",
+    );
   });
 
   it("a --transport that is not auto, h2 or websocket is a usage error naming the option", async () => {

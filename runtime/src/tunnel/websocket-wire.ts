@@ -39,7 +39,9 @@ export function statusOfClose(code: number, reason: string): { code: number; det
 
 function truncateUtf8(s: string, max: number): string {
   if (Buffer.byteLength(s) <= max) return s;
-  let out = Buffer.from(s).subarray(0, max - 3).toString();
+  let out = Buffer.from(s)
+    .subarray(0, max - 3)
+    .toString();
   // A multi-byte character cut in two decodes as U+FFFD: drop it.
   if (out.endsWith("\uFFFD")) out = out.slice(0, -1);
   while (Buffer.byteLength(`${out}...`) > max) out = out.slice(0, -1);

@@ -22,7 +22,18 @@ import { MiB, REGISTER, SERVICE, routerProcess, waitUntil } from "./attacker.js"
 function upgrade(target: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const [host, port] = target.split(":");
-    const req = http.request({ host, port: Number(port), path, headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": randomBytes(16).toString("base64"), ...headers } });
+    const req = http.request({
+      host,
+      port: Number(port),
+      path,
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": randomBytes(16).toString("base64"),
+        ...headers,
+      },
+    });
     req.on("upgrade", (res, socket) => {
       socket.destroy();
       resolve({ status: res.statusCode ?? 0, body: "" });
@@ -40,12 +51,20 @@ function upgrade(target: string, path: string, headers: Record<string, string>):
 
 function hello(id: string): Buffer {
   const enc = new FrameEncoder();
-  enc.addControl(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: id, service: SERVICE }));
+  enc.addControl(
+    0,
+    InstanceFrame.Hello,
+    HelloSchema,
+    create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: id, service: SERVICE }),
+  );
   return Buffer.from(enc.take());
 }
 
 /** A ws client on the Register endpoint; resolves once open. */
-async function wsInstance(target: string, options: { maxPayload?: number } = {}): Promise<{ ws: WebSocket; closed: Promise<{ code: number; reason: string }> }> {
+async function wsInstance(
+  target: string,
+  options: { maxPayload?: number } = {},
+): Promise<{ ws: WebSocket; closed: Promise<{ code: number; reason: string }> }> {
   const ws = new WebSocket(`ws://${target}${REGISTER}`, [WEBSOCKET_PROTOCOL], { perMessageDeflate: false, ...options });
   ws.on("error", () => {});
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -117,7 +136,10 @@ describe("hostile input on the WebSocket endpoint", { timeout: 180_000 }, () => 
       a.ws.send(Buffer.alloc(4 * MiB));
       assert.equal((await a.closed).code, 1009);
       await waitUntil("the stream to be gone", () => router.stats().streams.length === 0);
-      assert.ok(logs.some((l) => /deregistered instance "big".*over the limit/.test(l)), logs.join("\n"));
+      assert.ok(
+        logs.some((l) => /deregistered instance "big".*over the limit/.test(l)),
+        logs.join("\n"),
+      );
 
       // By hand: a masked binary frame whose 64-bit length says 1 TiB, and no payload.
       const sock = await rawUpgrade(target);
@@ -155,7 +177,10 @@ describe("hostile input on the WebSocket endpoint", { timeout: 180_000 }, () => 
       const g = await garbage.closed;
       assert.equal(g.code, 4003); // INVALID_ARGUMENT
       assert.match(g.reason, /^grpcrouter: (malformed Register message|expected Hello)/);
-      assert.ok(logs.some((l) => /closing Register stream from .*: (malformed Register message|expected Hello)/.test(l)), logs.join("\n"));
+      assert.ok(
+        logs.some((l) => /closing Register stream from .*: (malformed Register message|expected Hello)/.test(l)),
+        logs.join("\n"),
+      );
       assert.equal(router.stats().streams.length, 0);
       await stillServes(target);
     } finally {
@@ -186,12 +211,16 @@ describe("hostile input on the WebSocket endpoint", { timeout: 180_000 }, () => 
         }
       }
       const unsent = a.ws.bufferedAmount;
-      await waitUntil("the router to drop the instance that does not read", async () => (await rp.measure()).logs.some((l) => /closing instance "ws-pinger".*does not read its Register stream/.test(l)));
+      await waitUntil("the router to drop the instance that does not read", async () =>
+        (await rp.measure()).logs.some((l) => /closing instance "ws-pinger".*does not read its Register stream/.test(l)),
+      );
       const after = await rp.measure();
       const line = after.logs.find((l) => /does not read its Register stream/.test(l))!;
       const queued = Number(/\((\d+) bytes queued/.exec(line)![1]);
       const read = sent - unsent;
-      console.log(`ws ping flood: the router read at most ${(read / MiB).toFixed(0)} of ${(sent / MiB).toFixed(0)} MiB sent; Pong bytes queued when it dropped the instance ${(queued / MiB).toFixed(2)} MiB`);
+      console.log(
+        `ws ping flood: the router read at most ${(read / MiB).toFixed(0)} of ${(sent / MiB).toFixed(0)} MiB sent; Pong bytes queued when it dropped the instance ${(queued / MiB).toFixed(2)} MiB`,
+      );
       assert.ok(read < 45 * MiB, `the router read ${read} bytes of Pings`);
       assert.ok(queued <= 4 * MiB, `queued ${queued}`);
       assert.equal(after.stats.streams.length, 0, "the stream is gone");

@@ -62,9 +62,13 @@ http {
   scgi_temp_path ${base}-scgi;
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
   server {
-    listen 127.0.0.1:${port}${tls ? ` ssl;
+    listen 127.0.0.1:${port}${
+      tls
+        ? ` ssl;
     ssl_certificate ${tls.cert};
-    ssl_certificate_key ${tls.key}` : ""};
+    ssl_certificate_key ${tls.key}`
+        : ""
+    };
     location / {
       proxy_pass ${tls ? "https" : "http"}://127.0.0.1:${upstreamPort};
       proxy_http_version 1.1;

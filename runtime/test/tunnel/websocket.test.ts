@@ -36,13 +36,23 @@ async function everyKind(client: TestClient, instanceId: string): Promise<void> 
   assert.equal(res.payload?.body.length, 10);
 
   const req = create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }, { size: 2 }, { size: 70_000 }] });
-  const streamed = await collect(client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req));
+  const streamed = await collect(
+    client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req),
+  );
   assert.equal(streamed.status.code, grpc.status.OK, streamed.status.details);
-  assert.deepEqual(streamed.messages.map((m) => m.payload?.body.length), [1, 2, 70_000]);
+  assert.deepEqual(
+    streamed.messages.map((m) => m.payload?.body.length),
+    [1, 2, 70_000],
+  );
 
   const sum = await new Promise<number>((resolve, reject) => {
-    const call = client.clientStream(methodOf("StreamingInputCall"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (err, r) =>
-      err ? reject(err) : resolve(r!.aggregatedPayloadSize),
+    const call = client.clientStream(
+      methodOf("StreamingInputCall"),
+      StreamingInputCallRequestSchema,
+      StreamingInputCallResponseSchema,
+      new grpc.Metadata(),
+      {},
+      (err, r) => (err ? reject(err) : resolve(r!.aggregatedPayloadSize)),
     );
     for (const size of [3, 5, 100_000]) call.write(create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(size) } }));
     call.end();
@@ -55,7 +65,10 @@ async function everyKind(client: TestClient, instanceId: string): Promise<void> 
   bidi.end();
   const out = await got;
   assert.equal(out.status.code, grpc.status.OK, out.status.details);
-  assert.deepEqual(out.messages.map((m) => m.payload?.body.length), [4, 8, 16]);
+  assert.deepEqual(
+    out.messages.map((m) => m.payload?.body.length),
+    [4, 8, 16],
+  );
 }
 
 /**
@@ -68,10 +81,11 @@ async function tcpSwitch(to: number): Promise<{ port: number; to: number; firstB
     port: 0,
     to,
     firstBytes: [] as Array<{ to: number; head: string }>,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
   const server: Server = createServer((inbound) => {
     const dest = state.to;
@@ -116,10 +130,16 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
       );
       // nginx refused the HTTP/2 preface.
       assert.match(nginx.accessLog(), /"PRI \* HTTP\/2\.0" 400/);
-      assert.deepEqual(router.instances().map((i) => i.id), ["behind-nginx"]);
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["behind-nginx"],
+      );
       await everyKind(client, "behind-nginx");
       // The router saw one stream from nginx's address, registered like any other.
-      assert.ok(logs.some((l) => /registered instance "behind-nginx"/.test(l)), logs.join("\n"));
+      assert.ok(
+        logs.some((l) => /registered instance "behind-nginx"/.test(l)),
+        logs.join("\n"),
+      );
       await bridge.stop(1000);
       // The Register stream went through nginx as an Upgrade (101; nginx logs it once it closed).
       await waitFor("nginx's log of the Upgrade", () => /"GET \/interop\.v1\.TestServiceRouter\/Register HTTP\/1\.1" 101/.test(nginx!.accessLog()));
@@ -152,10 +172,19 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
     try {
       assert.equal(seen.length, 1);
       assert.equal(seen[0]?.commonName, "instance-a");
-      assert.deepEqual(router.instances().map((i) => i.id), ["tls-ws"]);
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["tls-ws"],
+      );
       // A client over TLS (HTTP/2) reaches the instance registered over WebSocket.
       const res = await new Promise<Buffer>((resolve, reject) =>
-        client.makeUnaryRequest(methodOf("UnaryCall"), (b: Buffer) => b, (b: Buffer) => b, Buffer.from(toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: 5 }))), (e, r) => (e ? reject(e) : resolve(r!))),
+        client.makeUnaryRequest(
+          methodOf("UnaryCall"),
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from(toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: 5 }))),
+          (e, r) => (e ? reject(e) : resolve(r!)),
+        ),
       );
       assert.equal(fromBinary(SimpleResponseSchema, res).instanceId, "tls-ws");
     } finally {
@@ -173,13 +202,28 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
     const bridgeLogs: string[] = [];
     let bridge;
     try {
-      bridge = await startBridge(`localhost:${nginx.port}`, "behind-tls-nginx", { logger: quietLog(bridgeLogs), credentials: loadChannelCredentials({ ca: f("ca.pem") }) });
-      assert.ok(bridgeLogs.some((l) => /could not be established .*; falling back to WebSocket/.test(l)), bridgeLogs.join("\n"));
-      assert.deepEqual(router.instances().map((i) => i.id), ["behind-tls-nginx"]);
+      bridge = await startBridge(`localhost:${nginx.port}`, "behind-tls-nginx", {
+        logger: quietLog(bridgeLogs),
+        credentials: loadChannelCredentials({ ca: f("ca.pem") }),
+      });
+      assert.ok(
+        bridgeLogs.some((l) => /could not be established .*; falling back to WebSocket/.test(l)),
+        bridgeLogs.join("\n"),
+      );
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["behind-tls-nginx"],
+      );
       const client = new grpc.Client(`localhost:${port}`, loadChannelCredentials({ ca: f("ca.pem") }));
       try {
         const res = await new Promise<Buffer>((resolve, reject) =>
-          client.makeUnaryRequest(methodOf("UnaryCall"), (b: Buffer) => b, (b: Buffer) => b, Buffer.from(toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: 3 }))), (e, r) => (e ? reject(e) : resolve(r!))),
+          client.makeUnaryRequest(
+            methodOf("UnaryCall"),
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            Buffer.from(toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: 3 }))),
+            (e, r) => (e ? reject(e) : resolve(r!)),
+          ),
         );
         assert.equal(fromBinary(SimpleResponseSchema, res).instanceId, "behind-tls-nginx");
       } finally {
@@ -214,8 +258,14 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
     let bridge;
     try {
       bridge = await startBridge(`127.0.0.1:${(silent.address() as { port: number }).port}`, "past-silence", { logger: quietLog(bridgeLogs) });
-      assert.ok(bridgeLogs.some((l) => /could not be established .*no HTTP\/2 answer within 10000 ms.*falling back to WebSocket/.test(l)), bridgeLogs.join("\n"));
-      assert.deepEqual(router.instances().map((i) => i.id), ["past-silence"]);
+      assert.ok(
+        bridgeLogs.some((l) => /could not be established .*no HTTP\/2 answer within 10000 ms.*falling back to WebSocket/.test(l)),
+        bridgeLogs.join("\n"),
+      );
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["past-silence"],
+      );
     } finally {
       await bridge?.stop(100);
       await router.close(100);
@@ -235,7 +285,10 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
     let bridge;
     try {
       bridge = await startBridge(`127.0.0.1:${sw.port}`, "mover", { logger: quietLog(bridgeLogs), h2Probe: { initialMs: 200, maxMs: 1000 } });
-      assert.ok(bridgeLogs.some((l) => /falling back to WebSocket/.test(l)), bridgeLogs.join("\n"));
+      assert.ok(
+        bridgeLogs.some((l) => /falling back to WebSocket/.test(l)),
+        bridgeLogs.join("\n"),
+      );
       // A bidi call on the WebSocket stream: one message each way, then it stays open.
       const bidi = client.bidi(methodOf("FullDuplexCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema);
       const got = collect(bidi);
@@ -256,8 +309,14 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
       assert.deepEqual(messages, [11, 22]);
       // The drained WebSocket stream ends; the instance stays registered once, on HTTP/2.
       await waitFor("the WebSocket stream to drain away", () => router.stats().streams.length === 1);
-      assert.deepEqual(router.instances().map((i) => i.id), ["mover"]);
-      assert.ok(sw.firstBytes.some((c) => c.to === routerPort && c.head === "PRI * HTTP/2.0"), JSON.stringify(sw.firstBytes));
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["mover"],
+      );
+      assert.ok(
+        sw.firstBytes.some((c) => c.to === routerPort && c.head === "PRI * HTTP/2.0"),
+        JSON.stringify(sw.firstBytes),
+      );
       await everyKind(client, "mover");
     } finally {
       client.close();
@@ -268,15 +327,24 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
     }
   });
 
-  it("transport \"h2\" does not fall back; \"websocket\" goes straight to WebSocket; a bad value is refused by name", async () => {
+  it('transport "h2" does not fall back; "websocket" goes straight to WebSocket; a bad value is refused by name', async () => {
     const { router, target } = await startRouter();
     const nginx = await startHttp1Proxy(dir, Number(target.split(":")[1]));
     try {
       const logs: string[] = [];
-      const h2only = createBridge(TestTunnel, interopImpl("h2-only"), { router: `127.0.0.1:${nginx.port}`, transport: "h2", logger: quietLog(logs), backoff: { initialMs: 50, maxMs: 200 } });
+      const h2only = createBridge(TestTunnel, interopImpl("h2-only"), {
+        router: `127.0.0.1:${nginx.port}`,
+        transport: "h2",
+        logger: quietLog(logs),
+        backoff: { initialMs: 50, maxMs: 200 },
+      });
       void h2only.start().catch(() => {});
       await waitFor("two failed attempts", () => logs.filter((l) => /lost/.test(l)).length >= 2);
-      assert.equal(logs.some((l) => /WebSocket/.test(l)), false, logs.join("\n"));
+      assert.equal(
+        logs.some((l) => /WebSocket/.test(l)),
+        false,
+        logs.join("\n"),
+      );
       assert.equal(router.instances().length, 0);
       await h2only.stop(0);
 
@@ -284,7 +352,10 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
       const fresh = await startHttp1Proxy(dir, Number(target.split(":")[1]), "nginx-ws-only");
       try {
         const ws = await startBridge(`127.0.0.1:${fresh.port}`, "ws-only", { transport: "websocket" });
-        assert.deepEqual(router.instances().map((i) => i.id), ["ws-only"]);
+        assert.deepEqual(
+          router.instances().map((i) => i.id),
+          ["ws-only"],
+        );
         await ws.stop(100);
         await waitFor("nginx's log of the Upgrade", () => /Register HTTP\/1\.1" 101/.test(fresh.accessLog()));
         assert.doesNotMatch(fresh.accessLog(), /PRI \*/, "the websocket bridge tried HTTP/2");
@@ -303,7 +374,12 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
   it("a router with websocket: false answers the Upgrade 404 and the bridge keeps retrying", async () => {
     const { router, target } = await startRouter({ websocket: false });
     const logs: string[] = [];
-    const bridge = createBridge(TestTunnel, interopImpl("refused"), { router: target, transport: "websocket", logger: quietLog(logs), backoff: { initialMs: 50, maxMs: 200 } });
+    const bridge = createBridge(TestTunnel, interopImpl("refused"), {
+      router: target,
+      transport: "websocket",
+      logger: quietLog(logs),
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
     void bridge.start().catch(() => {});
     try {
       await waitFor("the refusal in the log", () => logs.some((l) => /lost/.test(l)));
@@ -360,7 +436,10 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
       assert.deepEqual(status!.metadata.get("x-blob-bin")[0], Buffer.from([1, 2, 3]));
       // Only methods that ask for it are served over WebSocket.
       server.add("/t.v1.S/Plain", { singleRequest: true, maxRequestBytes: 1024, handle: () => {} });
-      await assert.rejects(channel.call("/t.v1.S/Plain", new grpc.Metadata(), { onMessage: () => {}, onStatus: () => {} }), /HTTP 404 Not Found: no WebSocket endpoint at \/t\.v1\.S\/Plain/);
+      await assert.rejects(
+        channel.call("/t.v1.S/Plain", new grpc.Metadata(), { onMessage: () => {}, onStatus: () => {} }),
+        /HTTP 404 Not Found: no WebSocket endpoint at \/t\.v1\.S\/Plain/,
+      );
     } finally {
       channel.close();
       await server.close(100);

@@ -102,7 +102,10 @@ export class WebSocketChannel {
     if (this.secure) {
       // grpc-js offers ALPN h2 only; the same TLS settings (CA, client certificate, server
       // name, checkServerIdentity) are used with http/1.1 instead.
-      const connector = options.credentials!._createSecureConnector({ scheme: "dns", path: address.replace(/^dns:(\/\/[^/]*\/)?/, "") }, co) as SecureConnector & { connectionOptions?: tls.ConnectionOptions };
+      const connector = options.credentials!._createSecureConnector(
+        { scheme: "dns", path: address.replace(/^dns:(\/\/[^/]*\/)?/, "") },
+        co,
+      ) as SecureConnector & { connectionOptions?: tls.ConnectionOptions };
       this.tlsOptions = connector.connectionOptions;
       connector.destroy();
     }
@@ -126,7 +129,11 @@ export class WebSocketChannel {
     let connected: Socket = socket;
     if (this.tlsOptions) {
       try {
-        connected = await withTimeout(tlsHandshake(socket, this.tlsOptions), timeoutMs, `TLS handshake with ${this.address} did not finish within ${timeoutMs} ms`);
+        connected = await withTimeout(
+          tlsHandshake(socket, this.tlsOptions),
+          timeoutMs,
+          `TLS handshake with ${this.address} did not finish within ${timeoutMs} ms`,
+        );
       } catch (e) {
         socket.destroy();
         throw new DialError(`Failed to connect to ${this.address}: ${(e as Error).message}`);

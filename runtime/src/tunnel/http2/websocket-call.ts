@@ -140,7 +140,10 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string, text: str
   const body = `${text}\n`;
   try {
     // Closed once the answer is out: a client that does not close its side holds nothing.
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      () => socket.destroy(),
+    );
   } catch {
     socket.destroy();
   }
@@ -165,11 +168,15 @@ export class WebSocketFrontEnd {
     socket.on("error", () => {});
     const path = (req.url ?? "").split("?")[0]!;
     if (!this.enabled) return refuseUpgrade(socket, 404, "Not Found", "this router does not take WebSocket connections (serve --no-websocket)");
-    if (String(req.headers.upgrade ?? "").toLowerCase() !== "websocket") return refuseUpgrade(socket, 400, "Bad Request", "only Upgrade: websocket is supported");
+    if (String(req.headers.upgrade ?? "").toLowerCase() !== "websocket")
+      return refuseUpgrade(socket, 400, "Bad Request", "only Upgrade: websocket is supported");
     if (this.closed) return refuseUpgrade(socket, 503, "Service Unavailable", "the router is shutting down");
     // security: bridges send no Origin; a browser always does, and a page must not register instances.
-    if (req.headers.origin !== undefined) return refuseUpgrade(socket, 403, "Forbidden", "WebSocket connections from browsers (with an Origin) are not accepted");
-    const offered = String(req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+    if (req.headers.origin !== undefined)
+      return refuseUpgrade(socket, 403, "Forbidden", "WebSocket connections from browsers (with an Origin) are not accepted");
+    const offered = String(req.headers["sec-websocket-protocol"] ?? "")
+      .split(",")
+      .map((p) => p.trim());
     if (!offered.includes(WEBSOCKET_PROTOCOL)) return refuseUpgrade(socket, 400, "Bad Request", `the WebSocket subprotocol ${WEBSOCKET_PROTOCOL} is required`);
     const method = this.methodOf(path);
     if (!method?.websocket) return refuseUpgrade(socket, 404, "Not Found", `no WebSocket endpoint at ${path}: only Register streams are served over WebSocket`);
