@@ -188,6 +188,32 @@ describe("hostile input on the WebSocket endpoint", { timeout: 180_000 }, () => 
     }
   });
 
+  it("registration limits count WebSocket Register streams like HTTP/2 ones (per address)", async () => {
+    const { router, target, logs } = await startRouter({ registrationLimits: { perAddress: 2 } });
+    const open: WebSocket[] = [];
+    try {
+      for (const id of ["a", "b"]) {
+        const i = await wsInstance(target);
+        open.push(i.ws);
+        i.ws.send(hello(id));
+        assert.equal(await welcomed(i.ws), true);
+      }
+      const third = await wsInstance(target);
+      open.push(third.ws);
+      const closed = await third.closed;
+      assert.equal(closed.code, 4008); // RESOURCE_EXHAUSTED
+      assert.match(closed.reason, /too many Register streams from 127\.0\.0\.1 \(limit 2\)/);
+      assert.ok(
+        logs.some((l) => /refused a Register stream from 127\.0\.0\.1:\d+: too many Register streams/.test(l)),
+        logs.join("\n"),
+      );
+      assert.equal(router.stats().streams.length, 2);
+    } finally {
+      for (const ws of open) ws.terminate();
+      await router.close(100);
+    }
+  });
+
   it("an instance that floods Pings over WebSocket and never reads: the Pong queue is bounded, the stream is dropped", async () => {
     const rp = await routerProcess({ heartbeatIntervalMs: 1000, maxQueuedBytesPerStream: MiB });
     try {
