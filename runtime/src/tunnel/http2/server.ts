@@ -9,6 +9,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
@@ -72,7 +73,7 @@ export class GrpcServer {
   private readonly websocket: WebSocketFrontEnd;
 
   /** Register streams over WebSocket: the `upgrade` listener of a node:http(s) server of your own. */
-  get onUpgrade(): (req: http.IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => void {
+  get onUpgrade(): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
     return this.websocket.onUpgrade;
   }
 

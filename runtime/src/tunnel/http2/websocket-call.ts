@@ -28,6 +28,8 @@ export class WebSocketServerCall implements ServerCall {
     readonly path: string,
     readonly metadata: grpc.Metadata,
     readonly deadline: number,
+    /** The largest message ws accepts (its maxPayload), for the reason an oversized one gives. */
+    private readonly maxBytes: number,
   ) {
     // A frame ws refuses (too big, not WebSocket) is an error, then a close: the call hears why.
     let refused: { code: number; message: string } | undefined;
@@ -46,9 +48,6 @@ export class WebSocketServerCall implements ServerCall {
       else this.listener?.cancel();
     });
   }
-
-  /** For messages: the limit the server checks (ws' maxPayload). */
-  maxBytes = 0;
 
   get ended(): boolean {
     return this.done;
@@ -198,9 +197,7 @@ export class WebSocketFrontEnd {
       if (this.closed) return void ws.close(closeOfStatus(grpc.status.UNAVAILABLE, "the router is shutting down").code);
       this.open.add(ws);
       ws.once("close", () => this.open.delete(ws));
-      const call = new WebSocketServerCall(ws, socket, path, metadata, deadline);
-      call.maxBytes = method.maxRequestBytes;
-      method.handle(call, undefined);
+      method.handle(new WebSocketServerCall(ws, socket, path, metadata, deadline, method.maxRequestBytes), undefined);
     });
   };
 
