@@ -5,6 +5,7 @@
 // a call in flight that completes), and WebSocket through a CONNECT proxy is in proxy.test.ts.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import http from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import os from "node:os";
@@ -443,6 +444,51 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
     } finally {
       channel.close();
       await server.close(100);
+    }
+  });
+
+  it("a Connect call over HTTP/1.1 that offers Upgrade: h2c (curl --http2) is served as the plain request it is", async () => {
+    const { router, target } = await startRouter();
+    const bridge = await startBridge(target, "plain-h1");
+    try {
+      const [host, port] = target.split(":");
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const post = () =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = http.request(
+            {
+              host,
+              port: Number(port),
+              agent,
+              method: "POST",
+              path: methodOf("UnaryCall"),
+              headers: {
+                "content-type": "application/json",
+                connection: "Upgrade, HTTP2-Settings",
+                upgrade: "h2c",
+                "http2-settings": "AAMAAABkAARAAAAAAAIAAAAA",
+              },
+            },
+            (res) => {
+              let body = "";
+              res.setEncoding("utf8");
+              res.on("data", (d: string) => (body += d));
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+            },
+          );
+          req.on("upgrade", () => reject(new Error("the server upgraded")));
+          req.on("error", reject);
+          req.end(JSON.stringify({ responseSize: 2 }));
+        });
+      for (let i = 0; i < 2; i++) {
+        const { status, body } = await post();
+        assert.equal(status, 200, body);
+        assert.equal(JSON.parse(body).instanceId, "plain-h1");
+      }
+      agent.destroy();
+    } finally {
+      await bridge.stop(100);
+      await router.close(100);
     }
   });
 });

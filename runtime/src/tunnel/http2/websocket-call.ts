@@ -149,6 +149,32 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string, text: str
 }
 
 /**
+ * Hands a request node took for an upgrade back to `server` as a plain one: its head is
+ * written out again without the Upgrade (and Connection's upgrade tokens, HTTP2-Settings),
+ * put back in front of the bytes that followed it, and the connection parsed anew.
+ */
+function serveWithoutUpgrade(server: http.Server, req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!;
+    const key = name.toLowerCase();
+    if (key === "upgrade" || key === "http2-settings") continue;
+    let value = req.rawHeaders[i + 1]!;
+    if (key === "connection") {
+      value = value
+        .split(",")
+        .map((t) => t.trim())
+        .filter((t) => !/^(upgrade|http2-settings)$/i.test(t))
+        .join(", ");
+      if (!value) continue;
+    }
+    lines.push(`${name}: ${value}`);
+  }
+  socket.unshift(Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), head]));
+  server.emit("connection", socket);
+}
+
+/**
  * The `upgrade` listener of the router's HTTP/1.1 server: WebSocket Upgrades to methods with
  * `websocket` set become WebSocketServerCalls; anything else is answered with an HTTP error.
  */
@@ -163,12 +189,22 @@ export class WebSocketFrontEnd {
     private readonly enabled: boolean,
   ) {}
 
-  readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+  /**
+   * The `upgrade` listener of an http.Server (called with the server as `this`). Node hands
+   * every request with an Upgrade header here once anyone listens; those that do not ask for
+   * WebSocket (curl --http2's `Upgrade: h2c` on a Connect call) are served as the plain
+   * requests they also are, as they were before this listener existed.
+   */
+  readonly onUpgrade = ((front: WebSocketFrontEnd) =>
+    function (this: http.Server, req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+      front.upgrade(this, req, socket, head);
+    })(this);
+
+  private upgrade(server: http.Server, req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => {});
     const path = (req.url ?? "").split("?")[0]!;
+    if (String(req.headers.upgrade ?? "").toLowerCase() !== "websocket") return serveWithoutUpgrade(server, req, socket, head);
     if (!this.enabled) return refuseUpgrade(socket, 404, "Not Found", "this router does not take WebSocket connections (serve --no-websocket)");
-    if (String(req.headers.upgrade ?? "").toLowerCase() !== "websocket")
-      return refuseUpgrade(socket, 400, "Bad Request", "only Upgrade: websocket is supported");
     if (this.closed) return refuseUpgrade(socket, 503, "Service Unavailable", "the router is shutting down");
     // security: bridges send no Origin; a browser always does, and a page must not register instances.
     if (req.headers.origin !== undefined)
@@ -199,7 +235,7 @@ export class WebSocketFrontEnd {
       ws.once("close", () => this.open.delete(ws));
       method.handle(new WebSocketServerCall(ws, socket, path, metadata, deadline, method.maxRequestBytes), undefined);
     });
-  };
+  }
 
   private serverFor(maxPayload: number): WebSocketServer {
     let s = this.servers.get(maxPayload);
