@@ -12,7 +12,7 @@ packages=(
   dnsmasq-base    # dnsmasq, a real DNS server on loopback for router discovery (no system service)
   bsdutils        # script(1): a pseudo-terminal for the CLI's progress line
   tinyproxy       # an HTTP CONNECT proxy between bridges and routers
-  iproute2        # ip netns: a bridge in a network namespace whose link goes down and up
+  nginx           # an HTTP/1.1-only reverse proxy in front of the router (the WebSocket fallback)
   curl            # JSON over HTTP/1.1 to the router (the README's example)
   iproute2        # ip(8): a non-loopback address in a test's own network namespace (Admin actions)
   util-linux      # unshare(1): that network namespace

@@ -8,7 +8,9 @@
 //   grpc-direct                 bare grpc-js server, identity serializers: Say answers an empty
 //                               message, Count answers STREAM_MESSAGES empty messages
 //   router                      the generated Echo router (createEchoRouter)
-//   raw-bridge <router>         createRawBridge on EchoTunnel, answering like grpc-direct
+//   raw-bridge <router> [transport] [proxy]
+//                               createRawBridge on EchoTunnel, answering like grpc-direct;
+//                               transport auto|h2|websocket, proxy an http:// CONNECT proxy
 //   connect-direct              the probe ServiceImpl served by connect-node (h2c)
 //   connect-bridge <router>     the generated Echo bridge (createEchoBridge) with that impl
 //   instances <router> <n> <p>  n raw bridges (ids <p>-0…), started when "go" arrives on stdin
@@ -95,7 +97,13 @@ switch (role) {
     break;
   }
   case "raw-bridge": {
-    const bridge = createRawBridge(EchoTunnel, rawAnswer, { router: args[0], instanceId: "raw-bridge", logger: quiet });
+    const bridge = createRawBridge(EchoTunnel, rawAnswer, {
+      router: args[0],
+      instanceId: "raw-bridge",
+      logger: quiet,
+      ...(args[1] ? { transport: args[1] } : {}),
+      ...(args[2] ? { proxy: args[2] } : {}),
+    });
     await bridge.start();
     say({ ready: true });
     break;

@@ -6,6 +6,8 @@
 //   haproxy          HAProxy (h2 both sides, nbthread 1) → direct
 //   nginx            nginx grpc_pass (1 worker, upstream keepalive) → direct
 //   router-raw       generated Echo router + createRawBridge answering like direct (own processes)
+//   router-ws        the same, the bridge's Register stream over WebSocket (issue 16's fallback)
+//   router-proxy     the same over HTTP/2, the bridge reaching the router through tinyproxy (CONNECT)
 //   serve-sidecar    `grpcrouter serve` + `grpcrouter bridge --target` direct (the CLI's sources)
 //   connect-node     a probe Echo ServiceImpl served by connect-node
 //   connect-bridge   generated router + generated Connect bridge with that impl
@@ -30,7 +32,7 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { checkServerStream, checkUnary, unaryCall } from "./check.js";
 import { runH2load, percentile, type H2loadResult, type H2loadSpec } from "./h2load.js";
-import { startHaproxy, startNginx } from "./proxies.js";
+import { startHaproxy, startNginx, startTinyproxy } from "./proxies.js";
 import { startCli, startRole, stop, stopAll, type Role } from "./processes.js";
 
 const env = (name: string, fallback: number) => {
@@ -100,6 +102,19 @@ const routerRaw = once(async (): Promise<Endpoint> => {
   const bridge = await startRole("raw-bridge", [`127.0.0.1:${portOf(router)}`], underTest("raw-bridge"));
   return { port: portOf(router), groups: [router.pid, bridge.pid], answered: bridge.answered };
 });
+/** Router + raw bridge with the bridge's extra arguments ([transport] [proxy]); its own processes. */
+const routerWith = async (name: string, bridgeArgs: (routerPort: number) => Promise<string[]>): Promise<Endpoint> => {
+  const router = await startRole("router", [], underTest(`${name}-router`));
+  const bridge = await startRole("raw-bridge", [`127.0.0.1:${portOf(router)}`, ...(await bridgeArgs(portOf(router)))], underTest(`${name}-bridge`));
+  return { port: portOf(router), groups: [router.pid, bridge.pid], answered: bridge.answered };
+};
+const routerWs = once(() => routerWith("ws", async () => ["websocket"]));
+const routerProxy = once(() =>
+  routerWith("proxy", async () => {
+    const p = await startTinyproxy(proxyDir);
+    return ["h2", `http://127.0.0.1:${p.port}`];
+  }),
+);
 const serveSidecar = once(async (): Promise<Endpoint> => {
   const d = await direct();
   const serve = await startCli(["serve", ...echoModule, "--port", "0", "--no-dashboard", "--no-watch"], /router listening on (\S+):(\d+)/, underTest("serve"));
@@ -137,6 +152,8 @@ const PATHS: PathDef[] = [
   { key: "haproxy", label: "HAProxy (h2, nbthread 1) → direct", stream: false, baseline: "direct", endpoint: haproxy },
   { key: "nginx", label: "nginx grpc_pass (1 worker) → direct", stream: false, baseline: "direct", endpoint: nginx },
   { key: "router-raw", label: "generated router + createRawBridge", stream: false, baseline: "direct", endpoint: routerRaw },
+  { key: "router-ws", label: "router + raw bridge over WebSocket", stream: false, baseline: "router-raw", endpoint: routerWs },
+  { key: "router-proxy", label: "router + raw bridge through tinyproxy", stream: false, baseline: "router-raw", endpoint: routerProxy },
   { key: "serve-sidecar", label: "grpcrouter serve + bridge --target direct", stream: false, baseline: "direct", endpoint: serveSidecar },
   { key: "connect-node", label: "probe ServiceImpl on connect-node", stream: false, endpoint: connectNode },
   { key: "connect-bridge", label: "generated router + Connect bridge (same impl)", stream: false, baseline: "connect-node", endpoint: connectBridge },
@@ -149,7 +166,8 @@ const INSTANCES_KEY = "instances";
 function selectPaths(filters: string[]): { paths: PathDef[]; instances: boolean } {
   const all = filters.length === 0 || filters.some((f) => "dataplane".includes(f));
   const chosen = new Set(PATHS.filter((p) => all || filters.some((f) => p.key.includes(f))).map((p) => p.key));
-  for (const p of PATHS) if (chosen.has(p.key) && p.baseline) chosen.add(p.baseline);
+  // Baselines of baselines too (router-ws → router-raw → direct), in the order PATHS lists them.
+  for (const p of [...PATHS].reverse()) if (chosen.has(p.key) && p.baseline) chosen.add(p.baseline);
   if (chosen.has("router-raw")) chosen.add("haproxy");
   return { paths: PATHS.filter((p) => chosen.has(p.key)), instances: all || filters.some((f) => INSTANCES_KEY.includes(f)) };
 }
@@ -412,6 +430,9 @@ function targets(rows: Map<string, Row>, inst: InstancesResult | undefined, inst
   const sc = m("serve-sidecar");
   add("serve + sidecar added p50 ≤ 250 µs", sc && d ? sc.p50Us - d.p50Us : undefined, (v) => v <= 250, us);
   add("Connect bridge ≥ 2 × connect-node", ratio("connect-bridge", m("connect-node")), (v) => v >= 2, times);
+  add("router + raw bridge over WebSocket ≥ 0.7 × over HTTP/2", ratio("router-ws", rr), (v) => v >= 0.7, times);
+  const px = m("router-proxy");
+  add("a CONNECT proxy on the bridge's path: added p50 ≤ 50 µs", px && rr ? px.p50Us - rr.p50Us : undefined, (v) => v <= 50, (v) => `${signed(v)} µs`);
   add("server streaming through the router ≥ 1.0 × direct (msgs/s)", ratio("stream-router", m("stream-direct")), (v) => v >= 1, times);
   if (instError) {
     out.push({ what: `${fmt(INSTANCES)} instances registered ≤ 5 s`, value: `failed: ${instError}`, met: false });
@@ -536,7 +557,7 @@ try {
   }
   const t = targets(rows, inst, instError).filter((x) => x.met !== undefined);
   if (t.length) {
-    console.log(`\ntargets (issue 9)\n${table(["target", "measured", "met"], t.map((x) => [x.what, x.value, x.met ? "met" : "NOT MET"]))}`);
+    console.log(`\ntargets (issues 9, 16)\n${table(["target", "measured", "met"], t.map((x) => [x.what, x.value, x.met ? "met" : "NOT MET"]))}`);
   }
   if (process.env.BENCH_JSON) {
     const json = {

@@ -77,3 +77,17 @@ http {
   await waitForPort(port, s, "nginx");
   return { ...s, port };
 }
+
+/**
+ * tinyproxy as the HTTP CONNECT proxy on a bridge's way to its router (issue 16): it relays
+ * the Register stream's TCP connection once the CONNECT is answered. Logging kept low.
+ */
+export async function startTinyproxy(dir: string): Promise<Proxy> {
+  const port = await freePort();
+  const cfg = path.join(dir, "tinyproxy.conf");
+  writeFileSync(cfg, [`Port ${port}`, "Listen 127.0.0.1", "Timeout 600", "MaxClients 100", "Allow 127.0.0.1", "LogLevel Warning"].join("\n") + "\n");
+  // -d: stay in the foreground, so the bench owns the process.
+  const s = startProcess("tinyproxy", ["-d", "-c", cfg], { stdio: ["ignore", "ignore", "pipe"] });
+  await waitForPort(port, s, "tinyproxy");
+  return { ...s, port };
+}

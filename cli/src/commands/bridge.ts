@@ -13,7 +13,9 @@ import {
   createRawBridge,
   parseProxyUrl,
   parseRouterTargets,
+  TRANSPORT_MODES,
   type Bridge,
+  type TransportMode,
   type RawCall,
   type RawHandler,
   type RawStatus,
@@ -99,7 +101,7 @@ export function passthroughHandler(channel: Http2Channel): RawHandler {
 export const bridgeCommand: Command = {
   name: "bridge",
   summary: "register an existing gRPC server (any language) with a router and forward its calls",
-  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT|dns:///NAME:PORT [--router …]... [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL] [--keepalive S]",
+  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT|dns:///NAME:PORT [--router …]... [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL] [--transport auto|h2|websocket] [--keepalive S]",
   details: [
     "  --target HOST:PORT  the gRPC server to forward calls to (plaintext unless --target-tls)",
     "  --router HOST:PORT  a router to register with; repeatable or comma-separated (every router",
@@ -128,6 +130,9 @@ export const bridgeCommand: Command = {
     "                      http://[user:password@]host:port (default: grpc_proxy, https_proxy or",
     "                      http_proxy from the environment, unless no_grpc_proxy/no_proxy names",
     "                      the router); --proxy none dials directly",
+    "  --transport T       how Register streams reach the router: auto (default: HTTP/2, and",
+    "                      WebSocket when something on the way speaks HTTP/1.1 only; it probes",
+    "                      HTTP/2 meanwhile and moves back when it works), h2, or websocket",
     "",
     "It runs until interrupted (Ctrl-C), then drains: the router sends no new calls, calls in",
     "flight get 10 s to finish. A router that refuses the instance (a wrong token, …), also",
@@ -147,6 +152,7 @@ export const bridgeCommand: Command = {
     "health-interval": { type: "string" },
     ...bridgeSecurityOptions,
     proxy: { type: "string" },
+    transport: { type: "string" },
     "dns-refresh": { type: "string" },
     keepalive: { type: "string" },
   },
@@ -167,6 +173,7 @@ export const bridgeCommand: Command = {
     const instanceId = typeof v.id === "string" && v.id ? v.id : `${os.hostname()}-${process.pid}`;
     const proxy = proxyOption(v.proxy);
     const keepalive = v.keepalive === undefined ? undefined : seconds(v.keepalive, "keepalive", 0);
+    const transport = transportOption(v.transport);
     // TLS files and the token are read now: a bad one fails before anything dials.
     const security = bridgeSecurity(v, io.cwd);
 
@@ -216,6 +223,7 @@ export const bridgeCommand: Command = {
         ...(security.credentialsHook ? { credentialsHook: security.credentialsHook } : {}),
         ...(proxy !== undefined ? { proxy } : {}),
         ...(keepalive !== undefined ? { keepaliveMs: keepalive * 1000 } : {}),
+        transport,
         description: `grpcrouter bridge to ${target} (${os.hostname()} pid ${process.pid})`,
         logger: log,
       }),
@@ -271,6 +279,13 @@ function hostPort(value: unknown, name: string): string {
   if (typeof value !== "string" || !value) throw new UsageError(`--${name} HOST:PORT is required`);
   if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value)) throw new UsageError(`--${name} ${value}: expected HOST:PORT`);
   return value;
+}
+
+/** --transport, checked now. */
+function transportOption(value: unknown): TransportMode {
+  if (value === undefined) return "auto";
+  if (typeof value === "string" && (TRANSPORT_MODES as readonly string[]).includes(value)) return value as TransportMode;
+  throw new UsageError(`--transport ${String(value)}: expected ${TRANSPORT_MODES.join(", ")}`);
 }
 
 /** --proxy URL, checked now; "none" turns the environment's proxy off. */

@@ -87,6 +87,8 @@ export interface ServeOptions {
   authorize?: RouterOptions["authorize"];
   /** Serve grpcrouter.v1.Admin on a non-loopback `host` too (it shows call metadata and bodies). */
   publicAdmin?: boolean;
+  /** Register streams over WebSocket (HTTP/1.1 Upgrade) on the router's port; default true. */
+  websocket?: boolean;
   /** A router config file (JSON: balancer, resilience, waitForReady, rate limits per service);
    *  re-applied through Router.configure when it changes (with `watch`). */
   configFile?: string | undefined;
@@ -171,7 +173,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   // OTEL_NODE_DISABLED_INSTRUMENTATIONS=grpc so grpc-js is not traced a second time).
   const tracing = createRouterTracing({ hub });
   const health = new RouterHealth([]);
-  const server = new GrpcServer({ cors: config.cors });
+  const server = new GrpcServer({ cors: config.cors, ...(options.websocket === false ? { websocket: false } : {}) });
   const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
   health.addTo(server);
   // The Admin service streams every call's metadata and bodies: on a port other machines can
@@ -434,7 +436,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--keepalive S] [--public-admin] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--keepalive S] [--public-admin] [--no-websocket] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -460,6 +462,8 @@ export const serveCommand: Command = {
     "                    re-resolved every 30 s; its addresses are told to bridges like --peer",
     "  --public-admin    also serve grpcrouter.v1.Admin when HOST is not loopback (it streams",
     "                    every call's metadata and bodies: pair it with --tls-client-ca)",
+    "  --no-websocket    refuse Register streams over WebSocket (HTTP/1.1 Upgrade on --port, for",
+    "                    bridges behind proxies that speak HTTP/1.1 only); HTTP/2 only",
     "  --log-format F    text (default) or json: one JSON object per log line",
     "  --audit-log FILE  append an audit record (JSON line) for every registration, refusal,",
     "                    departure, config change and operator action (Admin Act, Replay) to FILE",
@@ -479,6 +483,7 @@ export const serveCommand: Command = {
     "no-dashboard": { type: "boolean" },
     "no-watch": { type: "boolean" },
     "public-admin": { type: "boolean" },
+    "no-websocket": { type: "boolean" },
     "drain-grace": { type: "string" },
     keepalive: { type: "string" },
     config: { type: "string" },
@@ -533,7 +538,7 @@ export const serveCommand: Command = {
     try {
       running = await startServe({
         peers,
-        peersDns, keepaliveMs: keepalive === undefined ? undefined : keepalive * 1000, root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true, logFormat, audit });
+        peersDns, keepaliveMs: keepalive === undefined ? undefined : keepalive * 1000, root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true, websocket: values["no-websocket"] !== true, logFormat, audit });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;

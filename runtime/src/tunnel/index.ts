@@ -21,3 +21,4 @@ export { RegistrationLimits, type RegistrationLimitOptions } from "./registratio
 export { Http2Channel, DialError, type Http2ChannelOptions } from "./bridge/http2-channel.js";
 export { GrpcClientStream, type GrpcCallListener, type GrpcCallOptions } from "./bridge/grpc-client-stream.js";
 export { parseProxyUrl } from "./bridge/proxy.js";
+export { TRANSPORT_MODES, type TransportMode } from "./bridge/transport.js";

@@ -31,7 +31,9 @@ import { REFUSED_KEY } from "./router-call.js";
 import { MAX_PUSHBACK_MS, PUSHBACK_KEY } from "./registration-limits.js";
 import { FrameSender } from "./sender.js";
 import { GrpcClientStream } from "./bridge/grpc-client-stream.js";
-import { Http2Channel } from "./bridge/http2-channel.js";
+import { DialError, Http2Channel } from "./bridge/http2-channel.js";
+import { TRANSPORT_MODES, TransportChoice, type TransportMode } from "./bridge/transport.js";
+import { WebSocketChannel } from "./bridge/websocket-channel.js";
 import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
 import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../discovery/router-targets.js";
 import { FrameError } from "./wire.js";
@@ -89,6 +91,15 @@ export interface BridgeOptions {
    * http_proxy, except for routers that no_grpc_proxy (else no_proxy) names.
    */
   proxy?: string | false;
+  /**
+   * How Register streams reach the router: "h2" (HTTP/2 only), "websocket" (the same stream
+   * over a WebSocket, for paths that carry HTTP/1.1 only), or "auto" (the default): HTTP/2,
+   * falling back to WebSocket when a connection is made but HTTP/2 cannot be spoken on it (a
+   * proxy answers HTTP/1.1 only), probing HTTP/2 meanwhile and moving back when it works.
+   */
+  transport?: TransportMode;
+  /** While "auto" is on WebSocket: the delays between HTTP/2 probes. Default 5 s, ×2, ±20 %, at most 5 min. */
+  h2Probe?: BackoffOptions;
 }
 
 export interface Bridge {
@@ -188,6 +199,10 @@ class RawBridge implements Bridge {
   start(): Promise<void> {
     if (this.started) return this.started;
     let targets;
+    const transport = this.options.transport;
+    if (transport !== undefined && !TRANSPORT_MODES.includes(transport)) {
+      return Promise.reject(new Error(`BridgeOptions.transport: expected ${TRANSPORT_MODES.join(", ")}, got ${JSON.stringify(transport)}`));
+    }
     try {
       targets = parseRouterTargets(this.options.router);
     } catch (e) {
@@ -325,10 +340,17 @@ class RawBridge implements Bridge {
   }
 }
 
+/** "auto": how long a connection may take to say anything in HTTP/2 before it counts as refused. */
+const H2_ESTABLISH_MS = 10_000;
+
 /** One router: its HTTP/2 connection and this instance's pool of Register streams to it. */
 class RouterLink {
   readonly channel: Http2Channel;
   private readonly slots: Slot[] = [];
+  /** HTTP/2 or WebSocket for new Register streams (bridge/transport.ts). */
+  readonly transport: TransportChoice;
+  private wsChannel: WebSocketChannel | undefined;
+  private readonly channelOptions: ConstructorParameters<typeof Http2Channel>[1];
 
   constructor(
     readonly bridge: RawBridge,
@@ -342,17 +364,75 @@ class RouterLink {
     const channelOptions = authority
       ? { "grpc.default_authority": `${authority}:${port}`, "grpc.ssl_target_name_override": authority, ...o.channelOptions }
       : o.channelOptions;
-    this.channel = new Http2Channel(
-      address,
+    this.channelOptions = {
+      ...(o.credentials ? { credentials: o.credentials } : {}),
+      ...(channelOptions ? { channelOptions } : {}),
+      ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+      log: bridge.log,
+    };
+    this.channel = new Http2Channel(address, this.channelOptions, { goaway: (session) => this.onGoaway(session) });
+    if (this.channel.proxy) bridge.log(`dialling router ${address} through proxy ${this.channel.proxy.display}`);
+    this.transport = new TransportChoice(
+      o.transport ?? "auto",
+      `router ${address}`,
       {
-        ...(o.credentials ? { credentials: o.credentials } : {}),
-        ...(channelOptions ? { channelOptions } : {}),
-        ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+        probeH2: () => this.probeH2(),
+        backToH2: () => {
+          for (const s of this.slots) s.renew();
+        },
         log: bridge.log,
       },
-      { goaway: (session) => this.onGoaway(session) },
+      o.h2Probe,
     );
-    if (this.channel.proxy) bridge.log(`dialling router ${address} through proxy ${this.channel.proxy.display}`);
+  }
+
+  /** The WebSocket side, made on first use. */
+  get ws(): WebSocketChannel {
+    this.wsChannel ??= new WebSocketChannel(this.address, this.channelOptions);
+    return this.wsChannel;
+  }
+
+  private readonly watched = new WeakSet<ClientHttp2Session>();
+
+  /**
+   * "auto": a session whose peer says nothing in HTTP/2 (no SETTINGS) within
+   * H2_ESTABLISH_MS is given up, so that a proxy that swallows the HTTP/2 preface in
+   * silence leads to the fallback instead of a long wait for keepalive to notice.
+   */
+  expectH2(session: ClientHttp2Session): void {
+    if (this.transport.mode !== "auto" || this.channel.isEstablished(session) || this.watched.has(session)) return;
+    this.watched.add(session);
+    const timer = setTimeout(() => {
+      if (!this.channel.isEstablished(session) && !session.destroyed) session.destroy(new Error(`no HTTP/2 answer within ${H2_ESTABLISH_MS} ms`));
+    }, H2_ESTABLISH_MS);
+    timer.unref();
+    session.once("remoteSettings", () => clearTimeout(timer));
+    session.once("close", () => clearTimeout(timer));
+  }
+
+  /** Whether HTTP/2 to the router can be established now: a session whose peer sent SETTINGS. */
+  private async probeH2(): Promise<boolean> {
+    let session: ClientHttp2Session;
+    try {
+      session = await this.channel.session();
+    } catch {
+      return false;
+    }
+    if (this.channel.isEstablished(session)) return true;
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), H2_ESTABLISH_MS);
+      timer.unref();
+      session.once("remoteSettings", () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      session.once("close", () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+    if (!ok && !session.destroyed) session.destroy();
+    return ok;
   }
 
   /**
@@ -417,8 +497,10 @@ class RouterLink {
   }
 
   close(reason: string): void {
+    this.transport.close();
     for (const s of this.slots) s.close(reason);
     this.channel.close();
+    this.wsChannel?.close();
   }
 }
 
@@ -468,6 +550,8 @@ class Slot {
     this.conn = undefined;
     if (conn.welcomed) this.lostSession = conn.sessionId;
     if (this.bridge.stopping) return;
+    // HTTP/2 was refused on the way: the same stream goes over WebSocket at once (transport.ts).
+    if (conn.fellBack) return this.connect();
     this.bridge.routerLost();
     // The router's backoff hint, when it gave one (an overloaded router spreading a wave of
     // reconnects), else our own jittered backoff. Either way the attempt counts.
@@ -554,7 +638,9 @@ class Connection implements CallHost {
   readonly sender: FrameSender;
   readonly requestWindow: number;
   readonly maxMessageBytes: number;
-  private call: GrpcClientStream | undefined;
+  private call: Pick<GrpcClientStream, "write" | "end" | "cancel"> | undefined;
+  /** HTTP/2 could not be established for this stream; its successor goes over WebSocket. */
+  fellBack = false;
   /** The HTTP/2 session the stream runs on, once there is one. */
   session: ClientHttp2Session | undefined;
   private readonly calls = new Map<number, BridgeCall>();
@@ -602,18 +688,22 @@ class Connection implements CallHost {
       return;
     }
     if (this.closed) return;
-    const channel = this.slot.link.channel;
+    const link = this.slot.link;
+    const channel = link.channel;
+    if (link.transport.current === "websocket") return this.startOnWebSocket(credentials);
     let session: ClientHttp2Session;
     let md: grpc.Metadata;
     try {
       session = await channel.session();
       md = await channel.callMetadata(b.table.registerPath);
     } catch (e) {
+      if (e instanceof DialError && e.h2Refused) this.fellBack = link.transport.h2Failed(e.message);
       this.close(`UNAVAILABLE: ${(e as Error).message}`);
       return;
     }
     if (this.closed) return;
     this.session = session;
+    link.expectH2(session);
     try {
       this.call = new GrpcClientStream(session, b.table.registerPath, md, {
         onMessage: (m) => this.onData(m),
@@ -623,6 +713,9 @@ class Connection implements CallHost {
           if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
           // Nothing ever came back over HTTP/2: the connection itself failed (say so, for dial hints).
           const failed = s.code === grpc.status.UNAVAILABLE && !channel.isEstablished(session) && !s.details.startsWith("Failed to connect");
+          // The connection was made, but no HTTP/2 came back on it: something on the way
+          // speaks HTTP/1.1 only ("auto" moves to WebSocket).
+          if (!this.welcome && !channel.isEstablished(session)) this.fellBack = link.transport.h2Failed(`${grpc.status[s.code] ?? s.code}: ${s.details}`);
           this.close(`${grpc.status[s.code] ?? s.code}: ${failed ? `Failed to connect to ${this.slot.link.address}: ` : ""}${s.details}`);
         },
       });
@@ -631,6 +724,39 @@ class Connection implements CallHost {
       this.close(`UNAVAILABLE: ${(e as Error).message}`);
       return;
     }
+    this.sendHello(credentials);
+    this.watchUntilWelcome(session);
+  }
+
+  /** The same Register stream over WebSocket: the call's metadata as the Upgrade's headers. */
+  private async startOnWebSocket(credentials: Record<string, string>): Promise<void> {
+    const link = this.slot.link;
+    const path = this.bridge.table.registerPath;
+    try {
+      const md = await link.channel.callMetadata(path);
+      if (this.closed) return;
+      const call = await link.ws.call(path, md, {
+        onMessage: (m) => this.onData(m),
+        onStatus: (s) => {
+          if (s.code === grpc.status.OK) return this.close("the router ended the stream");
+          // The trailers come over WebSocket too: a Hello-rate turn-away's hint is honoured alike.
+          const pushback = Number(s.metadata.get(PUSHBACK_KEY)[0]);
+          if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
+          this.close(`${grpc.status[s.code] ?? s.code}: ${s.details}`);
+        },
+      });
+      if (this.closed) return void call.cancel();
+      this.call = call;
+    } catch (e) {
+      this.close(`UNAVAILABLE: ${(e as Error).message}`);
+      return;
+    }
+    this.sendHello(credentials);
+  }
+
+  private sendHello(credentials: Record<string, string>): void {
+    const b = this.bridge;
+    const o = b.options;
     this.sender.control(
       0,
       InstanceFrame.Hello,
@@ -651,7 +777,6 @@ class Connection implements CallHost {
         replacesSession: this.slot.lostSession,
       }),
     );
-    this.watchUntilWelcome(session);
   }
 
   /**

@@ -157,6 +157,8 @@ export interface RouterOptions {
   clock?: Clock;
   /** CORS of gRPC-Web and Connect calls from browsers when the router listens itself (grpc-web; http2/web-cors.ts). */
   cors?: CorsOptions;
+  /** Register streams over WebSocket on the router's own port (listen); default true. See GrpcServerOptions.websocket. */
+  websocket?: boolean;
 }
 
 export interface RouterStats {
@@ -332,6 +334,7 @@ class RouterImpl implements Router {
         // close its instance's Register stream.
         maxRequestBytes: registerReceiveLimit(this.maxMessageBytes),
         handle: (call) => this.onRegister(route, call),
+        websocket: true, // the same stream over WebSocket where only HTTP/1.1 gets through
       });
     }
     this.server = server;
@@ -344,7 +347,7 @@ class RouterImpl implements Router {
 
   private ownServer(): GrpcServer {
     if (!this.server) {
-      this.addTo(new GrpcServer({ cors: this.options.cors })); // grpc-web: cors
+      this.addTo(new GrpcServer({ cors: this.options.cors, ...(this.options.websocket === false ? { websocket: false } : {}) })); // grpc-web: cors
       this.ownsServer = true;
     }
     if (!this.ownsServer) throw new Error("this router is mounted on a server of its own (addTo); use that server's onStream");

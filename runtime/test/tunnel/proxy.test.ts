@@ -142,6 +142,29 @@ describe("bridge through an HTTP CONNECT proxy (tinyproxy)", { timeout: 180_000 
     }
   });
 
+  it("the WebSocket transport through the proxy, to a plaintext and to a TLS router", async () => {
+    const { router, target, port } = await startRouter();
+    const bridge = await startBridge(target, "ws-via-proxy", { proxy: authed.url, transport: "websocket" });
+    const client = new TestClient(target);
+    const tlsRouter = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
+    const { port: tlsPort } = await tlsRouter.listen("127.0.0.1:0", loadServerCredentials({ cert: path.join(dir, "server.pem"), key: path.join(dir, "server.key") }));
+    let tlsBridge;
+    try {
+      assert.ok(connected(authed, port), `tinyproxy saw no CONNECT to the router:\n${authed.log()}`);
+      const { res } = await client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 10 }));
+      assert.equal(res.instanceId, "ws-via-proxy");
+      tlsBridge = await startBridge(`localhost:${tlsPort}`, "wss-via-proxy", { proxy: authed.url, transport: "websocket", credentials: loadChannelCredentials({ ca: path.join(dir, "ca.pem") }) });
+      assert.ok(connected(authed, tlsPort), `tinyproxy saw no CONNECT to the TLS router:\n${authed.log()}`);
+      assert.deepEqual(tlsRouter.instances().map((i) => i.id), ["wss-via-proxy"]);
+    } finally {
+      client.close();
+      await bridge.stop(100);
+      await tlsBridge?.stop(100);
+      await router.close(100);
+      await tlsRouter.close(100);
+    }
+  });
+
   it("a proxy that demands credentials refuses a bridge without them, with the proxy's status in the log", async () => {
     const { router, target, port } = await startRouter();
     const logs: string[] = [];

@@ -38,6 +38,13 @@ export interface Http2ChannelOptions {
 /** Why a session could not be had: carries grpc-js's wording so dial hints still apply. */
 export class DialError extends Error {
   override readonly name = "DialError";
+  constructor(
+    message: string,
+    /** The connection was made but HTTP/2 could not be spoken on it (ALPN chose another protocol). */
+    readonly h2Refused = false,
+  ) {
+    super(message);
+  }
 }
 
 /** Default keepalive: below common NAT and load-balancer idle timeouts (AWS NLB: 350 s). */
@@ -178,12 +185,14 @@ export class Http2Channel {
       connected = await withTimeout(this.connector.connect(socket), timeoutMs, `TLS handshake with ${this.address} did not finish within ${timeoutMs} ms`);
     } catch (e) {
       socket.destroy();
-      throw new DialError(`Failed to connect to ${this.address}: ${(e as Error).message}`);
+      // A TLS server without HTTP/2 that refuses a client offering only h2 (nginx does).
+      const noH2 = (e as { code?: unknown }).code === "ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL";
+      throw new DialError(`Failed to connect to ${this.address}: ${noH2 ? "the server refused ALPN h2 (TLS alert no_application_protocol): it does not speak HTTP/2" : (e as Error).message}`, noH2);
     }
     const tls = connected.socket as Socket & { alpnProtocol?: string | false };
     if (connected.secure && tls.alpnProtocol !== "h2") {
       tls.destroy();
-      throw new DialError(`Failed to connect to ${this.address}: the server did not agree to HTTP/2 (ALPN ${tls.alpnProtocol || "none"})`);
+      throw new DialError(`Failed to connect to ${this.address}: the server did not agree to HTTP/2 (ALPN ${tls.alpnProtocol || "none"})`, true);
     }
     if (this.closed) {
       tls.destroy();
@@ -240,7 +249,7 @@ function positive(v: unknown): number | undefined {
   return typeof v === "number" && v > 0 ? v : undefined;
 }
 
-function tcpConnect(destination: { host: string; port: number }, timeoutMs: number): Promise<Socket> {
+export function tcpConnect(destination: { host: string; port: number }, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: destination.host, port: destination.port });
     socket.setNoDelay(true);
@@ -261,7 +270,7 @@ function tcpConnect(destination: { host: string; port: number }, timeoutMs: numb
   });
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(message)), ms);
     timer.unref();

@@ -9,6 +9,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
@@ -16,6 +17,7 @@ import { Http2ServerCall, type ServerCall } from "./server-call.js";
 // grpc-web: browsers' and curl's protocols on the same port (web-server.ts)
 import type { CorsOptions } from "./web-cors.js";
 import { createAlpnServer, createSniffingServer, WebFrontEnd } from "./web-server.js";
+import { WebSocketFrontEnd } from "./websocket-call.js";
 
 /** A method served on the hot path. */
 export interface GrpcMethod {
@@ -26,6 +28,8 @@ export interface GrpcMethod {
   handle(call: ServerCall, request: Buffer | undefined): void;
   /** The method's descriptor: its kind, and for Connect JSON its message types (grpc-web). */
   readonly desc?: DescMethod;
+  /** Served over WebSocket too, on an HTTP/1.1 Upgrade to its path (websocket-wire.ts): the Register streams. */
+  readonly websocket?: boolean;
 }
 
 /** grpc-js server credentials (ServerCredentials.createSsl / loadServerCredentials) or node's TLS options. */
@@ -40,6 +44,11 @@ export interface GrpcServerOptions {
   cors?: CorsOptions;
   /** Plaintext: a connection whose first bytes do not tell HTTP/2 from HTTP/1.1 within this is closed. Default 10 s. */
   firstBytesTimeoutMs?: number;
+  /**
+   * Register streams over WebSocket (HTTP/1.1 Upgrade on the same port, for paths that carry
+   * HTTP/1.1 only; websocket-wire.ts). Default true; false answers every Upgrade with 404.
+   */
+  websocket?: boolean;
 }
 
 type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
@@ -60,6 +69,14 @@ export class GrpcServer {
     this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 20_000;
     this.web = new WebFrontEnd((path) => this.methods.get(path), options.cors);
     this.firstBytesTimeoutMs = options.firstBytesTimeoutMs ?? 10_000;
+    this.websocket = new WebSocketFrontEnd((path) => this.methods.get(path), options.websocket ?? true);
+  }
+
+  private readonly websocket: WebSocketFrontEnd;
+
+  /** Register streams over WebSocket: the `upgrade` listener of a node:http(s) server of your own. */
+  get onUpgrade(): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
+    return this.websocket.onUpgrade;
   }
 
   // grpc-web: gRPC-Web and Connect (HTTP/1.1 and HTTP/2) reach the same methods.
@@ -152,6 +169,7 @@ export class GrpcServer {
     // HTTP/2 server (gRPC, and gRPC-Web/Connect over HTTP/2) or to the HTTP/1.1 one.
     const h2 = http2.createServer(settings);
     const h1 = http.createServer(this.web.onRequest);
+    h1.on("upgrade", this.websocket.onUpgrade);
     this.http1 = h1;
     const server = secure ? createAlpnServer(secure, h2, h1) : createSniffingServer(h2, h1, this.firstBytesTimeoutMs);
     this.server = server;
@@ -221,13 +239,15 @@ export class GrpcServer {
    */
   async close(graceMs = 1000): Promise<void> {
     this.closed = true;
+    this.websocket.close();
     const server = this.server;
     const closedServer = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     for (const s of this.sessions) s.close();
     this.http1?.closeIdleConnections();
     const until = Date.now() + graceMs;
-    while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    while ((this.sessions.size > 0 || this.websocket.open.size > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     for (const s of [...this.sessions]) s.destroy();
+    this.websocket.terminate();
     this.http1?.closeAllConnections();
     // A connection whose peer vanished (a network change, a dead NAT flow) may outlive its
     // session: its FIN is never answered, and server.close() would wait for it forever.
