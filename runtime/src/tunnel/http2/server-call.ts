@@ -214,10 +214,10 @@ export class Http2ServerCall implements ServerCall {
 }
 
 /**
- * "host:port" of the peer behind a session's or request's socket; "" when unknown. A plaintext
- * connection whose first bytes were read to tell HTTP/2 from HTTP/1.1 reaches node:http2 as a
- * replayed stream, which node wraps in a socket of its own (`.stream` is the replay, which
- * knows the real address), so the address is looked up one level down when needed.
+ * "host:port" of the peer behind a session's or request's socket; "" when unknown. A
+ * connection handed to node:http2 as a JavaScript stream (not a net.Socket) is wrapped by node
+ * in a socket of its own (`.stream` is that stream, which may know the real address), so the
+ * address is looked up one level down when needed.
  */
 export function peerOf(socket: unknown): string {
   const s = socket as { remoteAddress?: string; remotePort?: number; stream?: { remoteAddress?: string; remotePort?: number } } | undefined;

@@ -5,7 +5,6 @@
 import * as http from "node:http";
 import type * as http2 from "node:http2";
 import * as net from "node:net";
-import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { encodeGrpcMessage, GrpcWireError, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
@@ -269,13 +268,14 @@ function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeo
     socket.off("data", onData);
     socket.off("error", onError);
     socket.pause();
+    socket.unshift(seen);
     if (isH2) {
-      // node:http2 reads a socket's handle natively and would miss the bytes read here:
-      // it gets a stream that replays them first.
-      h2.emit("connection", new ReplaySocket(socket, seen));
+      // node:http2 takes the socket's native handle (no JavaScript per read or write) and
+      // first feeds itself what is buffered in the socket: the bytes read here, given back.
+      // Not resumed: flowing, the socket would hand those bytes to nobody.
+      h2.emit("connection", socket);
       return;
     }
-    socket.unshift(seen);
     h1.emit("connection", socket);
     socket.resume();
   };
@@ -285,62 +285,4 @@ function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeo
   };
   socket.on("error", onError);
   socket.on("data", onData);
-}
-
-/** A socket whose first bytes were already read, as a stream that gives them again. */
-class ReplaySocket extends Duplex {
-  constructor(
-    private readonly socket: net.Socket,
-    head: Buffer,
-  ) {
-    super({ allowHalfOpen: false });
-    this.push(head);
-    socket.on("data", (chunk: Buffer) => {
-      if (!this.push(chunk)) socket.pause();
-    });
-    socket.on("end", () => this.push(null));
-    socket.on("error", (e) => this.destroy(e));
-    socket.on("close", () => this.destroy());
-  }
-
-  get remoteAddress(): string | undefined {
-    return this.socket.remoteAddress;
-  }
-
-  get remotePort(): number | undefined {
-    return this.socket.remotePort;
-  }
-
-  get remoteFamily(): string | undefined {
-    return this.socket.remoteFamily;
-  }
-
-  setNoDelay(noDelay?: boolean): this {
-    this.socket.setNoDelay(noDelay);
-    return this;
-  }
-
-  override _read(): void {
-    this.socket.resume();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (error?: Error | null) => void): void {
-    this.socket.write(chunk, cb);
-  }
-
-  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (error?: Error | null) => void): void {
-    this.socket.cork();
-    for (let i = 0; i < chunks.length - 1; i++) this.socket.write(chunks[i]!.chunk);
-    this.socket.write(chunks[chunks.length - 1]!.chunk, cb);
-    this.socket.uncork();
-  }
-
-  override _final(cb: (error?: Error | null) => void): void {
-    this.socket.end(cb);
-  }
-
-  override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
-    this.socket.destroy();
-    cb(error);
-  }
 }
