@@ -270,9 +270,10 @@ function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeo
     socket.pause();
     socket.unshift(seen);
     if (isH2) {
-      // node:http2 takes the socket's native handle (no JavaScript per read or write) and
-      // first feeds itself what is buffered in the socket: the bytes read here, given back.
-      // Not resumed: flowing, the socket would hand those bytes to nobody.
+      // The socket itself, not a JS stream around it: node:http2 then reads its handle
+      // natively, and feeds what is already buffered (the bytes read here) to the session
+      // first (Node ≥ 15: "bytes already in buffer"). A wrapper would cost every h2c
+      // connection a JS stream (memory, and a copy of every chunk).
       h2.emit("connection", socket);
       return;
     }
