@@ -4,7 +4,8 @@
 // tag + length + bytes, and slices response payloads out the same way. Control frames are
 // ordinary protobuf-es messages. The bytes produced are exactly what protobuf-es would
 // encode for the typed frame message (tested against the generated code).
-import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { decodeControlFast, encodeControl } from "./control-codec.js";
 import { FrameError, WIRE_LEN, WIRE_VARINT, WireReader, varintSize, writeVarint } from "./wire.js";
 
 /** Control frame field numbers, router -> instance. */
@@ -94,7 +95,7 @@ function decodeFrame(bytes: Uint8Array): Frame {
 /** Decodes a control frame's body, turning a protobuf-es error into a FrameError. */
 export function decodeControl<D extends DescMessage>(schema: D, body: Uint8Array): MessageShape<D> {
   try {
-    return fromBinary(schema, body);
+    return decodeControlFast(schema, body);
   } catch (e) {
     throw new FrameError(`bad ${schema.typeName}: ${(e as Error).message}`);
   }
@@ -140,9 +141,9 @@ export class FrameEncoder {
     this.count++;
   }
 
-  /** Adds a control frame: the message is encoded with protobuf-es. */
+  /** Adds a control frame: the message is encoded as protobuf-es would (control-codec.ts). */
   addControl<D extends DescMessage>(call: number, field: number, schema: D, message: MessageShape<D>): void {
-    this.add(call, field, toBinary(schema, message));
+    this.add(call, field, encodeControl(schema, message));
   }
 
   /** The message of every frame added since the last take(), and a reset encoder. */
