@@ -71,7 +71,14 @@ export interface CallInit {
    *  undefined or Infinity for none. */
   deadline?: number | undefined;
   /** Aborts waiting (queue, wait-for-ready, backoff) when the client cancels. */
-  signal?: AbortSignal | undefined;
+  signal?: CancelSignal | undefined;
+}
+
+/** What the pool uses of an abort signal; any AbortSignal is one (the router passes a lighter one). */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
 }
 
 interface Waiter {

@@ -54,6 +54,7 @@ export interface ServerCall {
   reset?(): void;
 }
 
+const sessionPeers = new WeakMap<object, string>();
 const BASE_HEADERS = { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity" } as const;
 /** Below this a message and its prefix are written as one buffer; above, as two (no copy). */
 const COPY_LIMIT = 16 * 1024;
@@ -93,8 +94,15 @@ export class Http2ServerCall implements ServerCall {
   }
 
   get peer(): string {
-    const s = this.stream.session?.socket;
-    return peerOf(s);
+    const session = this.stream.session;
+    if (!session) return "";
+    // Once per connection: node's session.socket is a Proxy, and every call asks.
+    let peer = sessionPeers.get(session);
+    if (peer === undefined) {
+      peer = peerOf(session.socket);
+      if (peer !== "") sessionPeers.set(session, peer);
+    }
+    return peer;
   }
 
   peerCertificate(): PeerCertificateInfo | undefined {
