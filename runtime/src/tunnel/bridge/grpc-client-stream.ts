@@ -38,6 +38,13 @@ const {
 
 const USER_AGENT = "grpcrouter-bridge";
 
+/**
+ * node's request() copies its options with a spread and then fills in the priority fields it
+ * lacks; given here (with node's defaults), they are overwrites, not new keys on the copy,
+ * which take V8's slow path (microseconds a call on Node 20).
+ */
+const REQUEST_OPTIONS = { endStream: false, weight: http2.constants.NGHTTP2_DEFAULT_WEIGHT, parent: 0, exclusive: false, silent: false } as const;
+
 /** Messages up to this size are copied behind their prefix instead of written separately. */
 const COPY_BELOW = 16 * 1024;
 
@@ -76,7 +83,7 @@ export class GrpcClientStream {
     headers["user-agent"] ??= USER_AGENT;
     const deadline = options.deadline;
     if (deadline !== undefined && Number.isFinite(deadline)) headers["grpc-timeout"] = grpcTimeout(deadline - Date.now());
-    this.stream = session.request(headers, { endStream: false });
+    this.stream = session.request(headers, REQUEST_OPTIONS);
     const s = this.stream;
     s.on("response", (h: IncomingHttpHeaders) => {
       this.responseHeaders = h;

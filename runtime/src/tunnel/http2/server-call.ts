@@ -55,7 +55,16 @@ export interface ServerCall {
 }
 
 const sessionPeers = new WeakMap<object, string>();
-const BASE_HEADERS = { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity" } as const;
+/**
+ * A fresh object each time, as a literal: keys added to a spread copy (`{ ...BASE, more }`)
+ * take V8's slow path, microseconds per call on Node 20.
+ */
+const baseHeaders = (): Record<string, string | string[] | number> => ({ ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity" });
+/**
+ * node's respond() copies its options with a spread and then sets `endStream`: given here,
+ * that is an overwrite, not a new key on the copy (V8's slow path, microseconds a call).
+ */
+const RESPOND_WITH_TRAILERS = { endStream: false, waitForTrailers: true } as const;
 /** Below this a message and its prefix are written as one buffer; above, as two (no copy). */
 const COPY_LIMIT = 16 * 1024;
 
@@ -156,7 +165,7 @@ export class Http2ServerCall implements ServerCall {
   sendHeaders(metadata?: grpc.Metadata): void {
     if (this.headersSent || this.done || this.stream.destroyed) return;
     this.headersSent = true;
-    this.stream.respond(headersFromMetadata(metadata, { ...BASE_HEADERS }) as OutgoingHttpHeaders, { waitForTrailers: true });
+    this.stream.respond(headersFromMetadata(metadata, baseHeaders()) as OutgoingHttpHeaders, RESPOND_WITH_TRAILERS);
   }
 
   write(message: Buffer, flushed?: () => void): boolean {
@@ -205,7 +214,7 @@ export class Http2ServerCall implements ServerCall {
       if (!this.headersSent) {
         // Trailers-only: one HEADERS frame with END_STREAM.
         this.headersSent = true;
-        stream.respond({ ...BASE_HEADERS, ...status }, { endStream: true });
+        stream.respond(Object.assign(baseHeaders(), status), { endStream: true });
         return;
       }
       this.trailers = status;
