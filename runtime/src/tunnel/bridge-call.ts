@@ -63,12 +63,31 @@ export class CallError extends Error {
   }
 }
 
+/**
+ * Runs `listener` once when `call` is aborted (the router cancelled it, its deadline passed,
+ * its Register stream went, or it is over), at once if it is already; returns a function
+ * that stops listening. The same as an "abort" listener on `call.signal`, but a call of
+ * the bridge's own then needs no AbortSignal (one per call is a visible cost of a sidecar).
+ */
+export function onCallAbort(call: RawCall, listener: () => void): () => void {
+  if (call instanceof BridgeCall) return call.onAbort(listener);
+  const signal = call.signal;
+  if (signal.aborted) {
+    listener();
+    return () => {};
+  }
+  signal.addEventListener("abort", listener, { once: true });
+  return () => signal.removeEventListener("abort", listener);
+}
+
 export interface CallHost {
   readonly sender: FrameSender;
   readonly requestWindow: number;
   readonly maxMessageBytes: number;
   ended(call: BridgeCall): void;
 }
+
+const EMPTY = new Uint8Array(0);
 
 export class BridgeCall implements RawCall {
   /**
@@ -80,6 +99,8 @@ export class BridgeCall implements RawCall {
   /** The call was cancelled or is over; `reason` says why (made when first asked for). */
   private aborted = false;
   private abortReason: unknown;
+  /** onCallAbort's listeners (without an AbortSignal). */
+  private abortListeners: Array<() => void> | undefined;
   /** Built from the Open frame's entries on first use. */
   private md: grpc.Metadata | undefined;
   private readonly queue: Uint8Array[] = [];
@@ -142,6 +163,22 @@ export class BridgeCall implements RawCall {
     this.aborted = true;
     this.abortReason = reason;
     this.abort?.abort(this.reason);
+    const listeners = this.abortListeners;
+    this.abortListeners = undefined;
+    if (listeners) for (const l of listeners) l();
+  }
+
+  /** See onCallAbort. */
+  onAbort(listener: () => void): () => void {
+    if (this.aborted) {
+      listener();
+      return () => {};
+    }
+    (this.abortListeners ??= []).push(listener);
+    return () => {
+      const i = this.abortListeners?.indexOf(listener) ?? -1;
+      if (i >= 0) this.abortListeners!.splice(i, 1);
+    };
   }
 
   get kind(): TunnelMethod["kind"] {
@@ -239,12 +276,14 @@ export class BridgeCall implements RawCall {
       this.id,
       InstanceFrame.Trailers,
       TrailersSchema,
-      create(TrailersSchema, {
+      // A plain message object (what create() would make, minus its work): control-codec encodes it.
+      {
+        $typeName: TrailersSchema.typeName,
         code: status.code,
         message: status.details ?? "",
-        details: details instanceof Buffer ? details : undefined,
+        details: details instanceof Buffer ? details : EMPTY,
         metadata: entriesFromMetadata(md),
-      }),
+      },
     );
     this.cleanup();
   }
