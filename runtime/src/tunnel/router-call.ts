@@ -263,12 +263,14 @@ export class RoutedCall {
       id,
       RouterFrame.Open,
       OpenSchema,
-      create(OpenSchema, {
+      // A plain message object (what create() would make, minus its work): control-codec encodes it.
+      {
+        $typeName: OpenSchema.typeName,
         method: this.method.path,
         metadata: entriesFromMetadata(this.client.metadata),
         timeout: remaining === undefined ? undefined : durationFromMs(remaining),
         peer: this.client.peer,
-      }),
+      },
     );
     // Captured after queuing: a batch cut while queuing Open must not count as sending it.
     this.openSeq = stream.flushSeq;
