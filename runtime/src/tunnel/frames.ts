@@ -44,6 +44,8 @@ export interface Frame {
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+/** Bodies up to this size are copied into the encoder's scratch with their header. */
+const SMALL_BODY = 512;
 
 /**
  * Walks a Register message and returns its frames. Unknown fields are skipped, as protobuf
@@ -110,6 +112,9 @@ export class FrameEncoder {
   private length = 0;
   private scratch = new Uint8Array(4096);
   private scratchPos = 0;
+  /** Where the scratch bytes not yet in `parts` begin: consecutive headers and small bodies
+   *  become one part (a view each per frame was a visible allocation per call). */
+  private segmentStart = 0;
   /** Frames since the last take(). */
   count = 0;
 
@@ -123,9 +128,9 @@ export class FrameEncoder {
     const inner =
       (call === 0 ? 0 : 1 + varintSize(call)) + varintSize(tag) + varintSize(body.length) + body.length;
     // Outer tag (field 1, LEN) + inner length + call + oneof tag + body length: <= 1+8+1+8+2+5.
-    if (this.scratch.length - this.scratchPos < 32) this.newScratch();
-    const start = this.scratchPos;
-    let p = start;
+    const small = body.length <= SMALL_BODY;
+    if (this.scratch.length - this.scratchPos < 32 + (small ? body.length : 0)) this.newScratch();
+    let p = this.scratchPos;
     const s = this.scratch;
     s[p++] = 0x0a;
     p = writeVarint(s, p, inner);
@@ -135,9 +140,18 @@ export class FrameEncoder {
     }
     p = writeVarint(s, p, tag);
     p = writeVarint(s, p, body.length);
-    this.scratchPos = p;
-    this.push(s.subarray(start, p));
-    if (body.length > 0) this.push(body);
+    if (small) {
+      // Copied behind its header now (take() copies everything once anyway).
+      s.set(body, p);
+      p += body.length;
+      this.length += p - this.scratchPos;
+      this.scratchPos = p;
+    } else {
+      this.length += p - this.scratchPos;
+      this.scratchPos = p;
+      this.endSegment();
+      this.push(body);
+    }
     this.count++;
   }
 
@@ -148,6 +162,7 @@ export class FrameEncoder {
 
   /** The message of every frame added since the last take(), and a reset encoder. */
   take(): Buffer {
+    this.endSegment();
     const out = Buffer.allocUnsafe(this.length);
     let pos = 0;
     for (const part of this.parts) {
@@ -159,6 +174,7 @@ export class FrameEncoder {
     this.count = 0;
     // Header bytes already handed out live in `out` now; the scratch can be reused.
     this.scratchPos = 0;
+    this.segmentStart = 0;
     return out;
   }
 
@@ -167,9 +183,17 @@ export class FrameEncoder {
     this.length += part.length;
   }
 
+  /** The scratch bytes written since the last part become a part (already counted in `length`). */
+  private endSegment(): void {
+    if (this.scratchPos > this.segmentStart) this.parts.push(this.scratch.subarray(this.segmentStart, this.scratchPos));
+    this.segmentStart = this.scratchPos;
+  }
+
   private newScratch(): void {
     // Parts still reference the old scratch; it stays alive until take().
+    this.endSegment();
     this.scratch = new Uint8Array(4096);
     this.scratchPos = 0;
+    this.segmentStart = 0;
   }
 }
