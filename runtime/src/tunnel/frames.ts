@@ -64,14 +64,18 @@ export function decodeFrames(message: Uint8Array): Frame[] {
       continue;
     }
     if (wireType !== WIRE_LEN) throw new FrameError(`frames field has wire type ${wireType}, expected 2`);
-    const frameBytes = outer.bytes();
-    frames.push(decodeFrame(frameBytes));
+    // The frame is read in place (no view of its bytes): only its body becomes one.
+    const len = outer.varint();
+    const start = outer.pos;
+    if (len > outer.end - start) throw new FrameError(`length ${len} runs past the end of the message`);
+    outer.pos = start + len;
+    frames.push(decodeFrame(message, start, start + len));
   }
   return frames;
 }
 
-function decodeFrame(bytes: Uint8Array): Frame {
-  const r = new WireReader(bytes);
+function decodeFrame(message: Uint8Array, start: number, end: number): Frame {
+  const r = new WireReader(message, start, end);
   let call = 0;
   let field = 0;
   let body = EMPTY;
