@@ -36,6 +36,13 @@ if (filters.length === 0 || pathFilters.length > 0 || named.some((f) => "datapla
   if (deps.status !== 0) process.exit(deps.status || 1);
 }
 
+// The data plane's processes run the compiled runtime and CLI (runtime/bench/processes.ts):
+// build them first, so the bench never measures stale output.
+if (process.env.BENCH_RUNTIME !== "source" && (filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f)))) {
+  const tsc = spawnSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-b", "tsconfig.json"], { cwd: root, stdio: "inherit" });
+  if (tsc.status !== 0) process.exit(tsc.status || 1);
+}
+
 let failed = false;
 for (const [name, file] of benches) {
   let args = [];

@@ -492,6 +492,7 @@ try {
       `${WARMUP} s warm-up + ${SECONDS} s per run, ${ROUNDS} round(s)${ROUNDS > 1 ? ` alternating, ${STAT === "median" ? "medians" : "best of them"}` : ""}; empty request and response messages`,
   );
   console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(1)).join(" ")} at the start (the ratios are measured side by side; the load moves them)`);
+  console.log(`runtime under test: ${process.env.BENCH_RUNTIME === "source" ? "the TypeScript sources through tsx (BENCH_RUNTIME=source)" : "the compiled JavaScript (dist), as installed"}`);
   const runs = new Map<string, Measurement[]>(paths.map((p) => [p.key, []]));
   const errors = new Map<string, string>();
   for (let round = 0; round < ROUNDS; round++) {

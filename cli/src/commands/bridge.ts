@@ -11,6 +11,7 @@ import {
   GrpcClientStream,
   Http2Channel,
   createRawBridge,
+  onCallAbort,
   parseProxyUrl,
   parseRouterTargets,
   TRANSPORT_MODES,
@@ -42,14 +43,24 @@ export function passthroughHandler(channel: Http2Channel): RawHandler {
     } catch (e) {
       return { code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` };
     }
-    if (call.signal.aborted) return { code: grpc.status.CANCELLED, details: "cancelled before the target was called" };
+    // A cancel (or the call's end) resets the target's stream. onCallAbort, not call.signal:
+    // an AbortSignal per forwarded call was a visible share of the sidecar's CPU.
+    let upstream: GrpcClientStream | undefined;
+    let aborted = false;
+    const stopListening = onCallAbort(call, () => {
+      aborted = true;
+      upstream?.cancel();
+    });
+    if (aborted) return { code: grpc.status.CANCELLED, details: "cancelled before the target was called" };
     return new Promise<RawStatus>((resolve) => {
       // Responses go to the router in order; while one waits for window, the target's
       // stream is paused (HTTP/2 flow control then holds the target back).
-      let sending: Promise<unknown> = Promise.resolve();
+      let sending: Promise<unknown> | undefined;
       let waiting = 0;
-      let upstream: GrpcClientStream;
-      const abort = () => upstream.cancel();
+      const sent = () => {
+        if (--waiting === 0) upstream!.resume();
+      };
+      const notSent = () => upstream!.cancel();
       try {
         upstream = new GrpcClientStream(
           session,
@@ -62,40 +73,40 @@ export function passthroughHandler(channel: Http2Channel): RawHandler {
             },
             onMessage: (message) => {
               waiting++;
-              upstream.pause();
-              const sent = call.send(message).then(
-                () => {
-                  if (--waiting === 0) upstream.resume();
-                },
-                () => upstream.cancel(),
-              );
-              sending = sending.then(() => sent);
+              upstream!.pause();
+              const p = call.send(message).then(sent, notSent);
+              sending = sending === undefined ? p : sending.then(() => p);
             },
             onStatus: (status) => {
-              call.signal.removeEventListener("abort", abort);
-              void sending.then(() => resolve({ code: status.code, details: status.details, metadata: status.metadata }));
+              stopListening();
+              const result: RawStatus = { code: status.code, details: status.details, metadata: status.metadata };
+              if (sending === undefined) resolve(result);
+              else void sending.then(() => resolve(result));
             },
           },
           Number.isFinite(call.deadline) ? { deadline: call.deadline } : {},
         );
       } catch (e) {
         // The connection closed between asking for it and now (a GOAWAY): the next call redials.
+        stopListening();
         resolve({ code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` });
         return;
       }
-      call.signal.addEventListener("abort", abort, { once: true });
-      void (async () => {
-        try {
-          for await (const payload of call.requests) {
-            if (!upstream.write(payload)) await upstream.drained();
-          }
-          upstream.end();
-        } catch {
-          upstream.cancel();
-        }
-      })();
+      void forwardRequests(call, upstream);
     });
   };
+}
+
+/** The call's request messages to the target, then its half-close; a failure resets the target's stream. */
+async function forwardRequests(call: RawCall, upstream: GrpcClientStream): Promise<void> {
+  try {
+    for await (const payload of call.requests) {
+      if (!upstream.write(payload)) await upstream.drained();
+    }
+    upstream.end();
+  } catch {
+    upstream.cancel();
+  }
 }
 
 export const bridgeCommand: Command = {

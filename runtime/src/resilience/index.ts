@@ -49,4 +49,5 @@ export {
   type InstanceInit,
   type InstanceStatus,
   type CallInit,
+  type CancelSignal,
 } from "./pool.js";

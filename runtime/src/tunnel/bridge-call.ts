@@ -2,9 +2,9 @@
 // metadata, deadline, abort signal, request payloads) and the frames its answers become.
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { HeadersSchema, TrailersSchema, WindowUpdateSchema } from "../gen/grpcrouter/v1/tunnel_pb.js";
+import { HeadersSchema, TrailersSchema, WindowUpdateSchema, type MetadataEntry } from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { InstanceFrame } from "./frames.js";
-import { entriesFromMetadata } from "./metadata.js";
+import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
 import type { FrameSender } from "./sender.js";
 import type { TunnelMethod } from "./spec.js";
 
@@ -63,6 +63,23 @@ export class CallError extends Error {
   }
 }
 
+/**
+ * Runs `listener` once when `call` is aborted (the router cancelled it, its deadline passed,
+ * its Register stream went, or it is over), at once if it is already; returns a function
+ * that stops listening. The same as an "abort" listener on `call.signal`, but a call of
+ * the bridge's own then needs no AbortSignal (one per call is a visible cost of a sidecar).
+ */
+export function onCallAbort(call: RawCall, listener: () => void): () => void {
+  if (call instanceof BridgeCall) return call.onAbort(listener);
+  const signal = call.signal;
+  if (signal.aborted) {
+    listener();
+    return () => {};
+  }
+  signal.addEventListener("abort", listener, { once: true });
+  return () => signal.removeEventListener("abort", listener);
+}
+
 export interface CallHost {
   readonly sender: FrameSender;
   readonly requestWindow: number;
@@ -70,10 +87,22 @@ export interface CallHost {
   ended(call: BridgeCall): void;
 }
 
+const EMPTY = new Uint8Array(0);
+
 export class BridgeCall implements RawCall {
-  readonly signal: AbortSignal;
-  readonly requests: AsyncIterable<Uint8Array>;
-  private readonly abort = new AbortController();
+  /**
+   * Made on the first read of `signal`: most handlers never read it, and an AbortController
+   * per call (and the abort event when the call ends) was the largest single cost of a
+   * unary call here.
+   */
+  private abort: AbortController | undefined;
+  /** The call was cancelled or is over; `reason` says why (made when first asked for). */
+  private aborted = false;
+  private abortReason: unknown;
+  /** onCallAbort's listeners (without an AbortSignal). */
+  private abortListeners: Array<() => void> | undefined;
+  /** Built from the Open frame's entries on first use. */
+  private md: grpc.Metadata | undefined;
   private readonly queue: Uint8Array[] = [];
   private requestsEnded = false;
   private wakeReader: (() => void) | undefined;
@@ -88,14 +117,12 @@ export class BridgeCall implements RawCall {
     private readonly host: CallHost,
     readonly id: number,
     readonly tunnelMethod: TunnelMethod,
-    readonly metadata: grpc.Metadata,
+    private readonly entries: readonly MetadataEntry[],
     readonly deadline: number,
     readonly peer: string,
     responseWindow: number,
   ) {
-    this.signal = this.abort.signal;
     this.responseCredit = responseWindow;
-    this.requests = { [Symbol.asyncIterator]: () => ({ next: () => this.nextRequest() }) };
     if (Number.isFinite(deadline)) {
       this.deadlineTimer = setTimeout(() => {
         this.deadlineTimer = undefined;
@@ -107,6 +134,51 @@ export class BridgeCall implements RawCall {
 
   get method(): string {
     return this.tunnelMethod.path;
+  }
+
+  get metadata(): grpc.Metadata {
+    return (this.md ??= metadataFromEntries(this.entries));
+  }
+
+  get signal(): AbortSignal {
+    if (!this.abort) {
+      this.abort = new AbortController();
+      if (this.aborted) this.abort.abort(this.reason);
+    }
+    return this.abort.signal;
+  }
+
+  get requests(): AsyncIterable<Uint8Array> {
+    return { [Symbol.asyncIterator]: () => ({ next: () => this.nextRequest() }) };
+  }
+
+  /** Why the call was aborted: the router's cancel, or (made only when asked for) "call is over". */
+  private get reason(): unknown {
+    // Without a stack trace: the stack would only ever point into the bridge.
+    return (this.abortReason ??= CallError.quiet(grpc.status.CANCELLED, "call is over"));
+  }
+
+  private abortWith(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortReason = reason;
+    this.abort?.abort(this.reason);
+    const listeners = this.abortListeners;
+    this.abortListeners = undefined;
+    if (listeners) for (const l of listeners) l();
+  }
+
+  /** See onCallAbort. */
+  onAbort(listener: () => void): () => void {
+    if (this.aborted) {
+      listener();
+      return () => {};
+    }
+    (this.abortListeners ??= []).push(listener);
+    return () => {
+      const i = this.abortListeners?.indexOf(listener) ?? -1;
+      if (i >= 0) this.abortListeners!.splice(i, 1);
+    };
   }
 
   get kind(): TunnelMethod["kind"] {
@@ -140,7 +212,7 @@ export class BridgeCall implements RawCall {
         return { value: b, done: false };
       }
       if (this.requestsEnded) return { value: undefined, done: true };
-      if (this.signal.aborted) throw this.signal.reason;
+      if (this.aborted) throw this.reason;
       await new Promise<void>((resolve) => {
         this.wakeReader = resolve;
       });
@@ -166,7 +238,7 @@ export class BridgeCall implements RawCall {
   }
 
   send(payload: Uint8Array): Promise<void> {
-    if (this.finished) return Promise.reject(this.signal.reason ?? new CallError(grpc.status.CANCELLED, "call is over"));
+    if (this.finished) return Promise.reject(this.reason);
     if (payload.length > this.host.maxMessageBytes) {
       return Promise.reject(new CallError(grpc.status.RESOURCE_EXHAUSTED, `response message of ${payload.length} bytes is larger than the limit of ${this.host.maxMessageBytes}`));
     }
@@ -187,14 +259,9 @@ export class BridgeCall implements RawCall {
 
   /** The router cancelled the call, or its stream is gone: the handler's signal fires. */
   cancel(reason: string, deadlineExceeded: boolean): void {
-    if (!this.abort.signal.aborted) {
-      const code = deadlineExceeded ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED;
-      this.abort.abort(new CallError(code, reason));
-    }
+    if (!this.aborted) this.abortWith(new CallError(deadlineExceeded ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED, reason));
     this.wake();
-    const waiters = this.creditWaiters;
-    this.creditWaiters = [];
-    for (const w of waiters) w.reject(this.signal.reason);
+    this.rejectWaiters();
   }
 
   /** Ends the call with Trailers (once). */
@@ -202,19 +269,21 @@ export class BridgeCall implements RawCall {
     if (this.finished) return;
     this.finished = true;
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-    const md = status.metadata?.clone() ?? new grpc.Metadata();
-    const details = md.get("grpc-status-details-bin")[0];
-    md.remove("grpc-status-details-bin");
+    // grpc-status-details-bin travels as `details`; entriesFromMetadata leaves it (a transport key) out.
+    const md = status.metadata;
+    const details = md?.get("grpc-status-details-bin")[0];
     this.host.sender.control(
       this.id,
       InstanceFrame.Trailers,
       TrailersSchema,
-      create(TrailersSchema, {
+      // A plain message object (what create() would make, minus its work): control-codec encodes it.
+      {
+        $typeName: TrailersSchema.typeName,
         code: status.code,
         message: status.details ?? "",
-        details: details instanceof Buffer ? details : undefined,
+        details: details instanceof Buffer ? details : EMPTY,
         metadata: entriesFromMetadata(md),
-      }),
+      },
     );
     this.cleanup();
   }
@@ -229,11 +298,16 @@ export class BridgeCall implements RawCall {
   }
 
   private cleanup(): void {
-    if (!this.abort.signal.aborted) this.abort.abort(CallError.quiet(grpc.status.CANCELLED, "call is over"));
+    this.abortWith();
     this.wake();
+    this.rejectWaiters();
+    this.host.ended(this);
+  }
+
+  private rejectWaiters(): void {
+    if (this.creditWaiters.length === 0) return;
     const waiters = this.creditWaiters;
     this.creditWaiters = [];
-    for (const w of waiters) w.reject(this.signal.reason);
-    this.host.ended(this);
+    for (const w of waiters) w.reject(this.reason);
   }
 }

@@ -4,7 +4,8 @@
 // tag + length + bytes, and slices response payloads out the same way. Control frames are
 // ordinary protobuf-es messages. The bytes produced are exactly what protobuf-es would
 // encode for the typed frame message (tested against the generated code).
-import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { decodeControlFast, encodeControl } from "./control-codec.js";
 import { FrameError, WIRE_LEN, WIRE_VARINT, WireReader, varintSize, writeVarint } from "./wire.js";
 
 /** Control frame field numbers, router -> instance. */
@@ -43,6 +44,8 @@ export interface Frame {
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+/** Bodies up to this size are copied into the encoder's scratch with their header. */
+const SMALL_BODY = 512;
 
 /**
  * Walks a Register message and returns its frames. Unknown fields are skipped, as protobuf
@@ -61,14 +64,18 @@ export function decodeFrames(message: Uint8Array): Frame[] {
       continue;
     }
     if (wireType !== WIRE_LEN) throw new FrameError(`frames field has wire type ${wireType}, expected 2`);
-    const frameBytes = outer.bytes();
-    frames.push(decodeFrame(frameBytes));
+    // The frame is read in place (no view of its bytes): only its body becomes one.
+    const len = outer.varint();
+    const start = outer.pos;
+    if (len > outer.end - start) throw new FrameError(`length ${len} runs past the end of the message`);
+    outer.pos = start + len;
+    frames.push(decodeFrame(message, start, start + len));
   }
   return frames;
 }
 
-function decodeFrame(bytes: Uint8Array): Frame {
-  const r = new WireReader(bytes);
+function decodeFrame(message: Uint8Array, start: number, end: number): Frame {
+  const r = new WireReader(message, start, end);
   let call = 0;
   let field = 0;
   let body = EMPTY;
@@ -94,7 +101,7 @@ function decodeFrame(bytes: Uint8Array): Frame {
 /** Decodes a control frame's body, turning a protobuf-es error into a FrameError. */
 export function decodeControl<D extends DescMessage>(schema: D, body: Uint8Array): MessageShape<D> {
   try {
-    return fromBinary(schema, body);
+    return decodeControlFast(schema, body);
   } catch (e) {
     throw new FrameError(`bad ${schema.typeName}: ${(e as Error).message}`);
   }
@@ -109,6 +116,9 @@ export class FrameEncoder {
   private length = 0;
   private scratch = new Uint8Array(4096);
   private scratchPos = 0;
+  /** Where the scratch bytes not yet in `parts` begin: consecutive headers and small bodies
+   *  become one part (a view each per frame was a visible allocation per call). */
+  private segmentStart = 0;
   /** Frames since the last take(). */
   count = 0;
 
@@ -122,9 +132,9 @@ export class FrameEncoder {
     const inner =
       (call === 0 ? 0 : 1 + varintSize(call)) + varintSize(tag) + varintSize(body.length) + body.length;
     // Outer tag (field 1, LEN) + inner length + call + oneof tag + body length: <= 1+8+1+8+2+5.
-    if (this.scratch.length - this.scratchPos < 32) this.newScratch();
-    const start = this.scratchPos;
-    let p = start;
+    const small = body.length <= SMALL_BODY;
+    if (this.scratch.length - this.scratchPos < 32 + (small ? body.length : 0)) this.newScratch();
+    let p = this.scratchPos;
     const s = this.scratch;
     s[p++] = 0x0a;
     p = writeVarint(s, p, inner);
@@ -134,19 +144,29 @@ export class FrameEncoder {
     }
     p = writeVarint(s, p, tag);
     p = writeVarint(s, p, body.length);
-    this.scratchPos = p;
-    this.push(s.subarray(start, p));
-    if (body.length > 0) this.push(body);
+    if (small) {
+      // Copied behind its header now (take() copies everything once anyway).
+      s.set(body, p);
+      p += body.length;
+      this.length += p - this.scratchPos;
+      this.scratchPos = p;
+    } else {
+      this.length += p - this.scratchPos;
+      this.scratchPos = p;
+      this.endSegment();
+      this.push(body);
+    }
     this.count++;
   }
 
-  /** Adds a control frame: the message is encoded with protobuf-es. */
+  /** Adds a control frame: the message is encoded as protobuf-es would (control-codec.ts). */
   addControl<D extends DescMessage>(call: number, field: number, schema: D, message: MessageShape<D>): void {
-    this.add(call, field, toBinary(schema, message));
+    this.add(call, field, encodeControl(schema, message));
   }
 
   /** The message of every frame added since the last take(), and a reset encoder. */
   take(): Buffer {
+    this.endSegment();
     const out = Buffer.allocUnsafe(this.length);
     let pos = 0;
     for (const part of this.parts) {
@@ -158,6 +178,7 @@ export class FrameEncoder {
     this.count = 0;
     // Header bytes already handed out live in `out` now; the scratch can be reused.
     this.scratchPos = 0;
+    this.segmentStart = 0;
     return out;
   }
 
@@ -166,9 +187,17 @@ export class FrameEncoder {
     this.length += part.length;
   }
 
+  /** The scratch bytes written since the last part become a part (already counted in `length`). */
+  private endSegment(): void {
+    if (this.scratchPos > this.segmentStart) this.parts.push(this.scratch.subarray(this.segmentStart, this.scratchPos));
+    this.segmentStart = this.scratchPos;
+  }
+
   private newScratch(): void {
     // Parts still reference the old scratch; it stays alive until take().
+    this.endSegment();
     this.scratch = new Uint8Array(4096);
     this.scratchPos = 0;
+    this.segmentStart = 0;
   }
 }

@@ -26,7 +26,6 @@ import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { dialHint } from "./dial-hint.js";
 import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "./bridge-call.js";
 import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
-import { metadataFromEntries } from "./metadata.js";
 import { REFUSED_KEY } from "./router-call.js";
 import { MAX_PUSHBACK_MS, PUSHBACK_KEY } from "./registration-limits.js";
 import { FrameSender } from "./sender.js";
@@ -982,8 +981,7 @@ class Connection implements CallHost {
     const b = this.bridge;
     const method = b.table.byPath.get(open.method);
     const deadline = open.timeout ? Date.now() + durationMs(open.timeout) : Infinity;
-    const md = metadataFromEntries(open.metadata);
-    const call = new BridgeCall(this, id, method ?? unknownMethod(open.method), md, deadline, open.peer, this.responseWindow);
+    const call = new BridgeCall(this, id, method ?? unknownMethod(open.method), open.metadata, deadline, open.peer, this.responseWindow);
     this.calls.set(id, call);
     b.active++;
     if (!method) {

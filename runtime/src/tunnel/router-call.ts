@@ -12,7 +12,7 @@ import {
   type MetadataEntry,
   type Trailers,
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
-import { CallRejectedError, type AttemptResult, type CallAttempt, type PoolCall } from "../resilience/index.js";
+import { CallRejectedError, type AttemptResult, type CallAttempt, type CancelSignal, type PoolCall } from "../resilience/index.js";
 import { RouterFrame } from "./frames.js";
 import { FrameError } from "./wire.js";
 import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
@@ -27,6 +27,37 @@ const EMPTY = new Uint8Array(0);
 
 /** Marks a Trailers frame by which an instance refuses a call it never started (draining). */
 export const REFUSED_KEY = "grpcrouter-refused";
+
+/**
+ * A call's cancellation as the pool sees it: AbortController's `abort()` and a signal with
+ * `aborted` and "abort" listeners, without an EventTarget per call (an AbortController per
+ * call was a visible share of the router's CPU; the pool listens only while a call waits).
+ */
+export class CallAbort implements CancelSignal {
+  aborted = false;
+  private listeners: Array<() => void> | undefined;
+
+  get signal(): CancelSignal {
+    return this;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    if (listeners) for (const l of listeners) l();
+  }
+
+  addEventListener(_type: "abort", listener: () => void): void {
+    if (!this.aborted) (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: "abort", listener: () => void): void {
+    const i = this.listeners?.indexOf(listener) ?? -1;
+    if (i >= 0) this.listeners!.splice(i, 1);
+  }
+}
 
 /** What a call needs of its service (ServiceRoute): admission, the pool, the streams. */
 export interface CallRoute {
@@ -67,7 +98,7 @@ export class RoutedCall {
   /** The attempt running now; undefined while the call waits for an instance. */
   private attempt: CallAttempt | undefined;
   /** Aborted when the client cancels (or the call ends while waiting): ends the pool's wait. */
-  readonly abort = new AbortController();
+  readonly abort = new CallAbort();
   /** Why an undelivered call was not moved again (for its final message). */
   private undeliveredReason: string | undefined;
   /** Why the router itself refused the call (rate limit, pause, no instance), for its record. */
@@ -254,12 +285,14 @@ export class RoutedCall {
       id,
       RouterFrame.Open,
       OpenSchema,
-      create(OpenSchema, {
+      // A plain message object (what create() would make, minus its work): control-codec encodes it.
+      {
+        $typeName: OpenSchema.typeName,
         method: this.method.path,
         metadata: entriesFromMetadata(this.client.metadata),
         timeout: remaining === undefined ? undefined : durationFromMs(remaining),
         peer: this.client.peer,
-      }),
+      },
     );
     // Captured after queuing: a batch cut while queuing Open must not count as sending it.
     this.openSeq = stream.flushSeq;

@@ -4,7 +4,8 @@
 // as soon as the code that queued them (and its microtasks) is done (process.nextTick);
 // whatever is queued later in the same turn waits for its end (setImmediate) and leaves
 // together. So a turn costs at most two writes, and an idle stream adds no wait.
-import { toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { encodeControl } from "./control-codec.js";
 import { FrameEncoder } from "./frames.js";
 
 export class FrameSender {
@@ -32,7 +33,7 @@ export class FrameSender {
 
   control<D extends DescMessage>(call: number, field: number, schema: D, message: MessageShape<D>): void {
     if (this.closed) return;
-    this.send(call, field, toBinary(schema, message));
+    this.send(call, field, encodeControl(schema, message));
   }
 
   /** Writes what is queued now (used before ending a stream). */

@@ -13,7 +13,7 @@ import type { Duplex } from "node:stream";
 import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
-import { Http2ServerCall, type ServerCall } from "./server-call.js";
+import { Http2ServerCall, type CallListener, type ServerCall } from "./server-call.js";
 // grpc-web: browsers' and curl's protocols on the same port (web-server.ts)
 import type { CorsOptions } from "./web-cors.js";
 import { createAlpnServer, createSniffingServer, WebFrontEnd } from "./web-server.js";
@@ -139,21 +139,7 @@ export class GrpcServer {
       return;
     }
     // One request message, then the client's half-close, before the handler runs.
-    let request: Buffer | undefined;
-    let failed = false;
-    call.listen({
-      message: (m) => {
-        if (request === undefined) return void (request = m);
-        failed = true;
-        call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent more`);
-      },
-      halfClose: () => {
-        if (failed) return;
-        if (request === undefined) return call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent none`);
-        method.handle(call, request);
-      },
-      cancel: () => {},
-    });
+    call.listen(new SingleRequest(call, method));
   };
 
   /** Listens on "host:port" (port 0 picks one); plaintext (h2c) unless `tls` is given. */
@@ -259,6 +245,34 @@ export class GrpcServer {
   get connections(): number {
     return this.sessions.size;
   }
+}
+
+/** Reads the one request message of a unary or server-streaming call, then runs its handler. */
+class SingleRequest implements CallListener {
+  private request: Buffer | undefined;
+  private failed = false;
+
+  constructor(
+    private readonly call: Http2ServerCall,
+    private readonly method: GrpcMethod,
+  ) {}
+
+  message(m: Buffer): void {
+    if (this.request === undefined) {
+      this.request = m;
+      return;
+    }
+    this.failed = true;
+    this.call.end(grpc.status.INTERNAL, `${this.call.path} takes one request message; the client sent more`);
+  }
+
+  halfClose(): void {
+    if (this.failed) return;
+    if (this.request === undefined) return this.call.end(grpc.status.INTERNAL, `${this.call.path} takes one request message; the client sent none`);
+    this.method.handle(this.call, this.request);
+  }
+
+  cancel(): void {}
 }
 
 function secureOptions(tls: ServerTls | undefined): http2.SecureServerOptions | undefined {
