@@ -279,6 +279,9 @@ export class InstancePool {
   }
   private readonly byId = new Map<string, PooledInstance>();
   private ready: Waiter[] = [];
+  /** Instances that had calls queued on them (some may be empty now): what a join wakes,
+   *  without visiting every member. */
+  private readonly queuedOn = new Set<PooledInstance>();
   private readonly monitor: HealthMonitor;
   private closed = false;
 
@@ -338,6 +341,7 @@ export class InstancePool {
     this.memberArray = undefined;
     this.listCache = undefined;
     this.readmit(inst);
+    this.queuedOn.delete(inst);
   }
 
   /** @internal A new candidates array tells balancers to rebuild their groups. */
@@ -472,6 +476,7 @@ export class InstancePool {
     if (where === "ready") this.ready.push(w);
     else {
       where.queue.push(w);
+      this.queuedOn.add(where);
       where.candidate.healthy = false;
     }
   }
@@ -517,7 +522,10 @@ export class InstancePool {
       this.ready = [];
       for (const w of waiting) this.place(w);
     }
-    for (const m of this.members) if (m.queue.length > 0) this.readmit(m);
+    for (const m of [...this.queuedOn]) {
+      if (m.queue.length === 0 || m.removed) this.queuedOn.delete(m);
+      else this.readmit(m);
+    }
   }
 
   /** Places the calls queued on an instance anew (it left, went unhealthy, or others joined). */

@@ -80,6 +80,8 @@ export interface BridgeOptions {
    * http_proxy, except for routers that no_grpc_proxy (else no_proxy) names.
    */
   proxy?: string | false;
+  /** The local address to dial routers from (a host with several addresses); default: the system's choice. */
+  localAddress?: string;
 }
 
 export interface Bridge {
@@ -336,6 +338,7 @@ class RouterLink {
         ...(o.credentials ? { credentials: o.credentials } : {}),
         ...(channelOptions ? { channelOptions } : {}),
         ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
         log: bridge.log,
       },
       { goaway: (session) => this.onGoaway(session) },

@@ -50,12 +50,14 @@ export interface InstanceView {
 
 export class RouterInstance {
   weight: number;
-  labels: Record<string, string>;
+  /** Shared with the pool's candidate (never mutated: a new Hello brings a new object). */
+  labels: Readonly<Record<string, string>>;
   readonly streams: InstanceStream[] = [];
   /** Hello's max_concurrent_calls; 0 = none. */
   maxConcurrentCalls: number;
   description: string;
-  readonly registeredAt = new Date();
+  /** Epoch ms (a number, not a Date: 10,000 instances each keep one). */
+  readonly registeredAtMs = Date.now();
 
   constructor(
     readonly id: string,
@@ -66,7 +68,7 @@ export class RouterInstance {
   ) {
     const h = first.hello!;
     this.weight = h.weight || 1;
-    this.labels = { ...h.labels };
+    this.labels = pooled.candidate.labels;
     this.maxConcurrentCalls = h.maxConcurrentCalls;
     this.description = h.description;
   }
@@ -103,7 +105,7 @@ export class RouterInstance {
       healthReason: st.reason,
       address: this.streams[0]?.peer ?? "",
       description: this.description,
-      registeredAt: this.registeredAt,
+      registeredAt: new Date(this.registeredAtMs),
     };
   }
 }
@@ -115,6 +117,8 @@ export class ServiceRoute implements CallRoute {
   private readonly idempotent = new Map<TunnelMethod, boolean>();
   /** The pool keeps this object for its life; `configure` swaps what it delegates to. */
   private readonly switchable: SwitchableBalancer;
+  /** Instances taking calls now (SERVING, not draining): grpc.health.v1 asks in O(1). */
+  private readonly serving = new Set<RouterInstance>();
 
   constructor(
     private readonly ctx: RouterContext,
@@ -125,6 +129,8 @@ export class ServiceRoute implements CallRoute {
     /** Calls waiting for an instance (queued, waiting for ready, backing off), over all services. */
     private readonly pendingCount: { n: number },
     private limiter: RateLimiter | undefined,
+    /** Told when the service gains its first serving instance or loses its last. */
+    private readonly onServingChange?: (service: string, serving: boolean) => void,
   ) {
     this.serviceName = table.spec.service.typeName;
     this.switchable = new SwitchableBalancer(balancer);
@@ -166,7 +172,7 @@ export class ServiceRoute implements CallRoute {
     let inst = this.instances.get(h.instanceId);
     const isNew = !inst;
     if (!inst) {
-      const pooled = this.pool.add({ id: h.instanceId, labels: { ...h.labels }, weight: h.weight || 1, maxConcurrentCalls: this.ctx.limits.callsPerStream });
+      const pooled = this.pool.add({ id: h.instanceId, labels: h.labels, weight: h.weight || 1, maxConcurrentCalls: this.ctx.limits.callsPerStream });
       inst = new RouterInstance(h.instanceId, this, s, pooled);
       this.instances.set(inst.id, inst);
     } else {
@@ -179,12 +185,13 @@ export class ServiceRoute implements CallRoute {
         // Drain has no way back in the pool: an instance that returns under its id after
         // draining (a restart) starts afresh. Its calls in flight still finish on the old handle.
         this.pool.remove(inst.id);
-        inst.pooled = this.pool.add({ id: inst.id, labels: { ...h.labels }, weight: inst.weight, maxConcurrentCalls: this.ctx.limits.callsPerStream });
+        inst.pooled = this.pool.add({ id: inst.id, labels: h.labels, weight: inst.weight, maxConcurrentCalls: this.ctx.limits.callsPerStream });
+        inst.labels = inst.pooled.candidate.labels;
       }
       inst.pooled.setWeight(inst.weight);
       if (!sameLabels(inst.labels, h.labels)) {
-        inst.labels = { ...h.labels };
-        inst.pooled.setLabels(inst.labels);
+        inst.pooled.setLabels(h.labels);
+        inst.labels = inst.pooled.candidate.labels;
       }
     }
     s.instance = inst;
@@ -192,6 +199,7 @@ export class ServiceRoute implements CallRoute {
     this.ctx.log(`registered ${s.label}${isNew ? "" : ` (stream ${inst.streams.length})`}`);
     this.publishInstance(inst, isNew ? "instanceRegistered" : "instanceChanged");
     this.updateLimit(inst);
+    this.refreshServing(inst);
   }
 
   removeStream(s: InstanceStream, reason?: string): void {
@@ -202,6 +210,7 @@ export class ServiceRoute implements CallRoute {
     if (inst.streams.length === 0 && this.instances.get(inst.id) === inst) {
       this.instances.delete(inst.id);
       this.pool.remove(inst.id);
+      this.refreshServing(inst);
       this.ctx.log(`deregistered instance ${JSON.stringify(inst.id)} of ${this.serviceName}${reason ? `: ${reason}` : ""}`);
       this.ctx.hub?.publish({ type: "instanceDeregistered", instance: { id: inst.id, service: this.serviceName } });
     } else {
@@ -216,6 +225,7 @@ export class ServiceRoute implements CallRoute {
     if (inst.draining) inst.pooled.drain();
     this.updateLimit(inst);
     this.publishInstance(inst, "instanceChanged");
+    this.refreshServing(inst);
   }
 
   /** The instance's own HealthReport. */
@@ -235,8 +245,19 @@ export class ServiceRoute implements CallRoute {
     inst.pooled.setMaxConcurrentCalls(hello > 0 ? Math.min(hello, carried) : carried);
   }
 
+  /** Keeps `serving` current after anything that may change whether `inst` takes calls. O(1). */
+  private refreshServing(inst: RouterInstance): void {
+    const before = this.serving.size > 0;
+    if (this.instances.get(inst.id) === inst && inst.pooled.health.state === "serving" && !inst.draining) this.serving.add(inst);
+    else this.serving.delete(inst);
+    const after = this.serving.size > 0;
+    if (after !== before) this.onServingChange?.(this.serviceName, after);
+  }
+
   private onHealthChange(s: InstanceStatus): void {
-    if (!this.instances.has(s.id)) return;
+    const inst = this.instances.get(s.id);
+    if (!inst) return;
+    this.refreshServing(inst);
     if (s.health === "ejected" || (s.health === "serving" && s.ejections > 0 && s.consecutiveFailures === 0)) {
       this.ctx.log(`instance ${JSON.stringify(s.id)} of ${this.serviceName}: ${s.health === "ejected" ? s.reason : "back in rotation"}`);
     }
@@ -263,8 +284,7 @@ export class ServiceRoute implements CallRoute {
   }
 
   hasServingInstance(): boolean {
-    for (const inst of this.instances.values()) if (inst.pooled.health.state === "serving" && !inst.draining) return true;
-    return false;
+    return this.serving.size > 0;
   }
 
   views(): InstanceView[] {

@@ -47,7 +47,8 @@ export class InstanceStream {
   lastReceived = Date.now();
   lastSent = Date.now();
   readonly peer: string;
-  private readonly helloTimer: NodeJS.Timeout;
+  /** Dropped once Hello came (a cleared Timeout kept per stream is memory for nothing). */
+  private helloTimer: NodeJS.Timeout | undefined;
   private pingNonce = 0n;
   readonly meter: StreamMeter;
   /** Who the instance is (instance-identity.ts), known from its Hello. */
@@ -258,6 +259,7 @@ export class InstanceStream {
   private onHello(hello: Hello): void {
     this.hello = hello;
     clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
     // security: Hellos per second (registration-limits.ts); the bridge retries with backoff.
     if (!this.ctx.registrations.takeHello()) return this.turnAway("too many registrations per second", grpc.status.RESOURCE_EXHAUSTED);
     const refusal = this.checkHello(hello);
@@ -368,6 +370,7 @@ export class InstanceStream {
     const wasOpen = this.state === "open";
     this.state = "closed";
     clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
     this.ctx.claims.release(this); // security: the id is free once no stream holds it
     this.meter.close();
     this.sender.close();

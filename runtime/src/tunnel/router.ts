@@ -149,6 +149,12 @@ export interface RouterOptions {
   clock?: Clock;
   /** CORS of gRPC-Web and Connect calls from browsers when the router listens itself (grpc-web; http2/web-cors.ts). */
   cors?: CorsOptions;
+  /**
+   * Told when a service gains its first instance taking calls (SERVING, not draining) or
+   * loses its last one: what grpc.health.v1 reports for it (`grpcrouter serve` feeds its
+   * RouterHealth from here). Kept as a count, so 10,000 registrations cost nothing extra.
+   */
+  onServingChange?: (service: string, serving: boolean) => void;
 }
 
 export interface RouterStats {
@@ -277,7 +283,7 @@ class RouterImpl implements Router {
       names.add(name);
       const resilience = resilienceOf(options, s, limits);
       const limiter = limiterOf(s.rateLimit, s.tunnel, name);
-      this.routes.push(new ServiceRoute(this.ctx, table, balancerOf(s.balancer, s.customBalancers, name), s.routingKeys ?? {}, resilience, this.pendingCount, limiter));
+      this.routes.push(new ServiceRoute(this.ctx, table, balancerOf(s.balancer, s.customBalancers, name), s.routingKeys ?? {}, resilience, this.pendingCount, limiter, options.onServingChange));
     }
     options.hub?.setServices(this.routes.map((r) => ({ name: r.serviceName, methods: r.table.spec.service.methods.map((m) => m.name) })));
   }

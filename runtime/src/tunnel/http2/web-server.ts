@@ -5,7 +5,6 @@
 import * as http from "node:http";
 import type * as http2 from "node:http2";
 import * as net from "node:net";
-import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { encodeGrpcMessage, GrpcWireError, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
@@ -269,13 +268,15 @@ function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeo
     socket.off("data", onData);
     socket.off("error", onError);
     socket.pause();
+    socket.unshift(seen);
     if (isH2) {
-      // node:http2 reads a socket's handle natively and would miss the bytes read here:
-      // it gets a stream that replays them first.
-      h2.emit("connection", new ReplaySocket(socket, seen));
+      // The socket itself, not a JS stream around it: node:http2 then reads its handle
+      // natively, and feeds what is already buffered (the bytes read here) to the session
+      // first (Node ≥ 15: "bytes already in buffer"). A wrapper would cost every h2c
+      // connection a JS stream (memory, and a copy of every chunk).
+      h2.emit("connection", socket);
       return;
     }
-    socket.unshift(seen);
     h1.emit("connection", socket);
     socket.resume();
   };
@@ -285,62 +286,4 @@ function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeo
   };
   socket.on("error", onError);
   socket.on("data", onData);
-}
-
-/** A socket whose first bytes were already read, as a stream that gives them again. */
-class ReplaySocket extends Duplex {
-  constructor(
-    private readonly socket: net.Socket,
-    head: Buffer,
-  ) {
-    super({ allowHalfOpen: false });
-    this.push(head);
-    socket.on("data", (chunk: Buffer) => {
-      if (!this.push(chunk)) socket.pause();
-    });
-    socket.on("end", () => this.push(null));
-    socket.on("error", (e) => this.destroy(e));
-    socket.on("close", () => this.destroy());
-  }
-
-  get remoteAddress(): string | undefined {
-    return this.socket.remoteAddress;
-  }
-
-  get remotePort(): number | undefined {
-    return this.socket.remotePort;
-  }
-
-  get remoteFamily(): string | undefined {
-    return this.socket.remoteFamily;
-  }
-
-  setNoDelay(noDelay?: boolean): this {
-    this.socket.setNoDelay(noDelay);
-    return this;
-  }
-
-  override _read(): void {
-    this.socket.resume();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (error?: Error | null) => void): void {
-    this.socket.write(chunk, cb);
-  }
-
-  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (error?: Error | null) => void): void {
-    this.socket.cork();
-    for (let i = 0; i < chunks.length - 1; i++) this.socket.write(chunks[i]!.chunk);
-    this.socket.write(chunks[chunks.length - 1]!.chunk, cb);
-    this.socket.uncork();
-  }
-
-  override _final(cb: (error?: Error | null) => void): void {
-    this.socket.end(cb);
-  }
-
-  override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
-    this.socket.destroy();
-    cb(error);
-  }
 }
