@@ -18,7 +18,7 @@ import {
   type ResolvedOptions,
 } from "../resilience/index.js";
 import type { RateLimiter } from "./rate-limit.js";
-import { applyResolvedOptions, SwitchableBalancer } from "./reconfigure.js";
+import { SwitchableBalancer } from "./reconfigure.js";
 import type { RoutedCall, CallRoute } from "./router-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
@@ -114,7 +114,10 @@ export class ServiceRoute implements CallRoute {
   readonly serviceName: string;
   readonly instances = new Map<string, RouterInstance>();
   readonly pool: InstancePool;
-  private readonly idempotent = new Map<TunnelMethod, boolean>();
+  private idempotent = new Map<TunnelMethod, boolean>();
+  private tunnel: TunnelTable;
+  /** Closed: the router no longer routes the service (or shuts down); it reports nothing more. */
+  private closed = false;
   /** The pool keeps this object for its life; `configure` swaps what it delegates to. */
   private readonly switchable: SwitchableBalancer;
   /** Instances taking calls now (SERVING, not draining): grpc.health.v1 asks in O(1). */
@@ -122,9 +125,9 @@ export class ServiceRoute implements CallRoute {
 
   constructor(
     private readonly ctx: RouterContext,
-    readonly table: TunnelTable,
+    table: TunnelTable,
     balancer: Balancer,
-    private readonly routingKeys: Readonly<Record<string, RoutingKeyHook>>,
+    private routingKeys: Readonly<Record<string, RoutingKeyHook>>,
     resilience: ResilienceOptions,
     /** Calls waiting for an instance (queued, waiting for ready, backing off), over all services. */
     private readonly pendingCount: { n: number },
@@ -133,6 +136,7 @@ export class ServiceRoute implements CallRoute {
     private readonly onServingChange?: (service: string, serving: boolean) => void,
   ) {
     this.serviceName = table.spec.service.typeName;
+    this.tunnel = table;
     this.switchable = new SwitchableBalancer(balancer);
     this.pool = new InstancePool({
       service: this.serviceName,
@@ -148,6 +152,39 @@ export class ServiceRoute implements CallRoute {
     return this.switchable.current;
   }
 
+  /** The service's methods and Register path as new calls see them (replaceService swaps it). */
+  get table(): TunnelTable {
+    return this.tunnel;
+  }
+
+  /**
+   * A new definition of the service (a reloaded proto) for new calls; the pool, its
+   * instances and calls in flight (which hold their own method) stay. Returns whether the
+   * registered instances can serve it: every method both definitions have keeps its frame
+   * field and kind, and the Register path is the same. When they cannot, each of them is told
+   * to drain, so its bridge registers anew (with the numbers it was generated with).
+   */
+  replaceService(table: TunnelTable, routingKeys: Readonly<Record<string, RoutingKeyHook>>): boolean {
+    const before = this.tunnel;
+    if (table.spec.service.typeName !== this.serviceName) throw new Error(`replaceService: ${table.spec.service.typeName} is not ${this.serviceName}`);
+    let compatible = table.registerPath === before.registerPath;
+    for (const [path, m] of table.byPath) {
+      const old = before.byPath.get(path);
+      if (old && (old.field !== m.field || old.kind !== m.kind)) compatible = false;
+    }
+    this.tunnel = table;
+    this.routingKeys = routingKeys;
+    const idempotent = new Map<TunnelMethod, boolean>();
+    for (const m of table.byPath.values()) idempotent.set(m, isIdempotent(m.method));
+    this.idempotent = idempotent;
+    if (!compatible) {
+      for (const inst of [...this.instances.values()]) {
+        for (const s of [...inst.streams]) s.retire(`${this.serviceName} changed: its methods' frame fields differ; register anew`, 10_000);
+      }
+    }
+    return compatible;
+  }
+
   /**
    * New settings for new calls: the balancer, the pool's resilience options (changed in
    * place, so instances keep their health, ejections and calls in flight) and the rate
@@ -156,7 +193,7 @@ export class ServiceRoute implements CallRoute {
   reconfigure(balancer: Balancer, resilience: ResolvedOptions, limiter: RateLimiter | undefined): void {
     this.switchable.current = balancer;
     this.limiter = limiter;
-    applyResolvedOptions(this.pool, resilience);
+    this.pool.reconfigure(resilience);
     // Limits may have changed (maxConcurrentCallsPerInstance): re-evaluate every instance,
     // which also hands freed slots to queued calls.
     for (const inst of this.instances.values()) this.updateLimit(inst);
@@ -251,7 +288,7 @@ export class ServiceRoute implements CallRoute {
     if (this.instances.get(inst.id) === inst && inst.pooled.health.state === "serving" && !inst.draining) this.serving.add(inst);
     else this.serving.delete(inst);
     const after = this.serving.size > 0;
-    if (after !== before) this.onServingChange?.(this.serviceName, after);
+    if (after !== before && !this.closed) this.onServingChange?.(this.serviceName, after);
   }
 
   private onHealthChange(s: InstanceStatus): void {
@@ -302,7 +339,8 @@ export class ServiceRoute implements CallRoute {
   poolCall(call: RoutedCall): PoolCall {
     return this.pool.call({
       method: call.method.path,
-      idempotent: this.idempotent.get(call.method) === true,
+      // A call that began before a replaceService asks about its own (old) method.
+      idempotent: this.idempotent.get(call.method) ?? isIdempotent(call.method.method),
       routingKey: call.routingKey,
       metadata: call.metadataValue,
       deadline: call.deadline,
@@ -333,9 +371,10 @@ export class ServiceRoute implements CallRoute {
     }
   }
 
-  /** Fails every waiting call (router shutdown) and stops the pool's timers. */
-  close(): void {
-    this.pool.close("the router is shutting down");
+  /** Fails every waiting call and stops the pool's timers: the router shuts down, or stops routing the service. */
+  close(reason = "the router is shutting down"): void {
+    this.closed = true;
+    this.pool.close(reason);
   }
 }
 

@@ -157,6 +157,18 @@ export class InstanceStream {
     this.sender.control(0, RouterFrame.Drain, DrainSchema, create(DrainSchema, { reason, grace: durationFromMs(graceMs) }));
   }
 
+  /**
+   * The router wants no new calls on this stream (its service changed under it): Drain tells
+   * the instance to register anew; calls in flight finish, then the stream ends.
+   */
+  retire(reason: string, graceMs: number): void {
+    if (this.state !== "open" || this.draining) return;
+    this.drain(reason, graceMs);
+    this.draining = true;
+    this.route.streamChanged(this);
+    if (this.calls.size === 0) this.endWhenDrained();
+  }
+
   /** Ends the stream from the router's side with an OK status. */
   end(): void {
     if (this.closed) return;
