@@ -149,6 +149,42 @@ switch (role) {
     say({ registered: n, turnedAway, ms: performance.now() - t0 });
     break;
   }
+  case "h2-hold": {
+    // The transport floor of the instances row: a bare node:http2 server that holds each
+    // connection's one open stream, as the router holds a Register stream.
+    const server = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER });
+    server.on("stream", (stream) => {
+      stream.respond({ ":status": 200, "content-type": "application/grpc" });
+      stream.on("data", () => {});
+      stream.on("error", () => {});
+    });
+    server.on("sessionError", () => {});
+    await new Promise((resolve) => server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, resolve));
+    say({ port: server.address().port });
+    break;
+  }
+  case "h2-clients": {
+    // As many connections as "instances" opens, from the same source addresses, each with one
+    // open stream that sends 20 bytes (a Hello's size) and waits for the answer's headers.
+    const [target, n, , first, perAddress] = [args[0], Number(args[1]), args[2], Number(args[3] ?? 0), Number(args[4] ?? 0)];
+    say({ ready: true });
+    await new Promise((resolve) => commands.set("go", resolve));
+    let opened = 0;
+    const progress = setInterval(() => say({ progress: opened }), 250);
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => {
+        const session = http2.connect(`http://${target}`, perAddress > 0 ? { localAddress: sourceAddress(Math.floor((first + i) / perAddress)) } : {});
+        session.on("error", () => {});
+        const stream = session.request({ ":method": "POST", ":path": "/bench.Hold/Register", "content-type": "application/grpc" }, { endStream: false });
+        stream.on("error", () => {});
+        stream.write(Buffer.alloc(20));
+        return new Promise((resolve) => stream.once("response", resolve)).then(() => opened++);
+      }),
+    );
+    clearInterval(progress);
+    say({ registered: n, turnedAway: 0 });
+    break;
+  }
   default:
     console.error(`unknown role ${role}`);
     process.exit(2);

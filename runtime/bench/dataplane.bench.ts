@@ -270,6 +270,8 @@ interface InstancesResult {
   /** The router's Hellos-per-second limit, and the least time it allows for every instance. */
   hellosPerSecond: number;
   minSecondsByHelloRate: number;
+  /** The same growth of a bare node:http2 server holding as many connections, one open stream each (KiB). */
+  transportKiBPerConnection: number;
   /** Growth of the router's resident memory per registered instance (KiB). */
   rssKiBPerInstance: number;
   /** CPU time the router and the loader processes used while the instances registered. */
@@ -289,9 +291,41 @@ function rssKiB(pid: number): number {
 /** grpc.health.v1.HealthCheckRequest{service}, encoded by hand (field 1, length-delimited). */
 const healthRequest = (service: string) => Buffer.concat([Buffer.from([0x0a, service.length]), Buffer.from(service)]);
 
+/**
+ * The transport's share of the memory per instance, measured the same way: a bare node:http2
+ * server (h2-hold) while the loaders open as many connections, from the same addresses, each
+ * with one open stream. One HTTP/2 connection per instance is what instances on their own
+ * hosts open; nghttp2 alone allocates ~16 KiB per session for its output frame buffer.
+ */
+async function transportFloor(): Promise<number> {
+  const hold = await startRole("h2-hold");
+  const loaders: Role[] = [];
+  try {
+    const address = `127.0.0.1:${portOf(hold)}`;
+    await new Promise((r) => setTimeout(r, 500));
+    const rss0 = rssKiB(hold.pid);
+    const per = Math.ceil(INSTANCES / LOADERS);
+    for (let i = 0; i < LOADERS; i++) {
+      const n = Math.min(per, INSTANCES - i * per);
+      if (n > 0) loaders.push(await startRole("h2-clients", [address, String(n), "", String(i * per), String(PER_ADDRESS)]));
+    }
+    for (const l of loaders) l.child.stdin!.write("go\n");
+    await Promise.all(
+      loaders.map(async (l) => {
+        for (;;) if (((await l.next(REGISTER_DEADLINE * 1000 + 60_000)) as { registered?: number }).registered !== undefined) return;
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    return (rssKiB(hold.pid) - rss0) / INSTANCES;
+  } finally {
+    await Promise.all(loaders.map((l) => stop(l)));
+    await stop(hold);
+  }
+}
+
 async function registerInstances(): Promise<InstancesResult> {
   // As users run it: with its dashboard (the admin hub and metrics see every instance).
-  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--admin-port", "0", "--no-watch"], /router listening on (\S+:\d+)/, underTest("serve-instances"));
+  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--admin-port", "0", "--no-watch"], /router listening on (\S+:\d+)/, underTest("serve-instances"), true);
   const address = serve.match[1]!;
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const loaders: Role[] = [];
@@ -347,6 +381,7 @@ async function registerInstances(): Promise<InstancesResult> {
         errors++;
       }
       latencies.push(performance.now() - t);
+      if (process.env.BENCH_DEBUG && performance.now() - t > 500) console.log(`  slow Check: ${fmt(performance.now() - t)} ms, started ${fmt((t - t0) / 1000, 1)} s after go`);
       await new Promise((r) => setTimeout(r, 10));
     }
     await all;
@@ -381,6 +416,7 @@ async function registerInstances(): Promise<InstancesResult> {
       hellosPerSecond,
       // The bucket starts full (one second's worth), then refills at the rate.
       minSecondsByHelloRate: Math.max(0, (INSTANCES - hellosPerSecond) / hellosPerSecond),
+      transportKiBPerConnection: NaN,
       rssKiBPerInstance: (rss1 - rss0) / registered,
       routerCpuSeconds,
       loadersCpuSeconds,
@@ -443,6 +479,10 @@ function targets(rows: Map<string, Row>, inst: InstancesResult | undefined, inst
     } else add(`${fmt(INSTANCES)} instances registered ≤ 5 s`, inst?.registerSeconds, (v) => v <= 5, (v) => `${fmt(v, 2)} s`);
     if (inst && inst.minSecondsByHelloRate > 5) {
       out.push({ what: `  (the router's ${fmt(inst.hellosPerSecond)} Hellos/s limit allows ${fmt(INSTANCES)} in no less than)`, value: `${fmt(inst.minSecondsByHelloRate, 1)} s`, met: false });
+    }
+    add("router memory ≤ 16 KiB per instance (RSS growth)", inst?.rssKiBPerInstance, (v) => v <= 16, (v) => `${fmt(v, 1)} KiB`);
+    if (inst && Number.isFinite(inst.transportKiBPerConnection)) {
+      out.push({ what: "  (node:http2 alone, one connection per instance, same run)", value: `${fmt(inst.transportKiBPerConnection, 1)} KiB`, met: inst.transportKiBPerConnection <= 16 });
     }
     add("health Check p99 ≤ 50 ms meanwhile", inst?.healthP99Ms, (v) => v <= 50, (v) => `${fmt(v, 1)} ms (max ${fmt(inst!.healthMaxMs, 0)} ms, ${inst!.healthChecks} checks${inst!.healthErrors ? `, ${inst!.healthErrors} failed` : ""})`);
   }
@@ -541,6 +581,7 @@ try {
     console.log(`  ${INSTANCES_KEY}: ${fmt(INSTANCES)} raw bridges in ${LOADERS} processes registering with grpcrouter serve…`);
     try {
       inst = await registerInstances();
+      inst.transportKiBPerConnection = await transportFloor();
     } catch (e) {
       instError = (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
       failed = true;
@@ -556,7 +597,8 @@ try {
         (inst.registered < inst.instances ? `only ${fmt(inst.registered)} registered after ${REGISTER_DEADLINE} s; ` : `all registered in ${fmt(inst.registerSeconds, 2)} s; `) +
         `grpc.health.v1 Check meanwhile: p50 ${fmt(inst.healthP50Ms, 1)} ms, p99 ${fmt(inst.healthP99Ms, 1)} ms, max ${fmt(inst.healthMaxMs, 0)} ms ` +
         `(${inst.healthChecks} checks${inst.healthErrors ? `, ${inst.healthErrors} failed` : ""}); ` +
-        `${fmt(inst.turnedAway)} Register streams turned away and retried (the router's limit: ${fmt(inst.hellosPerSecond)} Hellos/s, so ≥ ${fmt(inst.minSecondsByHelloRate, 1)} s for all); router memory +${fmt(inst.rssKiBPerInstance, 1)} KiB per instance; ` +
+        `${fmt(inst.turnedAway)} Register streams turned away and retried (the router's limit: ${fmt(inst.hellosPerSecond)} Hellos/s, so ≥ ${fmt(inst.minSecondsByHelloRate, 1)} s for all); ` +
+        `router memory +${fmt(inst.rssKiBPerInstance, 1)} KiB per instance, of which node:http2 alone holding as many connections (a bare server, same run) +${fmt(inst.transportKiBPerConnection, 1)} KiB: the router's own +${fmt(inst.rssKiBPerInstance - inst.transportKiBPerConnection, 1)} KiB; ` +
         `CPU meanwhile: router ${fmt(inst.routerCpuSeconds, 1)} s, loaders ${fmt(inst.loadersCpuSeconds, 1)} s`,
     );
   }

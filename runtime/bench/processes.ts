@@ -1,7 +1,7 @@
 // The processes a benchmark starts, and the guarantee that it stops every one of them: each
 // child leads its own process group (tsx and nginx start children of their own), and
 // stopAll() signals each group by its id on the way out, also on Ctrl-C.
-import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -9,6 +9,17 @@ import { fileURLToPath } from "node:url";
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const serversFile = fileURLToPath(new URL("./dataplane-servers.mjs", import.meta.url));
 const cliMain = fileURLToPath(new URL("../../cli/src/main.ts", import.meta.url));
+
+let bundle: string | undefined;
+/** Builds the CLI bundle once per run (from the sources as they are now) and returns its path. */
+function cliBundle(): string {
+  if (!bundle) {
+    const r = spawnSync(process.execPath, [fileURLToPath(new URL("../../cli/scripts/build.mjs", import.meta.url))], { stdio: "inherit" });
+    if (r.status !== 0) throw new Error("building the CLI bundle (cli/scripts/build.mjs) failed");
+    bundle = fileURLToPath(new URL("../../cli/dist/grpcrouter.js", import.meta.url));
+  }
+  return bundle;
+}
 
 export interface Started {
   child: ChildProcess;
@@ -99,9 +110,14 @@ export async function startRole(role: string, args: string[] = [], extraNodeFlag
   return { ...s, ready, next, answered };
 }
 
-/** The CLI from its sources (`grpcrouter <args>`); resolves once stdout matches `ready`. */
-export async function startCli(args: string[], ready: RegExp, extraNodeFlags: string[] = []): Promise<Started & { match: RegExpMatchArray }> {
-  const s = startProcess(process.execPath, [...nodeFlags(extraNodeFlags), cliMain, ...args]);
+/**
+ * The CLI from its sources (`grpcrouter <args>`), or with `bundled` as users run it: the
+ * bundle (cli/dist/grpcrouter.js, built first with cli/scripts/build.mjs); resolves once
+ * stdout matches `ready`. Memory is measured on the bundle: tsx keeps function names with a
+ * property per closure, which a router holding 10,000 instances would pay for per instance.
+ */
+export async function startCli(args: string[], ready: RegExp, extraNodeFlags: string[] = [], bundled = false): Promise<Started & { match: RegExpMatchArray }> {
+  const s = bundled ? startProcess(process.execPath, [...extraNodeFlags, cliBundle(), ...args]) : startProcess(process.execPath, [...nodeFlags(extraNodeFlags), cliMain, ...args]);
   let stdout = "";
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`grpcrouter ${args[0]}: no ${ready} after 60 s:\n${stdout}${s.output()}`)), 60_000);

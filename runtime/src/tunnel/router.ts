@@ -86,7 +86,7 @@ export interface RouterOptions {
   audit?: AuditSink;
   /**
    * Limits on registrations: Register streams per connection (default 256) and per remote
-   * address (default 4096), Hellos checked per second (default 500). Over them a stream ends
+   * address (default 4096), Hellos checked per second (default 2000). Over them a stream ends
    * RESOURCE_EXHAUSTED at once (a bridge retries with backoff).
    */
   registrationLimits?: RegistrationLimitOptions;
