@@ -33,7 +33,7 @@ import { checkServerStream, checkUnary, unaryCall } from "./check.js";
 import { runH2load, percentile, type H2loadResult, type H2loadSpec } from "./h2load.js";
 import { startHaproxy, startNginx } from "./proxies.js";
 import { RegistrationLimits } from "../src/tunnel/registration-limits.js";
-import { startCli, startRole, stop, stopAll, type Role } from "./processes.js";
+import { groupCpuMs, startCli, startRole, stop, stopAll, type Role } from "./processes.js";
 
 const env = (name: string, fallback: number) => {
   const v = process.env[name];
@@ -169,28 +169,6 @@ interface Measurement {
   failed: number;
 }
 
-/** CPU time (user + system, ms) of every process in the given process groups, from /proc. */
-function groupCpuMs(groups: number[]): number {
-  let ticks = 0;
-  const wanted = new Set(groups);
-  try {
-    for (const name of readdirSync("/proc")) {
-      if (!/^\d+$/.test(name)) continue;
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      } catch {
-        continue; // exited meanwhile
-      }
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (!wanted.has(Number(f[2]))) continue; // field 5: process group
-      ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime
-    }
-  } catch {
-    return NaN; // no /proc
-  }
-  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
-}
 
 /**
  * One h2load run, with the serving processes' CPU and the instance's count of answered calls

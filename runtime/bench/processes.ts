@@ -2,6 +2,7 @@
 // child leads its own process group (tsx and nginx start children of their own), and
 // stopAll() signals each group by its id on the way out, also on Ctrl-C.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -137,12 +138,12 @@ export async function startCli(args: string[], ready: RegExp, extraNodeFlags: st
   return { ...s, match };
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (for configs that need one up front). */
-export function freePort(): Promise<number> {
+/** A port that was free a moment ago on `host` (for configs that need one up front). */
+export function freePort(host = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+    srv.listen(0, host, () => {
       const { port } = srv.address() as net.AddressInfo;
       srv.close(() => resolve(port));
     });
@@ -201,3 +202,26 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 process.once("exit", () => {
   for (const c of running) if (c.pid !== undefined) signalGroup(c.pid, "SIGKILL");
 });
+
+/** CPU time (user + system, ms) of every process in the given process groups, from /proc. */
+export function groupCpuMs(groups: number[]): number {
+  let ticks = 0;
+  const wanted = new Set(groups);
+  try {
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      } catch {
+        continue; // exited meanwhile
+      }
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (!wanted.has(Number(f[2]))) continue; // field 5: process group
+      ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime
+    }
+  } catch {
+    return NaN; // no /proc
+  }
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
