@@ -15,6 +15,8 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const benches = [
   // h2load against direct grpc-js, HAProxy, nginx, the router paths, 10,000 instances.
   ["dataplane", "runtime/bench/dataplane.bench.ts"],
+  // Issue 12: calls/s through three routers vs one, registrations/s of 1,000 instances joining three.
+  ["routers", "runtime/bench/routers.bench.ts"],
   // The Echo example end to end under a grpc-js load generator (it saturates before the
   // router does: see dataplane), balancer strategies through a real router, and
   // BENCH_BASELINE=<another checkout> to compare with older code in the same run.
@@ -31,7 +33,7 @@ const named = filters.filter((f) => benches.some(([name]) => name.includes(f)));
 const pathFilters = filters.filter((f) => !named.includes(f));
 
 // The Debian packages the data-plane bench drives (h2load, haproxy, nginx).
-if (filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f))) {
+if (filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f) || "routers".includes(f))) {
   const deps = spawnSync("bash", [path.join(root, "scripts/ensure-bench-deps.sh")], { stdio: "inherit" });
   if (deps.status !== 0) process.exit(deps.status || 1);
 }

@@ -12,7 +12,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { CliProcess, freePort, healthOf, repoRoot } from "./serve-helpers.js";
+import { createAdminClient } from "@grpcrouter/runtime";
+import { startDnsmasq, type Dnsmasq } from "../../scripts/test-support/dnsmasq.mjs";
+import { CliProcess, echoClient, echoProtoDir, echoSchemas, freePort, healthOf, repoRoot, startPlainEcho } from "./serve-helpers.js";
 
 const deploy = path.join(repoRoot, "deploy/kubernetes");
 
@@ -210,6 +212,81 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
     pod.volumeOf.get("protos")!.write(protos);
     await pod.proc.waitFor(/reloaded: .*changed demo\.v1\.Echo/, "the proto reload");
     assert.equal(await healthOf(pod.address), "SERVING");
+  });
+
+  it("the sidecar example's bridge container runs with its own arguments against a real router and target", async () => {
+    const pod = render("examples/sidecar").find((o) => o.kind === "Deployment")!.spec.template.spec;
+    const c = pod.containers.find((x: { name: string }) => x.name === "grpcrouter-bridge");
+    const app = pod.containers.find((x: { name: string }) => x.name !== "grpcrouter-bridge");
+    // The service container listens where the bridge's --target says (inside the pod: its loopback).
+    const target = c.args[c.args.indexOf("--target") + 1] as string;
+    assert.equal(target, app.args[app.args.indexOf("--listen") + 1], "--target is where the service container listens");
+    const routerTarget = c.args[c.args.indexOf("--router") + 1] as string;
+    const m = /^dns:\/\/\/([^:/]+):(\d+)$/.exec(routerTarget);
+    assert.ok(m, `--router resolves the headless Service: ${routerTarget}`);
+    const [, headless, routerPort] = m;
+    const service = render("overlays/single").find((o) => o.kind === "Service" && o.spec?.clusterIP === "None")!;
+    assert.equal(headless, `${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local`, "the name is the routers' headless Service");
+    assert.ok(service.spec.ports.some((p: { port: number }) => p.port === Number(routerPort)), "on its port");
+
+    // The pod: the protos ConfigMap at /proto as the kubelet mounts it, /tmp an emptyDir, the
+    // downward API's pod name, and $(VAR) in args expanded from the container's env as the
+    // kubelet does. The service container is a plain grpc-js Echo server; the router a real
+    // `grpcrouter serve` of the same module; cluster DNS a real dnsmasq answering the name.
+    const host = path.join(work, "sidecar");
+    const protosVolume = pod.volumes.find((v: { name: string }) => v.name === "protos");
+    const protos = render("overlays/single").find((o) => o.kind === "ConfigMap" && o.metadata.name === protosVolume.configMap.name)!.data!;
+    const mounts = new Map<string, string>();
+    for (const vm of c.volumeMounts as Array<{ name: string; mountPath: string }>) {
+      const dir = path.join(host, vm.name);
+      const v = pod.volumes.find((x: { name: string }) => x.name === vm.name);
+      if (v.configMap) new ConfigMapVolume(dir, v.configMap.items).write(protos);
+      else mkdirSync(dir, { recursive: true });
+      mounts.set(vm.mountPath, dir);
+    }
+    const schemas = await echoSchemas(echoProtoDir);
+    const echo = await startPlainEcho(schemas, "echo-pod");
+    const routerHost = "127.0.0.6";
+    const port = await freePort(routerHost);
+    const serve = new CliProcess(["serve", "--root", echoProtoDir, "--out", path.join(host, "router-gen"), "--host", routerHost, "--port", String(port), "--no-dashboard"], host);
+    running.push(serve);
+    await serve.waitFor(/listening/, "the router");
+    const dns: Dnsmasq = await startDnsmasq({ [headless!]: [routerHost] });
+    try {
+      const env: Record<string, string> = { POD_NAME: "echo-5d9c7b8f6-x2x7q" };
+      for (const e of c.env as Array<{ name: string; value?: string }>) if (e.value !== undefined) env[e.name] = e.value;
+      const args = (c.args as string[]).map((a) => {
+        // Pod-network addresses become this machine's: the service's port, the DNS server and router port.
+        if (a === target) return echo.address;
+        if (a === routerTarget) return `dns://${dns.server}/${headless}:${port}`;
+        for (const [mount, dir] of mounts) if (a === mount || a.startsWith(mount + "/")) return dir + a.slice(mount.length);
+        return a.replace(/\$\((\w+)\)/g, (_, name: string) => env[name] ?? "");
+      });
+      const bridge = new CliProcess(args, host, env);
+      running.push(bridge);
+      await serve.waitFor(/registered instance "echo-5d9c7b8f6-x2x7q" of demo\.v1\.Echo/, "the sidecar's registration");
+      assert.equal(await healthOf(`${routerHost}:${port}`, "demo.v1.Echo"), "SERVING");
+      const client = echoClient(`${routerHost}:${port}`, schemas);
+      try {
+        const { res, headers } = await client.say("through the sidecar");
+        assert.equal(res.text, "through the sidecar");
+        assert.equal(headers.get("x-served-by")[0], "echo-pod", "answered by the service container");
+      } finally {
+        client.close();
+      }
+      const admin = createAdminClient(`${routerHost}:${port}`);
+      try {
+        const [inst] = (await admin.getSnapshot()).instances;
+        assert.equal(inst?.id, "echo-5d9c7b8f6-x2x7q", "--id $(POD_NAME)");
+        assert.deepEqual(inst?.labels, { zone: "zone-a" }, "--label zone=$(ZONE)");
+      } finally {
+        admin.close();
+      }
+      assert.equal(await bridge.stop(5_000), 0);
+    } finally {
+      await dns.stop();
+      await echo.close();
+    }
   });
 
   it("a router of the three-zones overlay runs with its zone and the locality config", async () => {

@@ -13,13 +13,16 @@
 //                               transport auto|h2|websocket, proxy an http:// CONNECT proxy
 //   connect-direct              the probe ServiceImpl served by connect-node (h2c)
 //   connect-bridge <router>     the generated Echo bridge (createEchoBridge) with that impl
-//   instances <router> <n> <p>  n raw bridges (ids <p>-0…), started when "go" arrives on stdin
+//   instances <router> <n> <p> <first> <per-address>
+//                               n raw bridges (ids <p>-0…), started when "go" arrives on stdin;
+//                               bridge i dials from 127.1.x.y number (first + i) / per-address
 //
 // On stdin, "answered" makes a role print {"answered":n}: the calls it has answered so far.
 //
 // Each prints one JSON line when ready ({"port":…} or {"ready":true}) and runs until killed.
-// "instances" then prints {"progress":k} lines and {"registered":n,"ms":…} once every bridge
-// has its Welcome.
+// "instances" then prints {"progress":k,"turnedAway":t} lines and {"registered":n,"turnedAway":t,"ms":…}
+// once every bridge has its Welcome (turnedAway: Register streams the router ended
+// RESOURCE_EXHAUSTED, e.g. over its Hellos-per-second limit, which the bridges retried).
 import http2 from "node:http2";
 import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
@@ -66,6 +69,9 @@ const probeImpl = {
     answered++;
   },
 };
+
+/** The a-th loopback source address of the instances: 127.1.0.1, 127.1.0.2, … (all of 127/8 is loopback on Linux). */
+const sourceAddress = (a) => `127.1.${Math.floor(a / 250)}.${(a % 250) + 1}`;
 
 const [role, ...args] = process.argv.slice(2);
 switch (role) {
@@ -124,17 +130,67 @@ switch (role) {
     break;
   }
   case "instances": {
-    const [router, n, prefix] = [args[0], Number(args[1]), args[2] ?? "i"];
-    const bridges = Array.from({ length: n }, (_, i) => createRawBridge(EchoTunnel, rawAnswer, { router, instanceId: `${prefix}-${i}`, logger: quiet }));
+    // Instance k (of the whole run) dials from source address `sourceAddress(first + k)`, as
+    // instances on their own hosts would: the router's per-address and per-connection
+    // registration limits see what they would see in production, not one address.
+    const [router, n, prefix, first, perAddress] = [args[0], Number(args[1]), args[2] ?? "i", Number(args[3] ?? 0), Number(args[4] ?? 0)];
+    let turnedAway = 0;
+    const logger = (line) => {
+      if (/RESOURCE_EXHAUSTED/.test(line)) turnedAway++;
+    };
+    const bridges = Array.from({ length: n }, (_, i) =>
+      createRawBridge(EchoTunnel, rawAnswer, {
+        router,
+        instanceId: `${prefix}-${i}`,
+        logger,
+        ...(perAddress > 0 ? { localAddress: sourceAddress(Math.floor((first + i) / perAddress)) } : {}),
+      }),
+    );
     say({ ready: true });
     await new Promise((resolve) => commands.set("go", resolve));
     const t0 = performance.now();
     let registered = 0;
     // Progress four times a second, so a bench that gives up can say how far it got.
-    const progress = setInterval(() => say({ progress: registered }), 250);
+    const progress = setInterval(() => say({ progress: registered, turnedAway }), 250);
     await Promise.all(bridges.map((b) => b.start().then(() => registered++)));
     clearInterval(progress);
-    say({ registered: n, ms: performance.now() - t0 });
+    say({ registered: n, turnedAway, ms: performance.now() - t0 });
+    break;
+  }
+  case "h2-hold": {
+    // The transport floor of the instances row: a bare node:http2 server that holds each
+    // connection's one open stream, as the router holds a Register stream.
+    const server = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER });
+    server.on("stream", (stream) => {
+      stream.respond({ ":status": 200, "content-type": "application/grpc" });
+      stream.on("data", () => {});
+      stream.on("error", () => {});
+    });
+    server.on("sessionError", () => {});
+    await new Promise((resolve) => server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, resolve));
+    say({ port: server.address().port });
+    break;
+  }
+  case "h2-clients": {
+    // As many connections as "instances" opens, from the same source addresses, each with one
+    // open stream that sends 20 bytes (a Hello's size) and waits for the answer's headers.
+    const [target, n, , first, perAddress] = [args[0], Number(args[1]), args[2], Number(args[3] ?? 0), Number(args[4] ?? 0)];
+    say({ ready: true });
+    await new Promise((resolve) => commands.set("go", resolve));
+    let opened = 0;
+    const progress = setInterval(() => say({ progress: opened }), 250);
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => {
+        const session = http2.connect(`http://${target}`, perAddress > 0 ? { localAddress: sourceAddress(Math.floor((first + i) / perAddress)) } : {});
+        session.on("error", () => {});
+        const stream = session.request({ ":method": "POST", ":path": "/bench.Hold/Register", "content-type": "application/grpc" }, { endStream: false });
+        stream.on("error", () => {});
+        stream.write(Buffer.alloc(20));
+        return new Promise((resolve) => stream.once("response", resolve)).then(() => opened++);
+      }),
+    );
+    clearInterval(progress);
+    say({ registered: n, turnedAway: 0 });
     break;
   }
   default:

@@ -14,7 +14,8 @@
 //   stream-direct    server streaming, BENCH_STREAM_MESSAGES (100) empty messages per call, direct
 //   stream-router    the same through router + raw bridge
 //   instances        BENCH_INSTANCES (10,000) raw bridges in BENCH_LOADERS (2) processes register
-//                    with `grpcrouter serve`; grpc.health.v1 Check latency meanwhile
+//                    with `grpcrouter serve`, BENCH_PER_ADDRESS (100) per loopback source
+//                    address; grpc.health.v1 Check latency meanwhile
 //
 // Throughput: BENCH_CLIENTS (4) connections × BENCH_STREAMS (32) streams; latency: 1 call
 // outstanding, p50/p99 from h2load's per-request log. BENCH_SECONDS (3) measured after
@@ -33,7 +34,8 @@ import * as grpc from "@grpc/grpc-js";
 import { checkServerStream, checkUnary, unaryCall } from "./check.js";
 import { runH2load, percentile, type H2loadResult, type H2loadSpec } from "./h2load.js";
 import { startHaproxy, startNginx, startTinyproxy } from "./proxies.js";
-import { startCli, startRole, stop, stopAll, type Role } from "./processes.js";
+import { RegistrationLimits } from "../src/tunnel/registration-limits.js";
+import { groupCpuMs, startCli, startRole, stop, stopAll, type Role } from "./processes.js";
 
 const env = (name: string, fallback: number) => {
   const v = process.env[name];
@@ -51,6 +53,8 @@ const STREAMS = Math.max(1, env("BENCH_STREAMS", 32));
 const STREAM_MESSAGES = Math.max(1, env("BENCH_STREAM_MESSAGES", 100));
 const INSTANCES = Math.max(1, env("BENCH_INSTANCES", 10_000));
 const LOADERS = Math.max(1, env("BENCH_LOADERS", 2));
+/** Instances per loopback source address (127.1.x.y): real instances dial from hosts of their own. */
+const PER_ADDRESS = Math.max(1, env("BENCH_PER_ADDRESS", 100));
 /** Seconds the instances get to register before the bench gives up and says how far they got. */
 const REGISTER_DEADLINE = Math.max(1, env("BENCH_REGISTER_DEADLINE", 60));
 process.env.BENCH_STREAM_MESSAGES = String(STREAM_MESSAGES); // the servers stream as many
@@ -183,28 +187,6 @@ interface Measurement {
   failed: number;
 }
 
-/** CPU time (user + system, ms) of every process in the given process groups, from /proc. */
-function groupCpuMs(groups: number[]): number {
-  let ticks = 0;
-  const wanted = new Set(groups);
-  try {
-    for (const name of readdirSync("/proc")) {
-      if (!/^\d+$/.test(name)) continue;
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      } catch {
-        continue; // exited meanwhile
-      }
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (!wanted.has(Number(f[2]))) continue; // field 5: process group
-      ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime
-    }
-  } catch {
-    return NaN; // no /proc
-  }
-  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
-}
 
 /**
  * One h2load run, with the serving processes' CPU and the instance's count of answered calls
@@ -277,6 +259,15 @@ interface InstancesResult {
   healthMaxMs: number;
   healthChecks: number;
   healthErrors: number;
+  /** Register streams the router turned away (RESOURCE_EXHAUSTED) and the bridges retried. */
+  turnedAway: number;
+  /** Source addresses the instances dialled from. */
+  addresses: number;
+  /** The router's Hellos-per-second limit, and the least time it allows for every instance. */
+  hellosPerSecond: number;
+  minSecondsByHelloRate: number;
+  /** The same growth of a bare node:http2 server holding as many connections, one open stream each (KiB). */
+  transportKiBPerConnection: number;
   /** Growth of the router's resident memory per registered instance (KiB). */
   rssKiBPerInstance: number;
   /** CPU time the router and the loader processes used while the instances registered. */
@@ -296,8 +287,41 @@ function rssKiB(pid: number): number {
 /** grpc.health.v1.HealthCheckRequest{service}, encoded by hand (field 1, length-delimited). */
 const healthRequest = (service: string) => Buffer.concat([Buffer.from([0x0a, service.length]), Buffer.from(service)]);
 
+/**
+ * The transport's share of the memory per instance, measured the same way: a bare node:http2
+ * server (h2-hold) while the loaders open as many connections, from the same addresses, each
+ * with one open stream. One HTTP/2 connection per instance is what instances on their own
+ * hosts open; nghttp2 alone allocates ~16 KiB per session for its output frame buffer.
+ */
+async function transportFloor(): Promise<number> {
+  const hold = await startRole("h2-hold");
+  const loaders: Role[] = [];
+  try {
+    const address = `127.0.0.1:${portOf(hold)}`;
+    await new Promise((r) => setTimeout(r, 500));
+    const rss0 = rssKiB(hold.pid);
+    const per = Math.ceil(INSTANCES / LOADERS);
+    for (let i = 0; i < LOADERS; i++) {
+      const n = Math.min(per, INSTANCES - i * per);
+      if (n > 0) loaders.push(await startRole("h2-clients", [address, String(n), "", String(i * per), String(PER_ADDRESS)]));
+    }
+    for (const l of loaders) l.child.stdin!.write("go\n");
+    await Promise.all(
+      loaders.map(async (l) => {
+        for (;;) if (((await l.next(REGISTER_DEADLINE * 1000 + 60_000)) as { registered?: number }).registered !== undefined) return;
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    return (rssKiB(hold.pid) - rss0) / INSTANCES;
+  } finally {
+    await Promise.all(loaders.map((l) => stop(l)));
+    await stop(hold);
+  }
+}
+
 async function registerInstances(): Promise<InstancesResult> {
-  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--no-dashboard", "--no-watch"], /router listening on (\S+:\d+)/, underTest("serve-instances"));
+  // As users run it: with its dashboard (the admin hub and metrics see every instance).
+  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--admin-port", "0", "--no-watch"], /router listening on (\S+:\d+)/, underTest("serve-instances"), true);
   const address = serve.match[1]!;
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const loaders: Role[] = [];
@@ -308,10 +332,11 @@ async function registerInstances(): Promise<InstancesResult> {
     const per = Math.ceil(INSTANCES / LOADERS);
     for (let i = 0; i < LOADERS; i++) {
       const n = Math.min(per, INSTANCES - i * per);
-      if (n > 0) loaders.push(await startRole("instances", [address, String(n), `bench-${i}`], underTest(`loader-${i}`)));
+      if (n > 0) loaders.push(await startRole("instances", [address, String(n), `bench-${i}`, String(i * per), String(PER_ADDRESS)], underTest(`loader-${i}`)));
     }
     // Each loader reports progress, then {"registered"} once all its bridges are welcomed.
     const counts = loaders.map(() => 0);
+    const turnedAway = loaders.map(() => 0);
     let settle!: (e?: Error) => void;
     const all = new Promise<void>((resolve, reject) => (settle = (e) => (e ? reject(e) : resolve())));
     all.catch(() => {});
@@ -319,8 +344,9 @@ async function registerInstances(): Promise<InstancesResult> {
     loaders.forEach((l, i) => {
       void (async () => {
         for (;;) {
-          const msg = (await l.next(REGISTER_DEADLINE * 1000 + 60_000)) as { progress?: number; registered?: number };
+          const msg = (await l.next(REGISTER_DEADLINE * 1000 + 60_000)) as { progress?: number; registered?: number; turnedAway?: number };
           counts[i] = msg.registered ?? msg.progress ?? counts[i]!;
+          turnedAway[i] = msg.turnedAway ?? turnedAway[i]!;
           if (msg.registered !== undefined) break;
         }
         if (--pending === 0) settle();
@@ -351,6 +377,7 @@ async function registerInstances(): Promise<InstancesResult> {
         errors++;
       }
       latencies.push(performance.now() - t);
+      if (process.env.BENCH_DEBUG && performance.now() - t > 500) console.log(`  slow Check: ${fmt(performance.now() - t)} ms, started ${fmt((t - t0) / 1000, 1)} s after go`);
       await new Promise((r) => setTimeout(r, 10));
     }
     await all;
@@ -365,8 +392,11 @@ async function registerInstances(): Promise<InstancesResult> {
       if (!status.equals(Buffer.from([0x08, 0x01]))) throw new Error(`instances: health of demo.v1.Echo is not SERVING after registration (${status.toString("hex")})`);
       await checkUnary(address, SAY);
     }
+    // Memory once the registrations settled (a second for late garbage to be collected).
+    await new Promise((r) => setTimeout(r, 1000));
     const rss1 = rssKiB(serve.pid);
     latencies.sort((a, b) => a - b);
+    const hellosPerSecond = new RegistrationLimits().hellosPerSecond;
     return {
       instances: INSTANCES,
       loaders: loaders.length,
@@ -377,6 +407,12 @@ async function registerInstances(): Promise<InstancesResult> {
       healthMaxMs: latencies[latencies.length - 1] ?? NaN,
       healthChecks: latencies.length,
       healthErrors: errors,
+      turnedAway: turnedAway.reduce((a, b) => a + b, 0),
+      addresses: Math.ceil(INSTANCES / PER_ADDRESS),
+      hellosPerSecond,
+      // The bucket starts full (one second's worth), then refills at the rate.
+      minSecondsByHelloRate: Math.max(0, (INSTANCES - hellosPerSecond) / hellosPerSecond),
+      transportKiBPerConnection: NaN,
       rssKiBPerInstance: (rss1 - rss0) / registered,
       routerCpuSeconds,
       loadersCpuSeconds,
@@ -440,6 +476,13 @@ function targets(rows: Map<string, Row>, inst: InstancesResult | undefined, inst
     if (inst && inst.registered < inst.instances) {
       out.push({ what: `${fmt(INSTANCES)} instances registered ≤ 5 s`, value: `only ${fmt(inst.registered)} after ${REGISTER_DEADLINE} s`, met: false });
     } else add(`${fmt(INSTANCES)} instances registered ≤ 5 s`, inst?.registerSeconds, (v) => v <= 5, (v) => `${fmt(v, 2)} s`);
+    if (inst && inst.minSecondsByHelloRate > 5) {
+      out.push({ what: `  (the router's ${fmt(inst.hellosPerSecond)} Hellos/s limit allows ${fmt(INSTANCES)} in no less than)`, value: `${fmt(inst.minSecondsByHelloRate, 1)} s`, met: false });
+    }
+    add("router memory ≤ 16 KiB per instance (RSS growth)", inst?.rssKiBPerInstance, (v) => v <= 16, (v) => `${fmt(v, 1)} KiB`);
+    if (inst && Number.isFinite(inst.transportKiBPerConnection)) {
+      out.push({ what: "  (node:http2 alone, one connection per instance, same run)", value: `${fmt(inst.transportKiBPerConnection, 1)} KiB`, met: inst.transportKiBPerConnection <= 16 });
+    }
     add("health Check p99 ≤ 50 ms meanwhile", inst?.healthP99Ms, (v) => v <= 50, (v) => `${fmt(v, 1)} ms (max ${fmt(inst!.healthMaxMs, 0)} ms, ${inst!.healthChecks} checks${inst!.healthErrors ? `, ${inst!.healthErrors} failed` : ""})`);
   }
   return out;
@@ -538,6 +581,7 @@ try {
     console.log(`  ${INSTANCES_KEY}: ${fmt(INSTANCES)} raw bridges in ${LOADERS} processes registering with grpcrouter serve…`);
     try {
       inst = await registerInstances();
+      inst.transportKiBPerConnection = await transportFloor();
     } catch (e) {
       instError = (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
       failed = true;
@@ -549,10 +593,12 @@ try {
   if (paths.length) console.log(`\n${report(rows)}`);
   if (inst) {
     console.log(
-      `\n${fmt(inst.instances)} instances (${inst.loaders} loader processes) registering with grpcrouter serve: ` +
+      `\n${fmt(inst.instances)} instances (${inst.loaders} loader processes, ${fmt(inst.addresses)} source addresses) registering with grpcrouter serve: ` +
         (inst.registered < inst.instances ? `only ${fmt(inst.registered)} registered after ${REGISTER_DEADLINE} s; ` : `all registered in ${fmt(inst.registerSeconds, 2)} s; `) +
         `grpc.health.v1 Check meanwhile: p50 ${fmt(inst.healthP50Ms, 1)} ms, p99 ${fmt(inst.healthP99Ms, 1)} ms, max ${fmt(inst.healthMaxMs, 0)} ms ` +
-        `(${inst.healthChecks} checks${inst.healthErrors ? `, ${inst.healthErrors} failed` : ""}); router memory +${fmt(inst.rssKiBPerInstance, 1)} KiB per instance; ` +
+        `(${inst.healthChecks} checks${inst.healthErrors ? `, ${inst.healthErrors} failed` : ""}); ` +
+        `${fmt(inst.turnedAway)} Register streams turned away and retried (the router's limit: ${fmt(inst.hellosPerSecond)} Hellos/s, so ≥ ${fmt(inst.minSecondsByHelloRate, 1)} s for all); ` +
+        `router memory +${fmt(inst.rssKiBPerInstance, 1)} KiB per instance, of which node:http2 alone holding as many connections (a bare server, same run) +${fmt(inst.transportKiBPerConnection, 1)} KiB: the router's own +${fmt(inst.rssKiBPerInstance - inst.transportKiBPerConnection, 1)} KiB; ` +
         `CPU meanwhile: router ${fmt(inst.routerCpuSeconds, 1)} s, loaders ${fmt(inst.loadersCpuSeconds, 1)} s`,
     );
   }

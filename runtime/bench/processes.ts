@@ -1,7 +1,8 @@
 // The processes a benchmark starts, and the guarantee that it stops every one of them: each
 // child leads its own process group (tsx and nginx start children of their own), and
 // stopAll() signals each group by its id on the way out, also on Ctrl-C.
-import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -16,6 +17,17 @@ const serversFile = fileURLToPath(new URL("./dataplane-servers.mjs", import.meta
  */
 export const fromSources = process.env.BENCH_RUNTIME === "source";
 const cliMain = fileURLToPath(new URL(fromSources ? "../../cli/src/main.ts" : "../../cli/dist/src/main.js", import.meta.url));
+
+let bundle: string | undefined;
+/** Builds the CLI bundle once per run (from the sources as they are now) and returns its path. */
+function cliBundle(): string {
+  if (!bundle) {
+    const r = spawnSync(process.execPath, [fileURLToPath(new URL("../../cli/scripts/build.mjs", import.meta.url))], { stdio: "inherit" });
+    if (r.status !== 0) throw new Error("building the CLI bundle (cli/scripts/build.mjs) failed");
+    bundle = fileURLToPath(new URL("../../cli/dist/grpcrouter.js", import.meta.url));
+  }
+  return bundle;
+}
 
 export interface Started {
   child: ChildProcess;
@@ -106,9 +118,14 @@ export async function startRole(role: string, args: string[] = [], extraNodeFlag
   return { ...s, ready, next, answered };
 }
 
-/** The CLI from its sources (`grpcrouter <args>`); resolves once stdout matches `ready`. */
-export async function startCli(args: string[], ready: RegExp, extraNodeFlags: string[] = []): Promise<Started & { match: RegExpMatchArray }> {
-  const s = startProcess(process.execPath, [...nodeFlags(extraNodeFlags), cliMain, ...args]);
+/**
+ * The CLI from its sources (`grpcrouter <args>`), or with `bundled` as users run it: the
+ * bundle (cli/dist/grpcrouter.js, built first with cli/scripts/build.mjs); resolves once
+ * stdout matches `ready`. Memory is measured on the bundle: tsx keeps function names with a
+ * property per closure, which a router holding 10,000 instances would pay for per instance.
+ */
+export async function startCli(args: string[], ready: RegExp, extraNodeFlags: string[] = [], bundled = false): Promise<Started & { match: RegExpMatchArray }> {
+  const s = bundled ? startProcess(process.execPath, [...extraNodeFlags, cliBundle(), ...args]) : startProcess(process.execPath, [...nodeFlags(extraNodeFlags), cliMain, ...args]);
   let stdout = "";
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`grpcrouter ${args[0]}: no ${ready} after 60 s:\n${stdout}${s.output()}`)), 60_000);
@@ -128,12 +145,12 @@ export async function startCli(args: string[], ready: RegExp, extraNodeFlags: st
   return { ...s, match };
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (for configs that need one up front). */
-export function freePort(): Promise<number> {
+/** A port that was free a moment ago on `host` (for configs that need one up front). */
+export function freePort(host = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+    srv.listen(0, host, () => {
       const { port } = srv.address() as net.AddressInfo;
       srv.close(() => resolve(port));
     });
@@ -192,3 +209,26 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 process.once("exit", () => {
   for (const c of running) if (c.pid !== undefined) signalGroup(c.pid, "SIGKILL");
 });
+
+/** CPU time (user + system, ms) of every process in the given process groups, from /proc. */
+export function groupCpuMs(groups: number[]): number {
+  let ticks = 0;
+  const wanted = new Set(groups);
+  try {
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      } catch {
+        continue; // exited meanwhile
+      }
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (!wanted.has(Number(f[2]))) continue; // field 5: process group
+      ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime
+    }
+  } catch {
+    return NaN; // no /proc
+  }
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}

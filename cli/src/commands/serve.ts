@@ -1,14 +1,14 @@
 // `grpcrouter serve`: a router for every service of a proto module, straight from its
 // descriptors, with server reflection, grpc.health.v1, the Admin service and the web
-// dashboard, reloading when the module's .proto files change.
+// dashboard, reloading when the module's .proto files (or --config) change.
 //
-// Each service gets a router of its own on one shared node:http2 gRPC server (GrpcServer), so a reload replaces
-// only the services whose tunnel changed (methods, field numbers): the others keep their
-// registered instances and live calls. A module that no longer compiles keeps the running
-// configuration and prints the diagnostics.
-import { appendFileSync, closeSync, openSync, watch, type FSWatcher } from "node:fs";
+// One router routes every service of the module (serve-services.ts). A reload adds new
+// services, replaces changed ones in place and removes the rest: services that still exist
+// keep their registered instances and calls in flight. A module that no longer compiles, or
+// a config that does not validate, keeps the running configuration and says why.
+import { appendFileSync, closeSync, openSync, type FSWatcher } from "node:fs";
 import path from "node:path";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "@grpcrouter/generator";
 import {
   AdminHub,
@@ -16,36 +16,30 @@ import {
   RouterHealth,
   addAdminService,
   addReflection,
-  checkRouterConfig,
-  createRouter,
   createRouterMetrics,
   createRouterTracing,
   describeFromRegistry,
   auditEvent,
   auditJsonLine,
-  clientAuthorizer,
-  type ClientAuthorizer,
   formatLogger,
-  loadRouterConfig,
   parseLogFormat,
   type AuditSink,
   type LogFormat,
   parseRouterTargets,
   RouterSet,
-  settingsFor,
   startDashboard,
   startMetricsServer,
   type Dashboard,
   type MetricsServer,
-  type RouterConfig,
   type RouterMetrics,
-  type Router,
   type RouterOptions,
-  type TunnelSpec,
 } from "@grpcrouter/runtime";
 import { UsageError, type Command, type Io } from "../command.js";
 import { moduleArgs } from "./module-args.js";
+import { ServeConfig } from "./serve-config.js";
 import { loadServedModule, type ServedModule } from "./serve-module.js";
+import { debouncedReloader, isMountSwap, watchFolder } from "./serve-reload.js";
+import { ServedServices } from "./serve-services.js";
 import { serveSecurity, serveSecurityDetails, serveSecurityOptions } from "./tls.js";
 
 export function portArg(values: Record<string, string | boolean | undefined>, name: string, fallback: number): number {
@@ -61,12 +55,6 @@ function printDiagnostics(diagnostics: readonly Diagnostic[], root: string, io: 
     const file = d.file ? path.relative(io.cwd, path.join(root, d.file)) : "";
     io.stderr.write(formatDiagnostic({ ...d, file }) + "\n");
   }
-}
-
-interface Routed {
-  key: string;
-  router: Router;
-  scope: number;
 }
 
 export interface ServeOptions {
@@ -122,50 +110,26 @@ export interface RunningServer {
 
 /** Starts everything; resolves once the router listens (rejects when the module does not compile). */
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
-  const { io, root } = options;
-  const log = formatLogger(options.logFormat ?? "text", (text) => void io.stderr.write(text));
-  // One array for every router of this process: Welcome reads it when it is sent, so a
-  // re-resolved --peers-dns reaches the next bridges that register.
-  const peers: string[] = [...(options.peers ?? [])];
-  const peerSet = options.peersDns
-    ? new RouterSet(options.peersDns.startsWith("dns:") ? options.peersDns : `dns:///${options.peersDns}`, {
-        logger: (line) => log(`peers: ${line}`),
-        onChange: () => peers.splice(0, peers.length, ...new Set([...(options.peers ?? []), ...peerSet!.endpoints.map((e) => e.address)])),
-      })
-    : undefined;
-  peerSet?.start().catch((e: unknown) => log(`peers: ${(e as Error).message}; retrying every 30 s`));
-  const first = await loadServedModule({ root, out: options.out });
-  if (!first.ok) {
-    printDiagnostics(first.diagnostics, root, io);
-    throw new Error(`${root} does not compile to a routable module; nothing started`);
-  }
-  printDiagnostics(first.module.diagnostics, root, io);
-  let current: ServedModule = first.module;
-  const configFile = options.configFile;
-  const configName = configFile ? path.relative(io.cwd, configFile) || configFile : "";
-  const servedServices = (m: ServedModule) => m.specs.map((s) => ({ name: s.service.typeName, methods: s.service.methods.map((x) => x.name) }));
-  // A bad config file at start fails before anything listens; later, a bad edit keeps this one.
-  let config: RouterConfig = { services: {} };
-  if (configFile) {
-    config = await loadRouterConfig(configFile, configName);
-    for (const note of checkRouterConfig(config, servedServices(current), configName)) log(note);
-  }
-
-  // Client authorization from the config (clientAuth), swapped into every router on reload.
-  const configDir = configFile ? path.dirname(configFile) : io.cwd;
-  const buildClientAuth = (c: RouterConfig): ClientAuthorizer | undefined => {
-    if (!c.clientAuth) return undefined;
-    const jwks = c.clientAuth.jwks?.file ? { file: path.resolve(configDir, c.clientAuth.jwks.file) } : c.clientAuth.jwks;
-    return clientAuthorizer({ ...c.clientAuth, ...(jwks ? { jwks } : {}) });
-  };
-  let clientAuth: ClientAuthorizer | undefined;
+  const stderr = batchedWriter((text) => void options.io.stderr.write(text));
   try {
-    clientAuth = buildClientAuth(config);
+    return await serve(options, stderr);
   } catch (e) {
-    throw new Error(`${configName}: ${(e as Error).message}`);
+    stderr.flush(); // what was logged comes before the caller's error line
+    throw e;
   }
+}
+
+async function serve(options: ServeOptions, stderr: ReturnType<typeof batchedWriter>): Promise<RunningServer> {
+  const { io, root } = options;
+  const log = formatLogger(options.logFormat ?? "text", stderr.write);
+  const peers = startPeers(options, log);
+  let current = await loadFirstModule(options);
+  const config = new ServeConfig(options.configFile, options.configFile ? path.relative(io.cwd, options.configFile) || options.configFile : "", log);
+  // A bad config file at start fails before anything listens; later, a bad edit keeps this one.
+  await config.load(current.services);
+
   const hub = new AdminHub({ describe: (method) => describeFromRegistry(current.registry)(method) });
-  // Before the routers, so they count from the first call.
+  // Before the router, so they count from the first call.
   const metrics: RouterMetrics | undefined =
     options.adminPort !== undefined || options.metricsPort !== undefined ? createRouterMetrics({ hub }) : undefined;
   // A span per call through the global OpenTelemetry API: a no-op unless an SDK is preloaded
@@ -173,7 +137,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   // OTEL_NODE_DISABLED_INSTRUMENTATIONS=grpc so grpc-js is not traced a second time).
   const tracing = createRouterTracing({ hub });
   const health = new RouterHealth([]);
-  const server = new GrpcServer({ cors: config.cors, ...(options.websocket === false ? { websocket: false } : {}) });
+  const server = new GrpcServer({ cors: config.current.cors, ...(options.websocket === false ? { websocket: false } : {}) });
   const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
   health.addTo(server);
   // The Admin service streams every call's metadata and bodies: on a port other machines can
@@ -181,100 +145,159 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   if (isLoopbackHost(options.host) || options.publicAdmin) addAdminService(server, hub, { onRequest: (method) => metrics?.countAdminRequest(method) });
   else log(`grpcrouter.v1.Admin is not served on ${options.host} (it shows call metadata and bodies); --public-admin serves it`);
 
-  const routed = new Map<string, Routed>();
-  const closing = new Set<Promise<void>>();
-  let nextScope = 1;
-
-  const updateHealth = (service: string) => {
-    const r = routed.get(service);
-    if (r) health.set(service, r.router.hasServingInstance(service));
-  };
-
-  /** Mounts `module`'s services: new and changed ones get a fresh router, unchanged ones stay. */
-  const apply = (module: ServedModule): { added: string[]; replaced: string[]; removed: string[] } => {
-    const added: string[] = [];
-    const replaced: string[] = [];
-    const removed: string[] = [];
-    const wanted = new Map(module.specs.map((s) => [s.service.typeName, s]));
-    for (const [service, r] of routed) {
-      const key = module.serviceKeys.get(service);
-      if (key === r.key) continue;
-      // New calls stop reaching the old router at once; its calls get a grace period and
-      // its instances are told to drain, so their bridges re-register with the new one.
-      for (const p of r.router.paths) server.remove(p);
-      const done = r.router.close(10_000).catch((e: unknown) => log(`closing the router of ${service}: ${String(e)}`));
-      closing.add(done);
-      void done.finally(() => closing.delete(done));
-      hub.scoped(r.scope).setServices([]);
-      routed.delete(service);
-      if (key === undefined) {
-        removed.push(service);
-        health.remove(service);
-      } else replaced.push(service);
-    }
-    for (const [service, spec] of wanted) {
-      if (routed.has(service)) continue;
-      const scope = nextScope;
-      nextScope = (nextScope % 0xffff) + 1;
-      routed.set(service, { key: module.serviceKeys.get(service)!, router: mount(spec, scope), scope });
-      health.set(service, false);
-      if (!replaced.includes(service)) added.push(service);
-    }
-    setReflection(module.files, module.services.map((s) => s.name));
-    hub.resetSchemas();
-    return { added, replaced, removed };
-  };
-
-  const mount = (spec: TunnelSpec, scope: number): Router => {
-    const router = createRouter({
-      services: [{ tunnel: spec }],
-      hub: hub.scoped(scope),
+  // One router for every service of the module.
+  const served = new ServedServices({
+    router: {
+      hub,
       logger: log,
-      peers,
+      peers: peers.list,
       ...(options.keepaliveMs ? { heartbeatIntervalMs: options.keepaliveMs } : {}),
       ...(options.authorize ? { authorize: options.authorize } : {}),
       ...(options.audit ? { audit: options.audit } : {}),
-      ...(clientAuth ? { authorizeCall: clientAuth } : {}),
-    });
-    configureRouter(router, spec.service.typeName, "start");
-    router.addTo(server);
-    return router;
+      ...(config.clientAuth ? { authorizeCall: config.clientAuth } : {}),
+    },
+    health,
+    settings: (service) => config.settings(service),
+    log,
+    configName: config.name,
+  });
+  served.router.addTo(server);
+  served.apply(current);
+
+  const listening = await listenAll(options, server, hub, metrics);
+  tracing.setServerAddress(listening.address);
+
+  /** The module's .proto files changed: compile, then apply service by service. */
+  const reloadModule = async () => {
+    const result = await loadServedModule({ root, out: options.out, previous: current.routerProtos });
+    if (!result.ok) {
+      printDiagnostics(result.diagnostics, root, io);
+      log(`reload failed (${result.diagnostics.filter((d) => d.severity === "error").length} errors); still serving the previous configuration`);
+      return;
+    }
+    if (result.module.key !== current.key) printDiagnostics(result.module.diagnostics.filter((d) => !hasErrors([d])), root, io);
+    current = result.module;
+    const { added, replaced, removed } = served.apply(current);
+    setReflection(current.files, current.services.map((s) => s.name));
+    hub.resetSchemas();
+    const parts = [
+      added.length ? `added ${added.join(", ")}` : "",
+      replaced.length ? `changed ${replaced.join(", ")}` : "",
+      removed.length ? `removed ${removed.join(", ")}` : "",
+    ].filter(Boolean);
+    log(`reloaded: ${parts.join("; ") || "no routed service changed"}`);
   };
 
-  /** Applies the config's settings for `service`: to a new router (nothing to do without
-   *  settings), or to a running one after the file changed. */
-  function configureRouter(router: Router, service: string, when: "start" | "reload"): void {
-    const settings = settingsFor(config, service);
-    if (when === "start" && Object.keys(settings).length === 0) return;
-    try {
-      router.configure(service, settings);
-    } catch (e) {
-      // Only reachable when a proto reload dropped a method the config limits: the config was
-      // checked against the module it was loaded with.
-      const outcome = when === "start" ? "it runs with the default settings" : "it keeps its previous settings";
-      log(`${configName}: services[${JSON.stringify(service)}]: ${(e as Error).message}; ${outcome}`);
+  /** The config file changed: validated whole, then applied to the services it changes. */
+  const reloadConfig = async () => {
+    const change = await config.reload(current.services, served.router.services);
+    if (!change) return;
+    if (change.cors) server.setCors(config.current.cors); // applies to the next request
+    if (change.clientAuth) {
+      served.router.setAuthorizeCall(config.clientAuth);
+      log(`client authorization ${config.clientAuth ? "updated" : "removed"} from ${config.name}`);
+      options.audit?.(auditEvent("configChanged", { file: config.file!, detail: `client authorization ${config.clientAuth ? "updated" : "removed"}` }));
+    }
+    for (const service of change.services) served.configure(service);
+    const applied = change.services.length ? `applied to ${change.services.join(", ")}` : "no routed service changed";
+    log(`config reloaded from ${config.name}: ${applied}${change.cors ? "; cors changed" : ""}`);
+    options.audit?.(auditEvent("configChanged", { file: config.file!, detail: applied }));
+  };
+
+  const reloadFailed = (e: unknown) => log(`reload failed: ${e instanceof Error ? e.message : String(e)}`);
+  const reloaders = [debouncedReloader(reloadModule, reloadFailed), debouncedReloader(reloadConfig, reloadFailed)] as const;
+  const watchers: FSWatcher[] = [];
+  if (options.watch) {
+    const outRel = path.relative(root, options.out);
+    const isOutput = (name: string) => outRel !== "" && !outRel.startsWith("..") && (name === outRel || name.startsWith(outRel + path.sep));
+    const isModuleFile = (name: string) => (name.endsWith(".proto") || path.basename(name) === "buf.yaml" || isMountSwap(name)) && !isOutput(name);
+    watchers.push(watchFolder(root, true, isModuleFile, reloaders[0].schedule, log, root));
+    if (config.file) {
+      // Through its folder: editors replace files on save.
+      const base = path.basename(config.file);
+      watchers.push(watchFolder(path.dirname(config.file), false, (name) => name === base || isMountSwap(name), reloaders[1].schedule, log, config.name));
     }
   }
 
-  apply(current);
+  stderr.flush(); // what starting said, before the caller says it listens
+  return {
+    address: listening.address,
+    dashboardUrl: listening.dashboard?.url,
+    metricsUrl: listening.metricsServer?.url ?? (listening.dashboard ? `${listening.dashboard.url}metrics` : undefined),
+    async close(graceMs = 10_000) {
+      peers.close();
+      for (const w of watchers) w.close();
+      await Promise.all(reloaders.map((r) => r.close()));
+      health.shutdown();
+      await served.close(graceMs);
+      hub.close();
+      metrics?.close();
+      tracing.close();
+      await listening.dashboard?.close();
+      await listening.metricsServer?.close();
+      // GOAWAY on every connection; those still open after 2 s are closed.
+      await server.close(2000);
+      stderr.flush();
+    },
+  };
+}
 
-  // Health follows instances as the routers report them to the hub.
-  const healthWatcher = hub.watch({});
-  void (async () => {
-    for await (const ev of healthWatcher) {
-      const c = ev.event.case;
-      if (c === "instanceRegistered" || c === "instanceChanged" || c === "instanceDeregistered") updateHealth(ev.event.value.service);
-      else if (c === "snapshot") for (const s of routed.keys()) updateHealth(s);
-    }
-  })();
+/**
+ * Log lines leave in one write per event-loop turn: 10,000 instances registering at once
+ * are 10,000 "registered" lines, and one synchronous write(2) each to a pipe cost the router
+ * a tenth of its time during the storm. Lines keep their order; a turn's lines are out
+ * before the next turn starts.
+ */
+function batchedWriter(write: (text: string) => void): { write: (text: string) => void; flush: () => void } {
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const text = pending.join("");
+    pending = [];
+    write(text);
+  };
+  return {
+    write: (text) => {
+      if (pending.push(text) === 1) setImmediate(flush);
+    },
+    flush,
+  };
+}
 
+/**
+ * The other routers of this deployment, as bridges are told in Welcome: --peer, and the
+ * addresses --peers-dns resolves to (re-resolved every 30 s). One array, updated in place:
+ * the router reads it whenever it sends a Welcome.
+ */
+function startPeers(options: ServeOptions, log: (line: string) => void): { list: string[]; close(): void } {
+  const list: string[] = [...(options.peers ?? [])];
+  if (!options.peersDns) return { list, close() {} };
+  const set: RouterSet = new RouterSet(options.peersDns.startsWith("dns:") ? options.peersDns : `dns:///${options.peersDns}`, {
+    logger: (line) => log(`peers: ${line}`),
+    onChange: () => list.splice(0, list.length, ...new Set([...(options.peers ?? []), ...set.endpoints.map((e) => e.address)])),
+  });
+  set.start().catch((e: unknown) => log(`peers: ${(e as Error).message}; retrying every 30 s`));
+  return { list, close: () => set.close() };
+}
+
+/** The module as it compiles now: throws (after printing the diagnostics) when it does not. */
+async function loadFirstModule(options: ServeOptions): Promise<ServedModule> {
+  const first = await loadServedModule({ root: options.root, out: options.out });
+  if (!first.ok) {
+    printDiagnostics(first.diagnostics, options.root, options.io);
+    throw new Error(`${options.root} does not compile to a routable module; nothing started`);
+  }
+  printDiagnostics(first.module.diagnostics, options.root, options.io);
+  return first.module;
+}
+
+/** The router's port, then the dashboard's and the metrics port (a failure closes what started). */
+async function listenAll(options: ServeOptions, server: GrpcServer, hub: AdminHub, metrics: RouterMetrics | undefined) {
   const listenHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   const { port: bound } = await server.listen(`${listenHost}:${options.port}`, options.credentials);
   const shownHost = options.host === "0.0.0.0" || options.host === "::" ? "localhost" : options.host;
   const address = `${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${bound}`;
   hub.setRouterAddress(address);
-  tracing.setServerAddress(address);
-
   let dashboard: Dashboard | undefined;
   if (options.adminPort !== undefined) {
     try {
@@ -294,143 +317,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       throw new Error(`cannot serve metrics on port ${options.metricsPort}: ${(e as Error).message}`);
     }
   }
-
-  // The config file: watched through its folder (editors replace files on save), debounced,
-  // validated whole, then applied to every router; a bad edit keeps the running settings.
-  let configWatcher: FSWatcher | undefined;
-  let configTimer: NodeJS.Timeout | undefined;
-  let configReloads = Promise.resolve();
-  const reloadConfig = async () => {
-    let next: RouterConfig;
-    try {
-      next = await loadRouterConfig(configFile!, configName);
-      for (const note of checkRouterConfig(next, servedServices(current), configName)) log(note);
-    } catch (e) {
-      log(`${(e as Error).message}`);
-      log(`config reload failed; still using the previous configuration of ${configName}`);
-      return;
-    }
-    if (JSON.stringify(next) === JSON.stringify(config)) return;
-    let nextAuth: ClientAuthorizer | undefined;
-    try {
-      nextAuth = buildClientAuth(next);
-    } catch (e) {
-      log(`${configName}: ${(e as Error).message}`);
-      log(`config reload failed; still using the previous configuration of ${configName}`);
-      return;
-    }
-    const previous = config;
-    config = next;
-    // grpc-web: CORS applies to the next request
-    const corsChanged = JSON.stringify(previous.cors) !== JSON.stringify(next.cors);
-    if (corsChanged) server.setCors(next.cors);
-    if (JSON.stringify(previous.clientAuth) !== JSON.stringify(next.clientAuth)) {
-      clientAuth = nextAuth;
-      for (const r of routed.values()) r.router.setAuthorizeCall(clientAuth);
-      log(`client authorization ${clientAuth ? "updated" : "removed"} from ${configName}`);
-      options.audit?.(auditEvent("configChanged", { file: configFile!, detail: `client authorization ${clientAuth ? "updated" : "removed"}` }));
-    }
-    // Only services whose settings changed: configure starts rate-limit buckets afresh.
-    const changed = [...routed].filter(([service]) => JSON.stringify(settingsFor(previous, service)) !== JSON.stringify(settingsFor(next, service)));
-    for (const [service, r] of changed) configureRouter(r.router, service, "reload");
-    log(`config reloaded from ${configName}: ${changed.length ? `applied to ${changed.map(([s]) => s).join(", ")}` : "no routed service changed"}${corsChanged ? "; cors changed" : ""}`);
-    options.audit?.(auditEvent("configChanged", { file: configFile!, detail: changed.length ? `applied to ${changed.map(([s]) => s).join(", ")}` : "no routed service changed" }));
-  };
-  if (configFile && options.watch) {
-    const base = path.basename(configFile);
-    configWatcher = watch(path.dirname(configFile), (_event, file) => {
-      if (file && String(file) !== base && !isMountSwap(String(file))) return;
-      clearTimeout(configTimer);
-      configTimer = setTimeout(() => {
-        configReloads = configReloads.then(reloadConfig, reloadConfig);
-      }, 200);
-    });
-    configWatcher.on("error", (e) => log(`watching ${configName} stopped: ${e.message}`));
-  }
-
-  // Hot reload: fs.watch on the module, debounced; one reload at a time, the last wins.
-  let watcher: FSWatcher | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let reloading: Promise<void> | undefined;
-  let again = false;
-  const reload = async () => {
-    const result = await loadServedModule({ root, out: options.out, previous: current.routerProtos });
-    if (!result.ok) {
-      printDiagnostics(result.diagnostics, root, io);
-      log(`reload failed (${result.diagnostics.filter((d) => d.severity === "error").length} errors); still serving the previous configuration`);
-      return;
-    }
-    if (result.module.key === current.key) {
-      current = result.module;
-      setReflection(current.files, current.services.map((s) => s.name));
-      hub.resetSchemas();
-      log("reloaded: no routed service changed");
-      return;
-    }
-    printDiagnostics(result.module.diagnostics.filter((d) => !hasErrors([d])), root, io);
-    current = result.module;
-    const { added, replaced, removed } = apply(current);
-    const parts = [
-      added.length ? `added ${added.join(", ")}` : "",
-      replaced.length ? `changed ${replaced.join(", ")}` : "",
-      removed.length ? `removed ${removed.join(", ")}` : "",
-    ].filter(Boolean);
-    log(`reloaded: ${parts.join("; ") || "no routed service changed"}`);
-  };
-  const schedule = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      if (reloading) {
-        again = true;
-        return;
-      }
-      reloading = reload()
-        .catch((e: unknown) => log(`reload failed: ${e instanceof Error ? e.message : String(e)}`))
-        .finally(() => {
-          reloading = undefined;
-          if (again) {
-            again = false;
-            schedule();
-          }
-        });
-    }, 200);
-  };
-  if (options.watch) {
-    const outRel = path.relative(root, options.out);
-    watcher = watch(root, { recursive: true }, (_event, file) => {
-      const name = file ? String(file) : "";
-      if (name && !name.endsWith(".proto") && path.basename(name) !== "buf.yaml" && !isMountSwap(name)) return;
-      if (name && outRel && !outRel.startsWith("..") && (name === outRel || name.startsWith(outRel + path.sep))) return;
-      schedule();
-    });
-    watcher.on("error", (e) => log(`watching ${root} stopped: ${e.message}`));
-  }
-
-  return {
-    address,
-    dashboardUrl: dashboard?.url,
-    metricsUrl: metricsServer?.url ?? (dashboard ? `${dashboard.url}metrics` : undefined),
-    async close(graceMs = 10_000) {
-      peerSet?.close();
-      watcher?.close();
-      clearTimeout(timer);
-      configWatcher?.close();
-      clearTimeout(configTimer);
-      await configReloads;
-      await reloading;
-      health.shutdown();
-      await Promise.all([...routed.values()].map((r) => r.router.close(graceMs)));
-      await Promise.all([...closing]);
-      healthWatcher.close();
-      hub.close();
-      metrics?.close();
-      tracing.close();
-      await dashboard?.close();
-      await metricsServer?.close();
-      // GOAWAY on every connection; those still open after 2 s are closed.
-      await server.close(2000);
-    },
-  };
+  return { address, dashboard, metricsServer };
 }
 
 export const serveCommand: Command = {
@@ -563,13 +450,3 @@ export const serveCommand: Command = {
     return 0;
   },
 };
-
-/**
- * A Kubernetes ConfigMap/Secret volume changes by swapping the `..data` symlink to a new
- * `..<timestamp>` folder; the files themselves are symlinks that never change, so a watcher
- * that looks only for `*.proto` or the config's name would miss every update.
- */
-function isMountSwap(name: string): boolean {
-  const first = name.split(path.sep)[0]!;
-  return first.startsWith("..data") || /^\.\.\d{4}_/.test(first);
-}

@@ -253,7 +253,6 @@ export class AdminHub {
   private keptBodyBytes = 0;
 
   private readonly watchers = new Set<Watcher>();
-  /** A Set, mutated in place: a scoped view (see `scoped`) shares it through its prototype. */
   private readonly listeners = new Set<HubListener>();
   private messageWatchers = 0;
   private bodyWatchers = 0;
@@ -303,19 +302,7 @@ export class AdminHub {
 
   /** The services the router serves and their methods (for the snapshot's service list). */
   setServices(services: ReadonlyArray<{ name: string; methods: readonly string[] }>): void {
-    this.scopedServices.clear();
     this.services = services.map((s) => create(ServiceInfoSchema, { name: s.name, methods: [...s.methods] }));
-  }
-
-  private readonly scopedServices = new Map<number, ServiceInfo[]>();
-  /** @internal Which scoped view (see `scoped`) last registered each instance. */
-  readonly instanceScopes = new Map<string, number>();
-
-  /** @internal The services of one scoped view (see `scoped`); an empty list removes the scope. */
-  setScopedServices(scope: number, services: ReadonlyArray<{ name: string; methods: readonly string[] }>): void {
-    if (services.length === 0) this.scopedServices.delete(scope);
-    else this.scopedServices.set(scope, services.map((s) => create(ServiceInfoSchema, { name: s.name, methods: [...s.methods] })));
-    this.services = [...this.scopedServices.values()].flat().sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /**
@@ -446,42 +433,6 @@ export class AdminHub {
       const tick = create(StatsTickSchema, { second: BigInt(second), points: list.map((p) => create(StatsPointSchema, p)) });
       this.fanOut(service, false, { case: "stats", value: tick }, second * 1000 + 999);
     }
-  }
-
-  /**
-   * This hub as seen by one of several routers publishing to it (`grpcrouter serve` runs one
-   * per service so a reload replaces only what changed). Each router numbers its calls from
-   * 1; the view puts `scope` (0..65535) in the call id's high bits so they never collide.
-   * Everything else is the hub itself.
-   */
-  scoped(scope: number): AdminHub {
-    if (!Number.isInteger(scope) || scope < 0 || scope > 0xffff) throw new RangeError(`hub scope must be an integer in 0..65535, got ${scope}`);
-    const parent = this;
-    const high = BigInt(scope) << 40n;
-    const view = Object.create(this) as AdminHub;
-    // Own properties shadow the prototype's methods: state lives only in the parent.
-    Object.assign(view, {
-      publish: (event: HubEvent) => {
-        if ("callId" in event) return parent.publish({ ...event, callId: high | BigInt(event.callId) } as HubEvent);
-        // An instance that moves from a retired router to its replacement registers with the
-        // new one before the old one reports it gone: only the scope holding it speaks for it.
-        const key = instanceKey(event.instance.service, event.instance.id);
-        const owner = parent.instanceScopes.get(key);
-        if (event.type === "instanceRegistered") parent.instanceScopes.set(key, scope);
-        else if (owner !== undefined && owner !== scope) return;
-        else if (event.type === "instanceDeregistered") parent.instanceScopes.delete(key);
-        parent.publish(event);
-      },
-      snapshot: (o?: WatchOptions) => parent.snapshot(o),
-      onEvent: (l: HubListener) => parent.onEvent(l),
-      watch: (o?: WatchOptions) => parent.watch(o),
-      close: () => parent.close(),
-      setRouterAddress: (a: string) => parent.setRouterAddress(a),
-      // Each router names only its own services: the snapshot lists every scope's.
-      setServices: (s: Parameters<AdminHub["setServices"]>[0]) => parent.setScopedServices(scope, s),
-      scoped: (n: number) => parent.scoped(n),
-    });
-    return view;
   }
 
   // ---- instances ----

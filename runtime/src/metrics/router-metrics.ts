@@ -59,8 +59,9 @@ interface InstanceState {
   readonly id: string;
   health: Health;
   inFlight: number;
-  /** This instance's grpcrouter_instance_calls_total labels by status code; removed with it. */
-  readonly codes: Map<number, { service: string; instance: string; grpc_code: string }>;
+  /** This instance's grpcrouter_instance_calls_total labels by status code; removed with it.
+   *  Made on its first call (an idle instance of 10,000 keeps no Map). */
+  codes: Map<number, { service: string; instance: string; grpc_code: string }> | undefined;
 }
 
 /**
@@ -232,7 +233,7 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
       known.health = healthOf(health, known.health);
       return;
     }
-    instances.set(key, { service, id, health: healthOf(health, "serving"), inFlight: 0, codes: new Map() });
+    instances.set(key, { service, id, health: healthOf(health, "serving"), inFlight: 0, codes: undefined });
     registrations.inc({ service });
   }
 
@@ -242,7 +243,7 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
     if (!inst) return;
     instances.delete(key);
     deregistrations.inc({ service });
-    for (const labels of inst.codes.values()) instanceCalls.remove(labels);
+    for (const labels of inst.codes?.values() ?? []) instanceCalls.remove(labels);
   }
 
   function countMessages(m: MethodLabels, direction: "request" | "response", n: number, size: number): void {
@@ -310,8 +311,8 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
         // Only while that same registration is current: a deregistered instance has no series.
         if (inst && instances.get(instanceKey(inst.service, inst.id)) === inst) {
           inst.inFlight = Math.max(0, inst.inFlight - 1);
-          let labels = inst.codes.get(code);
-          if (!labels) inst.codes.set(code, (labels = { service: inst.service, instance: inst.id, grpc_code: grpcCodeName(code) }));
+          let labels = inst.codes?.get(code);
+          if (!labels) (inst.codes ??= new Map()).set(code, (labels = { service: inst.service, instance: inst.id, grpc_code: grpcCodeName(code) }));
           instanceCalls.inc(labels);
         }
         return;
@@ -323,7 +324,7 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
 
   // Instances registered before the metrics were created (their calls in flight are not known).
   for (const i of hub.snapshot({}).instances) {
-    instances.set(instanceKey(i.service, i.id), { service: i.service, id: i.id, health: healthOf(i.health, "serving"), inFlight: 0, codes: new Map() });
+    instances.set(instanceKey(i.service, i.id), { service: i.service, id: i.id, health: healthOf(i.health, "serving"), inFlight: 0, codes: undefined });
   }
   const stop = hub.onEvent(onEvent);
 

@@ -277,7 +277,7 @@ export class PoolCall {
 export class InstancePool {
   readonly options: ResolvedOptions;
   readonly clock: Clock;
-  readonly retry: RetryPolicy;
+  private retryPolicy: RetryPolicy;
   private readonly balancer: Balancer;
   private readonly service: string;
   private readonly onHealthChange: ((s: InstanceStatus) => void) | undefined;
@@ -296,6 +296,9 @@ export class InstancePool {
   }
   private readonly byId = new Map<string, PooledInstance>();
   private ready: Waiter[] = [];
+  /** Instances that had calls queued on them (some may be empty now): what a join wakes,
+   *  without visiting every member. */
+  private readonly queuedOn = new Set<PooledInstance>();
   private readonly monitor: HealthMonitor;
   private closed = false;
 
@@ -305,7 +308,7 @@ export class InstancePool {
     this.balancer = options.balancer;
     this.service = options.service;
     this.onHealthChange = options.onHealthChange;
-    this.retry = new RetryPolicy(this.options.retry, this.clock, this.options.random);
+    this.retryPolicy = new RetryPolicy(this.options.retry, this.clock, this.options.random);
     this.monitor = new HealthMonitor({
       clock: this.clock,
       resilience: this.options,
@@ -314,6 +317,30 @@ export class InstancePool {
         if (inst && inst.health === h) this.update(inst, true);
       },
     });
+  }
+
+  get retry(): RetryPolicy {
+    return this.retryPolicy;
+  }
+
+  /**
+   * New settings for new decisions, written into the pool's own options object: the health
+   * monitor, each instance's outlier state and the retry policy hold references to it and
+   * its parts and read them on every decision, so instances keep their health, ejections,
+   * outstanding counts and queues, and calls in flight go on. The retry budget's window size
+   * is fixed when a budget is made: a new window starts a new budget (counts from zero).
+   */
+  reconfigure(next: ResolvedOptions): void {
+    const o = this.options;
+    const newWindow = o.retry.budget.windowMs !== next.retry.budget.windowMs;
+    o.heartbeatTimeoutMs = next.heartbeatTimeoutMs;
+    Object.assign(o.outlier, next.outlier);
+    o.maxConcurrentCallsPerInstance = next.maxConcurrentCallsPerInstance;
+    o.maxPendingPerInstance = next.maxPendingPerInstance;
+    Object.assign(o.waitForReady, next.waitForReady);
+    Object.assign(o.retry.budget, next.retry.budget);
+    Object.assign(o.retry, { ...next.retry, budget: o.retry.budget });
+    if (newWindow) this.retryPolicy = new RetryPolicy(o.retry, this.clock, o.random);
   }
 
   /** What the balancer picks from (a new array on every join or leave). */
@@ -355,6 +382,7 @@ export class InstancePool {
     this.memberArray = undefined;
     this.listCache = undefined;
     this.readmit(inst);
+    this.queuedOn.delete(inst);
   }
 
   /** @internal A new candidates array tells balancers to rebuild their groups. */
@@ -489,6 +517,7 @@ export class InstancePool {
     if (where === "ready") this.ready.push(w);
     else {
       where.queue.push(w);
+      this.queuedOn.add(where);
       where.candidate.healthy = false;
     }
   }
@@ -534,7 +563,10 @@ export class InstancePool {
       this.ready = [];
       for (const w of waiting) this.place(w);
     }
-    for (const m of this.members) if (m.queue.length > 0) this.readmit(m);
+    for (const m of [...this.queuedOn]) {
+      if (m.queue.length === 0 || m.removed) this.queuedOn.delete(m);
+      else this.readmit(m);
+    }
   }
 
   /** Places the calls queued on an instance anew (it left, went unhealthy, or others joined). */

@@ -114,7 +114,9 @@ export function decodeControl<D extends DescMessage>(schema: D, body: Uint8Array
 export class FrameEncoder {
   private parts: Uint8Array[] = [];
   private length = 0;
-  private scratch = new Uint8Array(4096);
+  // Small at first: an idle Register stream (one of 10,000) sends a Ping now and then; a busy
+  // one outgrows it once (newScratch) and keeps the larger one.
+  private scratch = new Uint8Array(64);
   private scratchPos = 0;
   /** Where the scratch bytes not yet in `parts` begin: consecutive headers and small bodies
    *  become one part (a view each per frame was a visible allocation per call). */

@@ -38,8 +38,8 @@ export function principalOf(hello: Pick<HelloInfo, "credentials" | "certificate"
 
 interface Claim {
   principal: string;
-  /** The Register streams (any object standing for one) registered under the id. */
-  holders: Set<object>;
+  /** How many Register streams hold the id (`keyOf` knows which: no Set per id). */
+  holders: number;
 }
 
 /** The owners of the instance ids of a router's services. */
@@ -54,12 +54,13 @@ export class InstanceClaims {
   claim(service: string, instanceId: string, principal: string, holder: object): string | undefined {
     const key = `${service}\u0000${instanceId}`;
     const claim = this.claims.get(key);
-    if (claim && claim.holders.size > 0 && claim.principal !== principal) {
+    if (this.keyOf.has(holder)) return undefined; // claimed already
+    if (claim && claim.holders > 0 && claim.principal !== principal) {
       // Name the id, never the other principal's identity (the impostor learns nothing).
       return `instance id ${JSON.stringify(instanceId)} of ${service} is registered by another principal`;
     }
-    if (!claim || claim.holders.size === 0) this.claims.set(key, { principal, holders: new Set([holder]) });
-    else claim.holders.add(holder);
+    if (!claim || claim.holders === 0) this.claims.set(key, { principal, holders: 1 });
+    else claim.holders++;
     this.keyOf.set(holder, key);
     return undefined;
   }
@@ -71,8 +72,7 @@ export class InstanceClaims {
     this.keyOf.delete(holder);
     const claim = this.claims.get(key);
     if (!claim) return;
-    claim.holders.delete(holder);
-    if (claim.holders.size === 0) this.claims.delete(key);
+    if (--claim.holders <= 0) this.claims.delete(key);
   }
 
   /** The principal holding an id now (for views and tests), or undefined. */

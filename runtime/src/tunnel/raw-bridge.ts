@@ -99,6 +99,8 @@ export interface BridgeOptions {
   transport?: TransportMode;
   /** While "auto" is on WebSocket: the delays between HTTP/2 probes. Default 5 s, ×2, ±20 %, at most 5 min. */
   h2Probe?: BackoffOptions;
+  /** The local address to dial routers from (a host with several addresses); default: the system's choice. */
+  localAddress?: string;
 }
 
 export interface Bridge {
@@ -367,6 +369,7 @@ class RouterLink {
       ...(o.credentials ? { credentials: o.credentials } : {}),
       ...(channelOptions ? { channelOptions } : {}),
       ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
       log: bridge.log,
     };
     this.channel = new Http2Channel(address, this.channelOptions, { goaway: (session) => this.onGoaway(session) });

@@ -20,7 +20,12 @@ export interface RegistrationLimitOptions {
   perConnection?: number;
   /** Register streams open at once from one remote address (all its connections). Default 4096. */
   perAddress?: number;
-  /** Hellos checked per second, router-wide; bursts up to one second's worth. Default 500. */
+  /**
+   * Hellos checked per second, router-wide; bursts up to one second's worth. Default 2000:
+   * a turned-away Hello costs the router about what an accepted one does (the stream, its
+   * headers, the Hello), so the limit guards the authorize hook rather than the CPU, and a
+   * low one makes an honest reconnect storm retry in waves (docs/performance.md).
+   */
   hellosPerSecond?: number;
 }
 
@@ -49,7 +54,7 @@ export class RegistrationLimits {
   constructor(options: RegistrationLimitOptions = {}) {
     this.perConnection = positive(options.perConnection, 256, "perConnection");
     this.perAddress = positive(options.perAddress, 4096, "perAddress");
-    this.hellosPerSecond = positive(options.hellosPerSecond, 500, "hellosPerSecond");
+    this.hellosPerSecond = positive(options.hellosPerSecond, 2000, "hellosPerSecond");
     this.tokens = this.hellosPerSecond;
   }
 

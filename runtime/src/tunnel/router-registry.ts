@@ -18,7 +18,7 @@ import {
   type ResolvedOptions,
 } from "../resilience/index.js";
 import type { RateLimiter } from "./rate-limit.js";
-import { applyResolvedOptions, SwitchableBalancer } from "./reconfigure.js";
+import { SwitchableBalancer } from "./reconfigure.js";
 import type { RoutedCall, CallRoute } from "./router-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
@@ -50,12 +50,14 @@ export interface InstanceView {
 
 export class RouterInstance {
   weight: number;
-  labels: Record<string, string>;
+  /** Shared with the pool's candidate (never mutated: a new Hello brings a new object). */
+  labels: Readonly<Record<string, string>>;
   readonly streams: InstanceStream[] = [];
   /** Hello's max_concurrent_calls; 0 = none. */
   maxConcurrentCalls: number;
   description: string;
-  readonly registeredAt = new Date();
+  /** Epoch ms (a number, not a Date: 10,000 instances each keep one). */
+  readonly registeredAtMs = Date.now();
   /** An operator's weight (Admin Act): wins over the weight of later Hellos. */
   operatorWeight: number | undefined;
 
@@ -68,7 +70,7 @@ export class RouterInstance {
   ) {
     const h = first.hello!;
     this.weight = h.weight || 1;
-    this.labels = { ...h.labels };
+    this.labels = pooled.candidate.labels;
     this.maxConcurrentCalls = h.maxConcurrentCalls;
     this.description = h.description;
   }
@@ -105,7 +107,7 @@ export class RouterInstance {
       healthReason: st.reason,
       address: this.streams[0]?.peer ?? "",
       description: this.description,
-      registeredAt: this.registeredAt,
+      registeredAt: new Date(this.registeredAtMs),
     };
   }
 }
@@ -114,23 +116,31 @@ export class ServiceRoute implements CallRoute {
   readonly serviceName: string;
   readonly instances = new Map<string, RouterInstance>();
   readonly pool: InstancePool;
-  private readonly idempotent = new Map<TunnelMethod, boolean>();
+  private idempotent = new Map<TunnelMethod, boolean>();
+  private tunnel: TunnelTable;
+  /** Closed: the router no longer routes the service (or shuts down); it reports nothing more. */
+  private closed = false;
   /** The pool keeps this object for its life; `configure` swaps what it delegates to. */
   private readonly switchable: SwitchableBalancer;
   /** Set while an operator has paused the service: the status message of refused calls. */
   paused: string | undefined;
+  /** Instances taking calls now (SERVING, not draining): grpc.health.v1 asks in O(1). */
+  private readonly serving = new Set<RouterInstance>();
 
   constructor(
     private readonly ctx: RouterContext,
-    readonly table: TunnelTable,
+    table: TunnelTable,
     balancer: Balancer,
-    private readonly routingKeys: Readonly<Record<string, RoutingKeyHook>>,
+    private routingKeys: Readonly<Record<string, RoutingKeyHook>>,
     resilience: ResilienceOptions,
     /** Calls waiting for an instance (queued, waiting for ready, backing off), over all services. */
     private readonly pendingCount: { n: number },
     private limiter: RateLimiter | undefined,
+    /** Told when the service gains its first serving instance or loses its last. */
+    private readonly onServingChange?: (service: string, serving: boolean) => void,
   ) {
     this.serviceName = table.spec.service.typeName;
+    this.tunnel = table;
     this.switchable = new SwitchableBalancer(balancer);
     this.pool = new InstancePool({
       service: this.serviceName,
@@ -151,6 +161,38 @@ export class ServiceRoute implements CallRoute {
     return (this.policyText ??= this.switchable.current.describe());
   }
   private policyText: string | undefined;
+  /** The service's methods and Register path as new calls see them (replaceService swaps it). */
+  get table(): TunnelTable {
+    return this.tunnel;
+  }
+
+  /**
+   * A new definition of the service (a reloaded proto) for new calls; the pool, its
+   * instances and calls in flight (which hold their own method) stay. Returns whether the
+   * registered instances can serve it: every method both definitions have keeps its frame
+   * field and kind, and the Register path is the same. When they cannot, each of them is told
+   * to drain, so its bridge registers anew (with the numbers it was generated with).
+   */
+  replaceService(table: TunnelTable, routingKeys: Readonly<Record<string, RoutingKeyHook>>): boolean {
+    const before = this.tunnel;
+    if (table.spec.service.typeName !== this.serviceName) throw new Error(`replaceService: ${table.spec.service.typeName} is not ${this.serviceName}`);
+    let compatible = table.registerPath === before.registerPath;
+    for (const [path, m] of table.byPath) {
+      const old = before.byPath.get(path);
+      if (old && (old.field !== m.field || old.kind !== m.kind)) compatible = false;
+    }
+    this.tunnel = table;
+    this.routingKeys = routingKeys;
+    const idempotent = new Map<TunnelMethod, boolean>();
+    for (const m of table.byPath.values()) idempotent.set(m, isIdempotent(m.method));
+    this.idempotent = idempotent;
+    if (!compatible) {
+      for (const inst of [...this.instances.values()]) {
+        for (const s of [...inst.streams]) s.retire(`${this.serviceName} changed: its methods' frame fields differ; register anew`, 10_000);
+      }
+    }
+    return compatible;
+  }
 
   /**
    * New settings for new calls: the balancer, the pool's resilience options (changed in
@@ -161,7 +203,7 @@ export class ServiceRoute implements CallRoute {
     this.switchable.current = balancer;
     this.policyText = undefined;
     this.limiter = limiter;
-    applyResolvedOptions(this.pool, resilience);
+    this.pool.reconfigure(resilience);
     // Limits may have changed (maxConcurrentCallsPerInstance): re-evaluate every instance,
     // which also hands freed slots to queued calls.
     for (const inst of this.instances.values()) this.updateLimit(inst);
@@ -177,7 +219,7 @@ export class ServiceRoute implements CallRoute {
     let inst = this.instances.get(h.instanceId);
     const isNew = !inst;
     if (!inst) {
-      const pooled = this.pool.add({ id: h.instanceId, labels: { ...h.labels }, weight: h.weight || 1, maxConcurrentCalls: this.ctx.limits.callsPerStream });
+      const pooled = this.pool.add({ id: h.instanceId, labels: h.labels, weight: h.weight || 1, maxConcurrentCalls: this.ctx.limits.callsPerStream });
       inst = new RouterInstance(h.instanceId, this, s, pooled);
       this.instances.set(inst.id, inst);
     } else {
@@ -190,12 +232,13 @@ export class ServiceRoute implements CallRoute {
         // Drain has no way back in the pool: an instance that returns under its id after
         // draining (a restart) starts afresh. Its calls in flight still finish on the old handle.
         this.pool.remove(inst.id);
-        inst.pooled = this.pool.add({ id: inst.id, labels: { ...h.labels }, weight: inst.weight, maxConcurrentCalls: this.ctx.limits.callsPerStream });
+        inst.pooled = this.pool.add({ id: inst.id, labels: h.labels, weight: inst.weight, maxConcurrentCalls: this.ctx.limits.callsPerStream });
+        inst.labels = inst.pooled.candidate.labels;
       }
       inst.pooled.setWeight(inst.weight);
       if (!sameLabels(inst.labels, h.labels)) {
-        inst.labels = { ...h.labels };
-        inst.pooled.setLabels(inst.labels);
+        inst.pooled.setLabels(h.labels);
+        inst.labels = inst.pooled.candidate.labels;
       }
     }
     s.instance = inst;
@@ -203,6 +246,7 @@ export class ServiceRoute implements CallRoute {
     this.ctx.log(`registered ${s.label}${isNew ? "" : ` (stream ${inst.streams.length})`}`);
     this.publishInstance(inst, isNew ? "instanceRegistered" : "instanceChanged");
     this.updateLimit(inst);
+    this.refreshServing(inst);
   }
 
   /**
@@ -224,6 +268,7 @@ export class ServiceRoute implements CallRoute {
     if (inst.streams.length === 0 && this.instances.get(inst.id) === inst) {
       this.instances.delete(inst.id);
       this.pool.remove(inst.id);
+      this.refreshServing(inst);
       this.ctx.log(`deregistered instance ${JSON.stringify(inst.id)} of ${this.serviceName}${reason ? `: ${reason}` : ""}`);
       this.ctx.hub?.publish({ type: "instanceDeregistered", instance: { id: inst.id, service: this.serviceName } });
     } else {
@@ -238,6 +283,7 @@ export class ServiceRoute implements CallRoute {
     if (inst.draining) inst.pooled.drain();
     this.updateLimit(inst);
     this.publishInstance(inst, "instanceChanged");
+    this.refreshServing(inst);
   }
 
   /** The instance's own HealthReport. */
@@ -257,8 +303,19 @@ export class ServiceRoute implements CallRoute {
     inst.pooled.setMaxConcurrentCalls(hello > 0 ? Math.min(hello, carried) : carried);
   }
 
+  /** Keeps `serving` current after anything that may change whether `inst` takes calls. O(1). */
+  private refreshServing(inst: RouterInstance): void {
+    const before = this.serving.size > 0;
+    if (this.instances.get(inst.id) === inst && inst.pooled.health.state === "serving" && !inst.draining) this.serving.add(inst);
+    else this.serving.delete(inst);
+    const after = this.serving.size > 0;
+    if (after !== before && !this.closed) this.onServingChange?.(this.serviceName, after);
+  }
+
   private onHealthChange(s: InstanceStatus): void {
-    if (!this.instances.has(s.id)) return;
+    const inst = this.instances.get(s.id);
+    if (!inst) return;
+    this.refreshServing(inst);
     if (s.health === "ejected" || (s.health === "serving" && s.ejections > 0 && s.consecutiveFailures === 0)) {
       this.ctx.log(`instance ${JSON.stringify(s.id)} of ${this.serviceName}: ${s.health === "ejected" ? s.reason : "back in rotation"}`);
     }
@@ -288,8 +345,7 @@ export class ServiceRoute implements CallRoute {
   }
 
   hasServingInstance(): boolean {
-    for (const inst of this.instances.values()) if (inst.pooled.health.state === "serving" && !inst.draining) return true;
-    return false;
+    return this.serving.size > 0;
   }
 
   views(): InstanceView[] {
@@ -307,7 +363,8 @@ export class ServiceRoute implements CallRoute {
   poolCall(call: RoutedCall): PoolCall {
     return this.pool.call({
       method: call.method.path,
-      idempotent: this.idempotent.get(call.method) === true,
+      // A call that began before a replaceService asks about its own (old) method.
+      idempotent: this.idempotent.get(call.method) ?? isIdempotent(call.method.method),
       routingKey: call.routingKey,
       metadata: call.metadataValue,
       deadline: call.deadline,
@@ -338,9 +395,10 @@ export class ServiceRoute implements CallRoute {
     }
   }
 
-  /** Fails every waiting call (router shutdown) and stops the pool's timers. */
-  close(): void {
-    this.pool.close("the router is shutting down");
+  /** Fails every waiting call and stops the pool's timers: the router shuts down, or stops routing the service. */
+  close(reason = "the router is shutting down"): void {
+    this.closed = true;
+    this.pool.close(reason);
   }
 }
 

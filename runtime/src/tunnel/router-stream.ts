@@ -51,7 +51,8 @@ export class InstanceStream {
   lastSent: number;
   private lastPing: number;
   readonly peer: string;
-  private readonly helloTimer: TimerHandle;
+  /** Dropped once Hello came (a cleared timer kept per stream is memory for nothing). */
+  private helloTimer: TimerHandle | undefined;
   private pingNonce = 0n;
   readonly meter: StreamMeter;
   /** Who the instance is (instance-identity.ts), known from its Hello. */
@@ -166,6 +167,18 @@ export class InstanceStream {
     this.sender.control(0, RouterFrame.Drain, DrainSchema, create(DrainSchema, { reason, grace: durationFromMs(graceMs) }));
   }
 
+  /**
+   * The router wants no new calls on this stream (its service changed under it): Drain tells
+   * the instance to register anew; calls in flight finish, then the stream ends.
+   */
+  retire(reason: string, graceMs: number): void {
+    if (this.state !== "open" || this.draining) return;
+    this.drain(reason, graceMs);
+    this.draining = true;
+    this.route.streamChanged(this);
+    if (this.calls.size === 0) this.endWhenDrained();
+  }
+
   /** Ends the stream from the router's side with an OK status. */
   end(): void {
     if (this.closed) return;
@@ -267,7 +280,8 @@ export class InstanceStream {
 
   private onHello(hello: Hello): void {
     this.hello = hello;
-    this.ctx.clock.clearTimeout(this.helloTimer);
+    if (this.helloTimer !== undefined) this.ctx.clock.clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
     // security: Hellos per second (registration-limits.ts); the bridge retries with backoff.
     if (!this.ctx.registrations.takeHello()) {
       // A backoff hint (registration-limits.ts): come back when the router can take you.
@@ -399,7 +413,8 @@ export class InstanceStream {
     if (this.state === "closed") return;
     const wasOpen = this.state === "open";
     this.state = "closed";
-    this.ctx.clock.clearTimeout(this.helloTimer);
+    if (this.helloTimer !== undefined) this.ctx.clock.clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
     this.ctx.claims.release(this); // security: the id is free once no stream holds it
     this.meter.close();
     this.sender.close();

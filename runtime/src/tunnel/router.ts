@@ -26,7 +26,7 @@ import { HubCallObserver, NO_OBSERVER } from "./router-observer.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
 import { ServiceRoute, type InstanceView } from "./router-registry.js";
 import { InstanceStream } from "./router-stream.js";
-import { tunnelTable, type TunnelMethod, type TunnelSpec } from "./spec.js";
+import { tunnelTable, type TunnelMethod, type TunnelSpec, type TunnelTable } from "./spec.js";
 
 /** Routing key of one call, computed at call start. `request` is given only for methods whose
  *  client sends ONE message (unary, server-streaming); the router decodes it only when a hook exists. */
@@ -87,7 +87,7 @@ export interface RouterOptions {
   audit?: AuditSink;
   /**
    * Limits on registrations: Register streams per connection (default 256) and per remote
-   * address (default 4096), Hellos checked per second (default 500). Over them a stream ends
+   * address (default 4096), Hellos checked per second (default 2000). Over them a stream ends
    * RESOURCE_EXHAUSTED at once (a bridge retries with backoff).
    */
   registrationLimits?: RegistrationLimitOptions;
@@ -159,6 +159,12 @@ export interface RouterOptions {
   cors?: CorsOptions;
   /** Register streams over WebSocket on the router's own port (listen); default true. See GrpcServerOptions.websocket. */
   websocket?: boolean;
+  /**
+   * Told when a service gains its first instance taking calls (SERVING, not draining) or
+   * loses its last one: what grpc.health.v1 reports for it (`grpcrouter serve` feeds its
+   * RouterHealth from here). Kept as a count, so 10,000 registrations cost nothing extra.
+   */
+  onServingChange?: (service: string, serving: boolean) => void;
 }
 
 export interface RouterStats {
@@ -230,6 +236,30 @@ export interface Router {
   configure(service: string, settings: ServiceSettings): void;
   /** Replaces the client authorization of new calls (undefined: every client may call). */
   setAuthorizeCall(authorize: ClientAuthorizer | undefined): void;
+  /** The services the router routes now. */
+  readonly services: readonly string[];
+  /**
+   * Routes one more service from now on: its methods and Register stream are mounted on the
+   * router's server at once. Invalid settings throw naming the field; so does a service the
+   * router routes already (see `replaceService`).
+   */
+  addService(service: RouterServiceOptions): void;
+  /**
+   * A new definition of a routed service (a reloaded proto: methods added, removed or
+   * changed; new settings): new calls use it at once, while its registered instances, their
+   * health and ejections, and its calls in flight or queued stay. Only when a method both
+   * definitions have changes its frame field or kind (or the Register path changes) can the
+   * registered instances not serve the new definition: they are told to drain, so their
+   * bridges register anew; calls in flight on them still finish.
+   */
+  replaceService(service: RouterServiceOptions): void;
+  /**
+   * Stops routing a service: its methods are unmounted (new calls: UNIMPLEMENTED), calls
+   * waiting for an instance fail UNAVAILABLE, its instances are told to drain, and calls in
+   * flight get `graceMs` (default 10 s) before they are cancelled. Resolves when its last
+   * Register stream is gone.
+   */
+  removeService(service: string, graceMs?: number): Promise<void>;
 }
 
 export function createRouter(options: RouterOptions): Router {
@@ -238,7 +268,10 @@ export function createRouter(options: RouterOptions): Router {
 
 class RouterImpl implements Router {
   private readonly ctx: RouterContext;
-  private readonly routes: ServiceRoute[] = [];
+  /** By service name; a service's route lives as long as the router routes it (replaceService keeps it). */
+  private readonly routes = new Map<string, ServiceRoute>();
+  /** The options each service was given last (configure starts from them). */
+  private readonly serviceOptions = new Map<string, RouterServiceOptions>();
   private readonly streams = new Set<InstanceStream>();
   private server: GrpcServer | undefined;
   private ownsServer = false;
@@ -248,7 +281,8 @@ class RouterImpl implements Router {
   private readonly options: RouterOptions;
   private authorizeCall: ClientAuthorizer | undefined;
   /** Withdraws this router's services from the hub's operator actions (on close). */
-  private readonly withdrawActions: Array<() => void> = [];
+  /** Per service: takes its operator actions back (the service is removed or the router closes). */
+  private readonly withdrawActions = new Map<string, () => void>();
 
   constructor(options: RouterOptions) {
     const callWindow = options.callWindow ?? 65536;
@@ -294,51 +328,127 @@ class RouterImpl implements Router {
       active: new Set(),
       closing: false,
     };
-    const names = new Set<string>();
     for (const s of options.services) {
-      const table = tunnelTable(s.tunnel);
       const name = s.tunnel.service.typeName;
-      if (names.has(name)) throw new Error(`service ${name} is given twice`);
-      names.add(name);
-      const resilience = resilienceOf(options, s, limits);
-      const limiter = limiterOf(s.rateLimit, s.tunnel, name);
-      this.routes.push(new ServiceRoute(this.ctx, table, balancerOf(s.balancer, s.customBalancers, name), s.routingKeys ?? {}, resilience, this.pendingCount, limiter));
+      if (this.routes.has(name)) throw new Error(`service ${name} is given twice`);
+      this.routes.set(name, this.newRoute(s, name));
+      this.serviceOptions.set(name, s);
     }
-    options.hub?.setServices(this.routes.map((r) => ({ name: r.serviceName, methods: r.table.spec.service.methods.map((m) => m.name) })));
-    // Operators act on the services through the hub's Admin service and dashboard.
-    const actions = options.hub?.actions;
-    if (actions) {
-      for (const route of this.routes) {
-        const dispatch = (call: ServerCall, request: Buffer | undefined): boolean => {
-          const m = route.table.byPath.get(call.path);
-          if (!m || this.ctx.closing) return false;
-          this.methodFor(route, m).handle(call, request);
-          return true;
-        };
-        this.withdrawActions.push(actions.register(serviceActionTarget(route, this.ctx, options.audit, dispatch)));
-      }
-    }
+    this.publishServices();
+    for (const route of this.routes.values()) this.offerActions(route);
+  }
+
+  /** Operators act on a service through the hub's Admin service and dashboard (admin/actions.ts). */
+  private offerActions(route: ServiceRoute): void {
+    const actions = this.options.hub?.actions;
+    if (!actions) return;
+    const dispatch = (call: ServerCall, request: Buffer | undefined): boolean => {
+      const m = route.table.byPath.get(call.path);
+      if (!m || this.ctx.closing || this.routes.get(route.serviceName) !== route) return false;
+      this.methodFor(route, m).handle(call, request);
+      return true;
+    };
+    this.withdrawActions.set(route.serviceName, actions.register(serviceActionTarget(route, this.ctx, this.options.audit, dispatch)));
+
+  /** A service's route with its settings (which throw, naming the service, when invalid). */
+  private newRoute(s: RouterServiceOptions, name: string): ServiceRoute {
+    const resilience = resilienceOf(this.options, s, this.ctx.limits);
+    const limiter = limiterOf(s.rateLimit, s.tunnel, name);
+    const balancer = balancerOf(s.balancer, s.customBalancers, name);
+    return new ServiceRoute(this.ctx, tunnelTable(s.tunnel), balancer, s.routingKeys ?? {}, resilience, this.pendingCount, limiter, this.options.onServingChange);
+  }
+
+  /** The hub's list of services (the dashboard's and Admin snapshot's). */
+  private publishServices(): void {
+    this.options.hub?.setServices([...this.routes.values()].map((r) => ({ name: r.serviceName, methods: r.table.spec.service.methods.map((m) => m.name) })));
+  }
+
+  get services(): string[] {
+    return [...this.routes.keys()];
   }
 
   get paths(): string[] {
-    return this.routes.flatMap((r) => [...r.table.byPath.keys(), r.table.registerPath]);
+    return [...this.routes.values()].flatMap((r) => [...r.table.byPath.keys(), r.table.registerPath]);
   }
 
   addTo(server: GrpcServer): void {
-    for (const route of this.routes) {
-      for (const m of route.table.byPath.values()) server.add(m.path, this.methodFor(route, m));
-      // A Register message carries a payload plus its frame headers.
-      server.add(route.table.registerPath, {
-        singleRequest: false,
-        // A payload plus its frame header (message-limits.ts): a maximal response must never
-        // close its instance's Register stream.
-        maxRequestBytes: registerReceiveLimit(this.maxMessageBytes),
-        handle: (call) => this.onRegister(route, call),
-        websocket: true, // the same stream over WebSocket where only HTTP/1.1 gets through
-      });
-    }
     this.server = server;
+    for (const route of this.routes.values()) this.mount(route);
     this.startHeartbeat();
+  }
+
+  /** Mounts a route's methods and Register stream on the server (when the router has one). */
+  private mount(route: ServiceRoute): void {
+    const server = this.server;
+    if (!server) return;
+    for (const m of route.table.byPath.values()) server.add(m.path, this.methodFor(route, m));
+    server.add(route.table.registerPath, {
+      singleRequest: false,
+      // A payload plus its frame header (message-limits.ts): a maximal response must never
+      // close its instance's Register stream.
+      maxRequestBytes: registerReceiveLimit(this.maxMessageBytes),
+      handle: (call) => this.onRegister(route, call),
+      websocket: true, // the same stream over WebSocket where only HTTP/1.1 gets through
+    });
+  }
+
+  /** New calls and new Register streams of these paths are no longer the router's. */
+  private unmount(table: TunnelTable): void {
+    if (!this.server) return;
+    for (const p of table.byPath.keys()) this.server.remove(p);
+    this.server.remove(table.registerPath);
+  }
+
+  addService(service: RouterServiceOptions): void {
+    const name = service.tunnel.service.typeName;
+    if (this.routes.has(name)) throw new Error(`addService: the router routes ${name} already (replaceService changes it)`);
+    if (this.ctx.closing) throw new Error("addService: the router is shutting down");
+    const route = this.newRoute(service, name);
+    this.routes.set(name, route);
+    this.serviceOptions.set(name, service);
+    this.mount(route);
+    this.publishServices();
+    this.offerActions(route);
+    this.ctx.log(`routing ${name}`);
+  }
+
+  replaceService(service: RouterServiceOptions): void {
+    const name = service.tunnel.service.typeName;
+    const route = this.routes.get(name);
+    if (!route) throw new Error(`replaceService: the router has no service ${JSON.stringify(name)} (addService adds one)`);
+    // Everything is built (and so validated) before anything changes.
+    const table = tunnelTable(service.tunnel);
+    const balancer = balancerOf(service.balancer, service.customBalancers, name);
+    const resolved = resolveResilienceOptions(resilienceOf(this.options, service, this.ctx.limits));
+    const limiter = limiterOf(service.rateLimit, service.tunnel, name);
+    const previous = route.table;
+    this.unmount(previous);
+    const kept = route.replaceService(table, service.routingKeys ?? {});
+    route.reconfigure(balancer, resolved, limiter);
+    this.serviceOptions.set(name, service);
+    this.mount(route);
+    this.publishServices();
+    this.ctx.log(`replaced ${name}${kept ? "" : ": its methods changed frame fields, so its instances were told to drain and register anew"}`);
+  }
+
+  async removeService(service: string, graceMs = 10_000): Promise<void> {
+    const route = this.routes.get(service);
+    if (!route) throw new Error(`removeService: the router has no service ${JSON.stringify(service)}`);
+    this.routes.delete(service);
+    this.serviceOptions.delete(service);
+    this.unmount(route.table);
+    this.publishServices();
+    this.withdrawActions.get(service)?.();
+    this.withdrawActions.delete(service);
+    this.ctx.log(`stopped routing ${service}`);
+    const streams = [...this.streams].filter((s) => s.route === route);
+    for (const s of streams) s.drain(`the router no longer routes ${service}`, graceMs);
+    route.close(`the router no longer routes ${service}`);
+    const until = Date.now() + graceMs;
+    const busy = () => [...this.ctx.active].some((c) => c instanceof RoutedCall && c.route === route);
+    while (busy() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    for (const c of [...this.ctx.active]) if (c instanceof RoutedCall && c.route === route) c.abortForShutdown();
+    for (const s of streams) s.end();
   }
 
   get handler(): Router["handler"] {
@@ -359,18 +469,17 @@ class RouterImpl implements Router {
   }
 
   instances(service?: string): InstanceView[] {
-    return this.routes.filter((r) => service === undefined || r.serviceName === service).flatMap((r) => r.views());
+    return [...this.routes.values()].filter((r) => service === undefined || r.serviceName === service).flatMap((r) => r.views());
   }
 
   hasServingInstance(service: string): boolean {
-    return this.routes.some((r) => r.serviceName === service && r.hasServingInstance());
+    return this.routes.get(service)?.hasServingInstance() ?? false;
   }
 
   configure(service: string, settings: ServiceSettings): void {
-    const i = this.routes.findIndex((r) => r.serviceName === service);
-    const route = this.routes[i];
-    if (!route) throw new Error(`configure: the router has no service ${JSON.stringify(service)} (it routes ${this.routes.map((r) => r.serviceName).join(", ")})`);
-    const s = this.options.services[i]!;
+    const route = this.routes.get(service);
+    const s = this.serviceOptions.get(service);
+    if (!route || !s) throw new Error(`configure: the router has no service ${JSON.stringify(service)} (it routes ${[...this.routes.keys()].join(", ")})`);
     const next: RouterServiceOptions = { ...s, balancer: settings.balancer, resilience: settings.resilience, rateLimit: settings.rateLimit };
     if (settings.waitForReady !== undefined) next.resilience = { waitForReady: settings.waitForReady, ...settings.resilience };
     // Everything is built (and so validated) before anything changes.
@@ -378,6 +487,7 @@ class RouterImpl implements Router {
     const resolved = resolveResilienceOptions(resilienceOf(this.options, next, this.ctx.limits));
     const limiter = limiterOf(next.rateLimit, s.tunnel, undefined);
     route.reconfigure(balancer, resolved, limiter);
+    this.serviceOptions.set(service, next);
     this.ctx.log(`reconfigured ${service}: balancer ${balancer.describe()}${limiter ? ", rate limited" : ""}`);
   }
 
@@ -410,9 +520,10 @@ class RouterImpl implements Router {
   async close(graceMs = 5000): Promise<void> {
     if (this.ctx.closing) return;
     this.ctx.closing = true;
-    for (const withdraw of this.withdrawActions.splice(0)) withdraw();
+    for (const withdraw of this.withdrawActions.values()) withdraw();
+    this.withdrawActions.clear();
     for (const s of this.streams) s.drain("router shutting down", graceMs);
-    for (const r of this.routes) r.close();
+    for (const r of this.routes.values()) r.close();
     const until = Date.now() + graceMs;
     while (this.ctx.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     for (const c of [...this.ctx.active]) c.abortForShutdown();

@@ -216,38 +216,6 @@ describe("AdminHub", () => {
   });
 });
 
-describe("AdminHub.scoped", () => {
-  it("keeps the calls of several routers apart and shares everything else", () => {
-    const hub = new AdminHub();
-    const a = hub.scoped(1);
-    const b = hub.scoped(2);
-    const w = hub.watch({ includeMessages: true });
-    w.take(); // snapshot
-    a.publish({ type: "callStarted", callId: 1, method: "/a.A/M", instanceId: "ia" });
-    b.publish({ type: "callStarted", callId: 1, method: "/b.B/M", instanceId: "ib" });
-    a.publish({ type: "callMessage", callId: 1, direction: "request", size: 1 });
-    b.publish({ type: "callEnded", callId: 1, code: 0 });
-    assert.equal(b.wantsMessages, true, "getters read the shared state");
-    const snap = hub.snapshot();
-    assert.deepEqual(snap.callsInFlight.map((c) => c.method), ["/a.A/M"]);
-    assert.equal(snap.calls.length, 2);
-    const ids = new Set(snap.calls.map((c) => c.started!.callId));
-    assert.equal(ids.size, 2, "call ids do not collide");
-    const events: string[] = [];
-    for (let ev = w.take(); ev; ev = w.take()) events.push(ev.event.case ?? "");
-    assert.deepEqual(events, ["callStarted", "callStarted", "callMessage", "callEnded"]);
-    a.setServices([{ name: "a.A", methods: ["M"] }]);
-    b.setServices([{ name: "b.B", methods: ["M"] }]);
-    assert.deepEqual(hub.snapshot().services.map((s) => s.name), ["a.A", "b.B"], "each router's services are kept");
-    b.setServices([]);
-    assert.deepEqual(hub.snapshot().services.map((s) => s.name), ["a.A"]);
-    a.setRouterAddress("127.0.0.1:1");
-    assert.equal(hub.snapshot().routerAddress, "127.0.0.1:1");
-    assert.throws(() => hub.scoped(70000), /0\.\.65535/);
-    hub.close();
-  });
-});
-
 describe("AdminHub: a request seen before the call starts", () => {
   it("is delivered after callStarted and counted in the call", () => {
     const hub = new AdminHub();
@@ -263,26 +231,6 @@ describe("AdminHub: a request seen before the call starts", () => {
     assert.deepEqual(seen, ["callStarted", "msg:4", "msg:2", "callEnded"]);
     const rec = hub.snapshot().calls[0]!;
     assert.deepEqual([rec.ended?.requests, rec.ended?.responses], [1, 1]);
-    hub.close();
-  });
-});
-
-describe("AdminHub.scoped: an instance moving to a replacement router", () => {
-  it("is not removed by the old router's late deregistration", () => {
-    const hub = new AdminHub();
-    const oldRouter = hub.scoped(1);
-    const newRouter = hub.scoped(2);
-    oldRouter.publish({ type: "instanceRegistered", instance: { id: "i-1", service: "a.A" } });
-    // The bridge re-registers with the new router before the old one sees its stream end.
-    newRouter.publish({ type: "instanceRegistered", instance: { id: "i-1", service: "a.A", streams: 2 } });
-    oldRouter.publish({ type: "instanceChanged", instance: { id: "i-1", service: "a.A", health: "draining" } });
-    oldRouter.publish({ type: "instanceDeregistered", instance: { id: "i-1", service: "a.A" } });
-    const [inst] = hub.snapshot().instances;
-    assert.equal(inst?.id, "i-1", "still registered");
-    assert.equal(inst?.streams, 2);
-    assert.equal(inst?.health, 1, "SERVING: the old router's draining does not apply");
-    newRouter.publish({ type: "instanceDeregistered", instance: { id: "i-1", service: "a.A" } });
-    assert.equal(hub.snapshot().instances.length, 0);
     hub.close();
   });
 });

@@ -33,6 +33,8 @@ export interface Http2ChannelOptions {
   keepalive?: boolean;
   /** Hears about a proxy setting in the environment that cannot be used. */
   log?: (line: string) => void;
+  /** The local address to dial from when dialling directly (a host with several); default: the system's choice. */
+  localAddress?: string;
 }
 
 /** Why a session could not be had: carries grpc-js's wording so dial hints still apply. */
@@ -176,7 +178,7 @@ export class Http2Channel {
     const destination = { host: this.host, port: this.port };
     let socket: Socket;
     try {
-      socket = this.proxy ? await connectThroughProxy(this.proxy, destination, timeoutMs) : await tcpConnect(destination, timeoutMs);
+      socket = this.proxy ? await connectThroughProxy(this.proxy, destination, timeoutMs) : await tcpConnect(destination, timeoutMs, this.options.localAddress);
     } catch (e) {
       throw new DialError(`Failed to connect to ${this.address}: ${(e as Error).message}`);
     }
@@ -249,9 +251,9 @@ function positive(v: unknown): number | undefined {
   return typeof v === "number" && v > 0 ? v : undefined;
 }
 
-export function tcpConnect(destination: { host: string; port: number }, timeoutMs: number): Promise<Socket> {
+export function tcpConnect(destination: { host: string; port: number }, timeoutMs: number, localAddress?: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: destination.host, port: destination.port });
+    const socket = netConnect({ host: destination.host, port: destination.port, ...(localAddress ? { localAddress } : {}) });
     socket.setNoDelay(true);
     const timer = setTimeout(() => {
       socket.destroy();

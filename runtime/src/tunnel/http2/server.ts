@@ -176,7 +176,10 @@ export class GrpcServer {
     if (i < 0 || !Number.isInteger(wanted)) throw new Error(`listen: ${JSON.stringify(address)} is not host:port`);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(wanted, host, () => {
+      // A deep accept queue: thousands of instances reconnect at once when a router restarts,
+      // and a full queue drops their SYNs (retried after 1, 2, 4… s). The kernel caps it at
+      // net.core.somaxconn; node's default is 511.
+      server.listen({ port: wanted, host, backlog: 4096 }, () => {
         server.off("error", reject);
         resolve();
       });

@@ -241,7 +241,45 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0");
  * by its first bytes.
  */
 export function createSniffingServer(h2: http2.Http2Server, h1: http.Server, firstBytesTimeoutMs = 10_000): net.Server {
-  return net.createServer((socket) => sniff(socket, h2, h1, firstBytesTimeoutMs));
+  const admit = admission((socket) => sniff(socket, h2, h1, firstBytesTimeoutMs));
+  return net.createServer({ pauseOnConnect: true }, admit);
+}
+
+/** New connections whose reading starts per event-loop turn (see `admission`). */
+const ADMITTED_PER_TURN = 64;
+
+/**
+ * New connections start being read at most ADMITTED_PER_TURN per event-loop turn. libuv
+ * handles every ready socket in one poll phase (up to 48 × 1024 events) before node runs
+ * timers and the immediates that send HTTP/2 frames: when thousands of instances connect
+ * at once (a router restart), setting up all their sessions in one phase held every
+ * established connection's answers (a health check's too) for seconds. Accepted sockets
+ * stay paused (`pauseOnConnect`) until their turn.
+ */
+function admission(start: (socket: net.Socket) => void): (socket: net.Socket) => void {
+  const waiting: net.Socket[] = [];
+  let scheduled = false;
+  const next = () => {
+    scheduled = false;
+    for (let n = 0; n < ADMITTED_PER_TURN && waiting.length > 0; n++) {
+      const socket = waiting.shift()!;
+      if (socket.destroyed) continue;
+      start(socket);
+      socket.resume(); // paused explicitly: a 'data' listener alone would not start reading
+
+    }
+    if (waiting.length > 0 && !scheduled) {
+      scheduled = true;
+      setImmediate(next);
+    }
+  };
+  return (socket) => {
+    waiting.push(socket);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(next);
+    }
+  };
 }
 
 /** A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose. */
