@@ -349,6 +349,7 @@ class RouterImpl implements Router {
       return true;
     };
     this.withdrawActions.set(route.serviceName, actions.register(serviceActionTarget(route, this.ctx, this.options.audit, dispatch)));
+  }
 
   /** A service's route with its settings (which throw, naming the service, when invalid). */
   private newRoute(s: RouterServiceOptions, name: string): ServiceRoute {
