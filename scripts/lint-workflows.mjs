@@ -15,7 +15,10 @@ export const workflowsDir = path.join(root, ".github", "workflows");
 
 /** The workflow files in `dir`. */
 export function workflowFiles(dir = workflowsDir) {
-  return readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => path.join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
 }
 
 /** Runs actionlint on every workflow in `dir`; `{ ok, out }` with its report (file:line:col message). */

@@ -20,11 +20,22 @@ export async function packRelease(out, targets) {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-  const r = spawnSync(npm, ["pack", "--pack-destination", out, ...NPM_PACKAGES.flatMap((w) => ["-w", w])], { cwd: root, stdio: ["ignore", "ignore", "inherit"], shell: process.platform === "win32" });
+  const r = spawnSync(npm, ["pack", "--pack-destination", out, ...NPM_PACKAGES.flatMap((w) => ["-w", w])], {
+    cwd: root,
+    stdio: ["ignore", "ignore", "inherit"],
+    shell: process.platform === "win32",
+  });
   if (r.status !== 0) throw new Error(`npm pack failed (exit ${r.status ?? r.signal})`);
   await packageTargets(targets, out);
-  const files = readdirSync(out).filter((f) => f.endsWith(".tgz") || f.endsWith(".vsix")).sort();
-  const sums = files.map((f) => `${createHash("sha256").update(readFileSync(path.join(out, f))).digest("hex")}  ${f}`);
+  const files = readdirSync(out)
+    .filter((f) => f.endsWith(".tgz") || f.endsWith(".vsix"))
+    .sort();
+  const sums = files.map(
+    (f) =>
+      `${createHash("sha256")
+        .update(readFileSync(path.join(out, f)))
+        .digest("hex")}  ${f}`,
+  );
   writeFileSync(path.join(out, "SHA256SUMS"), `${sums.join("\n")}\n`);
   return files.map((f) => path.join(out, f));
 }

@@ -82,7 +82,9 @@ try {
     format: "esm",
     target: "node20",
     legalComments: "none",
-    banner: { js: `// grpcrouter ${version} compat fixture, built by scripts/release-compat-fixture.mjs from the packed tarballs. DO NOT EDIT.\nimport { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);` },
+    banner: {
+      js: `// grpcrouter ${version} compat fixture, built by scripts/release-compat-fixture.mjs from the packed tarballs. DO NOT EDIT.\nimport { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);`,
+    },
     logLevel: "warning",
   });
   // The module it was generated from, and the generated router proto (its frame numbers).

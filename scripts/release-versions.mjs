@@ -60,7 +60,9 @@ export function pendingChanges(dir = root) {
   const changes = { major: [], minor: [], patch: [] };
   const folder = path.join(dir, ".changeset");
   if (!existsSync(folder)) return changes;
-  for (const f of readdirSync(folder).filter((n) => n.endsWith(".md") && n !== "README.md").sort()) {
+  for (const f of readdirSync(folder)
+    .filter((n) => n.endsWith(".md") && n !== "README.md")
+    .sort()) {
     const m = readFileSync(path.join(folder, f), "utf8").match(/^---\n([\s\S]*?)\n---\n([\s\S]*)$/);
     if (!m) continue;
     const bumps = [...m[1].matchAll(/:\s*(major|minor|patch)/g)].map((x) => x[1]);
@@ -112,7 +114,11 @@ function main(argv) {
     if (dir === root) {
       // The lockfile records each workspace's version: bring it along (no install, no scripts).
       const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-      const lock = spawnSync(npm, ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: dir, stdio: "inherit", shell: process.platform === "win32" });
+      const lock = spawnSync(npm, ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"], {
+        cwd: dir,
+        stdio: "inherit",
+        shell: process.platform === "win32",
+      });
       if (lock.status !== 0) return lock.status ?? 1;
     }
     const changelog = path.join(dir, "CHANGELOG.md");

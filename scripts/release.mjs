@@ -104,7 +104,12 @@ async function main(argv) {
         const env = userEnv();
         delete env.GRPCROUTER_BUF;
         const cli = path.join(dir, "extension", "server", "dist", "grpcrouter.js");
-        const gen = spawnSync(process.execPath, [cli, "generate", "--root", path.join(root, "examples/echo/proto"), "--out", path.join(work, "vsix-gen")], { cwd: work, env, encoding: "utf8", timeout: 120_000 });
+        const gen = spawnSync(process.execPath, [cli, "generate", "--root", path.join(root, "examples/echo/proto"), "--out", path.join(work, "vsix-gen")], {
+          cwd: work,
+          env,
+          encoding: "utf8",
+          timeout: 120_000,
+        });
         if (gen.status !== 0) throw new Error(`${gen.stdout}${gen.stderr}`);
         return gen.stdout.trim();
       });
@@ -118,7 +123,8 @@ async function main(argv) {
         if (inst.status !== 0) throw new Error(`code-server --install-extension: ${inst.stdout}${inst.stderr}`);
         const list = spawnSync(bin, ["--list-extensions", "--show-versions", ...ext], { env, encoding: "utf8", timeout: 120_000 });
         const { name } = inspectVsix(hostVsix);
-        if (!list.stdout.split("\n").includes(`${name}@${version}`)) throw new Error(`code-server lists ${JSON.stringify(list.stdout.trim())}, not ${name}@${version}`);
+        if (!list.stdout.split("\n").includes(`${name}@${version}`))
+          throw new Error(`code-server lists ${JSON.stringify(list.stdout.trim())}, not ${name}@${version}`);
         return `${name}@${version}`;
       });
     }

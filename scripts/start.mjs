@@ -8,11 +8,10 @@ import { fileURLToPath } from "node:url";
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const tsx = ["--conditions=@grpcrouter/source", "--import", "tsx"];
 
-const gen = spawnSync(
-  process.execPath,
-  [...tsx, "cli/src/main.ts", "generate", "--root", "examples/echo/proto", "--out", "examples/echo/gen"],
-  { cwd: root, stdio: "inherit" },
-);
+const gen = spawnSync(process.execPath, [...tsx, "cli/src/main.ts", "generate", "--root", "examples/echo/proto", "--out", "examples/echo/gen"], {
+  cwd: root,
+  stdio: "inherit",
+});
 if (gen.status !== 0) process.exit(gen.status ?? 1);
 
 const child = spawn(process.execPath, [...tsx, "examples/echo/src/main.ts", ...process.argv.slice(2)], {

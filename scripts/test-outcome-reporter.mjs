@@ -8,8 +8,10 @@ export default async function* outcomeReporter(source) {
   for await (const event of source) {
     if (event.type !== "test:pass" && event.type !== "test:fail") continue;
     const d = event.data;
-    if (d.skip !== undefined && d.skip !== false) notRun.push({ kind: "skipped", name: d.name, file: d.file, reason: typeof d.skip === "string" ? d.skip : "" });
-    else if (d.todo !== undefined && d.todo !== false) notRun.push({ kind: "todo", name: d.name, file: d.file, reason: typeof d.todo === "string" ? d.todo : "" });
+    if (d.skip !== undefined && d.skip !== false)
+      notRun.push({ kind: "skipped", name: d.name, file: d.file, reason: typeof d.skip === "string" ? d.skip : "" });
+    else if (d.todo !== undefined && d.todo !== false)
+      notRun.push({ kind: "todo", name: d.name, file: d.file, reason: typeof d.todo === "string" ? d.todo : "" });
     else if (event.type === "test:pass") passed++;
     else failed++;
   }

@@ -92,7 +92,18 @@ const c8 = [
   "--exclude-after-remap",
   // Generated protobuf code is not ours to cover; tests, scripts and examples are not product;
   // the dashboard's page scripts (admin/ui) run in the browser, where node sees no coverage.
-  ...["**/gen/**", "**/*.d.ts", "**/test/**", "**/bench/**", "**/dist/**", "**/scripts/**", "examples/**", "**/node_modules/**", "runtime/src/admin/ui/**", "runtime/src/discovery/proto/**"].map((g) => `--exclude=${g}`),
+  ...[
+    "**/gen/**",
+    "**/*.d.ts",
+    "**/test/**",
+    "**/bench/**",
+    "**/dist/**",
+    "**/scripts/**",
+    "examples/**",
+    "**/node_modules/**",
+    "runtime/src/admin/ui/**",
+    "runtime/src/discovery/proto/**",
+  ].map((g) => `--exclude=${g}`),
 ];
 const testRun = coverage
   ? spawnSync(process.execPath, [...c8, ...nodeTest], { stdio: "inherit", env: { ...process.env, GRPCROUTER_COVERAGE: "1" } })
@@ -104,7 +115,8 @@ if (testRun.status !== 0) fail(`node --test failed (exit ${testRun.status ?? tes
 if (!outcome) fail("the test run reported no outcome (scripts/test-outcome-reporter.mjs)");
 if (outcome.notRun.length > 0) {
   console.error(`\n${outcome.notRun.length} test(s) did not run:`);
-  for (const t of outcome.notRun) console.error(`  ${t.kind}: ${t.name}${t.reason ? ` (${t.reason})` : ""}${t.file ? `  [${path.relative(root, t.file)}]` : ""}`);
+  for (const t of outcome.notRun)
+    console.error(`  ${t.kind}: ${t.name}${t.reason ? ` (${t.reason})` : ""}${t.file ? `  [${path.relative(root, t.file)}]` : ""}`);
   if (process.env.GRPCROUTER_ALLOW_SKIPS === "1") console.error("GRPCROUTER_ALLOW_SKIPS=1: accepted.");
   else fail("a run that skipped tests is not green; fix the cause, or set GRPCROUTER_ALLOW_SKIPS=1 to accept it knowingly");
 }
@@ -134,6 +146,8 @@ function printCoverage() {
   console.log("\ncoverage      lines  branches  functions");
   for (const [ws, t] of [...totals].sort()) console.log(`${ws.padEnd(11)} ${pct(t.lines)}   ${pct(t.branches)}    ${pct(t.functions)}`);
   const all = summary.total;
-  console.log(`${"all".padEnd(11)} ${pct([all.lines.covered, all.lines.total])}   ${pct([all.branches.covered, all.branches.total])}    ${pct([all.functions.covered, all.functions.total])}`);
+  console.log(
+    `${"all".padEnd(11)} ${pct([all.lines.covered, all.lines.total])}   ${pct([all.branches.covered, all.branches.total])}    ${pct([all.functions.covered, all.functions.total])}`,
+  );
   console.log(`(per file: ${path.relative(root, path.join(coverageDir, "index.html"))})`);
 }

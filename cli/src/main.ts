@@ -37,7 +37,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   const command = commands.find((c) => c.name === first);
   if (!command) {
-    io.stderr.write(`grpcrouter: unknown ${first.startsWith("-") ? "option" : "command"} "${first}" (commands: ${commands.map((c) => c.name).join(", ")}; see grpcrouter --help)\n`);
+    io.stderr.write(
+      `grpcrouter: unknown ${first.startsWith("-") ? "option" : "command"} "${first}" (commands: ${commands.map((c) => c.name).join(", ")}; see grpcrouter --help)\n`,
+    );
     return 2;
   }
   try {

@@ -65,7 +65,9 @@ describe("attacks on grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
           cb(null, create(SayResponse, { text: call.request.text === "big" ? "x".repeat(bigText) : call.request.text, instanceId: "plain" } as never)),
       },
     );
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
     serve = cli(["serve", "--root", "proto", "--port", "0", "--admin-port", "0", "--no-watch"], tmp);
     router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
     dashboardPort = Number((await serve.waitFor(/dashboard at http:\/\/127\.0\.0\.1:(\d+)/, "the dashboard address"))[1]);
@@ -126,7 +128,10 @@ describe("attacks on grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
 
 describe("npm start -- --host 0.0.0.0", { timeout: TIMEOUT }, () => {
   it("keeps the dashboard (message bodies) on loopback", async () => {
-    const child = spawn(process.execPath, ["scripts/start.mjs", "--host", "0.0.0.0", "--port", "0", "--once"], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["scripts/start.mjs", "--host", "0.0.0.0", "--port", "0", "--once"], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString("utf8")));
     child.stderr.on("data", (b: Buffer) => (out += b.toString("utf8")));
@@ -146,7 +151,24 @@ describe("an impostor sidecar against serve --token-file --log-format json --aud
     writeFileSync(path.join(tmp, "owner"), "owner-token\n");
     writeFileSync(path.join(tmp, "impostor"), "impostor-token\n");
     const plain = await startPlainEcho(await echoSchemas(path.join(tmp, "proto")), "plain");
-    const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch", "--token-file", "tokens.txt", "--log-format", "json", "--audit-log", "audit.jsonl"], tmp);
+    const serve = cli(
+      [
+        "serve",
+        "--root",
+        "proto",
+        "--port",
+        "0",
+        "--no-dashboard",
+        "--no-watch",
+        "--token-file",
+        "tokens.txt",
+        "--log-format",
+        "json",
+        "--audit-log",
+        "audit.jsonl",
+      ],
+      tmp,
+    );
     const procs: CliProcess[] = [serve];
     try {
       const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
@@ -162,13 +184,16 @@ describe("an impostor sidecar against serve --token-file --log-format json --aud
       const lines = serve.stderr.split("\n").filter((l) => l.trim() !== "");
       for (const l of lines) assert.doesNotThrow(() => JSON.parse(l), l);
       assert.ok(lines.some((l) => (JSON.parse(l) as { msg: string }).msg.includes("registered by another principal")));
-      const audit = readFileSync(path.join(tmp, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { kind: string; instanceId: string; principal: string; reason?: string });
+      const audit = readFileSync(path.join(tmp, "audit.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { kind: string; instanceId: string; principal: string; reason?: string });
       const registered = audit.find((e) => e.kind === "registered" && e.instanceId === "payments-1");
       const refused = audit.find((e) => e.kind === "refused" && e.instanceId === "payments-1");
       assert.ok(registered && refused, JSON.stringify(audit));
       assert.notEqual(registered.principal, refused.principal);
       assert.match(refused.reason!, /registered by another principal/);
-      assert.ok(!JSON.stringify(audit).includes("token\""), "no secret in the audit trail");
+      assert.ok(!JSON.stringify(audit).includes('token"'), "no secret in the audit trail");
       assert.ok(!JSON.stringify(audit).includes("owner-token") && !JSON.stringify(audit).includes("impostor-token"));
     } finally {
       for (const p of procs.reverse()) await p.stop();
@@ -262,7 +287,10 @@ describe("the sidecar reports its target's health and registers only what the ta
   it("registers only the services the target's reflection lists", async () => {
     const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-sidecar-refl-"));
     cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
-    writeFileSync(path.join(tmp, "proto/demo/v1/other.proto"), 'syntax = "proto3";\npackage demo.v1;\nimport "demo/v1/echo.proto";\nservice Other {\n  rpc Say(SayRequest) returns (SayResponse);\n}\n');
+    writeFileSync(
+      path.join(tmp, "proto/demo/v1/other.proto"),
+      'syntax = "proto3";\npackage demo.v1;\nimport "demo/v1/echo.proto";\nservice Other {\n  rpc Say(SayRequest) returns (SayResponse);\n}\n',
+    );
     const schemas = await echoSchemas(path.join(tmp, "proto"));
     // A target that implements Echo and serves reflection listing only Echo.
     const plain = await startPlainEcho(schemas, "plain", 0, ["demo.v1.Echo"]);
@@ -292,7 +320,10 @@ describe("client authorization in serve --config, hot-reloaded", { timeout: TIME
     const schemas = await echoSchemas(path.join(tmp, "proto"));
     const plain = await startPlainEcho(schemas, "plain");
     const config = path.join(tmp, "router.json");
-    writeFileSync(config, JSON.stringify({ services: {}, clientAuth: { services: { "demo.v1.Echo": [{ methods: ["Say"], certificates: ["ops.example"] }] } } }));
+    writeFileSync(
+      config,
+      JSON.stringify({ services: {}, clientAuth: { services: { "demo.v1.Echo": [{ methods: ["Say"], certificates: ["ops.example"] }] } } }),
+    );
     const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--config", "router.json"], tmp);
     let bridge: CliProcess | undefined;
     try {
@@ -301,7 +332,10 @@ describe("client authorization in serve --config, hot-reloaded", { timeout: TIME
       await bridge.waitFor(/side registered demo\.v1\.Echo/, "the bridge to register");
       const client = echoClient(router, schemas);
       try {
-        await assert.rejects(client.say("hi"), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /needs a client certificate or a bearer token/.test(e.details));
+        await assert.rejects(
+          client.say("hi"),
+          (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /needs a client certificate or a bearer token/.test(e.details),
+        );
         // Count is not covered by a rule: closed too.
         await assert.rejects(client.count("n", 1), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
         writeFileSync(config, JSON.stringify({ services: {} }));

@@ -47,7 +47,12 @@ async function startTarget(probe: TargetProbe): Promise<{ address: string; serve
     return md;
   };
   server.addService(
-    { Say: def("Say", false, false), Count: def("Count", false, true), Collect: def("Collect", true, false), Chat: def("Chat", true, true) } as grpc.ServiceDefinition,
+    {
+      Say: def("Say", false, false),
+      Count: def("Count", false, true),
+      Collect: def("Collect", true, false),
+      Chat: def("Chat", true, true),
+    } as grpc.ServiceDefinition,
     {
       Say: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         probe.deadlines.push(Number(call.getDeadline()));
@@ -86,7 +91,9 @@ async function startTarget(probe: TargetProbe): Promise<{ address: string; serve
       },
     },
   );
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   return { address: `127.0.0.1:${port}`, server };
 }
 
@@ -184,7 +191,10 @@ describe("grpcrouter bridge's forwarding to a grpc-js target over node:http2", {
       s.on("error", () => {});
     });
     const got = await done;
-    assert.deepEqual(got.map((b) => b[0]), Array.from({ length: 50 }, (_, i) => i));
+    assert.deepEqual(
+      got.map((b) => b[0]),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
 
     const before = probe.cancelled.filter((c) => c === "Count").length;
     const endless = client.makeServerStreamRequest(path("Count"), identity, identity, Buffer.alloc(0));
@@ -206,7 +216,10 @@ describe("grpcrouter bridge's forwarding to a grpc-js target over node:http2", {
       s.end();
     });
     assert.equal(collected.length, 20 + 200_000);
-    assert.deepEqual([...collected.subarray(0, 20)], Array.from({ length: 20 }, (_, i) => i));
+    assert.deepEqual(
+      [...collected.subarray(0, 20)],
+      Array.from({ length: 20 }, (_, i) => i),
+    );
 
     const chat = client.makeBidiStreamRequest(path("Chat"), identity, identity);
     const echoed: Buffer[] = [];
@@ -217,7 +230,10 @@ describe("grpcrouter bridge's forwarding to a grpc-js target over node:http2", {
     const st = await status;
     assert.equal(st.code, grpc.status.OK);
     assert.deepEqual(st.metadata.get("x-trailer-bin")[0], Buffer.from([0, 1, 2, 254, 255]));
-    assert.deepEqual(echoed.map(String), Array.from({ length: 10 }, (_, i) => `m${i}`));
+    assert.deepEqual(
+      echoed.map(String),
+      Array.from({ length: 10 }, (_, i) => `m${i}`),
+    );
   });
 
   it("a target that is down: UNAVAILABLE naming it", async () => {

@@ -25,7 +25,10 @@ function freePort(): Promise<number> {
 async function tinyproxy(dir: string, user: string, password: string): Promise<{ port: number; log: () => string; child: ChildProcess }> {
   const port = await freePort();
   const conf = path.join(dir, "tinyproxy.conf");
-  writeFileSync(conf, [`Port ${port}`, "Listen 127.0.0.1", "Timeout 600", "Allow 127.0.0.1", "LogLevel Info", `BasicAuth ${user} ${password}`].join("\n") + "\n");
+  writeFileSync(
+    conf,
+    [`Port ${port}`, "Listen 127.0.0.1", "Timeout 600", "Allow 127.0.0.1", "LogLevel Info", `BasicAuth ${user} ${password}`].join("\n") + "\n",
+  );
   let out = "";
   const child = spawn("tinyproxy", ["-d", "-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -68,13 +71,32 @@ describe("grpcrouter bridge --proxy", { timeout: 240_000 }, () => {
     const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
     procs.push(serve);
     const port = (await serve.waitFor(/router listening on \S+:(\d+)/, "the router address"))[1]!;
-    const bridge = cli(["bridge", "--root", "proto", "--router", `127.0.0.1:${port}`, "--target", target.address, "--id", "proxied", "--proxy", `http://sidecar:pr0xy@127.0.0.1:${proxy.port}`], tmp);
+    const bridge = cli(
+      [
+        "bridge",
+        "--root",
+        "proto",
+        "--router",
+        `127.0.0.1:${port}`,
+        "--target",
+        target.address,
+        "--id",
+        "proxied",
+        "--proxy",
+        `http://sidecar:pr0xy@127.0.0.1:${proxy.port}`,
+      ],
+      tmp,
+    );
     procs.push(bridge);
     await bridge.waitFor(/proxied registered demo\.v1\.Echo/, "the bridge to register");
-    assert.match(bridge.stderr, new RegExp(`dialling router 127\\.0\\.0\\.1:${port} through proxy http://127\\.0\\.0\\.1:${proxy.port}\\n`), "the log names the proxy, not its password");
+    assert.match(
+      bridge.stderr,
+      new RegExp(`dialling router 127\\.0\\.0\\.1:${port} through proxy http://127\\.0\\.0\\.1:${proxy.port}\\n`),
+      "the log names the proxy, not its password",
+    );
     assert.doesNotMatch(bridge.output, /pr0xy/);
     assert.match(proxy.log(), new RegExp(`CONNECT 127\\.0\\.0\\.1:${port} `), "the Register stream went through the proxy");
-    const client = echoClient(`127.0.0.1:${port}`, (await echoSchemas(path.join(tmp, "proto"))));
+    const client = echoClient(`127.0.0.1:${port}`, await echoSchemas(path.join(tmp, "proto")));
     try {
       const { res } = await client.say("hi");
       assert.equal(res.instanceId, "behind-proxy");

@@ -40,7 +40,19 @@ describe("grpcrouter bridge when the router refuses it later or speaks TLS", { t
     const serveArgs = (port: string) => ["serve", "--root", "proto", "--port", port, "--no-dashboard", "--no-watch", "--token-file", "tokens.txt"];
     const first = run(serveArgs("0"));
     const port = (await first.waitFor(/router listening on \S+:(\d+)/, "the router address"))[1]!;
-    const bridge = run(["bridge", "--root", "proto", "--router", `127.0.0.1:${port}`, "--token", "revoked-token", "--target", target.address, "--id", "revoked"]);
+    const bridge = run([
+      "bridge",
+      "--root",
+      "proto",
+      "--router",
+      `127.0.0.1:${port}`,
+      "--token",
+      "revoked-token",
+      "--target",
+      target.address,
+      "--id",
+      "revoked",
+    ]);
     await bridge.waitFor(/revoked registered demo\.v1\.Echo/, "the bridge to register");
 
     writeFileSync(f("tokens.txt"), "keep-token\n");
@@ -53,7 +65,9 @@ describe("grpcrouter bridge when the router refuses it later or speaks TLS", { t
     assert.equal(code, 1, bridge.output);
     assert.match(
       bridge.stderr,
-      new RegExp(`grpcrouter bridge: router 127\\.0\\.0\\.1:${port} refused instance revoked of demo\\.v1\\.Echo: not authorized: the token is not valid for demo\\.v1\\.Echo\\n`),
+      new RegExp(
+        `grpcrouter bridge: router 127\\.0\\.0\\.1:${port} refused instance revoked of demo\\.v1\\.Echo: not authorized: the token is not valid for demo\\.v1\\.Echo\\n`,
+      ),
     );
     // Refused once, not again and again.
     await second.waitFor(/refused instance "revoked"/, "the router to log the refusal");
@@ -66,7 +80,10 @@ describe("grpcrouter bridge when the router refuses it later or speaks TLS", { t
     const port = (await serve.waitFor(/router listening on \S+:(\d+)/, "the router address"))[1]!;
     const bridge = run(["bridge", "--root", "proto", "--router", `localhost:${port}`, "--target", target.address, "--id", "plain"]);
     await bridge.waitFor(/the router speaks TLS/, "the hint");
-    assert.match(bridge.stderr, /grpcrouter bridge: Register stream 0 to localhost:\d+ lost \(UNAVAILABLE: .*\); the router speaks TLS: dial it with TLS \(.*--router-tls, --router-ca\); reconnecting in \d+ ms\n/);
+    assert.match(
+      bridge.stderr,
+      /grpcrouter bridge: Register stream 0 to localhost:\d+ lost \(UNAVAILABLE: .*\); the router speaks TLS: dial it with TLS \(.*--router-tls, --router-ca\); reconnecting in \d+ ms\n/,
+    );
     assert.doesNotMatch(bridge.stdout, /registered/);
     assert.equal(await bridge.stop(), 0);
     await serve.stop();

@@ -13,7 +13,11 @@ import { cli, echoClient, echoSchemas, startPlainEcho, type CliProcess } from ".
 import { repoRoot } from "./run-cli.js";
 
 const compatDir = path.join(repoRoot, "test-fixtures", "compat");
-const releases = existsSync(compatDir) ? readdirSync(compatDir).filter((d) => /^\d+\.\d+\.\d+/.test(d)).sort() : [];
+const releases = existsSync(compatDir)
+  ? readdirSync(compatDir)
+      .filter((d) => /^\d+\.\d+\.\d+/.test(d))
+      .sort()
+  : [];
 
 /** A fixture program (`echo.mjs router|bridge …`) with its output kept. */
 class Fixture {
@@ -60,9 +64,15 @@ async function callsOfThreeKinds(router: string, schemas: Awaited<ReturnType<typ
     }
   }
   const counted = await client.count("n", 3);
-  assert.deepEqual(counted.map((m) => m.index), [1, 2, 3]);
+  assert.deepEqual(
+    counted.map((m) => m.index),
+    [1, 2, 3],
+  );
   const chat = await client.chat(["a", "b"]);
-  assert.deepEqual(chat.map((m) => m.text), ["a", "b"]);
+  assert.deepEqual(
+    chat.map((m) => m.text),
+    ["a", "b"],
+  );
 }
 
 describe("compatibility with earlier releases", { timeout: 300_000 }, () => {

@@ -42,7 +42,12 @@ function imageOf(file: Dockerfile): Image {
     user: last("USER")?.getArgumentsContent() ?? "root",
     entrypoint: json("ENTRYPOINT"),
     cmd: json("CMD"),
-    healthcheck: JSON.parse(health.slice(health.indexOf("CMD") + 3).replace(/\\\n/g, " ").trim()) as string[],
+    healthcheck: JSON.parse(
+      health
+        .slice(health.indexOf("CMD") + 3)
+        .replace(/\\\n/g, " ")
+        .trim(),
+    ) as string[],
   };
 }
 
@@ -95,12 +100,21 @@ describe("the container image's commands", { timeout: TIMEOUT }, () => {
   const onLoopback = (args: string[]) =>
     args.map((a, i) => (args[i - 1] === "--host" ? "127.0.0.1" : args[i - 1] === "--port" || args[i - 1] === "--metrics-port" ? "0" : a));
   const health = (extra: string[]) =>
-    spawnSync(onHost(image.healthcheck)[0]!, [...onHost(image.healthcheck).slice(1).map((a) => (a === "127.0.0.1:9090" ? router : a)), ...extra], {
-      cwd: moduleDir,
-      env,
-      encoding: "utf8",
-      timeout: 60_000,
-    });
+    spawnSync(
+      onHost(image.healthcheck)[0]!,
+      [
+        ...onHost(image.healthcheck)
+          .slice(1)
+          .map((a) => (a === "127.0.0.1:9090" ? router : a)),
+        ...extra,
+      ],
+      {
+        cwd: moduleDir,
+        env,
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
 
   before(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-image-"));
@@ -126,7 +140,9 @@ describe("the container image's commands", { timeout: TIMEOUT }, () => {
   it("is a two-stage build on node:20-slim whose final stage runs the CLI as a user that is not root", () => {
     const diagnostics = validate(dockerfile).map((d) => `${d.range.start.line + 1}: ${d.message}`);
     assert.deepEqual(diagnostics, []);
-    const froms = DockerfileParser.parse(dockerfile).getFROMs().map((f) => `${f.getImageName()}:${f.getImageTag()}`);
+    const froms = DockerfileParser.parse(dockerfile)
+      .getFROMs()
+      .map((f) => `${f.getImageName()}:${f.getImageTag()}`);
     assert.deepEqual(froms, ["node:20-slim", "node:20-slim"]);
     assert.notEqual(image.user, "root");
     assert.notEqual(image.user, "0");

@@ -26,7 +26,10 @@ test("the packed packages install from tarballs and work in a project of their o
     assert.deepEqual(tarballs, [`grpcrouter-cli-${version}.tgz`, `grpcrouter-generator-${version}.tgz`, `grpcrouter-runtime-${version}.tgz`]);
 
     const app = path.join(work, "app");
-    const generated = await installUserProject(app, tarballs.map((f) => path.join(packs, f)));
+    const generated = await installUserProject(
+      app,
+      tarballs.map((f) => path.join(packs, f)),
+    );
     assert.match(generated, /^grpcrouter: \d+ written, 0 unchanged, 0 removed in gen \(\d+ ms\)$/m);
 
     assert.match(await runUserProgram(app), /^answer: echo: hello from outside by user-1$/m);

@@ -20,7 +20,13 @@ const deploy = path.join(repoRoot, "deploy/kubernetes");
 
 // biome-ignore lint/suspicious/noExplicitAny: kubectl renders objects of many kinds; each test reads the fields it knows
 type Spec = any;
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: Spec; data?: Record<string, string> };
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: Spec;
+  data?: Record<string, string>;
+};
 
 function render(dir: string): Obj[] {
   const yaml = execFileSync("kubectl", ["kustomize", path.join(deploy, dir)], { encoding: "utf8" });
@@ -53,7 +59,10 @@ const routerDeployments = (objs: Obj[]) => objs.filter((o) => o.kind === "Deploy
  */
 class ConfigMapVolume {
   private generation = 0;
-  constructor(readonly dir: string, private readonly items: Array<{ key: string; path: string }> | undefined) {
+  constructor(
+    readonly dir: string,
+    private readonly items: Array<{ key: string; path: string }> | undefined,
+  ) {
     mkdirSync(dir, { recursive: true });
   }
 
@@ -92,7 +101,8 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
       const objs = render(dir);
       assert.ok(objs.length > 0, dir);
       for (const o of objs) await validate(o);
-      for (const o of objs) if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, "grpcrouter", `${dir}: ${o.kind} ${o.metadata.name} in the namespace`);
+      for (const o of objs)
+        if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, "grpcrouter", `${dir}: ${o.kind} ${o.metadata.name} in the namespace`);
     }
     const single = render("overlays/single");
     assert.deepEqual(single.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
@@ -112,7 +122,10 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
       const zone = d.metadata.name.replace("grpcrouter-", "");
       const c = d.spec.template.spec.containers[0];
       assert.deepEqual(c.env, [{ name: "GRPCROUTER_ZONE", value: zone }], `${d.metadata.name} knows its zone`);
-      assert.deepEqual(d.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values, [zone]);
+      assert.deepEqual(
+        d.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values,
+        [zone],
+      );
       assert.ok(c.args.includes("--tls-cert"), "TLS from the Secret");
       const hpa = three.find((o) => o.kind === "HorizontalPodAutoscaler" && o.spec.scaleTargetRef.name === d.metadata.name);
       assert.ok(hpa, `an HPA scales ${d.metadata.name}`);
@@ -120,13 +133,18 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
     const headless = three.find((o) => o.kind === "Service" && o.metadata.name === "grpcrouter-headless")!;
     assert.equal(headless.spec.clusterIP, "None");
     // Every zone's pods are behind both Services (the selectors do not carry the zone).
-    for (const d of zones) for (const [k, v] of Object.entries(headless.spec.selector as Record<string, string>)) assert.equal(d.spec.template.metadata.labels[k], v);
+    for (const d of zones)
+      for (const [k, v] of Object.entries(headless.spec.selector as Record<string, string>)) assert.equal(d.spec.template.metadata.labels[k], v);
     assert.ok(three.some((o) => o.kind === "ServiceMonitor"));
   });
 
   it("ships the example's proto module, unchanged (a ConfigMap cannot read files outside its folder)", () => {
     for (const f of ["buf.yaml", "demo/v1/echo.proto"]) {
-      assert.equal(readFileSync(path.join(deploy, "base/shared/protos", f), "utf8"), readFileSync(path.join(repoRoot, "examples/echo/proto", f), "utf8"), `${f} differs from examples/echo/proto`);
+      assert.equal(
+        readFileSync(path.join(deploy, "base/shared/protos", f), "utf8"),
+        readFileSync(path.join(repoRoot, "examples/echo/proto", f), "utf8"),
+        `${f} differs from examples/echo/proto`,
+      );
     }
   });
 
@@ -156,7 +174,10 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
   async function runRouterPod(objs: Obj[], deployment: Obj, name: string) {
     const c = deployment.spec.template.spec.containers[0];
     const cm = (n: string) => objs.find((o) => o.kind === "ConfigMap" && o.metadata.name === n)!.data!;
-    const volumes = deployment.spec.template.spec.volumes as Array<{ name: string; configMap?: { name: string; items?: Array<{ key: string; path: string }> } }>;
+    const volumes = deployment.spec.template.spec.volumes as Array<{
+      name: string;
+      configMap?: { name: string; items?: Array<{ key: string; path: string }> };
+    }>;
     const host = path.join(work, name);
     const mountDirs = new Map<string, string>();
     const volumeOf = new Map<string, ConfigMapVolume>();
@@ -227,7 +248,10 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
     const [, headless, routerPort] = m;
     const service = render("overlays/single").find((o) => o.kind === "Service" && o.spec?.clusterIP === "None")!;
     assert.equal(headless, `${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local`, "the name is the routers' headless Service");
-    assert.ok(service.spec.ports.some((p: { port: number }) => p.port === Number(routerPort)), "on its port");
+    assert.ok(
+      service.spec.ports.some((p: { port: number }) => p.port === Number(routerPort)),
+      "on its port",
+    );
 
     // The pod: the protos ConfigMap at /proto as the kubelet mounts it, /tmp an emptyDir, the
     // downward API's pod name, and $(VAR) in args expanded from the container's env as the
@@ -248,7 +272,10 @@ describe("Kubernetes manifests", { timeout: 240_000 }, () => {
     const echo = await startPlainEcho(schemas, "echo-pod");
     const routerHost = "127.0.0.6";
     const port = await freePort(routerHost);
-    const serve = new CliProcess(["serve", "--root", echoProtoDir, "--out", path.join(host, "router-gen"), "--host", routerHost, "--port", String(port), "--no-dashboard"], host);
+    const serve = new CliProcess(
+      ["serve", "--root", echoProtoDir, "--out", path.join(host, "router-gen"), "--host", routerHost, "--port", String(port), "--no-dashboard"],
+      host,
+    );
     running.push(serve);
     await serve.waitFor(/listening/, "the router");
     const dns: Dnsmasq = await startDnsmasq({ [headless!]: [routerHost] });

@@ -53,7 +53,10 @@ describe("versions", () => {
     const cli = path.join(dir, "cli/src/version.ts");
     writeFileSync(cli, readText(cli).replace(/CLI_VERSION = "[^"]*"/, 'CLI_VERSION = "9.9.9"'));
     const { problems } = v.checkVersions({ dir, tag: "v0.0.1" });
-    assert.deepEqual(problems, [`cli/src/version.ts CLI_VERSION: 9.9.9, expected ${version}`, `tag v0.0.1 does not name version ${version} (expected v${version})`]);
+    assert.deepEqual(problems, [
+      `cli/src/version.ts CLI_VERSION: 9.9.9, expected ${version}`,
+      `tag v0.0.1 does not name version ${version} (expected v${version})`,
+    ]);
   });
 
   it("move together: a minor changeset on one package bumps all, the manifest, the CLI and the CHANGELOG", () => {
@@ -63,13 +66,19 @@ describe("versions", () => {
     const [major, minor] = version.split(".").map(Number);
     const next = major === 0 ? `0.${minor! + 1}.0` : `${major}.${minor! + 1}.0`;
     writeFileSync(path.join(dir, ".changeset", "brave-new-thing.md"), '---\n"@grpcrouter/runtime": minor\n---\n\nBridges accept a `dns:///` router target.\n');
-    const r = spawnSync(process.execPath, [path.join(repoRoot, "scripts/release-versions.mjs"), "version", "--dir", dir], { encoding: "utf8", timeout: 120_000 });
+    const r = spawnSync(process.execPath, [path.join(repoRoot, "scripts/release-versions.mjs"), "version", "--dir", dir], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
     assert.deepEqual(v.checkVersions({ dir, tag: `v${next}` }).problems, []);
     assert.equal(JSON.parse(readText(dir, "cli/package.json")).version, next);
     assert.match(readText(dir, "cli/src/version.ts"), new RegExp(`CLI_VERSION = "${next}"`));
     const changelog = readText(dir, "CHANGELOG.md");
-    assert.match(changelog, new RegExp(`## ${next.replace(/\./g, "\\.")} \\(\\d{4}-\\d\\d-\\d\\d\\)\\n\\n### Features\\n\\n- Bridges accept a \`dns:///\` router target\\.\\n`));
+    assert.match(
+      changelog,
+      new RegExp(`## ${next.replace(/\./g, "\\.")} \\(\\d{4}-\\d\\d-\\d\\d\\)\\n\\n### Features\\n\\n- Bridges accept a \`dns:///\` router target\\.\\n`),
+    );
     assert.ok(changelog.indexOf(`## ${next}`) < changelog.indexOf(`## ${version}`), "the new section comes first");
   });
 });

@@ -86,7 +86,9 @@ describe("operator actions through grpcrouter serve", { timeout: 180_000 }, () =
 
   it("replays a recorded call with an edited request as a new call; --audit-log has every action", async () => {
     await client.say("original");
-    const snap = (await (await fetch(new URL("snapshot.json", dashboard))).json()) as { calls: Array<{ started: { callId: string; method: string; metadata?: Record<string, string> }; messages?: Array<{ json?: string }> }> };
+    const snap = (await (await fetch(new URL("snapshot.json", dashboard))).json()) as {
+      calls: Array<{ started: { callId: string; method: string; metadata?: Record<string, string> }; messages?: Array<{ json?: string }> }>;
+    };
     const rec = snap.calls.filter((c) => c.started.method === "/demo.v1.Echo/Say").at(-1)!;
     assert.equal(JSON.parse(rec.messages![0]!.json!).text, "original");
     const r = await post("replay", { callId: rec.started.callId, requestsJson: [JSON.stringify({ text: "edited" })] });
@@ -98,9 +100,15 @@ describe("operator actions through grpcrouter serve", { timeout: 180_000 }, () =
     const replayed = after.calls.find((c) => c.started.callId === r.body.callId)!;
     assert.equal(replayed.started.metadata?.["grpcrouter-replay-of"], rec.started.callId);
 
-    const audit = readFileSync(path.join(tmp, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { kind: string; action?: string; principal?: string; reason?: string });
+    const audit = readFileSync(path.join(tmp, "audit.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; action?: string; principal?: string; reason?: string });
     const actions = audit.filter((e) => e.kind === "operatorAction");
-    assert.deepEqual(actions.map((e) => e.action), ["drain", "undrain", "pause", "resume", "replay"]);
+    assert.deepEqual(
+      actions.map((e) => e.action),
+      ["drain", "undrain", "pause", "resume", "replay"],
+    );
     assert.equal(actions[0]!.principal, "dashboard (127.0.0.1)");
     assert.equal(actions[0]!.reason, "maintenance");
     assert.match(actions[2]!.principal!, /^127\.0\.0\.1:\d+$/);

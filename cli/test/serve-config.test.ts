@@ -79,7 +79,10 @@ describe("grpcrouter serve --config", { timeout: 240_000 }, () => {
     });
     serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--config", "router.json"], tmp);
     const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
-    for (const [name, pool] of [["plain-a", "a"], ["plain-b", "b"]] as const) {
+    for (const [name, pool] of [
+      ["plain-a", "a"],
+      ["plain-b", "b"],
+    ] as const) {
       const plain = await startPlainEcho(schemas, name);
       plains.push(plain);
       const b = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", name, "--label", `pool=${pool}`], tmp);

@@ -46,10 +46,18 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: strin
 function statusOf(router: string, method: string): Promise<grpc.status> {
   const client = new grpc.Client(router, grpc.credentials.createInsecure());
   return new Promise((resolve) =>
-    client.makeUnaryRequest(method, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), new grpc.Metadata(), { deadline: new Date(Date.now() + 30_000) }, (e) => {
-      client.close();
-      resolve(e ? e.code : grpc.status.OK);
-    }),
+    client.makeUnaryRequest(
+      method,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.alloc(0),
+      new grpc.Metadata(),
+      { deadline: new Date(Date.now() + 30_000) },
+      (e) => {
+        client.close();
+        resolve(e ? e.code : grpc.status.OK);
+      },
+    ),
   );
 }
 
@@ -159,7 +167,10 @@ describe("grpcrouter serve: ports already in use", { timeout: TIMEOUT }, () => {
   it("a metrics port in use: exit 1, naming the port and the cause", async () => {
     const taken = await takenPort();
     try {
-      const serve = cli(["serve", "--root", "proto", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--metrics-port", String(taken.port), "--no-watch"], tmp);
+      const serve = cli(
+        ["serve", "--root", "proto", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--metrics-port", String(taken.port), "--no-watch"],
+        tmp,
+      );
       assert.equal(await serve.exited, 1, serve.output);
       assert.match(serve.stderr, new RegExp(`cannot serve metrics on port ${taken.port}: .*EADDRINUSE`));
       assert.doesNotMatch(serve.stdout, /router listening/);
@@ -198,7 +209,11 @@ describe("grpcrouter serve: the drain grace runs out (forced shutdown)", { timeo
     const res = schemas.message("SayResponse");
     const client = new grpc.Client(router, grpc.credentials.createInsecure());
     // A chat the client never ends: only the router's shutdown can end it.
-    const call = client.makeBidiStreamRequest("/demo.v1.Echo/Chat", (b: Buffer) => b, (b: Buffer) => fromBinary(res, b));
+    const call = client.makeBidiStreamRequest(
+      "/demo.v1.Echo/Chat",
+      (b: Buffer) => b,
+      (b: Buffer) => fromBinary(res, b),
+    );
     call.on("error", () => {});
     const ended = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
     const first = new Promise((resolve) => call.once("data", resolve));

@@ -24,7 +24,11 @@ export class CliProcess {
   #waiters: Array<() => void> = [];
 
   constructor(args: string[], cwd: string, env?: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", tsxLoader, cliMain, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) });
+    this.child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", tsxLoader, cliMain, ...args], {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     this.child.stdout!.on("data", (b: Buffer) => {
       this.stdout += b.toString("utf8");
       this.#wake();
@@ -33,10 +37,12 @@ export class CliProcess {
       this.stderr += b.toString("utf8");
       this.#wake();
     });
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => {
-      this.#wake();
-      resolve(code);
-    }));
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code) => {
+        this.#wake();
+        resolve(code);
+      }),
+    );
   }
 
   #wake(): void {
@@ -105,7 +111,13 @@ const codec = <D extends DescMessage>(schema: D) => ({
 type Json = Record<string, unknown>;
 
 /** A plain grpc-js Echo server: what `grpcrouter bridge` puts behind a router. */
-export async function startPlainEcho(schemas: Awaited<ReturnType<typeof echoSchemas>>, name: string, port = 0, reflectionServices?: string[], setup?: (server: grpc.Server) => void): Promise<{ address: string; close(): Promise<void> }> {
+export async function startPlainEcho(
+  schemas: Awaited<ReturnType<typeof echoSchemas>>,
+  name: string,
+  port = 0,
+  reflectionServices?: string[],
+  setup?: (server: grpc.Server) => void,
+): Promise<{ address: string; close(): Promise<void> }> {
   const SayRequest = codec(schemas.message("SayRequest"));
   const SayResponse = codec(schemas.message("SayResponse"));
   const CountRequest = codec(schemas.message("CountRequest"));
@@ -177,8 +189,14 @@ export function echoClient(target: string, schemas: Awaited<ReturnType<typeof ec
     say(text: string, metadata = new grpc.Metadata(), timeoutMs = 30_000): Promise<{ res: Json; headers: grpc.Metadata }> {
       return new Promise((resolve, reject) => {
         let headers = new grpc.Metadata();
-        const call = client.makeUnaryRequest(`/demo.v1.Echo/Say`, id, dec("SayResponse"), enc("SayRequest", { text }), metadata, { deadline: new Date(Date.now() + timeoutMs) }, (e, r) =>
-          e ? reject(e) : resolve({ res: r!, headers }),
+        const call = client.makeUnaryRequest(
+          `/demo.v1.Echo/Say`,
+          id,
+          dec("SayResponse"),
+          enc("SayRequest", { text }),
+          metadata,
+          { deadline: new Date(Date.now() + timeoutMs) },
+          (e, r) => (e ? reject(e) : resolve({ res: r!, headers })),
         );
         call.on("metadata", (md) => (headers = md));
       });
@@ -186,7 +204,9 @@ export function echoClient(target: string, schemas: Awaited<ReturnType<typeof ec
     count(text: string, count: number): Promise<Json[]> {
       return new Promise((resolve, reject) => {
         const out: Json[] = [];
-        const s = client.makeServerStreamRequest(`/demo.v1.Echo/Count`, id, dec("CountResponse"), enc("CountRequest", { text, count }), new grpc.Metadata(), { deadline: deadline() });
+        const s = client.makeServerStreamRequest(`/demo.v1.Echo/Count`, id, dec("CountResponse"), enc("CountRequest", { text, count }), new grpc.Metadata(), {
+          deadline: deadline(),
+        });
         s.on("data", (m: Json) => out.push(m));
         s.on("error", reject);
         s.on("end", () => resolve(out));

@@ -16,7 +16,11 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
 describe("debouncedReloader", () => {
   it("runs once for a burst of edits", async () => {
     let runs = 0;
-    const r = debouncedReloader(async () => void runs++, (e) => assert.fail(String(e)), 30);
+    const r = debouncedReloader(
+      async () => void runs++,
+      (e) => assert.fail(String(e)),
+      30,
+    );
     for (let i = 0; i < 10; i++) r.schedule();
     await until("the reload", () => runs === 1);
     await r.close();

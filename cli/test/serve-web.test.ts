@@ -60,7 +60,17 @@ describe("grpcrouter serve: JSON over HTTP/1.1 and CORS from --config", { timeou
 
   it("allows the configured origin, and another one after the file changes", async () => {
     const preflight = (origin: string) =>
-      curl("-X", "OPTIONS", "-H", `origin: ${origin}`, "-H", "access-control-request-method: POST", "-H", "access-control-request-headers: content-type", `http://${router}/demo.v1.Echo/Say`);
+      curl(
+        "-X",
+        "OPTIONS",
+        "-H",
+        `origin: ${origin}`,
+        "-H",
+        "access-control-request-method: POST",
+        "-H",
+        "access-control-request-headers: content-type",
+        `http://${router}/demo.v1.Echo/Say`,
+      );
     assert.equal((await preflight("http://app.test")).status, 204);
     assert.equal((await preflight("http://other.test")).status, 403);
     writeConfig({ cors: { allowedOrigins: ["http://other.test"], maxAgeSeconds: 60 }, services: {} });

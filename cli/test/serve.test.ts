@@ -65,12 +65,10 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
     try {
       assert.deepEqual(await refl.listServices(), ["demo.v1.Echo"]);
       const registry = await refl.registryFor("demo.v1.Echo");
-      assert.deepEqual(registry.getService("demo.v1.Echo")?.methods.map((m) => `${m.name}:${m.methodKind}`), [
-        "Say:unary",
-        "Count:server_streaming",
-        "Collect:client_streaming",
-        "Chat:bidi_streaming",
-      ]);
+      assert.deepEqual(
+        registry.getService("demo.v1.Echo")?.methods.map((m) => `${m.name}:${m.methodKind}`),
+        ["Say:unary", "Count:server_streaming", "Collect:client_streaming", "Chat:bidi_streaming"],
+      );
     } finally {
       refl.close();
     }
@@ -84,7 +82,11 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
   it("routes every call kind to an existing server through `grpcrouter bridge`", async () => {
     bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "sidecar-1", "--label", "zone=test"], tmp);
     await bridge.waitFor(/sidecar-1 registered demo\.v1\.Echo/, "the bridge to register");
-    await until(() => healthOf(router, "demo.v1.Echo"), (s) => s === "SERVING", "Echo to be SERVING");
+    await until(
+      () => healthOf(router, "demo.v1.Echo"),
+      (s) => s === "SERVING",
+      "Echo to be SERVING",
+    );
 
     const client = echoClient(router, schemas);
     try {
@@ -94,9 +96,15 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
       assert.deepEqual([res.text, res.instanceId], ["hello!", "plain-1"], "metadata reaches the server, the answer comes back");
       assert.deepEqual(headers.get("x-served-by"), ["plain-1"], "response headers come back");
       const counted = await client.count("n", 5);
-      assert.deepEqual(counted.map((m) => m.index), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        counted.map((m) => m.index),
+        [1, 2, 3, 4, 5],
+      );
       const chat = await client.chat(["a", "b", "c"]);
-      assert.deepEqual(chat.map((m) => m.text), ["a", "b", "c"]);
+      assert.deepEqual(
+        chat.map((m) => m.text),
+        ["a", "b", "c"],
+      );
       await assert.rejects(client.say("fail"), (e: grpc.ServiceError) => e.code === grpc.status.FAILED_PRECONDITION && /asked to fail/.test(e.details));
       await assert.rejects(client.count("n", 5000), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT);
     } finally {
@@ -109,7 +117,10 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
       const inst = snap.instances.find((i) => i.id === "sidecar-1");
       assert.equal(inst?.service, "demo.v1.Echo");
       assert.deepEqual(inst?.labels, { zone: "test" });
-      assert.ok(snap.calls.some((c) => c.started?.method === "/demo.v1.Echo/Chat" && c.ended?.code === 0), "the admin stream saw the calls");
+      assert.ok(
+        snap.calls.some((c) => c.started?.method === "/demo.v1.Echo/Chat" && c.ended?.code === 0),
+        "the admin stream saw the calls",
+      );
     } finally {
       admin.close();
     }
@@ -118,7 +129,13 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
   it("counts those calls in Prometheus metrics, on the metrics port and the dashboard's /metrics", async () => {
     /** The value of one sample of the exposition, 0 when absent. */
     const sample = (text: string, name: string, labels: string) =>
-      Number(text.split("\n").find((l) => l.startsWith(`${name}{`) && labels.split(",").every((p) => l.includes(p)))?.split(" ").at(-1) ?? 0);
+      Number(
+        text
+          .split("\n")
+          .find((l) => l.startsWith(`${name}{`) && labels.split(",").every((p) => l.includes(p)))
+          ?.split(" ")
+          .at(-1) ?? 0,
+      );
     const res = await fetch(metricsUrl);
     assert.equal(res.status, 200);
     const text = await res.text();
@@ -202,8 +219,18 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
     const before = reloads();
     // A new field in a message: the router never decodes payloads, so nothing is replaced.
     writeFileSync(echoFile, original.replace(/message SayRequest \{\n  string text = 1;/, "message SayRequest {\n  string text = 1;\n  string lang = 2;"));
-    await until(async () => reloads(), (n) => n > before, "the message-edit reload");
-    assert.match(serve.stderr.split("\n").filter((l) => l.includes("reloaded:")).at(-1)!, /no routed service changed/);
+    await until(
+      async () => reloads(),
+      (n) => n > before,
+      "the message-edit reload",
+    );
+    assert.match(
+      serve.stderr
+        .split("\n")
+        .filter((l) => l.includes("reloaded:"))
+        .at(-1)!,
+      /no routed service changed/,
+    );
     assert.doesNotMatch(bridge!.output, /drain/i);
 
     // A Chat call opened before Echo's methods change, answered once.
@@ -224,7 +251,11 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
       chat.on("end", resolve);
     });
     chat.write({ text: "before the change" });
-    await until(async () => answers.length, (n) => n === 1, "the first Chat answer");
+    await until(
+      async () => answers.length,
+      (n) => n === 1,
+      "the first Chat answer",
+    );
 
     // A new method changes Echo's tunnel: the one router replaces the service in place.
     writeFileSync(echoFile, original.replace("service Echo {", "service Echo {\n  rpc Shout(SayRequest) returns (SayResponse);"));
@@ -246,16 +277,30 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
     const admin = createAdminClient(router);
     try {
       const snap = await admin.getSnapshot();
-      assert.deepEqual(snap.instances.map((i) => [i.id, i.health]), [["sidecar-1", 1]], "one instance, SERVING, registered all along");
-      assert.deepEqual(snap.services.map((s) => s.name), ["demo.v1.Echo", "demo.v1.Greeter"]);
-      assert.deepEqual(snap.services.find((s) => s.name === "demo.v1.Echo")?.methods, ["Shout", "Say", "Count", "Collect", "Chat"], "the admin view lists the new method");
+      assert.deepEqual(
+        snap.instances.map((i) => [i.id, i.health]),
+        [["sidecar-1", 1]],
+        "one instance, SERVING, registered all along",
+      );
+      assert.deepEqual(
+        snap.services.map((s) => s.name),
+        ["demo.v1.Echo", "demo.v1.Greeter"],
+      );
+      assert.deepEqual(
+        snap.services.find((s) => s.name === "demo.v1.Echo")?.methods,
+        ["Shout", "Say", "Count", "Collect", "Chat"],
+        "the admin view lists the new method",
+      );
     } finally {
       admin.close();
     }
     const refl = createReflectionClient(router);
     try {
       const registry = await refl.registryFor("demo.v1.Echo");
-      assert.ok(registry.getService("demo.v1.Echo")?.methods.some((m) => m.name === "Shout"), "reflection describes the new method");
+      assert.ok(
+        registry.getService("demo.v1.Echo")?.methods.some((m) => m.name === "Shout"),
+        "reflection describes the new method",
+      );
     } finally {
       refl.close();
     }
@@ -267,7 +312,14 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
     const greet = new grpc.Client(router, grpc.credentials.createInsecure());
     try {
       const code = await new Promise<number>((resolve) =>
-        greet.makeUnaryRequest("/demo.v1.Greeter/Greet", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), { deadline: Date.now() + 5000 }, (e) => resolve(e?.code ?? 0)),
+        greet.makeUnaryRequest(
+          "/demo.v1.Greeter/Greet",
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.alloc(0),
+          { deadline: Date.now() + 5000 },
+          (e) => resolve(e?.code ?? 0),
+        ),
       );
       assert.equal(code, grpc.status.UNIMPLEMENTED, "a removed service's methods are no longer served");
     } finally {
@@ -279,7 +331,11 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
 
   it("says NOT_SERVING once the bridge is gone, and stops cleanly on Ctrl-C", async () => {
     assert.equal(await bridge!.stop(), 0);
-    await until(() => healthOf(router, "demo.v1.Echo"), (s) => s === "NOT_SERVING", "Echo to be NOT_SERVING");
+    await until(
+      () => healthOf(router, "demo.v1.Echo"),
+      (s) => s === "NOT_SERVING",
+      "Echo to be NOT_SERVING",
+    );
     const metrics = await (await fetch(metricsUrl)).text();
     assert.doesNotMatch(metrics, /sidecar-1/, "the instance's series left with it");
     assert.match(metrics, /^grpcrouter_instances\{service="demo\.v1\.Echo",health="serving"\} 0$/m);

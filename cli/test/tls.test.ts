@@ -34,7 +34,8 @@ async function startTlsEcho(schemas: Schemas, credentials: grpc.ServerCredential
       },
     } as grpc.ServiceDefinition,
     {
-      Say: (call: grpc.ServerUnaryCall<Json, Json>, cb: grpc.sendUnaryData<Json>) => cb(null, { text: `tls:${call.request.text as string}`, instanceId: "tls-target" }),
+      Say: (call: grpc.ServerUnaryCall<Json, Json>, cb: grpc.sendUnaryData<Json>) =>
+        cb(null, { text: `tls:${call.request.text as string}`, instanceId: "tls-target" }),
     },
   );
   const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", credentials, (e, p) => (e ? reject(e) : resolve(p))));
@@ -80,7 +81,21 @@ describe("grpcrouter serve/bridge with TLS and tokens", { timeout: 240_000 }, ()
       grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(f("server.pem")), private_key: readFileSync(f("server.key")) }]),
     );
     serve = cli(
-      ["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch", "--tls-cert", "server.pem", "--tls-key", "server.key", "--token-file", "tokens.txt"],
+      [
+        "serve",
+        "--root",
+        "proto",
+        "--port",
+        "0",
+        "--no-dashboard",
+        "--no-watch",
+        "--tls-cert",
+        "server.pem",
+        "--tls-key",
+        "server.key",
+        "--token-file",
+        "tokens.txt",
+      ],
       tmp,
     );
     const port = (await serve.waitFor(/router listening on \S+:(\d+)/, "the router address"))[1]!;
@@ -98,7 +113,23 @@ describe("grpcrouter serve/bridge with TLS and tokens", { timeout: 240_000 }, ()
 
   it("routes a TLS client's call through a TLS bridge with a token to a TLS target", async () => {
     bridge = cli(
-      ["bridge", "--root", "proto", "--router", router, "--router-ca", "ca.pem", "--token-file", "secret", "--target", `localhost:${target.port}`, "--target-ca", "ca.pem", "--id", "tls-sidecar"],
+      [
+        "bridge",
+        "--root",
+        "proto",
+        "--router",
+        router,
+        "--router-ca",
+        "ca.pem",
+        "--token-file",
+        "secret",
+        "--target",
+        `localhost:${target.port}`,
+        "--target-ca",
+        "ca.pem",
+        "--id",
+        "tls-sidecar",
+      ],
       tmp,
     );
     await bridge.waitFor(/tls-sidecar registered demo\.v1\.Echo/, "the bridge to register");
@@ -113,18 +144,59 @@ describe("grpcrouter serve/bridge with TLS and tokens", { timeout: 240_000 }, ()
   });
 
   it("ends a bridge with a wrong token with exit code 1 and the router's reason", async () => {
-    const intruder = cli(["bridge", "--root", "proto", "--router", router, "--router-tls", "--router-ca", "ca.pem", "--token", "guess", "--target", `localhost:${target.port}`, "--id", "intruder"], tmp);
+    const intruder = cli(
+      [
+        "bridge",
+        "--root",
+        "proto",
+        "--router",
+        router,
+        "--router-tls",
+        "--router-ca",
+        "ca.pem",
+        "--token",
+        "guess",
+        "--target",
+        `localhost:${target.port}`,
+        "--id",
+        "intruder",
+      ],
+      tmp,
+    );
     const code = await Promise.race([intruder.exited, new Promise<"running">((r) => setTimeout(() => r("running"), 60_000))]);
     if (code === "running") await intruder.stop();
     assert.equal(code, 1, intruder.output);
-    assert.match(intruder.stderr, /grpcrouter bridge: router localhost:\d+ refused instance intruder of demo\.v1\.Echo: not authorized: the token is not valid for demo\.v1\.Echo\n/);
+    assert.match(
+      intruder.stderr,
+      /grpcrouter bridge: router localhost:\d+ refused instance intruder of demo\.v1\.Echo: not authorized: the token is not valid for demo\.v1\.Echo\n/,
+    );
     assert.doesNotMatch(intruder.output, /registered demo/);
     await serve.waitFor(/refused instance "intruder" of demo\.v1\.Echo .*not authorized/, "the router to log the refusal");
   });
 
   it("takes a token added to the token file without a restart", async () => {
     writeFileSync(f("tokens.txt"), "# who may register\ndemo.v1.Echo echo-token\nlate-token\n");
-    const late = cli(["bridge", "--root", "proto", "--router", router, "--router-ca", "ca.pem", "--token", "late-token", "--target", `localhost:${target.port}`, "--target-tls", "--target-ca", "ca.pem", "--id", "late"], tmp);
+    const late = cli(
+      [
+        "bridge",
+        "--root",
+        "proto",
+        "--router",
+        router,
+        "--router-ca",
+        "ca.pem",
+        "--token",
+        "late-token",
+        "--target",
+        `localhost:${target.port}`,
+        "--target-tls",
+        "--target-ca",
+        "ca.pem",
+        "--id",
+        "late",
+      ],
+      tmp,
+    );
     try {
       await late.waitFor(/late registered demo\.v1\.Echo/, "the bridge with the new token to register");
       await serve.waitFor(/token file \S+tokens\.txt changed: 2 tokens now/, "the router to log the reload");
@@ -134,13 +206,51 @@ describe("grpcrouter serve/bridge with TLS and tokens", { timeout: 240_000 }, ()
   });
 
   it("with --tls-client-ca admits a bridge and a client only with a certificate of that CA", async () => {
-    const mserve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch", "--tls-cert", "server.pem", "--tls-key", "server.key", "--tls-client-ca", "ca.pem"], tmp);
+    const mserve = cli(
+      [
+        "serve",
+        "--root",
+        "proto",
+        "--port",
+        "0",
+        "--no-dashboard",
+        "--no-watch",
+        "--tls-cert",
+        "server.pem",
+        "--tls-key",
+        "server.key",
+        "--tls-client-ca",
+        "ca.pem",
+      ],
+      tmp,
+    );
     let mbridge: CliProcess | undefined;
     try {
       const port = (await mserve.waitFor(/router listening on \S+:(\d+)/, "the mTLS router address"))[1]!;
       await mserve.waitFor(/security: TLS, client certificates required\n/, "the security summary");
       const mrouter = `localhost:${port}`;
-      mbridge = cli(["bridge", "--root", "proto", "--router", mrouter, "--router-ca", "ca.pem", "--router-cert", "client.pem", "--router-key", "client.key", "--target", `localhost:${target.port}`, "--target-ca", "ca.pem", "--id", "mtls-sidecar"], tmp);
+      mbridge = cli(
+        [
+          "bridge",
+          "--root",
+          "proto",
+          "--router",
+          mrouter,
+          "--router-ca",
+          "ca.pem",
+          "--router-cert",
+          "client.pem",
+          "--router-key",
+          "client.key",
+          "--target",
+          `localhost:${target.port}`,
+          "--target-ca",
+          "ca.pem",
+          "--id",
+          "mtls-sidecar",
+        ],
+        tmp,
+      );
       await mbridge.waitFor(/mtls-sidecar registered demo\.v1\.Echo/, "the mTLS bridge to register");
       const withCert = grpc.credentials.createSsl(caPem(), readFileSync(f("client.key")), readFileSync(f("client.pem")));
       assert.equal((await say(mrouter, schemas, withCert, "m")).text, "tls:m");
@@ -155,14 +265,42 @@ describe("grpcrouter serve/bridge with TLS and tokens", { timeout: 240_000 }, ()
   it("names the file or option in one line when TLS or token input is bad", async () => {
     writeFileSync(f("bad-tokens.txt"), "ok-token\ndemo.v1.Echo a b\n");
     const cases: Array<[string[], number, string]> = [
-      [["serve", "--root", "proto", "--tls-cert", "missing.pem", "--tls-key", "server.key"], 1, `grpcrouter serve: --tls-cert ${f("missing.pem")}: cannot read it: no such file\n`],
-      [["serve", "--root", "proto", "--tls-cert", "server.pem", "--tls-key", "ca.pem"], 1, `grpcrouter serve: --tls-key ${f("ca.pem")}: not a PEM private key (an encrypted key is not supported)\n`],
-      [["serve", "--root", "proto", "--tls-cert", "server.pem", "--tls-key", "client.key"], 1, `grpcrouter serve: --tls-key ${f("client.key")} is not the key of --tls-cert ${f("server.pem")}\n`],
-      [["serve", "--root", "proto", "--tls-cert", "server.pem", "--tls-key", "server.key", "--token-file", "bad-tokens.txt"], 1, `grpcrouter serve: ${f("bad-tokens.txt")}:2: expected "TOKEN" or "SERVICE TOKEN", found 3 words\n`],
+      [
+        ["serve", "--root", "proto", "--tls-cert", "missing.pem", "--tls-key", "server.key"],
+        1,
+        `grpcrouter serve: --tls-cert ${f("missing.pem")}: cannot read it: no such file\n`,
+      ],
+      [
+        ["serve", "--root", "proto", "--tls-cert", "server.pem", "--tls-key", "ca.pem"],
+        1,
+        `grpcrouter serve: --tls-key ${f("ca.pem")}: not a PEM private key (an encrypted key is not supported)\n`,
+      ],
+      [
+        ["serve", "--root", "proto", "--tls-cert", "server.pem", "--tls-key", "client.key"],
+        1,
+        `grpcrouter serve: --tls-key ${f("client.key")} is not the key of --tls-cert ${f("server.pem")}\n`,
+      ],
+      [
+        ["serve", "--root", "proto", "--tls-cert", "server.pem", "--tls-key", "server.key", "--token-file", "bad-tokens.txt"],
+        1,
+        `grpcrouter serve: ${f("bad-tokens.txt")}:2: expected "TOKEN" or "SERVICE TOKEN", found 3 words\n`,
+      ],
       [["serve", "--root", "proto", "--token-file", "nope.txt"], 1, `grpcrouter serve: cannot read the token file ${f("nope.txt")}: no such file\n`],
-      [["bridge", "--root", "proto", "--router", "localhost:1", "--target", "localhost:2", "--router-ca", "nope.pem"], 1, `grpcrouter bridge: --router-ca ${f("nope.pem")}: cannot read it: no such file\n`],
-      [["bridge", "--root", "proto", "--router", "localhost:1", "--target", "localhost:2", "--target-ca", "tokens.txt"], 1, `grpcrouter bridge: --target-ca ${f("tokens.txt")}: not a PEM certificate\n`],
-      [["bridge", "--root", "proto", "--router", "localhost:1", "--target", "localhost:2", "--token-file", "nope"], 1, `grpcrouter bridge: cannot read the token file ${f("nope")}: no such file\n`],
+      [
+        ["bridge", "--root", "proto", "--router", "localhost:1", "--target", "localhost:2", "--router-ca", "nope.pem"],
+        1,
+        `grpcrouter bridge: --router-ca ${f("nope.pem")}: cannot read it: no such file\n`,
+      ],
+      [
+        ["bridge", "--root", "proto", "--router", "localhost:1", "--target", "localhost:2", "--target-ca", "tokens.txt"],
+        1,
+        `grpcrouter bridge: --target-ca ${f("tokens.txt")}: not a PEM certificate\n`,
+      ],
+      [
+        ["bridge", "--root", "proto", "--router", "localhost:1", "--target", "localhost:2", "--token-file", "nope"],
+        1,
+        `grpcrouter bridge: cannot read the token file ${f("nope")}: no such file\n`,
+      ],
     ];
     // Two at a time: each is a process that exits at once.
     for (let i = 0; i < cases.length; i += 2) {

@@ -47,7 +47,10 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
   // instance) lets a call wait a moment for the bridges to register instead of failing it.
   writeFileSync(path.join(tmp, "router.json"), JSON.stringify({ services: { "*": { waitForReady: { maxWaitMs: 5000 } } } }));
   const startRouter = async (host: string) => {
-    const p = cli(["serve", "--root", "proto", "--host", host, "--port", String(port), "--no-dashboard", "--no-watch", "--drain-grace", "5", "--config", "router.json"], tmp);
+    const p = cli(
+      ["serve", "--root", "proto", "--host", host, "--port", String(port), "--no-dashboard", "--no-watch", "--drain-grace", "5", "--config", "router.json"],
+      tmp,
+    );
     routers.set(host, p);
     debugProcs.push(p);
     await p.waitFor(/router listening on/);
@@ -62,7 +65,10 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
     Say = await echoSchemas(path.join(tmp, "proto"));
     target = await startPlainEcho(Say, "pod");
     for (const id of ["sidecar-1", "sidecar-2"]) {
-      const b = cli(["bridge", "--target", target.address, "--router", `dns://${dns.server}/${NAME}:${port}`, "--dns-refresh", "1", "--root", "proto", "--id", id], tmp);
+      const b = cli(
+        ["bridge", "--target", target.address, "--router", `dns://${dns.server}/${NAME}:${port}`, "--dns-refresh", "1", "--root", "proto", "--id", id],
+        tmp,
+      );
       bridges.push(b);
       debugProcs.push(b);
       dbg(`bridge ${id} started`);
@@ -72,9 +78,16 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
     // A client that knows the three routers, as one behind a Service's load balancer would.
     const serviceConfig = {
       loadBalancingConfig: [{ round_robin: {} }],
-      methodConfig: [{ name: [{ service: "demo.v1.Echo" }], retryPolicy: { maxAttempts: 4, initialBackoff: "0.05s", maxBackoff: "0.5s", backoffMultiplier: 2, retryableStatusCodes: ["UNAVAILABLE"] } }],
+      methodConfig: [
+        {
+          name: [{ service: "demo.v1.Echo" }],
+          retryPolicy: { maxAttempts: 4, initialBackoff: "0.05s", maxBackoff: "0.5s", backoffMultiplier: 2, retryableStatusCodes: ["UNAVAILABLE"] },
+        },
+      ],
     };
-    client = new grpc.Client(`ipv4:127.0.0.2:${port},127.0.0.3:${port},127.0.0.4:${port}`, grpc.credentials.createInsecure(), { "grpc.service_config": JSON.stringify(serviceConfig) });
+    client = new grpc.Client(`ipv4:127.0.0.2:${port},127.0.0.3:${port},127.0.0.4:${port}`, grpc.credentials.createInsecure(), {
+      "grpc.service_config": JSON.stringify(serviceConfig),
+    });
   });
 
   after(async () => {
@@ -126,16 +139,16 @@ describe("three routers behind DNS, two sidecars, one balancing client", { timeo
     }
     assert.deepEqual(failures, [], `${failures.length} of ${ok + failures.length} calls failed`);
     async function steps() {
-    await until("calls flowing", async () => ok > 50);
-    const old = routers.get("127.0.0.3")!;
-    old.child.kill("SIGTERM");
-    assert.equal(await old.exited, 0, "the router drained and exited cleanly");
-    const before = ok;
-    await until("calls flowing over the two others", async () => ok > before + 50);
-    await startRouter("127.0.0.3");
-    await until("the restarted router has the instances again", () => serving("127.0.0.3"));
-    const after = ok;
-    await until("calls flowing over all three", async () => ok > after + 50);
+      await until("calls flowing", async () => ok > 50);
+      const old = routers.get("127.0.0.3")!;
+      old.child.kill("SIGTERM");
+      assert.equal(await old.exited, 0, "the router drained and exited cleanly");
+      const before = ok;
+      await until("calls flowing over the two others", async () => ok > before + 50);
+      await startRouter("127.0.0.3");
+      await until("the restarted router has the instances again", () => serving("127.0.0.3"));
+      const after = ok;
+      await until("calls flowing over all three", async () => ok > after + 50);
     }
   });
 

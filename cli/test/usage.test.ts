@@ -38,7 +38,10 @@ test("unknown flag, unknown command, missing folder, no command: one line and ex
   assert.equal(command.code, 2);
   assert.match(command.stderr, /^grpcrouter: unknown command "frobnicate" \(commands: generate, check.*; see grpcrouter --help\)\n$/);
   assert.equal(folder.code, 2);
-  assert.equal(folder.stderr, `grpcrouter check: --root no/such/folder: no such folder (${path.join(repoRoot, "no/such/folder")}) (usage: grpcrouter check [--root DIR] [--out DIR])\n`);
+  assert.equal(
+    folder.stderr,
+    `grpcrouter check: --root no/such/folder: no such folder (${path.join(repoRoot, "no/such/folder")}) (usage: grpcrouter check [--root DIR] [--out DIR])\n`,
+  );
   assert.equal(none.code, 2);
   assert.match(none.stdout, /^usage: grpcrouter <command>/);
 });

@@ -71,7 +71,9 @@ export async function registryUnreachable(cwd: string): Promise<string | undefin
 export async function packWorkspaces(dest: string, workspaces: readonly string[] = PUBLISHED_WORKSPACES): Promise<string[]> {
   mkdirSync(dest, { recursive: true });
   ok(await run(npm, ["pack", "--pack-destination", dest, ...workspaces.flatMap((w) => ["-w", w])], repoRoot, 300_000), "npm pack");
-  return readdirSync(dest).filter((f) => f.endsWith(".tgz")).sort();
+  return readdirSync(dest)
+    .filter((f) => f.endsWith(".tgz"))
+    .sort();
 }
 
 /**
@@ -85,10 +87,16 @@ export async function installUserProject(app: string, tarballs: readonly string[
     await run(
       npm,
       [
-        "install", "--no-audit", "--no-fund", "--prefer-offline",
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
         ...tarballs,
-        "@bufbuild/protobuf@^2.17.0", "@connectrpc/connect@^2.3.0", "@connectrpc/connect-node@^2.3.0",
-        "typescript@~5.9.3", "@types/node@^20",
+        "@bufbuild/protobuf@^2.17.0",
+        "@connectrpc/connect@^2.3.0",
+        "@connectrpc/connect-node@^2.3.0",
+        "typescript@~5.9.3",
+        "@types/node@^20",
       ],
       app,
       600_000,

@@ -24,7 +24,8 @@ const sourcemap = args.includes("--sourcemap");
 export const BUF_PACKAGES = bufPlatforms;
 
 // An ESM bundle of CommonJS packages (vscode-languageserver) needs a real `require`.
-const esmRequireBanner = 'import { createRequire as __grpcrouterCreateRequire } from "node:module"; const require = __grpcrouterCreateRequire(import.meta.url);';
+const esmRequireBanner =
+  'import { createRequire as __grpcrouterCreateRequire } from "node:module"; const require = __grpcrouterCreateRequire(import.meta.url);';
 
 // @bufbuild/protoplugin imports the TypeScript compiler only to transpile plugin output to
 // .js/.d.ts; grpcrouter emits .ts alone, so the 9 MB compiler stays out of the bundle. Should

@@ -105,7 +105,9 @@ export function binaryTarget(bytes) {
 
 /** The VSIX's manifest and its buf binary's target. */
 export function inspectVsix(file) {
-  const entries = unzipSync(readFileSync(file), { filter: (f) => f.name === "extension/package.json" || /^extension\/server\/dist\/bin\/buf(\.exe)?$/.test(f.name) });
+  const entries = unzipSync(readFileSync(file), {
+    filter: (f) => f.name === "extension/package.json" || /^extension\/server\/dist\/bin\/buf(\.exe)?$/.test(f.name),
+  });
   const manifest = JSON.parse(Buffer.from(entries["extension/package.json"]).toString("utf8"));
   const buf = Object.entries(entries).find(([n]) => n.includes("/bin/buf"));
   return { version: manifest.version, name: `${manifest.publisher}.${manifest.name}`, bufTarget: buf ? binaryTarget(buf[1]) : "none" };

@@ -6,6 +6,8 @@ import { readFileSync } from "node:fs";
 const [svg, out, size] = process.argv.slice(2);
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium" });
 const page = await browser.newPage({ viewport: { width: +size, height: +size }, deviceScaleFactor: 1 });
-await page.setContent(`<html><body style="margin:0;background:transparent">${readFileSync(svg, "utf8").replace(/width="128" height="128"/, `width="${size}" height="${size}"`)}</body></html>`);
+await page.setContent(
+  `<html><body style="margin:0;background:transparent">${readFileSync(svg, "utf8").replace(/width="128" height="128"/, `width="${size}" height="${size}"`)}</body></html>`,
+);
 await page.locator("svg").screenshot({ path: out, omitBackground: true });
 await browser.close();

@@ -232,5 +232,8 @@ export function watchRouterState(url: string, onState?: (state: StreamState, det
 export function healthText(health: Instance_Health): string {
   if (health === Instance_Health.UNSPECIFIED) return "serving";
   const name = Instance_HealthSchema.value[health]?.name ?? "HEALTH_UNKNOWN";
-  return name.replace(/^HEALTH_/, "").toLowerCase().replace(/_/g, " ");
+  return name
+    .replace(/^HEALTH_/, "")
+    .toLowerCase()
+    .replace(/_/g, " ");
 }

@@ -91,7 +91,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         break;
       case "running":
         status.text = `$(radio-tower) Router: ${s.address}${instancesText()}`;
-        status.tooltip = `gRPC Router: running on ${s.address} (pid ${s.pid})${counts ? `; ${Object.entries(counts).map(([svc, n]) => `${svc}: ${n}`).join(", ")}` : ""}. Click to stop.`;
+        status.tooltip = `gRPC Router: running on ${s.address} (pid ${s.pid})${
+          counts
+            ? `; ${Object.entries(counts)
+                .map(([svc, n]) => `${svc}: ${n}`)
+                .join(", ")}`
+            : ""
+        }. Click to stop.`;
         status.command = "grpcrouter.stopRouter";
         break;
       case "failed":
@@ -128,7 +134,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const adminUrl = s.state === "running" ? s.adminUrl : undefined;
       watchCounts(adminUrl);
       // The Router view and the debug panel show it too, unless a debug session's router runs.
-      if (adminUrl || s.state !== "starting") void vscode.commands.executeCommand("grpcrouter.watchRouter", adminUrl, s.state === "running" ? s.address : undefined);
+      if (adminUrl || s.state !== "starting")
+        void vscode.commands.executeCommand("grpcrouter.watchRouter", adminUrl, s.state === "running" ? s.address : undefined);
       showStatus(s);
     }),
   );
@@ -143,14 +150,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   context.subscriptions.push(
     vscode.commands.registerCommand("grpcrouter.generate", async (arg?: unknown) => {
-      const results = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Window, title: "gRPC Router: generating" },
-        () => client!.sendRequest(generateRequest, { uri: uriArg(arg) }),
+      const results = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: "gRPC Router: generating" }, () =>
+        client!.sendRequest(generateRequest, { uri: uriArg(arg) }),
       );
       if (results.length === 0) return void vscode.window.showWarningMessage("gRPC Router: no proto module found to generate.");
       const failed = results.filter((r) => !r.ok && !r.cancelled);
       const text = results.map((r) => r.message).join("; ");
-      if (failed.length) void vscode.window.showErrorMessage(`gRPC Router: ${text}`, "Show Problems").then((a) => a && vscode.commands.executeCommand("workbench.actions.view.problems"));
+      if (failed.length)
+        void vscode.window
+          .showErrorMessage(`gRPC Router: ${text}`, "Show Problems")
+          .then((a) => a && vscode.commands.executeCommand("workbench.actions.view.problems"));
       else void vscode.window.showInformationMessage(`gRPC Router: ${text}`);
     }),
     vscode.commands.registerCommand("grpcrouter.check", async (arg?: unknown) => {
@@ -160,9 +169,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       for (const r of bad) {
         output.warn(`check ${r.root}: ${r.errors.length} errors, ${r.stale.length} stale: ${[...r.errors, ...r.stale].join(", ")}`);
       }
-      void vscode.window.showWarningMessage(`gRPC Router: ${bad.map((r) => `${path.basename(r.out)}: ${r.stale.length} stale file(s), ${r.errors.length} error(s)`).join("; ")}`, "Generate").then(
-        (a) => a && vscode.commands.executeCommand("grpcrouter.generate"),
-      );
+      void vscode.window
+        .showWarningMessage(
+          `gRPC Router: ${bad.map((r) => `${path.basename(r.out)}: ${r.stale.length} stale file(s), ${r.errors.length} error(s)`).join("; ")}`,
+          "Generate",
+        )
+        .then((a) => a && vscode.commands.executeCommand("grpcrouter.generate"));
     }),
     vscode.commands.registerCommand("grpcrouter.startRouter", async (arg?: unknown) => {
       const modules = await client!.sendRequest(modulesRequest, { uri: uriArg(arg) });

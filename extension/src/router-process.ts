@@ -68,7 +68,17 @@ export class RouterProcess {
     // plain node, the same one the language server runs on.
     // The dashboard gets any free port (it prints its URL) unless the user chose one: a fixed
     // default would clash with a router the user runs by hand.
-    const args = [launch.cli, "serve", "--root", launch.root, "--port", String(port), "--admin-port", String(launch.adminPort ?? 0), ...(launch.out ? ["--out", launch.out] : [])];
+    const args = [
+      launch.cli,
+      "serve",
+      "--root",
+      launch.root,
+      "--port",
+      String(port),
+      "--admin-port",
+      String(launch.adminPort ?? 0),
+      ...(launch.out ? ["--out", launch.out] : []),
+    ];
     const child = spawn(process.execPath, args, {
       cwd: launch.cwd,
       env: { ...process.env, ...launch.env, ELECTRON_RUN_AS_NODE: "1" },

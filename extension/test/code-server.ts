@@ -65,14 +65,18 @@ export async function startCodeServer(opts: { bin: string; vsix: string; folder:
   const child: ChildProcess = spawn(
     opts.bin,
     [
-      "--auth", "none",
-      "--bind-addr", `127.0.0.1:${port}`,
+      "--auth",
+      "none",
+      "--bind-addr",
+      `127.0.0.1:${port}`,
       "--disable-telemetry",
       "--disable-update-check",
       "--disable-workspace-trust",
       "--disable-getting-started-override",
-      "--extensions-dir", extensionsDir,
-      "--user-data-dir", userDataDir,
+      "--extensions-dir",
+      extensionsDir,
+      "--user-data-dir",
+      userDataDir,
       opts.folder,
     ],
     // Its own process group, so that stop() also ends the extension host and our server.

@@ -80,6 +80,9 @@ console.log("my router is up");
 /** 1-based line of the hook's first statement in ROUTER_PROGRAM. */
 const HOOK_LINE = ROUTER_PROGRAM.split("\n").findIndex((l) => l.includes('call.metadata.get("x-user")')) + 1;
 
+// biome-ignore lint/suspicious/noExplicitAny: the page's DOM objects, in code run by the page; the tests compile without the DOM's types
+type PageObject = any;
+
 describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, () => {
   let tmp: string;
   let folder: string;
@@ -227,7 +230,13 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       // SayRequest { text = 1 }: "from e2e"
       const text = Buffer.from("from e2e");
       await new Promise<void>((resolve, reject) =>
-        client!.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, (b: Buffer) => b, Buffer.concat([Buffer.from([0x0a, text.length]), text]), (e) => (e ? reject(e) : resolve())),
+        client!.makeUnaryRequest(
+          "/demo.v1.Echo/Say",
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.concat([Buffer.from([0x0a, text.length]), text]),
+          (e) => (e ? reject(e) : resolve()),
+        ),
       );
       const row = frame.locator('#calls tr[data-method="/demo.v1.Echo/Say"]');
       // The row shows at the call's start; its end follows as its own event.
@@ -249,8 +258,8 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       await frame.locator("vscode-button#pause").waitFor({ state: "visible" });
       await frame.locator("vscode-single-select#filter-service").waitFor({ state: "visible" });
       // Runs in the page; `globalThis` is its window (the tests compile without the DOM's types).
-      const look = await frame.locator("html").evaluate(async (html: any) => {
-        const w = globalThis as any;
+      const look = await frame.locator("html").evaluate(async (html: PageObject) => {
+        const w = globalThis as PageObject;
         await w.document.fonts.ready;
         const pause = w.document.getElementById("pause");
         const logo = w.document.querySelector(".logo.codicon");
@@ -261,7 +270,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
           // The button draws its codicon in its shadow DOM (vscode-icon), the label beside it.
           buttonIcon: String(pause.shadowRoot?.querySelector("vscode-icon")?.getAttribute("name") ?? ""),
           buttonWidth: Number(pause.getBoundingClientRect().width),
-          fontLoaded: [...w.document.fonts].some((f: any) => f.family.replace(/"/g, "") === "codicon" && f.status === "loaded"),
+          fontLoaded: [...w.document.fonts].some((f: PageObject) => f.family.replace(/"/g, "") === "codicon" && f.status === "loaded"),
           logoFont: String(before.fontFamily),
           logoGlyph: String(before.content),
           logoWidth: Number(logo.getBoundingClientRect().width),
@@ -292,13 +301,22 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       for (const word of ["second", "third"]) {
         const text = Buffer.from(word);
         await new Promise<void>((resolve, reject) =>
-          client!.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, (b: Buffer) => b, Buffer.concat([Buffer.from([0x0a, text.length]), text]), (e) => (e ? reject(e) : resolve())),
+          client!.makeUnaryRequest(
+            "/demo.v1.Echo/Say",
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            Buffer.concat([Buffer.from([0x0a, text.length]), text]),
+            (e) => (e ? reject(e) : resolve()),
+          ),
         );
       }
       const rows = frame.locator("#calls tbody tr[data-call]");
       await frame.locator("#calls tbody tr[data-call] .badge.ok").nth(2).waitFor();
       // Screen readers hear of new calls (a polite live region, a few times a minute at most).
-      await frame.locator("#live-calls").filter({ hasText: /new call/ }).waitFor({ state: "attached" });
+      await frame
+        .locator("#live-calls")
+        .filter({ hasText: /new call/ })
+        .waitFor({ state: "attached" });
       assert.equal(await frame.locator("#live-calls").getAttribute("aria-live"), "polite");
       const ids = await rows.evaluateAll((trs) => trs.map((tr) => (tr as unknown as { dataset: Record<string, string> }).dataset.call!));
       const selectedId = () => frame.locator('#calls tbody tr[aria-selected="true"]').getAttribute("data-call");
@@ -311,7 +329,12 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       await frame.locator(`#calls tr[data-call="${ids[2]}"][aria-selected="true"]`).waitFor();
       // Focus moves with the selection (roving tabindex), and the detail shows that call.
       assert.equal(await frame.locator(`#calls tr[data-call="${ids[2]}"]`).getAttribute("tabindex"), "0");
-      assert.equal(await frame.locator(`#calls tr[data-call="${ids[2]}"]`).evaluate((tr) => tr === (tr as unknown as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement), true);
+      assert.equal(
+        await frame
+          .locator(`#calls tr[data-call="${ids[2]}"]`)
+          .evaluate((tr) => tr === (tr as unknown as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement),
+        true,
+      );
       await frame.locator("#detail .timeline").filter({ hasText: '"text": "from e2e"' }).waitFor();
       await page.keyboard.press("Home");
       await frame.locator(`#calls tr[data-call="${ids[0]}"][aria-selected="true"]`).waitFor();
@@ -347,7 +370,13 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       const say = (word: string) => {
         const text = Buffer.from(word);
         return new Promise<void>((resolve, reject) =>
-          client!.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, (b: Buffer) => b, Buffer.concat([Buffer.from([0x0a, text.length]), text]), (e) => (e ? reject(e) : resolve())),
+          client!.makeUnaryRequest(
+            "/demo.v1.Echo/Say",
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            Buffer.concat([Buffer.from([0x0a, text.length]), text]),
+            (e) => (e ? reject(e) : resolve()),
+          ),
         );
       };
       await frame.locator('button[data-action="pause"][data-service="demo.v1.Echo"]').click();
@@ -399,10 +428,16 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       await input.fill(`:${HOOK_LINE}`);
       // Enter before the quick input has taken the text is lost (seen on a loaded machine):
       // wait for its "Go to line" row, then for the cursor to be on the line.
-      await page.locator(".quick-input-list .monaco-list-row", { hasText: `line ${HOOK_LINE}` }).first().waitFor();
+      await page
+        .locator(".quick-input-list .monaco-list-row", { hasText: `line ${HOOK_LINE}` })
+        .first()
+        .waitFor();
       await page.keyboard.press("Enter");
       await input.waitFor({ state: "hidden" });
-      await page.locator(".statusbar-item", { hasText: `Ln ${HOOK_LINE}, Col` }).first().waitFor();
+      await page
+        .locator(".statusbar-item", { hasText: `Ln ${HOOK_LINE}, Col` })
+        .first()
+        .waitFor();
       await page.keyboard.press("F9");
       await page.locator(".editor-instance .codicon-debug-breakpoint").first().waitFor();
 
@@ -414,14 +449,25 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       const md = new grpc.Metadata();
       md.set("x-user", "ada");
       const call = new Promise<grpc.ServiceError | null>((resolve) =>
-        caller.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0x01, 0x78]), md, { deadline: new Date(Date.now() + 60_000) }, (e) => resolve(e)),
+        caller.makeUnaryRequest(
+          "/demo.v1.Echo/Say",
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0x0a, 0x01, 0x78]),
+          md,
+          { deadline: new Date(Date.now() + 60_000) },
+          (e) => resolve(e),
+        ),
       );
       // Paused in the hook: the editor marks the line, the toolbar offers Continue.
       await page.locator(".debug-toolbar .codicon-debug-continue").waitFor();
       const stack = page.locator(".debug-call-stack");
       await stack.filter({ hasText: /paused on breakpoint/i }).waitFor();
       // The top frame is the hook, in the TypeScript source (tsx's source maps), on its line.
-      const top = stack.locator(".monaco-list-row", { hasText: "router.ts" }).filter({ hasText: `${HOOK_LINE}:` }).first();
+      const top = stack
+        .locator(".monaco-list-row", { hasText: "router.ts" })
+        .filter({ hasText: `${HOOK_LINE}:` })
+        .first();
       await top.waitFor();
       assert.match(await top.innerText(), /Say/);
       await page.locator(".debug-toolbar .codicon-debug-continue").click();
@@ -444,7 +490,10 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       // The one GetSnapshot this test makes itself: the metric exists, and counts.
       const admin = createAdminClient(`127.0.0.1:${startedPort}`);
       try {
-        assert.deepEqual((await admin.getSnapshot()).services.map((s) => s.name), ["demo.v1.Echo"]);
+        assert.deepEqual(
+          (await admin.getSnapshot()).services.map((s) => s.name),
+          ["demo.v1.Echo"],
+        );
       } finally {
         admin.close();
       }

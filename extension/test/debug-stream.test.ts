@@ -37,13 +37,23 @@ describe("admin event stream in the extension host", () => {
     try {
       await until(() => model.services()[0]?.instances.length === 1, "the snapshot");
       assert.equal(model.routerAddress, "127.0.0.1:7000");
-      assert.deepEqual(model.services().map((s) => [s.name, s.methods]), [["demo.v1.Echo", ["Say", "Chat"]]]);
+      assert.deepEqual(
+        model.services().map((s) => [s.name, s.methods]),
+        [["demo.v1.Echo", ["Say", "Chat"]]],
+      );
       hub.publish({ type: "instanceRegistered", instance: { id: "b", service: "demo.v1.Echo", health: "draining" } });
       await until(() => model.services()[0]?.instances.length === 2, "instance b");
       assert.equal(model.services()[0]?.instances[1]?.health, Instance_Health.DRAINING);
       assert.equal(healthText(model.services()[0]!.instances[1]!.health), "draining");
       hub.publish({ type: "instanceDeregistered", instance: { id: "a", service: "demo.v1.Echo" } });
-      await until(() => model.services()[0]?.instances.map((i) => i.id).join() === "b", "instance a to go");
+      await until(
+        () =>
+          model
+            .services()[0]
+            ?.instances.map((i) => i.id)
+            .join() === "b",
+        "instance a to go",
+      );
       assert.ok(states.includes("live"));
     } finally {
       stream.close();
@@ -114,7 +124,10 @@ describe("admin event stream in the extension host", () => {
       hub.publish({ type: "callStarted", callId: 7, method: "/demo.v1.Echo/Say", instanceId: "b" });
       hub.publish({ type: "instanceRegistered", instance: { id: "c", service: "demo.v1.Echo" } });
       await until(() => decoded.length === 2, "instance c");
-      assert.deepEqual(decoded.map((e) => e.event.case), ["snapshot", "instanceRegistered"]);
+      assert.deepEqual(
+        decoded.map((e) => e.event.case),
+        ["snapshot", "instanceRegistered"],
+      );
       // The page gets every event, as proto3 JSON (what the web dashboard reads from /events).
       const started = raw.find((j) => j.callStarted) as { callStarted: { callId: string; method: string } } | undefined;
       assert.equal(started?.callStarted.method, "/demo.v1.Echo/Say");

@@ -117,7 +117,10 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     // Click the row of exactly this command: Enter would run the top row, and recently used
     // commands that also match (Check Generated Code for "Generate") sort first.
     const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
-    const row = page.locator(".quick-input-list .monaco-list-row").filter({ has: page.locator(".label-name", { hasText: exact }) }).first();
+    const row = page
+      .locator(".quick-input-list .monaco-list-row")
+      .filter({ has: page.locator(".label-name", { hasText: exact }) })
+      .first();
     await row.waitFor();
     await row.click();
   }
@@ -127,7 +130,14 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     // List the entries without inflating them (buf alone is 45 MB).
     unzipSync(readFileSync(vsixPath), { filter: (f) => (names.push(f.name), false) });
     const files = names.filter((n) => n.startsWith("extension/")).map((n) => n.slice("extension/".length));
-    for (const want of ["package.json", "extension/dist/extension.cjs", "server/dist/server.js", "server/dist/grpcrouter.js", "server/dist/bin/buf", "server/dist/ui/index.html"]) {
+    for (const want of [
+      "package.json",
+      "extension/dist/extension.cjs",
+      "server/dist/server.js",
+      "server/dist/grpcrouter.js",
+      "server/dist/bin/buf",
+      "server/dist/ui/index.html",
+    ]) {
       assert.ok(files.includes(want), `${want} is not in the VSIX: ${files.join(", ")}`);
     }
     const stray = files.filter((f) => /\.(ts|map|tsbuildinfo)$/.test(f) || f.includes("node_modules/") || f.includes("/test/") || f.includes("/src/"));
@@ -210,7 +220,10 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     await step("generate from the palette", async () => {
       rmSync(pb);
       await runCommand("gRPC Router: Generate");
-      await page.locator(".notifications-toasts", { hasText: /gRPC Router: proto\/gen: 1 written, \d+ unchanged/ }).first().waitFor();
+      await page
+        .locator(".notifications-toasts", { hasText: /gRPC Router: proto\/gen: 1 written, \d+ unchanged/ })
+        .first()
+        .waitFor();
       assert.ok(existsSync(pb), "orders_pb.ts was not written again");
     });
   });
@@ -227,7 +240,9 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     await step("start router", async () => {
       await runCommand("gRPC Router: Start Router");
       // On the port of the grpcrouter.router.port setting.
-      await statusItem().filter({ hasText: `Router: 127.0.0.1:${routerPort}` }).waitFor();
+      await statusItem()
+        .filter({ hasText: `Router: 127.0.0.1:${routerPort}` })
+        .waitFor();
       // The lens over the service now counts the router's registered instances (none yet).
       await page.locator(".monaco-editor .view-lines").first().click();
       await page.keyboard.press("Control+Home");

@@ -130,7 +130,13 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
       for (;;) {
         await goTo(lineOf(moneyText, "message Money"), "message Mo".length);
         await page.keyboard.press("F2");
-        if (await renameBox.waitFor({ state: "visible", timeout: 5_000 }).then(() => true, () => false)) break;
+        if (
+          await renameBox.waitFor({ state: "visible", timeout: 5_000 }).then(
+            () => true,
+            () => false,
+          )
+        )
+          break;
         if (Date.now() > deadline) throw new Error("the rename box never opened");
         await page.keyboard.press("Escape");
       }
@@ -168,7 +174,13 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
       for (;;) {
         await goTo(lineOf(ordersText, "Status status = 4;") + 1, 5);
         await page.keyboard.press("Control+.");
-        if (await fix.waitFor({ timeout: 10_000 }).then(() => true, () => false)) break;
+        if (
+          await fix.waitFor({ timeout: 10_000 }).then(
+            () => true,
+            () => false,
+          )
+        )
+          break;
         if (Date.now() > deadline) throw new Error("the quick fix never showed");
         await page.keyboard.press("Escape");
       }

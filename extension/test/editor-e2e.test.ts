@@ -156,7 +156,10 @@ describe("editing .proto files in a real VS Code", { timeout: 20 * 60_000 }, () 
         await s.page.locator(".monaco-editor .view-lines", { hasText: "service Orders" }).waitFor();
       });
       await s.step("read token colours", async () => {
-        const plain = await s.page.locator(".monaco-editor .view-lines").first().evaluate((el) => getComputedStyle(el).color);
+        const plain = await s.page
+          .locator(".monaco-editor .view-lines")
+          .first()
+          .evaluate((el) => getComputedStyle(el).color);
         const keyword = await s.colourOf("message");
         const comment = await s.colourOf("// Who placed an order.");
         const str = await s.colourOf('"proto3"');
@@ -208,7 +211,10 @@ describe("editing .proto files in a real VS Code", { timeout: 20 * 60_000 }, () 
         await s.runCommand("Format Document");
         await s.page.locator(".monaco-editor .view-lines", { hasText: "int32 extra = 9;" }).waitFor();
         await s.page.keyboard.press("Control+S");
-        const want = byBuf(path.join(stagedExtension(tmp), "server/dist/bin/buf"), original.replace("string name = 2;", "string name = 2;    int32   extra=9;"));
+        const want = byBuf(
+          path.join(stagedExtension(tmp), "server/dist/bin/buf"),
+          original.replace("string name = 2;", "string name = 2;    int32   extra=9;"),
+        );
         const deadline = Date.now() + STEP_MS;
         while (readFileSync(orders(), "utf8") !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
         assert.equal(readFileSync(orders(), "utf8"), want);

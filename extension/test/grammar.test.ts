@@ -45,7 +45,8 @@ describe("the proto TextMate grammar", () => {
     await oniguruma.loadWASM(wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength));
     const registry = new textmate.Registry({
       onigLib: Promise.resolve({ createOnigScanner: (p) => new oniguruma.OnigScanner(p), createOnigString: (s) => new oniguruma.OnigString(s) }),
-      loadGrammar: async () => textmate.parseRawGrammar(readFileSync(path.join(repoRoot, "extension/syntaxes/proto.tmLanguage.json"), "utf8"), "proto.tmLanguage.json"),
+      loadGrammar: async () =>
+        textmate.parseRawGrammar(readFileSync(path.join(repoRoot, "extension/syntaxes/proto.tmLanguage.json"), "utf8"), "proto.tmLanguage.json"),
     });
     grammar = (await registry.loadGrammar("source.proto"))!;
     assert.ok(grammar);

@@ -46,7 +46,12 @@ describe("the VSIX", { timeout: 10 * 60_000 }, () => {
 
   it("shows the extension's own page: short README, screenshots inside as PNG, icon, CHANGELOG", () => {
     const files = entries(vsix);
-    const manifest = JSON.parse(text(files["package.json"])) as Record<string, unknown> & { version: string; icon: string; categories: string[]; repository: { url: string } };
+    const manifest = JSON.parse(text(files["package.json"])) as Record<string, unknown> & {
+      version: string;
+      icon: string;
+      categories: string[];
+      repository: { url: string };
+    };
     // vsce stores the README and CHANGELOG under lower-case names.
     const readme = text(files["readme.md"] ?? files["README.md"]);
     assert.match(readme, /^# gRPC Router for VS Code\n/);
@@ -70,7 +75,12 @@ describe("the VSIX", { timeout: 10 * 60_000 }, () => {
     // The staged tree is what the VSIX holds, unpacked.
     const cli = path.join(stagedExtension(tmp), "server/dist/grpcrouter.js");
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmp };
-    const r = spawnSync(process.execPath, [cli, "generate", "--root", path.join(repoRoot, "examples/echo/proto"), "--out", path.join(tmp, "gen")], { cwd: tmp, env, encoding: "utf8", timeout: 120_000 });
+    const r = spawnSync(process.execPath, [cli, "generate", "--root", path.join(repoRoot, "examples/echo/proto"), "--out", path.join(tmp, "gen")], {
+      cwd: tmp,
+      env,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
     assert.match(r.stdout, /^grpcrouter: \d+ written, 0 unchanged, 0 removed in gen \(\d+ ms\)$/m);
   });
@@ -84,7 +94,10 @@ describe("the VSIX", { timeout: 10 * 60_000 }, () => {
     // Only its own buf: never another target's binary beside it.
     const names: string[] = [];
     unzipSync(readFileSync(other), { filter: (f) => (names.push(f.name), false) });
-    assert.deepEqual(names.filter((n) => n.includes("/bin/")), ["extension/server/dist/bin/buf.exe"]);
+    assert.deepEqual(
+      names.filter((n) => n.includes("/bin/")),
+      ["extension/server/dist/bin/buf.exe"],
+    );
   });
 });
 
@@ -136,7 +149,10 @@ describe("the status bar item in a real VS Code", { timeout: 10 * 60_000 }, () =
       await page.keyboard.press("F1");
       await page.locator(".quick-input-box input.input").waitFor({ state: "visible" });
       await page.locator(".quick-input-box input.input").fill(">gRPC Router: Show Output");
-      const listed = await row.waitFor({ timeout: 5_000 }).then(() => true, () => false);
+      const listed = await row.waitFor({ timeout: 5_000 }).then(
+        () => true,
+        () => false,
+      );
       if (listed) break;
       if (Date.now() > deadline) throw new Error("the palette never listed gRPC Router: Show Output");
       await page.keyboard.press("Escape");

@@ -127,7 +127,9 @@ try {
   const ms = (x: number) => `${x.toFixed(0)} ms`.padStart(8);
   const ratio = (x: number, base: number) => `${(x / base).toFixed(1)}×`.padStart(7);
   console.log(`grpcrouter generate (in-process, all phases, no writes); medians of ${RUNS} runs; ratios against a bare \`buf build\` of the same module\n`);
-  console.log(`${"module".padEnd(34)} ${"outputs".padStart(7)} ${"buf build".padStart(9)} ${"cold".padStart(8)} ${"ratio".padStart(7)} ${"warm edit".padStart(9)} ${"ratio".padStart(7)} ${"warm same".padStart(9)}`);
+  console.log(
+    `${"module".padEnd(34)} ${"outputs".padStart(7)} ${"buf build".padStart(9)} ${"cold".padStart(8)} ${"ratio".padStart(7)} ${"warm edit".padStart(9)} ${"ratio".padStart(7)} ${"warm same".padStart(9)}`,
+  );
   for (const r of rows) {
     console.log(
       `${r.module.padEnd(34)} ${String(r.files).padStart(7)} ${ms(r.buf).padStart(9)} ${ms(r.cold)} ${ratio(r.cold, r.buf)} ${ms(r.warmEdit).padStart(9)} ${ratio(r.warmEdit, r.buf)} ${ms(r.warmSame).padStart(9)}`,

@@ -2,7 +2,17 @@
 export { compileModule, type CompileModuleOptions, type CompiledModule, type Overlay } from "./compiler/compile.js";
 export { findBuf } from "./compiler/buf.js";
 export { formatDiagnostic, hasErrors, type Diagnostic, type Severity } from "./diagnostics.js";
-export { generate, generateFromDescriptors, TUNNEL_CODE_DEFAULT, tunnelCodeDefault, type GenerateOptions, type GenerateResult, type GenerateProgress, type GeneratePhase, type OutputFile } from "./generate.js";
+export {
+  generate,
+  generateFromDescriptors,
+  TUNNEL_CODE_DEFAULT,
+  tunnelCodeDefault,
+  type GenerateOptions,
+  type GenerateResult,
+  type GenerateProgress,
+  type GeneratePhase,
+  type OutputFile,
+} from "./generate.js";
 export { writeOutputs, checkOutputs, type WriteResult, type CheckResult } from "./outputs.js";
 export { GENERATED_MARKER, isGenerated } from "./marker.js";
 export {

@@ -11,13 +11,7 @@
 //       opt: [previous=gen]      # earlier output: keeps frame field numbers stable
 import { spawnSync } from "node:child_process";
 import { create, fromBinary } from "@bufbuild/protobuf";
-import {
-  CodeGeneratorResponse_Feature,
-  CodeGeneratorResponseSchema,
-  Edition,
-  FileDescriptorSetSchema,
-  type FileDescriptorProto,
-} from "@bufbuild/protobuf/wkt";
+import { CodeGeneratorResponse_Feature, CodeGeneratorResponseSchema, Edition, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import type { Plugin } from "@bufbuild/protoplugin";
 import { strToU8, zipSync } from "fflate";
 import { findBuf } from "./compiler/buf.js";
@@ -44,7 +38,12 @@ export const grpcrouterPlugin: Plugin = {
   run(request) {
     const features = BigInt(CodeGeneratorResponse_Feature.PROTO3_OPTIONAL | CodeGeneratorResponse_Feature.SUPPORTS_EDITIONS);
     const respond = (init: { error?: string; file?: { name: string; content: string }[] }) =>
-      create(CodeGeneratorResponseSchema, { supportedFeatures: features, minimumEdition: Edition.EDITION_PROTO2, maximumEdition: Edition.EDITION_2023, ...init });
+      create(CodeGeneratorResponseSchema, {
+        supportedFeatures: features,
+        minimumEdition: Edition.EDITION_PROTO2,
+        maximumEdition: Edition.EDITION_2023,
+        ...init,
+      });
     try {
       const { previous, tunnelCode } = parseParameter(request.parameter);
       const protos = [...request.protoFile];

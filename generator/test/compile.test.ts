@@ -13,7 +13,16 @@ test("a compile error is a structured diagnostic with file, line, column and end
   const c = await compileModule({ root });
   assert.equal(c.fileDescriptorSet, undefined);
   assert.deepEqual(c.diagnostics, [
-    { file: "demo/v1/broken.proto", line: 6, column: 3, endLine: 6, endColumn: 10, severity: "error", message: "cannot find `Missing` in this scope", source: "buf" },
+    {
+      file: "demo/v1/broken.proto",
+      line: 6,
+      column: 3,
+      endLine: 6,
+      endColumn: 10,
+      severity: "error",
+      message: "cannot find `Missing` in this scope",
+      source: "buf",
+    },
   ]);
   assert.equal(formatDiagnostic(c.diagnostics[0]!), "demo/v1/broken.proto:6:3: cannot find `Missing` in this scope");
 });
@@ -26,7 +35,13 @@ test("an overlay (unsaved editor buffer) is compiled instead of the file on disk
   assert.ok(ok.registry?.getService("demo.v1.Things"));
   // A new file that exists only in the editor joins the module; paths may be absolute.
   const extra = 'syntax = "proto3";\npackage demo.v1;\nmessage Extra { Nope n = 1; }\n';
-  const bad = await compileModule({ root, overlay: new Map([[path.join(root, "demo/v1/broken.proto"), fixed], [path.join(root, "demo/v1/extra.proto"), extra]]) });
+  const bad = await compileModule({
+    root,
+    overlay: new Map([
+      [path.join(root, "demo/v1/broken.proto"), fixed],
+      [path.join(root, "demo/v1/extra.proto"), extra],
+    ]),
+  });
   assert.deepEqual(bad.diagnostics.map(formatDiagnostic), ["demo/v1/extra.proto:3:17: cannot find `Nope` in this scope"]);
 });
 

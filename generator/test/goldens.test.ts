@@ -4,7 +4,17 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
 import { checkOutputs, formatDiagnostic, GENERATED_MARKER, generate } from "../src/index.js";
-import { assertGoldens, cleanCases, diagnosticsGolden, errorCases, generateFixture, generateInto, repoRoot, stabilitySteps, tempDir } from "./support/fixtures.js";
+import {
+  assertGoldens,
+  cleanCases,
+  diagnosticsGolden,
+  errorCases,
+  generateFixture,
+  generateInto,
+  repoRoot,
+  stabilitySteps,
+  tempDir,
+} from "./support/fixtures.js";
 
 for (const c of cleanCases) {
   test(`${c.name}: output equals the goldens (${c.covers})`, async () => {

@@ -115,8 +115,14 @@ test("comments on services and methods are carried into the router proto and the
   try {
     const { files } = await planOf("editor-workspace/proto", out.dir);
     const proto = files.find((f) => f.path === "shop/v1/orders_router.proto")!.content;
-    assert.match(proto, /^\/\/ Orders keeps the orders of every customer\.\n\/\/\n\/\/ OrdersRouter is the grpcrouter tunnel of shop\.v1\.Orders\.\nservice OrdersRouter/m);
-    assert.match(proto, /^ {4}\/\/ Watch streams the changes of an order\.\n {4}\/\/\n {4}\/\/ The request message of \/shop\.v1\.Orders\/Watch \(server-streaming\)\.$/m);
+    assert.match(
+      proto,
+      /^\/\/ Orders keeps the orders of every customer\.\n\/\/\n\/\/ OrdersRouter is the grpcrouter tunnel of shop\.v1\.Orders\.\nservice OrdersRouter/m,
+    );
+    assert.match(
+      proto,
+      /^ {4}\/\/ Watch streams the changes of an order\.\n {4}\/\/\n {4}\/\/ The request message of \/shop\.v1\.Orders\/Watch \(server-streaming\)\.$/m,
+    );
     const ts = files.find((f) => f.path === "shop/v1/orders_router_pb.ts")!.content;
     assert.match(ts, /Orders keeps the orders of every customer\./);
     assert.match(ts, /Import takes many orders at once\./);

@@ -47,7 +47,9 @@ function slicePayload(frame: Uint8Array, fieldNumber: number): Uint8Array {
   throw new Error(`field ${fieldNumber} not found`);
 }
 
-async function registryWithRouterProtos(root: string): Promise<{ registry: FileRegistry; fields: Map<string, Map<string, { number: number; field: string }>> }> {
+async function registryWithRouterProtos(
+  root: string,
+): Promise<{ registry: FileRegistry; fields: Map<string, Map<string, { number: number; field: string }>> }> {
   const out = tempDir();
   try {
     const r = await generateFixture(root, out.dir);
@@ -74,7 +76,10 @@ test("splicing a request's bytes gives the frame protobuf-es encodes (small and 
   const { registry, fields } = await registryWithRouterProtos("many/proto");
   const frameSchema = message(registry, "bulk.v1.BulkRouterFrame");
   const reqSchema = message(registry, "bulk.v1.Req");
-  for (const [method, id, call] of [["Method001", "a", 1], ["Method100", "x".repeat(300), 300000]] as const) {
+  for (const [method, id, call] of [
+    ["Method001", "a", 1],
+    ["Method100", "x".repeat(300), 300000],
+  ] as const) {
     const { number, field } = fields.get("bulk.v1.Bulk")!.get(method)!;
     const req = create(reqSchema, { id });
     const typed = toBinary(frameSchema, create(frameSchema, { call: BigInt(call), frame: { case: camel(field), value: req } } as never));

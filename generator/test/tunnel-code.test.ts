@@ -36,7 +36,10 @@ test("every service of every file gets a tunnel with the router proto's numbers,
   const router = files.get("acme/shop/v1/shop_router.ts")!;
   const bridge = files.get("acme/shop/v1/shop_bridge.ts")!;
   assert.ok(router && bridge);
-  for (const [service, tunnel] of [["acme.shop.v1.Shop", "ShopTunnel"], ["acme.shop.v1.Admin", "AdminTunnel"]] as const) {
+  for (const [service, tunnel] of [
+    ["acme.shop.v1.Shop", "ShopTunnel"],
+    ["acme.shop.v1.Admin", "AdminTunnel"],
+  ] as const) {
     const sp = plan.services.get(service)!;
     const t = tunnelTable(router, tunnel);
     assert.equal(t.routerService, sp.routerService);
@@ -59,7 +62,10 @@ test("TypeScript names never collide: a service named like a runtime type, two s
   assert.match(router, /^export const RouterTunnel = defineTunnel\(Router, "acme\.shop\.v1\.RouterRouter"/m);
   assert.match(router, /^export const Router2Tunnel = defineTunnel\(router, "acme\.shop\.v1\.routerRouter"/m);
   assert.match(router, /^export function createRouter2Router\(options: Router2RouterOptions = \{\}\): Router\$1 \{$/m);
-  assert.match(files.get("acme/shop/v1/cases_bridge.ts")!, /^export function createRouter2Bridge\(impl: Partial<ServiceImpl<typeof router>>, options: ConnectBridgeOptions\): Bridge \{$/m);
+  assert.match(
+    files.get("acme/shop/v1/cases_bridge.ts")!,
+    /^export function createRouter2Bridge\(impl: Partial<ServiceImpl<typeof router>>, options: ConnectBridgeOptions\): Bridge \{$/m,
+  );
 });
 
 test("hooks: `request` is typed for unary and server-streaming methods only; keyword method names are plain keys", async () => {
@@ -91,7 +97,10 @@ test("phases 3 and 4 are off when tunnelCode is false", async () => {
   const out = tempDir();
   try {
     const r = await generate({ root: path.join(fixturesDir, "nopackage/proto"), out: out.dir, tunnelCode: false });
-    assert.deepEqual(r.files.filter((f) => /_(router|bridge)\.ts$/.test(f.path)), []);
+    assert.deepEqual(
+      r.files.filter((f) => /_(router|bridge)\.ts$/.test(f.path)),
+      [],
+    );
   } finally {
     out.remove();
   }

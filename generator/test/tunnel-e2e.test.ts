@@ -66,7 +66,12 @@ test("generated createOrdersRouter/createOrdersBridge: proto routing options pin
     const list = (customer: string) =>
       new Promise<string>((resolve, reject) => {
         const ids: string[] = [];
-        const s = client.makeServerStreamRequest("/orders.v1.Orders/List", ser(pb.GetOrderRequestSchema), de(pb.OrderSchema), create(pb.GetOrderRequestSchema, { customer: { id: customer } }));
+        const s = client.makeServerStreamRequest(
+          "/orders.v1.Orders/List",
+          ser(pb.GetOrderRequestSchema),
+          de(pb.OrderSchema),
+          create(pb.GetOrderRequestSchema, { customer: { id: customer } }),
+        );
         s.on("data", (o: { id: string }) => ids.push(o.id));
         s.on("error", reject);
         s.on("end", () => resolve(ids[0]!));
@@ -75,7 +80,9 @@ test("generated createOrdersRouter/createOrdersBridge: proto routing options pin
       new Promise<string>((resolve, reject) => {
         const md = new grpc.Metadata();
         md.set("x-tenant", tenant);
-        const s = client.makeClientStreamRequest("/orders.v1.Orders/Upload", ser(pb.OrderSchema), de(pb.OrderSchema), md, (err, res) => (err ? reject(err) : resolve(res!.id)));
+        const s = client.makeClientStreamRequest("/orders.v1.Orders/Upload", ser(pb.OrderSchema), de(pb.OrderSchema), md, (err, res) =>
+          err ? reject(err) : resolve(res!.id),
+        );
         s.write(order("1"));
         s.end();
       });
@@ -109,7 +116,10 @@ test("generated createOrdersRouter takes a per-service rate limit", async () => 
   const router = createOrdersRouter({ rateLimit: { methods: { Get: { perSecond: 0.001, burst: 2 } } } });
   const { port } = await router.listen("127.0.0.1:0");
   const address = `127.0.0.1:${port}`;
-  const bridge = createOrdersBridge({ get: (req: { orderId: string }) => create(pb.OrderSchema, { id: req.orderId }) }, { router: address, instanceId: "only" });
+  const bridge = createOrdersBridge(
+    { get: (req: { orderId: string }) => create(pb.OrderSchema, { id: req.orderId }) },
+    { router: address, instanceId: "only" },
+  );
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   try {
     await bridge.start();

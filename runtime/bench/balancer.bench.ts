@@ -42,7 +42,11 @@ const CASES: Case[] = [
   { name: "weighted round robin", make: () => createBalancer("weighted_round_robin"), ctx: plain },
   { name: "least outstanding (P2C)", make: () => createBalancer("least_outstanding"), ctx: plain },
   { name: "consistent hash, keyed", make: () => createBalancer("consistent_hash"), ctx: keyed },
-  { name: "subset tenant=<metadata>", make: () => createBalancer({ strategy: "subset", selector: { tenant: { metadata: "x-tenant" } } }), ctx: () => ({ method: "/m", metadata: tenantMetadata }) },
+  {
+    name: "subset tenant=<metadata>",
+    make: () => createBalancer({ strategy: "subset", selector: { tenant: { metadata: "x-tenant" } } }),
+    ctx: () => ({ method: "/m", metadata: tenantMetadata }),
+  },
   { name: "split 5 % → version=v2", make: () => createBalancer({ strategy: "split", splits: [{ labels: { version: "v2" }, percent: 5 }] }), ctx: plain },
   {
     name: "pin by metadata (pinned)",
@@ -57,7 +61,11 @@ const CASES: Case[] = [
     make: () =>
       createBalancer(
         { strategy: "custom", name: "lowest" },
-        { custom: { lowest: (cs) => cs.reduce<Candidate | undefined>((best, c) => (c.healthy && (!best || c.outstanding < best.outstanding) ? c : best), undefined) } },
+        {
+          custom: {
+            lowest: (cs) => cs.reduce<Candidate | undefined>((best, c) => (c.healthy && (!best || c.outstanding < best.outstanding) ? c : best), undefined),
+          },
+        },
       ),
     ctx: plain,
   },

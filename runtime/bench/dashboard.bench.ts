@@ -45,13 +45,16 @@ const statsNs = perCall((n) => {
 const hub = new AdminHub({ history: { calls: 0 } });
 for (const id of ids) hub.publish({ type: "instanceRegistered", instance: { id, service: "demo.v1.Echo" } });
 let callId = 1;
-const hubNs = perCall((n) => {
-  for (let i = 0; i < n; i++) {
-    const id = callId++;
-    hub.publish({ type: "callStarted", callId: id, method: "/demo.v1.Echo/Say", instanceId: ids[id % 3]!, kind: "unary" });
-    hub.publish({ type: "callEnded", callId: id, code: 0 });
-  }
-}, Math.min(CALLS, 200_000));
+const hubNs = perCall(
+  (n) => {
+    for (let i = 0; i < n; i++) {
+      const id = callId++;
+      hub.publish({ type: "callStarted", callId: id, method: "/demo.v1.Echo/Say", instanceId: ids[id % 3]!, kind: "unary" });
+      hub.publish({ type: "callEnded", callId: id, code: 0 });
+    }
+  },
+  Math.min(CALLS, 200_000),
+);
 hub.close();
 console.log("per call (median of 5 rounds)");
 console.log(`  CallStats.record           ${statsNs.toFixed(0).padStart(6)} ns   target ≤ 2000 ns: ${statsNs <= 2000 ? "met" : "NOT met"}`);
@@ -63,7 +66,10 @@ live.setServices([{ name: "demo.v1.Echo", methods: ["Say"] }]);
 for (const id of ids) live.publish({ type: "instanceRegistered", instance: { id, service: "demo.v1.Echo" } });
 // BENCH_UI_DIR: serve the page from these files instead (e.g. another version's, to compare).
 const dashboard = await startDashboard({ hub: live, ...(process.env.BENCH_UI_DIR ? { uiDir: process.env.BENCH_UI_DIR } : {}) });
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update"] });
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+});
 let nextCallId = 1;
 // The webview's host, as the extension is: it reads /events?batch=1 and posts each batch.
 const webviewHost = `window.acquireVsCodeApi = () => ({ postMessage(m) {
@@ -88,7 +94,8 @@ async function measurePage(mode: "browser" | "webview"): Promise<void> {
   await page.locator('#connection[data-state="live"]').waitFor();
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Performance.enable");
-  const metrics = async () => Object.fromEntries(((await cdp.send("Performance.getMetrics")) as { metrics: { name: string; value: number }[] }).metrics.map((m) => [m.name, m.value]));
+  const metrics = async () =>
+    Object.fromEntries(((await cdp.send("Performance.getMetrics")) as { metrics: { name: string; value: number }[] }).metrics.map((m) => [m.name, m.value]));
   // Runs in the page (a string: the TypeScript loader's helpers do not exist there).
   const measure = (seconds: number) =>
     page.evaluate(`(async (ms) => {
@@ -136,9 +143,13 @@ async function measurePage(mode: "browser" | "webview"): Promise<void> {
   const per = (a: Record<string, number>, b: Record<string, number>, k: string, s: number) => (1000 * (b[k]! - a[k]!)) / s;
   const split = (a: Record<string, number>, b: Record<string, number>, s: number) =>
     `busy ${per(a, b, "TaskDuration", s).toFixed(0)} ms/s: script ${per(a, b, "ScriptDuration", s).toFixed(0)}, layout ${per(a, b, "LayoutDuration", s).toFixed(0)} (${((b.LayoutCount! - a.LayoutCount!) / s).toFixed(0)}/s), style ${per(a, b, "RecalcStyleDuration", s).toFixed(0)}`;
-  console.log(`\ndashboard in chromium as the ${mode === "browser" ? "browser loads it (SSE)" : "VS Code panel does (Elements, posted batches)"}, ${RATE} calls/s for ${SECONDS} s (3 instances) vs idle`);
+  console.log(
+    `\ndashboard in chromium as the ${mode === "browser" ? "browser loads it (SSE)" : "VS Code panel does (Elements, posted batches)"}, ${RATE} calls/s for ${SECONDS} s (3 instances) vs idle`,
+  );
   console.log(`  idle   ${idle.fps.toFixed(1).padStart(5)} fps`);
-  console.log(`  loaded ${busy.fps.toFixed(1).padStart(5)} fps (${((100 * busy.fps) / idle.fps).toFixed(0)} % of idle), ${busy.longTasks} long tasks, longest ${busy.longest.toFixed(0)} ms   target 60 fps: ${busy.fps >= 58 ? "met" : "NOT met"}`);
+  console.log(
+    `  loaded ${busy.fps.toFixed(1).padStart(5)} fps (${((100 * busy.fps) / idle.fps).toFixed(0)} % of idle), ${busy.longTasks} long tasks, longest ${busy.longest.toFixed(0)} ms   target 60 fps: ${busy.fps >= 58 ? "met" : "NOT met"}`,
+  );
   console.log(`  main thread loaded: ${split(m0, m1, SECONDS)}`);
   console.log(`  main thread idle:   ${split(idleMetrics.a, idleMetrics.b, 2)}`);
 }

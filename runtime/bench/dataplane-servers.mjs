@@ -77,7 +77,15 @@ const [role, ...args] = process.argv.slice(2);
 switch (role) {
   case "grpc-direct": {
     const server = new grpc.Server();
-    const method = (path, responseStream) => ({ path, requestStream: false, responseStream, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity });
+    const method = (path, responseStream) => ({
+      path,
+      requestStream: false,
+      responseStream,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    });
     server.addService(
       { Say: method("/demo.v1.Echo/Say", false), Count: method("/demo.v1.Echo/Count", true) },
       {
@@ -92,7 +100,9 @@ switch (role) {
         },
       },
     );
-    const port = await new Promise((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
     say({ port });
     break;
   }

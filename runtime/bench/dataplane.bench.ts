@@ -27,7 +27,7 @@
 // fails loudly (h2load counts HTTP 200s, and gRPC errors are HTTP 200s too).
 // BENCH_PROFILE=<dir>: the processes under test (not the baselines) write V8 CPU profiles
 // there. BENCH_JSON=<file>: the results as JSON too. Nothing is asserted: the machine decides.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -187,7 +187,6 @@ interface Measurement {
   failed: number;
 }
 
-
 /**
  * One h2load run, with the serving processes' CPU and the instance's count of answered calls
  * read just before and after it. h2load counts HTTP 200s; a call it counts that the
@@ -224,7 +223,9 @@ async function measure(p: PathDef): Promise<Measurement> {
   await check(p, ep.port, "after the load");
   const unanswered = t.unanswered + l.unanswered;
   if (unanswered > 0) {
-    throw new Error(`${p.key}: ${unanswered} calls h2load counted as HTTP 200 never reached the instance: gRPC errors on the way (throughput run ${t.unanswered}, latency run ${l.unanswered})`);
+    throw new Error(
+      `${p.key}: ${unanswered} calls h2load counted as HTTP 200 never reached the instance: gRPC errors on the way (throughput run ${t.unanswered}, latency run ${l.unanswered})`,
+    );
   }
   return {
     rps: t.r.requestsPerSecond,
@@ -321,7 +322,12 @@ async function transportFloor(): Promise<number> {
 
 async function registerInstances(): Promise<InstancesResult> {
   // As users run it: with its dashboard (the admin hub and metrics see every instance).
-  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--admin-port", "0", "--no-watch"], /router listening on (\S+:\d+)/, underTest("serve-instances"), true);
+  const serve = await startCli(
+    ["serve", ...echoModule, "--port", "0", "--admin-port", "0", "--no-watch"],
+    /router listening on (\S+:\d+)/,
+    underTest("serve-instances"),
+    true,
+  );
   const address = serve.match[1]!;
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const loaders: Role[] = [];
@@ -362,10 +368,12 @@ async function registerInstances(): Promise<InstancesResult> {
     const t0 = performance.now();
     for (const l of loaders) l.child.stdin!.write("go\n");
     let finished = false;
-    void all.finally(() => {
-      finished = true;
-      clearTimeout(deadline);
-    }).catch(() => {});
+    void all
+      .finally(() => {
+        finished = true;
+        clearTimeout(deadline);
+      })
+      .catch(() => {});
     // One Check outstanding at a time, every 10 ms, while the instances register.
     const latencies: number[] = [];
     let errors = 0;
@@ -377,7 +385,8 @@ async function registerInstances(): Promise<InstancesResult> {
         errors++;
       }
       latencies.push(performance.now() - t);
-      if (process.env.BENCH_DEBUG && performance.now() - t > 500) console.log(`  slow Check: ${fmt(performance.now() - t)} ms, started ${fmt((t - t0) / 1000, 1)} s after go`);
+      if (process.env.BENCH_DEBUG && performance.now() - t > 500)
+        console.log(`  slow Check: ${fmt(performance.now() - t)} ms, started ${fmt((t - t0) / 1000, 1)} s after go`);
       await new Promise((r) => setTimeout(r, 10));
     }
     await all;
@@ -389,7 +398,8 @@ async function registerInstances(): Promise<InstancesResult> {
     if (!timedOut) {
       // Every instance is routable: the service is SERVING, and a call goes through one.
       const status = await unaryCall(client, HEALTH_CHECK, req);
-      if (!status.equals(Buffer.from([0x08, 0x01]))) throw new Error(`instances: health of demo.v1.Echo is not SERVING after registration (${status.toString("hex")})`);
+      if (!status.equals(Buffer.from([0x08, 0x01])))
+        throw new Error(`instances: health of demo.v1.Echo is not SERVING after registration (${status.toString("hex")})`);
       await checkUnary(address, SAY);
     }
     // Memory once the registrations settled (a second for late garbage to be collected).
@@ -460,7 +470,12 @@ function targets(rows: Map<string, Row>, inst: InstancesResult | undefined, inst
   add("router + raw bridge ≥ 1.0 × HAProxy", ratio("router-raw", m("haproxy")), (v) => v >= 1, times);
   const rr = m("router-raw");
   const hp = m("haproxy");
-  add(`router + raw bridge added p50 ≤ 80 µs${hp && d ? ` (HAProxy: ${signed(hp.p50Us - d.p50Us)} µs)` : ""}`, rr && d ? rr.p50Us - d.p50Us : undefined, (v) => v <= 80, us);
+  add(
+    `router + raw bridge added p50 ≤ 80 µs${hp && d ? ` (HAProxy: ${signed(hp.p50Us - d.p50Us)} µs)` : ""}`,
+    rr && d ? rr.p50Us - d.p50Us : undefined,
+    (v) => v <= 80,
+    us,
+  );
   add("router + raw bridge p99 ≤ 2 × direct p99", rr && d ? rr.p99Us / d.p99Us : undefined, (v) => v <= 2, times);
   add("serve + sidecar ≥ 0.6 × direct", ratio("serve-sidecar", d), (v) => v >= 0.6, times);
   const sc = m("serve-sidecar");
@@ -468,22 +483,51 @@ function targets(rows: Map<string, Row>, inst: InstancesResult | undefined, inst
   add("Connect bridge ≥ 2 × connect-node", ratio("connect-bridge", m("connect-node")), (v) => v >= 2, times);
   add("router + raw bridge over WebSocket ≥ 0.7 × over HTTP/2", ratio("router-ws", rr), (v) => v >= 0.7, times);
   const px = m("router-proxy");
-  add("a CONNECT proxy on the bridge's path: added p50 ≤ 50 µs", px && rr ? px.p50Us - rr.p50Us : undefined, (v) => v <= 50, (v) => `${signed(v)} µs`);
+  add(
+    "a CONNECT proxy on the bridge's path: added p50 ≤ 50 µs",
+    px && rr ? px.p50Us - rr.p50Us : undefined,
+    (v) => v <= 50,
+    (v) => `${signed(v)} µs`,
+  );
   add("server streaming through the router ≥ 1.0 × direct (msgs/s)", ratio("stream-router", m("stream-direct")), (v) => v >= 1, times);
   if (instError) {
     out.push({ what: `${fmt(INSTANCES)} instances registered ≤ 5 s`, value: `failed: ${instError}`, met: false });
   } else {
     if (inst && inst.registered < inst.instances) {
       out.push({ what: `${fmt(INSTANCES)} instances registered ≤ 5 s`, value: `only ${fmt(inst.registered)} after ${REGISTER_DEADLINE} s`, met: false });
-    } else add(`${fmt(INSTANCES)} instances registered ≤ 5 s`, inst?.registerSeconds, (v) => v <= 5, (v) => `${fmt(v, 2)} s`);
+    } else
+      add(
+        `${fmt(INSTANCES)} instances registered ≤ 5 s`,
+        inst?.registerSeconds,
+        (v) => v <= 5,
+        (v) => `${fmt(v, 2)} s`,
+      );
     if (inst && inst.minSecondsByHelloRate > 5) {
-      out.push({ what: `  (the router's ${fmt(inst.hellosPerSecond)} Hellos/s limit allows ${fmt(INSTANCES)} in no less than)`, value: `${fmt(inst.minSecondsByHelloRate, 1)} s`, met: false });
+      out.push({
+        what: `  (the router's ${fmt(inst.hellosPerSecond)} Hellos/s limit allows ${fmt(INSTANCES)} in no less than)`,
+        value: `${fmt(inst.minSecondsByHelloRate, 1)} s`,
+        met: false,
+      });
     }
-    add("router memory ≤ 16 KiB per instance (RSS growth)", inst?.rssKiBPerInstance, (v) => v <= 16, (v) => `${fmt(v, 1)} KiB`);
+    add(
+      "router memory ≤ 16 KiB per instance (RSS growth)",
+      inst?.rssKiBPerInstance,
+      (v) => v <= 16,
+      (v) => `${fmt(v, 1)} KiB`,
+    );
     if (inst && Number.isFinite(inst.transportKiBPerConnection)) {
-      out.push({ what: "  (node:http2 alone, one connection per instance, same run)", value: `${fmt(inst.transportKiBPerConnection, 1)} KiB`, met: inst.transportKiBPerConnection <= 16 });
+      out.push({
+        what: "  (node:http2 alone, one connection per instance, same run)",
+        value: `${fmt(inst.transportKiBPerConnection, 1)} KiB`,
+        met: inst.transportKiBPerConnection <= 16,
+      });
     }
-    add("health Check p99 ≤ 50 ms meanwhile", inst?.healthP99Ms, (v) => v <= 50, (v) => `${fmt(v, 1)} ms (max ${fmt(inst!.healthMaxMs, 0)} ms, ${inst!.healthChecks} checks${inst!.healthErrors ? `, ${inst!.healthErrors} failed` : ""})`);
+    add(
+      "health Check p99 ≤ 50 ms meanwhile",
+      inst?.healthP99Ms,
+      (v) => v <= 50,
+      (v) => `${fmt(v, 1)} ms (max ${fmt(inst!.healthMaxMs, 0)} ms, ${inst!.healthChecks} checks${inst!.healthErrors ? `, ${inst!.healthErrors} failed` : ""})`,
+    );
   }
   return out;
 }
@@ -534,8 +578,14 @@ try {
     `data plane: h2load (1 thread), throughput ${CLIENTS} connections × ${STREAMS} streams, latency at 1 outstanding call; ` +
       `${WARMUP} s warm-up + ${SECONDS} s per run, ${ROUNDS} round(s)${ROUNDS > 1 ? ` alternating, ${STAT === "median" ? "medians" : "best of them"}` : ""}; empty request and response messages`,
   );
-  console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(1)).join(" ")} at the start (the ratios are measured side by side; the load moves them)`);
-  console.log(`runtime under test: ${process.env.BENCH_RUNTIME === "source" ? "the TypeScript sources through tsx (BENCH_RUNTIME=source)" : "the compiled JavaScript (dist), as installed"}`);
+  console.log(
+    `machine: ${cpus().length} CPUs, load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")} at the start (the ratios are measured side by side; the load moves them)`,
+  );
+  console.log(
+    `runtime under test: ${process.env.BENCH_RUNTIME === "source" ? "the TypeScript sources through tsx (BENCH_RUNTIME=source)" : "the compiled JavaScript (dist), as installed"}`,
+  );
   const runs = new Map<string, Measurement[]>(paths.map((p) => [p.key, []]));
   const errors = new Map<string, string>();
   for (let round = 0; round < ROUNDS; round++) {
@@ -564,10 +614,22 @@ try {
     rows.set(p.key, {
       path: p,
       m: {
-        rps: pick(ms.map((x) => x.rps), true),
-        p50Us: pick(ms.map((x) => x.p50Us), false),
-        p99Us: pick(ms.map((x) => x.p99Us), false),
-        cpuUs: pick(ms.map((x) => x.cpuUs), false),
+        rps: pick(
+          ms.map((x) => x.rps),
+          true,
+        ),
+        p50Us: pick(
+          ms.map((x) => x.p50Us),
+          false,
+        ),
+        p99Us: pick(
+          ms.map((x) => x.p99Us),
+          false,
+        ),
+        cpuUs: pick(
+          ms.map((x) => x.cpuUs),
+          false,
+        ),
         failed: ms.reduce((n, x) => n + x.failed, 0),
       },
     });
@@ -589,12 +651,18 @@ try {
     }
   }
 
-  console.log(`\nload average ${loadavg().map((x) => x.toFixed(1)).join(" ")} at the end; CPU µs/req counts every process serving the path (a proxy's row includes the direct server behind it)`);
+  console.log(
+    `\nload average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")} at the end; CPU µs/req counts every process serving the path (a proxy's row includes the direct server behind it)`,
+  );
   if (paths.length) console.log(`\n${report(rows)}`);
   if (inst) {
     console.log(
       `\n${fmt(inst.instances)} instances (${inst.loaders} loader processes, ${fmt(inst.addresses)} source addresses) registering with grpcrouter serve: ` +
-        (inst.registered < inst.instances ? `only ${fmt(inst.registered)} registered after ${REGISTER_DEADLINE} s; ` : `all registered in ${fmt(inst.registerSeconds, 2)} s; `) +
+        (inst.registered < inst.instances
+          ? `only ${fmt(inst.registered)} registered after ${REGISTER_DEADLINE} s; `
+          : `all registered in ${fmt(inst.registerSeconds, 2)} s; `) +
         `grpc.health.v1 Check meanwhile: p50 ${fmt(inst.healthP50Ms, 1)} ms, p99 ${fmt(inst.healthP99Ms, 1)} ms, max ${fmt(inst.healthMaxMs, 0)} ms ` +
         `(${inst.healthChecks} checks${inst.healthErrors ? `, ${inst.healthErrors} failed` : ""}); ` +
         `${fmt(inst.turnedAway)} Register streams turned away and retried (the router's limit: ${fmt(inst.hellosPerSecond)} Hellos/s, so ≥ ${fmt(inst.minSecondsByHelloRate, 1)} s for all); ` +
@@ -604,7 +672,12 @@ try {
   }
   const t = targets(rows, inst, instError).filter((x) => x.met !== undefined);
   if (t.length) {
-    console.log(`\ntargets (issues 9, 16)\n${table(["target", "measured", "met"], t.map((x) => [x.what, x.value, x.met ? "met" : "NOT MET"]))}`);
+    console.log(
+      `\ntargets (issues 9, 16)\n${table(
+        ["target", "measured", "met"],
+        t.map((x) => [x.what, x.value, x.met ? "met" : "NOT MET"]),
+      )}`,
+    );
   }
   if (process.env.BENCH_JSON) {
     const json = {

@@ -64,7 +64,7 @@ export function parseH2loadOutput(out: string): H2loadResult {
     if (!m) throw new Error(`h2load output has no ${what}:\n${out}`);
     return m;
   };
-  const rps = need(/finished in [\d.]+\w*, ([\d.]+) req\/s/, "\"finished in …, N req/s\" line");
+  const rps = need(/finished in [\d.]+\w*, ([\d.]+) req\/s/, '"finished in …, N req/s" line');
   const req = need(/requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/, "requests line");
   const codes = need(/status codes: (\d+) 2xx/, "status codes line");
   return {
@@ -92,12 +92,18 @@ export function parseH2loadLog(text: string): Float64Array {
 
 export function h2loadArgs(spec: H2loadSpec, bodyFile: string, logFile?: string): string[] {
   const args = [
-    "-t", "1",
-    "-c", String(spec.clients),
-    "-m", String(spec.streams),
-    "-H", "content-type: application/grpc",
-    "-H", "te: trailers",
-    "-d", bodyFile,
+    "-t",
+    "1",
+    "-c",
+    String(spec.clients),
+    "-m",
+    String(spec.streams),
+    "-H",
+    "content-type: application/grpc",
+    "-H",
+    "te: trailers",
+    "-d",
+    bodyFile,
   ];
   if (spec.requests !== undefined) args.push("-n", String(spec.requests));
   else {

@@ -43,9 +43,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const client = new grpc.Client(spec.target, grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
   });
-  await new Promise<void>((resolve, reject) =>
-    client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())),
-  );
+  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
   const request = Buffer.from(spec.request, "base64");
   let latencies = new Float64Array(1 << 20);
   let n = 0;

@@ -112,7 +112,10 @@ export async function startRole(role: string, args: string[] = [], extraNodeFlag
       s.child.stdin!.write("answered\n");
       return Number((await next(10_000)).answered);
     });
-    asking = p.then(() => {}, () => {});
+    asking = p.then(
+      () => {},
+      () => {},
+    );
     return p;
   };
   return { ...s, ready, next, answered };
@@ -125,7 +128,9 @@ export async function startRole(role: string, args: string[] = [], extraNodeFlag
  * property per closure, which a router holding 10,000 instances would pay for per instance.
  */
 export async function startCli(args: string[], ready: RegExp, extraNodeFlags: string[] = [], bundled = false): Promise<Started & { match: RegExpMatchArray }> {
-  const s = bundled ? startProcess(process.execPath, [...extraNodeFlags, cliBundle(), ...args]) : startProcess(process.execPath, [...nodeFlags(extraNodeFlags), cliMain, ...args]);
+  const s = bundled
+    ? startProcess(process.execPath, [...extraNodeFlags, cliBundle(), ...args])
+    : startProcess(process.execPath, [...nodeFlags(extraNodeFlags), cliMain, ...args]);
   let stdout = "";
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`grpcrouter ${args[0]}: no ${ready} after 60 s:\n${stdout}${s.output()}`)), 60_000);

@@ -27,7 +27,9 @@ function start(args: string[], servers = here("./echo-servers.mjs")): Promise<{ 
   // BENCH_NODE_FLAGS: extra node flags for the router and instance under test (not the
   // baseline's), e.g. "--max-semi-space-size=32" to see what a GC setting is worth.
   const flags = side === "after" && args[0] !== "direct" ? (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean) : [];
-  const child = spawn(process.execPath, [...prof, ...flags, "--conditions=@grpcrouter/source", "--import", "tsx", servers, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...prof, ...flags, "--conditions=@grpcrouter/source", "--import", "tsx", servers, ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`echo-servers ${args.join(" ")} exited with ${code}`)));
@@ -54,7 +56,9 @@ function cpuMs(pids: number[]): number {
 }
 
 function load(spec: LoadSpec): Promise<LoadResult> {
-  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", here("./loadgen.ts"), JSON.stringify(spec)], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", here("./loadgen.ts"), JSON.stringify(spec)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d));
   return new Promise((resolve, reject) =>
@@ -69,7 +73,10 @@ const count = Buffer.from([0x0a, 1, 0x78, 0x10, 100]).toString("base64");
 const scenarios: Array<{ name: string; spec: Omit<LoadSpec, "target"> }> = [
   { name: "unary, 1 outstanding", spec: { method: "/demo.v1.Echo/Say", kind: "unary", request: say, concurrency: 1, seconds, warmupSeconds: 1 } },
   { name: "unary, 128 outstanding", spec: { method: "/demo.v1.Echo/Say", kind: "unary", request: say, concurrency: 128, seconds, warmupSeconds: 1 } },
-  { name: "server streaming ×100, 8 outstanding", spec: { method: "/demo.v1.Echo/Count", kind: "server_streaming", request: count, concurrency: 8, seconds, warmupSeconds: 1 } },
+  {
+    name: "server streaming ×100, 8 outstanding",
+    spec: { method: "/demo.v1.Echo/Count", kind: "server_streaming", request: count, concurrency: 8, seconds, warmupSeconds: 1 },
+  },
 ];
 
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });

@@ -43,7 +43,9 @@ interface Throughput {
 }
 
 async function startRouters(hosts: string[], port: number): Promise<Started[]> {
-  return Promise.all(hosts.map((h) => startCli(["serve", ...echoModule, "--host", h, "--port", String(port), "--no-dashboard", "--no-watch"], /router listening on/)));
+  return Promise.all(
+    hosts.map((h) => startCli(["serve", ...echoModule, "--host", h, "--port", String(port), "--no-dashboard", "--no-watch"], /router listening on/)),
+  );
 }
 
 /** Two sidecars in front of the direct server, registered with every router in `hosts`. */
@@ -51,7 +53,10 @@ async function startSidecars(direct: number, hosts: string[], port: number): Pro
   const routers = hosts.map((h) => `${h}:${port}`).join(",");
   const out: Started[] = [];
   for (const id of ["sidecar-1", "sidecar-2"]) {
-    const s = await startCli(["bridge", ...echoModule, "--target", `127.0.0.1:${direct}`, "--router", routers, "--id", id], new RegExp(`${id} registered demo\\.v1\\.Echo`));
+    const s = await startCli(
+      ["bridge", ...echoModule, "--target", `127.0.0.1:${direct}`, "--router", routers, "--id", id],
+      new RegExp(`${id} registered demo\\.v1\\.Echo`),
+    );
     out.push(s);
   }
   // Registered with every router: a real call through each goes through.
@@ -85,7 +90,8 @@ async function joins(port: number): Promise<{ seconds: number; registrations: nu
   const per = Math.ceil(JOIN / 2);
   const loaders: Role[] = [];
   try {
-    for (let i = 0; i < 2; i++) loaders.push(await startRole("instances", [routers, String(Math.min(per, JOIN - i * per)), `join-${i}`, String(i * per), "100"]));
+    for (let i = 0; i < 2; i++)
+      loaders.push(await startRole("instances", [routers, String(Math.min(per, JOIN - i * per)), `join-${i}`, String(i * per), "100"]));
     const t0 = performance.now();
     for (const l of loaders) l.child.stdin!.write("go\n");
     await Promise.all(
@@ -100,7 +106,11 @@ async function joins(port: number): Promise<{ seconds: number; registrations: nu
 }
 
 try {
-  console.log(`several routers: ${H2LOADS} h2load × ${CLIENTS} connections × ${STREAMS} streams, ${WARMUP} s warm-up + ${SECONDS} s; machine: ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  console.log(
+    `several routers: ${H2LOADS} h2load × ${CLIENTS} connections × ${STREAMS} streams, ${WARMUP} s warm-up + ${SECONDS} s; machine: ${cpus().length} CPUs, load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")}`,
+  );
   const direct = await startRole("grpc-direct");
   const port = await freePort("127.0.0.2");
 
@@ -120,9 +130,17 @@ try {
   console.log(`\n| setup | calls/s | calls per CPU-second | failed |\n|---|--:|--:|--:|`);
   console.log(`| one router, two sidecars | ${fmt(single.rps)} | ${fmt(single.perCpuSecond)} | ${single.failed} |`);
   console.log(`| three routers, two sidecars | ${fmt(triple.rps)} | ${fmt(triple.perCpuSecond)} | ${triple.failed} |`);
-  console.log(`\nthree routers ÷ one: ${fmt(ratio, 2)}× calls/s on ${cpus().length} cores (target ≥ 2.5× with cores for three routers); per core used: ${fmt(triple.perCpuSecond / single.perCpuSecond, 2)}× calls per CPU-second`);
-  console.log(`${fmt(JOIN)} instances joined three routers in ${fmt(join.seconds, 2)} s: ${fmt(join.registrations / join.seconds)} registrations/s (${fmt(JOIN / join.seconds)} instances/s, each registered with all three)`);
-  console.log(`load average ${loadavg().map((x) => x.toFixed(1)).join(" ")} at the end`);
+  console.log(
+    `\nthree routers ÷ one: ${fmt(ratio, 2)}× calls/s on ${cpus().length} cores (target ≥ 2.5× with cores for three routers); per core used: ${fmt(triple.perCpuSecond / single.perCpuSecond, 2)}× calls per CPU-second`,
+  );
+  console.log(
+    `${fmt(JOIN)} instances joined three routers in ${fmt(join.seconds, 2)} s: ${fmt(join.registrations / join.seconds)} registrations/s (${fmt(JOIN / join.seconds)} instances/s, each registered with all three)`,
+  );
+  console.log(
+    `load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")} at the end`,
+  );
 } finally {
   await stopAll();
 }

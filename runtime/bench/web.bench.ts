@@ -50,7 +50,10 @@ try {
     ["gRPC, router port", () => h2load(`http://127.0.0.1:${port}${path_}`, "framed", ["content-type: application/grpc", "te: trailers"])],
     ["gRPC, bare http2 server", () => h2load(`http://127.0.0.1:${bare}${path_}`, "framed", ["content-type: application/grpc", "te: trailers"])],
     ["gRPC-Web, router port", () => h2load(`http://127.0.0.1:${port}${path_}`, "framed", ["content-type: application/grpc-web+proto", "x-grpc-web: 1"])],
-    ["Connect proto, router port", () => h2load(`http://127.0.0.1:${port}${path_}`, "plain", ["content-type: application/proto", "connect-protocol-version: 1"])],
+    [
+      "Connect proto, router port",
+      () => h2load(`http://127.0.0.1:${port}${path_}`, "plain", ["content-type: application/proto", "connect-protocol-version: 1"]),
+    ],
   ];
   for (const [, run] of cases) run(); // warm up (JIT, connections of the bridge)
   const results = new Map<string, number[]>(cases.map(([n]) => [n, []]));

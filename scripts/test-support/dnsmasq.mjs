@@ -21,14 +21,31 @@ export async function startDnsmasq(records) {
   chmodSync(dir, 0o755); // dnsmasq drops root and re-reads the file as nobody
   const hosts = path.join(dir, "hosts");
   const write = (r) => {
-    writeFileSync(hosts, Object.entries(r).flatMap(([name, ips]) => ips.map((ip) => `${ip} ${name}\n`)).join(""), { mode: 0o644 });
+    writeFileSync(
+      hosts,
+      Object.entries(r)
+        .flatMap(([name, ips]) => ips.map((ip) => `${ip} ${name}\n`))
+        .join(""),
+      { mode: 0o644 },
+    );
   };
   write(records);
   const port = await freePort();
   let log = "";
   const child = spawn(
     "dnsmasq",
-    ["-k", `--port=${port}`, "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", `--addn-hosts=${hosts}`, "--conf-file=/dev/null", "--pid-file=", "--log-facility=-"],
+    [
+      "-k",
+      `--port=${port}`,
+      "--listen-address=127.0.0.1",
+      "--bind-interfaces",
+      "--no-resolv",
+      "--no-hosts",
+      `--addn-hosts=${hosts}`,
+      "--conf-file=/dev/null",
+      "--pid-file=",
+      "--log-facility=-",
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   // dnsmasq announces every read of the hosts file: that is when new answers are served.

@@ -96,7 +96,11 @@ async function requestTimings(file: string, text: string) {
   const hover = await time(() => client.request("textDocument/hover", { textDocument: { uri }, position: refAt }));
   const definition = await time(() => client.request("textDocument/definition", { textDocument: { uri }, position: refAt }));
   const rename = await time(async () => {
-    const edit = await client.request<{ changes?: Record<string, unknown[]> } | null>("textDocument/rename", { textDocument: { uri }, position: refAt, newName: "Renamed" });
+    const edit = await client.request<{ changes?: Record<string, unknown[]> } | null>("textDocument/rename", {
+      textDocument: { uri },
+      position: refAt,
+      newName: "Renamed",
+    });
     if (!edit?.changes || Object.keys(edit.changes).length !== 2) throw new Error(`rename did not edit the two files: ${JSON.stringify(edit)}`);
   });
   client.change(file, withBlank);
@@ -152,11 +156,7 @@ try {
     const gotDiagnostics = client
       .waitFor("diagnostics after the save", () => (client.publishCount(edited) > publishedBefore ? true : undefined), 120_000)
       .then(() => (diagnostics = performance.now() - started));
-    const summary = await client.waitFor(
-      "the generate summary",
-      () => client.generatedSince()[summariesBefore],
-      120_000,
-    );
+    const summary = await client.waitFor("the generate summary", () => client.generatedSince()[summariesBefore], 120_000);
     const written = performance.now() - started;
     await gotDiagnostics;
     if (!summary.ok) throw new Error(`generation failed: ${summary.message}`);
@@ -185,7 +185,9 @@ try {
   const requests = await requestTimings(edited, fileText(FILES - 1, `Item ${FILES - 1}, edit ${RUNS}.`));
   // Format Document of a messy buffer (every line's spacing off): one buf format run and the
   // line diff, against a bare `buf format` of the same file.
-  const messy = fileText(FILES - 1, "messy").replace(/ = /g, "=").replace(/^  /gm, "      ");
+  const messy = fileText(FILES - 1, "messy")
+    .replace(/ = /g, "=")
+    .replace(/^  /gm, "      ");
   client.change(edited, messy);
   const formatting: number[] = [];
   const tokens: number[] = [];
@@ -233,12 +235,18 @@ try {
 
   console.log(`editor bench: ${FILES}-file module, ${RUNS} saves of one edited file (comment changed)`);
   console.log(`  first save (cold)      diagnostics ${cold.diagnostics.toFixed(0)} ms, files written ${cold.written.toFixed(0)} ms (${cold.files} files)`);
-  console.log(`  edit → diagnostics     ${fmt(typed)}   ${stats(typedVsBuf).median.toFixed(2)}× a buf build run just before   (unsaved buffer; a lone edit compiles at once, aim ≤ 150 ms)`);
+  console.log(
+    `  edit → diagnostics     ${fmt(typed)}   ${stats(typedVsBuf).median.toFixed(2)}× a buf build run just before   (unsaved buffer; a lone edit compiles at once, aim ≤ 150 ms)`,
+  );
   console.log(`  save → diagnostics     ${fmt(diag)}   ${(stats(diag).median / stats(buf).median).toFixed(1)}× buf build`);
-  console.log(`  save → files written   ${fmt(write)}   ${(stats(write).median / stats(buf).median).toFixed(1)}× buf build   (${files} files rewritten per save)`);
+  console.log(
+    `  save → files written   ${fmt(write)}   ${(stats(write).median / stats(buf).median).toFixed(1)}× buf build   (${files} files rewritten per save)`,
+  );
   console.log(`  format document        ${fmt(formatting)}   ${(stats(formatting).median / stats(bufFormat).median).toFixed(1)}× buf format`);
   console.log(`  semantic tokens        ${fmt(tokens)}`);
-  console.log(`  edit → lint finding    ${fmt(lintRuns)}   ${(stats(lintRuns).median / stats(buf).median).toFixed(1)}× buf build   (debounce, compile, buf lint)`);
+  console.log(
+    `  edit → lint finding    ${fmt(lintRuns)}   ${(stats(lintRuns).median / stats(buf).median).toFixed(1)}× buf build   (debounce, compile, buf lint)`,
+  );
   console.log(`  baseline: buf build    ${fmt(buf)}`);
   console.log(`  baseline: buf format   ${fmt(bufFormat)}`);
   console.log(`  aim: ≤ 300 ms for both`);

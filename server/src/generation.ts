@@ -32,7 +32,12 @@ export class Generation {
       const results: CheckResult[] = [];
       for (const m of await this.states.named(params?.uri)) {
         const r = await adapter.checkOutputs({ root: m.module.root, out: m.out, overlay: this.states.overlayFor(m).overlay });
-        results.push({ root: m.module.root, out: m.out, stale: r.outdated, errors: r.diagnostics.filter((d) => d.severity === "error").map(adapter.formatDiagnostic) });
+        results.push({
+          root: m.module.root,
+          out: m.out,
+          stale: r.outdated,
+          errors: r.diagnostics.filter((d) => d.severity === "error").map(adapter.formatDiagnostic),
+        });
       }
       return results;
     });
@@ -69,7 +74,18 @@ export class Generation {
     const started = performance.now();
     const rel = path.relative(m.module.folder, m.module.root) || path.basename(m.module.root);
     const progress = await this.startProgress(rel, ac);
-    const summary: GenerateSummary = { root: m.module.root, out: m.out, ok: false, written: 0, unchanged: 0, removed: 0, errors: 0, ms: 0, message: "", trigger };
+    const summary: GenerateSummary = {
+      root: m.module.root,
+      out: m.out,
+      ok: false,
+      written: 0,
+      unchanged: 0,
+      removed: 0,
+      errors: 0,
+      ms: 0,
+      message: "",
+      trigger,
+    };
     const { overlay, versions } = this.states.overlayFor(m);
     try {
       const r = await adapter.generateAndWrite({

@@ -27,7 +27,9 @@ export function diagnosticsByFile(p: ModuleProblems): Map<string, LspDiagnostic[
   // A generation's findings count only for the buffers it read: they neither vanish when the
   // compile of the same save lands after it, nor outlive an edit.
   const diagnostics =
-    p.generated && sameVersions(p.generated.versions, p.compiled.versions) ? mergeDiagnostics(p.compiled.diagnostics, p.generated.diagnostics) : p.compiled.diagnostics;
+    p.generated && sameVersions(p.generated.versions, p.compiled.versions)
+      ? mergeDiagnostics(p.compiled.diagnostics, p.generated.diagnostics)
+      : p.compiled.diagnostics;
   for (const d of diagnostics) {
     // Beside the Buf extension, compile errors would show twice: the user turns ours off.
     // What only grpcrouter knows (routing options, generation) always shows.
@@ -47,7 +49,12 @@ export function diagnosticsByFile(p: ModuleProblems): Map<string, LspDiagnostic[
       add(file, ...(now !== undefined && then !== undefined ? mapRanges(list, then, now) : list));
     }
     if (!f.general) continue;
-    const general: LspDiagnostic = { range: { start: { line: 0, character: 0 }, end: { line: 0, character: 1 } }, severity: DiagnosticSeverity.Warning, message: f.general, source: "grpcrouter" };
+    const general: LspDiagnostic = {
+      range: { start: { line: 0, character: 0 }, end: { line: 0, character: 1 } },
+      severity: DiagnosticSeverity.Warning,
+      message: f.general,
+      source: "grpcrouter",
+    };
     for (const file of p.openFiles) add(file, general);
   }
   for (const file of p.openFiles) if (!byFile.has(file)) byFile.set(file, []);

@@ -52,7 +52,8 @@ export function startServer(connection: Connection): void {
   connection.onInitialized(() => {
     if (session.can.configuration) void connection.client.register(DidChangeConfigurationNotification.type, { section: "grpcrouter" });
     // Files changed on disk but not open (a rename by git, another tool, a file not open).
-    if (session.can.watchFiles) void connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: WATCHED.map((globPattern) => ({ globPattern })) });
+    if (session.can.watchFiles)
+      void connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: WATCHED.map((globPattern) => ({ globPattern })) });
     connection.workspace.onDidChangeWorkspaceFolders((e) => session.foldersChanged(e));
   });
 

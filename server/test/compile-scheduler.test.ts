@@ -21,14 +21,22 @@ describe("compile scheduler", () => {
     let clock = 0;
     let runs = 0;
     // A long burst window: a lone edit that waited for it would not run within the first await.
-    const s = new CompileScheduler(() => runs++, 60_000, () => clock);
+    const s = new CompileScheduler(
+      () => runs++,
+      60_000,
+      () => clock,
+    );
 
     clock = 100_000;
     s.edited();
     await until("the lone edit's compile", () => runs === 1, 5_000);
 
     // Three edits closer together than the window: nothing runs while they come.
-    const burst = new CompileScheduler(() => runs++, 200, () => clock);
+    const burst = new CompileScheduler(
+      () => runs++,
+      200,
+      () => clock,
+    );
     runs = 0;
     clock = 0;
     burst.edited(); // quiet before: armed at once…
@@ -49,7 +57,11 @@ describe("compile scheduler", () => {
   it("cancel drops a compile that was waiting", async () => {
     let runs = 0;
     let clock = 0;
-    const s = new CompileScheduler(() => runs++, 100, () => clock);
+    const s = new CompileScheduler(
+      () => runs++,
+      100,
+      () => clock,
+    );
     s.edited();
     clock = 1;
     s.edited();
@@ -57,7 +69,11 @@ describe("compile scheduler", () => {
     // A second scheduler's compile, armed after the cancelled one's deadline, runs first or
     // alone: when it has run, the cancelled one would have too.
     let other = 0;
-    const later = new CompileScheduler(() => other++, 100, () => clock);
+    const later = new CompileScheduler(
+      () => other++,
+      100,
+      () => clock,
+    );
     later.edited();
     clock = 2;
     later.edited();

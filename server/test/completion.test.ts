@@ -42,7 +42,11 @@ describe("completion over stdio", () => {
     if (ws) removeDir(ws);
   });
 
-  async function complete(anchor: string, typed: string, rest = ""): Promise<{ items: CompletionItem[]; buffer: string; at: { line: number; character: number } }> {
+  async function complete(
+    anchor: string,
+    typed: string,
+    rest = "",
+  ): Promise<{ items: CompletionItem[]; buffer: string; at: { line: number; character: number } }> {
     const { buffer, at } = typing(text, anchor, typed, rest);
     client.change(orders, buffer);
     const items = await client.request<CompletionItem[]>("textDocument/completion", { textDocument: { uri }, position: at });
@@ -73,10 +77,14 @@ describe("completion over stdio", () => {
   it("after `google.protobuf.` offers the well-known types, and accepting one imports it", async () => {
     const all = await complete("uint32 imported = 1;\n", "  google.protobuf.", " at = 2;\n");
     for (const l of labels(all.items)) assert.ok(String(l).startsWith("google.protobuf."), `${l} is not under google.protobuf.`);
-    for (const want of ["google.protobuf.Duration", "google.protobuf.Empty", "google.protobuf.Struct"]) assert.ok(labels(all.items).includes(want), `missing ${want}`);
+    for (const want of ["google.protobuf.Duration", "google.protobuf.Empty", "google.protobuf.Struct"])
+      assert.ok(labels(all.items).includes(want), `missing ${want}`);
     const { items, buffer } = await complete("uint32 imported = 1;\n", "  google.protobuf.Time", " at = 2;\n");
     const ts = items.find((i) => i.label === "google.protobuf.Timestamp");
-    assert.deepEqual(ts?.additionalTextEdits?.map((e) => e.newText), ['import "google/protobuf/timestamp.proto";\n']);
+    assert.deepEqual(
+      ts?.additionalTextEdits?.map((e) => e.newText),
+      ['import "google/protobuf/timestamp.proto";\n'],
+    );
     const done = await acceptAndCompile(buffer, ts);
     assert.match(done, /google\.protobuf\.Timestamp at = 2;/);
   });
@@ -85,18 +93,34 @@ describe("completion over stdio", () => {
     const { items, buffer } = await complete("uint32 imported = 1;\n", "  Addr", " shipping_to = 2;\n");
     const address = items.find((i) => i.label === "Address");
     assert.ok(address, JSON.stringify(labels(items)));
-    assert.deepEqual(address.additionalTextEdits?.map((e) => e.newText), ['import "shop/v1/address.proto";\n']);
+    assert.deepEqual(
+      address.additionalTextEdits?.map((e) => e.newText),
+      ['import "shop/v1/address.proto";\n'],
+    );
     await acceptAndCompile(buffer, address);
   });
 
   it("offers only integral types, bool and string as map keys; any type as values", async () => {
     const keys = await complete("uint32 imported = 1;\n", "  map<");
-    assert.deepEqual(labels(keys.items).sort(), ["bool", "fixed32", "fixed64", "int32", "int64", "sfixed32", "sfixed64", "sint32", "sint64", "string", "uint32", "uint64"]);
+    assert.deepEqual(labels(keys.items).sort(), [
+      "bool",
+      "fixed32",
+      "fixed64",
+      "int32",
+      "int64",
+      "sfixed32",
+      "sfixed64",
+      "sint32",
+      "sint64",
+      "string",
+      "uint32",
+      "uint64",
+    ]);
     const values = await complete("uint32 imported = 1;\n", "  map<string, ");
     for (const want of ["Money", "Customer", "bytes", "double"]) assert.ok(labels(values.items).includes(want), `missing ${want}`);
   });
 
-  it("completes import paths inside `import \"` from the module and the well-known types", async () => {
+  it('completes import paths inside `import "` from the module and the well-known types', async () => {
     const { items, at } = await complete('import "shop/v1/money.proto";\n', 'import "sh');
     const ls = labels(items);
     assert.ok(ls.includes("shop/v1/address.proto"), JSON.stringify(ls));
@@ -111,10 +135,10 @@ describe("completion over stdio", () => {
   });
 
   it("completes standard and custom options, their values, and options in brackets", async () => {
-    const file = await complete('package shop.v1;\n', "option ");
+    const file = await complete("package shop.v1;\n", "option ");
     for (const want of ["java_package", "go_package", "optimize_for"]) assert.ok(labels(file.items).includes(want), `missing ${want}`);
     assert.ok(!labels(file.items).includes("uninterpreted_option"));
-    const optimize = await complete('package shop.v1;\n', "option optimize_for = ");
+    const optimize = await complete("package shop.v1;\n", "option optimize_for = ");
     assert.deepEqual(labels(optimize.items).sort(), ["CODE_SIZE", "LITE_RUNTIME", "SPEED"]);
 
     const service = await complete("service Orders {\n", "  option ");

@@ -141,7 +141,10 @@ describe("editor features over stdio", () => {
     assert.equal(formatted, byBuf(messy));
     assert.ok(formatted.includes("message Customer {\n  string id = 1;"));
     // Only the changed lines are replaced, not the whole file (the cursor stays where it is).
-    assert.ok(edits.every((e) => e.range.end.line - e.range.start.line <= 2), JSON.stringify(edits));
+    assert.ok(
+      edits.every((e) => e.range.end.line - e.range.start.line <= 2),
+      JSON.stringify(edits),
+    );
     client.change(orders, text);
   });
 
@@ -166,8 +169,9 @@ describe("editor features over stdio", () => {
     const from = client.notifications.length;
     const edits = await client.request<TextEdit[]>("textDocument/formatting", { ...doc(orders), options: { tabSize: 2, insertSpaces: true } });
     assert.deepEqual(edits, []);
-    const shown = await client.waitFor("a message saying why", () =>
-      client.notifications.slice(from).find((n) => n.method === "window/showMessage")?.params as { message: string } | undefined,
+    const shown = await client.waitFor(
+      "a message saying why",
+      () => client.notifications.slice(from).find((n) => n.method === "window/showMessage")?.params as { message: string } | undefined,
     );
     assert.match(shown.message, new RegExp(`line ${find(broken, "order_id = ;").line + 1}`));
     client.change(orders, text);
@@ -188,7 +192,9 @@ describe("editor features over stdio", () => {
 
   it("keeps hover, definition, outline and lenses right while the file is broken", async () => {
     // Three lines above Customer and a syntax error below it: the module does not compile.
-    const broken = text.replace("// Who placed an order.", "// one\n// two\n// three\n// Who placed an order.").replace("string order_id = 2;", "string order_id = ;");
+    const broken = text
+      .replace("// Who placed an order.", "// one\n// two\n// three\n// Who placed an order.")
+      .replace("string order_id = 2;", "string order_id = ;");
     client.change(orders, broken);
     await client.waitForDiagnostics(orders, (d) => d.some((x) => x.severity === 1));
     const use = find(broken, "Customer customer = 1");
@@ -305,10 +311,15 @@ describe("buf lint and buf breaking", () => {
     assert.equal(d.severity, 2);
     assert.deepEqual(d.range.start, find(linted, "orderId"));
     // Two lines above and a syntax error below: no new lint run, the finding moves with its line.
-    const moved = linted.replace("message GetOrderRequest {", "// one\n// two\nmessage GetOrderRequest {").replace("uint32 imported = 1;", "uint32 imported = ;");
+    const moved = linted
+      .replace("message GetOrderRequest {", "// one\n// two\nmessage GetOrderRequest {")
+      .replace("uint32 imported = 1;", "uint32 imported = ;");
     client.change(orders, moved);
     const now = await client.waitForCurrentDiagnostics(orders);
-    assert.ok(now.some((x) => x.severity === 1), JSON.stringify(now));
+    assert.ok(
+      now.some((x) => x.severity === 1),
+      JSON.stringify(now),
+    );
     const lint = now.find((x) => x.code === "FIELD_LOWER_SNAKE_CASE");
     assert.deepEqual(lint?.range.start, find(moved, "orderId"));
     client.change(orders, text);

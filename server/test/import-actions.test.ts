@@ -39,7 +39,11 @@ describe("import code actions over stdio", () => {
     const at = find(buffer, needle);
     const range = { start: at, end: { line: at.line, character: at.character + needle.length } };
     const diagnostics = all.filter((d) => d.range.start.line === at.line);
-    const actions = await client.request<CodeAction[]>("textDocument/codeAction", { textDocument: { uri }, range, context: { diagnostics, ...(only ? { only } : {}) } });
+    const actions = await client.request<CodeAction[]>("textDocument/codeAction", {
+      textDocument: { uri },
+      range,
+      context: { diagnostics, ...(only ? { only } : {}) },
+    });
     return { actions, diagnostics };
   }
 
@@ -54,7 +58,10 @@ describe("import code actions over stdio", () => {
   it("adds the missing import of a type of the module", async () => {
     const broken = text.replace('import "shop/v1/money.proto";\n', "");
     const { actions, diagnostics } = await actionsFor(broken, "Money total");
-    assert.ok(diagnostics.some((d) => msg(d).includes("Money")), "the compiler reports the unknown type");
+    assert.ok(
+      diagnostics.some((d) => msg(d).includes("Money")),
+      "the compiler reports the unknown type",
+    );
     const add = actions.find((a) => a.title === 'Add import "shop/v1/money.proto"');
     assert.ok(add, JSON.stringify(actions.map((a) => a.title)));
     assert.equal(add.kind, "quickfix");
@@ -82,7 +89,10 @@ describe("import code actions over stdio", () => {
     client.change(money, readFileSync(money, "utf8").replace("int64 units = 2;", "int64 units = ;"));
     const broken = text.replace('import "shop/v1/money.proto";\n', "");
     const { actions } = await actionsFor(broken, "Money total");
-    assert.ok(actions.some((a) => a.title === 'Add import "shop/v1/money.proto"'), JSON.stringify(actions.map((a) => a.title)));
+    assert.ok(
+      actions.some((a) => a.title === 'Add import "shop/v1/money.proto"'),
+      JSON.stringify(actions.map((a) => a.title)),
+    );
     client.change(money, readFileSync(money, "utf8"));
     client.change(orders, text);
     assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
@@ -101,7 +111,10 @@ describe("import code actions over stdio", () => {
       range: { start: at, end: at },
       context: { diagnostics: diags.filter((d) => d.range.start.line === at.line) },
     });
-    assert.deepEqual(actions.filter((a) => a.title.includes("orders.proto")), []);
+    assert.deepEqual(
+      actions.filter((a) => a.title.includes("orders.proto")),
+      [],
+    );
     client.change(money, moneyText);
     assert.deepEqual(await client.waitForCurrentDiagnostics(money), []);
   });
@@ -113,11 +126,17 @@ describe("import code actions over stdio", () => {
     assert.equal(await applyAndCompile(extra, remove), text);
     // The used imports are never offered for removal.
     const used = await actionsFor(text, 'import "shop/v1/money.proto";');
-    assert.deepEqual(used.actions.filter((a) => a.title.startsWith("Remove")), []);
+    assert.deepEqual(
+      used.actions.filter((a) => a.title.startsWith("Remove")),
+      [],
+    );
 
     const two = extra.replace('import "shop/v1/money.proto";\n', 'import "shop/v1/money.proto";\nimport "google/protobuf/empty.proto";\n');
     const all = await actionsFor(two, "syntax", ["source.removeUnusedImports"]);
-    assert.deepEqual(all.actions.map((a) => a.title), ["Remove 2 unused imports"]);
+    assert.deepEqual(
+      all.actions.map((a) => a.title),
+      ["Remove 2 unused imports"],
+    );
     assert.equal(await applyAndCompile(two, all.actions[0]), text);
   });
 
@@ -127,7 +146,10 @@ describe("import code actions over stdio", () => {
       'import "shop/v1/money.proto";\nimport "google/protobuf/empty.proto";\n\nimport "grpcrouter/v1/options.proto";\nimport "shop/v1/money.proto";\n',
     );
     const { actions } = await actionsFor(messy, "syntax", ["source.organizeImports"]);
-    assert.deepEqual(actions.map((a) => a.title), ["Organize imports"]);
+    assert.deepEqual(
+      actions.map((a) => a.title),
+      ["Organize imports"],
+    );
     assert.equal(await applyAndCompile(messy, actions[0]), text);
     // Already organized: nothing to offer.
     const none = await actionsFor(text, "syntax", ["source.organizeImports"]);

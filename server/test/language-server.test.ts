@@ -69,7 +69,10 @@ describe("language server over stdio", () => {
     // And the other way: a burst that ends broken shows the error of its last step.
     for (const step of [...steps].reverse().slice(0, 2)) client.change(orders, step);
     const diags = await client.waitForCurrentDiagnostics(orders, 60_000);
-    assert.ok(diags.some((d) => /strin/.test(msg(d))), `the last step's error: ${JSON.stringify(diags)}`);
+    assert.ok(
+      diags.some((d) => /strin/.test(msg(d))),
+      `the last step's error: ${JSON.stringify(diags)}`,
+    );
     client.change(orders, text);
     assert.deepEqual(await client.waitForCurrentDiagnostics(orders, 60_000), []);
   });
@@ -93,7 +96,10 @@ describe("language server over stdio", () => {
     const d = diags.find((x) => msg(x).includes("idx"))!;
     const optionLine = find(broken, 'field: "customer.idx"').line;
     const serviceLine = find(broken, "option (grpcrouter.v1.service)").line;
-    assert.ok(d.range.start.line >= serviceLine && d.range.start.line <= optionLine, `diagnostic at line ${d.range.start.line}, option at ${serviceLine}..${optionLine}`);
+    assert.ok(
+      d.range.start.line >= serviceLine && d.range.start.line <= optionLine,
+      `diagnostic at line ${d.range.start.line}, option at ${serviceLine}..${optionLine}`,
+    );
     assert.equal(d.source, "grpcrouter");
     client.change(orders, text);
     await client.waitForDiagnostics(orders, (x) => x.length === 0);
@@ -103,7 +109,10 @@ describe("language server over stdio", () => {
     const uri = pathToFileURL(orders).href;
     const moneyText = readFileSync(money, "utf8");
     const atType = find(text, "Money total");
-    const loc = await client.request<Location | null>("textDocument/definition", { textDocument: { uri }, position: { line: atType.line, character: atType.character + 2 } });
+    const loc = await client.request<Location | null>("textDocument/definition", {
+      textDocument: { uri },
+      position: { line: atType.line, character: atType.character + 2 },
+    });
     assert.ok(loc);
     assert.equal(loc.uri, pathToFileURL(money).href);
     assert.deepEqual(loc.range.start, find(moneyText, "Money {"));
@@ -114,7 +123,10 @@ describe("language server over stdio", () => {
     assert.deepEqual(nested?.range.start, find(text, "Status {"));
 
     const atImport = find(text, '"shop/v1/money.proto"');
-    const imp = await client.request<Location | null>("textDocument/definition", { textDocument: { uri }, position: { line: atImport.line, character: atImport.character + 5 } });
+    const imp = await client.request<Location | null>("textDocument/definition", {
+      textDocument: { uri },
+      position: { line: atImport.line, character: atImport.character + 5 },
+    });
     assert.equal(imp?.uri, pathToFileURL(money).href);
   });
 
@@ -139,7 +151,10 @@ describe("language server over stdio", () => {
     const names = symbols.map((s) => s.name);
     assert.deepEqual(names, ["Customer", "GetOrderRequest", "Order", "ImportSummary", "Orders"]);
     const service = symbols.find((s) => s.name === "Orders")!;
-    assert.deepEqual(service.children?.map((c) => c.name), ["Get", "Watch", "Import", "Sync"]);
+    assert.deepEqual(
+      service.children?.map((c) => c.name),
+      ["Get", "Watch", "Import", "Sync"],
+    );
     assert.equal(service.selectionRange.start.line, find(text, "Orders {").line);
     const order = symbols.find((s) => s.name === "Order")!;
     assert.ok(order.children?.some((c) => c.name === "Status" && c.children?.some((v) => v.name === "STATUS_SHIPPED")));
@@ -162,14 +177,26 @@ describe("language server over stdio", () => {
     const withBalancer = text.replace("balancer: BALANCER_CONSISTENT_HASH", "balancer: ");
     client.change(orders, withBalancer);
     const b = find(withBalancer, "balancer: ");
-    const bal = await client.request<CompletionItem[]>("textDocument/completion", { textDocument: { uri }, position: { line: b.line, character: b.character + "balancer: ".length } });
-    assert.ok(bal.some((i) => i.label === "BALANCER_LEAST_OUTSTANDING"), JSON.stringify(bal.map((i) => i.label)));
+    const bal = await client.request<CompletionItem[]>("textDocument/completion", {
+      textDocument: { uri },
+      position: { line: b.line, character: b.character + "balancer: ".length },
+    });
+    assert.ok(
+      bal.some((i) => i.label === "BALANCER_LEAST_OUTSTANDING"),
+      JSON.stringify(bal.map((i) => i.label)),
+    );
 
     const withOption = text.replace("  // Get returns one order.", "  option (\n  // Get returns one order.");
     client.change(orders, withOption);
     const o = find(withOption, "  option (\n");
-    const opts = await client.request<CompletionItem[]>("textDocument/completion", { textDocument: { uri }, position: { line: o.line, character: "  option (".length } });
-    assert.deepEqual(opts.map((i) => i.label), ["grpcrouter.v1.service"]);
+    const opts = await client.request<CompletionItem[]>("textDocument/completion", {
+      textDocument: { uri },
+      position: { line: o.line, character: "  option (".length },
+    });
+    assert.deepEqual(
+      opts.map((i) => i.label),
+      ["grpcrouter.v1.service"],
+    );
     client.change(orders, text);
     await client.waitForDiagnostics(orders, (x) => x.length === 0);
   });
@@ -178,10 +205,13 @@ describe("language server over stdio", () => {
     const uri = pathToFileURL(orders).href;
     const serviceLine = find(text, "service Orders").line;
     const lenses = await client.request<CodeLens[]>("textDocument/codeLens", { textDocument: { uri } });
-    assert.deepEqual(lenses.map((l) => [l.range.start.line, l.command?.title, l.command?.command]), [
-      [serviceLine, "Generate", "grpcrouter.generate"],
-      [serviceLine, "Start router", "grpcrouter.startRouter"],
-    ]);
+    assert.deepEqual(
+      lenses.map((l) => [l.range.start.line, l.command?.title, l.command?.command]),
+      [
+        [serviceLine, "Generate", "grpcrouter.generate"],
+        [serviceLine, "Start router", "grpcrouter.startRouter"],
+      ],
+    );
     await client.connection.sendNotification(routerStateNotification, { running: true, address: "127.0.0.1:1", instances: { "shop.v1.Orders": 2 } });
     let titles: (string | undefined)[] = [];
     for (let i = 0; i < 50 && !titles.includes("2 instances registered"); i++) {
@@ -211,8 +241,7 @@ describe("generate on save", () => {
     if (ws) removeDir(ws);
   });
 
-  const nextSummary = (from: number) =>
-    client.waitFor("a generate summary", () => client.generatedSince(from)[0], 120_000);
+  const nextSummary = (from: number) => client.waitFor("a generate summary", () => client.generatedSince(from)[0], 120_000);
 
   it("writes the generated files when a .proto is saved, and logs a summary", async () => {
     const from = client.notifications.length;
@@ -224,7 +253,10 @@ describe("generate on save", () => {
     assert.ok(existsSync(router), "orders_router.proto was not written");
     assert.ok(existsSync(path.join(ws, "proto/gen/shop/v1/orders_pb.ts")));
     assert.ok(s.written > 0);
-    assert.ok(client.logs.some((l) => l.includes(s.message)), "the summary is in the log");
+    assert.ok(
+      client.logs.some((l) => l.includes(s.message)),
+      "the summary is in the log",
+    );
     // The editor showed progress while it ran: begun with a title, and ended.
     const begun = client.progress.find((p) => p.value.kind === "begin" && p.value.title === "gRPC Router: generating");
     assert.ok(begun, JSON.stringify(client.progress));
@@ -267,10 +299,14 @@ describe("generate on save", () => {
     const from = client.notifications.length;
     client.save(orders);
     client.save(orders);
-    const summaries = await client.waitFor("two summaries", () => {
-      const s = client.generatedSince(from);
-      return s.length >= 2 ? s : undefined;
-    }, 120_000);
+    const summaries = await client.waitFor(
+      "two summaries",
+      () => {
+        const s = client.generatedSince(from);
+        return s.length >= 2 ? s : undefined;
+      },
+      120_000,
+    );
     // The second save lands while the first generation runs (it has yet to compile): the
     // first is cancelled, the second completes.
     assert.equal(summaries.length, 2);
@@ -326,7 +362,10 @@ describe("modules found like buf", () => {
     assert.deepEqual(await client.waitForCurrentDiagnostics(inventory), []);
     const uri = pathToFileURL(inventory).href;
     const wkt = find(invText, "google.protobuf.Int64Value);");
-    assert.match(hoverText(await client.request<Hover | null>("textDocument/hover", { textDocument: { uri }, position: wkt })), /message google\.protobuf\.Int64Value/);
+    assert.match(
+      hoverText(await client.request<Hover | null>("textDocument/hover", { textDocument: { uri }, position: wkt })),
+      /message google\.protobuf\.Int64Value/,
+    );
     const req = await client.request<Location | null>("textDocument/definition", { textDocument: { uri }, position: find(invText, "StockRequest)") });
     assert.equal(req?.uri, uri);
 
@@ -335,7 +374,10 @@ describe("modules found like buf", () => {
     client.open(modern);
     assert.deepEqual(await client.waitForCurrentDiagnostics(modern), []);
     const imp = find(modernText, '"legacy/v1/legacy.proto"');
-    const loc = await client.request<Location | null>("textDocument/definition", { textDocument: { uri: pathToFileURL(modern).href }, position: { line: imp.line, character: imp.character + 3 } });
+    const loc = await client.request<Location | null>("textDocument/definition", {
+      textDocument: { uri: pathToFileURL(modern).href },
+      position: { line: imp.line, character: imp.character + 3 },
+    });
     assert.equal(loc?.uri, pathToFileURL(path.join(second, "legacy/v1/legacy.proto")).href);
 
     const orders = path.join(mono, "shop/proto/shop/v1/orders.proto");
@@ -353,7 +395,10 @@ describe("modules found like buf", () => {
     const invText = readFileSync(inventory, "utf8");
     client.change(inventory, invText.replace("string sku = 1;", "strin sku = 1;"));
     const diags = await client.waitForCurrentDiagnostics(inventory);
-    assert.ok(diags.some((d) => msg(d).includes("strin")), JSON.stringify(diags));
+    assert.ok(
+      diags.some((d) => msg(d).includes("strin")),
+      JSON.stringify(diags),
+    );
     assert.deepEqual(client.diagnostics.get(pathToFileURL(orders).href), []);
     client.change(inventory, invText);
     assert.deepEqual(await client.waitForCurrentDiagnostics(inventory), []);

@@ -114,22 +114,25 @@ export class TestClient {
       child.once("exit", (code, signal) => reject(new Error(`the language server exited (${signal ?? `code ${code}`}) during initialize`))),
     );
     died.catch(() => {});
-    c.initializeResult = await Promise.race([died, connection.sendRequest<InitializeResult>("initialize", {
-      processId: process.pid,
-      rootUri: null,
-      workspaceFolders: opts.folders.map((f) => ({ uri: pathToFileURL(f).href, name: path.basename(f) })),
-      capabilities: {
-        workspace: {
-          configuration: true,
-          workspaceFolders: true,
-          codeLens: { refreshSupport: true },
-          semanticTokens: { refreshSupport: true },
-          didChangeWatchedFiles: { dynamicRegistration: true },
+    c.initializeResult = await Promise.race([
+      died,
+      connection.sendRequest<InitializeResult>("initialize", {
+        processId: process.pid,
+        rootUri: null,
+        workspaceFolders: opts.folders.map((f) => ({ uri: pathToFileURL(f).href, name: path.basename(f) })),
+        capabilities: {
+          workspace: {
+            configuration: true,
+            workspaceFolders: true,
+            codeLens: { refreshSupport: true },
+            semanticTokens: { refreshSupport: true },
+            didChangeWatchedFiles: { dynamicRegistration: true },
+          },
+          window: { workDoneProgress: true },
+          textDocument: { hover: { contentFormat: ["markdown"] }, documentSymbol: { hierarchicalDocumentSymbolSupport: true } },
         },
-        window: { workDoneProgress: true },
-        textDocument: { hover: { contentFormat: ["markdown"] }, documentSymbol: { hierarchicalDocumentSymbolSupport: true } },
-      },
-    })]);
+      }),
+    ]);
     await connection.sendNotification("initialized", {});
     return c;
   }
@@ -160,10 +163,14 @@ export class TestClient {
 
   waitForDiagnostics(file: string, predicate: (d: Diagnostic[]) => boolean, timeoutMs?: number): Promise<Diagnostic[]> {
     const uri = pathToFileURL(file).href;
-    return this.waitFor(`diagnostics of ${path.basename(file)}`, () => {
-      const d = this.diagnostics.get(uri);
-      return d && predicate(d) ? d : undefined;
-    }, timeoutMs);
+    return this.waitFor(
+      `diagnostics of ${path.basename(file)}`,
+      () => {
+        const d = this.diagnostics.get(uri);
+        return d && predicate(d) ? d : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   /** How many times the server published diagnostics for a file. */
@@ -174,10 +181,14 @@ export class TestClient {
   /** Diagnostics of the buffer as it is now (not of an earlier edit). */
   waitForCurrentDiagnostics(file: string, timeoutMs?: number): Promise<Diagnostic[]> {
     const uri = pathToFileURL(file).href;
-    return this.waitFor(`diagnostics of ${path.basename(file)} version ${this.versions.get(uri)}`, () => {
-      const d = this.diagnostics.get(uri);
-      return d && this.diagnosticVersions.get(uri) === this.versions.get(uri) ? d : undefined;
-    }, timeoutMs);
+    return this.waitFor(
+      `diagnostics of ${path.basename(file)} version ${this.versions.get(uri)}`,
+      () => {
+        const d = this.diagnostics.get(uri);
+        return d && this.diagnosticVersions.get(uri) === this.versions.get(uri) ? d : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   open(file: string, text = readFileSync(file, "utf8")): string {
@@ -208,7 +219,10 @@ export class TestClient {
 
   /** The generate summaries (`grpcrouter/generated`) among the notifications since index `from`. */
   generatedSince(from = 0): GenerateSummary[] {
-    return this.notifications.slice(from).filter((n) => n.method === generatedNotification.method).map((n) => n.params as GenerateSummary);
+    return this.notifications
+      .slice(from)
+      .filter((n) => n.method === generatedNotification.method)
+      .map((n) => n.params as GenerateSummary);
   }
 
   setSettings(settings: Record<string, unknown>): void {

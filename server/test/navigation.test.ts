@@ -4,15 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type {
-  DocumentHighlight,
-  DocumentLink,
-  FoldingRange,
-  Location,
-  SelectionRange,
-  SymbolInformation,
-  WorkspaceEdit,
-} from "vscode-languageserver-protocol";
+import type { DocumentHighlight, DocumentLink, FoldingRange, Location, SelectionRange, SymbolInformation, WorkspaceEdit } from "vscode-languageserver-protocol";
 import { copyFixture, pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
 import { applyEdits, find } from "./text-edits.js";
 
@@ -110,25 +102,49 @@ describe("navigation and rename over stdio", () => {
     client.open(cart);
     const wkt = client.request("textDocument/prepareRename", { textDocument: { uri: uriOf(cart) }, position: find(CART, "Timestamp updated", 2) });
     await assert.rejects(wkt, /well-known type/);
-    const option = client.request("textDocument/prepareRename", { textDocument: { uri: uriOf(orders) }, position: find(ordersText, "grpcrouter.v1.service", 16) });
+    const option = client.request("textDocument/prepareRename", {
+      textDocument: { uri: uriOf(orders) },
+      position: find(ordersText, "grpcrouter.v1.service", 16),
+    });
     await assert.rejects(option, /outside this workspace/);
-    const keyword = await client.request("textDocument/prepareRename", { textDocument: { uri: uriOf(orders) }, position: find(ordersText, "message Customer", 2) });
+    const keyword = await client.request("textDocument/prepareRename", {
+      textDocument: { uri: uriOf(orders) },
+      position: find(ordersText, "message Customer", 2),
+    });
     assert.equal(keyword, null);
     // On `Order` of `Order.Status`: the part under the cursor is what is renamed.
-    const part = await client.request<{ range: { start: { character: number }; end: { character: number } }; placeholder: string }>("textDocument/prepareRename", {
-      textDocument: { uri: uriOf(cart) },
-      position: find(CART, "Order.Status", 1),
-    });
+    const part = await client.request<{ range: { start: { character: number }; end: { character: number } }; placeholder: string }>(
+      "textDocument/prepareRename",
+      {
+        textDocument: { uri: uriOf(cart) },
+        position: find(CART, "Order.Status", 1),
+      },
+    );
     assert.equal(part.placeholder, "Order");
     assert.equal(part.range.end.character - part.range.start.character, "Order".length);
-    await assert.rejects(client.request("textDocument/rename", { textDocument: { uri: uriOf(orders) }, position: find(ordersText, "Money total", 1), newName: "9lives" }), /not a valid/);
-    await assert.rejects(client.request("textDocument/rename", { textDocument: { uri: uriOf(orders) }, position: find(ordersText, "Money total", 1), newName: "Customer" }), /already exists/);
+    await assert.rejects(
+      client.request("textDocument/rename", { textDocument: { uri: uriOf(orders) }, position: find(ordersText, "Money total", 1), newName: "9lives" }),
+      /not a valid/,
+    );
+    await assert.rejects(
+      client.request("textDocument/rename", { textDocument: { uri: uriOf(orders) }, position: find(ordersText, "Money total", 1), newName: "Customer" }),
+      /already exists/,
+    );
   });
 
   it("renames a type across the module, unopened files included, and the module still compiles", async () => {
-    const edit = await client.request<WorkspaceEdit>("textDocument/rename", { textDocument: { uri: uriOf(money) }, position: find(moneyText, "Money {", 1), newName: "Cash" });
+    const edit = await client.request<WorkspaceEdit>("textDocument/rename", {
+      textDocument: { uri: uriOf(money) },
+      position: find(moneyText, "Money {", 1),
+      newName: "Cash",
+    });
     const changes = edit.changes ?? {};
-    assert.deepEqual(Object.keys(changes).map((u) => path.basename(u)).sort(), ["cart.proto", "money.proto", "orders.proto"]);
+    assert.deepEqual(
+      Object.keys(changes)
+        .map((u) => path.basename(u))
+        .sort(),
+      ["cart.proto", "money.proto", "orders.proto"],
+    );
     const newCart = applyEdits(CART, changes[uriOf(cart)]!);
     assert.match(newCart, /repeated shop\.v1\.Cash items = 1;/);
     assert.match(newCart, /\.shop\.v1\.Cash total = 2;/);
@@ -145,7 +161,11 @@ describe("navigation and rename over stdio", () => {
     assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
 
     // A message whose nested enum is named through it elsewhere: `Order.Status` → `Purchase.Status`.
-    const renamed = await client.request<WorkspaceEdit>("textDocument/rename", { textDocument: { uri: uriOf(orders) }, position: find(newOrders, "message Order", 9), newName: "Purchase" });
+    const renamed = await client.request<WorkspaceEdit>("textDocument/rename", {
+      textDocument: { uri: uriOf(orders) },
+      position: find(newOrders, "message Order", 9),
+      newName: "Purchase",
+    });
     const cartAfter = applyEdits(newCart, renamed.changes![uriOf(cart)]!);
     assert.match(cartAfter, /Purchase\.Status last_status = 3;/);
     const ordersAfter = applyEdits(newOrders, renamed.changes![uriOf(orders)]!);
@@ -181,9 +201,16 @@ describe("navigation and rename over stdio", () => {
       position: find(broken, "Customer customer = 1"),
       context: { includeDeclaration: true },
     });
-    const here = locs.filter((l) => l.uri === uriOf(orders)).map((l) => l.range.start.line).sort((a, b) => a - b);
+    const here = locs
+      .filter((l) => l.uri === uriOf(orders))
+      .map((l) => l.range.start.line)
+      .sort((a, b) => a - b);
     assert.deepEqual(here, [find(broken, "message Customer").line, find(broken, "Customer customer = 1").line, find(broken, "Customer customer = 2").line]);
-    const edit = await client.request<WorkspaceEdit>("textDocument/rename", { textDocument: { uri: uriOf(orders) }, position: find(broken, "message Customer", 9), newName: "Buyer" });
+    const edit = await client.request<WorkspaceEdit>("textDocument/rename", {
+      textDocument: { uri: uriOf(orders) },
+      position: find(broken, "message Customer", 9),
+      newName: "Buyer",
+    });
     assert.match(applyEdits(broken, edit.changes![uriOf(orders)]!), /message Buyer \{[\s\S]*Buyer customer = 1;[\s\S]*Buyer customer = 2;/);
     client.change(orders, ordersText);
     assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
@@ -231,12 +258,17 @@ describe("navigation and rename over stdio", () => {
     const lines = ordersText.split("\n");
     const slice = (r: SelectionRange["range"]) => {
       if (r.start.line === r.end.line) return lines[r.start.line]!.slice(r.start.character, r.end.character);
-      return [lines[r.start.line]!.slice(r.start.character), ...lines.slice(r.start.line + 1, r.end.line), lines[r.end.line]!.slice(0, r.end.character)].join("\n");
+      return [lines[r.start.line]!.slice(r.start.character), ...lines.slice(r.start.line + 1, r.end.line), lines[r.end.line]!.slice(0, r.end.character)].join(
+        "\n",
+      );
     };
     for (let s: SelectionRange | undefined = sel; s; s = s.parent) texts.push(slice(s.range));
     assert.equal(texts[0], "Money");
     assert.equal(texts[1], "Money total = 3;");
-    assert.ok(texts.some((t) => t.startsWith("message Order {") && t.endsWith("}")), texts.join("\n---\n"));
+    assert.ok(
+      texts.some((t) => t.startsWith("message Order {") && t.endsWith("}")),
+      texts.join("\n---\n"),
+    );
     assert.equal(texts[texts.length - 1], ordersText.replace(/\n$/, "") + (ordersText.endsWith("\n") ? "\n" : ""));
   });
 });
@@ -275,7 +307,10 @@ describe("a module that has never compiled", () => {
       range: { start: at, end: at },
       context: { diagnostics: [] },
     });
-    assert.ok(actions.some((a) => a.title === 'Add import "google/protobuf/timestamp.proto"'), JSON.stringify(actions));
+    assert.ok(
+      actions.some((a) => a.title === 'Add import "google/protobuf/timestamp.proto"'),
+      JSON.stringify(actions),
+    );
 
     const typed = text.replace("google.protobuf.Timestamp at", "google.protobuf.Dur at");
     client.change(orders, typed);
@@ -283,7 +318,10 @@ describe("a module that has never compiled", () => {
       textDocument: { uri },
       position: find(typed, "google.protobuf.Dur", "google.protobuf.Dur".length),
     });
-    assert.ok(items.some((i) => i.label === "google.protobuf.Duration"), JSON.stringify(items.map((i) => i.label)));
+    assert.ok(
+      items.some((i) => i.label === "google.protobuf.Duration"),
+      JSON.stringify(items.map((i) => i.label)),
+    );
   });
 });
 

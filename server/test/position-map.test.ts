@@ -7,7 +7,7 @@ import { blankLines } from "../src/analysis/recover-index.js";
 const r = (l1: number, c1: number, l2: number, c2: number) => ({ start: { line: l1, character: c1 }, end: { line: l2, character: c2 } });
 
 describe("PositionMap", () => {
-  const before = ["syntax = \"proto3\";", "", "message Customer {", "  string id = 1;", "}", "", "message Order {", "  Customer c = 1;", "}"].join("\n");
+  const before = ['syntax = "proto3";', "", "message Customer {", "  string id = 1;", "}", "", "message Order {", "  Customer c = 1;", "}"].join("\n");
 
   it("moves names and elements down by the lines inserted above them", () => {
     const after = before.replace("message Customer {", "// a\n// b\n// c\nmessage Customer {");

@@ -39,7 +39,10 @@ describe("grpcrouter.out and generateOnSave: false", () => {
       const [s] = await client.request(generateRequest, { uri: pathToFileURL(orders).href });
       assert.equal(s?.ok, true, s?.message);
     }
-    assert.deepEqual(client.generatedSince(from).map((s) => s.trigger), ["command", "command"]);
+    assert.deepEqual(
+      client.generatedSince(from).map((s) => s.trigger),
+      ["command", "command"],
+    );
   });
 
   it("grpcrouter.out: code goes to the configured folder (${workspaceFolder} expanded), not the default gen/", async () => {
@@ -83,21 +86,30 @@ describe("grpcrouter.roots", () => {
     try {
       client.open(modern);
       const d = await client.waitForDiagnostics(modern, (x) => x.length > 0);
-      assert.ok(d.some((x) => msg(x) === "imported file does not exist"), JSON.stringify(d.map(msg)));
+      assert.ok(
+        d.some((x) => msg(x) === "imported file does not exist"),
+        JSON.stringify(d.map(msg)),
+      );
       const modules = await client.request(modulesRequest, {});
-      assert.deepEqual(modules.map((m) => m.root), [tmp]);
+      assert.deepEqual(
+        modules.map((m) => m.root),
+        [tmp],
+      );
     } finally {
       await client.stop();
     }
   });
 
-  it("roots: [\"api\"]: api/ is the module, the import resolves, and generated code goes below it", async () => {
+  it('roots: ["api"]: api/ is the module, the import resolves, and generated code goes below it', async () => {
     const client = await TestClient.start({ folders: [tmp], settings: { roots: ["api"], generateOnSave: false } });
     try {
       client.open(modern);
       assert.deepEqual(await client.waitForCurrentDiagnostics(modern), []);
       const modules = await client.request(modulesRequest, {});
-      assert.deepEqual(modules.map((m) => m.root), [api]);
+      assert.deepEqual(
+        modules.map((m) => m.root),
+        [api],
+      );
       assert.deepEqual(modules[0]!.services.sort(), ["legacy.v1.Legacy", "modern.v1.Modern"]);
       const [s] = await client.request(generateRequest, { uri: pathToFileURL(modern).href });
       assert.equal(s?.ok, true, s?.message);

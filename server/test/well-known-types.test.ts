@@ -30,8 +30,21 @@ message Tick {
 
 // Every well-known type buf ships, including proto2 (descriptor.proto) and editions files.
 const WELL_KNOWN = [
-  "any", "api", "compiler/plugin", "cpp_features", "descriptor", "duration", "empty", "field_mask", "go_features",
-  "java_features", "source_context", "struct", "timestamp", "type", "wrappers",
+  "any",
+  "api",
+  "compiler/plugin",
+  "cpp_features",
+  "descriptor",
+  "duration",
+  "empty",
+  "field_mask",
+  "go_features",
+  "java_features",
+  "source_context",
+  "struct",
+  "timestamp",
+  "type",
+  "wrappers",
 ].map((n) => `google/protobuf/${n}.proto`);
 
 function find(text: string, needle: string): { line: number; character: number } {

@@ -112,7 +112,8 @@ async function forwardRequests(call: RawCall, upstream: GrpcClientStream): Promi
 export const bridgeCommand: Command = {
   name: "bridge",
   summary: "register an existing gRPC server (any language) with a router and forward its calls",
-  usage: "grpcrouter bridge --target HOST:PORT --router HOST:PORT|dns:///NAME:PORT [--router …]... [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL] [--transport auto|h2|websocket] [--keepalive S]",
+  usage:
+    "grpcrouter bridge --target HOST:PORT --router HOST:PORT|dns:///NAME:PORT [--router …]... [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL] [--transport auto|h2|websocket] [--keepalive S]",
   details: [
     "  --target HOST:PORT  the gRPC server to forward calls to (plaintext unless --target-tls)",
     "  --router HOST:PORT  a router to register with; repeatable or comma-separated (every router",
@@ -190,14 +191,16 @@ export const bridgeCommand: Command = {
 
     const loaded = await loadServedModule({ root, out });
     if (!loaded.ok) {
-      for (const d of loaded.diagnostics) io.stderr.write(formatDiagnostic({ ...d, file: d.file ? path.relative(io.cwd, path.join(root, d.file)) : "" }) + "\n");
+      for (const d of loaded.diagnostics)
+        io.stderr.write(formatDiagnostic({ ...d, file: d.file ? path.relative(io.cwd, path.join(root, d.file)) : "" }) + "\n");
       io.stderr.write(`grpcrouter bridge: ${root} does not compile to a routable module\n`);
       return 1;
     }
     const only = (v.service as string[] | undefined) ?? [];
     let specs = loaded.module.specs.filter((s) => only.length === 0 || only.includes(s.service.typeName));
     const unknown = only.filter((n) => !loaded.module.specs.some((s) => s.service.typeName === n));
-    if (unknown.length) throw new UsageError(`--service ${unknown.join(", ")}: not in the module (it has ${loaded.module.specs.map((s) => s.service.typeName).join(", ")})`);
+    if (unknown.length)
+      throw new UsageError(`--service ${unknown.join(", ")}: not in the module (it has ${loaded.module.specs.map((s) => s.service.typeName).join(", ")})`);
     const healthInterval = seconds(v["health-interval"], "health-interval", 5);
     const log = (line: string): void => {
       io.stderr.write(`grpcrouter bridge: ${line}\n`);
@@ -207,14 +210,21 @@ export const bridgeCommand: Command = {
     const implemented = await targetServices(target, security.targetCredentials);
     if (implemented) {
       const missing = specs.filter((s) => !implemented.includes(s.service.typeName)).map((s) => s.service.typeName);
-      if (missing.length) log(`not registering ${missing.join(", ")}: ${target} does not implement ${missing.length === 1 ? "it" : "them"} (its reflection lists ${implemented.join(", ")})`);
+      if (missing.length)
+        log(
+          `not registering ${missing.join(", ")}: ${target} does not implement ${missing.length === 1 ? "it" : "them"} (its reflection lists ${implemented.join(", ")})`,
+        );
       specs = specs.filter((s) => implemented.includes(s.service.typeName));
       if (specs.length === 0) {
         io.stderr.write(`grpcrouter bridge: ${target} implements none of the services to register\n`);
         return 1;
       }
     }
-    const targetHealth = new TargetHealth(target, security.targetCredentials, specs.map((s) => s.service.typeName));
+    const targetHealth = new TargetHealth(
+      target,
+      security.targetCredentials,
+      specs.map((s) => s.service.typeName),
+    );
     const initial = await targetHealth.check();
 
     // The target follows the proxy environment as grpc-js did; --proxy itself is for the router.
@@ -251,7 +261,10 @@ export const bridgeCommand: Command = {
     // revoked token, …), at start or on any later reconnect, stops that bridge and rejects
     // its `stopped`: retrying cannot fix that, so the command drains the others and says why.
     void Promise.all(bridges.map((b) => b.start())).then(
-      () => io.stdout.write(`grpcrouter bridge: ${instanceId} registered ${specs.map((s) => s.service.typeName).join(", ")} with ${router}, forwarding to ${target}\n`),
+      () =>
+        io.stdout.write(
+          `grpcrouter bridge: ${instanceId} registered ${specs.map((s) => s.service.typeName).join(", ")} with ${router}, forwarding to ${target}\n`,
+        ),
       () => {}, // the refusal arrives through `stopped`
     );
     const refused = Promise.all(bridges.map((b) => b.stopped)).then(
@@ -276,7 +289,10 @@ export const bridgeCommand: Command = {
 
 /** --router, repeatable and comma-separated; each HOST:PORT or a dns: target. */
 function routerTargets(value: unknown): string[] {
-  const list = (Array.isArray(value) ? value : typeof value === "string" ? [value] : []).flatMap((r: string) => r.split(",")).map((r) => r.trim()).filter(Boolean);
+  const list = (Array.isArray(value) ? value : typeof value === "string" ? [value] : [])
+    .flatMap((r: string) => r.split(","))
+    .map((r) => r.trim())
+    .filter(Boolean);
   if (list.length === 0) throw new UsageError("--router HOST:PORT is required");
   try {
     parseRouterTargets(list);
@@ -336,5 +352,3 @@ function waitForSignal(): Promise<void> {
     process.on("SIGTERM", stop);
   });
 }
-
-

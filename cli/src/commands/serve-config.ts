@@ -2,14 +2,7 @@
 // authorization, loaded whole and validated before anything changes. A bad file at start
 // fails before anything listens; a bad edit later keeps the running settings.
 import path from "node:path";
-import {
-  checkRouterConfig,
-  clientAuthorizer,
-  loadRouterConfig,
-  settingsFor,
-  type ClientAuthorizer,
-  type RouterConfig,
-} from "@grpcrouter/runtime";
+import { checkRouterConfig, clientAuthorizer, loadRouterConfig, settingsFor, type ClientAuthorizer, type RouterConfig } from "@grpcrouter/runtime";
 
 export interface ConfigChange {
   /** Services whose settings changed (configure starts their rate-limit buckets afresh). */

@@ -78,7 +78,13 @@ export async function loadServedModule(options: LoadOptions): Promise<LoadResult
     );
   }
   if (specs.length === 0) {
-    return { ok: false, diagnostics: [...diagnostics, { file: "", line: 1, column: 1, endLine: 1, endColumn: 1, severity: "error", message: `no service to route in ${root}`, source: "grpcrouter" }] };
+    return {
+      ok: false,
+      diagnostics: [
+        ...diagnostics,
+        { file: "", line: 1, column: 1, endLine: 1, endColumn: 1, severity: "error", message: `no service to route in ${root}`, source: "grpcrouter" },
+      ],
+    };
   }
   const routerProtos = new Map(protos.map((p) => [p.path, p.text]));
   const key = [...serviceKeys].map(([s, k]) => `${s}>${k}`).join("\n");

@@ -58,7 +58,14 @@ export function debouncedReloader(reload: () => Promise<void>, onError: (e: unkn
  * `relevant` accepts (an event without a name always counts). A watcher that fails is
  * reported through `log` and stops.
  */
-export function watchFolder(dir: string, recursive: boolean, relevant: (name: string) => boolean, changed: () => void, log: (line: string) => void, what: string): FSWatcher {
+export function watchFolder(
+  dir: string,
+  recursive: boolean,
+  relevant: (name: string) => boolean,
+  changed: () => void,
+  log: (line: string) => void,
+  what: string,
+): FSWatcher {
   const watcher = watch(dir, { recursive }, (_event, file) => {
     const name = file ? String(file) : "";
     if (name && !relevant(name)) return;

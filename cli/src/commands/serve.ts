@@ -130,15 +130,18 @@ async function serve(options: ServeOptions, stderr: ReturnType<typeof batchedWri
 
   const hub = new AdminHub({ describe: (method) => describeFromRegistry(current.registry)(method) });
   // Before the router, so they count from the first call.
-  const metrics: RouterMetrics | undefined =
-    options.adminPort !== undefined || options.metricsPort !== undefined ? createRouterMetrics({ hub }) : undefined;
+  const metrics: RouterMetrics | undefined = options.adminPort !== undefined || options.metricsPort !== undefined ? createRouterMetrics({ hub }) : undefined;
   // A span per call through the global OpenTelemetry API: a no-op unless an SDK is preloaded
   // (e.g. NODE_OPTIONS="--import @opentelemetry/auto-instrumentations-node/register", with
   // OTEL_NODE_DISABLED_INSTRUMENTATIONS=grpc so grpc-js is not traced a second time).
   const tracing = createRouterTracing({ hub });
   const health = new RouterHealth([]);
   const server = new GrpcServer({ cors: config.current.cors, ...(options.websocket === false ? { websocket: false } : {}) });
-  const setReflection = addReflection(server, current.files, current.services.map((s) => s.name));
+  const setReflection = addReflection(
+    server,
+    current.files,
+    current.services.map((s) => s.name),
+  );
   health.addTo(server);
   // The Admin service streams every call's metadata and bodies: on a port other machines can
   // reach it is opt-in. The dashboard (loopback only) does not need it.
@@ -175,10 +178,18 @@ async function serve(options: ServeOptions, stderr: ReturnType<typeof batchedWri
       log(`reload failed (${result.diagnostics.filter((d) => d.severity === "error").length} errors); still serving the previous configuration`);
       return;
     }
-    if (result.module.key !== current.key) printDiagnostics(result.module.diagnostics.filter((d) => !hasErrors([d])), root, io);
+    if (result.module.key !== current.key)
+      printDiagnostics(
+        result.module.diagnostics.filter((d) => !hasErrors([d])),
+        root,
+        io,
+      );
     current = result.module;
     const { added, replaced, removed } = served.apply(current);
-    setReflection(current.files, current.services.map((s) => s.name));
+    setReflection(
+      current.files,
+      current.services.map((s) => s.name),
+    );
     hub.resetSchemas();
     const parts = [
       added.length ? `added ${added.join(", ")}` : "",
@@ -323,7 +334,8 @@ async function listenAll(options: ServeOptions, server: GrpcServer, hub: AdminHu
 export const serveCommand: Command = {
   name: "serve",
   summary: "run a router for every service of a proto module, from its descriptors (no build step)",
-  usage: "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--keepalive S] [--public-admin] [--no-websocket] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
+  usage:
+    "grpcrouter serve [--root DIR] [--out DIR] [--host HOST] [--port N] [--admin-port N] [--metrics-port N] [--no-watch] [--drain-grace S] [--keepalive S] [--public-admin] [--no-websocket] [--config FILE] [--peer HOST:PORT]... [--peers-dns NAME:PORT] [--log-format text|json] [--audit-log FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]",
   details: [
     "  --root DIR        the proto module: a folder with buf.yaml, or of .proto files (default: .)",
     "  --out DIR         where grpcrouter generate writes (default: gen); its router protos fix",
@@ -336,7 +348,7 @@ export const serveCommand: Command = {
     "                    the dashboard's /metrics, which answers only on 127.0.0.1)",
     "  --no-watch        do not reload when the module's .proto files (or --config) change",
     "  --config FILE     router settings per service (JSON): balancer, resilience, waitForReady,",
-    "                    rateLimit; \"*\" for every service. Re-applied when the file changes,",
+    '                    rateLimit; "*" for every service. Re-applied when the file changes,',
     "                    without dropping instances or calls; a bad edit keeps the running settings",
     "  --drain-grace S   on Ctrl-C/SIGTERM, how long calls in flight may take to finish (default: 10)",
     "  --keepalive S     ping idle Register streams this often, and ask bridges to (default: 10);",
@@ -389,7 +401,8 @@ export const serveCommand: Command = {
     const grace = values["drain-grace"] === undefined ? 10 : Number(values["drain-grace"]);
     if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--drain-grace ${String(values["drain-grace"])}: not a number of seconds`);
     const keepalive = values.keepalive === undefined ? undefined : Number(values.keepalive);
-    if (keepalive !== undefined && !(Number.isFinite(keepalive) && keepalive > 0)) throw new UsageError(`--keepalive ${String(values.keepalive)}: expected a number of seconds`);
+    if (keepalive !== undefined && !(Number.isFinite(keepalive) && keepalive > 0))
+      throw new UsageError(`--keepalive ${String(values.keepalive)}: expected a number of seconds`);
     let logFormat: LogFormat;
     try {
       logFormat = parseLogFormat(typeof values["log-format"] === "string" ? values["log-format"] : undefined);
@@ -411,9 +424,15 @@ export const serveCommand: Command = {
     const securityLog = formatLogger(logFormat, (text) => void io.stderr.write(text));
     const security = serveSecurity(values, io.cwd, (line) => {
       securityLog(line);
-      if (/changed/.test(line)) audit?.(auditEvent("configChanged", { file: typeof values["token-file"] === "string" ? path.resolve(io.cwd, values["token-file"]) : "", detail: line }));
+      if (/changed/.test(line))
+        audit?.(
+          auditEvent("configChanged", { file: typeof values["token-file"] === "string" ? path.resolve(io.cwd, values["token-file"]) : "", detail: line }),
+        );
     });
-    const peers = ((values.peer as string[] | undefined) ?? []).flatMap((p) => p.split(",")).map((p) => p.trim()).filter(Boolean);
+    const peers = ((values.peer as string[] | undefined) ?? [])
+      .flatMap((p) => p.split(","))
+      .map((p) => p.trim())
+      .filter(Boolean);
     const peersDns = typeof values["peers-dns"] === "string" ? values["peers-dns"] : undefined;
     try {
       for (const t of peers.length ? parseRouterTargets(peers) : []) if (t.kind !== "static") throw new Error(`${t.target}: a DNS name goes in --peers-dns`);
@@ -425,7 +444,24 @@ export const serveCommand: Command = {
     try {
       running = await startServe({
         peers,
-        peersDns, keepaliveMs: keepalive === undefined ? undefined : keepalive * 1000, root, out: outDir, host, port, adminPort, metricsPort, watch: !values["no-watch"], io, credentials: security.credentials, authorize: security.authorize, configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined, publicAdmin: values["public-admin"] === true, websocket: values["no-websocket"] !== true, logFormat, audit });
+        peersDns,
+        keepaliveMs: keepalive === undefined ? undefined : keepalive * 1000,
+        root,
+        out: outDir,
+        host,
+        port,
+        adminPort,
+        metricsPort,
+        watch: !values["no-watch"],
+        io,
+        credentials: security.credentials,
+        authorize: security.authorize,
+        configFile: typeof values.config === "string" ? path.resolve(io.cwd, values.config) : undefined,
+        publicAdmin: values["public-admin"] === true,
+        websocket: values["no-websocket"] !== true,
+        logFormat,
+        audit,
+      });
     } catch (e) {
       io.stderr.write(`grpcrouter serve: ${(e as Error).message}\n`);
       return 1;

@@ -16,10 +16,7 @@ const HEALTH_CHECK = healthServiceDefinition.Check!;
 export async function targetServices(target: string, credentials: grpc.ChannelCredentials): Promise<string[] | undefined> {
   const client = createReflectionClient(target, { credentials });
   try {
-    return await Promise.race([
-      client.listServices(),
-      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), CHECK_TIMEOUT_MS).unref()),
-    ]);
+    return await Promise.race([client.listServices(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), CHECK_TIMEOUT_MS).unref())]);
   } catch {
     return undefined;
   } finally {
@@ -68,7 +65,8 @@ export class TargetHealth {
       const r = await this.healthCheck(service);
       if (r.code === grpc.status.UNIMPLEMENTED) return { serving: await this.probeAll(), by: "connection" };
       // Unreachable: nothing of it is serving, whatever it would say.
-      if (r.code === grpc.status.UNAVAILABLE || r.code === grpc.status.DEADLINE_EXCEEDED) return { serving: new Map(this.services.map((x) => [x, false])), by: "connection" };
+      if (r.code === grpc.status.UNAVAILABLE || r.code === grpc.status.DEADLINE_EXCEEDED)
+        return { serving: new Map(this.services.map((x) => [x, false])), by: "connection" };
       if (r.code === grpc.status.NOT_FOUND) {
         // The target does not report this service by name: its overall status stands for it.
         overall ??= (await this.healthCheck("")).status;
@@ -107,7 +105,11 @@ export class TargetHealth {
  * Checks the target every `intervalMs` and calls `onChange(service, serving, by)` when a
  * service's state changes (and once for each at the first check). Returns a stop function.
  */
-export function watchTargetHealth(health: TargetHealth, intervalMs: number, onChange: (service: string, serving: boolean, by: TargetState["by"]) => void): () => void {
+export function watchTargetHealth(
+  health: TargetHealth,
+  intervalMs: number,
+  onChange: (service: string, serving: boolean, by: TargetState["by"]) => void,
+): () => void {
   const last = new Map<string, boolean>();
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;

@@ -134,8 +134,6 @@ export function bridgeSecurity(values: Values, cwd: string): BridgeSecurity {
 
   const targetCa = abs(str(values, "target-ca"));
   const targetTls = values["target-tls"] === true || targetCa !== undefined;
-  const targetCredentials = targetTls
-    ? loadChannelCredentials(targetCa ? { ca: targetCa } : {}, { ca: "--target-ca" })
-    : grpc.credentials.createInsecure();
+  const targetCredentials = targetTls ? loadChannelCredentials(targetCa ? { ca: targetCa } : {}, { ca: "--target-ca" }) : grpc.credentials.createInsecure();
   return { routerCredentials, credentialsHook, targetCredentials };
 }

@@ -4,12 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  CollectResponseSchema,
-  CountResponseSchema,
-  type Echo,
-  SayResponseSchema,
-} from "../gen/demo/v1/echo_pb.js";
+import { CollectResponseSchema, CountResponseSchema, type Echo, SayResponseSchema } from "../gen/demo/v1/echo_pb.js";
 
 /** The most messages Count streams for one call, so a typo cannot stream forever. */
 const MAX_COUNT = 1_000_000;

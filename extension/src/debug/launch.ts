@@ -70,7 +70,13 @@ function bufEnv(extensionPath: string): Record<string, string> {
 }
 
 /** Runs `grpcrouter generate`; resolves to the error text, or undefined when it succeeded. */
-function generate(cli: { program: string; runtimeArgs: string[] }, root: string, out: string | undefined, env: Record<string, string>, log: vscode.OutputChannel): Promise<string | undefined> {
+function generate(
+  cli: { program: string; runtimeArgs: string[] },
+  root: string,
+  out: string | undefined,
+  env: Record<string, string>,
+  log: vscode.OutputChannel,
+): Promise<string | undefined> {
   const args = [...cli.runtimeArgs, cli.program, "generate", "--root", root, ...(out ? ["--out", out] : [])];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env, ELECTRON_RUN_AS_NODE: "1" }, stdio: ["ignore", "pipe", "pipe"] });
@@ -115,9 +121,8 @@ export class GrpcrouterConfigurationProvider implements vscode.DebugConfiguratio
     const out = config.out ? path.resolve(root, substitute(config.out, folder)) : undefined;
     if (config.generate !== false) {
       this.log.appendLine(`[debug] grpcrouter generate --root ${root}`);
-      const failed = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: "gRPC Router: generating before launch" },
-        () => generate(cli, root, out, bufEnv(this.extensionPath), this.log),
+      const failed = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: "gRPC Router: generating before launch" }, () =>
+        generate(cli, root, out, bufEnv(this.extensionPath), this.log),
       );
       if (failed) {
         const choice = await vscode.window.showErrorMessage(`gRPC Router: generate failed: ${failed}`, "Show Output", "Launch Anyway");

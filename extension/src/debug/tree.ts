@@ -42,7 +42,9 @@ export class RouterTreeProvider implements vscode.TreeDataProvider<Node>, vscode
       new vscode.ThemeColor(health === "serving" ? "testing.iconPassed" : health === "draining" ? "editorWarning.foreground" : "errorForeground"),
     );
     const labels = Object.entries(i.labels).map(([k, v]) => `${k}=${v}`);
-    item.tooltip = [`${i.id} (${i.service})`, `health: ${health}`, `streams: ${i.streams}`, labels.length ? `labels: ${labels.join(", ")}` : ""].filter(Boolean).join("\n");
+    item.tooltip = [`${i.id} (${i.service})`, `health: ${health}`, `streams: ${i.streams}`, labels.length ? `labels: ${labels.join(", ")}` : ""]
+      .filter(Boolean)
+      .join("\n");
     item.contextValue = "grpcrouter.instance";
     return item;
   }

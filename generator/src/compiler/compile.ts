@@ -134,7 +134,12 @@ function hashFiles(bytes: Uint8Array, set: FileDescriptorSet): Map<string, strin
     }
     if (tag === 0x0a) {
       const name = set.file[index++]?.name ?? "";
-      out.set(name, createHash("sha1").update(bytes.subarray(pos, pos + len)).digest("hex"));
+      out.set(
+        name,
+        createHash("sha1")
+          .update(bytes.subarray(pos, pos + len))
+          .digest("hex"),
+      );
     }
     pos += len;
   }
@@ -259,7 +264,13 @@ async function listProtos(root: string, dir: string, skip: readonly string[]): P
       walk.map(async (rel, i) => {
         for (const e of listed[i]!) {
           const child = rel === "." ? e.name : `${rel}/${e.name}`;
-          const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(root, child)).then((st) => st.isDirectory(), () => false)));
+          const isDir =
+            e.isDirectory() ||
+            (e.isSymbolicLink() &&
+              (await stat(path.join(root, child)).then(
+                (st) => st.isDirectory(),
+                () => false,
+              )));
           if (isDir) {
             if (!e.name.startsWith(".") && e.name !== "node_modules" && !skip.some((s) => inside(child, s))) next.push(child);
           } else if (e.name.endsWith(".proto") && !skip.some((s) => inside(child, s))) {

@@ -50,6 +50,9 @@ export async function moduleLayout(root: string, bufYaml: string | undefined, si
 }
 
 function normalizeDir(p: string): string {
-  const s = p.replace(/\\/g, "/").replace(/^\.\/+/, "").replace(/\/+$/, "");
+  const s = p
+    .replace(/\\/g, "/")
+    .replace(/^\.\/+/, "")
+    .replace(/\/+$/, "");
   return s === "" ? "." : s;
 }

@@ -47,8 +47,8 @@ export function parseParameter(parameter: string): { previous?: string; tunnelCo
     else if (k === "tunnel_code") {
       if (v !== "true" && v !== "false") throw new Error(`tunnel_code=${v}: expected true or false`);
       out.tunnelCode = v === "true";
-    }
-    else if (k === "target" || k === "import_extension") continue; // accepted for symmetry with protoc-gen-es
+    } else if (k === "target" || k === "import_extension")
+      continue; // accepted for symmetry with protoc-gen-es
     else throw new Error(`unknown option "${k}" (known: previous=DIR, tunnel_code=true|false)`);
   }
   return out;

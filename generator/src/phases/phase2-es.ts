@@ -24,7 +24,13 @@ export interface DescriptorInput {
  * Runs any protoplugin plugin in-process on `files` (dependency order), generating
  * `toGenerate`; the request holds their imports and `alsoInclude` (with its imports).
  */
-export function runPlugin(plugin: Plugin, files: readonly FileDescriptorProto[], toGenerate: readonly string[], parameter: string, alsoInclude: readonly string[] = []): PluginOutput[] {
+export function runPlugin(
+  plugin: Plugin,
+  files: readonly FileDescriptorProto[],
+  toGenerate: readonly string[],
+  parameter: string,
+  alsoInclude: readonly string[] = [],
+): PluginOutput[] {
   if (toGenerate.length === 0) return [];
   const wanted = closure(files, [...toGenerate, ...alsoInclude]);
   const request = create(CodeGeneratorRequestSchema, {
@@ -65,7 +71,12 @@ export class EsGenerator {
     const keys = transitiveKeys(files);
     const misses = toGenerate.filter((n) => this.cache.get(n)?.key !== keys.get(n));
     if (misses.length > 0) {
-      const outputs = runPlugin(this.plugin, files.map((f) => f.proto), misses, this.parameter);
+      const outputs = runPlugin(
+        this.plugin,
+        files.map((f) => f.proto),
+        misses,
+        this.parameter,
+      );
       for (const n of misses) {
         const stem = n.replace(/\.proto$/, "");
         this.cache.set(n, { key: keys.get(n)!, outputs: outputs.filter((o) => o.path.startsWith(stem + "_pb.")) });

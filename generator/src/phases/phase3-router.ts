@@ -30,20 +30,28 @@ export function emitTypedRouter(f: GeneratedFile, input: TunnelCodeInput): void 
     const byName = new Map(service.methods.map((m) => [m.name, m]));
     const methods = sp.methods.map((mp) => ({ mp, desc: byName.get(mp.name)! }));
 
-    f.print(f.jsDoc(`The grpcrouter tunnel of ${sp.service}: its frame field numbers, as assigned in\n${sp.routerFile} (service ${sp.routerService}). Both sides of a tunnel must use the same numbers.`));
+    f.print(
+      f.jsDoc(
+        `The grpcrouter tunnel of ${sp.service}: its frame field numbers, as assigned in\n${sp.routerFile} (service ${sp.routerService}). Both sides of a tunnel must use the same numbers.`,
+      ),
+    );
     f.print(f.export("const", n.tunnel), " = ", rt("defineTunnel"), "(", f.importSchema(service), ", ", f.string(sp.routerService), ", {");
     for (const { mp } of methods) f.print("  ", propertyKey(mp.name), ": ", mp.fieldNumber, ",");
     f.print("});");
     f.print();
 
-    f.print(f.jsDoc(`Routing-key hooks of ${sp.service}, one per method: the key a balancer such as consistent hashing\nuses to pick an instance. \`request\` is given only to methods whose client sends one message.`));
+    f.print(
+      f.jsDoc(
+        `Routing-key hooks of ${sp.service}, one per method: the key a balancer such as consistent hashing\nuses to pick an instance. \`request\` is given only to methods whose client sends one message.`,
+      ),
+    );
     f.print(f.export("interface", n.routingKeys), " {");
     for (const { mp, desc } of methods) {
       f.print(f.jsDoc(`${mp.path} (${mp.kind.replace("_", "-")})${mp.routingKey ? `; default from the proto: ${describeKey(mp)}` : ""}`, "  "));
       if (singleRequest(desc)) {
         f.print("  ", desc.localName, "?: ", rt("RoutingKeyHook", true), "<typeof ", f.importSchema(desc.input, true), ">;");
       } else {
-        f.print("  ", desc.localName, "?: (call: Omit<Parameters<", rt("RoutingKeyHook", true), ">[0], \"request\">) => string | undefined;");
+        f.print("  ", desc.localName, "?: (call: Omit<Parameters<", rt("RoutingKeyHook", true), '>[0], "request">) => string | undefined;');
       }
     }
     f.print("}");
@@ -53,9 +61,9 @@ export function emitTypedRouter(f: GeneratedFile, input: TunnelCodeInput): void 
     f.print(f.export("interface", n.routerOptions), " extends Omit<", rt("RouterOptions", true), ', "services"> {');
     f.print("  routingKeys?: ", n.routingKeys, ";");
     f.print(`  /** Default: ${sp.balancer ? `${balancerConfig(sp)} (from the proto)` : "round robin"}. */`);
-    f.print("  balancer?: ", rt("RouterServiceOptions", true), "[\"balancer\"];");
+    f.print("  balancer?: ", rt("RouterServiceOptions", true), '["balancer"];');
     f.print(`  /** Calls per second (and burst) for the service and per method; default: no limit. */`);
-    f.print("  rateLimit?: ", rt("RouterServiceOptions", true), "[\"rateLimit\"];");
+    f.print("  rateLimit?: ", rt("RouterServiceOptions", true), '["rateLimit"];');
     f.print("}");
     f.print();
 
@@ -88,7 +96,11 @@ export function emitTypedRouter(f: GeneratedFile, input: TunnelCodeInput): void 
     f.print("  for (const [method, hook] of Object.entries(hooks)) if (hook) routingKeys[method] = hook;");
     const balancer = sp.balancer ? ` ?? ${balancerConfig(sp)}` : "";
     f.print("  const balancer: ", rt("RouterServiceOptions", true), '["balancer"] = options.balancer', balancer, ";");
-    f.print("  return { tunnel: ", n.tunnel, ", routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };");
+    f.print(
+      "  return { tunnel: ",
+      n.tunnel,
+      ", routingKeys, ...(balancer !== undefined ? { balancer } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) };",
+    );
     f.print("}");
     f.print();
 
@@ -99,7 +111,11 @@ export function emitTypedRouter(f: GeneratedFile, input: TunnelCodeInput): void 
     );
     f.print(f.export("function", n.createRouter), "(options: ", n.routerOptions, " = {}): ", rt("Router", true), " {");
     f.print("  const { routingKeys, balancer, rateLimit, ...rest } = options;");
-    f.print("  const service = ", n.routerService, "({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });");
+    f.print(
+      "  const service = ",
+      n.routerService,
+      "({ ...(routingKeys ? { routingKeys } : {}), ...(balancer !== undefined ? { balancer } : {}), ...(rateLimit ? { rateLimit } : {}) });",
+    );
     f.print("  return ", rt("createRouter"), "({ ...rest, services: [service as ", rt("RouterServiceOptions", true), "] });");
     f.print("}");
     f.print();
@@ -133,7 +149,10 @@ function defaultHook(f: GeneratedFile, mp: RouterMethodPlan, desc: DescMethod, r
   if (!key) return undefined;
   if ("metadata" in key) {
     // The first value; binary (-bin) keys are not valid routing keys (validated in phase 1).
-    return [`((call) => { const v = call.metadata.get(${JSON.stringify(key.metadata)})[0]; return typeof v === "string" ? v : undefined; }) as `, rt("RoutingKeyHook", true)];
+    return [
+      `((call) => { const v = call.metadata.get(${JSON.stringify(key.metadata)})[0]; return typeof v === "string" ? v : undefined; }) as `,
+      rt("RoutingKeyHook", true),
+    ];
   }
   const access = fieldAccess("call.request", desc.input, key.field.split("."));
   return [

@@ -63,7 +63,8 @@ export const MAX_WEIGHT = 10_000;
 
 /** Checks an action's fields; throws ActionError naming the field. */
 export function checkAction(r: ActionRequest): void {
-  if (ACTION_NAMES[r.kind] === undefined) throw new ActionError("INVALID_ARGUMENT", `kind: unknown action ${r.kind} (drain, undrain, eject, restore, set weight, pause, resume)`);
+  if (ACTION_NAMES[r.kind] === undefined)
+    throw new ActionError("INVALID_ARGUMENT", `kind: unknown action ${r.kind} (drain, undrain, eject, restore, set weight, pause, resume)`);
   if (r.service === "") throw new ActionError("INVALID_ARGUMENT", "service: required (a fully-qualified service name)");
   const onService = r.kind === ActionKind.PAUSE || r.kind === ActionKind.RESUME;
   if (!onService && r.instanceId === "") throw new ActionError("INVALID_ARGUMENT", `instance_id: required to ${ACTION_NAMES[r.kind]} an instance`);

@@ -17,7 +17,8 @@ export function dashboardWebviewHtml(options: { assetBase: string; cspSource: st
   const src = options.cspSource;
   // Fonts: only the codicons, inlined in codicons.css as a data: URL.
   const csp = `default-src 'none'; script-src ${src}; style-src ${src}; img-src ${src} data:; font-src data:`;
-  return DASHBOARD_ASSETS["index.html"]!
-    .replace(/(src|href)="\.\/([^"]+)"/g, (_m, attr: string, file: string) => `${attr}="${base}/${file}"`)
-    .replace("<head>", `<head>\n    <meta http-equiv="Content-Security-Policy" content="${csp}">`);
+  return DASHBOARD_ASSETS["index.html"]!.replace(/(src|href)="\.\/([^"]+)"/g, (_m, attr: string, file: string) => `${attr}="${base}/${file}"`).replace(
+    "<head>",
+    `<head>\n    <meta http-equiv="Content-Security-Policy" content="${csp}">`,
+  );
 }

@@ -86,7 +86,13 @@ function eventJson(ev: Event): string {
 }
 
 const OPERATOR_BODY_LIMIT = 8 * 1024 * 1024;
-const HTTP_STATUS: Record<ActionError["code"], number> = { INVALID_ARGUMENT: 400, NOT_FOUND: 404, PERMISSION_DENIED: 403, FAILED_PRECONDITION: 409, UNAVAILABLE: 503 };
+const HTTP_STATUS: Record<ActionError["code"], number> = {
+  INVALID_ARGUMENT: 400,
+  NOT_FOUND: 404,
+  PERMISSION_DENIED: 403,
+  FAILED_PRECONDITION: 409,
+  UNAVAILABLE: 503,
+};
 
 function stringField(body: Record<string, unknown>, name: string): string {
   const v = body[name];
@@ -203,7 +209,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const peer = req.socket.remoteAddress ?? "";
     const refusal = adminCallerRefusal(peer, undefined);
     if (refusal !== undefined) return reply(403, { code: "PERMISSION_DENIED", error: refusal });
-    if (!/^application\/json(;|$)/i.test(req.headers["content-type"] ?? "")) return reply(415, { code: "INVALID_ARGUMENT", error: "send the action as application/json" });
+    if (!/^application\/json(;|$)/i.test(req.headers["content-type"] ?? ""))
+      return reply(415, { code: "INVALID_ARGUMENT", error: "send the action as application/json" });
     let body: Record<string, unknown>;
     try {
       body = await readJson(req, OPERATOR_BODY_LIMIT);
@@ -214,7 +221,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     try {
       if (path === "/action") {
         const kind = actionKindOf(body.kind);
-        if (kind === undefined) throw new ActionError("INVALID_ARGUMENT", `kind: expected drain, undrain, eject, restore, setWeight, pause or resume, got ${JSON.stringify(body.kind)}`);
+        if (kind === undefined)
+          throw new ActionError(
+            "INVALID_ARGUMENT",
+            `kind: expected drain, undrain, eject, restore, setWeight, pause or resume, got ${JSON.stringify(body.kind)}`,
+          );
         const request = create(ActionRequestSchema, {
           kind,
           service: stringField(body, "service"),
@@ -227,7 +238,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       const callId = typeof body.callId === "string" && /^\d{1,20}$/.test(body.callId) ? BigInt(body.callId) : undefined;
       if (callId === undefined) throw new ActionError("INVALID_ARGUMENT", `callId: expected a call id as a decimal string, got ${JSON.stringify(body.callId)}`);
       const requestsJson = body.requestsJson ?? [];
-      if (!Array.isArray(requestsJson) || !requestsJson.every((r) => typeof r === "string")) throw new ActionError("INVALID_ARGUMENT", "requestsJson: expected an array of JSON texts");
+      if (!Array.isArray(requestsJson) || !requestsJson.every((r) => typeof r === "string"))
+        throw new ActionError("INVALID_ARGUMENT", "requestsJson: expected an array of JSON texts");
       const r = await replayCall(hub, { callId, requestsJson }, actor);
       return reply(200, { callId: String(r.callId), code: r.code, message: r.message, responsesJson: r.responsesJson });
     } catch (e) {

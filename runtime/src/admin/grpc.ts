@@ -152,10 +152,16 @@ export function addAdminService(server: GrpcServer | grpc.Server, hub: AdminHub,
       callback(null, hub.snapshot({ includeMessages: false }));
     },
     Act: (call: grpc.ServerUnaryCall<ActionRequest, ActionResult>, callback: grpc.sendUnaryData<ActionResult>) => {
-      act(hub, call.request, call.getPeer(), peerCertificateOf(call)).then((r) => callback(null, r), (e: unknown) => callback(statusOf(e)));
+      act(hub, call.request, call.getPeer(), peerCertificateOf(call)).then(
+        (r) => callback(null, r),
+        (e: unknown) => callback(statusOf(e)),
+      );
     },
     Replay: (call: grpc.ServerUnaryCall<ReplayRequest, ReplayResult>, callback: grpc.sendUnaryData<ReplayResult>) => {
-      replay(hub, call.request, call.getPeer(), peerCertificateOf(call)).then((r) => callback(null, r), (e: unknown) => callback(statusOf(e)));
+      replay(hub, call.request, call.getPeer(), peerCertificateOf(call)).then(
+        (r) => callback(null, r),
+        (e: unknown) => callback(statusOf(e)),
+      );
     },
     Watch: (call: grpc.ServerWritableStream<WatchRequest, Event>) => {
       onRequest(Admin.method.watch.name);
@@ -214,7 +220,11 @@ export interface AdminClient {
 }
 
 /** A client of a router's Admin service at `target` ("host:port"). Plaintext unless credentials are given. */
-export function createAdminClient(target: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): AdminClient {
+export function createAdminClient(
+  target: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+): AdminClient {
   const client = new grpc.Client(target, credentials, options);
   return {
     getSnapshot: () =>

@@ -23,7 +23,7 @@ export function hostRefusal(headers: { host?: string | undefined; origin?: strin
   if (!allowed.has(host)) return `the dashboard only answers to Host ${[...allowed].join(", ")} (got ${JSON.stringify(host)})`;
   const origin = headers.origin;
   if (origin !== undefined) {
-    const o = (Array.isArray(origin) ? origin[0] ?? "" : origin).toLowerCase();
+    const o = (Array.isArray(origin) ? (origin[0] ?? "") : origin).toLowerCase();
     if (o === "null" || !o.startsWith("http://") || !allowed.has(o.slice("http://".length))) return `requests from origin ${JSON.stringify(o)} are not allowed`;
   }
   return undefined;

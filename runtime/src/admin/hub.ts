@@ -655,12 +655,20 @@ export class AdminHub {
    * What a replay needs of a recorded call (in flight or among the recent ones): its method,
    * kind, metadata as received, and the request bodies kept (undefined when any is missing).
    */
-  recordedCall(id: bigint): { method: string; kind: string; metadata: MetadataInput | undefined; redacted: (key: string) => boolean; requests: Uint8Array[] | undefined } | undefined {
+  recordedCall(
+    id: bigint,
+  ): { method: string; kind: string; metadata: MetadataInput | undefined; redacted: (key: string) => boolean; requests: Uint8Array[] | undefined } | undefined {
     const call = this.calls.get(id) ?? this.recent.find((c) => c.id === id);
     if (!call) return undefined;
     const reqs = call.messages.filter((m) => m.direction === "request");
     const complete = reqs.length === call.requests && call.omitted === 0 && reqs.every((m) => m.payload !== undefined);
-    return { method: call.method, kind: call.started.kind, metadata: call.rawMetadata, redacted: (key) => this.redactor.isRedacted(key), requests: complete ? reqs.map((m) => m.payload!) : undefined };
+    return {
+      method: call.method,
+      kind: call.started.kind,
+      metadata: call.rawMetadata,
+      redacted: (key) => this.redactor.isRedacted(key),
+      requests: complete ? reqs.map((m) => m.payload!) : undefined,
+    };
   }
 
   /** The request and response schemas of a method, through the hub's `describe` (undefined without one). */

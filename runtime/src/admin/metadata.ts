@@ -9,7 +9,17 @@ export type MetadataInput =
   | Iterable<readonly [string, string | Uint8Array]>;
 
 /** Keys redacted unless the hub is configured otherwise (matched case-insensitively). */
-export const DEFAULT_REDACTED_KEYS: readonly string[] = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-auth-token", "x-csrf-token", "x-amz-security-token"];
+export const DEFAULT_REDACTED_KEYS: readonly string[] = [
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "set-cookie",
+  "x-api-key",
+  "api-key",
+  "x-auth-token",
+  "x-csrf-token",
+  "x-amz-security-token",
+];
 
 /**
  * Keys that look like credentials, redacted by default too: any key containing token,

@@ -83,7 +83,11 @@ class ReplayCall implements ServerCall {
 
 function encodeRequests(hub: AdminHub, method: string, jsons: readonly string[]): Buffer[] {
   const schemas = hub.schemasOf(method);
-  if (!schemas) throw new ActionError("FAILED_PRECONDITION", `requests_json: the router has no schema for ${method}, so it cannot encode JSON (give the hub a describe function)`);
+  if (!schemas)
+    throw new ActionError(
+      "FAILED_PRECONDITION",
+      `requests_json: the router has no schema for ${method}, so it cannot encode JSON (give the hub a describe function)`,
+    );
   let total = 0;
   return jsons.map((json, i) => {
     let bytes: Uint8Array;
@@ -101,17 +105,23 @@ function encodeRequests(hub: AdminHub, method: string, jsons: readonly string[])
 /** Runs a recorded call again; resolves with the new call's id, status and responses. Throws ActionError. */
 export async function replayCall(hub: AdminHub, request: Pick<ReplayRequest, "callId" | "requestsJson">, actor: string): Promise<ReplayResult> {
   const rec = hub.recordedCall(request.callId);
-  if (!rec) throw new ActionError("NOT_FOUND", `call_id: the router no longer holds call ${request.callId} (it keeps the calls in flight and the most recent ones)`);
+  if (!rec)
+    throw new ActionError("NOT_FOUND", `call_id: the router no longer holds call ${request.callId} (it keeps the calls in flight and the most recent ones)`);
   if (rec.kind === "bidi_streaming" || rec.kind === "server_streaming") {
-    throw new ActionError("FAILED_PRECONDITION", `call_id: ${rec.method} is ${rec.kind.replace("_", "-")}; only unary and client-streaming calls can be replayed`);
+    throw new ActionError(
+      "FAILED_PRECONDITION",
+      `call_id: ${rec.method} is ${rec.kind.replace("_", "-")}; only unary and client-streaming calls can be replayed`,
+    );
   }
-  if (request.requestsJson.length > MAX_REQUESTS) throw new ActionError("INVALID_ARGUMENT", `requests_json: at most ${MAX_REQUESTS} messages, got ${request.requestsJson.length}`);
+  if (request.requestsJson.length > MAX_REQUESTS)
+    throw new ActionError("INVALID_ARGUMENT", `requests_json: at most ${MAX_REQUESTS} messages, got ${request.requestsJson.length}`);
   let requests: Buffer[];
   if (request.requestsJson.length > 0) requests = encodeRequests(hub, rec.method, request.requestsJson);
   else if (rec.requests) requests = rec.requests.map((r) => Buffer.from(r));
   else throw new ActionError("FAILED_PRECONDITION", `requests_json: the router did not keep the request bodies of call ${request.callId}; give them as JSON`);
   const single = rec.kind !== "client_streaming";
-  if (single && requests.length !== 1) throw new ActionError("INVALID_ARGUMENT", `requests_json: a unary call takes exactly one request, got ${requests.length}`);
+  if (single && requests.length !== 1)
+    throw new ActionError("INVALID_ARGUMENT", `requests_json: a unary call takes exactly one request, got ${requests.length}`);
   const service = /^\/([^/]+)\//.exec(rec.method)?.[1] ?? "";
   const target = hub.actions.target(service);
   if (!target) throw new ActionError("UNAVAILABLE", `the router no longer routes ${service}`);
@@ -131,7 +141,14 @@ export async function replayCall(hub: AdminHub, request: Pick<ReplayRequest, "ca
   try {
     if (!target.dispatch(call, single ? requests[0] : undefined)) throw new ActionError("UNAVAILABLE", `the router no longer routes ${rec.method}`);
     const { code, message } = await call.outcome;
-    target.audit?.({ kind: "operatorAction", time: new Date().toISOString(), service, principal: actor, action: "replay", detail: `replayed call ${request.callId} (${rec.method}) as call ${newId ?? "?"}: ${code === 0 ? "OK" : `code ${code}: ${message}`}` });
+    target.audit?.({
+      kind: "operatorAction",
+      time: new Date().toISOString(),
+      service,
+      principal: actor,
+      action: "replay",
+      detail: `replayed call ${request.callId} (${rec.method}) as call ${newId ?? "?"}: ${code === 0 ? "OK" : `code ${code}: ${message}`}`,
+    });
     const schemas = hub.schemasOf(rec.method);
     const responsesJson = call.responses.map((b) => {
       if (!schemas) return "";

@@ -64,7 +64,9 @@ export function clientAuthorizer(config: ClientAuthConfig): ClientAuthorizer {
   if (needsJwt && !keys) throw new Error("clientAuth: jwt rules need clientAuth.jwks (file or url)");
 
   return async (call) => {
-    const rules = (config.services[call.service] ?? config.services["*"])?.filter((r) => !r.methods || r.methods.includes(call.method) || r.methods.includes("*"));
+    const rules = (config.services[call.service] ?? config.services["*"])?.filter(
+      (r) => !r.methods || r.methods.includes(call.method) || r.methods.includes("*"),
+    );
     if (rules === undefined) return undefined; // the service is not under client authorization
     const names = call.certificate ? certificateNames(call.certificate) : [];
     if (rules.some((r) => r.certificates?.some((n) => names.includes(n)))) return undefined;
@@ -73,16 +75,23 @@ export function clientAuthorizer(config: ClientAuthConfig): ClientAuthorizer {
     let payload: JWTPayload | undefined;
     if (bearer && jwtRules.length > 0 && keys) {
       try {
-        payload = (await jwtVerify(bearer, keys, { ...(config.issuer ? { issuer: config.issuer } : {}), ...(config.audience ? { audience: config.audience } : {}) })).payload;
+        payload = (
+          await jwtVerify(bearer, keys, { ...(config.issuer ? { issuer: config.issuer } : {}), ...(config.audience ? { audience: config.audience } : {}) })
+        ).payload;
       } catch (e) {
         return { code: "UNAUTHENTICATED", message: `grpcrouter: the bearer token is not valid: ${(e as Error).message}` };
       }
       const scopes = typeof payload.scope === "string" ? payload.scope.split(" ") : Array.isArray(payload.scp) ? (payload.scp as string[]) : [];
-      const ok = jwtRules.some((r) => (!r.jwt!.subjects || r.jwt!.subjects.includes(payload!.sub ?? "")) && (!r.jwt!.scopes || r.jwt!.scopes.every((s) => scopes.includes(s))));
+      const ok = jwtRules.some(
+        (r) => (!r.jwt!.subjects || r.jwt!.subjects.includes(payload!.sub ?? "")) && (!r.jwt!.scopes || r.jwt!.scopes.every((s) => scopes.includes(s))),
+      );
       if (ok) return undefined;
     }
     const what = `/${call.service}/${call.method}`;
     if (!bearer && names.length === 0) return { code: "UNAUTHENTICATED", message: `grpcrouter: ${what} needs a client certificate or a bearer token` };
-    return { code: "PERMISSION_DENIED", message: `grpcrouter: ${what} is not allowed for this ${payload ? `token (sub ${JSON.stringify(payload.sub ?? "")})` : "client"}` };
+    return {
+      code: "PERMISSION_DENIED",
+      message: `grpcrouter: ${what} is not allowed for this ${payload ? `token (sub ${JSON.stringify(payload.sub ?? "")})` : "client"}`,
+    };
   };
 }

@@ -41,7 +41,9 @@ export function loadChannelCredentials(files: ChannelTlsFiles = {}, labels: File
   const ca = files.ca === undefined ? null : readCertificate(files.ca, labels.ca ?? "CA certificate").pem;
   if ((files.cert === undefined) !== (files.key === undefined)) {
     const [has, missing] =
-      files.cert === undefined ? [labels.key ?? "a client key", labels.cert ?? "its certificate"] : [labels.cert ?? "a client certificate", labels.key ?? "its private key"];
+      files.cert === undefined
+        ? [labels.key ?? "a client key", labels.cert ?? "its certificate"]
+        : [labels.cert ?? "a client certificate", labels.key ?? "its private key"];
     throw new Error(`${has} needs ${missing} too`);
   }
   if (files.cert === undefined || files.key === undefined) return grpc.credentials.createSsl(ca);

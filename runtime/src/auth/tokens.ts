@@ -51,7 +51,10 @@ export function tokenAuthorizer(options: TokenAuthorizerOptions): Authorize {
   const byService = normalize(options.tokens);
   // Digests have one length, so timingSafeEqual can compare a guess of any length.
   const digests = new Map(
-    [...byService].map(([service, tokens]) => [service, tokens.map((t) => (typeof t === "string" ? { digest: digest(t), instances: undefined } : { digest: digest(t.token), instances: t.instances }))]),
+    [...byService].map(([service, tokens]) => [
+      service,
+      tokens.map((t) => (typeof t === "string" ? { digest: digest(t), instances: undefined } : { digest: digest(t.token), instances: t.instances })),
+    ]),
   );
   const any = digests.get(ANY_SERVICE) ?? [];
   return (hello) => {
@@ -81,9 +84,12 @@ function normalize(tokens: AcceptedTokens): Map<string, AcceptedToken[]> {
   for (const [service, list] of entries) {
     for (const t of list) {
       const text = typeof t === "string" ? t : t?.token;
-      if (typeof text !== "string" || text === "") throw new Error(`tokenAuthorizer: an empty token for ${service === ANY_SERVICE ? "every service" : service}`);
+      if (typeof text !== "string" || text === "")
+        throw new Error(`tokenAuthorizer: an empty token for ${service === ANY_SERVICE ? "every service" : service}`);
       if (typeof t !== "string" && (!Array.isArray(t.instances) || t.instances.length === 0 || t.instances.some((p) => typeof p !== "string" || p === ""))) {
-        throw new Error(`tokenAuthorizer: a token for ${service === ANY_SERVICE ? "every service" : service} is bound to no instance id (instances: [] admits nobody)`);
+        throw new Error(
+          `tokenAuthorizer: a token for ${service === ANY_SERVICE ? "every service" : service} is bound to no instance id (instances: [] admits nobody)`,
+        );
       }
       count++;
     }
@@ -120,14 +126,18 @@ export function parseTokenFile(text: string, file: string): Record<string, Accep
     if (fields.length > 1 && fields[fields.length - 1]!.startsWith("instances=")) {
       instances = fields.pop()!.slice("instances=".length).split(",");
       const bad = instances.find((p) => p === "" || (p.includes("*") && (!p.endsWith("*") || p.indexOf("*") !== p.length - 1)));
-      if (bad !== undefined) throw new Error(`${file}:${i + 1}: instances=${instances.join(",")}: ${bad === "" ? "an empty instance id" : `${JSON.stringify(bad)} is not an id or a prefix ending in *`}`);
+      if (bad !== undefined)
+        throw new Error(
+          `${file}:${i + 1}: instances=${instances.join(",")}: ${bad === "" ? "an empty instance id" : `${JSON.stringify(bad)} is not an id or a prefix ending in *`}`,
+        );
     }
     let service = ANY_SERVICE;
     let token: string;
     if (fields.length === 1) token = fields[0]!;
     else if (fields.length === 2) {
       [service, token] = fields as [string, string];
-      if (service !== ANY_SERVICE && !/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/.test(service)) throw new Error(`${file}:${i + 1}: ${JSON.stringify(service)} is not a service name (expected e.g. demo.v1.Echo)`);
+      if (service !== ANY_SERVICE && !/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/.test(service))
+        throw new Error(`${file}:${i + 1}: ${JSON.stringify(service)} is not a service name (expected e.g. demo.v1.Echo)`);
     } else throw new Error(`${file}:${i + 1}: expected "TOKEN" or "SERVICE TOKEN", found ${fields.length} words`);
     (out[service] ??= []).push(instances ? { token, instances } : token);
     count++;

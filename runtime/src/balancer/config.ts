@@ -162,7 +162,8 @@ class Parser {
         const out: BalancerConfig = { strategy };
         if (v.virtualNodes !== undefined) {
           const n = v.virtualNodes;
-          if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 10_000) this.fail(`${path}.virtualNodes`, `must be an integer 1..10000, got ${describe(n)}`);
+          if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 10_000)
+            this.fail(`${path}.virtualNodes`, `must be an integer 1..10000, got ${describe(n)}`);
           out.virtualNodes = n;
         }
         if (v.loadFactor !== undefined) {
@@ -176,12 +177,14 @@ class Parser {
       case "subset": {
         this.onlyFields(v, path, ["strategy", "selector", "fallback", "onMissing", "inner"]);
         const sel = v.selector;
-        if (!isObject(sel) || Object.keys(sel).length === 0) this.fail(`${path}.selector`, `must be an object of label → value | {"metadata": key} | {"routingKey": true}, got ${describe(sel)}`);
+        if (!isObject(sel) || Object.keys(sel).length === 0)
+          this.fail(`${path}.selector`, `must be an object of label → value | {"metadata": key} | {"routingKey": true}, got ${describe(sel)}`);
         const selector: Record<string, LabelSource> = {};
         for (const [k, src] of Object.entries(sel)) {
           const p = `${path}.selector.${k}`;
           if (typeof src === "string") selector[k] = src;
-          else if (isObject(src) && Object.keys(src).length === 1 && typeof src.metadata === "string" && src.metadata !== "") selector[k] = { metadata: src.metadata.toLowerCase() };
+          else if (isObject(src) && Object.keys(src).length === 1 && typeof src.metadata === "string" && src.metadata !== "")
+            selector[k] = { metadata: src.metadata.toLowerCase() };
           else if (isObject(src) && Object.keys(src).length === 1 && src.routingKey === true) selector[k] = { routingKey: true };
           else this.fail(p, `must be a label value, {"metadata": "<key>"} or {"routingKey": true}, got ${describe(src)}`);
         }
@@ -196,7 +199,8 @@ class Parser {
       case "split": {
         this.onlyFields(v, path, ["strategy", "splits", "inner"]);
         const splits = v.splits;
-        if (!Array.isArray(splits) || splits.length === 0) this.fail(`${path}.splits`, `must be a non-empty array of {labels, percent}, got ${describe(splits)}`);
+        if (!Array.isArray(splits) || splits.length === 0)
+          this.fail(`${path}.splits`, `must be a non-empty array of {labels, percent}, got ${describe(splits)}`);
         let sum = 0;
         const out: BalancerConfig = {
           strategy,
@@ -205,7 +209,8 @@ class Parser {
             if (!isObject(s)) this.fail(p, `must be an object {labels, percent}, got ${describe(s)}`);
             this.onlyFields(s, p, ["labels", "percent"]);
             const percent = s.percent;
-            if (typeof percent !== "number" || !(percent >= 0 && percent <= 100)) this.fail(`${p}.percent`, `must be a number between 0 and 100, got ${describe(percent)}`);
+            if (typeof percent !== "number" || !(percent >= 0 && percent <= 100))
+              this.fail(`${p}.percent`, `must be a number between 0 and 100, got ${describe(percent)}`);
             if (Math.abs(Math.round(percent * 100) - percent * 100) > 1e-6) this.fail(`${p}.percent`, `has more precision than 0.01 %: ${percent}`);
             sum += percent;
             if (sum > 100 + 1e-9) this.fail(`${p}.percent`, `splits add up to ${sum} %, more than 100 %`);
@@ -229,7 +234,8 @@ class Parser {
         for (const k of ["zone", "region", "zoneLabel", "regionLabel"] as const) if (v[k] !== undefined) out[k] = this.string(v[k], `${path}.${k}`);
         if (v.overprovisioning !== undefined) {
           const f = v.overprovisioning;
-          if (typeof f !== "number" || !(f >= 1) || !Number.isFinite(f)) this.fail(`${path}.overprovisioning`, `must be a number ≥ 1 (Envoy's default is 1.4), got ${describe(f)}`);
+          if (typeof f !== "number" || !(f >= 1) || !Number.isFinite(f))
+            this.fail(`${path}.overprovisioning`, `must be a number ≥ 1 (Envoy's default is 1.4), got ${describe(f)}`);
           out.overprovisioning = f;
         }
         if (v.inner !== undefined) out.inner = this.config(v.inner, `${path}.inner`);

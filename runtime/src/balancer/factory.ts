@@ -86,7 +86,11 @@ function build(config: BalancerConfig, path: string, options: CreateBalancerOpti
       const fn = options.custom?.[config.name];
       if (fn === undefined) {
         const known = Object.keys(options.custom ?? {});
-        throw new BalancerConfigError(`${path}.name`, `no custom strategy named ${JSON.stringify(config.name)} was registered (known: ${known.length ? known.join(", ") : "none"})`, options.source);
+        throw new BalancerConfigError(
+          `${path}.name`,
+          `no custom strategy named ${JSON.stringify(config.name)} was registered (known: ${known.length ? known.join(", ") : "none"})`,
+          options.source,
+        );
       }
       return new CustomBalancer(fn, config.name);
     }

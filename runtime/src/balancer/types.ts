@@ -54,10 +54,7 @@ export interface Balancer {
 }
 
 /** A plain function as a strategy; it may return a candidate or a full Pick. */
-export type CustomPickFunction = (
-  candidates: readonly Candidate[],
-  ctx: PickContext,
-) => Candidate | Pick | undefined;
+export type CustomPickFunction = (candidates: readonly Candidate[], ctx: PickContext) => Candidate | Pick | undefined;
 
 /** A source of uniform random numbers in [0, 1); injectable so tests are deterministic. */
 export type RandomSource = () => number;

@@ -1,2 +1,11 @@
 // The router's configuration file: parsing, validation, per-service settings.
-export { RouterConfigError, checkRouterConfig, loadRouterConfig, parseRouterConfig, parseRouterConfigText, settingsFor, type RouterConfig, type ServiceConfig } from "./router-config.js";
+export {
+  RouterConfigError,
+  checkRouterConfig,
+  loadRouterConfig,
+  parseRouterConfig,
+  parseRouterConfigText,
+  settingsFor,
+  type RouterConfig,
+  type ServiceConfig,
+} from "./router-config.js";

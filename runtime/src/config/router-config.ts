@@ -115,7 +115,8 @@ class Parser {
     if (o.waitForReady !== undefined) out.waitForReady = this.waitForReady(o.waitForReady, `${path}.waitForReady`);
     if (o.rateLimit !== undefined) {
       out.rateLimit = this.checked(() => parseRateLimits(o.rateLimit, `${path}.rateLimit`));
-      if (isDefault && out.rateLimit.methods) this.fail(`${path}.rateLimit.methods`, `per-method limits belong under a named service (services["demo.v1.Echo"].rateLimit.methods)`);
+      if (isDefault && out.rateLimit.methods)
+        this.fail(`${path}.rateLimit.methods`, `per-method limits belong under a named service (services["demo.v1.Echo"].rateLimit.methods)`);
     }
     return out;
   }
@@ -135,7 +136,8 @@ export function parseRouterConfig(value: unknown, source?: string): RouterConfig
   if (top.services !== undefined) {
     const s = p.object(top.services, "services", `an object of service name ("demo.v1.Echo", or "*" for every service) → settings`);
     for (const [name, v] of Object.entries(s)) {
-      if (name !== "*" && !/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/.test(name)) p.fail(`services[${JSON.stringify(name)}]`, `not a fully-qualified service name (e.g. "demo.v1.Echo") or "*"`);
+      if (name !== "*" && !/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/.test(name))
+        p.fail(`services[${JSON.stringify(name)}]`, `not a fully-qualified service name (e.g. "demo.v1.Echo") or "*"`);
       services[name] = p.service(v, `services[${JSON.stringify(name)}]`, name === "*");
     }
   }
@@ -168,7 +170,7 @@ function parseClientAuth(p: Parser, v: unknown): ClientAuthConfig {
   }
   if (o.issuer !== undefined) out.issuer = str(o.issuer, "clientAuth.issuer");
   if (o.audience !== undefined) out.audience = str(o.audience, "clientAuth.audience");
-  const services = p.object(o.services ?? {}, "clientAuth.services", "an object of service name (or \"*\") → rules");
+  const services = p.object(o.services ?? {}, "clientAuth.services", 'an object of service name (or "*") → rules');
   for (const [name, rules] of Object.entries(services)) {
     const path = `clientAuth.services[${JSON.stringify(name)}]`;
     if (!Array.isArray(rules)) p.fail(path, "must be a list of rules");
@@ -190,7 +192,8 @@ function parseClientAuth(p: Parser, v: unknown): ClientAuthConfig {
       return rule;
     });
   }
-  if (Object.values(out.services).some((rs) => rs.some((r) => r.jwt)) && !out.jwks) p.fail("clientAuth.jwks", "jwt rules need a JWKS: {\"file\": …} or {\"url\": …}");
+  if (Object.values(out.services).some((rs) => rs.some((r) => r.jwt)) && !out.jwks)
+    p.fail("clientAuth.jwks", 'jwt rules need a JWKS: {"file": …} or {"url": …}');
   return out;
 }
 
@@ -248,12 +251,18 @@ export function checkRouterConfig(config: RouterConfig, services: ReadonlyArray<
     if (name === "*") continue;
     const served = services.find((x) => x.name === name);
     if (!served) {
-      notes.push(`${source ? source + ": " : ""}services[${JSON.stringify(name)}]: no such service is served (${services.map((x) => x.name).join(", ") || "none"}); its settings wait for it`);
+      notes.push(
+        `${source ? source + ": " : ""}services[${JSON.stringify(name)}]: no such service is served (${services.map((x) => x.name).join(", ") || "none"}); its settings wait for it`,
+      );
       continue;
     }
     for (const m of Object.keys(s.rateLimit?.methods ?? {})) {
       if (!served.methods.includes(m)) {
-        throw new RouterConfigError(`services[${JSON.stringify(name)}].rateLimit.methods.${m}`, `no method ${JSON.stringify(m)} in ${name} (one of ${served.methods.join(", ")})`, source);
+        throw new RouterConfigError(
+          `services[${JSON.stringify(name)}].rateLimit.methods.${m}`,
+          `no method ${JSON.stringify(m)} in ${name} (one of ${served.methods.join(", ")})`,
+          source,
+        );
       }
     }
   }

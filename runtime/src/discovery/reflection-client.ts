@@ -31,10 +31,7 @@ export class ReflectionError extends Error {
   }
 }
 
-export function createReflectionClient(
-  target: string,
-  options: { version?: "v1" | "v1alpha"; credentials?: grpc.ChannelCredentials } = {},
-): ReflectionClient {
+export function createReflectionClient(target: string, options: { version?: "v1" | "v1alpha"; credentials?: grpc.ChannelCredentials } = {}): ReflectionClient {
   const client = new grpc.Client(target, options.credentials ?? grpc.credentials.createInsecure());
   const pathName = `/grpc.reflection.${options.version ?? "v1"}.ServerReflection/ServerReflectionInfo`;
   let stream: grpc.ClientDuplexStream<ServerReflectionRequest, ServerReflectionResponse> | undefined;

@@ -110,7 +110,10 @@ class ReflectionIndex {
     const base = { validHost: request.host, originalRequest: request };
     const files = (file: DescFile | undefined, what: string): ServerReflectionResponse =>
       file
-        ? create(ServerReflectionResponseSchema, { ...base, messageResponse: { case: "fileDescriptorResponse", value: { fileDescriptorProto: this.fileAndDependencies(file) } } })
+        ? create(ServerReflectionResponseSchema, {
+            ...base,
+            messageResponse: { case: "fileDescriptorResponse", value: { fileDescriptorProto: this.fileAndDependencies(file) } },
+          })
         : error(grpc.status.NOT_FOUND, `${what} not found`);
     const error = (code: grpc.status, message: string) =>
       create(ServerReflectionResponseSchema, { ...base, messageResponse: { case: "errorResponse", value: { errorCode: code, errorMessage: message } } });
@@ -135,7 +138,10 @@ class ReflectionIndex {
         if (!this.symbols.has(type)) return error(grpc.status.NOT_FOUND, `type ${r.value} not found`);
         return create(ServerReflectionResponseSchema, {
           ...base,
-          messageResponse: { case: "allExtensionNumbersResponse", value: { baseTypeName: type, extensionNumber: [...(this.extensions.get(type)?.keys() ?? [])].sort((a, b) => a - b) } },
+          messageResponse: {
+            case: "allExtensionNumbersResponse",
+            value: { baseTypeName: type, extensionNumber: [...(this.extensions.get(type)?.keys() ?? [])].sort((a, b) => a - b) },
+          },
         });
       }
       default:
@@ -149,7 +155,11 @@ class ReflectionIndex {
  * names) from the files that declare them; their imports are found through the descriptors.
  * Returns a function that replaces what is described (a router reloading its protos).
  */
-export function addReflection(server: GrpcServer | Pick<grpc.Server, "addService">, files: Iterable<DescFile>, services: string[]): (files: Iterable<DescFile>, services: string[]) => void {
+export function addReflection(
+  server: GrpcServer | Pick<grpc.Server, "addService">,
+  files: Iterable<DescFile>,
+  services: string[],
+): (files: Iterable<DescFile>, services: string[]) => void {
   let index = new ReflectionIndex(files, [...services].sort());
   const replace = (nextFiles: Iterable<DescFile>, nextServices: string[]) => {
     index = new ReflectionIndex(nextFiles, [...nextServices].sort());

@@ -16,15 +16,16 @@ export interface RouterEndpoint {
   authority?: string | undefined;
 }
 
-export type RouterTarget =
-  | { kind: "static"; address: string }
-  | { kind: "dns"; target: string; name: string; port: number; dnsServer?: string | undefined };
+export type RouterTarget = { kind: "static"; address: string } | { kind: "dns"; target: string; name: string; port: number; dnsServer?: string | undefined };
 
 /** gRPC's default port for `dns:` targets without one. */
 export const DEFAULT_DNS_PORT = 443;
 
 export class RouterTargetError extends Error {
-  constructor(readonly target: string, problem: string) {
+  constructor(
+    readonly target: string,
+    problem: string,
+  ) {
     super(`router target ${JSON.stringify(target)}: ${problem}`);
     this.name = "RouterTargetError";
   }
@@ -32,7 +33,10 @@ export class RouterTargetError extends Error {
 
 /** Splits "a:1,b:2" (and arrays of such strings) and parses each target. */
 export function parseRouterTargets(spec: string | readonly string[]): RouterTarget[] {
-  const parts = (typeof spec === "string" ? [spec] : spec).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+  const parts = (typeof spec === "string" ? [spec] : spec)
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw new RouterTargetError(String(spec), "names no router");
   return parts.map(parseRouterTarget);
 }
@@ -53,7 +57,8 @@ export function parseRouterTarget(target: string): RouterTarget {
     rest = rest.slice(slash + 1);
     if (authority) {
       const hp = splitHostPort(authority);
-      if (!hp || isIP(hp.host) === 0) throw new RouterTargetError(target, `the DNS server ${JSON.stringify(authority)} must be an IP address with an optional port`);
+      if (!hp || isIP(hp.host) === 0)
+        throw new RouterTargetError(target, `the DNS server ${JSON.stringify(authority)} must be an IP address with an optional port`);
       dnsServer = hp.port === undefined ? hp.host : `${isIP(hp.host) === 6 ? `[${hp.host}]` : hp.host}:${hp.port}`;
     }
   }
@@ -134,7 +139,10 @@ export class RouterSet {
   private closed = false;
   private readonly failing = new Set<string>();
 
-  constructor(spec: string | readonly string[], private readonly options: RouterSetOptions) {
+  constructor(
+    spec: string | readonly string[],
+    private readonly options: RouterSetOptions,
+  ) {
     this.targets = parseRouterTargets(spec);
     this.lookup = options.lookup ?? lookupAll;
   }
@@ -200,7 +208,8 @@ export class RouterSet {
           if (this.failing.delete(t.target)) this.log(`${t.target} resolves again: ${ips.join(", ")}`);
         } catch (e) {
           // Keep what we had: losing DNS must not deregister the instance everywhere.
-          if (!this.failing.has(t.target)) this.log(`${t.target}: ${(e as Error).message}; keeping the last answer (${this.lastGood.get(t.target)?.length ?? 0} routers)`);
+          if (!this.failing.has(t.target))
+            this.log(`${t.target}: ${(e as Error).message}; keeping the last answer (${this.lastGood.get(t.target)?.length ?? 0} routers)`);
           this.failing.add(t.target);
         }
         for (const ep of this.lastGood.get(t.target) ?? []) next.set(ep.address, ep);

@@ -11,6 +11,8 @@ export function parseLogFormat(value: string | undefined, option = "--log-format
 
 /** A logger writing `line` in `format` to `write`; `source` names the component ("grpcrouter", "grpcrouter bridge"). */
 export function formatLogger(format: LogFormat, write: (text: string) => void, source = "grpcrouter"): (line: string) => void {
-  if (format === "json") return (line) => write(`${JSON.stringify({ time: new Date().toISOString(), level: /\b(warning|failed|cannot)\b/i.test(line) ? "warn" : "info", source, msg: line })}\n`);
+  if (format === "json")
+    return (line) =>
+      write(`${JSON.stringify({ time: new Date().toISOString(), level: /\b(warning|failed|cannot)\b/i.test(line) ? "warn" : "info", source, msg: line })}\n`);
   return (line) => write(`${source}: ${line}\n`);
 }

@@ -103,18 +103,21 @@ export class HealthMonitor {
   private armSweep(): void {
     const timeout = this.options.heartbeatTimeoutMs;
     if (timeout === 0 || this.sweepTimer !== undefined || this.closed || this.members.size === 0) return;
-    this.sweepTimer = this.clock.setTimeout(() => {
-      this.sweepTimer = undefined;
-      const now = this.clock.now();
-      for (const m of this.members) {
-        const stale = now - m.lastSeen > timeout;
-        if (stale !== m.stale) {
-          m.stale = stale;
-          this.changed(m);
+    this.sweepTimer = this.clock.setTimeout(
+      () => {
+        this.sweepTimer = undefined;
+        const now = this.clock.now();
+        for (const m of this.members) {
+          const stale = now - m.lastSeen > timeout;
+          if (stale !== m.stale) {
+            m.stale = stale;
+            this.changed(m);
+          }
         }
-      }
-      this.armSweep();
-    }, Math.max(10, timeout / 4));
+        this.armSweep();
+      },
+      Math.max(10, timeout / 4),
+    );
   }
 }
 
@@ -207,7 +210,15 @@ export class InstanceHealth {
 
   /** May take calls, capacity aside: heard from, SERVING, not draining, not ejected. */
   get ok(): boolean {
-    return !this.removed && !this.draining && !this.operatorDrained && !this.operatorEjected && !this.stale && this.reported === HealthReport_Status.SERVING && !this.outlier.ejected;
+    return (
+      !this.removed &&
+      !this.draining &&
+      !this.operatorDrained &&
+      !this.operatorEjected &&
+      !this.stale &&
+      this.reported === HealthReport_Status.SERVING &&
+      !this.outlier.ejected
+    );
   }
 
   get state(): HealthState {
@@ -224,7 +235,8 @@ export class InstanceHealth {
     if (this.draining) return "draining";
     if (this.operatorDrained) return "drained by an operator";
     if (this.operatorEjected) return "ejected by an operator";
-    if (o.ejected) return `ejected after ${o.consecutiveFailures} consecutive failures (last ${codeName(o.lastFailureCode)}), back in ${Math.ceil((o.ejectedUntil! - now) / 1000)} s`;
+    if (o.ejected)
+      return `ejected after ${o.consecutiveFailures} consecutive failures (last ${codeName(o.lastFailureCode)}), back in ${Math.ceil((o.ejectedUntil! - now) / 1000)} s`;
     if (this.stale) return `no heartbeat for ${Math.round((now - this.lastSeen) / 1000)} s`;
     if (this.reported !== HealthReport_Status.SERVING) return "the instance reported NOT_SERVING";
     return "";

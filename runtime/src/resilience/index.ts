@@ -35,10 +35,29 @@
 //      to dispatch it again (recordRequest() per call).
 //    - resolveResilienceOptions: the defaults and validated settings.
 export { systemClock, ManualClock, type Clock, type TimerHandle } from "./clock.js";
-export { StatusCode, ResilienceConfigError, resolveResilienceOptions, type ResilienceOptions, type ResolvedOptions, type OutlierOptions, type RetryOptions, type RetryBudgetOptions } from "./options.js";
+export {
+  StatusCode,
+  ResilienceConfigError,
+  resolveResilienceOptions,
+  type ResilienceOptions,
+  type ResolvedOptions,
+  type OutlierOptions,
+  type RetryOptions,
+  type RetryBudgetOptions,
+} from "./options.js";
 export { OutlierState, maxEjected } from "./outlier.js";
 export { HealthMonitor, InstanceHealth, type HealthMonitorOptions, type HealthState } from "./health.js";
-export { RetryBudget, RetryPolicy, CallRetries, decideRetry, isIdempotent, codeName, type AttemptResult, type RetryDecision, type RetryState } from "./retry.js";
+export {
+  RetryBudget,
+  RetryPolicy,
+  CallRetries,
+  decideRetry,
+  isIdempotent,
+  codeName,
+  type AttemptResult,
+  type RetryDecision,
+  type RetryState,
+} from "./retry.js";
 export {
   InstancePool,
   PooledInstance,

@@ -124,7 +124,13 @@ export function resolveResilienceOptions(o: ResilienceOptions = {}, path = "resi
     heartbeatTimeoutMs: num(o.heartbeatTimeoutMs, `${path}.heartbeatTimeoutMs`, 15_000, 0),
     outlier: {
       consecutiveFailures: num(out.consecutiveFailures, `${path}.outlier.consecutiveFailures`, 5, 0, Infinity, true),
-      failureCodes: codes(out.failureCodes, `${path}.outlier.failureCodes`, [StatusCode.UNKNOWN, StatusCode.INTERNAL, StatusCode.UNAVAILABLE, StatusCode.DATA_LOSS, StatusCode.DEADLINE_EXCEEDED]),
+      failureCodes: codes(out.failureCodes, `${path}.outlier.failureCodes`, [
+        StatusCode.UNKNOWN,
+        StatusCode.INTERNAL,
+        StatusCode.UNAVAILABLE,
+        StatusCode.DATA_LOSS,
+        StatusCode.DEADLINE_EXCEEDED,
+      ]),
       baseEjectionMs,
       maxEjectionMs: num(out.maxEjectionMs, `${path}.outlier.maxEjectionMs`, Math.max(300_000, baseEjectionMs), baseEjectionMs),
       maxEjectionPercent: num(out.maxEjectionPercent, `${path}.outlier.maxEjectionPercent`, 50, 0, 100),

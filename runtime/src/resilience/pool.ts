@@ -529,7 +529,10 @@ export class InstancePool {
       return new CallRejectedError(StatusCode.DEADLINE_EXCEEDED, `deadline exceeded after ${waited} ms ${where}`);
     }
     if (w.where === "ready") return new CallRejectedError(StatusCode.UNAVAILABLE, `${this.unavailableMessage(w.call)}; waited ${waited} ms`);
-    return new CallRejectedError(StatusCode.RESOURCE_EXHAUSTED, `waited ${waited} ms in the queue of instance '${w.where.id}' of ${this.service}, which stayed at its limit of ${w.where.maxConcurrentCalls} calls`);
+    return new CallRejectedError(
+      StatusCode.RESOURCE_EXHAUSTED,
+      `waited ${waited} ms in the queue of instance '${w.where.id}' of ${this.service}, which stayed at its limit of ${w.where.maxConcurrentCalls} calls`,
+    );
   }
 
   private detach(w: Waiter): void {
@@ -587,7 +590,10 @@ export class InstancePool {
     const target = this.affinity(w.call);
     if (target) {
       if (target.queue.length >= this.options.maxPendingPerInstance) {
-        return this.settle(w, new CallRejectedError(StatusCode.RESOURCE_EXHAUSTED, `instance '${target.id}' of ${this.service} is at its limit and its queue is full`));
+        return this.settle(
+          w,
+          new CallRejectedError(StatusCode.RESOURCE_EXHAUSTED, `instance '${target.id}' of ${this.service} is at its limit and its queue is full`),
+        );
       }
       return this.enqueue(w, target);
     }

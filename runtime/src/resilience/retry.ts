@@ -119,7 +119,18 @@ export interface RetryState {
 }
 
 const CODE_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries({ ...StatusCode, INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, ABORTED: 10, OUT_OF_RANGE: 11, UNIMPLEMENTED: 12, UNAUTHENTICATED: 16 }).map(([k, v]) => [v, k]),
+  Object.entries({
+    ...StatusCode,
+    INVALID_ARGUMENT: 3,
+    NOT_FOUND: 5,
+    ALREADY_EXISTS: 6,
+    PERMISSION_DENIED: 7,
+    FAILED_PRECONDITION: 9,
+    ABORTED: 10,
+    OUT_OF_RANGE: 11,
+    UNIMPLEMENTED: 12,
+    UNAUTHENTICATED: 16,
+  }).map(([k, v]) => [v, k]),
 );
 
 export function codeName(code: number): string {
@@ -134,13 +145,20 @@ const NO = (reason: string): RetryDecision => ({ retry: false, delayMs: 0, reaso
  * `retryOn` (UNAVAILABLE) on an idempotent method, never once the response has started,
  * and only while the budget allows.
  */
-export function decideRetry(result: AttemptResult, state: RetryState, options: ResolvedOptions["retry"], budget: RetryBudget, random: () => number): RetryDecision {
+export function decideRetry(
+  result: AttemptResult,
+  state: RetryState,
+  options: ResolvedOptions["retry"],
+  budget: RetryBudget,
+  random: () => number,
+): RetryDecision {
   if (result.code === StatusCode.OK) return NO("succeeded");
   if (state.finished) return NO("the call is over (cancelled or past its deadline)");
   if (result.committed) return NO("the response had started");
   if (result.replayable === false) return NO("the request stream cannot be replayed");
   if (!result.delivered) {
-    if (state.undeliveredRetries >= options.maxUndeliveredRetries) return NO(`not delivered, and ${options.maxUndeliveredRetries} retries of undelivered attempts were made`);
+    if (state.undeliveredRetries >= options.maxUndeliveredRetries)
+      return NO(`not delivered, and ${options.maxUndeliveredRetries} retries of undelivered attempts were made`);
     return { retry: true, delayMs: 0, reason: "never delivered to the instance: retrying on another" };
   }
   const name = codeName(result.code);
@@ -198,7 +216,12 @@ export class CallRetries {
   /** Decides about the attempt that just ended; on a retry, counts the next attempt.
    *  `finished`: the client cancelled or its deadline passed. */
   after(result: AttemptResult & { finished?: boolean }): RetryDecision {
-    const d = this.policy.decide(result, { attempts: this.attempts, undeliveredRetries: this.undeliveredRetries, idempotent: this.idempotent, finished: result.finished === true });
+    const d = this.policy.decide(result, {
+      attempts: this.attempts,
+      undeliveredRetries: this.undeliveredRetries,
+      idempotent: this.idempotent,
+      finished: result.finished === true,
+    });
     if (d.retry) {
       this.attempts++;
       if (!result.delivered) this.undeliveredRetries++;

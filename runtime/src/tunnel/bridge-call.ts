@@ -124,11 +124,14 @@ export class BridgeCall implements RawCall {
   ) {
     this.responseCredit = responseWindow;
     if (Number.isFinite(deadline)) {
-      this.deadlineTimer = setTimeout(() => {
-        this.deadlineTimer = undefined;
-        this.cancel("deadline exceeded", true);
-        this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: "Deadline exceeded" });
-      }, Math.max(0, deadline - Date.now()));
+      this.deadlineTimer = setTimeout(
+        () => {
+          this.deadlineTimer = undefined;
+          this.cancel("deadline exceeded", true);
+          this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: "Deadline exceeded" });
+        },
+        Math.max(0, deadline - Date.now()),
+      );
     }
   }
 
@@ -240,7 +243,9 @@ export class BridgeCall implements RawCall {
   send(payload: Uint8Array): Promise<void> {
     if (this.finished) return Promise.reject(this.reason);
     if (payload.length > this.host.maxMessageBytes) {
-      return Promise.reject(new CallError(grpc.status.RESOURCE_EXHAUSTED, `response message of ${payload.length} bytes is larger than the limit of ${this.host.maxMessageBytes}`));
+      return Promise.reject(
+        new CallError(grpc.status.RESOURCE_EXHAUSTED, `response message of ${payload.length} bytes is larger than the limit of ${this.host.maxMessageBytes}`),
+      );
     }
     this.headersSent = true;
     this.host.sender.send(this.id, this.tunnelMethod.field, payload);

@@ -20,11 +20,7 @@ export interface ConnectBridgeOptions extends BridgeOptions {
   connect?: Partial<UniversalHandlerOptions>;
 }
 
-export function createBridge<S extends DescService>(
-  tunnel: TunnelSpec<S>,
-  impl: Partial<ServiceImpl<S>>,
-  options: ConnectBridgeOptions,
-): Bridge {
+export function createBridge<S extends DescService>(tunnel: TunnelSpec<S>, impl: Partial<ServiceImpl<S>>, options: ConnectBridgeOptions): Bridge {
   return createRawBridge(tunnel, connectHandler(tunnel, impl, options.connect), options);
 }
 

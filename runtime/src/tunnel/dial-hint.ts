@@ -21,7 +21,11 @@ export async function dialHint(address: string, tls: boolean, details: string): 
     if (/wrong version number|packet length too long|unknown protocol|record layer failure/i.test(details)) {
       return "the router answered without TLS: it may be a plaintext router (dial it without TLS: no credentials / --router-tls)";
     }
-    if (/unable to verify|self[- ]signed certificate|unable to get (local )?issuer certificate|certificate has expired|certificate is not yet valid/i.test(details)) {
+    if (
+      /unable to verify|self[- ]signed certificate|unable to get (local )?issuer certificate|certificate has expired|certificate is not yet valid/i.test(
+        details,
+      )
+    ) {
       return "the router's certificate is not trusted: give the CA that signed it (loadChannelCredentials({ ca }) / --router-ca)";
     }
     if (/Hostname\/IP does not match|altnames/i.test(details)) {

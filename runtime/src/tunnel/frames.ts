@@ -131,8 +131,7 @@ export class FrameEncoder {
   /** Adds a frame whose oneof field `field` holds `body` (a message's bytes). */
   add(call: number, field: number, body: Uint8Array): void {
     const tag = field * 8 + WIRE_LEN;
-    const inner =
-      (call === 0 ? 0 : 1 + varintSize(call)) + varintSize(tag) + varintSize(body.length) + body.length;
+    const inner = (call === 0 ? 0 : 1 + varintSize(call)) + varintSize(tag) + varintSize(body.length) + body.length;
     // Outer tag (field 1, LEN) + inner length + call + oneof tag + body length: <= 1+8+1+8+2+5.
     const small = body.length <= SMALL_BODY;
     if (this.scratch.length - this.scratchPos < 32 + (small ? body.length : 0)) this.newScratch();

@@ -3,7 +3,15 @@ export { FrameError } from "./wire.js";
 export { FrameEncoder, decodeFrames, decodeControl, RouterFrame, InstanceFrame, FIRST_METHOD_FIELD, type Frame } from "./frames.js";
 export { FrameSender } from "./sender.js";
 export { defineTunnel, type TunnelSpec } from "./spec.js";
-export { createRouter, type Router, type RouterOptions, type RouterServiceOptions, type RouterStats, type RoutingKeyHook, type ServiceSettings } from "./router.js";
+export {
+  createRouter,
+  type Router,
+  type RouterOptions,
+  type RouterServiceOptions,
+  type RouterStats,
+  type RoutingKeyHook,
+  type ServiceSettings,
+} from "./router.js";
 export { RateLimiter, RateLimitConfigError, parseRateLimits, type RateLimit, type RateLimitOptions } from "./rate-limit.js";
 export type { InstanceView } from "./router-registry.js";
 export type { HelloInfo } from "./router-context.js";

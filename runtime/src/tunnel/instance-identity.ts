@@ -28,7 +28,9 @@ export function principalOf(hello: Pick<HelloInfo, "credentials" | "certificate"
     // A certificate without names is known by its key's fingerprint alone.
     parts.push(`certificate ${names.length > 0 ? names.join(",") : `SHA-256 ${cert.fingerprint256}`}`);
   }
-  const keys = Object.keys(hello.credentials).filter((k) => hello.credentials[k] !== "").sort();
+  const keys = Object.keys(hello.credentials)
+    .filter((k) => hello.credentials[k] !== "")
+    .sort();
   if (keys.length > 0) {
     const canonical = JSON.stringify(keys.map((k) => [k, hello.credentials[k]]));
     parts.push(`credentials sha256:${createHash("sha256").update(canonical, "utf8").digest("hex").slice(0, 16)}`);

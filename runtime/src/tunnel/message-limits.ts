@@ -19,4 +19,3 @@ export function registerReceiveLimit(maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES
 export function oversized(what: "request" | "response", size: number, limit: number): string | undefined {
   return size > limit ? `${what} message of ${size} bytes is larger than the limit of ${limit} bytes` : undefined;
 }
-

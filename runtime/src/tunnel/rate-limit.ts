@@ -47,13 +47,15 @@ function parseLimit(v: Record<string, unknown>, path: string): RateLimit {
   const out: RateLimit = { perSecond };
   if (v.burst !== undefined) {
     const b = v.burst;
-    if (typeof b !== "number" || !Number.isInteger(b) || b < 1) throw new RateLimitConfigError(`${path}.burst`, `must be an integer >= 1, got ${JSON.stringify(b)}`);
+    if (typeof b !== "number" || !Number.isInteger(b) || b < 1)
+      throw new RateLimitConfigError(`${path}.burst`, `must be an integer >= 1, got ${JSON.stringify(b)}`);
     out.burst = b;
   }
   if (v.key !== undefined) {
     const k = v.key;
     if (k === "routingKey") out.key = k;
-    else if (isObject(k) && Object.keys(k).length === 1 && typeof k.metadata === "string" && k.metadata !== "") out.key = { metadata: k.metadata.toLowerCase() };
+    else if (isObject(k) && Object.keys(k).length === 1 && typeof k.metadata === "string" && k.metadata !== "")
+      out.key = { metadata: k.metadata.toLowerCase() };
     else throw new RateLimitConfigError(`${path}.key`, `must be "routingKey" or {"metadata": "<key>"}, got ${JSON.stringify(k)}`);
   }
   return out;
@@ -68,11 +70,13 @@ export function parseRateLimits(value: unknown, path = "rateLimit", methods?: re
   if (value.perSecond !== undefined || value.burst !== undefined || value.key !== undefined) Object.assign(out, parseLimit(value, path));
   if (value.methods !== undefined) {
     const m = value.methods;
-    if (!isObject(m)) throw new RateLimitConfigError(`${path}.methods`, `must be an object of method name → {perSecond, burst?, key?}, got ${JSON.stringify(m)}`);
+    if (!isObject(m))
+      throw new RateLimitConfigError(`${path}.methods`, `must be an object of method name → {perSecond, burst?, key?}, got ${JSON.stringify(m)}`);
     out.methods = {};
     for (const [name, lim] of Object.entries(m)) {
       const p = `${path}.methods.${name}`;
-      if (methods && !methods.includes(name)) throw new RateLimitConfigError(p, `no method ${JSON.stringify(name)} in this service (one of ${methods.join(", ")})`);
+      if (methods && !methods.includes(name))
+        throw new RateLimitConfigError(p, `no method ${JSON.stringify(name)} in this service (one of ${methods.join(", ")})`);
       if (!isObject(lim)) throw new RateLimitConfigError(p, `must be an object {perSecond, burst?, key?}, got ${JSON.stringify(lim)}`);
       onlyFields(lim, p, ["perSecond", "burst", "key"]);
       out.methods[name] = parseLimit(lim, p);

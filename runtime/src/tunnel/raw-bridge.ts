@@ -289,10 +289,14 @@ class RawBridge implements Bridge {
    */
   refused(address: string, reason: string, byBridge = false): void {
     if (this.refusal) return;
-    const what = byBridge ? `instance ${this.instanceId} of ${this.table.spec.service.typeName} cannot register with router ${address}` : `router ${address} refused instance ${this.instanceId} of ${this.table.spec.service.typeName}`;
+    const what = byBridge
+      ? `instance ${this.instanceId} of ${this.table.spec.service.typeName} cannot register with router ${address}`
+      : `router ${address} refused instance ${this.instanceId} of ${this.table.spec.service.typeName}`;
     const error = new BridgeRefusedError(address, reason, `${what}: ${reason}`);
     this.refusal = error;
-    this.log(`${byBridge ? `cannot register with router ${address}` : `router ${address} refused registration`}: ${reason}; stopping (a refusal is final, retrying would not help)`);
+    this.log(
+      `${byBridge ? `cannot register with router ${address}` : `router ${address} refused registration`}: ${reason}; stopping (a refusal is final, retrying would not help)`,
+    );
     this.settleStart(error);
     // Before any Welcome nothing runs here; after, calls in flight on other streams finish.
     void this.stop(this.everWelcomed ? 10_000 : 0);
@@ -561,7 +565,9 @@ class Slot {
     const delay = conn.pushbackMs !== undefined ? Math.min(conn.pushbackMs, MAX_PUSHBACK_MS) : backoff;
     const retry = (hint: string | undefined) => {
       if (this.bridge.stopping || this.conn || this.timer) return;
-      this.bridge.log(`Register stream ${this.index} to ${this.link.address} lost (${reason}); ${hint ? `${hint}; ` : ""}reconnecting in ${Math.round(delay)} ms`);
+      this.bridge.log(
+        `Register stream ${this.index} to ${this.link.address} lost (${reason}); ${hint ? `${hint}; ` : ""}reconnecting in ${Math.round(delay)} ms`,
+      );
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.connect();

@@ -22,7 +22,10 @@ export function serviceActionTarget(
     const inst = route.instances.get(id);
     if (inst) return inst;
     const known = [...route.instances.keys()];
-    throw new ActionError("NOT_FOUND", `instance_id: ${service} has no instance ${JSON.stringify(id)}${known.length ? ` (it has ${known.map((k) => JSON.stringify(k)).join(", ")})` : " registered"}`);
+    throw new ActionError(
+      "NOT_FOUND",
+      `instance_id: ${service} has no instance ${JSON.stringify(id)}${known.length ? ` (it has ${known.map((k) => JSON.stringify(k)).join(", ")})` : " registered"}`,
+    );
   };
   const apply = (r: ActionRequest): string => {
     const why = r.note ? ` (${r.note})` : "";

@@ -5,13 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import {
-  CancelSchema,
-  OpenSchema,
-  WindowUpdateSchema,
-  type MetadataEntry,
-  type Trailers,
-} from "../gen/grpcrouter/v1/tunnel_pb.js";
+import { CancelSchema, OpenSchema, WindowUpdateSchema, type MetadataEntry, type Trailers } from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { CallRejectedError, type AttemptResult, type CallAttempt, type CancelSignal, type PoolCall } from "../resilience/index.js";
 import { RouterFrame } from "./frames.js";
 import { FrameError } from "./wire.js";
@@ -196,7 +190,14 @@ export class RoutedCall {
       return this.fail(grpc.status.UNAVAILABLE, `grpcrouter: ${this.method.path} could not be delivered: ${d.reason}`);
     }
     this.attempt = attempt;
-    if (this.announced) this.ctx.observer.decision(this, { kind: "attempt", attempt: attempt.number, instanceId: attempt.instance.id, reason: attempt.pick.reason, queuedMs: attempt.waitedMs });
+    if (this.announced)
+      this.ctx.observer.decision(this, {
+        kind: "attempt",
+        attempt: attempt.number,
+        instanceId: attempt.instance.id,
+        reason: attempt.pick.reason,
+        queuedMs: attempt.waitedMs,
+      });
     else this.announce(attempt.instance.id, attempt.pick.reason, attempt.waitedMs);
     stream.open(this);
   }
@@ -215,7 +216,14 @@ export class RoutedCall {
     const d = a.finish(result);
     if (d.ejected !== undefined) this.noteEjection(a, d.ejected);
     if (d.retry && this.announced) {
-      this.ctx.observer.decision(this, { kind: "retry", attempt: a.number, instanceId: a.instance.id, reason: d.reason, code: result.code, backoffMs: d.delayMs });
+      this.ctx.observer.decision(this, {
+        kind: "retry",
+        attempt: a.number,
+        instanceId: a.instance.id,
+        reason: d.reason,
+        code: result.code,
+        backoffMs: d.delayMs,
+      });
     }
     if (!d.retry || this.ctx.closing) {
       if (!result.delivered && !d.retry) this.undeliveredReason = d.reason;

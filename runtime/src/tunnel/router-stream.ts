@@ -360,7 +360,13 @@ export class InstanceStream {
 
   /** What the audit trail records of this stream. */
   private auditFields(reason?: string) {
-    return { service: this.route.serviceName, instanceId: this.hello?.instanceId ?? "", principal: this.principal, peer: this.peer, ...(reason ? { reason } : {}) };
+    return {
+      service: this.route.serviceName,
+      instanceId: this.hello?.instanceId ?? "",
+      principal: this.principal,
+      peer: this.peer,
+      ...(reason ? { reason } : {}),
+    };
   }
 
   /**

@@ -356,7 +356,16 @@ class RouterImpl implements Router {
     const resilience = resilienceOf(this.options, s, this.ctx.limits);
     const limiter = limiterOf(s.rateLimit, s.tunnel, name);
     const balancer = balancerOf(s.balancer, s.customBalancers, name);
-    return new ServiceRoute(this.ctx, tunnelTable(s.tunnel), balancer, s.routingKeys ?? {}, resilience, this.pendingCount, limiter, this.options.onServingChange);
+    return new ServiceRoute(
+      this.ctx,
+      tunnelTable(s.tunnel),
+      balancer,
+      s.routingKeys ?? {},
+      resilience,
+      this.pendingCount,
+      limiter,
+      this.options.onServingChange,
+    );
   }
 
   /** The hub's list of services (the dashboard's and Admin snapshot's). */
@@ -499,15 +508,17 @@ class RouterImpl implements Router {
   stats(): RouterStats {
     // A stream closed by the router may linger in the set until grpc-js reports its end.
     const now = this.ctx.clock.now();
-    const streams = [...this.streams].filter((s) => !s.closed).map((s) => ({
-      service: s.route.serviceName,
-      instanceId: s.hello?.instanceId ?? "",
-      calls: s.calls.size,
-      bufferedBytes: s.bufferedBytes(),
-      queuedBytes: s.meter.queued,
-      paused: s.meter.paused,
-      silentMs: now - s.lastReceived,
-    }));
+    const streams = [...this.streams]
+      .filter((s) => !s.closed)
+      .map((s) => ({
+        service: s.route.serviceName,
+        instanceId: s.hello?.instanceId ?? "",
+        calls: s.calls.size,
+        bufferedBytes: s.bufferedBytes(),
+        queuedBytes: s.meter.queued,
+        paused: s.meter.paused,
+        silentMs: now - s.lastReceived,
+      }));
     return {
       bufferedBytes: streams.reduce((n, s) => n + s.bufferedBytes, 0),
       queuedBytes: streams.reduce((n, s) => n + s.queuedBytes, 0),
@@ -580,11 +591,22 @@ class RouterImpl implements Router {
     call.start();
   }
 
-  private async authorizeThenStart(authorize: ClientAuthorizer, route: ServiceRoute, m: TunnelMethod, call: RoutedCall, request: Buffer | undefined): Promise<void> {
+  private async authorizeThenStart(
+    authorize: ClientAuthorizer,
+    route: ServiceRoute,
+    m: TunnelMethod,
+    call: RoutedCall,
+    request: Buffer | undefined,
+  ): Promise<void> {
     let denied: ClientDenial | undefined;
     try {
       const auth = call.client.metadata.get("authorization")[0];
-      denied = await authorize({ service: route.serviceName, method: m.method.name, authorization: typeof auth === "string" ? auth : undefined, certificate: call.client.peerCertificate() });
+      denied = await authorize({
+        service: route.serviceName,
+        method: m.method.name,
+        authorization: typeof auth === "string" ? auth : undefined,
+        certificate: call.client.peerCertificate(),
+      });
     } catch (e) {
       denied = { code: "UNAUTHENTICATED", message: `grpcrouter: client authorization failed: ${(e as Error).message}` };
     }
@@ -622,7 +644,14 @@ function balancerOf(config: unknown, custom: Record<string, CustomPickFunction> 
 function limiterOf(config: RateLimitOptions | undefined, tunnel: TunnelSpec, service: string | undefined): RateLimiter | undefined {
   if (config === undefined) return undefined;
   try {
-    return new RateLimiter(tunnel.service.typeName, parseRateLimits(config, "rateLimit", tunnel.service.methods.map((m) => m.name)));
+    return new RateLimiter(
+      tunnel.service.typeName,
+      parseRateLimits(
+        config,
+        "rateLimit",
+        tunnel.service.methods.map((m) => m.name),
+      ),
+    );
   } catch (e) {
     if (service !== undefined && e instanceof Error) e.message = `${service}: ${e.message}`;
     throw e;

@@ -13,11 +13,7 @@ export interface TunnelSpec<S extends DescService = DescService> {
 }
 
 /** Declares a tunnel. Throws for a method without a field or a field below 16 / used twice. */
-export function defineTunnel<S extends DescService>(
-  service: S,
-  routerService: string,
-  fields: Record<string, number>,
-): TunnelSpec<S> {
+export function defineTunnel<S extends DescService>(service: S, routerService: string, fields: Record<string, number>): TunnelSpec<S> {
   const seen = new Map<number, string>();
   for (const method of service.methods) {
     const field = fields[method.name];

@@ -6,11 +6,24 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { AdminHub, addAdminService, adminCallerRefusal, createAdminClient, describeFromRegistry, REPLAY_OF_KEY, type AdminClient } from "../../src/admin/index.js";
+import {
+  AdminHub,
+  addAdminService,
+  adminCallerRefusal,
+  createAdminClient,
+  describeFromRegistry,
+  REPLAY_OF_KEY,
+  type AdminClient,
+} from "../../src/admin/index.js";
 import { ActionKind, CallDecision_Kind, type Event } from "../../src/gen/grpcrouter/v1/admin_pb.js";
 import type { AuditEvent } from "../../src/log/audit.js";
 import { createBridge, createRouter, GrpcServer, type Bridge, type Router } from "../../src/tunnel/index.js";
-import { SimpleRequestSchema, SimpleResponseSchema, StreamingInputCallRequestSchema, StreamingInputCallResponseSchema } from "../tunnel/gen/interop/v1/test_pb.js";
+import {
+  SimpleRequestSchema,
+  SimpleResponseSchema,
+  StreamingInputCallRequestSchema,
+  StreamingInputCallResponseSchema,
+} from "../tunnel/gen/interop/v1/test_pb.js";
 import { TestClient, quietLog, waitFor } from "../tunnel/helpers.js";
 import { STORE, StoreTunnel, newProbe, storeImpl, storeMethod, storeRegistry, total, type StoreProbe } from "./fixtures/ops-store.js";
 
@@ -41,7 +54,11 @@ describe("operator actions and call decisions through the Admin service", { time
     addAdminService(server, hub);
     const { port } = await server.listen("127.0.0.1:0");
     const target = `127.0.0.1:${port}`;
-    for (const [id, mode] of [["a", "fast"], ["b", "fast"], ["failing", "failing"]] as const) {
+    for (const [id, mode] of [
+      ["a", "fast"],
+      ["b", "fast"],
+      ["failing", "failing"],
+    ] as const) {
       probes[id] = newProbe();
       const b = createBridge(StoreTunnel, storeImpl(id, mode, probes[id]!), { router: target, instanceId: id, logger: quietLog() });
       bridges.push(b);
@@ -67,7 +84,6 @@ describe("operator actions and call decisions through the Admin service", { time
   });
 
   const get = (size = 0) => client.unary(storeMethod("Get"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: size }));
-  const put = (size = 0) => client.unary(storeMethod("Put"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: size }));
   const counts = () => Object.fromEntries(Object.entries(probes).map(([id, p]) => [id, total(p)]));
   const healthOf = (id: string) => router.instances(STORE).find((i) => i.id === id)?.health;
 
@@ -160,7 +176,17 @@ describe("operator actions and call decisions through the Admin service", { time
 
   it("every action is in the audit log and streamed to watchers; bad actions name the field", async () => {
     const audited = audit.filter((e) => e.kind === "operatorAction").map((e) => `${e.action} ${e.instanceId ?? e.service}`);
-    assert.deepEqual(audited, ["drain a", "undrain a", "eject b", "restore b", "restore failing", "eject failing", "set weight a", "pause ops.v1.Store", "resume ops.v1.Store"]);
+    assert.deepEqual(audited, [
+      "drain a",
+      "undrain a",
+      "eject b",
+      "restore b",
+      "restore failing",
+      "eject failing",
+      "set weight a",
+      "pause ops.v1.Store",
+      "resume ops.v1.Store",
+    ]);
     const drain = audit.find((e) => e.action === "drain")!;
     assert.match(drain.principal!, /^127\.0\.0\.1:\d+$/);
     assert.equal(drain.reason, "rolling upgrade");
@@ -169,7 +195,10 @@ describe("operator actions and call decisions through the Admin service", { time
     assert.equal(streamed[0]!.kind, ActionKind.DRAIN);
     assert.match(streamed[0]!.summary, /drained instance "a"/);
     // A watcher that comes later finds them in its snapshot.
-    assert.deepEqual((await admin.getSnapshot()).actions.map((a) => a.kind), streamed.map((a) => a.kind));
+    assert.deepEqual(
+      (await admin.getSnapshot()).actions.map((a) => a.kind),
+      streamed.map((a) => a.kind),
+    );
 
     const fails = async (req: Parameters<AdminClient["act"]>[0]) =>
       admin.act(req).then(
@@ -212,12 +241,22 @@ describe("operator actions and call decisions through the Admin service", { time
 
     // A client stream of three messages, replayed from the recorded bodies, then edited to two.
     const upload = await new Promise<number>((resolve, reject) => {
-      const s = client.clientStream(storeMethod("Upload"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (err, res) => (err ? reject(err) : resolve(res!.aggregatedPayloadSize)));
+      const s = client.clientStream(
+        storeMethod("Upload"),
+        StreamingInputCallRequestSchema,
+        StreamingInputCallResponseSchema,
+        new grpc.Metadata(),
+        {},
+        (err, res) => (err ? reject(err) : resolve(res!.aggregatedPayloadSize)),
+      );
       for (const n of [1, 2, 3]) s.write(create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(n) } }));
       s.end();
     });
     assert.equal(upload, 6);
-    const up = hub.snapshot().calls.filter((c) => c.started!.method === storeMethod("Upload")).at(-1)!;
+    const up = hub
+      .snapshot()
+      .calls.filter((c) => c.started!.method === storeMethod("Upload"))
+      .at(-1)!;
     const whole = await admin.replay({ callId: up.started!.callId });
     assert.equal(whole.code, 0);
     assert.equal(JSON.parse(whole.responsesJson[0]!).aggregatedPayloadSize, 6);
@@ -273,7 +312,10 @@ describe("a call's record: time queued for a slot, and the rate limit that refus
       await waitFor("the instance", () => router.instances().length === 1);
       const call = () => client.unary(storeMethod("Get"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, {}));
       await Promise.all([call(), call()]);
-      const queued = hub.snapshot().calls.map((c) => c.started!).find((s) => s.queuedMs > 0);
+      const queued = hub
+        .snapshot()
+        .calls.map((c) => c.started!)
+        .find((s) => s.queuedMs > 0);
       assert.ok(queued, `a call queued: ${JSON.stringify(hub.snapshot().calls.map((c) => [c.started!.queuedMs, c.started!.reason]))}`);
       assert.match(queued.reason, /^queued \d+ ms for a free slot on slow$/);
 

@@ -22,7 +22,8 @@ function namespaceCommand(): string[] {
     ["sudo", "-n", "unshare", "--net"],
   ];
   const found = candidates.find(works);
-  if (!found) throw new Error("this test needs a network namespace of its own: run as root, allow unprivileged user namespaces, or give passwordless sudo for unshare");
+  if (!found)
+    throw new Error("this test needs a network namespace of its own: run as root, allow unprivileged user namespaces, or give passwordless sudo for unshare");
   return found;
 }
 
@@ -42,7 +43,10 @@ test("an Admin action from a non-loopback address without mTLS is refused; loopb
     const r = JSON.parse(out.trim().split("\n").at(-1)!);
     assert.equal(r.remotePlain.snapshot, "ok", "--public-admin: a remote caller may watch");
     assert.equal(r.remotePlain.act.code, 7, `PERMISSION_DENIED for a remote caller without a certificate: ${JSON.stringify(r.remotePlain.act)}`);
-    assert.match(r.remotePlain.act.details, /Admin actions are allowed only from this machine \(loopback\) or with a verified client certificate \(mTLS: --tls-client-ca\); 10\.77\.0\.1:\d+ has neither/);
+    assert.match(
+      r.remotePlain.act.details,
+      /Admin actions are allowed only from this machine \(loopback\) or with a verified client certificate \(mTLS: --tls-client-ca\); 10\.77\.0\.1:\d+ has neither/,
+    );
     assert.equal(r.localPlain.act.code, 0, JSON.stringify(r.localPlain));
     assert.match(r.localPlain.act.details, /paused ops\.v1\.Store/);
     assert.equal(r.remoteMtls.act.code, 0, JSON.stringify(r.remoteMtls));

@@ -34,7 +34,11 @@ describe("CallStats", () => {
     assert.deepEqual(a.calls, [1, 0, 0, 1]);
     const later = s.history(T0 + (STATS_SECONDS + 2) * 1000).find((x) => x.instanceId === "a")!;
     assert.equal(later.calls.length, STATS_SECONDS);
-    assert.equal(later.calls.reduce((x, y) => x + y, 0), 1, "the first second fell out of the window");
+    assert.equal(
+      later.calls.reduce((x, y) => x + y, 0),
+      1,
+      "the first second fell out of the window",
+    );
     assert.equal(s.tick(T0 + (STATS_SECONDS + 10) * 1000).points.length, 0, "quiet for 5 minutes: forgotten");
   });
 });
@@ -50,10 +54,17 @@ describe("AdminHub statistics", () => {
     hub.tickStats(T0 + 1000);
     const events: Event[] = [];
     for (let e = w.take(); e; e = w.take()) events.push(e);
-    assert.deepEqual(events.map((e) => e.event.case), ["snapshot", "stats"], "only the watched service's tick");
+    assert.deepEqual(
+      events.map((e) => e.event.case),
+      ["snapshot", "stats"],
+      "only the watched service's tick",
+    );
     const tick = events[1]!.event.value as StatsTick;
     assert.equal(tick.second, BigInt(T0 / 1000));
-    assert.deepEqual(tick.points.map((p) => [p.instanceId, p.calls, p.errors]).sort(), [["", 1, 0], ["a", 1, 0]]);
+    assert.deepEqual(tick.points.map((p) => [p.instanceId, p.calls, p.errors]).sort(), [
+      ["", 1, 0],
+      ["a", 1, 0],
+    ]);
     const snap = hub.snapshot();
     assert.deepEqual(snap.stats.map((x) => `${x.service}/${x.instanceId}`).sort(), ["demo.v1.Echo/", "demo.v1.Echo/a", "demo.v1.Other/", "demo.v1.Other/x"]);
     hub.close();

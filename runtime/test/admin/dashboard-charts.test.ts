@@ -64,7 +64,10 @@ describe("live charts of a real router in chromium", { timeout: 180_000 }, () =>
       }),
     ).then(() => {});
     dashboard = await startDashboard({ hub });
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update"] });
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+    });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.setDefaultTimeout(60_000);
     page.on("pageerror", (e) => pageErrors.push(String(e)));
@@ -99,7 +102,7 @@ describe("live charts of a real router in chromium", { timeout: 180_000 }, () =>
     // Five failures in a row eject it (resilience): it then gets no calls, and its tile keeps
     // the numbers of its last busy seconds.
     assert.match(await tile("failing").innerText(), /failing · .*100 % err/);
-    assert.match(await page.locator('#charts .chart-service h3').innerText(), /interop\.v1\.TestService · [\d.]+ req\/s · p99 .* · [\d.]+ % errors/);
+    assert.match(await page.locator("#charts .chart-service h3").innerText(), /interop\.v1\.TestService · [\d.]+ req\/s · p99 .* · [\d.]+ % errors/);
     await page.screenshot({ path: path.join(repo, "test-results", "dashboard-charts.png") });
   });
 
@@ -109,7 +112,12 @@ describe("live charts of a real router in chromium", { timeout: 180_000 }, () =>
     await until("the failing instance ejected", async () => (await node("failing").getAttribute("data-health")) === "ejected");
     assert.equal(await node("fast").getAttribute("data-health"), "serving");
     await until("the fast instance's rate on its edge", async () => Number(await node("fast").getAttribute("data-rps")) > 0);
-    assert.match(await node("failing").innerText().catch(() => node("failing").textContent().then(String)), /failing \(ejected\)/);
+    assert.match(
+      await node("failing")
+        .innerText()
+        .catch(() => node("failing").textContent().then(String)),
+      /failing \(ejected\)/,
+    );
     assert.ok(Number(await page.locator("#topology svg > line.topo-edge").getAttribute("data-rps")) > 0, "clients → router carries the calls");
     await page.locator("#topology").screenshot({ path: path.join(repo, "test-results", "dashboard-topology.png") });
   });

@@ -16,7 +16,12 @@ function read(url: string, done: (messages: unknown[]) => boolean): Promise<unkn
       res.on("data", (chunk: string) => {
         buffer += chunk;
         for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-          const data = buffer.slice(0, end).split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+          const data = buffer
+            .slice(0, end)
+            .split("\n")
+            .filter((l) => l.startsWith("data: "))
+            .map((l) => l.slice(6))
+            .join("\n");
           buffer = buffer.slice(end + 2);
           if (data) messages.push(JSON.parse(data));
         }
@@ -54,7 +59,10 @@ describe("dashboard /events on the wire", () => {
     await until(() => hub.watcherCount === 1);
     publishCalls(1, 50);
     const messages = await reading;
-    assert.ok(messages.every((m) => !Array.isArray(m)), "no arrays");
+    assert.ok(
+      messages.every((m) => !Array.isArray(m)),
+      "no arrays",
+    );
     assert.ok((messages[0] as { snapshot?: unknown }).snapshot, "the snapshot first");
   });
 
@@ -68,7 +76,11 @@ describe("dashboard /events on the wire", () => {
     const events = messages.flat() as { snapshot?: unknown; callStarted?: { callId: string } }[];
     assert.ok(events[0]!.snapshot, "the snapshot first");
     const ids = events.filter((e) => e.callStarted).map((e) => Number(e.callStarted!.callId));
-    assert.deepEqual(ids, Array.from({ length: 2000 }, (_, i) => 1000 + i), "in order, none lost");
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 2000 }, (_, i) => 1000 + i),
+      "in order, none lost",
+    );
     assert.ok(messages.length < events.length / 10, `${messages.length} messages for ${events.length} events`);
   });
 });

@@ -13,7 +13,12 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { AdminHub, describeFromRegistry, startDashboard, type Dashboard } from "../../src/admin/index.js";
 import type { AuditEvent } from "../../src/log/audit.js";
 import { createBridge, type Bridge, type Router } from "../../src/tunnel/index.js";
-import { SimpleRequestSchema, SimpleResponseSchema, StreamingInputCallRequestSchema, StreamingInputCallResponseSchema } from "../tunnel/gen/interop/v1/test_pb.js";
+import {
+  SimpleRequestSchema,
+  SimpleResponseSchema,
+  StreamingInputCallRequestSchema,
+  StreamingInputCallResponseSchema,
+} from "../tunnel/gen/interop/v1/test_pb.js";
 import { TestClient, quietLog, startRouter, waitFor } from "../tunnel/helpers.js";
 import { STORE, StoreTunnel, newProbe, storeImpl, storeMethod, storeRegistry, total, type StoreProbe } from "./fixtures/ops-store.js";
 
@@ -52,7 +57,11 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
       resilience: { retry: { budget: { minRetriesPerSecond: 100 } }, outlier: { consecutiveFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 2000 } },
     });
     router = started.router;
-    for (const [id, mode] of [["fast", "fast"], ["slow", "slow"], ["failing", "failing"]] as const) {
+    for (const [id, mode] of [
+      ["fast", "fast"],
+      ["slow", "slow"],
+      ["failing", "failing"],
+    ] as const) {
       probes[id] = newProbe();
       const b = createBridge(StoreTunnel, storeImpl(id, mode, probes[id]!, SLOW_MS), { router: started.target, instanceId: id, logger: quietLog() });
       bridges.push(b);
@@ -60,7 +69,10 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     }
     await waitFor("three instances", () => router.instances().length === 3);
     dashboard = await startDashboard({ hub });
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update"] });
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+    });
     const open = async () => {
       const p = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
       p.setDefaultTimeout(60_000);
@@ -153,7 +165,10 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     await page.screenshot({ path: shot("dashboard-errors.png") });
 
     await page.selectOption("#filter-view", "slow");
-    await until(async () => (await page.locator("#calls tbody tr").first().locator("td:nth-child(3)").innerText()) === "slow", "the slowest call on the slow instance");
+    await until(
+      async () => (await page.locator("#calls tbody tr").first().locator("td:nth-child(3)").innerText()) === "slow",
+      "the slowest call on the slow instance",
+    );
     await page.screenshot({ path: shot("dashboard-slow.png") });
     await page.selectOption("#filter-view", "");
   });
@@ -173,7 +188,10 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     await until(async () => /drained instance "fast"/.test(await page.locator("#action-status").innerText()), "the drain's summary");
     await until(async () => /draining \(operator\)/.test(await healthCell(viewer, "fast").innerText()), "the other viewer sees fast draining");
     await viewer.locator('#action-log li[data-kind="drain"][data-instance="fast"]').waitFor();
-    assert.match(await viewer.locator('#action-log li[data-kind="drain"]').innerText(), /dashboard \(127\.0\.0\.1\): drained instance "fast" of ops\.v1\.Store.*deploying fast/);
+    assert.match(
+      await viewer.locator('#action-log li[data-kind="drain"]').innerText(),
+      /dashboard \(127\.0\.0\.1\): drained instance "fast" of ops\.v1\.Store.*deploying fast/,
+    );
     await assertNoNewCalls("fast");
     await page.locator('button[data-action="undrain"][data-instance="fast"]').click();
     const back = counts().fast!;
@@ -192,11 +210,24 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     await page.locator('button[data-action="restore"][data-instance="slow"]').click();
     await until(async () => /restored instance "slow"/.test(await page.locator("#action-status").innerText()), "the restore's summary");
     const slowBack = counts().slow!;
-    await waitFor(`calls on slow again (${router.instances(STORE).map((i) => `${i.id} ${i.health} ${i.healthReason}`).join(", ")})`, () => counts().slow! > slowBack, 60_000);
+    await waitFor(
+      `calls on slow again (${router
+        .instances(STORE)
+        .map((i) => `${i.id} ${i.health} ${i.healthReason}`)
+        .join(", ")})`,
+      () => counts().slow! > slowBack,
+      60_000,
+    );
 
     const audited = audit.filter((e) => e.kind === "operatorAction");
-    assert.deepEqual(audited.map((e) => `${e.action} ${e.instanceId}`), ["drain fast", "undrain fast", "eject slow", "restore slow"]);
-    assert.ok(audited.every((e) => e.principal === "dashboard (127.0.0.1)"), JSON.stringify(audited));
+    assert.deepEqual(
+      audited.map((e) => `${e.action} ${e.instanceId}`),
+      ["drain fast", "undrain fast", "eject slow", "restore slow"],
+    );
+    assert.ok(
+      audited.every((e) => e.principal === "dashboard (127.0.0.1)"),
+      JSON.stringify(audited),
+    );
     assert.equal(audited[0]!.reason, "deploying fast");
   });
 
@@ -241,7 +272,10 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     assert.ok(newId && newId !== original);
     // The outcome shows at once; the new call is selected once its events have arrived.
     await until(async () => (await page.locator("#calls tbody tr.selected").getAttribute("data-call")) === newId, "the new call selected");
-    assert.ok(Object.values(probes).some((p) => p.putSizes.has(42)), "an instance got the edited request");
+    assert.ok(
+      Object.values(probes).some((p) => p.putSizes.has(42)),
+      "an instance got the edited request",
+    );
     // Its metadata names the call it replays.
     assert.match(await page.locator("#detail").innerText(), new RegExp(`grpcrouter-replay-of\\s+${original}`));
     await page.screenshot({ path: shot("dashboard-replay.png") });
@@ -251,7 +285,9 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     // ejections: send it again until one succeeds (the list shows only the OK ones).
     const upload = () =>
       new Promise<void>((resolve, reject) => {
-        const s = client.clientStream(storeMethod("Upload"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (e) => (e ? reject(e) : resolve()));
+        const s = client.clientStream(storeMethod("Upload"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (e) =>
+          e ? reject(e) : resolve(),
+        );
         for (const n of [1, 2, 3]) s.write(create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(n) } }));
         s.end();
       });
@@ -272,21 +308,31 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     await page.locator("#replay-editor").fill('[{ "payload": { "body": "AAA=" } }, {}]');
     await page.locator("#replay-send").click();
     await until(async () => /call \d+: OK \(replay of call \d+\)/.test(await page.locator("#replay-result").innerText()), "the stream's replay");
-    assert.ok(Object.values(probes).some((p) => p.uploadMessages.includes(2)), "the instance got the edited stream of two");
+    assert.ok(
+      Object.values(probes).some((p) => p.uploadMessages.includes(2)),
+      "the instance got the edited stream of two",
+    );
     await page.fill("#filter-method", "");
     await page.selectOption("#filter-status", "");
     assert.equal(audit.filter((e) => e.action === "replay").length, 2);
   });
 
   it("refuses an action from another site, or not sent as JSON", async () => {
-    const post = (headers: Record<string, string>) => fetch(new URL("action", dashboard.url), { method: "POST", headers, body: JSON.stringify({ kind: "pause", service: STORE }) });
+    const post = (headers: Record<string, string>) =>
+      fetch(new URL("action", dashboard.url), { method: "POST", headers, body: JSON.stringify({ kind: "pause", service: STORE }) });
     assert.equal((await post({ "content-type": "application/json", origin: "http://evil.example" })).status, 403);
     assert.equal((await post({ "content-type": "text/plain" })).status, 415);
-    const bad = await post({ "content-type": "application/json" }).then(() => fetch(new URL("action", dashboard.url), { method: "POST", headers: { "content-type": "application/json" }, body: '{"kind":"explode"}' }));
+    const bad = await post({ "content-type": "application/json" }).then(() =>
+      fetch(new URL("action", dashboard.url), { method: "POST", headers: { "content-type": "application/json" }, body: '{"kind":"explode"}' }),
+    );
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /kind: expected drain, undrain, eject, restore, setWeight, pause or resume, got "explode"/);
     // The pause above came from this machine: undo it.
-    await fetch(new URL("action", dashboard.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ kind: "resume", service: STORE }) });
+    await fetch(new URL("action", dashboard.url), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ kind: "resume", service: STORE }),
+    });
     // A viewer that opens now sees the actions done before it came.
     const late = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     late.on("pageerror", (e) => pageErrors.push(String(e)));

@@ -91,7 +91,13 @@ describe("dashboard of a real router in chromium", { timeout: 180_000 }, () => {
 
   it("shows a unary call with its decoded request and response", async () => {
     const res = await new Promise<{ text: string; instanceId: string }>((resolve, reject) =>
-      client.makeUnaryRequest("/demo.v1.Echo/Say", (b: Buffer) => b, dec, enc("hello dashboard"), (e, r) => (e ? reject(e) : resolve(r!))),
+      client.makeUnaryRequest(
+        "/demo.v1.Echo/Say",
+        (b: Buffer) => b,
+        dec,
+        enc("hello dashboard"),
+        (e, r) => (e ? reject(e) : resolve(r!)),
+      ),
     );
     const row = page.locator('#calls tr[data-method="/demo.v1.Echo/Say"]').first();
     // The row shows at the call's start; its end follows as its own event.

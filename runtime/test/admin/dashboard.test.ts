@@ -65,7 +65,15 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
 
   it("lists a unary call and shows its decoded timeline and a grpcurl command", async () => {
     const callId = nextCall++;
-    hub.publish({ type: "callStarted", callId, method: `/${SERVICE}/GetSnapshot`, kind: "unary", instanceId: "echo-a", reason: "round robin", metadata: { "x-user": "ada", authorization: "Bearer s3cret" } });
+    hub.publish({
+      type: "callStarted",
+      callId,
+      method: `/${SERVICE}/GetSnapshot`,
+      kind: "unary",
+      instanceId: "echo-a",
+      reason: "round robin",
+      metadata: { "x-user": "ada", authorization: "Bearer s3cret" },
+    });
     hub.publish({ type: "callMessage", callId, direction: "request", payload: toBinary(GetSnapshotRequestSchema, create(GetSnapshotRequestSchema)) });
     hub.publish({ type: "callMessage", callId, direction: "response", payload: toBinary(SnapshotSchema, create(SnapshotSchema, { routerId: "seven" })) });
     hub.publish({ type: "callEnded", callId, code: 0 });
@@ -90,9 +98,19 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
     assert.match(await row.innerText(), /in flight/);
     await select(callId);
     assert.match(await page.locator("#detail").innerText(), /Admin\/Watch[\s\S]*No messages yet/);
-    hub.publish({ type: "callMessage", callId, direction: "request", payload: toBinary(WatchRequestSchema, create(WatchRequestSchema, { includeMessages: true })) });
+    hub.publish({
+      type: "callMessage",
+      callId,
+      direction: "request",
+      payload: toBinary(WatchRequestSchema, create(WatchRequestSchema, { includeMessages: true })),
+    });
     for (let i = 1; i <= 3; i++) {
-      hub.publish({ type: "callMessage", callId, direction: "response", payload: toBinary(EventSchema, create(EventSchema, { event: { case: "dropped", value: BigInt(i) } })) });
+      hub.publish({
+        type: "callMessage",
+        callId,
+        direction: "response",
+        payload: toBinary(EventSchema, create(EventSchema, { event: { case: "dropped", value: BigInt(i) } })),
+      });
       // Each message is on screen before the next is sent: live, not at the end of the call.
       await page.locator(`#detail .timeline li[data-index="${i}"]`).waitFor();
       assert.match(await row.innerText(), new RegExp(`1/${i}`));
@@ -121,7 +139,10 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
 
     const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#export").click()]);
     const text = await readFile((await download.path())!, "utf8");
-    const lines = text.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(lines.filter((l) => l.callStarted).length, 3);
     assert.equal(lines.filter((l) => l.callMessage).length, 6);
 
@@ -168,8 +189,14 @@ describe("web dashboard in chromium", { timeout: 120_000 }, () => {
     hub.publish({ type: "callStarted", callId: failing, method: `/${SERVICE}/Watch`, instanceId: "echo-a" });
     hub.publish({ type: "callEnded", callId: failing, code: 14 });
     hub.publish({ type: "instanceRegistered", instance: { id: "echo-c", service: SERVICE } });
-    await page.locator("#live-errors").filter({ hasText: `/${SERVICE}/Watch UNAVAILABLE` }).waitFor({ state: "attached" });
-    await page.locator("#live-calls").filter({ hasText: /instance echo-c of grpcrouter\.v1\.Admin registered[\s\S]*new call/ }).waitFor({ state: "attached" });
+    await page
+      .locator("#live-errors")
+      .filter({ hasText: `/${SERVICE}/Watch UNAVAILABLE` })
+      .waitFor({ state: "attached" });
+    await page
+      .locator("#live-calls")
+      .filter({ hasText: /instance echo-c of grpcrouter\.v1\.Admin registered[\s\S]*new call/ })
+      .waitFor({ state: "attached" });
     assert.equal(await page.locator("#live-errors").getAttribute("role"), "alert");
     assert.equal(await page.locator("#live-calls").getAttribute("aria-live"), "polite");
     // Not shown, only spoken: a clipped pixel.

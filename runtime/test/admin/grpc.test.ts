@@ -34,7 +34,10 @@ describe("Admin gRPC service over a real loopback server", () => {
   });
 
   it("GetSnapshot returns the registered instances", async () => {
-    hub.publish({ type: "instanceRegistered", instance: { id: "echo-1", service: "demo.v1.Echo", labels: { zone: "eu" }, address: "127.0.0.1:40000", streams: 2, maxConcurrentCalls: 8 } });
+    hub.publish({
+      type: "instanceRegistered",
+      instance: { id: "echo-1", service: "demo.v1.Echo", labels: { zone: "eu" }, address: "127.0.0.1:40000", streams: 2, maxConcurrentCalls: 8 },
+    });
     const snap = await client.getSnapshot();
     assert.equal(snap.routerId, "router-1");
     assert.match(snap.routerAddress, /^127\.0\.0\.1:\d+$/);
@@ -52,15 +55,34 @@ describe("Admin gRPC service over a real loopback server", () => {
     await until(() => got.length >= 1, "the snapshot");
     assert.equal(got[0]!.event.case, "snapshot");
     const snap = got[0]!.event.value as { instances: Array<{ id: string }> };
-    assert.deepEqual(snap.instances.map((i) => i.id), ["echo-1"]);
+    assert.deepEqual(
+      snap.instances.map((i) => i.id),
+      ["echo-1"],
+    );
     assert.equal(hub.watcherCount, 1);
 
-    hub.publish({ type: "callStarted", callId: 42, method: "/grpcrouter.v1.Admin/Watch", kind: "server_streaming", instanceId: "echo-1", metadata: { authorization: "Bearer x" }, reason: "round robin" });
-    hub.publish({ type: "callMessage", callId: 42, direction: "request", payload: toBinary(WatchRequestSchema, create(WatchRequestSchema, { services: ["demo.v1.Echo"] })) });
+    hub.publish({
+      type: "callStarted",
+      callId: 42,
+      method: "/grpcrouter.v1.Admin/Watch",
+      kind: "server_streaming",
+      instanceId: "echo-1",
+      metadata: { authorization: "Bearer x" },
+      reason: "round robin",
+    });
+    hub.publish({
+      type: "callMessage",
+      callId: 42,
+      direction: "request",
+      payload: toBinary(WatchRequestSchema, create(WatchRequestSchema, { services: ["demo.v1.Echo"] })),
+    });
     hub.publish({ type: "callEnded", callId: 42, code: 0 });
     hub.publish({ type: "instanceDeregistered", instance: { id: "echo-1", service: "demo.v1.Echo" } });
     await until(() => got.length >= 5, "4 live events");
-    assert.deepEqual(got.map((e) => e.event.case), ["snapshot", "callStarted", "callMessage", "callEnded", "instanceDeregistered"]);
+    assert.deepEqual(
+      got.map((e) => e.event.case),
+      ["snapshot", "callStarted", "callMessage", "callEnded", "instanceDeregistered"],
+    );
     const started = got[1]!.event.value as { reason: string; metadata: Record<string, string> };
     assert.equal(started.reason, "round robin");
     assert.equal(started.metadata["authorization"], "[redacted]");
@@ -85,7 +107,10 @@ describe("Admin gRPC service over a real loopback server", () => {
     hub.publish({ type: "callMessage", callId: 43, direction: "request", size: 5 });
     hub.publish({ type: "callEnded", callId: 43, code: 5, message: "not found" });
     await until(() => got.length >= 3, "2 live events");
-    assert.deepEqual(got.map((e) => e.event.case), ["snapshot", "callStarted", "callEnded"]);
+    assert.deepEqual(
+      got.map((e) => e.event.case),
+      ["snapshot", "callStarted", "callEnded"],
+    );
     abort.abort();
     await reading;
   });

@@ -11,10 +11,24 @@ test("a retried call is counted on the instance that finally served it, with eve
   const watcher = hub.watch({});
   // In a second that is over by the time the snapshot is taken (statistics are per closed second).
   const now = Date.now() - 3000;
-  hub.publish({ type: "callStarted", callId: 1, method: "/demo.v1.Echo/Say", instanceId: "a", reason: "round robin", queuedMs: 3, policy: "round robin", routingKey: "k", time: new Date(now) });
+  hub.publish({
+    type: "callStarted",
+    callId: 1,
+    method: "/demo.v1.Echo/Say",
+    instanceId: "a",
+    reason: "round robin",
+    queuedMs: 3,
+    policy: "round robin",
+    routingKey: "k",
+    time: new Date(now),
+  });
   const inFlight = (id: string) => hub.snapshot().instances.find((i) => i.id === id)!.inFlightCalls;
   assert.equal(inFlight("a"), 1);
-  hub.publish({ type: "callDecision", callId: 1, decision: { kind: "retry", attempt: 1, instanceId: "a", reason: "UNAVAILABLE on an idempotent method: retry 1", code: 14, backoffMs: 7 } });
+  hub.publish({
+    type: "callDecision",
+    callId: 1,
+    decision: { kind: "retry", attempt: 1, instanceId: "a", reason: "UNAVAILABLE on an idempotent method: retry 1", code: 14, backoffMs: 7 },
+  });
   hub.publish({ type: "callDecision", callId: 1, decision: { kind: "attempt", attempt: 2, instanceId: "b", reason: "round robin" } });
   assert.equal(inFlight("a"), 0);
   assert.equal(inFlight("b"), 1);
@@ -28,10 +42,13 @@ test("a retried call is counted on the instance that finally served it, with eve
   assert.equal(rec.started!.policy, "round robin");
   assert.equal(rec.started!.routingKey, "k");
   assert.equal(rec.decisions.length, 32, "bounded");
-  assert.deepEqual(rec.decisions.slice(0, 2).map((d) => [d.kind, d.attempt, d.instanceId]), [
-    [CallDecision_Kind.RETRY, 1, "a"],
-    [CallDecision_Kind.ATTEMPT, 2, "b"],
-  ]);
+  assert.deepEqual(
+    rec.decisions.slice(0, 2).map((d) => [d.kind, d.attempt, d.instanceId]),
+    [
+      [CallDecision_Kind.RETRY, 1, "a"],
+      [CallDecision_Kind.ATTEMPT, 2, "b"],
+    ],
+  );
   assert.equal(rec.decisions[0]!.backoffMs, 7);
   const served = (id: string) => snap.stats.find((s) => s.instanceId === id)?.calls.reduce((x, y) => x + y, 0) ?? 0;
   assert.equal(served("b"), 1, "the call is counted where it ended");

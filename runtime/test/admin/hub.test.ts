@@ -3,13 +3,7 @@ import { describe, it } from "node:test";
 import { Metadata } from "@grpc/grpc-js";
 import { create, createRegistry, toBinary } from "@bufbuild/protobuf";
 import { AdminHub, describeFromRegistry, REDACTED } from "../../src/admin/index.js";
-import {
-  EventSchema,
-  file_grpcrouter_v1_admin,
-  Instance_Health,
-  WatchRequestSchema,
-  type Event,
-} from "../../src/gen/grpcrouter/v1/admin_pb.js";
+import { EventSchema, file_grpcrouter_v1_admin, Instance_Health, WatchRequestSchema, type Event } from "../../src/gen/grpcrouter/v1/admin_pb.js";
 
 // The admin protos themselves serve as "a user's service" here: real schemas, real bytes.
 const describeAdmin = describeFromRegistry(createRegistry(file_grpcrouter_v1_admin));
@@ -42,8 +36,14 @@ describe("AdminHub", () => {
     assert.equal(snap.instances.length, 1);
     assert.equal(snap.instances[0]!.inFlightCalls, 1, "call 1 was in flight at watch time");
     assert.equal(snap.instances[0]!.health, Instance_Health.SERVING);
-    assert.deepEqual(snap.callsInFlight.map((c) => c.callId), [1n]);
-    assert.deepEqual(snap.calls.map((c) => c.started?.callId), [1n]);
+    assert.deepEqual(
+      snap.callsInFlight.map((c) => c.callId),
+      [1n],
+    );
+    assert.deepEqual(
+      snap.calls.map((c) => c.started?.callId),
+      [1n],
+    );
     assert.equal(hub.snapshot().instances[0]!.inFlightCalls, 1, "call 2 in flight, call 1 ended");
     w.close();
   });
@@ -116,13 +116,20 @@ describe("AdminHub", () => {
     }
     startCall(hub, 6, { instanceId: "a" });
     const snap = hub.snapshot({ includeMessages: true });
-    assert.deepEqual(snap.calls.map((c) => c.started?.callId), [3n, 4n, 5n, 6n], "3 ended + the in-flight one, oldest first");
+    assert.deepEqual(
+      snap.calls.map((c) => c.started?.callId),
+      [3n, 4n, 5n, 6n],
+      "3 ended + the in-flight one, oldest first",
+    );
     const five = snap.calls[2]!;
     assert.equal(five.ended?.code, 14);
     assert.equal(five.ended?.message, "gone");
     assert.equal(five.ended?.requests, 2);
     assert.equal(five.ended?.responses, 1);
-    assert.deepEqual(five.messages.map((m) => m.size), [10, 11]);
+    assert.deepEqual(
+      five.messages.map((m) => m.size),
+      [10, 11],
+    );
     assert.equal(five.messagesOmitted, 1);
     assert.equal(snap.calls[3]!.ended, undefined);
     assert.equal(snap.instances[0]!.inFlightCalls, 1);
@@ -146,17 +153,25 @@ describe("AdminHub", () => {
     hub.publish({ type: "callStarted", callId: 7, method: WATCH, kind: "server_streaming" });
     const small = toBinary(WatchRequestSchema, create(WatchRequestSchema, { includeMessages: true, services: ["demo.v1.Echo"] }));
     hub.publish({ type: "callMessage", callId: 7, direction: "request", payload: small });
-    const big = toBinary(EventSchema, create(EventSchema, { event: { case: "dropped", value: 123456789n } , time: { seconds: 1n, nanos: 0 } }));
+    const big = toBinary(EventSchema, create(EventSchema, { event: { case: "dropped", value: 123456789n }, time: { seconds: 1n, nanos: 0 } }));
     hub.publish({ type: "callMessage", callId: 7, direction: "response", payload: big });
     hub.publish({ type: "callMessage", callId: 7, direction: "response", payload: new Uint8Array([0xff, 0xff, 0xff]) });
 
-    const p = drain(plain).filter((e) => e.event.case === "callMessage").map((e) => e.event.value as { json: string; size: number });
+    const p = drain(plain)
+      .filter((e) => e.event.case === "callMessage")
+      .map((e) => e.event.value as { json: string; size: number });
     assert.equal(p.length, 3);
-    assert.deepEqual(p.map((m) => m.json), ["", "", ""], "no body for a watcher that did not ask");
+    assert.deepEqual(
+      p.map((m) => m.json),
+      ["", "", ""],
+      "no body for a watcher that did not ask",
+    );
     assert.equal(p[0]!.size, small.byteLength);
     assert.deepEqual(cases(drain(none)), ["snapshot", "callStarted"], "no messages for a watcher that did not ask");
 
-    const b = drain(bodies).filter((e) => e.event.case === "callMessage").map((e) => e.event.value as { json: string; jsonTruncated: boolean; jsonError: string });
+    const b = drain(bodies)
+      .filter((e) => e.event.case === "callMessage")
+      .map((e) => e.event.value as { json: string; jsonTruncated: boolean; jsonError: string });
     assert.deepEqual(JSON.parse(b[0]!.json), { includeMessages: true, services: ["demo.v1.Echo"] });
     assert.equal(b[0]!.jsonTruncated, false);
     assert.equal(b[1]!.json, '{"time":"1970-01-01T00:00:01Z","dropped":"123456789"}');
@@ -197,7 +212,10 @@ describe("AdminHub", () => {
     const changed = got[2]!.event.value as { health: Instance_Health; maxConcurrentCalls: number };
     assert.equal(changed.health, Instance_Health.DRAINING);
     assert.equal(changed.maxConcurrentCalls, 10, "a change keeps the fields it did not name");
-    assert.deepEqual(hub.snapshot().instances.map((i) => i.id), ["b"]);
+    assert.deepEqual(
+      hub.snapshot().instances.map((i) => i.id),
+      ["b"],
+    );
     assert.deepEqual(hub.snapshot({ services: ["demo.v1.Echo"] }).instances, []);
   });
 
@@ -227,7 +245,7 @@ describe("AdminHub: a request seen before the call starts", () => {
     hub.publish({ type: "callMessage", callId: 9, direction: "response", size: 2 });
     hub.publish({ type: "callEnded", callId: 9, code: 0 });
     const seen: string[] = [];
-    for (let ev = w.take(); ev; ev = w.take()) seen.push(ev.event.case === "callMessage" ? `msg:${ev.event.value.size}` : ev.event.case ?? "");
+    for (let ev = w.take(); ev; ev = w.take()) seen.push(ev.event.case === "callMessage" ? `msg:${ev.event.value.size}` : (ev.event.case ?? ""));
     assert.deepEqual(seen, ["callStarted", "msg:4", "msg:2", "callEnded"]);
     const rec = hub.snapshot().calls[0]!;
     assert.deepEqual([rec.ended?.requests, rec.ended?.responses], [1, 1]);
@@ -239,7 +257,16 @@ describe("default redaction of credential-like metadata", () => {
   it("redacts well-known and credential-looking keys by default; a configured list replaces the default", async () => {
     const { AdminHub, DEFAULT_REDACTED, REDACTED } = await import("../../src/admin/index.js");
     const hub = new AdminHub();
-    const md = { "x-api-key": "k1", "x-goog-api-key": "k2", "x-session-id": "s", "my-secret": "z", "x-refresh-token": "t", "grpc-auth-bin": new Uint8Array([1]), "x-tenant": "acme", "user-agent": "ua" };
+    const md = {
+      "x-api-key": "k1",
+      "x-goog-api-key": "k2",
+      "x-session-id": "s",
+      "my-secret": "z",
+      "x-refresh-token": "t",
+      "grpc-auth-bin": new Uint8Array([1]),
+      "x-tenant": "acme",
+      "user-agent": "ua",
+    };
     hub.publish({ type: "callStarted", callId: 1, method: "/demo.v1.Echo/Say", metadata: md });
     const shown = hub.snapshot().callsInFlight[0]!.metadata;
     for (const k of ["x-api-key", "x-goog-api-key", "x-session-id", "my-secret", "x-refresh-token", "grpc-auth-bin"]) assert.equal(shown[k], REDACTED, k);

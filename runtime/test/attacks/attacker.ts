@@ -23,9 +23,17 @@ export interface RawInstance {
 }
 
 /** Opens a Register stream and says Hello (as `id`, with `credentials`); does not wait for the Welcome. */
-export function rawInstance(target: string, id: string, options: { credentials?: Record<string, string>; client?: grpc.Client; read?: boolean } = {}): RawInstance {
+export function rawInstance(
+  target: string,
+  id: string,
+  options: { credentials?: Record<string, string>; client?: grpc.Client; read?: boolean } = {},
+): RawInstance {
   const client = options.client ?? new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1 });
-  const call = client.makeBidiStreamRequest(REGISTER, (b: Buffer) => b, (b: Buffer) => b);
+  const call = client.makeBidiStreamRequest(
+    REGISTER,
+    (b: Buffer) => b,
+    (b: Buffer) => b,
+  );
   const opens: number[] = [];
   const received = { bytes: 0, messages: 0 };
   const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
@@ -141,7 +149,10 @@ export function stalledClient(target: string): { call(path: string, request: Uin
  * (its stream paused, a small window): what the router writes to it piles up on the router's
  * side unless the router bounds it. `write` sends Register messages (gRPC-framed here).
  */
-export async function stalledInstance(target: string, id: string): Promise<{ write(message: Buffer): boolean; drained(): Promise<void>; closed: Promise<void>; close(): void }> {
+export async function stalledInstance(
+  target: string,
+  id: string,
+): Promise<{ write(message: Buffer): boolean; drained(): Promise<void>; closed: Promise<void>; close(): void }> {
   const session = http2.connect(`http://${target}`, { settings: { initialWindowSize: 16 * 1024 } });
   session.on("error", () => {});
   const stream = session.request({ ":method": "POST", ":path": REGISTER, "content-type": "application/grpc", te: "trailers" });
@@ -154,7 +165,12 @@ export async function stalledInstance(target: string, id: string): Promise<{ wri
     return f;
   };
   const enc = new FrameEncoder();
-  enc.addControl(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: id, service: SERVICE }));
+  enc.addControl(
+    0,
+    InstanceFrame.Hello,
+    HelloSchema,
+    create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: id, service: SERVICE }),
+  );
   stream.write(grpcFrame(enc.take()));
   // The first response message holds the Welcome; after it, nothing is read.
   await new Promise<void>((resolve, reject) => {
@@ -164,7 +180,9 @@ export async function stalledInstance(target: string, id: string): Promise<{ wri
       if (got.length < 5 || got.length < 5 + got.readUInt32BE(1)) return;
       stream.off("data", onData);
       stream.pause();
-      const accepted = decodeFrames(got.subarray(5, 5 + got.readUInt32BE(1))).some((f) => f.field === RouterFrame.Welcome && fromBinary(WelcomeSchema, f.body).accepted);
+      const accepted = decodeFrames(got.subarray(5, 5 + got.readUInt32BE(1))).some(
+        (f) => f.field === RouterFrame.Welcome && fromBinary(WelcomeSchema, f.body).accepted,
+      );
       if (accepted) resolve();
       else reject(new Error("not welcomed"));
     };

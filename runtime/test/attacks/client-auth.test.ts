@@ -30,12 +30,23 @@ test("bearer JWTs against a JWKS file: no token, a forged token, a wrong audienc
   const jwks = path.join(dir, "jwks.json");
   writeFileSync(jwks, JSON.stringify({ keys: [jwk] }));
   const sign = (claims: Record<string, unknown>, key = privateKey, aud = "grpcrouter") =>
-    new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "k1" }).setIssuer("https://issuer.example").setAudience(aud).setSubject("alice").setExpirationTime("5m").sign(key);
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: "ES256", kid: "k1" })
+      .setIssuer("https://issuer.example")
+      .setAudience(aud)
+      .setSubject("alice")
+      .setExpirationTime("5m")
+      .sign(key);
   const authorizeCall = clientAuthorizer({
     jwks: { file: jwks },
     issuer: "https://issuer.example",
     audience: "grpcrouter",
-    services: { "interop.v1.TestService": [{ methods: ["UnaryCall"], jwt: { scopes: ["echo:call"] } }, { methods: ["EmptyCall"], jwt: {} }] },
+    services: {
+      "interop.v1.TestService": [
+        { methods: ["UnaryCall"], jwt: { scopes: ["echo:call"] } },
+        { methods: ["EmptyCall"], jwt: {} },
+      ],
+    },
   });
   const { router, target } = await startRouter({ authorizeCall });
   const probe: ImplProbe = { aborted: [], produced: 0, started: [] };
@@ -65,10 +76,32 @@ test("bearer JWTs against a JWKS file: no token, a forged token, a wrong audienc
 
 test("certificate names admit a client (the names an mTLS router verified)", async () => {
   const authorize = clientAuthorizer({ services: { "demo.v1.Echo": [{ methods: ["Say"], certificates: ["client-a.example"] }] } });
-  const cert = (cn: string, sans: string[] = []) => ({ commonName: cn, subject: { CN: cn }, issuer: {}, subjectAltNames: sans, fingerprint256: "AA", serialNumber: "1", validTo: "" });
-  assert.equal(await authorize({ service: "demo.v1.Echo", method: "Say", authorization: undefined, certificate: cert("a", ["DNS:client-a.example"]) }), undefined);
-  assert.deepEqual(await authorize({ service: "demo.v1.Echo", method: "Say", authorization: undefined, certificate: cert("b") }), { code: "PERMISSION_DENIED", message: "grpcrouter: /demo.v1.Echo/Say is not allowed for this client" });
-  assert.equal((await authorize({ service: "demo.v1.Echo", method: "Chat", authorization: undefined, certificate: cert("a", ["DNS:client-a.example"]) }))?.code, "PERMISSION_DENIED", "a method no rule covers is closed in a named service");
-  assert.equal(await authorize({ service: "other.v1.Open", method: "Any", authorization: undefined, certificate: undefined }), undefined, "services not named are open");
+  const cert = (cn: string, sans: string[] = []) => ({
+    commonName: cn,
+    subject: { CN: cn },
+    issuer: {},
+    subjectAltNames: sans,
+    fingerprint256: "AA",
+    serialNumber: "1",
+    validTo: "",
+  });
+  assert.equal(
+    await authorize({ service: "demo.v1.Echo", method: "Say", authorization: undefined, certificate: cert("a", ["DNS:client-a.example"]) }),
+    undefined,
+  );
+  assert.deepEqual(await authorize({ service: "demo.v1.Echo", method: "Say", authorization: undefined, certificate: cert("b") }), {
+    code: "PERMISSION_DENIED",
+    message: "grpcrouter: /demo.v1.Echo/Say is not allowed for this client",
+  });
+  assert.equal(
+    (await authorize({ service: "demo.v1.Echo", method: "Chat", authorization: undefined, certificate: cert("a", ["DNS:client-a.example"]) }))?.code,
+    "PERMISSION_DENIED",
+    "a method no rule covers is closed in a named service",
+  );
+  assert.equal(
+    await authorize({ service: "other.v1.Open", method: "Any", authorization: undefined, certificate: undefined }),
+    undefined,
+    "services not named are open",
+  );
   assert.throws(() => clientAuthorizer({ services: { "*": [{ jwt: {} }] } }), /jwt rules need clientAuth\.jwks/);
 });

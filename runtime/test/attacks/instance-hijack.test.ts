@@ -36,7 +36,10 @@ test("an impostor with a valid token of its own cannot register under another in
     assert.deepEqual(view!.labels, { zone: "a" });
     for (let i = 0; i < 20; i++) assert.equal((await say(client)).res.instanceId, "payments-1");
     assert.equal(impostor.opens.length, 0, "no call was opened on the impostor's stream");
-    assert.ok(logs.some((l) => /refused .*payments-1.*registered by another principal/.test(l)), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => /refused .*payments-1.*registered by another principal/.test(l)),
+      logs.join("\n"),
+    );
     // The log names the id, never the token.
     assert.ok(!logs.join("\n").includes("attacker-token"));
   } finally {
@@ -103,7 +106,13 @@ test("token files bind tokens to instance ids and prefixes: a shared-token holde
       assert.match(w!.reason, new RegExp(`the token may not register instance id "${id}"`));
       attacker.close();
     }
-    assert.deepEqual(router.instances().map((i) => i.id).sort(), ["core-2", "edge-eu-1"]);
+    assert.deepEqual(
+      router
+        .instances()
+        .map((i) => i.id)
+        .sort(),
+      ["core-2", "edge-eu-1"],
+    );
     await edge.stop(0);
     await core.stop(0);
   } finally {

@@ -8,7 +8,12 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { PingSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import { FrameEncoder, InstanceFrame } from "../../src/tunnel/index.js";
-import { SimpleRequestSchema, SimpleResponseSchema, StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema } from "../tunnel/gen/interop/v1/test_pb.js";
+import {
+  SimpleRequestSchema,
+  SimpleResponseSchema,
+  StreamingOutputCallRequestSchema,
+  StreamingOutputCallResponseSchema,
+} from "../tunnel/gen/interop/v1/test_pb.js";
 import { TestClient, methodOf, startBridge } from "../tunnel/helpers.js";
 import { MiB, rawInstance, routerProcess, stalledClient, stalledInstance, waitUntil } from "./attacker.js";
 
@@ -36,7 +41,9 @@ test("a Ping flood from an instance that never reads: the Pong queue is bounded,
     while (enc.size < MiB) enc.addControl(0, InstanceFrame.Ping, PingSchema, ping);
     const message = enc.take();
     const sent = await flood(attacker, message, 60 * MiB, 5000);
-    await waitUntil("the router to drop the instance that does not read", async () => (await rp.measure()).logs.some((l) => /closing instance "pinger".*does not read its Register stream/.test(l)));
+    await waitUntil("the router to drop the instance that does not read", async () =>
+      (await rp.measure()).logs.some((l) => /closing instance "pinger".*does not read its Register stream/.test(l)),
+    );
     const after = await rp.measure();
     const line = after.logs.find((l) => /does not read its Register stream/.test(l))!;
     const queued = Number(/\((\d+) bytes queued/.exec(line)![1]);
@@ -74,7 +81,10 @@ test("big responses to clients that never read: streamBufferBytes holds, overdra
     const body = Buffer.alloc(messageBytes + 16);
     // A StreamingOutputCallResponse with a payload of messageBytes: field 1 (payload) { field 2 (body) }.
     const response = Buffer.from(
-      toBinary(StreamingOutputCallResponseSchema, create(StreamingOutputCallResponseSchema, { payload: { body: body.subarray(0, messageBytes) }, instanceId: "hog" })),
+      toBinary(
+        StreamingOutputCallResponseSchema,
+        create(StreamingOutputCallResponseSchema, { payload: { body: body.subarray(0, messageBytes) }, instanceId: "hog" }),
+      ),
     );
     // Every Open on the attacker's stream gets one big message at once (the router granted 64 KiB).
     const answered = new Set<number>();
@@ -118,8 +128,13 @@ test("big responses to clients that never read: streamBufferBytes holds, overdra
     const results = await Promise.all(
       Array.from({ length: 6 }, () =>
         client
-          .unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 3 }), new grpc.Metadata(), { deadline: Date.now() + 5000 })
-          .then((r) => r.res.instanceId, (e: grpc.ServiceError) => e.code),
+          .unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 3 }), new grpc.Metadata(), {
+            deadline: Date.now() + 5000,
+          })
+          .then(
+            (r) => r.res.instanceId,
+            (e: grpc.ServiceError) => e.code,
+          ),
       ),
     );
     assert.ok(results.includes("neighbour"), `results: ${results.join(", ")}`);
@@ -139,7 +154,9 @@ test("two instances hogging at once: the router-wide budget (maxBufferedBytes) h
   const rp = await routerProcess({ maxBufferedBytes: budget, streamBufferBytes: 64 * MiB });
   const stalled = stalledClient(rp.target);
   try {
-    const response = Buffer.from(toBinary(StreamingOutputCallResponseSchema, create(StreamingOutputCallResponseSchema, { payload: { body: new Uint8Array(messageBytes) } })));
+    const response = Buffer.from(
+      toBinary(StreamingOutputCallResponseSchema, create(StreamingOutputCallResponseSchema, { payload: { body: new Uint8Array(messageBytes) } })),
+    );
     const hogs = ["hog-a", "hog-b"].map((id) => {
       const inst = rawInstance(rp.target, id);
       const answered = new Set<number>();
@@ -168,7 +185,9 @@ test("two instances hogging at once: the router-wide budget (maxBufferedBytes) h
     });
     const m = await rp.measure();
     const offered = hogs.reduce((n, h) => n + h.answered.size, 0) * messageBytes;
-    console.log(`router-wide budget: ${(offered / MiB).toFixed(0)} MiB offered by 2 instances; router holds ${(m.stats.bufferedBytes / MiB).toFixed(1)} MiB (budget ${budget / MiB} MiB + one message per stream); paused streams ${m.stats.pausedStreams}`);
+    console.log(
+      `router-wide budget: ${(offered / MiB).toFixed(0)} MiB offered by 2 instances; router holds ${(m.stats.bufferedBytes / MiB).toFixed(1)} MiB (budget ${budget / MiB} MiB + one message per stream); paused streams ${m.stats.pausedStreams}`,
+    );
     assert.ok(m.stats.bufferedBytes <= budget + 2 * (messageBytes + 64 * 1024), `held ${m.stats.bufferedBytes}`);
     assert.equal(m.stats.pausedStreams, 2);
     for (const s of streams) s.close();
@@ -189,9 +208,14 @@ test("Ping floods from several instances: the router-wide queue bound (maxQueued
     const attackers = await Promise.all(["p1", "p2", "p3"].map((id) => stalledInstance(rp.target, id)));
     const sent = await Promise.all(attackers.map((a) => flood(a, message, 30 * MiB, 3000)));
     const m = await rp.measure();
-    console.log(`router-wide queue: 3 instances sent ${sent.map((n) => (n / MiB).toFixed(0)).join("+")} MiB of Pings; queued ${(m.stats.queuedBytes / MiB).toFixed(2)} MiB (bound 2 MiB + one message's Pongs per stream); paused ${m.stats.pausedStreams}`);
+    console.log(
+      `router-wide queue: 3 instances sent ${sent.map((n) => (n / MiB).toFixed(0)).join("+")} MiB of Pings; queued ${(m.stats.queuedBytes / MiB).toFixed(2)} MiB (bound 2 MiB + one message's Pongs per stream); paused ${m.stats.pausedStreams}`,
+    );
     assert.ok(m.stats.queuedBytes <= 2 * MiB + 3 * 2 * MiB, `queued ${m.stats.queuedBytes}`);
-    assert.ok(sent.every((n) => n < 30 * MiB), "the router stopped reading every flooding stream");
+    assert.ok(
+      sent.every((n) => n < 30 * MiB),
+      "the router stopped reading every flooding stream",
+    );
     // None of them reads: each is dropped (for not reading, or — once the flood stopped and
     // others' drops let it read again — for silence), and the queue is empty again.
     await waitUntil("the router to drop the three", async () => {

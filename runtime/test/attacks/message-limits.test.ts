@@ -60,7 +60,9 @@ test("a response of 4 MiB minus 12 bytes is answered through a router at its def
   }
 });
 
-test("an oversized response fails only its call (RESOURCE_EXHAUSTED naming size and limit); the stream and a neighbour go on", { timeout: 120_000 }, async () => {
+test("an oversized response fails only its call (RESOURCE_EXHAUSTED naming size and limit); the stream and a neighbour go on", {
+  timeout: 120_000,
+}, async () => {
   const limit = 1 * MiB;
   const { router, target, logs } = await startRouter({ maxMessageBytes: limit });
   const hog = rawInstance(target, "hog");
@@ -121,7 +123,10 @@ test("a bridge refuses its own oversized response for that call alone; the route
     assert.equal((await unary(client, 10)).res.instanceId, "bridged");
     await bridge.stop(0);
     await waitFor("the instance to be gone", () => router.instances().length === 0);
-    assert.ok(logs.some((l) => /deregistered instance "bridged" of interop\.v1\.TestService: .+/.test(l)), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => /deregistered instance "bridged" of interop\.v1\.TestService: .+/.test(l)),
+      logs.join("\n"),
+    );
   } finally {
     client.close();
     await router.close(0);

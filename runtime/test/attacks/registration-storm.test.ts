@@ -14,13 +14,19 @@ import { TestClient, methodOf, startBridge, startRouter, waitFor } from "../tunn
 import { REGISTER, rawInstance } from "./attacker.js";
 
 const say = (client: TestClient) =>
-  client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 2 }), new grpc.Metadata(), { deadline: Date.now() + 20_000 });
+  client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 2 }), new grpc.Metadata(), {
+    deadline: Date.now() + 20_000,
+  });
 
 /** Opens `n` Register streams on `client` (one connection) without a Hello; resolves with their statuses' codes as they end. */
 function openStreams(client: grpc.Client, n: number) {
   const ended: number[] = [];
   const calls = Array.from({ length: n }, () => {
-    const c = client.makeBidiStreamRequest(REGISTER, (b: Buffer) => b, (b: Buffer) => b);
+    const c = client.makeBidiStreamRequest(
+      REGISTER,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
     c.on("error", () => {});
     c.on("status", (s: grpc.StatusObject) => ended.push(s.code));
     return c;
@@ -42,7 +48,9 @@ test("Register streams are capped per connection and per address; the rest end R
     // 80 per address: the bridge "good" (same address) holds one; 49 more fit on the second connection.
     await waitFor("the second connection's extra streams to be refused", () => b.ended.length >= 400 - 30);
     const open = router.stats().streams.length;
-    console.log(`storm: 800 Register streams from one address; ${a.ended.length + b.ended.length} refused RESOURCE_EXHAUSTED, ${open} open (limits 50 per connection, 80 per address)`);
+    console.log(
+      `storm: 800 Register streams from one address; ${a.ended.length + b.ended.length} refused RESOURCE_EXHAUSTED, ${open} open (limits 50 per connection, 80 per address)`,
+    );
     assert.ok(open <= 80, `${open} streams open`);
     // The storm is logged as a few lines, not 750.
     const refusedLines = logs.filter((l) => /refused a Register stream/.test(l));
@@ -75,11 +83,17 @@ test("2,000 Hellos with a wrong token: rate-limited, logged in a few lines, a ne
     const byCode = new Map<number, number>();
     for (const c of statuses) byCode.set(c, (byCode.get(c) ?? 0) + 1);
     console.log(`hello storm: 2000 bad Hellos → ${[...byCode].map(([c, n]) => `${grpc.status[c]} ${n}`).join(", ")}; ${logs.length} log lines`);
-    assert.ok(statuses.every((c) => c === grpc.status.FAILED_PRECONDITION || c === grpc.status.RESOURCE_EXHAUSTED), "refused or rate-limited, never admitted");
+    assert.ok(
+      statuses.every((c) => c === grpc.status.FAILED_PRECONDITION || c === grpc.status.RESOURCE_EXHAUSTED),
+      "refused or rate-limited, never admitted",
+    );
     assert.ok((byCode.get(grpc.status.RESOURCE_EXHAUSTED) ?? 0) > 0, "the Hello rate limit turned some away");
     assert.ok(logs.length < 20, `${logs.length} log lines:\n${logs.slice(0, 30).join("\n")}`);
     assert.equal((await neighbour).res.instanceId, "good");
-    assert.deepEqual(router.instances().map((i) => i.id), ["good"]);
+    assert.deepEqual(
+      router.instances().map((i) => i.id),
+      ["good"],
+    );
   } finally {
     client.close();
     caller.close();
@@ -115,7 +129,8 @@ test("one trailer frame with 20,000 bad keys is one log line, not 20,000", { tim
 test("the rate-limited log: one line per reason, then a count when the window ends", async () => {
   const lines: string[] = [];
   const log = rateLimitedLog((l) => lines.push(l), { windowMs: 60_000 });
-  for (let i = 0; i < 500; i++) log(`refused Register stream from ipv4:10.0.0.${i % 250}:${40000 + i}: not authorized: the token is not valid for demo.v1.Echo`);
+  for (let i = 0; i < 500; i++)
+    log(`refused Register stream from ipv4:10.0.0.${i % 250}:${40000 + i}: not authorized: the token is not valid for demo.v1.Echo`);
   log(`registered instance "a" of demo.v1.Echo (127.0.0.1:5000)`);
   log(`registered instance "b" of demo.v1.Echo (127.0.0.1:5001)`);
   log.flush();

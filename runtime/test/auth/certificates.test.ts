@@ -85,12 +85,27 @@ describe("certificate identity in authorize (mTLS)", { timeout: 120_000 }, () =>
     const { router: r, target, logs } = await router(authorize);
     const good = await startBridge(target, "instance-a", { credentials: mtls("client") });
     try {
-      assert.deepEqual(r.instances().map((i) => i.id), ["instance-a"]);
-      await assert.rejects(startBridge(target, "instance-b", { credentials: mtls("client-b") }), /not authorized: certificate CN=instance-b may not register interop\.v1\.TestService/);
+      assert.deepEqual(
+        r.instances().map((i) => i.id),
+        ["instance-a"],
+      );
+      await assert.rejects(
+        startBridge(target, "instance-b", { credentials: mtls("client-b") }),
+        /not authorized: certificate CN=instance-b may not register interop\.v1\.TestService/,
+      );
       // The right certificate, but another instance's id.
-      await assert.rejects(startBridge(target, "instance-z", { credentials: mtls("client") }), /not authorized: instance id "instance-z" is not a name of its certificate CN=instance-a/);
-      assert.ok(logs.some((l) => /refused instance "instance-b".*CN=instance-b/.test(l)), logs.join("\n"));
-      assert.deepEqual(r.instances().map((i) => i.id), ["instance-a"]);
+      await assert.rejects(
+        startBridge(target, "instance-z", { credentials: mtls("client") }),
+        /not authorized: instance id "instance-z" is not a name of its certificate CN=instance-a/,
+      );
+      assert.ok(
+        logs.some((l) => /refused instance "instance-b".*CN=instance-b/.test(l)),
+        logs.join("\n"),
+      );
+      assert.deepEqual(
+        r.instances().map((i) => i.id),
+        ["instance-a"],
+      );
     } finally {
       await good.stop(100);
       await r.close(100);
@@ -102,7 +117,10 @@ describe("certificate identity in authorize (mTLS)", { timeout: 120_000 }, () =>
     const { router: r, target } = await router(authorize);
     try {
       await assert.rejects(startBridge(target, "a-no-token", { credentials: mtls("client") }), /not authorized: no token/);
-      await assert.rejects(startBridge(target, "b-token", { credentials: mtls("client-b"), credentialsHook: tokenCredentials("s3cret") }), /certificate CN=instance-b may not register/);
+      await assert.rejects(
+        startBridge(target, "b-token", { credentials: mtls("client-b"), credentialsHook: tokenCredentials("s3cret") }),
+        /certificate CN=instance-b may not register/,
+      );
       const both = await startBridge(target, "a-token", { credentials: mtls("client"), credentialsHook: tokenCredentials("s3cret") });
       await both.stop(100);
     } finally {
@@ -120,7 +138,10 @@ describe("certificate identity in authorize (mTLS)", { timeout: 120_000 }, () =>
     try {
       await assert.rejects(startBridge(target, "core-1", { credentials: mtls("client") }), /certificate CN=instance-a may not register instance id "core-1"/);
       // instance-b has no binding (any id) but edge-1 is registered by instance-a: PERMISSION_DENIED.
-      await assert.rejects(startBridge(target, "edge-1", { credentials: mtls("client-b") }), /instance id "edge-1" of interop\.v1\.TestService is registered by another principal/);
+      await assert.rejects(
+        startBridge(target, "edge-1", { credentials: mtls("client-b") }),
+        /instance id "edge-1" of interop\.v1\.TestService is registered by another principal/,
+      );
       // The same certificate may add streams to its id.
       const again = await startBridge(target, "edge-1", { credentials: mtls("client") });
       assert.equal(r.instances()[0]!.streams, 2);

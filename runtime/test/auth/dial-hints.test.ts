@@ -28,7 +28,11 @@ describe("a bridge that cannot reach its router says why", { timeout: 120_000 },
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Lines a bridge logs against a router listening with `server` credentials (undefined: plaintext). */
-  async function bridgeLines(server: grpc.ServerCredentials | undefined, client: grpc.ChannelCredentials | undefined, until: (lines: string[]) => boolean): Promise<string[]> {
+  async function bridgeLines(
+    server: grpc.ServerCredentials | undefined,
+    client: grpc.ChannelCredentials | undefined,
+    until: (lines: string[]) => boolean,
+  ): Promise<string[]> {
     const router = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
     const { port } = await router.listen("127.0.0.1:0", server);
     const lines: string[] = [];
@@ -49,16 +53,23 @@ describe("a bridge that cannot reach its router says why", { timeout: 120_000 },
     }
   }
   const lost = (lines: string[]) => lines.some((l) => /lost \(/.test(l));
-  const tlsServer = (clientCa = false) => loadServerCredentials({ cert: f("server.pem"), key: f("server.key"), ...(clientCa ? { clientCa: f("ca.pem") } : {}) });
+  const tlsServer = (clientCa = false) =>
+    loadServerCredentials({ cert: f("server.pem"), key: f("server.key"), ...(clientCa ? { clientCa: f("ca.pem") } : {}) });
 
   it("plaintext bridge, TLS router: the router speaks TLS", async () => {
     const lines = await bridgeLines(tlsServer(), undefined, lost);
-    assert.match(lines.find((l) => /lost/.test(l))!, /lost \(UNAVAILABLE: .*Failed to connect.*\); the router speaks TLS: dial it with TLS \(BridgeOptions\.credentials.*--router-tls, --router-ca\); reconnecting in \d+ ms$/);
+    assert.match(
+      lines.find((l) => /lost/.test(l))!,
+      /lost \(UNAVAILABLE: .*Failed to connect.*\); the router speaks TLS: dial it with TLS \(BridgeOptions\.credentials.*--router-tls, --router-ca\); reconnecting in \d+ ms$/,
+    );
   });
 
   it("TLS bridge, plaintext router: the router answered without TLS", async () => {
     const lines = await bridgeLines(undefined, loadChannelCredentials({ ca: f("ca.pem") }), lost);
-    assert.match(lines.find((l) => /lost/.test(l))!, /; the router answered without TLS: it may be a plaintext router \(dial it without TLS: no credentials \/ --router-tls\); reconnecting/);
+    assert.match(
+      lines.find((l) => /lost/.test(l))!,
+      /; the router answered without TLS: it may be a plaintext router \(dial it without TLS: no credentials \/ --router-tls\); reconnecting/,
+    );
   });
 
   it("TLS bridge that does not trust the router's CA: names the CA option", async () => {
@@ -72,7 +83,10 @@ describe("a bridge that cannot reach its router says why", { timeout: 120_000 },
       loadChannelCredentials({ ca: f("ca.pem"), cert: f("other-client.pem"), key: f("other-client.key") }),
     ]) {
       const lines = await bridgeLines(tlsServer(true), creds, lost);
-      assert.match(lines.find((l) => /lost/.test(l))!, /; the router requires a client certificate it trusts \(mTLS\).*--router-cert, --router-key\); reconnecting/);
+      assert.match(
+        lines.find((l) => /lost/.test(l))!,
+        /; the router requires a client certificate it trusts \(mTLS\).*--router-cert, --router-key\); reconnecting/,
+      );
     }
   });
 
@@ -87,7 +101,12 @@ describe("a bridge that cannot reach its router says why", { timeout: 120_000 },
     try {
       for (const p of [port, hangupPort]) {
         const lines: string[] = [];
-        const bridge = createBridge(TestTunnel, interopImpl("x"), { router: `127.0.0.1:${p}`, instanceId: "x", logger: quietLog(lines), backoff: { initialMs: 50, maxMs: 200 } });
+        const bridge = createBridge(TestTunnel, interopImpl("x"), {
+          router: `127.0.0.1:${p}`,
+          instanceId: "x",
+          logger: quietLog(lines),
+          backoff: { initialMs: 50, maxMs: 200 },
+        });
         void bridge.start().catch(() => {});
         try {
           await waitFor("the bridge to log a failure", () => lines.filter((l) => /lost \(/.test(l)).length >= 2, 30_000);

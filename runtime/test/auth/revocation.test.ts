@@ -54,13 +54,24 @@ describe("a refusal after a welcome", { timeout: 120_000 }, () => {
       await waitFor("the bridge to stop", () => settled !== undefined, 30_000);
       assert.ok(settled instanceof BridgeRefusedError, String(settled));
       assert.equal(settled.reason, "not authorized: the token is not valid for interop.v1.TestService");
-      assert.equal(settled.message, `router ${first.target} refused instance revoked of interop.v1.TestService: not authorized: the token is not valid for interop.v1.TestService`);
-      assert.ok(bridgeLogs.some((l) => /refused registration: not authorized.*stopping \(a refusal is final/.test(l)), bridgeLogs.join("\n"));
+      assert.equal(
+        settled.message,
+        `router ${first.target} refused instance revoked of interop.v1.TestService: not authorized: the token is not valid for interop.v1.TestService`,
+      );
+      assert.ok(
+        bridgeLogs.some((l) => /refused registration: not authorized.*stopping \(a refusal is final/.test(l)),
+        bridgeLogs.join("\n"),
+      );
 
       // Stopped for good. The proof is a canary with the same 50 ms backoff whose hook fails
       // (a refusal that IS retried): by the time it has been turned away four times, a
       // retrying bridge would have said Hello again too.
-      const canary = createBridge(TestTunnel, interopImpl("canary"), { router: second.target, instanceId: "canary", logger: quietLog(), backoff: { initialMs: 50, maxMs: 500 } });
+      const canary = createBridge(TestTunnel, interopImpl("canary"), {
+        router: second.target,
+        instanceId: "canary",
+        logger: quietLog(),
+        backoff: { initialMs: 50, maxMs: 500 },
+      });
       canary.start().catch(() => {});
       try {
         await waitFor("the canary to be retried", () => (hellos.get("canary") ?? 0) >= 4, 30_000);
@@ -88,7 +99,12 @@ describe("a refusal after a welcome", { timeout: 120_000 }, () => {
       },
     });
     const bridgeLogs: string[] = [];
-    const bridge = createBridge(TestTunnel, interopImpl("patient"), { router: target, instanceId: "patient", logger: quietLog(bridgeLogs), backoff: { initialMs: 50, maxMs: 200 } });
+    const bridge = createBridge(TestTunnel, interopImpl("patient"), {
+      router: target,
+      instanceId: "patient",
+      logger: quietLog(bridgeLogs),
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
     let outcome: string | undefined;
     bridge.start().then(
       () => (outcome = "registered"),
@@ -99,13 +115,23 @@ describe("a refusal after a welcome", { timeout: 120_000 }, () => {
       (e: Error) => (outcome ??= `stopped: ${e.message}`),
     );
     try {
-      await waitFor("two failed attempts", () => logs.filter((l) => /turned away instance "patient".*authorization failed: identity service unreachable \(it will retry\)/.test(l)).length >= 2, 30_000);
+      await waitFor(
+        "two failed attempts",
+        () => logs.filter((l) => /turned away instance "patient".*authorization failed: identity service unreachable \(it will retry\)/.test(l)).length >= 2,
+        30_000,
+      );
       assert.equal(outcome, undefined, "neither registered nor stopped while the hook fails");
-      assert.ok(bridgeLogs.some((l) => /lost \(UNAVAILABLE: grpcrouter: authorization failed: identity service unreachable\); reconnecting/.test(l)), bridgeLogs.join("\n"));
+      assert.ok(
+        bridgeLogs.some((l) => /lost \(UNAVAILABLE: grpcrouter: authorization failed: identity service unreachable\); reconnecting/.test(l)),
+        bridgeLogs.join("\n"),
+      );
       down = false;
       await waitFor("the bridge to register", () => outcome !== undefined, 30_000);
       assert.equal(outcome, "registered");
-      assert.deepEqual(router.instances().map((i) => i.id), ["patient"]);
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["patient"],
+      );
     } finally {
       await bridge.stop(0);
       await router.close(100);

@@ -64,7 +64,10 @@ describe("TLS and token authentication", { timeout: 120_000 }, () => {
     const bridge = await startBridge(target, "tls-a", { credentials: tls(), credentialsHook: tokenCredentials("s3cret") });
     try {
       assert.equal(await call(target, tls()), "tls-a");
-      assert.deepEqual(router.instances().map((i) => i.id), ["tls-a"]);
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["tls-a"],
+      );
     } finally {
       await bridge.stop(100);
       await router.close(100);
@@ -85,8 +88,14 @@ describe("TLS and token authentication", { timeout: 120_000 }, () => {
         assert.doesNotMatch(e.message, /s3cret|guess/);
         return true;
       });
-      assert.ok(bridgeLogs.some((l) => /refused registration: not authorized/.test(l)), bridgeLogs.join("\n"));
-      assert.ok(logs.some((l) => /refused instance "intruder".*not authorized/.test(l)), logs.join("\n"));
+      assert.ok(
+        bridgeLogs.some((l) => /refused registration: not authorized/.test(l)),
+        bridgeLogs.join("\n"),
+      );
+      assert.ok(
+        logs.some((l) => /refused instance "intruder".*not authorized/.test(l)),
+        logs.join("\n"),
+      );
       assert.deepEqual(router.instances(), []);
       const err = (await call(target, loadChannelCredentials({ ca: f("ca.pem") })).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
       assert.equal(err.code, grpc.status.UNAVAILABLE);
@@ -112,14 +121,22 @@ describe("TLS and token authentication", { timeout: 120_000 }, () => {
     // A registered instance, so a plaintext call that got through would succeed.
     const good = await startBridge(target, "tls-b", { credentials: loadChannelCredentials({ ca: f("ca.pem") }) });
     const bridgeLogs: string[] = [];
-    const bridge = createBridge(TestTunnel, interopImpl("plain"), { router: target, instanceId: "plain", logger: quietLog(bridgeLogs), backoff: { initialMs: 50, maxMs: 500 } });
+    const bridge = createBridge(TestTunnel, interopImpl("plain"), {
+      router: target,
+      instanceId: "plain",
+      logger: quietLog(bridgeLogs),
+      backoff: { initialMs: 50, maxMs: 500 },
+    });
     void bridge.start().catch(() => {});
     try {
       assert.equal(await call(target, loadChannelCredentials({ ca: f("ca.pem") })), "tls-b");
       const err = (await call(target, grpc.credentials.createInsecure()).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
       assert.equal(err.code, grpc.status.UNAVAILABLE);
       await waitFor("the plaintext bridge's stream to fail", () => bridgeLogs.some((l) => /UNAVAILABLE/.test(l)), 30_000);
-      assert.deepEqual(router.instances().map((i) => i.id), ["tls-b"]);
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["tls-b"],
+      );
     } finally {
       await bridge.stop(0);
       await good.stop(100);
@@ -150,7 +167,13 @@ describe("TLS and token authentication", { timeout: 120_000 }, () => {
       logger: quietLog(),
       authorize: (hello) => void seen.push(hello.certificate?.commonName),
     });
-    const server = http2.createSecureServer({ key: readFileSync(f("server.key")), cert: readFileSync(f("server.pem")), ca: readFileSync(f("ca.pem")), requestCert: true, rejectUnauthorized: true });
+    const server = http2.createSecureServer({
+      key: readFileSync(f("server.key")),
+      cert: readFileSync(f("server.pem")),
+      ca: readFileSync(f("ca.pem")),
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
     server.on("stream", router.handler);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const target = `localhost:${(server.address() as { port: number }).port}`;
@@ -172,8 +195,12 @@ describe("TLS and token authentication", { timeout: 120_000 }, () => {
     assert.throws(() => loadServerCredentials({ cert: f("nope.pem"), key: f("server.key") }, { cert: "--tls-cert" }), {
       message: `--tls-cert ${f("nope.pem")}: cannot read it: no such file`,
     });
-    assert.throws(() => loadServerCredentials({ cert: f("junk.pem"), key: f("server.key") }), { message: `certificate ${f("junk.pem")}: not a PEM certificate` });
-    assert.throws(() => loadServerCredentials({ cert: f("server.pem"), key: f("junk.pem") }), { message: `private key ${f("junk.pem")}: not a PEM private key (an encrypted key is not supported)` });
+    assert.throws(() => loadServerCredentials({ cert: f("junk.pem"), key: f("server.key") }), {
+      message: `certificate ${f("junk.pem")}: not a PEM certificate`,
+    });
+    assert.throws(() => loadServerCredentials({ cert: f("server.pem"), key: f("junk.pem") }), {
+      message: `private key ${f("junk.pem")}: not a PEM private key (an encrypted key is not supported)`,
+    });
     assert.throws(() => loadServerCredentials({ cert: f("server.pem"), key: f("client.key") }), {
       message: `private key ${f("client.key")} is not the key of certificate ${f("server.pem")}`,
     });

@@ -7,7 +7,13 @@ import { test } from "node:test";
 import { parseTokenFile, readTokenFile, readTokenSecret, tokenAuthorizer, tokenFileAuthorizer } from "../../src/auth/index.js";
 import type { HelloInfo } from "../../src/tunnel/index.js";
 
-const hello = (service: string, credentials: Record<string, string>): HelloInfo => ({ instanceId: "i", service, labels: {}, credentials, peer: "ipv4:127.0.0.1:1" });
+const hello = (service: string, credentials: Record<string, string>): HelloInfo => ({
+  instanceId: "i",
+  service,
+  labels: {},
+  credentials,
+  peer: "ipv4:127.0.0.1:1",
+});
 
 test("one token or a list is good for every service; anything else is refused without echoing it", () => {
   const auth = tokenAuthorizer({ tokens: ["alpha", "beta"] });
@@ -96,7 +102,10 @@ test("a token file authorizer follows edits of the file and keeps the last good 
 test("token files bind a token to instance ids and id prefixes (instances=)", () => {
   const tokens = parseTokenFile("edge-t instances=edge-*\ndemo.v1.Echo echo-t instances=echo-1,echo-2\n* any-t instances=x\n", "t.txt");
   assert.deepEqual(tokens, {
-    "*": [{ token: "edge-t", instances: ["edge-*"] }, { token: "any-t", instances: ["x"] }],
+    "*": [
+      { token: "edge-t", instances: ["edge-*"] },
+      { token: "any-t", instances: ["x"] },
+    ],
     "demo.v1.Echo": [{ token: "echo-t", instances: ["echo-1", "echo-2"] }],
   });
   const auth = tokenAuthorizer({ tokens });

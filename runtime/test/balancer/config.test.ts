@@ -25,15 +25,27 @@ test("validation errors name the field and what is wrong", () => {
     [{ strategy: "round_robin", weight: 3 }, /^balancer\.weight: unknown field \(allowed here: strategy\)$/],
     [{ strategy: "consistent_hash", loadFactor: 1 }, /^balancer\.loadFactor: must be a number > 1/],
     [{ strategy: "consistent_hash", virtualNodes: 2.5 }, /^balancer\.virtualNodes: must be an integer 1\.\.10000, got number 2\.5$/],
-    [{ strategy: "split", splits: [{ labels: { version: "v2" }, percent: 150 }] }, /^balancer\.splits\[0\]\.percent: must be a number between 0 and 100, got number 150$/],
     [
-      { strategy: "split", splits: [{ labels: { v: "a" }, percent: 60 }, { labels: { v: "b" }, percent: 50 }] },
+      { strategy: "split", splits: [{ labels: { version: "v2" }, percent: 150 }] },
+      /^balancer\.splits\[0\]\.percent: must be a number between 0 and 100, got number 150$/,
+    ],
+    [
+      {
+        strategy: "split",
+        splits: [
+          { labels: { v: "a" }, percent: 60 },
+          { labels: { v: "b" }, percent: 50 },
+        ],
+      },
       /^balancer\.splits\[1\]\.percent: splits add up to 110 %, more than 100 %$/,
     ],
     [{ strategy: "split", splits: [{ labels: {}, percent: 5 }] }, /^balancer\.splits\[0\]\.labels: must name at least one label$/],
     [{ strategy: "split", splits: [{ labels: { v: 2 }, percent: 5 }] }, /^balancer\.splits\[0\]\.labels\.v: must be a string, got number 2$/],
     [{ strategy: "split", splits: [{ labels: { v: "2" }, percnt: 5 }] }, /^balancer\.splits\[0\]\.percnt: unknown field/],
-    [{ strategy: "subset", selector: { tenant: { header: "x" } } }, /^balancer\.selector\.tenant: must be a label value, \{"metadata": "<key>"\} or \{"routingKey": true\}/],
+    [
+      { strategy: "subset", selector: { tenant: { header: "x" } } },
+      /^balancer\.selector\.tenant: must be a label value, \{"metadata": "<key>"\} or \{"routingKey": true\}/,
+    ],
     [{ strategy: "subset", selector: { tenant: "a" }, fallback: "maybe" }, /^balancer\.fallback: must be "fail" or "any", got "maybe"$/],
     [{ strategy: "pin" }, /^balancer\.metadataKey: must be a non-empty string, got nothing$/],
     [{ strategy: "pin", metadataKey: "x", inner: { strategy: "subset", selector: {} } }, /^balancer\.inner\.selector: must be an object/],

@@ -104,7 +104,13 @@ test("weights size the arcs; the reason names the key and ring point; no key use
   assert.match(b.pick(cs, { method: "/m", routingKey: "acme" })!.reason, /^hash of key 'acme' 0x[0-9a-f]{8} → ring point 0x[0-9a-f]{8}$/);
   assert.equal(b.pick(cs, { method: "/m" })!.reason, "round robin");
   assert.equal(b.pick([], { method: "/m", routingKey: "x" }), undefined);
-  assert.equal(b.pick(candidates(2, () => ({ healthy: false })), { method: "/m", routingKey: "x" }), undefined);
+  assert.equal(
+    b.pick(
+      candidates(2, () => ({ healthy: false })),
+      { method: "/m", routingKey: "x" },
+    ),
+    undefined,
+  );
 });
 
 test("joins at several fleet sizes and weights move only the newcomer's share (≤ w/W + ε)", () => {

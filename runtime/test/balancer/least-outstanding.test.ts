@@ -48,6 +48,18 @@ test("least outstanding skips unhealthy candidates and handles tiny sets", () =>
   assert.deepEqual([...counts], [["inst-2", 1000]]);
   assert.equal(lo.pick([], ctx), undefined);
   assert.equal(lo.pick(candidates(1), ctx)!.candidate.id, "inst-0");
-  assert.equal(lo.pick(candidates(1, () => ({ healthy: false })), ctx), undefined);
-  assert.equal(lo.pick(candidates(3, () => ({ healthy: false })), ctx), undefined);
+  assert.equal(
+    lo.pick(
+      candidates(1, () => ({ healthy: false })),
+      ctx,
+    ),
+    undefined,
+  );
+  assert.equal(
+    lo.pick(
+      candidates(3, () => ({ healthy: false })),
+      ctx,
+    ),
+    undefined,
+  );
 });

@@ -37,10 +37,16 @@ test("losing a quarter of the zone moves nothing (overprovisioning 1.4); losing 
   const b = createBalancer({ strategy: "locality" }, local);
   const cs = fleet();
   cs[0]!.healthy = false;
-  let zones = byZone(countPicks(10_000, () => b.pick(cs, { method: "/m" })!.candidate), cs);
+  let zones = byZone(
+    countPicks(10_000, () => b.pick(cs, { method: "/m" })!.candidate),
+    cs,
+  );
   assert.deepEqual([...zones.keys()], ["eu-1a"], "3 of 4 healthy × 1.4 ≥ 1: all local");
   cs[1]!.healthy = false;
-  zones = byZone(countPicks(10_000, () => b.pick(cs, { method: "/m" })!.candidate), cs);
+  zones = byZone(
+    countPicks(10_000, () => b.pick(cs, { method: "/m" })!.candidate),
+    cs,
+  );
   // 2 of 4 healthy × 1.4 = 70 % stays local; the remaining 30 % goes to eu-1b (fully healthy).
   assert.ok(Math.abs(zones.get("eu-1a")! / 10_000 - 0.7) < 0.01, `local share ${zones.get("eu-1a")}`);
   assert.ok(Math.abs(zones.get("eu-1b")! / 10_000 - 0.3) < 0.01, `region share ${zones.get("eu-1b")}`);
@@ -51,15 +57,35 @@ test("a zone that is down fails over to its region at once, and a region that is
   const b = createBalancer({ strategy: "locality" }, local);
   const cs = fleet();
   for (const c of cs.slice(0, 4)) c.healthy = false;
-  assert.deepEqual([...byZone(countPicks(1000, () => b.pick(cs, { method: "/m" })!.candidate), cs).keys()], ["eu-1b"]);
+  assert.deepEqual(
+    [
+      ...byZone(
+        countPicks(1000, () => b.pick(cs, { method: "/m" })!.candidate),
+        cs,
+      ).keys(),
+    ],
+    ["eu-1b"],
+  );
   for (const c of cs.slice(4, 6)) c.healthy = false;
-  const zones = byZone(countPicks(1000, () => b.pick(cs, { method: "/m" })!.candidate), cs);
+  const zones = byZone(
+    countPicks(1000, () => b.pick(cs, { method: "/m" })!.candidate),
+    cs,
+  );
   assert.deepEqual([...zones.keys()], ["us-1a"]);
   assert.match(b.pick(cs, { method: "/m" })!.reason, /^locality other regions/);
   for (const c of cs) c.healthy = false;
   assert.equal(b.pick(cs, { method: "/m" }), undefined, "nobody healthy: no pick (the router fails or waits)");
   for (const c of cs.slice(0, 4)) c.healthy = true;
-  assert.deepEqual([...byZone(countPicks(100, () => b.pick(cs, { method: "/m" })!.candidate), cs).keys()], ["eu-1a"], "back home when the zone recovers");
+  assert.deepEqual(
+    [
+      ...byZone(
+        countPicks(100, () => b.pick(cs, { method: "/m" })!.candidate),
+        cs,
+      ).keys(),
+    ],
+    ["eu-1a"],
+    "back home when the zone recovers",
+  );
 });
 
 test("when every level is degraded the calls spread in proportion instead of failing", () => {
@@ -69,7 +95,10 @@ test("when every level is degraded the calls spread in proportion instead of fai
   // eu-1a 1 of 4 → 25 %; eu-1b none → 0; us 1 of 2 → min(75 %, 50 %) = 50 %. That adds up to
   // 75 %: normalised, a third of the calls stay local and two thirds go abroad.
   for (const id of ["a1", "a2", "a3", "b1", "b2", "x1"]) cs.find((c) => c.id === id)!.healthy = false;
-  const zones = byZone(countPicks(30_000, () => b.pick(cs, { method: "/m" })!.candidate), cs);
+  const zones = byZone(
+    countPicks(30_000, () => b.pick(cs, { method: "/m" })!.candidate),
+    cs,
+  );
   assert.ok(Math.abs(zones.get("eu-1a")! / 30_000 - 1 / 3) < 0.01, `local ${zones.get("eu-1a")}`);
   assert.ok(Math.abs(zones.get("us-1a")! / 30_000 - 2 / 3) < 0.01, `abroad ${zones.get("us-1a")}`);
   assert.equal(zones.get("eu-1b"), undefined);
@@ -78,12 +107,28 @@ test("when every level is degraded the calls spread in proportion instead of fai
 test("the router's zone comes from the config, else the options, else GRPCROUTER_ZONE; unknown means every instance", () => {
   const cs = fleet();
   const fromConfig = createBalancer({ strategy: "locality", zone: "eu-1b" }, local);
-  assert.deepEqual([...byZone(countPicks(100, () => fromConfig.pick(cs, { method: "/m" })!.candidate), cs).keys()], ["eu-1b"]);
+  assert.deepEqual(
+    [
+      ...byZone(
+        countPicks(100, () => fromConfig.pick(cs, { method: "/m" })!.candidate),
+        cs,
+      ).keys(),
+    ],
+    ["eu-1b"],
+  );
   const saved = process.env.GRPCROUTER_ZONE;
   process.env.GRPCROUTER_ZONE = "us-1a";
   try {
     const fromEnv = createBalancer({ strategy: "locality" });
-    assert.deepEqual([...byZone(countPicks(100, () => fromEnv.pick(cs, { method: "/m" })!.candidate), cs).keys()], ["us-1a"]);
+    assert.deepEqual(
+      [
+        ...byZone(
+          countPicks(100, () => fromEnv.pick(cs, { method: "/m" })!.candidate),
+          cs,
+        ).keys(),
+      ],
+      ["us-1a"],
+    );
   } finally {
     if (saved === undefined) delete process.env.GRPCROUTER_ZONE;
     else process.env.GRPCROUTER_ZONE = saved;
@@ -98,7 +143,10 @@ test("the router's zone comes from the config, else the options, else GRPCROUTER
 });
 
 test("locality config errors name the field", () => {
-  assert.throws(() => createBalancer({ strategy: "locality", overprovisioning: 0.5 }), (e: unknown) => e instanceof BalancerConfigError && e.path === "balancer.overprovisioning");
+  assert.throws(
+    () => createBalancer({ strategy: "locality", overprovisioning: 0.5 }),
+    (e: unknown) => e instanceof BalancerConfigError && e.path === "balancer.overprovisioning",
+  );
   assert.throws(() => createBalancer({ strategy: "locality", zone: "" }), /balancer\.zone: must be a non-empty string/);
   assert.throws(() => createBalancer({ strategy: "locality", zones: ["a"] }), /balancer\.zones: unknown field/);
 });

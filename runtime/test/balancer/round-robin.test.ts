@@ -8,7 +8,10 @@ const ctx = { method: "/demo.v1.Echo/Say" };
 test("round robin visits every instance in turn and skips unhealthy ones", () => {
   const rr = new RoundRobinBalancer();
   const cs = candidates(3);
-  assert.deepEqual([0, 1, 2, 3, 4, 5].map(() => rr.pick(cs, ctx)!.candidate.id), ["inst-0", "inst-1", "inst-2", "inst-0", "inst-1", "inst-2"]);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5].map(() => rr.pick(cs, ctx)!.candidate.id),
+    ["inst-0", "inst-1", "inst-2", "inst-0", "inst-1", "inst-2"],
+  );
   cs[1]!.healthy = false;
   const counts = countPicks(1000, () => rr.pick(cs, ctx)?.candidate);
   assert.equal(counts.get("inst-1"), undefined);

@@ -84,7 +84,10 @@ test("a custom strategy is a plain function, by name from config or directly", (
   assert.equal(byMethod.pick(cs, { method: "/ab" })!.reason, "by method length");
   const rogue = new CustomBalancer(() => candidate("stranger"), "rogue");
   assert.throws(() => rogue.pick(cs, { method: "/m" }), /custom balancer 'rogue' returned instance 'stranger', which was not among the candidates/);
-  assert.throws(() => createBalancer({ strategy: "custom", name: "nope" }, { custom: { lowest: lowestId } }), /balancer\.name: no custom strategy named "nope" was registered \(known: lowest\)/);
+  assert.throws(
+    () => createBalancer({ strategy: "custom", name: "nope" }, { custom: { lowest: lowestId } }),
+    /balancer\.name: no custom strategy named "nope" was registered \(known: lowest\)/,
+  );
 });
 
 test("wrappers compose: pin → subset → split → consistent hash", () => {

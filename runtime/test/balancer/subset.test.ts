@@ -10,10 +10,7 @@ test("subsets never leak: property test over random label sets and selectors", (
   const choose = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   for (const inner of ["round_robin", "weighted_round_robin", "least_outstanding", "consistent_hash"]) {
     for (let round = 0; round < 50; round++) {
-      const b = createBalancer(
-        { strategy: "subset", selector: { tenant: { metadata: "x-tenant" }, region: "eu" }, inner },
-        { random },
-      );
+      const b = createBalancer({ strategy: "subset", selector: { tenant: { metadata: "x-tenant" }, region: "eu" }, inner }, { random });
       const n = 1 + Math.floor(random() * 12);
       const cs: Candidate[] = Array.from({ length: n }, (_, i) => {
         const labels: Record<string, string> = {};
@@ -37,7 +34,11 @@ test("subsets never leak: property test over random label sets and selectors", (
 
 test("subset spreads calls over its members only, and reports why", () => {
   const b = createBalancer({ strategy: "subset", selector: { tenant: "acme" } });
-  const cs = [candidate("a1", { labels: { tenant: "acme" } }), candidate("g1", { labels: { tenant: "globex" } }), candidate("a2", { labels: { tenant: "acme" } })];
+  const cs = [
+    candidate("a1", { labels: { tenant: "acme" } }),
+    candidate("g1", { labels: { tenant: "globex" } }),
+    candidate("a2", { labels: { tenant: "acme" } }),
+  ];
   const ids = Array.from({ length: 4 }, () => b.pick(cs, { method: "/m" })!.candidate.id);
   assert.deepEqual(ids, ["a1", "a2", "a1", "a2"]);
   assert.equal(b.pick(cs, { method: "/m" })!.reason, "subset tenant=acme (2 of 3) → round robin");
@@ -97,7 +98,11 @@ test("subsets never leak under churn: joins, leaves, health flips and re-registr
         const p = b.pick(cs, { method: "/m", routingKey: `k${call}`, metadata: metadata({ "x-tenant": tenant }) });
         const eligible = cs.filter((c) => c.labels.tenant === tenant && c.healthy);
         if (eligible.length === 0) assert.equal(p, undefined, `${inner}: tenant ${tenant} leaked to ${p?.candidate.id}`);
-        else assert.ok(p && eligible.includes(p.candidate), `${inner} round ${round}: tenant ${tenant} went to ${p?.candidate.id} ${JSON.stringify(p?.candidate.labels)}, not one of the current objects`);
+        else
+          assert.ok(
+            p && eligible.includes(p.candidate),
+            `${inner} round ${round}: tenant ${tenant} went to ${p?.candidate.id} ${JSON.stringify(p?.candidate.labels)}, not one of the current objects`,
+          );
       }
     }
   }

@@ -44,8 +44,14 @@ test("the bench measures the direct path end to end and reports a parsed result"
     child.stderr.on("data", (d: Buffer) => (output += d));
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     assert.equal(code, 0, output);
-    const result = JSON.parse(readFileSync(json, "utf8")) as { paths: Array<{ key: string; rps?: number; p50Us?: number; p99Us?: number; failed?: number; error?: string }> };
-    assert.deepEqual(result.paths.map((p) => p.key), ["direct", "stream-direct"], output);
+    const result = JSON.parse(readFileSync(json, "utf8")) as {
+      paths: Array<{ key: string; rps?: number; p50Us?: number; p99Us?: number; failed?: number; error?: string }>;
+    };
+    assert.deepEqual(
+      result.paths.map((p) => p.key),
+      ["direct", "stream-direct"],
+      output,
+    );
     for (const p of result.paths) {
       assert.equal(p.error, undefined, `${p.key}: ${p.error}`);
       assert.equal(p.failed, 0, `${p.key} had failed requests`);
@@ -62,7 +68,13 @@ test("a gRPC error is an HTTP 200 to h2load; the instance's count of answered ca
   try {
     const load = async (method: string) => {
       const before = await direct.answered();
-      const r = await runH2load({ url: `http://127.0.0.1:${String(direct.ready.port)}${method}`, message: new Uint8Array(0), clients: 2, streams: 4, requests: 100 });
+      const r = await runH2load({
+        url: `http://127.0.0.1:${String(direct.ready.port)}${method}`,
+        message: new Uint8Array(0),
+        clients: 2,
+        streams: 4,
+        requests: 100,
+      });
       return { succeeded: r.succeeded, answered: (await direct.answered()) - before };
     };
     assert.deepEqual(await load("/demo.v1.Echo/Say"), { succeeded: 100, answered: 100 });

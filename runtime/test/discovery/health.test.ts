@@ -22,8 +22,7 @@ describe("RouterHealth over grpc.health.v1.Health", () => {
   const health = new RouterHealth(["demo.v1.Echo", "demo.v1.Greeter"]);
   let client: HealthClient;
 
-  const check = (service: string) =>
-    new Promise<Status>((resolve, reject) => client.check({ service }, (e, r) => (e ? reject(e) : resolve(r!.status))));
+  const check = (service: string) => new Promise<Status>((resolve, reject) => client.check({ service }, (e, r) => (e ? reject(e) : resolve(r!.status))));
 
   before(async () => {
     health.addTo(server);
@@ -91,10 +90,11 @@ describe("RouterHealth over grpc.health.v1.Health", () => {
 
   it("Watch of an unknown service says SERVICE_UNKNOWN, then follows it once it is routed", async () => {
     const stream = client.watch({ service: "demo.v1.Later" });
-    const next = () => new Promise<Status>((resolve, reject) => {
-      stream.once("data", (m: { status: Status }) => resolve(m.status));
-      stream.once("error", reject);
-    });
+    const next = () =>
+      new Promise<Status>((resolve, reject) => {
+        stream.once("data", (m: { status: Status }) => resolve(m.status));
+        stream.once("error", reject);
+      });
     assert.equal(await next(), "SERVICE_UNKNOWN");
     const serving = next();
     health.set("demo.v1.Later", true);

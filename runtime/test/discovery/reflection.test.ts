@@ -63,7 +63,10 @@ describe("addReflection", () => {
 
       it("sends an imported file by its name", async () => {
         const files = await client.fileByFilename("google/protobuf/duration.proto");
-        assert.deepEqual(files.map((f) => f.name), ["google/protobuf/duration.proto"]);
+        assert.deepEqual(
+          files.map((f) => f.name),
+          ["google/protobuf/duration.proto"],
+        );
         assert.ok(files[0]!.messageType.some((m) => m.name === "Duration"));
       });
 

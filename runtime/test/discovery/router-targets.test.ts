@@ -13,12 +13,21 @@ describe("router targets", () => {
     assert.deepEqual(parseRouterTargets("dns:///router-headless.ns.svc:9090"), [
       { kind: "dns", target: "dns:///router-headless.ns.svc:9090", name: "router-headless.ns.svc", port: 9090, dnsServer: undefined },
     ]);
-    assert.deepEqual(parseRouterTargets("dns://10.0.0.10:5353/routers:7000")[0], { kind: "dns", target: "dns://10.0.0.10:5353/routers:7000", name: "routers", port: 7000, dnsServer: "10.0.0.10:5353" });
+    assert.deepEqual(parseRouterTargets("dns://10.0.0.10:5353/routers:7000")[0], {
+      kind: "dns",
+      target: "dns://10.0.0.10:5353/routers:7000",
+      name: "routers",
+      port: 7000,
+      dnsServer: "10.0.0.10:5353",
+    });
     assert.equal((parseRouterTargets("dns:routers")[0] as { port: number }).port, 443, "gRPC's default port");
   });
 
   it("names the target that is wrong", () => {
-    assert.throws(() => parseRouterTargets("router"), (e: unknown) => e instanceof RouterTargetError && /"router": expected host:port/.test(e.message));
+    assert.throws(
+      () => parseRouterTargets("router"),
+      (e: unknown) => e instanceof RouterTargetError && /"router": expected host:port/.test(e.message),
+    );
     assert.throws(() => parseRouterTargets("a:99999"), /"a:99999": expected host:port/);
     assert.throws(() => parseRouterTargets("dns://dns.example/x:1"), /the DNS server "dns.example" must be an IP address/);
     assert.throws(() => parseRouterTargets(" , "), /names no router/);

@@ -102,7 +102,10 @@ describe("createRouterMetrics from hub events", () => {
     const m = parseMetrics(await metrics.metrics());
     assert.equal(sum(m, "grpcrouter_instance_calls_total", { instance: "a" }), 0, "the old registration's calls went with it");
     assert.equal(sum(m, "grpcrouter_calls_in_flight", { instance: "a" }), 0);
-    assert.ok(m.some((s) => s.name === "grpcrouter_calls_in_flight" && s.labels.instance === "a"), "the new registration has its series");
+    assert.ok(
+      m.some((s) => s.name === "grpcrouter_calls_in_flight" && s.labels.instance === "a"),
+      "the new registration has its series",
+    );
     assert.equal(sum(m, "grpc_server_handled_total", { grpc_code: "DeadlineExceeded" }), 1, "the router's totals keep every call");
     assert.equal(sum(m, "grpcrouter_instance_registrations_total", {}), 2);
     assert.equal(sum(m, "grpcrouter_instance_deregistrations_total", {}), 1);

@@ -40,7 +40,8 @@ describe("metrics of a real router, scraped over HTTP", { timeout: 120_000 }, ()
     for (;;) {
       const m = await get();
       if (cond(m)) return m;
-      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last scrape:\n${m.map((s) => `${s.name} ${JSON.stringify(s.labels)} ${s.value}`).join("\n")}`);
+      if (Date.now() > deadline)
+        assert.fail(`timed out waiting for ${what}; last scrape:\n${m.map((s) => `${s.name} ${JSON.stringify(s.labels)} ${s.value}`).join("\n")}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   };
@@ -89,7 +90,9 @@ describe("metrics of a real router, scraped over HTTP", { timeout: 120_000 }, ()
     assert.equal(unimpl.code, grpc.status.UNIMPLEMENTED);
 
     const streamReq = create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }, { size: 2 }, { size: 3 }] });
-    const out = await collect(client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, streamReq));
+    const out = await collect(
+      client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, streamReq),
+    );
     assert.equal(out.status.code, grpc.status.OK);
     assert.equal(out.messages.length, 3);
     requestBytes += toBinary(StreamingOutputCallRequestSchema, streamReq).length;
@@ -97,8 +100,13 @@ describe("metrics of a real router, scraped over HTTP", { timeout: 120_000 }, ()
 
     const inputs = [5, 7].map((n) => create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(n) } }));
     const agg = await new Promise<{ aggregatedPayloadSize: number }>((resolve, reject) => {
-      const call = client.clientStream(methodOf("StreamingInputCall"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (e, r) =>
-        e ? reject(e) : resolve(r!),
+      const call = client.clientStream(
+        methodOf("StreamingInputCall"),
+        StreamingInputCallRequestSchema,
+        StreamingInputCallResponseSchema,
+        new grpc.Metadata(),
+        {},
+        (e, r) => (e ? reject(e) : resolve(r!)),
       );
       for (const r of inputs) call.write(r);
       call.end();

@@ -13,12 +13,21 @@ test("max concurrent calls from Hello: calls go to instances with room first, th
   const running: CallAttempt[] = [];
   for (let i = 0; i < 4; i++) running.push(await t.pool.call(say).next());
   assert.deepEqual(running.map((a) => a.instance.id).sort(), ["big", "big", "big", "small"], "4 slots, all used, none over its limit");
-  assert.deepEqual(t.pool.statuses().map((s) => [s.id, s.outstanding, s.available]), [["small", 1, false], ["big", 3, false]]);
+  assert.deepEqual(
+    t.pool.statuses().map((s) => [s.id, s.outstanding, s.available]),
+    [
+      ["small", 1, false],
+      ["big", 3, false],
+    ],
+  );
 
   // Full: the next calls queue on the instance round robin would have picked, 2 per instance.
   const queued = Array.from({ length: 4 }, () => t.pool.call(say).next());
   for (const q of queued) assert.equal(await state(q), "pending");
-  await assert.rejects(t.pool.call(say).next(), (e: unknown) => e instanceof CallRejectedError && e.code === 8 && /is at its limit of \d calls in flight and 2 queued/.test(e.message));
+  await assert.rejects(
+    t.pool.call(say).next(),
+    (e: unknown) => e instanceof CallRejectedError && e.code === 8 && /is at its limit of \d calls in flight and 2 queued/.test(e.message),
+  );
 
   // A finishing call hands its slot to the first call queued on that instance (FIFO).
   const onSmall = running.find((a) => a.instance.id === "small")!;
@@ -113,7 +122,8 @@ test("a black-holed instance (answers nothing) does not stall calls on the other
   let served = 0;
   for (let i = 0; i < 200; i++) {
     const a = await t.pool.call({ ...say, deadline: t.clock.now() + 1000 }).next();
-    if (a.instance.id === "hole") stuck.push(a); // never answers
+    if (a.instance.id === "hole")
+      stuck.push(a); // never answers
     else {
       served++;
       a.finish(OK); // answers at once
@@ -144,7 +154,10 @@ test("a new Hello with other labels regroups subsets at once, and a waiting tena
 test("through the pool, with limits, queues and ejections, subsets never leak", async () => {
   const { seededRandom } = await import("../../src/balancer/index.js");
   const random = seededRandom(5);
-  const t = pool({ retry: { retryOn: [] } }, createBalancer({ strategy: "subset", selector: { tenant: { metadata: "x-tenant" } }, inner: "weighted_round_robin" }));
+  const t = pool(
+    { retry: { retryOn: [] } },
+    createBalancer({ strategy: "subset", selector: { tenant: { metadata: "x-tenant" } }, inner: "weighted_round_robin" }),
+  );
   const tenants = ["acme", "globex"];
   for (let i = 0; i < 6; i++) t.pool.add({ id: `i${i}`, labels: { tenant: tenants[i % 2]! }, weight: 1 + (i % 3), maxConcurrentCalls: 3 });
   const running: CallAttempt[] = [];
@@ -178,18 +191,30 @@ test("through the pool, with limits, queues and ejections, subsets never leak", 
   }
   assert.deepEqual(leaks, []);
   assert.ok(served > 2000, `served ${served}, refused ${refused}`);
-  assert.ok(t.pool.statuses().some((s) => s.ejections > 0), "the run should have ejected someone");
+  assert.ok(
+    t.pool.statuses().some((s) => s.ejections > 0),
+    "the run should have ejected someone",
+  );
   t.pool.close();
 });
 
 test("through the pool, weights are still respected", async () => {
   const t = pool({}, createBalancer("weighted_round_robin"));
-  for (const [id, weight] of [["a", 1], ["b", 3], ["c", 6]] as const) t.pool.add({ id, weight });
+  for (const [id, weight] of [
+    ["a", 1],
+    ["b", 3],
+    ["c", 6],
+  ] as const)
+    t.pool.add({ id, weight });
   const served = new Map<string, number>();
   for (let i = 0; i < 10_000; i++) {
     const a = await t.pool.call(say).next();
     served.set(a.instance.id, (served.get(a.instance.id) ?? 0) + 1);
     a.finish(OK);
   }
-  assert.deepEqual([...served].sort(), [["a", 1000], ["b", 3000], ["c", 6000]]);
+  assert.deepEqual([...served].sort(), [
+    ["a", 1000],
+    ["b", 3000],
+    ["c", 6000],
+  ]);
 });

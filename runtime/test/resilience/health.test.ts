@@ -27,7 +27,10 @@ test("an instance that stops sending (no frame, no Pong) leaves rotation and ret
   assert.deepEqual([...(await picks(t, 10))], [["a", 10]]);
   b.heartbeat();
   assert.equal(b.status().health, "serving");
-  assert.deepEqual([...(await picks(t, 10))].sort(), [["a", 5], ["b", 5]]);
+  assert.deepEqual([...(await picks(t, 10))].sort(), [
+    ["a", 5],
+    ["b", 5],
+  ]);
   assert.deepEqual(t.events, ["b not_serving", "b serving"]);
   t.pool.close();
   assert.equal(t.clock.pending, 0, "close stops the heartbeat sweep");
@@ -70,13 +73,19 @@ test("wait-for-ready: a call with no instance waits for the first to register, u
   await t.clock.advance(2999);
   assert.equal(await state(lonely), "pending");
   await t.clock.advance(1);
-  await assert.rejects(lonely, (e: unknown) => e instanceof CallRejectedError && e.code === 4 && /deadline exceeded after 3000 ms waiting for an instance/.test(e.message));
+  await assert.rejects(
+    lonely,
+    (e: unknown) => e instanceof CallRejectedError && e.code === 4 && /deadline exceeded after 3000 ms waiting for an instance/.test(e.message),
+  );
 
   // No deadline: maxWaitMs, then UNAVAILABLE naming the service.
   const capped = t.pool.call({ method: "/demo.v1.Echo/Say" }).next();
   capped.catch(() => {});
   await t.clock.advance(10_000);
-  await assert.rejects(capped, (e: unknown) => e instanceof CallRejectedError && e.code === 14 && e.message === "no instance of demo.v1.Echo is registered; waited 10000 ms");
+  await assert.rejects(
+    capped,
+    (e: unknown) => e instanceof CallRejectedError && e.code === 14 && e.message === "no instance of demo.v1.Echo is registered; waited 10000 ms",
+  );
 });
 
 test("wait-for-ready also waits out an ejection or a NOT_SERVING spell, and a cancel ends the wait", async () => {

@@ -1,5 +1,13 @@
 import { RoundRobinBalancer, type Balancer } from "../../src/balancer/index.js";
-import { CallAttempt, CallRejectedError, InstancePool, ManualClock, type AttemptResult, type CallInit, type ResilienceOptions } from "../../src/resilience/index.js";
+import {
+  CallAttempt,
+  CallRejectedError,
+  InstancePool,
+  ManualClock,
+  type AttemptResult,
+  type CallInit,
+  type ResilienceOptions,
+} from "../../src/resilience/index.js";
 
 export function pool(resilience: ResilienceOptions = {}, balancer: Balancer = new RoundRobinBalancer()) {
   const clock = new ManualClock();
@@ -34,7 +42,10 @@ export async function runCall(
     const pending = call.next();
     // Backoff sleeps use the manual clock: move it until the attempt is granted.
     let settled = false;
-    pending.then(() => (settled = true), () => (settled = true));
+    pending.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     await new Promise((r) => setImmediate(r));
     for (let i = 0; i < 1000 && !settled; i++) await clock.advance(1);
     try {
@@ -53,7 +64,10 @@ export async function runCall(
 /** Resolves to "pending" if the promise has not settled once queued callbacks have run. */
 export async function state<T>(p: Promise<T>): Promise<"pending" | "fulfilled" | "rejected"> {
   let s: "pending" | "fulfilled" | "rejected" = "pending";
-  p.then(() => (s = "fulfilled"), () => (s = "rejected"));
+  p.then(
+    () => (s = "fulfilled"),
+    () => (s = "rejected"),
+  );
   await new Promise((r) => setImmediate(r));
   return s;
 }

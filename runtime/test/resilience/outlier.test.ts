@@ -43,10 +43,16 @@ test("a success resets the count: scattered failures never eject", async () => {
     return n.get(id)! % 4 === 0 ? OK : UNAVAILABLE;
   };
   for (let i = 0; i < 200; i++) await runCall(p, clock, fourthSucceeds);
-  assert.deepEqual(p.statuses().map((s) => s.health), ["serving", "serving"]);
+  assert.deepEqual(
+    p.statuses().map((s) => s.health),
+    ["serving", "serving"],
+  );
   // Application errors (NOT_FOUND, INVALID_ARGUMENT) are not the instance's fault.
   for (let i = 0; i < 50; i++) await runCall(p, clock, () => ({ code: 5, delivered: true }));
-  assert.deepEqual(p.statuses().map((s) => s.health), ["serving", "serving"]);
+  assert.deepEqual(
+    p.statuses().map((s) => s.health),
+    ["serving", "serving"],
+  );
 });
 
 test("a flapping instance stays out longer each time (30, 60, 90 s … capped) and is forgiven when it recovers", async () => {
@@ -84,7 +90,10 @@ test("max ejection percent: a fleet-wide failure never ejects more than half (bu
   two.pool.add({ id: "x" });
   two.pool.add({ id: "y" });
   for (let i = 0; i < 50; i++) await runCall(two.pool, two.clock, (id) => (id === "x" ? UNAVAILABLE : OK));
-  assert.deepEqual(two.pool.statuses().map((s) => s.health), ["ejected", "serving"]);
+  assert.deepEqual(
+    two.pool.statuses().map((s) => s.health),
+    ["ejected", "serving"],
+  );
 
   const one = pool({ retry: { retryOn: [] } });
   one.pool.add({ id: "only" });

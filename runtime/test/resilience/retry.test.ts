@@ -16,7 +16,12 @@ function ledger() {
       {
         name: "Ledger",
         method: [
-          { name: "Get", inputType: ".ledger.v1.Req", outputType: ".ledger.v1.Res", options: { idempotencyLevel: MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS } },
+          {
+            name: "Get",
+            inputType: ".ledger.v1.Req",
+            outputType: ".ledger.v1.Res",
+            options: { idempotencyLevel: MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS },
+          },
           { name: "Put", inputType: ".ledger.v1.Req", outputType: ".ledger.v1.Res", options: { idempotencyLevel: MethodOptions_IdempotencyLevel.IDEMPOTENT } },
           { name: "Append", inputType: ".ledger.v1.Req", outputType: ".ledger.v1.Res" },
         ],
@@ -28,7 +33,14 @@ function ledger() {
 
 test("idempotency comes from the method descriptor's idempotency_level", () => {
   const s = ledger();
-  assert.deepEqual(s.methods.map((m) => [m.name, isIdempotent(m)]), [["Get", true], ["Put", true], ["Append", false]]);
+  assert.deepEqual(
+    s.methods.map((m) => [m.name, isIdempotent(m)]),
+    [
+      ["Get", true],
+      ["Put", true],
+      ["Append", false],
+    ],
+  );
 });
 
 test("a call never delivered is retried on another instance, idempotent or not", async () => {
@@ -133,8 +145,14 @@ test("an outage does not multiply into a retry storm: retries stay within 20 % o
 });
 
 test("bad options name the field", () => {
-  assert.throws(() => resolveResilienceOptions({ retry: { maxAttempts: 0 } }), (e: unknown) => e instanceof ResilienceConfigError && e.message === "resilience.retry.maxAttempts: must be an integer 1..10, got 0");
-  assert.throws(() => resolveResilienceOptions({ outlier: { failureCodes: [14, 99] } }, "services.Echo.resilience"), /^ResilienceConfigError: services\.Echo\.resilience\.outlier\.failureCodes\[1\]: must be an integer 1\.\.16, got 99$/);
+  assert.throws(
+    () => resolveResilienceOptions({ retry: { maxAttempts: 0 } }),
+    (e: unknown) => e instanceof ResilienceConfigError && e.message === "resilience.retry.maxAttempts: must be an integer 1..10, got 0",
+  );
+  assert.throws(
+    () => resolveResilienceOptions({ outlier: { failureCodes: [14, 99] } }, "services.Echo.resilience"),
+    /^ResilienceConfigError: services\.Echo\.resilience\.outlier\.failureCodes\[1\]: must be an integer 1\.\.16, got 99$/,
+  );
   assert.throws(() => resolveResilienceOptions({ retry: { budget: { ratio: -1 } } }), /resilience\.retry\.budget\.ratio: must be a number 0\.\.1000, got -1/);
   assert.deepEqual(resolveResilienceOptions({ waitForReady: false }).waitForReady, { enabled: false, maxWaitMs: 10_000, maxWaiting: 1000 });
 });

@@ -116,7 +116,10 @@ describe("router tracing from hub events", () => {
     hub.publish({ type: "callStarted", callId: 8, method: METHOD });
     hub.publish({ type: "callEnded", callId: 8, code: 0 });
     const [span] = exporter.getFinishedSpans();
-    assert.deepEqual(span?.events.map((e) => e.attributes?.["rpc.message.id"]), [1, 2]);
+    assert.deepEqual(
+      span?.events.map((e) => e.attributes?.["rpc.message.id"]),
+      [1, 2],
+    );
     assert.equal(span?.attributes["grpcrouter.message_events.omitted"], 2);
     tracing.close();
   });

@@ -148,9 +148,15 @@ describe("tracing of a real router", { timeout: 120_000 }, () => {
 
   it("marks server errors (INTERNAL, DEADLINE_EXCEEDED) as ERROR and client errors (NOT_FOUND) not", async () => {
     const internal = create(SimpleRequestSchema, { responseStatus: { code: grpc.status.INTERNAL, message: "it broke" } });
-    assert.equal((await errorOf(client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, internal, traced()))).code, grpc.status.INTERNAL);
+    assert.equal(
+      (await errorOf(client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, internal, traced()))).code,
+      grpc.status.INTERNAL,
+    );
     const notFound = create(SimpleRequestSchema, { responseStatus: { code: grpc.status.NOT_FOUND, message: "no such thing" } });
-    assert.equal((await errorOf(client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, notFound, traced()))).code, grpc.status.NOT_FOUND);
+    assert.equal(
+      (await errorOf(client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, notFound, traced()))).code,
+      grpc.status.NOT_FOUND,
+    );
     // A sleeping handler (negative size) and a short deadline.
     const slow = create(SimpleRequestSchema, { responseSize: -30_000 });
     const late = await errorOf(client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, slow, traced(), { deadline: Date.now() + 300 }));
@@ -168,7 +174,9 @@ describe("tracing of a real router", { timeout: 120_000 }, () => {
 
   it("keeps at most maxMessageEvents message events and counts the rest", async () => {
     const req = create(StreamingOutputCallRequestSchema, { responseParameters: [1, 2, 3, 4, 5].map((size) => ({ size })) });
-    const out = await collect(client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req, traced()));
+    const out = await collect(
+      client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req, traced()),
+    );
     assert.equal(out.status.code, grpc.status.OK);
     assert.equal(out.messages.length, 5);
     const [span] = await spans(1);

@@ -74,7 +74,11 @@ test("weighted round robin: weights from Hello are respected, and a weight chang
     await add("w5", { weight: 5 });
     const n = 800;
     const before = await spread(client, n);
-    for (const [id, w] of [["w1", 1], ["w2", 2], ["w5", 5]] as const) {
+    for (const [id, w] of [
+      ["w1", 1],
+      ["w2", 2],
+      ["w5", 5],
+    ] as const) {
       const s = share(before, id, n);
       assert.ok(Math.abs(s - w / 8) <= 0.03, `${id}: ${(s * 100).toFixed(1)} % of calls, expected ${(100 * w) / 8} %`);
     }
@@ -82,10 +86,17 @@ test("weighted round robin: weights from Hello are respected, and a weight chang
     const during = spread(client, 300, 5);
     w1.update({ weight: 5 });
     await during;
-    await waitFor("the new weight", () => router.instances().find((i) => i.id === "w1")?.weight === 5 && router.instances().find((i) => i.id === "w1")?.streams === 1);
+    await waitFor(
+      "the new weight",
+      () => router.instances().find((i) => i.id === "w1")?.weight === 5 && router.instances().find((i) => i.id === "w1")?.streams === 1,
+    );
     const m = 1200;
     const after = await spread(client, m);
-    for (const [id, w] of [["w1", 5], ["w2", 2], ["w5", 5]] as const) {
+    for (const [id, w] of [
+      ["w1", 5],
+      ["w2", 2],
+      ["w5", 5],
+    ] as const) {
       const s = share(after, id, m);
       assert.ok(Math.abs(s - w / 12) <= 0.03, `after the change ${id}: ${(s * 100).toFixed(1)} % of calls, expected ${((100 * w) / 12).toFixed(1)} %`);
     }
@@ -112,7 +123,10 @@ test("consistent hashing on a request field: keys stay on their instance; a join
     const moved = keys.filter((k) => second.get(k) !== first.get(k));
     assert.ok(moved.length > 0, "the newcomer takes some keys");
     assert.ok(moved.length / keys.length <= 1 / 4 + 0.1, `${moved.length} of ${keys.length} keys moved`);
-    assert.ok(moved.every((k) => second.get(k) === "h4"), "keys move only to the instance that joined");
+    assert.ok(
+      moved.every((k) => second.get(k) === "h4"),
+      "keys move only to the instance that joined",
+    );
     // It leaves: exactly its keys go back where they were.
     await h4.stop(5000);
     await waitFor("h4 to leave", () => router.instances().length === 3);
@@ -160,10 +174,16 @@ test("pinning by metadata: a call naming an instance id goes there; the admin hu
     assert.deepEqual([...free.keys()].sort(), ["p1", "p2", "p3"], "calls without the header are balanced");
     const gone = await errorOf(say(client, md({ "x-instance": "nobody" })));
     assert.equal(gone.code, grpc.status.UNAVAILABLE);
-    const started = hub.snapshot().calls.map((c) => c.started!).filter((s) => s.instanceId !== "");
+    const started = hub
+      .snapshot()
+      .calls.map((c) => c.started!)
+      .filter((s) => s.instanceId !== "");
     const pins = started.filter((s) => s.instanceId === "p2" && /pinned by x-instance/.test(s.reason));
     assert.equal(pins.length, 30, "every pinned call's reason names the pin");
-    assert.ok(started.every((s) => s.reason.length > 0), "every routed call has a reason");
+    assert.ok(
+      started.every((s) => s.reason.length > 0),
+      "every routed call has a reason",
+    );
   });
 });
 
@@ -216,12 +236,18 @@ test("traffic split: 5 % of calls go to version=v2, and a custom strategy is a p
     const s = share(counts, "v2", n);
     assert.ok(s >= 0.03 && s <= 0.07, `v2 got ${(s * 100).toFixed(1)} % of calls`);
   });
-  await withRouter({ balancer: (candidates: readonly { labels: Readonly<Record<string, string>>; healthy: boolean }[]) => candidates.find((c) => c.healthy && c.labels["zone"] === "b") }, async ({ client, add }) => {
-    await add("za", { labels: { zone: "a" } });
-    await add("zb", { labels: { zone: "b" } });
-    const counts = await spread(client, 20, 4);
-    assert.deepEqual([...counts.keys()], ["zb"]);
-  });
+  await withRouter(
+    {
+      balancer: (candidates: readonly { labels: Readonly<Record<string, string>>; healthy: boolean }[]) =>
+        candidates.find((c) => c.healthy && c.labels["zone"] === "b"),
+    },
+    async ({ client, add }) => {
+      await add("za", { labels: { zone: "a" } });
+      await add("zb", { labels: { zone: "b" } });
+      const counts = await spread(client, 20, 4);
+      assert.deepEqual([...counts.keys()], ["zb"]);
+    },
+  );
 });
 
 test("bad balancer or resilience settings fail createRouter with the service and the field named", () => {
@@ -230,8 +256,15 @@ test("bad balancer or resilience settings fail createRouter with the service and
     /interop\.v1\.TestService: balancer\.strategy: unknown strategy "fastest"/,
   );
   assert.throws(
-    () => createRouter({ services: [{ tunnel: TestTunnel, balancer: { strategy: "split", splits: [{ labels: { version: "v2" }, percent: 150 }] } }], logger: quietLog() }),
+    () =>
+      createRouter({
+        services: [{ tunnel: TestTunnel, balancer: { strategy: "split", splits: [{ labels: { version: "v2" }, percent: 150 }] } }],
+        logger: quietLog(),
+      }),
     /balancer\.splits\[0\]\.percent: must be a number between 0 and 100/,
   );
-  assert.throws(() => createRouter({ services: [{ tunnel: TestTunnel }], resilience: { retry: { maxAttempts: 0 } }, logger: quietLog() }), /resilience\.retry\.maxAttempts: must be an integer 1\.\.10, got 0/);
+  assert.throws(
+    () => createRouter({ services: [{ tunnel: TestTunnel }], resilience: { retry: { maxAttempts: 0 } }, logger: quietLog() }),
+    /resilience\.retry\.maxAttempts: must be an integer 1\.\.10, got 0/,
+  );
 });

@@ -95,9 +95,16 @@ for (const mode of ["direct", "through Connect's handler (an interceptor)"] as c
       const md = new grpc.Metadata();
       md.set("x-user", "ada");
       md.set("x-token-bin", Buffer.from([0xff, 0x00, 0x10]));
-      const { res, headers, status } = await client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 5 }), md, {
-        deadline: new Date(Date.now() + 60_000),
-      });
+      const { res, headers, status } = await client.unary(
+        methodOf("UnaryCall"),
+        SimpleRequestSchema,
+        SimpleResponseSchema,
+        create(SimpleRequestSchema, { responseSize: 5 }),
+        md,
+        {
+          deadline: new Date(Date.now() + 60_000),
+        },
+      );
       assert.equal(res.payload?.body.length, 5);
       assert.equal(headers.get("x-header")[0], "h");
       assert.deepEqual(status.metadata.get("x-trailer-bin")[0], Buffer.from([1, 2, 3]));
@@ -115,7 +122,12 @@ for (const mode of ["direct", "through Connect's handler (an interceptor)"] as c
     it("a ConnectError: its code, raw message, details as grpc-status-details-bin, its metadata and the trailers", async () => {
       const message = "bad: 100% of it, ☺\r\n";
       const err = await errorOf(
-        client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseStatus: { code: Code.FailedPrecondition, message } })),
+        client.unary(
+          methodOf("UnaryCall"),
+          SimpleRequestSchema,
+          SimpleResponseSchema,
+          create(SimpleRequestSchema, { responseStatus: { code: Code.FailedPrecondition, message } }),
+        ),
       );
       assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
       assert.equal(err.details, message);
@@ -130,7 +142,12 @@ for (const mode of ["direct", "through Connect's handler (an interceptor)"] as c
 
     it("an error that is not a ConnectError is INTERNAL without its message", async () => {
       const err = await errorOf(
-        client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseStatus: { code: 0, message: "plain error" } })),
+        client.unary(
+          methodOf("UnaryCall"),
+          SimpleRequestSchema,
+          SimpleResponseSchema,
+          create(SimpleRequestSchema, { responseStatus: { code: 0, message: "plain error" } }),
+        ),
       );
       assert.equal(err.code, grpc.status.INTERNAL);
       assert.doesNotMatch(err.details, /secret internals/);
@@ -138,8 +155,13 @@ for (const mode of ["direct", "through Connect's handler (an interceptor)"] as c
 
     it("a stream that fails after messages: the messages, then the error with its details", async () => {
       const req = create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }, { size: 2 }] });
-      const { messages, status } = await collect(client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req));
-      assert.deepEqual(messages.map((m) => m.payload?.body.length), [1, 2]);
+      const { messages, status } = await collect(
+        client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req),
+      );
+      assert.deepEqual(
+        messages.map((m) => m.payload?.body.length),
+        [1, 2],
+      );
       assert.equal(status.code, grpc.status.DATA_LOSS);
       assert.equal(status.details, "stream broke");
       const details = connectErrorOf(status.metadata, status.code, status.details)?.findDetails(EchoStatusSchema) ?? [];

@@ -7,15 +7,7 @@ import net from "node:net";
 import { test } from "node:test";
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import {
-  CancelSchema,
-  HelloSchema,
-  OpenSchema,
-  ProtocolVersion,
-  WelcomeSchema,
-  type Hello,
-  type Welcome,
-} from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
+import { CancelSchema, HelloSchema, OpenSchema, ProtocolVersion, WelcomeSchema, type Hello, type Welcome } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import {
   backoffDelay,
   BridgeRefusedError,
@@ -86,7 +78,17 @@ async function fakeRouter(script: (s: FakeStream) => void) {
   const server = new grpc.Server();
   const streams: FakeStream[] = [];
   server.addService(
-    { Register: { path: REGISTER, requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+    {
+      Register: {
+        path: REGISTER,
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    },
     {
       Register: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         let goneResolve!: () => void;
@@ -103,12 +105,17 @@ async function fakeRouter(script: (s: FakeStream) => void) {
             send: (m) => void call.write(m),
             welcome: (heartbeatMs = 10_000, protocolVersion: number = ProtocolVersion.PROTOCOL_VERSION_1) =>
               void call.write(
-                frame(0, RouterFrame.Welcome, WelcomeSchema, create(WelcomeSchema, {
-                  accepted: true,
-                  protocolVersion,
-                  heartbeatInterval: { seconds: BigInt(Math.floor(heartbeatMs / 1000)), nanos: (heartbeatMs % 1000) * 1_000_000 },
-                  initialWindow: 65536,
-                })),
+                frame(
+                  0,
+                  RouterFrame.Welcome,
+                  WelcomeSchema,
+                  create(WelcomeSchema, {
+                    accepted: true,
+                    protocolVersion,
+                    heartbeatInterval: { seconds: BigInt(Math.floor(heartbeatMs / 1000)), nanos: (heartbeatMs % 1000) * 1_000_000 },
+                    initialWindow: 65536,
+                  }),
+                ),
               ),
             gone,
           };
@@ -118,7 +125,9 @@ async function fakeRouter(script: (s: FakeStream) => void) {
       },
     },
   );
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   return { target: `127.0.0.1:${port}`, streams, close: () => server.forceShutdown() };
 }
 
@@ -139,7 +148,10 @@ test("Hello timeout: a Register stream that never says Hello is closed INVALID_A
     assert.match(logs.join("\n"), /no Hello within 200 ms/);
     assert.deepEqual(mute.welcomes, []);
     const bridge = await startBridge(target, "after");
-    assert.deepEqual(router.instances().map((i) => i.id), ["after"]);
+    assert.deepEqual(
+      router.instances().map((i) => i.id),
+      ["after"],
+    );
     await bridge.stop(0);
   } finally {
     mute.close();
@@ -151,7 +163,14 @@ test("protocol version mismatch: the router refuses the instance in Welcome, nam
   const { router, target, logs } = await startRouter();
   const future = handInstance(target);
   try {
-    future.call.write(frame(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: 2 as ProtocolVersion, instanceId: "future", service: "interop.v1.TestService" })));
+    future.call.write(
+      frame(
+        0,
+        InstanceFrame.Hello,
+        HelloSchema,
+        create(HelloSchema, { protocolVersion: 2 as ProtocolVersion, instanceId: "future", service: "interop.v1.TestService" }),
+      ),
+    );
     const status = await future.status;
     assert.equal(status.code, grpc.status.FAILED_PRECONDITION, status.details);
     assert.equal(future.welcomes.length, 1);
@@ -168,7 +187,16 @@ test("protocol version mismatch: the router refuses the instance in Welcome, nam
 test("a routing-key hook that throws: the call is routed without a key and the failure is logged", async () => {
   const logs: string[] = [];
   const router = createRouter({
-    services: [{ tunnel: TestTunnel, routingKeys: { UnaryCall: () => { throw new Error("no customer header"); } } }],
+    services: [
+      {
+        tunnel: TestTunnel,
+        routingKeys: {
+          UnaryCall: () => {
+            throw new Error("no customer header");
+          },
+        },
+      },
+    ],
     logger: quietLog(logs),
   });
   const { port } = await router.listen("127.0.0.1:0");
@@ -249,7 +277,10 @@ test("a credentialsHook that throws: the bridge retries with backoff and registe
     await bridge.start();
     assert.equal(asked, 3);
     assert.equal(logs.filter((l) => /credentials hook failed: vault sealed/.test(l)).length, 2, logs.join("\n"));
-    assert.deepEqual(router.instances().map((i) => i.id), ["patient"]);
+    assert.deepEqual(
+      router.instances().map((i) => i.id),
+      ["patient"],
+    );
   } finally {
     await bridge.stop(0);
     await router.close(0);
@@ -290,7 +321,10 @@ test("a raw handler that throws or rejects: the call ends with its status, the i
       assert.deepEqual({ mode, code: err.code, details: err.details }, { mode, code, details });
     }
     await say(client, withMode("ok"));
-    assert.deepEqual(router.instances().map((i) => i.id), ["raw"]);
+    assert.deepEqual(
+      router.instances().map((i) => i.id),
+      ["raw"],
+    );
   } finally {
     client.close();
     await bridge.stop(0);
@@ -342,7 +376,10 @@ test("a router that welcomes in another protocol version is refused by the bridg
 
 test("BridgeOptions.keepaliveMs that is not a positive number is refused at once, naming the option", () => {
   for (const bad of [0, -1, Number.NaN, Infinity]) {
-    assert.throws(() => createRawBridge(TestTunnel, async () => ({ code: 0 }), { router: "127.0.0.1:1", keepaliveMs: bad }), /BridgeOptions\.keepaliveMs: expected a positive number of milliseconds/);
+    assert.throws(
+      () => createRawBridge(TestTunnel, async () => ({ code: 0 }), { router: "127.0.0.1:1", keepaliveMs: bad }),
+      /BridgeOptions\.keepaliveMs: expected a positive number of milliseconds/,
+    );
   }
 });
 
@@ -355,7 +392,13 @@ test("a connection that dies between Hello and Welcome: the bridge's HTTP/2 ping
   });
   const relay = await blackholingRelay(fake.target);
   const logs: string[] = [];
-  const bridge = createRawBridge(TestTunnel, async () => ({ code: 0 }), { router: relay.target, instanceId: "probe", logger: quietLog(logs), keepaliveMs: 300, backoff: { initialMs: 50, maxMs: 200 } });
+  const bridge = createRawBridge(TestTunnel, async () => ({ code: 0 }), {
+    router: relay.target,
+    instanceId: "probe",
+    logger: quietLog(logs),
+    keepaliveMs: 300,
+    backoff: { initialMs: 50, maxMs: 200 },
+  });
   try {
     await bridge.start();
     assert.equal(fake.streams.length, 2);
@@ -376,7 +419,10 @@ async function blackholingRelay(target: string) {
     const state = { silenced: false };
     open.add(state);
     const up = net.connect(port, host);
-    for (const [from, to] of [[down, up], [up, down]] as const) {
+    for (const [from, to] of [
+      [down, up],
+      [up, down],
+    ] as const) {
       sockets.add(from);
       from.on("data", (b: Buffer) => void (state.silenced || to.write(b)));
       from.on("error", () => {});
@@ -399,9 +445,21 @@ async function blackholingRelay(target: string) {
 
 test("malformed frames from the router: the bridge closes that stream with the reason and registers anew", async () => {
   const cases: [string, (s: FakeStream) => void, RegExp][] = [
-    ["bytes that are no frames", (s) => (s.welcome(), s.send(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))), /malformed message from the router/],
-    ["a frame for a call never opened", (s) => (s.welcome(), s.send(frame(7, RouterFrame.Cancel, CancelSchema, create(CancelSchema, { reason: "x" })))), /frame for call 7, which was never opened/],
-    ["a call before Welcome", (s) => s.send(frame(1, RouterFrame.Open, OpenSchema, create(OpenSchema, { method: "/interop.v1.TestService/UnaryCall" }))), /frame for call 1 before Welcome/],
+    [
+      "bytes that are no frames",
+      (s) => (s.welcome(), s.send(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))),
+      /malformed message from the router/,
+    ],
+    [
+      "a frame for a call never opened",
+      (s) => (s.welcome(), s.send(frame(7, RouterFrame.Cancel, CancelSchema, create(CancelSchema, { reason: "x" })))),
+      /frame for call 7, which was never opened/,
+    ],
+    [
+      "a call before Welcome",
+      (s) => s.send(frame(1, RouterFrame.Open, OpenSchema, create(OpenSchema, { method: "/interop.v1.TestService/UnaryCall" }))),
+      /frame for call 1 before Welcome/,
+    ],
   ];
   for (const [what, misbehave, reason] of cases) {
     // The first stream misbehaves; the ones after it are a well-behaved router's.
@@ -428,7 +486,10 @@ test("backoff: ±jitter around initial × multiplier^attempt, capped at maxMs be
   const low = () => 0;
   const high = () => 1 - Number.EPSILON;
   const mid = () => 0.5;
-  assert.deepEqual([0, 1, 2, 3].map((a) => backoffDelay(a, o, mid)), [100, 200, 400, 800]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((a) => backoffDelay(a, o, mid)),
+    [100, 200, 400, 800],
+  );
   assert.equal(backoffDelay(2, o, low), 300);
   assert.ok(Math.abs(backoffDelay(2, o, high) - 500) < 1e-6);
   // From attempt 4 on the base is the cap; jitter still spreads reconnects around it.

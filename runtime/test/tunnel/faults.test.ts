@@ -52,9 +52,13 @@ const STREAM_LENGTH = 10_000;
 
 test("an instance killed mid-stream: its calls fail UNAVAILABLE at once, a waiting call goes to another instance", async () => {
   const { router, target } = await startRouter();
-  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", fileURLToPath(new URL("./fixtures/instance.ts", import.meta.url)), target, "doomed", "1"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@grpcrouter/source", "--import", "tsx", fileURLToPath(new URL("./fixtures/instance.ts", import.meta.url)), target, "doomed", "1"],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const bridge = await startBridge(target, "survivor", { maxConcurrentCalls: 1 });
   const client = new TestClient(target);
   try {
@@ -103,7 +107,11 @@ test("a router restarted while bridges run: they re-register and calls flow agai
     await first.router.close(0);
     const second = await startRouter({}, `127.0.0.1:${first.port}`);
     try {
-      await waitFor("both instances to re-register", () => second.router.instances().length === 2 && second.router.instances().every((i) => i.streams === (i.id === "b" ? 2 : 1)), 20_000);
+      await waitFor(
+        "both instances to re-register",
+        () => second.router.instances().length === 2 && second.router.instances().every((i) => i.streams === (i.id === "b" ? 2 : 1)),
+        20_000,
+      );
       const ids = new Set<string>();
       for (let i = 0; i < 4; i++) ids.add((await say(client, 3)).res.instanceId);
       assert.deepEqual([...ids].sort(), ["a", "b"]);
@@ -167,7 +175,11 @@ test("a slow consumer stalls only its own call, and the router holds a bounded n
 /** A hand-written instance: Hello, then whatever the test makes it send. */
 async function rawInstance(target: string, id: string) {
   const client = new grpc.Client(target, grpc.credentials.createInsecure());
-  const call = client.makeBidiStreamRequest("/interop.v1.TestServiceRouter/Register", (b: Buffer) => b, (b: Buffer) => b);
+  const call = client.makeBidiStreamRequest(
+    "/interop.v1.TestServiceRouter/Register",
+    (b: Buffer) => b,
+    (b: Buffer) => b,
+  );
   const opens: number[] = [];
   const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
   call.on("error", () => {});
@@ -180,7 +192,12 @@ async function rawInstance(target: string, id: string) {
     });
   });
   const enc = new FrameEncoder();
-  enc.addControl(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: id, service: "interop.v1.TestService" }));
+  enc.addControl(
+    0,
+    InstanceFrame.Hello,
+    HelloSchema,
+    create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: id, service: "interop.v1.TestService" }),
+  );
   call.write(enc.take());
   await welcomed;
   return { call, opens, status, close: () => client.close() };
@@ -223,11 +240,19 @@ test("hostile frames close only the sender's stream; other instances' calls go o
       if (typeof r === "string") assert.equal(r, "good");
       else assert.equal(r.code, grpc.status.UNAVAILABLE, "the flooded call fails UNAVAILABLE");
     }
-    assert.ok(results.some((r) => typeof r !== "string"), "a call went to the flooding instance");
+    assert.ok(
+      results.some((r) => typeof r !== "string"),
+      "a call went to the flooding instance",
+    );
 
     // 4. Two answers to a unary call.
     const twice = await rawInstance(target, "twice");
-    const unaries = Array.from({ length: 4 }, () => say(client, 10).then((r) => r.res.instanceId, (e: grpc.ServiceError) => e.code));
+    const unaries = Array.from({ length: 4 }, () =>
+      say(client, 10).then(
+        (r) => r.res.instanceId,
+        (e: grpc.ServiceError) => e.code,
+      ),
+    );
     await waitFor("a call to reach the instance", () => twice.opens.length > 0);
     const small = toBinary(SimpleResponseSchema, create(SimpleResponseSchema, { instanceId: "twice" }));
     for (const id of twice.opens) for (let i = 0; i < 2; i++) enc.add(id, 17, small);
@@ -245,7 +270,10 @@ test("hostile frames close only the sender's stream; other instances' calls go o
     const { messages, status } = await good;
     assert.equal(status.code, grpc.status.OK);
     assert.equal(messages.length, 30);
-    assert.deepEqual(router.instances().map((i) => i.id), ["good"]);
+    assert.deepEqual(
+      router.instances().map((i) => i.id),
+      ["good"],
+    );
   } finally {
     client.close();
     await bridge.stop(0);
@@ -270,7 +298,10 @@ test("1,000 concurrent calls across 3 instances: none lost, none crossed", async
         );
         const { messages, status } = await collect(s);
         assert.equal(status.code, grpc.status.OK);
-        assert.deepEqual(messages.map((m) => m.payload?.body.length), [i, i + 1]);
+        assert.deepEqual(
+          messages.map((m) => m.payload?.body.length),
+          [i, i + 1],
+        );
         return;
       }
       const { res } = await say(client, i + 1);
@@ -279,7 +310,10 @@ test("1,000 concurrent calls across 3 instances: none lost, none crossed", async
     });
     await Promise.all(calls);
     assert.deepEqual([...perInstance.keys()].sort(), ["i1", "i2", "i3"]);
-    assert.equal([...perInstance.values()].reduce((a, b) => a + b), 750);
+    assert.equal(
+      [...perInstance.values()].reduce((a, b) => a + b),
+      750,
+    );
     assert.equal(router.stats().callsInFlight, 0);
   } finally {
     client.close();
@@ -318,8 +352,14 @@ test("random frames from instances never take the router down", async () => {
     }
     // The router is alive and the well-behaved instance still answers.
     for (let i = 0; i < 3; i++) assert.equal((await say(client, 9)).res.instanceId, "good");
-    assert.deepEqual(router.instances().map((i) => i.id), ["good"]);
-    assert.ok(logs.some((l) => /closing instance "fuzz-/.test(l)), "fuzzed streams were closed with a reason");
+    assert.deepEqual(
+      router.instances().map((i) => i.id),
+      ["good"],
+    );
+    assert.ok(
+      logs.some((l) => /closing instance "fuzz-/.test(l)),
+      "fuzzed streams were closed with a reason",
+    );
   } finally {
     client.close();
     await bridge.stop(0);
@@ -337,18 +377,26 @@ test("a call an instance refuses unstarted (it is draining) goes to another inst
     // Refuse every call it is offered, as a bridge does in the moment it starts draining.
     const enc = new FrameEncoder();
     for (const id of refuser.opens.splice(0)) {
-      enc.addControl(id, InstanceFrame.Trailers, TrailersSchema, create(TrailersSchema, {
-        code: grpc.status.UNAVAILABLE,
-        message: "draining",
-        metadata: [{ key: "grpcrouter-refused", value: new TextEncoder().encode("draining") }],
-      }));
+      enc.addControl(
+        id,
+        InstanceFrame.Trailers,
+        TrailersSchema,
+        create(TrailersSchema, {
+          code: grpc.status.UNAVAILABLE,
+          message: "draining",
+          metadata: [{ key: "grpcrouter-refused", value: new TextEncoder().encode("draining") }],
+        }),
+      );
       answered++;
     }
     if (enc.count > 0) refuser.call.write(enc.take());
   });
   try {
     const results = await Promise.all(Array.from({ length: 6 }, (_, i) => say(client, i + 1)));
-    assert.deepEqual(results.map((r) => [r.res.instanceId, r.res.payload?.body.length]), Array.from({ length: 6 }, (_, i) => ["good", i + 1]));
+    assert.deepEqual(
+      results.map((r) => [r.res.instanceId, r.res.payload?.body.length]),
+      Array.from({ length: 6 }, (_, i) => ["good", i + 1]),
+    );
     assert.ok(answered > 0, "the refusing instance was offered calls");
   } finally {
     refuser.call.end();

@@ -46,7 +46,13 @@ test("spliced request frames are byte-identical to protobuf-es's typed frames", 
   const frames = decodeFrames(spliced);
   assert.deepEqual(
     frames.map((f) => [f.call, f.field]),
-    [[1, 3], [1, 17], [1, 4], [0, 7], [bigCall, 16]],
+    [
+      [1, 3],
+      [1, 17],
+      [1, 4],
+      [0, 7],
+      [bigCall, 16],
+    ],
   );
   assert.deepEqual(new Uint8Array(frames[1]!.body), requestBytes);
   assert.equal(frames[1]!.body.buffer, spliced.buffer, "the payload is a view, not a copy");
@@ -65,7 +71,14 @@ test("response payloads are sliced out of protobuf-es-encoded instance messages"
     }),
   );
   const frames = decodeFrames(typed);
-  assert.deepEqual(frames.map((f) => [f.call, f.field]), [[5, InstanceFrame.Headers], [5, 17], [5, InstanceFrame.Trailers]]);
+  assert.deepEqual(
+    frames.map((f) => [f.call, f.field]),
+    [
+      [5, InstanceFrame.Headers],
+      [5, 17],
+      [5, InstanceFrame.Trailers],
+    ],
+  );
   assert.deepEqual(fromBinary(SimpleResponseSchema, frames[1]!.body), response);
   const trailers = fromBinary(TrailersSchema, frames[2]!.body);
   assert.equal(trailers.message, "bad ☺");
@@ -94,7 +107,10 @@ test("a sender batches one event-loop turn into one message, cut at the batch li
   assert.equal(messages.length, 4, "the rest leaves at the end of the turn");
   assert.ok(messages.every((m) => m.length <= 1000));
   const frames = messages.flatMap((m) => decodeFrames(m));
-  assert.deepEqual(frames.map((f) => f.call), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0]);
+  assert.deepEqual(
+    frames.map((f) => f.call),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0],
+  );
   assert.ok(frames.slice(0, 10).every((f, i) => f.body.length === 300 && f.body[0] === i + 1));
 });
 
@@ -121,11 +137,20 @@ test("a lone frame leaves at once; frames queued by later callbacks of a busy tu
 });
 
 test("the hand-written control codec (Open, Headers, Trailers, WindowUpdate) agrees with protobuf-es both ways", () => {
-  const entry = (key: string, value: string | number[]) => create(MetadataEntrySchema, { key, value: typeof value === "string" ? Buffer.from(value) : new Uint8Array(value) });
+  const entry = (key: string, value: string | number[]) =>
+    create(MetadataEntrySchema, { key, value: typeof value === "string" ? Buffer.from(value) : new Uint8Array(value) });
   const cases: Array<[DescMessage, Message]> = [
     [OpenSchema, create(OpenSchema)],
     [OpenSchema, create(OpenSchema, { method: "/demo.v1.Echo/Say", peer: "127.0.0.1:5000" })],
-    [OpenSchema, create(OpenSchema, { method: "/a/B", metadata: [entry("x-a", "1"), entry("x-a", "2"), entry("x-bin", [0, 255]), entry("", ""), entry("k", "")], timeout: durationFromMs(1500), peer: "[::1]:1" })],
+    [
+      OpenSchema,
+      create(OpenSchema, {
+        method: "/a/B",
+        metadata: [entry("x-a", "1"), entry("x-a", "2"), entry("x-bin", [0, 255]), entry("", ""), entry("k", "")],
+        timeout: durationFromMs(1500),
+        peer: "[::1]:1",
+      }),
+    ],
     [OpenSchema, create(OpenSchema, { method: "/a/B", timeout: durationFromMs(0) })],
     [OpenSchema, create(OpenSchema, { method: "/a/B", timeout: { seconds: 99_999_999n * 3600n, nanos: 999_999_999 } })],
     [OpenSchema, create(OpenSchema, { method: "/a/B", timeout: { seconds: -5n, nanos: -1 } })],

@@ -38,18 +38,34 @@ test("GOAWAY from the router: the bridge registers on a new connection, calls in
       create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 8 }, () => ({ size: 4, intervalUs: 400_000 })) }),
     );
     const done = collect(stream);
-    await waitFor("two GOAWAYs handled by the bridge", () => logs.filter((l) => /sent GOAWAY; moving Register stream 0 to a new connection/.test(l)).length >= 2);
+    await waitFor(
+      "two GOAWAYs handled by the bridge",
+      () => logs.filter((l) => /sent GOAWAY; moving Register stream 0 to a new connection/.test(l)).length >= 2,
+    );
     const { messages, status } = await done;
     assert.equal(status.code, grpc.status.OK, status.details);
     assert.equal(messages.length, 8);
     // New calls reach the instance over its current connection.
     for (let i = 0; i < 3; i++) {
-      const { res } = await client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 2 }), new grpc.Metadata(), {
-        deadline: new Date(Date.now() + 20_000),
-      });
+      const { res } = await client.unary(
+        methodOf("UnaryCall"),
+        SimpleRequestSchema,
+        SimpleResponseSchema,
+        create(SimpleRequestSchema, { responseSize: 2 }),
+        new grpc.Metadata(),
+        {
+          deadline: new Date(Date.now() + 20_000),
+        },
+      );
       assert.equal(res.instanceId, "goaway");
     }
-    assert.deepEqual(router.instances().map((i) => i.id).filter((v, i, a) => a.indexOf(v) === i), ["goaway"]);
+    assert.deepEqual(
+      router
+        .instances()
+        .map((i) => i.id)
+        .filter((v, i, a) => a.indexOf(v) === i),
+      ["goaway"],
+    );
     assert.equal(logs.filter((l) => /lost \(/.test(l)).length, 0, `a Register stream was lost instead of moved:\n${logs.join("\n")}`);
   } finally {
     client.close();

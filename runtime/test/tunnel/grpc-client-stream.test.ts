@@ -111,7 +111,10 @@ describe("GrpcClientStream against a bare HTTP/2 server", { timeout: 60_000 }, (
   it("reassembles messages split at any byte, then reads the trailers", async () => {
     const r = await call("/t/Split");
     assert.equal(r.status.code, grpc.status.OK);
-    assert.deepEqual(r.messages.map((m) => m.length), [5, big.length]);
+    assert.deepEqual(
+      r.messages.map((m) => m.length),
+      [5, big.length],
+    );
     assert.equal(r.messages[0]!.toString(), "first");
     assert.ok(r.messages[1]!.equals(big));
     assert.equal(r.status.metadata.get("x-t")[0], "done");
@@ -149,7 +152,10 @@ describe("GrpcClientStream against a bare HTTP/2 server", { timeout: 60_000 }, (
   it("sends length-prefixed messages (small and large) and the deadline as grpc-timeout", async () => {
     const r = await call("/t/Echo", [Buffer.from("a"), big], { deadline: Date.now() + 30_000 });
     assert.equal(r.status.code, grpc.status.OK);
-    assert.deepEqual(r.messages.map((m) => m.length), [1, big.length]);
+    assert.deepEqual(
+      r.messages.map((m) => m.length),
+      [1, big.length],
+    );
     const timeout = String(r.headers?.get("x-timeout")[0]);
     assert.match(timeout, /^\d+m$/);
     assert.ok(Number(timeout.slice(0, -1)) <= 30_000);

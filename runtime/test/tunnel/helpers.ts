@@ -107,9 +107,15 @@ export function interopImpl(instanceId: string, probe: ImplProbe = { aborted: []
   };
 }
 
-export const quietLog = (lines: string[] = []) => (line: string) => void lines.push(line);
+export const quietLog =
+  (lines: string[] = []) =>
+  (line: string) =>
+    void lines.push(line);
 
-export async function startRouter(extra: Partial<RouterOptions> = {}, address = "127.0.0.1:0"): Promise<{ router: Router; target: string; port: number; logs: string[] }> {
+export async function startRouter(
+  extra: Partial<RouterOptions> = {},
+  address = "127.0.0.1:0",
+): Promise<{ router: Router; target: string; port: number; logs: string[] }> {
   const logs: string[] = [];
   const router = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog(logs), ...extra });
   const { port } = await router.listen(address);
@@ -130,8 +136,14 @@ export async function startBridge(target: string, instanceId: string, extra: Par
 
 // ---- a grpc-js client for the interop messages ----
 
-const ser = <D extends DescMessage>(d: D) => (m: MessageShape<D>) => Buffer.from(toBinary(d, m));
-const de = <D extends DescMessage>(d: D) => (b: Buffer) => fromBinary(d, b);
+const ser =
+  <D extends DescMessage>(d: D) =>
+  (m: MessageShape<D>) =>
+    Buffer.from(toBinary(d, m));
+const de =
+  <D extends DescMessage>(d: D) =>
+  (b: Buffer) =>
+    fromBinary(d, b);
 
 export function methodOf(name: string, service = "interop.v1.TestService") {
   return `/${service}/${name}`;
@@ -168,7 +180,14 @@ export class TestClient {
     });
   }
 
-  serverStream<I extends DescMessage, O extends DescMessage>(method: string, input: I, output: O, req: MessageShape<I>, md = new grpc.Metadata(), options: grpc.CallOptions = {}) {
+  serverStream<I extends DescMessage, O extends DescMessage>(
+    method: string,
+    input: I,
+    output: O,
+    req: MessageShape<I>,
+    md = new grpc.Metadata(),
+    options: grpc.CallOptions = {},
+  ) {
     return this.raw.makeServerStreamRequest(method, ser(input), de(output), req, md, options) as grpc.ClientReadableStream<MessageShape<O>>;
   }
 
@@ -189,7 +208,9 @@ export class TestClient {
 }
 
 /** Collects a server stream: messages, response headers and the final status. */
-export function collect<T>(call: grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<unknown, T>): Promise<{ messages: T[]; headers: grpc.Metadata | undefined; status: grpc.StatusObject }> {
+export function collect<T>(
+  call: grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<unknown, T>,
+): Promise<{ messages: T[]; headers: grpc.Metadata | undefined; status: grpc.StatusObject }> {
   return new Promise((resolve) => {
     const messages: T[] = [];
     let headers: grpc.Metadata | undefined;

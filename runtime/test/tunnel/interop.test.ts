@@ -55,8 +55,13 @@ test("large_unary", async () => {
 
 test("client_streaming", async () => {
   const res = await new Promise<unknown>((resolve, reject) => {
-    const call = client.clientStream(methodOf("StreamingInputCall"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (err, r) =>
-      err ? reject(err) : resolve(r),
+    const call = client.clientStream(
+      methodOf("StreamingInputCall"),
+      StreamingInputCallRequestSchema,
+      StreamingInputCallResponseSchema,
+      new grpc.Metadata(),
+      {},
+      (err, r) => (err ? reject(err) : resolve(r)),
     );
     for (const n of [27182, 8, 1828, 45904]) call.write(create(StreamingInputCallRequestSchema, { payload: payload(n) }));
     call.end();
@@ -74,7 +79,10 @@ test("server_streaming", async () => {
   );
   const { messages, status } = await collect(call);
   assert.equal(status.code, grpc.status.OK);
-  assert.deepEqual(messages.map((m) => m.payload?.body.length), sizes);
+  assert.deepEqual(
+    messages.map((m) => m.payload?.body.length),
+    sizes,
+  );
 });
 
 test("ping_pong", async () => {
@@ -95,7 +103,10 @@ test("ping_pong", async () => {
   call.end();
   const { status } = await done;
   assert.equal(status.code, grpc.status.OK);
-  assert.deepEqual(got, pairs.map((p) => p[1]));
+  assert.deepEqual(
+    got,
+    pairs.map((p) => p[1]),
+  );
 });
 
 test("empty_stream", async () => {
@@ -111,8 +122,13 @@ test("cancel_after_begin", async () => {
   const begun = probe.started!.filter((a) => a === "streamingInputCall").length;
   let call!: { cancel(): void };
   const failed = new Promise<grpc.ServiceError>((resolve) => {
-    call = client.clientStream(methodOf("StreamingInputCall"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (e) =>
-      resolve(e!),
+    call = client.clientStream(
+      methodOf("StreamingInputCall"),
+      StreamingInputCallRequestSchema,
+      StreamingInputCallResponseSchema,
+      new grpc.Metadata(),
+      {},
+      (e) => resolve(e!),
     );
   });
   // Cancel once the call has begun on the instance (its handler runs); a fixed delay was not
@@ -152,9 +168,16 @@ test("timeout_on_sleeping_server", async () => {
   assert.match(probe.aborted.slice(before).join("\n"), /fullDuplexCall: .*deadline/i);
   // A unary call too: the router answers DEADLINE_EXCEEDED, not CANCELLED.
   const err = await errorOf(
-    client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: -20_000 }), new grpc.Metadata(), {
-      deadline: Date.now() + 100,
-    }),
+    client.unary(
+      methodOf("UnaryCall"),
+      SimpleRequestSchema,
+      SimpleResponseSchema,
+      create(SimpleRequestSchema, { responseSize: -20_000 }),
+      new grpc.Metadata(),
+      {
+        deadline: Date.now() + 100,
+      },
+    ),
   );
   assert.equal(err.code, grpc.status.DEADLINE_EXCEEDED);
 });
@@ -188,9 +211,7 @@ test("custom_metadata", async () => {
 
 test("status_code_and_message", async () => {
   const responseStatus = { code: 2, message: "test status message" };
-  const err = await errorOf(
-    client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseStatus })),
-  );
+  const err = await errorOf(client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseStatus })));
   assert.equal(err.code, 2);
   assert.equal(err.details, "test status message");
 
@@ -204,7 +225,12 @@ test("status_code_and_message", async () => {
 
   // Error details (google.rpc.Status in grpc-status-details-bin) pass through as bytes.
   const withDetails = await errorOf(
-    client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseStatus: { code: 9, message: "details: see the bytes" } })),
+    client.unary(
+      methodOf("UnaryCall"),
+      SimpleRequestSchema,
+      SimpleResponseSchema,
+      create(SimpleRequestSchema, { responseStatus: { code: 9, message: "details: see the bytes" } }),
+    ),
   );
   assert.equal(withDetails.code, grpc.status.FAILED_PRECONDITION);
   const bin = withDetails.metadata.get("grpc-status-details-bin")[0] as Buffer;

@@ -31,7 +31,10 @@ function makeNamespace() {
   const [here, there] = [`${tag}h`, `${tag}n`];
   const net = `10.${randomInt(200, 250)}.${randomInt(0, 255)}`;
   const cleanup = () => {
-    for (const args of [["link", "del", here], ["netns", "del", ns]]) {
+    for (const args of [
+      ["link", "del", here],
+      ["netns", "del", ns],
+    ]) {
       try {
         ip(...args);
       } catch {
@@ -82,7 +85,19 @@ test("a bridge whose link goes down and up re-registers within its keepalive, an
   try {
     child = spawn(
       "ip",
-      ["netns", "exec", net.ns, process.execPath, "--conditions=@grpcrouter/source", "--import", "tsx", fileURLToPath(new URL("./fixtures/roaming-instance.ts", import.meta.url)), target, "roamer", String(keepaliveMs)],
+      [
+        "netns",
+        "exec",
+        net.ns,
+        process.execPath,
+        "--conditions=@grpcrouter/source",
+        "--import",
+        "tsx",
+        fileURLToPath(new URL("./fixtures/roaming-instance.ts", import.meta.url)),
+        target,
+        "roamer",
+        String(keepaliveMs),
+      ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     child.stdout!.setEncoding("utf8").on("data", (d: string) => bridgeLog.push(...d.split("\n").filter(Boolean)));
@@ -100,7 +115,9 @@ test("a bridge whose link goes down and up re-registers within its keepalive, an
     await new Promise((resolve) => stream.once("data", resolve));
 
     net.link("down");
-    await until("the bridge to notice the dead link (its keepalive)", () => bridgeLog.some((l) => /lost \(no frame from the router for \d+ ms \(keepalive 1000 ms\)\)/.test(l)));
+    await until("the bridge to notice the dead link (its keepalive)", () =>
+      bridgeLog.some((l) => /lost \(no frame from the router for \d+ ms \(keepalive 1000 ms\)\)/.test(l)),
+    );
     // The router has not noticed: the stale session is still registered.
     assert.equal(router.stats().streams.filter((s) => s.instanceId === "roamer").length, 1);
     // A network change while down (a laptop that slept and woke on another network): the old
@@ -112,20 +129,29 @@ test("a bridge whose link goes down and up re-registers within its keepalive, an
 
     await until(
       "the new session to replace the stale one",
-      () => audit.filter((e) => e.kind === "registered" && e.instanceId === "roamer").length === 2 && router.stats().streams.filter((s) => s.instanceId === "roamer").length === 1,
+      () =>
+        audit.filter((e) => e.kind === "registered" && e.instanceId === "roamer").length === 2 &&
+        router.stats().streams.filter((s) => s.instanceId === "roamer").length === 1,
     );
     t.diagnostic(`re-registered ${Date.now() - upAt} ms after the link came back (keepalive ${keepaliveMs} ms)`);
     const gone = audit.filter((e) => e.kind === "deregistered" && e.instanceId === "roamer");
     assert.equal(gone.length, 1);
     assert.match(gone[0]!.reason ?? "", /replaced by the instance's new Register stream/);
-    assert.deepEqual(audit.filter((e) => e.kind === "refused" || e.kind === "turnedAway"), [], "never refused or turned away");
+    assert.deepEqual(
+      audit.filter((e) => e.kind === "refused" || e.kind === "turnedAway"),
+      [],
+      "never refused or turned away",
+    );
     assert.match(logs.join("\n"), /replacing instance "roamer"/);
     // The call on the stale session failed over at once (UNAVAILABLE), it did not hang.
     const { status } = await inFlight;
     assert.equal(status.code, grpc.status.UNAVAILABLE);
     assert.match(status.details, /replaced/);
     assert.equal((await say()).res.instanceId, "roamer");
-    assert.deepEqual(router.instances().map((i) => [i.id, i.streams]), [["roamer", 1]]);
+    assert.deepEqual(
+      router.instances().map((i) => [i.id, i.streams]),
+      [["roamer", 1]],
+    );
     assert.match(router.instances()[0]!.address, new RegExp(`${net.movedHost.replace(/\./g, "\\.")}:`), "registered from its new address");
   } finally {
     client.close();

@@ -13,7 +13,13 @@ test("locality keeps calls in the router's zone until its instances go, then fai
   const client = new TestClient(target);
   const bridges = new Map<string, Bridge>();
   const add = async (id: string, zone: string) => {
-    const b = createBridge(TestTunnel, interopImpl(id), { router: target, instanceId: id, labels: { zone }, logger: quietLog(), backoff: { initialMs: 50, maxMs: 500 } });
+    const b = createBridge(TestTunnel, interopImpl(id), {
+      router: target,
+      instanceId: id,
+      labels: { zone },
+      logger: quietLog(),
+      backoff: { initialMs: 50, maxMs: 500 },
+    });
     bridges.set(id, b);
     await b.start();
   };

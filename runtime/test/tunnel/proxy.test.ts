@@ -45,7 +45,15 @@ async function startTinyproxy(dir: string, auth?: { user: string; password: stri
     const conf = path.join(dir, `tinyproxy-${port}.conf`);
     writeFileSync(
       conf,
-      [`Port ${port}`, "Listen 127.0.0.1", "Timeout 600", "MaxClients 200", "Allow 127.0.0.1", "LogLevel Info", ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : [])].join("\n") + "\n",
+      [
+        `Port ${port}`,
+        "Listen 127.0.0.1",
+        "Timeout 600",
+        "MaxClients 200",
+        "Allow 127.0.0.1",
+        "LogLevel Info",
+        ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : []),
+      ].join("\n") + "\n",
     );
     let out = "";
     const child: ChildProcess = spawn("tinyproxy", ["-d", "-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
@@ -118,9 +126,14 @@ describe("bridge through an HTTP CONNECT proxy (tinyproxy)", { timeout: 180_000 
       const { res } = await client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 10 }));
       assert.equal(res.instanceId, "via-proxy");
       const req = create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }, { size: 2 }, { size: 3 }] });
-      const streamed = await collect(client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req));
+      const streamed = await collect(
+        client.serverStream(methodOf("StreamingOutputCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req),
+      );
       assert.equal(streamed.status.code, 0);
-      assert.deepEqual(streamed.messages.map((m) => m.payload?.body.length), [1, 2, 3]);
+      assert.deepEqual(
+        streamed.messages.map((m) => m.payload?.body.length),
+        [1, 2, 3],
+      );
     } finally {
       client.close();
       await bridge.stop(100);
@@ -135,7 +148,10 @@ describe("bridge through an HTTP CONNECT proxy (tinyproxy)", { timeout: 180_000 
     const bridge = await startBridge(target, "tls-via-proxy", { proxy: authed.url, credentials: loadChannelCredentials({ ca: path.join(dir, "ca.pem") }) });
     try {
       assert.ok(connected(authed, port), `tinyproxy saw no CONNECT to the router:\n${authed.log()}`);
-      assert.deepEqual(router.instances().map((i) => i.id), ["tls-via-proxy"]);
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["tls-via-proxy"],
+      );
     } finally {
       await bridge.stop(100);
       await router.close(100);
@@ -147,15 +163,25 @@ describe("bridge through an HTTP CONNECT proxy (tinyproxy)", { timeout: 180_000 
     const bridge = await startBridge(target, "ws-via-proxy", { proxy: authed.url, transport: "websocket" });
     const client = new TestClient(target);
     const tlsRouter = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
-    const { port: tlsPort } = await tlsRouter.listen("127.0.0.1:0", loadServerCredentials({ cert: path.join(dir, "server.pem"), key: path.join(dir, "server.key") }));
+    const { port: tlsPort } = await tlsRouter.listen(
+      "127.0.0.1:0",
+      loadServerCredentials({ cert: path.join(dir, "server.pem"), key: path.join(dir, "server.key") }),
+    );
     let tlsBridge;
     try {
       assert.ok(connected(authed, port), `tinyproxy saw no CONNECT to the router:\n${authed.log()}`);
       const { res } = await client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 10 }));
       assert.equal(res.instanceId, "ws-via-proxy");
-      tlsBridge = await startBridge(`localhost:${tlsPort}`, "wss-via-proxy", { proxy: authed.url, transport: "websocket", credentials: loadChannelCredentials({ ca: path.join(dir, "ca.pem") }) });
+      tlsBridge = await startBridge(`localhost:${tlsPort}`, "wss-via-proxy", {
+        proxy: authed.url,
+        transport: "websocket",
+        credentials: loadChannelCredentials({ ca: path.join(dir, "ca.pem") }),
+      });
       assert.ok(connected(authed, tlsPort), `tinyproxy saw no CONNECT to the TLS router:\n${authed.log()}`);
-      assert.deepEqual(tlsRouter.instances().map((i) => i.id), ["wss-via-proxy"]);
+      assert.deepEqual(
+        tlsRouter.instances().map((i) => i.id),
+        ["wss-via-proxy"],
+      );
     } finally {
       client.close();
       await bridge.stop(100);
@@ -178,7 +204,10 @@ describe("bridge through an HTTP CONNECT proxy (tinyproxy)", { timeout: 180_000 
     try {
       await waitFor("the refusal in the log", () => logs.some((l) => /lost/.test(l)));
       const line = logs.find((l) => /lost/.test(l))!;
-      assert.match(line, new RegExp(`proxy http://127\\.0\\.0\\.1:${authed.port} refused CONNECT 127\\.0\\.0\\.1:${port}: 407 .*give credentials in the proxy URL`));
+      assert.match(
+        line,
+        new RegExp(`proxy http://127\\.0\\.0\\.1:${authed.port} refused CONNECT 127\\.0\\.0\\.1:${port}: 407 .*give credentials in the proxy URL`),
+      );
       assert.equal(router.instances().length, 0);
     } finally {
       await bridge.stop(0);
@@ -199,7 +228,10 @@ describe("bridge through an HTTP CONNECT proxy (tinyproxy)", { timeout: 180_000 
       process.env.no_proxy = "example.com, 127.0.0.0/8";
       bridge = await startBridge(target, "no-proxy");
       assert.equal(connected(open, port), false, "no_proxy was not honoured");
-      assert.deepEqual(router.instances().map((i) => i.id), ["no-proxy"]);
+      assert.deepEqual(
+        router.instances().map((i) => i.id),
+        ["no-proxy"],
+      );
       await bridge.stop(100);
 
       // no_grpc_proxy takes precedence over no_proxy, as in grpc-js.
@@ -226,7 +258,10 @@ describe("proxy selection", () => {
     // One from the environment that cannot be used is ignored with a word, as grpc-js does;
     // an explicit one is an error.
     const ignored: string[] = [];
-    assert.equal(proxyFor(dest, undefined, { https_proxy: "https://p:8443" }, (w) => ignored.push(w)), undefined);
+    assert.equal(
+      proxyFor(dest, undefined, { https_proxy: "https://p:8443" }, (w) => ignored.push(w)),
+      undefined,
+    );
     assert.match(ignored[0]!, /^https_proxy https:\/\/p:8443: only http:\/\/ proxies .*; dialling directly$/);
     assert.throws(() => proxyFor(dest, "https://p:8443"), /proxy https:\/\/p:8443: only http:\/\//);
   });

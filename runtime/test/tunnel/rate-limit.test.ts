@@ -61,5 +61,7 @@ test("parseRateLimits names the field", () => {
   assert.throws(() => parseRateLimits({ perSecond: 1, key: "tenant" }), /rateLimit\.key: must be "routingKey" or \{"metadata": "<key>"\}/);
   assert.throws(() => parseRateLimits({ perSecnd: 1 }), /rateLimit\.perSecnd: unknown field \(allowed here: perSecond, burst, key, methods\)/);
   assert.throws(() => parseRateLimits({ burst: 3 }), /rateLimit\.perSecond: must be a number > 0/);
-  assert.deepEqual(parseRateLimits({ methods: { Say: { perSecond: 2, key: { metadata: "X-Tenant" } } } }), { methods: { Say: { perSecond: 2, key: { metadata: "x-tenant" } } } });
+  assert.deepEqual(parseRateLimits({ methods: { Say: { perSecond: 2, key: { metadata: "X-Tenant" } } } }), {
+    methods: { Say: { perSecond: 2, key: { metadata: "x-tenant" } } },
+  });
 });

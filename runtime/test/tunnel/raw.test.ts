@@ -6,7 +6,18 @@ import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { AdminHub } from "../../src/admin/index.js";
-import { GrpcServer, createRawBridge, createRouter, decodeControl, decodeFrames, defineTunnel, FrameEncoder, InstanceFrame, RouterFrame, type RawHandler } from "../../src/tunnel/index.js";
+import {
+  GrpcServer,
+  createRawBridge,
+  createRouter,
+  decodeControl,
+  decodeFrames,
+  defineTunnel,
+  FrameEncoder,
+  InstanceFrame,
+  RouterFrame,
+  type RawHandler,
+} from "../../src/tunnel/index.js";
 import { HelloSchema, ProtocolVersion, WelcomeSchema, type Welcome } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import type { AuditEvent } from "../../src/log/audit.js";
 import { ManualClock } from "../../src/resilience/index.js";
@@ -94,14 +105,20 @@ test("registration: a wrong service or bad credentials are refused with a clear 
     // A tunnel of another service, pointed at this service's Register path.
     const wrong = defineTunnel(UnimplementedService, "interop.v1.TestServiceRouter", { UnimplementedCall: 16 });
     const refused = createRawBridge(wrong, async () => ({ code: 0 }), { ...rawOptions(target, "wrong"), credentialsHook: () => ({ token: "s3cret" }) });
-    await assert.rejects(refused.start(), /this Register stream is for interop\.v1\.TestService, but the instance says it serves "interop\.v1\.UnimplementedService"/);
+    await assert.rejects(
+      refused.start(),
+      /this Register stream is for interop\.v1\.TestService, but the instance says it serves "interop\.v1\.UnimplementedService"/,
+    );
 
     const intruder = createRawBridge(TestTunnel, async () => ({ code: 0 }), { ...rawOptions(target, "intruder"), credentialsHook: () => ({ token: "guess" }) });
     await assert.rejects(intruder.start(), /not authorized: bad token for intruder/);
     assert.match(logs.join("\n"), /refused instance "intruder"/);
 
     const friend = await startBridge(target, "friend", { credentialsHook: async () => ({ token: "s3cret" }) });
-    assert.deepEqual(router.instances().map((i) => i.id), ["friend"]);
+    assert.deepEqual(
+      router.instances().map((i) => i.id),
+      ["friend"],
+    );
     await friend.stop(0);
   } finally {
     await router.close(0);
@@ -118,7 +135,11 @@ test("heartbeats on the router's clock: an idle stream is pinged after one inter
   const client = new grpc.Client(target, grpc.credentials.createInsecure());
   try {
     // A hand-written instance that says Hello and then nothing, not even Pong.
-    const call = client.makeBidiStreamRequest("/interop.v1.TestServiceRouter/Register", (b: Buffer) => b, (b: Buffer) => b);
+    const call = client.makeBidiStreamRequest(
+      "/interop.v1.TestServiceRouter/Register",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
     call.on("error", () => {});
     let pingsToSilent = 0;
     let welcome: Welcome | undefined;
@@ -131,7 +152,12 @@ test("heartbeats on the router's clock: an idle stream is pinged after one inter
     let status: grpc.StatusObject | undefined;
     call.on("status", (s: grpc.StatusObject) => (status = s));
     const enc = new FrameEncoder();
-    enc.addControl(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: "silent", service: "interop.v1.TestService" }));
+    enc.addControl(
+      0,
+      InstanceFrame.Hello,
+      HelloSchema,
+      create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: "silent", service: "interop.v1.TestService" }),
+    );
     call.write(enc.take());
     await waitFor("the silent instance's Welcome", () => welcome !== undefined);
     assert.equal(Number(welcome!.heartbeatInterval?.seconds), 10, "Welcome tells the instance the interval");
@@ -155,8 +181,14 @@ test("heartbeats on the router's clock: an idle stream is pinged after one inter
     const silence = droppedAt - helloAt;
     assert.ok(silence > 20_000 && silence <= 22_500, `dropped after ${silence} ms of (virtual) silence`);
     // The live bridge went through every sweep that dropped the silent one and was never dropped.
-    assert.deepEqual(router.instances().map((i) => i.id), ["alive"]);
-    assert.deepEqual(audit.filter((e) => e.kind === "deregistered").map((e) => e.instanceId), ["silent"]);
+    assert.deepEqual(
+      router.instances().map((i) => i.id),
+      ["alive"],
+    );
+    assert.deepEqual(
+      audit.filter((e) => e.kind === "deregistered").map((e) => e.instanceId),
+      ["silent"],
+    );
   } finally {
     client.close();
     await bridge.stop(0);
@@ -185,7 +217,9 @@ test("call deadlines run on the router's clock: the client gets DEADLINE_EXCEEDE
   try {
     // Ten minutes of real time for the client: only the router's clock can end it first.
     const md = new grpc.Metadata();
-    const pending = errorOf(client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, {}), md, { deadline: Date.now() + 600_000 }));
+    const pending = errorOf(
+      client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, {}), md, { deadline: Date.now() + 600_000 }),
+    );
     await handlerStarted;
     await clock.advance(599_000);
     assert.equal(router.stats().callsInFlight, 1, "a second before its deadline the call still runs");
@@ -273,7 +307,10 @@ test("the admin hub sees instances and calls", async () => {
     await say(client, 3);
     await errorOf(client.unary(methodOf("UnimplementedCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema)));
     const snap = hub.snapshot();
-    assert.deepEqual(snap.instances.map((i) => [i.id, i.service, i.labels["zone"], i.streams]), [["watched", "interop.v1.TestService", "a", 1]]);
+    assert.deepEqual(
+      snap.instances.map((i) => [i.id, i.service, i.labels["zone"], i.streams]),
+      [["watched", "interop.v1.TestService", "a", 1]],
+    );
     const ended = snap.calls.map((c) => [c.started?.method, c.started?.instanceId, c.ended?.code, c.ended?.requests, c.ended?.responses]);
     assert.deepEqual(ended, [
       [methodOf("UnaryCall"), "watched", 0, 1, 1],

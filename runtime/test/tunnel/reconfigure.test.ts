@@ -32,7 +32,13 @@ async function withRouter(service: Partial<RouterServiceOptions>, body: (f: Fixt
   const client = new TestClient(target);
   const bridges: Bridge[] = [];
   const add = async (id: string, options: Partial<BridgeOptions> = {}) => {
-    const b = createBridge(TestTunnel, interopImpl(id), { router: target, instanceId: id, logger: quietLog(), backoff: { initialMs: 50, maxMs: 500 }, ...options });
+    const b = createBridge(TestTunnel, interopImpl(id), {
+      router: target,
+      instanceId: id,
+      logger: quietLog(),
+      backoff: { initialMs: 50, maxMs: 500 },
+      ...options,
+    });
     bridges.push(b);
     await b.start();
     return b;
@@ -54,7 +60,12 @@ test("configure: round robin → subset by label while calls flow; none lost, th
     // Slow calls in flight across the switch, spread over all four instances by round robin.
     const slow = Array.from({ length: 16 }, () => say(client, -400));
     await waitFor("slow calls in flight", () => router.stats().callsInFlight === 16);
-    const before = new Set(router.instances(SERVICE).filter((i) => i.inFlight > 0).map((i) => i.id));
+    const before = new Set(
+      router
+        .instances(SERVICE)
+        .filter((i) => i.inFlight > 0)
+        .map((i) => i.id),
+    );
     assert.deepEqual([...before].sort(), ["a1", "a2", "b1", "b2"]);
 
     // A steady stream of calls while the balancer changes under it.
@@ -84,7 +95,10 @@ test("configure: round robin → subset by label while calls flow; none lost, th
     assert.deepEqual([...after.keys()].sort(), ["b1", "b2"], `after the switch: ${JSON.stringify([...after])}`);
     assert.ok(after.get("b1")! >= 30 && after.get("b2")! >= 30, `round robin inside the subset: ${JSON.stringify([...after])}`);
     // Calls started after configure returned went to the subset only (one may have been picked just before).
-    assert.ok(flowing.slice(switchedAt + 1).every((id) => id.startsWith("b")), `flow after the switch: ${flowing.slice(switchedAt + 1).join(",")}`);
+    assert.ok(
+      flowing.slice(switchedAt + 1).every((id) => id.startsWith("b")),
+      `flow after the switch: ${flowing.slice(switchedAt + 1).join(",")}`,
+    );
     assert.equal(router.instances(SERVICE).length, 4, "no instance was dropped");
     assert.ok(!logs.some((l) => l.startsWith("deregistered")), logs.join("\n"));
   });
@@ -95,9 +109,18 @@ test("configure: invalid settings throw an error naming the field and change not
     await add("a1", { labels: { pool: "a" } });
     await add("b1", { labels: { pool: "b" } });
     assert.throws(() => router.configure(SERVICE, { balancer: { strategy: "x" } }), /balancer\.strategy: unknown strategy "x" \(one of round_robin/);
-    assert.throws(() => router.configure(SERVICE, { resilience: { retry: { maxAttempts: 0 } } }), /resilience\.retry\.maxAttempts: must be an integer 1\.\.10, got 0/);
-    assert.throws(() => router.configure(SERVICE, { rateLimit: { methods: { UnaryCall: { perSecond: 0 } } } }), /rateLimit\.methods\.UnaryCall\.perSecond: must be a number > 0/);
-    assert.throws(() => router.configure(SERVICE, { rateLimit: { methods: { Nope: { perSecond: 1 } } } }), /rateLimit\.methods\.Nope: no method "Nope" in this service/);
+    assert.throws(
+      () => router.configure(SERVICE, { resilience: { retry: { maxAttempts: 0 } } }),
+      /resilience\.retry\.maxAttempts: must be an integer 1\.\.10, got 0/,
+    );
+    assert.throws(
+      () => router.configure(SERVICE, { rateLimit: { methods: { UnaryCall: { perSecond: 0 } } } }),
+      /rateLimit\.methods\.UnaryCall\.perSecond: must be a number > 0/,
+    );
+    assert.throws(
+      () => router.configure(SERVICE, { rateLimit: { methods: { Nope: { perSecond: 1 } } } }),
+      /rateLimit\.methods\.Nope: no method "Nope" in this service/,
+    );
     assert.throws(() => router.configure("demo.v1.Nope", {}), /no service "demo\.v1\.Nope" \(it routes interop\.v1\.TestService\)/);
     // Still the subset, no rate limit: 20 calls all land on b1.
     for (let i = 0; i < 20; i++) assert.equal((await say(client)).res.instanceId, "b1");
@@ -142,7 +165,14 @@ test("rate limits: per method and per tenant; refused calls get RESOURCE_EXHAUST
     assert.equal((await outcome("globex")).ok, 3);
     // Other methods are not limited.
     const empty = await new Promise<grpc.ServiceError | null>((resolve) =>
-      client.raw.makeUnaryRequest(methodOf("EmptyCall"), () => Buffer.alloc(0), (b: Buffer) => b, {}, new grpc.Metadata(), (err) => resolve(err)),
+      client.raw.makeUnaryRequest(
+        methodOf("EmptyCall"),
+        () => Buffer.alloc(0),
+        (b: Buffer) => b,
+        {},
+        new grpc.Metadata(),
+        (err) => resolve(err),
+      ),
     );
     assert.equal(empty, null);
 

@@ -20,9 +20,13 @@ const FIRST_BACKOFF_WINDOW_MS = 400;
 const BUCKET_MS = 100;
 
 function startLoader(target: string, n: number, prefix: string): ChildProcess {
-  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", fileURLToPath(new URL("./fixtures/storm-loader.ts", import.meta.url)), target, String(n), prefix], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@grpcrouter/source", "--import", "tsx", fileURLToPath(new URL("./fixtures/storm-loader.ts", import.meta.url)), target, String(n), prefix],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   return child;
 }
 
@@ -93,7 +97,12 @@ test("a router over its Hello rate tells each bridge when to come back (grpc-ret
   });
   // A backoff this short would bring every turned-away bridge back ~20 times a second.
   const bridges = Array.from({ length: n }, (_, i) =>
-    createRawBridge(TestTunnel, async () => ({ code: 0 }), { router: target, instanceId: `hinted-${i}`, logger: () => {}, backoff: { initialMs: 20, maxMs: 50 } }),
+    createRawBridge(TestTunnel, async () => ({ code: 0 }), {
+      router: target,
+      instanceId: `hinted-${i}`,
+      logger: () => {},
+      backoff: { initialMs: 20, maxMs: 50 },
+    }),
   );
   try {
     await Promise.all(bridges.map((b) => b.start()));
@@ -108,12 +117,21 @@ test("a router over its Hello rate tells each bridge when to come back (grpc-ret
     try {
       const statuses = await Promise.all(
         Array.from({ length: 120 }, (_, i) => {
-          const call = hand.makeBidiStreamRequest("/interop.v1.TestServiceRouter/Register", (b: Buffer) => b, (b: Buffer) => b);
+          const call = hand.makeBidiStreamRequest(
+            "/interop.v1.TestServiceRouter/Register",
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+          );
           call.on("error", () => {});
           call.on("data", () => call.cancel()); // welcomed: under the rate, not what this looks at
           const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
           const enc = new FrameEncoder();
-          enc.addControl(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: `hand-${i}`, service: "interop.v1.TestService" }));
+          enc.addControl(
+            0,
+            InstanceFrame.Hello,
+            HelloSchema,
+            create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: `hand-${i}`, service: "interop.v1.TestService" }),
+          );
           call.write(enc.take());
           return status;
         }),
@@ -121,7 +139,10 @@ test("a router over its Hello rate tells each bridge when to come back (grpc-ret
       const hinted = statuses.filter((s) => s.code === grpc.status.RESOURCE_EXHAUSTED);
       assert.ok(hinted.length > 0, "some of 120 Hellos at once were over the rate");
       const hints = hinted.map((s) => Number(s.metadata.get("grpc-retry-pushback-ms")[0]));
-      assert.ok(hints.every((h) => Number.isInteger(h) && h > 0 && h <= 60_000), `hints ${hints.join(", ")}`);
+      assert.ok(
+        hints.every((h) => Number.isInteger(h) && h > 0 && h <= 60_000),
+        `hints ${hints.join(", ")}`,
+      );
       // Later ones are told to come later: the hints spread the turned-away over time.
       assert.ok(Math.max(...hints) > 2 * Math.min(...hints), `hints from ${Math.min(...hints)} to ${Math.max(...hints)} ms`);
     } finally {

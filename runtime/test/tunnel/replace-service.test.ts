@@ -43,11 +43,18 @@ test("replaceService: instances, their health and calls in flight stay; new call
     router.replaceService({ tunnel: sameTunnel(), rateLimit: { perSecond: 1000, burst: 1000 } });
 
     for (const r of await Promise.all(slow)) assert.ok(["a", "b"].includes(r.res.instanceId), "the calls in flight finished where they were");
-    assert.deepEqual(router.instances(SERVICE).map((i) => i.registeredAt.getTime()), registeredAt, "the same registrations");
+    assert.deepEqual(
+      router.instances(SERVICE).map((i) => i.registeredAt.getTime()),
+      registeredAt,
+      "the same registrations",
+    );
     assert.ok(router.instances(SERVICE).every((i) => i.serving));
     assert.equal((await say(client)).res.payload?.body.length, 1, "new calls go through");
     assert.ok(router.hasServingInstance(SERVICE));
-    assert.ok(logs.some((l) => /replaced interop\.v1\.TestService$/.test(l)), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => /replaced interop\.v1\.TestService$/.test(l)),
+      logs.join("\n"),
+    );
     assert.ok(!logs.some((l) => /draining|deregistered/.test(l)), "nobody was told to drain");
   });
 });
@@ -58,7 +65,10 @@ test("replaceService: a method that changes its frame field drains the instances
     await waitFor("the instance", () => router.instances(SERVICE).length === 1);
     const swapped = defineTunnel(TestTunnel.service, TestTunnel.routerService, { ...TestTunnel.fields, EmptyCall: 30 });
     router.replaceService({ tunnel: swapped });
-    assert.ok(logs.some((l) => /replaced interop\.v1\.TestService: its methods changed frame fields/.test(l)), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => /replaced interop\.v1\.TestService: its methods changed frame fields/.test(l)),
+      logs.join("\n"),
+    );
     const registrations = () => logs.filter((l) => /^registered instance "a"/.test(l)).length;
     await waitFor("the instance registered anew", () => registrations() === 2 && router.instances(SERVICE).some((i) => !i.draining && i.serving));
   });

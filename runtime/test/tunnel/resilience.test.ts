@@ -12,7 +12,17 @@ import { AdminHub } from "../../src/admin/index.js";
 import { ManualClock } from "../../src/resilience/index.js";
 import { Instance_Health } from "../../src/gen/grpcrouter/v1/admin_pb.js";
 import { HelloSchema, PingSchema, ProtocolVersion } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
-import { createBridge, createRouter, defineTunnel, FrameEncoder, InstanceFrame, type Bridge, type BridgeOptions, type Router, type RouterOptions } from "../../src/tunnel/index.js";
+import {
+  createBridge,
+  createRouter,
+  defineTunnel,
+  FrameEncoder,
+  InstanceFrame,
+  type Bridge,
+  type BridgeOptions,
+  type Router,
+  type RouterOptions,
+} from "../../src/tunnel/index.js";
 import {
   SimpleRequestSchema,
   SimpleResponseSchema,
@@ -36,7 +46,12 @@ const storeFile = create(FileDescriptorProtoSchema, {
     {
       name: "Store",
       method: [
-        { name: "Get", inputType: ".interop.v1.SimpleRequest", outputType: ".interop.v1.SimpleResponse", options: { idempotencyLevel: MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS } },
+        {
+          name: "Get",
+          inputType: ".interop.v1.SimpleRequest",
+          outputType: ".interop.v1.SimpleResponse",
+          options: { idempotencyLevel: MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS },
+        },
         { name: "Put", inputType: ".interop.v1.SimpleRequest", outputType: ".interop.v1.SimpleResponse" },
         {
           name: "Watch",
@@ -49,7 +64,9 @@ const storeFile = create(FileDescriptorProtoSchema, {
     },
   ],
 });
-const Store: DescService = createFileRegistry(storeFile, (name) => (name === file_interop_v1_test.proto.name ? file_interop_v1_test : undefined)).getService("resil.v1.Store")!;
+const Store: DescService = createFileRegistry(storeFile, (name) => (name === file_interop_v1_test.proto.name ? file_interop_v1_test : undefined)).getService(
+  "resil.v1.Store",
+)!;
 const StoreTunnel = defineTunnel(Store, "resil.v1.StoreRouter", { Get: 16, Put: 17, Watch: 18 });
 
 interface StoreProbe {
@@ -166,14 +183,18 @@ test("outlier ejection: an instance failing INTERNAL in a row is ejected, and re
     let sick = true;
     let sickCalls = 0;
     const base = interopImpl("sick");
-    await t.bridge(TestTunnel, {
-      ...base,
-      unaryCall(req: SimpleRequest, ctx: never) {
-        sickCalls++;
-        if (sick) throw new ConnectError("broken", Code.Internal);
-        return base.unaryCall!(req, ctx);
+    await t.bridge(
+      TestTunnel,
+      {
+        ...base,
+        unaryCall(req: SimpleRequest, ctx: never) {
+          sickCalls++;
+          if (sick) throw new ConnectError("broken", Code.Internal);
+          return base.unaryCall!(req, ctx);
+        },
       },
-    }, "sick");
+      "sick",
+    );
     await t.bridge(TestTunnel, interopImpl("well"), "well");
     const client = t.client();
     let failures = 0;
@@ -188,7 +209,10 @@ test("outlier ejection: an instance failing INTERNAL in a row is ejected, and re
     assert.equal(failures, 3, "three failures in a row eject the instance; every later call goes to the other");
     assert.equal(view(t.router, "sick")?.health, "ejected");
     assert.match(view(t.router, "sick")!.healthReason, /ejected after 3 consecutive failures \(last INTERNAL\)/);
-    assert.ok(t.logs.some((l) => /"sick".*ejected/.test(l)), "the ejection is logged");
+    assert.ok(
+      t.logs.some((l) => /"sick".*ejected/.test(l)),
+      "the ejection is logged",
+    );
     assert.equal(t.hub.snapshot().instances.find((i) => i.id === "sick")?.health, Instance_Health.EJECTED, "the dashboard shows it ejected");
     // Healed; just before the ejection time it is still out, after it it is picked again.
     sick = false;
@@ -221,20 +245,25 @@ test("call limits: Hello's max_concurrent_calls queues calls up to a bound, then
     const allRefused = new Promise<void>((resolve) => (release = resolve));
     const releaseWhenFull = () => most === 2 && refusals === 3 && release();
     const base = interopImpl("limited");
-    await t.bridge(TestTunnel, {
-      ...base,
-      async unaryCall(req: SimpleRequest, ctx: never) {
-        running++;
-        most = Math.max(most, running);
-        releaseWhenFull();
-        try {
-          await Promise.race([allRefused, new Promise((r) => setTimeout(r, 60_000).unref())]);
-          return await base.unaryCall!(req, ctx);
-        } finally {
-          running--;
-        }
+    await t.bridge(
+      TestTunnel,
+      {
+        ...base,
+        async unaryCall(req: SimpleRequest, ctx: never) {
+          running++;
+          most = Math.max(most, running);
+          releaseWhenFull();
+          try {
+            await Promise.race([allRefused, new Promise((r) => setTimeout(r, 60_000).unref())]);
+            return await base.unaryCall!(req, ctx);
+          } finally {
+            running--;
+          }
+        },
       },
-    }, "limited", { maxConcurrentCalls: 2 });
+      "limited",
+      { maxConcurrentCalls: 2 },
+    );
     const client = t.client();
     const calls = Array.from({ length: 8 }, () => say(client));
     for (const c of calls) c.catch(() => (refusals++, releaseWhenFull()));
@@ -257,13 +286,17 @@ test("call limits: Hello's max_concurrent_calls queues calls up to a bound, then
     const bothRefused = new Promise<void>((resolve) => (refusedBoth = resolve));
     for (const id of ["c1", "c2"]) {
       const impl = interopImpl(id);
-      await u.bridge(TestTunnel, {
-        ...impl,
-        async unaryCall(req: SimpleRequest, ctx: never) {
-          await Promise.race([bothRefused, new Promise((r) => setTimeout(r, 60_000).unref())]);
-          return await impl.unaryCall!(req, ctx);
+      await u.bridge(
+        TestTunnel,
+        {
+          ...impl,
+          async unaryCall(req: SimpleRequest, ctx: never) {
+            await Promise.race([bothRefused, new Promise((r) => setTimeout(r, 60_000).unref())]);
+            return await impl.unaryCall!(req, ctx);
+          },
         },
-      }, id);
+        id,
+      );
     }
     const client = u.client();
     let refusals = 0;
@@ -282,7 +315,10 @@ test("call limits: Hello's max_concurrent_calls queues calls up to a bound, then
 
 test("retries: UNAVAILABLE is retried on another instance only for idempotent methods, never once the response started", async () => {
   // A roomy budget: this test is about which calls may be retried (the next one, about how many).
-  const t = await setup({ services: [{ tunnel: StoreTunnel }], resilience: { outlier: { consecutiveFailures: 0 }, retry: { budget: { minRetriesPerSecond: 20 } } } });
+  const t = await setup({
+    services: [{ tunnel: StoreTunnel }],
+    resilience: { outlier: { consecutiveFailures: 0 }, retry: { budget: { minRetriesPerSecond: 20 } } },
+  });
   try {
     const flaky: StoreProbe = { calls: {}, failing: true };
     const good: StoreProbe = { calls: {}, failing: false };
@@ -307,11 +343,20 @@ test("retries: UNAVAILABLE is retried on another instance only for idempotent me
     assert.equal((flaky.calls["Put"] ?? 0) + (good.calls["Put"] ?? 0), 12, "a Put never runs twice");
     assert.equal(failed, flaky.calls["Put"]);
     // Watch (IDEMPOTENT, server streaming): retried while nothing was sent…
-    const req = (intervalUs: number) => create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1, intervalUs }, { size: 2, intervalUs }] });
+    const req = (intervalUs: number) =>
+      create(StreamingOutputCallRequestSchema, {
+        responseParameters: [
+          { size: 1, intervalUs },
+          { size: 2, intervalUs },
+        ],
+      });
     for (let i = 0; i < 6; i++) {
       const r = await collect(client.serverStream(storePath("Watch"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req(0)));
       assert.equal(r.status.code, grpc.status.OK, r.status.details);
-      assert.deepEqual(r.messages.map((m) => m.instanceId), ["good", "good"]);
+      assert.deepEqual(
+        r.messages.map((m) => m.instanceId),
+        ["good", "good"],
+      );
     }
     // …but not after a first response reached the client.
     let committed = 0;
@@ -319,7 +364,10 @@ test("retries: UNAVAILABLE is retried on another instance only for idempotent me
       const r = await collect(client.serverStream(storePath("Watch"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema, req(1)));
       if (r.status.code !== grpc.status.OK) {
         assert.equal(r.status.code, grpc.status.UNAVAILABLE);
-        assert.deepEqual(r.messages.map((m) => m.instanceId), ["flaky"]);
+        assert.deepEqual(
+          r.messages.map((m) => m.instanceId),
+          ["flaky"],
+        );
         committed++;
       }
     }
@@ -389,7 +437,13 @@ test("wait-for-ready: a call waits (up to its deadline) for a first instance ins
     // The dashboard saw both calls start (with no instance) and end.
     const snap = u.hub.snapshot();
     assert.deepEqual(snap.callsInFlight, []);
-    assert.deepEqual(snap.calls.map((c) => [c.started?.instanceId, c.ended?.code]), [["", grpc.status.DEADLINE_EXCEEDED], ["", grpc.status.UNAVAILABLE]]);
+    assert.deepEqual(
+      snap.calls.map((c) => [c.started?.instanceId, c.ended?.code]),
+      [
+        ["", grpc.status.DEADLINE_EXCEEDED],
+        ["", grpc.status.UNAVAILABLE],
+      ],
+    );
   } finally {
     await u.close();
   }
@@ -436,10 +490,19 @@ test("a black-holed instance (stops reading its stream) stalls none of the other
     await t.bridge(TestTunnel, interopImpl("g1"), "g1");
     await t.bridge(TestTunnel, interopImpl("g2"), "g2");
     // The black hole: says Hello, keeps pinging (its writer lives), never reads a frame.
-    const call = raw.makeBidiStreamRequest("/interop.v1.TestServiceRouter/Register", (b: Buffer) => b, (b: Buffer) => b);
+    const call = raw.makeBidiStreamRequest(
+      "/interop.v1.TestServiceRouter/Register",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
     call.on("error", () => {});
     const enc = new FrameEncoder();
-    enc.addControl(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: "hole", service: "interop.v1.TestService" }));
+    enc.addControl(
+      0,
+      InstanceFrame.Hello,
+      HelloSchema,
+      create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, instanceId: "hole", service: "interop.v1.TestService" }),
+    );
     call.write(enc.take());
     call.pause();
     let nonce = 0n;
@@ -465,7 +528,11 @@ test("a black-holed instance (stops reading its stream) stalls none of the other
     await waitFor("every call to be answered or stuck in the hole", () => done.length + inHole() === n, 60_000);
     const stuck = inHole();
     assert.ok(stuck >= 3 && stuck <= n / 2, `${stuck} calls were sent into the black hole`);
-    assert.deepEqual(done.filter((d) => d !== "g1" && d !== "g2"), [], "every call outside the hole succeeded on a live instance");
+    assert.deepEqual(
+      done.filter((d) => d !== "g1" && d !== "g2"),
+      [],
+      "every call outside the hole succeeded on a live instance",
+    );
     // 2. Calls that may time out: the ones picked for the hole fail DEADLINE_EXCEEDED, which
     //    ejects it after three in a row. (A slow machine may time out a live call too; that
     //    only costs another round.)

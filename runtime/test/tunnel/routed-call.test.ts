@@ -8,7 +8,17 @@ import * as grpc from "@grpc/grpc-js";
 import { HeadersSchema, HelloSchema, OpenSchema, ProtocolVersion, TrailersSchema, WelcomeSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import { decodeControl } from "../../src/tunnel/frames.js";
 import { AdminHub } from "../../src/admin/index.js";
-import { FrameEncoder, GrpcServer, InstanceFrame, RouterFrame, createRouter, decodeFrames, type CallListener, type Frame, type ServerCall } from "../../src/tunnel/index.js";
+import {
+  FrameEncoder,
+  GrpcServer,
+  InstanceFrame,
+  RouterFrame,
+  createRouter,
+  decodeFrames,
+  type CallListener,
+  type Frame,
+  type ServerCall,
+} from "../../src/tunnel/index.js";
 import { TestTunnel, quietLog, waitFor } from "./helpers.js";
 
 const UNARY = "/interop.v1.TestService/UnaryCall";
@@ -66,7 +76,14 @@ class FakeInstance {
   private seen = 0;
   constructor(server: GrpcServer, id: string) {
     server.lookup(REGISTER)!.handle(this.call, undefined);
-    this.send((e) => e.addControl(0, InstanceFrame.Hello, HelloSchema, create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, service: "interop.v1.TestService", instanceId: id })));
+    this.send((e) =>
+      e.addControl(
+        0,
+        InstanceFrame.Hello,
+        HelloSchema,
+        create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, service: "interop.v1.TestService", instanceId: id }),
+      ),
+    );
   }
   send(build: (e: FrameEncoder) => void) {
     const e = new FrameEncoder();
@@ -105,7 +122,10 @@ test("a unary call: Open, request, HalfClose out; headers, response, trailers ba
   assert.equal(open!.field, RouterFrame.Open);
   const o = decodeControl(OpenSchema, open!.body);
   assert.equal(o.method, UNARY);
-  assert.deepEqual(o.metadata.map((m) => [m.key, [...m.value]]), [["x-trace-bin", [1, 2, 255]]]);
+  assert.deepEqual(
+    o.metadata.map((m) => [m.key, [...m.value]]),
+    [["x-trace-bin", [1, 2, 255]]],
+  );
   assert.equal(payload!.field, UNARY_FIELD);
   assert.equal(Buffer.from(payload!.body).toString(), "req");
   inst.send((e) => {
@@ -118,7 +138,10 @@ test("a unary call: Open, request, HalfClose out; headers, response, trailers ba
   assert.equal(client.status?.code, 0);
   assert.deepEqual(client.status?.trailers?.get("x-t"), ["w"]);
   // A listener makes the hub want message sizes: the request follows the start, the response its headers.
-  assert.deepEqual(events.filter((e) => e.startsWith("call")), ["callStarted", "callMessage", "callHeaders", "callMessage", "callEnded"]);
+  assert.deepEqual(
+    events.filter((e) => e.startsWith("call")),
+    ["callStarted", "callMessage", "callHeaders", "callMessage", "callEnded"],
+  );
   await router.close(0);
 });
 
@@ -144,7 +167,10 @@ test("a client cancel sends Cancel to the instance and ends the call once; a sec
   server.lookup(UNARY)!.handle(second, Buffer.from("y"));
   const openOn = async () => {
     for (;;) {
-      for (const [inst, name] of [[a, "a"], [b, "b"]] as const) {
+      for (const [inst, name] of [
+        [a, "a"],
+        [b, "b"],
+      ] as const) {
         const o = inst.frames().find((f) => f.field === RouterFrame.Open);
         if (o) return { inst, name, call: o.call };
       }
@@ -153,7 +179,12 @@ test("a client cancel sends Cancel to the instance and ends the call once; a sec
   };
   const first = await openOn();
   first.inst.send((e) =>
-    e.addControl(first.call, InstanceFrame.Trailers, TrailersSchema, create(TrailersSchema, { code: grpc.status.UNAVAILABLE, message: "draining", metadata: [{ key: "grpcrouter-refused", value: Buffer.from("1") }] })),
+    e.addControl(
+      first.call,
+      InstanceFrame.Trailers,
+      TrailersSchema,
+      create(TrailersSchema, { code: grpc.status.UNAVAILABLE, message: "draining", metadata: [{ key: "grpcrouter-refused", value: Buffer.from("1") }] }),
+    ),
   );
   const retried = await openOn();
   assert.notEqual(retried.name, first.name);

@@ -18,12 +18,7 @@ import { AdminHub } from "../../src/admin/index.js";
 import { loadChannelCredentials, loadServerCredentials } from "../../src/auth/index.js";
 import { createRouterMetrics } from "../../src/metrics/index.js";
 import { createRouter, GrpcServer, type Bridge, type Router } from "../../src/tunnel/index.js";
-import {
-  SimpleRequestSchema,
-  SimpleResponseSchema,
-  StreamingOutputCallRequestSchema,
-  StreamingOutputCallResponseSchema,
-} from "./gen/interop/v1/test_pb.js";
+import { SimpleRequestSchema, SimpleResponseSchema, StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema } from "./gen/interop/v1/test_pb.js";
 import { TestClient, TestTunnel, methodOf, quietLog, startBridge, startRouter, waitFor, type ImplProbe } from "./helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -56,7 +51,12 @@ function parseGrpcWeb(body: Buffer): { messages: Buffer[]; trailers: Record<stri
   return { messages, trailers };
 }
 
-function post1(url: string, headers: Record<string, string>, body: Buffer | string, agent?: http.Agent): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function post1(
+  url: string,
+  headers: Record<string, string>,
+  body: Buffer | string,
+  agent?: http.Agent,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const mod = u.protocol === "https:" ? https : http;
@@ -70,7 +70,12 @@ function post1(url: string, headers: Record<string, string>, body: Buffer | stri
   });
 }
 
-function post2(session: http2.ClientHttp2Session, path_: string, headers: Record<string, string>, body: Buffer): Promise<{ headers: http2.IncomingHttpHeaders; body: Buffer }> {
+function post2(
+  session: http2.ClientHttp2Session,
+  path_: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ headers: http2.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = session.request({ ":method": "POST", ":path": path_, ...headers });
     let h: http2.IncomingHttpHeaders = {};
@@ -84,7 +89,10 @@ function post2(session: http2.ClientHttp2Session, path_: string, headers: Record
 }
 
 const unaryRequest = (size: number) => toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: size }));
-const streamRequest = toBinary(StreamingOutputCallRequestSchema, create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }, { size: 2 }, { size: 3 }] }));
+const streamRequest = toBinary(
+  StreamingOutputCallRequestSchema,
+  create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }, { size: 2 }, { size: 3 }] }),
+);
 
 describe("gRPC-Web and Connect on the wire (plaintext)", () => {
   let router: Router;
@@ -116,9 +124,16 @@ describe("gRPC-Web and Connect on the wire (plaintext)", () => {
   });
 
   it("gRPC-Web-text server streaming", async () => {
-    const r = await post1(`${base}${methodOf("StreamingOutputCall")}`, { "content-type": "application/grpc-web-text" }, frame(0, streamRequest).toString("base64"));
+    const r = await post1(
+      `${base}${methodOf("StreamingOutputCall")}`,
+      { "content-type": "application/grpc-web-text" },
+      frame(0, streamRequest).toString("base64"),
+    );
     const { messages, trailers } = parseGrpcWeb(Buffer.from(r.body.toString("latin1"), "base64"));
-    assert.deepEqual(messages.map((m) => fromBinary(StreamingOutputCallResponseSchema, m).payload?.body.length), [1, 2, 3]);
+    assert.deepEqual(
+      messages.map((m) => fromBinary(StreamingOutputCallResponseSchema, m).payload?.body.length),
+      [1, 2, 3],
+    );
     assert.equal(trailers["grpc-status"], "0");
   });
 
@@ -145,7 +160,10 @@ describe("gRPC-Web and Connect on the wire (plaintext)", () => {
     const r = await post1(`${base}${methodOf("StreamingInputCall")}`, { "content-type": "application/grpc-web+proto" }, frame(0, new Uint8Array(0)));
     assert.equal(r.status, 200);
     assert.equal(r.headers["grpc-status"], String(grpc.status.UNIMPLEMENTED));
-    assert.match(decodeURIComponent(String(r.headers["grpc-message"])), /client-streaming method: gRPC-Web and Connect .* native gRPC \(application\/grpc over HTTP\/2\)/);
+    assert.match(
+      decodeURIComponent(String(r.headers["grpc-message"])),
+      /client-streaming method: gRPC-Web and Connect .* native gRPC \(application\/grpc over HTTP\/2\)/,
+    );
     assert.equal(r.body.length, 0);
     const unknown = await post1(`${base}/interop.v1.TestService/Nope`, { "content-type": "application/grpc-web+proto" }, frame(0, new Uint8Array(0)));
     assert.equal(unknown.headers["grpc-status"], String(grpc.status.UNIMPLEMENTED));
@@ -220,13 +238,17 @@ describe("a browser that goes away", () => {
         create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }, { size: 1, intervalUs: 60_000_000 }] }),
       );
       await new Promise<void>((resolve, reject) => {
-        const req = http.request(`http://${target}${methodOf("StreamingOutputCall")}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" } }, (res) => {
-          // The first message arrived: the page navigates away.
-          res.once("data", () => {
-            req.destroy();
-            resolve();
-          });
-        });
+        const req = http.request(
+          `http://${target}${methodOf("StreamingOutputCall")}`,
+          { method: "POST", headers: { "content-type": "application/grpc-web+proto" } },
+          (res) => {
+            // The first message arrived: the page navigates away.
+            res.once("data", () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
         req.on("error", () => {});
         req.on("close", () => resolve());
         req.end(frame(0, request));
@@ -253,9 +275,15 @@ describe("web calls in the router's metrics and rate limits", () => {
     try {
       const url = `http://${target}${methodOf("UnaryCall")}`;
       assert.equal((await post1(url, { "content-type": "application/json" }, "{}")).status, 200);
-      assert.equal(parseGrpcWeb((await post1(url, { "content-type": "application/grpc-web+proto" }, frame(0, unaryRequest(1)))).body).trailers["grpc-status"], "0");
+      assert.equal(
+        parseGrpcWeb((await post1(url, { "content-type": "application/grpc-web+proto" }, frame(0, unaryRequest(1)))).body).trailers["grpc-status"],
+        "0",
+      );
       // The burst of 2 is spent by the two web calls: native gRPC is refused now, and so is Connect.
-      await assert.rejects(grpcClient.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema)), (e: grpc.ServiceError) => e.code === grpc.status.RESOURCE_EXHAUSTED);
+      await assert.rejects(
+        grpcClient.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema)),
+        (e: grpc.ServiceError) => e.code === grpc.status.RESOURCE_EXHAUSTED,
+      );
       const limited = await post1(url, { "content-type": "application/json" }, "{}");
       assert.equal(limited.status, 429);
       assert.match(JSON.parse(limited.body.toString()).message, /rate limit/);

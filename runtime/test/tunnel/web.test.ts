@@ -77,7 +77,11 @@ after(async () => {
 
 type Result = Record<string, unknown>;
 const call = (p: Page, op: string, kind: string): Promise<Result> =>
-  p.evaluate(([op, kind, baseUrl]) => (globalThis as unknown as { ops: Record<string, (k: string, b: string) => Promise<Result>> }).ops[op]!(kind, baseUrl), [op, kind, base] as const);
+  p.evaluate(([op, kind, baseUrl]) => (globalThis as unknown as { ops: Record<string, (k: string, b: string) => Promise<Result>> }).ops[op]!(kind, baseUrl), [
+    op,
+    kind,
+    base,
+  ] as const);
 
 for (const kind of ["grpc-web", "connect", "connect-json"]) {
   test(`${kind}: unary from the page, with metadata both ways`, async () => {
@@ -137,7 +141,15 @@ async function curl(...args: string[]): Promise<{ status: number; headers: strin
 }
 
 test("curl: JSON unary over HTTP/1.1", async () => {
-  const r = await curl("-H", "content-type: application/json", "-H", `${ECHO_INITIAL}: curl`, "-d", '{"responseSize": 4, "payload": {"body": "AAEC"}}', `${base}${methodOf("UnaryCall")}`);
+  const r = await curl(
+    "-H",
+    "content-type: application/json",
+    "-H",
+    `${ECHO_INITIAL}: curl`,
+    "-d",
+    '{"responseSize": 4, "payload": {"body": "AAEC"}}',
+    `${base}${methodOf("UnaryCall")}`,
+  );
   assert.equal(r.status, 200);
   assert.match(r.headers, /content-type: application\/json/);
   assert.match(r.headers, new RegExp(`${ECHO_INITIAL}: curl`));
@@ -145,7 +157,13 @@ test("curl: JSON unary over HTTP/1.1", async () => {
 });
 
 test("curl: a JSON error has Connect's code and HTTP status, with details", async () => {
-  const r = await curl("-H", "content-type: application/json", "-d", '{"responseStatus": {"code": 7, "message": "details: go away"}}', `${base}${methodOf("UnaryCall")}`);
+  const r = await curl(
+    "-H",
+    "content-type: application/json",
+    "-d",
+    '{"responseStatus": {"code": 7, "message": "details: go away"}}',
+    `${base}${methodOf("UnaryCall")}`,
+  );
   assert.equal(r.status, 403);
   const err = JSON.parse(r.body) as { code: string; message: string; details: Array<{ type: string; value: string }> };
   assert.equal(err.code, "permission_denied");
@@ -176,11 +194,29 @@ test("curl: client streaming over Connect names native gRPC", async () => {
 });
 
 test("curl: a preflight from an allowed origin is answered by the router; another origin gets no CORS headers", async () => {
-  const ok = await curl("-X", "OPTIONS", "-H", `origin: ${originOf(allowedPage)}`, "-H", "access-control-request-method: POST", "-H", "access-control-request-headers: content-type,x-grpc-web", `${base}${methodOf("UnaryCall")}`);
+  const ok = await curl(
+    "-X",
+    "OPTIONS",
+    "-H",
+    `origin: ${originOf(allowedPage)}`,
+    "-H",
+    "access-control-request-method: POST",
+    "-H",
+    "access-control-request-headers: content-type,x-grpc-web",
+    `${base}${methodOf("UnaryCall")}`,
+  );
   assert.equal(ok.status, 204);
   assert.match(ok.headers, new RegExp(`access-control-allow-origin: ${originOf(allowedPage)}`));
   assert.match(ok.headers, /access-control-expose-headers: .*grpc-status/);
-  const refused = await curl("-X", "OPTIONS", "-H", `origin: ${originOf(otherPage)}`, "-H", "access-control-request-method: POST", `${base}${methodOf("UnaryCall")}`);
+  const refused = await curl(
+    "-X",
+    "OPTIONS",
+    "-H",
+    `origin: ${originOf(otherPage)}`,
+    "-H",
+    "access-control-request-method: POST",
+    `${base}${methodOf("UnaryCall")}`,
+  );
   assert.equal(refused.status, 403);
   assert.doesNotMatch(refused.headers, /access-control-allow-origin/);
 });

@@ -2,7 +2,13 @@
 // SourceCodeInfo paths (`[4, 0, 2, 1]` is message 0's field 1), and the proto keywords of the
 // scalar types. Read from the schemas, so no number is written here by hand.
 import { ScalarType, type DescMessage } from "@bufbuild/protobuf";
-import { DescriptorProtoSchema, EnumDescriptorProtoSchema, FileDescriptorProtoSchema, OneofDescriptorProtoSchema, ServiceDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import {
+  DescriptorProtoSchema,
+  EnumDescriptorProtoSchema,
+  FileDescriptorProtoSchema,
+  OneofDescriptorProtoSchema,
+  ServiceDescriptorProtoSchema,
+} from "@bufbuild/protobuf/wkt";
 
 type FieldNumbers<S> = S extends { field: infer F } ? { readonly [K in keyof F]: number } : never;
 

@@ -24,10 +24,49 @@ export interface NamePart {
 
 /** Words that are syntax, never names (a user may still name a field `stream`: rare enough). */
 const KEYWORDS = new Set([
-  "syntax", "edition", "package", "import", "public", "weak", "option", "message", "enum", "service", "rpc", "returns",
-  "stream", "oneof", "extend", "extensions", "reserved", "to", "max", "repeated", "optional", "required", "map", "group",
-  "true", "false", "inf", "nan", "double", "float", "int32", "int64", "uint32", "uint64", "sint32", "sint64", "fixed32",
-  "fixed64", "sfixed32", "sfixed64", "bool", "string", "bytes",
+  "syntax",
+  "edition",
+  "package",
+  "import",
+  "public",
+  "weak",
+  "option",
+  "message",
+  "enum",
+  "service",
+  "rpc",
+  "returns",
+  "stream",
+  "oneof",
+  "extend",
+  "extensions",
+  "reserved",
+  "to",
+  "max",
+  "repeated",
+  "optional",
+  "required",
+  "map",
+  "group",
+  "true",
+  "false",
+  "inf",
+  "nan",
+  "double",
+  "float",
+  "int32",
+  "int64",
+  "uint32",
+  "uint64",
+  "sint32",
+  "sint64",
+  "fixed32",
+  "fixed64",
+  "sfixed32",
+  "sfixed64",
+  "bool",
+  "string",
+  "bytes",
 ]);
 
 const DECLARING = new Set(["message", "enum", "service", "oneof", "rpc"]);
@@ -84,12 +123,7 @@ export function nameUses(tokens: Token[]): NameUse[] {
     // Declarations: `message Foo`, `enum Foo`, `service Foo`, `oneof foo`, `rpc Foo`.
     if (prev && k === stmt + 1 && DECLARING.has(prev.text) && !top?.aggregate) {
       const service = stack.filter((f) => f.kind === "service").pop();
-      const declares =
-        prev.text === "service"
-          ? join(pkg, t.text)
-          : prev.text === "rpc"
-            ? join(pkg, service?.name ?? "", t.text)
-            : join(scope(), t.text);
+      const declares = prev.text === "service" ? join(pkg, t.text) : prev.text === "rpc" ? join(pkg, service?.name ?? "", t.text) : join(scope(), t.text);
       out.push({ token: t, scope: scope(), declares });
       continue;
     }
@@ -186,7 +220,10 @@ export function importsOf(tokens: Token[]): ImportStatement[] {
       range: { start: { line: t.line, character: t.character }, end: { line: semi.line, character: semi.character + semi.text.length } },
       start: t.offset,
       end: semi.end,
-      pathRange: { start: { line: str.line, character: str.character + 1 }, end: { line: str.line, character: str.character + str.text.length - (closed ? 1 : 0) } },
+      pathRange: {
+        start: { line: str.line, character: str.character + 1 },
+        end: { line: str.line, character: str.character + str.text.length - (closed ? 1 : 0) },
+      },
     });
   }
   return out;

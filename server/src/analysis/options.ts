@@ -55,16 +55,25 @@ const FIELD_PSEUDO_OPTIONS: OptionInfo[] = [
 
 export function standardOptions(target: OptionTarget): OptionInfo[] {
   const pseudo = target === "field" ? FIELD_PSEUDO_OPTIONS : [];
-  return [...pseudo, ...SCHEMAS[target].fields
-    .filter((f) => !HIDDEN.has(f.name) && !f.deprecated)
-    .map((f) => ({ name: f.name, custom: false, type: typeOfField(f), values: f.enum ? f.enum.values.map((v) => v.name) : f.fieldKind === "scalar" && f.scalar === ScalarType.BOOL ? ["true", "false"] : [] }))];
+  return [
+    ...pseudo,
+    ...SCHEMAS[target].fields
+      .filter((f) => !HIDDEN.has(f.name) && !f.deprecated)
+      .map((f) => ({
+        name: f.name,
+        custom: false,
+        type: typeOfField(f),
+        values: f.enum ? f.enum.values.map((v) => v.name) : f.fieldKind === "scalar" && f.scalar === ScalarType.BOOL ? ["true", "false"] : [],
+      })),
+  ];
 }
 
 function typeOfField(f: DescField): string {
   if (f.fieldKind === "scalar") return ScalarType[f.scalar].toLowerCase();
   if (f.fieldKind === "enum") return f.enum.name;
   if (f.fieldKind === "message") return f.message.name;
-  if (f.fieldKind === "list") return `repeated ${f.listKind === "scalar" ? ScalarType[f.scalar].toLowerCase() : f.listKind === "enum" ? f.enum.name : f.message.name}`;
+  if (f.fieldKind === "list")
+    return `repeated ${f.listKind === "scalar" ? ScalarType[f.scalar].toLowerCase() : f.listKind === "enum" ? f.enum.name : f.message.name}`;
   return "map";
 }
 
@@ -86,7 +95,13 @@ export function customOptions(snap: Snapshot | undefined, target: OptionTarget):
         type: repeated + type,
         values: typeDecl?.kind === "enum" ? typeDecl.children.map((c) => c.name) : x.type === FieldDescriptorProto_Type.BOOL ? ["true", "false"] : [],
         file,
-        fields: typeDecl?.kind === "message" ? typeDecl.children.filter((c) => c.kind === "field" || c.kind === "oneof").flatMap((c) => (c.kind === "oneof" ? c.children : [c])).map((c) => ({ name: c.name, type: c.detail.split(" ").slice(0, -3).join(" ") })) : undefined,
+        fields:
+          typeDecl?.kind === "message"
+            ? typeDecl.children
+                .filter((c) => c.kind === "field" || c.kind === "oneof")
+                .flatMap((c) => (c.kind === "oneof" ? c.children : [c]))
+                .map((c) => ({ name: c.name, type: c.detail.split(" ").slice(0, -3).join(" ") }))
+            : undefined,
       });
     }
     for (const m of nested) visit(file, scope ? `${scope}.${m.name}` : m.name, m.extension, m.nestedType);

@@ -175,7 +175,15 @@ export function printProto(file: FileDescriptorProto): PrintedProto {
     }
   };
 
-  const reservedLines = (ranges: { start?: number; end?: number }[], reservedNames: string[], p: Path, rangeField: number, nameField: number, depth: number, inclusiveEnd: boolean) => {
+  const reservedLines = (
+    ranges: { start?: number; end?: number }[],
+    reservedNames: string[],
+    p: Path,
+    rangeField: number,
+    nameField: number,
+    depth: number,
+    inclusiveEnd: boolean,
+  ) => {
     if (ranges.length) {
       const parts = ranges.map((r) => {
         const start = r.start ?? 0;
@@ -257,7 +265,11 @@ export function printProto(file: FileDescriptorProto): PrintedProto {
       }
     }
     reservedLines(m.reservedRange, m.reservedName, p, M.reservedRange, M.reservedName, depth + 1, false);
-    printExtensions(m.extension.map((item, i) => ({ item, path: [...p, M.extension, i] })), depth + 1, fqn);
+    printExtensions(
+      m.extension.map((item, i) => ({ item, path: [...p, M.extension, i] })),
+      depth + 1,
+      fqn,
+    );
     w.line(depth, "}");
   };
 
@@ -279,7 +291,11 @@ export function printProto(file: FileDescriptorProto): PrintedProto {
   };
 
   // ---- the file ----
-  statement([editions ? F.edition : F.syntax], 0, editions ? `edition = ${quote(editionName(file.edition))};` : `syntax = ${quote(proto2 ? "proto2" : file.syntax)};`);
+  statement(
+    [editions ? F.edition : F.syntax],
+    0,
+    editions ? `edition = ${quote(editionName(file.edition))};` : `syntax = ${quote(proto2 ? "proto2" : file.syntax)};`,
+  );
   if (pkg) {
     w.line(0);
     statement([F.package], 0, `package ${pkg};`);
@@ -307,7 +323,11 @@ export function printProto(file: FileDescriptorProto): PrintedProto {
   }
   if (file.extension.length) {
     w.line(0);
-    printExtensions(file.extension.map((item, i) => ({ item, path: [F.extension, i] })), 0, pkg);
+    printExtensions(
+      file.extension.map((item, i) => ({ item, path: [F.extension, i] })),
+      0,
+      pkg,
+    );
   }
   return { text: `${w.lines.join("\n")}\n`, names, first };
 }

@@ -132,7 +132,8 @@ export class ProtoIndex {
       if (m.options?.mapEntry) return d;
       // descriptor.proto is proto2: an unset oneof_index reads as 0, so ask whether it is set.
       // A proto3 `optional` field sits in a synthetic oneof of its own, which is no oneof to show.
-      const oneofOf = (fd: FieldDescriptorProto) => (isFieldSet(fd, FieldDescriptorProtoSchema.field.oneofIndex) && !fd.proto3Optional ? fd.oneofIndex : undefined);
+      const oneofOf = (fd: FieldDescriptorProto) =>
+        isFieldSet(fd, FieldDescriptorProtoSchema.field.oneofIndex) && !fd.proto3Optional ? fd.oneofIndex : undefined;
       const real = new Set(m.field.map(oneofOf).filter((i) => i !== undefined));
       const oneofs = m.oneofDecl.map((o, i) => (real.has(i) ? make("oneof", o.name, `${fqn}.${o.name}`, [...p, MESSAGE.oneofDecl, i]) : undefined));
       m.field.forEach((fd, i) => {
@@ -175,8 +176,14 @@ export class ProtoIndex {
     f.service.forEach((s, i) => entry.decls.push(addService(s, [FILE.service, i])));
     // Top-level extensions, so that `(grpcrouter.v1.service)` resolves and hovers.
     f.extension.forEach((x, i) => {
-      const typeName = x.typeName ? x.typeName.replace(/^\./, "") : scalarKeyword(x.type) ?? "?";
-      const d = make("field", x.name, scope(x.name, pkg), [FILE.extension, i], `extend ${x.extendee.replace(/^\./, "")} { ${typeName} ${x.name} = ${x.number}; }`);
+      const typeName = x.typeName ? x.typeName.replace(/^\./, "") : (scalarKeyword(x.type) ?? "?");
+      const d = make(
+        "field",
+        x.name,
+        scope(x.name, pkg),
+        [FILE.extension, i],
+        `extend ${x.extendee.replace(/^\./, "")} { ${typeName} ${x.name} = ${x.number}; }`,
+      );
       if (x.typeName) d.typeName = typeName;
       entry.decls.push(d);
     });

@@ -168,7 +168,15 @@ function blockHead(tokens: Token[], k: number): { kind: Block["kind"]; name: str
       case "extend":
         return { kind: "extend", name: head[1]?.text ?? "" };
       case "option":
-        return { kind: "option", name: head.slice(1).map((t) => t.text).join("").split("=")[0] ?? "" };
+        return {
+          kind: "option",
+          name:
+            head
+              .slice(1)
+              .map((t) => t.text)
+              .join("")
+              .split("=")[0] ?? "",
+        };
     }
   }
   // A nested aggregate inside an option value: `routing_key: {` or `routing_key {`.

@@ -128,7 +128,11 @@ export function lintConfigured(root: string): boolean {
 /** `buf lint` of the compiled module (which compiled: lint needs a good build). */
 export async function lint(c: Compiled, signal?: AbortSignal): Promise<CheckFindings> {
   if (!lintConfigured(c.root)) return { byFile: new Map() };
-  const r = await runBuf(["lint", "-#format=zip", "--error-format=json"], { input: moduleZip(c, compiledFiles(c)), cwd: c.root, ...(signal ? { signal } : {}) });
+  const r = await runBuf(["lint", "-#format=zip", "--error-format=json"], {
+    input: moduleZip(c, compiledFiles(c)),
+    cwd: c.root,
+    ...(signal ? { signal } : {}),
+  });
   // 0: clean; 100: findings on stdout; anything else: buf itself failed (a bad buf.yaml).
   if (r.status !== 0 && r.status !== 100) return { byFile: new Map(), general: `buf lint failed: ${bufError(r)}` };
   return parseFindings(c, r.stdout, LINT_SOURCE, DiagnosticSeverity.Warning);
@@ -167,7 +171,12 @@ async function againstZip(c: Compiled, ref: string, signal?: AbortSignal): Promi
   if (cached) return cached;
   let archive: Buffer;
   try {
-    const r = await execFileP("git", ["archive", "--format=zip", `${commit}:${sub}`], { cwd: top, encoding: "buffer", maxBuffer: 256 * 1024 * 1024, ...(signal ? { signal } : {}) });
+    const r = await execFileP("git", ["archive", "--format=zip", `${commit}:${sub}`], {
+      cwd: top,
+      encoding: "buffer",
+      maxBuffer: 256 * 1024 * 1024,
+      ...(signal ? { signal } : {}),
+    });
     archive = r.stdout;
   } catch (e) {
     const stderr = (e as { stderr?: Buffer }).stderr?.toString("utf8").trim();

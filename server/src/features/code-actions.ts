@@ -1,13 +1,6 @@
 // Code actions on imports: add the import an unresolved type needs (a file of the module or a
 // well-known type), remove the imports nothing uses, and organize them (sorted, once each).
-import {
-  CodeActionKind,
-  type CodeAction,
-  type CodeActionContext,
-  type Diagnostic,
-  type Range,
-  type TextEdit,
-} from "vscode-languageserver";
+import { CodeActionKind, type CodeAction, type CodeActionContext, type Diagnostic, type Range, type TextEdit } from "vscode-languageserver";
 import { allTypes, importEdit, importersOf, nameFrom, resolveAnywhere, unusedImports, visibleFiles } from "../analysis/imports.js";
 import { importsOf, nameUses, tokenRange, type ImportStatement } from "../analysis/names.js";
 import type { Snapshot } from "../analysis/snapshot.js";

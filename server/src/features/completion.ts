@@ -115,7 +115,8 @@ function complete(h: Here): CompletionItem[] {
   if (inner?.kind === "service" || inner?.kind === "rpc") {
     // Types in an rpc signature: `rpc Say(` / `returns (` / `(stream `.
     if (stmt[0]?.text === "rpc" && (last === "(" || last === "stream")) return typeItems(h, { scalars: false, messagesOnly: true });
-    if (stmt.length === 0) return [...edits(h, optionSnippets(inner, h.snap, h.file)), ...keywordItems(h, inner.kind === "service" ? ["rpc", "option"] : ["option"])];
+    if (stmt.length === 0)
+      return [...edits(h, optionSnippets(inner, h.snap, h.file)), ...keywordItems(h, inner.kind === "service" ? ["rpc", "option"] : ["option"])];
     return [];
   }
   if (inner?.kind === "enum") {
@@ -152,13 +153,20 @@ function edits(h: Here, items: CompletionItem[]): CompletionItem[] {
   return items.map((i) => {
     const newText = i.insertText ?? i.label;
     const { insertText: _, ...rest } = i;
-    return { ...rest, filterText: i.filterText ?? (i.insertTextFormat === InsertTextFormat.Snippet ? i.label : newText), textEdit: { range: h.range, newText } };
+    return {
+      ...rest,
+      filterText: i.filterText ?? (i.insertTextFormat === InsertTextFormat.Snippet ? i.label : newText),
+      textEdit: { range: h.range, newText },
+    };
   });
 }
 
 function keywordItems(h: Here, words: string[]): CompletionItem[] {
   if (h.prefix.includes(".")) return [];
-  return edits(h, words.map((w) => ({ label: w, kind: CompletionItemKind.Keyword, sortText: `9${w}` })));
+  return edits(
+    h,
+    words.map((w) => ({ label: w, kind: CompletionItemKind.Keyword, sortText: `9${w}` })),
+  );
 }
 
 function targetOf(inner: Block | undefined): OptionTarget {
@@ -241,7 +249,13 @@ function spelled(prefix: string, pkg: string, d: Decl): string | undefined {
 }
 
 function mapKeyItems(h: Here): CompletionItem[] {
-  return MAP_KEY_TYPES.map((t) => ({ label: t, kind: CompletionItemKind.Keyword, detail: "map key type", filterText: t, textEdit: { range: h.range, newText: t } }));
+  return MAP_KEY_TYPES.map((t) => ({
+    label: t,
+    kind: CompletionItemKind.Keyword,
+    detail: "map key type",
+    filterText: t,
+    textEdit: { range: h.range, newText: t },
+  }));
 }
 
 // ---- imports ---------------------------------------------------------------------------
@@ -257,7 +271,14 @@ function importPathItems(snap: Snapshot | undefined, file: string, tokens: Token
   for (const [p, detail] of paths) {
     if (p === self || already.has(p)) continue;
     const newText = quote ? `"${p}";` : p;
-    items.push({ label: p, kind: CompletionItemKind.File, detail, sortText: `${detail === "module file" ? 1 : 2}${p}`, filterText: quote ? `"${p}"` : p, textEdit: { range, newText } });
+    items.push({
+      label: p,
+      kind: CompletionItemKind.File,
+      detail,
+      sortText: `${detail === "module file" ? 1 : 2}${p}`,
+      filterText: quote ? `"${p}"` : p,
+      textEdit: { range, newText },
+    });
   }
   return items;
 }
@@ -291,7 +312,12 @@ function optionItems(h: Here, options: OptionInfo[], head: Token[]): CompletionI
   const eq = head.findIndex((t) => t.text === "=");
   if (eq >= 0) return eq === head.length - 1 ? valueItems(h, optionNamed(options, head.slice(0, eq))) : [];
   if (head.length === 0) return optionNameItems(h, options, false);
-  if (head.length === 1 && head[0]!.text === "(") return optionNameItems(h, options.filter((o) => o.custom), true);
+  if (head.length === 1 && head[0]!.text === "(")
+    return optionNameItems(
+      h,
+      options.filter((o) => o.custom),
+      true,
+    );
   return [];
 }
 
@@ -324,7 +350,13 @@ function optionNameItems(h: Here, options: OptionInfo[], afterParen: boolean): C
 
 function valueItems(h: Here, option: OptionInfo | undefined): CompletionItem[] {
   if (!option) return [];
-  return option.values.map((v) => ({ label: v, kind: v === "true" || v === "false" ? CompletionItemKind.Keyword : CompletionItemKind.EnumMember, detail: option.type, filterText: v, textEdit: { range: h.range, newText: v } }));
+  return option.values.map((v) => ({
+    label: v,
+    kind: v === "true" || v === "false" ? CompletionItemKind.Keyword : CompletionItemKind.EnumMember,
+    detail: option.type,
+    filterText: v,
+    textEdit: { range: h.range, newText: v },
+  }));
 }
 
 // ---- numbers and enum values -------------------------------------------------------------
@@ -393,7 +425,17 @@ function numberItem(h: Here, n: number, detail: string): CompletionItem[] {
   const space = h.text[h.offset - 1] === "=" ? " " : "";
   const rest = h.text.slice(h.offset, h.text.indexOf("\n", h.offset) < 0 ? undefined : h.text.indexOf("\n", h.offset));
   const semi = rest.trim().startsWith(";") || rest.trim().startsWith("[") ? "" : ";";
-  return [{ label: String(n), kind: CompletionItemKind.Value, detail, preselect: true, sortText: "0", filterText: String(n), textEdit: { range: h.range, newText: `${space}${n}${semi}` } }];
+  return [
+    {
+      label: String(n),
+      kind: CompletionItemKind.Value,
+      detail,
+      preselect: true,
+      sortText: "0",
+      filterText: String(n),
+      textEdit: { range: h.range, newText: `${space}${n}${semi}` },
+    },
+  ];
 }
 
 /** `OrderStatus` → `ORDER_STATUS`, the prefix buf's lint wants on enum values. */
@@ -405,7 +447,10 @@ export function upperSnake(name: string): string {
 }
 
 function enumValueItems(h: Here, block: Block): CompletionItem[] {
-  const values = h.tokens.filter((t, k) => t.offset > block.open && t.offset < block.close && t.kind === "ident" && h.tokens[k + 1]?.text === "=" && /[;{]/.test(h.tokens[k - 1]?.text ?? ""));
+  const values = h.tokens.filter(
+    (t, k) =>
+      t.offset > block.open && t.offset < block.close && t.kind === "ident" && h.tokens[k + 1]?.text === "=" && /[;{]/.test(h.tokens[k - 1]?.text ?? ""),
+  );
   const prefix = `${upperSnake(block.name)}_`;
   const next = nextNumber(h, block, true);
   const items: CompletionItem[] = [];
@@ -444,7 +489,8 @@ function optionSnippets(inner: Block, snap: Snapshot | undefined, file: string):
         label: "option (grpcrouter.v1.service)",
         kind: CompletionItemKind.Snippet,
         insertTextFormat: InsertTextFormat.Snippet,
-        insertText: 'option (grpcrouter.v1.service) = {\n  routing_key: { ${1|field,metadata|}: "$2" }\n  balancer: ${3|BALANCER_ROUND_ROBIN,BALANCER_WEIGHTED_ROUND_ROBIN,BALANCER_LEAST_OUTSTANDING,BALANCER_CONSISTENT_HASH|}\n};',
+        insertText:
+          'option (grpcrouter.v1.service) = {\n  routing_key: { ${1|field,metadata|}: "$2" }\n  balancer: ${3|BALANCER_ROUND_ROBIN,BALANCER_WEIGHTED_ROUND_ROBIN,BALANCER_LEAST_OUTSTANDING,BALANCER_CONSISTENT_HASH|}\n};',
         documentation: { kind: "markdown", value: `Routing for every method of the service.${note}` },
         sortText: "0",
       },
@@ -464,9 +510,20 @@ function optionSnippets(inner: Block, snap: Snapshot | undefined, file: string):
 
 function routingFields(service: boolean): CompletionItem[] {
   const items: CompletionItem[] = [
-    { label: "routing_key", kind: CompletionItemKind.Field, detail: "grpcrouter.v1.RoutingKey", documentation: "Where the routing key of a call comes from: a request field path or a metadata key." },
+    {
+      label: "routing_key",
+      kind: CompletionItemKind.Field,
+      detail: "grpcrouter.v1.RoutingKey",
+      documentation: "Where the routing key of a call comes from: a request field path or a metadata key.",
+    },
   ];
-  if (service) items.push({ label: "balancer", kind: CompletionItemKind.Field, detail: "grpcrouter.v1.Balancer", documentation: "The strategy that picks an instance for a call." });
+  if (service)
+    items.push({
+      label: "balancer",
+      kind: CompletionItemKind.Field,
+      detail: "grpcrouter.v1.Balancer",
+      documentation: "The strategy that picks an instance for a call.",
+    });
   return items;
 }
 

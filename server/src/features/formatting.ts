@@ -100,7 +100,8 @@ export function lineEdits(before: string, after: string, within?: Range): TextEd
     const end = line + removed;
     line = end;
     // Within a range request, keep the hunks that touch it (an insertion touches the lines around it).
-    if (within && !(removed > 0 ? start <= within.end.line && end - 1 >= within.start.line : start >= within.start.line && start <= within.end.line + 1)) continue;
+    if (within && !(removed > 0 ? start <= within.end.line && end - 1 >= within.start.line : start >= within.start.line && start <= within.end.line + 1))
+      continue;
     edits.push({
       range: { start: { line: start, character: 0 }, end: { line: end, character: 0 } },
       newText: added.map((l) => `${l}\n`).join(""),

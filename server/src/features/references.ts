@@ -2,14 +2,7 @@
 // compile; the occurrences are read from the text of every file of the module as it is now
 // (open buffers, else the disk), so positions are never stale and unopened files count too.
 import { pathToFileURL } from "node:url";
-import {
-  DocumentHighlightKind,
-  type DocumentHighlight,
-  type Location,
-  type Range,
-  type TextEdit,
-  type WorkspaceEdit,
-} from "vscode-languageserver";
+import { DocumentHighlightKind, type DocumentHighlight, type Location, type Range, type TextEdit, type WorkspaceEdit } from "vscode-languageserver";
 import { nameUses, resolveParts, tokenRange } from "../analysis/names.js";
 import type { Decl } from "../analysis/proto-index.js";
 import type { Snapshot } from "../analysis/snapshot.js";

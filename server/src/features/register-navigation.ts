@@ -2,13 +2,7 @@
 // register-features.ts only names them. Each answers from the module's last good compile and
 // the text of the files as they are now.
 import { fileURLToPath } from "node:url";
-import {
-  ErrorCodes,
-  ResponseError,
-  type Connection,
-  type ServerCapabilities,
-  type TextDocuments,
-} from "vscode-languageserver";
+import { ErrorCodes, ResponseError, type Connection, type ServerCapabilities, type TextDocuments } from "vscode-languageserver";
 import type { TextDocument } from "vscode-languageserver-textdocument";
 import type { Snapshot } from "../analysis/snapshot.js";
 import { CODE_ACTION_KINDS, codeActions } from "./code-actions.js";

@@ -24,7 +24,11 @@ export function runBuf(args: string[], opts: { input?: Uint8Array | string; cwd?
     child.stdin.on("error", () => {});
     child.on("close", (code, signal) => {
       const stderr = Buffer.concat(err).toString("utf8");
-      resolve({ status: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: signal && !stderr ? `buf was stopped (${signal}) after ${DEADLINE_MS / 1000} s` : stderr });
+      resolve({
+        status: code ?? 1,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: signal && !stderr ? `buf was stopped (${signal}) after ${DEADLINE_MS / 1000} s` : stderr,
+      });
     });
     child.stdin.end(opts.input ?? "");
   });
@@ -32,5 +36,10 @@ export function runBuf(args: string[], opts: { input?: Uint8Array | string; cwd?
 
 /** buf's text for a failure, without its "Failure: " prefix, on one line. */
 export function bufError(o: BufOutput): string {
-  return o.stderr.trim().replace(/^Failure:\s*/, "").replace(/\s*\n\s*/g, "; ") || `buf exited with ${o.status}`;
+  return (
+    o.stderr
+      .trim()
+      .replace(/^Failure:\s*/, "")
+      .replace(/\s*\n\s*/g, "; ") || `buf exited with ${o.status}`
+  );
 }

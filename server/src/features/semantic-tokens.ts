@@ -81,7 +81,12 @@ export function classify(snap: Snapshot, file: string, text: string): Classified
       out.push({ token: t, type: "property", modifiers: 0 });
       continue;
     }
-    if (/^(syntax|edition|import|option|message|enum|service|rpc|returns|stream|oneof|map|extend|reserved|extensions|to|max|repeated|optional|required|group|public|weak|true|false)$/.test(t.text)) continue;
+    if (
+      /^(syntax|edition|import|option|message|enum|service|rpc|returns|stream|oneof|map|extend|reserved|extensions|to|max|repeated|optional|required|group|public|weak|true|false)$/.test(
+        t.text,
+      )
+    )
+      continue;
     scope ??= scopeOf(outlineAt(tokens, t.offset));
     const ref = snap.index.resolve(t.text, scope);
     if (ref && (ref.kind === "message" || ref.kind === "enum")) {

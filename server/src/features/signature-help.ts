@@ -41,7 +41,11 @@ export function signatureHelp(snap: Snapshot | undefined, text: string, pos: Pos
   const options: OptionInfo[] = [...standardOptions(target), ...customOptions(snap, target)];
   const segment = stmt.slice(open + 1);
   const head = segment.slice(segment.map((t) => t.text).lastIndexOf(",") + 1);
-  const written = head.map((t) => t.text).join("").split("=")[0]!.replace(/^\(|\)$/g, "");
+  const written = head
+    .map((t) => t.text)
+    .join("")
+    .split("=")[0]!
+    .replace(/^\(|\)$/g, "");
   const label = (o: OptionInfo) => `${o.custom ? `(${o.name})` : o.name} = ${o.type}`;
   const active = written ? options.findIndex((o) => o.name === written || o.name.endsWith(`.${written}`) || o.name.startsWith(written)) : -1;
   return one(`[${options.map(label).join(", ")}]`, options.map(label), active, target === "field" ? "field options" : "enum value options");

@@ -17,7 +17,14 @@ import {
   type SourceCodeInfo_Location,
 } from "@bufbuild/protobuf/wkt";
 import { GENERATED_MARKER } from "../../marker.js";
-import { FIRST_METHOD_FIELD, INSTANCE_CONTROL_FIELDS, ROUTER_CONTROL_FIELDS, type RouterFilePlan, type RouterMethodPlan, type RouterServicePlan } from "./plan.js";
+import {
+  FIRST_METHOD_FIELD,
+  INSTANCE_CONTROL_FIELDS,
+  ROUTER_CONTROL_FIELDS,
+  type RouterFilePlan,
+  type RouterMethodPlan,
+  type RouterServicePlan,
+} from "./plan.js";
 
 export interface EmittedRouterProto {
   path: string;
@@ -42,7 +49,12 @@ class Printer {
   comment(text: string, indent: string): string | undefined {
     if (!text) return undefined;
     for (const l of text.split("\n")) this.print(l ? `${indent}// ${l}` : `${indent}//`);
-    return text.split("\n").map((l) => (l ? ` ${l}` : "")).join("\n") + "\n";
+    return (
+      text
+        .split("\n")
+        .map((l) => (l ? ` ${l}` : ""))
+        .join("\n") + "\n"
+    );
   }
   locate(path: number[], span: number[], leading?: string): void {
     this.locations.push(create(SourceCodeInfo_LocationSchema, { path, span, ...(leading ? { leadingComments: leading } : {}) }));
@@ -85,12 +97,18 @@ export function emitRouterProto(plan: RouterFilePlan): EmittedRouterProto {
     services.push(
       create(ServiceDescriptorProtoSchema, {
         name: s.names.service,
-        method: [{ name: "Register", inputType: fq(s.names.instanceMessage), outputType: fq(s.names.routerMessage), clientStreaming: true, serverStreaming: true }],
+        method: [
+          { name: "Register", inputType: fq(s.names.instanceMessage), outputType: fq(s.names.routerMessage), clientStreaming: true, serverStreaming: true },
+        ],
       }),
     );
 
-    messages.push(envelope(p, messages.length, s.names.instanceMessage, s.names.instanceFrame, fq, `Frames from an instance of ${s.service} to the router, sent together.`));
-    messages.push(envelope(p, messages.length, s.names.routerMessage, s.names.routerFrame, fq, `Frames from the router to an instance of ${s.service}, sent together.`));
+    messages.push(
+      envelope(p, messages.length, s.names.instanceMessage, s.names.instanceFrame, fq, `Frames from an instance of ${s.service} to the router, sent together.`),
+    );
+    messages.push(
+      envelope(p, messages.length, s.names.routerMessage, s.names.routerFrame, fq, `Frames from the router to an instance of ${s.service}, sent together.`),
+    );
     messages.push(frame(p, messages.length, s, "router"));
     messages.push(frame(p, messages.length, s, "instance"));
   }
@@ -186,7 +204,14 @@ function kindText(m: RouterMethodPlan): string {
   return m.kind.replace("_", "-");
 }
 
-function field(name: string, number: number, type: FieldDescriptorProto_Type, typeName?: string, label = FieldDescriptorProto_Label.OPTIONAL, oneofIndex?: number): FieldDescriptorProto {
+function field(
+  name: string,
+  number: number,
+  type: FieldDescriptorProto_Type,
+  typeName?: string,
+  label = FieldDescriptorProto_Label.OPTIONAL,
+  oneofIndex?: number,
+): FieldDescriptorProto {
   return create(FieldDescriptorProtoSchema, {
     name,
     number,

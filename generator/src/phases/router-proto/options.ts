@@ -2,7 +2,17 @@
 //   option (grpcrouter.v1.service) = { routing_key: {...} balancer: ... };
 //   option (grpcrouter.v1.method)  = { routing_key: {...} };
 // A bad option is an error diagnostic at the option's line.
-import { getExtension, hasExtension, toJson, type DescExtension, type DescMessage, type DescMethod, type DescService, type FileRegistry, type JsonObject } from "@bufbuild/protobuf";
+import {
+  getExtension,
+  hasExtension,
+  toJson,
+  type DescExtension,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type FileRegistry,
+  type JsonObject,
+} from "@bufbuild/protobuf";
 import type { Diagnostic } from "../../diagnostics.js";
 
 export type RoutingKey = { metadata: string } | { field: string };
@@ -62,13 +72,17 @@ export class RoutingOptions {
     const error = (message: string) => diagnostics.push({ ...where, severity: "error", message, source: "grpcrouter" });
     if ("metadata" in key) {
       if (!metadataKey.test(key.metadata) || key.metadata.startsWith("grpc-")) {
-        error(`routing key metadata "${key.metadata}" of ${methodName(method)}${origin} is not a valid gRPC metadata key: use lower-case letters, digits, "-", "_", "." and no "grpc-" prefix`);
+        error(
+          `routing key metadata "${key.metadata}" of ${methodName(method)}${origin} is not a valid gRPC metadata key: use lower-case letters, digits, "-", "_", "." and no "grpc-" prefix`,
+        );
         return undefined;
       }
       return key;
     }
     if (method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming") {
-      error(`routing key field "${key.field}"${origin} cannot apply to ${methodName(method)}: it is ${method.methodKind.replace("_", "-")}, so the router has no single request message to read it from; give the method a metadata routing key`);
+      error(
+        `routing key field "${key.field}"${origin} cannot apply to ${methodName(method)}: it is ${method.methodKind.replace("_", "-")}, so the router has no single request message to read it from; give the method a metadata routing key`,
+      );
       return undefined;
     }
     const problem = checkFieldPath(method.input, key.field);

@@ -108,7 +108,8 @@ export function routerFileName(file: string): string {
 export function routerPlan(input: RouterPlanInput): RouterPlan {
   const { registry } = input;
   const sourcePath = input.sourcePath ?? ((p: string) => p);
-  const previousText = typeof input.previous === "function" ? input.previous : (f: string) => (input.previous as ReadonlyMap<string, string> | undefined)?.get(f);
+  const previousText =
+    typeof input.previous === "function" ? input.previous : (f: string) => (input.previous as ReadonlyMap<string, string> | undefined)?.get(f);
   const diagnostics: Diagnostic[] = [];
   const options = new RoutingOptions(registry, sourcePath);
   const moduleFiles = new Set(input.files);
@@ -120,7 +121,10 @@ export function routerPlan(input: RouterPlanInput): RouterPlan {
     if (!file || file.services.length === 0) continue;
     const routerFile = routerFileName(name);
     if (registry.getFile(routerFile) && moduleFiles.has(routerFile)) {
-      diagnostics.push({ ...generalDiagnostic(`cannot generate ${routerFile}: the module has its own file of that name; rename it`, "grpcrouter"), file: sourcePath(routerFile) });
+      diagnostics.push({
+        ...generalDiagnostic(`cannot generate ${routerFile}: the module has its own file of that name; rename it`, "grpcrouter"),
+        file: sourcePath(routerFile),
+      });
       continue;
     }
     const text = previousText(routerFile);
@@ -202,7 +206,12 @@ function planService(
       if (next >= RESERVED_BY_PROTOBUF[0] && next <= RESERVED_BY_PROTOBUF[1]) next = RESERVED_BY_PROTOBUF[1] + 1;
       number = next++;
       if (number > MAX_FIELD_NUMBER) {
-        diagnostics.push({ ...methodRange(m, sourcePath), severity: "error", message: `no field number left for ${m.parent.typeName}.${m.name}`, source: "grpcrouter" });
+        diagnostics.push({
+          ...methodRange(m, sourcePath),
+          severity: "error",
+          message: `no field number left for ${m.parent.typeName}.${m.name}`,
+          source: "grpcrouter",
+        });
       }
     }
     let fieldName = k?.fieldName;
@@ -304,6 +313,8 @@ function cleanComment(c: string | undefined): string {
 function methodRange(m: DescMethod, sourcePath: (p: string) => string) {
   const si = m.parent.file.services.indexOf(m.parent);
   const mi = m.parent.methods.indexOf(m);
-  const loc = m.parent.file.proto.sourceCodeInfo?.location.find((l) => l.path.length === 4 && l.path[0] === 6 && l.path[1] === si && l.path[2] === 2 && l.path[3] === mi);
+  const loc = m.parent.file.proto.sourceCodeInfo?.location.find(
+    (l) => l.path.length === 4 && l.path[0] === 6 && l.path[1] === si && l.path[2] === 2 && l.path[3] === mi,
+  );
   return spanToRange(sourcePath(m.parent.file.proto.name), loc?.span ?? [0, 0, 0]);
 }

@@ -81,7 +81,18 @@ export class OperatorActions {
           { class: `service-op${paused ? " paused" : ""}`, "data-service": s, "data-paused": String(paused) },
           el("span", { class: "mono" }, s),
           paused ? el("span", { class: "badge error" }, "paused") : undefined,
-          el("button", { type: "button", class: `op ${DESTRUCTIVE[kind] ? "destructive" : ""}`, "data-action": kind, "data-service": s, "data-focus-key": `${kind}:${s}`, title: `${LABELS[kind]} ${s}` }, LABELS[kind]),
+          el(
+            "button",
+            {
+              type: "button",
+              class: `op ${DESTRUCTIVE[kind] ? "destructive" : ""}`,
+              "data-action": kind,
+              "data-service": s,
+              "data-focus-key": `${kind}:${s}`,
+              title: `${LABELS[kind]} ${s}`,
+            },
+            LABELS[kind],
+          ),
         );
       }),
     );
@@ -173,7 +184,12 @@ export class OperatorActions {
       el("p", { class: "op-question", id: "op-question" }),
       el("label", {}, "Weight ", el("input", { name: "weight", type: "number", min: "1", max: "10000", step: "1", required: "" })),
       el("label", {}, "Note for the audit log ", el("input", { name: "note", type: "text", maxlength: "500", placeholder: "optional" })),
-      el("div", { class: "op-dialog-buttons" }, el("button", { type: "submit", value: "cancel", formnovalidate: "" }, "Cancel"), el("button", { type: "submit", value: "confirm", class: "destructive" }, "Confirm")),
+      el(
+        "div",
+        { class: "op-dialog-buttons" },
+        el("button", { type: "submit", value: "cancel", formnovalidate: "" }, "Cancel"),
+        el("button", { type: "submit", value: "confirm", class: "destructive" }, "Confirm"),
+      ),
     );
     const d = el("dialog", { id: "op-dialog", "aria-labelledby": "op-question" }, form);
     document.body.append(d);

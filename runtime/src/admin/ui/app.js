@@ -3,10 +3,7 @@
 // the VS Code webview can load the very same files (host.js: VS Code Elements there, plain
 // controls in a browser). Rendering is batched to one pass per animation frame, so a burst
 // of thousands of events costs one repaint.
-import {
-  callsToJsonl, durationMs, formatBytes, formatClock, formatDuration, grpcurlCommand,
-  prettyJson, splitMethod, statusName,
-} from "./format.js";
+import { callsToJsonl, durationMs, formatBytes, formatClock, formatDuration, grpcurlCommand, prettyJson, splitMethod, statusName } from "./format.js";
 import { connect } from "./sources.js";
 import { button, icon, initHost, optionTag, setButton } from "./host.js";
 import { Announcer } from "./live.js";
@@ -344,7 +341,9 @@ function instanceRow(i) {
   setCell(c[1], i.id, () => i.id);
   const labels = Object.entries(i.labels ?? {}).map(([k2, v]) => `${k2}=${v}`);
   setCell(c[2], labels.join("\n"), () => labels.map((l) => el("span", { class: "chip" }, l)));
-  setCell(c[3], `${i.health}:${byOperator}`, () => el("span", { class: `badge ${cls}`, title: byOperator ? "by an operator" : undefined }, icon(healthIcon), ` ${health}` + (byOperator ? " (operator)" : "")));
+  setCell(c[3], `${i.health}:${byOperator}`, () =>
+    el("span", { class: `badge ${cls}`, title: byOperator ? "by an operator" : undefined }, icon(healthIcon), ` ${health}` + (byOperator ? " (operator)" : "")),
+  );
   setCell(c[4], `${i.weight}:${i.operatorWeight}`, () => String(i.weight || 1) + (i.operatorWeight ? "*" : ""));
   const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
   setCell(c[5], load, () => load);
@@ -383,7 +382,15 @@ function callRow(c, tabRow, index) {
   const selected = c.id === state.selected;
   return el(
     "tr",
-    { "data-call": c.id, "data-method": c.method, class: [selected ? "selected" : "", c.id === firstFailureId ? "first-error" : "", c.retries ? "retried" : ""].join(" ").trim() || undefined, "aria-selected": String(selected), "aria-rowindex": String(index + 2), tabindex: c.id === tabRow ? "0" : "-1", title: c.reason ? `routed: ${c.reason}` : undefined },
+    {
+      "data-call": c.id,
+      "data-method": c.method,
+      class: [selected ? "selected" : "", c.id === firstFailureId ? "first-error" : "", c.retries ? "retried" : ""].join(" ").trim() || undefined,
+      "aria-selected": String(selected),
+      "aria-rowindex": String(index + 2),
+      tabindex: c.id === tabRow ? "0" : "-1",
+      title: c.reason ? `routed: ${c.reason}` : undefined,
+    },
     el("td", { class: "mono muted" }, formatClock(c.startMs)),
     el("td", { class: "mono" }, m.short),
     el("td", { class: "mono" }, c.instanceId),
@@ -496,7 +503,11 @@ function renderDetail() {
   detailKey = key;
   const st = callStatus(call);
   const grpcurl = grpcurlCommand(call, state.routerAddress);
-  const copyBtn = button({ id: "copy-grpcurl", disabled: grpcurl.error ? "" : undefined, title: grpcurl.error ?? "Copy a grpcurl command that replays this call" }, "Copy as grpcurl", "codicon-copy");
+  const copyBtn = button(
+    { id: "copy-grpcurl", disabled: grpcurl.error ? "" : undefined, title: grpcurl.error ?? "Copy a grpcurl command that replays this call" },
+    "Copy as grpcurl",
+    "codicon-copy",
+  );
   copyBtn.addEventListener("click", () => {
     if (!grpcurl.command) return;
     source.copy(grpcurl.command).then(
@@ -517,7 +528,12 @@ function renderDetail() {
         el(
           "div",
           { class: "msg-head" },
-          el("span", { class: "arrow" }, icon(m.direction === "request" ? "codicon-arrow-right" : "codicon-arrow-left"), m.direction === "request" ? " request" : " response"),
+          el(
+            "span",
+            { class: "arrow" },
+            icon(m.direction === "request" ? "codicon-arrow-right" : "codicon-arrow-left"),
+            m.direction === "request" ? " request" : " response",
+          ),
           el("span", { class: "muted" }, `+${formatDuration(m.timeMs - call.startMs)}`),
           el("span", { class: "muted" }, formatBytes(m.size)),
         ),
@@ -526,23 +542,23 @@ function renderDetail() {
     }),
   );
   const parts = [
-    el(
-      "div",
-      { class: "detail-head" },
-      el("h2", { class: "mono" }, call.method),
-      el("span", { class: `badge ${st.cls}` }, st.text),
-      copyBtn,
-    ),
+    el("div", { class: "detail-head" }, el("h2", { class: "mono" }, call.method), el("span", { class: `badge ${st.cls}` }, st.text), copyBtn),
     el(
       "dl",
       { class: "facts" },
-      el("dt", {}, "Instance"), el("dd", { class: "mono" }, call.instanceId || "—"),
-      el("dt", {}, "Why"), el("dd", {}, call.firstReason || "—"),
+      el("dt", {}, "Instance"),
+      el("dd", { class: "mono" }, call.instanceId || "—"),
+      el("dt", {}, "Why"),
+      el("dd", {}, call.firstReason || "—"),
       ...routeFacts(call, el),
-      el("dt", {}, "Kind"), el("dd", {}, call.kind || "—"),
-      el("dt", {}, "Peer"), el("dd", { class: "mono" }, call.peer || "—"),
-      el("dt", {}, "Started"), el("dd", { class: "mono" }, formatClock(call.startMs)),
-      el("dt", {}, "Duration"), el("dd", {}, call.ended ? formatDuration(call.ended.durationMs) : "in flight"),
+      el("dt", {}, "Kind"),
+      el("dd", {}, call.kind || "—"),
+      el("dt", {}, "Peer"),
+      el("dd", { class: "mono" }, call.peer || "—"),
+      el("dt", {}, "Started"),
+      el("dd", { class: "mono" }, formatClock(call.startMs)),
+      el("dt", {}, "Duration"),
+      el("dd", {}, call.ended ? formatDuration(call.ended.durationMs) : "in flight"),
       ...(call.ended?.message ? [el("dt", {}, "Message"), el("dd", {}, call.ended.message)] : []),
     ),
     el("h3", {}, "Route"),
@@ -551,7 +567,12 @@ function renderDetail() {
     kv("Request metadata", call.metadata),
     kv("Response headers", call.headers),
     kv("Trailers", call.ended?.trailers),
-    el("h3", {}, `Messages (${call.requests} → / ${call.responses} ←)`, call.messagesOmitted ? el("span", { class: "muted" }, ` · ${call.messagesOmitted} not kept`) : undefined),
+    el(
+      "h3",
+      {},
+      `Messages (${call.requests} → / ${call.responses} ←)`,
+      call.messagesOmitted ? el("span", { class: "muted" }, ` · ${call.messagesOmitted} not kept`) : undefined,
+    ),
     call.messages.length ? timeline : el("p", { class: "empty" }, "No messages yet."),
   ];
   panel.replaceChildren(...parts.filter((p) => p !== undefined));

@@ -118,7 +118,14 @@ const fmtRate = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 function colours(root) {
   const css = getComputedStyle(root);
   const get = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
-  return { info: get("--info", "#3794ff"), ok: get("--ok", "#73c991"), error: get("--error", "#f48771"), warn: get("--warn", "#cca700"), muted: get("--muted", "#888"), grid: get("--border", "#444") };
+  return {
+    info: get("--info", "#3794ff"),
+    ok: get("--ok", "#73c991"),
+    error: get("--error", "#f48771"),
+    warn: get("--warn", "#cca700"),
+    muted: get("--muted", "#888"),
+    grid: get("--border", "#444"),
+  };
 }
 
 function axis(c, values) {
@@ -137,9 +144,14 @@ function makeChart(container, width, height, title, seriesDefs, c) {
       axes: [
         { ...axis(c), size: 24 },
         axis(c, (_u, vals) => vals.map((v) => (v == null ? "" : seriesDefs.some((d) => d.ms) ? fmtTickMs(v) : String(v)))),
-        ...(seriesDefs.some((d) => d.scale === "pct") ? [{ ...axis(c, (_u, vals) => vals.map((v) => `${v}%`)), scale: "pct", side: 1, size: 44, grid: { show: false } }] : []),
+        ...(seriesDefs.some((d) => d.scale === "pct")
+          ? [{ ...axis(c, (_u, vals) => vals.map((v) => `${v}%`)), scale: "pct", side: 1, size: 44, grid: { show: false } }]
+          : []),
       ],
-      series: [{}, ...seriesDefs.map((d) => ({ label: d.label, stroke: d.stroke, width: 1.5, scale: d.scale ?? "y", points: { show: false }, spanGaps: true }))],
+      series: [
+        {},
+        ...seriesDefs.map((d) => ({ label: d.label, stroke: d.stroke, width: 1.5, scale: d.scale ?? "y", points: { show: false }, spanGaps: true })),
+      ],
     },
     [[], ...seriesDefs.map(() => [])],
     container,
@@ -191,8 +203,28 @@ export class ChartsView {
           head,
           tiles,
           charts: [
-            makeChart(charts, width, 140, "Requests/s", [{ label: "calls", stroke: c.info }, { label: "errors", stroke: c.error }], c),
-            makeChart(charts, width, 140, "Latency", [{ label: "p50", stroke: c.ok, ms: true }, { label: "p99", stroke: c.warn, ms: true }], c),
+            makeChart(
+              charts,
+              width,
+              140,
+              "Requests/s",
+              [
+                { label: "calls", stroke: c.info },
+                { label: "errors", stroke: c.error },
+              ],
+              c,
+            ),
+            makeChart(
+              charts,
+              width,
+              140,
+              "Latency",
+              [
+                { label: "p50", stroke: c.ok, ms: true },
+                { label: "p99", stroke: c.warn, ms: true },
+              ],
+              c,
+            ),
           ],
         };
         this.items.set(key, item);
@@ -216,7 +248,10 @@ export class ChartsView {
     instances.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
     const sums = instances.map(summary);
     // "Stands out": errors, or a p99 well above the instances' median.
-    const p99s = sums.map((s) => s.p99Ms).filter((v) => v > 0).sort((a, b) => a - b);
+    const p99s = sums
+      .map((s) => s.p99Ms)
+      .filter((v) => v > 0)
+      .sort((a, b) => a - b);
     const median = p99s.length ? p99s[Math.floor((p99s.length - 1) / 2)] : 0;
     instances.forEach((s, i) => {
       const key = `inst:${s.service}\u0000${s.instanceId}`;
@@ -230,7 +265,23 @@ export class ChartsView {
         const cap = document.createElement("figcaption");
         el.append(cap);
         parent.tiles.append(el);
-        item = { el, cap, charts: [makeChart(el, 240, 90, "", [{ label: "p99", stroke: c.warn, ms: true }, { label: "errors %", stroke: c.error, scale: "pct" }], c)] };
+        item = {
+          el,
+          cap,
+          charts: [
+            makeChart(
+              el,
+              240,
+              90,
+              "",
+              [
+                { label: "p99", stroke: c.warn, ms: true },
+                { label: "errors %", stroke: c.error, scale: "pct" },
+              ],
+              c,
+            ),
+          ],
+        };
         this.items.set(key, item);
       }
       const sum = sums[i];

@@ -1,9 +1,22 @@
 // Pure helpers of the dashboard: formatting, "copy as grpcurl", JSON Lines export.
 
 export const STATUS_NAMES = [
-  "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-  "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-  "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+  "OK",
+  "CANCELLED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
   "UNAUTHENTICATED",
 ];
 
@@ -61,8 +74,16 @@ function shellQuote(s) {
 
 // Set by gRPC itself or the transport; replaying them by hand would be wrong or rejected.
 const TRANSPORT_HEADERS = new Set([
-  "user-agent", "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding",
-  "accept-encoding", "content-length", "host", "connection",
+  "user-agent",
+  "content-type",
+  "te",
+  "grpc-timeout",
+  "grpc-encoding",
+  "grpc-accept-encoding",
+  "accept-encoding",
+  "content-length",
+  "host",
+  "connection",
 ]);
 
 /**

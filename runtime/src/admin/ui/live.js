@@ -57,10 +57,13 @@ export class Announcer {
     }
     const waits = [this.failed ? this.lastAlert : undefined, this.calls || this.instances.length ? this.lastPolite : undefined].filter((t) => t !== undefined);
     if (waits.length && !this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.flush();
-      }, Math.max(0, Math.min(...waits) + this.intervalMs - now));
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.flush();
+        },
+        Math.max(0, Math.min(...waits) + this.intervalMs - now),
+      );
     }
   }
 }

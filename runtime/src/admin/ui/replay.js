@@ -46,7 +46,13 @@ let lastReplay;
  */
 export function replaySection(call, { el, source, onNewCall }) {
   const missing = call.messages.filter((m) => m.direction === "request").some((m) => !m.json) || call.messagesOmitted > 0;
-  const editor = el("textarea", { class: "replay-editor mono", id: "replay-editor", spellcheck: "false", rows: "8", "aria-label": `Requests of the replay of call ${call.id} (JSON)` });
+  const editor = el("textarea", {
+    class: "replay-editor mono",
+    id: "replay-editor",
+    spellcheck: "false",
+    rows: "8",
+    "aria-label": `Requests of the replay of call ${call.id} (JSON)`,
+  });
   editor.value = replayText(call);
   const button = el("button", { type: "button", id: "replay-send" }, "Replay");
   const result = el("div", { class: "replay-result", id: "replay-result", role: "status", "aria-live": "polite" });

@@ -43,8 +43,14 @@ function connectWebview(sink, vscode) {
         reject(new Error("VS Code did not answer (this version of the extension may not support it)"));
       }, 60_000);
       pending.set(id, {
-        resolve: (v) => (clearTimeout(timer), resolve(v)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       });
       vscode.postMessage({ type, id, request });
     });

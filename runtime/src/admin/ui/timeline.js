@@ -66,15 +66,30 @@ export function routeTimeline(call, el) {
   const firstInstance = call.firstInstanceId;
   if (firstInstance) {
     const queued = call.queuedMs ? ` · queued ${formatDuration(call.queuedMs)}` : "";
-    steps.push(step(el, "attempt", "→", `attempt 1 → ${firstInstance}`, `${call.firstReason || "picked"}${queued}`, { "data-attempt": "1", "data-instance": firstInstance }));
+    steps.push(
+      step(el, "attempt", "→", `attempt 1 → ${firstInstance}`, `${call.firstReason || "picked"}${queued}`, {
+        "data-attempt": "1",
+        "data-instance": firstInstance,
+      }),
+    );
   }
   for (const d of call.decisions) {
     if (d.kind === "retry") {
       const backoff = d.backoffMs ? ` · backing off ${formatDuration(d.backoffMs)}` : "";
-      steps.push(step(el, "retry", "↻", `attempt ${d.attempt} on ${d.instanceId} failed: ${statusName(d.code)}`, `${d.reason}${backoff} · ${at(d.timeMs)}`, { "data-attempt": String(d.attempt), "data-instance": d.instanceId }));
+      steps.push(
+        step(el, "retry", "↻", `attempt ${d.attempt} on ${d.instanceId} failed: ${statusName(d.code)}`, `${d.reason}${backoff} · ${at(d.timeMs)}`, {
+          "data-attempt": String(d.attempt),
+          "data-instance": d.instanceId,
+        }),
+      );
     } else if (d.kind === "attempt") {
       const queued = d.queuedMs ? ` · queued ${formatDuration(d.queuedMs)}` : "";
-      steps.push(step(el, "attempt", "→", `attempt ${d.attempt} → ${d.instanceId}`, `${d.reason}${queued} · ${at(d.timeMs)}`, { "data-attempt": String(d.attempt), "data-instance": d.instanceId }));
+      steps.push(
+        step(el, "attempt", "→", `attempt ${d.attempt} → ${d.instanceId}`, `${d.reason}${queued} · ${at(d.timeMs)}`, {
+          "data-attempt": String(d.attempt),
+          "data-instance": d.instanceId,
+        }),
+      );
     } else if (d.kind === "ejected") {
       steps.push(step(el, "ejected", "⊘", `${d.instanceId} ejected after this call`, d.reason, { "data-instance": d.instanceId }));
     } else if (d.kind === "refused") {
@@ -83,7 +98,15 @@ export function routeTimeline(call, el) {
   }
   if (call.ended) {
     const ok = call.ended.code === 0;
-    steps.push(step(el, ok ? "ended ok" : "ended error", ok ? "✓" : "✗", `${statusName(call.ended.code)} after ${formatDuration(call.ended.durationMs)}`, ok ? "" : call.ended.message));
+    steps.push(
+      step(
+        el,
+        ok ? "ended ok" : "ended error",
+        ok ? "✓" : "✗",
+        `${statusName(call.ended.code)} after ${formatDuration(call.ended.durationMs)}`,
+        ok ? "" : call.ended.message,
+      ),
+    );
   } else if (!firstInstance && call.decisions.length === 0) {
     steps.push(step(el, "waiting", "…", "waiting for an instance", `since ${formatClock(call.startMs)}`));
   }

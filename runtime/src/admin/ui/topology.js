@@ -34,9 +34,7 @@ export class TopologyView {
   }
 
   render(instances, stats, routerAddress, filterService) {
-    const list = [...instances]
-      .filter((i) => !filterService || i.service === filterService)
-      .sort((a, b) => (a.service + a.id).localeCompare(b.service + b.id));
+    const list = [...instances].filter((i) => !filterService || i.service === filterService).sort((a, b) => (a.service + a.id).localeCompare(b.service + b.id));
     const rateOf = (service, id) => {
       const s = stats.series.get(stats.key(service, id));
       return s ? summary(s).rps : 0;
@@ -55,11 +53,25 @@ export class TopologyView {
     const xs = { client: 10, router: 260, instance: 480 };
     const max = Math.max(1, ...list.map((i) => rateOf(i.service, i.id)), clientRate);
     const thickness = (r) => 1 + 7 * Math.sqrt(r / max);
-    const pic = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": `Topology: clients, router${routerAddress ? " " + routerAddress : ""}, ${list.length} instances` });
+    const pic = svg("svg", {
+      viewBox: `0 0 ${width} ${height}`,
+      width,
+      height,
+      role: "img",
+      "aria-label": `Topology: clients, router${routerAddress ? " " + routerAddress : ""}, ${list.length} instances`,
+    });
 
     // clients → router
     pic.append(
-      svg("line", { class: "topo-edge", x1: xs.client + 110, y1: routerY, x2: xs.router, y2: routerY, "stroke-width": thickness(clientRate), "data-rps": clientRate.toFixed(2) }),
+      svg("line", {
+        class: "topo-edge",
+        x1: xs.client + 110,
+        y1: routerY,
+        x2: xs.router,
+        y2: routerY,
+        "stroke-width": thickness(clientRate),
+        "data-rps": clientRate.toFixed(2),
+      }),
       svg("text", { class: "topo-rate", x: (xs.client + 110 + xs.router) / 2, y: routerY - 6, "text-anchor": "middle" }, rate(clientRate)),
       node(xs.client, routerY, 110, "clients", "topo-clients"),
       node(xs.router, routerY, 150, routerAddress ? `router ${routerAddress}` : "router", "topo-router"),
@@ -68,9 +80,22 @@ export class TopologyView {
       const y = 8 + n * ROW + NODE_H / 2;
       const r = rateOf(inst.service, inst.id);
       const state = STATE[inst.health] ?? "unknown";
-      const g = svg("g", { class: `topo-instance ${state}`, "data-instance": inst.id, "data-service": inst.service, "data-health": state, "data-rps": r.toFixed(2) });
+      const g = svg("g", {
+        class: `topo-instance ${state}`,
+        "data-instance": inst.id,
+        "data-service": inst.service,
+        "data-health": state,
+        "data-rps": r.toFixed(2),
+      });
       g.append(
-        svg("line", { class: "topo-edge", x1: xs.router + 150, y1: routerY, x2: xs.instance, y2: y, "stroke-width": state === "serving" || r > 0 ? thickness(r) : 1 }),
+        svg("line", {
+          class: "topo-edge",
+          x1: xs.router + 150,
+          y1: routerY,
+          x2: xs.instance,
+          y2: y,
+          "stroke-width": state === "serving" || r > 0 ? thickness(r) : 1,
+        }),
         svg("text", { class: "topo-rate", x: xs.instance - 8, y: y - 4, "text-anchor": "end" }, rate(r)),
         node(xs.instance, y, 230, `${inst.id}${state === "serving" ? "" : ` (${state.replace("-", " ")})`}`, "topo-node-instance"),
       );
@@ -84,6 +109,9 @@ export class TopologyView {
 
 function node(x, y, w, label, cls) {
   const g = svg("g", { class: `topo-node ${cls}` });
-  g.append(svg("rect", { x, y: y - NODE_H / 2, width: w, height: NODE_H, rx: 4 }), svg("text", { x: x + 8, y: y + 4 }, label.length > 34 ? label.slice(0, 33) + "…" : label));
+  g.append(
+    svg("rect", { x, y: y - NODE_H / 2, width: w, height: NODE_H, rx: 4 }),
+    svg("text", { x: x + 8, y: y + 4 }, label.length > 34 ? label.slice(0, 33) + "…" : label),
+  );
   return g;
 }

@@ -9,7 +9,17 @@
 //
 // Options only Connect's own handler implements (interceptors, a request gate, context
 // values from the request, a timeout cap) make createBridge use that handler instead.
-import { create, fromBinary, isMessage, toBinary, type BinaryReadOptions, type BinaryWriteOptions, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  isMessage,
+  toBinary,
+  type BinaryReadOptions,
+  type BinaryWriteOptions,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+} from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -28,7 +38,12 @@ import { headersFromMetadata, isTransportKey, metadataFromHeaders } from "../met
 
 /** Whether the fast path can honour these handler options (else Connect's handler runs). */
 export function fastPathSupports(o: Partial<UniversalHandlerOptions>): boolean {
-  return (o.interceptors?.length ?? 0) === 0 && o.requestGate === undefined && o.maxTimeoutMs === undefined && !("contextValues" in o && o.contextValues !== undefined);
+  return (
+    (o.interceptors?.length ?? 0) === 0 &&
+    o.requestGate === undefined &&
+    o.maxTimeoutMs === undefined &&
+    !("contextValues" in o && o.contextValues !== undefined)
+  );
 }
 
 export function directConnectHandler<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>, o: Partial<UniversalHandlerOptions> = {}): RawHandler {
@@ -131,7 +146,8 @@ async function runMethod(spec: MethodImplSpec, call: RawCall, limits: Limits): P
   const send = async (value: unknown) => {
     const message = normalize(output, value);
     const bytes = toBinary(output, message, limits.binary);
-    if (bytes.length > limits.writeMaxBytes) throw new ConnectError(`message size ${bytes.length} is larger than configured writeMaxBytes ${limits.writeMaxBytes}`, Code.ResourceExhausted);
+    if (bytes.length > limits.writeMaxBytes)
+      throw new ConnectError(`message size ${bytes.length} is larger than configured writeMaxBytes ${limits.writeMaxBytes}`, Code.ResourceExhausted);
     sendHeaders();
     await call.send(bytes);
   };
@@ -167,7 +183,8 @@ function normalize(schema: DescMessage, value: unknown): ReturnType<typeof creat
 }
 
 function decode(method: DescMethod, payload: Uint8Array, limits: Limits): unknown {
-  if (payload.length > limits.readMaxBytes) throw new ConnectError(`message size ${payload.length} is larger than configured readMaxBytes ${limits.readMaxBytes}`, Code.ResourceExhausted);
+  if (payload.length > limits.readMaxBytes)
+    throw new ConnectError(`message size ${payload.length} is larger than configured readMaxBytes ${limits.readMaxBytes}`, Code.ResourceExhausted);
   try {
     return fromBinary(method.input, payload, limits.binary);
   } catch (e) {

@@ -280,7 +280,8 @@ export class GrpcClientStream {
     const httpStatus = Number(h[HTTP2_HEADER_STATUS]);
     if (httpStatus !== 200) return { code: codeOfHttpStatus(httpStatus), details: `Received HTTP status code ${httpStatus}`, metadata: new grpc.Metadata() };
     const type = String(h[HTTP2_HEADER_CONTENT_TYPE] ?? "");
-    if (!type.startsWith("application/grpc")) return { code: grpc.status.UNKNOWN, details: `the server answered with content-type ${type || "(none)"}, not gRPC`, metadata: new grpc.Metadata() };
+    if (!type.startsWith("application/grpc"))
+      return { code: grpc.status.UNKNOWN, details: `the server answered with content-type ${type || "(none)"}, not gRPC`, metadata: new grpc.Metadata() };
     return { code: grpc.status.UNKNOWN, details: "the server ended the call without a status", metadata: new grpc.Metadata() };
   }
 }
@@ -317,7 +318,16 @@ function uncork(s: ClientHttp2Stream): void {
 export function metadataOf(h: IncomingHttpHeaders): grpc.Metadata | undefined {
   let kept: IncomingHttpHeaders | undefined;
   for (const key of Object.keys(h)) {
-    if (key.startsWith(":") || key === "content-type" || key === "grpc-status" || key === "grpc-message" || key === "grpc-encoding" || key === "grpc-accept-encoding" || key === "date") continue;
+    if (
+      key.startsWith(":") ||
+      key === "content-type" ||
+      key === "grpc-status" ||
+      key === "grpc-message" ||
+      key === "grpc-encoding" ||
+      key === "grpc-accept-encoding" ||
+      key === "date"
+    )
+      continue;
     (kept ??= {})[key] = h[key];
   }
   return kept && grpc.Metadata.fromHttp2Headers(kept);

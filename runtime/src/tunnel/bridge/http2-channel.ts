@@ -189,7 +189,10 @@ export class Http2Channel {
       socket.destroy();
       // A TLS server without HTTP/2 that refuses a client offering only h2 (nginx does).
       const noH2 = (e as { code?: unknown }).code === "ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL";
-      throw new DialError(`Failed to connect to ${this.address}: ${noH2 ? "the server refused ALPN h2 (TLS alert no_application_protocol): it does not speak HTTP/2" : (e as Error).message}`, noH2);
+      throw new DialError(
+        `Failed to connect to ${this.address}: ${noH2 ? "the server refused ALPN h2 (TLS alert no_application_protocol): it does not speak HTTP/2" : (e as Error).message}`,
+        noH2,
+      );
     }
     const tls = connected.socket as Socket & { alpnProtocol?: string | false };
     if (connected.secure && tls.alpnProtocol !== "h2") {

@@ -152,7 +152,12 @@ export function connectThroughProxy(proxy: ProxyConfig, destination: { host: str
       const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
       if (!m) return fail(`proxy ${proxy.display} answered CONNECT ${authority} with ${JSON.stringify(statusLine.slice(0, 100))}, not HTTP`);
       if (m[1] !== "200") {
-        const hint = m[1] === "407" ? (proxy.authorization ? " (the proxy refused the credentials in its URL)" : " (give credentials in the proxy URL: http://user:password@host:port)") : "";
+        const hint =
+          m[1] === "407"
+            ? proxy.authorization
+              ? " (the proxy refused the credentials in its URL)"
+              : " (give credentials in the proxy URL: http://user:password@host:port)"
+            : "";
         return fail(`proxy ${proxy.display} refused CONNECT ${authority}: ${m[1]} ${m[2] ?? ""}`.trimEnd() + hint);
       }
       const rest = received.subarray(end + 4);

@@ -23,7 +23,18 @@ export function parseGrpcTimeout(value: string): number {
 }
 
 /** Headers HTTP/2 or gRPC itself owns: never handed to the router as call metadata. */
-const RESERVED = new Set(["content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "accept-encoding", "user-agent", "content-length", "connection", "host"]);
+const RESERVED = new Set([
+  "content-type",
+  "te",
+  "grpc-timeout",
+  "grpc-encoding",
+  "grpc-accept-encoding",
+  "accept-encoding",
+  "user-agent",
+  "content-length",
+  "connection",
+  "host",
+]);
 
 /**
  * Call metadata from the raw header list of an HTTP/2 stream ([name, value, name, value, …]),

@@ -74,7 +74,11 @@ function ignore(): void {}
  * A fresh object each time, as a literal: keys added to a spread copy (`{ ...BASE, more }`)
  * take V8's slow path, microseconds per call on Node 20.
  */
-const baseHeaders = (): Record<string, string | string[] | number> => ({ ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity" });
+const baseHeaders = (): Record<string, string | string[] | number> => ({
+  ":status": 200,
+  "content-type": "application/grpc",
+  "grpc-accept-encoding": "identity",
+});
 /**
  * node's respond() copies its options with a spread and then sets `endStream`: given here,
  * that is an overwrite, not a new key on the copy (V8's slow path, microseconds a call).

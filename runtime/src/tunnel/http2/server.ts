@@ -292,7 +292,13 @@ export function trailersOnly(stream: http2.ServerHttp2Stream, code: grpc.status,
   try {
     stream.on("error", () => {});
     stream.respond(
-      { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity", "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) },
+      {
+        ":status": 200,
+        "content-type": "application/grpc",
+        "grpc-accept-encoding": "identity",
+        "grpc-status": String(code),
+        "grpc-message": encodeGrpcMessage(message),
+      },
       { endStream: true },
     );
     stream.resume();

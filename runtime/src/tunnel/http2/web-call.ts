@@ -102,7 +102,8 @@ export class WebServerCall implements ServerCall {
       let size = 0;
       push = (chunk) => {
         size += chunk.length;
-        if (size > this.maxRequestBytes) throw new GrpcWireError(grpc.status.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs. ${this.maxRequestBytes})`);
+        if (size > this.maxRequestBytes)
+          throw new GrpcWireError(grpc.status.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs. ${this.maxRequestBytes})`);
         parts.push(chunk);
       };
       partial = () => false;
@@ -265,7 +266,11 @@ export class WebServerCall implements ServerCall {
             return;
           }
           const body = Buffer.from(
-            JSON.stringify(code === grpc.status.OK ? connectErrorJson(grpc.status.UNIMPLEMENTED, "the method sent no response message", undefined) : connectErrorJson(code, message, trailers)),
+            JSON.stringify(
+              code === grpc.status.OK
+                ? connectErrorJson(grpc.status.UNIMPLEMENTED, "the method sent no response message", undefined)
+                : connectErrorJson(code, message, trailers),
+            ),
             "utf8",
           );
           const status = connectHttpStatus(code === grpc.status.OK ? grpc.status.UNIMPLEMENTED : code);

@@ -23,7 +23,16 @@ export interface CorsOptions {
 /** Headers gRPC-Web and Connect clients read from responses. */
 const PROTOCOL_EXPOSED = ["grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-encoding", "connect-content-encoding"];
 /** Headers gRPC-Web and Connect clients send. */
-const PROTOCOL_ALLOWED = ["content-type", "x-grpc-web", "x-user-agent", "grpc-timeout", "connect-protocol-version", "connect-timeout-ms", "connect-content-encoding", "connect-accept-encoding"];
+const PROTOCOL_ALLOWED = [
+  "content-type",
+  "x-grpc-web",
+  "x-user-agent",
+  "grpc-timeout",
+  "connect-protocol-version",
+  "connect-timeout-ms",
+  "connect-content-encoding",
+  "connect-accept-encoding",
+];
 
 /** A CORS configuration, checked once. */
 export class Cors {
@@ -43,7 +52,9 @@ export class Cors {
       .filter((o) => o !== "*" && o.includes("*"))
       .map((o) => new RegExp(`^${o.toLowerCase().split("*").map(escapeRegExp).join("[a-z0-9-]+")}$`));
     this.exposed = [...new Set([...PROTOCOL_EXPOSED, ...(options.exposedHeaders ?? []).map((h) => h.toLowerCase())])].join(", ");
-    this.allowedHeaders = options.allowedHeaders ? [...new Set([...PROTOCOL_ALLOWED, ...options.allowedHeaders.map((h) => h.toLowerCase())])].join(", ") : undefined;
+    this.allowedHeaders = options.allowedHeaders
+      ? [...new Set([...PROTOCOL_ALLOWED, ...options.allowedHeaders.map((h) => h.toLowerCase())])].join(", ")
+      : undefined;
     this.maxAge = String(options.maxAgeSeconds ?? 7200);
     this.credentials = options.allowCredentials ?? false;
   }
@@ -83,7 +94,8 @@ export class Cors {
 
 /** Validates CORS settings (from a config file): errors name the field under `path`. */
 export function parseCorsOptions(value: unknown, fail: (path: string, problem: string) => never, path = "cors"): CorsOptions {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(path, `expected an object {"allowedOrigins": [...], "exposedHeaders": [...], "maxAgeSeconds": N}`);
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    fail(path, `expected an object {"allowedOrigins": [...], "exposedHeaders": [...], "maxAgeSeconds": N}`);
   const v = value as Record<string, unknown>;
   const allowed = ["allowedOrigins", "exposedHeaders", "allowedHeaders", "maxAgeSeconds", "allowCredentials"];
   for (const k of Object.keys(v)) if (!allowed.includes(k)) fail(`${path}.${k}`, `unknown field (allowed here: ${allowed.join(", ")})`);
@@ -100,13 +112,16 @@ export function parseCorsOptions(value: unknown, fail: (path: string, problem: s
     out[k] = x as string[];
   };
   strings("allowedOrigins", (s) =>
-    s === "*" || /^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(s) ? undefined : `${JSON.stringify(s)} is not an origin ("https://app.example.com", without a path) or "*"`,
+    s === "*" || /^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(s)
+      ? undefined
+      : `${JSON.stringify(s)} is not an origin ("https://app.example.com", without a path) or "*"`,
   );
   const token = (s: string) => (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(s) ? undefined : `${JSON.stringify(s)} is not a header name`);
   strings("exposedHeaders", token);
   strings("allowedHeaders", token);
   if (v.maxAgeSeconds !== undefined) {
-    if (typeof v.maxAgeSeconds !== "number" || !Number.isInteger(v.maxAgeSeconds) || v.maxAgeSeconds < 0) fail(`${path}.maxAgeSeconds`, "expected a whole number of seconds >= 0");
+    if (typeof v.maxAgeSeconds !== "number" || !Number.isInteger(v.maxAgeSeconds) || v.maxAgeSeconds < 0)
+      fail(`${path}.maxAgeSeconds`, "expected a whole number of seconds >= 0");
     out.maxAgeSeconds = v.maxAgeSeconds;
   }
   if (v.allowCredentials !== undefined) {

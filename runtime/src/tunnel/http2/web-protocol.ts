@@ -35,7 +35,8 @@ export function webProtocolOf(contentType: string): WebProtocol | undefined {
   }
 }
 
-export const WEB_CONTENT_TYPES = "application/grpc-web(+proto), application/grpc-web-text(+proto), application/proto, application/json, application/connect+proto, application/connect+json";
+export const WEB_CONTENT_TYPES =
+  "application/grpc-web(+proto), application/grpc-web-text(+proto), application/proto, application/json, application/connect+proto, application/connect+json";
 
 const CONNECT_CODES = [
   "ok",

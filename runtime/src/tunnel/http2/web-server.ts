@@ -73,7 +73,8 @@ export class WebFrontEnd {
     const path = url.split("?")[0]!;
     const contentType = String(ex.headers["content-type"] ?? "");
     const protocol = webProtocolOf(contentType);
-    if (method !== "POST") return plain(ex, 405, `${method} is not supported; gRPC-Web and Connect calls are POST requests\n`, { ...cors, allow: "POST, OPTIONS" });
+    if (method !== "POST")
+      return plain(ex, 405, `${method} is not supported; gRPC-Web and Connect calls are POST requests\n`, { ...cors, allow: "POST, OPTIONS" });
     if (!protocol) {
       const what = contentType ? `content-type ${JSON.stringify(contentType.slice(0, 100))} is not supported` : "the request has no content-type";
       return plain(ex, 415, `${what}; this port takes application/grpc (HTTP/2) and ${WEB_CONTENT_TYPES}\n`, { ...cors, "accept-post": WEB_CONTENT_TYPES });
@@ -144,7 +145,8 @@ function deadlineOf(headers: http.IncomingHttpHeaders, protocol: WebProtocol): n
 function checkEncoding(headers: http.IncomingHttpHeaders, protocol: WebProtocol): void {
   const name = protocol.kind === "grpc-web" ? "grpc-encoding" : protocol.kind === "connect-stream" ? "connect-content-encoding" : "content-encoding";
   const v = headers[name];
-  if (v !== undefined && v !== "identity") throw new GrpcWireError(grpc.status.UNIMPLEMENTED, `${name} ${JSON.stringify(String(v).slice(0, 40))} is not supported (identity only)`);
+  if (v !== undefined && v !== "identity")
+    throw new GrpcWireError(grpc.status.UNIMPLEMENTED, `${name} ${JSON.stringify(String(v).slice(0, 40))} is not supported (identity only)`);
 }
 
 /** A call that fails before it starts, in its protocol's form. */
@@ -153,7 +155,13 @@ function failCall(ex: WebExchange, protocol: WebProtocol, cors: Record<string, s
   try {
     if (protocol.kind === "grpc-web") {
       // Trailers-only: the status in the headers, no body.
-      ex.respond(200, { ...cors, "content-type": protocol.contentType, "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message), "content-length": "0" });
+      ex.respond(200, {
+        ...cors,
+        "content-type": protocol.contentType,
+        "grpc-status": String(code),
+        "grpc-message": encodeGrpcMessage(message),
+        "content-length": "0",
+      });
       ex.end();
     } else if (protocol.kind === "connect-stream") {
       ex.respond(200, { ...cors, "content-type": protocol.contentType });
@@ -266,7 +274,6 @@ function admission(start: (socket: net.Socket) => void): (socket: net.Socket) =>
       if (socket.destroyed) continue;
       start(socket);
       socket.resume(); // paused explicitly: a 'data' listener alone would not start reading
-
     }
     if (waiting.length > 0 && !scheduled) {
       scheduled = true;

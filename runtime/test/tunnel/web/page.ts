@@ -35,7 +35,11 @@ const ops = {
         onTrailer: (t) => (trailer = Object.fromEntries(t)),
       },
     );
-    return { size: res.payload?.body.length, instanceId: res.instanceId, echoed: header["x-grpc-test-echo-initial"] ?? trailer["x-grpc-test-echo-initial"] ?? null };
+    return {
+      size: res.payload?.body.length,
+      instanceId: res.instanceId,
+      echoed: header["x-grpc-test-echo-initial"] ?? trailer["x-grpc-test-echo-initial"] ?? null,
+    };
   },
   async tryUnary(kind: Kind, baseUrl: string) {
     try {
@@ -47,14 +51,18 @@ const ops = {
   async stream(kind: Kind, baseUrl: string) {
     const client = createClient(TestService, transport(kind, baseUrl));
     const sizes: number[] = [];
-    for await (const m of client.streamingOutputCall({ responseParameters: [{ size: 3 }, { size: 5 }, { size: 8 }, { size: 0 }] })) sizes.push(m.payload?.body.length ?? -1);
+    for await (const m of client.streamingOutputCall({ responseParameters: [{ size: 3 }, { size: 5 }, { size: 8 }, { size: 0 }] }))
+      sizes.push(m.payload?.body.length ?? -1);
     return { sizes };
   },
   async streamError(kind: Kind, baseUrl: string) {
     const client = createClient(TestService, transport(kind, baseUrl));
     const sizes: number[] = [];
     try {
-      for await (const m of client.streamingOutputCall({ responseParameters: [{ size: 2 }], responseStatus: { code: Code.Aborted, message: "stream stopped" } }))
+      for await (const m of client.streamingOutputCall({
+        responseParameters: [{ size: 2 }],
+        responseStatus: { code: Code.Aborted, message: "stream stopped" },
+      }))
         sizes.push(m.payload?.body.length ?? -1);
       return { sizes, error: false };
     } catch (e) {
@@ -88,7 +96,11 @@ const ops = {
       const res = await fetch(url, { method: "POST", headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" }, body: empty });
       return { status: res.headers.get("grpc-status"), message: decodeURIComponent(res.headers.get("grpc-message") ?? "") };
     }
-    const res = await fetch(url, { method: "POST", headers: { "content-type": kind === "connect" ? "application/connect+proto" : "application/connect+json" }, body: new Uint8Array(0) });
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": kind === "connect" ? "application/connect+proto" : "application/connect+json" },
+      body: new Uint8Array(0),
+    });
     const body = new Uint8Array(await res.arrayBuffer());
     const end = JSON.parse(new TextDecoder().decode(body.subarray(5))) as { error: { code: string; message: string } };
     return { status: end.error.code, message: end.error.message };
@@ -96,7 +108,11 @@ const ops = {
   async bidi(kind: Kind, baseUrl: string) {
     const client = createClient(TestService, transport(kind, baseUrl));
     try {
-      await client.streamingInputCall((async function* () { yield { payload: { body: new Uint8Array(1) } }; })());
+      await client.streamingInputCall(
+        (async function* () {
+          yield { payload: { body: new Uint8Array(1) } };
+        })(),
+      );
       return { error: false };
     } catch (e) {
       return describeError(e);
