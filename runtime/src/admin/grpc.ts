@@ -1,7 +1,7 @@
 // The Admin gRPC service (grpcrouter.v1.Admin) on @grpc/grpc-js, with protobuf-es doing the
 // (de)serialization, plus a small client for tools (the VS Code extension, tests).
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import {
   ActionRequestSchema,
   ActionResultSchema,
@@ -20,6 +20,7 @@ import {
   type Snapshot,
   type WatchRequest,
 } from "../gen/grpcrouter/v1/admin_pb.js";
+import { grpcCodec, grpcServiceDefinition } from "../grpc-definition.js";
 import type { AdminHub } from "./hub.js";
 import { ActionError, actorOf, adminCallerRefusal } from "./actions.js";
 import { replayCall } from "./replay.js";
@@ -27,21 +28,15 @@ import { GrpcServer } from "../tunnel/http2/server.js";
 import { serveServerStream, serveUnary, StatusError } from "../tunnel/http2/typed.js";
 import { peerCertificateOf, type PeerCertificateInfo } from "../tunnel/peer-certificate.js";
 
-function codec<D extends DescMessage>(schema: D) {
-  return {
-    serialize: (msg: MessageShape<D>) => Buffer.from(toBinary(schema, msg)),
-    deserialize: (bytes: Buffer) => fromBinary(schema, bytes),
-  };
-}
-
-const snapshotReq = codec(GetSnapshotRequestSchema);
-const snapshotRes = codec(SnapshotSchema);
-const watchReq = codec(WatchRequestSchema);
-const watchRes = codec(EventSchema);
-const actReq = codec(ActionRequestSchema);
-const actRes = codec(ActionResultSchema);
-const replayReq = codec(ReplayRequestSchema);
-const replayRes = codec(ReplayResultSchema);
+// The client's codecs (the server's come with the definition).
+const snapshotReq = grpcCodec(GetSnapshotRequestSchema);
+const snapshotRes = grpcCodec(SnapshotSchema);
+const watchReq = grpcCodec(WatchRequestSchema);
+const watchRes = grpcCodec(EventSchema);
+const actReq = grpcCodec(ActionRequestSchema);
+const actRes = grpcCodec(ActionResultSchema);
+const replayReq = grpcCodec(ReplayRequestSchema);
+const replayRes = grpcCodec(ReplayResultSchema);
 const ACT_PATH = `/${Admin.typeName}/${Admin.method.act.name}`;
 const REPLAY_PATH = `/${Admin.typeName}/${Admin.method.replay.name}`;
 
@@ -73,44 +68,7 @@ const GET_SNAPSHOT_PATH = `/${Admin.typeName}/${Admin.method.getSnapshot.name}`;
 const WATCH_PATH = `/${Admin.typeName}/${Admin.method.watch.name}`;
 
 /** grpc-js definition of grpcrouter.v1.Admin, built from the protobuf-es descriptor. */
-export const adminServiceDefinition: grpc.ServiceDefinition = {
-  GetSnapshot: {
-    path: GET_SNAPSHOT_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: snapshotReq.serialize,
-    requestDeserialize: snapshotReq.deserialize,
-    responseSerialize: snapshotRes.serialize,
-    responseDeserialize: snapshotRes.deserialize,
-  },
-  Watch: {
-    path: WATCH_PATH,
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: watchReq.serialize,
-    requestDeserialize: watchReq.deserialize,
-    responseSerialize: watchRes.serialize,
-    responseDeserialize: watchRes.deserialize,
-  },
-  Act: {
-    path: ACT_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: actReq.serialize,
-    requestDeserialize: actReq.deserialize,
-    responseSerialize: actRes.serialize,
-    responseDeserialize: actRes.deserialize,
-  },
-  Replay: {
-    path: REPLAY_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: replayReq.serialize,
-    requestDeserialize: replayReq.deserialize,
-    responseSerialize: replayRes.serialize,
-    responseDeserialize: replayRes.deserialize,
-  },
-};
+export const adminServiceDefinition: grpc.ServiceDefinition = grpcServiceDefinition(Admin);
 
 export interface AdminServiceOptions {
   /** Told of every Admin request by method name ("GetSnapshot", "Watch"), e.g. to count it. */

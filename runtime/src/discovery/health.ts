@@ -7,8 +7,9 @@
 // loads its .proto from disk relative to its own folder when imported, which breaks inside
 // the single-file bundles the CLI and the VS Code extension ship.
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import {
+  Health,
   HealthCheckRequestSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
   HealthCheckResponseSchema,
@@ -17,52 +18,14 @@ import {
   type HealthCheckRequest,
   type HealthCheckResponse,
 } from "./gen/grpc/health/v1/health_pb.js";
+import { grpcServiceDefinition } from "../grpc-definition.js";
 import { GrpcServer } from "../tunnel/http2/server.js";
 import { StatusError, serveServerStream, serveUnary } from "../tunnel/http2/typed.js";
-
-function codec<D extends DescMessage>(schema: D) {
-  return {
-    serialize: (msg: MessageShape<D>) => Buffer.from(toBinary(schema, msg)),
-    deserialize: (bytes: Buffer) => fromBinary(schema, bytes),
-  };
-}
-const req = codec(HealthCheckRequestSchema);
-const res = codec(HealthCheckResponseSchema);
-const listReq = codec(HealthListRequestSchema);
-const listRes = codec(HealthListResponseSchema);
 
 const PREFIX = "/grpc.health.v1.Health/";
 
 /** grpc-js definition of grpc.health.v1.Health. */
-export const healthServiceDefinition: grpc.ServiceDefinition = {
-  Check: {
-    path: `${PREFIX}Check`,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: req.serialize,
-    requestDeserialize: req.deserialize,
-    responseSerialize: res.serialize,
-    responseDeserialize: res.deserialize,
-  },
-  List: {
-    path: `${PREFIX}List`,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: listReq.serialize,
-    requestDeserialize: listReq.deserialize,
-    responseSerialize: listRes.serialize,
-    responseDeserialize: listRes.deserialize,
-  },
-  Watch: {
-    path: `${PREFIX}Watch`,
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: req.serialize,
-    requestDeserialize: req.deserialize,
-    responseSerialize: res.serialize,
-    responseDeserialize: res.deserialize,
-  },
-};
+export const healthServiceDefinition: grpc.ServiceDefinition = grpcServiceDefinition(Health);
 
 const response = (status: ServingStatus): HealthCheckResponse => create(HealthCheckResponseSchema, { status });
 

@@ -7,42 +7,21 @@
 // folder, which breaks inside the single-file bundles the CLI and the extension ship, and it
 // merges files by package, so imports would not match what clients ask for.
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type DescFile, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { create, toBinary, type DescFile } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import {
+  ServerReflection,
   ServerReflectionRequestSchema,
   ServerReflectionResponseSchema,
   type ServerReflectionRequest,
   type ServerReflectionResponse,
 } from "./gen/grpc/reflection/v1/reflection_pb.js";
+import { grpcServiceDefinition } from "../grpc-definition.js";
 import { GrpcServer } from "../tunnel/http2/server.js";
 import { serveBidi } from "../tunnel/http2/typed.js";
 
-function codec<D extends DescMessage>(schema: D) {
-  return {
-    serialize: (msg: MessageShape<D>) => Buffer.from(toBinary(schema, msg)),
-    deserialize: (bytes: Buffer) => fromBinary(schema, bytes),
-  };
-}
-const reqCodec = codec(ServerReflectionRequestSchema);
-const resCodec = codec(ServerReflectionResponseSchema);
-
 /** v1 and v1alpha differ only in the package name; the messages are the same on the wire. */
 export const REFLECTION_SERVICES = ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"] as const;
-
-function definition(service: string): grpc.ServiceDefinition {
-  return {
-    ServerReflectionInfo: {
-      path: `/${service}/ServerReflectionInfo`,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: reqCodec.serialize,
-      requestDeserialize: reqCodec.deserialize,
-      responseSerialize: resCodec.serialize,
-      responseDeserialize: resCodec.deserialize,
-    },
-  };
-}
 
 /** Every file the given files import, transitively, each once, dependencies first. */
 function withDependencies(files: Iterable<DescFile>): DescFile[] {
@@ -178,6 +157,6 @@ export function addReflection(
     call.on("end", () => call.end());
     call.on("error", () => call.end());
   };
-  for (const name of REFLECTION_SERVICES) server.addService(definition(name), { ServerReflectionInfo: handler });
+  for (const name of REFLECTION_SERVICES) server.addService(grpcServiceDefinition(ServerReflection, name), { ServerReflectionInfo: handler });
   return replace;
 }

@@ -52,7 +52,12 @@ describe("addReflection", () => {
         const svc = files[0]!.service.find((s) => s.name === "Admin");
         assert.deepEqual(
           svc?.method.map((m) => `${m.name}(${m.inputType}) ${m.serverStreaming ? "stream " : ""}${m.outputType}`),
-          ["GetSnapshot(.grpcrouter.v1.GetSnapshotRequest) .grpcrouter.v1.Snapshot", "Watch(.grpcrouter.v1.WatchRequest) stream .grpcrouter.v1.Event"],
+          [
+            "GetSnapshot(.grpcrouter.v1.GetSnapshotRequest) .grpcrouter.v1.Snapshot",
+            "Watch(.grpcrouter.v1.WatchRequest) stream .grpcrouter.v1.Event",
+            "Act(.grpcrouter.v1.ActionRequest) .grpcrouter.v1.ActionResult",
+            "Replay(.grpcrouter.v1.ReplayRequest) .grpcrouter.v1.ReplayResult",
+          ],
         );
       });
 
