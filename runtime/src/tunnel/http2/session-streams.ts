@@ -27,7 +27,7 @@ export function trackStream(stream: http2.Http2Stream): void {
   if (!session) return;
   session[OPEN] = (session[OPEN] ?? 0) + 1;
   (stream as TrackedStream)[SESSION] = session;
-  stream.once("close", onTrackedClose);
+  stream.on("close", onTrackedClose); // `on`, not `once`: once() wraps the listener in a closure per stream
 }
 
 /**
