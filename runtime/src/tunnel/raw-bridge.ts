@@ -866,6 +866,9 @@ class Connection implements CallHost {
   private retire(): void {
     if (this.retiring || this.closed) return;
     this.retiring = true;
+    // The new stream goes on a new connection: on this one it would reach the draining
+    // router again (to be turned away), not one that takes over (behind a load balancer).
+    if (this.session) this.slot.link.channel.leave(this.session);
     this.slot.replace(this);
     if (this.calls.size === 0) this.close("drained", true);
   }

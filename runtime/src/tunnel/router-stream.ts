@@ -153,6 +153,9 @@ export class InstanceStream {
     if (this.meter.paused) this.lastReceived = now;
     if (now - this.lastReceived > this.ctx.limits.heartbeatTimeoutMs) {
       this.fail(`no frame for ${now - this.lastReceived} ms (heartbeat timeout)`);
+      // A silent peer is most likely gone with its connection: close that too when no other
+      // stream uses it, rather than leave it to TCP or the 2 h keepalive.
+      this.duplex.abandon?.();
       return;
     }
     const interval = this.ctx.limits.heartbeatIntervalMs;
@@ -406,6 +409,7 @@ export class InstanceStream {
     if (this.state !== "open") return;
     this.ctx.log(`replacing ${this.label}: the instance reconnected on a new Register stream`);
     this.close("replaced by the instance's new Register stream (it reconnected)");
+    this.duplex.abandon?.(); // its connection is the stale one, unless other streams still use it
   }
 
   /** A protocol violation: log it and close this stream only. */

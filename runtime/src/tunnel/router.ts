@@ -534,9 +534,9 @@ class RouterImpl implements Router {
     this.ctx.closing = true;
     for (const withdraw of this.withdrawActions.values()) withdraw();
     this.withdrawActions.clear();
-    for (const s of this.streams) s.drain("router shutting down", graceMs);
-    for (const r of this.routes.values()) r.close();
     const until = Date.now() + graceMs;
+    for (const r of this.routes.values()) r.close();
+    await this.drainSpread(graceMs);
     while (this.ctx.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     for (const c of [...this.ctx.active]) c.abortForShutdown();
     if (this.heartbeat) this.ctx.clock.clearTimeout(this.heartbeat);
@@ -544,6 +544,32 @@ class RouterImpl implements Router {
     for (const s of [...this.streams]) s.end();
     // GOAWAY on every connection; those still open after a second are closed.
     if (this.server && this.ownsServer) await this.server.close(1000);
+  }
+
+  /**
+   * Tells every instance to move (Drain), each at a random moment of a window as long as
+   * this router needs to admit that many Hellos (registrationLimits.hellosPerSecond, at most
+   * `graceMs`): routers taking them over see them arrive at a rate they admit, not as one
+   * wave. Routing stopped already; calls in flight go on meanwhile.
+   */
+  private drainSpread(graceMs: number): Promise<void> {
+    const streams = [...this.streams];
+    const windowMs = Math.min(graceMs, (streams.length * 1000) / this.ctx.registrations.hellosPerSecond);
+    if (windowMs < 1) {
+      for (const s of streams) s.drain("router shutting down", graceMs);
+      return Promise.resolve();
+    }
+    return Promise.all(
+      streams.map(
+        (s) =>
+          new Promise<void>((resolve) =>
+            setTimeout(() => {
+              s.drain("router shutting down", graceMs);
+              resolve();
+            }, Math.random() * windowMs),
+          ),
+      ),
+    ).then(() => {});
   }
 
   drain(graceMs?: number): Promise<void> {

@@ -148,6 +148,15 @@ export class Http2Channel {
   }
 
   /**
+   * Moves off `session` (its router is draining): the next ask dials a new connection, which
+   * a load balancer in front may send to another router; streams on it finish, then it closes.
+   */
+  leave(session: ClientHttp2Session): void {
+    this.retire(session);
+    if (!session.destroyed && !session.closed) session.close();
+  }
+
+  /**
    * Gives up on `session` at once: a stream on it heard nothing for its keepalive timeout, so
    * the connection is taken for dead (a NAT that forgot it, a network change). The next ask
    * dials anew instead of opening streams on it; streams still on it fail.

@@ -5,6 +5,7 @@ import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:ht
 import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
+import { closeSessionIfOnly } from "./session-streams.js";
 import { encodeGrpcMessage, GrpcWireError, headersFromMetadata, MessageReader, messagePrefix } from "./grpc-wire.js";
 
 /** What a call reports to the code that serves it. */
@@ -52,6 +53,12 @@ export interface ServerCall {
    * can be reset has it.
    */
   reset?(): void;
+  /**
+   * The peer is gone (silent past its timeout, or replaced by its reconnect), after end():
+   * closes the connection under this call unless other calls use it, so a dead peer's
+   * connection does not linger until TCP gives up. Optional, like reset.
+   */
+  abandon?(): void;
 }
 
 const sessionPeers = new WeakMap<object, string>();
@@ -260,6 +267,10 @@ export class Http2ServerCall implements ServerCall {
   reset(): void {
     this.done = true;
     if (!this.stream.destroyed && !this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  abandon(): void {
+    closeSessionIfOnly(this.stream);
   }
 }
 

@@ -14,6 +14,7 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
 import { Http2ServerCall, type CallListener, type ServerCall } from "./server-call.js";
+import { trackStream } from "./session-streams.js";
 // grpc-web: browsers' and curl's protocols on the same port (web-server.ts)
 import type { CorsOptions } from "./web-cors.js";
 import { createAlpnServer, createSniffingServer, WebFrontEnd } from "./web-server.js";
@@ -110,6 +111,8 @@ export class GrpcServer {
 
   /** Handles one HTTP/2 stream: the `stream` event listener of an http2 server. */
   readonly onStream: StreamListener = (stream, headers, _flags, rawHeaders) => {
+    // So a dead peer's connection can be closed when its last stream is given up (session-streams.ts).
+    trackStream(stream);
     const path = headers[":path"] ?? "";
     const contentType = headers["content-type"] ?? "";
     if (headers[":method"] !== "POST" || !/^application\/grpc(\+proto)?(;|$)/.test(contentType)) {

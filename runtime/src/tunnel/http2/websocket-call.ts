@@ -15,6 +15,7 @@ import { closeOfStatus, isUpgradeMetadataHeader, WEBSOCKET_PROTOCOL } from "../w
 import { GrpcWireError, headersFromMetadata, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
 import type { CallListener, ServerCall } from "./server-call.js";
 import { peerOf } from "./server-call.js";
+import { ABANDON_GRACE_MS } from "./session-streams.js";
 import type { GrpcMethod } from "./server.js";
 
 export class WebSocketServerCall implements ServerCall {
@@ -131,6 +132,16 @@ export class WebSocketServerCall implements ServerCall {
   reset(): void {
     this.done = true;
     this.ws.terminate();
+  }
+
+  abandon(): void {
+    // One call per WebSocket connection: a dead peer never answers the close handshake, so
+    // the connection goes after a short grace instead of ws's 30 s close timeout.
+    const ws = this.ws;
+    if (ws.readyState === WebSocket.CLOSED) return;
+    const timer = setTimeout(() => ws.terminate(), ABANDON_GRACE_MS);
+    timer.unref();
+    ws.once("close", () => clearTimeout(timer));
   }
 }
 
