@@ -2,13 +2,47 @@
 // offline by scripts/install-code-server.sh, with our VSIX installed into a fresh
 // extensions folder, opened on a folder and driven in Debian's chromium by playwright-core.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { chromium, type Browser, type Page } from "playwright-core";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** How long one step of a walk may take on a loaded machine (also playwright's default timeout). */
+export const STEP_MS = 120_000;
+/** Where a failing step leaves its screenshot. */
+export const resultsDir = path.join(repoRoot, "test-results");
+
+/**
+ * User settings for a walk that types into .proto files: no welcome page, tips or trust
+ * prompt in the way, no auto-save, and nothing the editor inserts or suggests on its own
+ * (closing brackets, quotes, suggestions), so what the test types is what the file holds.
+ */
+export const TYPING_SETTINGS: Readonly<Record<string, unknown>> = {
+  "workbench.startupEditor": "none",
+  "workbench.tips.enabled": false,
+  "workbench.enableExperiments": false,
+  "extensions.ignoreRecommendations": true,
+  "telemetry.telemetryLevel": "off",
+  "security.workspace.trust.enabled": false,
+  "files.autoSave": "off",
+  "editor.autoClosingBrackets": "never",
+  "editor.autoClosingQuotes": "never",
+  "editor.quickSuggestions": { other: false, comments: false, strings: false },
+  "editor.suggestOnTriggerCharacters": false,
+  "editor.acceptSuggestionOnEnter": "off",
+};
+
+/** 1-based line of the first line of `text` that contains `needle`. */
+export function lineOf(text: string, needle: string): number {
+  const i = text.split("\n").findIndex((l) => l.includes(needle));
+  assert.ok(i >= 0, `fixture has no ${needle}`);
+  return i + 1;
+}
 
 /** The code-server executable: $GRPCROUTER_CODE_SERVER, else what scripts/install-code-server.sh gives. */
 export function codeServerPath(): string {
@@ -112,7 +146,8 @@ export async function startCodeServer(opts: { bin: string; vsix: string; folder:
   return { url: `${url}/?folder=${encodeURIComponent(opts.folder)}`, userDataDir, logs, stop };
 }
 
-function freePort(): Promise<number> {
+/** A loopback port free right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once("error", reject);
@@ -121,6 +156,63 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * One code-server with the VSIX on a folder and a chromium page on its workbench, for a walk
+ * made of named steps: a failing step leaves a screenshot named after it in test-results/
+ * (every step does with GRPCROUTER_E2E_SCREENSHOTS=1) and reports code-server's log tail.
+ */
+export class Workbench {
+  vscode: CodeServer | undefined;
+  browser: Browser | undefined;
+  page!: Page;
+
+  /** `shotPrefix` starts the screenshots' file names, one per test file. */
+  constructor(private readonly shotPrefix: string) {}
+
+  async open(opts: { vsix: string; folder: string; settings?: Record<string, unknown> }): Promise<void> {
+    this.vscode = await startCodeServer({ bin: codeServerPath(), vsix: opts.vsix, folder: opts.folder, settings: opts.settings });
+    this.browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
+    this.page = await this.browser.newPage({ viewport: { width: 1400, height: 900 } });
+    this.page.setDefaultTimeout(STEP_MS);
+    await this.page.goto(this.vscode.url);
+    await this.page.locator(".monaco-workbench").waitFor();
+  }
+
+  async close(): Promise<void> {
+    await this.browser?.close();
+    await this.vscode?.stop();
+  }
+
+  /** Runs a step; on failure saves a screenshot named after it and rethrows with the log tail. */
+  async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const file = path.join(resultsDir, `${this.shotPrefix}-${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
+    try {
+      const result = await fn();
+      if (process.env.GRPCROUTER_E2E_SCREENSHOTS) {
+        mkdirSync(resultsDir, { recursive: true });
+        await this.page.screenshot({ path: file });
+      }
+      return result;
+    } catch (e) {
+      mkdirSync(resultsDir, { recursive: true });
+      await this.page?.screenshot({ path: file }).catch(() => {});
+      const tail = this.vscode?.logs.slice(-15).join("\n") ?? "";
+      throw new Error(`${name}: ${(e as Error).message}\n(screenshot: ${file})\ncode-server log tail:\n${tail}`);
+    }
+  }
+
+  /** Opens a file of the folder by name with Quick Open (Ctrl+P), as a user would. */
+  async quickOpen(name: string): Promise<void> {
+    await this.page.keyboard.press("Control+P");
+    const input = this.page.locator(".quick-input-box input.input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(name);
+    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor();
+    await this.page.keyboard.press("Enter");
+    await this.page.locator(".tab.active", { hasText: name }).waitFor();
+  }
 }
 
 async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess): Promise<void> {

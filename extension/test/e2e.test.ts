@@ -3,39 +3,18 @@
 // runs commands from the palette. A failing step leaves a screenshot in test-results/.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import net from "node:net";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { unzipSync } from "fflate";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./code-server.js";
-
-const STEP_MS = 120_000;
-const resultsDir = path.join(repoRoot, "test-results");
-
-/** A loopback port free right now, for the grpcrouter.router.port setting. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** 1-based line of the first line of `text` that contains `needle`. */
-function lineOf(text: string, needle: string): number {
-  const i = text.split("\n").findIndex((l) => l.includes(needle));
-  assert.ok(i >= 0, `fixture has no ${needle}`);
-  return i + 1;
-}
+import type { Page } from "playwright-core";
+import { buildVsix, freePort, lineOf, repoRoot, STEP_MS, stagedExtension, TYPING_SETTINGS, Workbench } from "./code-server.js";
 
 describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
   let tmp: string;
   let folder: string;
-  let vscode: CodeServer | undefined;
-  let browser: Browser | undefined;
+  const workbench = new Workbench("e2e");
   let page: Page;
   let ordersText: string;
   let vsixPath: string;
@@ -47,64 +26,20 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     folder = path.join(tmp, "editor-workspace");
     cpSync(path.join(repoRoot, "test-fixtures/editor-workspace"), folder, { recursive: true });
     ordersText = readFileSync(orders(), "utf8");
-    const bin = codeServerPath();
     const vsix = await buildVsix(tmp);
     vsixPath = vsix;
     routerPort = await freePort();
-    vscode = await startCodeServer({
-      bin,
-      vsix,
-      folder,
-      settings: {
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": false,
-        "workbench.enableExperiments": false,
-        "extensions.ignoreRecommendations": true,
-        "telemetry.telemetryLevel": "off",
-        "security.workspace.trust.enabled": false,
-        "files.autoSave": "off",
-        "editor.autoClosingBrackets": "never",
-        "editor.autoClosingQuotes": "never",
-        "editor.quickSuggestions": { other: false, comments: false, strings: false },
-        "editor.suggestOnTriggerCharacters": false,
-        "editor.acceptSuggestionOnEnter": "off",
-        // Start Router must listen exactly here.
-        "grpcrouter.router.port": routerPort,
-      },
-    });
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(STEP_MS);
-    await page.goto(vscode.url);
-    await page.locator(".monaco-workbench").waitFor();
+    // Start Router must listen exactly at routerPort.
+    await workbench.open({ vsix, folder, settings: { ...TYPING_SETTINGS, "grpcrouter.router.port": routerPort } });
+    page = workbench.page;
   });
 
   after(async () => {
-    await browser?.close();
-    await vscode?.stop();
+    await workbench.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  /**
-   * Runs a step; on failure saves a screenshot named after it and rethrows. With
-   * GRPCROUTER_E2E_SCREENSHOTS=1 every step leaves one, to see what the user saw.
-   */
-  async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const file = path.join(resultsDir, `e2e-${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
-    try {
-      const result = await fn();
-      if (process.env.GRPCROUTER_E2E_SCREENSHOTS) {
-        mkdirSync(resultsDir, { recursive: true });
-        await page.screenshot({ path: file });
-      }
-      return result;
-    } catch (e) {
-      mkdirSync(resultsDir, { recursive: true });
-      await page?.screenshot({ path: file }).catch(() => {});
-      const tail = vscode?.logs.slice(-15).join("\n") ?? "";
-      throw new Error(`${name}: ${(e as Error).message}\n(screenshot: ${file})\ncode-server log tail:\n${tail}`);
-    }
-  }
+  const step = <T>(name: string, fn: () => Promise<T>): Promise<T> => workbench.step(name, fn);
 
   // Our item (its DOM id ends with the id the extension gives it), not the save summary.
   const statusItem = () => page.locator('.statusbar-item[id$="grpcrouter.router"]');
@@ -155,13 +90,7 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
   it("opens a .proto, shows a typed error in Problems on its line, then clears it", async () => {
     const errorLine = lineOf(ordersText, "string order_id = 2;");
     await step("open orders.proto", async () => {
-      await page.keyboard.press("Control+P");
-      const input = page.locator(".quick-input-box input.input");
-      await input.waitFor({ state: "visible" });
-      await input.fill("orders.proto");
-      await page.locator(".quick-input-list .monaco-list-row", { hasText: "orders.proto" }).first().waitFor();
-      await page.keyboard.press("Enter");
-      await page.locator(".tab.active", { hasText: "orders.proto" }).waitFor();
+      await workbench.quickOpen("orders.proto");
       await page.locator(".monaco-editor .view-lines", { hasText: "service Orders" }).waitFor();
       // The router-aware lenses over the service.
       await page.locator(".monaco-editor .codelens-decoration", { hasText: "Generate" }).first().waitFor();

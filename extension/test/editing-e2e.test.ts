@@ -2,22 +2,12 @@
 // with F2 and both files change on disk after Save All, then fixes an unresolved well-known
 // type with the "add import" quick fix (Ctrl+.). A failing step leaves a screenshot in test-results/.
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, repoRoot, startCodeServer, type CodeServer } from "./code-server.js";
-
-const STEP_MS = 120_000;
-const resultsDir = path.join(repoRoot, "test-results");
-
-/** 1-based line of the first line of `text` that contains `needle`. */
-function lineOf(text: string, needle: string): number {
-  const i = text.split("\n").findIndex((l) => l.includes(needle));
-  assert.ok(i >= 0, `fixture has no ${needle}`);
-  return i + 1;
-}
+import type { Page } from "playwright-core";
+import { buildVsix, lineOf, repoRoot, STEP_MS, TYPING_SETTINGS, Workbench } from "./code-server.js";
 
 async function until(what: string, check: () => boolean, timeoutMs = STEP_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -30,8 +20,7 @@ async function until(what: string, check: () => boolean, timeoutMs = STEP_MS): P
 describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () => {
   let tmp: string;
   let folder: string;
-  let vscode: CodeServer | undefined;
-  let browser: Browser | undefined;
+  const workbench = new Workbench("e2e-edit");
   let page: Page;
   const file = (rel: string) => path.join(folder, "proto/shop/v1", rel);
 
@@ -40,65 +29,20 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
     folder = path.join(tmp, "editor-workspace");
     cpSync(path.join(repoRoot, "test-fixtures/editor-workspace"), folder, { recursive: true });
     const vsix = await buildVsix(tmp);
-    vscode = await startCodeServer({
-      bin: codeServerPath(),
-      vsix,
-      folder,
-      settings: {
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": false,
-        "workbench.enableExperiments": false,
-        "extensions.ignoreRecommendations": true,
-        "telemetry.telemetryLevel": "off",
-        "security.workspace.trust.enabled": false,
-        "files.autoSave": "off",
-        "editor.autoClosingBrackets": "never",
-        "editor.autoClosingQuotes": "never",
-        "editor.quickSuggestions": { other: false, comments: false, strings: false },
-        "editor.suggestOnTriggerCharacters": false,
-        "editor.acceptSuggestionOnEnter": "off",
-        // No generation: this walk is about editing, and the gen folder would only add noise.
-        "grpcrouter.generateOnSave": false,
-      },
-    });
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(STEP_MS);
-    await page.goto(vscode.url);
-    await page.locator(".monaco-workbench").waitFor();
+    // No generation: this walk is about editing, and the gen folder would only add noise.
+    await workbench.open({ vsix, folder, settings: { ...TYPING_SETTINGS, "grpcrouter.generateOnSave": false } });
+    page = workbench.page;
   });
 
   after(async () => {
-    await browser?.close();
-    await vscode?.stop();
+    await workbench.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const shot = path.join(resultsDir, `e2e-edit-${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
-    try {
-      const result = await fn();
-      if (process.env.GRPCROUTER_E2E_SCREENSHOTS) {
-        mkdirSync(resultsDir, { recursive: true });
-        await page.screenshot({ path: shot });
-      }
-      return result;
-    } catch (e) {
-      mkdirSync(resultsDir, { recursive: true });
-      await page?.screenshot({ path: shot }).catch(() => {});
-      const tail = vscode?.logs.slice(-15).join("\n") ?? "";
-      throw new Error(`${name}: ${(e as Error).message}\n(screenshot: ${shot})\ncode-server log tail:\n${tail}`);
-    }
-  }
+  const step = <T>(name: string, fn: () => Promise<T>): Promise<T> => workbench.step(name, fn);
 
   async function openFile(name: string, shows: string): Promise<void> {
-    await page.keyboard.press("Control+P");
-    const input = page.locator(".quick-input-box input.input");
-    await input.waitFor({ state: "visible" });
-    await input.fill(name);
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor();
-    await page.keyboard.press("Enter");
-    await page.locator(".tab.active", { hasText: name }).waitFor();
+    await workbench.quickOpen(name);
     await page.locator(".monaco-editor .view-lines", { hasText: shows }).waitFor();
   }
 

@@ -4,78 +4,24 @@
 // made while the extension is still starting. A failing step leaves a screenshot in test-results/.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { unzipSync } from "fflate";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./code-server.js";
+import { buildVsix, repoRoot, STEP_MS, stagedExtension, TYPING_SETTINGS, Workbench } from "./code-server.js";
 
 // The page's globals, for the functions that run in chromium (this project has no DOM lib).
 declare const document: { querySelectorAll(selector: string): Iterable<{ textContent: string | null }> };
 declare function getComputedStyle(element: unknown): { color: string };
 
-const STEP_MS = 120_000;
-const resultsDir = path.join(repoRoot, "test-results");
+// Typing settings, and no indentation added by the editor: the format test checks buf's.
+const SETTINGS = { ...TYPING_SETTINGS, "editor.autoIndent": "none" };
 
-const SETTINGS = {
-  "workbench.startupEditor": "none",
-  "workbench.tips.enabled": false,
-  "workbench.enableExperiments": false,
-  "extensions.ignoreRecommendations": true,
-  "telemetry.telemetryLevel": "off",
-  "security.workspace.trust.enabled": false,
-  "files.autoSave": "off",
-  "editor.autoClosingBrackets": "never",
-  "editor.autoClosingQuotes": "never",
-  "editor.autoIndent": "none",
-  "editor.quickSuggestions": { other: false, comments: false, strings: false },
-  "editor.suggestOnTriggerCharacters": false,
-  "editor.acceptSuggestionOnEnter": "off",
-};
-
-/** One code-server with the VSIX on a folder, and a chromium page on it. */
-class Session {
-  vscode?: CodeServer;
-  browser?: Browser;
-  page!: Page;
-
-  async start(vsix: string, folder: string, settings: Record<string, unknown>): Promise<void> {
-    this.vscode = await startCodeServer({ bin: codeServerPath(), vsix, folder, settings: { ...SETTINGS, ...settings } });
-    this.browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
-    this.page = await this.browser.newPage({ viewport: { width: 1400, height: 900 } });
-    this.page.setDefaultTimeout(STEP_MS);
-    await this.page.goto(this.vscode.url);
-    await this.page.locator(".monaco-workbench").waitFor();
-  }
-
-  async stop(): Promise<void> {
-    await this.browser?.close();
-    await this.vscode?.stop();
-  }
-
-  /** Runs a step; on failure saves a screenshot named after it and rethrows with the log tail. */
-  async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (e) {
-      const file = path.join(resultsDir, `editor-e2e-${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
-      mkdirSync(resultsDir, { recursive: true });
-      await this.page?.screenshot({ path: file }).catch(() => {});
-      const tail = this.vscode?.logs.slice(-15).join("\n") ?? "";
-      throw new Error(`${name}: ${(e as Error).message}\n(screenshot: ${file})\ncode-server log tail:\n${tail}`);
-    }
-  }
-
-  async quickOpen(name: string): Promise<void> {
-    await this.page.keyboard.press("Control+P");
-    const input = this.page.locator(".quick-input-box input.input");
-    await input.waitFor({ state: "visible" });
-    await input.fill(name);
-    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor();
-    await this.page.keyboard.press("Enter");
-    await this.page.locator(".tab.active", { hasText: name }).waitFor();
+/** One code-server with the VSIX on a folder, a chromium page on it, and what these walks do there. */
+class Session extends Workbench {
+  constructor() {
+    super("editor-e2e");
   }
 
   async runCommand(title: string): Promise<void> {
@@ -145,10 +91,10 @@ describe("editing .proto files in a real VS Code", { timeout: 20 * 60_000 }, () 
       writeFileSync(path.join(folder, "proto/buf.yaml"), "version: v2\nlint:\n  use:\n    - FIELD_LOWER_SNAKE_CASE\n");
       const money = path.join(folder, "proto/shop/v1/money.proto");
       writeFileSync(money, readFileSync(money, "utf8").replace("int64 units = 2;", "int64 Units = 2;"));
-      await s.start(vsix, folder, { "grpcrouter.generateOnSave": false });
+      await s.open({ vsix, folder, settings: { ...SETTINGS, "grpcrouter.generateOnSave": false } });
     });
 
-    after(() => s.stop());
+    after(() => s.close());
 
     it("colours keywords, types, names, strings and comments of a .proto", async () => {
       await s.step("open orders.proto", async () => {
@@ -246,10 +192,10 @@ describe("editing .proto files in a real VS Code", { timeout: 20 * 60_000 }, () 
       folder = path.join(tmp, "fresh");
       cpSync(path.join(repoRoot, "test-fixtures/editor-workspace/proto"), folder, { recursive: true });
       rmSync(path.join(folder, "buf.yaml"));
-      await s.start(vsix, folder, {});
+      await s.open({ vsix, folder, settings: SETTINGS });
     });
 
-    after(() => s.stop());
+    after(() => s.close());
 
     it("generates on the first save, made the moment the file opens", async () => {
       const router = path.join(folder, "gen/shop/v1/orders_router.proto");

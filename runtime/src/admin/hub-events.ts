@@ -1,0 +1,97 @@
+// What the router tells the hub: the events it publishes (instances come and go, calls start,
+// move, carry messages and end). Plain objects, cheap to make on the traffic path; the hub
+// turns them into admin protobuf messages only for its history and for watchers.
+import type { Instance_Health } from "../gen/grpcrouter/v1/admin_pb.js";
+import type { MetadataInput } from "./metadata.js";
+
+export type CallId = bigint | number;
+export type CallKind = "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
+export type HealthInput = "serving" | "not_serving" | "draining" | "ejected" | Instance_Health;
+
+export interface InstanceInfo {
+  id: string;
+  /** Fully-qualified service name, e.g. "demo.v1.Echo". */
+  service: string;
+  labels?: Record<string, string>;
+  weight?: number;
+  /** Peer address of the instance's Register stream(s). */
+  address?: string;
+  streams?: number;
+  maxConcurrentCalls?: number;
+  health?: HealthInput;
+  registeredAt?: Date;
+  description?: string;
+  /** An operator drained or ejected it, or set its weight (Admin Act). */
+  operatorDrained?: boolean;
+  operatorEjected?: boolean;
+  operatorWeight?: boolean;
+}
+
+/** What the router publishes. In-flight counts per instance are kept by the hub itself. */
+export type HubEvent =
+  | { type: "instanceRegistered"; instance: InstanceInfo }
+  /** Health, streams, weight, labels… changed: only the given fields are updated. */
+  | { type: "instanceChanged"; instance: Pick<InstanceInfo, "id" | "service"> & Partial<InstanceInfo> }
+  | { type: "instanceDeregistered"; instance: Pick<InstanceInfo, "id" | "service"> }
+  | {
+      type: "callStarted";
+      callId: CallId;
+      /** The method path, "/pkg.Svc/Method". */
+      method: string;
+      kind?: CallKind;
+      peer?: string;
+      metadata?: MetadataInput;
+      instanceId?: string;
+      /** Why this instance: the balancer and the routing key, in words. */
+      reason?: string;
+      /** Waited for an instance or a slot before the first attempt. */
+      queuedMs?: number;
+      /** The balancing strategy, in words. */
+      policy?: string;
+      routingKey?: string;
+      time?: Date;
+    }
+  | {
+      /** A later attempt, a retry, the router's refusal, an ejection (see admin.proto CallDecision). */
+      type: "callDecision";
+      callId: CallId;
+      decision: {
+        kind: "attempt" | "retry" | "refused" | "ejected";
+        attempt: number;
+        instanceId?: string;
+        reason: string;
+        queuedMs?: number;
+        code?: number;
+        backoffMs?: number;
+      };
+      time?: Date;
+    }
+  | { type: "callHeaders"; callId: CallId; metadata?: MetadataInput }
+  | {
+      type: "callMessage";
+      callId: CallId;
+      direction: "request" | "response";
+      /** Encoded size in bytes (defaults to payload.byteLength). */
+      size?: number;
+      /** The serialized message; pass it when `hub.wantsBodies`, omit it otherwise. */
+      payload?: Uint8Array;
+      time?: Date;
+    }
+  | {
+      type: "callEnded";
+      callId: CallId;
+      /** gRPC status code. */
+      code: number;
+      message?: string;
+      trailers?: MetadataInput;
+      /** Message counts; default to what the hub saw published. */
+      requests?: number;
+      responses?: number;
+      time?: Date;
+    };
+
+/**
+ * Sees every event the hub is given, synchronously, before the watchers do (see `onEvent`).
+ * It runs on the router's traffic path: keep it to a few map and counter updates.
+ */
+export type HubListener = (event: HubEvent) => void;
