@@ -36,6 +36,7 @@ import { WebSocketChannel } from "./bridge/websocket-channel.js";
 import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
 import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../discovery/router-targets.js";
 import { FrameError } from "./wire.js";
+import { Drained } from "./drained.js";
 
 export interface BridgeOptions {
   /**
@@ -166,6 +167,8 @@ class RawBridge implements Bridge {
   private readonly links = new Map<string, RouterLink>();
   readonly options: BridgeOptions;
   active = 0;
+  /** Woken when a call ends or a Register stream closes: what the drains below wait for. */
+  readonly drained = new Drained();
   stopping = false;
   serving = true;
   private started: Promise<void> | undefined;
@@ -265,8 +268,7 @@ class RawBridge implements Bridge {
     this.links.delete(address);
     this.log(`leaving router ${address}: ${why}`);
     link.drain();
-    const until = Date.now() + graceMs;
-    while (link.registered() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await this.drained.wait(() => !link.registered(), graceMs);
     link.close(`router ${address} left: ${why}`);
   }
 
@@ -337,10 +339,9 @@ class RawBridge implements Bridge {
     this.stopping = true;
     this.routerSet?.close();
     for (const l of this.links.values()) l.drain();
-    const until = Date.now() + graceMs;
     // Done when the calls are, and the routers have ended the drained streams: a router ends
     // one once no call is left on it, so an Open crossing our Drain is refused, not cut off.
-    while ((this.active > 0 || [...this.links.values()].some((l) => l.registered())) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    await this.drained.wait(() => this.active === 0 && ![...this.links.values()].some((l) => l.registered()), graceMs);
     for (const l of this.links.values()) l.close("instance stopping");
   }
 }
@@ -856,6 +857,7 @@ class Connection implements CallHost {
       this.calls.delete(call.id);
       this.bridge.active--;
       if (this.retiring && this.calls.size === 0) this.close("drained", true);
+      this.bridge.drained.changed();
     }
   }
 
@@ -1027,6 +1029,7 @@ class Connection implements CallHost {
     if (graceful) this.call?.end();
     else this.call?.cancel();
     this.slot.lost(this, reason);
+    this.bridge.drained.changed();
   }
 }
 

@@ -7,6 +7,7 @@ import type { RegistrationLimits } from "./registration-limits.js";
 import type { Clock } from "../resilience/index.js";
 import type { PeerCertificateInfo } from "./peer-certificate.js";
 import type { CallObserver } from "./router-observer.js";
+import type { DrainingSet } from "./drained.js";
 
 export interface RouterLimits {
   /** Response bytes an instance may send per call before the router grants more (Welcome.initial_window). */
@@ -56,7 +57,7 @@ export interface RouterContext {
   readonly claims: InstanceClaims;
   /** Router-wide call ids for the admin hub (stream call ids repeat across streams). */
   nextHubCallId(): number;
-  /** Client calls in flight or pending, for close(). */
-  readonly active: Set<{ abortForShutdown(): void }>;
+  /** Client calls in flight or pending, for close(); its `drained` wakes the drains waiting on it. */
+  readonly active: DrainingSet<{ abortForShutdown(): void }>;
   closing: boolean;
 }

@@ -26,6 +26,7 @@ import { HubCallObserver, NO_OBSERVER } from "./router-observer.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
 import { ServiceRoute, type InstanceView } from "./router-registry.js";
 import { InstanceStream } from "./router-stream.js";
+import { DrainingSet } from "./drained.js";
 import { tunnelTable, type TunnelMethod, type TunnelSpec, type TunnelTable } from "./spec.js";
 
 /** Routing key of one call, computed at call start. `request` is given only for methods whose
@@ -325,7 +326,7 @@ class RouterImpl implements Router {
       ),
       clock,
       nextHubCallId: () => ++hubIds,
-      active: new Set(),
+      active: new DrainingSet(),
       closing: false,
     };
     for (const s of options.services) {
@@ -454,9 +455,17 @@ class RouterImpl implements Router {
     const streams = [...this.streams].filter((s) => s.route === route);
     for (const s of streams) s.drain(`the router no longer routes ${service}`, graceMs);
     route.close(`the router no longer routes ${service}`);
-    const until = Date.now() + graceMs;
-    const busy = () => [...this.ctx.active].some((c) => c instanceof RoutedCall && c.route === route);
-    while (busy() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    // The service is unmounted, so no call joins these; each wake drops the ended ones from the
+    // front and stops at the first still running, not rescanning every call in the router.
+    const left = new Set([...this.ctx.active].filter((c) => c instanceof RoutedCall && c.route === route));
+    const idle = () => {
+      for (const c of left) {
+        if (this.ctx.active.has(c)) return false;
+        left.delete(c);
+      }
+      return true;
+    };
+    await this.ctx.active.drained.wait(idle, graceMs, this.ctx.clock);
     for (const c of [...this.ctx.active]) if (c instanceof RoutedCall && c.route === route) c.abortForShutdown();
     for (const s of streams) s.end();
   }
@@ -534,10 +543,10 @@ class RouterImpl implements Router {
     this.ctx.closing = true;
     for (const withdraw of this.withdrawActions.values()) withdraw();
     this.withdrawActions.clear();
-    const until = Date.now() + graceMs;
+    const until = this.ctx.clock.now() + graceMs;
     for (const r of this.routes.values()) r.close();
     await this.drainSpread(graceMs);
-    while (this.ctx.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await this.ctx.active.drained.wait(() => this.ctx.active.size === 0, until - this.ctx.clock.now(), this.ctx.clock);
     for (const c of [...this.ctx.active]) c.abortForShutdown();
     if (this.heartbeat) this.ctx.clock.clearTimeout(this.heartbeat);
     this.heartbeat = undefined;

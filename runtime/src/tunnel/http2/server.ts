@@ -19,6 +19,7 @@ import { trackStream } from "./session-streams.js";
 import type { CorsOptions } from "./web-cors.js";
 import { createAlpnServer, createSniffingServer, WebFrontEnd } from "./web-server.js";
 import { WebSocketFrontEnd } from "./websocket-call.js";
+import { DrainingSet, waitDrained } from "../drained.js";
 
 /** A method served on the hot path. */
 export interface GrpcMethod {
@@ -58,7 +59,7 @@ export class GrpcServer {
   private readonly methods = new Map<string, GrpcMethod>();
   private server: net.Server | undefined;
   private http1: http.Server | undefined;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sessions = new DrainingSet<http2.ServerHttp2Session>();
   /** Every accepted TCP connection: close() ends those a vanished peer would hold open. */
   private readonly sockets = new Set<Socket>();
   private readonly keepaliveTimeMs: number;
@@ -236,8 +237,7 @@ export class GrpcServer {
     const closedServer = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     for (const s of this.sessions) s.close();
     this.http1?.closeIdleConnections();
-    const until = Date.now() + graceMs;
-    while ((this.sessions.size > 0 || this.websocket.open.size > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    await waitDrained([this.sessions.drained, this.websocket.open.drained], () => this.sessions.size === 0 && this.websocket.open.size === 0, graceMs);
     for (const s of [...this.sessions]) s.destroy();
     this.websocket.terminate();
     this.http1?.closeAllConnections();

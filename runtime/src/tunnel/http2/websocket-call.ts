@@ -16,6 +16,7 @@ import { GrpcWireError, headersFromMetadata, metadataFromRawHeaders, parseGrpcTi
 import type { CallListener, ServerCall } from "./server-call.js";
 import { peerOf } from "./server-call.js";
 import { ABANDON_GRACE_MS } from "./session-streams.js";
+import { DrainingSet } from "../drained.js";
 import type { GrpcMethod } from "./server.js";
 
 export class WebSocketServerCall implements ServerCall {
@@ -192,7 +193,7 @@ function serveWithoutUpgrade(server: http.Server, req: http.IncomingMessage, soc
 export class WebSocketFrontEnd {
   /** One ws server per message limit (its maxPayload); they hold no sockets of their own. */
   private readonly servers = new Map<number, WebSocketServer>();
-  readonly open = new Set<WebSocket>();
+  readonly open = new DrainingSet<WebSocket>();
   closed = false;
 
   constructor(
