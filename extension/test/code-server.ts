@@ -4,11 +4,13 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { freePort } from "../src/router-process.js";
+
+export { freePort };
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -144,18 +146,6 @@ export async function startCodeServer(opts: { bin: string; vsix: string; folder:
     throw new Error(`${(e as Error).message}\n${logs.slice(-20).join("\n")}`);
   }
   return { url: `${url}/?folder=${encodeURIComponent(opts.folder)}`, userDataDir, logs, stop };
-}
-
-/** A loopback port free right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

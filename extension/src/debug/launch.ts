@@ -6,10 +6,10 @@
 // panel and the Router view watch.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import * as vscode from "vscode";
+import { freePort } from "../router-process.js";
 
 export const DEBUG_TYPE = "grpcrouter";
 
@@ -45,17 +45,6 @@ export function cliCommand(extensionPath: string): { program: string; runtimeArg
     return { program: source, runtimeArgs: ["--conditions=@grpcrouter/source", "--import", pathToFileURL(tsx).href] };
   }
   return undefined;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function substitute(value: string, folder: vscode.WorkspaceFolder | undefined): string {
