@@ -149,6 +149,25 @@ export async function startCodeServer(opts: { bin: string; vsix: string; folder:
 }
 
 /**
+ * Runs a command from the Command Palette (F1) by its title. The row of exactly this command is
+ * clicked: Enter would run the top row, and recently used commands that also match (Check
+ * Generated Code for "Generate") sort first.
+ */
+export async function paletteCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-box input.input");
+  await input.waitFor({ state: "visible" });
+  await input.fill(`>${title}`);
+  const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+  const row = page
+    .locator(".quick-input-list .monaco-list-row")
+    .filter({ has: page.locator(".label-name", { hasText: exact }) })
+    .first();
+  await row.waitFor();
+  await row.click();
+}
+
+/**
  * One code-server with the VSIX on a folder and a chromium page on its workbench, for a walk
  * made of named steps: a failing step leaves a screenshot named after it in test-results/
  * (every step does with GRPCROUTER_E2E_SCREENSHOTS=1) and reports code-server's log tail.
@@ -191,6 +210,11 @@ export class Workbench {
       const tail = this.vscode?.logs.slice(-15).join("\n") ?? "";
       throw new Error(`${name}: ${(e as Error).message}\n(screenshot: ${file})\ncode-server log tail:\n${tail}`);
     }
+  }
+
+  /** Runs a command by its title from the Command Palette. */
+  runCommand(title: string): Promise<void> {
+    return paletteCommand(this.page, title);
   }
 
   /** Opens a file of the folder by name with Quick Open (Ctrl+P), as a user would. */
