@@ -52,8 +52,12 @@ function substitute(value: string, folder: vscode.WorkspaceFolder | undefined): 
   return value.replace(/\$\{workspaceFolder\}/g, ws).replace(/\$\{workspaceFolderBasename\}/g, path.basename(ws));
 }
 
-/** The buf binary the VSIX ships, for the CLI's generator (unless the user set their own). */
-function bufEnv(extensionPath: string): Record<string, string> {
+/**
+ * The buf binary the VSIX ships (per platform), for the generator of the server and the CLI,
+ * which honours GRPCROUTER_BUF, unless the user set their own. A development checkout has
+ * none there and finds buf in node_modules.
+ */
+export function bufEnv(extensionPath: string): Record<string, string> {
   const bundled = path.join(extensionPath, "server", "dist", "bin", process.platform === "win32" ? "buf.exe" : "buf");
   return !process.env.GRPCROUTER_BUF && existsSync(bundled) ? { GRPCROUTER_BUF: bundled } : {};
 }
