@@ -1,7 +1,6 @@
 // The VS Code side of grpcrouter: starts the bundled language server over node IPC, adds the
 // commands, the router status bar item, and feeds the server what it cannot see itself (the
 // state of the local router, for the code lenses).
-import { existsSync } from "node:fs";
 import path from "node:path";
 import * as vscode from "vscode";
 // The server's own requests and notifications, typed once for both sides.
@@ -10,6 +9,7 @@ import { DidSaveTextDocumentNotification, LanguageClient, TransportKind, type La
 import { watchRouterState, type InstanceCounts } from "./admin-client.js";
 import { RouterProcess, type RouterStatus } from "./router-process.js";
 import { activateDebug } from "./debug/index.js";
+import { bufEnv } from "./debug/launch.js";
 
 let client: LanguageClient | undefined;
 const router = new RouterProcess();
@@ -20,11 +20,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   activateDebug(context);
 
   const serverModule = context.asAbsolutePath(path.join("server", "dist", "server.js"));
-  // The VSIX ships buf next to the server (per platform); the generator honours
-  // GRPCROUTER_BUF. A development checkout has none there and finds buf in node_modules.
-  const bundledBuf = context.asAbsolutePath(path.join("server", "dist", "bin", process.platform === "win32" ? "buf.exe" : "buf"));
-  const bufEnv: Record<string, string> = !process.env.GRPCROUTER_BUF && existsSync(bundledBuf) ? { GRPCROUTER_BUF: bundledBuf } : {};
-  const env = { ...process.env, ...bufEnv };
+  const buf = bufEnv(context.extensionPath);
+  const env = { ...process.env, ...buf };
   const serverOptions: ServerOptions = {
     run: { module: serverModule, transport: TransportKind.ipc, options: { env } },
     debug: { module: serverModule, transport: TransportKind.ipc, options: { env, execArgv: ["--nolazy", "--inspect=6019"] } },
@@ -192,7 +189,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         adminPort: vscode.workspace.getConfiguration("grpcrouter").get<number>("router.adminPort", 0),
         cwd: mod?.folder ?? root,
         log: (line) => output.info(line),
-        env: bufEnv,
+        env: buf,
       });
       if (s.state === "failed") void vscode.window.showErrorMessage(`gRPC Router: ${s.reason}`, "Show Output").then((a) => a && output.show());
     }),

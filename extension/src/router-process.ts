@@ -153,7 +153,8 @@ export class RouterProcess {
   }
 }
 
-function freePort(): Promise<number> {
+/** A loopback port free right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once("error", reject);

@@ -4,11 +4,13 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { freePort } from "../src/router-process.js";
+
+export { freePort };
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -146,16 +148,23 @@ export async function startCodeServer(opts: { bin: string; vsix: string; folder:
   return { url: `${url}/?folder=${encodeURIComponent(opts.folder)}`, userDataDir, logs, stop };
 }
 
-/** A loopback port free right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * Runs a command from the Command Palette (F1) by its title. The row of exactly this command is
+ * clicked: Enter would run the top row, and recently used commands that also match (Check
+ * Generated Code for "Generate") sort first.
+ */
+export async function paletteCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-box input.input");
+  await input.waitFor({ state: "visible" });
+  await input.fill(`>${title}`);
+  const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+  const row = page
+    .locator(".quick-input-list .monaco-list-row")
+    .filter({ has: page.locator(".label-name", { hasText: exact }) })
+    .first();
+  await row.waitFor();
+  await row.click();
 }
 
 /**
@@ -201,6 +210,11 @@ export class Workbench {
       const tail = this.vscode?.logs.slice(-15).join("\n") ?? "";
       throw new Error(`${name}: ${(e as Error).message}\n(screenshot: ${file})\ncode-server log tail:\n${tail}`);
     }
+  }
+
+  /** Runs a command by its title from the Command Palette. */
+  runCommand(title: string): Promise<void> {
+    return paletteCommand(this.page, title);
   }
 
   /** Opens a file of the folder by name with Quick Open (Ctrl+P), as a user would. */

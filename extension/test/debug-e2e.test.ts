@@ -18,7 +18,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { createAdminClient, createBridge, type Bridge, type TunnelSpec } from "@grpcrouter/runtime";
 import { chromium, type Browser, type FrameLocator, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, freePort, repoRoot, startCodeServer, type CodeServer } from "./code-server.js";
+import { buildVsix, codeServerPath, freePort, paletteCommand, repoRoot, startCodeServer, type CodeServer } from "./code-server.js";
 
 const STEP_MS = 120_000;
 const resultsDir = path.join(repoRoot, "test-results");
@@ -33,6 +33,20 @@ function portOpen(port: number): Promise<boolean> {
     });
     s.once("error", () => resolve(false));
   });
+}
+
+/** Calls demo.v1.Echo/Say with SayRequest { text = 1 } (encoded by hand) and waits for its answer. */
+function say(client: grpc.Client, word: string): Promise<void> {
+  const text = Buffer.from(word);
+  return new Promise<void>((resolve, reject) =>
+    client.makeUnaryRequest(
+      "/demo.v1.Echo/Say",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.concat([Buffer.from([0x0a, text.length]), text]),
+      (e) => (e ? reject(e) : resolve()),
+    ),
+  );
 }
 
 async function until(cond: () => Promise<boolean>, what: string, timeoutMs = STEP_MS): Promise<void> {
@@ -178,15 +192,6 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
     }
   }
 
-  async function runCommand(title: string): Promise<void> {
-    await page.keyboard.press("F1");
-    const input = page.locator(".quick-input-box input.input");
-    await input.waitFor({ state: "visible" });
-    await input.fill(`>${title}`);
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
-    await page.keyboard.press("Enter");
-  }
-
   /** The debug panel's page: a webview is two iframes deep. */
   const panelFrame = (): FrameLocator => page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
 
@@ -216,17 +221,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       await frame.locator('#instances tr[data-instance="e2e-1"]').waitFor();
       assert.match(await frame.locator('#instances tr[data-instance="e2e-1"]').innerText(), /demo\.v1\.Echo[\s\S]*serving/);
       client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-      // SayRequest { text = 1 }: "from e2e"
-      const text = Buffer.from("from e2e");
-      await new Promise<void>((resolve, reject) =>
-        client!.makeUnaryRequest(
-          "/demo.v1.Echo/Say",
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          Buffer.concat([Buffer.from([0x0a, text.length]), text]),
-          (e) => (e ? reject(e) : resolve()),
-        ),
-      );
+      await say(client, "from e2e");
       const row = frame.locator('#calls tr[data-method="/demo.v1.Echo/Say"]');
       // The row shows at the call's start; its end follows as its own event.
       await row.locator(".badge.ok").waitFor();
@@ -287,18 +282,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
     await step("keyboard and aria", async () => {
       const frame = panelFrame();
       // Two more calls: three rows to walk.
-      for (const word of ["second", "third"]) {
-        const text = Buffer.from(word);
-        await new Promise<void>((resolve, reject) =>
-          client!.makeUnaryRequest(
-            "/demo.v1.Echo/Say",
-            (b: Buffer) => b,
-            (b: Buffer) => b,
-            Buffer.concat([Buffer.from([0x0a, text.length]), text]),
-            (e) => (e ? reject(e) : resolve()),
-          ),
-        );
-      }
+      for (const word of ["second", "third"]) await say(client!, word);
       const rows = frame.locator("#calls tbody tr[data-call]");
       await frame.locator("#calls tbody tr[data-call] .badge.ok").nth(2).waitFor();
       // Screen readers hear of new calls (a polite live region, a few times a minute at most).
@@ -345,7 +329,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       await page.locator(".quick-input-list .monaco-list-row", { hasText: "launch.json" }).first().waitFor();
       await page.keyboard.press("Enter");
       await page.locator(".tab.active", { hasText: "launch.json" }).waitFor();
-      await runCommand("gRPC Router: Open Debug Panel");
+      await paletteCommand(page, "gRPC Router: Open Debug Panel");
       await page.locator(".tab.active", { hasText: `Router 127.0.0.1:${port}` }).waitFor();
       const frame = panelFrame();
       await frame.locator('#calls tr[data-method="/demo.v1.Echo/Say"]').nth(2).waitFor();
@@ -356,22 +340,10 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
   it("pauses and resumes the service from the panel: the page's actions reach the router through the extension", async () => {
     await step("pause from the panel", async () => {
       const frame = panelFrame();
-      const say = (word: string) => {
-        const text = Buffer.from(word);
-        return new Promise<void>((resolve, reject) =>
-          client!.makeUnaryRequest(
-            "/demo.v1.Echo/Say",
-            (b: Buffer) => b,
-            (b: Buffer) => b,
-            Buffer.concat([Buffer.from([0x0a, text.length]), text]),
-            (e) => (e ? reject(e) : resolve()),
-          ),
-        );
-      };
       await frame.locator('button[data-action="pause"][data-service="demo.v1.Echo"]').click();
       await frame.locator('#op-dialog button[value="confirm"]').click();
       await frame.locator('.service-op[data-service="demo.v1.Echo"][data-paused="true"]').waitFor();
-      const err = (await say("while paused").then(
+      const err = (await say(client!, "while paused").then(
         () => assert.fail("a paused service answered"),
         (e: grpc.ServiceError) => e,
       )) as grpc.ServiceError;
@@ -379,13 +351,13 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       assert.match(err.details, /demo\.v1\.Echo is paused by an operator/);
       await frame.locator('button[data-action="resume"][data-service="demo.v1.Echo"]').click();
       await frame.locator('.service-op[data-service="demo.v1.Echo"][data-paused="false"]').waitFor();
-      await say("resumed");
+      await say(client!, "resumed");
     });
   });
 
   it("lists service → instance in the Router view", async () => {
     await step("router view", async () => {
-      await runCommand("View: Show Run and Debug");
+      await paletteCommand(page, "View: Show Run and Debug");
       const view = page.locator(".pane", { has: page.locator(".pane-header", { hasText: /^Router/i }) });
       await view.waitFor();
       const header = view.locator(".pane-header");
@@ -430,7 +402,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       await page.keyboard.press("F9");
       await page.locator(".editor-instance .codicon-debug-breakpoint").first().waitFor();
 
-      await runCommand("Debug: Select and Start Debugging");
+      await paletteCommand(page, "Debug: Select and Start Debugging");
       await page.locator(".quick-input-list .monaco-list-row", { hasText: "Debug My Router" }).first().click();
       await until(() => portOpen(ownPort), `my router on port ${ownPort}`);
 
@@ -472,7 +444,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
 
   it("shows a started router's instances from its event stream, never polling GetSnapshot", async () => {
     await step("start router: instances live", async () => {
-      await runCommand("gRPC Router: Start Router");
+      await paletteCommand(page, "gRPC Router: Start Router");
       const status = page.locator('.statusbar-item[id$="grpcrouter.router"]');
       await status.filter({ hasText: `Router: 127.0.0.1:${startedPort} · 0 instances` }).waitFor();
       const upSince = Date.now();
@@ -486,7 +458,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       } finally {
         admin.close();
       }
-      await runCommand("View: Show Run and Debug");
+      await paletteCommand(page, "View: Show Run and Debug");
       const view = page.locator(".pane", { has: page.locator(".pane-header", { hasText: /^Router/i }) });
       await view.waitFor();
       const header = view.locator(".pane-header");
@@ -510,7 +482,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       const metrics = await (await fetch(`http://127.0.0.1:${startedAdminPort}/metrics`)).text();
       assert.match(metrics, /^grpcrouter_admin_requests_total\{method="GetSnapshot"\} 1$/m, "no GetSnapshot but the test's own");
       assert.doesNotMatch(metrics, /grpcrouter_admin_requests_total\{method="Watch"\}/, "nor a gRPC Watch: the extension reads the dashboard's events");
-      await runCommand("gRPC Router: Stop Router");
+      await paletteCommand(page, "gRPC Router: Stop Router");
       await until(async () => !(await portOpen(startedPort)), "the started router to stop");
     });
   });

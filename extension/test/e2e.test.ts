@@ -44,22 +44,6 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
   // Our item (its DOM id ends with the id the extension gives it), not the save summary.
   const statusItem = () => page.locator('.statusbar-item[id$="grpcrouter.router"]');
 
-  async function runCommand(title: string): Promise<void> {
-    await page.keyboard.press("F1");
-    const input = page.locator(".quick-input-box input.input");
-    await input.waitFor({ state: "visible" });
-    await input.fill(`>${title}`);
-    // Click the row of exactly this command: Enter would run the top row, and recently used
-    // commands that also match (Check Generated Code for "Generate") sort first.
-    const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
-    const row = page
-      .locator(".quick-input-list .monaco-list-row")
-      .filter({ has: page.locator(".label-name", { hasText: exact }) })
-      .first();
-    await row.waitFor();
-    await row.click();
-  }
-
   it("installs from a small VSIX that holds the bundles and nothing else", () => {
     const names: string[] = [];
     // List the entries without inflating them (buf alone is 45 MB).
@@ -139,7 +123,7 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
       await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "gen" }).first().waitFor();
     });
     await step("check the generated code", async () => {
-      await runCommand("gRPC Router: Check Generated Code");
+      await workbench.runCommand("gRPC Router: Check Generated Code");
       await page.locator(".notifications-toasts", { hasText: "generated code is up to date" }).first().waitFor();
     });
   });
@@ -148,7 +132,7 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     const pb = path.join(folder, "proto/gen/shop/v1/orders_pb.ts");
     await step("generate from the palette", async () => {
       rmSync(pb);
-      await runCommand("gRPC Router: Generate");
+      await workbench.runCommand("gRPC Router: Generate");
       await page
         .locator(".notifications-toasts", { hasText: /gRPC Router: proto\/gen: 1 written, \d+ unchanged/ })
         .first()
@@ -159,7 +143,7 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
 
   it("runs Show Output: the extension's log opens, with the generate summaries in it", async () => {
     await step("show output", async () => {
-      await runCommand("gRPC Router: Show Output");
+      await workbench.runCommand("gRPC Router: Show Output");
       const panel = page.locator(".part.panel");
       await panel.locator(".monaco-editor .view-lines", { hasText: "[generate] proto/gen: 1 written" }).first().waitFor();
     });
@@ -167,7 +151,7 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
 
   it("runs Start Router from the command palette and the status bar follows", async () => {
     await step("start router", async () => {
-      await runCommand("gRPC Router: Start Router");
+      await workbench.runCommand("gRPC Router: Start Router");
       // On the port of the grpcrouter.router.port setting.
       await statusItem()
         .filter({ hasText: `Router: 127.0.0.1:${routerPort}` })
@@ -193,7 +177,7 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
       await page.locator(".monaco-editor .codelens-decoration", { hasText: "0 instances registered" }).first().waitFor();
     });
     await step("stop router", async () => {
-      await runCommand("gRPC Router: Stop Router");
+      await workbench.runCommand("gRPC Router: Stop Router");
       await statusItem().filter({ hasText: "Router: stopped" }).waitFor();
     });
   });

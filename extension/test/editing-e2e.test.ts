@@ -54,15 +54,6 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
     await page.keyboard.press("Enter");
   }
 
-  async function runCommand(title: string): Promise<void> {
-    await page.keyboard.press("F1");
-    const input = page.locator(".quick-input-box input.input");
-    await input.waitFor({ state: "visible" });
-    await input.fill(`>${title}`);
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
-    await page.keyboard.press("Enter");
-  }
-
   it("renames a message with F2 across two files, and Save All writes both", async () => {
     const moneyText = readFileSync(file("money.proto"), "utf8");
     await step("open money.proto", () => openFile("money.proto", "message Money"));
@@ -90,7 +81,7 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
       await page.locator(".monaco-editor .view-lines", { hasText: "message Cash" }).waitFor();
     });
     await step("save all and see both files changed on disk", async () => {
-      await runCommand("File: Save All");
+      await workbench.runCommand("File: Save All Files");
       await until("money.proto to say Cash", () => readFileSync(file("money.proto"), "utf8").includes("message Cash {"));
       await until("orders.proto to say Cash", () => readFileSync(file("orders.proto"), "utf8").includes("  Cash total = 3;"));
       assert.ok(!readFileSync(file("orders.proto"), "utf8").includes("Money total"));

@@ -24,15 +24,6 @@ class Session extends Workbench {
     super("editor-e2e");
   }
 
-  async runCommand(title: string): Promise<void> {
-    await this.page.keyboard.press("F1");
-    const input = this.page.locator(".quick-input-box input.input");
-    await input.waitFor({ state: "visible" });
-    await input.fill(`>${title}`);
-    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
-    await this.page.keyboard.press("Enter");
-  }
-
   /** The colour the editor paints the first visible token whose text is `text` (spaces as typed). */
   async colourOf(text: string): Promise<string> {
     const found = await this.page.waitForFunction(

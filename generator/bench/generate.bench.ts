@@ -89,7 +89,7 @@ async function measure(name: string, root: string, editFile: string): Promise<Ro
     for (let i = 0; i < RUNS; i++) {
       bufTimes.push(
         await time(async () => {
-          const r = await runBuf(["build", root, "--output", "-#format=binpb"], undefined);
+          const r = await runBuf(["build", root, "--output", "-#format=binpb"]);
           if (r.status !== 0) throw new Error(`buf build ${root}: ${r.stderr}`);
         }),
       );

@@ -1,6 +1,6 @@
 // Public API of @grpcrouter/generator, used by the CLI and the language server.
 export { compileModule, type CompileModuleOptions, type CompiledModule, type Overlay } from "./compiler/compile.js";
-export { findBuf } from "./compiler/buf.js";
+export { findBuf, runBuf, type BufResult, type RunBufOptions } from "./compiler/buf.js";
 export { formatDiagnostic, hasErrors, type Diagnostic, type Severity } from "./diagnostics.js";
 export {
   generate,

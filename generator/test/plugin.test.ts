@@ -28,7 +28,7 @@ test("buf generate with protoc-gen-grpcrouter writes router protos, frame code a
         ].join("\n"),
       );
       // cwd = the repository, so that `--import tsx` resolves.
-      const r = await runBuf(["generate", path.join(fixturesDir, "stability", version), "--template", template], undefined, undefined, repoRoot);
+      const r = await runBuf(["generate", path.join(fixturesDir, "stability", version), "--template", template], { cwd: repoRoot });
       assert.equal(r.status, 0, r.stderr);
     };
     await run("v1");

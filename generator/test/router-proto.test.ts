@@ -28,7 +28,7 @@ for (const c of cleanCases) {
       const zip: Record<string, Uint8Array> = {};
       for (const [name, text] of compiled.sources) zip[name] = strToU8(text);
       for (const f of r.files) if (f.path.endsWith("_router.proto")) zip[f.path] = strToU8(f.content);
-      const b = await runBuf(["build", "-#format=zip", "--error-format=json", "--output", "-#format=binpb"], zipSync(zip, { level: 0 }));
+      const b = await runBuf(["build", "-#format=zip", "--error-format=json", "--output", "-#format=binpb"], { input: zipSync(zip, { level: 0 }) });
       assert.equal(b.stderr, "", "buf compiles the router protos without errors or warnings");
       assert.equal(b.status, 0);
       const built = new Map(fromBinary(FileDescriptorSetSchema, b.stdout).file.map((f) => [f.name, f]));

@@ -3,7 +3,8 @@
 // 4-method service, importing the one before it):
 //
 //   edit → diagnostics     didChange (unsaved) until the diagnostics of that version, any wait included
-//   save → diagnostics     didSave until the server publishes the diagnostics of that buffer
+//   save → diagnostics     didSave until the server next publishes the file's diagnostics (the
+//                          buffer was compiled as typed, so lint's or the generation's)
 //   save → files written   didSave until generation has written the output (its summary)
 //   hover, definition, completion, rename (over all 50 files): request → answer, beside the
 //   round trip of a request the server does not know (the floor of any answer over stdio)

@@ -30,6 +30,11 @@ export class CompileScheduler {
     this.arm(0);
   }
 
+  /** A compile is waiting to run (a burst has not paused yet, or `soon` was asked). */
+  get pending(): boolean {
+    return this.timer !== undefined;
+  }
+
   cancel(): void {
     clearTimeout(this.timer);
     this.timer = undefined;

@@ -152,7 +152,7 @@ export async function checkOutputs(req: GenerateRequest): Promise<CheckOutcome> 
   return { diagnostics: r.diagnostics, outdated: [...c.stale, ...c.missing, ...c.extra].sort() };
 }
 
-/** The buf binary the compiler runs (bundled in the VSIX, $GRPCROUTER_BUF, or node_modules). */
-export const findBuf = generator.findBuf;
+/** Runs the buf binary the compiler runs (bundled in the VSIX, $GRPCROUTER_BUF, or node_modules). */
+export const runBuf = generator.runBuf;
 /** Whether a file is grpcrouter output (it carries the generated marker). */
 export const isGenerated = generator.isGenerated;

@@ -12,7 +12,7 @@ import { CompileScheduler } from "./compile-scheduler.js";
 import { breaking, lint, lintConfigured, type CheckFindings } from "./features/buf-checks.js";
 import * as adapter from "./generator-adapter.js";
 import { diagnosticsByFile } from "./module-diagnostics.js";
-import type { ModuleState, ModuleStates, Versions } from "./module-states.js";
+import { sameVersions, type ModuleState, type ModuleStates, type Versions } from "./module-states.js";
 import type { Session } from "./session.js";
 import { isInside } from "./workspace/modules.js";
 import { printedProtos } from "./workspace/printed-protos.js";
@@ -33,6 +33,17 @@ export class ModuleAnalysis {
   /** Compile without waiting for more edits (the module was opened or saved). */
   soon(m: ModuleState): void {
     this.scheduler(m).soon();
+  }
+
+  /**
+   * A file of the module was saved. The compiler reads the buffers, not the disk, so a save
+   * changes no input: compile only when these buffers are neither compiled nor compiling (a
+   * burst's wait ends now). Compiling them again would kill a compile of the very same text,
+   * and rerun buf lint and breaking beside the generation the save starts.
+   */
+  saved(m: ModuleState): void {
+    const last = m.compiling ?? m.compiled?.versions;
+    if (m.scheduler?.pending || !last || !sameVersions(last, this.states.overlayFor(m).versions)) this.soon(m);
   }
 
   /** Stops everything running or waiting for the module (it is dropped or the server stops). */
@@ -56,14 +67,19 @@ export class ModuleAnalysis {
     m.compileAbort = ac;
     const seq = ++m.compileSeq;
     const { overlay, versions } = this.states.overlayFor(m);
+    m.compiling = versions;
     let compiled: adapter.Compiled;
     try {
       compiled = await adapter.compile({ root: m.module.root, overlay, signal: ac.signal, out: m.out });
     } catch (e) {
-      if (!ac.signal.aborted) this.log(`compile of ${m.module.root} failed: ${errorText(e)}`);
+      if (!ac.signal.aborted) {
+        m.compiling = undefined;
+        this.log(`compile of ${m.module.root} failed: ${errorText(e)}`);
+      }
       return;
     }
     if (ac.signal.aborted) return;
+    m.compiling = undefined;
     // Diagnostics first: they are what the user waits for; the index is built after.
     m.compiled = { diagnostics: compiled.diagnostics, versions };
     await this.publish(m);

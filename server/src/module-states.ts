@@ -34,6 +34,8 @@ export interface ModuleState {
   snapshotSeq: number;
   /** When to compile next (made by the analysis on the module's first edit). */
   scheduler?: CompileScheduler;
+  /** The buffers the running compile reads (undefined when none runs). */
+  compiling?: Versions;
   compileAbort?: AbortController;
   generateAbort?: AbortController;
   checksAbort?: AbortController;

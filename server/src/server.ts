@@ -85,8 +85,7 @@ export function startServer(connection: Connection): void {
   documents.onDidClose((e) => withModule(e.document.uri, (m) => analysis.edited(m)));
   documents.onDidSave((e) =>
     withModule(e.document.uri, (m) => {
-      // The saved text is what we last compiled (or are about to): compile now, no waiting.
-      analysis.soon(m);
+      analysis.saved(m);
       return generation.saved(m);
     }),
   );

@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Connection, DidChangeConfigurationParams, InitializeParams, WorkspaceFoldersChangeEvent } from "vscode-languageserver";
 import { DEFAULT_SETTINGS, withDefaults, type Settings } from "./settings.js";
-import { isInside } from "./workspace/modules.js";
+import { innermost, isInside } from "./workspace/modules.js";
 
 export interface ClientCapabilities {
   /** workspace/configuration: settings are pulled per folder. */
@@ -55,7 +55,7 @@ export class Session {
 
   /** The workspace folder of a file: the innermost that holds it, else the file's folder. */
   folderOf(file: string): string {
-    return this.folders.filter((f) => isInside(f, file)).sort((a, b) => b.length - a.length)[0] ?? path.dirname(file);
+    return innermost(this.folders, file) ?? path.dirname(file);
   }
 
   inWorkspace(file: string): boolean {

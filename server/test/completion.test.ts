@@ -2,14 +2,12 @@
 // types: after qualified prefixes, in `map<`, inside `import "`, options, field numbers, enum
 // bodies. Items that insert are applied and the module must compile.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { CompletionItem, Diagnostic, SignatureHelp, TextEdit } from "vscode-languageserver-protocol";
-import { copyFixture, removeDir, TestClient } from "./lsp-client.js";
+import type { CompletionItem, SignatureHelp, TextEdit } from "vscode-languageserver-protocol";
+import { msg, openEditorWorkspace, stopAndRemove, TestClient } from "./lsp-client.js";
 import { applyEdits, find } from "./text-edits.js";
-
-const msg = (d: Diagnostic) => (typeof d.message === "string" ? d.message : d.message.value);
 
 /** The buffer with `typed` (then `rest`) inserted after `anchor`, and the position right after `typed`. */
 function typing(text: string, anchor: string, typed: string, rest = ""): { buffer: string; at: { line: number; character: number } } {
@@ -27,20 +25,14 @@ describe("completion over stdio", () => {
   let uri: string;
 
   before(async () => {
-    ws = copyFixture("editor-workspace");
-    orders = path.join(ws, "proto/shop/v1/orders.proto");
-    // A third file no one imports yet: an import path to offer, a type to auto-import.
-    writeFileSync(path.join(ws, "proto/shop/v1/address.proto"), 'syntax = "proto3";\npackage shop.v1;\nmessage Address { string city = 1; }\n');
-    text = readFileSync(orders, "utf8");
-    client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
-    uri = client.open(orders);
-    await client.waitForDiagnostics(orders, (d) => d.length === 0);
+    ({ ws, client, orders, text, uri } = await openEditorWorkspace({
+      // A third file no one imports yet: an import path to offer, a type to auto-import.
+      prepare: (dir) =>
+        writeFileSync(path.join(dir, "proto/shop/v1/address.proto"), 'syntax = "proto3";\npackage shop.v1;\nmessage Address { string city = 1; }\n'),
+    }));
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   async function complete(
     anchor: string,

@@ -8,20 +8,10 @@ import path from "node:path";
 import { findBuf } from "@grpcrouter/generator";
 import { after, before, describe, it } from "node:test";
 import { TextDocument } from "vscode-languageserver-textdocument";
-import type { CodeLens, Diagnostic, DocumentSymbol, Hover, InitializeResult, Location, SemanticTokens, TextEdit } from "vscode-languageserver-protocol";
-import { copyFixture, pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
+import type { CodeLens, DocumentSymbol, Hover, InitializeResult, Location, SemanticTokens, TextEdit } from "vscode-languageserver-protocol";
+import { copyFixture, hoverText, msg, openEditorWorkspace, pathToFileURL, removeDir, stopAndRemove, TestClient } from "./lsp-client.js";
+import { find } from "./text-edits.js";
 
-/** 0-based position of the `nth` occurrence of `needle`. */
-function find(text: string, needle: string, nth = 0): { line: number; character: number } {
-  let at = -1;
-  for (let i = 0; i <= nth; i++) at = text.indexOf(needle, at + 1);
-  assert.ok(at >= 0, `text has no ${JSON.stringify(needle)}`);
-  const lines = text.slice(0, at).split("\n");
-  return { line: lines.length - 1, character: lines[lines.length - 1]!.length };
-}
-
-const msg = (d: Diagnostic) => (typeof d.message === "string" ? d.message : d.message.value);
-const hoverText = (h: Hover | null) => (h && typeof h.contents === "object" && "value" in h.contents ? h.contents.value : "");
 const doc = (file: string) => ({ textDocument: { uri: pathToFileURL(file).href } });
 
 /** What buf itself prints for a file, run here by hand. */
@@ -68,20 +58,11 @@ describe("editor features over stdio", () => {
   let text: string;
 
   before(async () => {
-    ws = copyFixture("editor-workspace");
-    orders = path.join(ws, "proto/shop/v1/orders.proto");
-    money = path.join(ws, "proto/shop/v1/money.proto");
-    text = readFileSync(orders, "utf8");
-    client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
+    ({ ws, client, orders, money, text } = await openEditorWorkspace());
     init = client.initializeResult!;
-    client.open(orders);
-    await client.waitForDiagnostics(orders, (d) => d.length === 0);
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   /** The legend the server announced in initialize. */
   const legend = () => init.capabilities.semanticTokensProvider?.legend ?? { tokenTypes: [], tokenModifiers: [] };
@@ -238,10 +219,7 @@ describe("a module that does not compile at start", () => {
     client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   it("still answers hover, definition, outline and lenses in the files that are fine", async () => {
     const orders = path.join(ws, "proto/shop/v1/orders.proto");
@@ -296,10 +274,7 @@ describe("buf lint and buf breaking", () => {
     client.open(orders);
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   it("shows buf lint findings of the buf.yaml rules, with the rule id, as you type", async () => {
     await client.waitForDiagnostics(orders, (d) => d.length === 0);
@@ -369,10 +344,7 @@ describe("buf lint in a buf.yaml v2 workspace with a module path", () => {
     client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   it("puts the module's findings on its files", async () => {
     const inventory = path.join(ws, "proto/inv/v1/inventory.proto");

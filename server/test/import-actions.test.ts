@@ -2,13 +2,10 @@
 // buffer as an editor would, and the module must then compile clean.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { CodeAction, Diagnostic } from "vscode-languageserver-protocol";
-import { copyFixture, removeDir, TestClient } from "./lsp-client.js";
+import { msg, openEditorWorkspace, stopAndRemove, TestClient } from "./lsp-client.js";
 import { applyEdits, find } from "./text-edits.js";
-
-const msg = (d: Diagnostic) => (typeof d.message === "string" ? d.message : d.message.value);
 
 describe("import code actions over stdio", () => {
   let ws: string;
@@ -19,19 +16,10 @@ describe("import code actions over stdio", () => {
   let uri: string;
 
   before(async () => {
-    ws = copyFixture("editor-workspace");
-    orders = path.join(ws, "proto/shop/v1/orders.proto");
-    money = path.join(ws, "proto/shop/v1/money.proto");
-    text = readFileSync(orders, "utf8");
-    client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
-    uri = client.open(orders);
-    await client.waitForDiagnostics(orders, (d) => d.length === 0);
+    ({ ws, client, orders, money, text, uri } = await openEditorWorkspace());
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   async function actionsFor(buffer: string, needle: string, only?: string[]): Promise<{ actions: CodeAction[]; diagnostics: Diagnostic[] }> {
     client.change(orders, buffer);

@@ -4,23 +4,12 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync 
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { CodeLens, CompletionItem, Diagnostic, DocumentSymbol, Hover, Location } from "vscode-languageserver-protocol";
+import type { CodeLens, CompletionItem, DocumentSymbol, Hover, Location } from "vscode-languageserver-protocol";
 import { modulesRequest, routerStateNotification } from "../src/protocol.js";
-import { copyFixture, pathToFileURL, removeDir, repoRoot, TestClient } from "./lsp-client.js";
+import { copyFixture, hoverText, msg, openEditorWorkspace, pathToFileURL, removeDir, repoRoot, stopAndRemove, TestClient } from "./lsp-client.js";
+import { find } from "./text-edits.js";
 
 /** 0-based line and character of the first occurrence of `needle` (at `nth` occurrence). */
-function find(text: string, needle: string, nth = 0): { line: number; character: number } {
-  let at = -1;
-  for (let i = 0; i <= nth; i++) at = text.indexOf(needle, at + 1);
-  assert.ok(at >= 0, `fixture has no ${JSON.stringify(needle)}`);
-  const lines = text.slice(0, at).split("\n");
-  return { line: lines.length - 1, character: lines[lines.length - 1]!.length };
-}
-
-/** LSP 3.18 lets a diagnostic message be markup; ours are plain strings. */
-const msg = (d: Diagnostic) => (typeof d.message === "string" ? d.message : d.message.value);
-
-const hoverText = (h: Hover | null) => (h && typeof h.contents === "object" && "value" in h.contents ? h.contents.value : "");
 
 describe("language server over stdio", () => {
   let ws: string;
@@ -30,21 +19,11 @@ describe("language server over stdio", () => {
   let text: string;
 
   before(async () => {
-    ws = copyFixture("editor-workspace");
-    orders = path.join(ws, "proto/shop/v1/orders.proto");
-    money = path.join(ws, "proto/shop/v1/money.proto");
-    text = readFileSync(orders, "utf8");
-    // Generate on save is tested below; the other tests must not race with it.
-    client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
-    client.open(orders);
-    // The features answer from the last good compile: the first (empty) diagnostics say it is there.
-    await client.waitForDiagnostics(orders, (d) => d.length === 0);
+    // Generate on save (off here) is tested below; the other tests must not race with it.
+    ({ ws, client, orders, money, text } = await openEditorWorkspace());
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   it("publishes a typed compile error on its line, and clears it when fixed", async () => {
     const broken = text.replace("string order_id = 2;", "strin order_id = 2;");
@@ -236,10 +215,7 @@ describe("generate on save", () => {
     client.open(orders);
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   const nextSummary = (from: number) => client.waitFor("a generate summary", () => client.generatedSince(from)[0], 120_000);
 

@@ -11,6 +11,7 @@ import {
   StreamMessageWriter,
   WorkDoneProgress,
   type Diagnostic,
+  type Hover,
   type InitializeResult,
   type ProtocolConnection,
   type PublishDiagnosticsParams,
@@ -249,5 +250,52 @@ export class TestClient {
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+/** For an `after` hook: stops the server and removes the workspace folder (either may be missing when `before` failed). */
+export async function stopAndRemove(client: TestClient | undefined, ws: string | undefined): Promise<void> {
+  await client?.stop();
+  if (ws) removeDir(ws);
+}
+
+/** The test-fixtures/editor-workspace copy a server runs on, with orders.proto open and compiled. */
+export interface EditorWorkspace {
+  ws: string;
+  client: TestClient;
+  /** proto/shop/v1/orders.proto and money.proto of the copy. */
+  orders: string;
+  money: string;
+  /** orders.proto's text as the fixture has it. */
+  text: string;
+  /** orders.proto's URI. */
+  uri: string;
+}
+
+/**
+ * A fresh copy of test-fixtures/editor-workspace (changed by `prepare`, if given) and a server
+ * on it (`settings`: no generate on save by default), with orders.proto open and its first
+ * (empty) diagnostics in: the features answer from that good compile. On failure, both are gone.
+ */
+export async function openEditorWorkspace(opts: { settings?: Record<string, unknown>; prepare?: (ws: string) => void } = {}): Promise<EditorWorkspace> {
+  const ws = copyFixture("editor-workspace");
+  const orders = path.join(ws, "proto/shop/v1/orders.proto");
+  let client: TestClient | undefined;
+  try {
+    opts.prepare?.(ws);
+    const text = readFileSync(orders, "utf8");
+    client = await TestClient.start({ folders: [ws], settings: opts.settings ?? { generateOnSave: false } });
+    const uri = client.open(orders);
+    await client.waitForDiagnostics(orders, (d) => d.length === 0);
+    return { ws, client, orders, money: path.join(ws, "proto/shop/v1/money.proto"), text, uri };
+  } catch (e) {
+    await stopAndRemove(client, ws);
+    throw e;
+  }
+}
+
+/** A diagnostic's message as text (LSP 3.18 lets it be markup; ours are plain strings). */
+export const msg = (d: Diagnostic): string => (typeof d.message === "string" ? d.message : d.message.value);
+
+/** A hover's markdown (or plain) text; "" for none. */
+export const hoverText = (h: Hover | null): string => (h && typeof h.contents === "object" && "value" in h.contents ? h.contents.value : "");
 
 export { pathToFileURL };

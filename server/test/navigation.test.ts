@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { DocumentHighlight, DocumentLink, FoldingRange, Location, SelectionRange, SymbolInformation, WorkspaceEdit } from "vscode-languageserver-protocol";
-import { copyFixture, pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
+import { copyFixture, pathToFileURL, stopAndRemove, TestClient } from "./lsp-client.js";
 import { applyEdits, find } from "./text-edits.js";
 
 const CART = `syntax = "proto3";
@@ -50,10 +50,7 @@ describe("navigation and rename over stdio", () => {
     await client.waitForDiagnostics(orders, (d) => d.length === 0);
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   it("finds the references of a type in every file, the unopened one included, however qualified", async () => {
     const locs = await client.request<Location[]>("textDocument/references", {
@@ -284,10 +281,7 @@ describe("a module that has never compiled", () => {
     client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   it("still folds, selects, completes well-known types and offers their import", async () => {
     // Broken on disk before the server ever saw it: no compile has succeeded.
@@ -334,10 +328,7 @@ describe("workspace symbols before any file is opened", () => {
     client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   it("compiles the workspace's modules to answer Ctrl+T, with a bounded answer", async () => {
     // 800 messages: a query matching them all gets the best 500, not a flood.

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { DocumentSymbol } from "vscode-languageserver-protocol";
-import { pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
+import { pathToFileURL, stopAndRemove, TestClient } from "./lsp-client.js";
 
 const SHAPES = `syntax = "proto3";
 
@@ -37,10 +37,7 @@ describe("outline of oneofs", () => {
     assert.deepEqual(await client.waitForCurrentDiagnostics(shapes), []);
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   it("puts only the oneof's fields under it, and no synthetic oneof", async () => {
     const symbols = await client.request<DocumentSymbol[]>("textDocument/documentSymbol", { textDocument: { uri: pathToFileURL(shapes).href } });

@@ -6,10 +6,8 @@ import { cpSync, existsSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Diagnostic } from "vscode-languageserver-protocol";
 import { generateRequest, modulesRequest } from "../src/protocol.js";
-import { copyFixture, pathToFileURL, removeDir, repoRoot, TestClient } from "./lsp-client.js";
-const msg = (d: Diagnostic) => (typeof d.message === "string" ? d.message : d.message.value);
+import { copyFixture, msg, pathToFileURL, removeDir, repoRoot, stopAndRemove, TestClient } from "./lsp-client.js";
 
 describe("grpcrouter.out and generateOnSave: false", () => {
   let ws: string;
@@ -24,10 +22,7 @@ describe("grpcrouter.out and generateOnSave: false", () => {
     assert.deepEqual(await client.waitForCurrentDiagnostics(orders), []);
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   it("generateOnSave: false: a save generates nothing; Generate still does", async () => {
     const from = client.notifications.length;

@@ -12,7 +12,8 @@ import { compileModule } from "@grpcrouter/generator";
 import { modulesRequest } from "../src/protocol.js";
 import type { Location, Range } from "vscode-languageserver-protocol";
 import { printProto } from "../src/analysis/print-proto.js";
-import { pathToFileURL, removeDir, TestClient } from "./lsp-client.js";
+import { pathToFileURL, removeDir, stopAndRemove, TestClient } from "./lsp-client.js";
+import { find } from "./text-edits.js";
 
 const CLOCK = `syntax = "proto3";
 
@@ -47,13 +48,6 @@ const WELL_KNOWN = [
   "wrappers",
 ].map((n) => `google/protobuf/${n}.proto`);
 
-function find(text: string, needle: string): { line: number; character: number } {
-  const at = text.indexOf(needle);
-  assert.ok(at >= 0, `no ${JSON.stringify(needle)}`);
-  const lines = text.slice(0, at).split("\n");
-  return { line: lines.length - 1, character: lines[lines.length - 1]!.length };
-}
-
 function textAt(text: string, r: Range): string {
   const lines = text.split("\n");
   if (r.start.line === r.end.line) return lines[r.start.line]!.slice(r.start.character, r.end.character);
@@ -82,10 +76,7 @@ describe("well-known types over the protocol", () => {
     assert.deepEqual(await client.waitForCurrentDiagnostics(clock), []);
   });
 
-  after(async () => {
-    await client?.stop();
-    if (ws) removeDir(ws);
-  });
+  after(() => stopAndRemove(client, ws));
 
   const definitionAt = (position: { line: number; character: number }) =>
     client.request<Location | null>("textDocument/definition", { textDocument: { uri: pathToFileURL(clock).href }, position });

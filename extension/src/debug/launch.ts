@@ -6,10 +6,10 @@
 // panel and the Router view watch.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import * as vscode from "vscode";
+import { freePort } from "../router-process.js";
 
 export const DEBUG_TYPE = "grpcrouter";
 
@@ -47,24 +47,17 @@ export function cliCommand(extensionPath: string): { program: string; runtimeArg
   return undefined;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 function substitute(value: string, folder: vscode.WorkspaceFolder | undefined): string {
   const ws = folder?.uri.fsPath ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? "";
   return value.replace(/\$\{workspaceFolder\}/g, ws).replace(/\$\{workspaceFolderBasename\}/g, path.basename(ws));
 }
 
-/** The buf binary the VSIX ships, for the CLI's generator (unless the user set their own). */
-function bufEnv(extensionPath: string): Record<string, string> {
+/**
+ * The buf binary the VSIX ships (per platform), for the generator of the server and the CLI,
+ * which honours GRPCROUTER_BUF, unless the user set their own. A development checkout has
+ * none there and finds buf in node_modules.
+ */
+export function bufEnv(extensionPath: string): Record<string, string> {
   const bundled = path.join(extensionPath, "server", "dist", "bin", process.platform === "win32" ? "buf.exe" : "buf");
   return !process.env.GRPCROUTER_BUF && existsSync(bundled) ? { GRPCROUTER_BUF: bundled } : {};
 }

@@ -49,13 +49,24 @@ export interface BufResult {
   status: number;
   stdout: Uint8Array;
   stderr: string;
+  /** The signal that ended buf (its `timeout` passed, say), or null when it exited. */
+  signal: NodeJS.Signals | null;
+}
+
+export interface RunBufOptions {
+  /** buf's stdin. */
+  input?: Uint8Array;
+  signal?: AbortSignal;
+  cwd?: string;
+  /** Milliseconds after which buf is killed (SIGTERM); none by default. */
+  timeout?: number;
 }
 
 /** Runs buf with `input` on stdin; rejects only when buf cannot run or `signal` aborts. */
-export function runBuf(args: string[], input: Uint8Array | undefined, signal?: AbortSignal, cwd?: string): Promise<BufResult> {
+export function runBuf(args: string[], opts: RunBufOptions = {}): Promise<BufResult> {
   return new Promise((resolve, reject) => {
-    signal?.throwIfAborted();
-    const child = spawn(findBuf(), args, { stdio: ["pipe", "pipe", "pipe"], signal, cwd });
+    opts.signal?.throwIfAborted();
+    const child = spawn(findBuf(), args, { stdio: ["pipe", "pipe", "pipe"], signal: opts.signal, cwd: opts.cwd, timeout: opts.timeout });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => out.push(b));
@@ -63,9 +74,9 @@ export function runBuf(args: string[], input: Uint8Array | undefined, signal?: A
     child.on("error", reject);
     // buf may exit before reading all of stdin (e.g. on a usage error); that is not our error.
     child.stdin.on("error", () => {});
-    child.on("close", (code) => {
-      resolve({ status: code ?? 1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8") });
+    child.on("close", (code, signal) => {
+      resolve({ status: code ?? 1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8"), signal });
     });
-    child.stdin.end(input ?? new Uint8Array());
+    child.stdin.end(opts.input ?? new Uint8Array());
   });
 }

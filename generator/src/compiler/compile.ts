@@ -103,7 +103,7 @@ export async function compileModule(options: CompileModuleOptions): Promise<Comp
   }
   if (files.length > 0) {
     const zip = zipSync(Object.fromEntries([...sources].map(([n, t]) => [n, strToU8(t)])), { level: 0 });
-    const r = await runBuf(["build", "-#format=zip", "--error-format=json", "--output", "-#format=binpb"], zip, options.signal, root);
+    const r = await runBuf(["build", "-#format=zip", "--error-format=json", "--output", "-#format=binpb"], { input: zip, signal: options.signal, cwd: root });
     if (r.status === 0) {
       fileDescriptorSet = fromBinary(FileDescriptorSetSchema, r.stdout);
       registry = createFileRegistry(fileDescriptorSet);

@@ -23,7 +23,7 @@ export async function moduleLayout(root: string, bufYaml: string | undefined, si
   if (bufYaml === undefined) return { modules: [{ dir: ".", excludes: [] }], diagnostics: [] };
   const cached = layoutCache.get(bufYaml);
   if (cached) return cached;
-  const r = await runBuf(["config", "ls-modules", "--format", "json", "--config", bufYaml], undefined, signal, root);
+  const r = await runBuf(["config", "ls-modules", "--format", "json", "--config", bufYaml], { signal, cwd: root });
   let layout: ModuleLayout;
   if (r.status !== 0) {
     const message = r.stderr.trim().replace(/^Failure:\s*/, "") || `buf config ls-modules exited with ${r.status}`;

@@ -5,7 +5,8 @@ import type { Decl, Range } from "../analysis/proto-index.js";
 import type { Snapshot } from "../analysis/snapshot.js";
 import type { InstanceCounts } from "../router-state.js";
 
-const KINDS: Record<Decl["kind"], SymbolKind> = {
+/** The symbol kind of each kind of declaration (the outline's and Ctrl+T's). */
+export const SYMBOL_KINDS: Record<Decl["kind"], SymbolKind> = {
   message: SymbolKind.Struct,
   enum: SymbolKind.Enum,
   service: SymbolKind.Interface,
@@ -25,7 +26,7 @@ export function documentSymbols(snap: Snapshot, file: string): DocumentSymbol[] 
     return {
       name: d.name,
       detail: d.kind === "method" ? d.detail : d.kind === "field" ? d.detail : "",
-      kind: KINDS[d.kind],
+      kind: SYMBOL_KINDS[d.kind],
       range,
       selectionRange: d.nameRange && within(d.nameRange, range) ? d.nameRange : range,
       children: d.children.map(toSymbol).filter((s): s is DocumentSymbol => !!s),

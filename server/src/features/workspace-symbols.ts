@@ -1,19 +1,9 @@
 // Workspace symbols (Ctrl+T): the declarations of the compiled modules' own files, matched
 // the way VS Code's own pickers match: the query's characters in order, case-insensitively.
 import { pathToFileURL } from "node:url";
-import { SymbolKind, type SymbolInformation } from "vscode-languageserver";
-import type { Decl } from "../analysis/proto-index.js";
+import type { SymbolInformation } from "vscode-languageserver";
 import type { Snapshot } from "../analysis/snapshot.js";
-
-const KINDS: Record<Decl["kind"], SymbolKind> = {
-  message: SymbolKind.Struct,
-  enum: SymbolKind.Enum,
-  service: SymbolKind.Interface,
-  method: SymbolKind.Method,
-  field: SymbolKind.Field,
-  enumValue: SymbolKind.EnumMember,
-  oneof: SymbolKind.Field,
-};
+import { SYMBOL_KINDS } from "./outline.js";
 
 const LIMIT = 500;
 
@@ -28,7 +18,10 @@ export function workspaceSymbols(snaps: Snapshot[], query: string): SymbolInform
       const score = match(q, d.name.toLowerCase(), d.fqn.toLowerCase());
       if (score === undefined) continue;
       const container = d.fqn.slice(0, Math.max(0, d.fqn.length - d.name.length - 1));
-      out.push({ s: { name: d.name, kind: KINDS[d.kind], containerName: container, location: { uri: pathToFileURL(file).href, range: d.nameRange } }, score });
+      out.push({
+        s: { name: d.name, kind: SYMBOL_KINDS[d.kind], containerName: container, location: { uri: pathToFileURL(file).href, range: d.nameRange } },
+        score,
+      });
     }
   }
   return out

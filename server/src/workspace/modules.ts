@@ -25,7 +25,7 @@ const isInside = (dir: string, file: string) => {
 };
 
 /** The innermost of `dirs` that contains `file`. */
-function innermost(dirs: string[], file: string): string | undefined {
+export function innermost(dirs: string[], file: string): string | undefined {
   return dirs.filter((d) => isInside(d, file)).sort((a, b) => b.length - a.length)[0];
 }
 
