@@ -5,7 +5,7 @@
 // to the router's audit trail and streamed to every watcher as an `action` event, so other
 // viewers see it happen.
 import { create } from "@bufbuild/protobuf";
-import { ActionKind, ActionSchema, type ActionRequest } from "../gen/grpcrouter/v1/admin_pb.js";
+import { ActionKind, ActionSchema, type Action, type ActionRequest } from "../gen/grpcrouter/v1/admin_pb.js";
 import { auditEvent, type AuditSink } from "../log/audit.js";
 import type { PeerCertificateInfo } from "../tunnel/peer-certificate.js";
 import type { ServerCall } from "../tunnel/http2/server-call.js";
@@ -96,7 +96,7 @@ export function actorOf(peer: string, certificate: PeerCertificateInfo | undefin
 export class AdminActions {
   private readonly targets = new Map<string, ActionTarget[]>();
 
-  constructor(private readonly publish: (action: ReturnType<typeof create<typeof ActionSchema>>) => void) {}
+  constructor(private readonly publish: (action: Action) => void) {}
 
   /** A router offers `target`; the returned function withdraws it (router closed). */
   register(target: ActionTarget): () => void {
