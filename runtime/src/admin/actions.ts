@@ -5,8 +5,8 @@
 // to the router's audit trail and streamed to every watcher as an `action` event, so other
 // viewers see it happen.
 import { create } from "@bufbuild/protobuf";
-import { ActionKind, ActionSchema, type ActionRequest } from "../gen/grpcrouter/v1/admin_pb.js";
-import type { AuditSink } from "../log/audit.js";
+import { ActionKind, ActionSchema, type Action, type ActionRequest } from "../gen/grpcrouter/v1/admin_pb.js";
+import { auditEvent, type AuditSink } from "../log/audit.js";
 import type { PeerCertificateInfo } from "../tunnel/peer-certificate.js";
 import type { ServerCall } from "../tunnel/http2/server-call.js";
 
@@ -34,7 +34,7 @@ export interface ActionTarget {
   readonly audit: AuditSink | undefined;
 }
 
-export const ACTION_NAMES: Readonly<Record<number, string>> = {
+const ACTION_NAMES: Readonly<Record<number, string>> = {
   [ActionKind.DRAIN]: "drain",
   [ActionKind.UNDRAIN]: "undrain",
   [ActionKind.EJECT]: "eject",
@@ -59,10 +59,10 @@ export function actionKindOf(name: unknown): ActionKind | undefined {
 }
 
 const MAX_NOTE = 500;
-export const MAX_WEIGHT = 10_000;
+const MAX_WEIGHT = 10_000;
 
 /** Checks an action's fields; throws ActionError naming the field. */
-export function checkAction(r: ActionRequest): void {
+function checkAction(r: ActionRequest): void {
   if (ACTION_NAMES[r.kind] === undefined)
     throw new ActionError("INVALID_ARGUMENT", `kind: unknown action ${r.kind} (drain, undrain, eject, restore, set weight, pause, resume)`);
   if (r.service === "") throw new ActionError("INVALID_ARGUMENT", "service: required (a fully-qualified service name)");
@@ -96,7 +96,7 @@ export function actorOf(peer: string, certificate: PeerCertificateInfo | undefin
 export class AdminActions {
   private readonly targets = new Map<string, ActionTarget[]>();
 
-  constructor(private readonly publish: (action: ReturnType<typeof create<typeof ActionSchema>>) => void) {}
+  constructor(private readonly publish: (action: Action) => void) {}
 
   /** A router offers `target`; the returned function withdraws it (router closed). */
   register(target: ActionTarget): () => void {
@@ -128,16 +128,16 @@ export class AdminActions {
     const target = this.target(request.service);
     if (!target) throw new ActionError("NOT_FOUND", `service: this router does not route ${JSON.stringify(request.service)}`);
     const summary = target.apply(request);
-    target.audit?.({
-      kind: "operatorAction",
-      time: new Date().toISOString(),
-      service: request.service,
-      ...(request.instanceId ? { instanceId: request.instanceId } : {}),
-      principal: actor,
-      action: ACTION_NAMES[request.kind]!,
-      detail: summary,
-      ...(request.note ? { reason: request.note } : {}),
-    });
+    target.audit?.(
+      auditEvent("operatorAction", {
+        service: request.service,
+        ...(request.instanceId ? { instanceId: request.instanceId } : {}),
+        principal: actor,
+        action: ACTION_NAMES[request.kind]!,
+        detail: summary,
+        ...(request.note ? { reason: request.note } : {}),
+      }),
+    );
     this.publish(
       create(ActionSchema, {
         kind: request.kind,

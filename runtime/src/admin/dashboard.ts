@@ -2,7 +2,8 @@
 // ui-assets.ts so any bundle serves them), the live event stream at `/events` (Server-Sent
 // Events, one admin Event as proto3 JSON per message, the snapshot first; with `batch=1` a
 // JSON array of the Events queued at that moment per message),
-// `/snapshot.json`, and `/metrics` for Prometheus when given metrics (createRouterMetrics).
+// `/snapshot.json`, `/metrics` for Prometheus when given metrics (createRouterMetrics), and
+// the operators' POST `/action` and `/replay` (the Admin service's Act and Replay, as JSON).
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import path from "node:path";

@@ -37,6 +37,8 @@ const actReq = grpcCodec(ActionRequestSchema);
 const actRes = grpcCodec(ActionResultSchema);
 const replayReq = grpcCodec(ReplayRequestSchema);
 const replayRes = grpcCodec(ReplayResultSchema);
+const GET_SNAPSHOT_PATH = `/${Admin.typeName}/${Admin.method.getSnapshot.name}`;
+const WATCH_PATH = `/${Admin.typeName}/${Admin.method.watch.name}`;
 const ACT_PATH = `/${Admin.typeName}/${Admin.method.act.name}`;
 const REPLAY_PATH = `/${Admin.typeName}/${Admin.method.replay.name}`;
 
@@ -64,14 +66,11 @@ function replay(hub: AdminHub, req: ReplayRequest, peer: string, cert: PeerCerti
   return asOperator(peer, cert, (actor) => replayCall(hub, req, actor));
 }
 
-const GET_SNAPSHOT_PATH = `/${Admin.typeName}/${Admin.method.getSnapshot.name}`;
-const WATCH_PATH = `/${Admin.typeName}/${Admin.method.watch.name}`;
-
 /** grpc-js definition of grpcrouter.v1.Admin, built from the protobuf-es descriptor. */
 export const adminServiceDefinition: grpc.ServiceDefinition = grpcServiceDefinition(Admin);
 
 export interface AdminServiceOptions {
-  /** Told of every Admin request by method name ("GetSnapshot", "Watch"), e.g. to count it. */
+  /** Told of every request that reads the router's state, by method name ("GetSnapshot", "Watch"), e.g. to count it. */
   onRequest?(method: string): void;
 }
 

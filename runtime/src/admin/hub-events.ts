@@ -27,6 +27,18 @@ export interface InstanceInfo {
   operatorWeight?: boolean;
 }
 
+/** A decision the router made about a call after it started (see admin.proto CallDecision). */
+export interface CallDecisionInfo {
+  kind: "attempt" | "retry" | "refused" | "ejected";
+  /** The attempt it concerns: 1 for the first, 0 for a call refused before any. */
+  attempt: number;
+  instanceId?: string;
+  reason: string;
+  queuedMs?: number;
+  code?: number;
+  backoffMs?: number;
+}
+
 /** What the router publishes. In-flight counts per instance are kept by the hub itself. */
 export type HubEvent =
   | { type: "instanceRegistered"; instance: InstanceInfo }
@@ -55,15 +67,7 @@ export type HubEvent =
       /** A later attempt, a retry, the router's refusal, an ejection (see admin.proto CallDecision). */
       type: "callDecision";
       callId: CallId;
-      decision: {
-        kind: "attempt" | "retry" | "refused" | "ejected";
-        attempt: number;
-        instanceId?: string;
-        reason: string;
-        queuedMs?: number;
-        code?: number;
-        backoffMs?: number;
-      };
+      decision: CallDecisionInfo;
       time?: Date;
     }
   | { type: "callHeaders"; callId: CallId; metadata?: MetadataInput }

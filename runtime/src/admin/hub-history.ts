@@ -25,8 +25,7 @@ export interface CallState {
   readonly id: bigint;
   readonly method: string;
   readonly service: string;
-  /** The instance of the current attempt (a retry elsewhere moves it). */
-  instanceKey: string | undefined;
+  /** The instance of the current attempt (a retry elsewhere moves it); "" before the first. */
   instanceId: string;
   /** Kept for a replay: the request metadata as the router got it (not redacted). */
   readonly rawMetadata: MetadataInput | undefined;
@@ -125,8 +124,10 @@ export class HubHistory {
     return inst;
   }
 
-  private bumpInFlight(key: string | undefined, delta: number): void {
-    if (key === undefined) return;
+  /** Counts the call in or out of its current instance's calls in flight. */
+  private bumpInFlight(call: CallState, delta: number): void {
+    if (!call.instanceId) return;
+    const key = instanceKey(call.service, call.instanceId);
     const n = Math.max(0, (this.inFlightPerInstance.get(key) ?? 0) + delta);
     if (n === 0) this.inFlightPerInstance.delete(key);
     else this.inFlightPerInstance.set(key, n);
@@ -148,12 +149,10 @@ export class HubHistory {
     startMs: number,
   ): { call: CallState; early: CallMessageEvent[] | undefined } {
     const service = serviceOf(e.method);
-    const instKey = e.instanceId ? instanceKey(service, e.instanceId) : undefined;
     const call: CallState = {
       id,
       method: e.method,
       service,
-      instanceKey: instKey,
       instanceId: e.instanceId ?? "",
       rawMetadata: e.metadata,
       decisions: [],
@@ -169,7 +168,7 @@ export class HubHistory {
       ended: undefined,
     };
     this.calls.set(id, call);
-    this.bumpInFlight(instKey, +1);
+    this.bumpInFlight(call, +1);
     const early = this.early.get(id);
     if (early) this.early.delete(id);
     return { call, early };
@@ -223,7 +222,7 @@ export class HubHistory {
   endCall(call: CallState, ended: CallEnded): void {
     call.ended = ended;
     this.calls.delete(call.id);
-    this.bumpInFlight(call.instanceKey, -1);
+    this.bumpInFlight(call, -1);
     if (this.limits.calls <= 0) return;
     this.recent.push(call);
     while (this.recent.length > this.limits.calls) {
@@ -237,10 +236,9 @@ export class HubHistory {
     // Bounded: a call's attempts are bounded by the retry rule, but a record must be too.
     if (call.decisions.length < MAX_DECISIONS) call.decisions.push(decision);
     if (attemptOn) {
-      this.bumpInFlight(call.instanceKey, -1);
-      call.instanceKey = instanceKey(call.service, attemptOn);
+      this.bumpInFlight(call, -1);
       call.instanceId = attemptOn;
-      this.bumpInFlight(call.instanceKey, +1);
+      this.bumpInFlight(call, +1);
     }
   }
 

@@ -5,12 +5,13 @@
 // as an in-process client call (no socket, no TLS to satisfy), so it takes the normal path —
 // pause, rate limits, client authorization, balancer, retries — and shows as a new call
 // carrying `grpcrouter-replay-of: <id>`, without the original caller's credentials.
-import { fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
 import { ReplayResultSchema, type ReplayRequest, type ReplayResult } from "../gen/grpcrouter/v1/admin_pb.js";
+import { auditEvent } from "../log/audit.js";
 import { ActionError } from "./actions.js";
 import type { AdminHub } from "./hub.js";
+import { serviceOf } from "./hub-history.js";
 import type { CallListener, ServerCall } from "../tunnel/http2/server-call.js";
 
 /** The metadata key a replayed call carries: the id of the call it replays. */
@@ -122,7 +123,7 @@ export async function replayCall(hub: AdminHub, request: Pick<ReplayRequest, "ca
   const single = rec.kind !== "client_streaming";
   if (single && requests.length !== 1)
     throw new ActionError("INVALID_ARGUMENT", `requests_json: a unary call takes exactly one request, got ${requests.length}`);
-  const service = /^\/([^/]+)\//.exec(rec.method)?.[1] ?? "";
+  const service = serviceOf(rec.method);
   const target = hub.actions.target(service);
   if (!target) throw new ActionError("UNAVAILABLE", `the router no longer routes ${service}`);
 
@@ -141,14 +142,14 @@ export async function replayCall(hub: AdminHub, request: Pick<ReplayRequest, "ca
   try {
     if (!target.dispatch(call, single ? requests[0] : undefined)) throw new ActionError("UNAVAILABLE", `the router no longer routes ${rec.method}`);
     const { code, message } = await call.outcome;
-    target.audit?.({
-      kind: "operatorAction",
-      time: new Date().toISOString(),
-      service,
-      principal: actor,
-      action: "replay",
-      detail: `replayed call ${request.callId} (${rec.method}) as call ${newId ?? "?"}: ${code === 0 ? "OK" : `code ${code}: ${message}`}`,
-    });
+    target.audit?.(
+      auditEvent("operatorAction", {
+        service,
+        principal: actor,
+        action: "replay",
+        detail: `replayed call ${request.callId} (${rec.method}) as call ${newId ?? "?"}: ${code === 0 ? "OK" : `code ${code}: ${message}`}`,
+      }),
+    );
     const schemas = hub.schemasOf(rec.method);
     const responsesJson = call.responses.map((b) => {
       if (!schemas) return "";

@@ -125,7 +125,8 @@ export function parseTokenFile(text: string, file: string): Record<string, Accep
     let instances: string[] | undefined;
     if (fields.length > 1 && fields[fields.length - 1]!.startsWith("instances=")) {
       instances = fields.pop()!.slice("instances=".length).split(",");
-      const bad = instances.find((p) => p === "" || (p.includes("*") && (!p.endsWith("*") || p.indexOf("*") !== p.length - 1)));
+      // A prefix has one *, at its end: the first * is the last character.
+      const bad = instances.find((p) => p === "" || (p.includes("*") && p.indexOf("*") !== p.length - 1));
       if (bad !== undefined)
         throw new Error(
           `${file}:${i + 1}: instances=${instances.join(",")}: ${bad === "" ? "an empty instance id" : `${JSON.stringify(bad)} is not an id or a prefix ending in *`}`,

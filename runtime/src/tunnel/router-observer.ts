@@ -4,6 +4,7 @@
 // the same events in the same order, each call ending exactly once.
 import type * as grpc from "@grpc/grpc-js";
 import type { AdminHub } from "../admin/index.js";
+import type { CallDecisionInfo } from "../admin/hub-events.js";
 import type { TunnelMethod } from "./spec.js";
 
 /** What an observer may read of a call. */
@@ -15,18 +16,6 @@ export interface ObservedCall {
   readonly routingKey: string | undefined;
   /** The service's balancing strategy in words (read only by an observer that shows it). */
   readonly route: { policy(): string };
-}
-
-/** A decision the router made about a call after it started (see admin.proto CallDecision). */
-export interface CallDecisionInfo {
-  kind: "attempt" | "retry" | "refused" | "ejected";
-  /** The attempt it concerns: 1 for the first, 0 for a call refused before any. */
-  attempt: number;
-  instanceId?: string;
-  reason: string;
-  queuedMs?: number;
-  code?: number;
-  backoffMs?: number;
 }
 
 export interface CallObserver {

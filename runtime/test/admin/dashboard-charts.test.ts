@@ -3,16 +3,15 @@
 // slow one's p99 and the failing one's errors, and mark both, from the router's per-second
 // statistics (no fixed waits: each check waits for its condition).
 import assert from "node:assert/strict";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { AdminHub, startDashboard, type Dashboard } from "../../src/admin/index.js";
 import { createBridge, type Bridge, type Router } from "../../src/tunnel/index.js";
 import { SimpleRequestSchema, SimpleResponseSchema } from "../tunnel/gen/interop/v1/test_pb.js";
 import { TestClient, TestTunnel, interopImpl, methodOf, quietLog, startRouter, waitFor } from "../tunnel/helpers.js";
+import { launchChromium, openDashboard, shot } from "./fixtures/chromium.js";
 
 /** Polls a condition the page shows (its numbers change once a second) up to a generous deadline. */
 async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -23,7 +22,6 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_
   }
 }
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 // Far above what a loaded 2-core machine adds to the quick instance's calls.
 const SLOW_MS = 400;
 
@@ -64,15 +62,8 @@ describe("live charts of a real router in chromium", { timeout: 180_000 }, () =>
       }),
     ).then(() => {});
     dashboard = await startDashboard({ hub });
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.setDefaultTimeout(60_000);
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
-    await page.goto(dashboard.url);
-    await page.locator('#connection[data-state="live"]').waitFor();
+    browser = await launchChromium();
+    page = await openDashboard(browser, dashboard.url, { width: 1400, height: 1000 }, pageErrors);
   });
 
   after(async () => {
@@ -103,7 +94,7 @@ describe("live charts of a real router in chromium", { timeout: 180_000 }, () =>
     // the numbers of its last busy seconds.
     assert.match(await tile("failing").innerText(), /failing · .*100 % err/);
     assert.match(await page.locator("#charts .chart-service h3").innerText(), /interop\.v1\.TestService · [\d.]+ req\/s · p99 .* · [\d.]+ % errors/);
-    await page.screenshot({ path: path.join(repo, "test-results", "dashboard-charts.png") });
+    await page.screenshot({ path: shot("dashboard-charts.png") });
   });
 
   it("draws the topology with live rates and marks the ejected instance", async () => {
@@ -119,7 +110,7 @@ describe("live charts of a real router in chromium", { timeout: 180_000 }, () =>
       /failing \(ejected\)/,
     );
     assert.ok(Number(await page.locator("#topology svg > line.topo-edge").getAttribute("data-rps")) > 0, "clients → router carries the calls");
-    await page.locator("#topology").screenshot({ path: path.join(repo, "test-results", "dashboard-topology.png") });
+    await page.locator("#topology").screenshot({ path: shot("dashboard-topology.png") });
   });
 
   it("a page opened later draws the history at once from the snapshot", async () => {

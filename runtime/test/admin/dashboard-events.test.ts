@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { AdminHub, startDashboard, type Dashboard } from "../../src/admin/index.js";
+import { waitFor } from "../tunnel/helpers.js";
 
 /** Reads `path` until `done(messages)` holds; each message's data, parsed. */
 function read(url: string, done: (messages: unknown[]) => boolean): Promise<unknown[]> {
@@ -56,7 +57,7 @@ describe("dashboard /events on the wire", () => {
 
   it("sends one event per message by default", async () => {
     const reading = read(`${dashboard.url}events?messages=0`, (m) => started(m) >= 50);
-    await until(() => hub.watcherCount === 1);
+    await waitFor("the reader's watcher", () => hub.watcherCount === 1, 20_000);
     publishCalls(1, 50);
     const messages = await reading;
     assert.ok(
@@ -67,9 +68,9 @@ describe("dashboard /events on the wire", () => {
   });
 
   it("sends arrays of events with batch=1, in order, far fewer messages than events", async () => {
-    await until(() => hub.watcherCount === 0);
+    await waitFor("the first reader's watcher to close", () => hub.watcherCount === 0, 20_000);
     const reading = read(`${dashboard.url}events?messages=0&batch=1`, (m) => started(m.flat()) >= 2000);
-    await until(() => hub.watcherCount === 1);
+    await waitFor("the reader's watcher", () => hub.watcherCount === 1, 20_000);
     publishCalls(1000, 2000);
     const messages = await reading;
     assert.ok(messages.every(Array.isArray), "every message is an array");
@@ -84,11 +85,3 @@ describe("dashboard /events on the wire", () => {
     assert.ok(messages.length < events.length / 10, `${messages.length} messages for ${events.length} events`);
   });
 });
-
-async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

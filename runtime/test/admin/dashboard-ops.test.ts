@@ -4,12 +4,10 @@
 // calls go is counted at the instances themselves. Each test saves a picture of its view in
 // test-results/.
 import assert from "node:assert/strict";
-import path from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { AdminHub, describeFromRegistry, startDashboard, type Dashboard } from "../../src/admin/index.js";
 import type { AuditEvent } from "../../src/log/audit.js";
 import { createBridge, type Bridge, type Router } from "../../src/tunnel/index.js";
@@ -20,10 +18,9 @@ import {
   StreamingInputCallResponseSchema,
 } from "../tunnel/gen/interop/v1/test_pb.js";
 import { TestClient, quietLog, startRouter, waitFor } from "../tunnel/helpers.js";
+import { launchChromium, openDashboard, shot } from "./fixtures/chromium.js";
 import { STORE, StoreTunnel, newProbe, storeImpl, storeMethod, storeRegistry, total, type StoreProbe } from "./fixtures/ops-store.js";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const shot = (name: string) => path.join(repo, "test-results", name);
 // Far above what a loaded 2-core machine adds to the quick instance's calls.
 const SLOW_MS = 300;
 
@@ -69,20 +66,9 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     }
     await waitFor("three instances", () => router.instances().length === 3);
     dashboard = await startDashboard({ hub });
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
-    });
-    const open = async () => {
-      const p = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
-      p.setDefaultTimeout(60_000);
-      p.on("pageerror", (e) => pageErrors.push(String(e)));
-      await p.goto(dashboard.url);
-      await p.locator('#connection[data-state="live"]').waitFor();
-      return p;
-    };
-    page = await open();
-    viewer = await open();
+    browser = await launchChromium();
+    page = await openDashboard(browser, dashboard.url, { width: 1500, height: 1100 }, pageErrors);
+    viewer = await openDashboard(browser, dashboard.url, { width: 1500, height: 1100 }, pageErrors);
     // The page watches from before the first call, so it has seen the first failure.
     client = new TestClient(started.target);
     load = Promise.all(

@@ -9,8 +9,9 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { create, createRegistry, fromBinary, toBinary, type DescFile, type DescMessage } from "@bufbuild/protobuf";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { AdminHub, createRouter, describeFromRegistry, startDashboard, type Dashboard, type Router, type TunnelSpec } from "../../src/index.js";
+import { launchChromium, openDashboard, shot } from "./fixtures/chromium.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../../..");
@@ -62,12 +63,8 @@ describe("dashboard of a real router in chromium", { timeout: 180_000 }, () => {
     hub.setRouterAddress(address);
     dashboard = await startDashboard({ hub });
     client = new grpc.Client(address, grpc.credentials.createInsecure());
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(60_000);
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
-    await page.goto(dashboard.url);
-    await page.locator('#connection[data-state="live"]').waitFor();
+    browser = await launchChromium();
+    page = await openDashboard(browser, dashboard.url, { width: 1400, height: 900 }, pageErrors);
   });
 
   after(async () => {
@@ -140,7 +137,7 @@ describe("dashboard of a real router in chromium", { timeout: 180_000 }, () => {
     stream.resume();
     await done;
     await page.locator('#calls tr[data-method="/demo.v1.Echo/Chat"] .badge.ok').waitFor();
-    await page.screenshot({ path: path.join(repo, "test-results", "dashboard-router.png") }).catch(() => {});
+    await page.screenshot({ path: shot("dashboard-router.png") }).catch(() => {});
   });
 
   it("removes an instance that is killed", async () => {

@@ -3,6 +3,7 @@
 // for confirmation in a modal dialog that Escape cancels), sent to the router through the
 // page's source (the dashboard's POST /action, or the VS Code host's Admin client). Every
 // viewer sees every action live in the actions log, from the `action` events.
+import { formatClock, tsMs } from "./format.js";
 
 const DESTRUCTIVE = {
   drain: (t) => `Drain ${t}? It takes no new calls; calls in flight finish.`,
@@ -27,7 +28,7 @@ const LOG_ROWS = 50;
 
 export class OperatorActions {
   /**
-   * @param {{ source: { act(request: object): Promise<object> }, el: Function, log: HTMLElement, status: HTMLElement, formatClock(ms: number): string }} deps
+   * @param {{ source: { act(request: object): Promise<object> }, el: Function, log: HTMLElement, status: HTMLElement }} deps
    */
   constructor(deps) {
     this.deps = deps;
@@ -103,12 +104,12 @@ export class OperatorActions {
   resetLog(actions) {
     this.deps.log.replaceChildren();
     this.deps.log.hidden = true;
-    for (const a of actions) this.logAction(a, a.time ? Date.parse(a.time) : Date.now());
+    for (const a of actions) this.logAction(a, tsMs(a.time));
   }
 
   /** An `action` event: a line in the log every viewer sees. */
   logAction(action, timeMs) {
-    const { el, log, formatClock } = this.deps;
+    const { el, log } = this.deps;
     const kind = ACTION_NAMES[action.kind] ?? "action";
     const li = el(
       "li",

@@ -3,7 +3,7 @@
 // the VS Code webview can load the very same files (host.js: VS Code Elements there, plain
 // controls in a browser). Rendering is batched to one pass per animation frame, so a burst
 // of thousands of events costs one repaint.
-import { callsToJsonl, durationMs, formatBytes, formatClock, formatDuration, grpcurlCommand, prettyJson, splitMethod, statusName } from "./format.js";
+import { callsToJsonl, durationMs, formatBytes, formatClock, formatDuration, grpcurlCommand, prettyJson, splitMethod, statusName, tsMs } from "./format.js";
 import { connect } from "./sources.js";
 import { button, icon, initHost, optionTag, setButton } from "./host.js";
 import { Announcer } from "./live.js";
@@ -49,7 +49,6 @@ const state = {
   pausedServices: new Set(),
 };
 
-const tsMs = (t) => (t ? Date.parse(t) : Date.now());
 const instKey = (i) => `${i.service}\u0000${i.id}`;
 
 // ---- the model ----
@@ -107,6 +106,13 @@ function endedOf(raw) {
   };
 }
 
+/** The call ended; messages the page never saw (a watcher without messages) still count. */
+function endCall(call, raw) {
+  call.ended = endedOf(raw);
+  call.requests = Math.max(call.requests, call.ended.requests);
+  call.responses = Math.max(call.responses, call.ended.responses);
+}
+
 function addMessage(call, raw) {
   const m = messageOf(raw);
   if (m.direction === "request") call.requests++;
@@ -141,11 +147,7 @@ function applySnapshot(snap) {
     for (const d of rec.decisions ?? []) addDecision(call, d);
     for (const m of rec.messages ?? []) addMessage(call, m);
     call.messagesOmitted += rec.messagesOmitted ?? 0;
-    if (rec.ended) {
-      call.ended = endedOf(rec.ended);
-      call.requests = Math.max(call.requests, call.ended.requests);
-      call.responses = Math.max(call.responses, call.ended.responses);
-    }
+    if (rec.ended) endCall(call, rec.ended);
     calls.set(call.id, call);
   }
   state.calls = calls;
@@ -190,12 +192,7 @@ function apply(ev) {
     if (call) addMessage(call, ev.callMessage);
   } else if (ev.callEnded) {
     if (ev.callEnded.code) announcer.callFailed(`${call?.method ?? "a call"} ${statusName(ev.callEnded.code)}`);
-    if (call) {
-      call.ended = endedOf(ev.callEnded);
-      // Messages the page never saw (a watcher without messages) still count.
-      call.requests = Math.max(call.requests, call.ended.requests);
-      call.responses = Math.max(call.responses, call.ended.responses);
-    }
+    if (call) endCall(call, ev.callEnded);
   } else if (ev.dropped !== undefined) {
     // The router dropped events for this watcher: our picture has a hole; start over.
     state.dropped += Number(ev.dropped);
@@ -337,7 +334,7 @@ function instanceRow(i) {
   const c = row.cells;
   const [health, cls, healthIcon] = HEALTH[i.health] ?? ["unknown", "warn", "codicon-question"];
   const byOperator = i.operatorDrained || i.operatorEjected;
-  setCell(c[0], i.service, () => splitMethod(`/${i.service}/x`).service);
+  setCell(c[0], i.service, () => i.service);
   setCell(c[1], i.id, () => i.id);
   const labels = Object.entries(i.labels ?? {}).map(([k2, v]) => `${k2}=${v}`);
   setCell(c[2], labels.join("\n"), () => labels.map((l) => el("span", { class: "chip" }, l)));
@@ -452,12 +449,7 @@ function renderFirstFailure(first) {
   if (note.dataset.call === key) return;
   note.dataset.call = key;
   const go = el("button", { type: "button", id: "show-first-failure" }, "Show");
-  go.addEventListener("click", () => {
-    state.selected = first.id;
-    detailKey = "";
-    revealCall(first.id);
-    schedule(true);
-  });
+  go.addEventListener("click", () => selectCall(first.id, true));
   note.replaceChildren(
     el("span", { class: "badge error" }, "first failure"),
     ` ${formatClock(first.startMs)} ${splitMethod(first.method).short} on ${first.instanceId || "no instance"}: ${statusName(first.ended.code)} `,
@@ -489,6 +481,14 @@ function kv(title, map) {
 }
 
 let detailKey = "";
+/** Shows call `id` in the detail panel, drawn anew; with `reveal`, its row is scrolled into view. */
+function selectCall(id, reveal = false) {
+  state.selected = id;
+  detailKey = "";
+  if (reveal) revealCall(id);
+  schedule(true);
+}
+
 function renderDetail() {
   const panel = $("detail");
   const call = state.selected ? state.calls.get(state.selected) : undefined;
@@ -651,10 +651,7 @@ function flash(btn, text) {
 function wire() {
   $("calls").addEventListener("click", (e) => {
     const tr = e.target.closest("tr[data-call]");
-    if (!tr) return;
-    state.selected = tr.dataset.call;
-    detailKey = "";
-    schedule(true);
+    if (tr) selectCall(tr.dataset.call);
   });
   $("calls").addEventListener("keydown", (e) => {
     const tr = e.target.closest("tr[data-call]");
@@ -667,15 +664,10 @@ function wire() {
       const id = listedIds[Math.max(0, Math.min(listedIds.length - 1, go))];
       if (id === undefined) return;
       // Moving through the list shows each call, as in VS Code's lists.
-      state.selected = id;
-      detailKey = "";
-      revealCall(id);
-      schedule(true);
+      selectCall(id, true);
     } else if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
-      state.selected = tr.dataset.call;
-      detailKey = "";
-      schedule(true);
+      selectCall(tr.dataset.call);
     }
   });
   $("calls").parentElement.addEventListener("scroll", () => schedule(true), { passive: true });
@@ -721,5 +713,5 @@ const announcer = new Announcer($("live-calls"), $("live-errors"));
 await initHost();
 wire();
 const source = connect({ onEvent, onStatus });
-operator = new OperatorActions({ source, el, log: $("action-log"), status: $("action-status"), formatClock });
+operator = new OperatorActions({ source, el, log: $("action-log"), status: $("action-status") });
 schedule();

@@ -30,6 +30,11 @@ export function durationMs(text) {
   return Number(text.slice(0, -1)) * 1000;
 }
 
+/** "2026-01-02T03:04:05.678Z" (proto3 JSON Timestamp) → milliseconds; now when there is none. */
+export function tsMs(text) {
+  return text ? Date.parse(text) : Date.now();
+}
+
 export function formatDuration(ms) {
   if (!Number.isFinite(ms)) return "";
   if (ms < 1) return `${(ms * 1000).toFixed(0)} µs`;

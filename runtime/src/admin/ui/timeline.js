@@ -3,7 +3,7 @@
 // instance, each later attempt and why the one before failed (retries with backoff), the
 // router's own refusals (rate limit, paused service, no instance) and ejections this call's
 // failure caused — drawn as the first part of the call's timeline.
-import { formatDuration, formatClock, statusName } from "./format.js";
+import { formatDuration, formatClock, statusName, tsMs } from "./format.js";
 
 const KINDS = {
   KIND_ATTEMPT: "attempt",
@@ -22,7 +22,7 @@ export function decisionOf(raw) {
     queuedMs: raw.queuedMs ?? 0,
     code: raw.code ?? 0,
     backoffMs: raw.backoffMs ?? 0,
-    timeMs: raw.time ? Date.parse(raw.time) : Date.now(),
+    timeMs: tsMs(raw.time),
   };
 }
 
