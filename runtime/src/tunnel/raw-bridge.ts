@@ -718,8 +718,7 @@ class Connection implements CallHost {
         onMessage: (m) => this.onData(m),
         onStatus: (s) => {
           if (s.code === grpc.status.OK) return this.close("the router ended the stream");
-          const pushback = Number(s.metadata.get(PUSHBACK_KEY)[0]);
-          if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
+          this.notePushback(s.metadata);
           // Nothing ever came back over HTTP/2: the connection itself failed (say so, for dial hints).
           const failed = s.code === grpc.status.UNAVAILABLE && !channel.isEstablished(session) && !s.details.startsWith("Failed to connect");
           // The connection was made, but no HTTP/2 came back on it: something on the way
@@ -737,6 +736,12 @@ class Connection implements CallHost {
     this.watchUntilWelcome(session);
   }
 
+  /** Keeps the router's backoff hint (grpc-retry-pushback-ms) from a turned-away stream's trailers. */
+  private notePushback(trailers: grpc.Metadata): void {
+    const pushback = Number(trailers.get(PUSHBACK_KEY)[0]);
+    if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
+  }
+
   /** The same Register stream over WebSocket: the call's metadata as the Upgrade's headers. */
   private async startOnWebSocket(credentials: Record<string, string>): Promise<void> {
     const link = this.slot.link;
@@ -749,8 +754,7 @@ class Connection implements CallHost {
         onStatus: (s) => {
           if (s.code === grpc.status.OK) return this.close("the router ended the stream");
           // The trailers come over WebSocket too: a Hello-rate turn-away's hint is honoured alike.
-          const pushback = Number(s.metadata.get(PUSHBACK_KEY)[0]);
-          if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
+          this.notePushback(s.metadata);
           this.close(`${grpc.status[s.code] ?? s.code}: ${s.details}`);
         },
       });
