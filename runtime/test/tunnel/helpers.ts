@@ -10,9 +10,11 @@ import {
   EmptySchema,
   SimpleResponseSchema,
   StreamingInputCallResponseSchema,
+  StreamingOutputCallRequestSchema,
   StreamingOutputCallResponseSchema,
   TestService,
   type EchoStatus,
+  type StreamingOutputCallResponse,
   type ResponseParameters,
 } from "./gen/interop/v1/test_pb.js";
 
@@ -205,6 +207,16 @@ export class TestClient {
   bidi<I extends DescMessage, O extends DescMessage>(method: string, input: I, output: O, md = new grpc.Metadata(), options: grpc.CallOptions = {}) {
     return this.raw.makeBidiStreamRequest(method, ser(input), de(output), md, options) as grpc.ClientDuplexStream<MessageShape<I>, MessageShape<O>>;
   }
+}
+
+/** A StreamingOutputCall of `count` responses of `size` bytes, each `intervalMs` after the one before. */
+export function pacedStream(client: TestClient, count: number, intervalMs: number, size = 4): grpc.ClientReadableStream<StreamingOutputCallResponse> {
+  return client.serverStream(
+    methodOf("StreamingOutputCall"),
+    StreamingOutputCallRequestSchema,
+    StreamingOutputCallResponseSchema,
+    create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: count }, () => ({ size, intervalUs: intervalMs * 1000 })) }),
+  );
 }
 
 /** Collects a server stream: messages, response headers and the final status. */
