@@ -5,6 +5,7 @@
 // and for the sidecar's calls to its target; every method kind is a stream on the wire.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
+import { onDrainOrClose } from "../drained.js";
 import { isTransportKey } from "../metadata.js";
 
 export interface GrpcCallListener {
@@ -155,15 +156,7 @@ export class GrpcClientStream {
   /** Resolves once the stream can take more (or has ended). */
   drained(): Promise<void> {
     if (!this.stream.writableNeedDrain || this.stream.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.stream.off("drain", done);
-        this.stream.off("close", done);
-        resolve();
-      };
-      this.stream.on("drain", done);
-      this.stream.on("close", done);
-    });
+    return new Promise((resolve) => onDrainOrClose(this.stream, resolve));
   }
 
   /** Half-closes: no more messages from this side. */

@@ -5,6 +5,7 @@ import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:ht
 import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
+import { onDrainOrClose } from "../drained.js";
 import { closeSessionIfOnly } from "./session-streams.js";
 import { encodeGrpcMessage, GrpcWireError, headersFromMetadata, MessageReader, messagePrefix } from "./grpc-wire.js";
 
@@ -229,15 +230,7 @@ export class Http2ServerCall implements ServerCall {
   drained(): Promise<void> {
     const stream = this.stream;
     if (this.done || stream.destroyed || !stream.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        stream.off("drain", done);
-        stream.off("close", done);
-        resolve();
-      };
-      stream.on("drain", done);
-      stream.on("close", done);
-    });
+    return new Promise((resolve) => onDrainOrClose(stream, resolve));
   }
 
   end(code: number, message: string, trailers?: grpc.Metadata): void {

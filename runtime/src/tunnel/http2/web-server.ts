@@ -7,6 +7,7 @@ import type * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
+import { onDrainOrClose } from "../drained.js";
 import { encodeGrpcMessage, GrpcWireError, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
 import type { GrpcMethod } from "./server.js";
 import type { ServerCall } from "./server-call.js";
@@ -198,7 +199,7 @@ function http1Exchange(req: http.IncomingMessage, res: http.ServerResponse): Web
     get needDrain() {
       return res.writableNeedDrain;
     },
-    onDrainOrClose: (fn) => onceEither(res, fn),
+    onDrainOrClose: (fn) => onDrainOrClose(res, fn),
     onClose: (fn) => void res.once("close", () => fn(res.writableFinished)),
     get closed() {
       return res.destroyed || res.writableEnded;
@@ -223,22 +224,12 @@ function http2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingH
     get needDrain() {
       return stream.writableNeedDrain;
     },
-    onDrainOrClose: (fn) => onceEither(stream, fn),
+    onDrainOrClose: (fn) => onDrainOrClose(stream, fn),
     onClose: (fn) => void stream.once("close", () => fn(stream.writableFinished && stream.rstCode === 0)),
     get closed() {
       return stream.destroyed || stream.closed || stream.writableEnded;
     },
   };
-}
-
-function onceEither(w: NodeJS.EventEmitter, fn: () => void): void {
-  const done = () => {
-    w.off("drain", done);
-    w.off("close", done);
-    fn();
-  };
-  w.on("drain", done);
-  w.on("close", done);
 }
 
 /** HTTP/2's connection preface starts "PRI * HTTP/2.0"; no HTTP/1 method is "PRI". */
