@@ -154,8 +154,8 @@ export function methodOf(name: string, service = "interop.v1.TestService") {
 
 export class TestClient {
   readonly raw: grpc.Client;
-  constructor(target: string) {
-    this.raw = new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1 });
+  constructor(target: string, credentials = grpc.credentials.createInsecure()) {
+    this.raw = new grpc.Client(target, credentials, { "grpc.max_receive_message_length": -1 });
   }
   close() {
     this.raw.close();
