@@ -6,6 +6,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { onDrainOrClose } from "../drained.js";
+import { COPY_BELOW, framedMessage, messagePrefix } from "../http2/grpc-wire.js";
 import { isTransportKey } from "../metadata.js";
 
 export interface GrpcCallListener {
@@ -45,9 +46,6 @@ const USER_AGENT = "grpcrouter-bridge";
  * which take V8's slow path (microseconds a call on Node 20).
  */
 const REQUEST_OPTIONS = { endStream: false, weight: http2.constants.NGHTTP2_DEFAULT_WEIGHT, parent: 0, exclusive: false, silent: false } as const;
-
-/** Messages up to this size are copied behind their prefix instead of written separately. */
-const COPY_BELOW = 16 * 1024;
 
 /** Why a session failed (set by its owner): a call cut off by it reports that, not a bare reset. */
 export const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
@@ -134,20 +132,10 @@ export class GrpcClientStream {
   /** Sends one message; false when the stream's buffer is full (wait for onDrain). */
   write(message: Uint8Array): boolean {
     if (this.stream.destroyed || this.stream.writableEnded) return false;
-    if (message.length <= COPY_BELOW) {
-      // Small: one buffer, one write (a copy is cheaper than a second write).
-      const framed = Buffer.allocUnsafe(5 + message.length);
-      framed[0] = 0;
-      framed.writeUInt32BE(message.length, 1);
-      framed.set(message, 5);
-      return this.stream.write(framed);
-    }
-    const prefix = Buffer.allocUnsafe(5);
-    prefix[0] = 0;
-    prefix.writeUInt32BE(message.length, 1);
+    if (message.length <= COPY_BELOW) return this.stream.write(framedMessage(message));
     // One writev, so the prefix and the message leave in the same DATA frame.
     this.stream.cork();
-    this.stream.write(prefix);
+    this.stream.write(messagePrefix(message.length));
     const ok = this.stream.write(message);
     process.nextTick(uncork, this.stream);
     return ok;

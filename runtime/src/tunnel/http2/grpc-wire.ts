@@ -168,6 +168,21 @@ export class MessageReader {
   }
 }
 
+/**
+ * Messages up to this size are written as one buffer, copied behind their prefix (a copy is
+ * cheaper than a second write); larger ones as the prefix and the message (no copy).
+ */
+export const COPY_BELOW = 16 * 1024;
+
+/** An uncompressed message behind its 5-byte prefix, in one new buffer. */
+export function framedMessage(message: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(5 + message.length);
+  b[0] = 0;
+  b.writeUInt32BE(message.length, 1);
+  b.set(message, 5);
+  return b;
+}
+
 /** The 5-byte prefix of an uncompressed message of `length` bytes. */
 export function messagePrefix(length: number): Buffer {
   const p = Buffer.allocUnsafe(5);

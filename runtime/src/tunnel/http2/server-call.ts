@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
 import { onDrainOrClose } from "../drained.js";
 import { closeSessionIfOnly } from "./session-streams.js";
-import { encodeGrpcMessage, GrpcWireError, headersFromMetadata, MessageReader, messagePrefix } from "./grpc-wire.js";
+import { COPY_BELOW, encodeGrpcMessage, framedMessage, GrpcWireError, headersFromMetadata, MessageReader, messagePrefix } from "./grpc-wire.js";
 
 /** What a call reports to the code that serves it. */
 export interface CallListener {
@@ -92,8 +92,6 @@ const baseHeaders = (): Record<string, string | string[] | number> => ({
  * that is an overwrite, not a new key on the copy (V8's slow path, microseconds a call).
  */
 const RESPOND_WITH_TRAILERS = { endStream: false, waitForTrailers: true } as const;
-/** Below this a message and its prefix are written as one buffer; above, as two (no copy). */
-const COPY_LIMIT = 16 * 1024;
 
 export class Http2ServerCall implements ServerCall {
   private listener: CallListener | undefined;
@@ -213,13 +211,7 @@ export class Http2ServerCall implements ServerCall {
     if (this.done || this.stream.destroyed) return true;
     if (!this.headersSent) this.sendHeaders();
     const cb = flushed ? () => flushed() : undefined;
-    if (message.length <= COPY_LIMIT) {
-      const b = Buffer.allocUnsafe(5 + message.length);
-      b[0] = 0;
-      b.writeUInt32BE(message.length, 1);
-      message.copy(b, 5);
-      return this.stream.write(b, cb);
-    }
+    if (message.length <= COPY_BELOW) return this.stream.write(framedMessage(message), cb);
     this.stream.cork();
     this.stream.write(messagePrefix(message.length));
     const ok = this.stream.write(message, cb);
