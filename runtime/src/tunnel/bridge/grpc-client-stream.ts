@@ -296,7 +296,7 @@ function uncork(s: ClientHttp2Stream): void {
  * Response headers or trailers as Metadata: transport keys left out, `-bin` values decoded;
  * undefined when nothing is left.
  */
-export function metadataOf(h: IncomingHttpHeaders): grpc.Metadata | undefined {
+function metadataOf(h: IncomingHttpHeaders): grpc.Metadata | undefined {
   let kept: IncomingHttpHeaders | undefined;
   for (const key of Object.keys(h)) {
     if (
@@ -345,7 +345,7 @@ function codeOfHttpStatus(s: number): number {
 }
 
 /** A grpc-timeout value: at most 8 digits, in the finest unit that fits. */
-export function grpcTimeout(ms: number): string {
+function grpcTimeout(ms: number): string {
   const m = Math.max(1, Math.ceil(ms));
   if (m < 1e8) return `${m}m`;
   const s = Math.ceil(m / 1000);
