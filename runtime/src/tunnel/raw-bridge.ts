@@ -409,12 +409,9 @@ class RouterLink {
   expectH2(session: ClientHttp2Session): void {
     if (this.transport.mode !== "auto" || this.channel.isEstablished(session) || this.watched.has(session)) return;
     this.watched.add(session);
-    const timer = setTimeout(() => {
-      if (!this.channel.isEstablished(session) && !session.destroyed) session.destroy(new Error(`no HTTP/2 answer within ${H2_ESTABLISH_MS} ms`));
-    }, H2_ESTABLISH_MS);
-    timer.unref();
-    session.once("remoteSettings", () => clearTimeout(timer));
-    session.once("close", () => clearTimeout(timer));
+    void this.settingsWithin(session).then((ok) => {
+      if (!ok && !session.destroyed) session.destroy(new Error(`no HTTP/2 answer within ${H2_ESTABLISH_MS} ms`));
+    });
   }
 
   /** Whether HTTP/2 to the router can be established now: a session whose peer sent SETTINGS. */
@@ -425,8 +422,15 @@ class RouterLink {
     } catch {
       return false;
     }
-    if (this.channel.isEstablished(session)) return true;
-    const ok = await new Promise<boolean>((resolve) => {
+    const ok = await this.settingsWithin(session);
+    if (!ok && !session.destroyed) session.destroy();
+    return ok;
+  }
+
+  /** True once the peer of `session` has sent its SETTINGS; false when the session closes or H2_ESTABLISH_MS pass first. */
+  private settingsWithin(session: ClientHttp2Session): Promise<boolean> {
+    if (this.channel.isEstablished(session)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), H2_ESTABLISH_MS);
       timer.unref();
       session.once("remoteSettings", () => {
@@ -438,8 +442,6 @@ class RouterLink {
         resolve(false);
       });
     });
-    if (!ok && !session.destroyed) session.destroy();
-    return ok;
   }
 
   /**
