@@ -6,6 +6,7 @@ import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
 import { onDrainOrClose } from "../drained.js";
+import type { GrpcMethod } from "./server.js";
 import { closeSessionIfOnly } from "./session-streams.js";
 import { COPY_BELOW, encodeGrpcMessage, framedMessage, GrpcWireError, headersFromMetadata, MessageReader, messagePrefix } from "./grpc-wire.js";
 
@@ -270,4 +271,32 @@ export function peerOf(socket: unknown): string {
   const at = s?.remoteAddress !== undefined ? s : s?.stream;
   if (!at || at.remoteAddress === undefined) return "";
   return `${at.remoteAddress}:${at.remotePort}`;
+}
+
+/** Reads the one request message of a unary or server-streaming call, then runs its handler. */
+export class SingleRequest implements CallListener {
+  private request: Buffer | undefined;
+  private failed = false;
+
+  constructor(
+    private readonly call: ServerCall,
+    private readonly method: Pick<GrpcMethod, "handle">,
+  ) {}
+
+  message(m: Buffer): void {
+    if (this.request === undefined) {
+      this.request = m;
+      return;
+    }
+    this.failed = true;
+    this.call.end(grpc.status.INTERNAL, `${this.call.path} takes one request message; the client sent more`);
+  }
+
+  halfClose(): void {
+    if (this.failed) return;
+    if (this.request === undefined) return this.call.end(grpc.status.INTERNAL, `${this.call.path} takes one request message; the client sent none`);
+    this.method.handle(this.call, this.request);
+  }
+
+  cancel(): void {}
 }

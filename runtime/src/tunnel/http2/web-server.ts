@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { onDrainOrClose } from "../drained.js";
 import { encodeGrpcMessage, GrpcWireError, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
 import type { GrpcMethod } from "./server.js";
-import type { ServerCall } from "./server-call.js";
+import { SingleRequest, type ServerCall } from "./server-call.js";
 import { WebServerCall, type WebExchange } from "./web-call.js";
 import { Cors, type CorsOptions } from "./web-cors.js";
 import { connectErrorJson, connectHttpStatus, envelope, WEB_CONTENT_TYPES, webProtocolOf, type WebProtocol } from "./web-protocol.js";
@@ -108,28 +108,14 @@ export class WebFrontEnd {
       if (isMetadataHeader(ex.rawHeaders[i]!)) raw.push(ex.rawHeaders[i]!, ex.rawHeaders[i + 1]!);
     }
     const call = new WebServerCall(ex, protocol, path, metadataFromRawHeaders(raw), deadline, m.maxRequestBytes, m.desc, cors);
-    startCall(m, call, path);
+    startCall(m, call);
   }
 }
 
 /** Runs `method` on `call`: reads the one request message first when the method takes one. */
-export function startCall(method: GrpcMethod, call: ServerCall, path: string): void {
+function startCall(method: GrpcMethod, call: ServerCall): void {
   if (!method.singleRequest) return method.handle(call, undefined);
-  let request: Buffer | undefined;
-  let failed = false;
-  call.listen({
-    message: (m) => {
-      if (request === undefined) return void (request = m);
-      failed = true;
-      call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent more`);
-    },
-    halfClose: () => {
-      if (failed) return;
-      if (request === undefined) return call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent none`);
-      method.handle(call, request);
-    },
-    cancel: () => {},
-  });
+  call.listen(new SingleRequest(call, method));
 }
 
 function deadlineOf(headers: http.IncomingHttpHeaders, protocol: WebProtocol): number {
