@@ -1,5 +1,5 @@
 import type { Balancer, Candidate, Pick, PickContext } from "./types.js";
-import { MembershipTracker, WrappedPick } from "./util.js";
+import { GoldenSequence, MembershipTracker, WrappedPick } from "./util.js";
 
 /** Where this router runs. Either part may be unknown. */
 export interface Locality {
@@ -25,7 +25,6 @@ export interface LocalityOptions {
 }
 
 const LEVEL_NAMES = ["local zone", "same region", "other regions"] as const;
-const GOLDEN = 0.6180339887498949;
 
 interface Level {
   members: Candidate[];
@@ -50,7 +49,7 @@ export class LocalityBalancer implements Balancer {
   private readonly regionLabel: string;
   private readonly factor: number;
   private readonly known: boolean;
-  private sequence = 0;
+  private readonly sequence = new GoldenSequence();
   /** Scratch for the per-pick load split (no allocation per call). */
   private readonly load = [0, 0, 0];
 
@@ -99,9 +98,7 @@ export class LocalityBalancer implements Balancer {
     if (total === 0) return undefined;
     // When every level is degraded the shares add up to less than 1: spread the calls in
     // proportion (Envoy normalises the same way) rather than failing the rest.
-    this.sequence += GOLDEN;
-    if (this.sequence >= 1) this.sequence -= 1;
-    let point = this.sequence * total;
+    let point = this.sequence.next() * total;
     let first = 0;
     for (; first < 2; first++) {
       if (point < load[first]!) break;

@@ -1,5 +1,5 @@
 import type { Balancer, Candidate, Pick, PickContext } from "./types.js";
-import { MembershipTracker, WrappedPick, formatLabels, hashString, matchesLabels } from "./util.js";
+import { GoldenSequence, MembershipTracker, WrappedPick, formatLabels, hashString, matchesLabels } from "./util.js";
 
 export interface SplitRule {
   /** The instances this share goes to, e.g. { version: "v2" }. */
@@ -16,7 +16,6 @@ export interface SplitOptions {
 
 const BUCKETS = 10_000;
 const SPLIT_SEED = 0x2f0b3c1d;
-const GOLDEN = 0.6180339887498949;
 
 interface SplitGroup {
   keys: string[];
@@ -41,7 +40,7 @@ export class SplitBalancer implements Balancer {
   private readonly groups: SplitGroup[];
   private readonly rest: { members: Candidate[]; balancer: Balancer; prefix: string };
   private readonly all: Balancer;
-  private sequence = 0;
+  private readonly sequence = new GoldenSequence();
 
   constructor(private readonly options: SplitOptions) {
     let upTo = 0;
@@ -67,9 +66,7 @@ export class SplitBalancer implements Balancer {
     if (ctx.routingKey !== undefined) {
       bucket = hashString(ctx.routingKey, SPLIT_SEED) % BUCKETS;
     } else {
-      this.sequence += GOLDEN;
-      if (this.sequence >= 1) this.sequence -= 1;
-      bucket = Math.floor(this.sequence * BUCKETS);
+      bucket = Math.floor(this.sequence.next() * BUCKETS);
     }
     for (let i = 0; i < this.groups.length; i++) {
       const g = this.groups[i]!;

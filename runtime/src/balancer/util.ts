@@ -48,6 +48,20 @@ export function isUsable(c: Candidate): boolean {
 }
 
 /**
+ * Steps through [0, 1) by the golden ratio: over any run of calls each stretch of the range
+ * gets its exact share, with no random source (split and locality divide calls by it).
+ */
+export class GoldenSequence {
+  private value = 0;
+
+  next(): number {
+    this.value += 0.6180339887498949;
+    if (this.value >= 1) this.value -= 1;
+    return this.value;
+  }
+}
+
+/**
  * Remembers the members of the last array seen, so a balancer rebuilds its precomputed
  * state (groups, rings, id maps) only when membership really changes. Identity of the
  * array is the fast path; otherwise the members are compared object by object, not id by

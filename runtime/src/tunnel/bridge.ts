@@ -10,9 +10,8 @@ import { createConnectRouter, type ServiceImpl } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import * as grpc from "@grpc/grpc-js";
 import type { RawCall, RawHandler, RawStatus } from "./bridge-call.js";
-import { headersFromMetadata, isTransportKey, metadataFromHeaders } from "./metadata.js";
 import { createRawBridge, type Bridge, type BridgeOptions } from "./raw-bridge.js";
-import { directConnectHandler, fastPathSupports } from "./bridge/connect-handler.js";
+import { directConnectHandler, fastPathSupports, requestHeaders, sendCustomHeaders, trailerMetadata } from "./bridge/connect-handler.js";
 import type { TunnelSpec } from "./spec.js";
 
 export interface ConnectBridgeOptions extends BridgeOptions {
@@ -41,10 +40,7 @@ export function connectHandler<S extends DescService>(
 
 async function runConnect(h: UniversalHandler | undefined, call: RawCall): Promise<RawStatus> {
   if (!h) return { code: grpc.status.UNIMPLEMENTED, details: `${call.method} is not implemented` };
-  const header = headersFromMetadata(call.metadata);
-  header.set("content-type", "application/grpc+proto");
-  header.set("te", "trailers");
-  if (Number.isFinite(call.deadline)) header.set("grpc-timeout", `${Math.max(1, Math.ceil(call.deadline - Date.now()))}m`);
+  const header = requestHeaders(call);
   const res = await h({
     httpVersion: "2.0",
     method: "POST",
@@ -55,23 +51,12 @@ async function runConnect(h: UniversalHandler | undefined, call: RawCall): Promi
   });
   if (res.status !== 200) return { code: grpc.status.INTERNAL, details: `the Connect handler answered HTTP ${res.status}` };
   // Connect resolves once the first message is ready, so the headers are final now.
-  // Only custom headers need a Headers frame: without one the router's grpc-js sends its
-  // bare headers with the first message, or answers trailers-only when there is none.
-  if (res.header && hasCustomHeader(res.header)) {
-    const md = metadataFromHeaders(res.header);
-    if (Object.keys(md.toJSON()).length > 0) call.sendHeaders(md);
-  }
+  sendCustomHeaders(call, res.header);
   if (res.body) await sendMessages(res.body, call);
   return statusOfTrailer(res.trailer);
 }
 
-function hasCustomHeader(h: Headers): boolean {
-  for (const key of h.keys()) if (!isTransportKey(key)) return true;
-  return false;
-}
-
 function statusOfTrailer(trailer: Headers | undefined): RawStatus {
-  const md = metadataFromHeaders(trailer);
   const code = Number(trailer?.get("grpc-status") ?? "0");
   let details = trailer?.get("grpc-message") ?? "";
   try {
@@ -79,9 +64,7 @@ function statusOfTrailer(trailer: Headers | undefined): RawStatus {
   } catch {
     // not percent-encoded after all; keep it as it is
   }
-  const bin = trailer?.get("grpc-status-details-bin");
-  if (bin) md.set("grpc-status-details-bin", Buffer.from(bin, "base64"));
-  return { code: Number.isInteger(code) ? code : grpc.status.UNKNOWN, details, metadata: md };
+  return { code: Number.isInteger(code) ? code : grpc.status.UNKNOWN, details, metadata: trailerMetadata(trailer) };
 }
 
 /** Envelopes up to this size are sent to Connect as one chunk (one copy, one iteration less). */

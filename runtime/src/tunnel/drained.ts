@@ -72,3 +72,14 @@ const heldClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
+
+/** Calls `fn` once, on the writable's next 'drain' or 'close' (whichever comes first): room to write again, or no more writing. */
+export function onDrainOrClose(w: NodeJS.EventEmitter, fn: () => void): void {
+  const done = () => {
+    w.off("drain", done);
+    w.off("close", done);
+    fn();
+  };
+  w.on("drain", done);
+  w.on("close", done);
+}

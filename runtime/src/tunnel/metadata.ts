@@ -76,12 +76,20 @@ export function metadataFromHeaders(h: Headers | undefined, into = new grpc.Meta
   h.forEach((value, key) => {
     if (isTransportKey(key)) return;
     try {
-      if (isBin(key)) {
-        for (const part of value.split(",")) into.add(key, Buffer.from(part.trim(), "base64"));
-      } else into.add(key, value);
+      addHeaderValue(into, key, value);
     } catch {
       // grpc-js refuses the key or value; a direct gRPC server could not send it either.
     }
   });
   return into;
+}
+
+/**
+ * Adds one header field's value to `md` as gRPC metadata: a `-bin` value is base64 (padded or
+ * not; a value holding several is split at ","). Throws where grpc-js' Metadata refuses the key.
+ */
+export function addHeaderValue(md: grpc.Metadata, key: string, value: string): void {
+  if (isBin(key)) {
+    for (const part of value.split(",")) md.add(key, Buffer.from(part.trim(), "base64"));
+  } else md.add(key, value);
 }

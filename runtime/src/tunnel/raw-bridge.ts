@@ -409,12 +409,9 @@ class RouterLink {
   expectH2(session: ClientHttp2Session): void {
     if (this.transport.mode !== "auto" || this.channel.isEstablished(session) || this.watched.has(session)) return;
     this.watched.add(session);
-    const timer = setTimeout(() => {
-      if (!this.channel.isEstablished(session) && !session.destroyed) session.destroy(new Error(`no HTTP/2 answer within ${H2_ESTABLISH_MS} ms`));
-    }, H2_ESTABLISH_MS);
-    timer.unref();
-    session.once("remoteSettings", () => clearTimeout(timer));
-    session.once("close", () => clearTimeout(timer));
+    void this.settingsWithin(session).then((ok) => {
+      if (!ok && !session.destroyed) session.destroy(new Error(`no HTTP/2 answer within ${H2_ESTABLISH_MS} ms`));
+    });
   }
 
   /** Whether HTTP/2 to the router can be established now: a session whose peer sent SETTINGS. */
@@ -425,8 +422,15 @@ class RouterLink {
     } catch {
       return false;
     }
-    if (this.channel.isEstablished(session)) return true;
-    const ok = await new Promise<boolean>((resolve) => {
+    const ok = await this.settingsWithin(session);
+    if (!ok && !session.destroyed) session.destroy();
+    return ok;
+  }
+
+  /** True once the peer of `session` has sent its SETTINGS; false when the session closes or H2_ESTABLISH_MS pass first. */
+  private settingsWithin(session: ClientHttp2Session): Promise<boolean> {
+    if (this.channel.isEstablished(session)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), H2_ESTABLISH_MS);
       timer.unref();
       session.once("remoteSettings", () => {
@@ -438,8 +442,6 @@ class RouterLink {
         resolve(false);
       });
     });
-    if (!ok && !session.destroyed) session.destroy();
-    return ok;
   }
 
   /**
@@ -718,8 +720,7 @@ class Connection implements CallHost {
         onMessage: (m) => this.onData(m),
         onStatus: (s) => {
           if (s.code === grpc.status.OK) return this.close("the router ended the stream");
-          const pushback = Number(s.metadata.get(PUSHBACK_KEY)[0]);
-          if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
+          this.notePushback(s.metadata);
           // Nothing ever came back over HTTP/2: the connection itself failed (say so, for dial hints).
           const failed = s.code === grpc.status.UNAVAILABLE && !channel.isEstablished(session) && !s.details.startsWith("Failed to connect");
           // The connection was made, but no HTTP/2 came back on it: something on the way
@@ -737,6 +738,12 @@ class Connection implements CallHost {
     this.watchUntilWelcome(session);
   }
 
+  /** Keeps the router's backoff hint (grpc-retry-pushback-ms) from a turned-away stream's trailers. */
+  private notePushback(trailers: grpc.Metadata): void {
+    const pushback = Number(trailers.get(PUSHBACK_KEY)[0]);
+    if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
+  }
+
   /** The same Register stream over WebSocket: the call's metadata as the Upgrade's headers. */
   private async startOnWebSocket(credentials: Record<string, string>): Promise<void> {
     const link = this.slot.link;
@@ -749,8 +756,7 @@ class Connection implements CallHost {
         onStatus: (s) => {
           if (s.code === grpc.status.OK) return this.close("the router ended the stream");
           // The trailers come over WebSocket too: a Hello-rate turn-away's hint is honoured alike.
-          const pushback = Number(s.metadata.get(PUSHBACK_KEY)[0]);
-          if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
+          this.notePushback(s.metadata);
           this.close(`${grpc.status[s.code] ?? s.code}: ${s.details}`);
         },
       });

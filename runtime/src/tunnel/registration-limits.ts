@@ -30,7 +30,7 @@ export interface RegistrationLimitOptions {
 }
 
 /** "ipv4:10.0.0.7:51234", "10.0.0.7:51234", "[::1]:5000", "::1:5000" → the address without its port. */
-export function addressOf(peer: string): string {
+function addressOf(peer: string): string {
   const p = peer.replace(/^ipv[46]:/, "");
   const i = p.lastIndexOf(":");
   const host = i > 0 ? p.slice(0, i) : p;

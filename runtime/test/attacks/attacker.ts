@@ -62,6 +62,25 @@ export function rawInstance(
   return { call, client, welcome, status, opens, received, close: () => (options.client ? call.cancel() : client.close()) };
 }
 
+/**
+ * Answers every call the router opens on `inst` at once with one response message
+ * (`response`, in StreamingOutputCall's frame field 18), with no backpressure: the attacker's
+ * memory is its own problem. Returns the ids answered so far.
+ */
+export function answerEveryOpen(inst: RawInstance, response: Uint8Array): Set<number> {
+  const answered = new Set<number>();
+  inst.call.on("data", () => {
+    for (const id of inst.opens) {
+      if (answered.has(id)) continue;
+      answered.add(id);
+      const enc = new FrameEncoder();
+      enc.add(id, 18, response);
+      inst.call.write(enc.take());
+    }
+  });
+  return answered;
+}
+
 /** Resident set size now, in bytes, after a GC when the test runs with --expose-gc. */
 export function rss(): number {
   (globalThis as { gc?: () => void }).gc?.();

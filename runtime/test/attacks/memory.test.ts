@@ -15,7 +15,7 @@ import {
   StreamingOutputCallResponseSchema,
 } from "../tunnel/gen/interop/v1/test_pb.js";
 import { TestClient, methodOf, startBridge } from "../tunnel/helpers.js";
-import { MiB, rawInstance, routerProcess, stalledClient, stalledInstance, waitUntil } from "./attacker.js";
+import { MiB, answerEveryOpen, rawInstance, routerProcess, stalledClient, stalledInstance, waitUntil } from "./attacker.js";
 
 /** Writes `message` until `total` bytes went out or the router stopped reading (no drain for `stallMs`). */
 async function flood(inst: { write(m: Buffer): boolean; drained(): Promise<void> }, message: Buffer, total: number, stallMs = 3000): Promise<number> {
@@ -87,18 +87,7 @@ test("big responses to clients that never read: streamBufferBytes holds, overdra
       ),
     );
     // Every Open on the attacker's stream gets one big message at once (the router granted 64 KiB).
-    const answered = new Set<number>();
-    attacker.call.on("data", () => {
-      for (const id of attacker.opens) {
-        if (answered.has(id)) continue;
-        answered.add(id);
-        const enc = new FrameEncoder();
-        enc.add(id, 18, response);
-        const m = enc.take();
-        // No backpressure: the attacker's memory is its own problem.
-        attacker.call.write(m);
-      }
-    });
+    const answered = answerEveryOpen(attacker, response);
     // Clients that never read: streaming calls with nobody consuming them.
     const stalled = stalledClient(rp.target);
     const request = toBinary(StreamingOutputCallRequestSchema, create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }] }));
@@ -159,17 +148,7 @@ test("two instances hogging at once: the router-wide budget (maxBufferedBytes) h
     );
     const hogs = ["hog-a", "hog-b"].map((id) => {
       const inst = rawInstance(rp.target, id);
-      const answered = new Set<number>();
-      inst.call.on("data", () => {
-        for (const c of inst.opens) {
-          if (answered.has(c)) continue;
-          answered.add(c);
-          const enc = new FrameEncoder();
-          enc.add(c, 18, response);
-          inst.call.write(enc.take());
-        }
-      });
-      return { inst, answered };
+      return { inst, answered: answerEveryOpen(inst, response) };
     });
     for (const h of hogs) assert.equal((await h.inst.welcome)?.accepted, true);
     const request = toBinary(StreamingOutputCallRequestSchema, create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }] }));

@@ -21,8 +21,8 @@ import {
   RouterFrame,
   type RawHandler,
 } from "../../src/tunnel/index.js";
-import { SimpleRequestSchema, SimpleResponseSchema, StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema } from "./gen/interop/v1/test_pb.js";
-import { TestClient, TestTunnel, collect, errorOf, interopImpl, methodOf, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
+import { SimpleRequestSchema, SimpleResponseSchema } from "./gen/interop/v1/test_pb.js";
+import { TestClient, TestTunnel, collect, errorOf, interopImpl, methodOf, pacedStream, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
 
 const REGISTER = "/interop.v1.TestServiceRouter/Register";
 const identity = (b: Buffer) => b;
@@ -33,12 +33,7 @@ const say = (client: TestClient, metadata = new grpc.Metadata()) =>
 /** A server stream far longer than any test runs: it only ends when something cuts it. */
 const STREAM_LENGTH = 10_000;
 const endlessStream = (client: TestClient) => {
-  const s = client.serverStream(
-    methodOf("StreamingOutputCall"),
-    StreamingOutputCallRequestSchema,
-    StreamingOutputCallResponseSchema,
-    create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: STREAM_LENGTH }, () => ({ size: 4, intervalUs: 50_000 })) }),
-  );
+  const s = pacedStream(client, STREAM_LENGTH, 50);
   s.on("error", () => {});
   return s;
 };

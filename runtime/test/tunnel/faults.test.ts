@@ -15,18 +15,13 @@ import {
   StreamingOutputCallResponseSchema,
   type StreamingOutputCallResponse,
 } from "./gen/interop/v1/test_pb.js";
-import { TestClient, collect, errorOf, methodOf, startBridge, startRouter, waitFor, type ImplProbe } from "./helpers.js";
+import { TestClient, collect, errorOf, methodOf, pacedStream, startBridge, startRouter, waitFor, type ImplProbe } from "./helpers.js";
 
 const say = (client: TestClient, responseSize = 1, options: grpc.CallOptions = {}) =>
   client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize }), new grpc.Metadata(), options);
 
 const longStream = (client: TestClient, n: number, intervalMs: number, size = 8) => {
-  const s = client.serverStream(
-    methodOf("StreamingOutputCall"),
-    StreamingOutputCallRequestSchema,
-    StreamingOutputCallResponseSchema,
-    create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: n }, () => ({ size, intervalUs: intervalMs * 1000 })) }),
-  );
+  const s = pacedStream(client, n, intervalMs, size);
   s.on("error", () => {});
   return s;
 };

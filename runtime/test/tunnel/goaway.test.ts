@@ -8,8 +8,8 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { createRouter } from "../../src/tunnel/index.js";
-import { SimpleRequestSchema, SimpleResponseSchema, StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema } from "./gen/interop/v1/test_pb.js";
-import { TestClient, TestTunnel, collect, methodOf, quietLog, startBridge, waitFor } from "./helpers.js";
+import { SimpleRequestSchema, SimpleResponseSchema } from "./gen/interop/v1/test_pb.js";
+import { TestClient, TestTunnel, collect, methodOf, pacedStream, quietLog, startBridge, waitFor } from "./helpers.js";
 
 test("GOAWAY from the router: the bridge registers on a new connection, calls in flight finish", { timeout: 120_000 }, async () => {
   // Every connection is told to go away after 1 s (GOAWAY, then closed once its calls end).
@@ -31,12 +31,7 @@ test("GOAWAY from the router: the bridge registers on a new connection, calls in
   const client = new TestClient(target);
   try {
     // A call that outlives several GOAWAYs of the bridge's connection.
-    const stream = client.serverStream(
-      methodOf("StreamingOutputCall"),
-      StreamingOutputCallRequestSchema,
-      StreamingOutputCallResponseSchema,
-      create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 8 }, () => ({ size: 4, intervalUs: 400_000 })) }),
-    );
+    const stream = pacedStream(client, 8, 400);
     const done = collect(stream);
     await waitFor(
       "two GOAWAYs handled by the bridge",

@@ -1,5 +1,6 @@
 // Shared by the tunnel tests: the interop service as a Connect ServiceImpl, a router and
 // bridges on loopback, and a grpc-js client that speaks the interop messages.
+import { createServer } from "node:net";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
@@ -10,9 +11,11 @@ import {
   EmptySchema,
   SimpleResponseSchema,
   StreamingInputCallResponseSchema,
+  StreamingOutputCallRequestSchema,
   StreamingOutputCallResponseSchema,
   TestService,
   type EchoStatus,
+  type StreamingOutputCallResponse,
   type ResponseParameters,
 } from "./gen/interop/v1/test_pb.js";
 
@@ -151,8 +154,8 @@ export function methodOf(name: string, service = "interop.v1.TestService") {
 
 export class TestClient {
   readonly raw: grpc.Client;
-  constructor(target: string) {
-    this.raw = new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1 });
+  constructor(target: string, credentials = grpc.credentials.createInsecure()) {
+    this.raw = new grpc.Client(target, credentials, { "grpc.max_receive_message_length": -1 });
   }
   close() {
     this.raw.close();
@@ -205,6 +208,28 @@ export class TestClient {
   bidi<I extends DescMessage, O extends DescMessage>(method: string, input: I, output: O, md = new grpc.Metadata(), options: grpc.CallOptions = {}) {
     return this.raw.makeBidiStreamRequest(method, ser(input), de(output), md, options) as grpc.ClientDuplexStream<MessageShape<I>, MessageShape<O>>;
   }
+}
+
+/** A StreamingOutputCall of `count` responses of `size` bytes, each `intervalMs` after the one before. */
+export function pacedStream(client: TestClient, count: number, intervalMs: number, size = 4): grpc.ClientReadableStream<StreamingOutputCallResponse> {
+  return client.serverStream(
+    methodOf("StreamingOutputCall"),
+    StreamingOutputCallRequestSchema,
+    StreamingOutputCallResponseSchema,
+    create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: count }, () => ({ size, intervalUs: intervalMs * 1000 })) }),
+  );
+}
+
+/** A TCP port free on 127.0.0.1 just now (a child process is told to listen on it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 /** Collects a server stream: messages, response headers and the final status. */

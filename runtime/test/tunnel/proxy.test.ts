@@ -15,7 +15,7 @@ import { loadChannelCredentials, loadServerCredentials } from "../../src/auth/in
 import { bypasses, parseProxyUrl, proxyFor } from "../../src/tunnel/bridge/proxy.js";
 import { create } from "@bufbuild/protobuf";
 import { SimpleRequestSchema, SimpleResponseSchema, StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema } from "./gen/interop/v1/test_pb.js";
-import { TestClient, TestTunnel, collect, interopImpl, methodOf, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
+import { TestClient, TestTunnel, collect, freePort, interopImpl, methodOf, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -25,17 +25,6 @@ interface Proxy {
   /** Everything tinyproxy logged so far. */
   log(): string;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** tinyproxy in the foreground on a free loopback port; `auth` makes it demand basic credentials. */

@@ -28,7 +28,7 @@ import {
   StreamingOutputCallResponseSchema,
   UnimplementedService,
 } from "./gen/interop/v1/test_pb.js";
-import { TestClient, TestTunnel, collect, errorOf, methodOf, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
+import { TestClient, TestTunnel, collect, errorOf, methodOf, pacedStream, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
 
 const say = (client: TestClient, responseSize = 1, md = new grpc.Metadata()) =>
   client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize }), md);
@@ -240,12 +240,7 @@ test("stop() drains: in-flight calls finish, new calls go to another instance", 
   const client = new TestClient(target);
   try {
     // A stream that takes ~300 ms, on the only instance.
-    const stream = client.serverStream(
-      methodOf("StreamingOutputCall"),
-      StreamingOutputCallRequestSchema,
-      StreamingOutputCallResponseSchema,
-      create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 6 }, () => ({ size: 4, intervalUs: 50_000 })) }),
-    );
+    const stream = pacedStream(client, 6, 50);
     const done = collect(stream);
     await new Promise((resolve) => stream.once("data", resolve));
     const staying = await startBridge(target, "staying");
@@ -368,12 +363,7 @@ test("router close(grace): calls in flight finish, new calls are refused, bridge
   const bridge = await startBridge(target, "b");
   const client = new TestClient(target);
   try {
-    const stream = client.serverStream(
-      methodOf("StreamingOutputCall"),
-      StreamingOutputCallRequestSchema,
-      StreamingOutputCallResponseSchema,
-      create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 6 }, () => ({ size: 4, intervalUs: 50_000 })) }),
-    );
+    const stream = pacedStream(client, 6, 50);
     const done = collect(stream);
     await new Promise((resolve) => stream.once("data", resolve));
     const closed = router.close(5000);
@@ -455,12 +445,7 @@ test("a router replaced on the same server (reload): bridges re-register at once
   const client = new TestClient(target);
   const fresh = createRouter({ services: [{ tunnel: TestTunnel }], logger: quietLog() });
   try {
-    const stream = client.serverStream(
-      methodOf("StreamingOutputCall"),
-      StreamingOutputCallRequestSchema,
-      StreamingOutputCallResponseSchema,
-      create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: 6 }, () => ({ size: 4, intervalUs: 50_000 })) }),
-    );
+    const stream = pacedStream(client, 6, 50);
     const done = collect(stream);
     await new Promise((resolve) => stream.once("data", resolve));
     // What `grpcrouter serve` does on reload: unmount the old router, mount a new one, close the old.

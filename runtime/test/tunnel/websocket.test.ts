@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcServer, createBridge, createRouter, type PeerCertificateInfo, type ServerCall } from "../../src/tunnel/index.js";
 import { WebSocketChannel } from "../../src/tunnel/bridge/websocket-channel.js";
@@ -169,7 +169,7 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
       transport: "websocket",
       credentials: loadChannelCredentials({ ca: f("ca.pem"), cert: f("client.pem"), key: f("client.key") }),
     });
-    const client = new grpc.Client(target, loadChannelCredentials({ ca: f("ca.pem"), cert: f("client.pem"), key: f("client.key") }));
+    const client = new TestClient(target, loadChannelCredentials({ ca: f("ca.pem"), cert: f("client.pem"), key: f("client.key") }));
     try {
       assert.equal(seen.length, 1);
       assert.equal(seen[0]?.commonName, "instance-a");
@@ -178,16 +178,8 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
         ["tls-ws"],
       );
       // A client over TLS (HTTP/2) reaches the instance registered over WebSocket.
-      const res = await new Promise<Buffer>((resolve, reject) =>
-        client.makeUnaryRequest(
-          methodOf("UnaryCall"),
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          Buffer.from(toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: 5 }))),
-          (e, r) => (e ? reject(e) : resolve(r!)),
-        ),
-      );
-      assert.equal(fromBinary(SimpleResponseSchema, res).instanceId, "tls-ws");
+      const { res } = await client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 5 }));
+      assert.equal(res.instanceId, "tls-ws");
     } finally {
       client.close();
       await bridge.stop(100);
@@ -215,18 +207,10 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
         router.instances().map((i) => i.id),
         ["behind-tls-nginx"],
       );
-      const client = new grpc.Client(`localhost:${port}`, loadChannelCredentials({ ca: f("ca.pem") }));
+      const client = new TestClient(`localhost:${port}`, loadChannelCredentials({ ca: f("ca.pem") }));
       try {
-        const res = await new Promise<Buffer>((resolve, reject) =>
-          client.makeUnaryRequest(
-            methodOf("UnaryCall"),
-            (b: Buffer) => b,
-            (b: Buffer) => b,
-            Buffer.from(toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: 3 }))),
-            (e, r) => (e ? reject(e) : resolve(r!)),
-          ),
-        );
-        assert.equal(fromBinary(SimpleResponseSchema, res).instanceId, "behind-tls-nginx");
+        const { res } = await client.unary(methodOf("UnaryCall"), SimpleRequestSchema, SimpleResponseSchema, create(SimpleRequestSchema, { responseSize: 3 }));
+        assert.equal(res.instanceId, "behind-tls-nginx");
       } finally {
         client.close();
       }

@@ -121,7 +121,8 @@ class BridgeHandlerContext implements HandlerContext {
   readonly timeoutMs = (): number | undefined => (Number.isFinite(this.call.deadline) ? this.call.deadline - Date.now() : undefined);
 }
 
-function requestHeaders(call: RawCall): Headers {
+/** The request headers Connect's gRPC handler would be given for `call`. */
+export function requestHeaders(call: RawCall): Headers {
   const h = headersFromMetadata(call.metadata);
   h.set("content-type", "application/grpc+proto");
   h.set("te", "trailers");
@@ -136,12 +137,7 @@ async function runMethod(spec: MethodImplSpec, call: RawCall, limits: Limits): P
   const sendHeaders = () => {
     if (headersSent) return;
     headersSent = true;
-    // Only custom headers need a Headers frame; without one the router answers with its own.
-    const h = ctx.resHeader;
-    if (h && hasCustomHeader(h)) {
-      const md = metadataFromHeaders(h);
-      if (Object.keys(md.toJSON()).length > 0) call.sendHeaders(md);
-    }
+    sendCustomHeaders(call, ctx.resHeader);
   };
   const send = async (value: unknown) => {
     const message = normalize(output, value);
@@ -221,9 +217,28 @@ function decodeAll(call: RawCall, method: DescMethod, limits: Limits): AsyncIter
   };
 }
 
+/**
+ * Sends the method's response headers as a Headers frame when they hold any of its own: only
+ * custom headers need one. Without it the router sends its bare headers with the first
+ * message, or answers trailers-only when there is none.
+ */
+export function sendCustomHeaders(call: RawCall, h: Headers | undefined): void {
+  if (!h || !hasCustomHeader(h)) return;
+  const md = metadataFromHeaders(h);
+  if (Object.keys(md.toJSON()).length > 0) call.sendHeaders(md);
+}
+
 function hasCustomHeader(h: Headers): boolean {
   for (const key of h.keys()) if (!isTransportKey(key)) return true;
   return false;
+}
+
+/** gRPC trailers as metadata, grpc-status-details-bin (a transport key metadataFromHeaders leaves out) decoded from base64. */
+export function trailerMetadata(t: Headers | undefined): grpc.Metadata {
+  const md = metadataFromHeaders(t);
+  const bin = t?.get("grpc-status-details-bin");
+  if (bin) md.set("grpc-status-details-bin", Buffer.from(bin, "base64"));
+  return md;
 }
 
 /** The status Connect's gRPC handler would send for `e`, with the method's trailers. */
@@ -233,8 +248,5 @@ function statusOfError(e: unknown, trailer: Headers | undefined): RawStatus {
   else if (e instanceof CallError) error = new ConnectError(e.message, e.code as Code);
   else error = new ConnectError("internal error", Code.Internal, undefined, undefined, e);
   const t = setTrailerStatus(new Headers(trailer), error);
-  const md = metadataFromHeaders(t);
-  const bin = t.get("grpc-status-details-bin");
-  if (bin) md.set("grpc-status-details-bin", Buffer.from(bin, "base64"));
-  return { code: error.code, details: error.rawMessage, metadata: md };
+  return { code: error.code, details: error.rawMessage, metadata: trailerMetadata(t) };
 }

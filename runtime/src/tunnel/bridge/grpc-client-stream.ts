@@ -5,6 +5,8 @@
 // and for the sidecar's calls to its target; every method kind is a stream on the wire.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
+import { onDrainOrClose } from "../drained.js";
+import { COPY_BELOW, framedMessage, messagePrefix } from "../http2/grpc-wire.js";
 import { isTransportKey } from "../metadata.js";
 
 export interface GrpcCallListener {
@@ -44,9 +46,6 @@ const USER_AGENT = "grpcrouter-bridge";
  * which take V8's slow path (microseconds a call on Node 20).
  */
 const REQUEST_OPTIONS = { endStream: false, weight: http2.constants.NGHTTP2_DEFAULT_WEIGHT, parent: 0, exclusive: false, silent: false } as const;
-
-/** Messages up to this size are copied behind their prefix instead of written separately. */
-const COPY_BELOW = 16 * 1024;
 
 /** Why a session failed (set by its owner): a call cut off by it reports that, not a bare reset. */
 export const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
@@ -133,20 +132,10 @@ export class GrpcClientStream {
   /** Sends one message; false when the stream's buffer is full (wait for onDrain). */
   write(message: Uint8Array): boolean {
     if (this.stream.destroyed || this.stream.writableEnded) return false;
-    if (message.length <= COPY_BELOW) {
-      // Small: one buffer, one write (a copy is cheaper than a second write).
-      const framed = Buffer.allocUnsafe(5 + message.length);
-      framed[0] = 0;
-      framed.writeUInt32BE(message.length, 1);
-      framed.set(message, 5);
-      return this.stream.write(framed);
-    }
-    const prefix = Buffer.allocUnsafe(5);
-    prefix[0] = 0;
-    prefix.writeUInt32BE(message.length, 1);
+    if (message.length <= COPY_BELOW) return this.stream.write(framedMessage(message));
     // One writev, so the prefix and the message leave in the same DATA frame.
     this.stream.cork();
-    this.stream.write(prefix);
+    this.stream.write(messagePrefix(message.length));
     const ok = this.stream.write(message);
     process.nextTick(uncork, this.stream);
     return ok;
@@ -155,15 +144,7 @@ export class GrpcClientStream {
   /** Resolves once the stream can take more (or has ended). */
   drained(): Promise<void> {
     if (!this.stream.writableNeedDrain || this.stream.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.stream.off("drain", done);
-        this.stream.off("close", done);
-        resolve();
-      };
-      this.stream.on("drain", done);
-      this.stream.on("close", done);
-    });
+    return new Promise((resolve) => onDrainOrClose(this.stream, resolve));
   }
 
   /** Half-closes: no more messages from this side. */
@@ -315,7 +296,7 @@ function uncork(s: ClientHttp2Stream): void {
  * Response headers or trailers as Metadata: transport keys left out, `-bin` values decoded;
  * undefined when nothing is left.
  */
-export function metadataOf(h: IncomingHttpHeaders): grpc.Metadata | undefined {
+function metadataOf(h: IncomingHttpHeaders): grpc.Metadata | undefined {
   let kept: IncomingHttpHeaders | undefined;
   for (const key of Object.keys(h)) {
     if (
@@ -364,7 +345,7 @@ function codeOfHttpStatus(s: number): number {
 }
 
 /** A grpc-timeout value: at most 8 digits, in the finest unit that fits. */
-export function grpcTimeout(ms: number): string {
+function grpcTimeout(ms: number): string {
   const m = Math.max(1, Math.ceil(ms));
   if (m < 1e8) return `${m}m`;
   const s = Math.ceil(m / 1000);

@@ -62,7 +62,59 @@ export interface Http2ChannelEvents {
   goaway?(session: ClientHttp2Session): void;
 }
 
-type SecureConnector = ReturnType<grpc.ChannelCredentials["_createSecureConnector"]>;
+export type SecureConnector = ReturnType<grpc.ChannelCredentials["_createSecureConnector"]>;
+
+/** Default for Http2ChannelOptions.connectTimeoutMs. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
+
+/**
+ * Where and how a channel dials, from its address and options: what Http2Channel and
+ * WebSocketChannel (websocket-channel.ts) both work out the same way.
+ */
+export interface DialTarget {
+  readonly address: string;
+  /** The address without its "dns:" scheme. */
+  readonly target: string;
+  readonly host: string;
+  readonly port: number;
+  /** grpc.default_authority, else the target. */
+  readonly authority: string;
+  readonly secure: boolean;
+  /** The proxy in use; undefined when dialling directly. */
+  readonly proxy: ProxyConfig | undefined;
+}
+
+export function dialTarget(address: string, options: Http2ChannelOptions): DialTarget {
+  const target = address.replace(/^dns:(\/\/[^/]*\/)?/, "");
+  const { host, port } = splitAddress(address);
+  const co = options.channelOptions ?? {};
+  const envAllowed = co["grpc.enable_http_proxy"] !== 0;
+  return {
+    address,
+    target,
+    host,
+    port,
+    authority: typeof co["grpc.default_authority"] === "string" ? co["grpc.default_authority"] : target,
+    secure: options.credentials?._isSecure() ?? false,
+    proxy: proxyFor({ host, port }, options.proxy ?? (envAllowed ? undefined : false), process.env, options.log),
+  };
+}
+
+/** grpc-js's secure connector for the options' credentials (insecure without any): it does the TLS handshake. */
+export function secureConnector(target: DialTarget, options: Http2ChannelOptions): SecureConnector {
+  const credentials = options.credentials ?? grpc.credentials.createInsecure();
+  return credentials._createSecureConnector({ scheme: "dns", path: target.target }, options.channelOptions ?? {});
+}
+
+/** A TCP connection to the target, through its proxy when it has one; a DialError when none is had. */
+export async function dialSocket(target: DialTarget, timeoutMs: number, localAddress?: string): Promise<Socket> {
+  const destination = { host: target.host, port: target.port };
+  try {
+    return target.proxy ? await connectThroughProxy(target.proxy, destination, timeoutMs) : await tcpConnect(destination, timeoutMs, localAddress);
+  } catch (e) {
+    throw new DialError(`Failed to connect to ${target.address}: ${(e as Error).message}`);
+  }
+}
 
 export class Http2Channel {
   readonly host: string;
@@ -78,24 +130,24 @@ export class Http2Channel {
   private readonly keepaliveTimeoutMs: number;
   /** The proxy in use, for logs; undefined when dialling directly. */
   readonly proxy: ProxyConfig | undefined;
+  private readonly target: DialTarget;
 
   constructor(
     readonly address: string,
     private readonly options: Http2ChannelOptions = {},
     private readonly events: Http2ChannelEvents = {},
   ) {
-    const { host, port } = splitAddress(address);
-    this.host = host;
-    this.port = port;
+    const target = dialTarget(address, options);
+    this.target = target;
+    this.host = target.host;
+    this.port = target.port;
+    this.authority = target.authority;
+    this.secure = target.secure;
+    this.proxy = target.proxy;
     const co = options.channelOptions ?? {};
-    this.authority = typeof co["grpc.default_authority"] === "string" ? co["grpc.default_authority"] : address.replace(/^dns:(\/\/[^/]*\/)?/, "");
-    this.secure = options.credentials?._isSecure() ?? false;
     this.keepaliveMs = positive(co["grpc.keepalive_time_ms"]) ?? KEEPALIVE_TIME_MS;
     this.keepaliveTimeoutMs = positive(co["grpc.keepalive_timeout_ms"]) ?? KEEPALIVE_TIMEOUT_MS;
-    const envAllowed = co["grpc.enable_http_proxy"] !== 0;
-    this.proxy = proxyFor({ host, port }, options.proxy ?? (envAllowed ? undefined : false), process.env, options.log);
-    const credentials = options.credentials ?? grpc.credentials.createInsecure();
-    this.connector = credentials._createSecureConnector({ scheme: "dns", path: address.replace(/^dns:(\/\/[^/]*\/)?/, "") }, co);
+    this.connector = secureConnector(target, options);
   }
 
   private readonly connector: SecureConnector;
@@ -183,14 +235,8 @@ export class Http2Channel {
   }
 
   private async dial(): Promise<ClientHttp2Session> {
-    const timeoutMs = this.options.connectTimeoutMs ?? 20_000;
-    const destination = { host: this.host, port: this.port };
-    let socket: Socket;
-    try {
-      socket = this.proxy ? await connectThroughProxy(this.proxy, destination, timeoutMs) : await tcpConnect(destination, timeoutMs, this.options.localAddress);
-    } catch (e) {
-      throw new DialError(`Failed to connect to ${this.address}: ${(e as Error).message}`);
-    }
+    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const socket = await dialSocket(this.target, timeoutMs, this.options.localAddress);
     let connected: { socket: Socket; secure: boolean };
     try {
       connected = await withTimeout(this.connector.connect(socket), timeoutMs, `TLS handshake with ${this.address} did not finish within ${timeoutMs} ms`);
@@ -263,7 +309,7 @@ function positive(v: unknown): number | undefined {
   return typeof v === "number" && v > 0 ? v : undefined;
 }
 
-export function tcpConnect(destination: { host: string; port: number }, timeoutMs: number, localAddress?: string): Promise<Socket> {
+function tcpConnect(destination: { host: string; port: number }, timeoutMs: number, localAddress?: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: destination.host, port: destination.port, ...(localAddress ? { localAddress } : {}) });
     socket.setNoDelay(true);
@@ -302,7 +348,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Prom
 }
 
 /** "host:port", "[::1]:port" or "dns:///host:port"; the port defaults to 443 as in gRPC. */
-export function splitAddress(address: string): { host: string; port: number } {
+function splitAddress(address: string): { host: string; port: number } {
   const target = address.replace(/^dns:(\/\/[^/]*\/)?/, "");
   const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(target);
   if (!m) throw new Error(`${address}: expected HOST:PORT`);

@@ -9,8 +9,18 @@ import * as grpc from "@grpc/grpc-js";
 import { WebSocket, type RawData } from "ws";
 import { isTransportKey } from "../metadata.js";
 import { statusOfClose, WEBSOCKET_PROTOCOL } from "../websocket-wire.js";
-import { DialError, splitAddress, tcpConnect, withTimeout, type Http2ChannelOptions } from "./http2-channel.js";
-import { connectThroughProxy, proxyFor, type ProxyConfig } from "./proxy.js";
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DialError,
+  dialSocket,
+  dialTarget,
+  secureConnector,
+  withTimeout,
+  type DialTarget,
+  type Http2ChannelOptions,
+  type SecureConnector,
+} from "./http2-channel.js";
+import type { ProxyConfig } from "./proxy.js";
 
 export interface WebSocketCallListener {
   onMessage(message: Buffer): void;
@@ -76,12 +86,8 @@ export class WebSocketClientStream {
   }
 }
 
-type SecureConnector = ReturnType<grpc.ChannelCredentials["_createSecureConnector"]>;
-
 export class WebSocketChannel {
-  private readonly host: string;
-  private readonly port: number;
-  private readonly authority: string;
+  private readonly target: DialTarget;
   readonly secure: boolean;
   readonly proxy: ProxyConfig | undefined;
   private readonly tlsOptions: tls.ConnectionOptions | undefined;
@@ -92,20 +98,13 @@ export class WebSocketChannel {
     readonly address: string,
     private readonly options: Http2ChannelOptions = {},
   ) {
-    const { host, port } = splitAddress(address);
-    this.host = host;
-    this.port = port;
-    const co = options.channelOptions ?? {};
-    this.authority = typeof co["grpc.default_authority"] === "string" ? co["grpc.default_authority"] : address.replace(/^dns:(\/\/[^/]*\/)?/, "");
-    this.secure = options.credentials?._isSecure() ?? false;
-    this.proxy = proxyFor({ host, port }, options.proxy ?? (co["grpc.enable_http_proxy"] !== 0 ? undefined : false), process.env, options.log);
+    this.target = dialTarget(address, options);
+    this.secure = this.target.secure;
+    this.proxy = this.target.proxy;
     if (this.secure) {
       // grpc-js offers ALPN h2 only; the same TLS settings (CA, client certificate, server
       // name, checkServerIdentity) are used with http/1.1 instead.
-      const connector = options.credentials!._createSecureConnector(
-        { scheme: "dns", path: address.replace(/^dns:(\/\/[^/]*\/)?/, "") },
-        co,
-      ) as SecureConnector & { connectionOptions?: tls.ConnectionOptions };
+      const connector = secureConnector(this.target, options) as SecureConnector & { connectionOptions?: tls.ConnectionOptions };
       this.tlsOptions = connector.connectionOptions;
       connector.destroy();
     }
@@ -117,14 +116,8 @@ export class WebSocketChannel {
     if (this.secure && !this.tlsOptions) {
       throw new DialError(`Failed to connect to ${this.address}: these TLS credentials cannot be used over WebSocket (use grpc.credentials.createSsl)`);
     }
-    const timeoutMs = this.options.connectTimeoutMs ?? 20_000;
-    const destination = { host: this.host, port: this.port };
-    let socket: Socket;
-    try {
-      socket = this.proxy ? await connectThroughProxy(this.proxy, destination, timeoutMs) : await tcpConnect(destination, timeoutMs);
-    } catch (e) {
-      throw new DialError(`Failed to connect to ${this.address}: ${(e as Error).message}`);
-    }
+    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const socket = await dialSocket(this.target, timeoutMs);
     socket.setNoDelay(true);
     let connected: Socket = socket;
     if (this.tlsOptions) {
@@ -145,7 +138,7 @@ export class WebSocketChannel {
       const v = md[key];
       if (!isTransportKey(key) && v !== undefined) headers[key] = Array.isArray(v) ? v.map(String) : String(v);
     }
-    const ws = new WebSocket(`ws://${this.authority}${path}`, [WEBSOCKET_PROTOCOL], {
+    const ws = new WebSocket(`ws://${this.target.authority}${path}`, [WEBSOCKET_PROTOCOL], {
       // A socket from a CONNECT proxy comes paused; it flows once the HTTP client listens.
       createConnection: () => {
         setImmediate(() => connected.resume());

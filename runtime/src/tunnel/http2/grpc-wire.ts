@@ -2,6 +2,7 @@
 // the 5-byte message prefix, `grpc-timeout`, metadata to and from HTTP/2 headers (`-bin`
 // values base64), and `grpc-message` percent-encoding.
 import * as grpc from "@grpc/grpc-js";
+import { addHeaderValue } from "../metadata.js";
 
 /** A gRPC status error raised while reading a call (a bad header, an oversized message). */
 export class GrpcWireError extends Error {
@@ -46,11 +47,8 @@ export function metadataFromRawHeaders(raw: readonly string[]): grpc.Metadata {
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const key = raw[i]!.toLowerCase();
     if (key.charCodeAt(0) === 58 /* : */ || RESERVED.has(key)) continue;
-    const value = raw[i + 1]!;
     try {
-      if (key.endsWith("-bin")) {
-        for (const part of value.split(",")) md.add(key, Buffer.from(part.trim(), "base64"));
-      } else md.add(key, value);
+      addHeaderValue(md, key, raw[i + 1]!);
     } catch {
       // A key grpc-js' Metadata refuses (uppercase or odd characters) is no gRPC metadata.
     }
@@ -168,6 +166,21 @@ export class MessageReader {
     this.pendingBytes -= n;
     return out;
   }
+}
+
+/**
+ * Messages up to this size are written as one buffer, copied behind their prefix (a copy is
+ * cheaper than a second write); larger ones as the prefix and the message (no copy).
+ */
+export const COPY_BELOW = 16 * 1024;
+
+/** An uncompressed message behind its 5-byte prefix, in one new buffer. */
+export function framedMessage(message: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(5 + message.length);
+  b[0] = 0;
+  b.writeUInt32BE(message.length, 1);
+  b.set(message, 5);
+  return b;
 }
 
 /** The 5-byte prefix of an uncompressed message of `length` bytes. */

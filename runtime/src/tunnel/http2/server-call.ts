@@ -5,8 +5,10 @@ import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:ht
 import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
+import { onDrainOrClose } from "../drained.js";
+import type { GrpcMethod } from "./server.js";
 import { closeSessionIfOnly } from "./session-streams.js";
-import { encodeGrpcMessage, GrpcWireError, headersFromMetadata, MessageReader, messagePrefix } from "./grpc-wire.js";
+import { COPY_BELOW, encodeGrpcMessage, framedMessage, GrpcWireError, headersFromMetadata, MessageReader, messagePrefix } from "./grpc-wire.js";
 
 /** What a call reports to the code that serves it. */
 export interface CallListener {
@@ -91,8 +93,6 @@ const baseHeaders = (): Record<string, string | string[] | number> => ({
  * that is an overwrite, not a new key on the copy (V8's slow path, microseconds a call).
  */
 const RESPOND_WITH_TRAILERS = { endStream: false, waitForTrailers: true } as const;
-/** Below this a message and its prefix are written as one buffer; above, as two (no copy). */
-const COPY_LIMIT = 16 * 1024;
 
 export class Http2ServerCall implements ServerCall {
   private listener: CallListener | undefined;
@@ -212,13 +212,7 @@ export class Http2ServerCall implements ServerCall {
     if (this.done || this.stream.destroyed) return true;
     if (!this.headersSent) this.sendHeaders();
     const cb = flushed ? () => flushed() : undefined;
-    if (message.length <= COPY_LIMIT) {
-      const b = Buffer.allocUnsafe(5 + message.length);
-      b[0] = 0;
-      b.writeUInt32BE(message.length, 1);
-      message.copy(b, 5);
-      return this.stream.write(b, cb);
-    }
+    if (message.length <= COPY_BELOW) return this.stream.write(framedMessage(message), cb);
     this.stream.cork();
     this.stream.write(messagePrefix(message.length));
     const ok = this.stream.write(message, cb);
@@ -229,15 +223,7 @@ export class Http2ServerCall implements ServerCall {
   drained(): Promise<void> {
     const stream = this.stream;
     if (this.done || stream.destroyed || !stream.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        stream.off("drain", done);
-        stream.off("close", done);
-        resolve();
-      };
-      stream.on("drain", done);
-      stream.on("close", done);
-    });
+    return new Promise((resolve) => onDrainOrClose(stream, resolve));
   }
 
   end(code: number, message: string, trailers?: grpc.Metadata): void {
@@ -285,4 +271,32 @@ export function peerOf(socket: unknown): string {
   const at = s?.remoteAddress !== undefined ? s : s?.stream;
   if (!at || at.remoteAddress === undefined) return "";
   return `${at.remoteAddress}:${at.remotePort}`;
+}
+
+/** Reads the one request message of a unary or server-streaming call, then runs its handler. */
+export class SingleRequest implements CallListener {
+  private request: Buffer | undefined;
+  private failed = false;
+
+  constructor(
+    private readonly call: ServerCall,
+    private readonly method: Pick<GrpcMethod, "handle">,
+  ) {}
+
+  message(m: Buffer): void {
+    if (this.request === undefined) {
+      this.request = m;
+      return;
+    }
+    this.failed = true;
+    this.call.end(grpc.status.INTERNAL, `${this.call.path} takes one request message; the client sent more`);
+  }
+
+  halfClose(): void {
+    if (this.failed) return;
+    if (this.request === undefined) return this.call.end(grpc.status.INTERNAL, `${this.call.path} takes one request message; the client sent none`);
+    this.method.handle(this.call, this.request);
+  }
+
+  cancel(): void {}
 }

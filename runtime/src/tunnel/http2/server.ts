@@ -13,7 +13,7 @@ import type { Duplex } from "node:stream";
 import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
-import { Http2ServerCall, type CallListener, type ServerCall } from "./server-call.js";
+import { Http2ServerCall, SingleRequest, type ServerCall } from "./server-call.js";
 import { trackStream } from "./session-streams.js";
 // grpc-web: browsers' and curl's protocols on the same port (web-server.ts)
 import type { CorsOptions } from "./web-cors.js";
@@ -251,34 +251,6 @@ export class GrpcServer {
   get connections(): number {
     return this.sessions.size;
   }
-}
-
-/** Reads the one request message of a unary or server-streaming call, then runs its handler. */
-class SingleRequest implements CallListener {
-  private request: Buffer | undefined;
-  private failed = false;
-
-  constructor(
-    private readonly call: Http2ServerCall,
-    private readonly method: GrpcMethod,
-  ) {}
-
-  message(m: Buffer): void {
-    if (this.request === undefined) {
-      this.request = m;
-      return;
-    }
-    this.failed = true;
-    this.call.end(grpc.status.INTERNAL, `${this.call.path} takes one request message; the client sent more`);
-  }
-
-  halfClose(): void {
-    if (this.failed) return;
-    if (this.request === undefined) return this.call.end(grpc.status.INTERNAL, `${this.call.path} takes one request message; the client sent none`);
-    this.method.handle(this.call, this.request);
-  }
-
-  cancel(): void {}
 }
 
 function secureOptions(tls: ServerTls | undefined): http2.SecureServerOptions | undefined {

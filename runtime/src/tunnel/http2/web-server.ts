@@ -7,9 +7,10 @@ import type * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
+import { onDrainOrClose } from "../drained.js";
 import { encodeGrpcMessage, GrpcWireError, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
 import type { GrpcMethod } from "./server.js";
-import type { ServerCall } from "./server-call.js";
+import { SingleRequest, type ServerCall } from "./server-call.js";
 import { WebServerCall, type WebExchange } from "./web-call.js";
 import { Cors, type CorsOptions } from "./web-cors.js";
 import { connectErrorJson, connectHttpStatus, envelope, WEB_CONTENT_TYPES, webProtocolOf, type WebProtocol } from "./web-protocol.js";
@@ -107,28 +108,14 @@ export class WebFrontEnd {
       if (isMetadataHeader(ex.rawHeaders[i]!)) raw.push(ex.rawHeaders[i]!, ex.rawHeaders[i + 1]!);
     }
     const call = new WebServerCall(ex, protocol, path, metadataFromRawHeaders(raw), deadline, m.maxRequestBytes, m.desc, cors);
-    startCall(m, call, path);
+    startCall(m, call);
   }
 }
 
 /** Runs `method` on `call`: reads the one request message first when the method takes one. */
-export function startCall(method: GrpcMethod, call: ServerCall, path: string): void {
+function startCall(method: GrpcMethod, call: ServerCall): void {
   if (!method.singleRequest) return method.handle(call, undefined);
-  let request: Buffer | undefined;
-  let failed = false;
-  call.listen({
-    message: (m) => {
-      if (request === undefined) return void (request = m);
-      failed = true;
-      call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent more`);
-    },
-    halfClose: () => {
-      if (failed) return;
-      if (request === undefined) return call.end(grpc.status.INTERNAL, `${path} takes one request message; the client sent none`);
-      method.handle(call, request);
-    },
-    cancel: () => {},
-  });
+  call.listen(new SingleRequest(call, method));
 }
 
 function deadlineOf(headers: http.IncomingHttpHeaders, protocol: WebProtocol): number {
@@ -198,7 +185,7 @@ function http1Exchange(req: http.IncomingMessage, res: http.ServerResponse): Web
     get needDrain() {
       return res.writableNeedDrain;
     },
-    onDrainOrClose: (fn) => onceEither(res, fn),
+    onDrainOrClose: (fn) => onDrainOrClose(res, fn),
     onClose: (fn) => void res.once("close", () => fn(res.writableFinished)),
     get closed() {
       return res.destroyed || res.writableEnded;
@@ -223,22 +210,12 @@ function http2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingH
     get needDrain() {
       return stream.writableNeedDrain;
     },
-    onDrainOrClose: (fn) => onceEither(stream, fn),
+    onDrainOrClose: (fn) => onDrainOrClose(stream, fn),
     onClose: (fn) => void stream.once("close", () => fn(stream.writableFinished && stream.rstCode === 0)),
     get closed() {
       return stream.destroyed || stream.closed || stream.writableEnded;
     },
   };
-}
-
-function onceEither(w: NodeJS.EventEmitter, fn: () => void): void {
-  const done = () => {
-    w.off("drain", done);
-    w.off("close", done);
-    fn();
-  };
-  w.on("drain", done);
-  w.on("close", done);
 }
 
 /** HTTP/2's connection preface starts "PRI * HTTP/2.0"; no HTTP/1 method is "PRI". */

@@ -16,7 +16,7 @@ import { GrpcWireError, headersFromMetadata, metadataFromRawHeaders, parseGrpcTi
 import type { CallListener, ServerCall } from "./server-call.js";
 import { peerOf } from "./server-call.js";
 import { ABANDON_GRACE_MS } from "./session-streams.js";
-import { DrainingSet } from "../drained.js";
+import { DrainingSet, onDrainOrClose } from "../drained.js";
 import type { GrpcMethod } from "./server.js";
 
 export class WebSocketServerCall implements ServerCall {
@@ -104,15 +104,7 @@ export class WebSocketServerCall implements ServerCall {
   drained(): Promise<void> {
     const s = this.socket;
     if (this.done || s.destroyed || !s.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        s.off("drain", done);
-        s.off("close", done);
-        resolve();
-      };
-      s.on("drain", done);
-      s.on("close", done);
-    });
+    return new Promise((resolve) => onDrainOrClose(s, resolve));
   }
 
   end(code: number, message: string, trailers?: grpc.Metadata): void {
