@@ -2,7 +2,6 @@
 // schemas from its descriptors, a plain grpc-js Echo server standing in for "an existing
 // server in any language", and a typed-enough client that calls through a router.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
@@ -265,10 +264,4 @@ export async function until(what: string, cond: () => Promise<boolean>, timeoutM
 }
 
 /** A TCP port free on `host` now (e.g. one port for routers on 127.0.0.2, .3, … as pods). */
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, host, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from "../../scripts/test-support/free-port.mjs";

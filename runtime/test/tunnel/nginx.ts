@@ -4,25 +4,15 @@
 // (its preface is answered 400 Bad Request).
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import path from "node:path";
+import { freePort } from "../../../scripts/test-support/free-port.mjs";
 
 export interface Nginx {
   port: number;
   /** nginx's access log so far (one line per request: method, path, status). */
   accessLog(): string;
   stop(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function accepts(port: number): Promise<boolean> {
