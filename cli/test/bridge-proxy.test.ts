@@ -2,12 +2,11 @@
 // started here on loopback, demanding basic credentials): the bridge registers through it
 // and calls reach the target; a bad --proxy is a usage error naming the option.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startTinyproxy, type Tinyproxy } from "../../scripts/test-support/tinyproxy.mjs";
-import { cli, echoClient, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoModuleDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 describe("grpcrouter bridge --proxy", { timeout: 240_000 }, () => {
   let tmp: string;
@@ -16,8 +15,7 @@ describe("grpcrouter bridge --proxy", { timeout: 240_000 }, () => {
   const procs: CliProcess[] = [];
 
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-cli-proxy-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-cli-proxy-");
     const schemas = await echoSchemas(path.join(tmp, "proto"));
     target = await startPlainEcho(schemas, "behind-proxy");
     proxy = await startTinyproxy(tmp, { user: "sidecar", password: "pr0xy" });

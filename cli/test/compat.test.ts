@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, echoClient, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoSchemas, routerAddress, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 import { repoRoot } from "./run-cli.js";
 
 const compatDir = path.join(repoRoot, "test-fixtures", "compat");
@@ -112,7 +112,7 @@ describe("compatibility with earlier releases", { timeout: 300_000 }, () => {
       it(`a ${release} bridge serves through a router of this release`, async () => {
         const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
         running.push(serve);
-        const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+        const router = await routerAddress(serve);
         const oldBridge = new Fixture(fixture, ["bridge", router]);
         running.push(oldBridge);
         await oldBridge.waitFor(/bridge registered/);

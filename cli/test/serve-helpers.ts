@@ -2,6 +2,8 @@
 // schemas from its descriptors, a plain grpc-js Echo server standing in for "an existing
 // server in any language", and a typed-enough client that calls through a router.
 import { spawn, type ChildProcess } from "node:child_process";
+import { cpSync, mkdtempSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
@@ -83,6 +85,18 @@ export class CliProcess {
 
 export function cli(args: string[], cwd: string): CliProcess {
   return new CliProcess(args, cwd);
+}
+
+/** A new temporary folder (named after `prefix`) holding a copy of the Echo module at proto/. */
+export function echoModuleDir(prefix: string): string {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));
+  cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+  return tmp;
+}
+
+/** The address `grpcrouter serve` listens on, once it says so. */
+export async function routerAddress(serve: CliProcess): Promise<string> {
+  return (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
 }
 
 /** The Echo service as compiled from a module folder (no generated code). */
@@ -252,6 +266,23 @@ export function healthOf(address: string, service = ""): Promise<string> {
       },
     ),
   );
+}
+
+/** Polls `fn` until its value passes `ok` (a rejection counts as "not yet"); the timeout names the last value or error. */
+export async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (ok(v)) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** Polls `cond` (a rejection counts as "not yet") until it holds, up to a generous deadline. */
