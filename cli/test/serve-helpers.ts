@@ -17,18 +17,32 @@ const cliMain = path.join(repoRoot, "cli/src/main.ts");
 // By URL: `--import tsx` would resolve from the child's cwd, a temporary folder.
 const tsxLoader = pathToFileURL(path.join(repoRoot, "node_modules/tsx/dist/loader.mjs")).href;
 
-export class CliProcess {
+export interface RunningOptions {
+  cwd?: string;
+  /** The child's whole environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** What stop() sends first (default SIGINT, Ctrl-C) and how long it waits before SIGKILL (default 15 s). */
+  stopSignal?: NodeJS.Signals;
+  stopGraceMs?: number;
+  /** waitFor()'s default timeout (default 60 s). */
+  waitMs?: number;
+}
+
+/** A child process whose output is kept and can be waited for. */
+export class Running {
   readonly child: ChildProcess;
   stdout = "";
   stderr = "";
   readonly exited: Promise<number | null>;
+  readonly #options: RunningOptions;
   #waiters: Array<() => void> = [];
 
-  constructor(args: string[], cwd: string, env?: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", tsxLoader, cliMain, ...args], {
-      cwd,
+  constructor(argv: string[], options: RunningOptions = {}) {
+    this.#options = options;
+    this.child = spawn(argv[0]!, argv.slice(1), {
       stdio: ["ignore", "pipe", "pipe"],
-      ...(env ? { env: { ...process.env, ...env } } : {}),
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      ...(options.env ? { env: options.env } : {}),
     });
     this.child.stdout!.on("data", (b: Buffer) => {
       this.stdout += b.toString("utf8");
@@ -55,7 +69,7 @@ export class CliProcess {
   }
 
   /** Waits until the output (stdout + stderr) matches; returns the match. */
-  async waitFor(re: RegExp, what = String(re), timeoutMs = 60_000): Promise<RegExpMatchArray> {
+  async waitFor(re: RegExp, what = String(re), timeoutMs = this.#options.waitMs ?? 60_000): Promise<RegExpMatchArray> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const m = this.output.match(re);
@@ -72,14 +86,24 @@ export class CliProcess {
     }
   }
 
-  /** Ctrl-C, then the exit code (SIGKILL after `graceMs`). */
-  async stop(graceMs = 15_000): Promise<number | null> {
+  /** The stop signal (Ctrl-C unless told), then the exit code (SIGKILL after `graceMs`). */
+  async stop(graceMs = this.#options.stopGraceMs ?? 15_000): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
-    this.child.kill("SIGINT");
+    this.child.kill(this.#options.stopSignal ?? "SIGINT");
     const t = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
     const code = await this.exited;
     clearTimeout(t);
     return code;
+  }
+}
+
+/** The CLI (from source) as a real child process; `env` adds to this process's environment. */
+export class CliProcess extends Running {
+  constructor(args: string[], cwd: string, env?: NodeJS.ProcessEnv) {
+    super([process.execPath, "--conditions=@grpcrouter/source", "--import", tsxLoader, cliMain, ...args], {
+      cwd,
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
   }
 }
 
