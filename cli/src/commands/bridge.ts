@@ -21,7 +21,7 @@ import {
   type RawHandler,
   type RawStatus,
 } from "@grpcrouter/runtime";
-import { UsageError, type Command } from "../command.js";
+import { seconds, UsageError, waitForSignal, type Command } from "../command.js";
 import { moduleArgs } from "./module-args.js";
 import { loadServedModule } from "./serve-module.js";
 import { TargetHealth, targetServices, watchTargetHealth } from "./target-health.js";
@@ -332,23 +332,4 @@ function count(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "string" || !/^\d+$/.test(value)) throw new UsageError(`--${name} ${String(value)}: expected a whole number`);
   return Number(value);
-}
-
-function seconds(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (typeof value !== "string" || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} ${String(value)}: expected a number of seconds`);
-  return n;
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
 }
