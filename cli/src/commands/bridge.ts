@@ -274,16 +274,11 @@ export const bridgeCommand: Command = {
     const reason = await Promise.race([waitForSignal().then(() => undefined), refused]);
     stopWatching();
     targetHealth.close();
-    if (reason !== undefined) {
-      io.stderr.write(`grpcrouter bridge: ${reason}\n`);
-      await Promise.all(bridges.map((b) => b.stop(10_000)));
-      targetChannel.close();
-      return 1;
-    }
-    io.stderr.write("grpcrouter bridge: draining\n");
+    // Refused or asked to stop: the other bridges drain either way.
+    io.stderr.write(`grpcrouter bridge: ${reason ?? "draining"}\n`);
     await Promise.all(bridges.map((b) => b.stop(10_000)));
     targetChannel.close();
-    return 0;
+    return reason === undefined ? 0 : 1;
   },
 };
 
