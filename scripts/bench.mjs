@@ -32,15 +32,15 @@ const filters = process.argv.slice(2);
 const named = filters.filter((f) => benches.some(([name]) => name.includes(f)));
 const pathFilters = filters.filter((f) => !named.includes(f));
 
-// The Debian packages the data-plane bench drives (h2load, haproxy, nginx).
-if (filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f) || "routers".includes(f))) {
+// dataplane and routers start their processes through runtime/bench/processes.ts: they need
+// the Debian packages they drive (h2load, haproxy, nginx), and the compiled runtime and CLI
+// those processes run, built first so the bench never measures stale output.
+const startsProcesses = filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f) || "routers".includes(f));
+if (startsProcesses) {
   const deps = spawnSync("bash", [path.join(root, "scripts/ensure-bench-deps.sh")], { stdio: "inherit" });
   if (deps.status !== 0) process.exit(deps.status || 1);
 }
-
-// The data plane's processes run the compiled runtime and CLI (runtime/bench/processes.ts):
-// build them first, so the bench never measures stale output.
-if (process.env.BENCH_RUNTIME !== "source" && (filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f)))) {
+if (startsProcesses && process.env.BENCH_RUNTIME !== "source") {
   const tsc = spawnSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-b", "tsconfig.json"], { cwd: root, stdio: "inherit" });
   if (tsc.status !== 0) process.exit(tsc.status || 1);
 }

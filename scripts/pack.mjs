@@ -15,6 +15,11 @@ import { packageTargets, TARGETS } from "../extension/scripts/package.mjs";
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const NPM_PACKAGES = ["@grpcrouter/runtime", "@grpcrouter/generator", "@grpcrouter/cli"];
 
+/** The VSIX platforms to pack: every one with --all, else this machine's (linux-x64 where none is built). */
+export function vsixTargets(all) {
+  return all ? TARGETS : [TARGETS.includes(hostTarget) ? hostTarget : "linux-x64"];
+}
+
 /** Packs the npm packages and the VSIXs for `targets` into `out` (emptied first); returns the files. */
 export async function packRelease(out, targets) {
   rmSync(out, { recursive: true, force: true });
@@ -43,7 +48,7 @@ export async function packRelease(out, targets) {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const out = path.resolve(args.includes("--out") ? args[args.indexOf("--out") + 1] : path.join(root, "dist-release"));
-  const targets = args.includes("--all") ? TARGETS : [TARGETS.includes(hostTarget) ? hostTarget : "linux-x64"];
+  const targets = vsixTargets(args.includes("--all"));
   try {
     const started = Date.now();
     const files = await packRelease(out, targets);

@@ -18,9 +18,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { unzipSync } from "fflate";
 import { hostTarget } from "../extension/scripts/build.mjs";
-import { inspectVsix, TARGETS } from "../extension/scripts/package.mjs";
+import { inspectVsix } from "../extension/scripts/package.mjs";
 import { lintWorkflows } from "./lint-workflows.mjs";
-import { packRelease } from "./pack.mjs";
+import { packRelease, vsixTargets } from "./pack.mjs";
 import { checkVersions } from "./release-versions.mjs";
 import { installUserProject, registryUnreachable, run, runUserProgram, userEnv } from "../cli/test/user-project.ts";
 import { codeServerPath } from "../extension/test/code-server.ts";
@@ -34,7 +34,7 @@ async function main(argv) {
   }
   const opt = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
   const tag = opt("--tag") ?? (process.env.GITHUB_REF_TYPE === "tag" ? process.env.GITHUB_REF_NAME : undefined);
-  const targets = argv.includes("--all") ? TARGETS : [TARGETS.includes(hostTarget) ? hostTarget : "linux-x64"];
+  const targets = vsixTargets(argv.includes("--all"));
   const work = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-release-"));
   const out = opt("--out") ? path.resolve(opt("--out")) : path.join(work, "dist-release");
   const started = Date.now();

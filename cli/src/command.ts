@@ -25,3 +25,24 @@ export interface Command {
 
 /** A problem with how the command was called: printed as one line, exit 2. */
 export class UsageError extends Error {}
+
+/** A --`name` of seconds (> 0), `fallback` when absent. */
+export function seconds(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (typeof value !== "string" || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} ${String(value)}: expected a number of seconds`);
+  return n;
+}
+
+/** Resolves on the first Ctrl-C or SIGTERM: how a long-running command (serve, bridge) is asked to stop. */
+export function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}

@@ -4,15 +4,14 @@
 // 0.0.0.0` (7).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { RouterHealth } from "@grpcrouter/runtime";
-import { cli, echoClient, echoProtoDir, echoSchemas, repoRoot, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoModuleDir, echoSchemas, healthOf, repoRoot, routerAddress, startPlainEcho, until, type CliProcess } from "./serve-helpers.js";
 
 const TIMEOUT = 240_000;
 const MiB = 1024 * 1024;
@@ -41,8 +40,7 @@ describe("attacks on grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
   const bigText = 4 * MiB - 24;
 
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-attacks-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-attacks-");
     schemas = await echoSchemas(path.join(tmp, "proto"));
     const SayRequest = schemas.message("SayRequest");
     const SayResponse = schemas.message("SayResponse");
@@ -69,7 +67,7 @@ describe("attacks on grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
       server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
     );
     serve = cli(["serve", "--root", "proto", "--port", "0", "--admin-port", "0", "--no-watch"], tmp);
-    router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    router = await routerAddress(serve);
     dashboardPort = Number((await serve.waitFor(/dashboard at http:\/\/127\.0\.0\.1:(\d+)/, "the dashboard address"))[1]);
     bridge = cli(["bridge", "--target", `127.0.0.1:${port}`, "--router", router, "--root", "proto", "--id", "sidecar"], tmp);
     await bridge.waitFor(/sidecar registered demo\.v1\.Echo/, "the bridge to register");
@@ -145,8 +143,7 @@ describe("npm start -- --host 0.0.0.0", { timeout: TIMEOUT }, () => {
 
 describe("an impostor sidecar against serve --token-file --log-format json --audit-log", { timeout: TIMEOUT }, () => {
   it("refuses the impostor PERMISSION_DENIED-style (the sidecar exits 1 with the reason), logs JSON and audits both", async () => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-audit-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const tmp = echoModuleDir("grpcrouter-audit-");
     writeFileSync(path.join(tmp, "tokens.txt"), "owner-token\nimpostor-token\n");
     writeFileSync(path.join(tmp, "owner"), "owner-token\n");
     writeFileSync(path.join(tmp, "impostor"), "impostor-token\n");
@@ -171,7 +168,7 @@ describe("an impostor sidecar against serve --token-file --log-format json --aud
     );
     const procs: CliProcess[] = [serve];
     try {
-      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      const router = await routerAddress(serve);
       const owner = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "payments-1", "--token-file", "owner"], tmp);
       procs.push(owner);
       await owner.waitFor(/payments-1 registered demo\.v1\.Echo/, "the owner to register");
@@ -204,40 +201,15 @@ describe("an impostor sidecar against serve --token-file --log-format json --aud
 });
 
 describe("the sidecar reports its target's health and registers only what the target implements", { timeout: TIMEOUT }, () => {
-  function healthOf(target: string, service: string): Promise<string> {
-    const client = new grpc.Client(target, grpc.credentials.createInsecure());
-    return new Promise<string>((resolve) =>
-      client.makeUnaryRequest(
-        "/grpc.health.v1.Health/Check",
-        (name: string) => Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(name)]), Buffer.from(name)]),
-        (b: Buffer) => b,
-        service,
-        (e, r) => {
-          client.close();
-          // HealthCheckResponse { status = 1 }: 08 01 SERVING, 08 02 NOT_SERVING.
-          resolve(e ? `error ${e.code}` : r!.length >= 2 && r![1] === 1 ? "SERVING" : "NOT_SERVING");
-        },
-      ),
-    );
-  }
-  async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await fn())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-
   it("NOT_SERVING while the target is down, SERVING when it is back (connection probe: the target serves no health)", async () => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-sidecar-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const tmp = echoModuleDir("grpcrouter-sidecar-");
     const schemas = await echoSchemas(path.join(tmp, "proto"));
     let plain = await startPlainEcho(schemas, "plain");
     const port = Number(plain.address.split(":")[1]);
     const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
     let bridge: CliProcess | undefined;
     try {
-      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      const router = await routerAddress(serve);
       bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "side", "--health-interval", "0.3"], tmp);
       await bridge.waitFor(/side registered demo\.v1\.Echo/, "the bridge to register");
       await until("Echo SERVING", async () => (await healthOf(router, "demo.v1.Echo")) === "SERVING");
@@ -258,8 +230,7 @@ describe("the sidecar reports its target's health and registers only what the ta
   });
 
   it("follows the target's own grpc.health.v1 status while it stays up", async () => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-sidecar-health-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const tmp = echoModuleDir("grpcrouter-sidecar-health-");
     const schemas = await echoSchemas(path.join(tmp, "proto"));
     const health = new RouterHealth(["demo.v1.Echo"]);
     health.set("demo.v1.Echo", true);
@@ -267,7 +238,7 @@ describe("the sidecar reports its target's health and registers only what the ta
     const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
     let bridge: CliProcess | undefined;
     try {
-      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      const router = await routerAddress(serve);
       bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "side", "--health-interval", "0.3"], tmp);
       await bridge.waitFor(/side registered demo\.v1\.Echo/, "the bridge to register");
       await until("Echo SERVING", async () => (await healthOf(router, "demo.v1.Echo")) === "SERVING");
@@ -285,8 +256,7 @@ describe("the sidecar reports its target's health and registers only what the ta
   });
 
   it("registers only the services the target's reflection lists", async () => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-sidecar-refl-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const tmp = echoModuleDir("grpcrouter-sidecar-refl-");
     writeFileSync(
       path.join(tmp, "proto/demo/v1/other.proto"),
       'syntax = "proto3";\npackage demo.v1;\nimport "demo/v1/echo.proto";\nservice Other {\n  rpc Say(SayRequest) returns (SayResponse);\n}\n',
@@ -297,7 +267,7 @@ describe("the sidecar reports its target's health and registers only what the ta
     const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
     let bridge: CliProcess | undefined;
     try {
-      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      const router = await routerAddress(serve);
       bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "side"], tmp);
       await bridge.waitFor(/side registered demo\.v1\.Echo with/, "the bridge to register");
       assert.match(bridge.stderr, /not registering demo\.v1\.Other: .* does not implement it/);
@@ -315,8 +285,7 @@ describe("the sidecar reports its target's health and registers only what the ta
 
 describe("client authorization in serve --config, hot-reloaded", { timeout: TIMEOUT }, () => {
   it("denies calls the config's clientAuth does not allow, before any instance, and follows edits", async () => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-clientauth-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const tmp = echoModuleDir("grpcrouter-clientauth-");
     const schemas = await echoSchemas(path.join(tmp, "proto"));
     const plain = await startPlainEcho(schemas, "plain");
     const config = path.join(tmp, "router.json");
@@ -327,7 +296,7 @@ describe("client authorization in serve --config, hot-reloaded", { timeout: TIME
     const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--config", "router.json"], tmp);
     let bridge: CliProcess | undefined;
     try {
-      const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      const router = await routerAddress(serve);
       bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "side"], tmp);
       await bridge.waitFor(/side registered demo\.v1\.Echo/, "the bridge to register");
       const client = echoClient(router, schemas);

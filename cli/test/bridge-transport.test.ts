@@ -2,11 +2,10 @@
 // over WebSocket and calls reach its target; a router started with --no-websocket refuses
 // the Upgrade (the bridge says why and keeps retrying); a bad --transport is a usage error.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, echoClient, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoModuleDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 describe("grpcrouter bridge --transport", { timeout: 240_000 }, () => {
   let tmp: string;
@@ -14,8 +13,7 @@ describe("grpcrouter bridge --transport", { timeout: 240_000 }, () => {
   const procs: CliProcess[] = [];
 
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-cli-ws-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-cli-ws-");
     target = await startPlainEcho(await echoSchemas(path.join(tmp, "proto")), "over-websocket");
   });
   after(async () => {

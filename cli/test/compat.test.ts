@@ -4,12 +4,11 @@
 // this release registers with that release's router, and that release's bridge with a router
 // of this release; calls of three kinds go through both ways.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, echoClient, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoSchemas, routerAddress, Running, startPlainEcho } from "./serve-helpers.js";
 import { repoRoot } from "./run-cli.js";
 
 const compatDir = path.join(repoRoot, "test-fixtures", "compat");
@@ -20,34 +19,8 @@ const releases = existsSync(compatDir)
   : [];
 
 /** A fixture program (`echo.mjs router|bridge …`) with its output kept. */
-class Fixture {
-  out = "";
-  readonly child: ChildProcess;
-  constructor(file: string, args: string[]) {
-    this.child = spawn(process.execPath, [file, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    this.child.stdout!.on("data", (b: Buffer) => (this.out += b.toString()));
-    this.child.stderr!.on("data", (b: Buffer) => (this.out += b.toString()));
-  }
-  async waitFor(re: RegExp, timeoutMs = 90_000): Promise<RegExpMatchArray> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const m = this.out.match(re);
-      if (m) return m;
-      if (this.child.exitCode !== null) throw new Error(`fixture exited (${this.child.exitCode}) before ${re}:\n${this.out}`);
-      if (Date.now() > end) throw new Error(`timed out waiting for ${re}:\n${this.out}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
-    const exited = new Promise<number | null>((r) => this.child.once("exit", (c) => r(c)));
-    this.child.kill("SIGTERM");
-    const t = setTimeout(() => this.child.kill("SIGKILL"), 20_000);
-    const code = await exited;
-    clearTimeout(t);
-    return code;
-  }
-}
+const fixtureProcess = (file: string, args: string[]) =>
+  new Running([process.execPath, file, ...args], { stopSignal: "SIGTERM", stopGraceMs: 20_000, waitMs: 90_000 });
 
 async function callsOfThreeKinds(router: string, schemas: Awaited<ReturnType<typeof echoSchemas>>, instanceId: string): Promise<void> {
   const client = echoClient(router, schemas);
@@ -85,7 +58,7 @@ describe("compatibility with earlier releases", { timeout: 300_000 }, () => {
       const fixture = path.join(compatDir, release, "echo.mjs");
       let tmp: string;
       let schemas: Awaited<ReturnType<typeof echoSchemas>>;
-      const running: Array<Fixture | CliProcess> = [];
+      const running: Running[] = [];
       let plain: Awaited<ReturnType<typeof startPlainEcho>> | undefined;
 
       before(async () => {
@@ -101,7 +74,7 @@ describe("compatibility with earlier releases", { timeout: 300_000 }, () => {
       });
 
       it(`a bridge of this release serves through a ${release} router`, async () => {
-        const oldRouter = new Fixture(fixture, ["router"]);
+        const oldRouter = fixtureProcess(fixture, ["router"]);
         running.push(oldRouter);
         const router = (await oldRouter.waitFor(/router listening on (\S+)/))[1]!;
         plain = await startPlainEcho(schemas, "this-release");
@@ -112,8 +85,8 @@ describe("compatibility with earlier releases", { timeout: 300_000 }, () => {
       it(`a ${release} bridge serves through a router of this release`, async () => {
         const serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
         running.push(serve);
-        const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
-        const oldBridge = new Fixture(fixture, ["bridge", router]);
+        const router = await routerAddress(serve);
+        const oldBridge = fixtureProcess(fixture, ["bridge", router]);
         running.push(oldBridge);
         await oldBridge.waitFor(/bridge registered/);
         await callsOfThreeKinds(router, schemas, `release-${release}`);

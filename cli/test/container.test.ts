@@ -6,14 +6,14 @@
 // module, with no node_modules and no GRPCROUTER_BUF. What this cannot test is said in the
 // README ("Container image").
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DockerfileParser, type Dockerfile, type JSONInstruction } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
-import { echoClient, echoProtoDir, echoSchemas, startPlainEcho } from "./serve-helpers.js";
+import { echoClient, echoProtoDir, echoSchemas, Running, startPlainEcho } from "./serve-helpers.js";
 import { repoRoot } from "./run-cli.js";
 
 const TIMEOUT = 240_000;
@@ -51,36 +51,9 @@ function imageOf(file: Dockerfile): Image {
   };
 }
 
-/** A process run as the image would run it, its output kept for waiting on. */
-class Running {
-  out = "";
-  readonly child: ChildProcess;
-  constructor(argv: string[], cwd: string, env: NodeJS.ProcessEnv) {
-    this.child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    this.child.stdout!.on("data", (b: Buffer) => (this.out += b.toString()));
-    this.child.stderr!.on("data", (b: Buffer) => (this.out += b.toString()));
-  }
-  async waitFor(re: RegExp, timeoutMs = 90_000): Promise<RegExpMatchArray> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const m = this.out.match(re);
-      if (m) return m;
-      if (this.child.exitCode !== null) throw new Error(`exited (${this.child.exitCode}) before ${re}:\n${this.out}`);
-      if (Date.now() > end) throw new Error(`timed out waiting for ${re}:\n${this.out}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  /** `docker stop`: SIGTERM, then the exit code. */
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
-    const exited = new Promise<number | null>((r) => this.child.once("exit", (code) => r(code)));
-    this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 30_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  }
-}
+/** The image's commands as `docker run` and `docker stop` treat them: SIGTERM, then SIGKILL after 30 s. */
+const container = (argv: string[], cwd: string, env: NodeJS.ProcessEnv) =>
+  new Running(argv, { cwd, env, stopSignal: "SIGTERM", stopGraceMs: 30_000, waitMs: 90_000 });
 
 describe("the container image's commands", { timeout: TIMEOUT }, () => {
   const dockerfile = readFileSync(path.join(repoRoot, "Dockerfile"), "utf8");
@@ -159,7 +132,7 @@ describe("the container image's commands", { timeout: TIMEOUT }, () => {
   });
 
   it("serves the mounted module with its default command, and its health check says SERVING", async () => {
-    serve = new Running([...onHost(image.entrypoint), ...onLoopback(image.cmd)], moduleDir, env);
+    serve = container([...onHost(image.entrypoint), ...onLoopback(image.cmd)], moduleDir, env);
     router = (await serve.waitFor(/router listening on (\S+)/))[1]!;
     await serve.waitFor(/metrics at (\S+)/);
     const r = health([]);
@@ -175,22 +148,22 @@ describe("the container image's commands", { timeout: TIMEOUT }, () => {
     const schemas = await echoSchemas(moduleDir);
     plain = await startPlainEcho(schemas, "in-a-pod");
     // README: docker run … grpcrouter bridge --root . --target … --router …
-    bridge = new Running([...onHost(image.entrypoint), "bridge", "--root", ".", "--target", plain.address, "--router", router], moduleDir, env);
+    bridge = container([...onHost(image.entrypoint), "bridge", "--root", ".", "--target", plain.address, "--router", router], moduleDir, env);
     const deadline = Date.now() + 90_000;
     let r = health(["--service", "demo.v1.Echo"]);
     while (r.status !== 0 && Date.now() < deadline) {
       await new Promise((res) => setTimeout(res, 250));
       r = health(["--service", "demo.v1.Echo"]);
     }
-    assert.equal(r.status, 0, `${r.stdout}${r.stderr}\n${bridge.out}`);
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}\n${bridge.output}`);
     const { res } = await echoClient(router, schemas).say("through the image");
     assert.equal(res.text, "through the image");
     assert.equal(res.instanceId, "in-a-pod");
   });
 
   it("stops on SIGTERM (docker stop) with exit 0, and the health check then fails", async () => {
-    assert.equal(await bridge!.stop(), 0, bridge!.out);
-    assert.equal(await serve!.stop(), 0, serve!.out);
+    assert.equal(await bridge!.stop(), 0, bridge!.output);
+    assert.equal(await serve!.stop(), 0, serve!.output);
     const r = health(["--timeout", "2"]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, new RegExp(`^grpcrouter: ${router.replace(/[.]/g, "\\.")}: (UNAVAILABLE|DEADLINE_EXCEEDED): `));

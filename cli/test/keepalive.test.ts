@@ -3,11 +3,10 @@
 // its connection and says nothing. The side that keeps alive notices within two intervals;
 // once the frozen side runs again, the bridge is registered again, never refused.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, echoClient, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoModuleDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const count = (text: string, re: RegExp) => text.match(new RegExp(re.source, "g"))?.length ?? 0;
 
@@ -17,8 +16,7 @@ describe("--keepalive on serve and bridge", { timeout: 240_000 }, () => {
   const procs: CliProcess[] = [];
 
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-cli-keepalive-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-cli-keepalive-");
     target = await startPlainEcho(await echoSchemas(path.join(tmp, "proto")), "kept-alive");
   });
   after(async () => {

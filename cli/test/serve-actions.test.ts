@@ -3,13 +3,12 @@
 // its server; the Admin service's Act pauses the service; a recorded call replays through
 // the dashboard with edited JSON; --audit-log records each action with who did it.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { ActionKind, createAdminClient } from "@grpcrouter/runtime";
-import { cli, echoClient, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoModuleDir, echoSchemas, routerAddress, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 describe("operator actions through grpcrouter serve", { timeout: 180_000 }, () => {
   let tmp: string;
@@ -20,12 +19,11 @@ describe("operator actions through grpcrouter serve", { timeout: 180_000 }, () =
   let client: ReturnType<typeof echoClient>;
 
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-actions-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-actions-");
     const schemas = await echoSchemas(path.join(tmp, "proto"));
     const serve = cli(["serve", "--root", "proto", "--port", "0", "--admin-port", "0", "--no-watch", "--audit-log", "audit.jsonl"], tmp);
     procs.push(serve);
-    router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    router = await routerAddress(serve);
     dashboard = (await serve.waitFor(/dashboard at (\S+)/, "the dashboard address"))[1]!;
     for (const name of ["one", "two"]) {
       const plain = await startPlainEcho(schemas, name);

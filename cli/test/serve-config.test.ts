@@ -2,12 +2,11 @@
 // `grpcrouter bridge` (labels pool=a / pool=b), a config file choosing a subset and a rate
 // limit, edited while the router runs; a broken edit keeps the running settings.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { cli, echoClient, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoModuleDir, echoSchemas, routerAddress, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const tenant = (t: string) => {
   const m = new grpc.Metadata();
@@ -50,8 +49,7 @@ describe("grpcrouter serve --config", { timeout: 240_000 }, () => {
   };
 
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-serve-config-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-serve-config-");
     schemas = await echoSchemas(path.join(tmp, "proto"));
     configFile = path.join(tmp, "router.json");
   });
@@ -78,7 +76,7 @@ describe("grpcrouter serve --config", { timeout: 240_000 }, () => {
       "demo.v1.Echo": { rateLimit: { methods: { Count: { perSecond: 0.001, burst: 2, key: { metadata: "x-tenant" } } } } },
     });
     serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--config", "router.json"], tmp);
-    const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    const router = await routerAddress(serve);
     for (const [name, pool] of [
       ["plain-a", "a"],
       ["plain-b", "b"],

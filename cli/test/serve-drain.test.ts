@@ -1,13 +1,12 @@
 // `grpcrouter serve` on SIGTERM (what Kubernetes and systemd send): it stops taking new calls,
 // lets the calls in flight finish within the drain grace, and exits 0.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { cli, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoModuleDir, echoSchemas, routerAddress, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 describe("grpcrouter serve drains on SIGTERM", { timeout: 180_000 }, () => {
   let tmp: string;
@@ -18,12 +17,11 @@ describe("grpcrouter serve drains on SIGTERM", { timeout: 180_000 }, () => {
   let router = "";
 
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-drain-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-drain-");
     schemas = await echoSchemas(path.join(tmp, "proto"));
     plain = await startPlainEcho(schemas, "plain-1");
     serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch", "--drain-grace", "60"], tmp);
-    router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    router = await routerAddress(serve);
     bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "drain-1"], tmp);
     await bridge.waitFor(/drain-1 registered demo\.v1\.Echo/, "the bridge to register");
   });

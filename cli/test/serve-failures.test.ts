@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { createReflectionClient } from "@grpcrouter/runtime";
-import { cli, echoClient, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoModuleDir, echoProtoDir, echoSchemas, poll, routerAddress, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const TIMEOUT = 240_000;
 
@@ -23,22 +23,6 @@ async function services(router: string): Promise<string[]> {
     return await refl.listServices();
   } finally {
     refl.close();
-  }
-}
-
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (ok(v)) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -86,7 +70,7 @@ describe("grpcrouter serve: reloads that remove or race", { timeout: TIMEOUT }, 
     schemas = await echoSchemas(root);
     plain = await startPlainEcho(schemas, "plain-1");
     serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard"], tmp);
-    router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    router = await routerAddress(serve);
     bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "echo-1", "--service", "demo.v1.Echo"], tmp);
     await bridge.waitFor(/echo-1 registered demo\.v1\.Echo/, "the bridge to register");
   });
@@ -124,7 +108,7 @@ describe("grpcrouter serve: reloads that remove or race", { timeout: TIMEOUT }, 
     await new Promise((r) => setTimeout(r, 300));
     writeFileSync(path.join(root, "demo/v1/greeter.proto"), greeterProto("Second"));
     const methods = () =>
-      until(
+      poll(
         async () => {
           const refl = createReflectionClient(router);
           try {
@@ -147,8 +131,7 @@ describe("grpcrouter serve: reloads that remove or race", { timeout: TIMEOUT }, 
 describe("grpcrouter serve: ports already in use", { timeout: TIMEOUT }, () => {
   let tmp: string;
   before(() => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-serve-port-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-serve-port-");
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -187,8 +170,7 @@ describe("grpcrouter serve: the drain grace runs out (forced shutdown)", { timeo
   let serve: CliProcess | undefined;
   let bridge: CliProcess | undefined;
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-serve-force-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-serve-force-");
     schemas = await echoSchemas(path.join(tmp, "proto"));
     plain = await startPlainEcho(schemas, "plain-1");
   });
@@ -201,7 +183,7 @@ describe("grpcrouter serve: the drain grace runs out (forced shutdown)", { timeo
 
   it("a call still open when the grace ends is cut UNAVAILABLE, and the router exits 0", async () => {
     serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch", "--drain-grace", "1"], tmp);
-    const router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    const router = await routerAddress(serve);
     bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "force-1"], tmp);
     await bridge.waitFor(/force-1 registered demo\.v1\.Echo/, "the bridge to register");
 

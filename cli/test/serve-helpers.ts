@@ -2,7 +2,8 @@
 // schemas from its descriptors, a plain grpc-js Echo server standing in for "an existing
 // server in any language", and a typed-enough client that calls through a router.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
+import { cpSync, mkdtempSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
@@ -16,18 +17,32 @@ const cliMain = path.join(repoRoot, "cli/src/main.ts");
 // By URL: `--import tsx` would resolve from the child's cwd, a temporary folder.
 const tsxLoader = pathToFileURL(path.join(repoRoot, "node_modules/tsx/dist/loader.mjs")).href;
 
-export class CliProcess {
+export interface RunningOptions {
+  cwd?: string;
+  /** The child's whole environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** What stop() sends first (default SIGINT, Ctrl-C) and how long it waits before SIGKILL (default 15 s). */
+  stopSignal?: NodeJS.Signals;
+  stopGraceMs?: number;
+  /** waitFor()'s default timeout (default 60 s). */
+  waitMs?: number;
+}
+
+/** A child process whose output is kept and can be waited for. */
+export class Running {
   readonly child: ChildProcess;
   stdout = "";
   stderr = "";
   readonly exited: Promise<number | null>;
+  readonly #options: RunningOptions;
   #waiters: Array<() => void> = [];
 
-  constructor(args: string[], cwd: string, env?: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", tsxLoader, cliMain, ...args], {
-      cwd,
+  constructor(argv: string[], options: RunningOptions = {}) {
+    this.#options = options;
+    this.child = spawn(argv[0]!, argv.slice(1), {
       stdio: ["ignore", "pipe", "pipe"],
-      ...(env ? { env: { ...process.env, ...env } } : {}),
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      ...(options.env ? { env: options.env } : {}),
     });
     this.child.stdout!.on("data", (b: Buffer) => {
       this.stdout += b.toString("utf8");
@@ -54,7 +69,7 @@ export class CliProcess {
   }
 
   /** Waits until the output (stdout + stderr) matches; returns the match. */
-  async waitFor(re: RegExp, what = String(re), timeoutMs = 60_000): Promise<RegExpMatchArray> {
+  async waitFor(re: RegExp, what = String(re), timeoutMs = this.#options.waitMs ?? 60_000): Promise<RegExpMatchArray> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const m = this.output.match(re);
@@ -71,10 +86,10 @@ export class CliProcess {
     }
   }
 
-  /** Ctrl-C, then the exit code (SIGKILL after `graceMs`). */
-  async stop(graceMs = 15_000): Promise<number | null> {
+  /** The stop signal (Ctrl-C unless told), then the exit code (SIGKILL after `graceMs`). */
+  async stop(graceMs = this.#options.stopGraceMs ?? 15_000): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
-    this.child.kill("SIGINT");
+    this.child.kill(this.#options.stopSignal ?? "SIGINT");
     const t = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
     const code = await this.exited;
     clearTimeout(t);
@@ -82,8 +97,30 @@ export class CliProcess {
   }
 }
 
+/** The CLI (from source) as a real child process; `env` adds to this process's environment. */
+export class CliProcess extends Running {
+  constructor(args: string[], cwd: string, env?: NodeJS.ProcessEnv) {
+    super([process.execPath, "--conditions=@grpcrouter/source", "--import", tsxLoader, cliMain, ...args], {
+      cwd,
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
+  }
+}
+
 export function cli(args: string[], cwd: string): CliProcess {
   return new CliProcess(args, cwd);
+}
+
+/** A new temporary folder (named after `prefix`) holding a copy of the Echo module at proto/. */
+export function echoModuleDir(prefix: string): string {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));
+  cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+  return tmp;
+}
+
+/** The address `grpcrouter serve` listens on, once it says so. */
+export async function routerAddress(serve: CliProcess): Promise<string> {
+  return (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
 }
 
 /** The Echo service as compiled from a module folder (no generated code). */
@@ -255,6 +292,23 @@ export function healthOf(address: string, service = ""): Promise<string> {
   );
 }
 
+/** Polls `fn` until its value passes `ok` (a rejection counts as "not yet"); the timeout names the last value or error. */
+export async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (ok(v)) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Polls `cond` (a rejection counts as "not yet") until it holds, up to a generous deadline. */
 export async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -265,10 +319,4 @@ export async function until(what: string, cond: () => Promise<boolean>, timeoutM
 }
 
 /** A TCP port free on `host` now (e.g. one port for routers on 127.0.0.2, .3, … as pods). */
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, host, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from "../../scripts/test-support/free-port.mjs";

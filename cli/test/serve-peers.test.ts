@@ -4,16 +4,14 @@
 // standing in for a Kubernetes headless Service). The routers listen like pods: the same port
 // on 127.0.0.2 and 127.0.0.3.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { startDnsmasq, type Dnsmasq } from "../../scripts/test-support/dnsmasq.mjs";
-import { cli, echoProtoDir, echoSchemas, freePort, healthOf, startPlainEcho, until, type CliProcess } from "./serve-helpers.js";
+import { cli, echoModuleDir, echoSchemas, freePort, healthOf, startPlainEcho, until, type CliProcess } from "./serve-helpers.js";
 
 describe("routers that know each other", { timeout: 180_000 }, () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-peers-"));
-  cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+  const tmp = echoModuleDir("grpcrouter-peers-");
   const procs: CliProcess[] = [];
   let dns: Dnsmasq | undefined;
   let target: { address: string; close(): Promise<void> } | undefined;

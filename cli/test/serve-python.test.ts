@@ -3,11 +3,10 @@
 // calling it through `grpcrouter serve` — unary, bidi, and an error status, with headers.
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, echoProtoDir, repoRoot, type CliProcess } from "./serve-helpers.js";
+import { cli, echoModuleDir, repoRoot, type CliProcess } from "./serve-helpers.js";
 
 const PYTHON = "/usr/bin/python3";
 const fixtures = path.join(repoRoot, "cli/test/fixtures");
@@ -21,8 +20,7 @@ describe("a Python gRPC server behind grpcrouter bridge", { timeout: 180_000 }, 
   before(async () => {
     const check = spawnSync(PYTHON, ["-c", "import grpc"], { encoding: "utf8" });
     assert.equal(check.status, 0, `python3-grpcio is missing (scripts/ensure-test-deps.sh installs it): ${check.stderr}`);
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-python-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-python-");
     python = spawn(PYTHON, [path.join(fixtures, "echo_server.py"), "py-1"], { stdio: ["ignore", "pipe", "pipe"] });
     const port = await new Promise<string>((resolve, reject) => {
       let out = "";

@@ -3,12 +3,11 @@
 // Echo server behind `grpcrouter bridge`) and Debian's curl.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { cpSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { cli, echoProtoDir, echoSchemas, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoModuleDir, echoSchemas, routerAddress, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const run = promisify(execFile);
 
@@ -32,12 +31,11 @@ describe("grpcrouter serve: JSON over HTTP/1.1 and CORS from --config", { timeou
   };
 
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-serve-web-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    tmp = echoModuleDir("grpcrouter-serve-web-");
     const schemas = await echoSchemas(path.join(tmp, "proto"));
     writeConfig({ cors: { allowedOrigins: ["http://app.test"] }, services: {} });
     serve = cli(["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--config", "router.json"], tmp);
-    router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    router = await routerAddress(serve);
     plain = await startPlainEcho(schemas, "plain-web");
     bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "plain-web"], tmp);
     await bridge.waitFor(/plain-web registered demo\.v1\.Echo/, "the bridge to register");

@@ -10,25 +10,9 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createAdminClient, createReflectionClient } from "@grpcrouter/runtime";
-import { cli, echoClient, echoProtoDir, echoSchemas, healthOf, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoClient, echoModuleDir, echoProtoDir, echoSchemas, healthOf, poll, routerAddress, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const TIMEOUT = 240_000;
-
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (ok(v)) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
   let tmp: string;
@@ -48,7 +32,7 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
     schemas = await echoSchemas(root);
     plain = await startPlainEcho(schemas, "plain-1");
     serve = cli(["serve", "--root", "proto", "--port", "0", "--admin-port", "0", "--metrics-port", "0"], tmp);
-    router = (await serve.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+    router = await routerAddress(serve);
     dashboard = (await serve.waitFor(/dashboard at (\S+)/, "the dashboard address"))[1]!;
     metricsUrl = (await serve.waitFor(/metrics at (\S+)/, "the metrics address"))[1]!;
   });
@@ -82,7 +66,7 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
   it("routes every call kind to an existing server through `grpcrouter bridge`", async () => {
     bridge = cli(["bridge", "--target", plain.address, "--router", router, "--root", "proto", "--id", "sidecar-1", "--label", "zone=test"], tmp);
     await bridge.waitFor(/sidecar-1 registered demo\.v1\.Echo/, "the bridge to register");
-    await until(
+    await poll(
       () => healthOf(router, "demo.v1.Echo"),
       (s) => s === "SERVING",
       "Echo to be SERVING",
@@ -219,7 +203,7 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
     const before = reloads();
     // A new field in a message: the router never decodes payloads, so nothing is replaced.
     writeFileSync(echoFile, original.replace(/message SayRequest \{\n  string text = 1;/, "message SayRequest {\n  string text = 1;\n  string lang = 2;"));
-    await until(
+    await poll(
       async () => reloads(),
       (n) => n > before,
       "the message-edit reload",
@@ -251,7 +235,7 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
       chat.on("end", resolve);
     });
     chat.write({ text: "before the change" });
-    await until(
+    await poll(
       async () => answers.length,
       (n) => n === 1,
       "the first Chat answer",
@@ -331,7 +315,7 @@ describe("grpcrouter serve + bridge", { timeout: TIMEOUT }, () => {
 
   it("says NOT_SERVING once the bridge is gone, and stops cleanly on Ctrl-C", async () => {
     assert.equal(await bridge!.stop(), 0);
-    await until(
+    await poll(
       () => healthOf(router, "demo.v1.Echo"),
       (s) => s === "NOT_SERVING",
       "Echo to be NOT_SERVING",
@@ -358,11 +342,10 @@ describe("grpcrouter serve: bad input", { timeout: TIMEOUT }, () => {
   });
 
   it("keeps the Admin service (call bodies) off a router listening beyond loopback unless --public-admin", async () => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-serve-public-"));
-    cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+    const tmp = echoModuleDir("grpcrouter-serve-public-");
     const p = cli(["serve", "--root", "proto", "--host", "0.0.0.0", "--port", "0", "--no-dashboard", "--no-watch"], tmp);
     try {
-      const address = (await p.waitFor(/router listening on (\S+)/, "the router address"))[1]!;
+      const address = await routerAddress(p);
       assert.match(p.stderr, /grpcrouter\.v1\.Admin is not served on 0\.0\.0\.0 .*--public-admin/);
       const admin = createAdminClient(address);
       await assert.rejects(admin.getSnapshot(), (e: { code?: number }) => e.code === 12, "UNIMPLEMENTED");

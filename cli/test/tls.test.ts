@@ -59,6 +59,9 @@ function say(target: string, schemas: Schemas, credentials: grpc.ChannelCredenti
   ).finally(() => client.close());
 }
 
+/** `grpcrouter serve` with the test CA's server certificate (more options follow). */
+const tlsServe = ["serve", "--root", "proto", "--port", "0", "--no-dashboard", "--no-watch", "--tls-cert", "server.pem", "--tls-key", "server.key"];
+
 describe("grpcrouter serve/bridge with TLS and tokens", { timeout: 240_000 }, () => {
   let tmp: string;
   let schemas: Schemas;
@@ -80,24 +83,7 @@ describe("grpcrouter serve/bridge with TLS and tokens", { timeout: 240_000 }, ()
       schemas,
       grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(f("server.pem")), private_key: readFileSync(f("server.key")) }]),
     );
-    serve = cli(
-      [
-        "serve",
-        "--root",
-        "proto",
-        "--port",
-        "0",
-        "--no-dashboard",
-        "--no-watch",
-        "--tls-cert",
-        "server.pem",
-        "--tls-key",
-        "server.key",
-        "--token-file",
-        "tokens.txt",
-      ],
-      tmp,
-    );
+    serve = cli([...tlsServe, "--token-file", "tokens.txt"], tmp);
     const port = (await serve.waitFor(/router listening on \S+:(\d+)/, "the router address"))[1]!;
     // By name: the certificate is for localhost, and TLS server names are not IP addresses.
     router = `localhost:${port}`;
@@ -206,24 +192,7 @@ describe("grpcrouter serve/bridge with TLS and tokens", { timeout: 240_000 }, ()
   });
 
   it("with --tls-client-ca admits a bridge and a client only with a certificate of that CA", async () => {
-    const mserve = cli(
-      [
-        "serve",
-        "--root",
-        "proto",
-        "--port",
-        "0",
-        "--no-dashboard",
-        "--no-watch",
-        "--tls-cert",
-        "server.pem",
-        "--tls-key",
-        "server.key",
-        "--tls-client-ca",
-        "ca.pem",
-      ],
-      tmp,
-    );
+    const mserve = cli([...tlsServe, "--tls-client-ca", "ca.pem"], tmp);
     let mbridge: CliProcess | undefined;
     try {
       const port = (await mserve.waitFor(/router listening on \S+:(\d+)/, "the mTLS router address"))[1]!;

@@ -7,14 +7,13 @@
 // fails; a router added to DNS gets the instances within a re-resolution; one removed from
 // DNS loses them.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { startDnsmasq, type Dnsmasq } from "../../scripts/test-support/dnsmasq.mjs";
-import { cli, echoProtoDir, echoSchemas, freePort, healthOf, startPlainEcho, type CliProcess } from "./serve-helpers.js";
+import { cli, echoModuleDir, echoSchemas, freePort, healthOf, startPlainEcho, type CliProcess } from "./serve-helpers.js";
 
 const NAME = "routers.test";
 const debugProcs: CliProcess[] = [];
@@ -33,8 +32,7 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 90_
 }
 
 describe("three routers behind DNS, two sidecars, one balancing client", { timeout: 300_000 }, () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-topology-"));
-  cpSync(echoProtoDir, path.join(tmp, "proto"), { recursive: true });
+  const tmp = echoModuleDir("grpcrouter-topology-");
   let port = 0;
   let dns: Dnsmasq;
   let target: { address: string; close(): Promise<void> };

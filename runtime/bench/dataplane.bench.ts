@@ -32,17 +32,12 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { checkServerStream, checkUnary, unaryCall } from "./check.js";
+import { echoModule, env, fmt, SAY } from "./common.js";
 import { runH2load, percentile, type H2loadResult, type H2loadSpec } from "./h2load.js";
 import { startHaproxy, startNginx, startTinyproxy } from "./proxies.js";
 import { RegistrationLimits } from "../src/tunnel/registration-limits.js";
 import { groupCpuMs, startCli, startRole, stop, stopAll, type Role } from "./processes.js";
 
-const env = (name: string, fallback: number) => {
-  const v = process.env[name];
-  const n = v === undefined || v === "" ? fallback : Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${v}: expected a number`);
-  return n;
-};
 const SECONDS = env("BENCH_SECONDS", 3);
 const WARMUP = env("BENCH_WARMUP", 1);
 const ROUNDS = Math.max(1, env("BENCH_ROUNDS", 1));
@@ -60,11 +55,9 @@ const REGISTER_DEADLINE = Math.max(1, env("BENCH_REGISTER_DEADLINE", 60));
 process.env.BENCH_STREAM_MESSAGES = String(STREAM_MESSAGES); // the servers stream as many
 const profileDir = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : undefined;
 
-const SAY = "/demo.v1.Echo/Say";
 const COUNT = "/demo.v1.Echo/Count";
 const HEALTH_CHECK = "/grpc.health.v1.Health/Check";
 const EMPTY = new Uint8Array(0);
-const echoModule = ["--root", "examples/echo/proto", "--out", "examples/echo/gen"];
 
 /** Node flags of a process under test: a CPU profile of it when BENCH_PROFILE is set. */
 const underTest = (name: string): string[] => (profileDir ? ["--cpu-prof", `--cpu-prof-dir=${path.join(profileDir, name)}`] : []);
@@ -435,9 +428,6 @@ async function registerInstances(): Promise<InstancesResult> {
 }
 
 // ---- the report ----
-
-const fmt = (n: number | undefined, digits = 0) =>
-  n === undefined || !Number.isFinite(n) ? "–" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 /** A difference with its sign, e.g. "+72" or "−15". */
 const signed = (n: number) => (n < 0 ? `−${fmt(-n)}` : `+${fmt(n)}`);

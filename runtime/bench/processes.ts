@@ -151,16 +151,7 @@ export async function startCli(args: string[], ready: RegExp, extraNodeFlags: st
 }
 
 /** A port that was free a moment ago on `host` (for configs that need one up front). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../../scripts/test-support/free-port.mjs";
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, s: Started, what: string, timeoutMs = 20_000): Promise<void> {

@@ -15,15 +15,10 @@
 // process on the path), and the machine's cores. Nothing is asserted.
 import { cpus, loadavg } from "node:os";
 import { checkUnary } from "./check.js";
+import { echoModule, env, fmt, SAY } from "./common.js";
 import { runH2load, type H2loadResult } from "./h2load.js";
 import { freePort, groupCpuMs, startCli, startRole, stop, stopAll, type Role, type Started } from "./processes.js";
 
-const env = (name: string, fallback: number) => {
-  const v = process.env[name];
-  const n = v === undefined || v === "" ? fallback : Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${v}: expected a number`);
-  return n;
-};
 const SECONDS = env("BENCH_SECONDS", 3);
 const WARMUP = env("BENCH_WARMUP", 1);
 const H2LOADS = Math.max(1, env("BENCH_ROUTER_CLIENTS", 3));
@@ -31,9 +26,6 @@ const CLIENTS = Math.max(1, env("BENCH_CLIENTS", 2));
 const STREAMS = Math.max(1, env("BENCH_STREAMS", 32));
 const JOIN = Math.max(1, env("BENCH_JOIN_INSTANCES", 1000));
 const HOSTS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
-const SAY = "/demo.v1.Echo/Say";
-const echoModule = ["--root", "examples/echo/proto", "--out", "examples/echo/gen"];
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–");
 
 interface Throughput {
   rps: number;

@@ -3,17 +3,9 @@
 // 127.0.0.1. Plain JavaScript with a .d.mts beside it, so tests of any workspace import it.
 import { spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, "127.0.0.1", r));
-  const port = s.address().port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from "./free-port.mjs";
 
 /** @param {Record<string, string[]>} records name → addresses */
 export async function startDnsmasq(records) {

@@ -21,7 +21,7 @@ import {
   type RawHandler,
   type RawStatus,
 } from "@grpcrouter/runtime";
-import { UsageError, type Command } from "../command.js";
+import { seconds, UsageError, waitForSignal, type Command } from "../command.js";
 import { moduleArgs } from "./module-args.js";
 import { loadServedModule } from "./serve-module.js";
 import { TargetHealth, targetServices, watchTargetHealth } from "./target-health.js";
@@ -274,16 +274,11 @@ export const bridgeCommand: Command = {
     const reason = await Promise.race([waitForSignal().then(() => undefined), refused]);
     stopWatching();
     targetHealth.close();
-    if (reason !== undefined) {
-      io.stderr.write(`grpcrouter bridge: ${reason}\n`);
-      await Promise.all(bridges.map((b) => b.stop(10_000)));
-      targetChannel.close();
-      return 1;
-    }
-    io.stderr.write("grpcrouter bridge: draining\n");
+    // Refused or asked to stop: the other bridges drain either way.
+    io.stderr.write(`grpcrouter bridge: ${reason ?? "draining"}\n`);
     await Promise.all(bridges.map((b) => b.stop(10_000)));
     targetChannel.close();
-    return 0;
+    return reason === undefined ? 0 : 1;
   },
 };
 
@@ -332,23 +327,4 @@ function count(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "string" || !/^\d+$/.test(value)) throw new UsageError(`--${name} ${String(value)}: expected a whole number`);
   return Number(value);
-}
-
-function seconds(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (typeof value !== "string" || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} ${String(value)}: expected a number of seconds`);
-  return n;
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
 }

@@ -12,7 +12,7 @@ const STATUS_NAMES = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
 const HealthClient = grpc.makeGenericClientConstructor(healthServiceDefinition, "grpc.health.v1.Health");
 
 /** HealthCheckRequest { string service = 1; } on the wire (the runtime's codec wants a protobuf-es message). */
-function encodeRequest(service: string): Buffer {
+export function encodeHealthRequest(service: string): Buffer {
   const bytes = Buffer.from(service, "utf8");
   const len: number[] = [];
   for (let n = bytes.length; ; n >>>= 7) {
@@ -39,7 +39,7 @@ export function checkHealth(address: string, service: string, credentials: grpc.
       healthServiceDefinition.Check!.path,
       (b: Buffer) => b,
       healthServiceDefinition.Check!.responseDeserialize,
-      encodeRequest(service),
+      encodeHealthRequest(service),
       new grpc.Metadata(),
       { deadline: Date.now() + timeoutMs },
       (err: grpc.ServiceError | null, res?: { status: number }) => {

@@ -67,10 +67,10 @@ export class ServedServices {
       if (known === key) continue;
       this.keys.set(service, key);
       if (known === undefined) {
-        this.add(spec);
+        this.route(spec, "addService");
         changes.added.push(service);
       } else {
-        this.replace(spec);
+        this.route(spec, "replaceService");
         changes.replaced.push(service);
       }
       this.options.health.set(service, this.router.hasServingInstance(service));
@@ -93,23 +93,14 @@ export class ServedServices {
     await Promise.all([...this.removing]);
   }
 
-  private add(spec: TunnelSpec): void {
+  /** Adds or replaces `spec`'s service with its --config settings (the defaults when they cannot apply). */
+  private route(spec: TunnelSpec, how: "addService" | "replaceService"): void {
     const service = spec.service.typeName;
     try {
-      this.router.addService(withSettings(spec, this.options.settings(service)));
+      this.router[how](withSettings(spec, this.options.settings(service)));
     } catch (e) {
       this.settingsFailed(service, e, "it runs with the default settings");
-      this.router.addService({ tunnel: spec });
-    }
-  }
-
-  private replace(spec: TunnelSpec): void {
-    const service = spec.service.typeName;
-    try {
-      this.router.replaceService(withSettings(spec, this.options.settings(service)));
-    } catch (e) {
-      this.settingsFailed(service, e, "it runs with the default settings");
-      this.router.replaceService({ tunnel: spec });
+      this.router[how]({ tunnel: spec });
     }
   }
 

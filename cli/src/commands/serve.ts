@@ -34,7 +34,7 @@ import {
   type RouterMetrics,
   type RouterOptions,
 } from "@grpcrouter/runtime";
-import { UsageError, type Command, type Io } from "../command.js";
+import { seconds, UsageError, waitForSignal, type Command, type Io } from "../command.js";
 import { moduleArgs } from "./module-args.js";
 import { ServeConfig } from "./serve-config.js";
 import { loadServedModule, type ServedModule } from "./serve-module.js";
@@ -283,12 +283,17 @@ function batchedWriter(write: (text: string) => void): { write: (text: string) =
 function startPeers(options: ServeOptions, log: (line: string) => void): { list: string[]; close(): void } {
   const list: string[] = [...(options.peers ?? [])];
   if (!options.peersDns) return { list, close() {} };
-  const set: RouterSet = new RouterSet(options.peersDns.startsWith("dns:") ? options.peersDns : `dns:///${options.peersDns}`, {
+  const set: RouterSet = new RouterSet(peersDnsTarget(options.peersDns), {
     logger: (line) => log(`peers: ${line}`),
     onChange: () => list.splice(0, list.length, ...new Set([...(options.peers ?? []), ...set.endpoints.map((e) => e.address)])),
   });
   set.start().catch((e: unknown) => log(`peers: ${(e as Error).message}; retrying every 30 s`));
   return { list, close: () => set.close() };
+}
+
+/** --peers-dns as a gRPC target: a bare `name:port` is `dns:///name:port`. */
+function peersDnsTarget(name: string): string {
+  return name.startsWith("dns:") ? name : `dns:///${name}`;
 }
 
 /** The module as it compiles now: throws (after printing the diagnostics) when it does not. */
@@ -400,9 +405,7 @@ export const serveCommand: Command = {
     const host = typeof values.host === "string" && values.host ? values.host : "127.0.0.1";
     const grace = values["drain-grace"] === undefined ? 10 : Number(values["drain-grace"]);
     if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--drain-grace ${String(values["drain-grace"])}: not a number of seconds`);
-    const keepalive = values.keepalive === undefined ? undefined : Number(values.keepalive);
-    if (keepalive !== undefined && !(Number.isFinite(keepalive) && keepalive > 0))
-      throw new UsageError(`--keepalive ${String(values.keepalive)}: expected a number of seconds`);
+    const keepalive = values.keepalive === undefined ? undefined : seconds(values.keepalive, "keepalive", 0);
     let logFormat: LogFormat;
     try {
       logFormat = parseLogFormat(typeof values["log-format"] === "string" ? values["log-format"] : undefined);
@@ -436,7 +439,7 @@ export const serveCommand: Command = {
     const peersDns = typeof values["peers-dns"] === "string" ? values["peers-dns"] : undefined;
     try {
       for (const t of peers.length ? parseRouterTargets(peers) : []) if (t.kind !== "static") throw new Error(`${t.target}: a DNS name goes in --peers-dns`);
-      if (peersDns) parseRouterTargets(peersDns.startsWith("dns:") ? peersDns : `dns:///${peersDns}`);
+      if (peersDns) parseRouterTargets(peersDnsTarget(peersDns));
     } catch (e) {
       throw new UsageError(`--peer/--peers-dns: ${(e as Error).message}`);
     }
@@ -472,15 +475,7 @@ export const serveCommand: Command = {
     if (running.dashboardUrl) io.stdout.write(`grpcrouter: dashboard at ${running.dashboardUrl}\n`);
     if (running.metricsUrl) io.stdout.write(`grpcrouter: metrics at ${running.metricsUrl}\n`);
     io.stdout.write(`grpcrouter: serving ${path.relative(io.cwd, root) || "."}; Ctrl-C stops\n`);
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off("SIGINT", stop);
-        process.off("SIGTERM", stop);
-        resolve();
-      };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
-    });
+    await waitForSignal();
     securityLog(`draining: no new calls; calls in flight have up to ${grace} s`);
     await running.close(grace * 1000);
     return 0;

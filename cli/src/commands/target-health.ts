@@ -5,6 +5,7 @@
 // services the target does not implement (every call to them would fail UNIMPLEMENTED).
 import * as grpc from "@grpc/grpc-js";
 import { createReflectionClient, healthServiceDefinition } from "@grpcrouter/runtime";
+import { encodeHealthRequest } from "./health.js";
 
 const CHECK_TIMEOUT_MS = 3000;
 const HEALTH_CHECK = healthServiceDefinition.Check!;
@@ -22,21 +23,6 @@ export async function targetServices(target: string, credentials: grpc.ChannelCr
   } finally {
     client.close();
   }
-}
-
-/** HealthCheckRequest { string service = 1; } */
-function encodeHealthRequest(service: string): Buffer {
-  const name = Buffer.from(service, "utf8");
-  if (name.length === 0) return Buffer.alloc(0);
-  const len: number[] = [];
-  for (let n = name.length; ; n >>>= 7) {
-    if (n < 0x80) {
-      len.push(n);
-      break;
-    }
-    len.push((n & 0x7f) | 0x80);
-  }
-  return Buffer.concat([Buffer.from([0x0a, ...len]), name]);
 }
 
 /** What one check found: per service, serving or not, and how it was decided. */

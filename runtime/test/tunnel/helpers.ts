@@ -1,6 +1,5 @@
 // Shared by the tunnel tests: the interop service as a Connect ServiceImpl, a router and
 // bridges on loopback, and a grpc-js client that speaks the interop messages.
-import { createServer } from "node:net";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
@@ -218,18 +217,6 @@ export function pacedStream(client: TestClient, count: number, intervalMs: numbe
     StreamingOutputCallResponseSchema,
     create(StreamingOutputCallRequestSchema, { responseParameters: Array.from({ length: count }, () => ({ size, intervalUs: intervalMs * 1000 })) }),
   );
-}
-
-/** A TCP port free on 127.0.0.1 just now (a child process is told to listen on it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Collects a server stream: messages, response headers and the final status. */

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import path from "node:path";
-import { freePort } from "./helpers.js";
+import { freePort } from "../../../scripts/test-support/free-port.mjs";
 
 export interface Nginx {
   port: number;

@@ -3,89 +3,29 @@
 // plaintext and to a TLS router; the proxy environment variables and no_proxy as grpc-js
 // reads them. The proxy's own log proves the Register stream went through it (or did not).
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { startTinyproxy, type Tinyproxy } from "../../../scripts/test-support/tinyproxy.mjs";
 import { createBridge, createRouter } from "../../src/tunnel/index.js";
 import { loadChannelCredentials, loadServerCredentials } from "../../src/auth/index.js";
 import { bypasses, parseProxyUrl, proxyFor } from "../../src/tunnel/bridge/proxy.js";
 import { create } from "@bufbuild/protobuf";
 import { SimpleRequestSchema, SimpleResponseSchema, StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema } from "./gen/interop/v1/test_pb.js";
-import { TestClient, TestTunnel, collect, freePort, interopImpl, methodOf, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
+import { TestClient, TestTunnel, collect, interopImpl, methodOf, quietLog, startBridge, startRouter, waitFor } from "./helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-interface Proxy {
-  url: string;
-  port: number;
-  /** Everything tinyproxy logged so far. */
-  log(): string;
-  stop(): Promise<void>;
-}
-
-/** tinyproxy in the foreground on a free loopback port; `auth` makes it demand basic credentials. */
-async function startTinyproxy(dir: string, auth?: { user: string; password: string }): Promise<Proxy> {
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    const conf = path.join(dir, `tinyproxy-${port}.conf`);
-    writeFileSync(
-      conf,
-      [
-        `Port ${port}`,
-        "Listen 127.0.0.1",
-        "Timeout 600",
-        "MaxClients 200",
-        "Allow 127.0.0.1",
-        "LogLevel Info",
-        ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : []),
-      ].join("\n") + "\n",
-    );
-    let out = "";
-    const child: ChildProcess = spawn("tinyproxy", ["-d", "-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-    let exited = false;
-    child.once("exit", () => (exited = true));
-    // Ready once it accepts connections (tinyproxy logs nothing reliable at startup).
-    const deadline = Date.now() + 20_000;
-    let ready = false;
-    while (!exited && !ready && Date.now() < deadline) {
-      ready = await new Promise<boolean>((resolve) => {
-        const c = createServer().listen(port, "127.0.0.1");
-        c.once("listening", () => c.close(() => resolve(false)));
-        c.once("error", () => resolve(true));
-      });
-      if (!ready) await new Promise((r) => setTimeout(r, 50));
-    }
-    if (ready && !exited) {
-      return {
-        url: `http://${auth ? `${auth.user}:${auth.password}@` : ""}127.0.0.1:${port}`,
-        port,
-        log: () => out,
-        stop: () =>
-          new Promise<void>((resolve) => {
-            if (exited) return resolve();
-            child.once("exit", () => resolve());
-            child.kill("SIGTERM");
-          }),
-      };
-    }
-    child.kill("SIGKILL");
-    if (attempt >= 3) throw new Error(`tinyproxy did not start: ${out}`);
-  }
-}
-
 /** The proxy carried a CONNECT to `port` on loopback. */
-const connected = (proxy: Proxy, port: number) => new RegExp(`CONNECT (127\\.0\\.0\\.1|localhost):${port} `).test(proxy.log());
+const connected = (proxy: Tinyproxy, port: number) => new RegExp(`CONNECT (127\\.0\\.0\\.1|localhost):${port} `).test(proxy.log());
 
 describe("bridge through an HTTP CONNECT proxy (tinyproxy)", { timeout: 180_000 }, () => {
   let dir: string;
-  let open: Proxy;
-  let authed: Proxy;
+  let open: Tinyproxy;
+  let authed: Tinyproxy;
   const savedEnv = { ...process.env };
 
   before(async () => {
