@@ -113,7 +113,7 @@ export const bridgeCommand: Command = {
   name: "bridge",
   summary: "register an existing gRPC server (any language) with a router and forward its calls",
   usage:
-    "grpcrouter bridge --target HOST:PORT --router HOST:PORT|dns:///NAME:PORT [--router …]... [--root DIR] [--service NAME]... [--id ID] [--label K=V]... [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL] [--transport auto|h2|websocket] [--keepalive S]",
+    "grpcrouter bridge --target HOST:PORT --router HOST:PORT|dns:///NAME:PORT [--router …]... [--dns-refresh S] [--root DIR] [--out DIR] [--service NAME]... [--id ID] [--label K=V]... [--streams N] [--max-calls N] [--health-interval S] [--router-tls [--router-ca FILE] [--router-cert FILE --router-key FILE]] [--token T | --token-file FILE] [--target-tls [--target-ca FILE]] [--proxy URL] [--transport auto|h2|websocket] [--keepalive S]",
   details: [
     "  --target HOST:PORT  the gRPC server to forward calls to (plaintext unless --target-tls)",
     "  --router HOST:PORT  a router to register with; repeatable or comma-separated (every router",
