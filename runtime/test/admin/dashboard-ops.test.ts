@@ -8,7 +8,8 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import type { Browser, Page } from "playwright-core";
-import { AdminHub, describeFromRegistry, startDashboard, type Dashboard } from "../../src/admin/index.js";
+import { ActionKind, AdminHub, describeFromRegistry, startDashboard, type Dashboard } from "../../src/admin/index.js";
+import { ActionRequestSchema } from "../../src/gen/grpcrouter/v1/admin_pb.js";
 import type { AuditEvent } from "../../src/log/audit.js";
 import { createBridge, type Bridge, type Router } from "../../src/tunnel/index.js";
 import {
@@ -146,6 +147,7 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     const row = page.locator(`#calls tr.first-error[data-call="${firstFailedId}"]`);
     await row.waitFor();
     assert.equal(await row.getAttribute("aria-selected"), "true");
+    await detailOf(page, firstFailedId);
     assert.match(await page.locator("#detail li.ended").innerText(), /UNAVAILABLE after/);
     assert.match(await page.locator("#detail").innerText(), /failing: the disk is full/);
     await page.screenshot({ path: shot("dashboard-errors.png") });
@@ -241,11 +243,14 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
   });
 
   it("replays a recorded unary call with edited JSON and a whole client stream; each appears as a new call", async () => {
+    // Puts and client streams are not retried, so a replay the balancer sends to the failing
+    // instance fails: the replays go to the working ones (drained, it still answers the Puts
+    // and Uploads it already has).
+    hub.actions.act(create(ActionRequestSchema, { kind: ActionKind.DRAIN, service: STORE, instanceId: "failing" }), "test");
     await pause(page);
     await page.fill("#filter-method", "Put");
     await page.selectOption("#filter-status", "ok");
-    await page.locator("#calls tbody tr").first().click();
-    const original = await page.locator("#calls tbody tr.selected").getAttribute("data-call");
+    const original = await selectRow(page, `#calls tbody tr[data-method="${storeMethod("Put")}"]:has(.badge.ok)`);
     await pause(page);
     await page.locator("#replay summary").click();
     const editor = page.locator("#replay-editor");
@@ -258,6 +263,7 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     assert.ok(newId && newId !== original);
     // The outcome shows at once; the new call is selected once its events have arrived.
     await until(async () => (await page.locator("#calls tbody tr.selected").getAttribute("data-call")) === newId, "the new call selected");
+    await detailOf(page, newId);
     assert.ok(
       Object.values(probes).some((p) => p.putSizes.has(42)),
       "an instance got the edited request",
@@ -267,8 +273,8 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     await page.screenshot({ path: shot("dashboard-replay.png") });
 
     // A client stream of three messages, replayed as two. A client stream is not retried once
-    // its messages went out, and the failing instance keeps coming back from its short
-    // ejections: send it again until one succeeds (the list shows only the OK ones).
+    // its messages went out, and one sent before the drain may still have met the failing
+    // instance: send it again until one succeeds (the list shows only the OK ones).
     const upload = () =>
       new Promise<void>((resolve, reject) => {
         const s = client.clientStream(storeMethod("Upload"), StreamingInputCallRequestSchema, StreamingInputCallResponseSchema, new grpc.Metadata(), {}, (e) =>
@@ -288,7 +294,7 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     }
     await page.fill("#filter-method", "Upload");
     await until(async () => (await page.locator("#calls tbody tr").count()) === 1, "the upload listed");
-    await page.locator("#calls tbody tr").first().click();
+    await selectRow(page, "#calls tbody tr");
     await page.locator("#replay summary").click();
     assert.equal(JSON.parse(await page.locator("#replay-editor").inputValue()).length, 3, "the editor holds the recorded stream");
     await page.locator("#replay-editor").fill('[{ "payload": { "body": "AAA=" } }, {}]');
@@ -301,6 +307,7 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     await page.fill("#filter-method", "");
     await page.selectOption("#filter-status", "");
     assert.equal(audit.filter((e) => e.action === "replay").length, 2);
+    hub.actions.act(create(ActionRequestSchema, { kind: ActionKind.UNDRAIN, service: STORE, instanceId: "failing" }), "test");
   });
 
   it("refuses an action from another site, or not sent as JSON", async () => {
@@ -329,6 +336,21 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     assert.deepEqual(pageErrors, []);
   });
 });
+
+/** Waits until the detail panel shows call `id`. */
+async function detailOf(p: Page, id: string): Promise<void> {
+  await p.locator(`#detail[data-call="${id}"]`).waitFor();
+}
+
+/** Clicks the first row `selector` finds; returns its call id once the detail panel shows that call. */
+async function selectRow(p: Page, selector: string): Promise<string> {
+  const row = p.locator(selector).first();
+  const id = await row.getAttribute("data-call");
+  assert.ok(id, "a listed call");
+  await row.click();
+  await detailOf(p, id);
+  return id;
+}
 
 /** Polls a condition the page shows up to a generous deadline. */
 async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {

@@ -481,11 +481,22 @@ function kv(title, map) {
 }
 
 let detailKey = "";
-/** Shows call `id` in the detail panel, drawn anew; with `reveal`, its row is scrolled into view. */
+/**
+ * Shows call `id` in the detail panel, drawn anew; with `reveal`, its row is scrolled into view.
+ * The row is marked and the panel drawn at once, not at the next frame: under load a frame can
+ * come late, and a click must never leave the panel showing the call selected before (whose
+ * buttons, Replay included, would then act on the wrong call).
+ */
 function selectCall(id, reveal = false) {
   state.selected = id;
   detailKey = "";
   if (reveal) revealCall(id);
+  for (const tr of $("calls").tBodies[0].rows) {
+    const selected = tr.dataset.call === id;
+    tr.classList.toggle("selected", selected);
+    tr.setAttribute("aria-selected", String(selected));
+  }
+  renderDetail();
   schedule(true);
 }
 
@@ -495,12 +506,15 @@ function renderDetail() {
   if (!call) {
     if (detailKey !== "none") panel.replaceChildren(el("p", { class: "empty" }, "Select a call to see its timeline."));
     detailKey = "none";
+    delete panel.dataset.call;
     return;
   }
   // Redraw only when the call changed (keeps open <details> and text selection stable).
   const key = `${call.id}:${call.messages.length}:${call.ended ? 1 : 0}:${call.headers ? 1 : 0}:${call.decisions.length}`;
   if (key === detailKey) return;
   detailKey = key;
+  // Which call the panel shows (the list's selection may be scrolled or filtered away).
+  panel.dataset.call = call.id;
   const st = callStatus(call);
   const grpcurl = grpcurlCommand(call, state.routerAddress);
   const copyBtn = button(
