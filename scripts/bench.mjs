@@ -24,6 +24,8 @@ const benches = [
   ["balancer", "runtime/bench/balancer.bench.ts"],
   // The live statistics' cost per call and the dashboard's frame rate under load (chromium).
   ["dashboard", "runtime/bench/dashboard.bench.ts"],
+  // The admin hub, metrics and tracing: CPU per call as `serve` runs them (BENCH_BASELINE=<checkout> A/B).
+  ["hub", "runtime/bench/hub.bench.ts"],
   ["web", "runtime/bench/web.bench.ts"],
   ["generate", "generator/bench/generate.bench.ts"],
   ["editor", "server/bench/editor.bench.ts"],

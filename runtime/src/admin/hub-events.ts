@@ -1,6 +1,8 @@
 // What the router tells the hub: the events it publishes (instances come and go, calls start,
 // move, carry messages and end). Plain objects, cheap to make on the traffic path; the hub
-// turns them into admin protobuf messages only for its history and for watchers.
+// turns them into admin protobuf messages only when a watcher, a snapshot or a replay asks.
+// So the hub keeps what a call's events carry (the events themselves, their metadata and
+// payloads) and reads it later: a publisher must not change them once published.
 import type { Instance_Health } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { MetadataInput } from "./metadata.js";
 

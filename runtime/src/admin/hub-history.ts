@@ -1,7 +1,12 @@
 // What the hub remembers for snapshots and replays: the instances and their in-flight counts,
 // the calls in flight, a bounded ring of recently ended calls with their messages (bodies
-// within a byte budget), and the operators' recent actions. It builds no event and knows no
-// watcher; every collection here is bounded.
+// within a byte budget), and the operators' recent actions. It knows no watcher; every
+// collection here is bounded.
+//
+// A call is kept as what the router published (the events' plain objects, read only), not as
+// admin protobuf messages: most calls are never looked at, so their CallStarted, CallHeaders
+// and CallEnded are built only when a snapshot, a watcher or a replay asks, once, and then
+// kept (a watcher and a later snapshot see the very same message).
 import { clone, create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
@@ -20,6 +25,15 @@ import type { HubEvent, InstanceInfo } from "./hub-events.js";
 import type { MetadataInput } from "./metadata.js";
 
 type CallMessageEvent = Extract<HubEvent, { type: "callMessage" }>;
+type CallStartedEvent = Extract<HubEvent, { type: "callStarted" }>;
+type CallEndedEvent = Extract<HubEvent, { type: "callEnded" }>;
+
+/** The calls in flight on one instance (by service and id), whether it is registered or not. */
+interface InFlightSlot {
+  n: number;
+  /** The registered instance, whose inFlightCalls follows `n`. */
+  instance: Instance | undefined;
+}
 
 export interface CallState {
   readonly id: bigint;
@@ -27,18 +41,27 @@ export interface CallState {
   readonly service: string;
   /** The instance of the current attempt (a retry elsewhere moves it); "" before the first. */
   instanceId: string;
-  /** Kept for a replay: the request metadata as the router got it (not redacted). */
-  readonly rawMetadata: MetadataInput | undefined;
-  readonly decisions: CallDecision[];
+  /** Where the call is counted in flight (its current instance's), if anywhere. */
+  slot: InFlightSlot | undefined;
+  /** The callStarted event as published; its metadata is what a replay sends (not redacted). */
+  readonly start: CallStartedEvent;
   readonly startMs: number;
   readonly startPerf: number;
-  readonly started: CallStarted;
+  /** Built from `start` on first demand (see HubHistory.startedOf). */
+  started: CallStarted | undefined;
+  /** The response headers as published (undefined: none yet), and their message once built. */
+  headerMetadata: MetadataInput | undefined;
+  hasHeaders: boolean;
   headers: CallHeaders | undefined;
+  /** Off the common path (retries, refusals), so built at once; undefined until the first. */
+  decisions: CallDecision[] | undefined;
   readonly messages: MessageRecord[];
   omitted: number;
   requests: number;
   responses: number;
   keptBytes: number;
+  /** The callEnded event as published and the duration the hub measured; its message once built. */
+  end: { readonly event: CallEndedEvent; readonly durationMs: number } | undefined;
   ended: CallEnded | undefined;
 }
 
@@ -73,11 +96,16 @@ export function serviceOf(method: string): string {
   return m ? m[1]! : "";
 }
 
+/** Bound of the method paths whose service is remembered (the router publishes its routed methods). */
+const METHOD_CACHE = 1024;
+
 const instanceKey = (service: string, id: string) => `${service}\u0000${id}`;
 
 export class HubHistory {
   private readonly instances = new Map<string, Instance>();
-  private readonly inFlightPerInstance = new Map<string, number>();
+  /** By service, then instance id: no key string is built per call. */
+  private readonly inFlight = new Map<string, Map<string, InFlightSlot>>();
+  private readonly services = new Map<string, string>();
   private readonly calls = new Map<bigint, CallState>();
   /** Messages published before their call's callStarted, by call id (see `recordMessage`). */
   private readonly early = new Map<bigint, CallMessageEvent[]>();
@@ -112,7 +140,9 @@ export class HubHistory {
       this.instances.set(key, inst);
     }
     this.build.applyInstance(inst, info, isNew);
-    inst.inFlightCalls = this.inFlightPerInstance.get(key) ?? 0;
+    const slot = this.slot(info.service, info.id, true)!;
+    slot.instance = inst;
+    inst.inFlightCalls = slot.n;
     return { instance: inst, isNew };
   }
 
@@ -121,18 +151,56 @@ export class HubHistory {
     const key = instanceKey(service, id);
     const inst = this.instances.get(key) ?? create(InstanceSchema, { id, service });
     this.instances.delete(key);
+    const slot = this.slot(service, id, false);
+    if (slot) {
+      slot.instance = undefined;
+      if (slot.n === 0) this.inFlight.get(service)!.delete(id);
+    }
     return inst;
   }
 
-  /** Counts the call in or out of its current instance's calls in flight. */
-  private bumpInFlight(call: CallState, delta: number): void {
+  /** The in-flight slot of an instance; kept while it is registered or has calls in flight. */
+  private slot(service: string, id: string, make: boolean): InFlightSlot | undefined {
+    let byId = this.inFlight.get(service);
+    if (!byId) {
+      if (!make) return undefined;
+      this.inFlight.set(service, (byId = new Map()));
+    }
+    let slot = byId.get(id);
+    if (!slot && make) byId.set(id, (slot = { n: 0, instance: this.instances.get(instanceKey(service, id)) }));
+    return slot;
+  }
+
+  /** Counts the call in flight on its current instance. */
+  private countIn(call: CallState): void {
     if (!call.instanceId) return;
-    const key = instanceKey(call.service, call.instanceId);
-    const n = Math.max(0, (this.inFlightPerInstance.get(key) ?? 0) + delta);
-    if (n === 0) this.inFlightPerInstance.delete(key);
-    else this.inFlightPerInstance.set(key, n);
-    const inst = this.instances.get(key);
-    if (inst) inst.inFlightCalls = n;
+    const slot = this.slot(call.service, call.instanceId, true)!;
+    slot.n++;
+    if (slot.instance) slot.instance.inFlightCalls = slot.n;
+    call.slot = slot;
+  }
+
+  /** Counts the call out of where it was counted in. */
+  private countOut(call: CallState): void {
+    const slot = call.slot;
+    if (!slot) return;
+    call.slot = undefined;
+    slot.n--;
+    if (slot.instance) slot.instance.inFlightCalls = slot.n;
+    else if (slot.n === 0) {
+      const byId = this.inFlight.get(call.service);
+      if (byId?.get(call.instanceId) === slot) byId.delete(call.instanceId);
+    }
+  }
+
+  /** The service of a method path, parsed once per path. */
+  private serviceOf(method: string): string {
+    let service = this.services.get(method);
+    if (service === undefined) {
+      if (this.services.size >= METHOD_CACHE) this.services.clear();
+      this.services.set(method, (service = serviceOf(method)));
+    }
+    return service;
   }
 
   // ---- calls ----
@@ -142,44 +210,46 @@ export class HubHistory {
   }
 
   /** Records the call's start; returns it with the messages that arrived before it, to record now. */
-  startCall(
-    e: Extract<HubEvent, { type: "callStarted" }>,
-    id: bigint,
-    started: CallStarted,
-    startMs: number,
-  ): { call: CallState; early: CallMessageEvent[] | undefined } {
-    const service = serviceOf(e.method);
+  startCall(e: CallStartedEvent, id: bigint, startMs: number): { call: CallState; early: CallMessageEvent[] | undefined } {
     const call: CallState = {
       id,
       method: e.method,
-      service,
+      service: this.serviceOf(e.method),
       instanceId: e.instanceId ?? "",
-      rawMetadata: e.metadata,
-      decisions: [],
+      slot: undefined,
+      start: e,
       startMs,
       startPerf: performance.now(),
-      started,
+      started: undefined,
+      headerMetadata: undefined,
+      hasHeaders: false,
       headers: undefined,
+      decisions: undefined,
       messages: [],
       omitted: 0,
       requests: 0,
       responses: 0,
       keptBytes: 0,
+      end: undefined,
       ended: undefined,
     };
     this.calls.set(id, call);
-    this.bumpInFlight(call, +1);
-    const early = this.early.get(id);
-    if (early) this.early.delete(id);
+    this.countIn(call);
+    let early: CallMessageEvent[] | undefined;
+    if (this.early.size > 0) {
+      early = this.early.get(id);
+      if (early) this.early.delete(id);
+    }
     return { call, early };
   }
 
   /**
-   * Counts the message and keeps it within the limits. A router may see a call's request
-   * before it has picked an instance (and published callStarted): such a message is held,
-   * bounded, until the call starts, and undefined is returned.
+   * Counts the message and keeps it within the limits; returns its record when it is kept or
+   * `always` (a watcher takes it). A router may see a call's request before it has picked an
+   * instance (and published callStarted): such a message is held, bounded, until the call
+   * starts, and undefined is returned.
    */
-  recordMessage(e: CallMessageEvent, id: bigint): { call: CallState; record: MessageRecord } | undefined {
+  recordMessage(e: CallMessageEvent, id: bigint, always: boolean): { call: CallState; record: MessageRecord | undefined } | undefined {
     const call = this.calls.get(id);
     if (!call) {
       let early = this.early.get(id);
@@ -190,6 +260,11 @@ export class HubHistory {
       if (early.length < EARLY_MESSAGES) early.push(e.time ? e : { ...e, time: new Date() });
       return undefined;
     }
+    if (e.direction === "request") call.requests++;
+    else call.responses++;
+    const keep = this.limits.calls > 0 && call.messages.length < this.limits.messagesPerCall;
+    if (!keep) call.omitted++;
+    if (!keep && !always) return { call, record: undefined };
     const record: MessageRecord = {
       callId: id,
       method: call.method,
@@ -200,29 +275,34 @@ export class HubHistory {
       decoded: undefined,
       base: undefined,
     };
-    if (e.direction === "request") call.requests++;
-    else call.responses++;
-    if (this.limits.calls > 0 && call.messages.length < this.limits.messagesPerCall) {
+    if (keep) {
       call.messages.push(record);
       if (this.limits.bodies && e.payload && this.keptBodyBytes + e.payload.byteLength <= this.limits.bodyBytes) {
         record.payload = ownBytes(e.payload);
         call.keptBytes += e.payload.byteLength;
         this.keptBodyBytes += e.payload.byteLength;
       }
-    } else call.omitted++;
+    }
     return { call, record };
   }
 
   /** Drops the messages held for a call that ends without having started. */
   forgetEarly(id: bigint): void {
-    this.early.delete(id);
+    if (this.early.size > 0) this.early.delete(id);
+  }
+
+  /** The response headers came (as published; built into a message on demand). */
+  recordHeaders(call: CallState, metadata: MetadataInput | undefined): void {
+    call.headerMetadata = metadata;
+    call.hasHeaders = true;
+    call.headers = undefined;
   }
 
   /** The call ended: it leaves the calls in flight for the ring of recent ones. */
-  endCall(call: CallState, ended: CallEnded): void {
-    call.ended = ended;
+  endCall(call: CallState, event: CallEndedEvent, durationMs: number): void {
+    call.end = { event, durationMs };
     this.calls.delete(call.id);
-    this.bumpInFlight(call, -1);
+    this.countOut(call);
     if (this.limits.calls <= 0) return;
     this.recent.push(call);
     while (this.recent.length > this.limits.calls) {
@@ -234,12 +314,31 @@ export class HubHistory {
   /** Keeps the decision (bounded); an attempt on another instance moves the call's in-flight count there. */
   recordDecision(call: CallState, decision: CallDecision, attemptOn: string | undefined): void {
     // Bounded: a call's attempts are bounded by the retry rule, but a record must be too.
-    if (call.decisions.length < MAX_DECISIONS) call.decisions.push(decision);
+    const decisions = (call.decisions ??= []);
+    if (decisions.length < MAX_DECISIONS) decisions.push(decision);
     if (attemptOn) {
-      this.bumpInFlight(call, -1);
+      this.countOut(call);
       call.instanceId = attemptOn;
-      this.bumpInFlight(call, +1);
+      this.countIn(call);
     }
+  }
+
+  // ---- a call's messages, built on first demand and kept ----
+
+  startedOf(call: CallState): CallStarted {
+    return (call.started ??= this.build.callStarted(call.start, call.id, call.startMs));
+  }
+
+  /** Undefined until the response headers came. */
+  headersOf(call: CallState): CallHeaders | undefined {
+    if (!call.hasHeaders) return undefined;
+    return (call.headers ??= this.build.callHeaders(call.id, call.headerMetadata));
+  }
+
+  /** Undefined while the call is in flight. Its counts are final: messages after the end are not the call's. */
+  endedOf(call: CallState): CallEnded | undefined {
+    if (!call.end) return undefined;
+    return (call.ended ??= this.build.callEnded(call.end.event, call.id, call.end.durationMs, call));
   }
 
   recordAction(action: Action): void {
@@ -262,18 +361,18 @@ export class HubHistory {
       if (!keep(c.service)) continue;
       calls.push(
         create(CallRecordSchema, {
-          started: c.started,
-          headers: c.headers,
-          ended: c.ended,
+          started: this.startedOf(c),
+          headers: this.headersOf(c),
+          ended: this.endedOf(c),
           messages: withMessages ? c.messages.map((m) => this.build.callMessage(m, m.payload, withBodies)) : [],
           messagesOmitted: withMessages ? c.omitted : c.omitted + c.messages.length,
-          decisions: c.decisions,
+          decisions: c.decisions ?? [],
         }),
       );
     }
     return {
       instances,
-      callsInFlight: inFlight.map((c) => c.started),
+      callsInFlight: inFlight.map((c) => this.startedOf(c)),
       calls,
       actions: this.recentActions.filter((a) => keep(a.service)),
     };
@@ -287,8 +386,8 @@ export class HubHistory {
     const complete = reqs.length === call.requests && call.omitted === 0 && reqs.every((m) => m.payload !== undefined);
     return {
       method: call.method,
-      kind: call.started.kind,
-      metadata: call.rawMetadata,
+      kind: call.start.kind ?? "",
+      metadata: call.start.metadata,
       redacted,
       requests: complete ? reqs.map((m) => m.payload!) : undefined,
     };

@@ -248,23 +248,25 @@ export class AdminHub {
   private startCall(e: Extract<HubEvent, { type: "callStarted" }>): void {
     const id = BigInt(e.callId);
     const startMs = e.time?.getTime() ?? Date.now();
-    const started = this.build.callStarted(e, id, startMs);
-    const { call, early } = this.history.startCall(e, id, started, startMs);
-    if (this.bus.watching) this.bus.fanOut(call.service, { case: "callStarted", value: started }, startMs);
+    const { call, early } = this.history.startCall(e, id, startMs);
+    if (this.bus.watching) this.bus.fanOut(call.service, { case: "callStarted", value: this.history.startedOf(call) }, startMs);
     if (early) for (const m of early) this.callMessage(m);
   }
 
   private callHeaders(id: bigint, metadata: MetadataInput | undefined): void {
     const call = this.history.call(id);
-    const headers = this.build.callHeaders(id, metadata);
-    if (call) call.headers = headers;
-    if (this.bus.watching) this.bus.fanOut(call?.service ?? "", { case: "callHeaders", value: headers });
+    if (call) this.history.recordHeaders(call, metadata);
+    if (!this.bus.watching) return;
+    const headers = call ? this.history.headersOf(call)! : this.build.callHeaders(id, metadata);
+    this.bus.fanOut(call?.service ?? "", { case: "callHeaders", value: headers });
   }
 
   private callMessage(e: Extract<HubEvent, { type: "callMessage" }>): void {
-    const recorded = this.history.recordMessage(e, BigInt(e.callId));
-    if (!recorded || !this.bus.wantsMessages) return;
-    const { call, record } = recorded;
+    const wanted = this.bus.wantsMessages;
+    const recorded = this.history.recordMessage(e, BigInt(e.callId), wanted);
+    if (!recorded || !wanted) return;
+    const { call } = recorded;
+    const record = recorded.record!;
     const payload = record.payload ?? e.payload;
     let plain: Event | undefined;
     let withBody: Event | undefined;
@@ -285,17 +287,19 @@ export class AdminHub {
     this.history.forgetEarly(id);
     const call = this.history.call(id);
     const endMs = e.time?.getTime() ?? Date.now();
-    const durationMs = call ? (e.time ? endMs - call.startMs : performance.now() - call.startPerf) : 0;
-    const ended = this.build.callEnded(e, id, durationMs, call);
-    if (call) {
-      this.stats.record(call.service, call.instanceId, durationMs, e.code, endMs);
-      if (!this.statsTimer) {
-        this.statsTimer = setInterval(() => this.tickStats(), 1000);
-        this.statsTimer.unref();
-      }
-      this.history.endCall(call, ended);
+    if (!call) {
+      // A call the hub never saw start: watchers still hear of its end.
+      if (this.bus.watching) this.bus.fanOut("", { case: "callEnded", value: this.build.callEnded(e, id, 0) }, endMs);
+      return;
     }
-    if (this.bus.watching) this.bus.fanOut(call?.service ?? "", { case: "callEnded", value: ended }, endMs);
+    const durationMs = e.time ? endMs - call.startMs : performance.now() - call.startPerf;
+    this.stats.record(call.service, call.instanceId, durationMs, e.code, endMs);
+    if (!this.statsTimer) {
+      this.statsTimer = setInterval(() => this.tickStats(), 1000);
+      this.statsTimer.unref();
+    }
+    this.history.endCall(call, e, durationMs);
+    if (this.bus.watching) this.bus.fanOut(call.service, { case: "callEnded", value: this.history.endedOf(call)! }, endMs);
   }
 
   private callDecision(e: Extract<HubEvent, { type: "callDecision" }>): void {

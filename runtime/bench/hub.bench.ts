@@ -1,0 +1,128 @@
+// `npm run bench -- hub`: what the admin hub costs the router per call, as `grpcrouter serve`
+// runs it: history on (200 calls, their messages and bodies kept, a schema resolver given),
+// the metrics and tracing (no OpenTelemetry SDK) listening, nobody watching. Each call is
+// what the router's observer publishes for a unary call: started (with metadata), request,
+// response headers, response, ended (with trailers).
+//
+// It measures the compiled runtime (runtime/dist, built here with `tsc -b` first), as users run
+// it: tsx's source transform adds a `__name` call to every closure, a cost the build has not.
+// BENCH_BASELINE=<another checkout's root, its runtime built with tsc> runs the same calls
+// through that checkout's hub in the same process, rounds interleaved, and prints the ratio.
+// Nothing is asserted: it prints ns per call and ratios.
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import { GetSnapshotRequestSchema, SnapshotSchema } from "../src/gen/grpcrouter/v1/admin_pb.js";
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 100_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+
+type AdminModule = typeof import("../src/admin/index.js");
+type MetricsModule = typeof import("../src/metrics/index.js");
+type TracingModule = typeof import("../src/tracing/index.js");
+type ObserverModule = typeof import("../src/tunnel/router-observer.js");
+
+interface Tree {
+  name: string;
+  admin: AdminModule;
+  metrics: MetricsModule;
+  tracing: TracingModule;
+  observer: ObserverModule;
+}
+
+async function load(name: string, root: string): Promise<Tree> {
+  const mod = (p: string) => import(pathToFileURL(path.join(root, "runtime/dist/src", p)).href);
+  return {
+    name,
+    admin: await mod("admin/index.js"),
+    metrics: await mod("metrics/index.js"),
+    tracing: await mod("tracing/index.js"),
+    observer: await mod("tunnel/router-observer.js"),
+  };
+}
+
+const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+const tsc = spawnSync(process.execPath, [path.join(here, "node_modules/typescript/bin/tsc"), "-b", path.join(here, "runtime")], { stdio: "inherit" });
+if (tsc.status !== 0) process.exit(tsc.status || 1);
+const trees = [await load("this tree", here)];
+if (process.env.BENCH_BASELINE) trees.unshift(await load("baseline", path.resolve(process.env.BENCH_BASELINE)));
+
+const METHOD = { path: "/demo.v1.Echo/Say", kind: "unary" as const };
+const describe = () => ({ input: GetSnapshotRequestSchema, output: SnapshotSchema });
+const request = new Uint8Array(12);
+const response = new Uint8Array(24);
+
+interface Setup {
+  label: string;
+  /** Publishes `n` calls; returns a function that releases what the setup made. */
+  make(tree: Tree): { run(n: number): void; close(): void };
+}
+
+function serveLike(listeners: boolean): Setup["make"] {
+  return (tree) => {
+    const hub = new tree.admin.AdminHub({ describe });
+    const metrics = listeners ? tree.metrics.createRouterMetrics({ hub }) : undefined;
+    const tracing = listeners ? tree.tracing.createRouterTracing({ hub }) : undefined;
+    hub.setServices([{ name: "demo.v1.Echo", methods: ["Say"] }]);
+    const ids = ["a", "b", "c"];
+    for (const id of ids) hub.publish({ type: "instanceRegistered", instance: { id, service: "demo.v1.Echo" } });
+    const observer = new tree.observer.HubCallObserver(hub);
+    const route = { policy: () => "round robin" };
+    let next = 1;
+    return {
+      run(n) {
+        for (let i = 0; i < n; i++) {
+          const metadata = new grpc.Metadata();
+          metadata.set("user-agent", "h2load nghttp2/1.52.0");
+          metadata.set("x-request-id", "3f1c2a");
+          const call = { hubId: next++, method: METHOD, peer: "127.0.0.1:50000", metadata, routingKey: undefined, route } as never;
+          observer.started(call, ids[i % 3], "round robin: next in turn", 0);
+          observer.request(call, request);
+          observer.headers(call, new grpc.Metadata());
+          observer.response(call, response);
+          observer.ended(call, 0, "", new grpc.Metadata());
+        }
+      },
+      close() {
+        metrics?.close();
+        tracing?.close();
+        hub.close();
+      },
+    };
+  };
+}
+
+const setups: Setup[] = [
+  { label: "serve's hub, metrics and tracing (nobody watching)", make: serveLike(true) },
+  { label: "the hub alone (serve's history settings)", make: serveLike(false) },
+];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+console.log(`CPU per call: median of ${ROUNDS} rounds of ${CALLS.toLocaleString("en-US")} calls, trees interleaved`);
+for (const setup of setups) {
+  const made = trees.map((t) => setup.make(t));
+  for (const m of made) m.run(Math.min(CALLS, 20_000)); // warm up
+  const ns = trees.map(() => [] as number[]);
+  for (let r = 0; r < ROUNDS; r++) {
+    made.forEach((m, i) => {
+      // CPU time, not wall time: the machine may be shared, and a process waiting for a core
+      // is not doing the hub's work.
+      const t0 = process.cpuUsage();
+      m.run(CALLS);
+      const used = process.cpuUsage(t0);
+      ns[i]!.push(((used.user + used.system) * 1e3) / CALLS);
+    });
+  }
+  for (const m of made) m.close();
+  const medians = ns.map(median);
+  console.log(`  ${setup.label}`);
+  trees.forEach((t, i) => {
+    const ratio = trees.length > 1 ? `   ${(medians[i]! / medians[0]!).toFixed(2)} × baseline` : "";
+    console.log(`    ${t.name.padEnd(10)} ${medians[i]!.toFixed(0).padStart(6)} ns${ratio}`);
+  });
+}
