@@ -219,6 +219,74 @@ describe("AdminHub", () => {
     assert.deepEqual(hub.snapshot({ services: ["demo.v1.Echo"] }).instances, []);
   });
 
+  it("builds a call's record from that call's own events when asked later, once, and a watcher sees the same record", () => {
+    // Nobody watches while these calls run: their records are built by the snapshot.
+    const hub = new AdminHub();
+    for (const id of ["a", "b"]) hub.publish({ type: "instanceRegistered", instance: { id, service: "demo.v1.Echo" } });
+    hub.publish({
+      type: "callStarted",
+      callId: 1,
+      method: "/demo.v1.Echo/Say",
+      instanceId: "a",
+      reason: "first",
+      metadata: { authorization: "secret", x: "1" },
+    });
+    hub.publish({ type: "callStarted", callId: 2, method: "/demo.v1.Echo/Say", instanceId: "b", metadata: { x: "2" } });
+    hub.publish({ type: "callMessage", callId: 1, direction: "request", size: 3 });
+    hub.publish({ type: "callHeaders", callId: 1, metadata: { h: "1" } });
+    // Call 1 is retried on b: the record keeps where it started, its decisions say where it went.
+    hub.publish({ type: "callDecision", callId: 1, decision: { kind: "attempt", attempt: 2, instanceId: "b", reason: "retry" } });
+    assert.deepEqual(
+      hub.snapshot().instances.map((i) => [i.id, i.inFlightCalls]),
+      [
+        ["a", 0],
+        ["b", 2],
+      ],
+    );
+    hub.publish({ type: "callEnded", callId: 2, code: 0 });
+    hub.publish({ type: "callEnded", callId: 1, code: 14, message: "gone", trailers: { t: "1" } });
+    hub.publish({ type: "callStarted", callId: 3, method: "/demo.v1.Echo/Say", instanceId: "a" });
+
+    const snap = hub.snapshot();
+    assert.deepEqual(
+      snap.calls.map((c) => [c.started?.callId, c.started?.instanceId, c.ended?.code]),
+      [
+        [2n, "b", 0],
+        [1n, "a", 14],
+        [3n, "a", undefined],
+      ],
+    );
+    const one = snap.calls[1]!;
+    assert.deepEqual(one.started!.metadata, { authorization: REDACTED, x: "1" });
+    assert.equal(one.started!.reason, "first");
+    assert.deepEqual(one.headers?.metadata, { h: "1" });
+    assert.deepEqual(
+      one.decisions.map((d) => d.instanceId),
+      ["b"],
+    );
+    assert.equal(one.ended!.message, "gone");
+    assert.deepEqual(one.ended!.trailers, { t: "1" });
+    assert.equal(one.ended!.requests, 1);
+    assert.equal(snap.calls[0]!.headers, undefined, "call 2 had no response headers");
+    assert.deepEqual(
+      snap.instances.map((i) => [i.id, i.inFlightCalls]),
+      [
+        ["a", 1],
+        ["b", 0],
+      ],
+    );
+    // Built once: a second snapshot and a watcher's events carry the very same messages.
+    assert.equal(hub.snapshot().calls[1]!.ended, one.ended);
+    const w = hub.watch();
+    hub.publish({ type: "callEnded", callId: 3, code: 5 });
+    const got = drain(w);
+    assert.deepEqual(cases(got), ["snapshot", "callEnded"]);
+    const later = hub.snapshot().calls.find((c) => c.started?.callId === 3n)!;
+    assert.equal(got[1]!.event.value, later.ended);
+    assert.equal(later.ended!.code, 5);
+    w.close();
+  });
+
   it("ends a watcher's iteration when it is closed", async () => {
     const hub = new AdminHub();
     const w = hub.watch();
