@@ -128,7 +128,8 @@ class Series {
  * streams to watchers; `history` is what a newly connected watcher's snapshot carries.
  */
 export class CallStats {
-  private readonly series = new Map<string, Series>();
+  /** By service, then instance id ("" for the whole service): a call's lookup builds no key string. */
+  private readonly series = new Map<string, Map<string, Series>>();
 
   record(service: string, instanceId: string, durationMs: number, code: number, endMs: number): void {
     const second = Math.floor(endMs / 1000);
@@ -142,15 +143,18 @@ export class CallStats {
     const now = Math.floor(nowMs / 1000);
     const second = now - 1;
     const points: StatsPointValue[] = [];
-    for (const [key, s] of this.series) {
-      s.rollTo(now);
-      // A series quiet for the whole window has nothing left to draw: forget it (an
-      // instance that went away, a service that was reloaded out).
-      if (s.lastActive <= now - STATS_SECONDS) {
-        this.series.delete(key);
-        continue;
+    for (const [service, byInstance] of this.series) {
+      for (const [id, s] of byInstance) {
+        s.rollTo(now);
+        // A series quiet for the whole window has nothing left to draw: forget it (an
+        // instance that went away, a service that was reloaded out).
+        if (s.lastActive <= now - STATS_SECONDS) {
+          byInstance.delete(id);
+          continue;
+        }
+        points.push(s.point(second));
       }
-      points.push(s.point(second));
+      if (byInstance.size === 0) this.series.delete(service);
     }
     return { second, points };
   }
@@ -161,7 +165,7 @@ export class CallStats {
     const last = now - 1;
     const first = last - STATS_SECONDS + 1;
     const out: StatsHistory[] = [];
-    for (const s of this.series.values()) {
+    for (const s of this.allSeries()) {
       s.rollTo(now);
       // Only the seconds since the series began: a new instance has a short history.
       const from = Math.max(first, Math.min(s.firstSecond, last));
@@ -178,12 +182,17 @@ export class CallStats {
     return out;
   }
 
+  private *allSeries(): IterableIterator<Series> {
+    for (const byInstance of this.series.values()) yield* byInstance.values();
+  }
+
   private get(service: string, instanceId: string): Series {
-    const key = `${service}\u0000${instanceId}`;
-    let s = this.series.get(key);
+    let byInstance = this.series.get(service);
+    if (!byInstance) this.series.set(service, (byInstance = new Map()));
+    let s = byInstance.get(instanceId);
     if (!s) {
       s = new Series(service, instanceId);
-      this.series.set(key, s);
+      byInstance.set(instanceId, s);
     }
     return s;
   }

@@ -8,6 +8,11 @@
 // Label cardinality stays bounded: methods are those of the routed services (the router
 // answers unknown methods itself, without events), codes are the 17 gRPC codes, and
 // per-instance series are removed when their instance deregisters.
+//
+// Per call, counters are plain numbers kept with the method or instance they count (a Tally),
+// handed to prom-client when it is scraped: prom-client hashes the labels of every update,
+// and seven such updates a call cost more than everything else here. Only the latency
+// histogram is updated per call.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Instance_Health } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { AdminHub, CallId, HealthInput, HubEvent } from "../admin/hub.js";
@@ -54,26 +59,43 @@ function healthOf(h: HealthInput | undefined, fallback: Health): Health {
   return HEALTH_OF_ENUM[h] ?? fallback;
 }
 
+/** A counter's series, counted here and added to prom-client's counter when scraped. */
+interface Tally<L extends object = Record<string, string>> {
+  readonly labels: L;
+  n: number;
+  /** What prom-client has been given so far. */
+  flushed: number;
+}
+
+const tally = <L extends object>(labels: L): Tally<L> => ({ labels, n: 0, flushed: 0 });
+
+/** Gives prom-client what the tally counted since the last scrape. */
+function flush(counter: Counter, t: Tally<object> | undefined): void {
+  if (!t || t.n === t.flushed) return;
+  counter.inc(t.labels as Record<string, string>, t.n - t.flushed);
+  t.flushed = t.n;
+}
+
 interface InstanceState {
   readonly service: string;
   readonly id: string;
   health: Health;
   inFlight: number;
-  /** This instance's grpcrouter_instance_calls_total labels by status code; removed with it.
+  /** This instance's grpcrouter_instance_calls_total by status code; removed with it.
    *  Made on its first call (an idle instance of 10,000 keeps no Map). */
-  codes: Map<number, { service: string; instance: string; grpc_code: string }> | undefined;
+  codes: Map<number, Tally> | undefined;
 }
 
-/**
- * The label objects of one method, built once: prom-client hashes the labels of every update,
- * and building them per call (a spread for grpc_code) costs more than the update itself.
- */
+/** One method's series, their label objects built once. */
 interface MethodLabels {
   readonly service: string;
   readonly labels: { grpc_type: string; grpc_service: string; grpc_method: string };
+  readonly started: Tally;
+  readonly received: Tally;
+  readonly sent: Tally;
   /** By status code, with grpc_code. */
-  readonly handled: Array<MethodLabels["labels"] & { grpc_code: string }>;
-  readonly bytes: { readonly request: { service: string; direction: string }; readonly response: { service: string; direction: string } };
+  readonly handled: Array<Tally | undefined>;
+  readonly bytes: { readonly request: Tally; readonly response: Tally };
 }
 
 interface CallState {
@@ -95,7 +117,6 @@ interface EarlyMessages {
 const EARLY_CALLS = 1024;
 
 const idOf = (id: CallId): bigint => (typeof id === "bigint" ? id : BigInt(id));
-const instanceKey = (service: string, id: string) => `${service}\u0000${id}`;
 
 /**
  * Registers the router's metrics and keeps them current from `hub`'s events. Create it
@@ -115,29 +136,49 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
   const registers = [registry];
   const methodLabelNames = ["grpc_type", "grpc_service", "grpc_method"] as const;
 
-  const started = new Counter({
+  const instances = new ByService<InstanceState>();
+  const calls = new Map<bigint, CallState>();
+  const early = new Map<bigint, EarlyMessages>();
+  const methods = new Map<string, Map<string | undefined, MethodLabels>>();
+  const eachMethod = function* () {
+    for (const byKind of methods.values()) yield* byKind.values();
+  };
+
+  new Counter({
     name: "grpc_server_started_total",
     help: "Total number of RPCs started on the server.",
     labelNames: methodLabelNames,
     registers,
+    collect() {
+      for (const m of eachMethod()) flush(this, m.started);
+    },
   });
-  const handled = new Counter({
+  new Counter({
     name: "grpc_server_handled_total",
     help: "Total number of RPCs completed on the server, regardless of success or failure.",
     labelNames: [...methodLabelNames, "grpc_code"],
     registers,
+    collect() {
+      for (const m of eachMethod()) for (const t of m.handled) flush(this, t);
+    },
   });
-  const received = new Counter({
+  new Counter({
     name: "grpc_server_msg_received_total",
     help: "Total number of RPC stream messages received on the server.",
     labelNames: methodLabelNames,
     registers,
+    collect() {
+      for (const m of eachMethod()) flush(this, m.received);
+    },
   });
-  const sent = new Counter({
+  new Counter({
     name: "grpc_server_msg_sent_total",
     help: "Total number of gRPC stream messages sent by the server.",
     labelNames: methodLabelNames,
     registers,
+    collect() {
+      for (const m of eachMethod()) flush(this, m.sent);
+    },
   });
   const handling = new Histogram({
     name: "grpc_server_handling_seconds",
@@ -146,11 +187,6 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
     ...(options.handlingSecondsBuckets ? { buckets: options.handlingSecondsBuckets } : {}),
     registers,
   });
-
-  const instances = new Map<string, InstanceState>();
-  const calls = new Map<bigint, CallState>();
-  const early = new Map<bigint, EarlyMessages>();
-  const methods = new Map<string, MethodLabels>();
 
   // Gauges are computed when scraped, from the state above: nothing to keep in step per call,
   // and a deregistered instance's series simply is not there any more.
@@ -188,6 +224,9 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
     help: "Calls handled by each registered instance, by gRPC status code (removed when the instance deregisters).",
     labelNames: ["service", "instance", "grpc_code"],
     registers,
+    collect() {
+      for (const i of instances.values()) if (i.codes) for (const t of i.codes.values()) flush(this, t);
+    },
   });
   const registrations = new Counter({
     name: `${prefix}instance_registrations_total`,
@@ -201,55 +240,65 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
     labelNames: ["service"],
     registers,
   });
-  const bytes = new Counter({
+  new Counter({
     name: `${prefix}tunnelled_bytes_total`,
     help: "Bytes of messages tunnelled between clients and instances (encoded messages, without framing), by direction.",
     labelNames: ["service", "direction"],
     registers,
+    collect() {
+      // A service's methods share its two series: each adds what it counted.
+      for (const m of eachMethod()) {
+        flush(this, m.bytes.request);
+        flush(this, m.bytes.response);
+      }
+    },
   });
 
   function methodOf(path: string, kind: string | undefined): MethodLabels {
-    const key = `${kind ?? ""} ${path}`;
-    let m = methods.get(key);
+    let byKind = methods.get(path);
+    if (!byKind) methods.set(path, (byKind = new Map()));
+    let m = byKind.get(kind);
     if (!m) {
       const match = /^\/?([^/]+)\/([^/]+)$/.exec(path);
       const service = match?.[1] ?? "";
       const method = match?.[2] ?? path;
+      const labels = { grpc_type: grpcTypeName(kind), grpc_service: service, grpc_method: method };
       m = {
         service,
-        labels: { grpc_type: grpcTypeName(kind), grpc_service: service, grpc_method: method },
+        labels,
+        started: tally(labels),
+        received: tally(labels),
+        sent: tally(labels),
         handled: [],
-        bytes: { request: { service, direction: "request" }, response: { service, direction: "response" } },
+        bytes: { request: tally({ service, direction: "request" }), response: tally({ service, direction: "response" }) },
       };
-      methods.set(key, m);
+      byKind.set(kind, m);
     }
     return m;
   }
 
   function upsertInstance(service: string, id: string, health: HealthInput | undefined): void {
-    const key = instanceKey(service, id);
-    const known = instances.get(key);
+    const known = instances.get(service, id);
     if (known) {
       known.health = healthOf(health, known.health);
       return;
     }
-    instances.set(key, { service, id, health: healthOf(health, "serving"), inFlight: 0, codes: undefined });
+    instances.set(service, id, { service, id, health: healthOf(health, "serving"), inFlight: 0, codes: undefined });
     registrations.inc({ service });
   }
 
   function removeInstance(service: string, id: string): void {
-    const key = instanceKey(service, id);
-    const inst = instances.get(key);
+    const inst = instances.get(service, id);
     if (!inst) return;
-    instances.delete(key);
+    instances.delete(service, id);
     deregistrations.inc({ service });
-    for (const labels of inst.codes?.values() ?? []) instanceCalls.remove(labels);
+    for (const t of inst.codes?.values() ?? []) instanceCalls.remove(t.labels);
   }
 
   function countMessages(m: MethodLabels, direction: "request" | "response", n: number, size: number): void {
-    if (direction === "request") received.inc(m.labels, n);
-    else sent.inc(m.labels, n);
-    if (size > 0) bytes.inc(m.bytes[direction], size);
+    if (direction === "request") m.received.n += n;
+    else m.sent.n += n;
+    if (size > 0) m.bytes[direction].n += size;
   }
 
   function onEvent(e: HubEvent): void {
@@ -262,11 +311,11 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
       case "callStarted": {
         const id = idOf(e.callId);
         const method = methodOf(e.method, e.kind);
-        const instance = e.instanceId !== undefined ? instances.get(instanceKey(method.service, e.instanceId)) : undefined;
+        const instance = e.instanceId !== undefined ? instances.get(method.service, e.instanceId) : undefined;
         if (instance) instance.inFlight++;
         calls.set(id, { method, instance, startMs: e.time?.getTime(), startPerf: performance.now() });
-        started.inc(method.labels);
-        const pending = early.get(id);
+        method.started.n++;
+        const pending = early.size > 0 ? early.get(id) : undefined;
         if (pending) {
           early.delete(id);
           if (pending.requests > 0) countMessages(method, "request", pending.requests, pending.requestBytes);
@@ -297,23 +346,23 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
       }
       case "callEnded": {
         const id = idOf(e.callId);
-        early.delete(id);
+        if (early.size > 0) early.delete(id);
         const call = calls.get(id);
         if (!call) return;
         calls.delete(id);
         // Codes outside 0..16 share Unknown's labels (2), as their name does.
         const code = Number.isInteger(e.code) && e.code >= 0 && e.code <= 16 ? e.code : 2;
         const m = call.method;
-        handled.inc((m.handled[code] ??= { ...m.labels, grpc_code: grpcCodeName(code) }));
+        (m.handled[code] ??= tally({ ...m.labels, grpc_code: grpcCodeName(code) })).n++;
         const ms = call.startMs !== undefined && e.time ? e.time.getTime() - call.startMs : performance.now() - call.startPerf;
         handling.observe(call.method.labels, Math.max(0, ms) / 1000);
         const inst = call.instance;
         // Only while that same registration is current: a deregistered instance has no series.
-        if (inst && instances.get(instanceKey(inst.service, inst.id)) === inst) {
+        if (inst && instances.get(inst.service, inst.id) === inst) {
           inst.inFlight = Math.max(0, inst.inFlight - 1);
-          let labels = inst.codes?.get(code);
-          if (!labels) (inst.codes ??= new Map()).set(code, (labels = { service: inst.service, instance: inst.id, grpc_code: grpcCodeName(code) }));
-          instanceCalls.inc(labels);
+          let t = inst.codes?.get(code);
+          if (!t) (inst.codes ??= new Map()).set(code, (t = tally({ service: inst.service, instance: inst.id, grpc_code: grpcCodeName(code) })));
+          t.n++;
         }
         return;
       }
@@ -324,7 +373,7 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
 
   // Instances registered before the metrics were created (their calls in flight are not known).
   for (const i of hub.snapshot({}).instances) {
-    instances.set(instanceKey(i.service, i.id), { service: i.service, id: i.id, health: healthOf(i.health, "serving"), inFlight: 0, codes: undefined });
+    instances.set(i.service, i.id, { service: i.service, id: i.id, health: healthOf(i.health, "serving"), inFlight: 0, codes: undefined });
   }
   const stop = hub.onEvent(onEvent);
 
@@ -345,4 +394,30 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
     metrics: () => registry.metrics(),
     close: stop,
   };
+}
+
+/** Values by service, then id: a call's lookup builds no key string. */
+class ByService<V> {
+  private readonly services = new Map<string, Map<string, V>>();
+
+  get(service: string, id: string): V | undefined {
+    return this.services.get(service)?.get(id);
+  }
+
+  set(service: string, id: string, value: V): void {
+    let byId = this.services.get(service);
+    if (!byId) this.services.set(service, (byId = new Map()));
+    byId.set(id, value);
+  }
+
+  delete(service: string, id: string): void {
+    const byId = this.services.get(service);
+    if (!byId) return;
+    byId.delete(id);
+    if (byId.size === 0) this.services.delete(service);
+  }
+
+  *values(): IterableIterator<V> {
+    for (const byId of this.services.values()) yield* byId.values();
+  }
 }
