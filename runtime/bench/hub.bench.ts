@@ -50,8 +50,10 @@ if (process.env.BENCH_BASELINE) trees.unshift(await load("baseline", path.resolv
 
 const METHOD = { path: "/demo.v1.Echo/Say", kind: "unary" as const };
 const describe = () => ({ input: GetSnapshotRequestSchema, output: SnapshotSchema });
-const request = new Uint8Array(12);
-const response = new Uint8Array(24);
+// As the router has them: views into the larger chunks read from the socket.
+const chunk = Buffer.alloc(16 * 1024);
+const request = chunk.subarray(100, 112);
+const response = chunk.subarray(200, 224);
 
 interface Setup {
   label: string;

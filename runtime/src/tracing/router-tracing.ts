@@ -9,8 +9,10 @@
 // trace headers the client sent.
 //
 // By default the global tracer and propagator of @opentelemetry/api are used: without an SDK
-// registered they are no-ops, spans are non-recording and nothing is kept per call.
+// registered they are no-ops, and a call costs a check that none is registered yet (no span,
+// no attributes, nothing kept).
 import {
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -141,6 +143,18 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
   };
   setServerAddress(options.serverAddress);
 
+  // The global tracer without an SDK behind it: every span would be a no-op. Checked per call
+  // until an SDK registers (it may come after the router); a registered one stays.
+  const usesGlobal = options.tracer === undefined;
+  let sdkSeen = !usesGlobal;
+  const noSdk = (): boolean => {
+    if (sdkSeen) return false;
+    const provider = trace.getTracerProvider();
+    // Another copy of the API, or a provider set some other way: trace as usual.
+    sdkSeen = !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(TRACER_NAME) !== undefined;
+    return !sdkSeen;
+  };
+
   const methods = new Map<string, MethodInfo>();
   /**
    * Calls started and not ended: their span, or null when it is not recording (no SDK, or
@@ -185,8 +199,9 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
 
   function onStarted(e: Extract<HubEvent, { type: "callStarted" }>): void {
     const id = idOf(e.callId);
-    const pending = early.get(id);
+    const pending = early.size > 0 ? early.get(id) : undefined;
     if (pending) early.delete(id);
+    if (noSdk()) return;
     const method = methodOf(e.method);
     const peer = e.peer ? splitHostPort(e.peer) : undefined;
     // One literal with every key, unknown ones undefined (SDKs skip those): adding dotted keys
@@ -242,7 +257,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
     const size = e.size ?? e.payload?.byteLength ?? 0;
     const s = open.get(id);
     if (s) return addMessage(s, e.direction, size, e.time?.getTime());
-    if (s === null) return;
+    if (s === null || noSdk()) return;
     // A client may stream requests while its call waits for an instance, before the call is
     // announced: keep them (bounded) for its span.
     let pending = early.get(id);
@@ -257,7 +272,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
 
   function onEnded(e: Extract<HubEvent, { type: "callEnded" }>): void {
     const id = idOf(e.callId);
-    early.delete(id);
+    if (early.size > 0) early.delete(id);
     const s = open.get(id);
     if (s === undefined) return;
     open.delete(id);

@@ -35,6 +35,7 @@ export class HubCallObserver implements CallObserver {
   constructor(private readonly hub: AdminHub) {}
 
   started(call: ObservedCall, instanceId: string | undefined, reason: string | undefined, queuedMs?: number): void {
+    // One literal of one shape (absent fields undefined): spreads would build several objects per call.
     this.hub.publish({
       type: "callStarted",
       callId: call.hubId,
@@ -43,10 +44,10 @@ export class HubCallObserver implements CallObserver {
       peer: call.peer,
       metadata: call.metadata,
       policy: call.route.policy(),
-      ...(instanceId !== undefined ? { instanceId } : {}),
-      ...(reason !== undefined ? { reason } : {}),
-      ...(queuedMs ? { queuedMs } : {}),
-      ...(call.routingKey !== undefined ? { routingKey: call.routingKey } : {}),
+      instanceId,
+      reason,
+      queuedMs: queuedMs || undefined,
+      routingKey: call.routingKey,
     });
   }
 
@@ -66,7 +67,7 @@ export class HubCallObserver implements CallObserver {
     const hub = this.hub;
     // Sizes only when someone counts them; bodies only when someone reads them.
     if (!hub.wantsMessages) return;
-    hub.publish({ type: "callMessage", callId: call.hubId, direction, size: payload.length, ...(hub.wantsBodies ? { payload } : {}) });
+    hub.publish({ type: "callMessage", callId: call.hubId, direction, size: payload.length, payload: hub.wantsBodies ? payload : undefined });
   }
 
   headers(call: ObservedCall, metadata: grpc.Metadata): void {
@@ -74,7 +75,7 @@ export class HubCallObserver implements CallObserver {
   }
 
   ended(call: ObservedCall, code: number, message: string, trailers: grpc.Metadata | undefined): void {
-    this.hub.publish({ type: "callEnded", callId: call.hubId, code, message, ...(trailers ? { trailers } : {}) });
+    this.hub.publish({ type: "callEnded", callId: call.hubId, code, message, trailers });
   }
 }
 
