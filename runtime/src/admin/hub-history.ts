@@ -394,7 +394,11 @@ export class HubHistory {
   }
 }
 
-/** A payload that is a view into a much larger buffer would keep that buffer alive: copy it. */
+/**
+ * A payload that is a view into a much larger buffer (the router's are: slices of what the
+ * socket read) would keep that buffer alive: copy it. Not with `slice()`, which on a Buffer is
+ * another view of the same memory.
+ */
 function ownBytes(payload: Uint8Array): Uint8Array {
-  return payload.buffer.byteLength > payload.byteLength * 2 + 1024 ? payload.slice() : payload;
+  return payload.buffer.byteLength > payload.byteLength * 2 + 1024 ? new Uint8Array(payload) : payload;
 }

@@ -199,6 +199,19 @@ describe("AdminHub", () => {
     assert.equal(msgs.at(-1)!.jsonError, "body not captured");
   });
 
+  it("keeps a body read as a view into a larger buffer as its own bytes, not the buffer", () => {
+    const hub = new AdminHub({ describe: describeAdmin });
+    const req = toBinary(WatchRequestSchema, create(WatchRequestSchema, { services: ["a.B"] }));
+    const chunk = Buffer.alloc(64 * 1024);
+    chunk.set(req, 1000);
+    hub.publish({ type: "callStarted", callId: 1, method: WATCH, kind: "unary" });
+    hub.publish({ type: "callMessage", callId: 1, direction: "request", payload: chunk.subarray(1000, 1000 + req.byteLength) });
+    chunk.fill(0xff);
+    const [kept] = hub.recordedCall(1n)!.requests!;
+    assert.deepEqual([...kept!], [...req]);
+    assert.ok(kept!.buffer.byteLength < chunk.byteLength, "the 64 KiB chunk is not held for a few bytes");
+  });
+
   it("filters by service, and tracks instance health changes and deregistration", () => {
     const hub = new AdminHub();
     const echoOnly = hub.watch({ services: ["demo.v1.Echo"] });
