@@ -400,5 +400,7 @@ export class HubHistory {
  * another view of the same memory.
  */
 function ownBytes(payload: Uint8Array): Uint8Array {
+  if (payload.byteLength === 0) return NO_BYTES;
   return payload.buffer.byteLength > payload.byteLength * 2 + 1024 ? new Uint8Array(payload) : payload;
 }
+const NO_BYTES = new Uint8Array(0);
