@@ -2,7 +2,8 @@
 // runs it: history on (200 calls, their messages and bodies kept, a schema resolver given),
 // the metrics and tracing (no OpenTelemetry SDK) listening, nobody watching. Each call is
 // what the router's observer publishes for a unary call: started (with metadata), request,
-// response headers, response, ended (with trailers).
+// response headers, response, ended (with trailers). Last, the same with a watcher that reads
+// every event with its body, as an open dashboard does.
 //
 // It measures the compiled runtime (runtime/dist, built here with `tsc -b` first), as users run
 // it: tsx's source transform adds a `__name` call to every closure, a cost the build has not.
@@ -61,11 +62,13 @@ interface Setup {
   make(tree: Tree): { run(n: number): void; close(): void };
 }
 
-function serveLike(listeners: boolean): Setup["make"] {
+function serveLike(listeners: boolean, watching = false): Setup["make"] {
   return (tree) => {
     const hub = new tree.admin.AdminHub({ describe });
     const metrics = listeners ? tree.metrics.createRouterMetrics({ hub }) : undefined;
     const tracing = listeners ? tree.tracing.createRouterTracing({ hub }) : undefined;
+    // As a dashboard tab reads: every event, bodies decoded.
+    const watcher = watching ? hub.watch({ includeBodies: true, queueLimit: 1_000_000 }) : undefined;
     hub.setServices([{ name: "demo.v1.Echo", methods: ["Say"] }]);
     const ids = ["a", "b", "c"];
     for (const id of ids) hub.publish({ type: "instanceRegistered", instance: { id, service: "demo.v1.Echo" } });
@@ -84,9 +87,11 @@ function serveLike(listeners: boolean): Setup["make"] {
           observer.headers(call, new grpc.Metadata());
           observer.response(call, response);
           observer.ended(call, 0, "", new grpc.Metadata());
+          if (watcher) while (watcher.take()) {}
         }
       },
       close() {
+        watcher?.close();
         metrics?.close();
         tracing?.close();
         hub.close();
@@ -98,6 +103,7 @@ function serveLike(listeners: boolean): Setup["make"] {
 const setups: Setup[] = [
   { label: "serve's hub, metrics and tracing (nobody watching)", make: serveLike(true) },
   { label: "the hub alone (serve's history settings)", make: serveLike(false) },
+  { label: "the same with a dashboard tab watching (every event, bodies decoded)", make: serveLike(true, true) },
 ];
 
 function median(xs: number[]): number {
