@@ -7,6 +7,19 @@ import type { Instance_Health } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { MetadataInput } from "./metadata.js";
 
 export type CallId = bigint | number;
+
+/**
+ * A call id as a Map key: the same key whether the id came as a number or a bigint, and a
+ * number whenever it fits, so that looking a call up per event makes no BigInt.
+ */
+export type CallKey = number | bigint;
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+export function callKey(id: CallId): CallKey {
+  if (typeof id === "number") return id;
+  return id <= MAX_SAFE && id >= -MAX_SAFE ? Number(id) : id;
+}
 export type CallKind = "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
 export type HealthInput = "serving" | "not_serving" | "draining" | "ejected" | Instance_Health;
 

@@ -21,7 +21,7 @@ import {
   type Instance,
 } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { EventBuilder, MessageRecord } from "./event-builder.js";
-import type { HubEvent, InstanceInfo } from "./hub-events.js";
+import { callKey, type CallKey, type HubEvent, type InstanceInfo } from "./hub-events.js";
 import type { MetadataInput } from "./metadata.js";
 
 type CallMessageEvent = Extract<HubEvent, { type: "callMessage" }>;
@@ -106,9 +106,9 @@ export class HubHistory {
   /** By service, then instance id: no key string is built per call. */
   private readonly inFlight = new Map<string, Map<string, InFlightSlot>>();
   private readonly services = new Map<string, string>();
-  private readonly calls = new Map<bigint, CallState>();
+  private readonly calls = new Map<CallKey, CallState>();
   /** Messages published before their call's callStarted, by call id (see `recordMessage`). */
-  private readonly early = new Map<bigint, CallMessageEvent[]>();
+  private readonly early = new Map<CallKey, CallMessageEvent[]>();
   private readonly recent: CallState[] = [];
   private keptBodyBytes = 0;
   private readonly recentActions: Action[] = [];
@@ -205,12 +205,12 @@ export class HubHistory {
 
   // ---- calls ----
 
-  call(id: bigint): CallState | undefined {
-    return this.calls.get(id);
+  call(key: CallKey): CallState | undefined {
+    return this.calls.get(key);
   }
 
   /** Records the call's start; returns it with the messages that arrived before it, to record now. */
-  startCall(e: CallStartedEvent, id: bigint, startMs: number): { call: CallState; early: CallMessageEvent[] | undefined } {
+  startCall(e: CallStartedEvent, id: bigint, key: CallKey, startMs: number): { call: CallState; early: CallMessageEvent[] | undefined } {
     const call: CallState = {
       id,
       method: e.method,
@@ -233,12 +233,12 @@ export class HubHistory {
       end: undefined,
       ended: undefined,
     };
-    this.calls.set(id, call);
+    this.calls.set(key, call);
     this.countIn(call);
     let early: CallMessageEvent[] | undefined;
     if (this.early.size > 0) {
-      early = this.early.get(id);
-      if (early) this.early.delete(id);
+      early = this.early.get(key);
+      if (early) this.early.delete(key);
     }
     return { call, early };
   }
@@ -249,13 +249,13 @@ export class HubHistory {
    * instance (and published callStarted): such a message is held, bounded, until the call
    * starts, and undefined is returned.
    */
-  recordMessage(e: CallMessageEvent, id: bigint, always: boolean): { call: CallState; record: MessageRecord | undefined } | undefined {
-    const call = this.calls.get(id);
+  recordMessage(e: CallMessageEvent, key: CallKey, always: boolean): { call: CallState; record: MessageRecord | undefined } | undefined {
+    const call = this.calls.get(key);
     if (!call) {
-      let early = this.early.get(id);
+      let early = this.early.get(key);
       if (!early) {
         if (this.early.size >= EARLY_CALLS) this.early.delete(this.early.keys().next().value!);
-        this.early.set(id, (early = []));
+        this.early.set(key, (early = []));
       }
       if (early.length < EARLY_MESSAGES) early.push(e.time ? e : { ...e, time: new Date() });
       return undefined;
@@ -266,7 +266,7 @@ export class HubHistory {
     if (!keep) call.omitted++;
     if (!keep && !always) return { call, record: undefined };
     const record: MessageRecord = {
-      callId: id,
+      callId: call.id,
       method: call.method,
       direction: e.direction,
       size: e.size ?? e.payload?.byteLength ?? 0,
@@ -287,8 +287,8 @@ export class HubHistory {
   }
 
   /** Drops the messages held for a call that ends without having started. */
-  forgetEarly(id: bigint): void {
-    if (this.early.size > 0) this.early.delete(id);
+  forgetEarly(key: CallKey): void {
+    if (this.early.size > 0) this.early.delete(key);
   }
 
   /** The response headers came (as published; built into a message on demand). */
@@ -301,7 +301,7 @@ export class HubHistory {
   /** The call ended: it leaves the calls in flight for the ring of recent ones. */
   endCall(call: CallState, event: CallEndedEvent, durationMs: number): void {
     call.end = { event, durationMs };
-    this.calls.delete(call.id);
+    this.calls.delete(callKey(call.id));
     this.countOut(call);
     if (this.limits.calls <= 0) return;
     this.recent.push(call);
@@ -380,7 +380,7 @@ export class HubHistory {
 
   /** A call in flight or among the recent ones, as a replay needs it. */
   recordedCall(id: bigint, redacted: (key: string) => boolean): RecordedCall | undefined {
-    const call = this.calls.get(id) ?? this.recent.find((c) => c.id === id);
+    const call = this.calls.get(callKey(id)) ?? this.recent.find((c) => c.id === id);
     if (!call) return undefined;
     const reqs = call.messages.filter((m) => m.direction === "request");
     const complete = reqs.length === call.requests && call.omitted === 0 && reqs.every((m) => m.payload !== undefined);

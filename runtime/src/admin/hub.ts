@@ -23,7 +23,7 @@ import { BodyDecoder, type DescribeMethod } from "./body.js";
 import { CallStats } from "./call-stats.js";
 import { EventBuilder } from "./event-builder.js";
 import { EventBus, eventOf } from "./event-bus.js";
-import type { HubEvent, HubListener, InstanceInfo } from "./hub-events.js";
+import { callKey, type HubEvent, type HubListener, type InstanceInfo } from "./hub-events.js";
 import { HubHistory, type RecordedCall } from "./hub-history.js";
 import { MetadataRedactor, type MetadataInput } from "./metadata.js";
 import type { PendingEvent, Watcher, WatchOptions } from "./watcher.js";
@@ -150,7 +150,7 @@ export class AdminHub {
       case "callStarted":
         return this.startCall(event);
       case "callHeaders":
-        return this.callHeaders(BigInt(event.callId), event.metadata);
+        return this.callHeaders(event);
       case "callMessage":
         return this.callMessage(event);
       case "callEnded":
@@ -248,22 +248,22 @@ export class AdminHub {
   private startCall(e: Extract<HubEvent, { type: "callStarted" }>): void {
     const id = BigInt(e.callId);
     const startMs = e.time?.getTime() ?? Date.now();
-    const { call, early } = this.history.startCall(e, id, startMs);
+    const { call, early } = this.history.startCall(e, id, callKey(id), startMs);
     if (this.bus.watching) this.bus.fanOut(call.service, { case: "callStarted", value: this.history.startedOf(call) }, startMs);
     if (early) for (const m of early) this.callMessage(m);
   }
 
-  private callHeaders(id: bigint, metadata: MetadataInput | undefined): void {
-    const call = this.history.call(id);
-    if (call) this.history.recordHeaders(call, metadata);
+  private callHeaders(e: Extract<HubEvent, { type: "callHeaders" }>): void {
+    const call = this.history.call(callKey(e.callId));
+    if (call) this.history.recordHeaders(call, e.metadata);
     if (!this.bus.watching) return;
-    const headers = call ? this.history.headersOf(call)! : this.build.callHeaders(id, metadata);
+    const headers = call ? this.history.headersOf(call)! : this.build.callHeaders(BigInt(e.callId), e.metadata);
     this.bus.fanOut(call?.service ?? "", { case: "callHeaders", value: headers });
   }
 
   private callMessage(e: Extract<HubEvent, { type: "callMessage" }>): void {
     const wanted = this.bus.wantsMessages;
-    const recorded = this.history.recordMessage(e, BigInt(e.callId), wanted);
+    const recorded = this.history.recordMessage(e, callKey(e.callId), wanted);
     if (!recorded || !wanted) return;
     const { call } = recorded;
     const record = recorded.record!;
@@ -283,13 +283,13 @@ export class AdminHub {
   }
 
   private endCall(e: Extract<HubEvent, { type: "callEnded" }>): void {
-    const id = BigInt(e.callId);
-    this.history.forgetEarly(id);
-    const call = this.history.call(id);
+    const key = callKey(e.callId);
+    this.history.forgetEarly(key);
+    const call = this.history.call(key);
     const endMs = e.time?.getTime() ?? Date.now();
     if (!call) {
       // A call the hub never saw start: watchers still hear of its end.
-      if (this.bus.watching) this.bus.fanOut("", { case: "callEnded", value: this.build.callEnded(e, id, 0) }, endMs);
+      if (this.bus.watching) this.bus.fanOut("", { case: "callEnded", value: this.build.callEnded(e, BigInt(e.callId), 0) }, endMs);
       return;
     }
     const durationMs = e.time ? endMs - call.startMs : performance.now() - call.startPerf;
@@ -303,7 +303,7 @@ export class AdminHub {
   }
 
   private callDecision(e: Extract<HubEvent, { type: "callDecision" }>): void {
-    const call = this.history.call(BigInt(e.callId));
+    const call = this.history.call(callKey(e.callId));
     if (!call) return;
     const timeMs = e.time?.getTime() ?? Date.now();
     const decision = this.build.callDecision(e, call.id, timeMs);

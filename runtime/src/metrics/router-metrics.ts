@@ -15,7 +15,8 @@
 // histogram is updated per call.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Instance_Health } from "../gen/grpcrouter/v1/admin_pb.js";
-import type { AdminHub, CallId, HealthInput, HubEvent } from "../admin/hub.js";
+import type { AdminHub, HealthInput, HubEvent } from "../admin/hub.js";
+import { callKey, type CallKey } from "../admin/hub-events.js";
 import { grpcCodeName, grpcTypeName } from "./codes.js";
 
 export interface RouterMetricsOptions {
@@ -116,8 +117,6 @@ interface EarlyMessages {
 /** Bound of the calls whose messages came before their callStarted (see onMessage). */
 const EARLY_CALLS = 1024;
 
-const idOf = (id: CallId): bigint => (typeof id === "bigint" ? id : BigInt(id));
-
 /**
  * Registers the router's metrics and keeps them current from `hub`'s events. Create it
  * before the router so it counts from the first call; instances the hub already knows are
@@ -137,8 +136,8 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
   const methodLabelNames = ["grpc_type", "grpc_service", "grpc_method"] as const;
 
   const instances = new ByService<InstanceState>();
-  const calls = new Map<bigint, CallState>();
-  const early = new Map<bigint, EarlyMessages>();
+  const calls = new Map<CallKey, CallState>();
+  const early = new Map<CallKey, EarlyMessages>();
   const methods = new Map<string, Map<string | undefined, MethodLabels>>();
   const eachMethod = function* () {
     for (const byKind of methods.values()) yield* byKind.values();
@@ -309,7 +308,7 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
       case "instanceDeregistered":
         return removeInstance(e.instance.service, e.instance.id);
       case "callStarted": {
-        const id = idOf(e.callId);
+        const id = callKey(e.callId);
         const method = methodOf(e.method, e.kind);
         const instance = e.instanceId !== undefined ? instances.get(method.service, e.instanceId) : undefined;
         if (instance) instance.inFlight++;
@@ -324,7 +323,7 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
         return;
       }
       case "callMessage": {
-        const id = idOf(e.callId);
+        const id = callKey(e.callId);
         const size = e.size ?? e.payload?.byteLength ?? 0;
         const call = calls.get(id);
         if (call) return countMessages(call.method, e.direction, 1, size);
@@ -345,7 +344,7 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
         return;
       }
       case "callEnded": {
-        const id = idOf(e.callId);
+        const id = callKey(e.callId);
         if (early.size > 0) early.delete(id);
         const call = calls.get(id);
         if (!call) return;

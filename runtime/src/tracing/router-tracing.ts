@@ -23,7 +23,8 @@ import {
   type TextMapPropagator,
   type Tracer,
 } from "@opentelemetry/api";
-import type { AdminHub, CallId, HubEvent } from "../admin/hub.js";
+import type { AdminHub, HubEvent } from "../admin/hub.js";
+import { callKey, type CallKey } from "../admin/hub-events.js";
 import { carrierOf, metadataGetter } from "./carrier.js";
 
 export interface RouterTracingOptions {
@@ -102,8 +103,6 @@ interface OpenSpan {
   omitted: number;
 }
 
-const idOf = (id: CallId): bigint => (typeof id === "bigint" ? id : BigInt(id));
-
 /** "/pkg.Svc/Method" → service and method; anything else is kept whole as the method. */
 function parseMethod(path: string): MethodInfo {
   const m = /^\/?([^/]+)\/([^/]+)$/.exec(path);
@@ -161,9 +160,9 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
    * sampled out). Those are kept too, so that their messages are not mistaken for messages
    * that came before their call's start.
    */
-  const open = new Map<bigint, OpenSpan | null>();
+  const open = new Map<CallKey, OpenSpan | null>();
   let recording = 0;
-  const early = new Map<bigint, Early>();
+  const early = new Map<CallKey, Early>();
 
   function methodOf(path: string): MethodInfo {
     let m = methods.get(path);
@@ -198,7 +197,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
   }
 
   function onStarted(e: Extract<HubEvent, { type: "callStarted" }>): void {
-    const id = idOf(e.callId);
+    const id = callKey(e.callId);
     const pending = early.size > 0 ? early.get(id) : undefined;
     if (pending) early.delete(id);
     if (noSdk()) return;
@@ -253,7 +252,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
   }
 
   function onMessage(e: Extract<HubEvent, { type: "callMessage" }>): void {
-    const id = idOf(e.callId);
+    const id = callKey(e.callId);
     const size = e.size ?? e.payload?.byteLength ?? 0;
     const s = open.get(id);
     if (s) return addMessage(s, e.direction, size, e.time?.getTime());
@@ -271,7 +270,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
   }
 
   function onEnded(e: Extract<HubEvent, { type: "callEnded" }>): void {
-    const id = idOf(e.callId);
+    const id = callKey(e.callId);
     if (early.size > 0) early.delete(id);
     const s = open.get(id);
     if (s === undefined) return;

@@ -256,7 +256,8 @@ describe("AdminHub", () => {
         ["b", 2],
       ],
     );
-    hub.publish({ type: "callEnded", callId: 2, code: 0 });
+    // An id is the same call whether published as a number or a bigint.
+    hub.publish({ type: "callEnded", callId: 2n, code: 0 });
     hub.publish({ type: "callEnded", callId: 1, code: 14, message: "gone", trailers: { t: "1" } });
     hub.publish({ type: "callStarted", callId: 3, method: "/demo.v1.Echo/Say", instanceId: "a" });
 
