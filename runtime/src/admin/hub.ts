@@ -25,7 +25,7 @@ import { EventBuilder } from "./event-builder.js";
 import { EventBus, eventOf } from "./event-bus.js";
 import { callKey, type HubEvent, type HubListener, type InstanceInfo } from "./hub-events.js";
 import { HubHistory, type RecordedCall } from "./hub-history.js";
-import { MetadataRedactor, type MetadataInput } from "./metadata.js";
+import { MetadataRedactor } from "./metadata.js";
 import type { PendingEvent, Watcher, WatchOptions } from "./watcher.js";
 
 export type { CallId, CallKind, HealthInput, HubEvent, HubListener, InstanceInfo } from "./hub-events.js";
