@@ -186,6 +186,28 @@ describe("AdminHub", () => {
     assert.equal(capped.snapshot({ includeMessages: true }).calls[0]!.messages[0]!.json, "");
   });
 
+  it("with nobody watching, reads no metadata and decodes no body until a snapshot asks", () => {
+    let described = 0;
+    let metadataReads = 0;
+    const hub = new AdminHub({ describe: (m) => (described++, describeAdmin(m)) });
+    const metadata: Record<string, string> = {};
+    Object.defineProperty(metadata, "x-trace", { enumerable: true, get: () => (metadataReads++, "t1") });
+    const req = toBinary(WatchRequestSchema, create(WatchRequestSchema, { services: ["a.B"] }));
+    for (let id = 1; id <= 50; id++) {
+      hub.publish({ type: "callStarted", callId: id, method: WATCH, kind: "unary", metadata });
+      hub.publish({ type: "callMessage", callId: id, direction: "request", payload: req });
+      hub.publish({ type: "callHeaders", callId: id, metadata });
+      hub.publish({ type: "callEnded", callId: id, code: 0, trailers: metadata });
+    }
+    assert.equal(metadataReads, 0, "metadata is redacted into maps only when a record is built");
+    assert.equal(described, 0, "no schema resolved, no body decoded");
+    const last = hub.snapshot({ includeBodies: true }).calls.at(-1)!;
+    assert.deepEqual(last.started!.metadata, { "x-trace": "t1" });
+    assert.deepEqual(last.ended!.trailers, { "x-trace": "t1" });
+    assert.deepEqual(JSON.parse(last.messages[0]!.json), { services: ["a.B"] });
+    assert.ok(metadataReads > 0 && described === 1);
+  });
+
   it("keeps bodies in history so a later watcher still sees them, within a byte budget", () => {
     const hub = new AdminHub({ describe: describeAdmin, history: { bodyBytes: 40 } });
     assert.equal(hub.wantsBodies, true);
