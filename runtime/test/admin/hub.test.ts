@@ -205,7 +205,10 @@ describe("AdminHub", () => {
     assert.deepEqual(last.started!.metadata, { "x-trace": "t1" });
     assert.deepEqual(last.ended!.trailers, { "x-trace": "t1" });
     assert.deepEqual(JSON.parse(last.messages[0]!.json), { services: ["a.B"] });
-    assert.ok(metadataReads > 0 && described === 1);
+    // (Read through a function: the asserts above narrowed the variables to 0 for TypeScript.)
+    const counts = () => ({ metadataReads, described });
+    assert.ok(counts().metadataReads > 0);
+    assert.equal(counts().described, 1, "the schema resolved once");
   });
 
   it("keeps bodies in history so a later watcher still sees them, within a byte budget", () => {
