@@ -14,7 +14,8 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { GetSnapshotRequestSchema, SnapshotSchema } from "../src/gen/grpcrouter/v1/admin_pb.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { SnapshotSchema, WatchRequestSchema } from "../src/gen/grpcrouter/v1/admin_pb.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -50,11 +51,13 @@ const trees = [await load("this tree", here)];
 if (process.env.BENCH_BASELINE) trees.unshift(await load("baseline", path.resolve(process.env.BENCH_BASELINE)));
 
 const METHOD = { path: "/demo.v1.Echo/Say", kind: "unary" as const };
-const describe = () => ({ input: GetSnapshotRequestSchema, output: SnapshotSchema });
+// Any real schemas do (the admin API's own here), with messages that decode.
+const describe = () => ({ input: WatchRequestSchema, output: SnapshotSchema });
 // As the router has them: views into the larger chunks read from the socket.
 const chunk = Buffer.alloc(16 * 1024);
-const request = chunk.subarray(100, 112);
-const response = chunk.subarray(200, 224);
+const viewOf = (bytes: Uint8Array, at: number) => (chunk.set(bytes, at), chunk.subarray(at, at + bytes.byteLength));
+const request = viewOf(toBinary(WatchRequestSchema, create(WatchRequestSchema, { services: ["demo.v1.Echo"] })), 100);
+const response = viewOf(toBinary(SnapshotSchema, create(SnapshotSchema, { routerId: "r1", routerAddress: "127.0.0.1:9090" })), 200);
 
 interface Setup {
   label: string;
