@@ -55,7 +55,10 @@ const METHOD = { path: "/demo.v1.Echo/Say", kind: "unary" as const };
 const describe = () => ({ input: WatchRequestSchema, output: SnapshotSchema });
 // As the router has them: views into the larger chunks read from the socket.
 const chunk = Buffer.alloc(16 * 1024);
-const viewOf = (bytes: Uint8Array, at: number) => (chunk.set(bytes, at), chunk.subarray(at, at + bytes.byteLength));
+function viewOf(bytes: Uint8Array, at: number): Uint8Array {
+  chunk.set(bytes, at);
+  return chunk.subarray(at, at + bytes.byteLength);
+}
 const request = viewOf(toBinary(WatchRequestSchema, create(WatchRequestSchema, { services: ["demo.v1.Echo"] })), 100);
 const response = viewOf(toBinary(SnapshotSchema, create(SnapshotSchema, { routerId: "r1", routerAddress: "127.0.0.1:9090" })), 200);
 
