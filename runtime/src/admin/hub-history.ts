@@ -140,9 +140,10 @@ export class HubHistory {
       this.instances.set(key, inst);
     }
     this.build.applyInstance(inst, info, isNew);
-    const slot = this.slot(info.service, info.id, true)!;
-    slot.instance = inst;
-    inst.inFlightCalls = slot.n;
+    // An idle instance has no slot (10,000 of them keep none); its first call makes it.
+    const slot = this.slot(info.service, info.id, false);
+    if (slot) slot.instance = inst;
+    inst.inFlightCalls = slot?.n ?? 0;
     return { instance: inst, isNew };
   }
 
@@ -159,7 +160,7 @@ export class HubHistory {
     return inst;
   }
 
-  /** The in-flight slot of an instance; kept while it is registered or has calls in flight. */
+  /** The in-flight slot of an instance; kept while it has calls in flight, or had and is registered. */
   private slot(service: string, id: string, make: boolean): InFlightSlot | undefined {
     let byId = this.inFlight.get(service);
     if (!byId) {
