@@ -236,6 +236,24 @@ describe("grpcrouter bridge's forwarding to a grpc-js target over node:http2", {
     );
   });
 
+  it("a client that reads slowly: the target is held back, every message arrives whole and in order", async () => {
+    // 32 × 64 KiB echoed back: far more than the tunnel's window, so the sidecar must wait
+    // for it (pausing the target's stream) while the client is not reading.
+    const chat = client.makeBidiStreamRequest(path("Chat"), identity, identity);
+    const echoed: Buffer[] = [];
+    chat.on("data", (b: Buffer) => echoed.push(b));
+    chat.pause();
+    const status = new Promise<grpc.StatusObject>((resolve) => chat.on("status", resolve));
+    const sent = Array.from({ length: 32 }, (_, i) => Buffer.alloc(64 * 1024, i));
+    for (const m of sent) chat.write(m);
+    chat.end();
+    await new Promise((r) => setTimeout(r, 300));
+    chat.resume();
+    assert.equal((await status).code, grpc.status.OK);
+    assert.equal(echoed.length, sent.length);
+    echoed.forEach((m, i) => assert.ok(m.equals(sent[i]!), `message ${i}`));
+  });
+
   it("a target that is down: UNAVAILABLE naming it", async () => {
     const dead = new Http2Channel("127.0.0.1:1", { proxy: false });
     const handler = passthroughHandler(dead);
