@@ -254,6 +254,20 @@ describe("grpcrouter bridge's forwarding to a grpc-js target over node:http2", {
     echoed.forEach((m, i) => assert.ok(m.equals(sent[i]!), `message ${i}`));
   });
 
+  it("a response larger than the tunnel takes: RESOURCE_EXHAUSTED for the client, and the next call goes through", async () => {
+    // Collect answers every byte it got in one message: 5 MiB, over the bridge's 4 MiB limit.
+    const err = await new Promise<grpc.ServiceError | null>((resolve) => {
+      const s = client.makeClientStreamRequest(path("Collect"), identity, identity, (e) => resolve(e));
+      for (let i = 0; i < 5; i++) s.write(Buffer.alloc(1024 * 1024, i));
+      s.end();
+    });
+    assert.equal(err?.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(err?.details ?? "", /larger than the limit/);
+    const r = await unary(new grpc.Metadata(), Buffer.from("after"));
+    assert.equal(r.err, null);
+    assert.deepEqual(r.res, Buffer.from("re:after"));
+  });
+
   it("a target that is down: UNAVAILABLE naming it", async () => {
     const dead = new Http2Channel("127.0.0.1:1", { proxy: false });
     const handler = passthroughHandler(dead);

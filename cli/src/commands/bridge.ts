@@ -12,6 +12,7 @@ import {
   GrpcClientStream,
   Http2Channel,
   createRawBridge,
+  finishCall,
   onCallAbort,
   pipeRequests,
   requestMetadata,
@@ -66,6 +67,12 @@ class ForwardedCall implements GrpcCallListener {
   /** Response messages waiting for window, in order; the target's stream is paused meanwhile. */
   private waiting = 0;
   private sending: Promise<void> | undefined;
+  /**
+   * A method with one response: its message, held until the status comes (the target sends
+   * them together), so that message and status reach the router in one write, not two.
+   */
+  private held: Buffer | undefined;
+  private first = true;
 
   constructor(
     private readonly channel: Http2Channel,
@@ -111,6 +118,27 @@ class ForwardedCall implements GrpcCallListener {
   }
 
   onMessage(message: Buffer): void {
+    if (this.first) {
+      this.first = false;
+      const kind = this.call.kind;
+      if (kind === "unary" || kind === "client_streaming") {
+        this.held = message;
+        return;
+      }
+    }
+    // A second response to a one-response method (the client will refuse it): in order still.
+    this.relayHeld();
+    this.relay(message);
+  }
+
+  private relayHeld(): void {
+    const held = this.held;
+    if (held === undefined) return;
+    this.held = undefined;
+    this.relay(held);
+  }
+
+  private relay(message: Buffer): void {
     // Relayed at once while the router's window takes it; else in order, the target's stream
     // paused until there is window again (HTTP/2 flow control then holds the target back).
     const pending = this.waiting === 0 ? sendResponse(this.call, message) : this.sending!.then(() => this.call.send(message));
@@ -130,18 +158,27 @@ class ForwardedCall implements GrpcCallListener {
   }
 
   private notSent(e: unknown): void {
-    // The call is over (or the message is too large for the router): the target's stream goes.
-    if (e instanceof CallError && e.code === grpc.status.RESOURCE_EXHAUSTED) this.upstream!.cancel(e.code, e.message);
-    else this.upstream!.cancel();
+    if (e instanceof CallError && e.code === grpc.status.RESOURCE_EXHAUSTED) {
+      // Too large for the tunnel: the call fails with that, whether or not the target is done.
+      const failed: RawStatus = { code: e.code, details: e.message };
+      if (this.status) this.status = failed;
+      else this.upstream!.cancel(e.code, e.message);
+    } else this.upstream!.cancel(); // the call is over: the target's stream goes
     this.sent();
   }
 
   onStatus(status: grpc.StatusObject): void {
     this.stopListening!();
     const result: RawStatus = { code: status.code, details: status.details, metadata: status.metadata };
+    // Bytes as the target sent them, whatever the status (a client decides what it keeps).
+    this.relayHeld();
     // Messages still waiting for window go first.
-    if (this.waiting === 0) this.done(result);
-    else this.status = result;
+    if (this.waiting > 0) {
+      this.status = result;
+      return;
+    }
+    finishCall(this.call, result);
+    this.done(result);
   }
 }
 

@@ -131,6 +131,16 @@ export function requestMetadata(call: RawCall): grpc.Metadata | readonly Metadat
   return call instanceof BridgeCall ? call.metadataOrEntries() : call.metadata;
 }
 
+/**
+ * Ends `call` with `status` at once when it is the bridge's own (the handler still returns
+ * the status; ending twice does nothing): its Trailers then leave in the same write as the
+ * response sent just before, where waiting for the handler's promise would send them in
+ * one of their own.
+ */
+export function finishCall(call: RawCall, status: RawStatus): void {
+  if (call instanceof BridgeCall) call.finish(status);
+}
+
 export interface CallHost {
   readonly sender: FrameSender;
   readonly requestWindow: number;

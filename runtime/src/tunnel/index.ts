@@ -22,6 +22,7 @@ export { peerCertificateOf, peerCertificateFromSocket, type PeerCertificateInfo 
 export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, type BridgeUpdate } from "./raw-bridge.js";
 export {
   CallError,
+  finishCall,
   onCallAbort,
   pipeRequests,
   requestMetadata,
