@@ -91,7 +91,8 @@ class ForwardedCall implements GrpcCallListener {
         call.method,
         requestMetadata(call),
         this,
-        Number.isFinite(call.deadline) ? { deadline: call.deadline } : undefined,
+        // The tunnel's call ends at its deadline and cancels this one: no second timer.
+        Number.isFinite(call.deadline) ? { deadline: call.deadline, enforceDeadline: false } : undefined,
       );
     } catch (e) {
       // The connection closed between asking for it and now (a GOAWAY): the next call redials.

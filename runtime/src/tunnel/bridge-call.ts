@@ -171,7 +171,8 @@ export class BridgeCall implements RawCall {
   private sink: RequestSink | undefined;
   private pendingGrant = 0;
   private responseCredit: number;
-  private creditWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  /** Senders waiting for window; made when the first one waits (most calls never do). */
+  private creditWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> | undefined;
   private headersSent = false;
   finished = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -355,14 +356,15 @@ export class BridgeCall implements RawCall {
     this.host.sender.send(this.id, this.tunnelMethod.field, payload);
     this.responseCredit -= payload.length;
     if (this.responseCredit > 0) return undefined;
-    return new Promise((resolve, reject) => this.creditWaiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => (this.creditWaiters ??= []).push({ resolve, reject }));
   }
 
   onWindowUpdate(bytes: number): void {
     this.responseCredit += bytes;
     if (this.responseCredit <= 0) return;
     const waiters = this.creditWaiters;
-    this.creditWaiters = [];
+    if (!waiters) return;
+    this.creditWaiters = undefined;
     for (const w of waiters) w.resolve();
   }
 
@@ -414,9 +416,9 @@ export class BridgeCall implements RawCall {
   }
 
   private rejectWaiters(): void {
-    if (this.creditWaiters.length === 0) return;
     const waiters = this.creditWaiters;
-    this.creditWaiters = [];
+    if (!waiters) return;
+    this.creditWaiters = undefined;
     for (const w of waiters) w.reject(this.reason);
   }
 }

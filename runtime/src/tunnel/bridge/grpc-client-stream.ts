@@ -25,6 +25,11 @@ export interface GrpcCallListener {
 export interface GrpcCallOptions {
   /** Absolute deadline (ms since the epoch); sent as grpc-timeout and enforced here too. */
   deadline?: number;
+  /**
+   * false: the deadline is only sent, the caller enforces it (the sidecar's calls: the
+   * tunnel's call ends at its deadline and cancels this one), saving a timer per call.
+   */
+  enforceDeadline?: boolean;
   /** Largest response message accepted; default: no limit. */
   maxMessageBytes?: number;
 }
@@ -126,7 +131,7 @@ export class GrpcClientStream {
     s.on("error", onError);
     s.on("end", onEnd);
     s.on("close", onClose);
-    if (deadline !== undefined && Number.isFinite(deadline)) {
+    if (deadline !== undefined && Number.isFinite(deadline) && options.enforceDeadline !== false) {
       this.deadlineTimer = setTimeout(() => this.cancel(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"), Math.max(0, deadline - Date.now()));
     }
   }
