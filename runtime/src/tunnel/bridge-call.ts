@@ -248,8 +248,14 @@ export class BridgeCall implements RawCall {
     }
     (this.abortListeners ??= []).push(listener);
     return () => {
-      const i = this.abortListeners?.indexOf(listener) ?? -1;
-      if (i >= 0) this.abortListeners!.splice(i, 1);
+      const listeners = this.abortListeners;
+      if (!listeners) return;
+      // Usually the only one (a sidecar's call): no splice, no array left behind.
+      if (listeners.length === 1 && listeners[0] === listener) this.abortListeners = undefined;
+      else {
+        const i = listeners.indexOf(listener);
+        if (i >= 0) listeners.splice(i, 1);
+      }
     };
   }
 
