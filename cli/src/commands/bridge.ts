@@ -171,8 +171,10 @@ class ForwardedCall implements GrpcCallListener {
   onStatus(status: grpc.StatusObject): void {
     this.stopListening!();
     const result: RawStatus = { code: status.code, details: status.details, metadata: status.metadata };
-    // Bytes as the target sent them, whatever the status (a client decides what it keeps).
-    this.relayHeld();
+    // Bytes as the target sent them, whatever the status (a client decides what it keeps),
+    // unless the call is over on the router's side already (cancelled, past its deadline).
+    if (this.aborted) this.held = undefined;
+    else this.relayHeld();
     // Messages still waiting for window go first.
     if (this.waiting > 0) {
       this.status = result;
