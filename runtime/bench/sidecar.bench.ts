@@ -4,9 +4,10 @@
 //
 // One direct grpc-js server (identity serializers) is the target; h2load calls it directly,
 // then through serve + sidecar (the CLI bundle, as users run it). Per round and path:
-// 8,000 calls of warm-up, BENCH_REQUESTS (30,000) at BENCH_CLIENTS × BENCH_STREAMS (4 × 32)
-// with the CPU of each process (from /proc) and of h2load per call, then 3,000 calls at one
-// outstanding for the p50 and the CPU per call there. BENCH_ROUNDS (3) rounds; medians.
+// BENCH_WARMUP_REQUESTS (8,000) calls of warm-up, BENCH_REQUESTS (30,000) at BENCH_CLIENTS ×
+// BENCH_STREAMS (4 × 32) with the CPU of each process (from /proc) and of h2load per call,
+// then BENCH_LATENCY_REQUESTS (3,000) at one outstanding for the p50 and the CPU per call
+// there. BENCH_ROUNDS (3) rounds; medians. A call that fails makes the bench exit 1.
 //
 // BENCH_BASELINE=<a CLI bundle, e.g. another checkout's cli/dist/grpcrouter.js> adds a second
 // serve + sidecar pair from that bundle, alternating with this one round by round: an A/B of
@@ -26,9 +27,11 @@ import { runH2load } from "./h2load.js";
 import { groupCpuMs, repoRoot, startCli, startProcess, startRole, stopAll, type Started } from "./processes.js";
 
 const ROUNDS = Math.max(1, env("BENCH_ROUNDS", 3));
-const REQUESTS = Math.max(1000, env("BENCH_REQUESTS", 30_000));
+const REQUESTS = Math.max(100, env("BENCH_REQUESTS", 30_000));
 const CLIENTS = Math.max(1, env("BENCH_CLIENTS", 4));
 const STREAMS = Math.max(1, env("BENCH_STREAMS", 32));
+const WARMUP_REQUESTS = env("BENCH_WARMUP_REQUESTS", 8000);
+const LATENCY_REQUESTS = Math.max(100, env("BENCH_LATENCY_REQUESTS", 3000));
 const EMPTY = new Uint8Array(0);
 const baseline = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined;
 
@@ -83,7 +86,7 @@ interface Row {
 
 async function main(): Promise<void> {
   console.log(
-    `sidecar cost: h2load (1 thread) ${CLIENTS} × ${STREAMS}, ${fmt(REQUESTS)} calls per run after 8,000 of warm-up, then 3,000 at one outstanding; ${ROUNDS} round(s), medians`,
+    `sidecar cost: h2load (1 thread) ${CLIENTS} × ${STREAMS}, ${fmt(REQUESTS)} calls per run after ${fmt(WARMUP_REQUESTS)} of warm-up, then ${fmt(LATENCY_REQUESTS)} at one outstanding; ${ROUNDS} round(s), medians`,
   );
   console.log(
     `machine: ${cpus().length} CPUs, load average ${loadavg()
@@ -117,14 +120,14 @@ async function main(): Promise<void> {
     for (const p of [paths[0]!, ...stackOrder]) {
       const url = `http://127.0.0.1:${p.port}${SAY}`;
       const cpu = () => [p.serve ? groupCpuMs([p.serve]) : 0, p.sidecar ? groupCpuMs([p.sidecar]) : 0, groupCpuMs([direct.pid])];
-      await runH2load({ url, message: EMPTY, clients: CLIENTS, streams: STREAMS, requests: 8000, warmupOnly: true });
+      await runH2load({ url, message: EMPTY, clients: CLIENTS, streams: STREAMS, requests: Math.max(1, WARMUP_REQUESTS), warmupOnly: true });
       const c0 = cpu();
       const h0 = childrenCpuMs();
       const t = await runH2load({ url, message: EMPTY, clients: CLIENTS, streams: STREAMS, requests: REQUESTS });
       const c1 = cpu();
       const h1 = childrenCpuMs();
       const l0 = cpu();
-      const l = await runH2load({ url, message: EMPTY, clients: 1, streams: 1, requests: 3000, latency: true });
+      const l = await runH2load({ url, message: EMPTY, clients: 1, streams: 1, requests: LATENCY_REQUESTS, latency: true });
       const l1 = cpu();
       const per = (a: number[], b: number[], i: number, n: number) => ((b[i]! - a[i]!) * 1000) / Math.max(1, n);
       const row: Row = {
@@ -139,7 +142,11 @@ async function main(): Promise<void> {
         target1: per(l0, l1, 2, l.succeeded),
       };
       rows.get(p.name)!.push(row);
-      if (t.failed + t.errored > 0) console.log(`  ${p.name}: ${t.failed + t.errored} calls failed in round ${round + 1}`);
+      const failed = t.failed + t.errored + l.failed + l.errored;
+      if (failed > 0) {
+        console.log(`  ${p.name}: FAILED, ${failed} calls failed in round ${round + 1}`);
+        process.exitCode = 1;
+      }
       console.log(
         `  round ${round + 1} ${p.name}: ${fmt(row.rps)} req/s, CPU µs/call serve ${fmt(row.serve)} sidecar ${fmt(row.sidecar)} target ${fmt(row.target)} h2load ${fmt(row.h2load, 1)}; p50 ${fmt(row.p50)} µs`,
       );
