@@ -17,6 +17,9 @@ const benches = [
   ["dataplane", "runtime/bench/dataplane.bench.ts"],
   // Issue 12: calls/s through three routers vs one, registrations/s of 1,000 instances joining three.
   ["routers", "runtime/bench/routers.bench.ts"],
+  // Issue 9: serve + sidecar's CPU per call, process by process, and the bound it sets;
+  // BENCH_BASELINE=<another build's cli/dist/grpcrouter.js> for an A/B in the same run.
+  ["sidecar-cost", "runtime/bench/sidecar.bench.ts"],
   // The Echo example end to end under a grpc-js load generator (it saturates before the
   // router does: see dataplane), balancer strategies through a real router, and
   // BENCH_BASELINE=<another checkout> to compare with older code in the same run.
@@ -37,7 +40,8 @@ const pathFilters = filters.filter((f) => !named.includes(f));
 // dataplane and routers start their processes through runtime/bench/processes.ts: they need
 // the Debian packages they drive (h2load, haproxy, nginx), and the compiled runtime and CLI
 // those processes run, built first so the bench never measures stale output.
-const startsProcesses = filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f) || "routers".includes(f));
+const startsProcesses =
+  filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f) || "routers".includes(f) || "sidecar-cost".includes(f));
 if (startsProcesses) {
   const deps = spawnSync("bash", [path.join(root, "scripts/ensure-bench-deps.sh")], { stdio: "inherit" });
   if (deps.status !== 0) process.exit(deps.status || 1);

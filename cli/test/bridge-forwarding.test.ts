@@ -236,6 +236,38 @@ describe("grpcrouter bridge's forwarding to a grpc-js target over node:http2", {
     );
   });
 
+  it("a client that reads slowly: the target is held back, every message arrives whole and in order", async () => {
+    // 32 × 64 KiB echoed back: far more than the tunnel's window, so the sidecar must wait
+    // for it (pausing the target's stream) while the client is not reading.
+    const chat = client.makeBidiStreamRequest(path("Chat"), identity, identity);
+    const echoed: Buffer[] = [];
+    chat.on("data", (b: Buffer) => echoed.push(b));
+    chat.pause();
+    const status = new Promise<grpc.StatusObject>((resolve) => chat.on("status", resolve));
+    const sent = Array.from({ length: 32 }, (_, i) => Buffer.alloc(64 * 1024, i));
+    for (const m of sent) chat.write(m);
+    chat.end();
+    await new Promise((r) => setTimeout(r, 300));
+    chat.resume();
+    assert.equal((await status).code, grpc.status.OK);
+    assert.equal(echoed.length, sent.length);
+    echoed.forEach((m, i) => assert.ok(m.equals(sent[i]!), `message ${i}`));
+  });
+
+  it("a response larger than the tunnel takes: RESOURCE_EXHAUSTED for the client, and the next call goes through", async () => {
+    // Collect answers every byte it got in one message: 5 MiB, over the bridge's 4 MiB limit.
+    const err = await new Promise<grpc.ServiceError | null>((resolve) => {
+      const s = client.makeClientStreamRequest(path("Collect"), identity, identity, (e) => resolve(e));
+      for (let i = 0; i < 5; i++) s.write(Buffer.alloc(1024 * 1024, i));
+      s.end();
+    });
+    assert.equal(err?.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(err?.details ?? "", /larger than the limit/);
+    const r = await unary(new grpc.Metadata(), Buffer.from("after"));
+    assert.equal(r.err, null);
+    assert.deepEqual(r.res, Buffer.from("re:after"));
+  });
+
   it("a target that is down: UNAVAILABLE naming it", async () => {
     const dead = new Http2Channel("127.0.0.1:1", { proxy: false });
     const handler = passthroughHandler(dead);

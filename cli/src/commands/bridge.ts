@@ -8,10 +8,16 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { formatDiagnostic } from "@grpcrouter/generator";
 import {
+  CallError,
   GrpcClientStream,
   Http2Channel,
   createRawBridge,
+  finishCall,
   onCallAbort,
+  pipeRequests,
+  requestMetadata,
+  sendResponse,
+  type GrpcCallListener,
   parseProxyUrl,
   parseRouterTargets,
   TRANSPORT_MODES,
@@ -36,76 +42,146 @@ import { bridgeSecurity, bridgeSecurityDetails, bridgeSecurityOptions } from "./
  * resets its stream on the target.
  */
 export function passthroughHandler(channel: Http2Channel): RawHandler {
-  return async (call: RawCall): Promise<RawStatus> => {
-    let session: ClientHttp2Session;
-    try {
-      session = await channel.session();
-    } catch (e) {
-      return { code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` };
-    }
-    // A cancel (or the call's end) resets the target's stream. onCallAbort, not call.signal:
-    // an AbortSignal per forwarded call was a visible share of the sidecar's CPU.
-    let upstream: GrpcClientStream | undefined;
-    let aborted = false;
-    const stopListening = onCallAbort(call, () => {
-      aborted = true;
-      upstream?.cancel();
-    });
-    if (aborted) return { code: grpc.status.CANCELLED, details: "cancelled before the target was called" };
-    return new Promise<RawStatus>((resolve) => {
-      // Responses go to the router in order; while one waits for window, the target's
-      // stream is paused (HTTP/2 flow control then holds the target back).
-      let sending: Promise<unknown> | undefined;
-      let waiting = 0;
-      const sent = () => {
-        if (--waiting === 0) upstream!.resume();
-      };
-      const notSent = () => upstream!.cancel();
-      try {
-        upstream = new GrpcClientStream(
-          session,
-          call.method,
-          call.metadata,
-          {
-            // Headers with nothing of the target's own are left to the router (one frame less).
-            onHeaders: (md, custom) => {
-              if (custom) call.sendHeaders(md);
-            },
-            onMessage: (message) => {
-              waiting++;
-              upstream!.pause();
-              const p = call.send(message).then(sent, notSent);
-              sending = sending === undefined ? p : sending.then(() => p);
-            },
-            onStatus: (status) => {
-              stopListening();
-              const result: RawStatus = { code: status.code, details: status.details, metadata: status.metadata };
-              if (sending === undefined) resolve(result);
-              else void sending.then(() => resolve(result));
-            },
-          },
-          Number.isFinite(call.deadline) ? { deadline: call.deadline } : {},
-        );
-      } catch (e) {
-        // The connection closed between asking for it and now (a GOAWAY): the next call redials.
-        stopListening();
-        resolve({ code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` });
-        return;
-      }
-      void forwardRequests(call, upstream);
-    });
+  return (call: RawCall): Promise<RawStatus> => {
+    // Every call but the first of a connection finds it open: no promise's turn to wait.
+    const session = channel.openSession();
+    if (session) return new ForwardedCall(channel, call).start(session);
+    return channel.session().then(
+      (s) => new ForwardedCall(channel, call).start(s),
+      (e: unknown) => ({ code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` }),
+    );
   };
 }
 
-/** The call's request messages to the target, then its half-close; a failure resets the target's stream. */
-async function forwardRequests(call: RawCall, upstream: GrpcClientStream): Promise<void> {
-  try {
-    for await (const payload of call.requests) {
-      if (!upstream.write(payload)) await upstream.drained();
+/**
+ * One forwarded call: the target's stream and its listener in one object (the per-call
+ * closures and promise chains it replaces were a visible share of the sidecar's CPU).
+ */
+class ForwardedCall implements GrpcCallListener {
+  private upstream: GrpcClientStream | undefined;
+  private done!: (status: RawStatus) => void;
+  private stopListening: (() => void) | undefined;
+  private aborted = false;
+  /** The target's status, held while response messages still wait for the router's window. */
+  private status: RawStatus | undefined;
+  /** Response messages waiting for window, in order; the target's stream is paused meanwhile. */
+  private waiting = 0;
+  private sending: Promise<void> | undefined;
+  /**
+   * A method with one response: its message, held until the status comes (the target sends
+   * them together), so that message and status reach the router in one write, not two.
+   */
+  private held: Buffer | undefined;
+  private first = true;
+
+  constructor(
+    private readonly channel: Http2Channel,
+    private readonly call: RawCall,
+  ) {}
+
+  start(session: ClientHttp2Session): Promise<RawStatus> {
+    // A cancel (or the call's end) resets the target's stream. onCallAbort, not call.signal:
+    // an AbortSignal per forwarded call was a visible share of the sidecar's CPU.
+    this.stopListening = onCallAbort(this.call, () => this.abort());
+    if (this.aborted) return Promise.resolve({ code: grpc.status.CANCELLED, details: "cancelled before the target was called" });
+    const call = this.call;
+    try {
+      this.upstream = new GrpcClientStream(
+        session,
+        call.method,
+        requestMetadata(call),
+        this,
+        // The tunnel's call ends at its deadline and cancels this one: no second timer.
+        Number.isFinite(call.deadline) ? { deadline: call.deadline, enforceDeadline: false } : undefined,
+      );
+    } catch (e) {
+      // The connection closed between asking for it and now (a GOAWAY): the next call redials.
+      this.stopListening();
+      return Promise.resolve({ code: grpc.status.UNAVAILABLE, details: `target ${this.channel.address}: ${(e as Error).message}` });
     }
-    upstream.end();
-  } catch {
-    upstream.cancel();
+    const result = new Promise<RawStatus>((resolve) => {
+      this.done = resolve;
+    });
+    pipeRequests(call, this.upstream);
+    return result;
+  }
+
+  private abort(): void {
+    this.aborted = true;
+    this.upstream?.cancel();
+  }
+
+  // ---- the target's answer (GrpcCallListener) ----
+
+  onHeaders(md: grpc.Metadata, custom: boolean): void {
+    // Headers with nothing of the target's own are left to the router (one frame less).
+    if (custom) this.call.sendHeaders(md);
+  }
+
+  onMessage(message: Buffer): void {
+    if (this.first) {
+      this.first = false;
+      const kind = this.call.kind;
+      if (kind === "unary" || kind === "client_streaming") {
+        this.held = message;
+        return;
+      }
+    }
+    // A second response to a one-response method (the client will refuse it): in order still.
+    this.relayHeld();
+    this.relay(message);
+  }
+
+  private relayHeld(): void {
+    const held = this.held;
+    if (held === undefined) return;
+    this.held = undefined;
+    this.relay(held);
+  }
+
+  private relay(message: Buffer): void {
+    // Relayed at once while the router's window takes it; else in order, the target's stream
+    // paused until there is window again (HTTP/2 flow control then holds the target back).
+    const pending = this.waiting === 0 ? sendResponse(this.call, message) : this.sending!.then(() => this.call.send(message));
+    if (pending === undefined) return;
+    if (this.waiting++ === 0) this.upstream!.pause();
+    this.sending = pending.then(
+      () => this.sent(),
+      (e: unknown) => this.notSent(e),
+    );
+  }
+
+  private sent(): void {
+    if (--this.waiting > 0) return;
+    this.upstream!.resume();
+    const status = this.status;
+    if (status) this.done(status);
+  }
+
+  private notSent(e: unknown): void {
+    if (e instanceof CallError && e.code === grpc.status.RESOURCE_EXHAUSTED) {
+      // Too large for the tunnel: the call fails with that, whether or not the target is done.
+      const failed: RawStatus = { code: e.code, details: e.message };
+      if (this.status) this.status = failed;
+      else this.upstream!.cancel(e.code, e.message);
+    } else this.upstream!.cancel(); // the call is over: the target's stream goes
+    this.sent();
+  }
+
+  onStatus(status: grpc.StatusObject): void {
+    this.stopListening!();
+    const result: RawStatus = { code: status.code, details: status.details, metadata: status.metadata };
+    // Bytes as the target sent them, whatever the status (a client decides what it keeps),
+    // unless the call is over on the router's side already (cancelled, past its deadline).
+    if (this.aborted) this.held = undefined;
+    else this.relayHeld();
+    // Messages still waiting for window go first.
+    if (this.waiting > 0) {
+      this.status = result;
+      return;
+    }
+    finishCall(this.call, result);
+    this.done(result);
   }
 }
 

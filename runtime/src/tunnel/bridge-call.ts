@@ -80,6 +80,67 @@ export function onCallAbort(call: RawCall, listener: () => void): () => void {
   return () => signal.removeEventListener("abort", listener);
 }
 
+/** Where `pipeRequests` puts a call's request payloads (a GrpcClientStream is one). */
+export interface RequestSink {
+  /** One payload; false when the sink is full (`drained` says when it takes more). */
+  write(payload: Uint8Array): boolean;
+  drained(): Promise<void>;
+  /** The client half-closed: every payload has been written. */
+  end(): void;
+  /** The call was aborted before its requests ended. */
+  cancel(): void;
+}
+
+/**
+ * Writes `call`'s request payloads to `sink` as they come, then ends it (or cancels it when
+ * the call is aborted first). The same as iterating `call.requests`, but a call of the
+ * bridge's own hands each payload over synchronously, without an iterator and its promises
+ * per message (what a sidecar forwarding every call to its target would pay).
+ */
+export function pipeRequests(call: RawCall, sink: RequestSink): void {
+  if (call instanceof BridgeCall) call.pipeTo(sink);
+  else void iterateInto(call, sink);
+}
+
+async function iterateInto(call: RawCall, sink: RequestSink): Promise<void> {
+  try {
+    for await (const payload of call.requests) {
+      if (!sink.write(payload)) await sink.drained();
+    }
+    sink.end();
+  } catch {
+    sink.cancel();
+  }
+}
+
+/**
+ * Sends one response payload like `call.send`, but returns undefined (no promise) when the
+ * call's flow-control window takes more at once; else a promise that settles as
+ * `call.send`'s would. Under way, a sidecar relays messages without waiting for a tick each.
+ */
+export function sendResponse(call: RawCall, payload: Uint8Array): Promise<void> | undefined {
+  return call instanceof BridgeCall ? call.sendNow(payload) : call.send(payload);
+}
+
+/**
+ * The client's metadata as the tunnel delivered it (entries), while the handler has not
+ * asked for it as grpc-js Metadata (which it may have changed); else that Metadata. A
+ * sidecar turns entries into HTTP/2 headers directly.
+ */
+export function requestMetadata(call: RawCall): grpc.Metadata | readonly MetadataEntry[] {
+  return call instanceof BridgeCall ? call.metadataOrEntries() : call.metadata;
+}
+
+/**
+ * Ends `call` with `status` at once when it is the bridge's own (the handler still returns
+ * the status; ending twice does nothing): its Trailers then leave in the same write as the
+ * response sent just before, where waiting for the handler's promise would send them in
+ * one of their own.
+ */
+export function finishCall(call: RawCall, status: RawStatus): void {
+  if (call instanceof BridgeCall) call.finish(status);
+}
+
 export interface CallHost {
   readonly sender: FrameSender;
   readonly requestWindow: number;
@@ -106,9 +167,12 @@ export class BridgeCall implements RawCall {
   private readonly queue: Uint8Array[] = [];
   private requestsEnded = false;
   private wakeReader: (() => void) | undefined;
+  /** pipeRequests' sink: payloads go there as they arrive. */
+  private sink: RequestSink | undefined;
   private pendingGrant = 0;
   private responseCredit: number;
-  private creditWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  /** Senders waiting for window; made when the first one waits (most calls never do). */
+  private creditWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> | undefined;
   private headersSent = false;
   finished = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -151,6 +215,11 @@ export class BridgeCall implements RawCall {
     return this.abort.signal;
   }
 
+  /** See requestMetadata. */
+  metadataOrEntries(): grpc.Metadata | readonly MetadataEntry[] {
+    return this.md ?? this.entries;
+  }
+
   get requests(): AsyncIterable<Uint8Array> {
     return { [Symbol.asyncIterator]: () => ({ next: () => this.nextRequest() }) };
   }
@@ -179,8 +248,14 @@ export class BridgeCall implements RawCall {
     }
     (this.abortListeners ??= []).push(listener);
     return () => {
-      const i = this.abortListeners?.indexOf(listener) ?? -1;
-      if (i >= 0) this.abortListeners!.splice(i, 1);
+      const listeners = this.abortListeners;
+      if (!listeners) return;
+      // Usually the only one (a sidecar's call): no splice, no array left behind.
+      if (listeners.length === 1 && listeners[0] === listener) this.abortListeners = undefined;
+      else {
+        const i = listeners.indexOf(listener);
+        if (i >= 0) listeners.splice(i, 1);
+      }
     };
   }
 
@@ -202,9 +277,40 @@ export class BridgeCall implements RawCall {
   }
 
   private wake(): void {
+    if (this.sink) return this.pump();
     const w = this.wakeReader;
     this.wakeReader = undefined;
     w?.();
+  }
+
+  /** See pipeRequests. */
+  pipeTo(sink: RequestSink): void {
+    this.sink = sink;
+    this.pump();
+  }
+
+  /** Moves queued payloads to the sink until it is full or they run out. */
+  private pump(): void {
+    const sink = this.sink!;
+    for (;;) {
+      const b = this.queue.shift();
+      if (b !== undefined) {
+        this.consumed(b.length);
+        if (!sink.write(b)) {
+          // Full: nothing more until it drains (payloads arriving meanwhile wait in the queue).
+          this.sink = undefined;
+          void sink.drained().then(() => this.pipeTo(sink));
+          return;
+        }
+        continue;
+      }
+      if (this.requestsEnded || this.aborted) {
+        this.sink = undefined;
+        if (this.requestsEnded) sink.end();
+        else sink.cancel();
+      }
+      return;
+    }
   }
 
   private async nextRequest(): Promise<IteratorResult<Uint8Array>> {
@@ -241,6 +347,11 @@ export class BridgeCall implements RawCall {
   }
 
   send(payload: Uint8Array): Promise<void> {
+    return this.sendNow(payload) ?? Promise.resolve();
+  }
+
+  /** See sendResponse. */
+  sendNow(payload: Uint8Array): Promise<void> | undefined {
     if (this.finished) return Promise.reject(this.reason);
     if (payload.length > this.host.maxMessageBytes) {
       return Promise.reject(
@@ -250,15 +361,16 @@ export class BridgeCall implements RawCall {
     this.headersSent = true;
     this.host.sender.send(this.id, this.tunnelMethod.field, payload);
     this.responseCredit -= payload.length;
-    if (this.responseCredit > 0) return Promise.resolve();
-    return new Promise((resolve, reject) => this.creditWaiters.push({ resolve, reject }));
+    if (this.responseCredit > 0) return undefined;
+    return new Promise((resolve, reject) => (this.creditWaiters ??= []).push({ resolve, reject }));
   }
 
   onWindowUpdate(bytes: number): void {
     this.responseCredit += bytes;
     if (this.responseCredit <= 0) return;
     const waiters = this.creditWaiters;
-    this.creditWaiters = [];
+    if (!waiters) return;
+    this.creditWaiters = undefined;
     for (const w of waiters) w.resolve();
   }
 
@@ -310,9 +422,9 @@ export class BridgeCall implements RawCall {
   }
 
   private rejectWaiters(): void {
-    if (this.creditWaiters.length === 0) return;
     const waiters = this.creditWaiters;
-    this.creditWaiters = [];
+    if (!waiters) return;
+    this.creditWaiters = undefined;
     for (const w of waiters) w.reject(this.reason);
   }
 }

@@ -20,7 +20,18 @@ export type { ServerCall, CallListener } from "./http2/server-call.js";
 export { parseCorsOptions, type CorsOptions } from "./http2/web-cors.js"; // grpc-web
 export { peerCertificateOf, peerCertificateFromSocket, type PeerCertificateInfo } from "./peer-certificate.js";
 export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, type BridgeUpdate } from "./raw-bridge.js";
-export { CallError, onCallAbort, type RawCall, type RawHandler, type RawStatus } from "./bridge-call.js";
+export {
+  CallError,
+  finishCall,
+  onCallAbort,
+  pipeRequests,
+  requestMetadata,
+  sendResponse,
+  type RawCall,
+  type RawHandler,
+  type RawStatus,
+  type RequestSink,
+} from "./bridge-call.js";
 export { createBridge, connectHandler, type ConnectBridgeOptions } from "./bridge.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export { ANONYMOUS_PRINCIPAL, InstanceClaims, idMatches, principalOf } from "./instance-identity.js";

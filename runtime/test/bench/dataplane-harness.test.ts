@@ -84,3 +84,22 @@ test("a gRPC error is an HTTP 200 to h2load; the instance's count of answered ca
     await stop(direct);
   }
 });
+
+test("the sidecar-cost bench measures serve + sidecar process by process and prints the bound", { timeout: 180_000 }, async () => {
+  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", "runtime/bench/sidecar.bench.ts"], {
+    cwd: repoRoot,
+    env: { ...process.env, BENCH_ROUNDS: "1", BENCH_REQUESTS: "3000", BENCH_WARMUP_REQUESTS: "100", BENCH_LATENCY_REQUESTS: "100", BENCH_BASELINE: "" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d));
+  child.stderr.on("data", (d: Buffer) => (output += d));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  assert.equal(code, 0, output);
+  assert.doesNotMatch(output, /FAILED/);
+  // Every process of the path has a figure: serve, sidecar, target, h2load, and again at one outstanding.
+  assert.match(output, /\| serve \+ sidecar \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d.]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \|/, output);
+  // (CPU time is counted in 10 ms ticks: a figure of a short run may be "–" when it rounds to nothing.)
+  assert.match(output, /bound: direct ≤ [\d,–]+ calls\/s .* = [\d.,–]+ × direct\. 0\.6 × direct/, output);
+  assert.match(output, /added p50 at one outstanding: -?[\d,]+ µs/, output);
+});

@@ -7,6 +7,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
+import type { MetadataEntry } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import { GrpcClientStream } from "../../src/tunnel/bridge/grpc-client-stream.js";
 import { Http2Channel } from "../../src/tunnel/bridge/http2-channel.js";
 
@@ -20,7 +21,7 @@ function frame(payload: Buffer, flag = 0): Buffer {
 
 const big = Buffer.alloc(100_000, 0xab);
 
-function handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+function handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
   // Resets below end the server's side with an error too; nothing to report there.
   stream.on("error", () => {});
   const path = headers[":path"];
@@ -56,6 +57,14 @@ function handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHead
       stream.respond(ok);
       stream.write(frame(big));
       return;
+    case "/t/Headers": {
+      // The request's headers as the server got them (raw pairs, so repeats and order show).
+      stream.respond(ok, { waitForTrailers: true });
+      stream.write(frame(Buffer.from(JSON.stringify(rawHeaders))));
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      stream.end();
+      return;
+    }
     case "/t/Echo": {
       stream.respond({ ...ok, "x-timeout": String(headers["grpc-timeout"] ?? "") }, { waitForTrailers: true });
       stream.on("data", (d: Buffer) => stream.write(d));
@@ -87,7 +96,12 @@ describe("GrpcClientStream against a bare HTTP/2 server", { timeout: 60_000 }, (
     server.close();
   });
 
-  async function call(path: string, send: Buffer[] = [], options: { maxMessageBytes?: number; deadline?: number } = {}): Promise<Result> {
+  async function call(
+    path: string,
+    send: Buffer[] = [],
+    options: { maxMessageBytes?: number; deadline?: number } = {},
+    metadata: grpc.Metadata | MetadataEntry[] = new grpc.Metadata(),
+  ): Promise<Result> {
     const session = await channel.session();
     return new Promise<Result>((resolve) => {
       const messages: Buffer[] = [];
@@ -95,7 +109,7 @@ describe("GrpcClientStream against a bare HTTP/2 server", { timeout: 60_000 }, (
       const s = new GrpcClientStream(
         session,
         path,
-        new grpc.Metadata(),
+        metadata,
         {
           onHeaders: (md) => (headers = md),
           onMessage: (m) => messages.push(Buffer.from(m)),
@@ -159,5 +173,40 @@ describe("GrpcClientStream against a bare HTTP/2 server", { timeout: 60_000 }, (
     const timeout = String(r.headers?.get("x-timeout")[0]);
     assert.match(timeout, /^\d+m$/);
     assert.ok(Number(timeout.slice(0, -1)) <= 30_000);
+  });
+
+  it("sends tunnel metadata entries as headers the way grpc-js would: -bin as base64, repeats in order, refused ones left out", async () => {
+    const entry = (key: string, value: string | Uint8Array): MetadataEntry =>
+      ({ $typeName: "grpcrouter.v1.MetadataEntry", key, value: typeof value === "string" ? Buffer.from(value) : value }) as MetadataEntry;
+    const r = await call("/t/Headers", [], {}, [
+      entry("X-Mixed-Case", "kept, lower-cased"),
+      entry("x-r", "1"),
+      entry("x-r", "2"),
+      entry("x-b-bin", new Uint8Array([0, 1, 0xfe, 0xff])),
+      // What grpc-js refuses (and node:http2 might, failing the call) is left out, the call goes on:
+      entry("x-utf", "ü"),
+      entry("x-ctl", "a\u0001b"),
+      entry("bad key", "v"),
+      entry("", "v"),
+      // Transport keys are the client's own to set.
+      entry("te", "nonsense"),
+      entry("content-type", "text/plain"),
+      entry("grpc-timeout", "1n"),
+      entry(":path", "/elsewhere"),
+    ]);
+    assert.equal(r.status.code, grpc.status.OK, r.status.details);
+    const raw = JSON.parse(r.messages[0]!.toString()) as string[];
+    const pairs: Array<[string, string]> = [];
+    for (let i = 0; i < raw.length; i += 2) pairs.push([raw[i]!, raw[i + 1]!]);
+    const values = (k: string) => pairs.filter(([key]) => key === k).map(([, v]) => v);
+    assert.deepEqual(values("x-mixed-case"), ["kept, lower-cased"]);
+    assert.deepEqual(values("x-r"), ["1", "2"]);
+    assert.deepEqual(Buffer.from(values("x-b-bin")[0]!, "base64"), Buffer.from([0, 1, 0xfe, 0xff]));
+    for (const k of ["x-utf", "x-ctl", "bad key", ""]) assert.deepEqual(values(k), [], k);
+    assert.deepEqual(values("te"), ["trailers"]);
+    assert.deepEqual(values("content-type"), ["application/grpc"]);
+    assert.deepEqual(values("grpc-timeout"), []);
+    assert.deepEqual(values(":path"), ["/t/Headers"]);
+    assert.deepEqual(values("user-agent"), ["grpcrouter-bridge"]);
   });
 });

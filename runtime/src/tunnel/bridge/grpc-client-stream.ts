@@ -7,6 +7,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import * as grpc from "@grpc/grpc-js";
 import { onDrainOrClose } from "../drained.js";
 import { COPY_BELOW, framedMessage, messagePrefix } from "../http2/grpc-wire.js";
+import type { MetadataEntry } from "../../gen/grpcrouter/v1/tunnel_pb.js";
 import { isTransportKey } from "../metadata.js";
 
 export interface GrpcCallListener {
@@ -24,6 +25,11 @@ export interface GrpcCallListener {
 export interface GrpcCallOptions {
   /** Absolute deadline (ms since the epoch); sent as grpc-timeout and enforced here too. */
   deadline?: number;
+  /**
+   * false: the deadline is only sent, the caller enforces it (the sidecar's calls: the
+   * tunnel's call ends at its deadline and cancels this one), saving a timer per call.
+   */
+  enforceDeadline?: boolean;
   /** Largest response message accepted; default: no limit. */
   maxMessageBytes?: number;
 }
@@ -47,6 +53,37 @@ const USER_AGENT = "grpcrouter-bridge";
  */
 const REQUEST_OPTIONS = { endStream: false, weight: http2.constants.NGHTTP2_DEFAULT_WEIGHT, parent: 0, exclusive: false, silent: false } as const;
 
+const EMPTY_OPTIONS: GrpcCallOptions = {};
+
+/** Metadata keys grpc-js accepts (lower case: tunnel entries may carry any case). */
+const LEGAL_KEY = /^[0-9a-z_.-]+$/;
+/** Text values grpc-js accepts: printable ASCII. */
+const LEGAL_VALUE = /^[ -~]*$/;
+
+/**
+ * Tunnel metadata entries as HTTP/2 request headers, the way grpc-js Metadata would send
+ * them: `-bin` values base64, repeated keys as several fields in order, transport keys and
+ * what grpc-js refuses left out (a header node:http2 refuses would fail the whole call).
+ */
+function addEntries(headers: OutgoingHttpHeaders, entries: readonly MetadataEntry[]): void {
+  for (const e of entries) {
+    const key = e.key.toLowerCase();
+    if (isTransportKey(key) || !LEGAL_KEY.test(key)) continue;
+    const v = e.value;
+    const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    let value: string;
+    if (key.endsWith("-bin")) value = bytes.toString("base64");
+    else {
+      value = bytes.toString("utf8");
+      if (!LEGAL_VALUE.test(value)) continue;
+    }
+    const had = headers[key];
+    if (had === undefined) headers[key] = value;
+    else if (Array.isArray(had)) had.push(value);
+    else headers[key] = [had as string, value];
+  }
+}
+
 /** Why a session failed (set by its owner): a call cut off by it reports that, not a bare reset. */
 export const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
 
@@ -63,22 +100,24 @@ export class GrpcClientStream {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
+  /**
+   * `metadata`: grpc-js Metadata, or the tunnel's entries as they came (turned into headers
+   * directly, with grpc-js's rules for keys and values: what it would refuse is left out).
+   */
   constructor(
     private readonly session: ClientHttp2Session,
     path: string,
-    metadata: grpc.Metadata | undefined,
+    metadata: grpc.Metadata | readonly MetadataEntry[] | undefined,
     private readonly listener: GrpcCallListener,
-    private readonly options: GrpcCallOptions = {},
+    private readonly options: GrpcCallOptions = EMPTY_OPTIONS,
   ) {
-    const headers: OutgoingHttpHeaders = {};
-    if (metadata) {
-      const md = metadata.toHttp2Headers();
+    // One shape for every call; node copies the object and fills in :scheme and :authority.
+    const headers: OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
+    if (Array.isArray(metadata)) addEntries(headers, metadata as readonly MetadataEntry[]);
+    else if (metadata) {
+      const md = (metadata as grpc.Metadata).toHttp2Headers();
       for (const key of Object.keys(md)) if (!isTransportKey(key)) headers[key] = md[key];
     }
-    headers[":method"] = "POST";
-    headers[":path"] = path;
-    headers["content-type"] = "application/grpc";
-    headers.te = "trailers";
     headers["user-agent"] ??= USER_AGENT;
     const deadline = options.deadline;
     if (deadline !== undefined && Number.isFinite(deadline)) headers["grpc-timeout"] = grpcTimeout(deadline - Date.now());
@@ -92,7 +131,7 @@ export class GrpcClientStream {
     s.on("error", onError);
     s.on("end", onEnd);
     s.on("close", onClose);
-    if (deadline !== undefined && Number.isFinite(deadline)) {
+    if (deadline !== undefined && Number.isFinite(deadline) && options.enforceDeadline !== false) {
       this.deadlineTimer = setTimeout(() => this.cancel(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"), Math.max(0, deadline - Date.now()));
     }
   }

@@ -169,6 +169,15 @@ export class Http2Channel {
     return this.connector.getCallCredentials().generateMetadata({ service_url: `https://${this.authority}/${service}`, method_name: method });
   }
 
+  /**
+   * The open session when there is one, else undefined (then `session()` dials): a caller
+   * per forwarded call need not wait a promise's turn for what is already there.
+   */
+  openSession(): ClientHttp2Session | undefined {
+    const s = this.currentSession;
+    return s && !s.closed && !s.destroyed ? s : undefined;
+  }
+
   /** The open session, or a new one (dialled once for everyone asking meanwhile). */
   session(): Promise<ClientHttp2Session> {
     if (this.closed) return Promise.reject(new DialError("channel closed"));
