@@ -243,10 +243,22 @@ export function createSniffingServer(h2: http2.Http2Server, h1: http.Server, fir
   return net.createServer({ pauseOnConnect: true }, admit);
 }
 
-/** A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose. */
+/**
+ * A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose, at
+ * most a TurnPacer's worth per event-loop turn (as createSniffingServer does; the handshakes
+ * themselves are node's and are not paced).
+ */
 export function createAlpnServer(options: tls.TlsOptions, h2: http2.Http2Server, h1: http.Server): tls.Server {
+  const pacer = new TurnPacer();
   const server = tls.createServer({ ...options, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
-    (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
+    // Until its turn, a reset goes here rather than crash the router.
+    const onError = () => socket.destroy();
+    socket.on("error", onError);
+    pacer.run(() => {
+      if (socket.destroyed) return;
+      socket.off("error", onError);
+      (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
+    });
   });
   return server;
 }
