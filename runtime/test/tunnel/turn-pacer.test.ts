@@ -35,6 +35,29 @@ test("a turn stops at its time budget: a slow task leaves the rest for the next 
   assert.deepEqual(await countsPerTurn(pacer, () => ran, 5), [1, 2, 3, 4, 5]);
 });
 
+test("turns that run long (work a task leaves for after it returns) start fewer tasks, down to 8", async () => {
+  const pacer = new TurnPacer(64, 5);
+  let ran = 0;
+  const busy = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  // Each task returns at once but leaves 2 ms of work to a nextTick (as a new HTTP/2 session
+  // does): the turns take ≥ 16 ms, over twice the budget, however fast the machine.
+  for (let i = 0; i < 200; i++)
+    pacer.run(() => {
+      ran++;
+      process.nextTick(busy, 2);
+    });
+  const counts = await countsPerTurn(pacer, () => ran, 200);
+  const perTurn = counts.map((c, i) => c - (counts[i - 1] ?? 0));
+  assert.deepEqual(perTurn.slice(0, 4), [64, 32, 16, 8]);
+  assert.ok(
+    perTurn.slice(4, -1).every((n) => n === 8),
+    `8 per turn from then on: ${perTurn}`,
+  );
+});
+
 test("a task that throws does not stop the others, and tasks queued by tasks wait for a later turn", async () => {
   const pacer = new TurnPacer(64, 60_000);
   const done: string[] = [];
