@@ -359,6 +359,7 @@ async function registerInstances(): Promise<InstancesResult> {
     }, REGISTER_DEADLINE * 1000);
     const cpu0 = [groupCpuMs([serve.pid]), groupCpuMs(loaders.map((l) => l.pid))];
     const t0 = performance.now();
+    if (process.env.BENCH_DEBUG) console.log(`  go at ${new Date().toISOString()}`);
     for (const l of loaders) l.child.stdin!.write("go\n");
     let finished = false;
     void all
@@ -379,7 +380,9 @@ async function registerInstances(): Promise<InstancesResult> {
       }
       latencies.push(performance.now() - t);
       if (process.env.BENCH_DEBUG && performance.now() - t > 500)
-        console.log(`  slow Check: ${fmt(performance.now() - t)} ms, started ${fmt((t - t0) / 1000, 1)} s after go`);
+        console.log(
+          `  slow Check: ${fmt(performance.now() - t)} ms, started ${fmt((t - t0) / 1000, 1)} s after go (${new Date(Date.now() - (performance.now() - t)).toISOString()})`,
+        );
       await new Promise((r) => setTimeout(r, 10));
     }
     await all;
