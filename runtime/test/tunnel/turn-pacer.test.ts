@@ -29,14 +29,14 @@ test("a burst runs at most perTurn tasks per turn, in order", async () => {
 });
 
 test("a turn stops at its time budget: a slow task leaves the rest for the next turn", async () => {
-  const pacer = new TurnPacer(64, 0);
+  const pacer = new TurnPacer(64, 0, 60_000);
   let ran = 0;
   for (let i = 0; i < 5; i++) pacer.run(() => ran++);
   assert.deepEqual(await countsPerTurn(pacer, () => ran, 5), [1, 2, 3, 4, 5]);
 });
 
 test("turns that run long (work a task leaves for after it returns) start fewer tasks, down to 8", async () => {
-  const pacer = new TurnPacer(64, 5);
+  const pacer = new TurnPacer(64, 5, 60_000);
   let ran = 0;
   const busy = (ms: number) => {
     const until = performance.now() + ms;
@@ -56,6 +56,22 @@ test("turns that run long (work a task leaves for after it returns) start fewer 
     perTurn.slice(4, -1).every((n) => n === 8),
     `8 per turn from then on: ${perTurn}`,
   );
+});
+
+test("tasks that waited longer than maxWaitMs get turns of perTurn, however long turns take", async () => {
+  const pacer = new TurnPacer(64, 5, 0);
+  let ran = 0;
+  const busy = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  for (let i = 0; i < 200; i++)
+    pacer.run(() => {
+      ran++;
+      busy(1); // over the budget after 5: only overdue tasks go on
+      process.nextTick(busy, 1);
+    });
+  assert.deepEqual(await countsPerTurn(pacer, () => ran, 200), [64, 128, 192, 200]);
 });
 
 test("a task that throws does not stop the others, and tasks queued by tasks wait for a later turn", async () => {

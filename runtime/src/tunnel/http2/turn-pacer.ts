@@ -14,9 +14,17 @@ const TASKS_PER_TURN = 64;
 const MIN_TASKS_PER_TURN = 8;
 /** Time per turn after which the rest waits for the next turn (at least one task runs). */
 const BUDGET_MS = 10;
+/**
+ * A task that has waited this long gets its turn at the full rate, budget or not: a client
+ * whose connection waits too long for the server's SETTINGS gives up and dials again
+ * (the bridge after 10 s), which would only add to the burst.
+ */
+const MAX_WAIT_MS = 2000;
 
 export class TurnPacer {
   private readonly queue: Array<() => void> = [];
+  /** When each task in `queue` was queued. */
+  private readonly queuedAt: number[] = [];
   /** Index of the next task in `queue` (shift() on a long array copies it). */
   private head = 0;
   private scheduled = false;
@@ -28,6 +36,7 @@ export class TurnPacer {
   constructor(
     private readonly perTurn = TASKS_PER_TURN,
     private readonly budgetMs = BUDGET_MS,
+    private readonly maxWaitMs = MAX_WAIT_MS,
   ) {
     this.limit = perTurn;
   }
@@ -40,6 +49,7 @@ export class TurnPacer {
   /** Runs `task` in a later turn (in the order given), within the turn's budget. */
   run(task: () => void): void {
     this.queue.push(task);
+    this.queuedAt.push(performance.now());
     this.schedule();
   }
 
@@ -60,8 +70,10 @@ export class TurnPacer {
       if (start - this.previousTurnAt > 2 * this.budgetMs) this.limit = Math.max(Math.min(MIN_TASKS_PER_TURN, this.perTurn), this.limit >> 1);
       else this.limit = Math.min(this.perTurn, this.limit + 4);
     }
+    // Behind by more than maxWaitMs: progress first (perTurn, whatever the time).
+    const overdue = start - this.queuedAt[this.head]! > this.maxWaitMs;
     // Only tasks queued before this turn: one a task queues waits for the next.
-    const end = Math.min(this.queue.length, this.head + this.limit);
+    const end = Math.min(this.queue.length, this.head + (overdue ? this.perTurn : this.limit));
     while (this.head < end) {
       const task = this.queue[this.head]!;
       this.queue[this.head++] = noop; // let it be collected
@@ -70,13 +82,15 @@ export class TurnPacer {
       } catch {
         // A task's failure is its connection's problem; the others still get their turn.
       }
-      if (performance.now() - start >= this.budgetMs) break;
+      if (!overdue && performance.now() - start >= this.budgetMs) break;
     }
     if (this.head === this.queue.length) {
       this.queue.length = 0;
+      this.queuedAt.length = 0;
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head);
+      this.queuedAt.splice(0, this.head);
       this.head = 0;
     }
     this.previousTurnAt = this.waiting > 0 ? start : undefined;
