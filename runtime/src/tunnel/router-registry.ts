@@ -299,7 +299,8 @@ export class ServiceRoute implements CallRoute {
    * open streams can carry, one of them has room, so an admitted call always finds a stream.
    */
   private updateLimit(inst: RouterInstance): void {
-    const open = inst.streams.filter((x) => !x.draining && !x.closed).length;
+    let open = 0;
+    for (const x of inst.streams) if (!x.draining && !x.closed) open++;
     const carried = Math.max(1, open) * this.ctx.limits.callsPerStream;
     const hello = inst.maxConcurrentCalls;
     inst.pooled.setMaxConcurrentCalls(hello > 0 ? Math.min(hello, carried) : carried);
