@@ -115,7 +115,7 @@ export class FrameEncoder {
   private parts: Uint8Array[] = [];
   private length = 0;
   // Small at first: an idle Register stream (one of 10,000) sends a Ping now and then; a busy
-  // one outgrows it once (newScratch) and keeps the larger one.
+  // one outgrows it, doubling up to 4 KiB (newScratch), and keeps the larger one.
   private scratch = new Uint8Array(64);
   private scratchPos = 0;
   /** Where the scratch bytes not yet in `parts` begin: consecutive headers and small bodies
@@ -134,7 +134,8 @@ export class FrameEncoder {
     const inner = (call === 0 ? 0 : 1 + varintSize(call)) + varintSize(tag) + varintSize(body.length) + body.length;
     // Outer tag (field 1, LEN) + inner length + call + oneof tag + body length: <= 1+8+1+8+2+5.
     const small = body.length <= SMALL_BODY;
-    if (this.scratch.length - this.scratchPos < 32 + (small ? body.length : 0)) this.newScratch();
+    const need = 32 + (small ? body.length : 0);
+    if (this.scratch.length - this.scratchPos < need) this.newScratch(need);
     let p = this.scratchPos;
     const s = this.scratch;
     s[p++] = 0x0a;
@@ -194,10 +195,11 @@ export class FrameEncoder {
     this.segmentStart = this.scratchPos;
   }
 
-  private newScratch(): void {
+  private newScratch(need: number): void {
     // Parts still reference the old scratch; it stays alive until take().
     this.endSegment();
-    this.scratch = new Uint8Array(4096);
+    // Doubling up to 4 KiB: one Welcome must not leave each of 10,000 idle streams 4 KiB.
+    this.scratch = new Uint8Array(Math.max(need, Math.min(4096, this.scratch.length * 2)));
     this.scratchPos = 0;
     this.segmentStart = 0;
   }

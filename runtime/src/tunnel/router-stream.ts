@@ -28,6 +28,7 @@ import type { StreamMeter } from "./byte-budget.js";
 import { oversized } from "./message-limits.js";
 import { PUSHBACK_KEY } from "./registration-limits.js";
 import { FrameSender } from "./sender.js";
+import { acceptedWelcome } from "./welcome.js";
 import type { TimerHandle } from "../resilience/index.js";
 import { FrameError } from "./wire.js";
 
@@ -339,19 +340,7 @@ export class InstanceStream {
     const taken = this.ctx.claims.claim(this.route.serviceName, this.hello!.instanceId, this.principal, this);
     if (taken) return this.refuse(taken, grpc.status.PERMISSION_DENIED);
     this.state = "open";
-    this.sender.control(
-      0,
-      RouterFrame.Welcome,
-      WelcomeSchema,
-      create(WelcomeSchema, {
-        accepted: true,
-        protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
-        heartbeatInterval: durationFromMs(this.ctx.limits.heartbeatIntervalMs),
-        initialWindow: this.ctx.limits.callWindow,
-        routerId: this.ctx.routerId,
-        routerAddresses: [...this.ctx.peers],
-      }),
-    );
+    this.sender.send(0, RouterFrame.Welcome, acceptedWelcome(this.ctx)); // the same bytes for every instance (welcome.ts)
     this.route.addStream(this);
     this.ctx.audit("registered", this.auditFields()); // security: audit trail
     // A reconnect after a network change or a sleep: the stream it replaces may still look

@@ -14,6 +14,7 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
 import { Http2ServerCall, SingleRequest, type ServerCall } from "./server-call.js";
+import { SessionKeepalive } from "./session-keepalive.js";
 import { trackStream } from "./session-streams.js";
 // grpc-web: browsers' and curl's protocols on the same port (web-server.ts)
 import type { CorsOptions } from "./web-cors.js";
@@ -62,13 +63,12 @@ export class GrpcServer {
   private readonly sessions = new DrainingSet<http2.ServerHttp2Session>();
   /** Every accepted TCP connection: close() ends those a vanished peer would hold open. */
   private readonly sockets = new Set<Socket>();
-  private readonly keepaliveTimeMs: number;
-  private readonly keepaliveTimeoutMs: number;
+  /** Pings every connection now and then, from one timer (session-keepalive.ts). */
+  private readonly keepalive: SessionKeepalive;
   private closed = false;
 
   constructor(options: GrpcServerOptions = {}) {
-    this.keepaliveTimeMs = options.keepaliveTimeMs ?? 2 * 60 * 60 * 1000;
-    this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 20_000;
+    this.keepalive = new SessionKeepalive(options.keepaliveTimeMs ?? 2 * 60 * 60 * 1000, options.keepaliveTimeoutMs ?? 20_000);
     this.web = new WebFrontEnd((path) => this.methods.get(path), options.cors);
     this.firstBytesTimeoutMs = options.firstBytesTimeoutMs ?? 10_000;
     this.websocket = new WebSocketFrontEnd((path) => this.methods.get(path), options.websocket ?? true);
@@ -198,33 +198,19 @@ export class GrpcServer {
       return;
     }
     this.sessions.add(session);
-    let timer: NodeJS.Timeout | undefined;
-    const schedule = () => {
-      timer = setTimeout(() => {
-        let answered = false;
-        const dead = setTimeout(() => {
-          if (!answered) session.destroy(new Error("keepalive ping not answered"));
-        }, this.keepaliveTimeoutMs);
-        dead.unref();
-        try {
-          session.ping((err) => {
-            answered = true;
-            clearTimeout(dead);
-            if (!err) schedule();
-          });
-        } catch {
-          clearTimeout(dead);
-        }
-      }, this.keepaliveTimeMs);
-      timer.unref();
-    };
-    schedule();
-    session.on("close", () => {
-      clearTimeout(timer);
-      this.sessions.delete(session);
-    });
-    session.on("error", () => {});
+    this.keepalive.add(session);
+    // Listeners shared by every session: no closures per connection (a router holds thousands).
+    session.on("close", this.onSessionClose);
+    session.on("error", ignore);
   }
+
+  private readonly onSessionClose: (this: http2.ServerHttp2Session) => void = (() => {
+    const server = this;
+    return function (this: http2.ServerHttp2Session) {
+      server.keepalive.delete(this);
+      server.sessions.delete(this);
+    };
+  })();
 
   /**
    * Stops accepting connections and sends GOAWAY on every connection: calls in flight go
@@ -239,6 +225,7 @@ export class GrpcServer {
     this.http1?.closeIdleConnections();
     await waitDrained([this.sessions.drained, this.websocket.open.drained], () => this.sessions.size === 0 && this.websocket.open.size === 0, graceMs);
     for (const s of [...this.sessions]) s.destroy();
+    this.keepalive.close();
     this.websocket.terminate();
     this.http1?.closeAllConnections();
     // A connection whose peer vanished (a network change, a dead NAT flow) may outlive its
@@ -261,6 +248,8 @@ function secureOptions(tls: ServerTls | undefined): http2.SecureServerOptions | 
   }
   return tls;
 }
+
+function ignore(): void {}
 
 /** A status with no response: one HEADERS frame carrying the status (and END_STREAM). */
 export function trailersOnly(stream: http2.ServerHttp2Stream, code: grpc.status, message: string): void {

@@ -13,6 +13,7 @@ import type { GrpcMethod } from "./server.js";
 import { SingleRequest, type ServerCall } from "./server-call.js";
 import { WebServerCall, type WebExchange } from "./web-call.js";
 import { Cors, type CorsOptions } from "./web-cors.js";
+import { TurnPacer } from "./turn-pacer.js";
 import { connectErrorJson, connectHttpStatus, envelope, WEB_CONTENT_TYPES, webProtocolOf, type WebProtocol } from "./web-protocol.js";
 
 /** Request headers that are the browser's or HTTP's business, not call metadata. */
@@ -223,58 +224,46 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0");
 
 /**
  * A plaintext listener that hands each connection to `h2` (h2c: prior knowledge) or to `h1`
- * by its first bytes.
+ * by its first bytes. Both steps that a burst of new connections would crowd into one
+ * event-loop turn go through a TurnPacer (turn-pacer.ts): starting to read an accepted
+ * connection (accepted sockets stay paused, `pauseOnConnect`, until their turn), and handing
+ * a connection whose first bytes came to its HTTP server. The second matters most: instances
+ * that connect in a burst send their first bytes in a burst too (often a second later, when
+ * their own process gets to it), and setting up an HTTP/2 session and its Register stream is
+ * most of what a new instance costs the router.
  */
 export function createSniffingServer(h2: http2.Http2Server, h1: http.Server, firstBytesTimeoutMs = 10_000): net.Server {
-  const admit = admission((socket) => sniff(socket, h2, h1, firstBytesTimeoutMs));
+  const pacer = new TurnPacer();
+  const admit = (socket: net.Socket) =>
+    pacer.run(() => {
+      if (socket.destroyed) return;
+      sniff(socket, h2, h1, firstBytesTimeoutMs, pacer);
+      socket.resume(); // paused explicitly: a 'data' listener alone would not start reading
+    });
   return net.createServer({ pauseOnConnect: true }, admit);
 }
 
-/** New connections whose reading starts per event-loop turn (see `admission`). */
-const ADMITTED_PER_TURN = 64;
-
 /**
- * New connections start being read at most ADMITTED_PER_TURN per event-loop turn. libuv
- * handles every ready socket in one poll phase (up to 48 × 1024 events) before node runs
- * timers and the immediates that send HTTP/2 frames: when thousands of instances connect
- * at once (a router restart), setting up all their sessions in one phase held every
- * established connection's answers (a health check's too) for seconds. Accepted sockets
- * stay paused (`pauseOnConnect`) until their turn.
+ * A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose, at
+ * most a TurnPacer's worth per event-loop turn (as createSniffingServer does; the handshakes
+ * themselves are node's and are not paced).
  */
-function admission(start: (socket: net.Socket) => void): (socket: net.Socket) => void {
-  const waiting: net.Socket[] = [];
-  let scheduled = false;
-  const next = () => {
-    scheduled = false;
-    for (let n = 0; n < ADMITTED_PER_TURN && waiting.length > 0; n++) {
-      const socket = waiting.shift()!;
-      if (socket.destroyed) continue;
-      start(socket);
-      socket.resume(); // paused explicitly: a 'data' listener alone would not start reading
-    }
-    if (waiting.length > 0 && !scheduled) {
-      scheduled = true;
-      setImmediate(next);
-    }
-  };
-  return (socket) => {
-    waiting.push(socket);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(next);
-    }
-  };
-}
-
-/** A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose. */
 export function createAlpnServer(options: tls.TlsOptions, h2: http2.Http2Server, h1: http.Server): tls.Server {
+  const pacer = new TurnPacer();
   const server = tls.createServer({ ...options, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
-    (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
+    // Until its turn, a reset goes here rather than crash the router.
+    const onError = () => socket.destroy();
+    socket.on("error", onError);
+    pacer.run(() => {
+      if (socket.destroyed) return;
+      socket.off("error", onError);
+      (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
+    });
   });
   return server;
 }
 
-function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeoutMs: number): void {
+function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeoutMs: number, pacer: TurnPacer): void {
   let seen: Buffer = Buffer.alloc(0);
   // Clients of both versions speak first: a connection that does not say which it is in
   // time is closed, so silent connections cannot pile up.
@@ -288,19 +277,24 @@ function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeo
     if (isH2 && n < PREFACE.length) return;
     clearTimeout(timer);
     socket.off("data", onData);
-    socket.off("error", onError);
     socket.pause();
     socket.unshift(seen);
-    if (isH2) {
-      // The socket itself, not a JS stream around it: node:http2 then reads its handle
-      // natively, and feeds what is already buffered (the bytes read here) to the session
-      // first (Node ≥ 15: "bytes already in buffer"). A wrapper would cost every h2c
-      // connection a JS stream (memory, and a copy of every chunk).
-      h2.emit("connection", socket);
-      return;
-    }
-    h1.emit("connection", socket);
-    socket.resume();
+    // Paused until its turn: what it sent so far waits in its buffer (and a reset meanwhile
+    // still goes to onError).
+    pacer.run(() => {
+      if (socket.destroyed) return;
+      socket.off("error", onError);
+      if (isH2) {
+        // The socket itself, not a JS stream around it: node:http2 then reads its handle
+        // natively, and feeds what is already buffered (the bytes read here) to the session
+        // first (Node ≥ 15: "bytes already in buffer"). A wrapper would cost every h2c
+        // connection a JS stream (memory, and a copy of every chunk).
+        h2.emit("connection", socket);
+        return;
+      }
+      h1.emit("connection", socket);
+      socket.resume();
+    });
   };
   const onError = () => {
     clearTimeout(timer);
