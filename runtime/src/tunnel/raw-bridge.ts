@@ -15,20 +15,16 @@ import {
   HealthReport_Status,
   HelloSchema,
   OpenSchema,
-  PingSchema,
-  PongSchema,
   ProtocolVersion,
   WelcomeSchema,
-  WindowUpdateSchema,
   type Welcome,
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { dialHint } from "./dial-hint.js";
 import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "./bridge-call.js";
-import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
+import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "./frames.js";
 import { REFUSED_KEY } from "./router-call.js";
 import { MAX_PUSHBACK_MS, PUSHBACK_KEY } from "./registration-limits.js";
-import { FrameSender } from "./sender.js";
 import { GrpcClientStream } from "./bridge/grpc-client-stream.js";
 import { DialError, Http2Channel } from "./bridge/http2-channel.js";
 import { TRANSPORT_MODES, TransportChoice, type TransportMode } from "./bridge/transport.js";
@@ -36,6 +32,8 @@ import { WebSocketChannel } from "./bridge/websocket-channel.js";
 import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
 import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../discovery/router-targets.js";
 import { FrameError } from "./wire.js";
+import { TunnelEndpoint, type EndpointSide } from "./protocol/tunnel-endpoint.js";
+import { systemClock } from "../resilience/clock.js";
 import { Drained } from "./drained.js";
 
 export interface BridgeOptions {
@@ -644,9 +642,14 @@ class Slot {
   }
 }
 
-/** One Register stream. */
-class Connection implements CallHost {
-  readonly sender: FrameSender;
+/** The bridge's end: it sends InstanceFrames and reads RouterFrames. */
+const BRIDGE_SIDE: EndpointSide = { sends: InstanceFrame, reads: RouterFrame, malformed: "malformed message from the router" };
+
+/**
+ * The bridge's end of one Register stream (protocol/tunnel-endpoint.ts has what both ends
+ * share). Its handshake is Welcome; its calls are BridgeCalls, opened by the router's Open.
+ */
+class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
   readonly requestWindow: number;
   readonly maxMessageBytes: number;
   private call: Pick<GrpcClientStream, "write" | "end" | "cancel"> | undefined;
@@ -654,17 +657,10 @@ class Connection implements CallHost {
   fellBack = false;
   /** The HTTP/2 session the stream runs on, once there is one. */
   session: ClientHttp2Session | undefined;
-  private readonly calls = new Map<number, BridgeCall>();
-  private maxCallId = 0;
   private welcome: Welcome | undefined;
-  private closed = false;
+  /** We sent Drain (or were refused): Opens are refused, the router ends the stream. */
   private draining = false;
-  private retiring = false;
-  private lastReceived = Date.now();
-  private lastSent = Date.now();
-  private lastPing = 0;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private pingNonce = 0n;
+  private keepalive: NodeJS.Timeout | undefined;
   private responseWindow = 65536;
   /** The router's grpc-retry-pushback-ms when it turned this stream away. */
   pushbackMs: number | undefined;
@@ -672,16 +668,17 @@ class Connection implements CallHost {
   readonly sessionId = randomUUID();
 
   constructor(private readonly slot: Slot) {
+    super(systemClock, BRIDGE_SIDE);
     this.requestWindow = slot.bridge.callWindow;
     this.maxMessageBytes = slot.bridge.maxMessageBytes;
-    this.sender = new FrameSender((message) => {
-      this.lastSent = Date.now();
-      try {
-        this.call?.write(message);
-      } catch (e) {
-        this.close(`write failed: ${(e as Error).message}`);
-      }
-    });
+  }
+
+  protected write(message: Buffer): void {
+    try {
+      this.call?.write(message);
+    } catch (e) {
+      this.close(`write failed: ${(e as Error).message}`);
+    }
   }
 
   private get bridge(): RawBridge {
@@ -717,7 +714,7 @@ class Connection implements CallHost {
     link.expectH2(session);
     try {
       this.call = new GrpcClientStream(session, b.table.registerPath, md, {
-        onMessage: (m) => this.onData(m),
+        onMessage: (m) => this.receive(m),
         onStatus: (s) => {
           if (s.code === grpc.status.OK) return this.close("the router ended the stream");
           this.notePushback(s.metadata);
@@ -752,7 +749,7 @@ class Connection implements CallHost {
       const md = await link.channel.callMetadata(path);
       if (this.closed) return;
       const call = await link.ws.call(path, md, {
-        onMessage: (m) => this.onData(m),
+        onMessage: (m) => this.receive(m),
         onStatus: (s) => {
           if (s.code === grpc.status.OK) return this.close("the router ended the stream");
           // The trailers come over WebSocket too: a Hello-rate turn-away's hint is honoured alike.
@@ -802,7 +799,7 @@ class Connection implements CallHost {
   private watchUntilWelcome(session: ClientHttp2Session): void {
     const interval = this.bridge.options.keepaliveMs ?? 10_000;
     let waiting = false;
-    this.heartbeat = setInterval(() => {
+    this.keepalive = setInterval(() => {
       if (this.closed || this.welcome || waiting || session.destroyed) return;
       waiting = true;
       const dead = setTimeout(() => {
@@ -821,7 +818,7 @@ class Connection implements CallHost {
         clearTimeout(dead);
       }
     }, interval);
-    this.heartbeat.unref();
+    this.keepalive.unref();
   }
 
   /**
@@ -835,7 +832,7 @@ class Connection implements CallHost {
   }
 
   get registered(): boolean {
-    return this.welcome !== undefined && !this.closed;
+    return this.phase === "open";
   }
 
   /** The router welcomed this stream at some point. */
@@ -859,12 +856,10 @@ class Connection implements CallHost {
   // ---- CallHost ----
 
   ended(call: BridgeCall): void {
-    if (this.calls.get(call.id) === call) {
-      this.calls.delete(call.id);
-      this.bridge.active--;
-      if (this.retiring && this.calls.size === 0) this.close("drained", true);
-      this.bridge.drained.changed();
-    }
+    if (this.calls.get(call.id) !== call) return;
+    this.bridge.active--;
+    this.removeCall(call.id, call); // the last call of a retiring stream closes it (idle)
+    this.bridge.drained.changed();
   }
 
   /**
@@ -872,62 +867,47 @@ class Connection implements CallHost {
    * the same address): a new stream registers at once, this one ends when its calls have.
    */
   private retire(): void {
-    if (this.retiring || this.closed) return;
-    this.retiring = true;
+    if (this.endingWhenIdle || this.closed) return;
     // The new stream goes on a new connection: on this one it would reach the draining
     // router again (to be turned away), not one that takes over (behind a load balancer).
     if (this.session) this.slot.link.channel.leave(this.session);
     this.slot.replace(this);
-    if (this.calls.size === 0) this.close("drained", true);
+    this.endWhenIdle();
   }
 
-  // ---- incoming ----
+  protected idle(): void {
+    this.close("drained", true);
+  }
 
-  private onData(message: Buffer): void {
-    if (this.closed) return;
-    this.lastReceived = Date.now();
-    let frames: Frame[];
-    try {
-      frames = decodeFrames(message);
-    } catch (e) {
-      this.close(`malformed message from the router: ${(e as Error).message}`);
-      return;
-    }
-    for (const f of frames) {
-      try {
-        this.onFrame(f);
-      } catch (e) {
-        this.close(e instanceof FrameError ? e.message : `frame handling failed: ${(e as Error).stack ?? e}`);
+  // ---- incoming (the decode loop is the endpoint's) ----
+
+  protected onHandshakeFrame(f: Frame): void {
+    if (f.call !== 0) throw new FrameError(`frame for call ${f.call} before Welcome`);
+    this.onControlFrame(f);
+  }
+
+  protected onStreamFrame(f: Frame): void {
+    switch (f.field) {
+      case RouterFrame.Welcome:
+        if (this.welcome) throw new FrameError("a second Welcome");
+        return this.onWelcome(decodeControl(WelcomeSchema, f.body));
+      case RouterFrame.Drain: {
+        const d = decodeControl(DrainSchema, f.body);
+        this.bridge.log(`router ${this.slot.link.address} is draining (${d.reason}); registering anew`);
+        this.retire();
+        return;
       }
-      if (this.closed) return;
+      default:
+        return; // a control frame from a newer protocol revision
     }
   }
 
-  private onFrame(f: Frame): void {
-    if (f.call === 0) {
-      switch (f.field) {
-        case RouterFrame.Welcome:
-          return this.onWelcome(decodeControl(WelcomeSchema, f.body));
-        case RouterFrame.Ping:
-          this.sender.control(0, InstanceFrame.Pong, PongSchema, create(PongSchema, { nonce: decodeControl(PingSchema, f.body).nonce }));
-          return;
-        case RouterFrame.Drain: {
-          const d = decodeControl(DrainSchema, f.body);
-          this.bridge.log(`router ${this.slot.link.address} is draining (${d.reason}); registering anew`);
-          this.retire();
-          return;
-        }
-        default:
-          return;
-      }
-    }
-    if (!this.welcome) throw new FrameError(`frame for call ${f.call} before Welcome`);
+  protected override onFrameWithoutCall(f: Frame): void {
     if (f.field === RouterFrame.Open) return this.onOpen(f.call, f.body);
-    const call = this.calls.get(f.call);
-    if (!call) {
-      if (f.call > this.maxCallId) throw new FrameError(`frame for call ${f.call}, which was never opened`);
-      return; // ended here; the router's frames cross our Trailers
-    }
+    super.onFrameWithoutCall(f); // ended here (the router's frames cross our Trailers), or never opened
+  }
+
+  protected onCallControl(call: BridgeCall, f: Frame): void {
     switch (f.field) {
       case RouterFrame.HalfClose:
         return call.onHalfClose();
@@ -935,13 +915,16 @@ class Connection implements CallHost {
         const c = decodeControl(CancelSchema, f.body);
         return call.drop(c.reason || "cancelled", c.deadlineExceeded);
       }
-      case RouterFrame.WindowUpdate:
-        return call.onWindowUpdate(decodeControl(WindowUpdateSchema, f.body).bytes);
+      case RouterFrame.Open:
+        throw new FrameError(`call id ${f.call} reused`);
       default:
-        if (f.field < FIRST_METHOD_FIELD) return;
-        if (f.field !== call.tunnelMethod.field) throw new FrameError(`call ${f.call} is ${call.method} but got payload field ${f.field}`);
-        call.onPayload(f.body);
+        return; // a newer control frame
     }
+  }
+
+  protected onPayload(call: BridgeCall, f: Frame): void {
+    this.expectField(f, call.tunnelMethod.field, call.method);
+    call.onPayload(f.body);
   }
 
   private onWelcome(w: Welcome): void {
@@ -964,13 +947,14 @@ class Connection implements CallHost {
       return;
     }
     this.welcome = w;
-    if (this.heartbeat) clearInterval(this.heartbeat); // the watch until Welcome
+    this.phase = "open";
+    if (this.keepalive) clearInterval(this.keepalive); // the watch until Welcome
     this.responseWindow = w.initialWindow || 65536;
     const asked = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 10_000;
     const interval = Math.max(10, this.bridge.options.keepaliveMs ?? asked);
     // A quarter interval apart: a dead router is found within about two intervals.
-    this.heartbeat = setInterval(() => this.tick(interval), Math.max(5, interval / 4));
-    this.heartbeat.unref();
+    this.keepalive = setInterval(() => this.tick(interval), Math.max(5, interval / 4));
+    this.keepalive.unref();
     this.slot.welcomed();
     if (!this.bridge.serving) this.reportHealth();
     // Scale-out: register with the other routers of the deployment too.
@@ -979,30 +963,23 @@ class Connection implements CallHost {
 
   /** Keepalive: ping when idle either way for an interval; silent for two, the router is gone. */
   private tick(interval: number): void {
-    const now = Date.now();
-    if (now - this.lastReceived > 2 * interval) {
-      const why = `no frame from the router for ${now - this.lastReceived} ms (keepalive ${interval} ms)`;
-      // The connection under it is dead too (its other streams would say the same soon): a
-      // new one, not another stream on it, is what the reconnect needs.
-      if (this.session) this.slot.link.channel.discard(this.session, why);
-      this.close(why);
-      return;
-    }
-    if ((now - this.lastSent >= interval || now - this.lastReceived >= interval) && now - this.lastPing >= interval) {
-      this.lastPing = now;
-      this.sender.control(0, InstanceFrame.Ping, PingSchema, create(PingSchema, { nonce: ++this.pingNonce }));
-    }
+    const silent = this.heartbeat(this.clock.now(), interval, 2 * interval);
+    if (silent === undefined) return;
+    const why = `no frame from the router for ${silent} ms (keepalive ${interval} ms)`;
+    // The connection under it is dead too (its other streams would say the same soon): a
+    // new one, not another stream on it, is what the reconnect needs.
+    if (this.session) this.slot.link.channel.discard(this.session, why);
+    this.close(why);
   }
 
   private onOpen(id: number, body: Uint8Array): void {
     if (id <= this.maxCallId) throw new FrameError(`call id ${id} reused`);
-    this.maxCallId = id;
     const open = decodeControl(OpenSchema, body);
     const b = this.bridge;
     const method = b.table.byPath.get(open.method);
     const deadline = open.timeout ? Date.now() + durationMs(open.timeout) : Infinity;
     const call = new BridgeCall(this, id, method ?? unknownMethod(open.method), open.metadata, deadline, open.peer, this.responseWindow);
-    this.calls.set(id, call);
+    this.addCall(id, call);
     b.active++;
     if (!method) {
       call.finish({ code: grpc.status.UNIMPLEMENTED, details: `method ${open.method} is not served by this instance` });
@@ -1023,14 +1000,17 @@ class Connection implements CallHost {
       );
   }
 
+  /** A protocol violation by the router: this stream closes (and reconnects) with the reason. */
+  fail(reason: string): void {
+    this.close(reason);
+  }
+
   /** Ends the stream; in-flight calls are aborted (the router fails them for the client). */
   close(reason: string, graceful = false): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    if (graceful) this.sender.flush();
-    this.sender.close();
-    const calls = [...this.calls.values()];
+    if (!this.markClosed(graceful)) return;
+    if (this.keepalive) clearInterval(this.keepalive);
+    const calls = this.takeCalls();
+    this.bridge.active -= calls.length;
     for (const c of calls) c.drop(`Register stream closed: ${reason}`, false);
     if (graceful) this.call?.end();
     else this.call?.cancel();
