@@ -2,7 +2,6 @@
 // Welcome), keeps `streams` Register streams open with gRPC's reconnect backoff, and runs
 // a RawHandler for every call the router opens. createBridge puts a Connect ServiceImpl on
 // top; `grpcrouter bridge --target` forwards the bytes to an existing gRPC server.
-import type { ClientHttp2Session } from "node:http2";
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
@@ -25,10 +24,8 @@ import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus }
 import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "./frames.js";
 import { REFUSED_KEY } from "./router-call.js";
 import { MAX_PUSHBACK_MS, PUSHBACK_KEY } from "./registration-limits.js";
-import { GrpcClientStream } from "./bridge/grpc-client-stream.js";
-import { DialError, Http2Channel } from "./bridge/http2-channel.js";
-import { TRANSPORT_MODES, TransportChoice, type TransportMode } from "./bridge/transport.js";
-import { WebSocketChannel } from "./bridge/websocket-channel.js";
+import { RegisterTransport, type RegisterStream } from "./bridge/register-transport.js";
+import { TRANSPORT_MODES, type TransportMode } from "./bridge/transport.js";
 import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
 import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../discovery/router-targets.js";
 import { FrameError } from "./wire.js";
@@ -344,17 +341,11 @@ class RawBridge implements Bridge {
   }
 }
 
-/** "auto": how long a connection may take to say anything in HTTP/2 before it counts as refused. */
-const H2_ESTABLISH_MS = 10_000;
-
-/** One router: its HTTP/2 connection and this instance's pool of Register streams to it. */
+/** One router: the transport to it and this instance's pool of Register streams to it. */
 class RouterLink {
-  readonly channel: Http2Channel;
+  /** Opens Register streams over HTTP/2 or WebSocket (bridge/register-transport.ts). */
+  readonly transport: RegisterTransport;
   private readonly slots: Slot[] = [];
-  /** HTTP/2 or WebSocket for new Register streams (bridge/transport.ts). */
-  readonly transport: TransportChoice;
-  private wsChannel: WebSocketChannel | undefined;
-  private readonly channelOptions: ConstructorParameters<typeof Http2Channel>[1];
 
   constructor(
     readonly bridge: RawBridge,
@@ -368,78 +359,25 @@ class RouterLink {
     const channelOptions = authority
       ? { "grpc.default_authority": `${authority}:${port}`, "grpc.ssl_target_name_override": authority, ...o.channelOptions }
       : o.channelOptions;
-    this.channelOptions = {
-      ...(o.credentials ? { credentials: o.credentials } : {}),
-      ...(channelOptions ? { channelOptions } : {}),
-      ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
-      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
-      log: bridge.log,
-    };
-    this.channel = new Http2Channel(address, this.channelOptions, { goaway: (session) => this.onGoaway(session) });
-    if (this.channel.proxy) bridge.log(`dialling router ${address} through proxy ${this.channel.proxy.display}`);
-    this.transport = new TransportChoice(
-      o.transport ?? "auto",
-      `router ${address}`,
+    this.transport = new RegisterTransport(
+      address,
       {
-        probeH2: () => this.probeH2(),
+        ...(o.credentials ? { credentials: o.credentials } : {}),
+        ...(channelOptions ? { channelOptions } : {}),
+        ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+        log: bridge.log,
+      },
+      { mode: o.transport ?? "auto", ...(o.h2Probe ? { h2Probe: o.h2Probe } : {}), keepaliveMs: o.keepaliveMs ?? 10_000 },
+      {
+        goaway: (connection) => this.onGoaway(connection),
         backToH2: () => {
           for (const s of this.slots) s.renew();
         },
         log: bridge.log,
       },
-      o.h2Probe,
     );
-  }
-
-  /** The WebSocket side, made on first use. */
-  get ws(): WebSocketChannel {
-    this.wsChannel ??= new WebSocketChannel(this.address, this.channelOptions);
-    return this.wsChannel;
-  }
-
-  private readonly watched = new WeakSet<ClientHttp2Session>();
-
-  /**
-   * "auto": a session whose peer says nothing in HTTP/2 (no SETTINGS) within
-   * H2_ESTABLISH_MS is given up, so that a proxy that swallows the HTTP/2 preface in
-   * silence leads to the fallback instead of a long wait for keepalive to notice.
-   */
-  expectH2(session: ClientHttp2Session): void {
-    if (this.transport.mode !== "auto" || this.channel.isEstablished(session) || this.watched.has(session)) return;
-    this.watched.add(session);
-    void this.settingsWithin(session).then((ok) => {
-      if (!ok && !session.destroyed) session.destroy(new Error(`no HTTP/2 answer within ${H2_ESTABLISH_MS} ms`));
-    });
-  }
-
-  /** Whether HTTP/2 to the router can be established now: a session whose peer sent SETTINGS. */
-  private async probeH2(): Promise<boolean> {
-    let session: ClientHttp2Session;
-    try {
-      session = await this.channel.session();
-    } catch {
-      return false;
-    }
-    const ok = await this.settingsWithin(session);
-    if (!ok && !session.destroyed) session.destroy();
-    return ok;
-  }
-
-  /** True once the peer of `session` has sent its SETTINGS; false when the session closes or H2_ESTABLISH_MS pass first. */
-  private settingsWithin(session: ClientHttp2Session): Promise<boolean> {
-    if (this.channel.isEstablished(session)) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), H2_ESTABLISH_MS);
-      timer.unref();
-      session.once("remoteSettings", () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      session.once("close", () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
+    if (this.transport.proxy) bridge.log(`dialling router ${address} through proxy ${this.transport.proxy.display}`);
   }
 
   /**
@@ -447,9 +385,9 @@ class RouterLink {
    * every Register stream on that connection is renewed on a fresh one, and drains once the
    * new one is registered, so calls in flight finish where they are.
    */
-  private onGoaway(session: ClientHttp2Session): void {
+  private onGoaway(connection: object): void {
     if (this.bridge.stopping) return;
-    for (const s of this.slots) s.renewIfOn(session);
+    for (const s of this.slots) s.renewIfOn(connection);
   }
 
   start(): void {
@@ -504,10 +442,8 @@ class RouterLink {
   }
 
   close(reason: string): void {
-    this.transport.close();
     for (const s of this.slots) s.close(reason);
-    this.channel.close();
-    this.wsChannel?.close();
+    this.transport.close();
   }
 }
 
@@ -587,10 +523,10 @@ class Slot {
     this.connect();
   }
 
-  /** Renews the stream when it runs on `session` (which the router sent GOAWAY on). */
-  renewIfOn(session: ClientHttp2Session): void {
+  /** Renews the stream when it runs on `connection` (which the router sent GOAWAY on). */
+  renewIfOn(connection: object): void {
     const c = this.conn;
-    if (c && c.session === session && c.registered) {
+    if (c?.registered && c.runsOn(connection)) {
       this.bridge.log(`router ${this.link.address} sent GOAWAY; moving Register stream ${this.index} to a new connection`);
       this.renew();
     }
@@ -652,11 +588,10 @@ const BRIDGE_SIDE: EndpointSide = { sends: InstanceFrame, reads: RouterFrame, ma
 class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
   readonly requestWindow: number;
   readonly maxMessageBytes: number;
-  private call: Pick<GrpcClientStream, "write" | "end" | "cancel"> | undefined;
+  /** The stream under this end, once it is open (HTTP/2 or WebSocket: it does not matter here). */
+  private stream: RegisterStream | undefined;
   /** HTTP/2 could not be established for this stream; its successor goes over WebSocket. */
   fellBack = false;
-  /** The HTTP/2 session the stream runs on, once there is one. */
-  session: ClientHttp2Session | undefined;
   private welcome: Welcome | undefined;
   /** We sent Drain (or were refused): Opens are refused, the router ends the stream. */
   private draining = false;
@@ -675,7 +610,7 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
 
   protected write(message: Buffer): void {
     try {
-      this.call?.write(message);
+      this.stream?.write(message);
     } catch (e) {
       this.close(`write failed: ${(e as Error).message}`);
     }
@@ -696,74 +631,25 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
       return;
     }
     if (this.closed) return;
-    const link = this.slot.link;
-    const channel = link.channel;
-    if (link.transport.current === "websocket") return this.startOnWebSocket(credentials);
-    let session: ClientHttp2Session;
-    let md: grpc.Metadata;
-    try {
-      session = await channel.session();
-      md = await channel.callMetadata(b.table.registerPath);
-    } catch (e) {
-      if (e instanceof DialError && e.h2Refused) this.fellBack = link.transport.h2Failed(e.message);
-      this.close(`UNAVAILABLE: ${(e as Error).message}`);
-      return;
-    }
-    if (this.closed) return;
-    this.session = session;
-    link.expectH2(session);
-    try {
-      this.call = new GrpcClientStream(session, b.table.registerPath, md, {
-        onMessage: (m) => this.receive(m),
-        onStatus: (s) => {
-          if (s.code === grpc.status.OK) return this.close("the router ended the stream");
-          this.notePushback(s.metadata);
-          // Nothing ever came back over HTTP/2: the connection itself failed (say so, for dial hints).
-          const failed = s.code === grpc.status.UNAVAILABLE && !channel.isEstablished(session) && !s.details.startsWith("Failed to connect");
-          // The connection was made, but no HTTP/2 came back on it: something on the way
-          // speaks HTTP/1.1 only ("auto" moves to WebSocket).
-          if (!this.welcome && !channel.isEstablished(session)) this.fellBack = link.transport.h2Failed(`${grpc.status[s.code] ?? s.code}: ${s.details}`);
-          this.close(`${grpc.status[s.code] ?? s.code}: ${failed ? `Failed to connect to ${this.slot.link.address}: ` : ""}${s.details}`);
-        },
-      });
-    } catch (e) {
-      // The session closed between dialling and now (a GOAWAY): the next attempt dials anew.
-      this.close(`UNAVAILABLE: ${(e as Error).message}`);
-      return;
-    }
+    const stream = await this.slot.link.transport.open(
+      b.table.registerPath,
+      { onMessage: (m) => this.receive(m), onEnd: (reason, trailers, retryNow) => this.onEnd(reason, trailers, retryNow) },
+      () => this.closed,
+    );
+    if (!stream) return;
+    if (this.closed) return stream.cancel(); // it ended while it opened
+    this.stream = stream;
     this.sendHello(credentials);
-    this.watchUntilWelcome(session);
   }
 
-  /** Keeps the router's backoff hint (grpc-retry-pushback-ms) from a turned-away stream's trailers. */
-  private notePushback(trailers: grpc.Metadata): void {
-    const pushback = Number(trailers.get(PUSHBACK_KEY)[0]);
+  /** The stream ended without this side ending it. */
+  private onEnd(reason: string, trailers: grpc.Metadata | undefined, retryNow: boolean): void {
+    // HTTP/2 was refused on the way: the successor goes over WebSocket at once (transport.ts).
+    if (retryNow) this.fellBack = true;
+    // The router's backoff hint (grpc-retry-pushback-ms) when it turned this stream away.
+    const pushback = Number(trailers?.get(PUSHBACK_KEY)[0]);
     if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
-  }
-
-  /** The same Register stream over WebSocket: the call's metadata as the Upgrade's headers. */
-  private async startOnWebSocket(credentials: Record<string, string>): Promise<void> {
-    const link = this.slot.link;
-    const path = this.bridge.table.registerPath;
-    try {
-      const md = await link.channel.callMetadata(path);
-      if (this.closed) return;
-      const call = await link.ws.call(path, md, {
-        onMessage: (m) => this.receive(m),
-        onStatus: (s) => {
-          if (s.code === grpc.status.OK) return this.close("the router ended the stream");
-          // The trailers come over WebSocket too: a Hello-rate turn-away's hint is honoured alike.
-          this.notePushback(s.metadata);
-          this.close(`${grpc.status[s.code] ?? s.code}: ${s.details}`);
-        },
-      });
-      if (this.closed) return void call.cancel();
-      this.call = call;
-    } catch (e) {
-      this.close(`UNAVAILABLE: ${(e as Error).message}`);
-      return;
-    }
-    this.sendHello(credentials);
+    this.close(reason);
   }
 
   private sendHello(credentials: Record<string, string>): void {
@@ -792,36 +678,6 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
   }
 
   /**
-   * Until Welcome (the router may be asking a slow authorize hook) nothing is due on the
-   * stream, so its silence proves nothing; the connection's can: an HTTP/2 PING unanswered
-   * for a keepalive interval means it died on the way in, and it is dialled anew.
-   */
-  private watchUntilWelcome(session: ClientHttp2Session): void {
-    const interval = this.bridge.options.keepaliveMs ?? 10_000;
-    let waiting = false;
-    this.keepalive = setInterval(() => {
-      if (this.closed || this.welcome || waiting || session.destroyed) return;
-      waiting = true;
-      const dead = setTimeout(() => {
-        if (this.closed || this.welcome) return;
-        const why = `no answer to an HTTP/2 ping within ${interval} ms while waiting for Welcome`;
-        this.slot.link.channel.discard(session, why);
-        this.close(why);
-      }, interval);
-      dead.unref();
-      try {
-        session.ping(() => {
-          clearTimeout(dead);
-          waiting = false;
-        });
-      } catch {
-        clearTimeout(dead);
-      }
-    }, interval);
-    this.keepalive.unref();
-  }
-
-  /**
    * Replaced by a connection with a newer Hello: Drain. The router sends no new call after
    * it reads the Drain (Opens crossing it are refused unstarted and move on) and ends the
    * stream once its calls are done, so no call is caught between the two streams.
@@ -833,6 +689,11 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
 
   get registered(): boolean {
     return this.phase === "open";
+  }
+
+  /** Whether the stream runs on `connection` (one the router sent GOAWAY on). */
+  runsOn(connection: object): boolean {
+    return this.stream?.runsOn(connection) ?? false;
   }
 
   /** The router welcomed this stream at some point. */
@@ -870,7 +731,7 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
     if (this.endingWhenIdle || this.closed) return;
     // The new stream goes on a new connection: on this one it would reach the draining
     // router again (to be turned away), not one that takes over (behind a load balancer).
-    if (this.session) this.slot.link.channel.leave(this.session);
+    this.stream?.leave();
     this.slot.replace(this);
     this.endWhenIdle();
   }
@@ -948,7 +809,7 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
     }
     this.welcome = w;
     this.phase = "open";
-    if (this.keepalive) clearInterval(this.keepalive); // the watch until Welcome
+    this.stream?.welcomed();
     this.responseWindow = w.initialWindow || 65536;
     const asked = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 10_000;
     const interval = Math.max(10, this.bridge.options.keepaliveMs ?? asked);
@@ -968,7 +829,7 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
     const why = `no frame from the router for ${silent} ms (keepalive ${interval} ms)`;
     // The connection under it is dead too (its other streams would say the same soon): a
     // new one, not another stream on it, is what the reconnect needs.
-    if (this.session) this.slot.link.channel.discard(this.session, why);
+    this.stream?.discard(why);
     this.close(why);
   }
 
@@ -1012,8 +873,8 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
     const calls = this.takeCalls();
     this.bridge.active -= calls.length;
     for (const c of calls) c.drop(`Register stream closed: ${reason}`, false);
-    if (graceful) this.call?.end();
-    else this.call?.cancel();
+    if (graceful) this.stream?.end();
+    else this.stream?.cancel();
     this.slot.lost(this, reason);
     this.bridge.drained.changed();
   }
