@@ -24,13 +24,13 @@ import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus }
 import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "./frames.js";
 import { REFUSED_KEY } from "./router-call.js";
 import { MAX_PUSHBACK_MS, PUSHBACK_KEY } from "./registration-limits.js";
-import { RegisterTransport, type RegisterStream } from "./bridge/register-transport.js";
+import { RegisterTransport, type RegisterOpener, type RegisterStream } from "./bridge/register-transport.js";
 import { TRANSPORT_MODES, type TransportMode } from "./bridge/transport.js";
 import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
 import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../discovery/router-targets.js";
 import { FrameError } from "./wire.js";
 import { TunnelEndpoint, type EndpointSide } from "./protocol/tunnel-endpoint.js";
-import { systemClock } from "../resilience/clock.js";
+import { systemClock, type Clock, type TimerHandle } from "../resilience/clock.js";
 import { Drained } from "./drained.js";
 
 export interface BridgeOptions {
@@ -154,6 +154,17 @@ export function createRawBridge(tunnel: TunnelSpec, handler: RawHandler, options
   return new RawBridge(tunnelTable(tunnel), handler, options);
 }
 
+/** @internal Parts a test replaces: how Register streams are opened, and the clock keepalive runs on. */
+export interface BridgeInternals {
+  transport?: (address: string) => RegisterOpener;
+  clock?: Clock;
+}
+
+/** @internal createRawBridge with some of its parts replaced (tests without sockets). */
+export function createRawBridgeWith(tunnel: TunnelSpec, handler: RawHandler, options: BridgeOptions, internals: BridgeInternals): Bridge {
+  return new RawBridge(tunnelTable(tunnel), handler, options, internals);
+}
+
 class RawBridge implements Bridge {
   readonly instanceId: string;
   readonly log: (line: string) => void;
@@ -175,11 +186,16 @@ class RawBridge implements Bridge {
   readonly stopped: Promise<void>;
   private settleStopped!: (e?: Error) => void;
 
+  /** The time keepalive is measured in. */
+  readonly clock: Clock;
+
   constructor(
     readonly table: TunnelTable,
     readonly handler: RawHandler,
     options: BridgeOptions,
+    readonly internals: BridgeInternals = {},
   ) {
+    this.clock = internals.clock ?? systemClock;
     // A copy: update() changes weight, labels and the call limit for later Hellos.
     this.options = { ...options };
     const k = options.keepaliveMs;
@@ -344,7 +360,7 @@ class RawBridge implements Bridge {
 /** One router: the transport to it and this instance's pool of Register streams to it. */
 class RouterLink {
   /** Opens Register streams over HTTP/2 or WebSocket (bridge/register-transport.ts). */
-  readonly transport: RegisterTransport;
+  readonly transport: RegisterOpener;
   private readonly slots: Slot[] = [];
 
   constructor(
@@ -359,24 +375,26 @@ class RouterLink {
     const channelOptions = authority
       ? { "grpc.default_authority": `${authority}:${port}`, "grpc.ssl_target_name_override": authority, ...o.channelOptions }
       : o.channelOptions;
-    this.transport = new RegisterTransport(
-      address,
-      {
-        ...(o.credentials ? { credentials: o.credentials } : {}),
-        ...(channelOptions ? { channelOptions } : {}),
-        ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
-        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
-        log: bridge.log,
-      },
-      { mode: o.transport ?? "auto", ...(o.h2Probe ? { h2Probe: o.h2Probe } : {}), keepaliveMs: o.keepaliveMs ?? 10_000 },
-      {
-        goaway: (connection) => this.onGoaway(connection),
-        backToH2: () => {
-          for (const s of this.slots) s.renew();
+    this.transport =
+      bridge.internals.transport?.(address) ??
+      new RegisterTransport(
+        address,
+        {
+          ...(o.credentials ? { credentials: o.credentials } : {}),
+          ...(channelOptions ? { channelOptions } : {}),
+          ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+          ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+          log: bridge.log,
         },
-        log: bridge.log,
-      },
-    );
+        { mode: o.transport ?? "auto", ...(o.h2Probe ? { h2Probe: o.h2Probe } : {}), keepaliveMs: o.keepaliveMs ?? 10_000 },
+        {
+          goaway: (connection) => this.onGoaway(connection),
+          backToH2: () => {
+            for (const s of this.slots) s.renew();
+          },
+          log: bridge.log,
+        },
+      );
     if (this.transport.proxy) bridge.log(`dialling router ${address} through proxy ${this.transport.proxy.display}`);
   }
 
@@ -595,7 +613,7 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
   private welcome: Welcome | undefined;
   /** We sent Drain (or were refused): Opens are refused, the router ends the stream. */
   private draining = false;
-  private keepalive: NodeJS.Timeout | undefined;
+  private keepalive: TimerHandle | undefined;
   private responseWindow = 65536;
   /** The router's grpc-retry-pushback-ms when it turned this stream away. */
   pushbackMs: number | undefined;
@@ -603,7 +621,7 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
   readonly sessionId = randomUUID();
 
   constructor(private readonly slot: Slot) {
-    super(systemClock, BRIDGE_SIDE);
+    super(slot.bridge.clock, BRIDGE_SIDE);
     this.requestWindow = slot.bridge.callWindow;
     this.maxMessageBytes = slot.bridge.maxMessageBytes;
   }
@@ -813,9 +831,7 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
     this.responseWindow = w.initialWindow || 65536;
     const asked = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 10_000;
     const interval = Math.max(10, this.bridge.options.keepaliveMs ?? asked);
-    // A quarter interval apart: a dead router is found within about two intervals.
-    this.keepalive = setInterval(() => this.tick(interval), Math.max(5, interval / 4));
-    this.keepalive.unref();
+    this.scheduleTick(interval);
     this.slot.welcomed();
     if (!this.bridge.serving) this.reportHealth();
     // Scale-out: register with the other routers of the deployment too.
@@ -823,6 +839,19 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
   }
 
   /** Keepalive: ping when idle either way for an interval; silent for two, the router is gone. */
+  /** A quarter interval apart, on the bridge's clock: a dead router is found within about two intervals. */
+  private scheduleTick(interval: number): void {
+    this.keepalive = this.clock.setTimeout(
+      () => {
+        this.keepalive = undefined;
+        if (this.closed) return;
+        this.tick(interval);
+        if (!this.closed) this.scheduleTick(interval);
+      },
+      Math.max(5, interval / 4),
+    );
+  }
+
   private tick(interval: number): void {
     const silent = this.heartbeat(this.clock.now(), interval, 2 * interval);
     if (silent === undefined) return;
@@ -869,7 +898,7 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
   /** Ends the stream; in-flight calls are aborted (the router fails them for the client). */
   close(reason: string, graceful = false): void {
     if (!this.markClosed(graceful)) return;
-    if (this.keepalive) clearInterval(this.keepalive);
+    if (this.keepalive !== undefined) this.clock.clearTimeout(this.keepalive);
     const calls = this.takeCalls();
     this.bridge.active -= calls.length;
     for (const c of calls) c.drop(`Register stream closed: ${reason}`, false);

@@ -20,6 +20,7 @@ import {
   type ServerCall,
 } from "../../src/tunnel/index.js";
 import { TestTunnel, quietLog, waitFor } from "../tunnel/helpers.js";
+import type { RegisterOpener, RegisterStream, RegisterStreamListener } from "../../src/tunnel/bridge/register-transport.js";
 
 export const UNARY = "/interop.v1.TestService/UnaryCall";
 export const SERVER_STREAM = "/interop.v1.TestService/StreamingOutputCall";
@@ -37,6 +38,9 @@ export class FakeCall implements ServerCall {
   abandoned = false;
   /** When set, `flushed` callbacks wait here until the test runs them (a client that does not read). */
   held: Array<() => void> | undefined;
+  /** Hears every message written and the status (a MemoryLink passes them to the bridge). */
+  onWrite: ((message: Buffer) => void) | undefined;
+  onEnd: ((code: number, message: string, trailers?: grpc.Metadata) => void) | undefined;
   constructor(
     readonly path: string,
     readonly metadata = new grpc.Metadata(),
@@ -61,6 +65,7 @@ export class FakeCall implements ServerCall {
   write(m: Buffer, flushed?: () => void) {
     this.headers ??= new grpc.Metadata();
     this.written.push(Buffer.from(m));
+    this.onWrite?.(Buffer.from(m));
     if (flushed) {
       if (this.held) this.held.push(flushed);
       else flushed();
@@ -71,7 +76,9 @@ export class FakeCall implements ServerCall {
     return Promise.resolve();
   }
   end(code: number, message: string, trailers?: grpc.Metadata) {
-    this.status ??= { code, message, ...(trailers ? { trailers } : {}) };
+    if (this.status) return;
+    this.status = { code, message, ...(trailers ? { trailers } : {}) };
+    this.onEnd?.(code, message, trailers);
   }
   abandon() {
     this.abandoned = true;
@@ -149,4 +156,83 @@ export function clientCall(server: GrpcServer, path: string, request?: Buffer): 
   const c = new FakeCall(path);
   server.lookup(path)!.handle(c, request);
   return c;
+}
+
+/**
+ * One Register stream between a raw bridge and a router, in memory: what one side writes the
+ * other reads on a later turn (as over a socket), until `blackhole()` (a connection that died
+ * without a word: nothing passes either way, nothing ends).
+ */
+export class MemoryLink {
+  readonly routerSide: FakeCall;
+  readonly bridgeSide: RegisterStream;
+  private blackholed = false;
+  /** The bridge ended or cancelled the stream: it hears nothing more about it. */
+  private bridgeDone = false;
+  discarded: string | undefined;
+
+  constructor(path: string, listener: RegisterStreamListener, peer: string) {
+    const router = new FakeCall(path, new grpc.Metadata(), Infinity, peer);
+    this.routerSide = router;
+    router.onWrite = (m) =>
+      setImmediate(() => {
+        if (!this.blackholed && !this.bridgeDone) listener.onMessage(m);
+      });
+    router.onEnd = (code, message, trailers) =>
+      setImmediate(() => {
+        if (this.blackholed || this.bridgeDone) return;
+        this.bridgeDone = true;
+        listener.onEnd(code === grpc.status.OK ? "the router ended the stream" : `${grpc.status[code]}: ${message}`, trailers, false);
+      });
+    const toRouter = (deliver: (l: CallListener) => void) =>
+      setImmediate(() => {
+        if (!this.blackholed && !router.ended && router.listener) deliver(router.listener);
+      });
+    this.bridgeSide = {
+      write: (m) => toRouter((l) => l.message(Buffer.from(m))),
+      end: () => {
+        this.bridgeDone = true;
+        toRouter((l) => l.halfClose());
+      },
+      cancel: () => {
+        this.bridgeDone = true;
+        toRouter((l) => l.cancel());
+      },
+      welcomed: () => {},
+      discard: (why) => {
+        this.discarded = why;
+      },
+      leave: () => {},
+      runsOn: () => false,
+    };
+  }
+
+  blackhole(): void {
+    this.blackholed = true;
+  }
+
+  /** Bytes to the bridge as if the router had sent them. */
+  toBridge(message: Buffer): void {
+    this.routerSide.write(message);
+  }
+}
+
+/** Opens a raw bridge's Register streams on `server` (a router's) through memory. */
+export class MemoryTransport implements RegisterOpener {
+  readonly links: MemoryLink[] = [];
+  private count = 0;
+
+  constructor(private readonly server: GrpcServer) {}
+
+  async open(path: string, listener: RegisterStreamListener, abandoned: () => boolean): Promise<RegisterStream | undefined> {
+    await new Promise((r) => setImmediate(r));
+    if (abandoned()) return undefined;
+    // A port per stream, as separate connections would have (registration limits count per peer).
+    const link = new MemoryLink(path, listener, `127.0.0.1:${6000 + this.count++}`);
+    this.links.push(link);
+    this.server.lookup(path)!.handle(link.routerSide, undefined);
+    return link.bridgeSide;
+  }
+
+  close(): void {}
 }

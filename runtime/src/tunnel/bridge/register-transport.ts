@@ -40,6 +40,18 @@ export interface RegisterStream {
   runsOn(connection: object): boolean;
 }
 
+/** What opens Register streams to one router (RegisterTransport; a test's in-memory one). */
+export interface RegisterOpener {
+  /** The proxy the router is dialled through, if any. */
+  readonly proxy?: ProxyConfig | undefined;
+  /**
+   * Opens a Register stream to `path`. Undefined when it could not be opened (the listener's
+   * onEnd says why) or when `abandoned()` holds once it could (nothing is reported then).
+   */
+  open(path: string, listener: RegisterStreamListener, abandoned: () => boolean): Promise<RegisterStream | undefined>;
+  close(): void;
+}
+
 export interface RegisterTransportOptions {
   mode: TransportMode;
   /** While "auto" is on WebSocket: the delays between HTTP/2 probes. */
@@ -59,8 +71,8 @@ export interface RegisterTransportEvents {
 /** "auto": how long a connection may take to say anything in HTTP/2 before it counts as refused. */
 const H2_ESTABLISH_MS = 10_000;
 
-/** The Register streams to one router. */
-export class RegisterTransport {
+/** The Register streams to one router, over HTTP/2 or WebSocket. */
+export class RegisterTransport implements RegisterOpener {
   private readonly channel: Http2Channel;
   private wsChannel: WebSocketChannel | undefined;
   /** HTTP/2 or WebSocket for new Register streams (transport.ts). */
@@ -82,15 +94,10 @@ export class RegisterTransport {
     );
   }
 
-  /** The proxy the router is dialled through, if any. */
   get proxy(): ProxyConfig | undefined {
     return this.channel.proxy;
   }
 
-  /**
-   * Opens a Register stream to `path`. Undefined when it could not be opened (the listener's
-   * onEnd says why) or when `abandoned()` holds once it could (nothing is reported then).
-   */
   async open(path: string, listener: RegisterStreamListener, abandoned: () => boolean): Promise<RegisterStream | undefined> {
     if (this.choice.current === "websocket") return this.openWebSocket(path, listener, abandoned);
     let session: ClientHttp2Session;
