@@ -802,7 +802,7 @@ class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
   }
 
   protected onPayload(call: BridgeCall, f: Frame): void {
-    this.expectField(f, call.tunnelMethod.field, call.method);
+    if (f.field !== call.tunnelMethod.field) throw this.wrongField(f, call.tunnelMethod.field, call.method);
     call.onPayload(f.body);
   }
 

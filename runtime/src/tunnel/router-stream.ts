@@ -221,7 +221,7 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   }
 
   protected onPayload(call: RoutedCall, f: Frame): void {
-    this.expectField(f, call.method.field, call.method.path);
+    if (f.field !== call.method.field) throw this.wrongField(f, call.method.field, call.method.path);
     if (call.responseCredit <= 0) throw new FrameError(`call ${f.call} overran its window (${-call.responseCredit} bytes beyond it)`);
     // security: an oversized response fails its call, not the stream (message-limits.ts).
     const tooBig = oversized("response", f.body.length, this.ctx.limits.maxMessageBytes);

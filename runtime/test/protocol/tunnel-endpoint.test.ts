@@ -49,7 +49,7 @@ class TestEnd extends TunnelEndpoint<Call> {
   }
   protected onCallControl(): void {}
   protected onPayload(call: Call, f: Frame): void {
-    this.expectField(f, 16, "/t.T/M");
+    if (f.field !== 16) throw this.wrongField(f, 16, "/t.T/M");
     call.payloads.push(Buffer.from(f.body).toString());
   }
   fail(reason: string): void {

@@ -59,6 +59,8 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
   private pingNonce = 0n;
   /** This end ends the stream once its last call has (it or its peer drained it). */
   private endsWhenIdle = false;
+  /** The peer's WindowUpdate field, kept here: it is looked at for every frame of a call. */
+  private readonly windowUpdate: number;
 
   constructor(
     /** The time heartbeats are measured in (the router's clock on the router). */
@@ -66,6 +68,7 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
     private readonly side: EndpointSide,
   ) {
     this.lastReceived = this.lastSent = this.lastPing = clock.now();
+    this.windowUpdate = side.reads.WindowUpdate;
     this.sender = new FrameSender((message) => {
       this.flushSeq++;
       this.lastSent = this.clock.now();
@@ -87,7 +90,7 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
   protected abstract onStreamFrame(f: Frame): void;
   /** A control frame of a call other than WindowUpdate; unknown ones are a newer revision's. */
   protected abstract onCallControl(call: C, f: Frame): void;
-  /** A payload frame (field ≥ FIRST_METHOD_FIELD) of a call: check it with `expectField`. */
+  /** A payload frame (field ≥ FIRST_METHOD_FIELD) of a call; one not of its method is `wrongField`. */
   protected abstract onPayload(call: C, f: Frame): void;
   /** A protocol violation: close this stream only, saying why. */
   abstract fail(reason: string): void;
@@ -127,7 +130,7 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
     const call = this.calls.get(f.call);
     if (call === undefined) return this.onFrameWithoutCall(f);
     if (f.field >= FIRST_METHOD_FIELD) return this.onPayload(call, f);
-    if (f.field === this.side.reads.WindowUpdate) return call.onWindowUpdate(this.creditOf(f));
+    if (f.field === this.windowUpdate) return call.onWindowUpdate(this.creditOf(f));
     this.onCallControl(call, f);
   }
 
@@ -156,9 +159,9 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
     return bytes;
   }
 
-  /** A payload frame must carry its call's method field. */
-  protected expectField(f: Frame, field: number, method: string): void {
-    if (f.field !== field) throw new FrameError(`call ${f.call} is ${method} (field ${field}) but got payload field ${f.field}`);
+  /** A payload frame that does not carry its call's method field (checked by the caller, inline). */
+  protected wrongField(f: Frame, field: number, method: string): FrameError {
+    return new FrameError(`call ${f.call} is ${method} (field ${field}) but got payload field ${f.field}`);
   }
 
   // ---- calls ----
