@@ -1,36 +1,20 @@
-// The instance side of the tunnel on raw bytes: dials the router, registers (Hello →
-// Welcome), keeps `streams` Register streams open with gRPC's reconnect backoff, and runs
-// a RawHandler for every call the router opens. createBridge puts a Connect ServiceImpl on
+// The instance side of the tunnel on raw bytes: registers with every router, keeping
+// `streams` Register streams to each (bridge/register-connection.ts, one each: Hello →
+// Welcome, then a RawHandler for every call the router opens) and replacing a lost one with
+// gRPC's reconnect backoff. createBridge puts a Connect ServiceImpl on
 // top; `grpcrouter bridge --target` forwards the bytes to an existing gRPC server.
-import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
-import { durationMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import {
-  CancelSchema,
-  DrainSchema,
-  HealthReportSchema,
-  HealthReport_Status,
-  HelloSchema,
-  OpenSchema,
-  ProtocolVersion,
-  WelcomeSchema,
-  type Welcome,
-} from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { dialHint } from "./dial-hint.js";
-import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "./bridge-call.js";
-import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "./frames.js";
-import { REFUSED_KEY } from "./router-call.js";
-import { MAX_PUSHBACK_MS, PUSHBACK_KEY } from "./registration-limits.js";
-import { RegisterTransport, type RegisterOpener, type RegisterStream } from "./bridge/register-transport.js";
+import type { RawHandler } from "./bridge-call.js";
+import { MAX_PUSHBACK_MS } from "./registration-limits.js";
+import { RegisterConnection, type ConnectionBridge, type ConnectionSlot } from "./bridge/register-connection.js";
+import { RegisterTransport, type RegisterOpener } from "./bridge/register-transport.js";
 import { TRANSPORT_MODES, type TransportMode } from "./bridge/transport.js";
 import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
 import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../discovery/router-targets.js";
-import { FrameError } from "./wire.js";
-import { TunnelEndpoint, type EndpointSide } from "./protocol/tunnel-endpoint.js";
-import { systemClock, type Clock, type TimerHandle } from "../resilience/clock.js";
+import { systemClock, type Clock } from "../resilience/clock.js";
 import { Drained } from "./drained.js";
 
 export interface BridgeOptions {
@@ -165,7 +149,7 @@ export function createRawBridgeWith(tunnel: TunnelSpec, handler: RawHandler, opt
   return new RawBridge(tunnelTable(tunnel), handler, options, internals);
 }
 
-class RawBridge implements Bridge {
+class RawBridge implements Bridge, ConnectionBridge {
   readonly instanceId: string;
   readonly log: (line: string) => void;
   readonly callWindow: number;
@@ -470,12 +454,12 @@ interface SlotEvents {
 }
 
 /** One place in the pool: a Register stream, reconnected for as long as the bridge runs. */
-class Slot {
-  private conn: Connection | undefined;
+class Slot implements ConnectionSlot {
+  private conn: RegisterConnection | undefined;
   /** Connections the router drained, finishing their calls. */
-  private readonly retired = new Set<Connection>();
+  private readonly retired = new Set<RegisterConnection>();
   /** Connections replaced by update(), drained once their successor is registered. */
-  private readonly renewed = new Set<Connection>();
+  private readonly renewed = new Set<RegisterConnection>();
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   everWelcomed = false;
@@ -497,14 +481,22 @@ class Slot {
     return this.link.bridge;
   }
 
+  get address(): string {
+    return this.link.address;
+  }
+
+  get transport(): RegisterOpener {
+    return this.link.transport;
+  }
+
   connect(): void {
     if (this.bridge.stopping) return;
-    this.conn = new Connection(this);
+    this.conn = new RegisterConnection(this);
     void this.conn.start();
   }
 
   /** The connection ended; try again after the backoff. */
-  lost(conn: Connection, reason: string): void {
+  lost(conn: RegisterConnection, reason: string): void {
     this.renewed.delete(conn);
     if (this.retired.delete(conn)) return;
     if (conn !== this.conn) return;
@@ -534,7 +526,7 @@ class Slot {
   }
 
   /** Replaces a retiring connection with a fresh one, without waiting for a backoff. */
-  replace(old: Connection): void {
+  replace(old: RegisterConnection): void {
     if (old !== this.conn || this.bridge.stopping) return;
     this.retired.add(old);
     this.conn = undefined;
@@ -596,333 +588,4 @@ class Slot {
   }
 }
 
-/** The bridge's end: it sends InstanceFrames and reads RouterFrames. */
-const BRIDGE_SIDE: EndpointSide = { sends: InstanceFrame, reads: RouterFrame, malformed: "malformed message from the router" };
-
-/**
- * The bridge's end of one Register stream (protocol/tunnel-endpoint.ts has what both ends
- * share). Its handshake is Welcome; its calls are BridgeCalls, opened by the router's Open.
- */
-class Connection extends TunnelEndpoint<BridgeCall> implements CallHost {
-  readonly requestWindow: number;
-  readonly maxMessageBytes: number;
-  /** The stream under this end, once it is open (HTTP/2 or WebSocket: it does not matter here). */
-  private stream: RegisterStream | undefined;
-  /** HTTP/2 could not be established for this stream; its successor goes over WebSocket. */
-  fellBack = false;
-  private welcome: Welcome | undefined;
-  /** We sent Drain (or were refused): Opens are refused, the router ends the stream. */
-  private draining = false;
-  private keepalive: TimerHandle | undefined;
-  private responseWindow = 65536;
-  /** The router's grpc-retry-pushback-ms when it turned this stream away. */
-  pushbackMs: number | undefined;
-  /** Hello.session: who this stream is, should its successor have to replace it. */
-  readonly sessionId = randomUUID();
-
-  constructor(private readonly slot: Slot) {
-    super(slot.bridge.clock, BRIDGE_SIDE);
-    this.requestWindow = slot.bridge.callWindow;
-    this.maxMessageBytes = slot.bridge.maxMessageBytes;
-  }
-
-  protected write(message: Buffer): void {
-    try {
-      this.stream?.write(message);
-    } catch (e) {
-      this.close(`write failed: ${(e as Error).message}`);
-    }
-  }
-
-  private get bridge(): RawBridge {
-    return this.slot.bridge;
-  }
-
-  async start(): Promise<void> {
-    const b = this.bridge;
-    const o = b.options;
-    let credentials: Record<string, string> = {};
-    try {
-      if (o.credentialsHook) credentials = await o.credentialsHook();
-    } catch (e) {
-      this.close(`credentials hook failed: ${(e as Error).message}`);
-      return;
-    }
-    if (this.closed) return;
-    const stream = await this.slot.link.transport.open(
-      b.table.registerPath,
-      { onMessage: (m) => this.receive(m), onEnd: (reason, trailers, retryNow) => this.onEnd(reason, trailers, retryNow) },
-      () => this.closed,
-    );
-    if (!stream) return;
-    if (this.closed) return stream.cancel(); // it ended while it opened
-    this.stream = stream;
-    this.sendHello(credentials);
-  }
-
-  /** The stream ended without this side ending it. */
-  private onEnd(reason: string, trailers: grpc.Metadata | undefined, retryNow: boolean): void {
-    // HTTP/2 was refused on the way: the successor goes over WebSocket at once (transport.ts).
-    if (retryNow) this.fellBack = true;
-    // The router's backoff hint (grpc-retry-pushback-ms) when it turned this stream away.
-    const pushback = Number(trailers?.get(PUSHBACK_KEY)[0]);
-    if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
-    this.close(reason);
-  }
-
-  private sendHello(credentials: Record<string, string>): void {
-    const b = this.bridge;
-    const o = b.options;
-    this.sender.control(
-      0,
-      InstanceFrame.Hello,
-      HelloSchema,
-      create(HelloSchema, {
-        protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
-        instanceId: b.instanceId,
-        service: b.table.spec.service.typeName,
-        labels: o.labels ?? {},
-        weight: o.weight ?? 0,
-        maxConcurrentCalls: o.maxConcurrentCalls ?? 0,
-        credentials,
-        initialWindow: this.requestWindow,
-        streamIndex: this.slot.index,
-        streamCount: this.slot.count,
-        description: o.description ?? `${hostname()} pid ${process.pid}`,
-        session: this.sessionId,
-        replacesSession: this.slot.lostSession,
-      }),
-    );
-  }
-
-  /**
-   * Replaced by a connection with a newer Hello: Drain. The router sends no new call after
-   * it reads the Drain (Opens crossing it are refused unstarted and move on) and ends the
-   * stream once its calls are done, so no call is caught between the two streams.
-   */
-  retireAfterRenewal(): void {
-    if (this.closed) return;
-    this.drain();
-  }
-
-  get registered(): boolean {
-    return this.phase === "open";
-  }
-
-  /** Whether the stream runs on `connection` (one the router sent GOAWAY on). */
-  runsOn(connection: object): boolean {
-    return this.stream?.runsOn(connection) ?? false;
-  }
-
-  /** The router welcomed this stream at some point. */
-  get welcomed(): boolean {
-    return this.welcome !== undefined;
-  }
-
-  /** Sends the bridge's health (after Welcome; a stream not yet welcomed reports on Welcome). */
-  reportHealth(): void {
-    if (this.closed || !this.welcome) return;
-    const status = this.bridge.serving ? HealthReport_Status.SERVING : HealthReport_Status.NOT_SERVING;
-    this.sender.control(0, InstanceFrame.Health, HealthReportSchema, create(HealthReportSchema, { status }));
-  }
-
-  drain(): void {
-    if (this.closed || this.draining) return;
-    this.draining = true;
-    this.sender.control(0, InstanceFrame.Drain, DrainSchema, create(DrainSchema, { reason: "instance stopping" }));
-  }
-
-  // ---- CallHost ----
-
-  ended(call: BridgeCall): void {
-    if (this.calls.get(call.id) !== call) return;
-    this.bridge.active--;
-    this.removeCall(call.id, call); // the last call of a retiring stream closes it (idle)
-    this.bridge.drained.changed();
-  }
-
-  /**
-   * The router is draining this stream (shutting down, or replaced by a reloaded router on
-   * the same address): a new stream registers at once, this one ends when its calls have.
-   */
-  private retire(): void {
-    if (this.endingWhenIdle || this.closed) return;
-    // The new stream goes on a new connection: on this one it would reach the draining
-    // router again (to be turned away), not one that takes over (behind a load balancer).
-    this.stream?.leave();
-    this.slot.replace(this);
-    this.endWhenIdle();
-  }
-
-  protected idle(): void {
-    this.close("drained", true);
-  }
-
-  // ---- incoming (the decode loop is the endpoint's) ----
-
-  protected onHandshakeFrame(f: Frame): void {
-    if (f.call !== 0) throw new FrameError(`frame for call ${f.call} before Welcome`);
-    this.onControlFrame(f);
-  }
-
-  protected onStreamFrame(f: Frame): void {
-    switch (f.field) {
-      case RouterFrame.Welcome:
-        if (this.welcome) throw new FrameError("a second Welcome");
-        return this.onWelcome(decodeControl(WelcomeSchema, f.body));
-      case RouterFrame.Drain: {
-        const d = decodeControl(DrainSchema, f.body);
-        this.bridge.log(`router ${this.slot.link.address} is draining (${d.reason}); registering anew`);
-        this.retire();
-        return;
-      }
-      default:
-        return; // a control frame from a newer protocol revision
-    }
-  }
-
-  protected override onFrameWithoutCall(f: Frame): void {
-    if (f.field === RouterFrame.Open) return this.onOpen(f.call, f.body);
-    super.onFrameWithoutCall(f); // ended here (the router's frames cross our Trailers), or never opened
-  }
-
-  protected onCallControl(call: BridgeCall, f: Frame): void {
-    switch (f.field) {
-      case RouterFrame.HalfClose:
-        return call.onHalfClose();
-      case RouterFrame.Cancel: {
-        const c = decodeControl(CancelSchema, f.body);
-        return call.drop(c.reason || "cancelled", c.deadlineExceeded);
-      }
-      case RouterFrame.Open:
-        throw new FrameError(`call id ${f.call} reused`);
-      default:
-        return; // a newer control frame
-    }
-  }
-
-  protected onPayload(call: BridgeCall, f: Frame): void {
-    if (f.field !== call.tunnelMethod.field) throw this.wrongField(f, call.tunnelMethod.field, call.method);
-    call.onPayload(f.body);
-  }
-
-  private onWelcome(w: Welcome): void {
-    if (!w.accepted) {
-      const reason = w.reason || "no reason given";
-      // No Drain on a stream the router is closing; the bridge stops without reconnecting.
-      this.draining = true;
-      this.bridge.refused(this.slot.link.address, reason);
-      this.close(`refused: ${reason}`);
-      return;
-    }
-    if (w.protocolVersion !== ProtocolVersion.PROTOCOL_VERSION_1) {
-      // The router welcomed us in a protocol we do not speak (a newer or older release):
-      // frames would be misread, so this bridge refuses it, as a router refuses a Hello of a
-      // version it does not speak: final, naming both versions, so the operator upgrades one.
-      const reason = `the router speaks tunnel protocol version ${w.protocolVersion}, this bridge speaks version ${ProtocolVersion.PROTOCOL_VERSION_1}; upgrade the older of the two`;
-      this.draining = true;
-      this.bridge.refused(this.slot.link.address, reason, true);
-      this.close(reason);
-      return;
-    }
-    this.welcome = w;
-    this.phase = "open";
-    this.stream?.welcomed();
-    this.responseWindow = w.initialWindow || 65536;
-    const asked = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 10_000;
-    const interval = Math.max(10, this.bridge.options.keepaliveMs ?? asked);
-    this.scheduleTick(interval);
-    this.slot.welcomed();
-    if (!this.bridge.serving) this.reportHealth();
-    // Scale-out: register with the other routers of the deployment too.
-    for (const address of w.routerAddresses) this.bridge.addRouter(address);
-  }
-
-  /** Keepalive: ping when idle either way for an interval; silent for two, the router is gone. */
-  /** A quarter interval apart, on the bridge's clock: a dead router is found within about two intervals. */
-  private scheduleTick(interval: number): void {
-    this.keepalive = this.clock.setTimeout(
-      () => {
-        this.keepalive = undefined;
-        if (this.closed) return;
-        this.tick(interval);
-        if (!this.closed) this.scheduleTick(interval);
-      },
-      Math.max(5, interval / 4),
-    );
-  }
-
-  private tick(interval: number): void {
-    const silent = this.heartbeat(this.clock.now(), interval, 2 * interval);
-    if (silent === undefined) return;
-    const why = `no frame from the router for ${silent} ms (keepalive ${interval} ms)`;
-    // The connection under it is dead too (its other streams would say the same soon): a
-    // new one, not another stream on it, is what the reconnect needs.
-    this.stream?.discard(why);
-    this.close(why);
-  }
-
-  private onOpen(id: number, body: Uint8Array): void {
-    if (id <= this.maxCallId) throw new FrameError(`call id ${id} reused`);
-    const open = decodeControl(OpenSchema, body);
-    const b = this.bridge;
-    const method = b.table.byPath.get(open.method);
-    const deadline = open.timeout ? Date.now() + durationMs(open.timeout) : Infinity;
-    const call = new BridgeCall(this, id, method ?? unknownMethod(open.method), open.metadata, deadline, open.peer, this.responseWindow);
-    this.addCall(id, call);
-    b.active++;
-    if (!method) {
-      call.finish({ code: grpc.status.UNIMPLEMENTED, details: `method ${open.method} is not served by this instance` });
-      return;
-    }
-    const max = b.options.maxConcurrentCalls ?? 0;
-    if (this.draining || b.stopping || (max > 0 && b.active > max)) {
-      const refused = new grpc.Metadata();
-      refused.set(REFUSED_KEY, this.draining || b.stopping ? "draining" : "busy");
-      call.finish({ code: grpc.status.UNAVAILABLE, details: "grpcrouter: the instance is not taking calls", metadata: refused });
-      return;
-    }
-    Promise.resolve()
-      .then(() => b.handler(call))
-      .then(
-        (status: RawStatus) => call.finish(status),
-        (e: unknown) => call.finish(statusOfError(e)),
-      );
-  }
-
-  /** A protocol violation by the router: this stream closes (and reconnects) with the reason. */
-  fail(reason: string): void {
-    this.close(reason);
-  }
-
-  /** Ends the stream; in-flight calls are aborted (the router fails them for the client). */
-  close(reason: string, graceful = false): void {
-    if (!this.markClosed(graceful)) return;
-    if (this.keepalive !== undefined) this.clock.clearTimeout(this.keepalive);
-    const calls = this.takeCalls();
-    this.bridge.active -= calls.length;
-    for (const c of calls) c.drop(`Register stream closed: ${reason}`, false);
-    if (graceful) this.stream?.end();
-    else this.stream?.cancel();
-    this.slot.lost(this, reason);
-    this.bridge.drained.changed();
-  }
-}
-
-function unknownMethod(path: string): BridgeCall["tunnelMethod"] {
-  // Frames of an unknown method are never accepted: field 0 matches no payload.
-  return { path, field: 0, kind: "unary", singleRequest: true, singleResponse: true } as unknown as BridgeCall["tunnelMethod"];
-}
-
-export function statusOfError(e: unknown): RawStatus {
-  if (e instanceof CallError) return { code: e.code, details: e.message, ...(e.metadata ? { metadata: e.metadata } : {}) };
-  const err = e as { code?: unknown; details?: unknown; message?: unknown; metadata?: unknown };
-  if (typeof err?.code === "number" && Number.isInteger(err.code) && err.code > 0 && err.code <= 16) {
-    return {
-      code: err.code,
-      details: typeof err.details === "string" ? err.details : String(err.message ?? ""),
-      ...(err.metadata instanceof grpc.Metadata ? { metadata: err.metadata } : {}),
-    };
-  }
-  return { code: grpc.status.UNKNOWN, details: e instanceof Error ? e.message : String(e) };
-}
+export { statusOfError } from "./bridge/register-connection.js";

@@ -1,4 +1,4 @@
-// The bridge's end of a Register stream (raw-bridge.ts's Connection, a TunnelEndpoint) against
+// The bridge's end of a Register stream (RegisterConnection, a TunnelEndpoint) against
 // a real router, without sockets: the bridge opens its Register streams through a
 // MemoryTransport (bridge/register-transport.ts's interface) into the router's GrpcServer,
 // and both ends keep time on one ManualClock. Flow control, heartbeats, bad frames and

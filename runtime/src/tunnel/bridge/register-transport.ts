@@ -1,7 +1,7 @@
 // How a bridge opens Register streams to one router, whichever transport carries them: on
 // the router's HTTP/2 connection (http2-channel.ts) or, for paths that carry HTTP/1.1 only,
 // one WebSocket each (websocket-channel.ts), as the TransportChoice (transport.ts) says. The
-// bridge's Connection (raw-bridge.ts) sees only a RegisterStream: bytes out, bytes and one
+// bridge's RegisterConnection sees only a RegisterStream: bytes out, bytes and one
 // end in, and a few hints about the connection under it (dead, draining, sent GOAWAY).
 import type { ClientHttp2Session } from "node:http2";
 import * as grpc from "@grpc/grpc-js";

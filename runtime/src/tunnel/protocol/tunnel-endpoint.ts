@@ -1,9 +1,9 @@
 // One end of a Register stream, as both ends have it: the router's InstanceStream
-// (router-stream.ts) and the bridge's Connection (raw-bridge.ts) are subclasses. Shared here:
-// the FrameSender, the call table and its ids, the heartbeat (Ping/Pong, last frame in and
-// out, the silence that counts as a dead peer), the decode loop (a bad message or frame
-// closes this stream only, with a reason), flow-control credits, and the bones of closing
-// (drain until idle, close once, hand back the calls). Each end supplies what differs: its
+// (router-stream.ts) and the bridge's RegisterConnection (bridge/register-connection.ts) are
+// its subclasses. Shared here: the FrameSender, the call table and its ids, the heartbeat
+// (Ping/Pong, last frame in and out, the silence that counts as a dead peer), the decode
+// loop (a bad message or frame closes this stream only, with a reason), flow-control
+// credits, and the bones of closing (drain until idle, close once, hand back the calls). Each end supplies what differs: its
 // handshake (Hello vs Welcome), the control frames it accepts, what a call is and does.
 //
 // The data path runs through `receive` → `onFrame` → the call's handler; nothing here
