@@ -1,41 +1,20 @@
-// The instance side of the tunnel on raw bytes: dials the router, registers (Hello →
-// Welcome), keeps `streams` Register streams open with gRPC's reconnect backoff, and runs
-// a RawHandler for every call the router opens. createBridge puts a Connect ServiceImpl on
+// The instance side of the tunnel on raw bytes: registers with every router, keeping
+// `streams` Register streams to each (bridge/register-connection.ts, one each: Hello →
+// Welcome, then a RawHandler for every call the router opens) and replacing a lost one with
+// gRPC's reconnect backoff. createBridge puts a Connect ServiceImpl on
 // top; `grpcrouter bridge --target` forwards the bytes to an existing gRPC server.
-import type { ClientHttp2Session } from "node:http2";
-import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
-import { durationMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import {
-  CancelSchema,
-  DrainSchema,
-  HealthReportSchema,
-  HealthReport_Status,
-  HelloSchema,
-  OpenSchema,
-  PingSchema,
-  PongSchema,
-  ProtocolVersion,
-  WelcomeSchema,
-  WindowUpdateSchema,
-  type Welcome,
-} from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { dialHint } from "./dial-hint.js";
-import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "./bridge-call.js";
-import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
-import { REFUSED_KEY } from "./router-call.js";
-import { MAX_PUSHBACK_MS, PUSHBACK_KEY } from "./registration-limits.js";
-import { FrameSender } from "./sender.js";
-import { GrpcClientStream } from "./bridge/grpc-client-stream.js";
-import { DialError, Http2Channel } from "./bridge/http2-channel.js";
-import { TRANSPORT_MODES, TransportChoice, type TransportMode } from "./bridge/transport.js";
-import { WebSocketChannel } from "./bridge/websocket-channel.js";
+import type { RawHandler } from "./bridge-call.js";
+import { MAX_PUSHBACK_MS } from "./registration-limits.js";
+import { RegisterConnection, type ConnectionBridge, type ConnectionSlot } from "./bridge/register-connection.js";
+import { RegisterTransport, type RegisterOpener } from "./bridge/register-transport.js";
+import { TRANSPORT_MODES, type TransportMode } from "./bridge/transport.js";
 import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
 import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../discovery/router-targets.js";
-import { FrameError } from "./wire.js";
+import { systemClock, type Clock } from "../resilience/clock.js";
 import { Drained } from "./drained.js";
 
 export interface BridgeOptions {
@@ -159,7 +138,18 @@ export function createRawBridge(tunnel: TunnelSpec, handler: RawHandler, options
   return new RawBridge(tunnelTable(tunnel), handler, options);
 }
 
-class RawBridge implements Bridge {
+/** @internal Parts a test replaces: how Register streams are opened, and the clock keepalive runs on. */
+export interface BridgeInternals {
+  transport?: (address: string) => RegisterOpener;
+  clock?: Clock;
+}
+
+/** @internal createRawBridge with some of its parts replaced (tests without sockets). */
+export function createRawBridgeWith(tunnel: TunnelSpec, handler: RawHandler, options: BridgeOptions, internals: BridgeInternals): Bridge {
+  return new RawBridge(tunnelTable(tunnel), handler, options, internals);
+}
+
+class RawBridge implements Bridge, ConnectionBridge {
   readonly instanceId: string;
   readonly log: (line: string) => void;
   readonly callWindow: number;
@@ -180,11 +170,16 @@ class RawBridge implements Bridge {
   readonly stopped: Promise<void>;
   private settleStopped!: (e?: Error) => void;
 
+  /** The time keepalive is measured in. */
+  readonly clock: Clock;
+
   constructor(
     readonly table: TunnelTable,
     readonly handler: RawHandler,
     options: BridgeOptions,
+    readonly internals: BridgeInternals = {},
   ) {
+    this.clock = internals.clock ?? systemClock;
     // A copy: update() changes weight, labels and the call limit for later Hellos.
     this.options = { ...options };
     const k = options.keepaliveMs;
@@ -346,17 +341,11 @@ class RawBridge implements Bridge {
   }
 }
 
-/** "auto": how long a connection may take to say anything in HTTP/2 before it counts as refused. */
-const H2_ESTABLISH_MS = 10_000;
-
-/** One router: its HTTP/2 connection and this instance's pool of Register streams to it. */
+/** One router: the transport to it and this instance's pool of Register streams to it. */
 class RouterLink {
-  readonly channel: Http2Channel;
+  /** Opens Register streams over HTTP/2 or WebSocket (bridge/register-transport.ts). */
+  readonly transport: RegisterOpener;
   private readonly slots: Slot[] = [];
-  /** HTTP/2 or WebSocket for new Register streams (bridge/transport.ts). */
-  readonly transport: TransportChoice;
-  private wsChannel: WebSocketChannel | undefined;
-  private readonly channelOptions: ConstructorParameters<typeof Http2Channel>[1];
 
   constructor(
     readonly bridge: RawBridge,
@@ -370,78 +359,27 @@ class RouterLink {
     const channelOptions = authority
       ? { "grpc.default_authority": `${authority}:${port}`, "grpc.ssl_target_name_override": authority, ...o.channelOptions }
       : o.channelOptions;
-    this.channelOptions = {
-      ...(o.credentials ? { credentials: o.credentials } : {}),
-      ...(channelOptions ? { channelOptions } : {}),
-      ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
-      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
-      log: bridge.log,
-    };
-    this.channel = new Http2Channel(address, this.channelOptions, { goaway: (session) => this.onGoaway(session) });
-    if (this.channel.proxy) bridge.log(`dialling router ${address} through proxy ${this.channel.proxy.display}`);
-    this.transport = new TransportChoice(
-      o.transport ?? "auto",
-      `router ${address}`,
-      {
-        probeH2: () => this.probeH2(),
-        backToH2: () => {
-          for (const s of this.slots) s.renew();
+    this.transport =
+      bridge.internals.transport?.(address) ??
+      new RegisterTransport(
+        address,
+        {
+          ...(o.credentials ? { credentials: o.credentials } : {}),
+          ...(channelOptions ? { channelOptions } : {}),
+          ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+          ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+          log: bridge.log,
         },
-        log: bridge.log,
-      },
-      o.h2Probe,
-    );
-  }
-
-  /** The WebSocket side, made on first use. */
-  get ws(): WebSocketChannel {
-    this.wsChannel ??= new WebSocketChannel(this.address, this.channelOptions);
-    return this.wsChannel;
-  }
-
-  private readonly watched = new WeakSet<ClientHttp2Session>();
-
-  /**
-   * "auto": a session whose peer says nothing in HTTP/2 (no SETTINGS) within
-   * H2_ESTABLISH_MS is given up, so that a proxy that swallows the HTTP/2 preface in
-   * silence leads to the fallback instead of a long wait for keepalive to notice.
-   */
-  expectH2(session: ClientHttp2Session): void {
-    if (this.transport.mode !== "auto" || this.channel.isEstablished(session) || this.watched.has(session)) return;
-    this.watched.add(session);
-    void this.settingsWithin(session).then((ok) => {
-      if (!ok && !session.destroyed) session.destroy(new Error(`no HTTP/2 answer within ${H2_ESTABLISH_MS} ms`));
-    });
-  }
-
-  /** Whether HTTP/2 to the router can be established now: a session whose peer sent SETTINGS. */
-  private async probeH2(): Promise<boolean> {
-    let session: ClientHttp2Session;
-    try {
-      session = await this.channel.session();
-    } catch {
-      return false;
-    }
-    const ok = await this.settingsWithin(session);
-    if (!ok && !session.destroyed) session.destroy();
-    return ok;
-  }
-
-  /** True once the peer of `session` has sent its SETTINGS; false when the session closes or H2_ESTABLISH_MS pass first. */
-  private settingsWithin(session: ClientHttp2Session): Promise<boolean> {
-    if (this.channel.isEstablished(session)) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), H2_ESTABLISH_MS);
-      timer.unref();
-      session.once("remoteSettings", () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      session.once("close", () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
+        { mode: o.transport ?? "auto", ...(o.h2Probe ? { h2Probe: o.h2Probe } : {}), keepaliveMs: o.keepaliveMs ?? 10_000 },
+        {
+          goaway: (connection) => this.onGoaway(connection),
+          backToH2: () => {
+            for (const s of this.slots) s.renew();
+          },
+          log: bridge.log,
+        },
+      );
+    if (this.transport.proxy) bridge.log(`dialling router ${address} through proxy ${this.transport.proxy.display}`);
   }
 
   /**
@@ -449,9 +387,9 @@ class RouterLink {
    * every Register stream on that connection is renewed on a fresh one, and drains once the
    * new one is registered, so calls in flight finish where they are.
    */
-  private onGoaway(session: ClientHttp2Session): void {
+  private onGoaway(connection: object): void {
     if (this.bridge.stopping) return;
-    for (const s of this.slots) s.renewIfOn(session);
+    for (const s of this.slots) s.renewIfOn(connection);
   }
 
   start(): void {
@@ -506,10 +444,8 @@ class RouterLink {
   }
 
   close(reason: string): void {
-    this.transport.close();
     for (const s of this.slots) s.close(reason);
-    this.channel.close();
-    this.wsChannel?.close();
+    this.transport.close();
   }
 }
 
@@ -518,12 +454,12 @@ interface SlotEvents {
 }
 
 /** One place in the pool: a Register stream, reconnected for as long as the bridge runs. */
-class Slot {
-  private conn: Connection | undefined;
+class Slot implements ConnectionSlot {
+  private conn: RegisterConnection | undefined;
   /** Connections the router drained, finishing their calls. */
-  private readonly retired = new Set<Connection>();
+  private readonly retired = new Set<RegisterConnection>();
   /** Connections replaced by update(), drained once their successor is registered. */
-  private readonly renewed = new Set<Connection>();
+  private readonly renewed = new Set<RegisterConnection>();
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   everWelcomed = false;
@@ -545,14 +481,22 @@ class Slot {
     return this.link.bridge;
   }
 
+  get address(): string {
+    return this.link.address;
+  }
+
+  get transport(): RegisterOpener {
+    return this.link.transport;
+  }
+
   connect(): void {
     if (this.bridge.stopping) return;
-    this.conn = new Connection(this);
+    this.conn = new RegisterConnection(this);
     void this.conn.start();
   }
 
   /** The connection ended; try again after the backoff. */
-  lost(conn: Connection, reason: string): void {
+  lost(conn: RegisterConnection, reason: string): void {
     this.renewed.delete(conn);
     if (this.retired.delete(conn)) return;
     if (conn !== this.conn) return;
@@ -582,17 +526,17 @@ class Slot {
   }
 
   /** Replaces a retiring connection with a fresh one, without waiting for a backoff. */
-  replace(old: Connection): void {
+  replace(old: RegisterConnection): void {
     if (old !== this.conn || this.bridge.stopping) return;
     this.retired.add(old);
     this.conn = undefined;
     this.connect();
   }
 
-  /** Renews the stream when it runs on `session` (which the router sent GOAWAY on). */
-  renewIfOn(session: ClientHttp2Session): void {
+  /** Renews the stream when it runs on `connection` (which the router sent GOAWAY on). */
+  renewIfOn(connection: object): void {
     const c = this.conn;
-    if (c && c.session === session && c.registered) {
+    if (c?.registered && c.runsOn(connection)) {
       this.bridge.log(`router ${this.link.address} sent GOAWAY; moving Register stream ${this.index} to a new connection`);
       this.renew();
     }
@@ -644,415 +588,4 @@ class Slot {
   }
 }
 
-/** One Register stream. */
-class Connection implements CallHost {
-  readonly sender: FrameSender;
-  readonly requestWindow: number;
-  readonly maxMessageBytes: number;
-  private call: Pick<GrpcClientStream, "write" | "end" | "cancel"> | undefined;
-  /** HTTP/2 could not be established for this stream; its successor goes over WebSocket. */
-  fellBack = false;
-  /** The HTTP/2 session the stream runs on, once there is one. */
-  session: ClientHttp2Session | undefined;
-  private readonly calls = new Map<number, BridgeCall>();
-  private maxCallId = 0;
-  private welcome: Welcome | undefined;
-  private closed = false;
-  private draining = false;
-  private retiring = false;
-  private lastReceived = Date.now();
-  private lastSent = Date.now();
-  private lastPing = 0;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private pingNonce = 0n;
-  private responseWindow = 65536;
-  /** The router's grpc-retry-pushback-ms when it turned this stream away. */
-  pushbackMs: number | undefined;
-  /** Hello.session: who this stream is, should its successor have to replace it. */
-  readonly sessionId = randomUUID();
-
-  constructor(private readonly slot: Slot) {
-    this.requestWindow = slot.bridge.callWindow;
-    this.maxMessageBytes = slot.bridge.maxMessageBytes;
-    this.sender = new FrameSender((message) => {
-      this.lastSent = Date.now();
-      try {
-        this.call?.write(message);
-      } catch (e) {
-        this.close(`write failed: ${(e as Error).message}`);
-      }
-    });
-  }
-
-  private get bridge(): RawBridge {
-    return this.slot.bridge;
-  }
-
-  async start(): Promise<void> {
-    const b = this.bridge;
-    const o = b.options;
-    let credentials: Record<string, string> = {};
-    try {
-      if (o.credentialsHook) credentials = await o.credentialsHook();
-    } catch (e) {
-      this.close(`credentials hook failed: ${(e as Error).message}`);
-      return;
-    }
-    if (this.closed) return;
-    const link = this.slot.link;
-    const channel = link.channel;
-    if (link.transport.current === "websocket") return this.startOnWebSocket(credentials);
-    let session: ClientHttp2Session;
-    let md: grpc.Metadata;
-    try {
-      session = await channel.session();
-      md = await channel.callMetadata(b.table.registerPath);
-    } catch (e) {
-      if (e instanceof DialError && e.h2Refused) this.fellBack = link.transport.h2Failed(e.message);
-      this.close(`UNAVAILABLE: ${(e as Error).message}`);
-      return;
-    }
-    if (this.closed) return;
-    this.session = session;
-    link.expectH2(session);
-    try {
-      this.call = new GrpcClientStream(session, b.table.registerPath, md, {
-        onMessage: (m) => this.onData(m),
-        onStatus: (s) => {
-          if (s.code === grpc.status.OK) return this.close("the router ended the stream");
-          this.notePushback(s.metadata);
-          // Nothing ever came back over HTTP/2: the connection itself failed (say so, for dial hints).
-          const failed = s.code === grpc.status.UNAVAILABLE && !channel.isEstablished(session) && !s.details.startsWith("Failed to connect");
-          // The connection was made, but no HTTP/2 came back on it: something on the way
-          // speaks HTTP/1.1 only ("auto" moves to WebSocket).
-          if (!this.welcome && !channel.isEstablished(session)) this.fellBack = link.transport.h2Failed(`${grpc.status[s.code] ?? s.code}: ${s.details}`);
-          this.close(`${grpc.status[s.code] ?? s.code}: ${failed ? `Failed to connect to ${this.slot.link.address}: ` : ""}${s.details}`);
-        },
-      });
-    } catch (e) {
-      // The session closed between dialling and now (a GOAWAY): the next attempt dials anew.
-      this.close(`UNAVAILABLE: ${(e as Error).message}`);
-      return;
-    }
-    this.sendHello(credentials);
-    this.watchUntilWelcome(session);
-  }
-
-  /** Keeps the router's backoff hint (grpc-retry-pushback-ms) from a turned-away stream's trailers. */
-  private notePushback(trailers: grpc.Metadata): void {
-    const pushback = Number(trailers.get(PUSHBACK_KEY)[0]);
-    if (Number.isInteger(pushback) && pushback >= 0) this.pushbackMs = pushback;
-  }
-
-  /** The same Register stream over WebSocket: the call's metadata as the Upgrade's headers. */
-  private async startOnWebSocket(credentials: Record<string, string>): Promise<void> {
-    const link = this.slot.link;
-    const path = this.bridge.table.registerPath;
-    try {
-      const md = await link.channel.callMetadata(path);
-      if (this.closed) return;
-      const call = await link.ws.call(path, md, {
-        onMessage: (m) => this.onData(m),
-        onStatus: (s) => {
-          if (s.code === grpc.status.OK) return this.close("the router ended the stream");
-          // The trailers come over WebSocket too: a Hello-rate turn-away's hint is honoured alike.
-          this.notePushback(s.metadata);
-          this.close(`${grpc.status[s.code] ?? s.code}: ${s.details}`);
-        },
-      });
-      if (this.closed) return void call.cancel();
-      this.call = call;
-    } catch (e) {
-      this.close(`UNAVAILABLE: ${(e as Error).message}`);
-      return;
-    }
-    this.sendHello(credentials);
-  }
-
-  private sendHello(credentials: Record<string, string>): void {
-    const b = this.bridge;
-    const o = b.options;
-    this.sender.control(
-      0,
-      InstanceFrame.Hello,
-      HelloSchema,
-      create(HelloSchema, {
-        protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
-        instanceId: b.instanceId,
-        service: b.table.spec.service.typeName,
-        labels: o.labels ?? {},
-        weight: o.weight ?? 0,
-        maxConcurrentCalls: o.maxConcurrentCalls ?? 0,
-        credentials,
-        initialWindow: this.requestWindow,
-        streamIndex: this.slot.index,
-        streamCount: this.slot.count,
-        description: o.description ?? `${hostname()} pid ${process.pid}`,
-        session: this.sessionId,
-        replacesSession: this.slot.lostSession,
-      }),
-    );
-  }
-
-  /**
-   * Until Welcome (the router may be asking a slow authorize hook) nothing is due on the
-   * stream, so its silence proves nothing; the connection's can: an HTTP/2 PING unanswered
-   * for a keepalive interval means it died on the way in, and it is dialled anew.
-   */
-  private watchUntilWelcome(session: ClientHttp2Session): void {
-    const interval = this.bridge.options.keepaliveMs ?? 10_000;
-    let waiting = false;
-    this.heartbeat = setInterval(() => {
-      if (this.closed || this.welcome || waiting || session.destroyed) return;
-      waiting = true;
-      const dead = setTimeout(() => {
-        if (this.closed || this.welcome) return;
-        const why = `no answer to an HTTP/2 ping within ${interval} ms while waiting for Welcome`;
-        this.slot.link.channel.discard(session, why);
-        this.close(why);
-      }, interval);
-      dead.unref();
-      try {
-        session.ping(() => {
-          clearTimeout(dead);
-          waiting = false;
-        });
-      } catch {
-        clearTimeout(dead);
-      }
-    }, interval);
-    this.heartbeat.unref();
-  }
-
-  /**
-   * Replaced by a connection with a newer Hello: Drain. The router sends no new call after
-   * it reads the Drain (Opens crossing it are refused unstarted and move on) and ends the
-   * stream once its calls are done, so no call is caught between the two streams.
-   */
-  retireAfterRenewal(): void {
-    if (this.closed) return;
-    this.drain();
-  }
-
-  get registered(): boolean {
-    return this.welcome !== undefined && !this.closed;
-  }
-
-  /** The router welcomed this stream at some point. */
-  get welcomed(): boolean {
-    return this.welcome !== undefined;
-  }
-
-  /** Sends the bridge's health (after Welcome; a stream not yet welcomed reports on Welcome). */
-  reportHealth(): void {
-    if (this.closed || !this.welcome) return;
-    const status = this.bridge.serving ? HealthReport_Status.SERVING : HealthReport_Status.NOT_SERVING;
-    this.sender.control(0, InstanceFrame.Health, HealthReportSchema, create(HealthReportSchema, { status }));
-  }
-
-  drain(): void {
-    if (this.closed || this.draining) return;
-    this.draining = true;
-    this.sender.control(0, InstanceFrame.Drain, DrainSchema, create(DrainSchema, { reason: "instance stopping" }));
-  }
-
-  // ---- CallHost ----
-
-  ended(call: BridgeCall): void {
-    if (this.calls.get(call.id) === call) {
-      this.calls.delete(call.id);
-      this.bridge.active--;
-      if (this.retiring && this.calls.size === 0) this.close("drained", true);
-      this.bridge.drained.changed();
-    }
-  }
-
-  /**
-   * The router is draining this stream (shutting down, or replaced by a reloaded router on
-   * the same address): a new stream registers at once, this one ends when its calls have.
-   */
-  private retire(): void {
-    if (this.retiring || this.closed) return;
-    this.retiring = true;
-    // The new stream goes on a new connection: on this one it would reach the draining
-    // router again (to be turned away), not one that takes over (behind a load balancer).
-    if (this.session) this.slot.link.channel.leave(this.session);
-    this.slot.replace(this);
-    if (this.calls.size === 0) this.close("drained", true);
-  }
-
-  // ---- incoming ----
-
-  private onData(message: Buffer): void {
-    if (this.closed) return;
-    this.lastReceived = Date.now();
-    let frames: Frame[];
-    try {
-      frames = decodeFrames(message);
-    } catch (e) {
-      this.close(`malformed message from the router: ${(e as Error).message}`);
-      return;
-    }
-    for (const f of frames) {
-      try {
-        this.onFrame(f);
-      } catch (e) {
-        this.close(e instanceof FrameError ? e.message : `frame handling failed: ${(e as Error).stack ?? e}`);
-      }
-      if (this.closed) return;
-    }
-  }
-
-  private onFrame(f: Frame): void {
-    if (f.call === 0) {
-      switch (f.field) {
-        case RouterFrame.Welcome:
-          return this.onWelcome(decodeControl(WelcomeSchema, f.body));
-        case RouterFrame.Ping:
-          this.sender.control(0, InstanceFrame.Pong, PongSchema, create(PongSchema, { nonce: decodeControl(PingSchema, f.body).nonce }));
-          return;
-        case RouterFrame.Drain: {
-          const d = decodeControl(DrainSchema, f.body);
-          this.bridge.log(`router ${this.slot.link.address} is draining (${d.reason}); registering anew`);
-          this.retire();
-          return;
-        }
-        default:
-          return;
-      }
-    }
-    if (!this.welcome) throw new FrameError(`frame for call ${f.call} before Welcome`);
-    if (f.field === RouterFrame.Open) return this.onOpen(f.call, f.body);
-    const call = this.calls.get(f.call);
-    if (!call) {
-      if (f.call > this.maxCallId) throw new FrameError(`frame for call ${f.call}, which was never opened`);
-      return; // ended here; the router's frames cross our Trailers
-    }
-    switch (f.field) {
-      case RouterFrame.HalfClose:
-        return call.onHalfClose();
-      case RouterFrame.Cancel: {
-        const c = decodeControl(CancelSchema, f.body);
-        return call.drop(c.reason || "cancelled", c.deadlineExceeded);
-      }
-      case RouterFrame.WindowUpdate:
-        return call.onWindowUpdate(decodeControl(WindowUpdateSchema, f.body).bytes);
-      default:
-        if (f.field < FIRST_METHOD_FIELD) return;
-        if (f.field !== call.tunnelMethod.field) throw new FrameError(`call ${f.call} is ${call.method} but got payload field ${f.field}`);
-        call.onPayload(f.body);
-    }
-  }
-
-  private onWelcome(w: Welcome): void {
-    if (!w.accepted) {
-      const reason = w.reason || "no reason given";
-      // No Drain on a stream the router is closing; the bridge stops without reconnecting.
-      this.draining = true;
-      this.bridge.refused(this.slot.link.address, reason);
-      this.close(`refused: ${reason}`);
-      return;
-    }
-    if (w.protocolVersion !== ProtocolVersion.PROTOCOL_VERSION_1) {
-      // The router welcomed us in a protocol we do not speak (a newer or older release):
-      // frames would be misread, so this bridge refuses it, as a router refuses a Hello of a
-      // version it does not speak: final, naming both versions, so the operator upgrades one.
-      const reason = `the router speaks tunnel protocol version ${w.protocolVersion}, this bridge speaks version ${ProtocolVersion.PROTOCOL_VERSION_1}; upgrade the older of the two`;
-      this.draining = true;
-      this.bridge.refused(this.slot.link.address, reason, true);
-      this.close(reason);
-      return;
-    }
-    this.welcome = w;
-    if (this.heartbeat) clearInterval(this.heartbeat); // the watch until Welcome
-    this.responseWindow = w.initialWindow || 65536;
-    const asked = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 10_000;
-    const interval = Math.max(10, this.bridge.options.keepaliveMs ?? asked);
-    // A quarter interval apart: a dead router is found within about two intervals.
-    this.heartbeat = setInterval(() => this.tick(interval), Math.max(5, interval / 4));
-    this.heartbeat.unref();
-    this.slot.welcomed();
-    if (!this.bridge.serving) this.reportHealth();
-    // Scale-out: register with the other routers of the deployment too.
-    for (const address of w.routerAddresses) this.bridge.addRouter(address);
-  }
-
-  /** Keepalive: ping when idle either way for an interval; silent for two, the router is gone. */
-  private tick(interval: number): void {
-    const now = Date.now();
-    if (now - this.lastReceived > 2 * interval) {
-      const why = `no frame from the router for ${now - this.lastReceived} ms (keepalive ${interval} ms)`;
-      // The connection under it is dead too (its other streams would say the same soon): a
-      // new one, not another stream on it, is what the reconnect needs.
-      if (this.session) this.slot.link.channel.discard(this.session, why);
-      this.close(why);
-      return;
-    }
-    if ((now - this.lastSent >= interval || now - this.lastReceived >= interval) && now - this.lastPing >= interval) {
-      this.lastPing = now;
-      this.sender.control(0, InstanceFrame.Ping, PingSchema, create(PingSchema, { nonce: ++this.pingNonce }));
-    }
-  }
-
-  private onOpen(id: number, body: Uint8Array): void {
-    if (id <= this.maxCallId) throw new FrameError(`call id ${id} reused`);
-    this.maxCallId = id;
-    const open = decodeControl(OpenSchema, body);
-    const b = this.bridge;
-    const method = b.table.byPath.get(open.method);
-    const deadline = open.timeout ? Date.now() + durationMs(open.timeout) : Infinity;
-    const call = new BridgeCall(this, id, method ?? unknownMethod(open.method), open.metadata, deadline, open.peer, this.responseWindow);
-    this.calls.set(id, call);
-    b.active++;
-    if (!method) {
-      call.finish({ code: grpc.status.UNIMPLEMENTED, details: `method ${open.method} is not served by this instance` });
-      return;
-    }
-    const max = b.options.maxConcurrentCalls ?? 0;
-    if (this.draining || b.stopping || (max > 0 && b.active > max)) {
-      const refused = new grpc.Metadata();
-      refused.set(REFUSED_KEY, this.draining || b.stopping ? "draining" : "busy");
-      call.finish({ code: grpc.status.UNAVAILABLE, details: "grpcrouter: the instance is not taking calls", metadata: refused });
-      return;
-    }
-    Promise.resolve()
-      .then(() => b.handler(call))
-      .then(
-        (status: RawStatus) => call.finish(status),
-        (e: unknown) => call.finish(statusOfError(e)),
-      );
-  }
-
-  /** Ends the stream; in-flight calls are aborted (the router fails them for the client). */
-  close(reason: string, graceful = false): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    if (graceful) this.sender.flush();
-    this.sender.close();
-    const calls = [...this.calls.values()];
-    for (const c of calls) c.drop(`Register stream closed: ${reason}`, false);
-    if (graceful) this.call?.end();
-    else this.call?.cancel();
-    this.slot.lost(this, reason);
-    this.bridge.drained.changed();
-  }
-}
-
-function unknownMethod(path: string): BridgeCall["tunnelMethod"] {
-  // Frames of an unknown method are never accepted: field 0 matches no payload.
-  return { path, field: 0, kind: "unary", singleRequest: true, singleResponse: true } as unknown as BridgeCall["tunnelMethod"];
-}
-
-export function statusOfError(e: unknown): RawStatus {
-  if (e instanceof CallError) return { code: e.code, details: e.message, ...(e.metadata ? { metadata: e.metadata } : {}) };
-  const err = e as { code?: unknown; details?: unknown; message?: unknown; metadata?: unknown };
-  if (typeof err?.code === "number" && Number.isInteger(err.code) && err.code > 0 && err.code <= 16) {
-    return {
-      code: err.code,
-      details: typeof err.details === "string" ? err.details : String(err.message ?? ""),
-      ...(err.metadata instanceof grpc.Metadata ? { metadata: err.metadata } : {}),
-    };
-  }
-  return { code: grpc.status.UNKNOWN, details: e instanceof Error ? e.message : String(e) };
-}
+export { statusOfError } from "./bridge/register-connection.js";

@@ -10,15 +10,12 @@ import {
   HealthReportSchema,
   HealthReport_Status,
   HelloSchema,
-  PingSchema,
-  PongSchema,
   ProtocolVersion,
   TrailersSchema,
   WelcomeSchema,
-  WindowUpdateSchema,
   type Hello,
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
-import { FIRST_METHOD_FIELD, InstanceFrame, RouterFrame, decodeControl, decodeFrames, type Frame } from "./frames.js";
+import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "./frames.js";
 import type { ServerCall } from "./http2/server-call.js";
 import type { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext } from "./router-context.js";
@@ -27,34 +24,31 @@ import type { RouterInstance, ServiceRoute } from "./router-registry.js";
 import type { StreamMeter } from "./byte-budget.js";
 import { oversized } from "./message-limits.js";
 import { PUSHBACK_KEY } from "./registration-limits.js";
-import { FrameSender } from "./sender.js";
 import { acceptedWelcome } from "./welcome.js";
 import type { TimerHandle } from "../resilience/index.js";
 import { FrameError } from "./wire.js";
+import { TunnelEndpoint, type EndpointSide } from "./protocol/tunnel-endpoint.js";
 
 export const DEFAULT_WINDOW = 65536;
-/** Credits beyond this are a peer bug or an attack (they would overflow a uint32 window). */
-const MAX_CREDIT = 2 ** 31;
 
-export class InstanceStream {
-  readonly sender: FrameSender;
-  /** Incremented on every flush; a call whose Open was queued before a flush has left. */
-  flushSeq = 0;
-  readonly calls = new Map<number, RoutedCall>();
-  private nextId = 1;
-  state: "hello" | "authorizing" | "open" | "closed" = "hello";
+/** The router's end: it sends RouterFrames and reads InstanceFrames. */
+const ROUTER_SIDE: EndpointSide = { sends: RouterFrame, reads: InstanceFrame, malformed: "malformed Register message" };
+
+/**
+ * The router's end of one Register stream (protocol/tunnel-endpoint.ts has what both ends
+ * share). Its handshake is Hello (then authorize, then Welcome); its calls are RoutedCalls.
+ */
+export class InstanceStream extends TunnelEndpoint<RoutedCall> {
+  /** During the handshake: Hello came, the authorize hook has not answered yet. */
+  private authorizing = false;
   instance: RouterInstance | undefined;
   hello: Hello | undefined;
+  /** No new calls: either end sent Drain; the router ends the stream once its calls have. */
   draining = false;
   requestWindow = DEFAULT_WINDOW;
-  /** Clock times (RouterContext.clock) of the last frame in and out, and of our last Ping. */
-  lastReceived: number;
-  lastSent: number;
-  private lastPing: number;
   readonly peer: string;
   /** Dropped once Hello came (a cleared timer kept per stream is memory for nothing). */
   private helloTimer: TimerHandle | undefined;
-  private pingNonce = 0n;
   readonly meter: StreamMeter;
   /** Who the instance is (instance-identity.ts), known from its Hello. */
   principal = ANONYMOUS_PRINCIPAL;
@@ -66,32 +60,27 @@ export class InstanceStream {
     /** Called once when the stream is over. */
     private readonly onClosed: () => void = () => {},
   ) {
+    super(ctx.clock, ROUTER_SIDE);
     this.peer = duplex.peer;
-    this.lastReceived = this.lastSent = this.lastPing = ctx.clock.now();
     // security: queued and held bytes are bounded by pausing this stream (byte-budget.ts).
     this.meter = ctx.budget.meter(duplex, () => this.bufferedBytes());
-    this.sender = new FrameSender((message) => {
-      this.flushSeq++;
-      this.lastSent = ctx.clock.now();
-      try {
-        // Never waits on write(): the meter stops reading the stream while too much is queued.
-        this.meter.write(this.duplex, message);
-      } catch {
-        this.close("write failed");
-      }
-    });
     duplex.listen({
-      message: (b) => this.onData(b),
+      message: (b) => this.receive(b),
       halfClose: () => this.close("the instance ended its Register stream", true),
       cancel: (error) => this.close(error ? `stream error: ${error.message}` : "the Register stream was cancelled"),
     });
     this.helloTimer = ctx.clock.setTimeout(() => {
-      if (this.state === "hello") this.fail(`no Hello within ${ctx.limits.helloTimeoutMs} ms`);
+      if (this.hello === undefined && !this.closed) this.fail(`no Hello within ${ctx.limits.helloTimeoutMs} ms`);
     }, ctx.limits.helloTimeoutMs);
   }
 
-  get closed(): boolean {
-    return this.state === "closed";
+  protected write(message: Buffer): void {
+    try {
+      // Never waits on write(): the meter stops reading the stream while too much is queued.
+      this.meter.write(this.duplex, message);
+    } catch {
+      this.close("write failed");
+    }
   }
 
   get label(): string {
@@ -100,21 +89,18 @@ export class InstanceStream {
 
   /** Calls this stream may still take. */
   get room(): number {
-    return this.state === "open" && !this.draining ? this.ctx.limits.callsPerStream - this.calls.size : 0;
+    return this.phase === "open" && !this.draining ? this.ctx.limits.callsPerStream - this.calls.size : 0;
   }
 
   /** Opens a call on this stream. */
   open(call: RoutedCall): void {
-    const id = this.nextId++;
-    this.calls.set(id, call);
+    const id = this.maxCallId + 1;
+    this.addCall(id, call);
     call.open(this, id);
   }
 
   forget(call: RoutedCall): void {
-    if (call.stream === this && this.calls.get(call.id) === call) {
-      this.calls.delete(call.id);
-      if (this.draining && this.calls.size === 0) this.endWhenDrained();
-    }
+    if (call.stream === this) this.removeCall(call.id, call);
   }
 
   /**
@@ -122,9 +108,9 @@ export class InstanceStream {
    * knows that no Open is on its way, so the instance waits for this end instead of closing
    * on its own (which could catch a crossing Open).
    */
-  private endWhenDrained(): void {
+  protected idle(): void {
     setImmediate(() => {
-      if (this.draining && this.calls.size === 0 && this.state === "open") this.end();
+      if (this.draining && this.calls.size === 0 && this.phase === "open") this.end();
     });
   }
 
@@ -140,7 +126,7 @@ export class InstanceStream {
    * silent for the timeout (default two intervals: it missed a Ping's answer).
    */
   tick(now: number): void {
-    if (this.state !== "open") return;
+    if (this.phase !== "open") return;
     // security (byte-budget.ts): a peer that does not read is dropped; while the router is
     // the one not reading (slow clients), the peer's silence is not its fault.
     const stalled = this.meter.stalled(now, this.ctx.limits.heartbeatTimeoutMs);
@@ -152,22 +138,17 @@ export class InstanceStream {
       return;
     }
     if (this.meter.paused) this.lastReceived = now;
-    if (now - this.lastReceived > this.ctx.limits.heartbeatTimeoutMs) {
-      this.fail(`no frame for ${now - this.lastReceived} ms (heartbeat timeout)`);
+    const silent = this.heartbeat(now, this.ctx.limits.heartbeatIntervalMs, this.ctx.limits.heartbeatTimeoutMs);
+    if (silent !== undefined) {
+      this.fail(`no frame for ${silent} ms (heartbeat timeout)`);
       // A silent peer is most likely gone with its connection: close that too when no other
       // stream uses it, rather than leave it to TCP or the 2 h keepalive.
       this.duplex.abandon?.();
-      return;
-    }
-    const interval = this.ctx.limits.heartbeatIntervalMs;
-    if ((now - this.lastSent >= interval || now - this.lastReceived >= interval) && now - this.lastPing >= interval) {
-      this.lastPing = now;
-      this.sender.control(0, RouterFrame.Ping, PingSchema, create(PingSchema, { nonce: ++this.pingNonce }));
     }
   }
 
   drain(reason: string, graceMs: number): void {
-    if (this.state !== "open") return;
+    if (this.phase !== "open") return;
     this.sender.control(0, RouterFrame.Drain, DrainSchema, create(DrainSchema, { reason, grace: durationFromMs(graceMs) }));
   }
 
@@ -176,11 +157,11 @@ export class InstanceStream {
    * the instance to register anew; calls in flight finish, then the stream ends.
    */
   retire(reason: string, graceMs: number): void {
-    if (this.state !== "open" || this.draining) return;
+    if (this.phase !== "open" || this.draining) return;
     this.drain(reason, graceMs);
     this.draining = true;
     this.route.streamChanged(this);
-    if (this.calls.size === 0) this.endWhenDrained();
+    this.endWhenIdle();
   }
 
   /** Ends the stream from the router's side with an OK status. */
@@ -190,96 +171,63 @@ export class InstanceStream {
     this.close("router closed the stream", true);
   }
 
-  // ---- incoming ----
+  // ---- incoming (the decode loop is the endpoint's) ----
 
-  private onData(message: Buffer): void {
-    if (this.state === "closed") return;
-    this.lastReceived = this.ctx.clock.now();
+  override receive(message: Uint8Array): void {
     // Any message is a heartbeat for the instance's health (pings, responses, credits).
-    this.instance?.pooled.heartbeat();
-    let frames: Frame[];
-    try {
-      frames = decodeFrames(message);
-    } catch (e) {
-      this.fail(`malformed Register message: ${(e as Error).message}`);
-      return;
-    }
-    for (const f of frames) {
-      try {
-        this.onFrame(f);
-      } catch (e) {
-        // Our own bugs must not take the router down either; the stream pays.
-        this.fail(e instanceof FrameError ? e.message : `frame handling failed: ${(e as Error).stack ?? e}`);
-      }
-      if (this.closed) return;
-    }
+    if (!this.closed) this.instance?.pooled.heartbeat();
+    super.receive(message);
+  }
+
+  protected override afterRead(): void {
     this.meter.afterRead(); // security: stop reading while over a byte bound
   }
 
-  private onFrame(f: Frame): void {
-    if (this.state === "hello") {
-      if (f.call !== 0 || f.field !== InstanceFrame.Hello) throw new FrameError(`expected Hello as the first frame, got field ${f.field} of call ${f.call}`);
-      this.onHello(decodeControl(HelloSchema, f.body));
-      return;
-    }
-    if (this.state === "authorizing") return; // nothing is expected before Welcome
-    if (f.call === 0) {
-      switch (f.field) {
-        case InstanceFrame.Ping:
-          this.sender.control(0, RouterFrame.Pong, PongSchema, create(PongSchema, { nonce: decodeControl(PingSchema, f.body).nonce }));
-          return;
-        case InstanceFrame.Pong:
-          return;
-        case InstanceFrame.Drain:
-          decodeControl(DrainSchema, f.body);
-          this.draining = true;
-          this.ctx.log(`${this.label} is draining`);
-          this.route.streamChanged(this);
-          if (this.calls.size === 0) this.endWhenDrained();
-          return;
-        case InstanceFrame.Health: {
-          const h = decodeControl(HealthReportSchema, f.body);
-          if (this.instance) this.route.report(this.instance, h.status !== HealthReport_Status.NOT_SERVING);
-          return;
-        }
-        case InstanceFrame.Hello:
-          throw new FrameError("a second Hello");
-        default:
-          if (f.field >= FIRST_METHOD_FIELD) throw new FrameError(`payload field ${f.field} on call 0`);
-          return; // a control frame from a newer protocol revision
+  protected onHandshakeFrame(f: Frame): void {
+    if (this.authorizing) return; // nothing is expected before Welcome
+    if (f.call !== 0 || f.field !== InstanceFrame.Hello) throw new FrameError(`expected Hello as the first frame, got field ${f.field} of call ${f.call}`);
+    this.onHello(decodeControl(HelloSchema, f.body));
+  }
+
+  protected onStreamFrame(f: Frame): void {
+    switch (f.field) {
+      case InstanceFrame.Drain:
+        decodeControl(DrainSchema, f.body);
+        this.draining = true;
+        this.ctx.log(`${this.label} is draining`);
+        this.route.streamChanged(this);
+        this.endWhenIdle();
+        return;
+      case InstanceFrame.Health: {
+        const h = decodeControl(HealthReportSchema, f.body);
+        if (this.instance) this.route.report(this.instance, h.status !== HealthReport_Status.NOT_SERVING);
+        return;
       }
+      case InstanceFrame.Hello:
+        throw new FrameError("a second Hello");
+      default:
+        return; // a control frame from a newer protocol revision
     }
-    const call = this.calls.get(f.call);
-    if (call === undefined) {
-      if (f.call >= this.nextId) throw new FrameError(`frame for call ${f.call}, which was never opened`);
-      return; // the call ended on our side; its late frames cross ours
-    }
+  }
+
+  protected onCallControl(call: RoutedCall, f: Frame): void {
     switch (f.field) {
       case InstanceFrame.Headers:
-        call.onHeaders(decodeControl(HeadersSchema, f.body).metadata);
-        return;
+        return call.onHeaders(decodeControl(HeadersSchema, f.body).metadata);
       case InstanceFrame.Trailers:
-        call.onTrailers(decodeControl(TrailersSchema, f.body));
-        return;
-      case InstanceFrame.WindowUpdate: {
-        const bytes = decodeControl(WindowUpdateSchema, f.body).bytes;
-        if (bytes > MAX_CREDIT) throw new FrameError(`window update of ${bytes} bytes on call ${f.call}`);
-        call.onWindowUpdate(bytes);
-        return;
-      }
+        return call.onTrailers(decodeControl(TrailersSchema, f.body));
       default:
-        if (f.field < FIRST_METHOD_FIELD) return; // a newer control frame
-        if (f.field !== call.method.field) {
-          throw new FrameError(`call ${f.call} is ${call.method.path} (field ${call.method.field}) but got payload field ${f.field}`);
-        }
-        if (call.responseCredit <= 0) throw new FrameError(`call ${f.call} overran its window (${-call.responseCredit} bytes beyond it)`);
-        {
-          // security: an oversized response fails its call, not the stream (message-limits.ts).
-          const tooBig = oversized("response", f.body.length, this.ctx.limits.maxMessageBytes);
-          if (tooBig) return call.failAndCancel(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${tooBig}`);
-        }
-        call.onPayload(f.body);
+        return; // a newer control frame
     }
+  }
+
+  protected onPayload(call: RoutedCall, f: Frame): void {
+    if (f.field !== call.method.field) throw this.wrongField(f, call.method.field, call.method.path);
+    if (call.responseCredit <= 0) throw new FrameError(`call ${f.call} overran its window (${-call.responseCredit} bytes beyond it)`);
+    // security: an oversized response fails its call, not the stream (message-limits.ts).
+    const tooBig = oversized("response", f.body.length, this.ctx.limits.maxMessageBytes);
+    if (tooBig) return call.failAndCancel(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${tooBig}`);
+    call.onPayload(f.body);
   }
 
   private onHello(hello: Hello): void {
@@ -308,18 +256,19 @@ export class InstanceStream {
     this.principal = principalOf(info); // security: who owns the id (instance-identity.ts)
     const authorize = this.ctx.authorize;
     if (!authorize) return this.accept();
-    this.state = "authorizing";
+    this.authorizing = true;
     Promise.resolve()
       .then(() => authorize(info))
       .then(
         (reason) => {
-          if (this.state !== "authorizing") return;
+          if (this.closed) return;
+          this.authorizing = false;
           if (reason) this.refuse(`not authorized: ${reason}`);
           else this.accept();
         },
         (e: unknown) => {
           // A hook that throws (an identity service down, …) says nothing about the instance.
-          if (this.state === "authorizing") this.turnAway(`authorization failed: ${(e as Error)?.message ?? e}`);
+          if (!this.closed) this.turnAway(`authorization failed: ${(e as Error)?.message ?? e}`);
         },
       );
   }
@@ -339,7 +288,7 @@ export class InstanceStream {
     // security: an id belongs to the principal that registered it first (instance-identity.ts).
     const taken = this.ctx.claims.claim(this.route.serviceName, this.hello!.instanceId, this.principal, this);
     if (taken) return this.refuse(taken, grpc.status.PERMISSION_DENIED);
-    this.state = "open";
+    this.phase = "open";
     this.sender.send(0, RouterFrame.Welcome, acceptedWelcome(this.ctx)); // the same bytes for every instance (welcome.ts)
     this.route.addStream(this);
     this.ctx.audit("registered", this.auditFields()); // security: audit trail
@@ -395,7 +344,7 @@ export class InstanceStream {
 
   /** Its instance reconnected on a new stream that names this one as lost (Hello.replaces_session). */
   replaced(): void {
-    if (this.state !== "open") return;
+    if (this.phase !== "open") return;
     this.ctx.log(`replacing ${this.label}: the instance reconnected on a new Register stream`);
     this.close("replaced by the instance's new Register stream (it reconnected)");
     this.duplex.abandon?.(); // its connection is the stale one, unless other streams still use it
@@ -409,14 +358,12 @@ export class InstanceStream {
   }
 
   private close(reason: string, graceful = false, code: grpc.status = grpc.status.UNAVAILABLE, trailers?: grpc.Metadata): void {
-    if (this.state === "closed") return;
-    const wasOpen = this.state === "open";
-    this.state = "closed";
+    const wasOpen = this.phase === "open";
+    if (!this.markClosed(false)) return;
     if (this.helloTimer !== undefined) this.ctx.clock.clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
     this.ctx.claims.release(this); // security: the id is free once no stream holds it
     this.meter.close();
-    this.sender.close();
     try {
       if (graceful || code === grpc.status.OK) this.duplex.end(grpc.status.OK, "");
       else this.duplex.end(code, `grpcrouter: ${reason}`, trailers);
@@ -428,8 +375,6 @@ export class InstanceStream {
       this.ctx.audit("deregistered", this.auditFields(reason));
     }
     this.onClosed();
-    const calls = [...this.calls.values()];
-    this.calls.clear();
-    for (const c of calls) c.onStreamLost(reason);
+    for (const c of this.takeCalls()) c.onStreamLost(reason);
   }
 }
