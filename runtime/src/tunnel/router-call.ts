@@ -152,24 +152,43 @@ export class RoutedCall implements CallListener {
     if (paused !== undefined) return this.refuse(grpc.status.UNAVAILABLE, paused);
     const refused = this.route.admit(this);
     if (refused !== undefined) return this.refuse(grpc.status.RESOURCE_EXHAUSTED, refused);
-    this.poolCall = this.route.poolCall(this);
-    this.nextAttempt();
+    const poolCall = this.route.poolCall(this);
+    this.poolCall = poolCall;
+    // Most calls find an instance with room at once: they start without a promise.
+    let first: CallAttempt | Promise<CallAttempt>;
+    try {
+      first = poolCall.first();
+    } catch (e) {
+      return this.notRouted(e);
+    }
+    if (first instanceof Promise) this.waitFor(first);
+    else this.runAttempt(first);
   }
 
   /** Asks the pool for the next attempt (after a backoff, when it is a retry). */
   private nextAttempt(): void {
+    this.waitFor(this.poolCall!.next());
+  }
+
+  /** Waits for the pool's attempt (counted as waiting meanwhile). */
+  private waitFor(attempt: Promise<CallAttempt>): void {
     this.route.waiting(1);
-    this.poolCall!.next().then(
-      (attempt) => {
+    attempt.then(
+      (a) => {
         this.route.waiting(-1);
-        this.runAttempt(attempt);
+        this.runAttempt(a);
       },
       (e: unknown) => {
         this.route.waiting(-1);
-        if (e instanceof CallRejectedError) this.refuse(e.code, e.details);
-        else this.fail(grpc.status.INTERNAL, `grpcrouter: routing failed: ${(e as Error)?.message ?? e}`);
+        this.notRouted(e);
       },
     );
+  }
+
+  /** The pool refused the call (no instance, limits, deadline, cancel), or failed. */
+  private notRouted(e: unknown): void {
+    if (e instanceof CallRejectedError) this.refuse(e.code, e.details);
+    else this.fail(grpc.status.INTERNAL, `grpcrouter: routing failed: ${(e as Error)?.message ?? e}`);
   }
 
   /** Runs an admitted attempt on a stream of its instance. */

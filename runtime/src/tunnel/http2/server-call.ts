@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
 import { onDrainOrClose } from "../drained.js";
 import type { GrpcMethod } from "./server.js";
-import { closeSessionIfOnly } from "./session-streams.js";
+import { closeSessionIfOnly, onStreamClosed } from "./session-streams.js";
 import {
   COPY_BELOW,
   encodeGrpcMessage,
@@ -75,8 +75,8 @@ export interface ServerCall {
 const sessionPeers = new WeakMap<object, string>();
 const CALL = Symbol("grpcrouter.call");
 type CallStream = ServerHttp2Stream & { [CALL]: Http2ServerCall };
-function onStreamClose(this: CallStream): void {
-  this[CALL].streamClosed();
+function onStreamClose(this: ServerHttp2Stream): void {
+  (this as CallStream)[CALL].streamClosed();
 }
 function onWantTrailers(this: CallStream): void {
   this[CALL].trailersWanted();
@@ -129,7 +129,7 @@ export class Http2ServerCall implements ServerCall, MessageSink {
   ) {
     // Listeners shared by every call (the stream knows its call): no closures per call.
     (stream as CallStream)[CALL] = this;
-    stream.on("close", onStreamClose);
+    onStreamClosed(stream, onStreamClose);
     stream.on("error", ignore); // 'close' follows; a reset stream is a cancel, not a crash
     stream.on("wantTrailers", onWantTrailers);
   }
