@@ -430,9 +430,9 @@ export class InstancePool {
   /** @internal */
   admit(call: PoolCall): CallAttempt | Promise<CallAttempt> {
     if (this.closed) throw new CallRejectedError(StatusCode.UNAVAILABLE, "the router is shutting down");
-    const over = call.overReason(this.clock.now());
-    if (over) throw over;
     const now = this.clock.now();
+    const over = call.overReason(now);
+    if (over) throw over;
     const a = this.tryPick(call, now, now);
     if (a) return a;
     const target = this.affinity(call);
