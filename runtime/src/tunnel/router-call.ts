@@ -18,6 +18,8 @@ import type { TimerHandle } from "../resilience/index.js";
 
 const DEADLINE_SLACK_MS = 50;
 const EMPTY = new Uint8Array(0);
+/** The Open metadata of a call whose client sent none (only ever read). */
+const NO_ENTRIES: MetadataEntry[] = Object.freeze([]) as unknown as MetadataEntry[];
 
 /** Marks a Trailers frame by which an instance refuses a call it never started (draining). */
 export const REFUSED_KEY = "grpcrouter-refused";
@@ -313,7 +315,7 @@ export class RoutedCall implements CallListener {
       {
         $typeName: OpenSchema.typeName,
         method: this.method.path,
-        metadata: entriesFromMetadata(this.client.metadata),
+        metadata: this.client.hasMetadata === false ? NO_ENTRIES : entriesFromMetadata(this.client.metadata),
         timeout: remaining === undefined ? undefined : durationFromMs(remaining),
         peer: this.client.peer,
       },

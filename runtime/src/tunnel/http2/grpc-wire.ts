@@ -43,10 +43,19 @@ const RESERVED = new Set([
  * value holding several is split at ","). Pseudo-headers and transport headers are left out.
  */
 export function metadataFromRawHeaders(raw: readonly string[]): grpc.Metadata {
-  const md = new grpc.Metadata();
+  return metadataIfAny(raw) ?? new grpc.Metadata();
+}
+
+/**
+ * metadataFromRawHeaders, or undefined when the headers hold nothing but pseudo-headers and
+ * transport headers (most calls): then no Metadata is made at all.
+ */
+export function metadataIfAny(raw: readonly string[]): grpc.Metadata | undefined {
+  let md: grpc.Metadata | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const key = raw[i]!.toLowerCase();
     if (key.charCodeAt(0) === 58 /* : */ || RESERVED.has(key)) continue;
+    md ??= new grpc.Metadata();
     try {
       addHeaderValue(md, key, raw[i + 1]!);
     } catch {

@@ -36,6 +36,11 @@ export interface CallListener {
 export interface ServerCall {
   readonly path: string;
   readonly metadata: grpc.Metadata;
+  /**
+   * False when the client sent no metadata: `metadata` is then empty (and made only when
+   * read). Optional: undefined says nothing.
+   */
+  readonly hasMetadata?: boolean;
   /** Epoch ms; Infinity without `grpc-timeout`. */
   readonly deadline: number;
   /** "host:port" of the client, as grpc-js writes it. */
@@ -120,13 +125,20 @@ export class Http2ServerCall implements ServerCall, MessageSink {
   private trailers: Readonly<Record<string, string | string[]>> | undefined;
   private paused = false;
 
+  /** The client's metadata; undefined until read when it sent none. */
+  private md: grpc.Metadata | undefined;
+  readonly hasMetadata: boolean;
+
   constructor(
     private readonly stream: ServerHttp2Stream,
     readonly path: string,
-    readonly metadata: grpc.Metadata,
+    /** undefined when the client sent no metadata (an empty one is made if it is read). */
+    metadata: grpc.Metadata | undefined,
     readonly deadline: number,
     private readonly maxRequestBytes: number,
   ) {
+    this.md = metadata;
+    this.hasMetadata = metadata !== undefined;
     // Listeners shared by every call (the stream knows its call): no closures per call.
     (stream as CallStream)[CALL] = this;
     onStreamClosed(stream, onStreamClose);
@@ -169,6 +181,10 @@ export class Http2ServerCall implements ServerCall, MessageSink {
 
   get ended(): boolean {
     return this.done;
+  }
+
+  get metadata(): grpc.Metadata {
+    return (this.md ??= new grpc.Metadata());
   }
 
   get peer(): string {
