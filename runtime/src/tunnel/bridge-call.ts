@@ -221,7 +221,7 @@ export class BridgeCall implements RawCall {
   }
 
   get requests(): AsyncIterable<Uint8Array> {
-    return { [Symbol.asyncIterator]: () => ({ next: () => this.nextRequest() }) };
+    return new Requests(this);
   }
 
   /** Why the call was aborted: the router's cancel, or (made only when asked for) "call is over". */
@@ -313,7 +313,8 @@ export class BridgeCall implements RawCall {
     }
   }
 
-  private async nextRequest(): Promise<IteratorResult<Uint8Array>> {
+  /** @internal The next request payload (Requests.next). */
+  async nextRequest(): Promise<IteratorResult<Uint8Array>> {
     for (;;) {
       const b = this.queue.shift();
       if (b !== undefined) {
@@ -426,5 +427,18 @@ export class BridgeCall implements RawCall {
     if (!waiters) return;
     this.creditWaiters = undefined;
     for (const w of waiters) w.reject(this.reason);
+  }
+}
+
+/** A call's requests as an async iterable that is its own iterator: one object per call, no closures. */
+class Requests implements AsyncIterable<Uint8Array>, AsyncIterator<Uint8Array> {
+  constructor(private readonly call: BridgeCall) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    return this.call.nextRequest();
   }
 }

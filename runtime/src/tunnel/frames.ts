@@ -55,6 +55,8 @@ const SMALL_BODY = 512;
 export function decodeFrames(message: Uint8Array): Frame[] {
   const frames: Frame[] = [];
   const outer = new WireReader(message);
+  // One reader for every frame of the message (not one each).
+  const inner = new WireReader(message);
   while (!outer.done) {
     const tag = outer.varint();
     const fieldNo = Math.floor(tag / 8);
@@ -69,13 +71,12 @@ export function decodeFrames(message: Uint8Array): Frame[] {
     const start = outer.pos;
     if (len > outer.end - start) throw new FrameError(`length ${len} runs past the end of the message`);
     outer.pos = start + len;
-    frames.push(decodeFrame(message, start, start + len));
+    frames.push(decodeFrame(inner.range(start, start + len)));
   }
   return frames;
 }
 
-function decodeFrame(message: Uint8Array, start: number, end: number): Frame {
-  const r = new WireReader(message, start, end);
+function decodeFrame(r: WireReader): Frame {
   let call = 0;
   let field = 0;
   let body = EMPTY;

@@ -10,7 +10,7 @@ import { CallRejectedError, type AttemptResult, type CallAttempt, type CancelSig
 import { RouterFrame } from "./frames.js";
 import { FrameError } from "./wire.js";
 import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
-import type { ServerCall } from "./http2/server-call.js";
+import type { CallListener, ServerCall } from "./http2/server-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
 import type { TunnelMethod } from "./spec.js";
@@ -18,6 +18,8 @@ import type { TimerHandle } from "../resilience/index.js";
 
 const DEADLINE_SLACK_MS = 50;
 const EMPTY = new Uint8Array(0);
+/** The Open metadata of a call whose client sent none (only ever read). */
+const NO_ENTRIES: MetadataEntry[] = Object.freeze([]) as unknown as MetadataEntry[];
 
 /** Marks a Trailers frame by which an instance refuses a call it never started (draining). */
 export const REFUSED_KEY = "grpcrouter-refused";
@@ -76,7 +78,7 @@ export interface CallRoute {
  * and reports its life to one CallObserver; the client side is a ServerCall, the instance
  * side an InstanceStream.
  */
-export class RoutedCall {
+export class RoutedCall implements CallListener {
   /** Call id on its current stream; 0 while not dispatched. */
   id = 0;
   readonly hubId: number;
@@ -134,11 +136,8 @@ export class RoutedCall {
     this.deadline = Number.isFinite(client.deadline) ? ctx.clock.now() + (client.deadline - Date.now()) : Infinity;
     // Requests flow once the call has a stream (open); until then HTTP/2 holds them.
     if (!method.singleRequest) this.pause();
-    client.listen({
-      message: (b) => this.onClientData(b),
-      halfClose: () => this.onClientEnd(),
-      cancel: (error) => (error ? this.onRequestError(error.code, error.message) : this.onClientCancelled()),
-    });
+    // The call is its client's listener (message, halfClose, cancel): no closures per call.
+    client.listen(this);
     if (Number.isFinite(this.deadline)) {
       // The router answers the client DEADLINE_EXCEEDED and tells the instance.
       this.deadlineTimer = ctx.clock.setTimeout(() => this.onDeadline(), Math.max(0, this.deadline - ctx.clock.now()));
@@ -155,24 +154,43 @@ export class RoutedCall {
     if (paused !== undefined) return this.refuse(grpc.status.UNAVAILABLE, paused);
     const refused = this.route.admit(this);
     if (refused !== undefined) return this.refuse(grpc.status.RESOURCE_EXHAUSTED, refused);
-    this.poolCall = this.route.poolCall(this);
-    this.nextAttempt();
+    const poolCall = this.route.poolCall(this);
+    this.poolCall = poolCall;
+    // Most calls find an instance with room at once: they start without a promise.
+    let first: CallAttempt | Promise<CallAttempt>;
+    try {
+      first = poolCall.first();
+    } catch (e) {
+      return this.notRouted(e);
+    }
+    if (first instanceof Promise) this.waitFor(first);
+    else this.runAttempt(first);
   }
 
   /** Asks the pool for the next attempt (after a backoff, when it is a retry). */
   private nextAttempt(): void {
+    this.waitFor(this.poolCall!.next());
+  }
+
+  /** Waits for the pool's attempt (counted as waiting meanwhile). */
+  private waitFor(attempt: Promise<CallAttempt>): void {
     this.route.waiting(1);
-    this.poolCall!.next().then(
-      (attempt) => {
+    attempt.then(
+      (a) => {
         this.route.waiting(-1);
-        this.runAttempt(attempt);
+        this.runAttempt(a);
       },
       (e: unknown) => {
         this.route.waiting(-1);
-        if (e instanceof CallRejectedError) this.refuse(e.code, e.details);
-        else this.fail(grpc.status.INTERNAL, `grpcrouter: routing failed: ${(e as Error)?.message ?? e}`);
+        this.notRouted(e);
       },
     );
+  }
+
+  /** The pool refused the call (no instance, limits, deadline, cancel), or failed. */
+  private notRouted(e: unknown): void {
+    if (e instanceof CallRejectedError) this.refuse(e.code, e.details);
+    else this.fail(grpc.status.INTERNAL, `grpcrouter: routing failed: ${(e as Error)?.message ?? e}`);
   }
 
   /** Runs an admitted attempt on a stream of its instance. */
@@ -297,7 +315,7 @@ export class RoutedCall {
       {
         $typeName: OpenSchema.typeName,
         method: this.method.path,
-        metadata: entriesFromMetadata(this.client.metadata),
+        metadata: this.client.hasMetadata === false ? NO_ENTRIES : entriesFromMetadata(this.client.metadata),
         timeout: remaining === undefined ? undefined : durationFromMs(remaining),
         peer: this.client.peer,
       },
@@ -315,7 +333,8 @@ export class RoutedCall {
 
   // ---- requests: client → instance ----
 
-  private onClientData(b: Buffer): void {
+  /** @internal (CallListener) A request message from the client. */
+  message(b: Buffer): void {
     if (this.finished || this.method.singleRequest) return;
     this.noteRequest(b);
     if (this.stream && this.requestCredit > 0 && this.queue.length === 0) this.sendRequest(b);
@@ -325,7 +344,8 @@ export class RoutedCall {
     }
   }
 
-  private onClientEnd(): void {
+  /** @internal (CallListener) The client sent all its requests. */
+  halfClose(): void {
     if (this.method.singleRequest) return;
     this.clientDone = true;
     if (this.stream && this.queue.length === 0) this.sendHalfClose();
@@ -375,7 +395,11 @@ export class RoutedCall {
   onHeaders(entries: MetadataEntry[]): void {
     if (this.finished || this.headersSent) return;
     this.headersSent = true;
-    const md = metadataFromEntries(entries, (k, why) => this.ctx.log(`call ${this.method.path}: dropped response header ${JSON.stringify(k)}: ${why}`));
+    // No Metadata for an instance that sent none (most do not).
+    const md =
+      entries.length === 0
+        ? undefined
+        : metadataFromEntries(entries, (k, why) => this.ctx.log(`call ${this.method.path}: dropped response header ${JSON.stringify(k)}: ${why}`));
     this.client.sendHeaders(md);
     this.ctx.observer.headers(this, md);
   }
@@ -388,7 +412,8 @@ export class RoutedCall {
     if (this.finished) return this.grant(len);
     this.responseCount++;
     this.ctx.observer.response(this, body);
-    const buf = Buffer.from(body.buffer, body.byteOffset, len);
+    // Frames decoded from a Buffer are Buffers already (no second view).
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, len);
     if (this.method.singleResponse) {
       if (this.response !== undefined) throw new FrameError(`call ${this.id} (${this.method.kind} ${this.method.path}) got a second response message`);
       // Held until the trailers; one message, granted back at once.
@@ -418,15 +443,20 @@ export class RoutedCall {
 
   onTrailers(t: Trailers): void {
     if (this.finished) return;
-    const md = metadataFromEntries(t.metadata, (k, why) => this.ctx.log(`call ${this.method.path}: dropped trailer ${JSON.stringify(k)}: ${why}`));
+    // No Metadata for trailers without entries (most calls end with a bare status).
+    let md =
+      t.metadata.length === 0
+        ? undefined
+        : metadataFromEntries(t.metadata, (k, why) => this.ctx.log(`call ${this.method.path}: dropped trailer ${JSON.stringify(k)}: ${why}`));
     if (t.code !== 0 && this.attempt) {
       // The instance refused a call it never started (it is draining or full): that call
       // was never delivered. Any other failure may be retried under the pool's rule.
-      const refused = md.get(REFUSED_KEY).length > 0 && !this.headersSent && this.responseCount === 0;
+      const refused = md !== undefined && md.get(REFUSED_KEY).length > 0 && !this.headersSent && this.responseCount === 0;
       if (this.retryAttempt({ code: t.code, delivered: !refused, committed: this.committed, replayable: this.replayable })) return;
     }
-    md.remove(REFUSED_KEY);
-    if (t.details.length > 0) md.set("grpc-status-details-bin", Buffer.from(t.details.buffer, t.details.byteOffset, t.details.byteLength));
+    md?.remove(REFUSED_KEY);
+    if (t.details.length > 0)
+      (md ??= new grpc.Metadata()).set("grpc-status-details-bin", Buffer.from(t.details.buffer, t.details.byteOffset, t.details.byteLength));
     // A code outside gRPC's range is passed on as UNKNOWN, as a gRPC client would read it.
     this.finish(t.code <= 16 ? t.code : grpc.status.UNKNOWN, t.message, md);
   }
@@ -462,7 +492,7 @@ export class RoutedCall {
   }
 
   /** Ends the call: the client gets the status, the pool and the observer hear of it. */
-  private finish(code: number, message: string, md: grpc.Metadata = new grpc.Metadata()): void {
+  private finish(code: number, message: string, md?: grpc.Metadata): void {
     if (this.finished) return;
     this.finished = true;
     this.cleanup(code);
@@ -489,6 +519,12 @@ export class RoutedCall {
     this.announce(undefined, undefined);
     if (this.refusal !== undefined) this.ctx.observer.decision(this, { kind: "refused", attempt: this.poolCall?.attempts ?? 0, reason: this.refusal });
     this.ctx.observer.ended(this, code, message, trailers);
+  }
+
+  /** @internal (CallListener) The client cancelled, or (with `error`) its request broke the wire rules. */
+  cancel(error?: { code: number; message: string }): void {
+    if (error) return this.onRequestError(error.code, error.message);
+    this.onClientCancelled();
   }
 
   private onClientCancelled(): void {

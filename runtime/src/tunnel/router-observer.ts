@@ -24,7 +24,8 @@ export interface CallObserver {
   /** Off the common path: a later attempt, a retry, the router's refusal, an ejection. Only after `started`. */
   decision(call: ObservedCall, decision: CallDecisionInfo): void;
   request(call: ObservedCall, payload: Uint8Array): void;
-  headers(call: ObservedCall, metadata: grpc.Metadata): void;
+  /** `metadata` is undefined when the instance sent none. */
+  headers(call: ObservedCall, metadata: grpc.Metadata | undefined): void;
   response(call: ObservedCall, payload: Uint8Array): void;
   /** Once per call, after `started`. */
   ended(call: ObservedCall, code: number, message: string, trailers: grpc.Metadata | undefined): void;
@@ -70,8 +71,8 @@ export class HubCallObserver implements CallObserver {
     hub.publish({ type: "callMessage", callId: call.hubId, direction, size: payload.length, payload: hub.wantsBodies ? payload : undefined });
   }
 
-  headers(call: ObservedCall, metadata: grpc.Metadata): void {
-    this.hub.publish({ type: "callHeaders", callId: call.hubId, metadata });
+  headers(call: ObservedCall, metadata: grpc.Metadata | undefined): void {
+    this.hub.publish(metadata ? { type: "callHeaders", callId: call.hubId, metadata } : { type: "callHeaders", callId: call.hubId });
   }
 
   ended(call: ObservedCall, code: number, message: string, trailers: grpc.Metadata | undefined): void {

@@ -40,14 +40,24 @@ export function writeVarint(buf: Uint8Array, pos: number, n: number): number {
  * A cursor over one message's bytes. Reads throw FrameError on truncation or overflow, so a
  * hostile peer's bytes end in one catch, never in an out-of-range read.
  */
+/** Zero bytes, shared (a Buffer, as views of a received Buffer are). */
+const NO_BYTES: Uint8Array = Buffer.alloc(0);
+
 export class WireReader {
   pos: number;
   constructor(
     readonly buf: Uint8Array,
     start = 0,
-    readonly end = buf.length,
+    public end = buf.length,
   ) {
     this.pos = start;
+  }
+
+  /** Reads `buf` from `start` to `end` now (one reader for many frames of a message). */
+  range(start: number, end: number): this {
+    this.pos = start;
+    this.end = end;
+    return this;
   }
 
   get done(): boolean {
@@ -74,13 +84,14 @@ export class WireReader {
     throw new FrameError("malformed varint");
   }
 
-  /** The bytes of a length-delimited field, as a view (no copy). */
+  /** The bytes of a length-delimited field, as a view (no copy); an empty field is one shared empty Buffer. */
   bytes(): Uint8Array {
     const len = this.varint();
     const start = this.pos;
     if (len > this.end - start) throw new FrameError(`length ${len} runs past the end of the message`);
     this.pos = start + len;
-    return this.buf.subarray(start, start + len);
+    // Empty fields are common (HalfClose, an OK Trailers): no view each.
+    return len === 0 ? NO_BYTES : this.buf.subarray(start, start + len);
   }
 
   skip(wireType: number): void {

@@ -197,3 +197,23 @@ test("the hand-written control codec (Open, Headers, Trailers, WindowUpdate) agr
     assert.deepEqual(decodeControl(schema, body), expected, `${schema.typeName} ${raw}`);
   }
 });
+
+test("decoded strings reused from call to call are always the bytes of this frame", () => {
+  // The codec reuses a string it decoded before when the bytes match (control-codec.ts):
+  // many distinct strings of the same length and hash slot, repeated and interleaved, must
+  // each come back as written, never as a neighbour's.
+  const methods = Array.from({ length: 300 }, (_, i) => `/svc.v1.S/M${String(i).padStart(3, "0")}`);
+  const peers = Array.from({ length: 50 }, (_, i) => `127.0.0.${i}:50${String(i).padStart(3, "0")}`);
+  for (let round = 0; round < 3; round++) {
+    for (const [i, method] of methods.entries()) {
+      const peer = peers[(i * 7 + round) % peers.length]!;
+      const body = Buffer.from(
+        toBinary(OpenSchema, create(OpenSchema, { method, peer, metadata: [create(MetadataEntrySchema, { key: `x-k${i % 9}`, value: Buffer.from("v") })] })),
+      );
+      const open = decodeControl(OpenSchema, body);
+      assert.equal(open.method, method);
+      assert.equal(open.peer, peer);
+      assert.equal(open.metadata[0]?.key, `x-k${i % 9}`);
+    }
+  }
+});

@@ -43,10 +43,19 @@ const RESERVED = new Set([
  * value holding several is split at ","). Pseudo-headers and transport headers are left out.
  */
 export function metadataFromRawHeaders(raw: readonly string[]): grpc.Metadata {
-  const md = new grpc.Metadata();
+  return metadataIfAny(raw) ?? new grpc.Metadata();
+}
+
+/**
+ * metadataFromRawHeaders, or undefined when the headers hold nothing but pseudo-headers and
+ * transport headers (most calls): then no Metadata is made at all.
+ */
+export function metadataIfAny(raw: readonly string[]): grpc.Metadata | undefined {
+  let md: grpc.Metadata | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const key = raw[i]!.toLowerCase();
     if (key.charCodeAt(0) === 58 /* : */ || RESERVED.has(key)) continue;
+    md ??= new grpc.Metadata();
     try {
       addHeaderValue(md, key, raw[i + 1]!);
     } catch {
@@ -79,21 +88,36 @@ export function encodeGrpcMessage(message: string): string {
   return out;
 }
 
+/** Where a MessageReader delivers each message. */
+export interface MessageSink {
+  onMessage(message: Buffer): void;
+}
+
 /**
  * Splits HTTP/2 DATA chunks into gRPC messages (1 byte compressed flag, 4 bytes big-endian
  * length, the bytes). A message announced above `maxBytes` fails before any of it is
  * buffered; a set compressed flag fails (this server accepts only identity).
  */
 export class MessageReader {
-  private pending: Buffer[] = [];
+  /** Chunks of a message not complete yet; made when the first one is (most calls never need it). */
+  private pending: Buffer[] | undefined;
   private pendingBytes = 0;
   /** Length of the message being read; -1 while reading a prefix. */
   private need = -1;
 
+  /** `sink.onMessage` or `onMessage` (a sink with a method needs no closure per call). */
+  constructor(maxBytes: number, onMessage: (message: Buffer) => void);
+  constructor(maxBytes: number, sink: MessageSink);
   constructor(
     private readonly maxBytes: number,
-    private readonly onMessage: (message: Buffer) => void,
+    private readonly sink: MessageSink | ((message: Buffer) => void),
   ) {}
+
+  private onMessage(message: Buffer): void {
+    const sink = this.sink;
+    if (typeof sink === "function") sink(message);
+    else sink.onMessage(message);
+  }
 
   /** True while part of a message is buffered (a stream ending now ended mid-message). */
   get partial(): boolean {
@@ -113,7 +137,7 @@ export class MessageReader {
       if (at === chunk.length) return;
       chunk = chunk.subarray(at);
     }
-    this.pending.push(chunk);
+    (this.pending ??= []).push(chunk);
     this.pendingBytes += chunk.length;
     for (;;) {
       if (this.need === -1) {
@@ -145,22 +169,23 @@ export class MessageReader {
 
   private take(n: number): Buffer {
     if (n === 0) return Buffer.alloc(0);
-    const first = this.pending[0]!;
+    const pending = this.pending!;
+    const first = pending[0]!;
     let out: Buffer;
     if (first.length >= n) {
       out = first.subarray(0, n);
-      if (first.length === n) this.pending.shift();
-      else this.pending[0] = first.subarray(n);
+      if (first.length === n) pending.shift();
+      else pending[0] = first.subarray(n);
     } else {
       out = Buffer.allocUnsafe(n);
       let at = 0;
       while (at < n) {
-        const b = this.pending[0]!;
+        const b = pending[0]!;
         const k = Math.min(b.length, n - at);
         b.copy(out, at, 0, k);
         at += k;
-        if (k === b.length) this.pending.shift();
-        else this.pending[0] = b.subarray(k);
+        if (k === b.length) pending.shift();
+        else pending[0] = b.subarray(k);
       }
     }
     this.pendingBytes -= n;

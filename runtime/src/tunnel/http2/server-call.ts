@@ -7,8 +7,17 @@ import * as grpc from "@grpc/grpc-js";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
 import { onDrainOrClose } from "../drained.js";
 import type { GrpcMethod } from "./server.js";
-import { closeSessionIfOnly } from "./session-streams.js";
-import { COPY_BELOW, encodeGrpcMessage, framedMessage, GrpcWireError, headersFromMetadata, MessageReader, messagePrefix } from "./grpc-wire.js";
+import { closeSessionIfOnly, onStreamClosed } from "./session-streams.js";
+import {
+  COPY_BELOW,
+  encodeGrpcMessage,
+  framedMessage,
+  GrpcWireError,
+  headersFromMetadata,
+  MessageReader,
+  messagePrefix,
+  type MessageSink,
+} from "./grpc-wire.js";
 
 /** What a call reports to the code that serves it. */
 export interface CallListener {
@@ -27,6 +36,11 @@ export interface CallListener {
 export interface ServerCall {
   readonly path: string;
   readonly metadata: grpc.Metadata;
+  /**
+   * False when the client sent no metadata: `metadata` is then empty (and made only when
+   * read). Optional: undefined says nothing.
+   */
+  readonly hasMetadata?: boolean;
   /** Epoch ms; Infinity without `grpc-timeout`. */
   readonly deadline: number;
   /** "host:port" of the client, as grpc-js writes it. */
@@ -66,8 +80,8 @@ export interface ServerCall {
 const sessionPeers = new WeakMap<object, string>();
 const CALL = Symbol("grpcrouter.call");
 type CallStream = ServerHttp2Stream & { [CALL]: Http2ServerCall };
-function onStreamClose(this: CallStream): void {
-  this[CALL].streamClosed();
+function onStreamClose(this: ServerHttp2Stream): void {
+  (this as CallStream)[CALL].streamClosed();
 }
 function onWantTrailers(this: CallStream): void {
   this[CALL].trailersWanted();
@@ -89,29 +103,45 @@ const baseHeaders = (): Record<string, string | string[] | number> => ({
   "grpc-accept-encoding": "identity",
 });
 /**
+ * The response headers of a call whose instance sent no metadata (most calls): one object for
+ * all of them. node only reads what it is given (it copies the headers before adding to them).
+ */
+const RESPONSE_HEADERS = Object.freeze(baseHeaders());
+/** The trailers of a call that ended OK with no message and no metadata (most calls). */
+const OK_TRAILERS = Object.freeze({ "grpc-status": "0" });
+/** `grpc-status` values, made once. */
+const STATUS_TEXT = Array.from({ length: 17 }, (_, code) => String(code));
+/**
  * node's respond() copies its options with a spread and then sets `endStream`: given here,
  * that is an overwrite, not a new key on the copy (V8's slow path, microseconds a call).
  */
 const RESPOND_WITH_TRAILERS = { endStream: false, waitForTrailers: true } as const;
 
-export class Http2ServerCall implements ServerCall {
+export class Http2ServerCall implements ServerCall, MessageSink {
   private listener: CallListener | undefined;
   private reader: MessageReader | undefined;
   private headersSent = false;
   private done = false;
-  private trailers: Record<string, string | string[]> | undefined;
+  private trailers: Readonly<Record<string, string | string[]>> | undefined;
   private paused = false;
+
+  /** The client's metadata; undefined until read when it sent none. */
+  private md: grpc.Metadata | undefined;
+  readonly hasMetadata: boolean;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
     readonly path: string,
-    readonly metadata: grpc.Metadata,
+    /** undefined when the client sent no metadata (an empty one is made if it is read). */
+    metadata: grpc.Metadata | undefined,
     readonly deadline: number,
     private readonly maxRequestBytes: number,
   ) {
+    this.md = metadata;
+    this.hasMetadata = metadata !== undefined;
     // Listeners shared by every call (the stream knows its call): no closures per call.
     (stream as CallStream)[CALL] = this;
-    stream.on("close", onStreamClose);
+    onStreamClosed(stream, onStreamClose);
     stream.on("error", ignore); // 'close' follows; a reset stream is a cancel, not a crash
     stream.on("wantTrailers", onWantTrailers);
   }
@@ -126,7 +156,7 @@ export class Http2ServerCall implements ServerCall {
   /** @internal HTTP/2 is ready for the trailers. */
   trailersWanted(): void {
     try {
-      this.stream.sendTrailers(this.trailers ?? { "grpc-status": "0" });
+      this.stream.sendTrailers(this.trailers ?? OK_TRAILERS);
     } catch {
       // the stream is gone
     }
@@ -153,6 +183,10 @@ export class Http2ServerCall implements ServerCall {
     return this.done;
   }
 
+  get metadata(): grpc.Metadata {
+    return (this.md ??= new grpc.Metadata());
+  }
+
   get peer(): string {
     const session = this.stream.session;
     if (!session) return "";
@@ -175,13 +209,15 @@ export class Http2ServerCall implements ServerCall {
     // A second listen (the router taking over a call the server read the request of) only
     // changes who hears of it.
     if (this.reader) return;
-    const reader = new MessageReader(this.maxRequestBytes, (m) => {
-      if (!this.done) this.listener!.message(m);
-    });
-    this.reader = reader;
+    this.reader = new MessageReader(this.maxRequestBytes, this);
     this.stream.on("data", onStreamData);
     this.stream.on("end", onStreamEnd);
     if (this.paused) this.stream.pause();
+  }
+
+  /** @internal A request message, from the reader. */
+  onMessage(m: Buffer): void {
+    if (!this.done) this.listener!.message(m);
   }
 
   /** A request that breaks the wire rules ends the call (and tells the code serving it, as a cancel). */
@@ -205,17 +241,18 @@ export class Http2ServerCall implements ServerCall {
   sendHeaders(metadata?: grpc.Metadata): void {
     if (this.headersSent || this.done || this.stream.destroyed) return;
     this.headersSent = true;
-    this.stream.respond(headersFromMetadata(metadata, baseHeaders()) as OutgoingHttpHeaders, RESPOND_WITH_TRAILERS);
+    const headers = metadata === undefined ? RESPONSE_HEADERS : headersFromMetadata(metadata, baseHeaders());
+    this.stream.respond(headers as OutgoingHttpHeaders, RESPOND_WITH_TRAILERS);
   }
 
   write(message: Buffer, flushed?: () => void): boolean {
     if (this.done || this.stream.destroyed) return true;
     if (!this.headersSent) this.sendHeaders();
-    const cb = flushed ? () => flushed() : undefined;
-    if (message.length <= COPY_BELOW) return this.stream.write(framedMessage(message), cb);
+    // `flushed` ignores the error argument node passes (a failed write ends the call anyway).
+    if (message.length <= COPY_BELOW) return this.stream.write(framedMessage(message), flushed);
     this.stream.cork();
     this.stream.write(messagePrefix(message.length));
-    const ok = this.stream.write(message, cb);
+    const ok = this.stream.write(message, flushed);
     this.stream.uncork();
     return ok;
   }
@@ -233,9 +270,7 @@ export class Http2ServerCall implements ServerCall {
     if (stream.destroyed || stream.closed) return;
     // Whatever the client still sends is read and dropped, so the stream can close.
     if (this.paused || !this.reader) stream.resume();
-    const status: Record<string, string | string[]> = { "grpc-status": String(code) };
-    if (message) status["grpc-message"] = encodeGrpcMessage(message);
-    headersFromMetadata(trailers, status);
+    const status = code === 0 && !message && trailers === undefined ? OK_TRAILERS : statusHeaders(code, message, trailers);
     try {
       if (!this.headersSent) {
         // Trailers-only: one HEADERS frame with END_STREAM.
@@ -258,6 +293,13 @@ export class Http2ServerCall implements ServerCall {
   abandon(): void {
     closeSessionIfOnly(this.stream);
   }
+}
+
+/** The trailers (or trailers-only headers) of a status. */
+function statusHeaders(code: number, message: string, trailers: grpc.Metadata | undefined): Record<string, string | string[]> {
+  const status: Record<string, string | string[]> = { "grpc-status": STATUS_TEXT[code] ?? String(code) };
+  if (message) status["grpc-message"] = encodeGrpcMessage(message);
+  return headersFromMetadata(trailers, status);
 }
 
 /**

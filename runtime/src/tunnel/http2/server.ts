@@ -12,7 +12,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
+import { GrpcWireError, encodeGrpcMessage, metadataIfAny, parseGrpcTimeout } from "./grpc-wire.js";
 import { Http2ServerCall, SingleRequest, type ServerCall } from "./server-call.js";
 import { SessionKeepalive } from "./session-keepalive.js";
 import { trackStream } from "./session-streams.js";
@@ -137,7 +137,7 @@ export class GrpcServer {
         return trailersOnly(stream, (e as GrpcWireError).code ?? grpc.status.INTERNAL, (e as Error).message);
       }
     }
-    const call = new Http2ServerCall(stream, path, metadataFromRawHeaders(rawHeaders), deadline, method.maxRequestBytes);
+    const call = new Http2ServerCall(stream, path, metadataIfAny(rawHeaders), deadline, method.maxRequestBytes);
     if (!method.singleRequest) {
       method.handle(call, undefined);
       return;

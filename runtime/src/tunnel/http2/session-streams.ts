@@ -8,7 +8,8 @@ import type * as http2 from "node:http2";
 const OPEN = Symbol("grpcrouter.openStreams");
 const SESSION = Symbol("grpcrouter.session");
 type CountedSession = http2.Http2Session & { [OPEN]?: number };
-type TrackedStream = http2.Http2Stream & { [SESSION]?: CountedSession };
+const ON_CLOSE = Symbol("grpcrouter.onClose");
+type TrackedStream = http2.Http2Stream & { [SESSION]?: CountedSession; [ON_CLOSE]?: (this: http2.Http2Stream) => void };
 
 /** How long an abandoned connection has to deliver its last frames before it is destroyed. */
 export const ABANDON_GRACE_MS = 1000;
@@ -16,9 +17,11 @@ export const ABANDON_GRACE_MS = 1000;
 // One listener shared by every stream (node clears `stream.session` before 'close').
 function onTrackedClose(this: TrackedStream): void {
   const session = this[SESSION];
-  if (!session) return;
-  this[SESSION] = undefined;
-  session[OPEN] = (session[OPEN] ?? 1) - 1;
+  if (session) {
+    this[SESSION] = undefined;
+    session[OPEN] = (session[OPEN] ?? 1) - 1;
+  }
+  this[ON_CLOSE]?.();
 }
 
 /** Counts `stream` on its session until it closes. */
@@ -28,6 +31,17 @@ export function trackStream(stream: http2.Http2Stream): void {
   session[OPEN] = (session[OPEN] ?? 0) + 1;
   (stream as TrackedStream)[SESSION] = session;
   stream.on("close", onTrackedClose); // `on`, not `once`: once() wraps the listener in a closure per stream
+}
+
+/**
+ * Runs `listener` (with the stream as `this`) when `stream` closes: through the 'close'
+ * listener trackStream added when there is one (a second listener makes node copy the
+ * listener array on every close), else as a listener of its own.
+ */
+export function onStreamClosed<S extends http2.Http2Stream>(stream: S, listener: (this: S) => void): void {
+  const tracked = stream as unknown as TrackedStream;
+  if (tracked[SESSION] && tracked[ON_CLOSE] === undefined) tracked[ON_CLOSE] = listener as (this: http2.Http2Stream) => void;
+  else stream.on("close", listener);
 }
 
 /**
