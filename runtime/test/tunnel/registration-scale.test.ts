@@ -21,6 +21,18 @@ test("BridgeOptions.localAddress: the router sees the instance at that address",
   }
 });
 
+test("BridgeOptions.localAddress over WebSocket too: the router sees the instance at that address", async () => {
+  const { router, target } = await startRouter();
+  const bridge = await startBridge(target, "multi-homed-ws", { localAddress: "127.0.0.10", transport: "websocket" });
+  try {
+    const [inst] = router.instances(SERVICE);
+    assert.match(inst!.address, /^127\.0\.0\.10:\d+$/);
+  } finally {
+    await bridge.stop(0);
+    await router.close(0);
+  }
+});
+
 test("onServingChange: told when the first instance takes calls and when the last stops (its report, its departure)", async () => {
   const changes: Array<[string, boolean]> = [];
   const { router, target } = await startRouter({ onServingChange: (s, serving) => changes.push([s, serving]) });

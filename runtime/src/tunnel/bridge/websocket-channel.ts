@@ -117,7 +117,7 @@ export class WebSocketChannel {
       throw new DialError(`Failed to connect to ${this.address}: these TLS credentials cannot be used over WebSocket (use grpc.credentials.createSsl)`);
     }
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const socket = await dialSocket(this.target, timeoutMs);
+    const socket = await dialSocket(this.target, timeoutMs, this.options.localAddress);
     socket.setNoDelay(true);
     let connected: Socket = socket;
     if (this.tlsOptions) {
