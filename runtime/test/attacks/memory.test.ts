@@ -224,3 +224,33 @@ test("Ping floods from several instances: the router-wide queue bound (maxQueued
     await rp.close();
   }
 });
+
+test("a stream closed for a protocol error while Pongs wait for it is reset: its unsent bytes do not outlive the budget", { timeout: 180_000 }, async () => {
+  // The attacker queues Pongs it never reads, under every bound, then breaks the protocol.
+  // Closing the stream takes its bytes out of the router-wide budget, so they must go with
+  // it: a status sent after them would wait behind them for as long as the attacker keeps
+  // not reading, and each Register stream closed that way would keep up to the per-stream
+  // bound that nothing counts any more.
+  const rp = await routerProcess({ maxQueuedBytesPerStream: 64 * MiB, heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 60_000 });
+  try {
+    const enc = new FrameEncoder();
+    const ping = create(PingSchema, { nonce: 9n });
+    while (enc.size < MiB) enc.addControl(0, InstanceFrame.Ping, PingSchema, ping);
+    const pings = enc.take();
+    const attacker = await stalledInstance(rp.target, "breaker");
+    let closed = false;
+    void attacker.closed.then(() => (closed = true));
+    for (let i = 0; i < 3; i++) attacker.write(pings);
+    await waitUntil("the router to queue the Pongs", async () => (await rp.measure()).stats.queuedBytes >= 2 * MiB);
+    // A frame for a call that was never opened.
+    enc.addControl(5, InstanceFrame.Ping, PingSchema, ping);
+    attacker.write(enc.take());
+    await waitUntil("the router to drop the instance", async () => (await rp.measure()).logs.some((l) => /closing instance "breaker".*never opened/.test(l)));
+    assert.equal((await rp.measure()).stats.queuedBytes, 0, "its bytes left the budget");
+    // The attacker still reads nothing: only a reset ends the stream (and frees what was queued).
+    await waitUntil("the router to reset the stream", () => closed, 30_000);
+    attacker.close();
+  } finally {
+    await rp.close();
+  }
+});
