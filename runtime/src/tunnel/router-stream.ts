@@ -17,6 +17,7 @@ import {
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "./frames.js";
 import type { ServerCall } from "./http2/server-call.js";
+import { ABANDON_GRACE_MS } from "./http2/session-streams.js";
 import type { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext } from "./router-context.js";
 import { ANONYMOUS_PRINCIPAL, principalOf } from "./instance-identity.js";
@@ -357,16 +358,31 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
     this.close(reason, false, grpc.status.INVALID_ARGUMENT);
   }
 
+  /**
+   * The stream ended with bytes the peer had not taken yet: a peer that reads gets them and
+   * the status within the grace an abandoned connection gets; otherwise the stream is reset.
+   */
+  private resetUnlessTaken(): void {
+    this.ctx.clock.setTimeout(() => {
+      if (this.meter.queued > 0) this.duplex.reset?.();
+    }, ABANDON_GRACE_MS);
+  }
+
   private close(reason: string, graceful = false, code: grpc.status = grpc.status.UNAVAILABLE, trailers?: grpc.Metadata): void {
     const wasOpen = this.phase === "open";
     if (!this.markClosed(false)) return;
     if (this.helloTimer !== undefined) this.ctx.clock.clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
     this.ctx.claims.release(this); // security: the id is free once no stream holds it
+    // security (byte-budget.ts): closing takes this stream's queued bytes out of the
+    // router-wide budget, so they must not outlive it. A status would wait behind them for as
+    // long as the peer does not read (forever, for a hostile one): bytes nothing counts.
+    const unsent = this.meter.queued > 0;
     this.meter.close();
     try {
       if (graceful || code === grpc.status.OK) this.duplex.end(grpc.status.OK, "");
       else this.duplex.end(code, `grpcrouter: ${reason}`, trailers);
+      if (unsent) this.resetUnlessTaken();
     } catch {
       // already gone
     }

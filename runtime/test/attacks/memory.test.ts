@@ -178,22 +178,37 @@ test("two instances hogging at once: the router-wide budget (maxBufferedBytes) h
 });
 
 test("Ping floods from several instances: the router-wide queue bound (maxQueuedBytes) holds", { timeout: 180_000 }, async () => {
-  const rp = await routerProcess({ maxQueuedBytesPerStream: 64 * MiB, maxQueuedBytes: 2 * MiB, heartbeatIntervalMs: 1000 });
+  // The heartbeat timeout is long (10 s) on purpose. Each flood message is ~175,000 Ping
+  // frames; on a loaded machine the router decodes the three streams' messages in turn, and a
+  // stream whose first message waits behind the others' for the timeout was dropped as
+  // silent before it was ever read (seen: "no frame for 2243 ms", 34 bytes read). After a
+  // drop the router reads and discards what the peer still sends until it closes the
+  // connection, so the attacker's byte count then says nothing about the bound: the
+  // assertions below tell a dropped stream from one the router kept reading.
+  const rp = await routerProcess({ maxQueuedBytesPerStream: 64 * MiB, maxQueuedBytes: 2 * MiB, heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 10_000 });
   try {
     const enc = new FrameEncoder();
     const ping = create(PingSchema, { nonce: 7n });
     while (enc.size < MiB) enc.addControl(0, InstanceFrame.Ping, PingSchema, ping);
     const message = enc.take();
-    const attackers = await Promise.all(["p1", "p2", "p3"].map((id) => stalledInstance(rp.target, id)));
+    const ids = ["p1", "p2", "p3"];
+    const attackers = await Promise.all(ids.map((id) => stalledInstance(rp.target, id)));
     const sent = await Promise.all(attackers.map((a) => flood(a, message, 30 * MiB, 3000)));
     const m = await rp.measure();
+    const dropped = (id: string) => m.logs.some((l) => l.startsWith(`deregistered instance "${id}"`));
     console.log(
       `router-wide queue: 3 instances sent ${sent.map((n) => (n / MiB).toFixed(0)).join("+")} MiB of Pings; queued ${(m.stats.queuedBytes / MiB).toFixed(2)} MiB (bound 2 MiB + one message's Pongs per stream); paused ${m.stats.pausedStreams}`,
     );
     assert.ok(m.stats.queuedBytes <= 2 * MiB + 3 * 2 * MiB, `queued ${m.stats.queuedBytes}`);
+    // Every flooding stream was stopped: the router paused reading it (the router-wide bound
+    // did that; the per-stream one is 64 MiB), or dropped it (then the router decodes and
+    // queues nothing more of it, whatever the attacker still writes).
+    for (const [i, id] of ids.entries()) {
+      assert.ok(sent[i]! < 30 * MiB || dropped(id), `the router read ${sent[i]} bytes of Pings from ${id} and kept reading it`);
+    }
     assert.ok(
-      sent.every((n) => n < 30 * MiB),
-      "the router stopped reading every flooding stream",
+      ids.some((id, i) => sent[i]! < 30 * MiB && !dropped(id)),
+      `no stream was stopped by the router-wide bound (all dropped first): ${m.logs.join(" | ")}`,
     );
     // None of them reads: each is dropped (for not reading, or — once the flood stopped and
     // others' drops let it read again — for silence), and the queue is empty again.
@@ -205,6 +220,36 @@ test("Ping floods from several instances: the router-wide queue bound (maxQueued
     assert.ok((await rp.measure()).logs.some((l) => /does not read its Register stream/.test(l)));
     await waitUntil("the queue to be empty", async () => (await rp.measure()).stats.queuedBytes === 0);
     for (const a of attackers) a.close();
+  } finally {
+    await rp.close();
+  }
+});
+
+test("a stream closed for a protocol error while Pongs wait for it is reset: its unsent bytes do not outlive the budget", { timeout: 180_000 }, async () => {
+  // The attacker queues Pongs it never reads, under every bound, then breaks the protocol.
+  // Closing the stream takes its bytes out of the router-wide budget, so they must go with
+  // it: a status sent after them would wait behind them for as long as the attacker keeps
+  // not reading, and each Register stream closed that way would keep up to the per-stream
+  // bound that nothing counts any more.
+  const rp = await routerProcess({ maxQueuedBytesPerStream: 64 * MiB, heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 60_000 });
+  try {
+    const enc = new FrameEncoder();
+    const ping = create(PingSchema, { nonce: 9n });
+    while (enc.size < MiB) enc.addControl(0, InstanceFrame.Ping, PingSchema, ping);
+    const pings = enc.take();
+    const attacker = await stalledInstance(rp.target, "breaker");
+    let closed = false;
+    void attacker.closed.then(() => (closed = true));
+    for (let i = 0; i < 3; i++) attacker.write(pings);
+    await waitUntil("the router to queue the Pongs", async () => (await rp.measure()).stats.queuedBytes >= 2 * MiB);
+    // A frame for a call that was never opened.
+    enc.addControl(5, InstanceFrame.Ping, PingSchema, ping);
+    attacker.write(enc.take());
+    await waitUntil("the router to drop the instance", async () => (await rp.measure()).logs.some((l) => /closing instance "breaker".*never opened/.test(l)));
+    assert.equal((await rp.measure()).stats.queuedBytes, 0, "its bytes left the budget");
+    // The attacker still reads nothing: only a reset ends the stream (and frees what was queued).
+    await waitUntil("the router to reset the stream", () => closed, 30_000);
+    attacker.close();
   } finally {
     await rp.close();
   }
