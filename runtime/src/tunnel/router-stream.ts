@@ -42,7 +42,15 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   /** During the handshake: Hello came, the authorize hook has not answered yet. */
   private authorizing = false;
   instance: RouterInstance | undefined;
+  /**
+   * The Hello, from its arrival until the registry has read it (addStream): 10,000 streams
+   * would keep ≈ 310 bytes each of it for nothing. Afterwards only these remain.
+   */
   hello: Hello | undefined;
+  /** The instance's id, from its Hello ("" before one came). */
+  instanceId = "";
+  /** The Hello's session (the bridge's connection), which a reconnect may name as replaced. */
+  session = "";
   /** No new calls: either end sent Drain; the router ends the stream once its calls have. */
   draining = false;
   requestWindow = DEFAULT_WINDOW;
@@ -70,7 +78,7 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
       cancel: (error) => this.close(error ? `stream error: ${error.message}` : "the Register stream was cancelled"),
     });
     this.helloTimer = ctx.clock.setTimeout(() => {
-      if (this.hello === undefined && !this.closed) this.fail(`no Hello within ${ctx.limits.helloTimeoutMs} ms`);
+      if (this.instanceId === "" && !this.closed) this.fail(`no Hello within ${ctx.limits.helloTimeoutMs} ms`);
     }, ctx.limits.helloTimeoutMs);
   }
 
@@ -84,7 +92,9 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   }
 
   get label(): string {
-    return this.hello ? `instance ${JSON.stringify(this.hello.instanceId)} of ${this.route.serviceName} (${this.peer})` : `Register stream from ${this.peer}`;
+    return this.instanceId !== ""
+      ? `instance ${JSON.stringify(this.instanceId)} of ${this.route.serviceName} (${this.peer})`
+      : `Register stream from ${this.peer}`;
   }
 
   /** Calls this stream may still take. */
@@ -232,6 +242,8 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
 
   private onHello(hello: Hello): void {
     this.hello = hello;
+    this.instanceId = hello.instanceId;
+    this.session = hello.session;
     if (this.helloTimer !== undefined) this.ctx.clock.clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
     // security: Hellos per second (registration-limits.ts); the bridge retries with backoff.
@@ -286,24 +298,26 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
 
   private accept(): void {
     // security: an id belongs to the principal that registered it first (instance-identity.ts).
-    const taken = this.ctx.claims.claim(this.route.serviceName, this.hello!.instanceId, this.principal, this);
+    const hello = this.hello!;
+    this.hello = undefined; // read for the last time here (see the field)
+    const taken = this.ctx.claims.claim(this.route.serviceName, hello.instanceId, this.principal, this);
     if (taken) return this.refuse(taken, grpc.status.PERMISSION_DENIED);
     this.phase = "open";
     this.sender.send(0, RouterFrame.Welcome, acceptedWelcome(this.ctx)); // the same bytes for every instance (welcome.ts)
-    this.route.addStream(this);
+    this.route.addStream(this, hello);
     this.ctx.audit("registered", this.auditFields()); // security: audit trail
     // A reconnect after a network change or a sleep: the stream it replaces may still look
     // alive here. Same id and principal (claimed above), so it is dropped at once (after
     // this one joined, so the instance never leaves the pool), never left to hold the id or
     // take calls into a dead connection; its calls fail over as on any lost stream.
-    if (this.hello!.replacesSession !== "") this.route.replaceStale(this, this.hello!.replacesSession);
+    if (hello.replacesSession !== "") this.route.replaceStale(this, hello.replacesSession);
   }
 
   /** What the audit trail records of this stream. */
   private auditFields(reason?: string) {
     return {
       service: this.route.serviceName,
-      instanceId: this.hello?.instanceId ?? "",
+      instanceId: this.instanceId,
       principal: this.principal,
       peer: this.peer,
       ...(reason ? { reason } : {}),
@@ -360,6 +374,7 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   private close(reason: string, graceful = false, code: grpc.status = grpc.status.UNAVAILABLE, trailers?: grpc.Metadata): void {
     const wasOpen = this.phase === "open";
     if (!this.markClosed(false)) return;
+    this.hello = undefined;
     if (this.helloTimer !== undefined) this.ctx.clock.clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
     this.ctx.claims.release(this); // security: the id is free once no stream holds it

@@ -400,6 +400,7 @@ class RouterImpl implements Router {
       maxRequestBytes: registerReceiveLimit(this.maxMessageBytes),
       handle: (call) => this.onRegister(route, call),
       websocket: true, // the same stream over WebSocket where only HTTP/1.1 gets through
+      ignoresMetadata: true, // what a Register stream needs is in its Hello
     });
   }
 
@@ -521,7 +522,7 @@ class RouterImpl implements Router {
       .filter((s) => !s.closed)
       .map((s) => ({
         service: s.route.serviceName,
-        instanceId: s.hello?.instanceId ?? "",
+        instanceId: s.instanceId,
         calls: s.calls.size,
         bufferedBytes: s.bufferedBytes(),
         queuedBytes: s.meter.queued,

@@ -12,7 +12,8 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { GrpcWireError, encodeGrpcMessage, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
+import { callMetadata } from "./call-metadata.js";
+import { GrpcWireError, encodeGrpcMessage, parseGrpcTimeout } from "./grpc-wire.js";
 import { Http2ServerCall, SingleRequest, type ServerCall } from "./server-call.js";
 import { SessionKeepalive } from "./session-keepalive.js";
 import { trackStream } from "./session-streams.js";
@@ -33,6 +34,8 @@ export interface GrpcMethod {
   readonly desc?: DescMethod;
   /** Served over WebSocket too, on an HTTP/1.1 Upgrade to its path (websocket-wire.ts): the Register streams. */
   readonly websocket?: boolean;
+  /** The handler never reads the call's metadata (Register streams): none is kept per call (call-metadata.ts). */
+  readonly ignoresMetadata?: boolean;
 }
 
 /** grpc-js server credentials (ServerCredentials.createSsl / loadServerCredentials) or node's TLS options. */
@@ -137,7 +140,7 @@ export class GrpcServer {
         return trailersOnly(stream, (e as GrpcWireError).code ?? grpc.status.INTERNAL, (e as Error).message);
       }
     }
-    const call = new Http2ServerCall(stream, path, metadataFromRawHeaders(rawHeaders), deadline, method.maxRequestBytes);
+    const call = new Http2ServerCall(stream, path, callMetadata(method, rawHeaders), deadline, method.maxRequestBytes);
     if (!method.singleRequest) {
       method.handle(call, undefined);
       return;
