@@ -174,9 +174,8 @@ export class GrpcServer {
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
     });
-    // A failed TLS handshake or a non-HTTP/2 client is that connection's problem only.
+    // A non-HTTP/2 client (or a failed TLS handshake: createAlpnServer) is that connection's problem only.
     h2.on("sessionError", () => {});
-    server.on("tlsClientError", () => {});
     const i = address.lastIndexOf(":");
     const host = address.slice(0, i).replace(/^\[(.*)\]$/, "$1");
     const wanted = Number(address.slice(i + 1));
