@@ -247,8 +247,8 @@ export function createSniffingServer(h2: http2.Http2Server, h1: http.Server, fir
  * A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose. Like
  * createSniffingServer, it paces what a burst of new connections would crowd into one
  * event-loop turn (turn-pacer.ts): accepted sockets stay paused until their turn to start the
- * handshake (the server's signature in it is ≈ 1 ms of CPU each: thousands at once held every
- * established connection for seconds), and a connection whose handshake is done waits for
+ * handshake (the server's RSA signature alone is a quarter of a millisecond of CPU: thousands
+ * at once would hold every established connection), and a connection whose handshake is done waits for
  * its turn to get its HTTP/2 session. The TLS itself is node's tls.Server, fed the paused
  * sockets: its options, handshake timeout and client-certificate checks apply as before.
  */
