@@ -6,6 +6,7 @@
 // the pool admits on a stream of the chosen instance.
 import { fromBinary } from "@bufbuild/protobuf";
 import type { Balancer } from "../balancer/index.js";
+import type { Hello } from "../gen/grpcrouter/v1/tunnel_pb.js";
 import {
   InstancePool,
   isIdempotent,
@@ -66,10 +67,10 @@ export class RouterInstance {
     readonly id: string,
     private readonly route: ServiceRoute,
     first: InstanceStream,
+    h: Hello,
     /** The pool's handle; replaced when a drained instance comes back under the same id. */
     public pooled: PooledInstance,
   ) {
-    const h = first.hello!;
     this.streams = [first];
     this.weight = h.weight || 1;
     this.labels = pooled.candidate.labels;
@@ -216,13 +217,13 @@ export class ServiceRoute implements CallRoute {
 
   // ---- membership ----
 
-  addStream(s: InstanceStream): void {
-    const h = s.hello!;
+  /** `s` was accepted; `h` is its Hello (the stream keeps only its id and session). */
+  addStream(s: InstanceStream, h: Hello): void {
     let inst = this.instances.get(h.instanceId);
     const isNew = !inst;
     if (!inst) {
       const pooled = this.pool.add({ id: h.instanceId, labels: h.labels, weight: h.weight || 1, maxConcurrentCalls: this.ctx.limits.callsPerStream });
-      inst = new RouterInstance(h.instanceId, this, s, pooled);
+      inst = new RouterInstance(h.instanceId, this, s, h, pooled);
       this.instances.set(inst.id, inst);
     } else {
       // A newer Hello of the same instance wins (a restarted process keeps its id; a
@@ -257,8 +258,8 @@ export class ServiceRoute implements CallRoute {
    * instance id is looked at, and every stream of an id has the same principal (the claim).
    */
   replaceStale(fresh: InstanceStream, session: string): void {
-    const inst = this.instances.get(fresh.hello!.instanceId);
-    const stale = inst?.streams.find((s) => s !== fresh && s.hello?.session === session && s.principal === fresh.principal);
+    const inst = this.instances.get(fresh.instanceId);
+    const stale = inst?.streams.find((s) => s !== fresh && s.session === session && s.principal === fresh.principal);
     stale?.replaced();
   }
 

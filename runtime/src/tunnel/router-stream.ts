@@ -16,7 +16,7 @@ import {
   type Hello,
 } from "../gen/grpcrouter/v1/tunnel_pb.js";
 import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "./frames.js";
-import type { ServerCall } from "./http2/server-call.js";
+import type { CallListener, ServerCall } from "./http2/server-call.js";
 import { ABANDON_GRACE_MS } from "./http2/session-streams.js";
 import type { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext } from "./router-context.js";
@@ -35,6 +35,28 @@ export const DEFAULT_WINDOW = 65536;
 /** The router's end: it sends RouterFrames and reads InstanceFrames. */
 const ROUTER_SIDE: EndpointSide = { sends: RouterFrame, reads: InstanceFrame, malformed: "malformed Register message" };
 
+/** Who is told when a stream is over (the router: one for all its streams, not a closure each). */
+export interface StreamOwner {
+  streamClosed(s: InstanceStream): void;
+}
+
+/**
+ * What the transport tells a Register stream: one small object per stream (an object literal
+ * of three closures was ≈ 150 bytes more, kept by each of thousands of idle streams).
+ */
+class RegisterListener implements CallListener {
+  constructor(private readonly s: InstanceStream) {}
+  message(b: Buffer): void {
+    this.s.receive(b);
+  }
+  halfClose(): void {
+    this.s.transportEnded();
+  }
+  cancel(error?: { code: number; message: string }): void {
+    this.s.transportEnded(error ? `stream error: ${error.message}` : "the Register stream was cancelled");
+  }
+}
+
 /**
  * The router's end of one Register stream (protocol/tunnel-endpoint.ts has what both ends
  * share). Its handshake is Hello (then authorize, then Welcome); its calls are RoutedCalls.
@@ -43,7 +65,15 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   /** During the handshake: Hello came, the authorize hook has not answered yet. */
   private authorizing = false;
   instance: RouterInstance | undefined;
+  /**
+   * The Hello, from its arrival until the registry has read it (addStream): 10,000 streams
+   * would keep ≈ 310 bytes each of it for nothing. Afterwards only these remain.
+   */
   hello: Hello | undefined;
+  /** The instance's id, from its Hello ("" before one came). */
+  instanceId = "";
+  /** The Hello's session (the bridge's connection), which a reconnect may name as replaced. */
+  session = "";
   /** No new calls: either end sent Drain; the router ends the stream once its calls have. */
   draining = false;
   requestWindow = DEFAULT_WINDOW;
@@ -58,21 +88,26 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
     private readonly ctx: RouterContext,
     readonly route: ServiceRoute,
     private readonly duplex: ServerCall,
-    /** Called once when the stream is over. */
-    private readonly onClosed: () => void = () => {},
+    /** Told once when the stream is over. */
+    private readonly owner: StreamOwner,
   ) {
     super(ctx.clock, ROUTER_SIDE);
     this.peer = duplex.peer;
     // security: queued and held bytes are bounded by pausing this stream (byte-budget.ts).
     this.meter = ctx.budget.meter(duplex, () => this.bufferedBytes());
-    duplex.listen({
-      message: (b) => this.receive(b),
-      halfClose: () => this.close("the instance ended its Register stream", true),
-      cancel: (error) => this.close(error ? `stream error: ${error.message}` : "the Register stream was cancelled"),
-    });
+    duplex.listen(new RegisterListener(this));
     this.helloTimer = ctx.clock.setTimeout(() => {
-      if (this.hello === undefined && !this.closed) this.fail(`no Hello within ${ctx.limits.helloTimeoutMs} ms`);
+      if (this.instanceId === "" && !this.closed) this.fail(`no Hello within ${ctx.limits.helloTimeoutMs} ms`);
     }, ctx.limits.helloTimeoutMs);
+  }
+
+  /**
+   * @internal The transport ended: the instance half-closed (no `cancelled`: a graceful end),
+   * or the stream was cancelled or broke the wire rules (`cancelled` says how).
+   */
+  transportEnded(cancelled?: string): void {
+    if (cancelled === undefined) this.close("the instance ended its Register stream", true);
+    else this.close(cancelled);
   }
 
   protected write(message: Buffer): void {
@@ -85,7 +120,9 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   }
 
   get label(): string {
-    return this.hello ? `instance ${JSON.stringify(this.hello.instanceId)} of ${this.route.serviceName} (${this.peer})` : `Register stream from ${this.peer}`;
+    return this.instanceId !== ""
+      ? `instance ${JSON.stringify(this.instanceId)} of ${this.route.serviceName} (${this.peer})`
+      : `Register stream from ${this.peer}`;
   }
 
   /** Calls this stream may still take. */
@@ -233,6 +270,8 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
 
   private onHello(hello: Hello): void {
     this.hello = hello;
+    this.instanceId = hello.instanceId;
+    this.session = hello.session;
     if (this.helloTimer !== undefined) this.ctx.clock.clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
     // security: Hellos per second (registration-limits.ts); the bridge retries with backoff.
@@ -287,24 +326,26 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
 
   private accept(): void {
     // security: an id belongs to the principal that registered it first (instance-identity.ts).
-    const taken = this.ctx.claims.claim(this.route.serviceName, this.hello!.instanceId, this.principal, this);
+    const hello = this.hello!;
+    this.hello = undefined; // read for the last time here (see the field)
+    const taken = this.ctx.claims.claim(this.route.serviceName, hello.instanceId, this.principal, this);
     if (taken) return this.refuse(taken, grpc.status.PERMISSION_DENIED);
     this.phase = "open";
     this.sender.send(0, RouterFrame.Welcome, acceptedWelcome(this.ctx)); // the same bytes for every instance (welcome.ts)
-    this.route.addStream(this);
+    this.route.addStream(this, hello);
     this.ctx.audit("registered", this.auditFields()); // security: audit trail
     // A reconnect after a network change or a sleep: the stream it replaces may still look
     // alive here. Same id and principal (claimed above), so it is dropped at once (after
     // this one joined, so the instance never leaves the pool), never left to hold the id or
     // take calls into a dead connection; its calls fail over as on any lost stream.
-    if (this.hello!.replacesSession !== "") this.route.replaceStale(this, this.hello!.replacesSession);
+    if (hello.replacesSession !== "") this.route.replaceStale(this, hello.replacesSession);
   }
 
   /** What the audit trail records of this stream. */
   private auditFields(reason?: string) {
     return {
       service: this.route.serviceName,
-      instanceId: this.hello?.instanceId ?? "",
+      instanceId: this.instanceId,
       principal: this.principal,
       peer: this.peer,
       ...(reason ? { reason } : {}),
@@ -371,6 +412,7 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   private close(reason: string, graceful = false, code: grpc.status = grpc.status.UNAVAILABLE, trailers?: grpc.Metadata): void {
     const wasOpen = this.phase === "open";
     if (!this.markClosed(false)) return;
+    this.hello = undefined;
     if (this.helloTimer !== undefined) this.ctx.clock.clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
     this.ctx.claims.release(this); // security: the id is free once no stream holds it
@@ -390,7 +432,7 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
       this.route.removeStream(this, reason);
       this.ctx.audit("deregistered", this.auditFields(reason));
     }
-    this.onClosed();
+    this.owner.streamClosed(this);
     for (const c of this.takeCalls()) c.onStreamLost(reason);
   }
 }

@@ -25,7 +25,7 @@ import { RoutedCall } from "./router-call.js";
 import { HubCallObserver, NO_OBSERVER } from "./router-observer.js";
 import type { HelloInfo, RouterContext, RouterLimits } from "./router-context.js";
 import { ServiceRoute, type InstanceView } from "./router-registry.js";
-import { InstanceStream } from "./router-stream.js";
+import { InstanceStream, type StreamOwner } from "./router-stream.js";
 import { DrainingSet } from "./drained.js";
 import { tunnelTable, type TunnelMethod, type TunnelSpec, type TunnelTable } from "./spec.js";
 
@@ -274,6 +274,13 @@ class RouterImpl implements Router {
   /** The options each service was given last (configure starts from them). */
   private readonly serviceOptions = new Map<string, RouterServiceOptions>();
   private readonly streams = new Set<InstanceStream>();
+  /** Told when a Register stream is over (one object for all of them). */
+  private readonly streamOwner: StreamOwner = {
+    streamClosed: (s) => {
+      this.streams.delete(s);
+      this.ctx.registrations.close(s.peer);
+    },
+  };
   private server: GrpcServer | undefined;
   private ownsServer = false;
   private heartbeat: TimerHandle | undefined;
@@ -400,6 +407,7 @@ class RouterImpl implements Router {
       maxRequestBytes: registerReceiveLimit(this.maxMessageBytes),
       handle: (call) => this.onRegister(route, call),
       websocket: true, // the same stream over WebSocket where only HTTP/1.1 gets through
+      ignoresMetadata: true, // what a Register stream needs is in its Hello
     });
   }
 
@@ -521,7 +529,7 @@ class RouterImpl implements Router {
       .filter((s) => !s.closed)
       .map((s) => ({
         service: s.route.serviceName,
-        instanceId: s.hello?.instanceId ?? "",
+        instanceId: s.instanceId,
         calls: s.calls.size,
         bufferedBytes: s.bufferedBytes(),
         queuedBytes: s.meter.queued,
@@ -597,11 +605,7 @@ class RouterImpl implements Router {
       call.end(grpc.status.RESOURCE_EXHAUSTED, `grpcrouter: ${over}`);
       return;
     }
-    const s = new InstanceStream(this.ctx, route, call, () => {
-      this.streams.delete(s);
-      this.ctx.registrations.close(peer);
-    });
-    this.streams.add(s);
+    this.streams.add(new InstanceStream(this.ctx, route, call, this.streamOwner));
   }
 
   private methodFor(route: ServiceRoute, m: TunnelMethod): GrpcMethod {

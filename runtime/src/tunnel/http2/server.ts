@@ -33,6 +33,8 @@ export interface GrpcMethod {
   readonly desc?: DescMethod;
   /** Served over WebSocket too, on an HTTP/1.1 Upgrade to its path (websocket-wire.ts): the Register streams. */
   readonly websocket?: boolean;
+  /** The handler never reads the call's metadata (Register streams): none is kept per call (call-metadata.ts). */
+  readonly ignoresMetadata?: boolean;
 }
 
 /** grpc-js server credentials (ServerCredentials.createSsl / loadServerCredentials) or node's TLS options. */
@@ -137,7 +139,9 @@ export class GrpcServer {
         return trailersOnly(stream, (e as GrpcWireError).code ?? grpc.status.INTERNAL, (e as Error).message);
       }
     }
-    const call = new Http2ServerCall(stream, path, metadataIfAny(rawHeaders), deadline, method.maxRequestBytes);
+    // A Register stream's metadata is never read (its Hello has what it needs): none is parsed.
+    const metadata = method.ignoresMetadata ? undefined : metadataIfAny(rawHeaders);
+    const call = new Http2ServerCall(stream, path, metadata, deadline, method.maxRequestBytes);
     if (!method.singleRequest) {
       method.handle(call, undefined);
       return;
@@ -171,9 +175,8 @@ export class GrpcServer {
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
     });
-    // A failed TLS handshake or a non-HTTP/2 client is that connection's problem only.
+    // A non-HTTP/2 client (or a failed TLS handshake: createAlpnServer) is that connection's problem only.
     h2.on("sessionError", () => {});
-    server.on("tlsClientError", () => {});
     const i = address.lastIndexOf(":");
     const host = address.slice(0, i).replace(/^\[(.*)\]$/, "$1");
     const wanted = Number(address.slice(i + 1));

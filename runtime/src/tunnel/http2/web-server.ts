@@ -244,23 +244,40 @@ export function createSniffingServer(h2: http2.Http2Server, h1: http.Server, fir
 }
 
 /**
- * A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose, at
- * most a TurnPacer's worth per event-loop turn (as createSniffingServer does; the handshakes
- * themselves are node's and are not paced).
+ * A TLS listener that hands each connection to `h2` or `h1` by the protocol ALPN chose. Like
+ * createSniffingServer, it paces what a burst of new connections would crowd into one
+ * event-loop turn (turn-pacer.ts): accepted sockets stay paused until their turn to start the
+ * handshake (the server's RSA signature alone is a quarter of a millisecond of CPU: thousands
+ * at once would hold every established connection), and a connection whose handshake is done waits for
+ * its turn to get its HTTP/2 session. The TLS itself is node's tls.Server, fed the paused
+ * sockets: its options, handshake timeout and client-certificate checks apply as before.
  */
-export function createAlpnServer(options: tls.TlsOptions, h2: http2.Http2Server, h1: http.Server): tls.Server {
-  const pacer = new TurnPacer();
-  const server = tls.createServer({ ...options, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
+export function createAlpnServer(options: tls.TlsOptions, h2: http2.Http2Server, h1: http.Server): net.Server {
+  const handshakes = new TurnPacer();
+  const sessions = new TurnPacer();
+  const secure = tls.createServer({ ...options, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
     // Until its turn, a reset goes here rather than crash the router.
     const onError = () => socket.destroy();
     socket.on("error", onError);
-    pacer.run(() => {
+    sessions.run(() => {
       if (socket.destroyed) return;
       socket.off("error", onError);
       (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
     });
   });
-  return server;
+  // A failed handshake is that connection's problem only.
+  secure.on("tlsClientError", () => {});
+  const admit = (socket: net.Socket) => {
+    const onError = () => socket.destroy();
+    socket.on("error", onError);
+    handshakes.run(() => {
+      socket.off("error", onError);
+      if (socket.destroyed) return;
+      secure.emit("connection", socket);
+      socket.resume(); // paused since accept (pauseOnConnect)
+    });
+  };
+  return net.createServer({ pauseOnConnect: true }, admit);
 }
 
 function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeoutMs: number, pacer: TurnPacer): void {

@@ -12,7 +12,8 @@ import * as grpc from "@grpc/grpc-js";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-certificate.js";
 import { closeOfStatus, isUpgradeMetadataHeader, WEBSOCKET_PROTOCOL } from "../websocket-wire.js";
-import { GrpcWireError, headersFromMetadata, metadataFromRawHeaders, parseGrpcTimeout } from "./grpc-wire.js";
+import { callMetadata } from "./call-metadata.js";
+import { GrpcWireError, headersFromMetadata, parseGrpcTimeout } from "./grpc-wire.js";
 import type { CallListener, ServerCall } from "./server-call.js";
 import { peerOf } from "./server-call.js";
 import { ABANDON_GRACE_MS } from "./session-streams.js";
@@ -232,7 +233,7 @@ export class WebSocketFrontEnd {
     for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
       if (isUpgradeMetadataHeader(req.rawHeaders[i]!)) raw.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
     }
-    const metadata = metadataFromRawHeaders(raw);
+    const metadata = callMetadata(method, raw);
     this.serverFor(method.maxRequestBytes).handleUpgrade(req, socket, head, (ws) => {
       if (this.closed) return void ws.close(closeOfStatus(grpc.status.UNAVAILABLE, "the router is shutting down").code);
       this.open.add(ws);

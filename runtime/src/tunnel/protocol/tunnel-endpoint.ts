@@ -41,10 +41,20 @@ export const MAX_CREDIT = 2 ** 31;
 
 export type EndpointPhase = "handshake" | "open" | "closed";
 
+/**
+ * The call table of every endpoint that has not had a call yet: one empty Map shared, never
+ * written (`addCall` gives an endpoint its own). A router holds thousands of idle Register
+ * streams, each of whose own empty Map was ≈ 180 bytes. Still a Map, so lookups on the
+ * per-frame path see one shape.
+ */
+const NO_CALLS: ReadonlyMap<number, never> = new Map<number, never>();
+
 export abstract class TunnelEndpoint<C extends EndpointCall> {
   readonly sender: FrameSender;
-  /** Calls on this stream by id. */
-  readonly calls = new Map<number, C>();
+  /** Calls on this stream by id (read it; `addCall`/`removeCall`/`takeCalls` change it). */
+  calls: ReadonlyMap<number, C> = NO_CALLS;
+  /** The endpoint's own table, made with its first call. */
+  private table: Map<number, C> | undefined;
   /** The highest call id opened on this stream: a frame for a higher one was never opened. */
   protected maxCallId = 0;
   /** Until the handshake is done only `onHandshakeFrame` sees frames; once closed, nothing does. */
@@ -167,14 +177,15 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
   // ---- calls ----
 
   protected addCall(id: number, call: C): void {
-    this.calls.set(id, call);
+    if (this.table === undefined) this.calls = this.table = new Map();
+    this.table.set(id, call);
     if (id > this.maxCallId) this.maxCallId = id;
   }
 
   /** Takes `call` out of the table (false when it is not there); the last one out of a draining stream ends it. */
   protected removeCall(id: number, call: C): boolean {
     if (this.calls.get(id) !== call) return false;
-    this.calls.delete(id);
+    this.table!.delete(id);
     if (this.endsWhenIdle && this.calls.size === 0) this.idle();
     return true;
   }
@@ -224,7 +235,7 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
   /** Empties the call table; each call returned must be told its stream is gone. */
   protected takeCalls(): C[] {
     const calls = [...this.calls.values()];
-    this.calls.clear();
+    this.table?.clear();
     return calls;
   }
 }
