@@ -478,6 +478,8 @@ const BOUNDS = {
   register:
     'the Hello-rate limit (Register streams over it are turned away and retry after a hint) and the loaders\' own CPU on the same 2 cores — "10,000 instances, again"',
   memory: 'nghttp2\'s own session (≈ 23 KiB each, whatever the SETTINGS) with one HTTP/2 connection per instance — "10,000 instances, again"',
+  proxy:
+    'tinyproxy relays the Register stream\'s bytes through one more process: a read and a write each way per Register message, on the same 2 cores — "The WebSocket fallback and a CONNECT proxy"',
   health:
     'setting up each new session costs the router ≈ 300 CPU µs (node:http2 ≈ 45 %, GC ≈ 15 %); the pacer bounds each turn, GC pauses remain — "10,000 instances, again"',
 };
@@ -517,6 +519,7 @@ function targets(rows: Map<string, Row>, inst: InstancesResult | undefined, inst
     px && rr ? px.p50Us - rr.p50Us : undefined,
     (v) => v <= 50,
     (v) => `${signed(v)} µs`,
+    BOUNDS.proxy,
   );
   add("server streaming through the router ≥ 1.0 × direct (msgs/s)", ratio("stream-router", m("stream-direct")), (v) => v >= 1, times);
   if (instError) {
