@@ -23,7 +23,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 type AdminModule = typeof import("../src/admin/index.js");
 type MetricsModule = typeof import("../src/metrics/index.js");
 type TracingModule = typeof import("../src/tracing/index.js");
-type ObserverModule = typeof import("../src/tunnel/router-observer.js");
+type ObserverModule = typeof import("../src/tunnel/router/router-observer.js");
 
 interface Tree {
   name: string;
@@ -40,7 +40,8 @@ async function load(name: string, root: string): Promise<Tree> {
     admin: await mod("admin/index.js"),
     metrics: await mod("metrics/index.js"),
     tracing: await mod("tracing/index.js"),
-    observer: await mod("tunnel/router-observer.js"),
+    // A baseline checkout from before tunnel/router/ has it one folder up.
+    observer: await mod("tunnel/router/router-observer.js").catch(() => mod("tunnel/router-observer.js")),
   };
 }
 

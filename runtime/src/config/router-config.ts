@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { BalancerConfigError, parseBalancerConfig, type BalancerConfig } from "../balancer/index.js";
 import { resolveResilienceOptions, ResilienceConfigError, type ResilienceOptions } from "../resilience/index.js";
 import { parseRateLimits, RateLimitConfigError, type RateLimitOptions } from "../tunnel/rate-limit.js";
-import type { ServiceSettings } from "../tunnel/router.js";
+import type { ServiceSettings } from "../tunnel/router/router.js";
 import { parseCorsOptions, type CorsOptions } from "../tunnel/http2/web-cors.js";
 import type { ClientAuthConfig, ClientRule } from "../auth/client-auth.js";
 

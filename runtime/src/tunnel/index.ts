@@ -11,15 +11,15 @@ export {
   type RouterStats,
   type RoutingKeyHook,
   type ServiceSettings,
-} from "./router.js";
+} from "./router/router.js";
 export { RateLimiter, RateLimitConfigError, parseRateLimits, type RateLimit, type RateLimitOptions } from "./rate-limit.js";
-export type { InstanceView } from "./router-registry.js";
-export type { HelloInfo } from "./router-context.js";
+export type { InstanceView } from "./router/router-registry.js";
+export type { HelloInfo } from "./router/router-context.js";
 export { GrpcServer, type GrpcMethod, type GrpcServerOptions, type ServerTls } from "./http2/server.js";
 export type { ServerCall, CallListener } from "./http2/server-call.js";
 export { parseCorsOptions, type CorsOptions } from "./http2/web-cors.js"; // grpc-web
 export { peerCertificateOf, peerCertificateFromSocket, type PeerCertificateInfo } from "./peer-certificate.js";
-export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, type BridgeUpdate } from "./raw-bridge.js";
+export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, type BridgeUpdate } from "./bridge/raw-bridge.js";
 export {
   CallError,
   finishCall,
@@ -31,8 +31,8 @@ export {
   type RawHandler,
   type RawStatus,
   type RequestSink,
-} from "./bridge-call.js";
-export { createBridge, connectHandler, type ConnectBridgeOptions } from "./bridge.js";
+} from "./bridge/bridge-call.js";
+export { createBridge, connectHandler, type ConnectBridgeOptions } from "./bridge/bridge.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export { ANONYMOUS_PRINCIPAL, InstanceClaims, idMatches, principalOf } from "./instance-identity.js";
 export { DEFAULT_MAX_MESSAGE_BYTES, FRAME_OVERHEAD_BYTES, registerReceiveLimit } from "./message-limits.js";

@@ -12,7 +12,7 @@
 // (SECURITY.md says so). To reserve ids even while their owner is away, bind them in the
 // token file (`instances=`) or to certificate names (certificateAuthorizer).
 import { createHash } from "node:crypto";
-import type { HelloInfo } from "./router-context.js";
+import type { HelloInfo } from "./router/router-context.js";
 
 export const ANONYMOUS_PRINCIPAL = "anonymous";
 

@@ -9,7 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { WindowUpdateSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import { FrameEncoder, RouterFrame, decodeFrames, type RawHandler, type RouterOptions } from "../../src/tunnel/index.js";
-import { createRawBridgeWith, type BridgeOptions } from "../../src/tunnel/raw-bridge.js";
+import { createRawBridgeWith, type BridgeOptions } from "../../src/tunnel/bridge/raw-bridge.js";
 import { TestTunnel, quietLog, waitFor } from "../tunnel/helpers.js";
 import { MemoryTransport, SERVER_STREAM, UNARY, clientCall, routerOnManualClock, type MemoryLink } from "./fake-duplex.js";
 

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { WelcomeSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
-import type { RouterContext } from "../../src/tunnel/router-context.js";
-import { acceptedWelcome } from "../../src/tunnel/welcome.js";
+import type { RouterContext } from "../../src/tunnel/router/router-context.js";
+import { acceptedWelcome } from "../../src/tunnel/router/welcome.js";
 
 test("acceptedWelcome: the same bytes for every instance until the peers change", () => {
   const peers = ["10.0.0.1:8443"];

@@ -33,7 +33,7 @@ import {
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { UniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import * as grpc from "@grpc/grpc-js";
-import { CallError, type RawCall, type RawHandler, type RawStatus } from "../bridge-call.js";
+import { CallError, type RawCall, type RawHandler, type RawStatus } from "./bridge-call.js";
 import { headersFromMetadata, isTransportKey, metadataFromHeaders } from "../metadata.js";
 
 /** Whether the fast path can honour these handler options (else Connect's handler runs). */

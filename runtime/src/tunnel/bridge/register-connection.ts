@@ -20,13 +20,13 @@ import {
   type Welcome,
 } from "../../gen/grpcrouter/v1/tunnel_pb.js";
 import type { Clock, TimerHandle } from "../../resilience/clock.js";
-import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "../bridge-call.js";
+import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "./bridge-call.js";
 import type { Drained } from "../drained.js";
 import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "../frames.js";
 import { TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
-import type { BridgeOptions } from "../raw-bridge.js";
+import type { BridgeOptions } from "./raw-bridge.js";
 import { PUSHBACK_KEY } from "../registration-limits.js";
-import { REFUSED_KEY } from "../router-call.js";
+import { REFUSED_KEY } from "../router/router-call.js";
 import type { TunnelTable } from "../spec.js";
 import { FrameError } from "../wire.js";
 import type { RegisterOpener, RegisterStream } from "./register-transport.js";

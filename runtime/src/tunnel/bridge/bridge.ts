@@ -11,8 +11,8 @@ import type { UniversalHandler, UniversalHandlerOptions } from "@connectrpc/conn
 import * as grpc from "@grpc/grpc-js";
 import type { RawCall, RawHandler, RawStatus } from "./bridge-call.js";
 import { createRawBridge, type Bridge, type BridgeOptions } from "./raw-bridge.js";
-import { directConnectHandler, fastPathSupports, requestHeaders, sendCustomHeaders, trailerMetadata } from "./bridge/connect-handler.js";
-import type { TunnelSpec } from "./spec.js";
+import { directConnectHandler, fastPathSupports, requestHeaders, sendCustomHeaders, trailerMetadata } from "./connect-handler.js";
+import type { TunnelSpec } from "../spec.js";
 
 export interface ConnectBridgeOptions extends BridgeOptions {
   /** Passed to Connect's handlers (interceptors, readMaxBytes, …). */

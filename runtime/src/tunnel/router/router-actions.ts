@@ -3,10 +3,10 @@
 // through the pool's own levers, so the balancer honours them on the next pick: a drained or
 // ejected instance is no candidate (its queued calls move on, calls in flight finish), a
 // weight is read on every pick, and a paused service refuses calls before any instance.
-import { ActionKind, type ActionRequest } from "../gen/grpcrouter/v1/admin_pb.js";
-import { ActionError, type ActionTarget } from "../admin/actions.js";
-import type { AuditSink } from "../log/audit.js";
-import type { ServerCall } from "./http2/server-call.js";
+import { ActionKind, type ActionRequest } from "../../gen/grpcrouter/v1/admin_pb.js";
+import { ActionError, type ActionTarget } from "../../admin/actions.js";
+import type { AuditSink } from "../../log/audit.js";
+import type { ServerCall } from "../http2/server-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
 

@@ -5,17 +5,17 @@
 // top; `grpcrouter bridge --target` forwards the bytes to an existing gRPC server.
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { backoffDelay, type BackoffOptions } from "./backoff.js";
-import { dialHint } from "./dial-hint.js";
+import { backoffDelay, type BackoffOptions } from "../backoff.js";
+import { dialHint } from "../dial-hint.js";
 import type { RawHandler } from "./bridge-call.js";
-import { MAX_PUSHBACK_MS } from "./registration-limits.js";
-import { RegisterConnection, type ConnectionBridge, type ConnectionSlot } from "./bridge/register-connection.js";
-import { RegisterTransport, type RegisterOpener } from "./bridge/register-transport.js";
-import { TRANSPORT_MODES, type TransportMode } from "./bridge/transport.js";
-import { tunnelTable, type TunnelSpec, type TunnelTable } from "./spec.js";
-import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../discovery/router-targets.js";
-import { systemClock, type Clock } from "../resilience/clock.js";
-import { Drained } from "./drained.js";
+import { MAX_PUSHBACK_MS } from "../registration-limits.js";
+import { RegisterConnection, type ConnectionBridge, type ConnectionSlot } from "./register-connection.js";
+import { RegisterTransport, type RegisterOpener } from "./register-transport.js";
+import { TRANSPORT_MODES, type TransportMode } from "./transport.js";
+import { tunnelTable, type TunnelSpec, type TunnelTable } from "../spec.js";
+import { RouterSet, parseRouterTargets, type RouterEndpoint } from "../../discovery/router-targets.js";
+import { systemClock, type Clock } from "../../resilience/clock.js";
+import { Drained } from "../drained.js";
 
 export interface BridgeOptions {
   /**
@@ -588,4 +588,4 @@ class Slot implements ConnectionSlot {
   }
 }
 
-export { statusOfError } from "./bridge/register-connection.js";
+export { statusOfError } from "./register-connection.js";

@@ -1,13 +1,13 @@
 // What the parts of a router share: resolved limits, the logger and the admin hub.
-import type { AdminHub } from "../admin/index.js";
-import type { AuditEvent, AuditKind } from "../log/audit.js";
-import type { RouterByteBudget } from "./byte-budget.js";
-import type { InstanceClaims } from "./instance-identity.js";
-import type { RegistrationLimits } from "./registration-limits.js";
-import type { Clock } from "../resilience/index.js";
-import type { PeerCertificateInfo } from "./peer-certificate.js";
+import type { AdminHub } from "../../admin/index.js";
+import type { AuditEvent, AuditKind } from "../../log/audit.js";
+import type { RouterByteBudget } from "../byte-budget.js";
+import type { InstanceClaims } from "../instance-identity.js";
+import type { RegistrationLimits } from "../registration-limits.js";
+import type { Clock } from "../../resilience/index.js";
+import type { PeerCertificateInfo } from "../peer-certificate.js";
 import type { CallObserver } from "./router-observer.js";
-import type { DrainingSet } from "./drained.js";
+import type { DrainingSet } from "../drained.js";
 
 export interface RouterLimits {
   /** Response bytes an instance may send per call before the router grants more (Welcome.initial_window). */

@@ -5,16 +5,16 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import { CancelSchema, OpenSchema, WindowUpdateSchema, type MetadataEntry, type Trailers } from "../gen/grpcrouter/v1/tunnel_pb.js";
-import { CallRejectedError, type AttemptResult, type CallAttempt, type CancelSignal, type PoolCall } from "../resilience/index.js";
-import { RouterFrame } from "./frames.js";
-import { FrameError } from "./wire.js";
-import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
-import type { CallListener, ServerCall } from "./http2/server-call.js";
+import { CancelSchema, OpenSchema, WindowUpdateSchema, type MetadataEntry, type Trailers } from "../../gen/grpcrouter/v1/tunnel_pb.js";
+import { CallRejectedError, type AttemptResult, type CallAttempt, type CancelSignal, type PoolCall } from "../../resilience/index.js";
+import { RouterFrame } from "../frames.js";
+import { FrameError } from "../wire.js";
+import { entriesFromMetadata, metadataFromEntries } from "../metadata.js";
+import type { CallListener, ServerCall } from "../http2/server-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
-import type { TunnelMethod } from "./spec.js";
-import type { TimerHandle } from "../resilience/index.js";
+import type { TunnelMethod } from "../spec.js";
+import type { TimerHandle } from "../../resilience/index.js";
 
 const DEADLINE_SLACK_MS = 50;
 const EMPTY = new Uint8Array(0);

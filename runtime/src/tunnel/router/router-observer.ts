@@ -3,9 +3,9 @@
 // is the observer; metrics and tracing listen to the hub (hub.onEvent), so all three see
 // the same events in the same order, each call ending exactly once.
 import type * as grpc from "@grpc/grpc-js";
-import type { AdminHub } from "../admin/index.js";
-import type { CallDecisionInfo } from "../admin/hub-events.js";
-import type { TunnelMethod } from "./spec.js";
+import type { AdminHub } from "../../admin/index.js";
+import type { CallDecisionInfo } from "../../admin/hub-events.js";
+import type { TunnelMethod } from "../spec.js";
 
 /** What an observer may read of a call. */
 export interface ObservedCall {

@@ -5,8 +5,8 @@
 // streams say (Hello, HealthReport, Drain, any frame as a heartbeat) and runs each attempt
 // the pool admits on a stream of the chosen instance.
 import { fromBinary } from "@bufbuild/protobuf";
-import type { Balancer } from "../balancer/index.js";
-import type { Hello } from "../gen/grpcrouter/v1/tunnel_pb.js";
+import type { Balancer } from "../../balancer/index.js";
+import type { Hello } from "../../gen/grpcrouter/v1/tunnel_pb.js";
 import {
   InstancePool,
   isIdempotent,
@@ -17,14 +17,14 @@ import {
   type PooledInstance,
   type ResilienceOptions,
   type ResolvedOptions,
-} from "../resilience/index.js";
-import type { RateLimiter } from "./rate-limit.js";
+} from "../../resilience/index.js";
+import type { RateLimiter } from "../rate-limit.js";
 import { SwitchableBalancer } from "./reconfigure.js";
 import type { RoutedCall, CallRoute } from "./router-call.js";
 import type { RouterContext } from "./router-context.js";
 import type { InstanceStream } from "./router-stream.js";
 import type { RoutingKeyHook } from "./router.js";
-import type { TunnelMethod, TunnelTable } from "./spec.js";
+import type { TunnelMethod, TunnelTable } from "../spec.js";
 
 /** What admin views and code lenses see of an instance. */
 export interface InstanceView {

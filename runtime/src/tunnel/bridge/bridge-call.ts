@@ -2,11 +2,11 @@
 // metadata, deadline, abort signal, request payloads) and the frames its answers become.
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { HeadersSchema, TrailersSchema, WindowUpdateSchema, type MetadataEntry } from "../gen/grpcrouter/v1/tunnel_pb.js";
-import { InstanceFrame } from "./frames.js";
-import { entriesFromMetadata, metadataFromEntries } from "./metadata.js";
-import type { FrameSender } from "./sender.js";
-import type { TunnelMethod } from "./spec.js";
+import { HeadersSchema, TrailersSchema, WindowUpdateSchema, type MetadataEntry } from "../../gen/grpcrouter/v1/tunnel_pb.js";
+import { InstanceFrame } from "../frames.js";
+import { entriesFromMetadata, metadataFromEntries } from "../metadata.js";
+import type { FrameSender } from "../sender.js";
+import type { TunnelMethod } from "../spec.js";
 
 /** A call as a raw handler sees it: bytes in, bytes out, no message types involved. */
 export interface RawCall {

@@ -14,21 +14,21 @@ import {
   TrailersSchema,
   WelcomeSchema,
   type Hello,
-} from "../gen/grpcrouter/v1/tunnel_pb.js";
-import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "./frames.js";
-import type { CallListener, ServerCall } from "./http2/server-call.js";
-import { ABANDON_GRACE_MS } from "./http2/session-streams.js";
+} from "../../gen/grpcrouter/v1/tunnel_pb.js";
+import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "../frames.js";
+import type { CallListener, ServerCall } from "../http2/server-call.js";
+import { ABANDON_GRACE_MS } from "../http2/session-streams.js";
 import type { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext } from "./router-context.js";
-import { ANONYMOUS_PRINCIPAL, principalOf } from "./instance-identity.js";
+import { ANONYMOUS_PRINCIPAL, principalOf } from "../instance-identity.js";
 import type { RouterInstance, ServiceRoute } from "./router-registry.js";
-import type { StreamMeter } from "./byte-budget.js";
-import { oversized } from "./message-limits.js";
-import { PUSHBACK_KEY } from "./registration-limits.js";
+import type { StreamMeter } from "../byte-budget.js";
+import { oversized } from "../message-limits.js";
+import { PUSHBACK_KEY } from "../registration-limits.js";
 import { acceptedWelcome } from "./welcome.js";
-import type { TimerHandle } from "../resilience/index.js";
-import { FrameError } from "./wire.js";
-import { TunnelEndpoint, type EndpointSide } from "./protocol/tunnel-endpoint.js";
+import type { TimerHandle } from "../../resilience/index.js";
+import { FrameError } from "../wire.js";
+import { TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
 
 export const DEFAULT_WINDOW = 65536;
 

@@ -3,8 +3,8 @@
 // registering at once spent ≈ 18 µs each encoding it).
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { ProtocolVersion, WelcomeSchema } from "../gen/grpcrouter/v1/tunnel_pb.js";
-import { encodeControl } from "./control-codec.js";
+import { ProtocolVersion, WelcomeSchema } from "../../gen/grpcrouter/v1/tunnel_pb.js";
+import { encodeControl } from "../control-codec.js";
 import type { RouterContext } from "./router-context.js";
 
 interface Encoded {
