@@ -36,6 +36,8 @@ export class FakeCall implements ServerCall {
   status: { code: number; message: string; trailers?: grpc.Metadata } | undefined;
   paused = false;
   abandoned = false;
+  /** Request bytes taken, as a real call counts them; a test moves it to play a message still arriving. */
+  bytesReceived = 0;
   /** When set, `flushed` callbacks wait here until the test runs them (a client that does not read). */
   held: Array<() => void> | undefined;
   /** Hears every message written and the status (a MemoryLink passes them to the bridge). */

@@ -266,6 +266,32 @@ test("router end: an idle instance is pinged after an interval; a silent one is 
   await router.close(0);
 });
 
+test("router end: an instance whose message is still arriving is not silent; once its bytes stop, it is dropped", async () => {
+  const interval = 1000;
+  const { clock, router, server } = routerOnManualClock({ heartbeatIntervalMs: interval });
+  const slow = new FakeInstance(server, "slow", "127.0.0.1:1003");
+  await slow.welcomed();
+  const start = clock.now();
+  // For three intervals, a chunk of one long message every quarter interval, never a whole one.
+  while (clock.now() - start < 3 * interval) {
+    await clock.advance(250);
+    slow.call.bytesReceived += 16 * 1024;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(slow.call.status, undefined, "bytes were arriving: not dropped past the two-interval timeout");
+  // Then nothing more: silent past the timeout, it goes.
+  const quietFrom = clock.now();
+  const ended = () => slow.call.status as { message: string } | undefined; // (assert.equal narrowed it to undefined)
+  while (!ended() && clock.now() - quietFrom < 4 * interval) await clock.advance(50);
+  assert.match(ended()?.message ?? "", /heartbeat timeout/);
+  const goneAfter = clock.now() - quietFrom;
+  // The sweep runs every quarter interval: it sees the last bytes up to a quarter late, and
+  // the timeout passing up to a quarter late too.
+  assert.ok(goneAfter > 2 * interval && goneAfter <= 2 * interval + interval / 2 + 50, `dropped ${goneAfter} ms after its last bytes`);
+  assert.deepEqual(router.instances(), []);
+  await router.close(0);
+});
+
 test("router end: response credits: a WindowUpdate once the client took the bytes; a payload past the window closes that stream only", async () => {
   const window = 1024;
   const { router, server, logs } = routerOnManualClock({ callWindow: window });

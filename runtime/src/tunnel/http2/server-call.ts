@@ -64,6 +64,11 @@ export interface ServerCall {
   end(code: number, message: string, trailers?: grpc.Metadata): void;
   readonly ended: boolean;
   /**
+   * Request bytes taken so far, whole messages or not: a peer in the middle of a long message
+   * is not silent (the Register stream's heartbeat looks). Optional: undefined says nothing.
+   */
+  readonly bytesReceived?: number;
+  /**
    * Resets the HTTP/2 stream (RST_STREAM CANCEL) at once, dropping what is queued for a peer
    * that does not read; a status would wait behind that data. Optional: only a stream that
    * can be reset has it.
@@ -124,6 +129,7 @@ export class Http2ServerCall implements ServerCall, MessageSink {
   private done = false;
   private trailers: Readonly<Record<string, string | string[]>> | undefined;
   private paused = false;
+  bytesReceived = 0;
 
   /** The client's metadata; undefined until read when it sent none. */
   private md: grpc.Metadata | undefined;
@@ -165,6 +171,7 @@ export class Http2ServerCall implements ServerCall, MessageSink {
   /** @internal A chunk of request bytes. */
   requestData(chunk: Buffer): void {
     if (this.done) return;
+    this.bytesReceived += chunk.length;
     try {
       this.reader!.push(chunk);
     } catch (e) {
