@@ -168,6 +168,34 @@ test("bridge end: a router gone silent is dropped within two keepalive intervals
   await t.router.close(0);
 });
 
+test("bridge end: a router whose message is still arriving is not silent; once its bytes stop, the bridge gives up on it", async () => {
+  const interval = 1000;
+  const t = tunnelInMemory(echo, { heartbeatIntervalMs: 60 * interval }, { keepaliveMs: interval });
+  await t.bridge.start();
+  const first = t.transport.links[0]!;
+  // Nothing whole passes either way from now on; for three intervals a chunk of one long
+  // message reaches the bridge every quarter interval.
+  first.blackhole();
+  const start = t.clock.now();
+  while (t.clock.now() - start < 3 * interval) {
+    await t.clock.advance(interval / 4);
+    first.bytesToBridge += 16 * 1024;
+    await turns(4);
+  }
+  assert.doesNotMatch(t.bridgeLogs.join("\n"), /no frame from the router/, "bytes were arriving: the bridge kept the stream");
+  // Then nothing more: the bridge gives up on it within its keepalive timeout and a sweep or two.
+  const quietFrom = t.clock.now();
+  let lostAfter: number | undefined;
+  while (lostAfter === undefined && t.clock.now() - quietFrom < 4 * interval) {
+    await t.clock.advance(interval / 4);
+    await turns(4);
+    if (/no frame from the router/.test(t.bridgeLogs.join("\n"))) lostAfter = t.clock.now() - quietFrom;
+  }
+  assert.ok(lostAfter !== undefined && lostAfter > 2 * interval && lostAfter <= 2 * interval + interval / 2, `lost after ${lostAfter} ms`);
+  await t.bridge.stop(0);
+  await t.router.close(0);
+});
+
 test("bridge end: stop() drains: no new calls, the call in flight finishes, the router ends the stream, then stop resolves", async () => {
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));

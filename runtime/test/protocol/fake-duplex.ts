@@ -172,8 +172,11 @@ export class MemoryLink {
   /** The bridge ended or cancelled the stream: it hears nothing more about it. */
   private bridgeDone = false;
   discarded: string | undefined;
+  /** What the bridge's side reports as bytesReceived; a test moves it to play a message still arriving. */
+  bytesToBridge = 0;
 
   constructor(path: string, listener: RegisterStreamListener, peer: string) {
+    const link = this;
     const router = new FakeCall(path, new grpc.Metadata(), Infinity, peer);
     this.routerSide = router;
     router.onWrite = (m) =>
@@ -206,6 +209,9 @@ export class MemoryLink {
       },
       leave: () => {},
       runsOn: () => false,
+      get bytesReceived() {
+        return link.bytesToBridge;
+      },
     };
   }
 

@@ -211,8 +211,12 @@ export class GrpcClientStream {
     return this.reported;
   }
 
+  /** Response bytes taken so far, whole messages or not (a Register stream's keepalive looks). */
+  bytesReceived = 0;
+
   /** @internal */
   onData(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
     if (this.localStatus || this.status) return;
     if (this.buffered === 0 && this.chunks.length === 0) {
       this.parse(chunk);

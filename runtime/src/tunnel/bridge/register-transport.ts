@@ -38,6 +38,11 @@ export interface RegisterStream {
   leave(): void;
   /** Whether the stream runs on `connection` (one the router sent GOAWAY on). */
   runsOn(connection: object): boolean;
+  /**
+   * Bytes from the router so far, whole messages or not: a router in the middle of a long
+   * message is not silent. Optional: undefined says nothing (WebSocket hands whole messages).
+   */
+  readonly bytesReceived?: number;
 }
 
 /** What opens Register streams to one router (RegisterTransport; a test's in-memory one). */
@@ -237,6 +242,10 @@ class H2RegisterStream implements RegisterStream {
       onStatus: (s) => this.onStatus(s),
     });
     this.watchUntilWelcome(keepaliveMs);
+  }
+
+  get bytesReceived(): number {
+    return this.call.bytesReceived;
   }
 
   private onStatus(s: grpc.StatusObject): void {
