@@ -3,7 +3,8 @@
 // against it; nothing here asserts a time.
 //
 //   npm run bench                      all of them
-//   npm run bench -- balancer          the benchmarks whose name contains "balancer"
+//   npm run bench -- balancer          the benchmark named "balancer" (a whole name, so that
+//                                      `sidecar` selects the serve-sidecar path, not sidecar-cost)
 //   npm run bench -- haproxy router    a word that names no benchmark selects the data-plane
 //                                      paths containing it (plus the baselines they need)
 import { spawnSync } from "node:child_process";
@@ -34,14 +35,14 @@ const benches = [
   ["editor", "server/bench/editor.bench.ts"],
 ];
 const filters = process.argv.slice(2);
-const named = filters.filter((f) => benches.some(([name]) => name.includes(f)));
+const named = filters.filter((f) => benches.some(([name]) => name === f));
 const pathFilters = filters.filter((f) => !named.includes(f));
 
 // dataplane and routers start their processes through runtime/bench/processes.ts: they need
 // the Debian packages they drive (h2load, haproxy, nginx), and the compiled runtime and CLI
 // those processes run, built first so the bench never measures stale output.
 const startsProcesses =
-  filters.length === 0 || pathFilters.length > 0 || named.some((f) => "dataplane".includes(f) || "routers".includes(f) || "sidecar-cost".includes(f));
+  filters.length === 0 || pathFilters.length > 0 || named.some((f) => f === "dataplane" || f === "routers" || f === "sidecar-cost");
 if (startsProcesses) {
   const deps = spawnSync("bash", [path.join(root, "scripts/ensure-bench-deps.sh")], { stdio: "inherit" });
   if (deps.status !== 0) process.exit(deps.status || 1);
@@ -54,7 +55,7 @@ if (startsProcesses && process.env.BENCH_RUNTIME !== "source") {
 let failed = false;
 for (const [name, file] of benches) {
   let args = [];
-  if (filters.length > 0 && !named.some((f) => name.includes(f))) {
+  if (filters.length > 0 && !named.includes(name)) {
     if (name !== "dataplane" || pathFilters.length === 0) continue;
     args = pathFilters;
   }

@@ -1,4 +1,4 @@
-// `npm run bench -- router`: the Echo example dialled directly (connect-node over HTTP/2)
+// `npm run bench -- grpcjs`: the Echo example dialled directly (connect-node over HTTP/2)
 // and through the router (router process + bridged instance process), in one run, with the
 // same grpc-js load generator (its own process). Prints throughput, p50/p99 and the ratios.
 // Nothing is asserted: the numbers depend on the machine.
