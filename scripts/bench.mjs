@@ -41,8 +41,7 @@ const pathFilters = filters.filter((f) => !named.includes(f));
 // dataplane and routers start their processes through runtime/bench/processes.ts: they need
 // the Debian packages they drive (h2load, haproxy, nginx), and the compiled runtime and CLI
 // those processes run, built first so the bench never measures stale output.
-const startsProcesses =
-  filters.length === 0 || pathFilters.length > 0 || named.some((f) => f === "dataplane" || f === "routers" || f === "sidecar-cost");
+const startsProcesses = filters.length === 0 || pathFilters.length > 0 || named.some((f) => f === "dataplane" || f === "routers" || f === "sidecar-cost");
 if (startsProcesses) {
   const deps = spawnSync("bash", [path.join(root, "scripts/ensure-bench-deps.sh")], { stdio: "inherit" });
   if (deps.status !== 0) process.exit(deps.status || 1);
