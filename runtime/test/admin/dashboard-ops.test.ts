@@ -344,12 +344,22 @@ async function detailOf(p: Page, id: string): Promise<void> {
 
 /** Clicks the first row `selector` finds; returns its call id once the detail panel shows that call. */
 async function selectRow(p: Page, selector: string): Promise<string> {
-  const row = p.locator(selector).first();
-  const id = await row.getAttribute("data-call");
-  assert.ok(id, "a listed call");
-  await row.click();
-  await detailOf(p, id);
-  return id;
+  // A list still settling (a filter just typed, events arriving) may redraw between reading a
+  // row and clicking it: the row read is the one clicked, and a click on a row redrawn away
+  // is tried again with the list as it is now. What is asserted stays the same: the detail
+  // panel shows the very call clicked.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const id = await p.locator(selector).first().getAttribute("data-call");
+    assert.ok(id, "a listed call");
+    try {
+      await p.locator(`#calls tbody tr[data-call="${id}"]`).click({ timeout: 5_000 });
+      await p.locator(`#detail[data-call="${id}"]`).waitFor({ timeout: 5_000 });
+      return id;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+  }
 }
 
 /** Polls a condition the page shows up to a generous deadline. */
