@@ -114,12 +114,14 @@ const routerProxy = once(() =>
 );
 const serveSidecar = once(async (): Promise<Endpoint> => {
   const d = await direct();
-  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--no-dashboard", "--no-watch"], /router listening on (\S+):(\d+)/, underTest("serve"));
+  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--no-dashboard", "--no-watch"], /router listening on (\S+):(\d+)/, {
+    nodeFlags: underTest("serve"),
+  });
   const address = `${serve.match[1]}:${serve.match[2]}`;
   const sidecar = await startCli(
     ["bridge", ...echoModule, "--target", `127.0.0.1:${d.port}`, "--router", address, "--id", "bench-sidecar"],
     /bench-sidecar registered demo\.v1\.Echo/,
-    underTest("sidecar"),
+    { nodeFlags: underTest("sidecar") },
   );
   return { port: Number(serve.match[2]), groups: [serve.pid, sidecar.pid, ...d.groups], answered: d.answered };
 });
@@ -315,12 +317,10 @@ async function transportFloor(): Promise<number> {
 
 async function registerInstances(): Promise<InstancesResult> {
   // As users run it: with its dashboard (the admin hub and metrics see every instance).
-  const serve = await startCli(
-    ["serve", ...echoModule, "--port", "0", "--admin-port", "0", "--no-watch"],
-    /router listening on (\S+:\d+)/,
-    underTest("serve-instances"),
-    true,
-  );
+  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--admin-port", "0", "--no-watch"], /router listening on (\S+:\d+)/, {
+    nodeFlags: underTest("serve-instances"),
+    bundled: true,
+  });
   const address = serve.match[1]!;
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const loaders: Role[] = [];

@@ -24,7 +24,7 @@ import path from "node:path";
 import { checkUnary } from "./check.js";
 import { echoModule, env, fmt, SAY } from "./common.js";
 import { runH2load } from "./h2load.js";
-import { groupCpuMs, repoRoot, startCli, startProcess, startRole, stopAll, type Started } from "./processes.js";
+import { groupCpuMs, repoRoot, startCli, startRole, stopAll } from "./processes.js";
 
 const ROUNDS = Math.max(1, env("BENCH_ROUNDS", 3));
 const REQUESTS = Math.max(100, env("BENCH_REQUESTS", 30_000));
@@ -39,28 +39,6 @@ const baseline = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BAS
 function childrenCpuMs(): number {
   const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
   return (Number(f[13]) + Number(f[14])) * 10; // cutime, cstime; USER_HZ 100
-}
-
-/** `grpcrouter <args>` from a given bundle; resolves once stdout matches `ready`. */
-async function fromBundle(bundle: string, args: string[], ready: RegExp): Promise<Started & { match: RegExpMatchArray }> {
-  const s = startProcess(process.execPath, [bundle, ...args]);
-  let stdout = "";
-  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`grpcrouter ${args[0]} (${bundle}): no ${ready} after 60 s:\n${stdout}${s.output()}`)), 60_000);
-    s.child.stdout!.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      const m = stdout.match(ready);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-    s.child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`grpcrouter ${args.join(" ")} exited (${code}):\n${stdout}${s.output()}`));
-    });
-  });
-  return { ...s, match };
 }
 
 interface Path {
@@ -103,7 +81,7 @@ async function main(): Promise<void> {
   }
   for (const [name, bundle] of stacks) {
     const id = `cost-${paths.length}`;
-    const start = (args: string[], ready: RegExp) => (bundle ? fromBundle(bundle, args, ready) : startCli(args, ready, [], true));
+    const start = (args: string[], ready: RegExp) => startCli(args, ready, bundle ? { script: bundle } : { bundled: true });
     const serve = await start(["serve", ...echoModule, "--port", "0", "--no-dashboard", "--no-watch"], /router listening on (\S+):(\d+)/);
     const sidecar = await start(
       ["bridge", ...echoModule, "--target", `127.0.0.1:${directPort}`, "--router", `${serve.match[1]}:${serve.match[2]}`, "--id", id],
