@@ -5,7 +5,9 @@
 // and the figure is serve's own CPU time (/proc) per answered call, with and without the
 // dashboard (which brings the Prometheus metrics). The machine may be shared: the CPU per call
 // moves less with other load than the rates do; the median of the rounds is printed.
-// BENCH_PROFILE=<dir>: each serve writes a V8 CPU profile there (serve-<tree>[-dashboard]/).
+// BENCH_ROUNDS (5) rounds of BENCH_SECONDS (3) per path, after BENCH_WARMUP (2) seconds of
+// warm-up each. BENCH_PROFILE=<dir>: each serve writes a V8 CPU profile there
+// (serve-<tree>[-dashboard]/).
 import path from "node:path";
 import { checkUnary } from "./check.js";
 import { echoModule, env, fmt, SAY } from "./common.js";
@@ -14,6 +16,7 @@ import { groupCpuMs, repoRoot, startCli, startRole, stopAll } from "./processes.
 
 const ROUNDS = Math.max(1, env("BENCH_ROUNDS", 5));
 const SECONDS = env("BENCH_SECONDS", 3);
+const WARMUP = env("BENCH_WARMUP", 2);
 const baseline = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined;
 if (!baseline) throw new Error("BENCH_BASELINE=<a checkout built with tsc -b> is required");
 
@@ -70,7 +73,7 @@ try {
     }
   }
   const message = new Uint8Array(0);
-  for (const p of paths) await runH2load({ url: `http://127.0.0.1:${p.port}${SAY}`, message, clients: 4, streams: 32, seconds: 2, warmupOnly: true });
+  for (const p of paths) await runH2load({ url: `http://127.0.0.1:${p.port}${SAY}`, message, clients: 4, streams: 32, seconds: WARMUP, warmupOnly: true });
   for (let r = 0; r < ROUNDS; r++) {
     for (const p of paths) {
       const [s0, c0] = [groupCpuMs([p.serve]), groupCpuMs([p.sidecar])];
