@@ -16,6 +16,7 @@ import { pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SnapshotSchema, WatchRequestSchema } from "../src/gen/grpcrouter/v1/admin_pb.js";
+import { median } from "./common.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -112,11 +113,6 @@ const setups: Setup[] = [
   { label: "the hub alone (serve's history settings)", make: serveLike(false) },
   { label: "the same with a dashboard tab watching (every event, bodies decoded)", make: serveLike(true, true) },
 ];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 console.log(`CPU per call: median of ${ROUNDS} rounds of ${CALLS.toLocaleString("en-US")} calls, trees interleaved`);
 for (const setup of setups) {

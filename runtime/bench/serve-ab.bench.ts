@@ -10,7 +10,7 @@
 // (serve-<tree>[-dashboard]/).
 import path from "node:path";
 import { checkUnary } from "./check.js";
-import { echoModule, env, fmt, SAY } from "./common.js";
+import { echoModule, env, fmt, median, SAY } from "./common.js";
 import { runH2load } from "./h2load.js";
 import { groupCpuMs, repoRoot, startCli, startRole, stopAll } from "./processes.js";
 
@@ -37,8 +37,6 @@ interface Path {
   sidecar: number;
   runs: Array<{ serveUs: number; sidecarUs: number; rps: number }>;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const direct = await startRole("grpc-direct");
 const directPort = Number(direct.ready.port);

@@ -19,10 +19,10 @@
 // best cores × 10⁶ / (R + S + T + H); so 0.6 × direct needs R + S under what is left.
 import { existsSync } from "node:fs";
 import { readFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { cpus } from "node:os";
 import path from "node:path";
 import { checkUnary } from "./check.js";
-import { echoModule, env, fmt, SAY } from "./common.js";
+import { echoModule, env, fmt, loadAverage, median, SAY } from "./common.js";
 import { runH2load } from "./h2load.js";
 import { groupCpuMs, repoRoot, startCli, startRole, stopAll } from "./processes.js";
 
@@ -66,11 +66,7 @@ async function main(): Promise<void> {
   console.log(
     `sidecar cost: h2load (1 thread) ${CLIENTS} × ${STREAMS}, ${fmt(REQUESTS)} calls per run after ${fmt(WARMUP_REQUESTS)} of warm-up, then ${fmt(LATENCY_REQUESTS)} at one outstanding; ${ROUNDS} round(s), medians`,
   );
-  console.log(
-    `machine: ${cpus().length} CPUs, load average ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(" ")} at the start`,
-  );
+  console.log(`machine: ${cpus().length} CPUs, load average ${loadAverage()} at the start`);
   const direct = await startRole("grpc-direct");
   const directPort = Number(direct.ready.port);
   const paths: Path[] = [{ name: "direct", port: directPort }];
@@ -131,17 +127,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = Math.floor(s.length / 2);
-    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   const med = (name: string, k: keyof Row) => median(rows.get(name)!.map((r) => r[k]));
-  console.log(
-    `\nload average ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(" ")} at the end\n`,
-  );
+  console.log(`\nload average ${loadAverage()} at the end\n`);
   console.log("| path | req/s | p50 µs | CPU µs/call: serve | sidecar | target | h2load | at 1 outstanding: serve | sidecar | target |");
   console.log("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
   for (const p of paths) {
