@@ -17,8 +17,7 @@
 // h2load's one thread, direct is one Node process per call, at best 10⁶ / D calls/s; serve +
 // sidecar is three (router R, sidecar S, target T) plus h2load H on the machine's cores, at
 // best cores × 10⁶ / (R + S + T + H); so 0.6 × direct needs R + S under what is left.
-import { existsSync } from "node:fs";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import path from "node:path";
 import { checkUnary } from "./check.js";

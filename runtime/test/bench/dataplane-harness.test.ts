@@ -1,6 +1,7 @@
-// The data-plane benchmark's harness must not rot unnoticed: this runs it for real (h2load
-// against the bare grpc-js server, a few hundred requests) and checks that it produced a
-// parsed result. Nothing about speed is asserted; that is what `npm run bench` prints.
+// The benchmarks' harnesses must not rot unnoticed: this runs them for real, briefly (the
+// data plane's direct path, a few hundred requests; sidecar-cost; the serve and per-call A/B
+// tools with this tree as both sides) and checks that each produced a parsed result. Nothing
+// about speed is asserted; that is what `npm run bench` prints.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
