@@ -38,9 +38,10 @@ const filters = process.argv.slice(2);
 const named = filters.filter((f) => benches.some(([name]) => name === f));
 const pathFilters = filters.filter((f) => !named.includes(f));
 
-// dataplane and routers start their processes through runtime/bench/processes.ts: they need
-// the Debian packages they drive (h2load, haproxy, nginx), and the compiled runtime and CLI
-// those processes run, built first so the bench never measures stale output.
+// dataplane, routers and sidecar-cost start their processes through runtime/bench/processes.ts:
+// they need the Debian packages they drive (h2load, haproxy, nginx, tinyproxy), and the
+// compiled runtime and CLI those processes run, built first so the bench never measures stale
+// output.
 const startsProcesses = filters.length === 0 || pathFilters.length > 0 || named.some((f) => f === "dataplane" || f === "routers" || f === "sidecar-cost");
 if (startsProcesses) {
   const deps = spawnSync("bash", [path.join(root, "scripts/ensure-bench-deps.sh")], { stdio: "inherit" });

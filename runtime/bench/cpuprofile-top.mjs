@@ -1,24 +1,48 @@
 // Summarises a V8 CPU profile (node --cpu-prof; the bench writes them with BENCH_PROFILE=dir):
 // self time by function and by source file/package, as shares of the busy (non-idle) time.
 //
-//   node runtime/bench/cpuprofile-top.mjs <file.cpuprofile> [rows] [skip seconds]
+//   node runtime/bench/cpuprofile-top.mjs <file.cpuprofile>… [rows] [skip seconds]
 //
 // "skip seconds" leaves out the profile's start (module loading); the busy share per second it
-// prints first shows where the load began.
+// prints first shows where the load began. Given several profiles (a glob over a --cpu-prof-dir
+// matches one per thread: tsx's loader hooks run on a thread of their own, with a profile as
+// large as the main thread's), it summarises the busiest and names the others.
 import { readFileSync } from "node:fs";
 
-const [file, rowsArg, skipArg] = process.argv.slice(2);
-if (!file) {
-  console.error("usage: cpuprofile-top.mjs <file.cpuprofile> [rows] [skip seconds]");
+const args = process.argv.slice(2);
+const isNumber = (a) => /^\d+(\.\d+)?$/.test(a);
+const files = args.filter((a) => !isNumber(a));
+const [rowsArg, skipArg] = args.filter(isNumber);
+if (files.length === 0) {
+  console.error("usage: cpuprofile-top.mjs <file.cpuprofile>… [rows] [skip seconds]");
   process.exit(2);
 }
 const rows = Number(rowsArg ?? 25);
-const profile = JSON.parse(readFileSync(file, "utf8"));
+const idleIdsOf = (profile) => new Set(profile.nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id));
+/** Sampled time not idle, µs. */
+function busyUs(profile) {
+  const idleIds = idleIdsOf(profile);
+  let us = 0;
+  profile.samples.forEach((id, i) => {
+    if (!idleIds.has(id)) us += profile.timeDeltas[i] ?? 0;
+  });
+  return us;
+}
+const loaded = files.map((file) => {
+  const profile = JSON.parse(readFileSync(file, "utf8"));
+  return { file, profile, busy: busyUs(profile) };
+});
+loaded.sort((a, b) => b.busy - a.busy);
+const { file, profile } = loaded[0];
+if (loaded.length > 1) {
+  console.log(`${loaded.length} profiles: the busiest is summarised; the others:`);
+  for (const o of loaded.slice(1)) console.log(`  ${o.file}: ${(o.busy / 1e6).toFixed(2)} s busy`);
+}
 const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
 // Self time per node: the samples' time deltas, attributed to the sampled node.
 const self = new Map();
 const skipUs = Number(skipArg ?? 0) * 1e6;
-const idleIds = new Set(profile.nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id));
+const idleIds = idleIdsOf(profile);
 const perSecond = [];
 let t = 0;
 profile.samples.forEach((id, i) => {

@@ -28,11 +28,11 @@
 // BENCH_PROFILE=<dir>: the processes under test (not the baselines) write V8 CPU profiles
 // there. BENCH_JSON=<file>: the results as JSON too. Nothing is asserted: the machine decides.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { checkServerStream, checkUnary, unaryCall } from "./check.js";
-import { echoModule, env, fmt, SAY } from "./common.js";
+import { echoModule, env, fmt, loadAverage, median, SAY } from "./common.js";
 import { runH2load, percentile, type H2loadResult, type H2loadSpec } from "./h2load.js";
 import { startHaproxy, startNginx, startTinyproxy } from "./proxies.js";
 import { RegistrationLimits } from "../src/tunnel/registration-limits.js";
@@ -114,12 +114,14 @@ const routerProxy = once(() =>
 );
 const serveSidecar = once(async (): Promise<Endpoint> => {
   const d = await direct();
-  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--no-dashboard", "--no-watch"], /router listening on (\S+):(\d+)/, underTest("serve"));
+  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--no-dashboard", "--no-watch"], /router listening on (\S+):(\d+)/, {
+    nodeFlags: underTest("serve"),
+  });
   const address = `${serve.match[1]}:${serve.match[2]}`;
   const sidecar = await startCli(
     ["bridge", ...echoModule, "--target", `127.0.0.1:${d.port}`, "--router", address, "--id", "bench-sidecar"],
     /bench-sidecar registered demo\.v1\.Echo/,
-    underTest("sidecar"),
+    { nodeFlags: underTest("sidecar") },
   );
   return { port: Number(serve.match[2]), groups: [serve.pid, sidecar.pid, ...d.groups], answered: d.answered };
 });
@@ -234,11 +236,6 @@ if (process.env.BENCH_STAT && process.env.BENCH_STAT !== STAT) throw new Error(`
 /** The figure of several rounds: the best (highest for throughput, lowest for costs) or the median. */
 const pick = (xs: number[], higherIsBetter: boolean): number => (STAT === "median" ? median(xs) : higherIsBetter ? Math.max(...xs) : Math.min(...xs));
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 // ---- 10,000 instances ----
 
 interface InstancesResult {
@@ -315,12 +312,10 @@ async function transportFloor(): Promise<number> {
 
 async function registerInstances(): Promise<InstancesResult> {
   // As users run it: with its dashboard (the admin hub and metrics see every instance).
-  const serve = await startCli(
-    ["serve", ...echoModule, "--port", "0", "--admin-port", "0", "--no-watch"],
-    /router listening on (\S+:\d+)/,
-    underTest("serve-instances"),
-    true,
-  );
+  const serve = await startCli(["serve", ...echoModule, "--port", "0", "--admin-port", "0", "--no-watch"], /router listening on (\S+:\d+)/, {
+    nodeFlags: underTest("serve-instances"),
+    bundled: true,
+  });
   const address = serve.match[1]!;
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const loaders: Role[] = [];
@@ -622,11 +617,7 @@ try {
     `data plane: h2load (1 thread), throughput ${CLIENTS} connections × ${STREAMS} streams, latency at 1 outstanding call; ` +
       `${WARMUP} s warm-up + ${SECONDS} s per run, ${ROUNDS} round(s)${ROUNDS > 1 ? ` alternating, ${STAT === "median" ? "medians" : "best of them"}` : ""}; empty request and response messages`,
   );
-  console.log(
-    `machine: ${cpus().length} CPUs, load average ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(" ")} at the start (the ratios are measured side by side; the load moves them)`,
-  );
+  console.log(`machine: ${cpus().length} CPUs, load average ${loadAverage()} at the start (the ratios are measured side by side; the load moves them)`);
   console.log(
     `runtime under test: ${process.env.BENCH_RUNTIME === "source" ? "the TypeScript sources through tsx (BENCH_RUNTIME=source)" : "the compiled JavaScript (dist), as installed"}`,
   );
@@ -696,9 +687,7 @@ try {
   }
 
   console.log(
-    `\nload average ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(" ")} at the end; CPU µs/req counts every process serving the path (a proxy's row includes the direct server behind it)`,
+    `\nload average ${loadAverage()} at the end; CPU µs/req counts every process serving the path (a proxy's row includes the direct server behind it)`,
   );
   if (paths.length) console.log(`\n${report(rows)}`);
   if (inst) {

@@ -12,13 +12,14 @@
 // Nothing is asserted: it prints ns per call and ratios.
 import { spawnSync } from "node:child_process";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SnapshotSchema, WatchRequestSchema } from "../src/gen/grpcrouter/v1/admin_pb.js";
+import { env, median } from "./common.js";
 
-const CALLS = Number(process.env.BENCH_CALLS ?? 100_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const CALLS = env("BENCH_CALLS", 100_000);
+const ROUNDS = env("BENCH_ROUNDS", 7);
 
 type AdminModule = typeof import("../src/admin/index.js");
 type MetricsModule = typeof import("../src/metrics/index.js");
@@ -45,10 +46,10 @@ async function load(name: string, root: string): Promise<Tree> {
   };
 }
 
-const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
-const tsc = spawnSync(process.execPath, [path.join(here, "node_modules/typescript/bin/tsc"), "-b", path.join(here, "runtime")], { stdio: "inherit" });
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+const tsc = spawnSync(process.execPath, [path.join(repoRoot, "node_modules/typescript/bin/tsc"), "-b", path.join(repoRoot, "runtime")], { stdio: "inherit" });
 if (tsc.status !== 0) process.exit(tsc.status || 1);
-const trees = [await load("this tree", here)];
+const trees = [await load("this tree", repoRoot)];
 if (process.env.BENCH_BASELINE) trees.unshift(await load("baseline", path.resolve(process.env.BENCH_BASELINE)));
 
 const METHOD = { path: "/demo.v1.Echo/Say", kind: "unary" as const };
@@ -112,11 +113,6 @@ const setups: Setup[] = [
   { label: "the hub alone (serve's history settings)", make: serveLike(false) },
   { label: "the same with a dashboard tab watching (every event, bodies decoded)", make: serveLike(true, true) },
 ];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 console.log(`CPU per call: median of ${ROUNDS} rounds of ${CALLS.toLocaleString("en-US")} calls, trees interleaved`);
 for (const setup of setups) {

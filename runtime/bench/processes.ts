@@ -121,19 +121,36 @@ export async function startRole(role: string, args: string[] = [], extraNodeFlag
   return { ...s, ready, next, answered };
 }
 
+export interface CliOptions {
+  /** Node flags of the process, e.g. --cpu-prof. */
+  nodeFlags?: string[];
+  /**
+   * This tree's bundle, as users run it (cli/dist/grpcrouter.js, built first with
+   * cli/scripts/build.mjs), instead of its dist (or its sources with BENCH_RUNTIME=source).
+   */
+  bundled?: boolean;
+  /** Another build's entry point instead, run as it is: a bundle, or a checkout's cli/dist/src/main.js. */
+  script?: string;
+  /** Its working directory (the repository's root by default), which relative paths in `args` resolve against. */
+  cwd?: string;
+}
+
 /**
- * The CLI from its sources (`grpcrouter <args>`), or with `bundled` as users run it: the
- * bundle (cli/dist/grpcrouter.js, built first with cli/scripts/build.mjs); resolves once
- * stdout matches `ready`. Memory is measured on the bundle: tsx keeps function names with a
- * property per closure, which a router holding 10,000 instances would pay for per instance.
+ * The CLI (`grpcrouter <args>`); resolves once stdout matches `ready`. Memory is measured on
+ * the bundle: tsx keeps function names with a property per closure, which a router holding
+ * 10,000 instances would pay for per instance.
  */
-export async function startCli(args: string[], ready: RegExp, extraNodeFlags: string[] = [], bundled = false): Promise<Started & { match: RegExpMatchArray }> {
-  const s = bundled
-    ? startProcess(process.execPath, [...extraNodeFlags, cliBundle(), ...args])
-    : startProcess(process.execPath, [...nodeFlags(extraNodeFlags), cliMain, ...args]);
+export async function startCli(
+  args: string[],
+  ready: RegExp,
+  { nodeFlags: flags = [], bundled = false, script, cwd = repoRoot }: CliOptions = {},
+): Promise<Started & { match: RegExpMatchArray }> {
+  const entry = script ?? (bundled ? cliBundle() : undefined);
+  const s = startProcess(process.execPath, entry ? [...flags, entry, ...args] : [...nodeFlags(flags), cliMain, ...args], { cwd });
+  const from = script ? ` (${script})` : "";
   let stdout = "";
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`grpcrouter ${args[0]}: no ${ready} after 60 s:\n${stdout}${s.output()}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`grpcrouter ${args[0]}${from}: no ${ready} after 60 s:\n${stdout}${s.output()}`)), 60_000);
     s.child.stdout!.on("data", (d: Buffer) => {
       stdout += d.toString();
       const m = stdout.match(ready);
@@ -144,7 +161,7 @@ export async function startCli(args: string[], ready: RegExp, extraNodeFlags: st
     });
     s.child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`grpcrouter ${args.join(" ")} exited (${code}):\n${stdout}${s.output()}`));
+      reject(new Error(`grpcrouter ${args.join(" ")}${from} exited (${code}):\n${stdout}${s.output()}`));
     });
   });
   return { ...s, match };

@@ -13,9 +13,9 @@
 // The target (≥ 2.5 × one router) assumes cores for three routers; this machine may have two,
 // so the report gives the ratio, the ratio per core used (calls per CPU-second of every
 // process on the path), and the machine's cores. Nothing is asserted.
-import { cpus, loadavg } from "node:os";
+import { cpus } from "node:os";
 import { checkUnary } from "./check.js";
-import { echoModule, env, fmt, SAY } from "./common.js";
+import { echoModule, env, fmt, loadAverage, SAY } from "./common.js";
 import { runH2load, type H2loadResult } from "./h2load.js";
 import { freePort, groupCpuMs, startCli, startRole, stop, stopAll, type Role, type Started } from "./processes.js";
 
@@ -99,9 +99,7 @@ async function joins(port: number): Promise<{ seconds: number; registrations: nu
 
 try {
   console.log(
-    `several routers: ${H2LOADS} h2load × ${CLIENTS} connections × ${STREAMS} streams, ${WARMUP} s warm-up + ${SECONDS} s; machine: ${cpus().length} CPUs, load average ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(" ")}`,
+    `several routers: ${H2LOADS} h2load × ${CLIENTS} connections × ${STREAMS} streams, ${WARMUP} s warm-up + ${SECONDS} s; machine: ${cpus().length} CPUs, load average ${loadAverage()}`,
   );
   const direct = await startRole("grpc-direct");
   const port = await freePort("127.0.0.2");
@@ -128,11 +126,7 @@ try {
   console.log(
     `${fmt(JOIN)} instances joined three routers in ${fmt(join.seconds, 2)} s: ${fmt(join.registrations / join.seconds)} registrations/s (${fmt(JOIN / join.seconds)} instances/s, each registered with all three)`,
   );
-  console.log(
-    `load average ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(" ")} at the end`,
-  );
+  console.log(`load average ${loadAverage()} at the end`);
 } finally {
   await stopAll();
 }

@@ -5,45 +5,30 @@
 // and the figure is serve's own CPU time (/proc) per answered call, with and without the
 // dashboard (which brings the Prometheus metrics). The machine may be shared: the CPU per call
 // moves less with other load than the rates do; the median of the rounds is printed.
-// BENCH_PROFILE=<dir>: each serve writes a V8 CPU profile there (serve-<tree>[-dashboard]/).
-import { readFileSync } from "node:fs";
+// BENCH_ROUNDS (5) rounds of BENCH_SECONDS (3) per path, after BENCH_WARMUP (2) seconds of
+// warm-up each. BENCH_PROFILE=<dir>: each serve writes a V8 CPU profile there
+// (serve-<tree>[-dashboard]/).
 import path from "node:path";
 import { checkUnary } from "./check.js";
-import { echoModule, env, fmt, SAY } from "./common.js";
+import { echoModule, env, fmt, median, SAY } from "./common.js";
 import { runH2load } from "./h2load.js";
-import { repoRoot, startProcess, startRole, stopAll, type Started } from "./processes.js";
+import { groupCpuMs, repoRoot, startCli, startRole, stopAll } from "./processes.js";
 
 const ROUNDS = Math.max(1, env("BENCH_ROUNDS", 5));
 const SECONDS = env("BENCH_SECONDS", 3);
+const WARMUP = env("BENCH_WARMUP", 2);
 const baseline = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined;
 if (!baseline) throw new Error("BENCH_BASELINE=<a checkout built with tsc -b> is required");
 
-/** utime + stime of one process, µs. */
-function cpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
-}
-
 const profileDir = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : undefined;
 
-async function cli(root: string, args: string[], ready: RegExp, profile?: string): Promise<Started & { match: RegExpMatchArray }> {
-  const flags = profileDir && profile ? ["--cpu-prof", `--cpu-prof-dir=${path.join(profileDir, profile)}`] : [];
-  const s = startProcess(process.execPath, [...flags, path.join(root, "cli/dist/src/main.js"), ...args], { cwd: root });
-  let out = "";
-  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]}: no ${ready} after 60 s:\n${out}${s.output()}`)), 60_000);
-    s.child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = out.match(ready);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
+/** `grpcrouter <args>` of the checkout at `root` (its compiled CLI, run from there); `profile` names its CPU profile's folder. */
+const cli = (root: string, args: string[], ready: RegExp, profile?: string) =>
+  startCli(args, ready, {
+    nodeFlags: profileDir && profile ? ["--cpu-prof", `--cpu-prof-dir=${path.join(profileDir, profile)}`] : [],
+    script: path.join(root, "cli/dist/src/main.js"),
+    cwd: root,
   });
-  return { ...s, match };
-}
 
 interface Path {
   name: string;
@@ -52,8 +37,6 @@ interface Path {
   sidecar: number;
   runs: Array<{ serveUs: number; sidecarUs: number; rps: number }>;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const direct = await startRole("grpc-direct");
 const directPort = Number(direct.ready.port);
@@ -88,14 +71,14 @@ try {
     }
   }
   const message = new Uint8Array(0);
-  for (const p of paths) await runH2load({ url: `http://127.0.0.1:${p.port}${SAY}`, message, clients: 4, streams: 32, seconds: 2, warmupOnly: true });
+  for (const p of paths) await runH2load({ url: `http://127.0.0.1:${p.port}${SAY}`, message, clients: 4, streams: 32, seconds: WARMUP, warmupOnly: true });
   for (let r = 0; r < ROUNDS; r++) {
     for (const p of paths) {
-      const [s0, c0] = [cpuUs(p.serve), cpuUs(p.sidecar)];
+      const [s0, c0] = [groupCpuMs([p.serve]), groupCpuMs([p.sidecar])];
       const res = await runH2load({ url: `http://127.0.0.1:${p.port}${SAY}`, message, clients: 4, streams: 32, seconds: SECONDS });
-      const [s1, c1] = [cpuUs(p.serve), cpuUs(p.sidecar)];
+      const [s1, c1] = [groupCpuMs([p.serve]), groupCpuMs([p.sidecar])];
       const n = Math.max(1, res.succeeded);
-      p.runs.push({ serveUs: (s1 - s0) / n, sidecarUs: (c1 - c0) / n, rps: res.requestsPerSecond });
+      p.runs.push({ serveUs: ((s1 - s0) * 1000) / n, sidecarUs: ((c1 - c0) * 1000) / n, rps: res.requestsPerSecond });
     }
   }
   console.log(`serve's CPU per call, median of ${ROUNDS} interleaved rounds (h2load 4 × 32, ${SECONDS} s each)`);

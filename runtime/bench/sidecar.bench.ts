@@ -17,14 +17,13 @@
 // h2load's one thread, direct is one Node process per call, at best 10⁶ / D calls/s; serve +
 // sidecar is three (router R, sidecar S, target T) plus h2load H on the machine's cores, at
 // best cores × 10⁶ / (R + S + T + H); so 0.6 × direct needs R + S under what is left.
-import { existsSync } from "node:fs";
-import { readFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
+import { cpus } from "node:os";
 import path from "node:path";
 import { checkUnary } from "./check.js";
-import { echoModule, env, fmt, SAY } from "./common.js";
+import { echoModule, env, fmt, loadAverage, median, SAY } from "./common.js";
 import { runH2load } from "./h2load.js";
-import { groupCpuMs, repoRoot, startCli, startProcess, startRole, stopAll, type Started } from "./processes.js";
+import { groupCpuMs, repoRoot, startCli, startRole, stopAll } from "./processes.js";
 
 const ROUNDS = Math.max(1, env("BENCH_ROUNDS", 3));
 const REQUESTS = Math.max(100, env("BENCH_REQUESTS", 30_000));
@@ -39,28 +38,6 @@ const baseline = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BAS
 function childrenCpuMs(): number {
   const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
   return (Number(f[13]) + Number(f[14])) * 10; // cutime, cstime; USER_HZ 100
-}
-
-/** `grpcrouter <args>` from a given bundle; resolves once stdout matches `ready`. */
-async function fromBundle(bundle: string, args: string[], ready: RegExp): Promise<Started & { match: RegExpMatchArray }> {
-  const s = startProcess(process.execPath, [bundle, ...args]);
-  let stdout = "";
-  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`grpcrouter ${args[0]} (${bundle}): no ${ready} after 60 s:\n${stdout}${s.output()}`)), 60_000);
-    s.child.stdout!.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      const m = stdout.match(ready);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-    s.child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`grpcrouter ${args.join(" ")} exited (${code}):\n${stdout}${s.output()}`));
-    });
-  });
-  return { ...s, match };
 }
 
 interface Path {
@@ -88,11 +65,7 @@ async function main(): Promise<void> {
   console.log(
     `sidecar cost: h2load (1 thread) ${CLIENTS} × ${STREAMS}, ${fmt(REQUESTS)} calls per run after ${fmt(WARMUP_REQUESTS)} of warm-up, then ${fmt(LATENCY_REQUESTS)} at one outstanding; ${ROUNDS} round(s), medians`,
   );
-  console.log(
-    `machine: ${cpus().length} CPUs, load average ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(" ")} at the start`,
-  );
+  console.log(`machine: ${cpus().length} CPUs, load average ${loadAverage()} at the start`);
   const direct = await startRole("grpc-direct");
   const directPort = Number(direct.ready.port);
   const paths: Path[] = [{ name: "direct", port: directPort }];
@@ -103,7 +76,7 @@ async function main(): Promise<void> {
   }
   for (const [name, bundle] of stacks) {
     const id = `cost-${paths.length}`;
-    const start = (args: string[], ready: RegExp) => (bundle ? fromBundle(bundle, args, ready) : startCli(args, ready, [], true));
+    const start = (args: string[], ready: RegExp) => startCli(args, ready, bundle ? { script: bundle } : { bundled: true });
     const serve = await start(["serve", ...echoModule, "--port", "0", "--no-dashboard", "--no-watch"], /router listening on (\S+):(\d+)/);
     const sidecar = await start(
       ["bridge", ...echoModule, "--target", `127.0.0.1:${directPort}`, "--router", `${serve.match[1]}:${serve.match[2]}`, "--id", id],
@@ -153,17 +126,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = Math.floor(s.length / 2);
-    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   const med = (name: string, k: keyof Row) => median(rows.get(name)!.map((r) => r[k]));
-  console.log(
-    `\nload average ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(" ")} at the end\n`,
-  );
+  console.log(`\nload average ${loadAverage()} at the end\n`);
   console.log("| path | req/s | p50 µs | CPU µs/call: serve | sidecar | target | h2load | at 1 outstanding: serve | sidecar | target |");
   console.log("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
   for (const p of paths) {

@@ -1,6 +1,7 @@
-// The data-plane benchmark's harness must not rot unnoticed: this runs it for real (h2load
-// against the bare grpc-js server, a few hundred requests) and checks that it produced a
-// parsed result. Nothing about speed is asserted; that is what `npm run bench` prints.
+// The benchmarks' harnesses must not rot unnoticed: this runs them for real, briefly (the
+// data plane's direct path, a few hundred requests; sidecar-cost; the serve and per-call A/B
+// tools with this tree as both sides) and checks that each produced a parsed result. Nothing
+// about speed is asserted; that is what `npm run bench` prints.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,6 +13,20 @@ import { grpcFrame, h2loadArgs, parseH2loadLog, parseH2loadOutput, percentile, r
 import { startRole, stop } from "../../bench/processes.js";
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** Runs a bench as `npm run bench` does (`node <args>`, tsx loaded, from the repository's root); its exit code and its output (stdout and stderr). */
+async function runBench(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d));
+  child.stderr.on("data", (d: Buffer) => (output += d));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { code, output };
+}
 
 test("h2load's summary and per-request log are parsed; a missing line is an error that quotes the output", () => {
   const out = [
@@ -34,15 +49,11 @@ test("the bench measures the direct path end to end and reports a parsed result"
   const dir = mkdtempSync(path.join(tmpdir(), "grpcrouter-bench-test-"));
   try {
     const json = path.join(dir, "result.json");
-    const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", "runtime/bench/dataplane.bench.ts", "direct"], {
-      cwd: repoRoot,
-      env: { ...process.env, BENCH_REQUESTS: "200", BENCH_STREAM_MESSAGES: "3", BENCH_JSON: json },
-      stdio: ["ignore", "pipe", "pipe"],
+    const { code, output } = await runBench(["runtime/bench/dataplane.bench.ts", "direct"], {
+      BENCH_REQUESTS: "200",
+      BENCH_STREAM_MESSAGES: "3",
+      BENCH_JSON: json,
     });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d));
-    child.stderr.on("data", (d: Buffer) => (output += d));
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     assert.equal(code, 0, output);
     const result = JSON.parse(readFileSync(json, "utf8")) as {
       paths: Array<{ key: string; rps?: number; p50Us?: number; p99Us?: number; failed?: number; error?: string }>;
@@ -86,15 +97,13 @@ test("a gRPC error is an HTTP 200 to h2load; the instance's count of answered ca
 });
 
 test("the sidecar-cost bench measures serve + sidecar process by process and prints the bound", { timeout: 180_000 }, async () => {
-  const child = spawn(process.execPath, ["--conditions=@grpcrouter/source", "--import", "tsx", "runtime/bench/sidecar.bench.ts"], {
-    cwd: repoRoot,
-    env: { ...process.env, BENCH_ROUNDS: "1", BENCH_REQUESTS: "3000", BENCH_WARMUP_REQUESTS: "100", BENCH_LATENCY_REQUESTS: "100", BENCH_BASELINE: "" },
-    stdio: ["ignore", "pipe", "pipe"],
+  const { code, output } = await runBench(["runtime/bench/sidecar.bench.ts"], {
+    BENCH_ROUNDS: "1",
+    BENCH_REQUESTS: "3000",
+    BENCH_WARMUP_REQUESTS: "100",
+    BENCH_LATENCY_REQUESTS: "100",
+    BENCH_BASELINE: "",
   });
-  let output = "";
-  child.stdout.on("data", (d: Buffer) => (output += d));
-  child.stderr.on("data", (d: Buffer) => (output += d));
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   assert.equal(code, 0, output);
   assert.doesNotMatch(output, /FAILED/);
   // Every process of the path has a figure: serve, sidecar, target, h2load, and again at one outstanding.
@@ -102,4 +111,30 @@ test("the sidecar-cost bench measures serve + sidecar process by process and pri
   // (CPU time is counted in 10 ms ticks: a figure of a short run may be "–" when it rounds to nothing.)
   assert.match(output, /bound: direct ≤ [\d,–]+ calls\/s .* = [\d.,–]+ × direct\. 0\.6 × direct/, output);
   assert.match(output, /added p50 at one outstanding: -?[\d,]+ µs/, output);
+});
+
+test("the serve A/B bench measures serve and sidecar per call for both trees, with and without the dashboard", { timeout: 180_000 }, async () => {
+  // This tree against itself: the harness, not a difference, is under test.
+  const { code, output } = await runBench(["runtime/bench/serve-ab.bench.ts"], {
+    BENCH_BASELINE: repoRoot,
+    BENCH_ROUNDS: "1",
+    BENCH_SECONDS: "1",
+    BENCH_WARMUP: "0.5",
+  });
+  assert.equal(code, 0, output);
+  for (const row of ["baseline", "this tree", "baseline, dashboard \\+ metrics", "this tree, dashboard \\+ metrics"]) {
+    assert.match(output, new RegExp(`\\| ${row} \\| [\\d,.]+ \\| [\\d,.]+ \\| [\\d,]+ \\|`), output);
+  }
+});
+
+test("the per-call A/B tool reports CPU, bytes allocated and latency per call for each build", { timeout: 120_000 }, async () => {
+  const { code, output } = await runBench(["runtime/bench/per-call-ab.mjs", "this=runtime/dist"], {
+    AB_CALLS: "300",
+    AB_LATENCY_CALLS: "100",
+    AB_ROUNDS: "1",
+    AB_WARMUP: "300",
+  });
+  assert.equal(code, 0, output);
+  // req/s, router µs, bridge µs, router B, bridge B, p50 µs, p99 µs
+  assert.match(output, /\| this \| [\d.]+ \| [\d.]+ \| [\d.]+ \| -?[\d.]+ \| -?[\d.]+ \| \d+ \| \d+ \|/, output);
 });
