@@ -465,7 +465,7 @@ const HOT_PATH_BOUND =
 const BOUNDS = {
   throughput: HOT_PATH_BOUND,
   p50: 'at one call outstanding, syscalls: per call the router reads twice and writes three times (node sends trailers a turn after headers and data, as grpc-js does) — "The hot path, again"',
-  p99: 'garbage-collection pauses in the router and the bridge, and the other load on a shared 2-core machine — "The hot path, again"',
+  p99: 'a scheduling hiccup of the three-process path (client, router, bridge) on a shared 2-core machine: it moves between rounds of one run more than between builds — "The hot path, again"',
   sidecar:
     'three Node processes per call on 2 cores: 0.6 × needs serve + sidecar ≤ ≈ 54 CPU µs a call, while a bare node:http2 server and client alone take ≈ 80 — "The sidecar\'s cost per call"',
   sidecarP50:
