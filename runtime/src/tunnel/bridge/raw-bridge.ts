@@ -373,9 +373,7 @@ class RouterLink {
         { mode: o.transport ?? "auto", ...(o.h2Probe ? { h2Probe: o.h2Probe } : {}), keepaliveMs: o.keepaliveMs ?? 10_000 },
         {
           goaway: (connection) => this.onGoaway(connection),
-          backToH2: () => {
-            for (const s of this.slots) s.renew();
-          },
+          backToH2: () => this.renew(),
           log: bridge.log,
         },
       );
