@@ -48,9 +48,14 @@ export function passthroughHandler(channel: Http2Channel): RawHandler {
     if (session) return new ForwardedCall(channel, call).start(session);
     return channel.session().then(
       (s) => new ForwardedCall(channel, call).start(s),
-      (e: unknown) => ({ code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` }),
+      (e: unknown) => unavailable(channel, e),
     );
   };
+}
+
+/** The target could not be reached (no connection, or it closed as the call began): the next call redials. */
+function unavailable(channel: Http2Channel, e: unknown): RawStatus {
+  return { code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` };
 }
 
 /**
@@ -97,7 +102,7 @@ class ForwardedCall implements GrpcCallListener {
     } catch (e) {
       // The connection closed between asking for it and now (a GOAWAY): the next call redials.
       this.stopListening();
-      return Promise.resolve({ code: grpc.status.UNAVAILABLE, details: `target ${this.channel.address}: ${(e as Error).message}` });
+      return Promise.resolve(unavailable(this.channel, e));
     }
     const result = new Promise<RawStatus>((resolve) => {
       this.done = resolve;
