@@ -544,10 +544,8 @@ class Slot implements ConnectionSlot {
   renew(): void {
     const old = this.conn;
     if (!old || this.bridge.stopping) return;
-    this.retired.add(old);
     this.renewed.add(old);
-    this.conn = undefined;
-    this.connect();
+    this.replace(old);
   }
 
   welcomed(): void {

@@ -177,7 +177,6 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
    * stream once its calls are done, so no call is caught between the two streams.
    */
   retireAfterRenewal(): void {
-    if (this.closed) return;
     this.drain();
   }
 
