@@ -267,6 +267,8 @@ export const bridgeCommand: Command = {
     const proxy = proxyOption(v.proxy);
     const keepalive = v.keepalive === undefined ? undefined : seconds(v.keepalive, "keepalive", 0);
     const transport = transportOption(v.transport);
+    const healthInterval = seconds(v["health-interval"], "health-interval", 5);
+    const routerRefreshS = v["dns-refresh"] === undefined ? undefined : seconds(v["dns-refresh"], "dns-refresh", 30);
     // TLS files and the token are read now: a bad one fails before anything dials.
     const security = bridgeSecurity(v, io.cwd);
 
@@ -282,7 +284,6 @@ export const bridgeCommand: Command = {
     const unknown = only.filter((n) => !loaded.module.specs.some((s) => s.service.typeName === n));
     if (unknown.length)
       throw new UsageError(`--service ${unknown.join(", ")}: not in the module (it has ${loaded.module.specs.map((s) => s.service.typeName).join(", ")})`);
-    const healthInterval = seconds(v["health-interval"], "health-interval", 5);
     const log = (line: string): void => {
       io.stderr.write(`grpcrouter bridge: ${line}\n`);
     };
@@ -316,7 +317,7 @@ export const bridgeCommand: Command = {
     const bridges: Bridge[] = specs.map((spec) =>
       createRawBridge(spec, handler, {
         router: routers,
-        ...(v["dns-refresh"] !== undefined ? { routerRefreshMs: seconds(v["dns-refresh"], "dns-refresh", 30) * 1000 } : {}),
+        ...(routerRefreshS !== undefined ? { routerRefreshMs: routerRefreshS * 1000 } : {}),
         instanceId,
         labels,
         streams,
