@@ -45,3 +45,12 @@ test("unknown flag, unknown command, missing folder, no command: one line and ex
   assert.equal(none.code, 2);
   assert.match(none.stdout, /^usage: grpcrouter <command>/);
 });
+
+test("bridge: a bad --health-interval or --dns-refresh is a usage error before the module is loaded or anything dialled", async () => {
+  const base = ["bridge", "--root", "cli/test", "--router", "127.0.0.1:1", "--target", "127.0.0.1:2"];
+  const [health, refresh] = await Promise.all([runCli([...base, "--health-interval", "soon"], cwd), runCli([...base, "--dns-refresh", "0"], cwd)]);
+  assert.equal(health.code, 2);
+  assert.match(health.stderr, /--health-interval soon: expected a number of seconds/);
+  assert.equal(refresh.code, 2);
+  assert.match(refresh.stderr, /--dns-refresh 0: expected a number of seconds/);
+});

@@ -48,9 +48,14 @@ export function passthroughHandler(channel: Http2Channel): RawHandler {
     if (session) return new ForwardedCall(channel, call).start(session);
     return channel.session().then(
       (s) => new ForwardedCall(channel, call).start(s),
-      (e: unknown) => ({ code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` }),
+      (e: unknown) => unavailable(channel, e),
     );
   };
+}
+
+/** The target could not be reached (no connection, or it closed as the call began): the next call redials. */
+function unavailable(channel: Http2Channel, e: unknown): RawStatus {
+  return { code: grpc.status.UNAVAILABLE, details: `target ${channel.address}: ${(e as Error).message}` };
 }
 
 /**
@@ -97,7 +102,7 @@ class ForwardedCall implements GrpcCallListener {
     } catch (e) {
       // The connection closed between asking for it and now (a GOAWAY): the next call redials.
       this.stopListening();
-      return Promise.resolve({ code: grpc.status.UNAVAILABLE, details: `target ${this.channel.address}: ${(e as Error).message}` });
+      return Promise.resolve(unavailable(this.channel, e));
     }
     const result = new Promise<RawStatus>((resolve) => {
       this.done = resolve;
@@ -262,6 +267,8 @@ export const bridgeCommand: Command = {
     const proxy = proxyOption(v.proxy);
     const keepalive = v.keepalive === undefined ? undefined : seconds(v.keepalive, "keepalive", 0);
     const transport = transportOption(v.transport);
+    const healthInterval = seconds(v["health-interval"], "health-interval", 5);
+    const routerRefreshS = v["dns-refresh"] === undefined ? undefined : seconds(v["dns-refresh"], "dns-refresh", 30);
     // TLS files and the token are read now: a bad one fails before anything dials.
     const security = bridgeSecurity(v, io.cwd);
 
@@ -277,7 +284,6 @@ export const bridgeCommand: Command = {
     const unknown = only.filter((n) => !loaded.module.specs.some((s) => s.service.typeName === n));
     if (unknown.length)
       throw new UsageError(`--service ${unknown.join(", ")}: not in the module (it has ${loaded.module.specs.map((s) => s.service.typeName).join(", ")})`);
-    const healthInterval = seconds(v["health-interval"], "health-interval", 5);
     const log = (line: string): void => {
       io.stderr.write(`grpcrouter bridge: ${line}\n`);
     };
@@ -311,7 +317,7 @@ export const bridgeCommand: Command = {
     const bridges: Bridge[] = specs.map((spec) =>
       createRawBridge(spec, handler, {
         router: routers,
-        ...(v["dns-refresh"] !== undefined ? { routerRefreshMs: seconds(v["dns-refresh"], "dns-refresh", 30) * 1000 } : {}),
+        ...(routerRefreshS !== undefined ? { routerRefreshMs: routerRefreshS * 1000 } : {}),
         instanceId,
         labels,
         streams,

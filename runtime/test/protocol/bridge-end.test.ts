@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { WindowUpdateSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
-import { FrameEncoder, RouterFrame, decodeFrames, type RawHandler, type RouterOptions } from "../../src/tunnel/index.js";
+import { CallError, FrameEncoder, RouterFrame, decodeFrames, type RawHandler, type RouterOptions } from "../../src/tunnel/index.js";
 import { createRawBridgeWith, type BridgeOptions } from "../../src/tunnel/bridge/raw-bridge.js";
 import { TestTunnel, quietLog, waitFor } from "../tunnel/helpers.js";
 import { MemoryTransport, SERVER_STREAM, UNARY, clientCall, routerOnManualClock, type MemoryLink } from "./fake-duplex.js";
@@ -52,6 +52,26 @@ test("bridge end: a unary call crosses both endpoints in memory", async () => {
   await waitFor("the status", () => client.status !== undefined);
   assert.equal(client.status!.code, grpc.status.OK, client.status!.message);
   assert.deepEqual(client.written.map(String), ["ping"]);
+  await t.bridge.stop(0);
+  await t.router.close(0);
+});
+
+test("bridge end: a handler that throws before returning a promise fails its call with the error's status; one that returns the status itself ends it so", async () => {
+  let throwNow = true;
+  const t = tunnelInMemory(((call: Parameters<RawHandler>[0]) => {
+    if (throwNow) throw new CallError(grpc.status.FAILED_PRECONDITION, `not now: ${call.method}`);
+    return { code: grpc.status.NOT_FOUND, details: "plain" };
+  }) as unknown as RawHandler);
+  await t.bridge.start();
+  const thrown = clientCall(t.server, UNARY, Buffer.from("a"));
+  await waitFor("the status", () => thrown.status !== undefined);
+  assert.equal(thrown.status!.code, grpc.status.FAILED_PRECONDITION);
+  assert.match(thrown.status!.message, /^not now: \//);
+  throwNow = false;
+  const plain = clientCall(t.server, UNARY, Buffer.from("b"));
+  await waitFor("the status", () => plain.status !== undefined);
+  assert.equal(plain.status!.code, grpc.status.NOT_FOUND, plain.status!.message);
+  assert.equal(plain.status!.message, "plain");
   await t.bridge.stop(0);
   await t.router.close(0);
 });

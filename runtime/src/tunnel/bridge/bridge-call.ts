@@ -292,35 +292,33 @@ export class BridgeCall implements RawCall {
   /** Moves queued payloads to the sink until it is full or they run out. */
   private pump(): void {
     const sink = this.sink!;
-    for (;;) {
-      const b = this.queue.shift();
-      if (b !== undefined) {
-        this.consumed(b.length);
-        if (!sink.write(b)) {
-          // Full: nothing more until it drains (payloads arriving meanwhile wait in the queue).
-          this.sink = undefined;
-          void sink.drained().then(() => this.pipeTo(sink));
-          return;
-        }
-        continue;
-      }
-      if (this.requestsEnded || this.aborted) {
+    for (let b = this.takeRequest(); b !== undefined; b = this.takeRequest()) {
+      if (!sink.write(b)) {
+        // Full: nothing more until it drains (payloads arriving meanwhile wait in the queue).
         this.sink = undefined;
-        if (this.requestsEnded) sink.end();
-        else sink.cancel();
+        void sink.drained().then(() => this.pipeTo(sink));
+        return;
       }
-      return;
     }
+    if (this.requestsEnded || this.aborted) {
+      this.sink = undefined;
+      if (this.requestsEnded) sink.end();
+      else sink.cancel();
+    }
+  }
+
+  /** The next queued request payload, its bytes granted back to the router; undefined when none waits. */
+  private takeRequest(): Uint8Array | undefined {
+    const b = this.queue.shift();
+    if (b !== undefined) this.consumed(b.length);
+    return b;
   }
 
   /** @internal The next request payload (Requests.next). */
   async nextRequest(): Promise<IteratorResult<Uint8Array>> {
     for (;;) {
-      const b = this.queue.shift();
-      if (b !== undefined) {
-        this.consumed(b.length);
-        return { value: b, done: false };
-      }
+      const b = this.takeRequest();
+      if (b !== undefined) return { value: b, done: false };
       if (this.requestsEnded) return { value: undefined, done: true };
       if (this.aborted) throw this.reason;
       await new Promise<void>((resolve) => {

@@ -89,7 +89,6 @@ export const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
 
 export class GrpcClientStream {
   private readonly stream: ClientHttp2Stream;
-  private status: grpc.StatusObject | undefined;
   private localStatus: grpc.StatusObject | undefined;
   private responseHeaders: IncomingHttpHeaders | undefined;
   private trailers: IncomingHttpHeaders | undefined;
@@ -217,7 +216,7 @@ export class GrpcClientStream {
   /** @internal */
   onData(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
-    if (this.localStatus || this.status) return;
+    if (this.localStatus || this.reported) return;
     if (this.buffered === 0 && this.chunks.length === 0) {
       this.parse(chunk);
       return;
@@ -240,10 +239,10 @@ export class GrpcClientStream {
     const max = this.options.maxMessageBytes ?? Infinity;
     while (buf.length - pos >= 5) {
       if ((buf[pos]! & 1) !== 0) {
-        return this.fail(grpc.status.INTERNAL, "the server sent a compressed message, but no compression was negotiated");
+        return this.cancel(grpc.status.INTERNAL, "the server sent a compressed message, but no compression was negotiated");
       }
       const len = buf.readUInt32BE(pos + 1);
-      if (len > max) return this.fail(grpc.status.RESOURCE_EXHAUSTED, `received a message of ${len} bytes, larger than the limit of ${max}`);
+      if (len > max) return this.cancel(grpc.status.RESOURCE_EXHAUSTED, `received a message of ${len} bytes, larger than the limit of ${max}`);
       if (buf.length - pos - 5 < len) break;
       this.listener.onMessage(buf.subarray(pos + 5, pos + 5 + len));
       pos += 5 + len;
@@ -255,17 +254,12 @@ export class GrpcClientStream {
     }
   }
 
-  private fail(code: number, details: string): void {
-    this.cancel(code, details);
-  }
-
   /** @internal The stream closed, or the server ended it: the status, once. */
   report(): void {
     if (this.reported) return;
     this.reported = true;
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-    this.status = this.localStatus ?? this.remoteStatus();
-    this.listener.onStatus(this.status);
+    this.listener.onStatus(this.localStatus ?? this.remoteStatus());
   }
 
   /** What the server's answer (or its absence) means, per gRPC over HTTP/2. */

@@ -373,9 +373,7 @@ class RouterLink {
         { mode: o.transport ?? "auto", ...(o.h2Probe ? { h2Probe: o.h2Probe } : {}), keepaliveMs: o.keepaliveMs ?? 10_000 },
         {
           goaway: (connection) => this.onGoaway(connection),
-          backToH2: () => {
-            for (const s of this.slots) s.renew();
-          },
+          backToH2: () => this.renew(),
           log: bridge.log,
         },
       );
@@ -546,10 +544,8 @@ class Slot implements ConnectionSlot {
   renew(): void {
     const old = this.conn;
     if (!old || this.bridge.stopping) return;
-    this.retired.add(old);
     this.renewed.add(old);
-    this.conn = undefined;
-    this.connect();
+    this.replace(old);
   }
 
   welcomed(): void {

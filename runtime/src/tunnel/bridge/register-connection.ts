@@ -177,7 +177,6 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
    * stream once its calls are done, so no call is caught between the two streams.
    */
   retireAfterRenewal(): void {
-    if (this.closed) return;
     this.drain();
   }
 
@@ -372,12 +371,9 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
       call.finish({ code: grpc.status.UNAVAILABLE, details: "grpcrouter: the instance is not taking calls", metadata: refused });
       return;
     }
-    Promise.resolve()
-      .then(() => b.handler(call))
-      .then(
-        (status: RawStatus) => call.finish(status),
-        (e: unknown) => call.finish(statusOfError(e)),
-      );
+    // On a later turn: after the frames read with the Open (its requests, often), and a
+    // handler that throws at once fails its call, not the stream.
+    queueMicrotask(() => runHandler(b, call));
   }
 
   /** A protocol violation by the router: this stream closes (and reconnects) with the reason. */
@@ -402,6 +398,22 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
 function unknownMethod(path: string): BridgeCall["tunnelMethod"] {
   // Frames of an unknown method are never accepted: field 0 matches no payload.
   return { path, field: 0, kind: "unary", singleRequest: true, singleResponse: true } as unknown as BridgeCall["tunnelMethod"];
+}
+
+/** Runs the bridge's handler for `call` and ends the call with the status it gives, or with its error's. */
+function runHandler(b: ConnectionBridge, call: BridgeCall): void {
+  let result: Promise<RawStatus>;
+  try {
+    result = b.handler(call);
+  } catch (e) {
+    call.finish(statusOfError(e));
+    return;
+  }
+  // Promise.resolve: a handler in plain JavaScript may return the status itself.
+  Promise.resolve(result).then(
+    (status: RawStatus) => call.finish(status),
+    (e: unknown) => call.finish(statusOfError(e)),
+  );
 }
 
 export function statusOfError(e: unknown): RawStatus {

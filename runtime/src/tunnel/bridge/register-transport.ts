@@ -268,6 +268,10 @@ class H2RegisterStream implements RegisterStream {
 
   private stop(): void {
     this.over = true;
+    this.stopWatch();
+  }
+
+  private stopWatch(): void {
     if (this.watch) clearInterval(this.watch);
     this.watch = undefined;
   }
@@ -280,8 +284,9 @@ class H2RegisterStream implements RegisterStream {
   private watchUntilWelcome(interval: number): void {
     const session = this.session;
     let waiting = false;
+    // stop() and welcomed() clear the interval; the timer of a ping under way they leave, so it looks.
     this.watch = setInterval(() => {
-      if (this.over || this.isWelcomed || waiting || session.destroyed) return;
+      if (waiting || session.destroyed) return;
       waiting = true;
       const dead = setTimeout(() => {
         if (this.over || this.isWelcomed) return;
@@ -318,8 +323,7 @@ class H2RegisterStream implements RegisterStream {
 
   welcomed(): void {
     this.isWelcomed = true;
-    if (this.watch) clearInterval(this.watch);
-    this.watch = undefined;
+    this.stopWatch();
   }
 
   discard(why: string): void {
