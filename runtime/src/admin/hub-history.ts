@@ -21,12 +21,16 @@ import {
   type Instance,
 } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { EventBuilder, MessageRecord } from "./event-builder.js";
-import { callKey, type CallKey, type HubEvent, type InstanceInfo } from "./hub-events.js";
+import {
+  callKey,
+  type CallEndedEvent,
+  type CallHeadersEvent,
+  type CallKey,
+  type CallMessageEvent,
+  type CallStartedEvent,
+  type InstanceUpdate,
+} from "./hub-events.js";
 import type { MetadataInput } from "./metadata.js";
-
-type CallMessageEvent = Extract<HubEvent, { type: "callMessage" }>;
-type CallStartedEvent = Extract<HubEvent, { type: "callStarted" }>;
-type CallEndedEvent = Extract<HubEvent, { type: "callEnded" }>;
 
 /** The calls in flight on one instance (by service and id), whether it is registered or not. */
 interface InFlightSlot {
@@ -49,9 +53,8 @@ export interface CallState {
   readonly startPerf: number;
   /** Built from `start` on first demand (see HubHistory.startedOf). */
   started: CallStarted | undefined;
-  /** The response headers as published (undefined: none yet), and their message once built. */
-  headerMetadata: MetadataInput | undefined;
-  hasHeaders: boolean;
+  /** The callHeaders event as published (undefined: none yet), and its message once built. */
+  headersEvent: CallHeadersEvent | undefined;
   headers: CallHeaders | undefined;
   /** Off the common path (retries, refusals), so built at once; undefined until the first. */
   decisions: CallDecision[] | undefined;
@@ -131,7 +134,7 @@ export class HubHistory {
   // ---- instances ----
 
   /** The instance after the change (live: clone it before handing it out), and whether it is new. */
-  upsertInstance(info: Partial<InstanceInfo> & { id: string; service: string }): { instance: Instance; isNew: boolean } {
+  upsertInstance(info: InstanceUpdate): { instance: Instance; isNew: boolean } {
     const key = instanceKey(info.service, info.id);
     let inst = this.instances.get(key);
     const isNew = !inst;
@@ -211,9 +214,9 @@ export class HubHistory {
   }
 
   /** Records the call's start; returns it with the messages that arrived before it, to record now. */
-  startCall(e: CallStartedEvent, id: bigint, key: CallKey, startMs: number): { call: CallState; early: CallMessageEvent[] | undefined } {
+  startCall(e: CallStartedEvent, key: CallKey, startMs: number): { call: CallState; early: CallMessageEvent[] | undefined } {
     const call: CallState = {
-      id,
+      id: BigInt(e.callId),
       method: e.method,
       service: this.serviceOf(e.method),
       instanceId: e.instanceId ?? "",
@@ -222,8 +225,7 @@ export class HubHistory {
       startMs,
       startPerf: performance.now(),
       started: undefined,
-      headerMetadata: undefined,
-      hasHeaders: false,
+      headersEvent: undefined,
       headers: undefined,
       decisions: undefined,
       messages: [],
@@ -245,27 +247,25 @@ export class HubHistory {
   }
 
   /**
-   * Counts the message and keeps it within the limits; returns its record when it is kept or
-   * `always` (a watcher takes it). A router may see a call's request before it has picked an
-   * instance (and published callStarted): such a message is held, bounded, until the call
-   * starts, and undefined is returned.
+   * A message of a call not started yet: a router may see a call's request before it has
+   * picked an instance (and published callStarted). Held, bounded, until the call starts.
    */
-  recordMessage(e: CallMessageEvent, key: CallKey, always: boolean): { call: CallState; record: MessageRecord | undefined } | undefined {
-    const call = this.calls.get(key);
-    if (!call) {
-      let early = this.early.get(key);
-      if (!early) {
-        if (this.early.size >= EARLY_CALLS) this.early.delete(this.early.keys().next().value!);
-        this.early.set(key, (early = []));
-      }
-      if (early.length < EARLY_MESSAGES) early.push(e.time ? e : { ...e, time: new Date() });
-      return undefined;
+  holdEarly(key: CallKey, e: CallMessageEvent): void {
+    let early = this.early.get(key);
+    if (!early) {
+      if (this.early.size >= EARLY_CALLS) this.early.delete(this.early.keys().next().value!);
+      this.early.set(key, (early = []));
     }
+    if (early.length < EARLY_MESSAGES) early.push(e.time ? e : { ...e, time: new Date() });
+  }
+
+  /** Counts the message and keeps it within the limits; returns its record when it is kept or `always` (a watcher takes it). */
+  recordMessage(call: CallState, e: CallMessageEvent, always: boolean): MessageRecord | undefined {
     if (e.direction === "request") call.requests++;
     else call.responses++;
     const keep = this.limits.calls > 0 && call.messages.length < this.limits.messagesPerCall;
     if (!keep) call.omitted++;
-    if (!keep && !always) return { call, record: undefined };
+    if (!keep && !always) return undefined;
     const record: MessageRecord = {
       callId: call.id,
       method: call.method,
@@ -284,7 +284,7 @@ export class HubHistory {
         this.keptBodyBytes += e.payload.byteLength;
       }
     }
-    return { call, record };
+    return record;
   }
 
   /** Drops the messages held for a call that ends without having started. */
@@ -293,16 +293,15 @@ export class HubHistory {
   }
 
   /** The response headers came (as published; built into a message on demand). */
-  recordHeaders(call: CallState, metadata: MetadataInput | undefined): void {
-    call.headerMetadata = metadata;
-    call.hasHeaders = true;
+  recordHeaders(call: CallState, e: CallHeadersEvent): void {
+    call.headersEvent = e;
     call.headers = undefined;
   }
 
-  /** The call ended: it leaves the calls in flight for the ring of recent ones. */
-  endCall(call: CallState, event: CallEndedEvent, durationMs: number): void {
+  /** The call (by `key`) ended: it leaves the calls in flight for the ring of recent ones. */
+  endCall(call: CallState, key: CallKey, event: CallEndedEvent, durationMs: number): void {
     call.end = { event, durationMs };
-    this.calls.delete(callKey(call.id));
+    this.calls.delete(key);
     this.countOut(call);
     if (this.limits.calls <= 0) return;
     this.recent.push(call);
@@ -332,8 +331,8 @@ export class HubHistory {
 
   /** Undefined until the response headers came. */
   headersOf(call: CallState): CallHeaders | undefined {
-    if (!call.hasHeaders) return undefined;
-    return (call.headers ??= this.build.callHeaders(call.id, call.headerMetadata));
+    if (!call.headersEvent) return undefined;
+    return (call.headers ??= this.build.callHeaders(call.id, call.headersEvent.metadata));
   }
 
   /** Undefined while the call is in flight. Its counts are final: messages after the end are not the call's. */

@@ -23,8 +23,8 @@ import {
   type TextMapPropagator,
   type Tracer,
 } from "@opentelemetry/api";
-import type { AdminHub, HubEvent } from "../admin/hub.js";
-import { callKey, type CallKey } from "../admin/hub-events.js";
+import type { AdminHub } from "../admin/hub.js";
+import { callKey, type CallEndedEvent, type CallKey, type CallMessageEvent, type CallStartedEvent } from "../admin/hub-events.js";
 import { carrierOf, metadataGetter } from "./carrier.js";
 
 export interface RouterTracingOptions {
@@ -196,7 +196,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
     );
   }
 
-  function onStarted(e: Extract<HubEvent, { type: "callStarted" }>): void {
+  function onStarted(e: CallStartedEvent): void {
     const id = callKey(e.callId);
     const pending = early.size > 0 ? early.get(id) : undefined;
     if (pending) early.delete(id);
@@ -251,7 +251,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
     }
   }
 
-  function onMessage(e: Extract<HubEvent, { type: "callMessage" }>): void {
+  function onMessage(e: CallMessageEvent): void {
     const id = callKey(e.callId);
     const size = e.size ?? e.payload?.byteLength ?? 0;
     const s = open.get(id);
@@ -269,7 +269,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
     else pending.moreResponses++;
   }
 
-  function onEnded(e: Extract<HubEvent, { type: "callEnded" }>): void {
+  function onEnded(e: CallEndedEvent): void {
     const id = callKey(e.callId);
     if (early.size > 0) early.delete(id);
     const s = open.get(id);
