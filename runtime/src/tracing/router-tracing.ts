@@ -144,8 +144,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
 
   // The global tracer without an SDK behind it: every span would be a no-op. Checked per call
   // until an SDK registers (it may come after the router); a registered one stays.
-  const usesGlobal = options.tracer === undefined;
-  let sdkSeen = !usesGlobal;
+  let sdkSeen = options.tracer !== undefined;
   const noSdk = (): boolean => {
     if (sdkSeen) return false;
     const provider = trace.getTracerProvider();
@@ -156,9 +155,10 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
 
   const methods = new Map<string, MethodInfo>();
   /**
-   * Calls started and not ended: their span, or null when it is not recording (no SDK, or
-   * sampled out). Those are kept too, so that their messages are not mistaken for messages
-   * that came before their call's start.
+   * Calls started and not ended: their span, or null when it is not recording (sampled out,
+   * or a given tracer that records nothing). Those are kept too, so that their messages are
+   * not mistaken for messages that came before their call's start. Without an SDK behind the
+   * global tracer no call is kept (see noSdk).
    */
   const open = new Map<CallKey, OpenSpan | null>();
   let recording = 0;
