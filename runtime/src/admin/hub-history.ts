@@ -20,6 +20,7 @@ import {
   type CallStarted,
   type Instance,
 } from "../gen/grpcrouter/v1/admin_pb.js";
+import { ByService } from "./by-service.js";
 import type { EventBuilder, MessageRecord } from "./event-builder.js";
 import {
   callKey,
@@ -107,7 +108,7 @@ const instanceKey = (service: string, id: string) => `${service}\u0000${id}`;
 export class HubHistory {
   private readonly instances = new Map<string, Instance>();
   /** By service, then instance id: no key string is built per call. */
-  private readonly inFlight = new Map<string, Map<string, InFlightSlot>>();
+  private readonly inFlight = new ByService<InFlightSlot>();
   private readonly services = new Map<string, string>();
   private readonly calls = new Map<CallKey, CallState>();
   /** Messages published before their call's callStarted, by call id (see `recordMessage`). */
@@ -158,20 +159,15 @@ export class HubHistory {
     const slot = this.slot(service, id, false);
     if (slot) {
       slot.instance = undefined;
-      if (slot.n === 0) this.inFlight.get(service)!.delete(id);
+      if (slot.n === 0) this.inFlight.delete(service, id);
     }
     return inst;
   }
 
   /** The in-flight slot of an instance; kept while it has calls in flight, or had and is registered. */
   private slot(service: string, id: string, make: boolean): InFlightSlot | undefined {
-    let byId = this.inFlight.get(service);
-    if (!byId) {
-      if (!make) return undefined;
-      this.inFlight.set(service, (byId = new Map()));
-    }
-    let slot = byId.get(id);
-    if (!slot && make) byId.set(id, (slot = { n: 0, instance: this.instances.get(instanceKey(service, id)) }));
+    let slot = this.inFlight.get(service, id);
+    if (!slot && make) this.inFlight.set(service, id, (slot = { n: 0, instance: this.instances.get(instanceKey(service, id)) }));
     return slot;
   }
 
@@ -191,10 +187,7 @@ export class HubHistory {
     call.slot = undefined;
     slot.n--;
     if (slot.instance) slot.instance.inFlightCalls = slot.n;
-    else if (slot.n === 0) {
-      const byId = this.inFlight.get(call.service);
-      if (byId?.get(call.instanceId) === slot) byId.delete(call.instanceId);
-    }
+    else if (slot.n === 0 && this.inFlight.get(call.service, call.instanceId) === slot) this.inFlight.delete(call.service, call.instanceId);
   }
 
   /** The service of a method path, parsed once per path. */

@@ -16,6 +16,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Instance_Health } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { AdminHub, HealthInput, HubEvent } from "../admin/hub.js";
+import { ByService } from "../admin/by-service.js";
 import { callKey, type CallKey } from "../admin/hub-events.js";
 import { grpcCodeName, grpcTypeName } from "./codes.js";
 
@@ -393,30 +394,4 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
     metrics: () => registry.metrics(),
     close: stop,
   };
-}
-
-/** Values by service, then id: a call's lookup builds no key string. */
-class ByService<V> {
-  private readonly services = new Map<string, Map<string, V>>();
-
-  get(service: string, id: string): V | undefined {
-    return this.services.get(service)?.get(id);
-  }
-
-  set(service: string, id: string, value: V): void {
-    let byId = this.services.get(service);
-    if (!byId) this.services.set(service, (byId = new Map()));
-    byId.set(id, value);
-  }
-
-  delete(service: string, id: string): void {
-    const byId = this.services.get(service);
-    if (!byId) return;
-    byId.delete(id);
-    if (byId.size === 0) this.services.delete(service);
-  }
-
-  *values(): IterableIterator<V> {
-    for (const byId of this.services.values()) yield* byId.values();
-  }
 }
