@@ -42,13 +42,13 @@ interface InFlightSlot {
 
 export interface CallState {
   readonly id: bigint;
-  readonly method: string;
+  /** The service of `start.method`. */
   readonly service: string;
   /** The instance of the current attempt (a retry elsewhere moves it); "" before the first. */
   instanceId: string;
   /** Where the call is counted in flight (its current instance's), if anywhere. */
   slot: InFlightSlot | undefined;
-  /** The callStarted event as published; its metadata is what a replay sends (not redacted). */
+  /** The callStarted event as published (the call's method, kind…); its metadata is what a replay sends (not redacted). */
   readonly start: CallStartedEvent;
   readonly startMs: number;
   readonly startPerf: number;
@@ -59,8 +59,8 @@ export interface CallState {
   headers: CallHeaders | undefined;
   /** Off the common path (retries, refusals), so built at once; undefined until the first. */
   decisions: CallDecision[] | undefined;
+  /** Those kept: the rest of the `requests` and `responses` counted were omitted (see omittedOf). */
   readonly messages: MessageRecord[];
-  omitted: number;
   requests: number;
   responses: number;
   keptBytes: number;
@@ -210,7 +210,6 @@ export class HubHistory {
   startCall(e: CallStartedEvent, key: CallKey, startMs: number): { call: CallState; early: CallMessageEvent[] | undefined } {
     const call: CallState = {
       id: BigInt(e.callId),
-      method: e.method,
       service: this.serviceOf(e.method),
       instanceId: e.instanceId ?? "",
       slot: undefined,
@@ -222,7 +221,6 @@ export class HubHistory {
       headers: undefined,
       decisions: undefined,
       messages: [],
-      omitted: 0,
       requests: 0,
       responses: 0,
       keptBytes: 0,
@@ -257,11 +255,10 @@ export class HubHistory {
     if (e.direction === "request") call.requests++;
     else call.responses++;
     const keep = this.limits.calls > 0 && call.messages.length < this.limits.messagesPerCall;
-    if (!keep) call.omitted++;
     if (!keep && !always) return undefined;
     const record: MessageRecord = {
       callId: call.id,
-      method: call.method,
+      method: call.start.method,
       direction: e.direction,
       size: e.size ?? e.payload?.byteLength ?? 0,
       timeMs: e.time?.getTime() ?? Date.now(),
@@ -358,7 +355,7 @@ export class HubHistory {
           headers: this.headersOf(c),
           ended: this.endedOf(c),
           messages: withMessages ? c.messages.map((m) => this.build.callMessage(m, m.payload, withBodies)) : [],
-          messagesOmitted: withMessages ? c.omitted : c.omitted + c.messages.length,
+          messagesOmitted: withMessages ? omittedOf(c) : c.requests + c.responses,
           decisions: c.decisions ?? [],
         }),
       );
@@ -376,15 +373,20 @@ export class HubHistory {
     const call = this.calls.get(callKey(id)) ?? this.recent.find((c) => c.id === id);
     if (!call) return undefined;
     const reqs = call.messages.filter((m) => m.direction === "request");
-    const complete = reqs.length === call.requests && call.omitted === 0 && reqs.every((m) => m.payload !== undefined);
+    const complete = reqs.length === call.requests && omittedOf(call) === 0 && reqs.every((m) => m.payload !== undefined);
     return {
-      method: call.method,
+      method: call.start.method,
       kind: call.start.kind ?? "",
       metadata: call.start.metadata,
       redacted,
       requests: complete ? reqs.map((m) => m.payload!) : undefined,
     };
   }
+}
+
+/** The call's messages counted but not kept (past the per-call limit, or no history kept). */
+function omittedOf(call: CallState): number {
+  return call.requests + call.responses - call.messages.length;
 }
 
 /**
