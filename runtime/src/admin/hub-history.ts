@@ -111,7 +111,7 @@ export class HubHistory {
   private readonly inFlight = new ByService<InFlightSlot>();
   private readonly services = new Map<string, string>();
   private readonly calls = new Map<CallKey, CallState>();
-  /** Messages published before their call's callStarted, by call id (see `recordMessage`). */
+  /** Messages published before their call's callStarted, by call id (see `holdEarly`). */
   private readonly early = new Map<CallKey, CallMessageEvent[]>();
   private readonly recent: CallState[] = [];
   private keptBodyBytes = 0;
