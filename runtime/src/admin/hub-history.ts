@@ -206,8 +206,8 @@ export class HubHistory {
     return this.calls.get(key);
   }
 
-  /** Records the call's start; returns it with the messages that arrived before it, to record now. */
-  startCall(e: CallStartedEvent, key: CallKey, startMs: number): { call: CallState; early: CallMessageEvent[] | undefined } {
+  /** Records the call's start (the messages that came before it are `takeEarly`'s). */
+  startCall(e: CallStartedEvent, key: CallKey, startMs: number): CallState {
     const call: CallState = {
       id: BigInt(e.callId),
       service: this.serviceOf(e.method),
@@ -229,12 +229,7 @@ export class HubHistory {
     };
     this.calls.set(key, call);
     this.countIn(call);
-    let early: CallMessageEvent[] | undefined;
-    if (this.early.size > 0) {
-      early = this.early.get(key);
-      if (early) this.early.delete(key);
-    }
-    return { call, early };
+    return call;
   }
 
   /**
@@ -277,9 +272,12 @@ export class HubHistory {
     return record;
   }
 
-  /** Drops the messages held for a call that ends without having started. */
-  forgetEarly(key: CallKey): void {
-    if (this.early.size > 0) this.early.delete(key);
+  /** Removes and returns the messages held for a call: it started (record them now), or ended without starting. */
+  takeEarly(key: CallKey): CallMessageEvent[] | undefined {
+    if (this.early.size === 0) return undefined;
+    const early = this.early.get(key);
+    if (early) this.early.delete(key);
+    return early;
   }
 
   /** The response headers came (as published; built into a message on demand). */

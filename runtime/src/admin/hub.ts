@@ -257,7 +257,9 @@ export class AdminHub {
 
   private startCall(e: CallStartedEvent): void {
     const startMs = e.time?.getTime() ?? Date.now();
-    const { call, early } = this.history.startCall(e, callKey(e.callId), startMs);
+    const key = callKey(e.callId);
+    const early = this.history.takeEarly(key);
+    const call = this.history.startCall(e, key, startMs);
     if (this.bus.watching) this.bus.fanOut(call.service, { case: "callStarted", value: this.history.startedOf(call) }, startMs);
     if (early) for (const m of early) this.callMessage(m);
   }
@@ -294,7 +296,7 @@ export class AdminHub {
 
   private endCall(e: CallEndedEvent): void {
     const key = callKey(e.callId);
-    this.history.forgetEarly(key);
+    this.history.takeEarly(key); // held for a call that never started: dropped
     const call = this.history.call(key);
     const endMs = e.time?.getTime() ?? Date.now();
     if (!call) {
