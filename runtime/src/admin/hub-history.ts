@@ -107,7 +107,10 @@ const instanceKey = (service: string, id: string) => `${service}\u0000${id}`;
 
 export class HubHistory {
   private readonly instances = new Map<string, Instance>();
-  /** By service, then instance id: no key string is built per call. */
+  /**
+   * By service, then instance id: no key string is built per call. A slot is kept while its
+   * instance has calls in flight, or had and is registered (an idle one of 10,000 keeps none).
+   */
   private readonly inFlight = new ByService<InFlightSlot>();
   private readonly services = new Map<string, string>();
   private readonly calls = new Map<CallKey, CallState>();
@@ -144,8 +147,7 @@ export class HubHistory {
       this.instances.set(key, inst);
     }
     this.build.applyInstance(inst, info, isNew);
-    // An idle instance has no slot (10,000 of them keep none); its first call makes it.
-    const slot = this.slot(info.service, info.id, false);
+    const slot = this.inFlight.get(info.service, info.id);
     if (slot) slot.instance = inst;
     inst.inFlightCalls = slot?.n ?? 0;
     return { instance: inst, isNew };
@@ -156,7 +158,7 @@ export class HubHistory {
     const key = instanceKey(service, id);
     const inst = this.instances.get(key) ?? create(InstanceSchema, { id, service });
     this.instances.delete(key);
-    const slot = this.slot(service, id, false);
+    const slot = this.inFlight.get(service, id);
     if (slot) {
       slot.instance = undefined;
       if (slot.n === 0) this.inFlight.delete(service, id);
@@ -164,17 +166,12 @@ export class HubHistory {
     return inst;
   }
 
-  /** The in-flight slot of an instance; kept while it has calls in flight, or had and is registered. */
-  private slot(service: string, id: string, make: boolean): InFlightSlot | undefined {
-    let slot = this.inFlight.get(service, id);
-    if (!slot && make) this.inFlight.set(service, id, (slot = { n: 0, instance: this.instances.get(instanceKey(service, id)) }));
-    return slot;
-  }
-
-  /** Counts the call in flight on its current instance. */
+  /** Counts the call in flight on its current instance (its first call makes the slot). */
   private countIn(call: CallState): void {
-    if (!call.instanceId) return;
-    const slot = this.slot(call.service, call.instanceId, true)!;
+    const { service, instanceId } = call;
+    if (!instanceId) return;
+    let slot = this.inFlight.get(service, instanceId);
+    if (!slot) this.inFlight.set(service, instanceId, (slot = { n: 0, instance: this.instances.get(instanceKey(service, instanceId)) }));
     slot.n++;
     if (slot.instance) slot.instance.inFlightCalls = slot.n;
     call.slot = slot;
