@@ -6,6 +6,8 @@
 // histogram is folded into two numbers when the second closes, so memory is per series,
 // not per call: 300 seconds × 16 bytes ≈ 5 KiB.
 
+import { ByService } from "./by-service.js";
+
 /** Seconds of history kept per series. */
 export const STATS_SECONDS = 300;
 
@@ -128,8 +130,8 @@ class Series {
  * streams to watchers; `history` is what a newly connected watcher's snapshot carries.
  */
 export class CallStats {
-  /** By service, then instance id ("" for the whole service): a call's lookup builds no key string. */
-  private readonly series = new Map<string, Map<string, Series>>();
+  /** By service, then instance id ("" for the whole service). */
+  private readonly series = new ByService<Series>();
 
   record(service: string, instanceId: string, durationMs: number, code: number, endMs: number): void {
     const second = Math.floor(endMs / 1000);
@@ -143,18 +145,15 @@ export class CallStats {
     const now = Math.floor(nowMs / 1000);
     const second = now - 1;
     const points: StatsPointValue[] = [];
-    for (const [service, byInstance] of this.series) {
-      for (const [id, s] of byInstance) {
-        s.rollTo(now);
-        // A series quiet for the whole window has nothing left to draw: forget it (an
-        // instance that went away, a service that was reloaded out).
-        if (s.lastActive <= now - STATS_SECONDS) {
-          byInstance.delete(id);
-          continue;
-        }
-        points.push(s.point(second));
+    for (const s of this.series.values()) {
+      s.rollTo(now);
+      // A series quiet for the whole window has nothing left to draw: forget it (an
+      // instance that went away, a service that was reloaded out).
+      if (s.lastActive <= now - STATS_SECONDS) {
+        this.series.delete(s.service, s.instanceId);
+        continue;
       }
-      if (byInstance.size === 0) this.series.delete(service);
+      points.push(s.point(second));
     }
     return { second, points };
   }
@@ -165,7 +164,7 @@ export class CallStats {
     const last = now - 1;
     const first = last - STATS_SECONDS + 1;
     const out: StatsHistory[] = [];
-    for (const s of this.allSeries()) {
+    for (const s of this.series.values()) {
       s.rollTo(now);
       // Only the seconds since the series began: a new instance has a short history.
       const from = Math.max(first, Math.min(s.firstSecond, last));
@@ -182,18 +181,9 @@ export class CallStats {
     return out;
   }
 
-  private *allSeries(): IterableIterator<Series> {
-    for (const byInstance of this.series.values()) yield* byInstance.values();
-  }
-
   private get(service: string, instanceId: string): Series {
-    let byInstance = this.series.get(service);
-    if (!byInstance) this.series.set(service, (byInstance = new Map()));
-    let s = byInstance.get(instanceId);
-    if (!s) {
-      s = new Series(service, instanceId);
-      byInstance.set(instanceId, s);
-    }
+    let s = this.series.get(service, instanceId);
+    if (!s) this.series.set(service, instanceId, (s = new Series(service, instanceId)));
     return s;
   }
 }

@@ -16,6 +16,7 @@ import { DASHBOARD_ASSETS } from "./ui-assets.js";
 import { listenHttp } from "../http/listen.js";
 import { expectedHosts, hostRefusal } from "./host-check.js";
 import { serveMetrics } from "../metrics/server.js";
+import { onDrainOrClose } from "../tunnel/drained.js";
 import type { MetricsSource } from "../metrics/router-metrics.js";
 
 export { dashboardWebviewHtml } from "./dashboard-assets.js";
@@ -293,17 +294,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           else chunk += (chunk ? "," : "data: [") + eventJson(ev);
         }
         if (batch && chunk) chunk += "]\n\n";
-        if (chunk && !res.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              res.off("drain", done);
-              res.off("close", done);
-              resolve();
-            };
-            res.on("drain", done);
-            res.on("close", done);
-          });
-        }
+        if (chunk && !res.write(chunk)) await new Promise<void>((resolve) => onDrainOrClose(res, resolve));
         if (!chunk) await watcher.waitForEvents();
         else await new Promise<void>((resolve) => setImmediate(resolve));
       }

@@ -19,7 +19,7 @@ import {
   type Instance,
 } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { BodyDecoder, DecodedBody } from "./body.js";
-import type { HealthInput, HubEvent, InstanceInfo } from "./hub-events.js";
+import type { CallDecisionEvent, CallEndedEvent, CallStartedEvent, HealthInput, InstanceInfo } from "./hub-events.js";
 import type { MetadataInput, MetadataRedactor } from "./metadata.js";
 
 /** One call message as kept: its protobuf forms are built on first demand and memoised. */
@@ -77,7 +77,7 @@ export class EventBuilder {
     if (info.operatorWeight !== undefined) inst.operatorWeight = info.operatorWeight;
   }
 
-  callStarted(e: Extract<HubEvent, { type: "callStarted" }>, id: bigint, startMs: number): CallStarted {
+  callStarted(e: CallStartedEvent, id: bigint, startMs: number): CallStarted {
     return create(CallStartedSchema, {
       callId: id,
       method: e.method,
@@ -98,7 +98,7 @@ export class EventBuilder {
   }
 
   /** `counted` are the messages the hub saw, used when the event does not give its own counts. */
-  callEnded(e: Extract<HubEvent, { type: "callEnded" }>, id: bigint, durationMs: number, counted?: { requests: number; responses: number }): CallEnded {
+  callEnded(e: CallEndedEvent, id: bigint, durationMs: number, counted?: { requests: number; responses: number }): CallEnded {
     return create(CallEndedSchema, {
       callId: id,
       code: e.code,
@@ -110,7 +110,7 @@ export class EventBuilder {
     });
   }
 
-  callDecision(e: Extract<HubEvent, { type: "callDecision" }>, id: bigint, timeMs: number): CallDecision {
+  callDecision(e: CallDecisionEvent, id: bigint, timeMs: number): CallDecision {
     const d = e.decision;
     return create(CallDecisionSchema, {
       callId: id,

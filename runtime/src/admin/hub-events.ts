@@ -54,11 +54,14 @@ export interface CallDecisionInfo {
   backoffMs?: number;
 }
 
+/** An instance's id and service with the fields that changed (instanceChanged). */
+export type InstanceUpdate = Pick<InstanceInfo, "id" | "service"> & Partial<InstanceInfo>;
+
 /** What the router publishes. In-flight counts per instance are kept by the hub itself. */
 export type HubEvent =
   | { type: "instanceRegistered"; instance: InstanceInfo }
   /** Health, streams, weight, labels… changed: only the given fields are updated. */
-  | { type: "instanceChanged"; instance: Pick<InstanceInfo, "id" | "service"> & Partial<InstanceInfo> }
+  | { type: "instanceChanged"; instance: InstanceUpdate }
   | { type: "instanceDeregistered"; instance: Pick<InstanceInfo, "id" | "service"> }
   | {
       type: "callStarted";
@@ -108,6 +111,13 @@ export type HubEvent =
       responses?: number;
       time?: Date;
     };
+
+/** The events of a call, each by its name. */
+export type CallStartedEvent = Extract<HubEvent, { type: "callStarted" }>;
+export type CallDecisionEvent = Extract<HubEvent, { type: "callDecision" }>;
+export type CallHeadersEvent = Extract<HubEvent, { type: "callHeaders" }>;
+export type CallMessageEvent = Extract<HubEvent, { type: "callMessage" }>;
+export type CallEndedEvent = Extract<HubEvent, { type: "callEnded" }>;
 
 /**
  * Sees every event the hub is given, synchronously, before the watchers do (see `onEvent`).

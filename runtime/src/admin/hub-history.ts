@@ -20,13 +20,18 @@ import {
   type CallStarted,
   type Instance,
 } from "../gen/grpcrouter/v1/admin_pb.js";
+import { ByService } from "./by-service.js";
 import type { EventBuilder, MessageRecord } from "./event-builder.js";
-import { callKey, type CallKey, type HubEvent, type InstanceInfo } from "./hub-events.js";
+import {
+  callKey,
+  type CallEndedEvent,
+  type CallHeadersEvent,
+  type CallKey,
+  type CallMessageEvent,
+  type CallStartedEvent,
+  type InstanceUpdate,
+} from "./hub-events.js";
 import type { MetadataInput } from "./metadata.js";
-
-type CallMessageEvent = Extract<HubEvent, { type: "callMessage" }>;
-type CallStartedEvent = Extract<HubEvent, { type: "callStarted" }>;
-type CallEndedEvent = Extract<HubEvent, { type: "callEnded" }>;
 
 /** The calls in flight on one instance (by service and id), whether it is registered or not. */
 interface InFlightSlot {
@@ -37,26 +42,25 @@ interface InFlightSlot {
 
 export interface CallState {
   readonly id: bigint;
-  readonly method: string;
+  /** The service of `start.method`. */
   readonly service: string;
   /** The instance of the current attempt (a retry elsewhere moves it); "" before the first. */
   instanceId: string;
   /** Where the call is counted in flight (its current instance's), if anywhere. */
   slot: InFlightSlot | undefined;
-  /** The callStarted event as published; its metadata is what a replay sends (not redacted). */
+  /** The callStarted event as published (the call's method, kind…); its metadata is what a replay sends (not redacted). */
   readonly start: CallStartedEvent;
   readonly startMs: number;
   readonly startPerf: number;
   /** Built from `start` on first demand (see HubHistory.startedOf). */
   started: CallStarted | undefined;
-  /** The response headers as published (undefined: none yet), and their message once built. */
-  headerMetadata: MetadataInput | undefined;
-  hasHeaders: boolean;
+  /** The callHeaders event as published (undefined: none yet), and its message once built. */
+  headersEvent: CallHeadersEvent | undefined;
   headers: CallHeaders | undefined;
   /** Off the common path (retries, refusals), so built at once; undefined until the first. */
   decisions: CallDecision[] | undefined;
+  /** Those kept: the rest of the `requests` and `responses` counted were omitted (see omittedOf). */
   readonly messages: MessageRecord[];
-  omitted: number;
   requests: number;
   responses: number;
   keptBytes: number;
@@ -103,11 +107,14 @@ const instanceKey = (service: string, id: string) => `${service}\u0000${id}`;
 
 export class HubHistory {
   private readonly instances = new Map<string, Instance>();
-  /** By service, then instance id: no key string is built per call. */
-  private readonly inFlight = new Map<string, Map<string, InFlightSlot>>();
+  /**
+   * By service, then instance id: no key string is built per call. A slot is kept while its
+   * instance has calls in flight, or had and is registered (an idle one of 10,000 keeps none).
+   */
+  private readonly inFlight = new ByService<InFlightSlot>();
   private readonly services = new Map<string, string>();
   private readonly calls = new Map<CallKey, CallState>();
-  /** Messages published before their call's callStarted, by call id (see `recordMessage`). */
+  /** Messages published before their call's callStarted, by call id (see `holdEarly`). */
   private readonly early = new Map<CallKey, CallMessageEvent[]>();
   private readonly recent: CallState[] = [];
   private keptBodyBytes = 0;
@@ -131,7 +138,7 @@ export class HubHistory {
   // ---- instances ----
 
   /** The instance after the change (live: clone it before handing it out), and whether it is new. */
-  upsertInstance(info: Partial<InstanceInfo> & { id: string; service: string }): { instance: Instance; isNew: boolean } {
+  upsertInstance(info: InstanceUpdate): { instance: Instance; isNew: boolean } {
     const key = instanceKey(info.service, info.id);
     let inst = this.instances.get(key);
     const isNew = !inst;
@@ -140,8 +147,7 @@ export class HubHistory {
       this.instances.set(key, inst);
     }
     this.build.applyInstance(inst, info, isNew);
-    // An idle instance has no slot (10,000 of them keep none); its first call makes it.
-    const slot = this.slot(info.service, info.id, false);
+    const slot = this.inFlight.get(info.service, info.id);
     if (slot) slot.instance = inst;
     inst.inFlightCalls = slot?.n ?? 0;
     return { instance: inst, isNew };
@@ -152,30 +158,20 @@ export class HubHistory {
     const key = instanceKey(service, id);
     const inst = this.instances.get(key) ?? create(InstanceSchema, { id, service });
     this.instances.delete(key);
-    const slot = this.slot(service, id, false);
+    const slot = this.inFlight.get(service, id);
     if (slot) {
       slot.instance = undefined;
-      if (slot.n === 0) this.inFlight.get(service)!.delete(id);
+      if (slot.n === 0) this.inFlight.delete(service, id);
     }
     return inst;
   }
 
-  /** The in-flight slot of an instance; kept while it has calls in flight, or had and is registered. */
-  private slot(service: string, id: string, make: boolean): InFlightSlot | undefined {
-    let byId = this.inFlight.get(service);
-    if (!byId) {
-      if (!make) return undefined;
-      this.inFlight.set(service, (byId = new Map()));
-    }
-    let slot = byId.get(id);
-    if (!slot && make) byId.set(id, (slot = { n: 0, instance: this.instances.get(instanceKey(service, id)) }));
-    return slot;
-  }
-
-  /** Counts the call in flight on its current instance. */
+  /** Counts the call in flight on its current instance (its first call makes the slot). */
   private countIn(call: CallState): void {
-    if (!call.instanceId) return;
-    const slot = this.slot(call.service, call.instanceId, true)!;
+    const { service, instanceId } = call;
+    if (!instanceId) return;
+    let slot = this.inFlight.get(service, instanceId);
+    if (!slot) this.inFlight.set(service, instanceId, (slot = { n: 0, instance: this.instances.get(instanceKey(service, instanceId)) }));
     slot.n++;
     if (slot.instance) slot.instance.inFlightCalls = slot.n;
     call.slot = slot;
@@ -188,10 +184,7 @@ export class HubHistory {
     call.slot = undefined;
     slot.n--;
     if (slot.instance) slot.instance.inFlightCalls = slot.n;
-    else if (slot.n === 0) {
-      const byId = this.inFlight.get(call.service);
-      if (byId?.get(call.instanceId) === slot) byId.delete(call.instanceId);
-    }
+    else if (slot.n === 0 && this.inFlight.get(call.service, call.instanceId) === slot) this.inFlight.delete(call.service, call.instanceId);
   }
 
   /** The service of a method path, parsed once per path. */
@@ -210,11 +203,10 @@ export class HubHistory {
     return this.calls.get(key);
   }
 
-  /** Records the call's start; returns it with the messages that arrived before it, to record now. */
-  startCall(e: CallStartedEvent, id: bigint, key: CallKey, startMs: number): { call: CallState; early: CallMessageEvent[] | undefined } {
+  /** Records the call's start (the messages that came before it are `takeEarly`'s). */
+  startCall(e: CallStartedEvent, key: CallKey, startMs: number): CallState {
     const call: CallState = {
-      id,
-      method: e.method,
+      id: BigInt(e.callId),
       service: this.serviceOf(e.method),
       instanceId: e.instanceId ?? "",
       slot: undefined,
@@ -222,12 +214,10 @@ export class HubHistory {
       startMs,
       startPerf: performance.now(),
       started: undefined,
-      headerMetadata: undefined,
-      hasHeaders: false,
+      headersEvent: undefined,
       headers: undefined,
       decisions: undefined,
       messages: [],
-      omitted: 0,
       requests: 0,
       responses: 0,
       keptBytes: 0,
@@ -236,39 +226,31 @@ export class HubHistory {
     };
     this.calls.set(key, call);
     this.countIn(call);
-    let early: CallMessageEvent[] | undefined;
-    if (this.early.size > 0) {
-      early = this.early.get(key);
-      if (early) this.early.delete(key);
-    }
-    return { call, early };
+    return call;
   }
 
   /**
-   * Counts the message and keeps it within the limits; returns its record when it is kept or
-   * `always` (a watcher takes it). A router may see a call's request before it has picked an
-   * instance (and published callStarted): such a message is held, bounded, until the call
-   * starts, and undefined is returned.
+   * A message of a call not started yet: a router may see a call's request before it has
+   * picked an instance (and published callStarted). Held, bounded, until the call starts.
    */
-  recordMessage(e: CallMessageEvent, key: CallKey, always: boolean): { call: CallState; record: MessageRecord | undefined } | undefined {
-    const call = this.calls.get(key);
-    if (!call) {
-      let early = this.early.get(key);
-      if (!early) {
-        if (this.early.size >= EARLY_CALLS) this.early.delete(this.early.keys().next().value!);
-        this.early.set(key, (early = []));
-      }
-      if (early.length < EARLY_MESSAGES) early.push(e.time ? e : { ...e, time: new Date() });
-      return undefined;
+  holdEarly(key: CallKey, e: CallMessageEvent): void {
+    let early = this.early.get(key);
+    if (!early) {
+      if (this.early.size >= EARLY_CALLS) this.early.delete(this.early.keys().next().value!);
+      this.early.set(key, (early = []));
     }
+    if (early.length < EARLY_MESSAGES) early.push(e.time ? e : { ...e, time: new Date() });
+  }
+
+  /** Counts the message and keeps it within the limits; returns its record when it is kept or `always` (a watcher takes it). */
+  recordMessage(call: CallState, e: CallMessageEvent, always: boolean): MessageRecord | undefined {
     if (e.direction === "request") call.requests++;
     else call.responses++;
     const keep = this.limits.calls > 0 && call.messages.length < this.limits.messagesPerCall;
-    if (!keep) call.omitted++;
-    if (!keep && !always) return { call, record: undefined };
+    if (!keep && !always) return undefined;
     const record: MessageRecord = {
       callId: call.id,
-      method: call.method,
+      method: call.start.method,
       direction: e.direction,
       size: e.size ?? e.payload?.byteLength ?? 0,
       timeMs: e.time?.getTime() ?? Date.now(),
@@ -284,25 +266,27 @@ export class HubHistory {
         this.keptBodyBytes += e.payload.byteLength;
       }
     }
-    return { call, record };
+    return record;
   }
 
-  /** Drops the messages held for a call that ends without having started. */
-  forgetEarly(key: CallKey): void {
-    if (this.early.size > 0) this.early.delete(key);
+  /** Removes and returns the messages held for a call: it started (record them now), or ended without starting. */
+  takeEarly(key: CallKey): CallMessageEvent[] | undefined {
+    if (this.early.size === 0) return undefined;
+    const early = this.early.get(key);
+    if (early) this.early.delete(key);
+    return early;
   }
 
   /** The response headers came (as published; built into a message on demand). */
-  recordHeaders(call: CallState, metadata: MetadataInput | undefined): void {
-    call.headerMetadata = metadata;
-    call.hasHeaders = true;
+  recordHeaders(call: CallState, e: CallHeadersEvent): void {
+    call.headersEvent = e;
     call.headers = undefined;
   }
 
-  /** The call ended: it leaves the calls in flight for the ring of recent ones. */
-  endCall(call: CallState, event: CallEndedEvent, durationMs: number): void {
+  /** The call (by `key`) ended: it leaves the calls in flight for the ring of recent ones. */
+  endCall(call: CallState, key: CallKey, event: CallEndedEvent, durationMs: number): void {
     call.end = { event, durationMs };
-    this.calls.delete(callKey(call.id));
+    this.calls.delete(key);
     this.countOut(call);
     if (this.limits.calls <= 0) return;
     this.recent.push(call);
@@ -332,8 +316,8 @@ export class HubHistory {
 
   /** Undefined until the response headers came. */
   headersOf(call: CallState): CallHeaders | undefined {
-    if (!call.hasHeaders) return undefined;
-    return (call.headers ??= this.build.callHeaders(call.id, call.headerMetadata));
+    if (!call.headersEvent) return undefined;
+    return (call.headers ??= this.build.callHeaders(call.id, call.headersEvent.metadata));
   }
 
   /** Undefined while the call is in flight. Its counts are final: messages after the end are not the call's. */
@@ -366,7 +350,7 @@ export class HubHistory {
           headers: this.headersOf(c),
           ended: this.endedOf(c),
           messages: withMessages ? c.messages.map((m) => this.build.callMessage(m, m.payload, withBodies)) : [],
-          messagesOmitted: withMessages ? c.omitted : c.omitted + c.messages.length,
+          messagesOmitted: withMessages ? omittedOf(c) : c.requests + c.responses,
           decisions: c.decisions ?? [],
         }),
       );
@@ -384,15 +368,20 @@ export class HubHistory {
     const call = this.calls.get(callKey(id)) ?? this.recent.find((c) => c.id === id);
     if (!call) return undefined;
     const reqs = call.messages.filter((m) => m.direction === "request");
-    const complete = reqs.length === call.requests && call.omitted === 0 && reqs.every((m) => m.payload !== undefined);
+    const complete = reqs.length === call.requests && omittedOf(call) === 0 && reqs.every((m) => m.payload !== undefined);
     return {
-      method: call.method,
+      method: call.start.method,
       kind: call.start.kind ?? "",
       metadata: call.start.metadata,
       redacted,
       requests: complete ? reqs.map((m) => m.payload!) : undefined,
     };
   }
+}
+
+/** The call's messages counted but not kept (past the per-call limit, or no history kept). */
+function omittedOf(call: CallState): number {
+  return call.requests + call.responses - call.messages.length;
 }
 
 /**

@@ -23,7 +23,17 @@ import { BodyDecoder, type DescribeMethod } from "./body.js";
 import { CallStats } from "./call-stats.js";
 import { EventBuilder } from "./event-builder.js";
 import { EventBus, eventOf } from "./event-bus.js";
-import { callKey, type HubEvent, type HubListener, type InstanceInfo } from "./hub-events.js";
+import {
+  callKey,
+  type CallDecisionEvent,
+  type CallEndedEvent,
+  type CallHeadersEvent,
+  type CallMessageEvent,
+  type CallStartedEvent,
+  type HubEvent,
+  type HubListener,
+  type InstanceUpdate,
+} from "./hub-events.js";
 import { HubHistory, type RecordedCall } from "./hub-history.js";
 import { MetadataRedactor } from "./metadata.js";
 import type { PendingEvent, Watcher, WatchOptions } from "./watcher.js";
@@ -232,7 +242,7 @@ export class AdminHub {
 
   // ---- each event: record it, then (only when someone watches) build and fan it out ----
 
-  private upsertInstance(type: "instanceRegistered" | "instanceChanged", info: Partial<InstanceInfo> & { id: string; service: string }): void {
+  private upsertInstance(type: "instanceRegistered" | "instanceChanged", info: InstanceUpdate): void {
     const { instance, isNew } = this.history.upsertInstance(info);
     if (!this.bus.watching) return;
     const kind = type === "instanceRegistered" || isNew ? "instanceRegistered" : "instanceChanged";
@@ -245,28 +255,30 @@ export class AdminHub {
     this.bus.fanOut(service, { case: "instanceDeregistered", value: clone(InstanceSchema, instance) });
   }
 
-  private startCall(e: Extract<HubEvent, { type: "callStarted" }>): void {
-    const id = BigInt(e.callId);
+  private startCall(e: CallStartedEvent): void {
     const startMs = e.time?.getTime() ?? Date.now();
-    const { call, early } = this.history.startCall(e, id, callKey(id), startMs);
+    const key = callKey(e.callId);
+    const early = this.history.takeEarly(key);
+    const call = this.history.startCall(e, key, startMs);
     if (this.bus.watching) this.bus.fanOut(call.service, { case: "callStarted", value: this.history.startedOf(call) }, startMs);
     if (early) for (const m of early) this.callMessage(m);
   }
 
-  private callHeaders(e: Extract<HubEvent, { type: "callHeaders" }>): void {
+  private callHeaders(e: CallHeadersEvent): void {
     const call = this.history.call(callKey(e.callId));
-    if (call) this.history.recordHeaders(call, e.metadata);
+    if (call) this.history.recordHeaders(call, e);
     if (!this.bus.watching) return;
     const headers = call ? this.history.headersOf(call)! : this.build.callHeaders(BigInt(e.callId), e.metadata);
     this.bus.fanOut(call?.service ?? "", { case: "callHeaders", value: headers });
   }
 
-  private callMessage(e: Extract<HubEvent, { type: "callMessage" }>): void {
+  private callMessage(e: CallMessageEvent): void {
+    const key = callKey(e.callId);
+    const call = this.history.call(key);
+    if (!call) return this.history.holdEarly(key, e);
     const wanted = this.bus.wantsMessages;
-    const recorded = this.history.recordMessage(e, callKey(e.callId), wanted);
-    if (!recorded || !wanted) return;
-    const { call } = recorded;
-    const record = recorded.record!;
+    const record = this.history.recordMessage(call, e, wanted);
+    if (!record || !wanted) return;
     const payload = record.payload ?? e.payload;
     let plain: Event | undefined;
     let withBody: Event | undefined;
@@ -282,9 +294,9 @@ export class AdminHub {
     this.bus.offer(pending);
   }
 
-  private endCall(e: Extract<HubEvent, { type: "callEnded" }>): void {
+  private endCall(e: CallEndedEvent): void {
     const key = callKey(e.callId);
-    this.history.forgetEarly(key);
+    this.history.takeEarly(key); // held for a call that never started: dropped
     const call = this.history.call(key);
     const endMs = e.time?.getTime() ?? Date.now();
     if (!call) {
@@ -298,11 +310,11 @@ export class AdminHub {
       this.statsTimer = setInterval(() => this.tickStats(), 1000);
       this.statsTimer.unref();
     }
-    this.history.endCall(call, e, durationMs);
+    this.history.endCall(call, key, e, durationMs);
     if (this.bus.watching) this.bus.fanOut(call.service, { case: "callEnded", value: this.history.endedOf(call)! }, endMs);
   }
 
-  private callDecision(e: Extract<HubEvent, { type: "callDecision" }>): void {
+  private callDecision(e: CallDecisionEvent): void {
     const call = this.history.call(callKey(e.callId));
     if (!call) return;
     const timeMs = e.time?.getTime() ?? Date.now();

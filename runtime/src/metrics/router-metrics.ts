@@ -16,6 +16,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Instance_Health } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { AdminHub, HealthInput, HubEvent } from "../admin/hub.js";
+import { ByService } from "../admin/by-service.js";
 import { callKey, type CallKey } from "../admin/hub-events.js";
 import { grpcCodeName, grpcTypeName } from "./codes.js";
 
@@ -88,7 +89,7 @@ interface InstanceState {
 }
 
 /** One method's series, their label objects built once. */
-interface MethodLabels {
+interface MethodSeries {
   readonly service: string;
   readonly labels: { grpc_type: string; grpc_service: string; grpc_method: string };
   readonly started: Tally;
@@ -100,7 +101,7 @@ interface MethodLabels {
 }
 
 interface CallState {
-  readonly method: MethodLabels;
+  readonly method: MethodSeries;
   /** The instance as it was when the call started: a re-registration is another instance. */
   readonly instance: InstanceState | undefined;
   readonly startMs: number | undefined;
@@ -138,47 +139,28 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
   const instances = new ByService<InstanceState>();
   const calls = new Map<CallKey, CallState>();
   const early = new Map<CallKey, EarlyMessages>();
-  const methods = new Map<string, Map<string | undefined, MethodLabels>>();
-  const eachMethod = function* () {
-    for (const byKind of methods.values()) yield* byKind.values();
-  };
+  const methods = new Map<string, Map<string | undefined, MethodSeries>>();
+  /** A counter whose series are tallies kept with each method (`tallies` picks them), handed over when scraped. */
+  const methodCounter = (name: string, help: string, labelNames: readonly string[], tallies: (m: MethodSeries) => Iterable<Tally | undefined>) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        for (const byKind of methods.values()) for (const m of byKind.values()) for (const t of tallies(m)) flush(this, t);
+      },
+    });
 
-  new Counter({
-    name: "grpc_server_started_total",
-    help: "Total number of RPCs started on the server.",
-    labelNames: methodLabelNames,
-    registers,
-    collect() {
-      for (const m of eachMethod()) flush(this, m.started);
-    },
-  });
-  new Counter({
-    name: "grpc_server_handled_total",
-    help: "Total number of RPCs completed on the server, regardless of success or failure.",
-    labelNames: [...methodLabelNames, "grpc_code"],
-    registers,
-    collect() {
-      for (const m of eachMethod()) for (const t of m.handled) flush(this, t);
-    },
-  });
-  new Counter({
-    name: "grpc_server_msg_received_total",
-    help: "Total number of RPC stream messages received on the server.",
-    labelNames: methodLabelNames,
-    registers,
-    collect() {
-      for (const m of eachMethod()) flush(this, m.received);
-    },
-  });
-  new Counter({
-    name: "grpc_server_msg_sent_total",
-    help: "Total number of gRPC stream messages sent by the server.",
-    labelNames: methodLabelNames,
-    registers,
-    collect() {
-      for (const m of eachMethod()) flush(this, m.sent);
-    },
-  });
+  methodCounter("grpc_server_started_total", "Total number of RPCs started on the server.", methodLabelNames, (m) => [m.started]);
+  methodCounter(
+    "grpc_server_handled_total",
+    "Total number of RPCs completed on the server, regardless of success or failure.",
+    [...methodLabelNames, "grpc_code"],
+    (m) => m.handled,
+  );
+  methodCounter("grpc_server_msg_received_total", "Total number of RPC stream messages received on the server.", methodLabelNames, (m) => [m.received]);
+  methodCounter("grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.", methodLabelNames, (m) => [m.sent]);
   const handling = new Histogram({
     name: "grpc_server_handling_seconds",
     help: "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
@@ -239,21 +221,15 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
     labelNames: ["service"],
     registers,
   });
-  new Counter({
-    name: `${prefix}tunnelled_bytes_total`,
-    help: "Bytes of messages tunnelled between clients and instances (encoded messages, without framing), by direction.",
-    labelNames: ["service", "direction"],
-    registers,
-    collect() {
-      // A service's methods share its two series: each adds what it counted.
-      for (const m of eachMethod()) {
-        flush(this, m.bytes.request);
-        flush(this, m.bytes.response);
-      }
-    },
-  });
+  // A service's methods share its two series: each adds what it counted.
+  methodCounter(
+    `${prefix}tunnelled_bytes_total`,
+    "Bytes of messages tunnelled between clients and instances (encoded messages, without framing), by direction.",
+    ["service", "direction"],
+    (m) => [m.bytes.request, m.bytes.response],
+  );
 
-  function methodOf(path: string, kind: string | undefined): MethodLabels {
+  function methodOf(path: string, kind: string | undefined): MethodSeries {
     let byKind = methods.get(path);
     if (!byKind) methods.set(path, (byKind = new Map()));
     let m = byKind.get(kind);
@@ -294,7 +270,7 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
     for (const t of inst.codes?.values() ?? []) instanceCalls.remove(t.labels);
   }
 
-  function countMessages(m: MethodLabels, direction: "request" | "response", n: number, size: number): void {
+  function countMessages(m: MethodSeries, direction: "request" | "response", n: number, size: number): void {
     if (direction === "request") m.received.n += n;
     else m.sent.n += n;
     if (size > 0) m.bytes[direction].n += size;
@@ -393,30 +369,4 @@ export function createRouterMetrics(options: RouterMetricsOptions): RouterMetric
     metrics: () => registry.metrics(),
     close: stop,
   };
-}
-
-/** Values by service, then id: a call's lookup builds no key string. */
-class ByService<V> {
-  private readonly services = new Map<string, Map<string, V>>();
-
-  get(service: string, id: string): V | undefined {
-    return this.services.get(service)?.get(id);
-  }
-
-  set(service: string, id: string, value: V): void {
-    let byId = this.services.get(service);
-    if (!byId) this.services.set(service, (byId = new Map()));
-    byId.set(id, value);
-  }
-
-  delete(service: string, id: string): void {
-    const byId = this.services.get(service);
-    if (!byId) return;
-    byId.delete(id);
-    if (byId.size === 0) this.services.delete(service);
-  }
-
-  *values(): IterableIterator<V> {
-    for (const byId of this.services.values()) yield* byId.values();
-  }
 }

@@ -23,8 +23,8 @@ import {
   type TextMapPropagator,
   type Tracer,
 } from "@opentelemetry/api";
-import type { AdminHub, HubEvent } from "../admin/hub.js";
-import { callKey, type CallKey } from "../admin/hub-events.js";
+import type { AdminHub } from "../admin/hub.js";
+import { callKey, type CallEndedEvent, type CallKey, type CallMessageEvent, type CallStartedEvent } from "../admin/hub-events.js";
 import { carrierOf, metadataGetter } from "./carrier.js";
 
 export interface RouterTracingOptions {
@@ -144,8 +144,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
 
   // The global tracer without an SDK behind it: every span would be a no-op. Checked per call
   // until an SDK registers (it may come after the router); a registered one stays.
-  const usesGlobal = options.tracer === undefined;
-  let sdkSeen = !usesGlobal;
+  let sdkSeen = options.tracer !== undefined;
   const noSdk = (): boolean => {
     if (sdkSeen) return false;
     const provider = trace.getTracerProvider();
@@ -156,9 +155,10 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
 
   const methods = new Map<string, MethodInfo>();
   /**
-   * Calls started and not ended: their span, or null when it is not recording (no SDK, or
-   * sampled out). Those are kept too, so that their messages are not mistaken for messages
-   * that came before their call's start.
+   * Calls started and not ended: their span, or null when it is not recording (sampled out,
+   * or a given tracer that records nothing). Those are kept too, so that their messages are
+   * not mistaken for messages that came before their call's start. Without an SDK behind the
+   * global tracer no call is kept (see noSdk).
    */
   const open = new Map<CallKey, OpenSpan | null>();
   let recording = 0;
@@ -196,7 +196,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
     );
   }
 
-  function onStarted(e: Extract<HubEvent, { type: "callStarted" }>): void {
+  function onStarted(e: CallStartedEvent): void {
     const id = callKey(e.callId);
     const pending = early.size > 0 ? early.get(id) : undefined;
     if (pending) early.delete(id);
@@ -251,7 +251,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
     }
   }
 
-  function onMessage(e: Extract<HubEvent, { type: "callMessage" }>): void {
+  function onMessage(e: CallMessageEvent): void {
     const id = callKey(e.callId);
     const size = e.size ?? e.payload?.byteLength ?? 0;
     const s = open.get(id);
@@ -269,7 +269,7 @@ export function createRouterTracing(options: RouterTracingOptions): RouterTracin
     else pending.moreResponses++;
   }
 
-  function onEnded(e: Extract<HubEvent, { type: "callEnded" }>): void {
+  function onEnded(e: CallEndedEvent): void {
     const id = callKey(e.callId);
     if (early.size > 0) early.delete(id);
     const s = open.get(id);

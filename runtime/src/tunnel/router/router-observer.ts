@@ -72,7 +72,7 @@ export class HubCallObserver implements CallObserver {
   }
 
   headers(call: ObservedCall, metadata: grpc.Metadata | undefined): void {
-    this.hub.publish(metadata ? { type: "callHeaders", callId: call.hubId, metadata } : { type: "callHeaders", callId: call.hubId });
+    this.hub.publish({ type: "callHeaders", callId: call.hubId, metadata });
   }
 
   ended(call: ObservedCall, code: number, message: string, trailers: grpc.Metadata | undefined): void {
