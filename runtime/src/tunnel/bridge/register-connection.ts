@@ -328,22 +328,12 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
     );
   }
 
-  /** The stream's bytesReceived at the last whole message or keepalive tick. */
-  private bytesSeen = 0;
-
-  protected override afterRead(): void {
-    this.bytesSeen = this.stream?.bytesReceived ?? 0; // counted as life already (lastReceived)
+  protected bytesReceived(): number | undefined {
+    return this.stream?.bytesReceived;
   }
 
   private tick(interval: number): void {
-    const now = this.clock.now();
-    // Bytes of a message still arriving (a big batch on a slow link) are life too.
-    const got = this.stream?.bytesReceived;
-    if (got !== undefined && got !== this.bytesSeen) {
-      this.bytesSeen = got;
-      this.lastReceived = now;
-    }
-    const silent = this.heartbeat(now, interval, 2 * interval);
+    const silent = this.heartbeat(this.clock.now(), interval, 2 * interval);
     if (silent === undefined) return;
     const why = `no frame from the router for ${silent} ms (keepalive ${interval} ms)`;
     // The connection under it is dead too (its other streams would say the same soon): a

@@ -76,8 +76,6 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   session = "";
   /** No new calls: either end sent Drain; the router ends the stream once its calls have. */
   draining = false;
-  /** The duplex's bytesReceived at the last whole message or heartbeat tick. */
-  private bytesSeen = 0;
   requestWindow = DEFAULT_WINDOW;
   readonly peer: string;
   /** Dropped once Hello came (a cleared timer kept per stream is memory for nothing). */
@@ -178,13 +176,6 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
       return;
     }
     if (this.meter.paused) this.lastReceived = now;
-    // Bytes of a message still arriving (a big batch on a slow link) are life too: the peer
-    // is not silent because its message takes longer than the timeout to come whole.
-    const got = this.duplex.bytesReceived;
-    if (got !== undefined && got !== this.bytesSeen) {
-      this.bytesSeen = got;
-      this.lastReceived = now;
-    }
     const silent = this.heartbeat(now, this.ctx.limits.heartbeatIntervalMs, this.ctx.limits.heartbeatTimeoutMs);
     if (silent !== undefined) {
       this.fail(`no frame for ${silent} ms (heartbeat timeout)`);
@@ -226,8 +217,11 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
     super.receive(message);
   }
 
+  protected bytesReceived(): number | undefined {
+    return this.duplex.bytesReceived;
+  }
+
   protected override afterRead(): void {
-    this.bytesSeen = this.duplex.bytesReceived ?? 0; // counted as life already (lastReceived)
     this.meter.afterRead(); // security: stop reading while over a byte bound
   }
 
