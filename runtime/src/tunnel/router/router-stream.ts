@@ -62,20 +62,17 @@ class RegisterListener implements CallListener {
  * share). Its handshake is Hello (then authorize, then Welcome); its calls are RoutedCalls.
  */
 export class InstanceStream extends TunnelEndpoint<RoutedCall> {
-  /** During the handshake: Hello came, the authorize hook has not answered yet. */
-  private authorizing = false;
   instance: RouterInstance | undefined;
   /**
    * The Hello, from its arrival until the registry has read it (addStream): 10,000 streams
-   * would keep ≈ 310 bytes each of it for nothing. Afterwards only these remain.
+   * would keep ≈ 310 bytes each of it for nothing. Afterwards only these remain. While it is
+   * here during the handshake, the authorize hook has not answered yet.
    */
   hello: Hello | undefined;
   /** The instance's id, from its Hello ("" before one came). */
   instanceId = "";
   /** The Hello's session (the bridge's connection), which a reconnect may name as replaced. */
   session = "";
-  /** No new calls: either end sent Drain; the router ends the stream once its calls have. */
-  draining = false;
   requestWindow = DEFAULT_WINDOW;
   readonly peer: string;
   /** Dropped once Hello came (a cleared timer kept per stream is memory for nothing). */
@@ -125,6 +122,11 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
       : `Register stream from ${this.peer}`;
   }
 
+  /** No new calls: either end sent Drain; the router ends the stream once its calls have. */
+  get draining(): boolean {
+    return this.endingWhenIdle;
+  }
+
   /** Calls this stream may still take. */
   get room(): number {
     return this.phase === "open" && !this.draining ? this.ctx.limits.callsPerStream - this.calls.size : 0;
@@ -148,7 +150,7 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
    */
   protected idle(): void {
     setImmediate(() => {
-      if (this.draining && this.calls.size === 0 && this.phase === "open") this.end();
+      if (this.calls.size === 0 && this.phase === "open") this.end(); // (draining for good: endWhenIdle)
     });
   }
 
@@ -197,9 +199,8 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   retire(reason: string, graceMs: number): void {
     if (this.phase !== "open" || this.draining) return;
     this.drain(reason, graceMs);
-    this.draining = true;
+    this.endWhenIdle(); // draining from here (idle() ends the stream in a later turn)
     this.route.streamChanged(this);
-    this.endWhenIdle();
   }
 
   /** Ends the stream from the router's side with an OK status. */
@@ -226,7 +227,7 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   }
 
   protected onHandshakeFrame(f: Frame): void {
-    if (this.authorizing) return; // nothing is expected before Welcome
+    if (this.hello !== undefined) return; // authorizing: nothing is expected before Welcome
     if (f.call !== 0 || f.field !== InstanceFrame.Hello) throw new FrameError(`expected Hello as the first frame, got field ${f.field} of call ${f.call}`);
     this.onHello(decodeControl(HelloSchema, f.body));
   }
@@ -235,10 +236,9 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
     switch (f.field) {
       case InstanceFrame.Drain:
         decodeControl(DrainSchema, f.body);
-        this.draining = true;
+        this.endWhenIdle(); // draining from here (idle() ends the stream in a later turn)
         this.ctx.log(`${this.label} is draining`);
         this.route.streamChanged(this);
-        this.endWhenIdle();
         return;
       case InstanceFrame.Health: {
         const h = decodeControl(HealthReportSchema, f.body);
@@ -300,13 +300,11 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
     this.principal = principalOf(info); // security: who owns the id (instance-identity.ts)
     const authorize = this.ctx.authorize;
     if (!authorize) return this.accept();
-    this.authorizing = true;
     Promise.resolve()
       .then(() => authorize(info))
       .then(
         (reason) => {
           if (this.closed) return;
-          this.authorizing = false;
           if (reason) this.refuse(`not authorized: ${reason}`);
           else this.accept();
         },
