@@ -23,7 +23,7 @@ import type { Clock, TimerHandle } from "../../resilience/clock.js";
 import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "./bridge-call.js";
 import type { Drained } from "../drained.js";
 import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "../frames.js";
-import { TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
+import { DEFAULT_WINDOW, TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
 import type { BridgeOptions } from "./raw-bridge.js";
 import { PUSHBACK_KEY } from "../registration-limits.js";
 import { REFUSED_KEY } from "../router/router-call.js";
@@ -90,7 +90,7 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
   /** We sent Drain (or were refused): Opens are refused, the router ends the stream. */
   private draining = false;
   private keepalive: TimerHandle | undefined;
-  private responseWindow = 65536;
+  private responseWindow = DEFAULT_WINDOW;
   /** The router's grpc-retry-pushback-ms when it turned this stream away. */
   pushbackMs: number | undefined;
   /** Hello.session: who this stream is, should its successor have to replace it. */
@@ -304,7 +304,7 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
     this.welcome = w;
     this.phase = "open";
     this.stream?.welcomed();
-    this.responseWindow = w.initialWindow || 65536;
+    this.responseWindow = w.initialWindow || DEFAULT_WINDOW;
     const asked = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 10_000;
     const interval = Math.max(10, this.bridge.options.keepaliveMs ?? asked);
     this.scheduleTick(interval);

@@ -37,6 +37,9 @@ export interface EndpointCall {
   onWindowUpdate(bytes: number): void;
 }
 
+/** The protocol's per-call window: what Hello.initial_window and Welcome.initial_window of 0 mean. */
+export const DEFAULT_WINDOW = 65536;
+
 /** Credits beyond this are a peer bug or an attack (they would overflow a uint32 window). */
 export const MAX_CREDIT = 2 ** 31;
 

@@ -28,9 +28,7 @@ import { PUSHBACK_KEY } from "../registration-limits.js";
 import { acceptedWelcome } from "./welcome.js";
 import type { TimerHandle } from "../../resilience/index.js";
 import { FrameError } from "../wire.js";
-import { TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
-
-export const DEFAULT_WINDOW = 65536;
+import { DEFAULT_WINDOW, TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
 
 /** The router's end: it sends RouterFrames and reads InstanceFrames. */
 const ROUTER_SIDE: EndpointSide = { sends: RouterFrame, reads: InstanceFrame, malformed: "malformed Register message" };
