@@ -148,7 +148,8 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
    */
   protected idle(): void {
     setImmediate(() => {
-      if (this.calls.size === 0 && this.phase === "open") this.end(); // (draining for good: endWhenIdle)
+      // Still draining (endWhenIdle is never undone); the stream may have closed meanwhile.
+      if (this.calls.size === 0 && this.phase === "open") this.end();
     });
   }
 
