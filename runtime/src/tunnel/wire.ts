@@ -36,13 +36,13 @@ export function writeVarint(buf: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
+/** Zero bytes, shared (a Buffer, as views of a received Buffer are). */
+const NO_BYTES: Uint8Array = Buffer.alloc(0);
+
 /**
  * A cursor over one message's bytes. Reads throw FrameError on truncation or overflow, so a
  * hostile peer's bytes end in one catch, never in an out-of-range read.
  */
-/** Zero bytes, shared (a Buffer, as views of a received Buffer are). */
-const NO_BYTES: Uint8Array = Buffer.alloc(0);
-
 export class WireReader {
   pos: number;
   constructor(

@@ -59,6 +59,9 @@ class TestEnd extends TunnelEndpoint<Call> {
   protected idle(): void {
     this.idled++;
   }
+  protected bytesReceived(): undefined {
+    return undefined;
+  }
   open(): Call {
     const c = new Call();
     this.addCall(this.maxCallId + 1, c);

@@ -5,98 +5,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { HeadersSchema, HelloSchema, OpenSchema, ProtocolVersion, TrailersSchema, WelcomeSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
+import { HeadersSchema, OpenSchema, TrailersSchema, WelcomeSchema } from "../../src/gen/grpcrouter/v1/tunnel_pb.js";
 import { decodeControl } from "../../src/tunnel/frames.js";
 import { AdminHub } from "../../src/admin/index.js";
-import {
-  FrameEncoder,
-  GrpcServer,
-  InstanceFrame,
-  RouterFrame,
-  createRouter,
-  decodeFrames,
-  type CallListener,
-  type Frame,
-  type ServerCall,
-} from "../../src/tunnel/index.js";
+import { GrpcServer, InstanceFrame, RouterFrame, createRouter, type Frame } from "../../src/tunnel/index.js";
 import { TestTunnel, quietLog, waitFor } from "./helpers.js";
-
-const UNARY = "/interop.v1.TestService/UnaryCall";
-const REGISTER = "/interop.v1.TestServiceRouter/Register";
-const UNARY_FIELD = 17;
-
-/** A ServerCall played by the test: what the router sent, and a way to send to it. */
-class FakeCall implements ServerCall {
-  listener: CallListener | undefined;
-  headers: grpc.Metadata | undefined;
-  readonly written: Buffer[] = [];
-  status: { code: number; message: string; trailers?: grpc.Metadata } | undefined;
-  paused = false;
-  constructor(
-    readonly path: string,
-    readonly metadata = new grpc.Metadata(),
-    readonly deadline = Infinity,
-  ) {}
-  readonly peer = "127.0.0.1:4242";
-  peerCertificate() {
-    return undefined;
-  }
-  listen(l: CallListener) {
-    this.listener = l;
-  }
-  pause() {
-    this.paused = true;
-  }
-  resume() {
-    this.paused = false;
-  }
-  sendHeaders(md?: grpc.Metadata) {
-    this.headers ??= md ?? new grpc.Metadata();
-  }
-  write(m: Buffer, flushed?: () => void) {
-    this.headers ??= new grpc.Metadata();
-    this.written.push(Buffer.from(m));
-    flushed?.();
-    return true;
-  }
-  drained() {
-    return Promise.resolve();
-  }
-  end(code: number, message: string, trailers?: grpc.Metadata) {
-    this.status ??= { code, message, ...(trailers ? { trailers } : {}) };
-  }
-  get ended() {
-    return this.status !== undefined;
-  }
-}
-
-/** An instance on a fake Register stream: the frames the router sent it, and frames to send back. */
-class FakeInstance {
-  readonly call = new FakeCall(REGISTER);
-  private seen = 0;
-  constructor(server: GrpcServer, id: string) {
-    server.lookup(REGISTER)!.handle(this.call, undefined);
-    this.send((e) =>
-      e.addControl(
-        0,
-        InstanceFrame.Hello,
-        HelloSchema,
-        create(HelloSchema, { protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1, service: "interop.v1.TestService", instanceId: id }),
-      ),
-    );
-  }
-  send(build: (e: FrameEncoder) => void) {
-    const e = new FrameEncoder();
-    build(e);
-    this.call.listener!.message(e.take());
-  }
-  /** Frames the router sent since the last call. */
-  frames(): Frame[] {
-    const out = this.call.written.slice(this.seen).flatMap((m) => decodeFrames(m));
-    this.seen = this.call.written.length;
-    return out;
-  }
-}
+import { FakeCall, FakeInstance, UNARY, UNARY_FIELD } from "../protocol/fake-duplex.js";
 
 function setup() {
   const hub = new AdminHub();

@@ -16,6 +16,12 @@ async function countsPerTurn(pacer: TurnPacer, ran: () => number, total: number)
   return counts;
 }
 
+/** Keeps the thread busy for `ms` (a task's own work, or work it leaves for after it returns). */
+function busy(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
 test("a burst runs at most perTurn tasks per turn, in order", async () => {
   const pacer = new TurnPacer(64, 60_000);
   const order: number[] = [];
@@ -38,10 +44,6 @@ test("a turn stops at its time budget: a slow task leaves the rest for the next 
 test("turns that run long (work a task leaves for after it returns) start fewer tasks, down to 8", async () => {
   const pacer = new TurnPacer(64, 5, 60_000);
   let ran = 0;
-  const busy = (ms: number) => {
-    const until = performance.now() + ms;
-    while (performance.now() < until);
-  };
   // Each task returns at once but leaves 2 ms of work to a nextTick (as a new HTTP/2 session
   // does): the turns take ≥ 16 ms, over twice the budget, however fast the machine.
   for (let i = 0; i < 200; i++)
@@ -61,10 +63,6 @@ test("turns that run long (work a task leaves for after it returns) start fewer 
 test("tasks that waited longer than maxWaitMs get turns of perTurn, however long turns take", async () => {
   const pacer = new TurnPacer(64, 5, 0);
   let ran = 0;
-  const busy = (ms: number) => {
-    const until = performance.now() + ms;
-    while (performance.now() < until);
-  };
   for (let i = 0; i < 200; i++)
     pacer.run(() => {
       ran++;

@@ -23,7 +23,7 @@ import type { Clock, TimerHandle } from "../../resilience/clock.js";
 import { BridgeCall, CallError, type CallHost, type RawHandler, type RawStatus } from "./bridge-call.js";
 import type { Drained } from "../drained.js";
 import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "../frames.js";
-import { TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
+import { DEFAULT_WINDOW, TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
 import type { BridgeOptions } from "./raw-bridge.js";
 import { PUSHBACK_KEY } from "../registration-limits.js";
 import { REFUSED_KEY } from "../router/router-call.js";
@@ -90,7 +90,7 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
   /** We sent Drain (or were refused): Opens are refused, the router ends the stream. */
   private draining = false;
   private keepalive: TimerHandle | undefined;
-  private responseWindow = 65536;
+  private responseWindow = DEFAULT_WINDOW;
   /** The router's grpc-retry-pushback-ms when it turned this stream away. */
   pushbackMs: number | undefined;
   /** Hello.session: who this stream is, should its successor have to replace it. */
@@ -303,7 +303,7 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
     this.welcome = w;
     this.phase = "open";
     this.stream?.welcomed();
-    this.responseWindow = w.initialWindow || 65536;
+    this.responseWindow = w.initialWindow || DEFAULT_WINDOW;
     const asked = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 10_000;
     const interval = Math.max(10, this.bridge.options.keepaliveMs ?? asked);
     this.scheduleTick(interval);
@@ -327,22 +327,12 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
     );
   }
 
-  /** The stream's bytesReceived at the last whole message or keepalive tick. */
-  private bytesSeen = 0;
-
-  protected override afterRead(): void {
-    this.bytesSeen = this.stream?.bytesReceived ?? 0; // counted as life already (lastReceived)
+  protected bytesReceived(): number | undefined {
+    return this.stream?.bytesReceived;
   }
 
   private tick(interval: number): void {
-    const now = this.clock.now();
-    // Bytes of a message still arriving (a big batch on a slow link) are life too.
-    const got = this.stream?.bytesReceived;
-    if (got !== undefined && got !== this.bytesSeen) {
-      this.bytesSeen = got;
-      this.lastReceived = now;
-    }
-    const silent = this.heartbeat(now, interval, 2 * interval);
+    const silent = this.heartbeat(this.clock.now(), interval, 2 * interval);
     if (silent === undefined) return;
     const why = `no frame from the router for ${silent} ms (keepalive ${interval} ms)`;
     // The connection under it is dead too (its other streams would say the same soon): a

@@ -12,7 +12,8 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { DescMethod } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { GrpcWireError, encodeGrpcMessage, metadataIfAny, parseGrpcTimeout } from "./grpc-wire.js";
+import { callMetadata } from "./call-metadata.js";
+import { GrpcWireError, encodeGrpcMessage, parseGrpcTimeout } from "./grpc-wire.js";
 import { Http2ServerCall, SingleRequest, type ServerCall } from "./server-call.js";
 import { SessionKeepalive } from "./session-keepalive.js";
 import { trackStream } from "./session-streams.js";
@@ -139,9 +140,7 @@ export class GrpcServer {
         return trailersOnly(stream, (e as GrpcWireError).code ?? grpc.status.INTERNAL, (e as Error).message);
       }
     }
-    // A Register stream's metadata is never read (its Hello has what it needs): none is parsed.
-    const metadata = method.ignoresMetadata ? undefined : metadataIfAny(rawHeaders);
-    const call = new Http2ServerCall(stream, path, metadata, deadline, method.maxRequestBytes);
+    const call = new Http2ServerCall(stream, path, callMetadata(method, rawHeaders), deadline, method.maxRequestBytes);
     if (!method.singleRequest) {
       method.handle(call, undefined);
       return;

@@ -255,29 +255,27 @@ export function createSniffingServer(h2: http2.Http2Server, h1: http.Server, fir
 export function createAlpnServer(options: tls.TlsOptions, h2: http2.Http2Server, h1: http.Server): net.Server {
   const handshakes = new TurnPacer();
   const sessions = new TurnPacer();
-  const secure = tls.createServer({ ...options, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
-    // Until its turn, a reset goes here rather than crash the router.
-    const onError = () => socket.destroy();
-    socket.on("error", onError);
-    sessions.run(() => {
-      if (socket.destroyed) return;
-      socket.off("error", onError);
-      (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
-    });
-  });
+  const secure = tls.createServer({ ...options, ALPNProtocols: ["h2", "http/1.1"] }, (socket) =>
+    inItsTurn(sessions, socket, () => (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket)),
+  );
   // A failed handshake is that connection's problem only.
   secure.on("tlsClientError", () => {});
-  const admit = (socket: net.Socket) => {
-    const onError = () => socket.destroy();
-    socket.on("error", onError);
-    handshakes.run(() => {
-      socket.off("error", onError);
-      if (socket.destroyed) return;
+  const admit = (socket: net.Socket) =>
+    inItsTurn(handshakes, socket, () => {
       secure.emit("connection", socket);
       socket.resume(); // paused since accept (pauseOnConnect)
     });
-  };
   return net.createServer({ pauseOnConnect: true }, admit);
+}
+
+/** Runs `start` in the socket's turn of `pacer`, unless it is gone by then; until then a reset destroys it rather than crash the router. */
+function inItsTurn(pacer: TurnPacer, socket: net.Socket, start: () => void): void {
+  const onError = () => socket.destroy();
+  socket.on("error", onError);
+  pacer.run(() => {
+    socket.off("error", onError);
+    if (!socket.destroyed) start();
+  });
 }
 
 function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeoutMs: number, pacer: TurnPacer): void {

@@ -29,7 +29,8 @@ export class WebSocketServerCall implements ServerCall {
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
     readonly path: string,
-    readonly metadata: grpc.Metadata,
+    /** undefined when the client sent none or the method ignores it (call-metadata.ts): made empty if read. */
+    private md: grpc.Metadata | undefined,
     readonly deadline: number,
     /** The largest message ws accepts (its maxPayload), for the reason an oversized one gives. */
     private readonly maxBytes: number,
@@ -54,6 +55,10 @@ export class WebSocketServerCall implements ServerCall {
 
   get ended(): boolean {
     return this.done;
+  }
+
+  get metadata(): grpc.Metadata {
+    return (this.md ??= new grpc.Metadata());
   }
 
   get peer(): string {

@@ -1,10 +1,11 @@
 // One end of a Register stream, as both ends have it: the router's InstanceStream
 // (router-stream.ts) and the bridge's RegisterConnection (bridge/register-connection.ts) are
 // its subclasses. Shared here: the FrameSender, the call table and its ids, the heartbeat
-// (Ping/Pong, last frame in and out, the silence that counts as a dead peer), the decode
-// loop (a bad message or frame closes this stream only, with a reason), flow-control
-// credits, and the bones of closing (drain until idle, close once, hand back the calls). Each end supplies what differs: its
-// handshake (Hello vs Welcome), the control frames it accepts, what a call is and does.
+// (Ping/Pong, last frame in and out, bytes of a message still arriving, the silence that
+// counts as a dead peer), the decode loop (a bad message or frame closes this stream only,
+// with a reason), flow-control credits, and the bones of closing (drain until idle, close
+// once, hand back the calls). Each end supplies what differs: its handshake (Hello vs
+// Welcome), the control frames it accepts, what a call is and does, its transport's bytes.
 //
 // The data path runs through `receive` → `onFrame` → the call's handler; nothing here
 // allocates per frame, and each hook has exactly two implementations (one per end).
@@ -36,6 +37,9 @@ export interface EndpointCall {
   onWindowUpdate(bytes: number): void;
 }
 
+/** The protocol's per-call window: what Hello.initial_window and Welcome.initial_window of 0 mean. */
+export const DEFAULT_WINDOW = 65536;
+
 /** Credits beyond this are a peer bug or an attack (they would overflow a uint32 window). */
 export const MAX_CREDIT = 2 ** 31;
 
@@ -66,6 +70,8 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
   lastSent: number;
   /** Clock time of our last Ping. */
   private lastPing: number;
+  /** The transport's bytesReceived when `lastReceived` was last set (see `bytesReceived`). */
+  private bytesSeen = 0;
   private pingNonce = 0n;
   /** This end ends the stream once its last call has (it or its peer drained it). */
   private endsWhenIdle = false;
@@ -106,6 +112,12 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
   abstract fail(reason: string): void;
   /** The stream has no call left and `endWhenIdle` was asked for. */
   protected abstract idle(): void;
+  /**
+   * Bytes the transport has taken from the peer so far, whole messages or not (undefined: it
+   * does not count them). The heartbeat counts bytes of a message still arriving as life: a
+   * big batch on a slow link is not silence because it takes longer than the timeout to come whole.
+   */
+  protected abstract bytesReceived(): number | undefined;
   /** A whole message was handled (the router's byte budget looks at its queues here). */
   protected afterRead(): void {}
 
@@ -115,6 +127,7 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
   receive(message: Uint8Array): void {
     if (this.phase === "closed") return;
     this.lastReceived = this.clock.now();
+    this.bytesSeen = this.bytesReceived() ?? 0; // counted as life (lastReceived) here
     let frames: Frame[];
     try {
       frames = decodeFrames(message);
@@ -196,8 +209,14 @@ export abstract class TunnelEndpoint<C extends EndpointCall> {
    * Keepalive, called every quarter interval or so: pings when nothing went either way for an
    * interval (so a peer that only listens is asked too). Returns how long the peer has been
    * silent when that is longer than `timeoutMs` (it missed a Ping's answer: dead), else undefined.
+   * Bytes that came since the last message or tick (a message still arriving) are not silence.
    */
   protected heartbeat(now: number, intervalMs: number, timeoutMs: number): number | undefined {
+    const got = this.bytesReceived();
+    if (got !== undefined && got !== this.bytesSeen) {
+      this.bytesSeen = got;
+      this.lastReceived = now;
+    }
     const silent = now - this.lastReceived;
     if (silent > timeoutMs) return silent;
     if ((now - this.lastSent >= intervalMs || silent >= intervalMs) && now - this.lastPing >= intervalMs) {

@@ -28,9 +28,7 @@ import { PUSHBACK_KEY } from "../registration-limits.js";
 import { acceptedWelcome } from "./welcome.js";
 import type { TimerHandle } from "../../resilience/index.js";
 import { FrameError } from "../wire.js";
-import { TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
-
-export const DEFAULT_WINDOW = 65536;
+import { DEFAULT_WINDOW, TunnelEndpoint, type EndpointSide } from "../protocol/tunnel-endpoint.js";
 
 /** The router's end: it sends RouterFrames and reads InstanceFrames. */
 const ROUTER_SIDE: EndpointSide = { sends: RouterFrame, reads: InstanceFrame, malformed: "malformed Register message" };
@@ -62,22 +60,17 @@ class RegisterListener implements CallListener {
  * share). Its handshake is Hello (then authorize, then Welcome); its calls are RoutedCalls.
  */
 export class InstanceStream extends TunnelEndpoint<RoutedCall> {
-  /** During the handshake: Hello came, the authorize hook has not answered yet. */
-  private authorizing = false;
   instance: RouterInstance | undefined;
   /**
    * The Hello, from its arrival until the registry has read it (addStream): 10,000 streams
-   * would keep ≈ 310 bytes each of it for nothing. Afterwards only these remain.
+   * would keep ≈ 310 bytes each of it for nothing. Afterwards only these remain. While it is
+   * here during the handshake, the authorize hook has not answered yet.
    */
   hello: Hello | undefined;
   /** The instance's id, from its Hello ("" before one came). */
   instanceId = "";
   /** The Hello's session (the bridge's connection), which a reconnect may name as replaced. */
   session = "";
-  /** No new calls: either end sent Drain; the router ends the stream once its calls have. */
-  draining = false;
-  /** The duplex's bytesReceived at the last whole message or heartbeat tick. */
-  private bytesSeen = 0;
   requestWindow = DEFAULT_WINDOW;
   readonly peer: string;
   /** Dropped once Hello came (a cleared timer kept per stream is memory for nothing). */
@@ -127,6 +120,11 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
       : `Register stream from ${this.peer}`;
   }
 
+  /** No new calls: either end sent Drain; the router ends the stream once its calls have. */
+  get draining(): boolean {
+    return this.endingWhenIdle;
+  }
+
   /** Calls this stream may still take. */
   get room(): number {
     return this.phase === "open" && !this.draining ? this.ctx.limits.callsPerStream - this.calls.size : 0;
@@ -150,7 +148,8 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
    */
   protected idle(): void {
     setImmediate(() => {
-      if (this.draining && this.calls.size === 0 && this.phase === "open") this.end();
+      // Still draining (endWhenIdle is never undone); the stream may have closed meanwhile.
+      if (this.calls.size === 0 && this.phase === "open") this.end();
     });
   }
 
@@ -178,13 +177,6 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
       return;
     }
     if (this.meter.paused) this.lastReceived = now;
-    // Bytes of a message still arriving (a big batch on a slow link) are life too: the peer
-    // is not silent because its message takes longer than the timeout to come whole.
-    const got = this.duplex.bytesReceived;
-    if (got !== undefined && got !== this.bytesSeen) {
-      this.bytesSeen = got;
-      this.lastReceived = now;
-    }
     const silent = this.heartbeat(now, this.ctx.limits.heartbeatIntervalMs, this.ctx.limits.heartbeatTimeoutMs);
     if (silent !== undefined) {
       this.fail(`no frame for ${silent} ms (heartbeat timeout)`);
@@ -206,9 +198,8 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
   retire(reason: string, graceMs: number): void {
     if (this.phase !== "open" || this.draining) return;
     this.drain(reason, graceMs);
-    this.draining = true;
+    this.endWhenIdle(); // draining from here (idle() ends the stream in a later turn)
     this.route.streamChanged(this);
-    this.endWhenIdle();
   }
 
   /** Ends the stream from the router's side with an OK status. */
@@ -226,13 +217,16 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
     super.receive(message);
   }
 
+  protected bytesReceived(): number | undefined {
+    return this.duplex.bytesReceived;
+  }
+
   protected override afterRead(): void {
-    this.bytesSeen = this.duplex.bytesReceived ?? 0; // counted as life already (lastReceived)
     this.meter.afterRead(); // security: stop reading while over a byte bound
   }
 
   protected onHandshakeFrame(f: Frame): void {
-    if (this.authorizing) return; // nothing is expected before Welcome
+    if (this.hello !== undefined) return; // authorizing: nothing is expected before Welcome
     if (f.call !== 0 || f.field !== InstanceFrame.Hello) throw new FrameError(`expected Hello as the first frame, got field ${f.field} of call ${f.call}`);
     this.onHello(decodeControl(HelloSchema, f.body));
   }
@@ -241,10 +235,9 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
     switch (f.field) {
       case InstanceFrame.Drain:
         decodeControl(DrainSchema, f.body);
-        this.draining = true;
+        this.endWhenIdle(); // draining from here (idle() ends the stream in a later turn)
         this.ctx.log(`${this.label} is draining`);
         this.route.streamChanged(this);
-        this.endWhenIdle();
         return;
       case InstanceFrame.Health: {
         const h = decodeControl(HealthReportSchema, f.body);
@@ -306,13 +299,11 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
     this.principal = principalOf(info); // security: who owns the id (instance-identity.ts)
     const authorize = this.ctx.authorize;
     if (!authorize) return this.accept();
-    this.authorizing = true;
     Promise.resolve()
       .then(() => authorize(info))
       .then(
         (reason) => {
           if (this.closed) return;
-          this.authorizing = false;
           if (reason) this.refuse(`not authorized: ${reason}`);
           else this.accept();
         },
