@@ -86,7 +86,8 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
   private stream: RegisterStream | undefined;
   /** HTTP/2 could not be established for this stream; its successor goes over WebSocket. */
   fellBack = false;
-  private welcome: Welcome | undefined;
+  /** Welcome came (a second one is a protocol violation). */
+  private isWelcomed = false;
   /** We sent Drain (or were refused): Opens are refused, the router ends the stream. */
   private draining = false;
   private keepalive: TimerHandle | undefined;
@@ -191,12 +192,12 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
 
   /** The router welcomed this stream at some point. */
   get welcomed(): boolean {
-    return this.welcome !== undefined;
+    return this.isWelcomed;
   }
 
   /** Sends the bridge's health (after Welcome; a stream not yet welcomed reports on Welcome). */
   reportHealth(): void {
-    if (this.closed || !this.welcome) return;
+    if (this.closed || !this.isWelcomed) return;
     const status = this.bridge.serving ? HealthReport_Status.SERVING : HealthReport_Status.NOT_SERVING;
     this.sender.control(0, InstanceFrame.Health, HealthReportSchema, create(HealthReportSchema, { status }));
   }
@@ -243,7 +244,7 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
   protected onStreamFrame(f: Frame): void {
     switch (f.field) {
       case RouterFrame.Welcome:
-        if (this.welcome) throw new FrameError("a second Welcome");
+        if (this.isWelcomed) throw new FrameError("a second Welcome");
         return this.onWelcome(decodeControl(WelcomeSchema, f.body));
       case RouterFrame.Drain: {
         const d = decodeControl(DrainSchema, f.body);
@@ -300,7 +301,7 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
       this.close(reason);
       return;
     }
-    this.welcome = w;
+    this.isWelcomed = true;
     this.phase = "open";
     this.stream?.welcomed();
     this.responseWindow = w.initialWindow || DEFAULT_WINDOW;
@@ -313,8 +314,11 @@ export class RegisterConnection extends TunnelEndpoint<BridgeCall> implements Ca
     for (const address of w.routerAddresses) this.bridge.addRouter(address);
   }
 
-  /** Keepalive: ping when idle either way for an interval; silent for two, the router is gone. */
-  /** A quarter interval apart, on the bridge's clock: a dead router is found within about two intervals. */
+  /**
+   * Keepalive: ping when idle either way for an interval; silent for two, the router is gone.
+   * Ticks a quarter interval apart, on the bridge's clock: a dead router is found within about
+   * two intervals.
+   */
   private scheduleTick(interval: number): void {
     this.keepalive = this.clock.setTimeout(
       () => {
