@@ -9,7 +9,7 @@ import { CodeLensRefreshRequest, FileChangeType, SemanticTokensRefreshRequest, t
 import { recoverIndex } from "./analysis/recover-index.js";
 import { Snapshot } from "./analysis/snapshot.js";
 import { CompileScheduler } from "./compile-scheduler.js";
-import { breaking, lint, lintConfigured, type CheckFindings } from "./features/buf-checks.js";
+import { breaking, lint, type CheckFindings } from "./features/buf-checks.js";
 import * as adapter from "./generator-adapter.js";
 import { diagnosticsByFile } from "./module-diagnostics.js";
 import { sameVersions, type ModuleState, type ModuleStates, type Versions } from "./module-states.js";
@@ -144,7 +144,8 @@ export class ModuleAnalysis {
     const settings = await this.session.settingsFor(m.module.folder);
     try {
       const found: CheckFindings[] = [];
-      if (settings.lint.enable && lintConfigured(compiled.root)) found.push(await lint(compiled, ac.signal));
+      const linted = settings.lint.enable ? await lint(compiled, ac.signal) : undefined;
+      if (linted) found.push(linted);
       if (settings.breaking.against) found.push(await breaking(compiled, settings.breaking.against, ac.signal));
       // Nothing was checked, and nothing was found before: the compile's publish stands.
       if (found.length === 0 && !m.checks?.length) return;
