@@ -9,9 +9,8 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { unzipSync } from "fflate";
-import { chromium, type Browser, type Page } from "playwright-core";
 import { spawnSync } from "node:child_process";
-import { buildVsix, codeServerPath, repoRoot, stagedExtension, startCodeServer, type CodeServer } from "./code-server.js";
+import { buildVsix, repoRoot, stagedExtension, Workbench } from "./code-server.js";
 
 interface Packager {
   TARGETS: string[];
@@ -104,42 +103,27 @@ describe("the VSIX", { timeout: 10 * 60_000 }, () => {
 describe("the status bar item in a real VS Code", { timeout: 10 * 60_000 }, () => {
   let tmp: string;
   let folder: string;
-  let vscode: CodeServer | undefined;
-  let browser: Browser | undefined;
+  const workbench = new Workbench("package");
   before(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-statusbar-"));
     folder = path.join(tmp, "no-protos");
     mkdirSync(folder);
     writeFileSync(path.join(folder, "notes.md"), "# not a proto module\n");
-    vscode = await startCodeServer({
-      bin: codeServerPath(),
+    await workbench.open({
       vsix: await buildVsix(tmp),
       folder,
       settings: { "workbench.startupEditor": "none", "telemetry.telemetryLevel": "off", "security.workspace.trust.enabled": false },
     });
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
   });
   after(async () => {
-    await browser?.close();
-    await vscode?.stop();
+    await workbench.close();
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("is hidden in a workspace without .proto files, appears when one is created, goes with it", async () => {
-    const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
-    try {
-      await statusBarWalk(page);
-    } catch (e) {
-      mkdirSync(path.join(repoRoot, "test-results"), { recursive: true });
-      await page.screenshot({ path: path.join(repoRoot, "test-results", "package-status-bar.png") }).catch(() => {});
-      throw new Error(`${(e as Error).message}\ncode-server log tail:\n${vscode?.logs.slice(-20).join("\n")}`);
-    }
-  });
+  it("is hidden in a workspace without .proto files, appears when one is created, goes with it", () => workbench.step("status bar", statusBarWalk));
 
-  async function statusBarWalk(page: Page): Promise<void> {
-    page.setDefaultTimeout(120_000);
-    await page.goto(vscode!.url);
-    await page.locator(".monaco-workbench").waitFor();
+  async function statusBarWalk(): Promise<void> {
+    const { page } = workbench;
     // Activate the extension the way a user in this folder would: one of its commands.
     // The palette lists what was registered when it opened: until the extension host has read
     // our manifest, close it and open it again.

@@ -1,7 +1,7 @@
 // Generation: on save (in modules that want generated code) and by command, with progress the
 // user can cancel; plus the check and modules requests of our protocol. A generation's
 // problems (its four phases find more than a compile) join the module's diagnostics.
-import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Connection, WorkDoneProgressServerReporter } from "vscode-languageserver";
 import * as adapter from "./generator-adapter.js";
@@ -63,7 +63,7 @@ export class Generation {
     const snap = m.snapshot;
     if (snap && [...snap.index.byFqn.values()].some((d) => d.kind === "service" && snap.compiled.importToFile.has(d.file))) return true;
     const files = listProtoFiles(m.module.root, [m.out]);
-    return declaresService(files, (f) => this.states.openText(f) ?? readFileSync(f, "utf8"));
+    return declaresService(files, (f) => this.states.openText(f) ?? readFile(f, "utf8"));
   }
 
   async generate(m: ModuleState, trigger: GenerateSummary["trigger"]): Promise<GenerateSummary> {

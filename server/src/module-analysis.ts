@@ -9,7 +9,7 @@ import { CodeLensRefreshRequest, FileChangeType, SemanticTokensRefreshRequest, t
 import { recoverIndex } from "./analysis/recover-index.js";
 import { Snapshot } from "./analysis/snapshot.js";
 import { CompileScheduler } from "./compile-scheduler.js";
-import { breaking, lint, lintConfigured, type CheckFindings } from "./features/buf-checks.js";
+import { breaking, lint, type CheckFindings } from "./features/buf-checks.js";
 import * as adapter from "./generator-adapter.js";
 import { diagnosticsByFile } from "./module-diagnostics.js";
 import { sameVersions, type ModuleState, type ModuleStates, type Versions } from "./module-states.js";
@@ -18,6 +18,9 @@ import { isInside } from "./workspace/modules.js";
 import { printedProtos } from "./workspace/printed-protos.js";
 
 export class ModuleAnalysis {
+  /** Requests waiting for a module's first index (see indexed()). */
+  private readonly awaitingIndex = new Map<ModuleState, (() => void)[]>();
+
   constructor(
     private readonly connection: Connection,
     private readonly session: Session,
@@ -51,6 +54,28 @@ export class ModuleAnalysis {
     m.scheduler?.cancel();
     m.compileAbort?.abort();
     m.checksAbort?.abort();
+    this.wakeIndexWaiters(m);
+  }
+
+  /**
+   * Resolves once the module has an index, or when no compile waits or runs for it. For the
+   * answers VS Code keeps until the text changes (the outline, the breadcrumbs): asked the
+   * moment a file opens, before its module compiled, they would stay empty.
+   */
+  indexed(m: ModuleState): Promise<void> {
+    if (m.snapshot || (m.compiling === undefined && !m.scheduler?.pending)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiting = this.awaitingIndex.get(m);
+      if (waiting) waiting.push(resolve);
+      else this.awaitingIndex.set(m, [resolve]);
+    });
+  }
+
+  private wakeIndexWaiters(m: ModuleState): void {
+    const waiting = this.awaitingIndex.get(m);
+    if (!waiting) return;
+    this.awaitingIndex.delete(m);
+    for (const resolve of waiting) resolve();
   }
 
   private scheduler(m: ModuleState): CompileScheduler {
@@ -75,6 +100,7 @@ export class ModuleAnalysis {
       if (!ac.signal.aborted) {
         m.compiling = undefined;
         this.log(`compile of ${m.module.root} failed: ${errorText(e)}`);
+        this.wakeIndexWaiters(m);
       }
       return;
     }
@@ -89,6 +115,7 @@ export class ModuleAnalysis {
     } else {
       await this.recover(m, compiled, overlay, ac.signal, seq);
     }
+    this.wakeIndexWaiters(m);
     this.refreshViews();
   }
 
@@ -144,7 +171,8 @@ export class ModuleAnalysis {
     const settings = await this.session.settingsFor(m.module.folder);
     try {
       const found: CheckFindings[] = [];
-      if (settings.lint.enable && lintConfigured(compiled.root)) found.push(await lint(compiled, ac.signal));
+      const linted = settings.lint.enable ? await lint(compiled, ac.signal) : undefined;
+      if (linted) found.push(linted);
       if (settings.breaking.against) found.push(await breaking(compiled, settings.breaking.against, ac.signal));
       // Nothing was checked, and nothing was found before: the compile's publish stands.
       if (found.length === 0 && !m.checks?.length) return;

@@ -52,6 +52,14 @@ export interface ModuleState {
 
 export class ModuleStates {
   private readonly byRoot = new Map<string, ModuleState>();
+  /**
+   * The module of each file asked about, so that a request does not walk up the folders for a
+   * buf.yaml again. Roots move only with the settings or buf.yaml files (which clear() all)
+   * and the workspace folders (these). Kept only when the client tells us of buf.yaml files
+   * coming and going (it watches files for us).
+   */
+  private readonly ofFile = new Map<string, ModuleState>();
+  private ofFileFolders: string[] = [];
 
   constructor(
     private readonly session: Session,
@@ -66,10 +74,13 @@ export class ModuleStates {
   clear(): ModuleState[] {
     const old = this.all();
     this.byRoot.clear();
+    this.ofFile.clear();
     return old;
   }
 
   async forFile(file: string): Promise<ModuleState> {
+    const known = this.session.folders === this.ofFileFolders ? this.ofFile.get(file) : undefined;
+    if (known) return known;
     const folder = this.session.folderOf(file);
     const settings = await this.session.settingsFor(folder);
     const roots = settings.roots.map((r) => path.resolve(folder, r));
@@ -78,6 +89,13 @@ export class ModuleStates {
     if (!m) {
       m = { module, out: outDirOf(settings, module.root, module.folder), published: new Set(), compileSeq: 0, snapshotSeq: 0 };
       this.byRoot.set(module.root, m);
+    }
+    if (this.session.can.watchFiles) {
+      if (this.session.folders !== this.ofFileFolders) {
+        this.ofFile.clear();
+        this.ofFileFolders = this.session.folders;
+      }
+      this.ofFile.set(file, m);
     }
     return m;
   }

@@ -108,7 +108,7 @@ export function startServer(connection: Connection): void {
     await symbolsPrimed;
     return states.all().flatMap((m) => (m.snapshot ? [m.snapshot] : []));
   };
-  registerFeatures({ connection, documents, session, states, log, workspaceSnapshots });
+  registerFeatures({ connection, documents, session, states, log, workspaceSnapshots, indexed: (m) => analysis.indexed(m) });
 
   connection.onShutdown(() => {
     for (const m of states.all()) {

@@ -1,6 +1,6 @@
 // The bundled language server over stdio, driven the way an editor drives it.
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -378,5 +378,25 @@ describe("modules found like buf", () => {
     assert.deepEqual(client.diagnostics.get(pathToFileURL(orders).href), []);
     client.change(inventory, invText);
     assert.deepEqual(await client.waitForCurrentDiagnostics(inventory), []);
+  });
+
+  it("moves a file to the module of a buf.yaml created above it, and back when it goes (the files are watched)", async () => {
+    const modern = path.join(second, "modern/v1/modern.proto");
+    const uri = pathToFileURL(modern).href;
+    const rootOf = async () => (await client.request(modulesRequest, { uri })).map((m) => m.root);
+    /** The watched-file notification is handled on its own: ask until the answer changes. */
+    const until = async (want: string) => {
+      const deadline = Date.now() + 30_000;
+      while ((await rootOf())[0] !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await rootOf(), [want]);
+    };
+    assert.deepEqual(await rootOf(), [second]);
+    const bufYaml = path.join(second, "modern/buf.yaml");
+    writeFileSync(bufYaml, "version: v2\n");
+    void client.connection.sendNotification("workspace/didChangeWatchedFiles", { changes: [{ uri: pathToFileURL(bufYaml).href, type: 1 }] });
+    await until(path.join(second, "modern"));
+    rmSync(bufYaml);
+    void client.connection.sendNotification("workspace/didChangeWatchedFiles", { changes: [{ uri: pathToFileURL(bufYaml).href, type: 3 }] });
+    await until(second);
   });
 });

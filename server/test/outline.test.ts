@@ -51,3 +51,28 @@ describe("outline of oneofs", () => {
     ]);
   });
 });
+
+describe("outline asked the moment a file opens", () => {
+  let ws: string;
+  let client: TestClient;
+
+  before(async () => {
+    ws = mkdtempSync(path.join(os.tmpdir(), "grpcrouter-outline-"));
+    client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false } });
+  });
+
+  after(() => stopAndRemove(client, ws));
+
+  it("answers once the module has compiled, not with nothing (VS Code keeps the answer until the text changes)", async () => {
+    const shapes = path.join(ws, "shapes/v1/shapes.proto");
+    mkdirSync(path.dirname(shapes), { recursive: true });
+    writeFileSync(shapes, SHAPES);
+    // As VS Code does for the breadcrumbs: the request follows didOpen at once.
+    client.open(shapes);
+    const symbols = await client.request<DocumentSymbol[]>("textDocument/documentSymbol", { textDocument: { uri: pathToFileURL(shapes).href } });
+    assert.deepEqual(
+      symbols.map((s) => s.name),
+      ["Shape"],
+    );
+  });
+});

@@ -117,7 +117,7 @@ function parseFindings(c: Compiled, stdout: string, source: string, severity: Di
  * module). Without one buf would apply its STANDARD rules, which a module that never chose
  * them is not written to: grpcrouter lints only what its owner configured.
  */
-export function lintConfigured(root: string): boolean {
+function lintConfigured(root: string): boolean {
   try {
     return /^\s*lint\s*:/m.test(readFileSync(path.join(root, "buf.yaml"), "utf8"));
   } catch {
@@ -125,9 +125,12 @@ export function lintConfigured(root: string): boolean {
   }
 }
 
-/** `buf lint` of the compiled module (which compiled: lint needs a good build). */
-export async function lint(c: Compiled, signal?: AbortSignal): Promise<CheckFindings> {
-  if (!lintConfigured(c.root)) return { byFile: new Map() };
+/**
+ * `buf lint` of the compiled module (which compiled: lint needs a good build), or undefined
+ * when its buf.yaml asks for no lint rules (nothing was checked).
+ */
+export async function lint(c: Compiled, signal?: AbortSignal): Promise<CheckFindings | undefined> {
+  if (!lintConfigured(c.root)) return undefined;
   const r = await runBuf(["lint", "-#format=zip", "--error-format=json"], {
     input: moduleZip(c, compiledFiles(c)),
     cwd: c.root,

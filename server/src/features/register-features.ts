@@ -16,7 +16,7 @@ import {
 } from "vscode-languageserver";
 import type { TextDocument } from "vscode-languageserver-textdocument";
 import type { Snapshot } from "../analysis/snapshot.js";
-import type { ModuleStates } from "../module-states.js";
+import type { ModuleState, ModuleStates } from "../module-states.js";
 import { routerStateNotification } from "../protocol.js";
 import { RouterState } from "../router-state.js";
 import type { Session } from "../session.js";
@@ -47,6 +47,8 @@ export interface FeatureHost {
   log: (message: string) => void;
   /** The last good index of every module of the workspace, compiling those not yet seen. */
   workspaceSnapshots: () => Promise<Snapshot[]>;
+  /** Resolves once the module has an index, or no compile waits or runs for it. */
+  indexed: (m: ModuleState) => Promise<void>;
 }
 
 export function registerFeatures(host: FeatureHost): void {
@@ -69,6 +71,9 @@ export function registerFeatures(host: FeatureHost): void {
     return c?.snapshot ? (hover(c.snapshot, c.file, c.text, p.position) ?? null) : null;
   });
   connection.onDocumentSymbol(async (p) => {
+    // VS Code keeps this answer until the text changes: wait for the module's first index.
+    const m = await states.forUri(p.textDocument.uri);
+    if (m) await host.indexed(m);
     const c = await context(p.textDocument.uri);
     return c?.snapshot ? documentSymbols(c.snapshot, c.file) : [];
   });

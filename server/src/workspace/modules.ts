@@ -73,8 +73,9 @@ export function listProtoFiles(root: string, skip: string[] = []): string[] {
 }
 
 /** True when some .proto of the module declares a service: then generating makes sense. */
-export function declaresService(files: string[], read: (file: string) => string): boolean {
-  return files.some((f) => /(^|\n)\s*service\s+[A-Za-z_]\w*\s*\{/.test(stripComments(read(f))));
+export async function declaresService(files: string[], read: (file: string) => string | Promise<string>): Promise<boolean> {
+  for (const f of files) if (/(^|\n)\s*service\s+[A-Za-z_]\w*\s*\{/.test(stripComments(await read(f)))) return true;
+  return false;
 }
 
 function stripComments(text: string): string {
