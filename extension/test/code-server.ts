@@ -223,8 +223,11 @@ export class Workbench {
     const input = this.page.locator(".quick-input-box input.input");
     await input.waitFor({ state: "visible" });
     await input.fill(name);
-    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor();
-    await this.page.keyboard.press("Enter");
+    // The file's own row is clicked, as paletteCommand does: Enter opens whichever row has
+    // the focus, which (with the list still settling after an edit) was not always this one.
+    const row = this.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first();
+    await row.waitFor();
+    await row.click();
     await this.page.locator(".tab.active", { hasText: name }).waitFor();
   }
 }
