@@ -483,15 +483,19 @@ function kv(title, map) {
 let detailKey = "";
 /**
  * Shows call `id` in the detail panel, drawn anew; with `reveal`, its row is scrolled into view.
- * The list (its row marked, by callRow) and the panel are drawn at once, not at the next frame:
- * under load a frame can come late, and a click must never leave the panel showing the call
- * selected before (whose buttons, Replay included, would then act on the wrong call).
+ * The row is marked and the panel drawn at once, not at the next frame: under load a frame can
+ * come late, and a click must never leave the panel showing the call selected before (whose
+ * buttons, Replay included, would then act on the wrong call).
  */
 function selectCall(id, reveal = false) {
   state.selected = id;
   detailKey = "";
   if (reveal) revealCall(id);
-  else renderCalls();
+  for (const tr of $("calls").tBodies[0].rows) {
+    const selected = tr.dataset.call === id;
+    tr.classList.toggle("selected", selected);
+    tr.setAttribute("aria-selected", String(selected));
+  }
   renderDetail();
   schedule(true);
 }
