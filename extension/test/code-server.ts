@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { freePort } from "../src/router-process.js";
 
 export { freePort };
@@ -149,14 +149,46 @@ export async function startCodeServer(opts: { bin: string; vsix: string; folder:
 }
 
 /**
+ * Opens the workbench's quick input with a key (F1, Control+P, Control+G) and returns its text box.
+ * A key pressed while a webview (the debug panel) has the focus reaches the workbench only through
+ * the webview's forwarding, which code-server at times drops (CI saw Ctrl+P lost after a click
+ * in the panel): the focus is given back to the workbench's own page first, and the key is
+ * pressed again if the box still has not shown.
+ */
+export async function openQuickInput(page: Page, key: string): Promise<Locator> {
+  const input = page.locator(".quick-input-box input.input");
+  const takeFocusFromWebview = () => page.evaluate("document.activeElement && document.activeElement.tagName === 'IFRAME' && document.activeElement.blur()");
+  for (let attempt = 1; ; attempt++) {
+    await takeFocusFromWebview();
+    await page.keyboard.press(key);
+    try {
+      await input.waitFor({ state: "visible", timeout: attempt < 3 ? 10_000 : undefined });
+      return input;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+/** Opens a file of the folder by name with Quick Open (Ctrl+P), as a user would. */
+export async function quickOpen(page: Page, name: string): Promise<void> {
+  const input = await openQuickInput(page, "Control+P");
+  await input.fill(name);
+  // The file's own row is clicked, as paletteCommand does: Enter opens whichever row has
+  // the focus, which (with the list still settling after an edit) was not always this one.
+  const row = page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first();
+  await row.waitFor();
+  await row.click();
+  await page.locator(".tab.active", { hasText: name }).waitFor();
+}
+
+/**
  * Runs a command from the Command Palette (F1) by its title. The row of exactly this command is
  * clicked: Enter would run the top row, and recently used commands that also match (Check
  * Generated Code for "Generate") sort first.
  */
 export async function paletteCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press("F1");
-  const input = page.locator(".quick-input-box input.input");
-  await input.waitFor({ state: "visible" });
+  const input = await openQuickInput(page, "F1");
   await input.fill(`>${title}`);
   const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
   const row = page
@@ -218,17 +250,8 @@ export class Workbench {
   }
 
   /** Opens a file of the folder by name with Quick Open (Ctrl+P), as a user would. */
-  async quickOpen(name: string): Promise<void> {
-    await this.page.keyboard.press("Control+P");
-    const input = this.page.locator(".quick-input-box input.input");
-    await input.waitFor({ state: "visible" });
-    await input.fill(name);
-    // The file's own row is clicked, as paletteCommand does: Enter opens whichever row has
-    // the focus, which (with the list still settling after an edit) was not always this one.
-    const row = this.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first();
-    await row.waitFor();
-    await row.click();
-    await this.page.locator(".tab.active", { hasText: name }).waitFor();
+  quickOpen(name: string): Promise<void> {
+    return quickOpen(this.page, name);
   }
 }
 

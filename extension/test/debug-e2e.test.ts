@@ -18,7 +18,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { createAdminClient, createBridge, type Bridge, type TunnelSpec } from "@grpcrouter/runtime";
 import { chromium, type Browser, type FrameLocator, type Page } from "playwright-core";
-import { buildVsix, codeServerPath, freePort, paletteCommand, repoRoot, startCodeServer, type CodeServer } from "./code-server.js";
+import { buildVsix, codeServerPath, freePort, openQuickInput, paletteCommand, quickOpen, repoRoot, startCodeServer, type CodeServer } from "./code-server.js";
 
 const STEP_MS = 120_000;
 const resultsDir = path.join(repoRoot, "test-results");
@@ -322,13 +322,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
     await step("hide and show the panel", async () => {
       await page.locator(".tab", { hasText: `Router 127.0.0.1:${port}` }).click();
       // Another editor in the panel's group hides the panel (its page is discarded).
-      await page.keyboard.press("Control+P");
-      const input = page.locator(".quick-input-box input.input");
-      await input.waitFor({ state: "visible" });
-      await input.fill("launch.json");
-      await page.locator(".quick-input-list .monaco-list-row", { hasText: "launch.json" }).first().waitFor();
-      await page.keyboard.press("Enter");
-      await page.locator(".tab.active", { hasText: "launch.json" }).waitFor();
+      await quickOpen(page, "launch.json");
       await paletteCommand(page, "gRPC Router: Open Debug Panel");
       await page.locator(".tab.active", { hasText: `Router 127.0.0.1:${port}` }).waitFor();
       const frame = panelFrame();
@@ -377,15 +371,8 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
 
   it("stops at a breakpoint in a routing-key hook of the user's own router program", async () => {
     await step("breakpoint in a routing hook", async () => {
-      await page.keyboard.press("Control+P");
-      const input = page.locator(".quick-input-box input.input");
-      await input.waitFor({ state: "visible" });
-      await input.fill("router.ts");
-      await page.locator(".quick-input-list .monaco-list-row", { hasText: "router.ts" }).first().waitFor();
-      await page.keyboard.press("Enter");
-      await page.locator(".tab.active", { hasText: "router.ts" }).waitFor();
-      await page.keyboard.press("Control+G");
-      await input.waitFor({ state: "visible" });
+      await quickOpen(page, "router.ts");
+      const input = await openQuickInput(page, "Control+G");
       await input.fill(`:${HOOK_LINE}`);
       // Enter before the quick input has taken the text is lost (seen on a loaded machine):
       // wait for its "Go to line" row, then for the cursor to be on the line.

@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { unzipSync } from "fflate";
 import type { Page } from "playwright-core";
-import { buildVsix, freePort, lineOf, repoRoot, STEP_MS, stagedExtension, TYPING_SETTINGS, Workbench } from "./code-server.js";
+import { buildVsix, freePort, lineOf, openQuickInput, repoRoot, STEP_MS, stagedExtension, TYPING_SETTINGS, Workbench } from "./code-server.js";
 
 describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
   let tmp: string;
@@ -82,8 +82,7 @@ describe("the extension in a real VS Code", { timeout: 15 * 60_000 }, () => {
     });
     await step("type an error", async () => {
       // Go to the line of the field and break its type: `string` → `strin`.
-      await page.keyboard.press("Control+G");
-      await page.locator(".quick-input-box input.input").waitFor({ state: "visible" });
+      await openQuickInput(page, "Control+G");
       await page.keyboard.type(String(errorLine));
       await page.keyboard.press("Enter");
       await page.keyboard.press("Home");

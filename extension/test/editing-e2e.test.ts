@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { buildVsix, lineOf, repoRoot, STEP_MS, TYPING_SETTINGS, Workbench } from "./code-server.js";
+import { buildVsix, lineOf, openQuickInput, repoRoot, STEP_MS, TYPING_SETTINGS, Workbench } from "./code-server.js";
 
 async function until(what: string, check: () => boolean, timeoutMs = STEP_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -50,8 +50,7 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
 
   /** Puts the cursor on a 1-based line, `column` characters in. */
   async function goTo(line: number, column: number): Promise<void> {
-    await page.keyboard.press("Control+G");
-    await page.locator(".quick-input-box input.input").waitFor({ state: "visible" });
+    await openQuickInput(page, "Control+G");
     await page.keyboard.type(`${line}:${column}`);
     await page.keyboard.press("Enter");
   }
@@ -60,7 +59,6 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
     const moneyLine = lineOf(readFileSync(file("money.proto"), "utf8"), "message Money");
     await step("open orders.proto", () => openFile("orders.proto", "service Orders"));
     await step("# lists Money of money.proto", async () => {
-      const input = page.locator(".quick-input-box input.input");
       const row = page
         .locator(".quick-input-list .monaco-list-row")
         // The label is the kind's icon, then the name.
@@ -69,8 +67,7 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
       // Quick Open with "#" is Go to Symbol in Workspace (Ctrl+T, which the browser keeps for
       // itself). The picker asks the server as the query is typed; before the module has
       // compiled it finds nothing: type the query again until Money is listed, as a user would.
-      await page.keyboard.press("Control+P");
-      await input.waitFor({ state: "visible" });
+      const input = await openQuickInput(page, "Control+P");
       const deadline = Date.now() + STEP_MS;
       for (;;) {
         await input.fill("#Mone");
