@@ -99,7 +99,7 @@ describe("how each instance is connected: transport and principal", { timeout: 1
     await l.waitFor();
     return {
       code: await l.getAttribute("data-transport"),
-      text: (await l.innerText()).trim(),
+      text: ((await l.textContent()) ?? "").replace(/\s+/g, " ").trim(),
       title: await l.getAttribute("title"),
       principal: await l.getAttribute("data-principal"),
     };
@@ -136,12 +136,13 @@ describe("how each instance is connected: transport and principal", { timeout: 1
 
     const page = await openDashboard(browser, s.dashboard.url, { width: 1400, height: 900 }, pageErrors);
     const h2 = await label(page, "plain-h2");
-    assert.deepEqual([h2.code, h2.text, h2.principal], ["h2c", "HTTP/2", live.principal]);
+    assert.deepEqual([h2.code, h2.text, h2.principal], ["h2c", "HTTP/2 with credentials", live.principal]);
     assert.match(h2.title ?? "", /HTTP\/2 without TLS \(h2c\)/);
     const ws = await label(page, "plain-ws");
-    assert.deepEqual([ws.code, ws.text], ["ws", "WebSocket"]);
+    // A key shows the credentials; a screen reader hears them in words.
+    assert.deepEqual([ws.code, ws.text], ["ws", "WebSocket with credentials"]);
     assert.match(ws.title ?? "", /WebSocket fallback, without TLS \(ws\)[\s\S]*principal: credentials sha256:[0-9a-f]{16}[\s\S]*from 127\.0\.0\.1:\d+/);
-    // Credentials are marked with a key; the row still reads as before (health, address).
+    // The row still reads as before (health, address).
     assert.equal(await page.locator('#instances tr[data-instance="plain-ws"] .transport .codicon-key').count(), 1);
     assert.match(await page.locator('#instances tr[data-instance="plain-ws"]').innerText(), /serving[\s\S]*WebSocket[\s\S]*127\.0\.0\.1:\d+/);
     assert.ok(!(await page.content()).includes(TOKEN), "the token is nowhere on the page");

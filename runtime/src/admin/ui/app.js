@@ -298,7 +298,8 @@ function connectionCell(i) {
         { class: "transport", "data-transport": code, "data-principal": principal || undefined, title: tip },
         icon(tls ? "codicon-lock" : "codicon-unlock"),
         ` ${protocol}${tls ? (mtls ? " mTLS" : " TLS") : ""}`,
-        credentials ? icon("codicon-key", "credentials") : undefined,
+        // The key is for the eye; a screen reader hears the words.
+        ...(credentials ? [icon("codicon-key", "credentials"), el("span", { class: "visually-hidden" }, " with credentials")] : []),
       )
     : undefined;
   return [label, el("span", { class: "muted", title: tip }, i.address ?? "")].filter(Boolean);
