@@ -51,8 +51,8 @@ export interface ServerCall {
   /** The client's TLS certificate (mTLS), else undefined. */
   peerCertificate(): PeerCertificateInfo | undefined;
   /**
-   * How the call reached the server (read once per Register stream, for the admin views).
-   * Optional: undefined says nothing.
+   * How the call reached the server. Read for the admin views when an instance's registration
+   * changes, never per call. Optional: undefined says nothing.
    */
   readonly transport?: CallTransport;
   /** Starts delivering request messages and the cancel; a later call replaces the listener. */
