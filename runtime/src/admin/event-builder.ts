@@ -11,6 +11,7 @@ import {
   CallMessageSchema,
   CallStartedSchema,
   Instance_Health,
+  Instance_Transport,
   type CallDecision,
   type CallEnded,
   type CallHeaders,
@@ -19,7 +20,7 @@ import {
   type Instance,
 } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { BodyDecoder, DecodedBody } from "./body.js";
-import type { CallDecisionEvent, CallEndedEvent, CallStartedEvent, HealthInput, InstanceInfo } from "./hub-events.js";
+import type { CallDecisionEvent, CallEndedEvent, CallStartedEvent, HealthInput, InstanceInfo, TransportInput } from "./hub-events.js";
 import type { MetadataInput, MetadataRedactor } from "./metadata.js";
 
 /** One call message as kept: its protobuf forms are built on first demand and memoised. */
@@ -40,6 +41,13 @@ const HEALTH: Record<Exclude<HealthInput, Instance_Health>, Instance_Health> = {
   not_serving: Instance_Health.NOT_SERVING,
   draining: Instance_Health.DRAINING,
   ejected: Instance_Health.EJECTED,
+};
+
+const TRANSPORT: Record<Exclude<TransportInput, Instance_Transport>, Instance_Transport> = {
+  h2c: Instance_Transport.HTTP2,
+  h2: Instance_Transport.HTTP2_TLS,
+  ws: Instance_Transport.WEBSOCKET,
+  wss: Instance_Transport.WEBSOCKET_TLS,
 };
 
 const DECISION_KINDS = {
@@ -66,6 +74,8 @@ export class EventBuilder {
     if (info.labels !== undefined) inst.labels = { ...info.labels };
     if (info.weight !== undefined) inst.weight = info.weight;
     if (info.address !== undefined) inst.address = info.address;
+    if (info.transport !== undefined) inst.transport = typeof info.transport === "string" ? TRANSPORT[info.transport] : info.transport;
+    if (info.principal !== undefined) inst.principal = info.principal;
     if (info.streams !== undefined) inst.streams = info.streams;
     if (info.maxConcurrentCalls !== undefined) inst.maxConcurrentCalls = info.maxConcurrentCalls;
     if (info.health !== undefined) inst.health = typeof info.health === "string" ? HEALTH[info.health] : info.health;

@@ -3,7 +3,7 @@
 // turns them into admin protobuf messages only when a watcher, a snapshot or a replay asks.
 // So the hub keeps what a call's events carry (the events themselves, their metadata and
 // payloads) and reads it later: a publisher must not change them once published.
-import type { Instance_Health } from "../gen/grpcrouter/v1/admin_pb.js";
+import type { Instance_Health, Instance_Transport } from "../gen/grpcrouter/v1/admin_pb.js";
 import type { MetadataInput } from "./metadata.js";
 
 export type CallId = bigint | number;
@@ -22,6 +22,8 @@ export function callKey(id: CallId): CallKey {
 }
 export type CallKind = "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
 export type HealthInput = "serving" | "not_serving" | "draining" | "ejected" | Instance_Health;
+/** How a Register stream reached the router: HTTP/2 (h2c, or h2 over TLS) or WebSocket (ws, or wss over TLS). */
+export type TransportInput = "h2c" | "h2" | "ws" | "wss" | Instance_Transport;
 
 export interface InstanceInfo {
   id: string;
@@ -31,6 +33,13 @@ export interface InstanceInfo {
   weight?: number;
   /** Peer address of the instance's Register stream(s). */
   address?: string;
+  /** How its (first) Register stream reached the router. */
+  transport?: TransportInput;
+  /**
+   * Who the router takes it for (its principal, as the audit log writes it: certificate
+   * names and/or a digest of its credentials, never a secret), or "anonymous".
+   */
+  principal?: string;
   streams?: number;
   maxConcurrentCalls?: number;
   health?: HealthInput;

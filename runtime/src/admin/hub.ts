@@ -38,7 +38,7 @@ import { HubHistory, type RecordedCall } from "./hub-history.js";
 import { MetadataRedactor } from "./metadata.js";
 import type { PendingEvent, Watcher, WatchOptions } from "./watcher.js";
 
-export type { CallId, CallKind, HealthInput, HubEvent, HubListener, InstanceInfo } from "./hub-events.js";
+export type { CallId, CallKind, HealthInput, HubEvent, HubListener, InstanceInfo, TransportInput } from "./hub-events.js";
 
 export interface AdminHubOptions {
   routerId?: string;

@@ -1,5 +1,15 @@
 // The admin surface of the router: event hub, Admin gRPC service, web dashboard.
-export { AdminHub, type AdminHubOptions, type HubEvent, type HubListener, type InstanceInfo, type CallId, type CallKind, type HealthInput } from "./hub.js";
+export {
+  AdminHub,
+  type AdminHubOptions,
+  type HubEvent,
+  type HubListener,
+  type InstanceInfo,
+  type CallId,
+  type CallKind,
+  type HealthInput,
+  type TransportInput,
+} from "./hub.js";
 export { Watcher, type WatchOptions } from "./watcher.js";
 export { describeFromRegistry, type DescribeMethod } from "./body.js";
 export { DEFAULT_REDACTED, DEFAULT_REDACTED_KEYS, DEFAULT_REDACTED_PATTERN, REDACTED, type MetadataInput } from "./metadata.js";

@@ -16,7 +16,7 @@ export { RateLimiter, RateLimitConfigError, parseRateLimits, type RateLimit, typ
 export type { InstanceView } from "./router/router-registry.js";
 export type { HelloInfo } from "./router/router-context.js";
 export { GrpcServer, type GrpcMethod, type GrpcServerOptions, type ServerTls } from "./http2/server.js";
-export type { ServerCall, CallListener } from "./http2/server-call.js";
+export type { ServerCall, CallListener, CallTransport } from "./http2/server-call.js";
 export { parseCorsOptions, type CorsOptions } from "./http2/web-cors.js"; // grpc-web
 export { peerCertificateOf, peerCertificateFromSocket, type PeerCertificateInfo } from "./peer-certificate.js";
 export { BridgeRefusedError, createRawBridge, type Bridge, type BridgeOptions, type BridgeUpdate } from "./bridge/raw-bridge.js";

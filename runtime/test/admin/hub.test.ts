@@ -3,7 +3,14 @@ import { describe, it } from "node:test";
 import { Metadata } from "@grpc/grpc-js";
 import { create, createRegistry, toBinary } from "@bufbuild/protobuf";
 import { AdminHub, describeFromRegistry, REDACTED } from "../../src/admin/index.js";
-import { EventSchema, file_grpcrouter_v1_admin, Instance_Health, WatchRequestSchema, type Event } from "../../src/gen/grpcrouter/v1/admin_pb.js";
+import {
+  EventSchema,
+  file_grpcrouter_v1_admin,
+  Instance_Health,
+  Instance_Transport,
+  WatchRequestSchema,
+  type Event,
+} from "../../src/gen/grpcrouter/v1/admin_pb.js";
 
 // The admin protos themselves serve as "a user's service" here: real schemas, real bytes.
 const describeAdmin = describeFromRegistry(createRegistry(file_grpcrouter_v1_admin));
@@ -240,16 +247,21 @@ describe("AdminHub", () => {
   it("filters by service, and tracks instance health changes and deregistration", () => {
     const hub = new AdminHub();
     const echoOnly = hub.watch({ services: ["demo.v1.Echo"] });
-    hub.publish({ type: "instanceRegistered", instance: { id: "a", service: "demo.v1.Echo", maxConcurrentCalls: 10 } });
+    hub.publish({
+      type: "instanceRegistered",
+      instance: { id: "a", service: "demo.v1.Echo", maxConcurrentCalls: 10, transport: "wss", principal: "certificate CN=a" },
+    });
     hub.publish({ type: "instanceRegistered", instance: { id: "b", service: "demo.v1.Other" } });
     hub.publish({ type: "instanceChanged", instance: { id: "a", service: "demo.v1.Echo", health: "draining" } });
     hub.publish({ type: "callStarted", callId: 1, method: "/demo.v1.Other/Go" });
     hub.publish({ type: "instanceDeregistered", instance: { id: "a", service: "demo.v1.Echo" } });
     const got = drain(echoOnly);
     assert.deepEqual(cases(got), ["snapshot", "instanceRegistered", "instanceChanged", "instanceDeregistered"]);
-    const changed = got[2]!.event.value as { health: Instance_Health; maxConcurrentCalls: number };
+    const changed = got[2]!.event.value as { health: Instance_Health; maxConcurrentCalls: number; transport: Instance_Transport; principal: string };
     assert.equal(changed.health, Instance_Health.DRAINING);
     assert.equal(changed.maxConcurrentCalls, 10, "a change keeps the fields it did not name");
+    assert.equal(changed.transport, Instance_Transport.WEBSOCKET_TLS);
+    assert.equal(changed.principal, "certificate CN=a");
     assert.deepEqual(
       hub.snapshot().instances.map((i) => i.id),
       ["b"],

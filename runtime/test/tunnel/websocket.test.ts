@@ -17,6 +17,8 @@ import * as grpc from "@grpc/grpc-js";
 import { GrpcServer, createBridge, createRouter, type PeerCertificateInfo, type ServerCall } from "../../src/tunnel/index.js";
 import { WebSocketChannel } from "../../src/tunnel/bridge/websocket-channel.js";
 import { loadChannelCredentials, loadServerCredentials } from "../../src/auth/index.js";
+import { AdminHub } from "../../src/admin/index.js";
+import { Instance_Transport } from "../../src/gen/grpcrouter/v1/admin_pb.js";
 import {
   SimpleRequestSchema,
   SimpleResponseSchema,
@@ -260,7 +262,8 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
   });
 
   it("auto moves back to HTTP/2 once it gets through, and a call in flight on the WebSocket stream completes", async () => {
-    const { router, target } = await startRouter();
+    const hub = new AdminHub();
+    const { router, target } = await startRouter({ hub });
     const routerPort = Number(target.split(":")[1]);
     const nginx = await startHttp1Proxy(dir, routerPort);
     // The bridge dials the switch; at first it leads to nginx (HTTP/1.1 only).
@@ -274,6 +277,8 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
         bridgeLogs.some((l) => /falling back to WebSocket/.test(l)),
         bridgeLogs.join("\n"),
       );
+      // The Admin API (and so the dashboard) says how the instance is connected.
+      assert.equal(hub.snapshot().instances[0]?.transport, Instance_Transport.WEBSOCKET);
       // A bidi call on the WebSocket stream: one message each way, then it stays open.
       const bidi = client.bidi(methodOf("FullDuplexCall"), StreamingOutputCallRequestSchema, StreamingOutputCallResponseSchema);
       const got = collect(bidi);
@@ -294,6 +299,7 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
       assert.deepEqual(messages, [11, 22]);
       // The drained WebSocket stream ends; the instance stays registered once, on HTTP/2.
       await waitFor("the WebSocket stream to drain away", () => router.stats().streams.length === 1);
+      await waitFor("the Admin API to show the instance on HTTP/2", () => hub.snapshot().instances[0]?.transport === Instance_Transport.HTTP2);
       assert.deepEqual(
         router.instances().map((i) => i.id),
         ["mover"],
@@ -307,6 +313,7 @@ describe("the Register stream over WebSocket", { timeout: 180_000 }, () => {
       client.close();
       await bridge?.stop(100);
       await router.close(100);
+      hub.close();
       await sw.close();
       await nginx.stop();
     }

@@ -268,6 +268,43 @@ const HEALTH = {
   HEALTH_EJECTED: ["ejected", "error", "codicon-circle-slash"],
 };
 
+/** How an instance's Register stream came in: its short label and, for the tooltip, in words. */
+const TRANSPORT = {
+  TRANSPORT_HTTP2: ["h2c", "HTTP/2", false, "HTTP/2 without TLS (h2c)"],
+  TRANSPORT_HTTP2_TLS: ["h2", "HTTP/2", true, "HTTP/2 over TLS (h2)"],
+  TRANSPORT_WEBSOCKET: ["ws", "WebSocket", false, "the WebSocket fallback, without TLS (ws)"],
+  TRANSPORT_WEBSOCKET_TLS: ["wss", "WebSocket", true, "the WebSocket fallback, over TLS (wss)"],
+};
+
+/**
+ * The connection cell: a short label (protocol, TLS or mTLS, a key icon for credentials) and
+ * the address; the tooltip says it in words with the principal the router took it for.
+ */
+function connectionCell(i) {
+  const [code, protocol, tls, words] = TRANSPORT[i.transport] ?? ["", "", false, ""];
+  const principal = i.principal ?? "";
+  const mtls = principal.startsWith("certificate ");
+  const credentials = principal.includes("credentials ");
+  const tip = [
+    words ? `Register stream over ${words}` : "transport not reported",
+    principal === "anonymous" ? "principal: anonymous (no client certificate, no credentials)" : principal ? `principal: ${principal}` : undefined,
+    i.address ? `from ${i.address}` : undefined,
+  ]
+    .filter(Boolean)
+    .join("\n");
+  const label = code
+    ? el(
+        "span",
+        { class: "transport", "data-transport": code, "data-principal": principal || undefined, title: tip },
+        icon(tls ? "codicon-lock" : "codicon-unlock"),
+        ` ${protocol}${tls ? (mtls ? " mTLS" : " TLS") : ""}`,
+        // The key is for the eye; a screen reader hears the words.
+        ...(credentials ? [icon("codicon-key", "credentials"), el("span", { class: "visually-hidden" }, " with credentials")] : []),
+      )
+    : undefined;
+  return [label, el("span", { class: "muted", title: tip }, i.address ?? "")].filter(Boolean);
+}
+
 function callStatus(call) {
   if (!call.ended) return { text: "in flight", cls: "inflight" };
   return { text: statusName(call.ended.code), cls: call.ended.code === 0 ? "ok" : "error" };
@@ -345,7 +382,7 @@ function instanceRow(i) {
   const load = i.maxConcurrentCalls ? `${i.inFlightCalls ?? 0} / ${i.maxConcurrentCalls}` : String(i.inFlightCalls ?? 0);
   setCell(c[5], load, () => load);
   setCell(c[6], String(i.streams ?? 0), () => String(i.streams ?? 0));
-  setCell(c[7], i.address ?? "", () => el("span", { class: "muted" }, i.address ?? ""));
+  setCell(c[7], `${i.address ?? ""}:${i.transport ?? ""}:${i.principal ?? ""}`, () => connectionCell(i));
   setCell(c[8], `${i.health}:${i.operatorDrained}:${i.operatorEjected}:${i.weight}`, () => operator.instanceButtons(i));
   return row.tr;
 }

@@ -32,6 +32,9 @@ export interface CallListener {
   cancel(error?: { code: number; message: string }): void;
 }
 
+/** How a call reached the server: HTTP/2 without TLS (h2c) or over it (h2), WebSocket (ws) or over TLS (wss). */
+export type CallTransport = "h2c" | "h2" | "ws" | "wss";
+
 /** The narrow face of a client call the router's call code talks to (see router-call.ts). */
 export interface ServerCall {
   readonly path: string;
@@ -47,6 +50,11 @@ export interface ServerCall {
   readonly peer: string;
   /** The client's TLS certificate (mTLS), else undefined. */
   peerCertificate(): PeerCertificateInfo | undefined;
+  /**
+   * How the call reached the server. Read for the admin views when an instance's registration
+   * changes, never per call. Optional: undefined says nothing.
+   */
+  readonly transport?: CallTransport;
   /** Starts delivering request messages and the cancel; a later call replaces the listener. */
   listen(listener: CallListener): void;
   pause(): void;
@@ -204,6 +212,11 @@ export class Http2ServerCall implements ServerCall, MessageSink {
       if (peer !== "") sessionPeers.set(session, peer);
     }
     return peer;
+  }
+
+  get transport(): CallTransport | undefined {
+    const encrypted = this.stream.session?.encrypted;
+    return encrypted === undefined ? undefined : encrypted ? "h2" : "h2c";
   }
 
   peerCertificate(): PeerCertificateInfo | undefined {

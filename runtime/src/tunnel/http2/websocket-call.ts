@@ -14,7 +14,7 @@ import { peerCertificateFromSocket, type PeerCertificateInfo } from "../peer-cer
 import { closeOfStatus, isUpgradeMetadataHeader, WEBSOCKET_PROTOCOL } from "../websocket-wire.js";
 import { callMetadata } from "./call-metadata.js";
 import { GrpcWireError, headersFromMetadata, parseGrpcTimeout } from "./grpc-wire.js";
-import type { CallListener, ServerCall } from "./server-call.js";
+import type { CallListener, CallTransport, ServerCall } from "./server-call.js";
 import { peerOf } from "./server-call.js";
 import { ABANDON_GRACE_MS } from "./session-streams.js";
 import { DrainingSet, onDrainOrClose } from "../drained.js";
@@ -63,6 +63,10 @@ export class WebSocketServerCall implements ServerCall {
 
   get peer(): string {
     return peerOf(this.socket);
+  }
+
+  get transport(): CallTransport {
+    return (this.socket as Partial<TLSSocket>).encrypted === true ? "wss" : "ws";
   }
 
   peerCertificate(): PeerCertificateInfo | undefined {

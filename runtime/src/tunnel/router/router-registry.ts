@@ -337,6 +337,9 @@ export class ServiceRoute implements CallRoute {
         labels: inst.labels,
         weight: inst.weight,
         address: inst.streams[0]?.peer ?? "",
+        transport: inst.streams[0]?.transport,
+        // Every stream of an id has the same principal (instance-identity.ts claims).
+        principal: inst.streams[0]?.principal,
         streams: inst.streams.length,
         maxConcurrentCalls: inst.maxConcurrentCalls,
         health: inst.draining ? "draining" : inst.pooled.health.state,

@@ -16,7 +16,7 @@ import {
   type Hello,
 } from "../../gen/grpcrouter/v1/tunnel_pb.js";
 import { InstanceFrame, RouterFrame, decodeControl, type Frame } from "../frames.js";
-import type { CallListener, ServerCall } from "../http2/server-call.js";
+import type { CallListener, CallTransport, ServerCall } from "../http2/server-call.js";
 import { ABANDON_GRACE_MS } from "../http2/session-streams.js";
 import type { RoutedCall } from "./router-call.js";
 import type { HelloInfo, RouterContext } from "./router-context.js";
@@ -112,6 +112,11 @@ export class InstanceStream extends TunnelEndpoint<RoutedCall> {
     } catch {
       this.close("write failed");
     }
+  }
+
+  /** How the stream reached the router (read from the connection, not kept per stream). */
+  get transport(): CallTransport | undefined {
+    return this.duplex.transport;
   }
 
   get label(): string {
