@@ -46,6 +46,9 @@ export class ModuleAnalysis {
    * and rerun buf lint and breaking beside the generation the save starts.
    */
   saved(m: ModuleState): void {
+    // An editor that watches no files for us tells of no change on disk (a buf.yaml edited
+    // beside, a file not open): a save is when its user expects them seen.
+    if (!this.session.can.watchFiles) return this.diskChanged(m);
     const last = m.compiling ?? m.compiled?.versions;
     if (m.scheduler?.pending || !last || !sameVersions(last, this.states.overlayFor(m).versions)) this.soon(m);
   }
@@ -231,14 +234,17 @@ export class ModuleAnalysis {
       if (known.has(m) && !isInside(m.out, file)) touched.add(m);
     }
     if (layoutChanged) return true;
-    for (const m of touched) {
-      // A generation read the disk as it was (a buf.yaml that did not parse, say): its
-      // problems are no longer those of the module, and one still running lands stale.
-      m.diskChanges++;
-      m.generated = undefined;
-      this.edited(m);
-    }
+    for (const m of touched) this.diskChanged(m);
     return false;
+  }
+
+  /** A file of the module changed on disk (not an open one): compile again. */
+  private diskChanged(m: ModuleState): void {
+    // A generation read the disk as it was (a buf.yaml that did not parse, say): its
+    // problems are no longer those of the module, and one still running lands stale.
+    m.diskChanges++;
+    m.generated = undefined;
+    this.edited(m);
   }
 }
 

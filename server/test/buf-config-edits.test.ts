@@ -151,3 +151,32 @@ describe("editing buf.yaml and buf.lock while a .proto is open", () => {
     await client.waitForDiagnostics(bufLock, (d) => d.length === 0);
   });
 });
+
+describe("buf.yaml edits in an editor that watches no files for the server", () => {
+  let ws: string;
+  let client: TestClient;
+
+  before(async () => {
+    ws = copyFixture("editor-workspace");
+    client = await TestClient.start({ folders: [ws], settings: { generateOnSave: false }, watchFiles: false });
+  });
+
+  after(() => stopAndRemove(client, ws));
+
+  it("applies the new rules when the .proto is saved, unchanged", async () => {
+    const orders = path.join(ws, "proto/shop/v1/orders.proto");
+    const bufYaml = path.join(ws, "proto/buf.yaml");
+    writeFileSync(orders, readFileSync(orders, "utf8").replace("string order_id = 2;", "string orderId = 2;"));
+    writeFileSync(bufYaml, SNAKE_ONLY);
+    client.open(orders);
+    await client.waitForDiagnostics(orders, (d) => d.some((x) => x.code === "FIELD_LOWER_SNAKE_CASE"));
+    assert.ok(!client.registrations.some((r) => r.method === "workspace/didChangeWatchedFiles"));
+    // The editor says nothing of buf.yaml; the user saves the .proto to see its rules.
+    writeFileSync(bufYaml, "version: v2\nlint:\n  use:\n    - COMMENT_FIELD\n");
+    client.save(orders);
+    await client.waitForDiagnostics(orders, (d) => d.some((x) => x.code === "COMMENT_FIELD") && !d.some((x) => x.code === "FIELD_LOWER_SNAKE_CASE"));
+    writeFileSync(bufYaml, "version: v2\n");
+    client.save(orders);
+    await client.waitForDiagnostics(orders, (d) => d.length === 0);
+  });
+});
