@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Diagnostic } from "vscode-languageserver-protocol";
+import type { Diagnostic, Location } from "vscode-languageserver-protocol";
 import { copyFixture, msg, pathToFileURL, stopAndRemove, TestClient } from "./lsp-client.js";
 import { find } from "./text-edits.js";
 
@@ -98,7 +98,7 @@ describe("editing buf.yaml and buf.lock while a .proto is open", () => {
     await client.waitForDiagnostics(orders, (d) => codes(d).join() === "FIELD_LOWER_SNAKE_CASE");
   });
 
-  it("names a buf.yaml that does not parse, on buf.yaml and on the open file, keeps the generated code, and clears it once fixed", async () => {
+  it("names a buf.yaml that does not parse, on buf.yaml and on the open file, keeps the generated code and the index, and clears it once fixed", async () => {
     const generated = tree(gen);
     assert.ok(generated.size > 0);
     const broken = "version: v2\nlint:\n  use: [\n";
@@ -112,6 +112,12 @@ describe("editing buf.yaml and buf.lock while a .proto is open", () => {
     assert.equal(onConfig[0]!.severity, 1);
     // buf names the line (YAML's own count): the problem shows there, not on line 1.
     assert.equal(onConfig[0]!.range.start.line, 2, JSON.stringify(onConfig));
+    // The last good index still answers: definition goes where it went.
+    const def = await client.request<Location | null>("textDocument/definition", {
+      textDocument: { uri: pathToFileURL(orders).href },
+      position: find(text, "Customer customer = 1"),
+    });
+    assert.equal(def?.range.start.line, find(text, "message Customer").line);
     // A save while it is broken generates nothing and leaves the last good output as it was.
     const from = client.notifications.length;
     client.save(orders);
