@@ -1,6 +1,7 @@
 // The diagnostics of a module, file by file, as LSP publishes them: the last compile's
-// problems, a generation's of the very same buffers, and buf lint/breaking findings moved
-// onto the text as it is now. Pure: the caller sends them.
+// problems, a generation's of the very same buffers, buf lint/breaking findings moved onto
+// the text as it is now, and what buf says of buf.yaml or buf.lock on its line there. Pure
+// (the caller reads the files and sends the result).
 import path from "node:path";
 import { DiagnosticSeverity, type Diagnostic as LspDiagnostic } from "vscode-languageserver";
 import { mapRanges } from "./analysis/position-map.js";
@@ -37,7 +38,7 @@ export function diagnosticsByFile(p: ModuleProblems): Map<string, LspDiagnostic[
   const shown = (file: string) => path.relative(p.folder, file).split(path.sep).join("/") || path.basename(file);
   /**
    * A problem in buf.yaml or buf.lock: on its line in that file, and named on the open files
-   * (that file is seldom open, and nothing of theirs compiles or lints until it is fixed).
+   * (that file is seldom open, and their compile or lint waits for it to be fixed).
    */
   const configProblem = (file: string, d: Omit<LspDiagnostic, "range"> & { message: string }, onOpen: Omit<LspDiagnostic, "range">) => {
     add(file, { ...d, range: problemRange(p.configText(file), d.message) });
