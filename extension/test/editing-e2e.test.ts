@@ -1,8 +1,9 @@
 // End to end in a real VS Code (code-server) in Debian's chromium: a user goes to a message of
 // another file with Go to Symbol in Workspace ("#" in Quick Open), sees a service's methods in
 // the Outline view, renames a message with F2 and both files change on disk after Save All, then fixes an
-// unresolved well-known type with the "add import" quick fix (Ctrl+.). A failing step leaves a
-// screenshot in test-results/.
+// unresolved well-known type with the "add import" quick fix (Ctrl+.), and adds a lint rule
+// to buf.yaml and sees its findings come and go in Problems as it saves. A failing step
+// leaves a screenshot in test-results/.
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -188,6 +189,37 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
       await page.keyboard.press("Control+S");
       await until("the import on disk", () => readFileSync(file("orders.proto"), "utf8").includes('import "google/protobuf/timestamp.proto";\n'));
       assert.ok(existsSync(file("orders.proto")));
+    });
+  });
+
+  it("follows a rule added to buf.yaml and saved, in the Problems list, and its removal", async () => {
+    const bufYaml = path.join(folder, "proto/buf.yaml");
+    const finding = page.locator(".markers-panel .monaco-list-row", { hasText: "should have a non-empty comment" }).first();
+    await step("open buf.yaml and add a lint rule", async () => {
+      await workbench.quickOpen("buf.yaml");
+      await page.locator(".monaco-editor .view-lines", { hasText: "version: v2" }).waitFor();
+      await page.keyboard.press("Control+End");
+      // One line in YAML's flow style: no Enter, so no indentation of the editor's own.
+      await page.keyboard.type("lint: {use: [COMMENT_FIELD]}");
+      await page.keyboard.press("Control+S");
+      await until("the rule on disk", () => readFileSync(bufYaml, "utf8").includes("lint: {use: [COMMENT_FIELD]}"));
+    });
+    await step("Problems lists the rule's findings in the .proto files", async () => {
+      if (!(await page.locator(".markers-panel").isVisible())) await page.keyboard.press("Control+Shift+M");
+      await finding.waitFor();
+      assert.match(await finding.innerText(), /COMMENT_FIELD/);
+    });
+    await step("delete the rule, save, and the findings go", async () => {
+      await page.locator(".monaco-editor .view-lines", { hasText: "COMMENT_FIELD" }).click();
+      // The whole line (Ctrl+Z would undo word by word, leaving YAML that does not parse).
+      await page.keyboard.press("Control+End");
+      await page.keyboard.press("Shift+Home");
+      await page.keyboard.press("Backspace");
+      await page.locator(".monaco-editor .view-lines", { hasText: "COMMENT_FIELD" }).waitFor({ state: "detached" });
+      await page.keyboard.press("Control+S");
+      await until("buf.yaml as it was", () => readFileSync(bufYaml, "utf8") === "version: v2\n");
+      await finding.waitFor({ state: "detached" });
+      assert.equal(await page.locator(".markers-panel .monaco-list-row", { hasText: "buf.yaml" }).count(), 0);
     });
   });
 });

@@ -87,6 +87,7 @@ export class Generation {
       trigger,
     };
     const { overlay, versions } = this.states.overlayFor(m);
+    const diskChanges = m.diskChanges;
     try {
       const r = await adapter.generateAndWrite({
         root: m.module.root,
@@ -103,8 +104,9 @@ export class Generation {
         summary.removed = r.written.removed.length;
       }
       // Generation finds problems the plain compile does not (it runs the four phases). When
-      // the user typed on meanwhile, the compile of the newer text publishes instead.
-      if (!ac.signal.aborted && !this.states.overtaken(m, versions)) {
+      // the user typed on (or a file changed on disk) meanwhile, the compile of the newer
+      // text publishes instead.
+      if (!ac.signal.aborted && !this.states.overtaken(m, versions) && m.diskChanges === diskChanges) {
         m.generated = { diagnostics: r.diagnostics, versions };
         // The compile of these buffers may still run; it publishes both when it lands.
         if (m.compiled && sameVersions(m.compiled.versions, versions)) await this.analysis.publish(m);

@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { CodeLensRefreshRequest, FileChangeType, SemanticTokensRefreshRequest, type Connection, type DidChangeWatchedFilesParams } from "vscode-languageserver";
 import { recoverIndex } from "./analysis/recover-index.js";
 import { Snapshot } from "./analysis/snapshot.js";
+import { isBufConfig } from "./buf-config.js";
 import { CompileScheduler } from "./compile-scheduler.js";
 import { breaking, lint, type CheckFindings } from "./features/buf-checks.js";
 import * as adapter from "./generator-adapter.js";
@@ -45,6 +46,9 @@ export class ModuleAnalysis {
    * and rerun buf lint and breaking beside the generation the save starts.
    */
   saved(m: ModuleState): void {
+    // An editor that watches no files for us tells of no change on disk (a buf.yaml edited
+    // beside, a file not open): a save is when its user expects them seen.
+    if (!this.session.can.watchFiles) return this.diskChanged(m);
     const last = m.compiling ?? m.compiled?.versions;
     if (m.scheduler?.pending || !last || !sameVersions(last, this.states.overlayFor(m).versions)) this.soon(m);
   }
@@ -108,6 +112,9 @@ export class ModuleAnalysis {
     m.compiling = undefined;
     // Diagnostics first: they are what the user waits for; the index is built after.
     m.compiled = { diagnostics: compiled.diagnostics, versions };
+    // buf cannot read the module's buf.yaml: its lint rules are unknown, so the findings of
+    // the old ones go (the error on buf.yaml says why there are none).
+    if (!compiled.descriptors && compiled.diagnostics.some((d) => d.severity === "error" && isBufConfig(d.file))) m.checks = undefined;
     await this.publish(m);
     if (compiled.descriptors) {
       this.keepSnapshot(m, compiled, seq);
@@ -147,13 +154,7 @@ export class ModuleAnalysis {
           const imp = last?.importPathOf(file);
           return imp ? last?.compiled.sources.get(imp) : undefined;
         },
-        read: (file) => {
-          try {
-            return readFileSync(file, "utf8");
-          } catch {
-            return undefined;
-          }
-        },
+        read: readOrUndefined,
         signal,
         compile: adapter.compile,
       });
@@ -191,12 +192,14 @@ export class ModuleAnalysis {
     const settings = await this.session.settingsFor(m.module.folder);
     const byFile = diagnosticsByFile({
       root: m.module.root,
+      folder: m.module.folder,
       compiled: m.compiled,
       generated: m.generated,
       checks: m.checks,
       showCompileErrors: settings.diagnostics.enable,
       openFiles: this.states.openFiles(m),
       openText: (file) => this.states.openText(file),
+      configText: readOrUndefined,
     });
     for (const file of m.published) if (!byFile.has(file)) void this.connection.sendDiagnostics({ uri: pathToFileURL(file).href, diagnostics: [] });
     const { versions } = m.compiled;
@@ -231,8 +234,25 @@ export class ModuleAnalysis {
       if (known.has(m) && !isInside(m.out, file)) touched.add(m);
     }
     if (layoutChanged) return true;
-    for (const m of touched) this.edited(m);
+    for (const m of touched) this.diskChanged(m);
     return false;
+  }
+
+  /** A file of the module changed on disk (not an open one): compile again. */
+  private diskChanged(m: ModuleState): void {
+    // A generation read the disk as it was (a buf.yaml that did not parse, say): its
+    // problems are no longer those of the module, and one still running lands stale.
+    m.diskChanges++;
+    m.generated = undefined;
+    this.edited(m);
+  }
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
   }
 }
 

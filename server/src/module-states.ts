@@ -41,6 +41,8 @@ export interface ModuleState {
   checksAbort?: AbortController;
   /** Files (absolute) we published diagnostics for, so we can clear them. */
   published: Set<string>;
+  /** Changes on disk noticed (files not open, buf.yaml): a generation begun before one is stale. */
+  diskChanges: number;
   /** Problems of the last compile, and of the last generation (the four phases find more). */
   compiled?: Findings;
   generated?: Findings;
@@ -87,7 +89,7 @@ export class ModuleStates {
     const module = moduleForFile(file, { folders: this.session.folders, roots });
     let m = this.byRoot.get(module.root);
     if (!m) {
-      m = { module, out: outDirOf(settings, module.root, module.folder), published: new Set(), compileSeq: 0, snapshotSeq: 0 };
+      m = { module, out: outDirOf(settings, module.root, module.folder), published: new Set(), compileSeq: 0, snapshotSeq: 0, diskChanges: 0 };
       this.byRoot.set(module.root, m);
     }
     if (this.session.can.watchFiles) {

@@ -48,6 +48,8 @@ export function copyFixture(name: string): string {
 export interface StartOptions {
   folders: string[];
   settings?: Record<string, unknown>;
+  /** false: an editor that watches no files for the server (no workspace/didChangeWatchedFiles). */
+  watchFiles?: boolean;
 }
 
 export class TestClient {
@@ -127,7 +129,7 @@ export class TestClient {
             workspaceFolders: true,
             codeLens: { refreshSupport: true },
             semanticTokens: { refreshSupport: true },
-            didChangeWatchedFiles: { dynamicRegistration: true },
+            didChangeWatchedFiles: { dynamicRegistration: opts.watchFiles ?? true },
           },
           window: { workDoneProgress: true },
           textDocument: { hover: { contentFormat: ["markdown"] }, documentSymbol: { hierarchicalDocumentSymbolSupport: true } },

@@ -9,6 +9,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { strToU8, unzipSync, zipSync } from "fflate";
 import { DiagnosticSeverity, type Diagnostic } from "vscode-languageserver";
+import { BUF_CONFIG_FILES, configFileNamed } from "../buf-config.js";
 import { isGenerated, type Compiled } from "../generator-adapter.js";
 import { bufError, runBuf } from "./run-buf.js";
 
@@ -23,9 +24,9 @@ export interface CheckFindings {
   general?: string;
   /** The text each file had when checked (absolute path → text), to map findings onto edits since. */
   texts?: Map<string, string>;
+  /** buf could not run with the module's buf.yaml or buf.lock (absolute path): what it said of it. */
+  config?: { file: string; message: string };
 }
-
-const CONFIG_FILES = ["buf.yaml", "buf.lock"];
 
 /**
  * The module as buf's zip input: its files (paths relative to the module root, as on disk),
@@ -34,7 +35,7 @@ const CONFIG_FILES = ["buf.yaml", "buf.lock"];
 function moduleZip(c: Compiled, files: Map<string, string>): Uint8Array {
   const entries: Record<string, Uint8Array> = {};
   for (const [rel, text] of files) entries[rel] = strToU8(text);
-  for (const name of CONFIG_FILES) {
+  for (const name of BUF_CONFIG_FILES) {
     const p = path.join(c.root, name);
     if (existsSync(p)) entries[name] = readFileSync(p);
   }
@@ -136,8 +137,14 @@ export async function lint(c: Compiled, signal?: AbortSignal): Promise<CheckFind
     cwd: c.root,
     ...(signal ? { signal } : {}),
   });
-  // 0: clean; 100: findings on stdout; anything else: buf itself failed (a bad buf.yaml).
-  if (r.status !== 0 && r.status !== 100) return { byFile: new Map(), general: `buf lint failed: ${bufError(r)}` };
+  // 0: clean; 100: findings on stdout; anything else: buf itself failed. The module compiled,
+  // so that is its config (an unknown rule in buf.yaml, a buf.lock it cannot read), unless
+  // buf did not finish at all.
+  if (r.status !== 0 && r.status !== 100) {
+    const message = bufError(r);
+    if (r.stopped || !r.stderr.trim()) return { byFile: new Map(), general: `buf lint failed: ${message}` };
+    return { byFile: new Map(), config: { file: configFileNamed(c.root, message), message } };
+  }
   return parseFindings(c, r.stdout, LINT_SOURCE, DiagnosticSeverity.Warning);
 }
 
@@ -191,7 +198,7 @@ async function againstZip(c: Compiled, ref: string, signal?: AbortSignal): Promi
     const text = name.endsWith(".proto") ? new TextDecoder().decode(bytes) : undefined;
     // Committed output (gen/*_router.proto) is never an input, as in the compile.
     if (text !== undefined && !isGenerated(text)) old.set(name, text);
-    else if (CONFIG_FILES.includes(name)) cfg.set(name, bytes);
+    else if (BUF_CONFIG_FILES.includes(name)) cfg.set(name, bytes);
   }
   const oldZip: Record<string, Uint8Array<ArrayBufferLike>> = unzipSync(moduleZip(c, old));
   for (const [n, b] of cfg) oldZip[n] = b;

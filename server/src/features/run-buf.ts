@@ -6,6 +6,8 @@ export interface BufOutput {
   status: number;
   stdout: string;
   stderr: string;
+  /** buf was killed (its deadline passed) rather than finishing. */
+  stopped: boolean;
 }
 
 /** A buf that hangs (a network fetch of a dependency, say) must not hold the editor's request. */
@@ -20,6 +22,7 @@ export async function runBuf(args: string[], opts: { input?: Uint8Array; cwd?: s
     status: r.status,
     stdout: utf8.decode(r.stdout),
     stderr: r.signal && !r.stderr ? `buf was stopped (${r.signal}) after ${DEADLINE_MS / 1000} s` : r.stderr,
+    stopped: r.signal !== null,
   };
 }
 
