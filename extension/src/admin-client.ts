@@ -7,9 +7,9 @@
 // the status bar and the code lenses show. No vscode import: tests drive it in plain node.
 import http from "node:http";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
-import { EventSchema, Instance_Health, Instance_HealthSchema, type Event, type Instance } from "@grpcrouter/runtime/admin-types";
+import { EventSchema, Instance_Health, Instance_HealthSchema, Instance_Transport, type Event, type Instance } from "@grpcrouter/runtime/admin-types";
 
-export { Instance_Health, type Event, type Instance };
+export { Instance_Health, Instance_Transport, type Event, type Instance };
 
 /** The kinds of admin Event (the `event` oneof's cases). */
 export type EventKind = NonNullable<Event["event"]["case"]>;
@@ -236,4 +236,37 @@ export function healthText(health: Instance_Health): string {
     .replace(/^HEALTH_/, "")
     .toLowerCase()
     .replace(/_/g, " ");
+}
+
+/**
+ * How an instance's Register stream reached the router, in the dashboard's words (its
+ * connection cell, runtime/src/admin/ui/app.js): protocol with TLS or mTLS (certificate names
+ * in the principal) and the credentials the instance showed; in words for a tooltip.
+ */
+const TRANSPORT: Partial<Record<Instance_Transport, { protocol: string; tls: boolean; words: string }>> = {
+  [Instance_Transport.HTTP2]: { protocol: "HTTP/2", tls: false, words: "HTTP/2 without TLS (h2c)" },
+  [Instance_Transport.HTTP2_TLS]: { protocol: "HTTP/2", tls: true, words: "HTTP/2 over TLS (h2)" },
+  [Instance_Transport.WEBSOCKET]: { protocol: "WebSocket", tls: false, words: "the WebSocket fallback, without TLS (ws)" },
+  [Instance_Transport.WEBSOCKET_TLS]: { protocol: "WebSocket", tls: true, words: "the WebSocket fallback, over TLS (wss)" },
+};
+
+export interface ConnectionText {
+  /** Short, for a tree item's description: "HTTP/2 mTLS", "WebSocket with credentials"; "" when not reported. */
+  label: string;
+  /** Lines for a tooltip: the transport in words, the principal, the address. */
+  details: string[];
+}
+
+export function connectionText(i: Pick<Instance, "transport" | "principal" | "address">): ConnectionText {
+  const t = TRANSPORT[i.transport];
+  const principal = i.principal;
+  const mtls = principal.startsWith("certificate ");
+  const credentials = principal.includes("credentials ");
+  const label = t ? `${t.protocol}${t.tls ? (mtls ? " mTLS" : " TLS") : ""}${credentials ? " with credentials" : ""}` : "";
+  const details = [
+    t ? `Register stream over ${t.words}` : "transport not reported",
+    principal === "anonymous" ? "principal: anonymous (no client certificate, no credentials)" : principal ? `principal: ${principal}` : "",
+    i.address ? `from ${i.address}` : "",
+  ].filter(Boolean);
+  return { label, details };
 }

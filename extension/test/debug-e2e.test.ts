@@ -357,7 +357,10 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       const header = view.locator(".pane-header");
       if ((await header.getAttribute("aria-expanded")) === "false") await header.click();
       await view.locator(".monaco-list-row", { hasText: "demo.v1.Echo" }).waitFor();
-      await view.locator(".monaco-list-row", { hasText: "e2e-1" }).waitFor();
+      const instance = view.locator(".monaco-list-row", { hasText: "e2e-1" });
+      await instance.waitFor();
+      // How it is connected: the bridge dialled the router's HTTP/2 port without TLS.
+      assert.match(await instance.innerText(), /serving · \d+ in flight · HTTP\/2 · 127\.0\.0\.1:\d+/);
     });
   });
 

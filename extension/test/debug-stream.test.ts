@@ -6,7 +6,16 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { AdminHub, startDashboard, type Dashboard } from "@grpcrouter/runtime";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { AdminEventStream, Instance_Health, RouterState, healthText, watchRouterState, type Event, type StreamState } from "../src/admin-client.js";
+import {
+  AdminEventStream,
+  Instance_Health,
+  RouterState,
+  connectionText,
+  healthText,
+  watchRouterState,
+  type Event,
+  type StreamState,
+} from "../src/admin-client.js";
 
 async function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -57,6 +66,54 @@ describe("admin event stream in the extension host", () => {
       assert.ok(states.includes("live"));
     } finally {
       stream.close();
+    }
+  });
+
+  it("says how each instance is connected, in the dashboard's words (the Router view's description and tooltip)", async () => {
+    const model = new RouterState();
+    const stream = new AdminEventStream({ url: dashboard.url, messages: false, onEvent: (e) => model.apply(e) });
+    const mine = ["plain", "mtls", "token", "old"];
+    try {
+      await until(() => model.services().length > 0, "the snapshot");
+      hub.publish({
+        type: "instanceRegistered",
+        instance: { id: "plain", service: "demo.v1.Echo", address: "127.0.0.1:4001", transport: "h2c", principal: "anonymous" },
+      });
+      hub.publish({
+        type: "instanceRegistered",
+        instance: {
+          id: "mtls",
+          service: "demo.v1.Echo",
+          address: "127.0.0.1:4002",
+          transport: "h2",
+          principal: "certificate CN=echo-1 + credentials sha256:0123abcd",
+        },
+      });
+      hub.publish({
+        type: "instanceRegistered",
+        instance: { id: "token", service: "demo.v1.Echo", address: "127.0.0.1:4003", transport: "wss", principal: "credentials sha256:89efcdab" },
+      });
+      hub.publish({ type: "instanceRegistered", instance: { id: "old", service: "demo.v1.Echo" } });
+      const byId = () => new Map(model.services()[0]?.instances.map((i) => [i.id, i]));
+      await until(() => mine.every((id) => byId().has(id)), "the four instances");
+      const text = (id: string) => connectionText(byId().get(id)!);
+      assert.deepEqual(text("plain"), {
+        label: "HTTP/2",
+        details: ["Register stream over HTTP/2 without TLS (h2c)", "principal: anonymous (no client certificate, no credentials)", "from 127.0.0.1:4001"],
+      });
+      assert.deepEqual(text("mtls"), {
+        label: "HTTP/2 mTLS with credentials",
+        details: ["Register stream over HTTP/2 over TLS (h2)", "principal: certificate CN=echo-1 + credentials sha256:0123abcd", "from 127.0.0.1:4002"],
+      });
+      assert.deepEqual(text("token"), {
+        label: "WebSocket TLS with credentials",
+        details: ["Register stream over the WebSocket fallback, over TLS (wss)", "principal: credentials sha256:89efcdab", "from 127.0.0.1:4003"],
+      });
+      // An event from code that did not say (an older router): no label, and the tooltip says so.
+      assert.deepEqual(text("old"), { label: "", details: ["transport not reported"] });
+    } finally {
+      stream.close();
+      for (const id of mine) hub.publish({ type: "instanceDeregistered", instance: { id, service: "demo.v1.Echo" } });
     }
   });
 

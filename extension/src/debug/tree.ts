@@ -1,7 +1,7 @@
 // The "Router" view in the Run and Debug side bar: services → instances of the router the
 // current grpcrouter debug session runs, live from its admin event stream.
 import * as vscode from "vscode";
-import { healthText, type Instance, type RouterState, type ServiceNode } from "../admin-client.js";
+import { connectionText, healthText, type Instance, type RouterState, type ServiceNode } from "../admin-client.js";
 
 type Node = { kind: "service"; service: ServiceNode } | { kind: "instance"; instance: Instance };
 
@@ -36,13 +36,20 @@ export class RouterTreeProvider implements vscode.TreeDataProvider<Node>, vscode
     const item = new vscode.TreeItem(i.id, vscode.TreeItemCollapsibleState.None);
     item.id = `instance:${i.service}:${i.id}`;
     const load = i.maxConcurrentCalls ? `${i.inFlightCalls}/${i.maxConcurrentCalls}` : `${i.inFlightCalls}`;
-    item.description = `${health} · ${load} in flight${i.address ? ` · ${i.address}` : ""}`;
+    const connection = connectionText(i);
+    item.description = [health, `${load} in flight`, connection.label, i.address].filter(Boolean).join(" · ");
     item.iconPath = new vscode.ThemeIcon(
       health === "serving" ? "pass" : health === "draining" ? "warning" : "error",
       new vscode.ThemeColor(health === "serving" ? "testing.iconPassed" : health === "draining" ? "editorWarning.foreground" : "errorForeground"),
     );
     const labels = Object.entries(i.labels).map(([k, v]) => `${k}=${v}`);
-    item.tooltip = [`${i.id} (${i.service})`, `health: ${health}`, `streams: ${i.streams}`, labels.length ? `labels: ${labels.join(", ")}` : ""]
+    item.tooltip = [
+      `${i.id} (${i.service})`,
+      `health: ${health}`,
+      `streams: ${i.streams}`,
+      labels.length ? `labels: ${labels.join(", ")}` : "",
+      ...connection.details,
+    ]
       .filter(Boolean)
       .join("\n");
     item.contextValue = "grpcrouter.instance";
