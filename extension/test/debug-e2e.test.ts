@@ -312,6 +312,8 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       await page.keyboard.press("Home");
       await frame.locator(`#calls tr[data-call="${ids[0]}"][aria-selected="true"]`).waitFor();
       await frame.locator("#detail .timeline").filter({ hasText: '"text": "third"' }).waitFor();
+      // Its Replay button is a VS Code Element too (in the closed "Replay" section).
+      await frame.locator("#detail vscode-button#replay-send").waitFor({ state: "attached" });
       assert.equal(await selectedId(), ids[0]);
       mkdirSync(resultsDir, { recursive: true });
       await page.locator(".part.editor").screenshot({ path: path.join(resultsDir, "debug-panel.png") });
@@ -334,7 +336,9 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
   it("pauses and resumes the service from the panel: the page's actions reach the router through the extension", async () => {
     await step("pause from the panel", async () => {
       const frame = panelFrame();
-      await frame.locator('button[data-action="pause"][data-service="demo.v1.Echo"]').click();
+      // The operator's buttons are VS Code Elements in the panel (plain buttons in a browser).
+      await frame.locator('#instances vscode-button[data-action="drain"][data-instance="e2e-1"]').waitFor();
+      await frame.locator('vscode-button[data-action="pause"][data-service="demo.v1.Echo"]').click();
       await frame.locator('#op-dialog button[value="confirm"]').click();
       await frame.locator('.service-op[data-service="demo.v1.Echo"][data-paused="true"]').waitFor();
       const err = (await say(client!, "while paused").then(
@@ -343,7 +347,7 @@ describe("grpcrouter debug type in a real VS Code", { timeout: 15 * 60_000 }, ()
       )) as grpc.ServiceError;
       assert.equal(err.code, grpc.status.UNAVAILABLE);
       assert.match(err.details, /demo\.v1\.Echo is paused by an operator/);
-      await frame.locator('button[data-action="resume"][data-service="demo.v1.Echo"]').click();
+      await frame.locator('vscode-button[data-action="resume"][data-service="demo.v1.Echo"]').click();
       await frame.locator('.service-op[data-service="demo.v1.Echo"][data-paused="false"]').waitFor();
       await say(client!, "resumed");
     });

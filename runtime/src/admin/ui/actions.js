@@ -4,6 +4,7 @@
 // page's source (the dashboard's POST /action, or the VS Code host's Admin client). Every
 // viewer sees every action live in the actions log, from the `action` events.
 import { formatClock, tsMs } from "./format.js";
+import { button } from "./host.js";
 
 const DESTRUCTIVE = {
   drain: (t) => `Drain ${t}? It takes no new calls; calls in flight finish.`,
@@ -34,7 +35,8 @@ export class OperatorActions {
     this.deps = deps;
     this.dialog = this.buildDialog();
     document.addEventListener("click", (e) => {
-      const b = e.target.closest?.("button[data-action]");
+      // A plain <button> in a browser, a vscode-button in the VS Code panel (host.js).
+      const b = e.target.closest?.("button[data-action], vscode-button[data-action]");
       if (b && !b.disabled) void this.run(b.dataset.action, b.dataset.service, b.dataset.instance ?? "", b.dataset.focusKey, b.dataset.weight);
     });
   }
@@ -48,11 +50,9 @@ export class OperatorActions {
       "span",
       { class: "op-buttons" },
       ...kinds.map((kind) =>
-        el(
-          "button",
+        button(
           {
-            type: "button",
-            class: `op ${DESTRUCTIVE[kind] ? "destructive" : ""}`,
+            class: `op${DESTRUCTIVE[kind] ? " destructive" : ""}`,
             "data-action": kind,
             "data-service": i.service,
             "data-instance": i.id,
@@ -82,11 +82,9 @@ export class OperatorActions {
           { class: `service-op${paused ? " paused" : ""}`, "data-service": s, "data-paused": String(paused) },
           el("span", { class: "mono" }, s),
           paused ? el("span", { class: "badge error" }, "paused") : undefined,
-          el(
-            "button",
+          button(
             {
-              type: "button",
-              class: `op ${DESTRUCTIVE[kind] ? "destructive" : ""}`,
+              class: `op${DESTRUCTIVE[kind] ? " destructive" : ""}`,
               "data-action": kind,
               "data-service": s,
               "data-focus-key": `${kind}:${s}`,

@@ -485,7 +485,7 @@ function renderFirstFailure(first) {
   const key = `${first.id}`;
   if (note.dataset.call === key) return;
   note.dataset.call = key;
-  const go = el("button", { type: "button", id: "show-first-failure" }, "Show");
+  const go = button({ id: "show-first-failure" }, "Show");
   go.addEventListener("click", () => selectCall(first.id, true));
   note.replaceChildren(
     el("span", { class: "badge error" }, "first failure"),

@@ -1,6 +1,7 @@
 // Replaying a recorded call from its timeline: its requests as editable JSON (decoded by the
 // router with the module's descriptors, encoded back the same way), sent to the router, which
 // runs it as a new call (carrying `grpcrouter-replay-of`) that then shows in the list.
+import { button } from "./host.js";
 
 /** Calls the router can replay: unary and client-streaming (the whole stream). */
 export function canReplay(call) {
@@ -54,14 +55,16 @@ export function replaySection(call, { el, source, onNewCall }) {
     "aria-label": `Requests of the replay of call ${call.id} (JSON)`,
   });
   editor.value = replayText(call);
-  const button = el("button", { type: "button", id: "replay-send" }, "Replay");
+  const send = button({ id: "replay-send" }, "Replay", "codicon-debug-rerun");
   const result = el("div", { class: "replay-result", id: "replay-result", role: "status", "aria-live": "polite" });
   if (lastReplay && lastReplay.newCall === call.id) {
     result.dataset.state = lastReplay.state;
     result.dataset.newCall = call.id;
     result.textContent = lastReplay.text;
   } else if (missing) result.textContent = "Some request bodies were not captured: write them before replaying.";
-  button.addEventListener("click", async () => {
+  send.addEventListener("click", async () => {
+    // A vscode-button may still dispatch a click while disabled (a replay in flight).
+    if (send.disabled) return;
     let requestsJson;
     try {
       requestsJson = requestsFromText(call, editor.value);
@@ -70,7 +73,7 @@ export function replaySection(call, { el, source, onNewCall }) {
       result.textContent = e.message;
       return;
     }
-    button.disabled = true;
+    send.disabled = true;
     result.dataset.state = "busy";
     result.textContent = "replaying…";
     try {
@@ -84,7 +87,7 @@ export function replaySection(call, { el, source, onNewCall }) {
       result.dataset.state = "error";
       result.textContent = `replay failed: ${e.message}`;
     } finally {
-      button.disabled = false;
+      send.disabled = false;
     }
   });
   return el(
@@ -95,7 +98,7 @@ export function replaySection(call, { el, source, onNewCall }) {
       { id: "replay" },
       el("summary", {}, call.kind === "unary" ? "Replay with edited request" : "Replay the whole stream with edited requests"),
       editor,
-      el("div", { class: "replay-buttons" }, button),
+      el("div", { class: "replay-buttons" }, send),
     ),
     result,
   );
