@@ -128,6 +128,40 @@ function colours(root) {
   };
 }
 
+/**
+ * The time axis spans at least this many seconds: a chart of its first seconds reads as
+ * seconds on a clock, not stretched into fractions (or, for one point, into years).
+ */
+const MIN_SPAN_S = 10;
+/** Tick steps of the time axis, whole seconds (uPlot's own go down to milliseconds). */
+const TIME_STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/**
+ * The seconds drawn, and never fewer than MIN_SPAN_S of them (the newest at the right). From
+ * the data: for a single point uPlot offers a day's range.
+ */
+function timeRange(u, min, max) {
+  const xs = u.data[0];
+  if (!xs?.length) return [min, max];
+  const last = xs[xs.length - 1];
+  return [Math.min(xs[0], last - MIN_SPAN_S), last];
+}
+
+/**
+ * Tick labels as local clock times: "14:05:30", or "14:05" when the ticks are minutes apart.
+ * The chart keeps the labels it drew on its element (data-x-ticks), where tests read them.
+ */
+function timeLabels(u, splits, _axisIdx, _space, step) {
+  const labels = splits.map((s) => {
+    const d = new Date(s * 1000);
+    const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+    return step >= 60 ? hm : `${hm}:${pad2(d.getSeconds())}`;
+  });
+  u.root.dataset.xTicks = JSON.stringify(labels);
+  return labels;
+}
+
 function axis(c, values) {
   return { stroke: c.muted, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid, width: 1 }, size: 60, ...(values ? { values } : {}) };
 }
@@ -140,9 +174,12 @@ function makeChart(container, width, height, title, seriesDefs, c) {
       title,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, pct: { range: [0, 100] } },
+      scales: { x: { time: true, range: timeRange }, pct: { range: [0, 100] } },
+      // How many seconds the chart drew (data-points), beside the labels it drew them with.
+      hooks: { draw: [(u) => (u.root.dataset.points = String(u.data[0].length))] },
       axes: [
-        { ...axis(c), size: 24 },
+        // Labels "HH:MM:SS" need more room than uPlot's default 50 px between ticks.
+        { ...axis(c, timeLabels), size: 24, space: 70, incrs: TIME_STEPS_S },
         axis(c, (_u, vals) => vals.map((v) => (v == null ? "" : seriesDefs.some((d) => d.ms) ? fmtTickMs(v) : String(v)))),
         ...(seriesDefs.some((d) => d.scale === "pct")
           ? [{ ...axis(c, (_u, vals) => vals.map((v) => `${v}%`)), scale: "pct", side: 1, size: 44, grid: { show: false } }]
@@ -150,7 +187,8 @@ function makeChart(container, width, height, title, seriesDefs, c) {
       ],
       series: [
         {},
-        ...seriesDefs.map((d) => ({ label: d.label, stroke: d.stroke, width: 1.5, scale: d.scale ?? "y", points: { show: false }, spanGaps: true })),
+        // uPlot's own choice of points: drawn while they are sparse (a lone second is a dot), not once they make a line.
+        ...seriesDefs.map((d) => ({ label: d.label, stroke: d.stroke, width: 1.5, scale: d.scale ?? "y", spanGaps: true })),
       ],
     },
     [[], ...seriesDefs.map(() => [])],
