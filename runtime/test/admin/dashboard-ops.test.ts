@@ -258,7 +258,25 @@ describe("why, views, actions and replay in the dashboard (chromium, real router
     await editor.fill('{ "responseSize": 42 }');
     await page.locator("#replay-send").click();
     // The page selects the new call and shows the outcome there.
-    await until(async () => /call \d+: OK \(replay of call \d+\)/.test(await page.locator("#replay-result").innerText()), "the replay's outcome");
+    // What the page shows, read on each poll: on a timeout it says why (no section, another
+    // call shown, the connection down, an error outcome).
+    let seen = "";
+    await until(
+      async () => {
+        seen = await page.evaluate(`JSON.stringify({
+          outcome: document.getElementById("replay-result")?.innerText ?? null,
+          detailOf: document.getElementById("detail")?.dataset.call ?? null,
+          connection: document.getElementById("connection")?.dataset.state ?? null,
+          paused: document.getElementById("pause")?.getAttribute("aria-pressed") ?? null,
+        })`);
+        return /call \d+: OK \(replay of call \d+\)/.test((JSON.parse(seen) as { outcome: string | null }).outcome ?? "");
+      },
+      () =>
+        `the replay's outcome (the page: ${seen}; instances: ${router
+          .instances(STORE)
+          .map((i) => `${i.id} ${i.health} ${i.healthReason}`)
+          .join(", ")})`,
+    );
     const newId = await page.locator("#replay-result").getAttribute("data-new-call");
     assert.ok(newId && newId !== original);
     // The outcome shows at once; the new call is selected once its events have arrived.
@@ -363,10 +381,10 @@ async function selectRow(p: Page, selector: string): Promise<string> {
 }
 
 /** Polls a condition the page shows up to a generous deadline. */
-async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+async function until(cond: () => Promise<boolean>, what: string | (() => string), timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

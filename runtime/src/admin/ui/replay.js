@@ -38,8 +38,20 @@ export function requestsFromText(call, text) {
   return v.map((r) => JSON.stringify(r));
 }
 
-/** The last replay's outcome: shown again on the new call, which the page selects. */
+/**
+ * The last replay: the call it replays (`of`), the new call once the router answered, and what
+ * its outcome says. Kept outside the section because the detail may be drawn anew while a
+ * replay is in flight (new events of the call, a resync): the section drawn then shows the same
+ * state, and the outcome goes to whichever section is on the page when the answer comes.
+ */
 let lastReplay;
+
+function showReplay(replay, result, send) {
+  result.dataset.state = replay.state;
+  if (replay.newCall) result.dataset.newCall = replay.newCall;
+  result.textContent = replay.text;
+  if (send) send.disabled = replay.state === "busy";
+}
 
 /**
  * The replay section of a call's detail: an editor, a Replay button and the outcome. `onNewCall`
@@ -56,12 +68,9 @@ export function replaySection(call, { el, source, onNewCall }) {
   });
   editor.value = replayText(call);
   const send = button({ id: "replay-send" }, "Replay", "codicon-debug-rerun");
-  const result = el("div", { class: "replay-result", id: "replay-result", role: "status", "aria-live": "polite" });
-  if (lastReplay && lastReplay.newCall === call.id) {
-    result.dataset.state = lastReplay.state;
-    result.dataset.newCall = call.id;
-    result.textContent = lastReplay.text;
-  } else if (missing) result.textContent = "Some request bodies were not captured: write them before replaying.";
+  const result = el("div", { class: "replay-result", id: "replay-result", role: "status", "aria-live": "polite", "data-of": call.id });
+  if (lastReplay && (lastReplay.of === call.id || lastReplay.newCall === call.id)) showReplay(lastReplay, result, send);
+  else if (missing) result.textContent = "Some request bodies were not captured: write them before replaying.";
   send.addEventListener("click", async () => {
     // A vscode-button may still dispatch a click while disabled (a replay in flight).
     if (send.disabled) return;
@@ -73,22 +82,22 @@ export function replaySection(call, { el, source, onNewCall }) {
       result.textContent = e.message;
       return;
     }
-    send.disabled = true;
-    result.dataset.state = "busy";
-    result.textContent = "replaying…";
+    const replay = { of: call.id, newCall: undefined, state: "busy", text: "replaying…" };
+    lastReplay = replay;
+    showReplay(replay, result, send);
     try {
       const r = await source.replay({ callId: call.id, requestsJson });
-      result.dataset.state = r.code === 0 ? "ok" : "error";
-      result.dataset.newCall = r.callId;
-      result.textContent = `call ${r.callId}: ${r.code === 0 ? "OK" : `code ${r.code}: ${r.message}`} (replay of call ${call.id})`;
-      lastReplay = { newCall: r.callId, state: result.dataset.state, text: result.textContent };
-      if (r.callId && r.callId !== "0") onNewCall(r.callId);
+      replay.state = r.code === 0 ? "ok" : "error";
+      replay.newCall = r.callId;
+      replay.text = `call ${r.callId}: ${r.code === 0 ? "OK" : `code ${r.code}: ${r.message}`} (replay of call ${call.id})`;
     } catch (e) {
-      result.dataset.state = "error";
-      result.textContent = `replay failed: ${e.message}`;
-    } finally {
-      send.disabled = false;
+      replay.state = "error";
+      replay.text = `replay failed: ${e.message}`;
     }
+    // The section on the page now: this one, or one drawn since for the same call.
+    const shown = result.isConnected ? result : document.querySelector(`#replay-result[data-of="${CSS.escape(call.id)}"]`);
+    if (shown) showReplay(replay, shown, shown.closest(".replay")?.querySelector("#replay-send"));
+    if (replay.newCall && replay.newCall !== "0" && lastReplay === replay) onNewCall(replay.newCall);
   });
   return el(
     "div",
