@@ -170,6 +170,33 @@ export async function openQuickInput(page: Page, key: string): Promise<Locator> 
   }
 }
 
+/**
+ * Does `act` until `shows` appears, as a user repeats what a busy editor let pass (a request
+ * asked before the module compiled, a palette opened before the extension registered): each
+ * try waits `tryMs` for it, `between` undoes a try that showed nothing (Escape, say), and after
+ * `timeoutMs` the walk fails naming `what`.
+ */
+export async function repeatUntilShown(
+  shows: Locator,
+  what: string,
+  act: () => Promise<void>,
+  { tryMs = 5_000, between, timeoutMs = STEP_MS }: { tryMs?: number; between?: () => Promise<void>; timeoutMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await act();
+    if (
+      await shows.waitFor({ state: "visible", timeout: tryMs }).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
+    if (Date.now() > deadline) throw new Error(`${what} never showed`);
+    await between?.();
+  }
+}
+
 /** Opens a file of the folder by name with Quick Open (Ctrl+P), as a user would. */
 export async function quickOpen(page: Page, name: string): Promise<void> {
   const input = await openQuickInput(page, "Control+P");

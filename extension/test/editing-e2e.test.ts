@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { buildVsix, lineOf, openQuickInput, repoRoot, STEP_MS, TYPING_SETTINGS, Workbench } from "./code-server.js";
+import { buildVsix, lineOf, openQuickInput, repeatUntilShown, repoRoot, STEP_MS, TYPING_SETTINGS, Workbench } from "./code-server.js";
 
 async function until(what: string, check: () => boolean, timeoutMs = STEP_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -69,19 +69,10 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
       // itself). The picker asks the server as the query is typed; before the module has
       // compiled it finds nothing: type the query again until Money is listed, as a user would.
       const input = await openQuickInput(page, "Control+P");
-      const deadline = Date.now() + STEP_MS;
-      for (;;) {
+      await repeatUntilShown(row, "Money in Go to Symbol in Workspace", async () => {
         await input.fill("#Mone");
         await input.fill("#Money");
-        if (
-          await row.waitFor({ timeout: 5_000 }).then(
-            () => true,
-            () => false,
-          )
-        )
-          break;
-        if (Date.now() > deadline) throw new Error("Go to Symbol in Workspace never listed Money");
-      }
+      });
       assert.match(await row.innerText(), /shop\.v1.*money\.proto/s);
       await row.click();
     });
@@ -119,20 +110,15 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
       const renameBox = page.locator(".rename-box input");
       // The server answers once the module has compiled; until then VS Code says there is
       // nothing to rename. Ask again until the rename box opens.
-      const deadline = Date.now() + STEP_MS;
-      for (;;) {
-        await goTo(lineOf(moneyText, "message Money"), "message Mo".length);
-        await page.keyboard.press("F2");
-        if (
-          await renameBox.waitFor({ state: "visible", timeout: 5_000 }).then(
-            () => true,
-            () => false,
-          )
-        )
-          break;
-        if (Date.now() > deadline) throw new Error("the rename box never opened");
-        await page.keyboard.press("Escape");
-      }
+      await repeatUntilShown(
+        renameBox,
+        "the rename box",
+        async () => {
+          await goTo(lineOf(moneyText, "message Money"), "message Mo".length);
+          await page.keyboard.press("F2");
+        },
+        { between: () => page.keyboard.press("Escape") },
+      );
       assert.equal(await renameBox.inputValue(), "Money");
       await renameBox.fill("Cash");
       await page.keyboard.press("Enter");
@@ -163,20 +149,15 @@ describe("editing .proto files in a real VS Code", { timeout: 15 * 60_000 }, () 
       const fix = page.locator(".action-widget .monaco-list-row", { hasText: 'Add import "google/protobuf/timestamp.proto"' }).first();
       // On a loaded machine the first request may be overtaken (VS Code then says "No code
       // actions available"): like a user, press Ctrl+. again.
-      const deadline = Date.now() + STEP_MS;
-      for (;;) {
-        await goTo(lineOf(ordersText, "Status status = 4;") + 1, 5);
-        await page.keyboard.press("Control+.");
-        if (
-          await fix.waitFor({ timeout: 10_000 }).then(
-            () => true,
-            () => false,
-          )
-        )
-          break;
-        if (Date.now() > deadline) throw new Error("the quick fix never showed");
-        await page.keyboard.press("Escape");
-      }
+      await repeatUntilShown(
+        fix,
+        "the quick fix",
+        async () => {
+          await goTo(lineOf(ordersText, "Status status = 4;") + 1, 5);
+          await page.keyboard.press("Control+.");
+        },
+        { tryMs: 10_000, between: () => page.keyboard.press("Escape") },
+      );
       // The first (preferred) fix is focused: Enter applies it, as a keyboard user does.
       await page.keyboard.press("Enter");
       await page.locator(".markers-panel .monaco-list-row", { hasText: "google.protobuf.Timestamp" }).waitFor({ state: "detached" });

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { unzipSync } from "fflate";
 import { spawnSync } from "node:child_process";
-import { buildVsix, repoRoot, stagedExtension, Workbench } from "./code-server.js";
+import { buildVsix, openQuickInput, repeatUntilShown, repoRoot, stagedExtension, Workbench } from "./code-server.js";
 
 interface Packager {
   TARGETS: string[];
@@ -128,19 +128,9 @@ describe("the status bar item in a real VS Code", { timeout: 10 * 60_000 }, () =
     // The palette lists what was registered when it opened: until the extension host has read
     // our manifest, close it and open it again.
     const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "gRPC Router: Show Output" }).first();
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      await page.keyboard.press("F1");
-      await page.locator(".quick-input-box input.input").waitFor({ state: "visible" });
-      await page.locator(".quick-input-box input.input").fill(">gRPC Router: Show Output");
-      const listed = await row.waitFor({ timeout: 5_000 }).then(
-        () => true,
-        () => false,
-      );
-      if (listed) break;
-      if (Date.now() > deadline) throw new Error("the palette never listed gRPC Router: Show Output");
-      await page.keyboard.press("Escape");
-    }
+    await repeatUntilShown(row, "gRPC Router: Show Output in the palette", async () => (await openQuickInput(page, "F1")).fill(">gRPC Router: Show Output"), {
+      between: () => page.keyboard.press("Escape"),
+    });
     await page.keyboard.press("Enter");
     // Activated: its output channel is the one shown.
     await page.locator(".part.panel .monaco-select-box", { hasText: "gRPC Router" }).first().waitFor({ state: "attached" });

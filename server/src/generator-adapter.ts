@@ -93,7 +93,8 @@ export function bufVersion(): string | undefined {
 
 const qualify = (pkg: string, name: string) => (pkg ? `${pkg}.${name}` : name);
 
-function readOrUndefined(file: string): string | undefined {
+/** A file's text, or undefined when it cannot be read (gone, a folder, no permission). */
+export function readOrUndefined(file: string): string | undefined {
   try {
     return readFileSync(file, "utf8");
   } catch {

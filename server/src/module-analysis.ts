@@ -2,7 +2,6 @@
 // publishes its problems, keeps its last good index (or that of its healthy part while a file
 // is broken), then runs buf lint and buf breaking on a good compile. Files changed on disk
 // (not open) are compiled again too.
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { CodeLensRefreshRequest, FileChangeType, SemanticTokensRefreshRequest, type Connection, type DidChangeWatchedFilesParams } from "vscode-languageserver";
@@ -154,7 +153,7 @@ export class ModuleAnalysis {
           const imp = last?.importPathOf(file);
           return imp ? last?.compiled.sources.get(imp) : undefined;
         },
-        read: readOrUndefined,
+        read: adapter.readOrUndefined,
         signal,
         compile: adapter.compile,
       });
@@ -199,7 +198,7 @@ export class ModuleAnalysis {
       showCompileErrors: settings.diagnostics.enable,
       openFiles: this.states.openFiles(m),
       openText: (file) => this.states.openText(file),
-      configText: readOrUndefined,
+      configText: adapter.readOrUndefined,
     });
     for (const file of m.published) if (!byFile.has(file)) void this.connection.sendDiagnostics({ uri: pathToFileURL(file).href, diagnostics: [] });
     const { versions } = m.compiled;
@@ -245,14 +244,6 @@ export class ModuleAnalysis {
     m.diskChanges++;
     m.generated = undefined;
     this.edited(m);
-  }
-}
-
-function readOrUndefined(file: string): string | undefined {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return undefined;
   }
 }
 

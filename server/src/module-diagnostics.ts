@@ -58,6 +58,7 @@ export function diagnosticsByFile(p: ModuleProblems): Map<string, LspDiagnostic[
     // the module, at their first line, so it is not lost.
     const file = d.file ? path.resolve(p.root, d.file) : undefined;
     if (file && isBufConfig(file) && d.severity === "error") {
+      // toLsp's message type admits markup; buf's is plain text, and problemRange reads it.
       const lsp = { ...toLsp(d), message: d.message };
       configProblem(file, lsp, { ...lsp, message: `${shown(file)}: ${d.message}` });
     } else for (const f of file ? [file] : p.openFiles) add(f, toLsp(d));
