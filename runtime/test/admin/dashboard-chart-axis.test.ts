@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { AdminHub, startDashboard, type Dashboard } from "../../src/admin/index.js";
-import { launchChromium, openDashboard } from "./fixtures/chromium.js";
+import { launchChromium, openDashboard, untilShown } from "./fixtures/chromium.js";
 
 /** What the page drew: a chart's number of seconds and its x tick labels, at every draw. */
 interface Drawn {
@@ -14,14 +14,6 @@ interface Drawn {
   title: string;
   points: number;
   ticks: string[];
-}
-
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const LIVE = "demo.v1.Live";
@@ -104,8 +96,8 @@ describe("live charts' time axis in chromium", { timeout: 180_000 }, () => {
   }
 
   it("labels one, two and five seconds, and minutes of them, with whole distinct clock times", async () => {
-    await until("five seconds of the live service drawn", async () => (await drawn()).some((d) => d.service === LIVE && d.points >= 5));
-    await until("the service with history drawn", async () => (await drawn()).some((d) => d.service === PAST && d.points >= HISTORY_S));
+    await untilShown("five seconds of the live service drawn", async () => (await drawn()).some((d) => d.service === LIVE && d.points >= 5));
+    await untilShown("the service with history drawn", async () => (await drawn()).some((d) => d.service === PAST && d.points >= HISTORY_S));
     const all = await drawn();
     for (const n of [1, 2, 5]) {
       const at = all.filter((d) => d.service === LIVE && d.points === n);

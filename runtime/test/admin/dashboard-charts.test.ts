@@ -11,16 +11,7 @@ import { AdminHub, startDashboard, type Dashboard } from "../../src/admin/index.
 import { createBridge, type Bridge, type Router } from "../../src/tunnel/index.js";
 import { SimpleRequestSchema, SimpleResponseSchema } from "../tunnel/gen/interop/v1/test_pb.js";
 import { TestClient, TestTunnel, interopImpl, methodOf, quietLog, startRouter, waitFor } from "../tunnel/helpers.js";
-import { launchChromium, openDashboard, shot } from "./fixtures/chromium.js";
-
-/** Polls a condition the page shows (its numbers change once a second) up to a generous deadline. */
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { launchChromium, openDashboard, untilShown, shot } from "./fixtures/chromium.js";
 
 // Far above what a loaded 2-core machine adds to the quick instance's calls.
 const SLOW_MS = 400;
@@ -84,9 +75,9 @@ describe("live charts of a real router in chromium", { timeout: 180_000 }, () =>
     // p99 of the slow instance: its handler sleeps SLOW_MS (the histogram is ±12 %).
     const attr = async (id: string, name: string) => Number(await tile(id).getAttribute(name));
     const outlier = (id: string) => tile(id).evaluate((e) => e.classList.contains("outlier"));
-    await until("the slow instance's p99", async () => (await attr("slow", "data-p99-ms")) >= SLOW_MS * 0.85);
-    await until("the failing instance's errors", async () => (await attr("failing", "data-error-rate")) === 1);
-    await until("both marked", async () => (await outlier("slow")) && (await outlier("failing")));
+    await untilShown("the slow instance's p99", async () => (await attr("slow", "data-p99-ms")) >= SLOW_MS * 0.85);
+    await untilShown("the failing instance's errors", async () => (await attr("failing", "data-error-rate")) === 1);
+    await untilShown("both marked", async () => (await outlier("slow")) && (await outlier("failing")));
     assert.equal(await tile("fast").evaluate((e) => e.classList.contains("outlier")), false, "the healthy, quick instance does not stand out");
     assert.equal(Number(await tile("fast").getAttribute("data-error-rate")), 0);
     assert.ok(Number(await tile("fast").getAttribute("data-p99-ms")) < Number(await tile("slow").getAttribute("data-p99-ms")));
@@ -100,9 +91,9 @@ describe("live charts of a real router in chromium", { timeout: 180_000 }, () =>
   it("draws the topology with live rates and marks the ejected instance", async () => {
     const node = (id: string) => page.locator(`#topology .topo-instance[data-instance="${id}"]`);
     // Five failures in a row eject the failing instance; the others keep serving.
-    await until("the failing instance ejected", async () => (await node("failing").getAttribute("data-health")) === "ejected");
+    await untilShown("the failing instance ejected", async () => (await node("failing").getAttribute("data-health")) === "ejected");
     assert.equal(await node("fast").getAttribute("data-health"), "serving");
-    await until("the fast instance's rate on its edge", async () => Number(await node("fast").getAttribute("data-rps")) > 0);
+    await untilShown("the fast instance's rate on its edge", async () => Number(await node("fast").getAttribute("data-rps")) > 0);
     assert.match(
       await node("failing")
         .innerText()
